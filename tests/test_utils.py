@@ -1,0 +1,50 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from unet_tutorial import utils
+
+
+def test_smoke_mode_reads_the_environment(monkeypatch):
+    monkeypatch.setenv("UNET_TUTORIAL_SMOKE", "1")
+    assert utils.smoke_mode()
+    monkeypatch.setenv("UNET_TUTORIAL_SMOKE", "0")
+    assert not utils.smoke_mode()
+    monkeypatch.delenv("UNET_TUTORIAL_SMOKE")
+    assert not utils.smoke_mode()
+
+
+def test_pick_device_falls_back_to_cpu_and_rejects_unavailable(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(utils, "_mps_available", lambda: False)
+    assert utils.pick_device() == torch.device("cpu")
+    with pytest.raises(RuntimeError, match="CUDA is not available"):
+        utils.pick_device("cuda")
+
+
+def test_set_seed_repeats_every_generator():
+    utils.set_seed(3)
+    first = (torch.rand(2), np.random.rand(2))
+    utils.set_seed(3)
+    second = (torch.rand(2), np.random.rand(2))
+    assert torch.equal(first[0], second[0]) and np.array_equal(first[1], second[1])
+
+
+def test_data_root_order(monkeypatch, tmp_path):
+    monkeypatch.setenv("UNET_TUTORIAL_DATA", str(tmp_path))
+    assert utils.data_root() == tmp_path
+    monkeypatch.delenv("UNET_TUTORIAL_DATA")
+    monkeypatch.setattr(utils, "in_colab", lambda: True)
+    assert utils.data_root() == Path("/content/data")
+    monkeypatch.setattr(utils, "in_colab", lambda: False)
+    assert utils.data_root() == Path.home() / ".cache" / "unet_tutorial"
+
+
+def test_report_metric_writes_json_when_asked(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("UNET_TUTORIAL_REPORT", str(tmp_path))
+    utils.report_metric("val_dice", 0.5, "03_demo")
+    assert json.loads((tmp_path / "03_demo.json").read_text())["value"] == 0.5
+    assert "val_dice = 0.5000" in capsys.readouterr().out

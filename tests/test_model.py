@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from unet_tutorial.model import DoubleConv, Down, OutConv, Up, UNet, receptive_field, unet_levels
+from unet_tutorial.model import DoubleConv, Down, OutConv, UNet, Up, receptive_field, unet_levels
 
 
 def count(module: nn.Module) -> int:
@@ -57,7 +57,10 @@ def test_canonical_parameter_counts():
 
 def test_parameter_count_by_hand_for_a_small_unet():
     b, c_in, k = 4, 3, 1  # base channels, in_channels, num_classes; depth 1
-    double_conv = lambda i, o: 9 * i * o + 2 * o + 9 * o * o + 2 * o  # noqa: E731  (convs + BN weight/bias)
+
+    def double_conv(i: int, o: int) -> int:
+        return 9 * i * o + 2 * o + 9 * o * o + 2 * o  # two bias-free 3x3 convs, BN weight and bias twice
+
     expected = (double_conv(c_in, b) + double_conv(b, 2 * b)  # inc, down
                 + (4 * 2 * b * b + b) + double_conv(2 * b, b)  # transposed conv 2x2 with bias, DoubleConv
                 + (b * k + k))  # OutConv

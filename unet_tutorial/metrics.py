@@ -223,9 +223,9 @@ class SegmentationMetrics:
         """Reduce the counts to plain floats (one host sync)."""
         confusion = self._checked_confusion()
         if self.num_classes == 1:
-            foreground_iou = iou_per_class(confusion)[1].item()
+            foreground_iou = iou_per_class(confusion)[1].nan_to_num(1.0).item()  # NaN: both empty, a perfect 1
             return {"dice": (self.dice_sum / self.images).item(),
-                    "iou": 1.0 if foreground_iou != foreground_iou else foreground_iou,  # NaN: both empty
+                    "iou": foreground_iou,
                     "pixel_accuracy": pixel_accuracy(confusion)}
         return {"miou": mean_iou(confusion),
                 "dice": torch.nanmean(dice_per_class(confusion)).item(),

@@ -17,7 +17,8 @@ Taught in: 01 (first use) and the notebooks that explore thresholds and predicti
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from matplotlib.figure import Figure
 

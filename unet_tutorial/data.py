@@ -1,0 +1,281 @@
+"""Datasets in their real on-disk formats: Carvana (binary car masks) and ADE20K SceneParsing (150 classes).
+
+A dataset here only finds files, reads them, checks them and hands (image, mask) to a transform. Augmentation
+lives in ``transforms.py``, generated stand-in data in ``sample_data.py``, downloading in ``download.py``.
+Bad input fails early with a message naming the file and the layout that was expected. Left out: the Kaggle
+test set (no masks) and ADE20K's full 3,688-class release.
+Taught in: notebook 03 (Carvana) and notebook 05 (ADE20K).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+ADE20K_IGNORE_INDEX = 255
+# The 150 scored classes in objectInfo150 order: file label k (1..150) is ADE20K_CLASSES[k - 1].
+ADE20K_CLASSES: tuple[str, ...] = (
+    "wall", "building", "sky", "floor", "tree", "ceiling", "road", "bed", "windowpane", "grass",
+    "cabinet", "sidewalk", "person", "earth", "door", "table", "mountain", "plant", "curtain", "chair",
+    "car", "water", "painting", "sofa", "shelf", "house", "sea", "mirror", "rug", "field",
+    "armchair", "seat", "fence", "desk", "rock", "wardrobe", "lamp", "bathtub", "railing", "cushion",
+    "base", "box", "column", "signboard", "chest of drawers", "counter", "sand", "sink", "skyscraper",
+    "fireplace", "refrigerator", "grandstand", "path", "stairs", "runway", "case", "pool table", "pillow",
+    "screen door", "stairway", "river", "bridge", "bookcase", "blind", "coffee table", "toilet", "flower",
+    "book", "hill", "bench", "countertop", "stove", "palm", "kitchen island", "computer", "swivel chair",
+    "boat", "bar", "arcade machine", "hovel", "bus", "towel", "light", "truck", "tower", "chandelier",
+    "awning", "streetlight", "booth", "television receiver", "airplane", "dirt track", "apparel", "pole",
+    "land", "bannister", "escalator", "ottoman", "bottle", "buffet", "poster", "stage", "van", "ship",
+    "fountain", "conveyer belt", "canopy", "washer", "plaything", "swimming pool", "stool", "barrel",
+    "basket", "waterfall", "tent", "bag", "minibike", "cradle", "oven", "ball", "food", "step", "tank",
+    "trade name", "microwave", "pot", "animal", "bicycle", "lake", "dishwasher", "screen", "blanket",
+    "sculpture", "hood", "sconce", "vase", "traffic light", "tray", "ashcan", "fan", "pier", "crt screen",
+    "plate", "monitor", "bulletin board", "shower", "radiator", "glass", "clock", "flag",
+)  # fmt: skip
+CARVANA_IMAGE_DIRS = ("train", "train_hq")
+CARVANA_MASK_DIR = "train_masks"
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+# File label -> training label: 0 ("other") -> 255 (ignored), 1..150 -> 0..149; anything above 150 is an error.
+_ADE20K_LUT = np.full(256, ADE20K_IGNORE_INDEX, dtype=np.uint8)
+_ADE20K_LUT[1 : len(ADE20K_CLASSES) + 1] = np.arange(len(ADE20K_CLASSES), dtype=np.uint8)
+
+
+def ade20k_palette() -> np.ndarray:
+    """A fixed colour per ADE20K class (the PASCAL VOC bit-interleaving colour map, starting past black).
+
+    Returns:
+        uint8 array (150, 3); row k is the RGB colour of training label k.
+    """
+    colours = np.zeros((len(ADE20K_CLASSES), 3), dtype=np.uint8)
+    for k in range(len(colours)):
+        index, rgb = k + 1, [0, 0, 0]
+        for bit in range(7, -1, -1):  # spread the index's bits over the high bits of R, G and B
+            for channel in range(3):
+                rgb[channel] |= ((index >> channel) & 1) << bit
+            index >>= 3
+        colours[k] = rgb
+    return colours
+
+
+def read_image(path: Path) -> np.ndarray:
+    """Read an image file as RGB uint8 (H, W, 3); an unreadable file is a ValueError naming it."""
+    try:
+        with Image.open(path) as img:
+            return np.array(img.convert("RGB"))
+    except OSError as err:
+        raise ValueError(f"cannot read image {path}: {err}. Is the file complete (re-download it)?") from err
+
+
+def read_label(path: Path) -> np.ndarray:
+    """Read a single-channel mask file (palette GIF/PNG indices, or greyscale) as uint8 (H, W)."""
+    try:
+        with Image.open(path) as img:
+            # Palette images keep their indices (Carvana GIFs store 0/1); anything else becomes greyscale.
+            array = np.array(img if img.mode in ("P", "L") else img.convert("L"))
+    except OSError as err:
+        raise ValueError(f"cannot read mask {path}: {err}. Is the file complete (re-download it)?") from err
+    return array.astype(np.uint8, copy=False)
+
+
+def _values(mask: np.ndarray) -> set[int]:
+    return set(np.flatnonzero(np.bincount(mask.ravel(), minlength=256)).tolist())
+
+
+def _check_same_size(image: np.ndarray, mask: np.ndarray, image_path: Path, mask_path: Path) -> None:
+    if image.shape[:2] != mask.shape[:2]:
+        raise ValueError(
+            f"image {image_path} is {image.shape[1]}x{image.shape[0]} (WxH) but its mask {mask_path} is "
+            f"{mask.shape[1]}x{mask.shape[0]}; an image and its mask must have the same size."
+        )
+
+
+def _apply(
+    transform: Callable | None, image: np.ndarray, mask: np.ndarray
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run an albumentations-style transform; return image float (3, H, W) and the mask as a tensor (H, W)."""
+    if transform is not None:
+        out = transform(image=image, mask=mask)
+        image, mask = out["image"], out["mask"]
+    if isinstance(image, np.ndarray):  # no ToTensorV2 in the pipeline: (H, W, 3) -> (3, H, W)
+        image = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
+    if image.dtype == torch.uint8:
+        image = image.float() / 255.0
+    mask = torch.as_tensor(np.asarray(mask)) if not isinstance(mask, torch.Tensor) else mask
+    return image.float(), mask
+
+
+def _carvana_image_dir(root: Path) -> Path:
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f"Carvana root {root} is not a directory. Expected {root}/train/<car>_<view>.jpg and "
+            f"{root}/train_masks/<car>_<view>_mask.gif (data_scripts/download_carvana.py or "
+            "unet_tutorial.sample_data.make_carvana_like make this layout)."
+        )
+    for name in CARVANA_IMAGE_DIRS:
+        folder = root / name
+        if folder.is_dir() and any(p.suffix.lower() in IMAGE_SUFFIXES for p in folder.iterdir()):
+            return folder
+    raise FileNotFoundError(
+        f"no Carvana images in {root}: expected {root}/train/ or {root}/train_hq/ holding <car>_<view>.jpg "
+        f"(e.g. 00087a6bd4dc_01.jpg) next to {root}/train_masks/. Found: "
+        f"{sorted(p.name for p in root.iterdir())[:10]}"
+    )
+
+
+def carvana_ids(root: str | Path) -> list[str]:
+    """All image ids (``<car>_<view>``, e.g. ``00087a6bd4dc_01``) under ``root/train`` (or ``train_hq``), sorted."""
+    folder = _carvana_image_dir(Path(root))
+    return sorted(p.stem for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def carvana_split(root: str | Path, val_fraction: float = 0.1, seed: int = 0) -> tuple[list[str], list[str]]:
+    """Split Carvana image ids into train and validation by car, so no car's views land on both sides.
+
+    Args:
+        root: folder holding ``train/`` (or ``train_hq/``) and ``train_masks/``.
+        val_fraction: fraction of cars (not images) held out; at least one car goes to each side.
+        seed: the shuffle of cars is reproducible for a given seed.
+
+    Returns:
+        (train_ids, val_ids), each sorted.
+    """
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be between 0 and 1 (exclusive), got {val_fraction}")
+    ids = carvana_ids(root)
+    cars = sorted({i.rsplit("_", 1)[0] for i in ids})
+    if len(cars) < 2:
+        raise ValueError(f"{root} holds {len(cars)} car(s); a split by car needs at least 2")
+    random.Random(seed).shuffle(cars)
+    n_val = min(len(cars) - 1, max(1, round(len(cars) * val_fraction)))
+    val_cars = set(cars[:n_val])
+    train_ids = [i for i in ids if i.rsplit("_", 1)[0] not in val_cars]
+    val_ids = [i for i in ids if i.rsplit("_", 1)[0] in val_cars]
+    return train_ids, val_ids
+
+
+class CarvanaDataset(Dataset):
+    """Carvana images with binary car masks, read from the competition's own files.
+
+    Layout: ``root/train/<car>_<view>.jpg`` (or ``root/train_hq/``) and ``root/train_masks/<car>_<view>_mask.gif``
+    (palette GIF of 0/1; PNG masks and 0/255 masks are accepted too).
+
+    Args:
+        root: the folder holding ``train/`` and ``train_masks/``.
+        ids: image ids to use (see ``carvana_split``); None means every image.
+        transform: albumentations-style ``transform(image=uint8 HxWx3, mask=uint8 HxW) -> dict``; the mask
+            it gets is 0/1 and must stay 0/1 (for binary masks build pipelines with ``mask_fill=0``).
+
+    Shape:
+        image float (3, H, W) in [0, 1] (or as the transform normalised it); mask float (1, H, W) of 0/1.
+    """
+
+    def __init__(self, root: str | Path, ids: list[str] | None = None, transform: Callable | None = None):
+        self.root = Path(root)
+        self.image_dir = _carvana_image_dir(self.root)
+        self.mask_dir = self.root / CARVANA_MASK_DIR
+        if not self.mask_dir.is_dir():
+            raise FileNotFoundError(
+                f"mask folder {self.mask_dir} is missing; expected <car>_<view>_mask.gif there"
+            )
+        images = {p.stem: p for p in self.image_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
+        masks = {p.name.rsplit("_mask", 1)[0]: p for p in self.mask_dir.glob("*_mask.*")}
+        self.ids = sorted(images) if ids is None else list(ids)
+        if not self.ids:
+            raise ValueError(f"no image ids to load from {self.image_dir} (ids={ids!r})")
+        self.image_paths, self.mask_paths = [], []
+        for i in self.ids:
+            if i not in images:
+                raise FileNotFoundError(f"image {self.image_dir / (i + '.jpg')} (id {i!r}) does not exist")
+            if i not in masks:
+                raise FileNotFoundError(
+                    f"mask for {images[i]} is missing: expected {self.mask_dir / (i + '_mask.gif')} (or .png)"
+                )
+            self.image_paths.append(images[i])
+            self.mask_paths.append(masks[i])
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        image_path, mask_path = self.image_paths[index], self.mask_paths[index]
+        image, mask = read_image(image_path), read_label(mask_path)
+        _check_same_size(image, mask, image_path, mask_path)
+        values = _values(mask)
+        if values <= {0, 255}:
+            mask = (mask > 0).astype(np.uint8)  # 0/255 masks (and all-background ones) become 0/1
+        elif not values <= {0, 1}:
+            raise ValueError(
+                f"mask {mask_path} holds values {sorted(values)}; a binary mask must be 0/1 or 0/255"
+            )
+        image_t, mask_t = _apply(self.transform, image, mask)
+        if mask_t.max() > 1:
+            raise ValueError(
+                f"the transform turned the mask of {image_path} into values {mask_t.unique().tolist()}; binary "
+                "masks must stay 0/1, so pad them with 0 (e.g. train_transforms(size, mask_fill=0))."
+            )
+        return image_t, mask_t.float().unsqueeze(0)  # (H, W) -> (1, H, W)
+
+
+def _ade20k_root(root: Path) -> Path:
+    if (root / "ADEChallengeData2016").is_dir() and not (root / "images").is_dir():
+        return root / "ADEChallengeData2016"  # accept the folder the zip was extracted into, too
+    return root
+
+
+class ADE20KDataset(Dataset):
+    """ADE20K SceneParsing (ADEChallengeData2016): 150 classes, label 0 ("other") ignored.
+
+    Layout: ``root/images/<split>/ADE_*.jpg`` and ``root/annotations/<split>/ADE_*.png`` (uint8 labels 0..150).
+    Labels are shifted so that 1..150 become 0..149 and 0 becomes ``ADE20K_IGNORE_INDEX`` (255) before the
+    transform runs, so padding with 255 is ignored as well.
+
+    Args:
+        root: the ADEChallengeData2016 folder (or the folder that holds it).
+        split: "training" or "validation".
+        transform: albumentations-style ``transform(image=uint8 HxWx3, mask=uint8 HxW) -> dict``.
+
+    Shape:
+        image float (3, H, W); mask long (H, W) with values in 0..149 or 255.
+    """
+
+    def __init__(self, root: str | Path, split: str = "training", transform: Callable | None = None):
+        if split not in ("training", "validation"):
+            raise ValueError(f"split must be 'training' or 'validation', got {split!r}")
+        self.root = _ade20k_root(Path(root))
+        image_dir, label_dir = self.root / "images" / split, self.root / "annotations" / split
+        for folder in (image_dir, label_dir):
+            if not folder.is_dir():
+                raise FileNotFoundError(
+                    f"{folder} is not a directory. ADE20KDataset expects the ADEChallengeData2016 layout: "
+                    f"{self.root}/images/{split}/ADE_*.jpg and {self.root}/annotations/{split}/ADE_*.png "
+                    "(data_scripts/download_ade20k.py or unet_tutorial.sample_data.make_ade20k_like make it)."
+                )
+        self.image_paths = sorted(p for p in image_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not self.image_paths:
+            raise FileNotFoundError(f"no images (ADE_*.jpg) in {image_dir}")
+        self.label_paths = [label_dir / (p.stem + ".png") for p in self.image_paths]
+        for image_path, label_path in zip(self.image_paths, self.label_paths):
+            if not label_path.is_file():
+                raise FileNotFoundError(f"annotation for {image_path} is missing: expected {label_path}")
+        self.split, self.transform = split, transform
+
+    def __len__(self) -> int:
+        return len(self.image_paths)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        image_path, label_path = self.image_paths[index], self.label_paths[index]
+        image, label = read_image(image_path), read_label(label_path)
+        _check_same_size(image, label, image_path, label_path)
+        if label.max() > len(ADE20K_CLASSES):
+            bad = sorted(v for v in _values(label) if v > len(ADE20K_CLASSES))
+            raise ValueError(f"annotation {label_path} holds labels {bad}; ADE20K labels are 0..150")
+        image_t, mask_t = _apply(self.transform, image, _ADE20K_LUT[label])
+        return image_t, mask_t.long()

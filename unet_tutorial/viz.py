@@ -22,9 +22,7 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-# ImageNet statistics, used to normalize images for pretrained encoders and to undo that for pictures.
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from unet_tutorial.transforms import IMAGENET_MEAN, IMAGENET_STD  # kept in one place: the normalization
 
 ArrayLike = torch.Tensor | np.ndarray
 

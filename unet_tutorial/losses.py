@@ -82,7 +82,8 @@ def tversky_loss(logits: Tensor, targets: Tensor, *, alpha: float = 0.5, beta: f
                  ignore_index: int | None = None) -> Tensor:
     """1 - (TP + s) / (TP + alpha FP + beta FN + s), averaged over classes; soft counts from probabilities.
 
-    alpha = beta = 0.5 is Dice, alpha = beta = 1 is Jaccard; beta > alpha punishes missed pixels more.
+    With smooth=0, alpha = beta = 0.5 is Dice and alpha = beta = 1 is Jaccard; beta > alpha punishes missed
+    pixels more (better recall on small objects).
     Salehi et al. 2017, https://arxiv.org/abs/1706.05721
 
     Shape:

@@ -15,6 +15,7 @@ from unet_tutorial.densenet_unet import (
     PretrainedWeightsUnavailable,
     RandomEncoderWarning,
     normalization,
+    pad_to_multiple,
     resolve_weights,
     weights_cache_path,
 )
@@ -164,3 +165,15 @@ def test_param_groups_cover_every_parameter_once_with_their_learning_rates():
     assert {g["name"]: g["lr"] for g in groups} == {"encoder": 1e-4, "decoder": 1e-3}
     assert {id(p) for p in groups[0]["params"]} == {id(p) for p in model.encoder.parameters()}
     torch.optim.AdamW(groups)  # accepted as they are
+
+
+def test_padding_is_split_evenly_and_cropped_back():
+    images = torch.randn(1, 3, 33, 64)
+    padded, (top, left, height, width) = pad_to_multiple(images, 32)
+    assert padded.shape == (1, 3, 64, 64) and (top, left) == (15, 0)
+    torch.testing.assert_close(padded[..., top:top + height, left:left + width], images)
+
+
+def test_non_rgb_input_is_explained(model):
+    with pytest.raises(ValueError, match=r"\(B, 3, H, W\)"):
+        model(torch.randn(1, 1, 32, 32))

@@ -131,20 +131,22 @@ def _unavailable_message(entry: DenseNet121_Weights, error: BaseException) -> st
     return f"Could not load the pretrained DenseNet121 weights {entry} ({type(error).__name__}: {error}). {cause}"
 
 
-def pad_to_multiple(images: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
-    """Zero-pad the bottom and right of ``images`` so that H and W are multiples of ``multiple``.
+def pad_to_multiple(images: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
+    """Zero-pad ``images`` so that H and W are multiples of ``multiple``, split evenly between the two sides.
 
-    On normalised images, zero is the mean colour. Returns the padded images and the original (H, W),
-    for ``logits[..., :H, :W]`` afterwards.
+    The same padding as ``UNet`` (notebook 01); on normalised images, zero is the mean colour.
+
+    Returns:
+        (padded, (top, left, height, width)): crop back with ``logits[..., top:top + height, left:left + width]``.
 
     Shape:
-        images (B, C, H, W) -> (B, C, H', W') with H' = ceil(H / multiple) * multiple.
+        images (B, C, H, W) -> padded (B, C, H', W') with H' = ceil(H / multiple) * multiple.
     """
     height, width = images.shape[-2:]
     pad_h, pad_w = -height % multiple, -width % multiple
-    if pad_h or pad_w:
-        images = F.pad(images, (0, pad_w, 0, pad_h))  # (left, right, top, bottom)
-    return images, (height, width)
+    top, left = pad_h // 2, pad_w // 2
+    padded = F.pad(images, (left, pad_w - left, top, pad_h - top))  # (B, C, H', W')
+    return padded, (top, left, height, width)
 
 
 class UpBlock(nn.Sequential):
@@ -241,7 +243,10 @@ class DenseNetUNet(nn.Module):
         return features
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x, (height, width) = pad_to_multiple(images, ENCODER_STRIDES[-1])  # (B, 3, H', W'), H' = 32k
+        if images.ndim != 4 or images.shape[1] != 3:
+            raise ValueError(f"DenseNetUNet expects RGB images of shape (B, 3, H, W), got {tuple(images.shape)}; "
+                             "repeat a grey channel three times, or drop an alpha channel.")
+        x, (top, left, height, width) = pad_to_multiple(images, ENCODER_STRIDES[-1])  # (B, 3, H', W'), 32k
         if self.training and x.shape[0] * x.shape[-2] * x.shape[-1] == ENCODER_STRIDES[-1] ** 2:
             raise ValueError(f"images of shape {tuple(images.shape)} leave one value per channel at the 1/32 "
                              "stage, and BatchNorm cannot train on that: use a batch of 2 or more, images "
@@ -250,7 +255,7 @@ class DenseNetUNet(nn.Module):
         for up, merge, skip in zip(self.ups, self.merges, reversed(skips)):
             x = merge(up(x), skip)  # (B, width, 2h, 2w): one stage up, merged with the skip of that size
         x = self.final_up(x)  # (B, decoder_channels[4], H', W')
-        return self.head(x)[..., :height, :width]  # (B, num_classes, H, W)
+        return self.head(x)[..., top:top + height, left:left + width]  # (B, num_classes, H, W)
 
     def decoder_parameters(self) -> list[nn.Parameter]:
         """Every parameter outside the encoder: up-samples, merges and the head."""

@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 ## make test: unit tests, the notebook sync gate and every notebook under nbmake, in smoke mode
 test: $(STAMP)
 	$(BIN)/python -m unet_tutorial.notebook_tools check $(NOTEBOOK_SOURCES)
-	UNET_TUTORIAL_SMOKE=1 MPLBACKEND=Agg $(BIN)/python -m pytest --nbmake --nbmake-timeout=300 tests $(NOTEBOOKS)
+	UNET_TUTORIAL_SMOKE=1 $(BIN)/python -m pytest --nbmake --nbmake-timeout=300 tests $(NOTEBOOKS)
 
 ## make tutorial: the five notebooks in order, full mode, saved with outputs in build/notebooks/
 tutorial: $(STAMP)

@@ -1,12 +1,18 @@
-"""Shared test settings: smoke mode on, a non-interactive matplotlib, few threads."""
+"""Shared test settings: smoke mode on, a non-interactive matplotlib, few threads.
+
+The Agg backend is chosen in this process only: notebooks under nbmake keep Jupyter's inline backend, so their
+figures are rendered exactly as a learner sees them.
+"""
 
 import os
 
 os.environ.setdefault("UNET_TUTORIAL_SMOKE", "1")
-os.environ.setdefault("MPLBACKEND", "Agg")
 
+import matplotlib  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
+
+matplotlib.use("Agg")
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
 

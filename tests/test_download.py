@@ -1,0 +1,202 @@
+"""download.py against a local threaded HTTP server on 127.0.0.1 (Range support, a connection it cuts once)."""
+
+import hashlib
+import io
+import sys
+import tarfile
+import threading
+import types
+import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from unet_tutorial.download import download_url, extract_archive, file_hash, kaggle_download
+
+PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
+
+
+class _Handler(BaseHTTPRequestHandler):
+    cut_first = False  # send half of the body on the first request, then drop the connection
+    ranges: list = []
+
+    def do_GET(self):  # noqa: N802 - http.server's name
+        start = 0
+        header = self.headers.get("Range")
+        type(self).ranges.append(header)
+        if header:
+            start = int(header.removeprefix("bytes=").split("-")[0])
+            if start >= len(PAYLOAD):
+                self.send_response(416)
+                self.end_headers()
+                return
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(PAYLOAD) - 1}/{len(PAYLOAD)}")
+        else:
+            self.send_response(200)
+        body = PAYLOAD[start:]
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if type(self).cut_first:
+            type(self).cut_first = False
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server():
+    _Handler.cut_first, _Handler.ranges = False, []
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/file.bin", _Handler
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_download_and_checksum(server, tmp_path):
+    url, _ = server
+    sha = hashlib.sha256(PAYLOAD).hexdigest()
+    dest = download_url(url, tmp_path / "f.bin", sha256=sha, progress=False)
+    assert dest.read_bytes() == PAYLOAD
+    assert not (tmp_path / "f.bin.part").exists()
+    assert file_hash(dest, "md5") == hashlib.md5(PAYLOAD).hexdigest()
+
+
+def test_resume_after_cut_connection(server, tmp_path):
+    url, handler = server
+    handler.cut_first = True
+    dest = download_url(url, tmp_path / "f.bin", md5=hashlib.md5(PAYLOAD).hexdigest(), retry_delay=0.01,
+                        progress=False)  # fmt: skip
+    assert dest.read_bytes() == PAYLOAD
+    assert handler.ranges[0] is None
+    assert handler.ranges[1] == f"bytes={len(PAYLOAD) // 2}-", "the second request must resume, not restart"
+
+
+def test_resume_from_existing_part_file(server, tmp_path):
+    url, handler = server
+    (tmp_path / "f.bin.part").write_bytes(PAYLOAD[:1000])
+    download_url(url, tmp_path / "f.bin", sha1=hashlib.sha1(PAYLOAD).hexdigest(), progress=False)
+    assert (tmp_path / "f.bin").read_bytes() == PAYLOAD
+    assert handler.ranges == ["bytes=1000-"]
+
+
+def test_checksum_mismatch_leaves_no_file(server, tmp_path):
+    url, _ = server
+    with pytest.raises(ValueError, match="checksum mismatch"):
+        download_url(url, tmp_path / "f.bin", sha256="0" * 64, progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_existing_verified_file_is_kept(server, tmp_path):
+    url, handler = server
+    (tmp_path / "f.bin").write_bytes(PAYLOAD)
+    download_url(url, tmp_path / "f.bin", sha256=hashlib.sha256(PAYLOAD).hexdigest(), progress=False)
+    assert handler.ranges == [], "a verified file must not be downloaded again"
+
+
+def test_http_404_is_clear(tmp_path):
+    class NotFound(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_error(404)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(RuntimeError, match="HTTP 404"):
+            download_url(f"http://127.0.0.1:{httpd.server_address[1]}/x", tmp_path / "x", progress=False)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_extract_zip_and_tar(tmp_path):
+    zpath = tmp_path / "a.zip"
+    with zipfile.ZipFile(zpath, "w") as z:
+        z.writestr("top/inner/a.txt", "hello")
+    assert (extract_archive(zpath, tmp_path / "z") / "top/inner/a.txt").read_text() == "hello"
+    tpath = tmp_path / "a.tar.gz"
+    with tarfile.open(tpath, "w:gz") as t:
+        info = tarfile.TarInfo("top/b.txt")
+        info.size = 2
+        t.addfile(info, io.BytesIO(b"hi"))
+    assert (extract_archive(tpath, tmp_path / "t") / "top/b.txt").read_text() == "hi"
+
+
+@pytest.mark.parametrize("name", ["../evil.txt", "ok/../../evil.txt", "/tmp/evil_abs.txt"])
+def test_zip_path_traversal_is_refused(tmp_path, name):
+    zpath = tmp_path / "bad.zip"
+    with zipfile.ZipFile(zpath, "w") as z:
+        z.writestr("fine.txt", "x")
+        z.writestr(name, "evil")
+    with pytest.raises(ValueError, match="outside"):
+        extract_archive(zpath, tmp_path / "out")
+    assert not (tmp_path / "evil.txt").exists()
+    assert not (tmp_path / "out" / "fine.txt").exists(), "nothing is extracted from a bad archive"
+
+
+def test_tar_traversal_and_links_are_refused(tmp_path):
+    for i, (kind, name, link) in enumerate([("file", "../evil.txt", ""), ("sym", "link", "../../etc/passwd"),
+                                            ("sym", "abs", "/etc/passwd")]):  # fmt: skip
+        tpath = tmp_path / f"bad{i}.tar"
+        with tarfile.open(tpath, "w") as t:
+            info = tarfile.TarInfo(name)
+            if kind == "sym":
+                info.type, info.linkname = tarfile.SYMTYPE, link
+                t.addfile(info)
+            else:
+                info.size = 4
+                t.addfile(info, io.BytesIO(b"evil"))
+        with pytest.raises(ValueError, match="outside"):
+            extract_archive(tpath, tmp_path / "out")
+    assert not (tmp_path / "evil.txt").exists()
+
+
+def test_not_an_archive(tmp_path):
+    (tmp_path / "x.zip").write_text("not a zip")
+    with pytest.raises(ValueError, match="neither a zip nor a tar"):
+        extract_archive(tmp_path / "x.zip", tmp_path / "out")
+
+
+def _fake_kaggle(monkeypatch, download):
+    module = types.ModuleType("kaggle.api.kaggle_api_extended")
+    module.KaggleApi = type("KaggleApi", (), {"authenticate": lambda self: None,
+                                              "competition_download_file": download})  # fmt: skip
+    for name in ("kaggle", "kaggle.api"):
+        monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
+    monkeypatch.setitem(sys.modules, "kaggle.api.kaggle_api_extended", module)
+
+
+def test_kaggle_403_explains_the_rules(monkeypatch, tmp_path):
+    class ApiException(Exception):
+        status = 403
+
+    def refuse(self, competition, name, path, quiet):
+        raise ApiException("Forbidden")
+
+    _fake_kaggle(monkeypatch, refuse)
+    with pytest.raises(PermissionError, match="accept the competition rules"):
+        kaggle_download("carvana-image-masking-challenge", ["train.zip"], tmp_path)
+
+
+def test_kaggle_download_returns_paths(monkeypatch, tmp_path):
+    def fetch(self, competition, name, path, quiet):
+        (tmp_path / name).write_bytes(b"zip")
+
+    _fake_kaggle(monkeypatch, fetch)
+    assert kaggle_download("c", ["train.zip"], tmp_path) == [tmp_path / "train.zip"]
+
+
+def test_kaggle_missing_package_says_how_to_install(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "kaggle", None)  # makes `import kaggle...` raise ImportError
+    with pytest.raises(ImportError, match=r"unet_tutorial\[kaggle\]"):
+        kaggle_download("c", ["train.zip"], tmp_path)

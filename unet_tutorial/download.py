@@ -1,0 +1,239 @@
+"""Downloads that survive real networks: resumable, checksummed, safely extracted; and Kaggle access.
+
+``download_url`` streams to ``<dest>.part`` (resuming with an HTTP Range request after a cut connection) and
+renames to ``dest`` only once the checksum matches, so a file at ``dest`` is always complete. ``extract_archive``
+refuses archive members that would land outside the target folder. ``kaggle_download`` wraps the official
+Kaggle client and turns its 401/403 into advice. Left out: mirrors, parallel chunks, cloud buckets.
+Taught in: notebook 03 (Carvana from Kaggle) and notebook 05 (ADE20K); used by data_scripts/.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import tarfile
+import time
+import urllib.error
+import urllib.request
+import zipfile
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+CHUNK = 1 << 20
+
+
+def file_hash(path: str | Path, algorithm: str = "sha256") -> str:
+    """Hex digest of a file (``algorithm``: anything hashlib knows, e.g. "sha256", "sha1", "md5")."""
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _expected(sha256: str | None, sha1: str | None, md5: str | None) -> tuple[str, str] | None:
+    given = [(name, value.lower()) for name, value in (("sha256", sha256), ("sha1", sha1), ("md5", md5)) if value]
+    if len(given) > 1:
+        raise ValueError("give at most one of sha256, sha1, md5")
+    return given[0] if given else None
+
+
+def download_url(
+    url: str,
+    dest: str | Path,
+    sha256: str | None = None,
+    *,
+    sha1: str | None = None,
+    md5: str | None = None,
+    retries: int = 5,
+    retry_delay: float = 2.0,
+    timeout: float = 60.0,
+    progress: bool = True,
+) -> Path:
+    """Download ``url`` to ``dest``, resuming after cut connections and checking the checksum.
+
+    An existing ``dest`` that matches the checksum (or any existing ``dest`` when no checksum is given) is kept
+    and nothing is downloaded. A checksum mismatch removes the download and raises, leaving no file at ``dest``.
+
+    Args:
+        url: http(s) URL.
+        dest: the final file path; the partial download lives at ``<dest>.part``.
+        sha256, sha1, md5: the expected hex digest (give at most one; publishers differ in which they print).
+        retries: how many times to reconnect (and resume) after a network error or a cut connection.
+        retry_delay: seconds before the first retry; doubles after each.
+        timeout: seconds without data before a connection counts as failed.
+        progress: show a tqdm progress bar.
+
+    Returns:
+        ``dest`` as a Path.
+    """
+    dest = Path(dest)
+    expected = _expected(sha256, sha1, md5)
+    if dest.is_file():
+        if expected is None or file_hash(dest, expected[0]) == expected[1]:
+            return dest
+        print(f"{dest} does not match its {expected[0]} checksum; downloading it again")
+        dest.unlink()
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    for attempt in range(retries + 1):
+        try:
+            if _fetch(url, part, timeout, progress):
+                break
+            problem = "the connection closed before the whole file arrived"
+        except urllib.error.HTTPError as err:
+            if err.code < 500 and err.code != 429:  # 4xx will not change by retrying
+                raise RuntimeError(f"downloading {url} failed: HTTP {err.code} {err.reason}") from err
+            problem = f"HTTP {err.code}"
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
+            problem = str(err) or type(err).__name__
+        if attempt == retries:
+            raise RuntimeError(f"downloading {url} failed after {retries + 1} tries ({problem}); run again to resume")
+        time.sleep(retry_delay * 2**attempt)
+    if expected is not None:
+        got = file_hash(part, expected[0])
+        if got != expected[1]:
+            part.unlink()
+            raise ValueError(
+                f"checksum mismatch for {url}: expected {expected[0]} {expected[1]}, got {got}. The download was "
+                f"removed; {dest} was not written. Try again, or check that the URL is the official one."
+            )
+    part.replace(dest)
+    return dest
+
+
+def _fetch(url: str, part: Path, timeout: float, progress: bool) -> bool:
+    """Append the rest of ``url`` to ``part``; True once the file is complete."""
+    offset = part.stat().st_size if part.exists() else 0
+    request = urllib.request.Request(url, headers={"Range": f"bytes={offset}-"} if offset else {})
+    try:
+        response = urllib.request.urlopen(request, timeout=timeout)
+    except urllib.error.HTTPError as err:
+        if err.code == 416 and offset:  # nothing left to send: the .part file is already whole
+            return True
+        raise
+    with response:
+        if response.status == 206:
+            total = offset + int(response.headers.get("Content-Length", -1 - offset))
+        else:  # 200: the server ignores Range, so start again from the first byte
+            offset, total = 0, int(response.headers.get("Content-Length", -1))
+        with (
+            open(part, "ab" if offset else "wb") as f,
+            tqdm(total=total if total > 0 else None, initial=offset, unit="B", unit_scale=True,
+                 desc=part.name.removesuffix(".part"), disable=not progress) as bar,
+        ):  # fmt: skip
+            while block := response.read(CHUNK):
+                f.write(block)
+                bar.update(len(block))
+    return total < 0 or part.stat().st_size >= total
+
+
+def _check_member(name: str, dest: Path, archive: Path) -> None:
+    target = (dest / name).resolve()
+    if os.path.isabs(name) or not target.is_relative_to(dest):
+        raise ValueError(f"archive {archive} holds {name!r}, which would land outside {dest}; refusing to extract it")
+
+
+def extract_archive(path: str | Path, dest: str | Path) -> Path:
+    """Extract a .zip or a tar (.tar, .tar.gz, .tgz, .tar.bz2, .tar.xz) into ``dest``.
+
+    Every member is checked first: absolute paths, ``..`` escapes and links pointing outside ``dest`` are
+    refused (ValueError naming the member) and nothing is extracted.
+
+    Returns:
+        ``dest`` as a Path.
+    """
+    path, dest = Path(path), Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    dest = dest.resolve()
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            for name in archive.namelist():
+                _check_member(name, dest, path)
+            archive.extractall(dest)
+    elif tarfile.is_tarfile(path):
+        with tarfile.open(path) as archive:
+            members = archive.getmembers()
+            for member in members:
+                _check_member(member.name, dest, path)
+                if member.issym() or member.islnk():
+                    base = (dest / member.name).parent if member.issym() else dest
+                    if os.path.isabs(member.linkname) or not (base / member.linkname).resolve().is_relative_to(dest):
+                        raise ValueError(f"archive {path} holds link {member.name!r} -> {member.linkname!r} "
+                                         f"pointing outside {dest}; refusing to extract it")  # fmt: skip
+                elif not (member.isfile() or member.isdir()):
+                    raise ValueError(f"archive {path} holds {member.name!r}, a device or fifo; refusing to extract it")
+            if hasattr(tarfile, "data_filter"):  # Python >= 3.12 (and patched 3.10/3.11): a second safety net
+                archive.extractall(dest, members, filter="data")
+            else:
+                archive.extractall(dest, members)
+    else:
+        raise ValueError(f"{path} is neither a zip nor a tar archive (or it is damaged: delete it and download again)")
+    return dest
+
+
+def _kaggle_credentials() -> None:
+    """Copy Colab secrets KAGGLE_USERNAME/KAGGLE_KEY into the environment, where the Kaggle client looks."""
+    if os.environ.get("KAGGLE_USERNAME") and os.environ.get("KAGGLE_KEY"):
+        return
+    try:
+        from google.colab import userdata  # type: ignore[import-not-found]
+
+        for key in ("KAGGLE_USERNAME", "KAGGLE_KEY"):
+            os.environ[key] = userdata.get(key)
+    except Exception:  # noqa: BLE001 - not on Colab, or the secret is not shared with this notebook
+        pass
+
+
+def kaggle_download(competition: str, files: list[str], dest: str | Path) -> list[Path]:
+    """Download competition files with the official Kaggle client (``pip install 'unet_tutorial[kaggle]'``).
+
+    Credentials come from KAGGLE_USERNAME/KAGGLE_KEY in the environment, ``~/.kaggle/kaggle.json``, or the
+    Colab secrets of the same names. Files already in ``dest`` are not downloaded again.
+
+    Args:
+        competition: e.g. "carvana-image-masking-challenge".
+        files: file names as listed on the competition's Data page, e.g. ["train.zip", "train_masks.zip"].
+        dest: folder to download into.
+
+    Returns:
+        the downloaded paths (Kaggle may add ``.zip`` to a name; the path returned is the one on disk).
+    """
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    _kaggle_credentials()
+    how = ("Create a token at https://www.kaggle.com/settings (API > Create New Token) and put kaggle.json in "
+           "~/.kaggle/, or set KAGGLE_USERNAME and KAGGLE_KEY (on Colab: as secrets).")  # fmt: skip
+    try:
+        from kaggle.api.kaggle_api_extended import KaggleApi
+    except ImportError as err:
+        raise ImportError(f"the Kaggle client is not installed: pip install 'unet_tutorial[kaggle]' ({err})") from err
+    except (OSError, ValueError) as err:  # older clients authenticate on import
+        raise PermissionError(f"Kaggle credentials not found or invalid: {err}. {how}") from err
+    api = KaggleApi()
+    try:
+        api.authenticate()
+    except (OSError, ValueError) as err:
+        raise PermissionError(f"Kaggle credentials not found or invalid: {err}. {how}") from err
+    paths = []
+    for name in files:
+        existing = [p for p in (dest / name, dest / (name + ".zip")) if p.is_file()]
+        if not existing:
+            try:
+                api.competition_download_file(competition, name, path=str(dest), quiet=False)
+            except Exception as err:  # noqa: BLE001 - the client raises different types across versions
+                status = getattr(err, "status", None) or getattr(getattr(err, "response", None), "status_code", None)
+                if status in (401, 403) or any(code in str(err) for code in ("401", "403")):
+                    raise PermissionError(
+                        f"Kaggle refused {competition}/{name} (HTTP {status or '401/403'}). Sign in on "
+                        f"https://www.kaggle.com/competitions/{competition}/rules and accept the competition rules "
+                        f"(downloads need that once per account), and check your API token. {how}"
+                    ) from err
+                raise
+            existing = [p for p in (dest / name, dest / (name + ".zip")) if p.is_file()]
+        if not existing:
+            raise FileNotFoundError(f"Kaggle reported success but neither {dest / name} nor {dest / name}.zip exists")
+        paths.append(existing[0])
+    return paths

@@ -8,6 +8,7 @@ import threading
 import types
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import pytest
 
@@ -18,9 +19,9 @@ PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
 
 class _Handler(BaseHTTPRequestHandler):
     cut_first = False  # send half of the body on the first request, then drop the connection
-    ranges: list = []
+    ranges: ClassVar[list] = []
 
-    def do_GET(self):  # noqa: N802 - http.server's name
+    def do_GET(self):
         start = 0
         header = self.headers.get("Range")
         type(self).ranges.append(header)
@@ -103,7 +104,7 @@ def test_existing_verified_file_is_kept(server, tmp_path):
 
 def test_http_404_is_clear(tmp_path):
     class NotFound(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
+        def do_GET(self):
             self.send_error(404)
 
         def log_message(self, *args):

@@ -34,7 +34,9 @@ def file_hash(path: str | Path, algorithm: str = "sha256") -> str:
 
 
 def _expected(sha256: str | None, sha1: str | None, md5: str | None) -> tuple[str, str] | None:
-    given = [(name, value.lower()) for name, value in (("sha256", sha256), ("sha1", sha1), ("md5", md5)) if value]
+    given = [
+        (name, value.lower()) for name, value in (("sha256", sha256), ("sha1", sha1), ("md5", md5)) if value
+    ]
     if len(given) > 1:
         raise ValueError("give at most one of sha256, sha1, md5")
     return given[0] if given else None
@@ -90,7 +92,9 @@ def download_url(
         except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
             problem = str(err) or type(err).__name__
         if attempt == retries:
-            raise RuntimeError(f"downloading {url} failed after {retries + 1} tries ({problem}); run again to resume")
+            raise RuntimeError(
+                f"downloading {url} failed after {retries + 1} tries ({problem}); run again to resume"
+            )
         time.sleep(retry_delay * 2**attempt)
     if expected is not None:
         got = file_hash(part, expected[0])
@@ -133,7 +137,9 @@ def _fetch(url: str, part: Path, timeout: float, progress: bool) -> bool:
 def _check_member(name: str, dest: Path, archive: Path) -> None:
     target = (dest / name).resolve()
     if os.path.isabs(name) or not target.is_relative_to(dest):
-        raise ValueError(f"archive {archive} holds {name!r}, which would land outside {dest}; refusing to extract it")
+        raise ValueError(
+            f"archive {archive} holds {name!r}, which would land outside {dest}; refusing to extract it"
+        )
 
 
 def extract_archive(path: str | Path, dest: str | Path) -> Path:
@@ -160,17 +166,23 @@ def extract_archive(path: str | Path, dest: str | Path) -> Path:
                 _check_member(member.name, dest, path)
                 if member.issym() or member.islnk():
                     base = (dest / member.name).parent if member.issym() else dest
-                    if os.path.isabs(member.linkname) or not (base / member.linkname).resolve().is_relative_to(dest):
+                    if os.path.isabs(member.linkname) or not (
+                        base / member.linkname
+                    ).resolve().is_relative_to(dest):
                         raise ValueError(f"archive {path} holds link {member.name!r} -> {member.linkname!r} "
                                          f"pointing outside {dest}; refusing to extract it")  # fmt: skip
                 elif not (member.isfile() or member.isdir()):
-                    raise ValueError(f"archive {path} holds {member.name!r}, a device or fifo; refusing to extract it")
+                    raise ValueError(
+                        f"archive {path} holds {member.name!r}, a device or fifo; refusing to extract it"
+                    )
             if hasattr(tarfile, "data_filter"):  # Python >= 3.12 (and patched 3.10/3.11): a second safety net
                 archive.extractall(dest, members, filter="data")
             else:
                 archive.extractall(dest, members)
     else:
-        raise ValueError(f"{path} is neither a zip nor a tar archive (or it is damaged: delete it and download again)")
+        raise ValueError(
+            f"{path} is neither a zip nor a tar archive (or it is damaged: delete it and download again)"
+        )
     return dest
 
 
@@ -184,7 +196,7 @@ def _kaggle_credentials() -> None:
         for key in ("KAGGLE_USERNAME", "KAGGLE_KEY"):
             os.environ[key] = userdata.get(key)
     except Exception:  # noqa: BLE001 - not on Colab, or the secret is not shared with this notebook
-        pass
+        return  # then the client looks in the environment and in kaggle.json
 
 
 def kaggle_download(competition: str, files: list[str], dest: str | Path) -> list[Path]:
@@ -209,7 +221,9 @@ def kaggle_download(competition: str, files: list[str], dest: str | Path) -> lis
     try:
         from kaggle.api.kaggle_api_extended import KaggleApi
     except ImportError as err:
-        raise ImportError(f"the Kaggle client is not installed: pip install 'unet_tutorial[kaggle]' ({err})") from err
+        raise ImportError(
+            f"the Kaggle client is not installed: pip install 'unet_tutorial[kaggle]' ({err})"
+        ) from err
     except (OSError, ValueError) as err:  # older clients authenticate on import
         raise PermissionError(f"Kaggle credentials not found or invalid: {err}. {how}") from err
     api = KaggleApi()
@@ -223,8 +237,10 @@ def kaggle_download(competition: str, files: list[str], dest: str | Path) -> lis
         if not existing:
             try:
                 api.competition_download_file(competition, name, path=str(dest), quiet=False)
-            except Exception as err:  # noqa: BLE001 - the client raises different types across versions
-                status = getattr(err, "status", None) or getattr(getattr(err, "response", None), "status_code", None)
+            except Exception as err:  # the client raises different types across versions; re-raised below
+                status = getattr(err, "status", None) or getattr(
+                    getattr(err, "response", None), "status_code", None
+                )
                 if status in (401, 403) or any(code in str(err) for code in ("401", "403")):
                     raise PermissionError(
                         f"Kaggle refused {competition}/{name} (HTTP {status or '401/403'}). Sign in on "
@@ -234,6 +250,8 @@ def kaggle_download(competition: str, files: list[str], dest: str | Path) -> lis
                 raise
             existing = [p for p in (dest / name, dest / (name + ".zip")) if p.is_file()]
         if not existing:
-            raise FileNotFoundError(f"Kaggle reported success but neither {dest / name} nor {dest / name}.zip exists")
+            raise FileNotFoundError(
+                f"Kaggle reported success but neither {dest / name} nor {dest / name}.zip exists"
+            )
         paths.append(existing[0])
     return paths

@@ -4,7 +4,16 @@ import pytest
 import torch
 from torch import nn
 
-from unet_tutorial.model import DoubleConv, Down, OutConv, UNet, Up, receptive_field, unet_levels
+from unet_tutorial.model import (
+    DoubleConv,
+    Down,
+    OutConv,
+    UNet,
+    Up,
+    activation_bytes,
+    receptive_field,
+    unet_levels,
+)
 
 
 def count(module: nn.Module) -> int:
@@ -166,3 +175,18 @@ def test_unet_levels_reads_channels_resolution_and_parameters():
     assert [(lv["height"], lv["width"]) for lv in levels] == [(256, 256), (128, 128), (64, 64), (32, 32), (16, 16)]
     total = sum(lv["encoder_params"] + lv["decoder_params"] for lv in levels)
     assert total == count(model) == 31_037_698
+
+
+@pytest.mark.parametrize("kwargs,size,batch", [({"base_channels": 8}, 64, 2),
+                                               ({"base_channels": 4, "depth": 2, "bilinear": True}, (37, 50), 3)])
+def test_activation_bytes_matches_what_the_profiler_sees_held_after_forward(kwargs, size, batch):
+    from torch.profiler import ProfilerActivity, profile
+
+    model = UNet(**kwargs)
+    height, width = (size, size) if isinstance(size, int) else size
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        logits = model(torch.randn(batch, 3, height, width))
+    held = sum(e.self_cpu_memory_usage for e in prof.events()) - logits.numel() * logits.element_size()
+    estimate = activation_bytes(model, size, batch)
+    assert abs(estimate - held) <= 0.02 * held, (estimate, held)
+    assert next(model.parameters()).device.type == "cpu"  # the model itself was not moved to "meta"

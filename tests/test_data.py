@@ -1,0 +1,173 @@
+"""data.py: the loaders on generated data, the split by car, and every bad-input case with a clear error."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from unet_tutorial.data import (
+    ADE20K_CLASSES,
+    ADE20K_IGNORE_INDEX,
+    ADE20KDataset,
+    CarvanaDataset,
+    ade20k_palette,
+    carvana_ids,
+    carvana_split,
+)
+from unet_tutorial.sample_data import make_ade20k_like, make_carvana_like
+from unet_tutorial.transforms import eval_transforms
+
+
+@pytest.fixture(scope="module")
+def carvana_root(tmp_path_factory):
+    return make_carvana_like(tmp_path_factory.mktemp("carvana"), n_cars=3, views=4, size=(64, 43), seed=1)
+
+
+@pytest.fixture(scope="module")
+def ade_root(tmp_path_factory):
+    return make_ade20k_like(tmp_path_factory.mktemp("ade"), n_train=4, n_val=2, size=(48, 40), seed=1)
+
+
+def test_carvana_items(carvana_root):
+    ds = CarvanaDataset(carvana_root)
+    assert len(ds) == 12
+    image, mask = ds[0]
+    assert image.shape == (3, 43, 64) and image.dtype == torch.float32
+    assert 0.0 <= image.min() and image.max() <= 1.0
+    assert mask.shape == (1, 43, 64) and mask.dtype == torch.float32
+    assert set(mask.unique().tolist()) == {0.0, 1.0}
+
+
+def test_carvana_with_transform(carvana_root):
+    image, mask = CarvanaDataset(carvana_root, transform=eval_transforms((32, 48)))[3]
+    assert image.shape == (3, 32, 48) and image.min() < 0  # normalised
+    assert mask.shape == (1, 32, 48) and set(mask.unique().tolist()) <= {0.0, 1.0}
+
+
+def test_carvana_split_is_by_car(carvana_root):
+    train_ids, val_ids = carvana_split(carvana_root, val_fraction=0.34, seed=0)
+    assert len(train_ids) + len(val_ids) == 12 and len(val_ids) == 4
+    cars = lambda ids: {i.rsplit("_", 1)[0] for i in ids}
+    assert not cars(train_ids) & cars(val_ids)
+    assert carvana_split(carvana_root, 0.34, seed=0) == (train_ids, val_ids)
+    assert CarvanaDataset(carvana_root, ids=val_ids).ids == val_ids
+    assert all(len(i) == 15 and i[12] == "_" for i in carvana_ids(carvana_root))  # 12 hex + _ + 2 digits
+
+
+def test_carvana_accepts_png_0_255_masks(tmp_path):
+    (tmp_path / "train").mkdir()
+    (tmp_path / "train_masks").mkdir()
+    Image.new("RGB", (8, 6), (10, 20, 30)).save(tmp_path / "train" / "abcdefabcdef_01.jpg")
+    mask = np.zeros((6, 8), np.uint8)
+    mask[2:4, 3:6] = 255
+    Image.fromarray(mask).save(tmp_path / "train_masks" / "abcdefabcdef_01_mask.png")
+    _, got = CarvanaDataset(tmp_path)[0]
+    assert torch.equal(got[0], torch.from_numpy(mask // 255).float())
+
+
+def test_ade20k_items(ade_root):
+    ds = ADE20KDataset(ade_root, "training")
+    assert len(ds) == 4 and len(ADE20KDataset(ade_root, "validation")) == 2
+    image, mask = ds[0]
+    assert image.shape == (3, 40, 48) and image.dtype == torch.float32
+    assert mask.shape == (40, 48) and mask.dtype == torch.long
+    raw = np.array(Image.open(ds.label_paths[0]))
+    expected = np.where(raw == 0, ADE20K_IGNORE_INDEX, raw.astype(np.int64) - 1)
+    assert torch.equal(mask, torch.from_numpy(expected))
+
+
+def test_ade20k_accepts_parent_folder(ade_root, tmp_path):
+    (tmp_path / "ADEChallengeData2016").symlink_to(ade_root, target_is_directory=True)
+    assert len(ADE20KDataset(tmp_path, "validation")) == 2
+
+
+def test_class_names_and_palette():
+    assert len(ADE20K_CLASSES) == 150 and ADE20K_CLASSES[:4] == ("wall", "building", "sky", "floor")
+    assert ADE20K_CLASSES[-1] == "flag" and len(set(ADE20K_CLASSES)) == 150
+    palette = ade20k_palette()
+    assert palette.shape == (150, 3) and palette.dtype == np.uint8
+    assert len({tuple(c) for c in palette}) == 150
+
+
+# ---- bad input: each error names the file -------------------------------------------------------------------
+
+
+def _tiny_carvana(root, mask_values=(0, 1), mask_size=(8, 6), mode="P"):
+    (root / "train").mkdir(parents=True)
+    (root / "train_masks").mkdir()
+    Image.new("RGB", (8, 6)).save(root / "train" / "abcdefabcdef_01.jpg")
+    mask = np.zeros(mask_size[::-1], np.uint8)
+    mask[0, : len(mask_values)] = mask_values
+    Image.fromarray(mask, "L").convert(mode).save(root / "train_masks" / "abcdefabcdef_01_mask.gif")
+    return root
+
+
+def test_missing_mask(tmp_path):
+    _tiny_carvana(tmp_path)
+    (tmp_path / "train_masks" / "abcdefabcdef_01_mask.gif").unlink()
+    with pytest.raises(FileNotFoundError, match="abcdefabcdef_01_mask.gif"):
+        CarvanaDataset(tmp_path)
+
+
+def test_size_mismatch(tmp_path):
+    _tiny_carvana(tmp_path, mask_size=(9, 6))
+    with pytest.raises(ValueError, match=r"abcdefabcdef_01\.jpg.*8x6.*abcdefabcdef_01_mask\.gif.*9x6"):
+        CarvanaDataset(tmp_path)[0]
+
+
+def test_mask_values_outside_label_set(tmp_path):
+    _tiny_carvana(tmp_path, mask_values=(0, 1, 2))
+    with pytest.raises(ValueError, match=r"abcdefabcdef_01_mask\.gif holds values \[0, 1, 2\]"):
+        CarvanaDataset(tmp_path)[0]
+
+
+def test_ade20k_label_above_150(ade_root, tmp_path):
+    import shutil
+
+    root = shutil.copytree(ade_root, tmp_path / "ade")
+    path = root / "annotations" / "training" / "ADE_train_00000001.png"
+    label = np.array(Image.open(path))
+    label[0, 0] = 151
+    Image.fromarray(label).save(path)
+    with pytest.raises(ValueError, match=r"ADE_train_00000001\.png holds labels \[151\]"):
+        ADE20KDataset(root)[0]
+
+
+def test_unreadable_image(tmp_path):
+    _tiny_carvana(tmp_path)
+    (tmp_path / "train" / "abcdefabcdef_01.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(ValueError, match=r"cannot read image .*abcdefabcdef_01\.jpg"):
+        CarvanaDataset(tmp_path)[0]
+
+
+def test_empty_or_wrong_directories(tmp_path):
+    with pytest.raises(FileNotFoundError, match="is not a directory.*train_masks"):
+        CarvanaDataset(tmp_path / "nope")
+    (tmp_path / "train").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"no Carvana images.*train_hq"):
+        CarvanaDataset(tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"images/training/ADE_\*\.jpg"):
+        ADE20KDataset(tmp_path)
+    (tmp_path / "images" / "training").mkdir(parents=True)
+    (tmp_path / "annotations" / "training").mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match="no images"):
+        ADE20KDataset(tmp_path)
+    with pytest.raises(ValueError, match="'training' or 'validation'"):
+        ADE20KDataset(tmp_path, split="train")
+
+
+def test_missing_ade20k_annotation(ade_root, tmp_path):
+    import shutil
+
+    root = shutil.copytree(ade_root, tmp_path / "ade")
+    (root / "annotations" / "validation" / "ADE_val_00000002.png").unlink()
+    with pytest.raises(FileNotFoundError, match=r"ADE_val_00000002\.png"):
+        ADE20KDataset(root, "validation")
+
+
+def test_binary_mask_padded_with_ignore_is_caught(carvana_root):
+    import albumentations as A
+
+    warp = A.Compose([A.Affine(rotate=(40, 45), fill_mask=255, p=1.0)])  # corners become 255
+    with pytest.raises(ValueError, match="mask_fill=0"):
+        CarvanaDataset(carvana_root, transform=warp)[0]

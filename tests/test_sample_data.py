@@ -1,0 +1,97 @@
+"""sample_data.py: deterministic, the real on-disk formats (GIF palette masks, Kaggle RLE csv, ADE PNG labels)."""
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from unet_tutorial.data import ADE20K_CLASSES
+from unet_tutorial.sample_data import make_ade20k_like, make_carvana_like, rle_encode
+
+
+def _rle_decode(rle: str, shape) -> np.ndarray:
+    """An independent decoder of Kaggle's format: 1-indexed start/length pairs, row-major."""
+    flat = np.zeros(shape[0] * shape[1], np.uint8)
+    numbers = list(map(int, rle.split()))
+    for start, length in zip(numbers[::2], numbers[1::2]):
+        flat[start - 1 : start - 1 + length] = 1
+    return flat.reshape(shape)
+
+
+def _digest(root):
+    return hashlib.sha256(
+        b"".join(p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file())
+    ).hexdigest()
+
+
+def test_rle_encode_by_hand():
+    mask = np.array([[0, 1, 1], [1, 0, 0]], np.uint8)
+    assert rle_encode(mask) == "2 3"  # pixels 2, 3, 4 (row-major, 1-indexed)
+    assert rle_encode(np.zeros((2, 2), np.uint8)) == ""
+
+
+def test_carvana_like_format(tmp_path):
+    root = make_carvana_like(tmp_path, n_cars=2, views=16, size=(64, 43), seed=3)
+    images = sorted((root / "train").glob("*.jpg"))
+    assert len(images) == 32
+    car = images[0].stem.rsplit("_", 1)[0]
+    assert len(car) == 12 and int(car, 16) >= 0
+    assert [p.stem.rsplit("_", 1)[1] for p in images[:16]] == [f"{v:02d}" for v in range(1, 17)]
+    mask_img = Image.open(root / "train_masks" / f"{images[0].stem}_mask.gif")
+    assert mask_img.format == "GIF" and mask_img.mode == "P" and mask_img.size == (64, 43)
+    mask = np.array(mask_img)
+    assert set(np.unique(mask)) == {0, 1} and 0.05 < mask.mean() < 0.6
+    rows = (root / "train_masks.csv").read_text().splitlines()
+    assert rows[0] == "img,rle_mask" and len(rows) == 33
+    name, rle = rows[1].split(",")
+    assert name == images[0].name
+    np.testing.assert_array_equal(_rle_decode(rle, mask.shape), mask)
+
+
+def test_carvana_like_varies_and_is_not_trivial(tmp_path):
+    root = make_carvana_like(tmp_path, n_cars=4, views=2, size=(96, 64), seed=0)
+    backgrounds, cars = [], []
+    for path in sorted((root / "train").glob("*_01.jpg")):
+        image = np.array(Image.open(path)).astype(float)
+        mask = np.array(Image.open(root / "train_masks" / f"{path.stem}_mask.gif")).astype(bool)
+        backgrounds.append(image[~mask].mean(0))
+        cars.append(image[mask].mean(0))
+        assert image[mask].std(0).mean() > 10, "the car is not one flat colour"
+    assert np.ptp(np.array(backgrounds), axis=0).max() > 20, "background colour varies between cars"
+    assert np.ptp(np.array(cars), axis=0).max() > 40, "car colour varies between cars"
+
+
+def test_ade20k_like_format(tmp_path):
+    root = make_ade20k_like(tmp_path, n_train=12, n_val=2, size=(64, 48), seed=0)
+    assert (root / "images/training/ADE_train_00000001.jpg").is_file()
+    assert (root / "images/validation/ADE_val_00000002.jpg").is_file()
+    labels = set()
+    for path in (root / "annotations/training").glob("*.png"):
+        img = Image.open(path)
+        assert img.mode == "L" and img.size == (64, 48)
+        labels |= set(np.unique(np.array(img)).tolist())
+    assert labels <= set(range(151))
+    assert 0 in labels, "some pixels are unlabelled ('other')"
+    names = {ADE20K_CLASSES[v - 1] for v in labels - {0}}
+    assert len(names) >= 12 and {"wall", "floor", "sky", "building", "tree", "road"} <= names
+
+
+def test_deterministic_by_seed_and_skips_existing(tmp_path):
+    a = make_ade20k_like(tmp_path / "a", 3, 1, size=(32, 32), seed=5)
+    b = make_ade20k_like(tmp_path / "b", 3, 1, size=(32, 32), seed=5)
+    c = make_ade20k_like(tmp_path / "c", 3, 1, size=(32, 32), seed=6)
+    assert _digest(a) == _digest(b) != _digest(c)
+    stamp = (a / "images/training/ADE_train_00000001.jpg").stat().st_mtime_ns
+    make_ade20k_like(a, 3, 1, size=(32, 32), seed=5)  # same set: nothing rewritten
+    assert (a / "images/training/ADE_train_00000001.jpg").stat().st_mtime_ns == stamp
+    make_ade20k_like(a, 2, 1, size=(32, 32), seed=5)  # a different set replaces the old one
+    assert len(list((a / "images/training").iterdir())) == 2
+    assert json.loads((a / "sample_info.json").read_text())["n_train"] == 2
+
+
+def test_refuses_to_overwrite_foreign_data(tmp_path):
+    (tmp_path / "train").mkdir()
+    with pytest.raises(FileExistsError, match="not written by this generator"):
+        make_carvana_like(tmp_path, n_cars=1, views=1, size=(32, 32))

@@ -1,0 +1,226 @@
+"""The training loop and checkpoints: resume equals an uninterrupted run, unsafe/truncated files, NaN guard."""
+
+import os
+import pickle
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from unet_tutorial.model import UNet
+from unet_tutorial.train import (CheckpointError, NonFiniteLossError, default_amp_dtype, evaluate, fit,
+                                 load_checkpoint, read_checkpoint, save_checkpoint, train_one_epoch)
+from unet_tutorial.utils import set_seed
+
+
+def tiny_data(n=8, size=32, seed=0):
+    """Images whose first channel decides the mask: learnable by a tiny model in a few steps."""
+    generator = torch.Generator().manual_seed(seed)
+    images = torch.randn(n, 3, size, size, generator=generator)  # (N, 3, H, W)
+    masks = (images[:, :1] > 0).float()  # (N, 1, H, W)
+    return TensorDataset(images, masks)
+
+
+def tiny_model():
+    return UNet(base_channels=4, depth=2)
+
+
+def loaders(batch_size=4, shuffle=True):
+    return (DataLoader(tiny_data(8), batch_size=batch_size, shuffle=shuffle),
+            DataLoader(tiny_data(4, seed=1), batch_size=4))
+
+
+def run_fit(tmp_path, epochs, resume=None, train_loader=None, **kwargs):
+    set_seed(0, deterministic=True)
+    model = tiny_model()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    train, val = loaders()
+    history = fit(model, train_loader or train, val, epochs=epochs, loss_fn=nn.BCEWithLogitsLoss(),
+                  optimizer=optimizer, device="cpu", num_classes=1, checkpoint_dir=tmp_path, resume=resume,
+                  progress=False, log=lambda line: None, config={"model": "unet"}, **kwargs)
+    return model, history
+
+
+def test_train_one_epoch_learns_and_reports_numbers():
+    set_seed(0)
+    model = tiny_model()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    train, _ = loaders()
+    first = train_one_epoch(model, train, nn.BCEWithLogitsLoss(), optimizer, "cpu", progress=False)
+    for _ in range(4):
+        last = train_one_epoch(model, train, nn.BCEWithLogitsLoss(), optimizer, "cpu", grad_clip=1.0,
+                               progress=False)
+    assert set(first) >= {"loss", "lr", "images", "seconds", "images_per_s"}
+    assert first["images"] == 8 and last["loss"] < first["loss"]
+
+
+def test_accumulation_matches_one_big_batch():
+    # No BatchNorm here: with it, two half batches normalise differently from one full batch.
+    data = tiny_data(4)
+    grads = []
+    for batch_size, accumulate in ((4, 1), (2, 2)):
+        torch.manual_seed(0)
+        model = nn.Conv2d(3, 1, 3, padding=1)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        train_one_epoch(model, DataLoader(data, batch_size=batch_size), nn.BCEWithLogitsLoss(), optimizer, "cpu",
+                        accumulate=accumulate, progress=False)
+        grads.append(model.weight.detach().clone())
+    torch.testing.assert_close(grads[0], grads[1])
+
+
+def test_bf16_autocast_runs_on_cpu_but_is_not_the_default():
+    assert default_amp_dtype("cpu") is None
+    model = tiny_model()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    out = train_one_epoch(model, loaders()[0], nn.BCEWithLogitsLoss(), optimizer, "cpu",
+                          amp_dtype=torch.bfloat16, progress=False)
+    assert torch.isfinite(torch.tensor(out["loss"]))
+
+
+def test_evaluate_binary_and_multiclass_keys():
+    model = tiny_model()
+    _, val = loaders()
+    results = evaluate(model, val, "cpu", num_classes=1, loss_fn=nn.BCEWithLogitsLoss(), progress=False)
+    assert set(results) == {"loss", "dice", "iou", "pixel_accuracy"}
+    images = torch.randn(4, 3, 32, 32)
+    masks = torch.randint(0, 3, (4, 32, 32))
+    masks[:, 0] = 255
+    multi = evaluate(UNet(num_classes=3, base_channels=4, depth=2), DataLoader(TensorDataset(images, masks)),
+                     "cpu", num_classes=3, ignore_index=255, progress=False)
+    assert set(multi) == {"miou", "dice", "pixel_accuracy"} and 0 <= multi["miou"] <= 1
+
+
+def test_fit_history_checkpoints_and_early_stopping(tmp_path):
+    model, history = run_fit(tmp_path, epochs=3, scheduler="cosine")
+    assert set(history) >= {"epoch", "train_loss", "val_loss", "val_dice", "val_iou", "lr", "seconds"}
+    assert history["epoch"] == [1, 2, 3] and all(len(v) == 3 for v in history.values())
+    assert history["lr"][0] > history["lr"][-1]  # cosine annealing
+    last = read_checkpoint(tmp_path / "last.pt")
+    assert last["epoch"] == 3 and last["config"] == {"model": "unet"} and last["history"] == history
+    assert read_checkpoint(tmp_path / "best.pt")["best"] == max(history["val_dice"])
+    assert not [p for p in tmp_path.iterdir() if p.suffix == ".tmp"], "temporary files must be renamed away"
+
+    # monitor the loss with patience 1, a learning rate of 0 and no BatchNorm: nothing improves after epoch 1
+    model = nn.Conv2d(3, 1, 3, padding=1)
+    train, val = loaders()
+    history = fit(model, train, val, epochs=5, loss_fn=nn.BCEWithLogitsLoss(),
+                  optimizer=torch.optim.SGD(model.parameters(), lr=0.0), device="cpu", num_classes=1,
+                  monitor="loss", patience=1, scheduler=None, progress=False, log=lambda line: None)
+    assert history["epoch"] == [1, 2]
+
+
+@pytest.mark.parametrize("scheduler", ["plateau", "onecycle"])
+def test_fit_with_each_scheduler(tmp_path, scheduler):
+    _, history = run_fit(tmp_path, epochs=2, scheduler=scheduler)
+    assert len(history["lr"]) == 2
+
+
+class Interrupt(Exception):
+    pass
+
+
+class CrashingLoader:
+    """A DataLoader stand-in that raises after ``after`` batches in all, like a session that dies mid-epoch."""
+
+    def __init__(self, loader, after):
+        self.loader, self.after, self.count = loader, after, 0
+        self.sampler = loader.sampler
+
+    def __len__(self):
+        return len(self.loader)
+
+    def __iter__(self):
+        for batch in self.loader:
+            self.count += 1
+            if self.count > self.after:
+                raise Interrupt
+            yield batch
+
+
+def test_resume_ends_with_the_same_weights_as_an_uninterrupted_run(tmp_path):
+    full, full_history = run_fit(tmp_path / "full", epochs=4)
+
+    crashing = CrashingLoader(loaders()[0], after=5)  # 2 batches per epoch: dies in epoch 3
+    with pytest.raises(Interrupt):
+        run_fit(tmp_path / "cut", epochs=4, train_loader=crashing)
+    assert read_checkpoint(tmp_path / "cut" / "last.pt")["epoch"] == 2
+    resumed, resumed_history = run_fit(tmp_path / "cut", epochs=4, resume=tmp_path / "cut" / "last.pt")
+
+    for (name, a), b in zip(full.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), f"{name} differs after resuming"
+    assert resumed_history["train_loss"] == full_history["train_loss"]
+
+
+def test_non_finite_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
+    calls = {"n": 0}
+
+    def loss_fn(logits, masks):
+        calls["n"] += 1
+        loss = nn.functional.binary_cross_entropy_with_logits(logits, masks)
+        # 2 train batches + 1 val batch per epoch: the 5th call is epoch 2's second training step
+        return loss * float("nan") if calls["n"] == 5 else loss
+
+    with pytest.raises(NonFiniteLossError, match=r"epoch 2, step 2 of 2.*last good checkpoint is .*last\.pt"):
+        _fit_with_loss(tmp_path, loss_fn)
+    assert read_checkpoint(tmp_path / "last.pt")["epoch"] == 1
+
+
+def _fit_with_loss(tmp_path, loss_fn):
+    set_seed(0)
+    model = tiny_model()
+    train, val = loaders()
+    fit(model, train, val, epochs=3, loss_fn=loss_fn, optimizer=torch.optim.Adam(model.parameters()),
+        device="cpu", num_classes=1, checkpoint_dir=tmp_path, progress=False, log=lambda line: None)
+
+
+class RunsCode:
+    def __reduce__(self):
+        return (os.system, ("echo pwned",))
+
+
+def test_a_checkpoint_that_would_run_code_is_refused(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"model": {}, "payload": RunsCode()}, path)
+    with pytest.raises(CheckpointError, match=r"refusing to load .*evil\.pt.*could run code"):
+        load_checkpoint(path, tiny_model())
+
+
+def test_truncated_or_foreign_files_name_the_file(tmp_path):
+    model = tiny_model()
+    good = save_checkpoint(tmp_path / "good.pt", model, epoch=1)
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(CheckpointError, match=r"truncated\.pt is truncated or not a PyTorch checkpoint"):
+        load_checkpoint(truncated, model)
+    text = tmp_path / "notes.pt"
+    text.write_text("hello")
+    with pytest.raises(CheckpointError, match=r"notes\.pt"):
+        load_checkpoint(text, model)
+    with pytest.raises(FileNotFoundError, match=r"missing\.pt does not exist"):
+        load_checkpoint(tmp_path / "missing.pt", model)
+    pickled = tmp_path / "plain.pkl"
+    pickled.write_bytes(pickle.dumps([1, 2, 3], protocol=2))
+    with pytest.raises(CheckpointError, match=r"plain\.pkl"):
+        load_checkpoint(pickled, model)
+
+
+def test_a_checkpoint_for_another_model_says_which(tmp_path):
+    path = save_checkpoint(tmp_path / "wide.pt", UNet(base_channels=8, depth=2),
+                           config={"model": "unet", "model_kwargs": {"base_channels": 8, "depth": 2}})
+    with pytest.raises(CheckpointError, match=r"wide\.pt does not fit this UNet.*base_channels': 8"):
+        load_checkpoint(path, tiny_model())
+
+
+def test_round_trip_restores_weights_optimizer_and_a_bare_state_dict(tmp_path):
+    model = tiny_model()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    train_one_epoch(model, loaders()[0], nn.BCEWithLogitsLoss(), optimizer, "cpu", progress=False)
+    save_checkpoint(tmp_path / "ckpt.pt", model, optimizer, epoch=7)
+    copy, copy_optimizer = tiny_model(), torch.optim.Adam(tiny_model().parameters(), lr=1.0)
+    state = load_checkpoint(tmp_path / "ckpt.pt", copy, copy_optimizer)
+    assert state["epoch"] == 7 and copy_optimizer.param_groups[0]["lr"] == 1e-3
+    for a, b in zip(model.state_dict().values(), copy.state_dict().values()):
+        assert torch.equal(a, b)
+    torch.save(model.state_dict(), tmp_path / "bare.pt")
+    load_checkpoint(tmp_path / "bare.pt", tiny_model())

@@ -1,0 +1,370 @@
+"""A visible training loop, no framework: train_one_epoch, evaluate, fit, and safe checkpoints.
+
+``train_one_epoch`` and ``evaluate`` are plain functions that return dicts of numbers; ``fit`` is a short loop
+over the two with a learning-rate scheduler, early stopping and best/last checkpoints. Checkpoints are written
+atomically and loaded with ``weights_only=True``, so a checkpoint can never run code. What it leaves out: callbacks,
+loggers, sharded checkpoints, torch.compile. Multi-GPU launch lives in ``distributed.py`` and the command line.
+Taught in: 03 (Carvana binary); used again in 04 and 05.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import pickle
+import random
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from unet_tutorial.distributed import is_main_process
+from unet_tutorial.metrics import SegmentationMetrics
+
+CHECKPOINT_FORMAT = "unet_tutorial.checkpoint/1"
+SCHEDULERS = ("plateau", "onecycle", "cosine", None)
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or infinite; the message names the epoch and step."""
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be used: truncated, not a checkpoint, unsafe to unpickle, or for another model."""
+
+
+def default_amp_dtype(device: torch.device | str) -> torch.dtype | None:
+    """Autocast dtype that helps on ``device``: bf16 on CUDA when supported, else fp16; None (fp32) elsewhere.
+
+    bf16 autocast works on the CPU but is usually slower there, so it is never the default.
+    """
+    if torch.device(device).type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The plain model inside a DistributedDataParallel (``.module``) or torch.compile (``._orig_mod``) wrapper."""
+    while isinstance(getattr(model, "module", None), nn.Module) or hasattr(model, "_orig_mod"):
+        model = model.module if isinstance(getattr(model, "module", None), nn.Module) else model._orig_mod
+    return model
+
+
+def train_one_epoch(model: nn.Module, loader, loss_fn: Callable, optimizer: torch.optim.Optimizer,
+                    device: torch.device | str, *, amp_dtype: torch.dtype | None = None, scaler=None,
+                    grad_clip: float | None = None, accumulate: int = 1, scheduler=None,
+                    channels_last: bool | None = None, epoch: int = 1, progress: bool = True) -> dict[str, float]:
+    """One pass over ``loader``: forward, loss, backward, (clip), step. Taught in 03.
+
+    Args:
+        amp_dtype: autocast dtype (torch.bfloat16 or torch.float16), None for fp32. fp16 needs a ``scaler``
+            (``torch.amp.GradScaler("cuda")``) so that small gradients do not underflow.
+        grad_clip: clip the global gradient norm to this value.
+        accumulate: sum gradients over this many batches before each optimizer step (a bigger effective batch).
+        scheduler: stepped after every optimizer step (one-cycle); epoch schedulers are stepped by ``fit``.
+        channels_last: NHWC memory layout; default only on CUDA, where it speeds up convolutions.
+    Returns:
+        {"loss": mean loss per image, "lr", "images", "seconds", "images_per_s"}.
+    Raises:
+        NonFiniteLossError: the loss became NaN or infinite; nothing of that step is applied.
+    """
+    device = torch.device(device)
+    memory_format = torch.channels_last if (device.type == "cuda" if channels_last is None else channels_last) \
+        else torch.contiguous_format
+    model.train()
+    optimizer.zero_grad(set_to_none=True)
+    total_loss, seen, start = 0.0, 0, time.perf_counter()
+    num_batches = len(loader)
+    # tqdm.auto calls iter() on what it wraps and again when looping: hand it one iterator, so that a DataLoader
+    # starts its workers (and draws its shuffle seed) once per epoch, not twice.
+    bar = tqdm(iter(loader), total=num_batches, desc=f"epoch {epoch} train", leave=False,
+               disable=not (progress and is_main_process()))
+    for index, (images, masks) in enumerate(bar):
+        images = images.to(device, non_blocking=True, memory_format=memory_format)  # (B, 3, H, W)
+        masks = masks.to(device, non_blocking=True)  # (B, 1, H, W) float or (B, H, W) long
+        stepping = (index + 1) % accumulate == 0 or index + 1 == num_batches
+        # Under DDP, only the micro-batch that steps needs to all-reduce its gradients.
+        sync = contextlib.nullcontext() if stepping or not hasattr(model, "no_sync") else model.no_sync()
+        with sync:
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                logits = model(images)  # (B, C, H, W)
+                loss = loss_fn(logits, masks)
+            if not torch.isfinite(loss):
+                raise NonFiniteLossError(f"the loss became {loss.item()} at epoch {epoch}, step {index + 1} of "
+                                         f"{num_batches}; try a lower learning rate, grad_clip, or fp32")
+            # Dividing by ``accumulate`` makes the summed gradient the mean over the big batch.
+            scaled = loss / accumulate
+            (scaler.scale(scaled) if scaler is not None else scaled).backward()
+        if stepping:
+            if scaler is not None:
+                scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
+            if grad_clip is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            if scaler is not None:
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            if scheduler is not None:
+                scheduler.step()
+        total_loss += loss.item() * images.shape[0]
+        seen += images.shape[0]
+        bar.set_postfix(loss=f"{total_loss / seen:.4f}")
+    seconds = time.perf_counter() - start
+    return {"loss": total_loss / max(seen, 1), "lr": optimizer.param_groups[0]["lr"], "images": seen,
+            "seconds": seconds, "images_per_s": seen / seconds if seconds > 0 else 0.0}
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, loader, device: torch.device | str, *, num_classes: int, loss_fn: Callable | None = None,
+             ignore_index: int | None = None, amp_dtype: torch.dtype | None = None, threshold: float = 0.5,
+             progress: bool = True) -> dict[str, float]:
+    """Loss and segmentation metrics over ``loader``, without gradients. Taught in 03.
+
+    Returns:
+        {"loss" (when ``loss_fn`` is given), then ``SegmentationMetrics.compute()``: "dice", "iou",
+        "pixel_accuracy" for num_classes=1; "miou", "dice", "pixel_accuracy" for more classes}.
+    """
+    device = torch.device(device)
+    memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
+    model.eval()
+    metrics = SegmentationMetrics(num_classes, ignore_index=ignore_index, threshold=threshold)
+    total_loss, seen = 0.0, 0
+    for images, masks in tqdm(iter(loader), total=len(loader), desc="evaluate", leave=False,
+                              disable=not (progress and is_main_process())):
+        images = images.to(device, non_blocking=True, memory_format=memory_format)  # (B, 3, H, W)
+        masks = masks.to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            logits = model(images)  # (B, C, H, W)
+        logits = logits.float()
+        if loss_fn is not None:
+            total_loss += loss_fn(logits, masks).item() * images.shape[0]
+        seen += images.shape[0]
+        metrics.update(logits, masks)
+    results = {"loss": total_loss / max(seen, 1)} if loss_fn is not None else {}
+    results.update({name: float(value) for name, value in metrics.compute().items()})
+    return results
+
+
+def make_scheduler(name: str | None, optimizer: torch.optim.Optimizer, *, epochs: int, steps_per_epoch: int,
+                   mode: str = "max"):
+    """A learning-rate scheduler by name: "plateau" (halve the lr when the monitored metric stalls for 2 epochs),
+    "onecycle" (warm up, then anneal; stepped every optimizer step), "cosine" (per epoch), or None."""
+    if name == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode=mode, factor=0.5, patience=2)
+    if name == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=[g["lr"] for g in optimizer.param_groups],
+                                                   total_steps=epochs * steps_per_epoch)
+    if name == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+    if name is None:
+        return None
+    raise ValueError(f"scheduler={name!r} is not known; use one of {SCHEDULERS} or pass a scheduler object")
+
+
+def fit(model: nn.Module, train_loader, val_loader, *, epochs: int, loss_fn: Callable,
+        optimizer: torch.optim.Optimizer, device: torch.device | str, num_classes: int,
+        ignore_index: int | None = None, scheduler="plateau", monitor: str | None = None,
+        patience: int | None = None, checkpoint_dir: str | Path | None = None, resume: str | Path | None = None,
+        amp_dtype: torch.dtype | str | None = "auto", grad_clip: float | None = None, accumulate: int = 1,
+        config: dict | None = None, progress: bool = True, log: Callable[[str], Any] = print) -> dict[str, list]:
+    """Train for ``epochs``, evaluating after each; keep best and last checkpoints. Taught in 03.
+
+    Args:
+        scheduler: "plateau", "onecycle", "cosine", None, or a scheduler built on ``optimizer``.
+        monitor: the ``evaluate`` key that picks the best epoch (default "dice" for one class, else "miou");
+            "loss" is minimised, every other metric maximised.
+        patience: stop after this many epochs without improvement (None: never stop early).
+        checkpoint_dir: where ``last.pt`` (every epoch) and ``best.pt`` go; only rank 0 writes.
+        resume: a ``last.pt`` to continue from: weights, optimizer, scheduler, scaler, RNG and history.
+        amp_dtype: "auto" picks ``default_amp_dtype(device)``; fp16 adds a GradScaler.
+        config: plain values stored in every checkpoint (e.g. the model name and its constructor kwargs).
+    Returns:
+        history, a dict of lists: "epoch", "train_loss", "val_loss", "val_<metric>" for each metric, "lr",
+        "seconds" — what ``viz.plot_history`` draws.
+    Raises:
+        NonFiniteLossError: training diverged; the message names the step and the last good checkpoint.
+    """
+    device = torch.device(device)
+    monitor = monitor or ("dice" if num_classes == 1 else "miou")
+    mode = "min" if monitor == "loss" else "max"
+    amp_dtype = default_amp_dtype(device) if amp_dtype == "auto" else amp_dtype
+    scaler = torch.amp.GradScaler(device.type) if amp_dtype == torch.float16 else None
+    steps_per_epoch = math.ceil(len(train_loader) / accumulate)
+    if isinstance(scheduler, str) or scheduler is None:
+        scheduler = make_scheduler(scheduler, optimizer, epochs=epochs, steps_per_epoch=steps_per_epoch, mode=mode)
+    per_step = isinstance(scheduler, torch.optim.lr_scheduler.OneCycleLR)
+    plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+
+    history: dict[str, list] = {"epoch": [], "train_loss": [], "val_loss": [], "lr": [], "seconds": []}
+    best, bad_epochs, start_epoch = None, 0, 1
+    if resume is not None:
+        state = load_checkpoint(resume, model, optimizer, scheduler=scheduler, scaler=scaler, restore_rng=True)
+        history, best, bad_epochs = state["history"], state["best"], state["bad_epochs"]
+        start_epoch = state["epoch"] + 1
+        log(f"resumed from {resume} after epoch {state['epoch']}")
+    last_path = Path(checkpoint_dir) / "last.pt" if checkpoint_dir is not None else None
+
+    for epoch in range(start_epoch, epochs + 1):
+        if hasattr(train_loader.sampler, "set_epoch"):  # DistributedSampler: a new shuffle every epoch
+            train_loader.sampler.set_epoch(epoch)
+        lr = optimizer.param_groups[0]["lr"]
+        try:
+            train = train_one_epoch(model, train_loader, loss_fn, optimizer, device, amp_dtype=amp_dtype,
+                                    scaler=scaler, grad_clip=grad_clip, accumulate=accumulate,
+                                    scheduler=scheduler if per_step else None, epoch=epoch, progress=progress)
+        except NonFiniteLossError as error:
+            kept = (f"; the last good checkpoint is {last_path}" if last_path is not None and last_path.exists()
+                    else "; no checkpoint was written yet")
+            raise NonFiniteLossError(f"training stopped: {error}{kept}") from None
+        val = evaluate(model, val_loader, device, num_classes=num_classes, loss_fn=loss_fn,
+                       ignore_index=ignore_index, amp_dtype=amp_dtype, progress=progress)
+        if monitor not in val:
+            raise ValueError(f"monitor={monitor!r} is not among the evaluation results {sorted(val)}")
+        score = val[monitor]
+        if plateau:
+            scheduler.step(score)
+        elif scheduler is not None and not per_step:
+            scheduler.step()
+
+        history["epoch"].append(epoch)
+        history["train_loss"].append(train["loss"])
+        for name, value in val.items():
+            history.setdefault(f"val_{name}", []).append(value)
+        history["lr"].append(lr)
+        history["seconds"].append(train["seconds"])
+        improved = best is None or (score < best if mode == "min" else score > best)
+        best, bad_epochs = (score, 0) if improved else (best, bad_epochs + 1)
+
+        if checkpoint_dir is not None and is_main_process():
+            state = dict(scheduler=scheduler, scaler=scaler, epoch=epoch, history=history, best=best,
+                         bad_epochs=bad_epochs, monitor=monitor, config=config or {})
+            save_checkpoint(last_path, model, optimizer, **state)
+            if improved:
+                save_checkpoint(Path(checkpoint_dir) / "best.pt", model, optimizer, **state)
+        if is_main_process():
+            log(f"epoch {epoch}/{epochs}  train_loss {train['loss']:.4f}  val_loss {val['loss']:.4f}  "
+                f"val_{monitor} {score:.4f}{' *' if improved else ''}  lr {lr:.2e}  "
+                f"{train['images_per_s']:.1f} img/s  {train['seconds']:.0f}s")
+        if patience is not None and bad_epochs >= patience:
+            if is_main_process():
+                log(f"early stop: val_{monitor} has not improved for {patience} epochs (best {best:.4f})")
+            break
+    return history
+
+
+def rng_states() -> dict:
+    """Python, NumPy, torch (and CUDA) random states as tensors and plain values, safe for ``weights_only``."""
+    np_state = np.random.get_state()  # ("MT19937", keys uint32 (624,), pos, has_gauss, cached_gaussian)
+    py_state = random.getstate()  # (version, 625 ints, gauss_next)
+    return {"torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
+                      "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
+            "python": {"version": py_state[0], "state": list(py_state[1]), "gauss_next": py_state[2]}}
+
+
+def set_rng_states(states: dict) -> None:
+    """Restore what ``rng_states`` returned."""
+    torch.set_rng_state(states["torch"])
+    if states["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+    n = states["numpy"]
+    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+                         n["cached_gaussian"]))
+    p = states["python"]
+    random.setstate((p["version"], tuple(p["state"]), p["gauss_next"]))
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
+                    **extra) -> Path:
+    """Write model (and optimizer) state, RNG states and ``extra`` atomically: a temporary file, then a rename.
+
+    A crash mid-write leaves the previous checkpoint intact. Objects with a ``state_dict`` (scheduler, scaler)
+    are stored as their state dicts; everything else in ``extra`` (epoch, history, config) must be plain values.
+    """
+    checkpoint = {"format": CHECKPOINT_FORMAT, "model": unwrap(model).state_dict(), "rng": rng_states()}
+    if optimizer is not None:
+        checkpoint["optimizer"] = optimizer.state_dict()
+    for key, value in extra.items():
+        checkpoint[key] = value.state_dict() if hasattr(value, "state_dict") else value
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(checkpoint, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)  # atomic on POSIX and Windows
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
+    """Load a checkpoint file as a dict with ``weights_only=True``; a bare state dict becomes {"model": ...}.
+
+    Raises:
+        FileNotFoundError: no such file.
+        CheckpointError: truncated or not a checkpoint, or it holds pickled objects that could run code.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist; pass the last.pt or best.pt that training wrote")
+    try:
+        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as error:
+        if "weights only" in str(error).lower():
+            raise CheckpointError(
+                f"refusing to load {path}: it holds pickled Python objects, not just tensors and plain values, and "
+                "unpickling them could run code. Re-save the weights with save_checkpoint from a trusted "
+                "source.") from None
+        raise CheckpointError(f"{path} is not a PyTorch checkpoint ({error})") from None
+    except Exception as error:  # the zip reader and unpickler fail in many ways on damaged or foreign bytes
+        reason = f"{type(error).__name__}: {str(error).strip().split('. ')[0][:120]}"
+        raise CheckpointError(f"{path} is truncated or not a PyTorch checkpoint ({reason}); "
+                              "use a complete last.pt or best.pt written by save_checkpoint") from None
+    if isinstance(checkpoint, dict) and "model" not in checkpoint and checkpoint and \
+            all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
+        checkpoint = {"model": checkpoint}  # torch.save(model.state_dict()) from elsewhere
+    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("model"), dict):
+        raise CheckpointError(f"{path} is a PyTorch file but not a model checkpoint (no 'model' state dict)")
+    return checkpoint
+
+
+def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None, *,
+                    scheduler=None, scaler=None, map_location: str | torch.device = "cpu",
+                    restore_rng: bool = False, strict: bool = True) -> dict:
+    """Load weights into ``model`` (and the states of optimizer, scheduler, scaler) from a checkpoint file.
+
+    Loading uses ``weights_only=True``: a checkpoint is never allowed to run code.
+    Returns:
+        The checkpoint dict: "epoch", "history", "config", ... as saved.
+    Raises:
+        CheckpointError: unreadable, unsafe, or made for a model with other layers or shapes.
+    """
+    checkpoint = read_checkpoint(path, map_location)
+    try:
+        unwrap(model).load_state_dict(checkpoint["model"], strict=strict)
+    except RuntimeError as error:
+        config = checkpoint.get("config") or {}
+        saved = (f" It was saved from model {config.get('model')!r} with {config.get('model_kwargs')}."
+                 if config.get("model") else "")
+        details = "; ".join(line.strip() for line in str(error).splitlines()[1:3])
+        raise CheckpointError(f"{path} does not fit this {type(unwrap(model)).__name__}.{saved} "
+                              f"Build the same model to load it. ({details})") from None
+    for name, target in (("optimizer", optimizer), ("scheduler", scheduler), ("scaler", scaler)):
+        if target is not None and checkpoint.get(name) is not None:
+            target.load_state_dict(checkpoint[name])
+    if restore_rng and "rng" in checkpoint:
+        set_rng_states(checkpoint["rng"])
+    return checkpoint

@@ -9,8 +9,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from unet_tutorial.model import UNet
-from unet_tutorial.train import (CheckpointError, NonFiniteLossError, default_amp_dtype, evaluate, fit,
-                                 load_checkpoint, read_checkpoint, save_checkpoint, train_one_epoch)
+from unet_tutorial.checkpoint import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
+from unet_tutorial.train import NonFiniteLossError, default_amp_dtype, evaluate, fit, train_one_epoch
 from unet_tutorial.utils import set_seed
 
 

@@ -2,8 +2,8 @@
 
 ``train_one_epoch`` and ``evaluate`` are plain functions that return dicts of numbers; ``fit`` is a short loop
 over the two with a learning-rate scheduler, early stopping and best/last checkpoints. Checkpoints are written
-atomically and loaded with ``weights_only=True``, so a checkpoint can never run code. What it leaves out: callbacks,
-loggers, sharded checkpoints, torch.compile. Multi-GPU launch lives in ``distributed.py`` and the command line.
+through ``checkpoint.py`` (atomic writes, ``weights_only=True`` loads). What it leaves out: callbacks, loggers,
+torch.compile. Multi-GPU launch lives in ``distributed.py`` and the command line.
 Taught in: 03 (Carvana binary); used again in 04 and 05.
 """
 
@@ -11,32 +11,27 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
-import pickle
-import random
-import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from unet_tutorial.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from unet_tutorial.distributed import is_main_process
 from unet_tutorial.metrics import SegmentationMetrics
 
-CHECKPOINT_FORMAT = "unet_tutorial.checkpoint/1"
+__all__ = ["CheckpointError", "NonFiniteLossError", "default_amp_dtype", "evaluate", "fit", "load_checkpoint",
+           "make_scheduler", "save_checkpoint", "train_one_epoch"]
+
 SCHEDULERS = ("plateau", "onecycle", "cosine", None)
 
 
 class NonFiniteLossError(RuntimeError):
     """The loss became NaN or infinite; the message names the epoch and step."""
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint that cannot be used: truncated, not a checkpoint, unsafe to unpickle, or for another model."""
 
 
 def default_amp_dtype(device: torch.device | str) -> torch.dtype | None:
@@ -47,13 +42,6 @@ def default_amp_dtype(device: torch.device | str) -> torch.dtype | None:
     if torch.device(device).type != "cuda":
         return None
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-
-
-def unwrap(model: nn.Module) -> nn.Module:
-    """The plain model inside a DistributedDataParallel (``.module``) or torch.compile (``._orig_mod``) wrapper."""
-    while isinstance(getattr(model, "module", None), nn.Module) or hasattr(model, "_orig_mod"):
-        model = model.module if isinstance(getattr(model, "module", None), nn.Module) else model._orig_mod
-    return model
 
 
 def train_one_epoch(model: nn.Module, loader, loss_fn: Callable, optimizer: torch.optim.Optimizer,
@@ -244,8 +232,8 @@ def fit(model: nn.Module, train_loader, val_loader, *, epochs: int, loss_fn: Cal
         best, bad_epochs = (score, 0) if improved else (best, bad_epochs + 1)
 
         if checkpoint_dir is not None and is_main_process():
-            state = dict(scheduler=scheduler, scaler=scaler, epoch=epoch, history=history, best=best,
-                         bad_epochs=bad_epochs, monitor=monitor, config=config or {})
+            state = {"scheduler": scheduler, "scaler": scaler, "epoch": epoch, "history": history, "best": best,
+                     "bad_epochs": bad_epochs, "monitor": monitor, "config": config or {}}
             save_checkpoint(last_path, model, optimizer, **state)
             if improved:
                 save_checkpoint(Path(checkpoint_dir) / "best.pt", model, optimizer, **state)
@@ -258,113 +246,3 @@ def fit(model: nn.Module, train_loader, val_loader, *, epochs: int, loss_fn: Cal
                 log(f"early stop: val_{monitor} has not improved for {patience} epochs (best {best:.4f})")
             break
     return history
-
-
-def rng_states() -> dict:
-    """Python, NumPy, torch (and CUDA) random states as tensors and plain values, safe for ``weights_only``."""
-    np_state = np.random.get_state()  # ("MT19937", keys uint32 (624,), pos, has_gauss, cached_gaussian)
-    py_state = random.getstate()  # (version, 625 ints, gauss_next)
-    return {"torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
-                      "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
-            "python": {"version": py_state[0], "state": list(py_state[1]), "gauss_next": py_state[2]}}
-
-
-def set_rng_states(states: dict) -> None:
-    """Restore what ``rng_states`` returned."""
-    torch.set_rng_state(states["torch"])
-    if states["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["cuda"])
-    n = states["numpy"]
-    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
-                         n["cached_gaussian"]))
-    p = states["python"]
-    random.setstate((p["version"], tuple(p["state"]), p["gauss_next"]))
-
-
-def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
-                    **extra) -> Path:
-    """Write model (and optimizer) state, RNG states and ``extra`` atomically: a temporary file, then a rename.
-
-    A crash mid-write leaves the previous checkpoint intact. Objects with a ``state_dict`` (scheduler, scaler)
-    are stored as their state dicts; everything else in ``extra`` (epoch, history, config) must be plain values.
-    """
-    checkpoint = {"format": CHECKPOINT_FORMAT, "model": unwrap(model).state_dict(), "rng": rng_states()}
-    if optimizer is not None:
-        checkpoint["optimizer"] = optimizer.state_dict()
-    for key, value in extra.items():
-        checkpoint[key] = value.state_dict() if hasattr(value, "state_dict") else value
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(checkpoint, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)  # atomic on POSIX and Windows
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
-    """Load a checkpoint file as a dict with ``weights_only=True``; a bare state dict becomes {"model": ...}.
-
-    Raises:
-        FileNotFoundError: no such file.
-        CheckpointError: truncated or not a checkpoint, or it holds pickled objects that could run code.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist; pass the last.pt or best.pt that training wrote")
-    try:
-        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as error:
-        if "weights only" in str(error).lower():
-            raise CheckpointError(
-                f"refusing to load {path}: it holds pickled Python objects, not just tensors and plain values, and "
-                "unpickling them could run code. Re-save the weights with save_checkpoint from a trusted "
-                "source.") from None
-        raise CheckpointError(f"{path} is not a PyTorch checkpoint ({error})") from None
-    except Exception as error:  # the zip reader and unpickler fail in many ways on damaged or foreign bytes
-        reason = f"{type(error).__name__}: {str(error).strip().split('. ')[0][:120]}"
-        raise CheckpointError(f"{path} is truncated or not a PyTorch checkpoint ({reason}); "
-                              "use a complete last.pt or best.pt written by save_checkpoint") from None
-    if isinstance(checkpoint, dict) and "model" not in checkpoint and checkpoint and \
-            all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
-        checkpoint = {"model": checkpoint}  # torch.save(model.state_dict()) from elsewhere
-    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("model"), dict):
-        raise CheckpointError(f"{path} is a PyTorch file but not a model checkpoint (no 'model' state dict)")
-    return checkpoint
-
-
-def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None, *,
-                    scheduler=None, scaler=None, map_location: str | torch.device = "cpu",
-                    restore_rng: bool = False, strict: bool = True) -> dict:
-    """Load weights into ``model`` (and the states of optimizer, scheduler, scaler) from a checkpoint file.
-
-    Loading uses ``weights_only=True``: a checkpoint is never allowed to run code.
-    Returns:
-        The checkpoint dict: "epoch", "history", "config", ... as saved.
-    Raises:
-        CheckpointError: unreadable, unsafe, or made for a model with other layers or shapes.
-    """
-    checkpoint = read_checkpoint(path, map_location)
-    try:
-        unwrap(model).load_state_dict(checkpoint["model"], strict=strict)
-    except RuntimeError as error:
-        config = checkpoint.get("config") or {}
-        saved = (f" It was saved from model {config.get('model')!r} with {config.get('model_kwargs')}."
-                 if config.get("model") else "")
-        details = "; ".join(line.strip() for line in str(error).splitlines()[1:3])
-        raise CheckpointError(f"{path} does not fit this {type(unwrap(model)).__name__}.{saved} "
-                              f"Build the same model to load it. ({details})") from None
-    for name, target in (("optimizer", optimizer), ("scheduler", scheduler), ("scaler", scaler)):
-        if target is not None and checkpoint.get(name) is not None:
-            target.load_state_dict(checkpoint[name])
-    if restore_rng and "rng" in checkpoint:
-        set_rng_states(checkpoint["rng"])
-    return checkpoint

@@ -1,0 +1,143 @@
+"""Checkpoints that are safe to write and to read: atomic saves, ``weights_only`` loads, clear errors.
+
+A checkpoint holds the model's state dict, the optimizer, scheduler and scaler states, the epoch, the history,
+every random generator's state (so a resumed run repeats the uninterrupted one) and a ``config`` of plain values
+(model name and constructor kwargs, so ``predict`` can rebuild the model). It is written to a temporary file and
+renamed, so a crash never leaves half a file, and loaded with ``weights_only=True``, so it can never run code.
+What it leaves out: sharded or distributed checkpoints, safetensors. Taught in: 03 (Carvana binary).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import random
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+CHECKPOINT_FORMAT = "unet_tutorial.checkpoint/1"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be used: truncated, not a checkpoint, unsafe to unpickle, or for another model."""
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The plain model inside a DistributedDataParallel (``.module``) or torch.compile (``._orig_mod``) wrapper."""
+    while isinstance(getattr(model, "module", None), nn.Module) or hasattr(model, "_orig_mod"):
+        model = model.module if isinstance(getattr(model, "module", None), nn.Module) else model._orig_mod
+    return model
+
+
+def rng_states() -> dict:
+    """Python, NumPy, torch (and CUDA) random states as tensors and plain values, safe for ``weights_only``."""
+    np_state = np.random.get_state()  # ("MT19937", keys uint32 (624,), pos, has_gauss, cached_gaussian)
+    py_state = random.getstate()  # (version, 625 ints, gauss_next)
+    return {"torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
+                      "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
+            "python": {"version": py_state[0], "state": list(py_state[1]), "gauss_next": py_state[2]}}
+
+
+def set_rng_states(states: dict) -> None:
+    """Restore what ``rng_states`` returned."""
+    torch.set_rng_state(states["torch"])
+    if states["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+    n = states["numpy"]
+    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+                         n["cached_gaussian"]))
+    p = states["python"]
+    random.setstate((p["version"], tuple(p["state"]), p["gauss_next"]))
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
+                    **extra) -> Path:
+    """Write model (and optimizer) state, RNG states and ``extra`` atomically: a temporary file, then a rename.
+
+    A crash mid-write leaves the previous checkpoint intact. Objects with a ``state_dict`` (scheduler, scaler)
+    are stored as their state dicts; everything else in ``extra`` (epoch, history, config) must be plain values.
+    """
+    checkpoint = {"format": CHECKPOINT_FORMAT, "model": unwrap(model).state_dict(), "rng": rng_states()}
+    if optimizer is not None:
+        checkpoint["optimizer"] = optimizer.state_dict()
+    for key, value in extra.items():
+        checkpoint[key] = value.state_dict() if hasattr(value, "state_dict") else value
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(checkpoint, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)  # atomic on POSIX and Windows
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
+    """Load a checkpoint file as a dict with ``weights_only=True``; a bare state dict becomes {"model": ...}.
+
+    Raises:
+        FileNotFoundError: no such file.
+        CheckpointError: truncated or not a checkpoint, or it holds pickled objects that could run code.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist; pass the last.pt or best.pt that training wrote")
+    try:
+        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as error:
+        if "weights only" in str(error).lower():
+            raise CheckpointError(
+                f"refusing to load {path}: it holds pickled Python objects, not just tensors and plain values, and "
+                "unpickling them could run code. Re-save the weights with save_checkpoint from a trusted "
+                "source.") from None
+        raise CheckpointError(f"{path} is not a PyTorch checkpoint ({error})") from None
+    except Exception as error:  # noqa: BLE001 (zip reader and unpickler fail in many ways)
+        reason = f"{type(error).__name__}: {str(error).strip().split('. ')[0][:120]}"
+        raise CheckpointError(f"{path} is truncated or not a PyTorch checkpoint ({reason}); "
+                              "use a complete last.pt or best.pt written by save_checkpoint") from None
+    if isinstance(checkpoint, dict) and "model" not in checkpoint and checkpoint and \
+            all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
+        checkpoint = {"model": checkpoint}  # torch.save(model.state_dict()) from elsewhere
+    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("model"), dict):
+        raise CheckpointError(f"{path} is a PyTorch file but not a model checkpoint (no 'model' state dict)")
+    return checkpoint
+
+
+def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None, *,
+                    scheduler=None, scaler=None, map_location: str | torch.device = "cpu",
+                    restore_rng: bool = False, strict: bool = True) -> dict:
+    """Load weights into ``model`` (and the states of optimizer, scheduler, scaler) from a checkpoint file.
+
+    Loading uses ``weights_only=True``: a checkpoint is never allowed to run code.
+    Returns:
+        The checkpoint dict: "epoch", "history", "config", ... as saved.
+    Raises:
+        CheckpointError: unreadable, unsafe, or made for a model with other layers or shapes.
+    """
+    checkpoint = read_checkpoint(path, map_location)
+    try:
+        unwrap(model).load_state_dict(checkpoint["model"], strict=strict)
+    except RuntimeError as error:
+        config = checkpoint.get("config") or {}
+        saved = (f" It was saved from model {config.get('model')!r} with {config.get('model_kwargs')}."
+                 if config.get("model") else "")
+        details = "; ".join(line.strip() for line in str(error).splitlines()[1:3])
+        raise CheckpointError(f"{path} does not fit this {type(unwrap(model)).__name__}.{saved} "
+                              f"Build the same model to load it. ({details})") from None
+    for name, target in (("optimizer", optimizer), ("scheduler", scheduler), ("scaler", scaler)):
+        if target is not None and checkpoint.get(name) is not None:
+            target.load_state_dict(checkpoint[name])
+    if restore_rng and "rng" in checkpoint:
+        set_rng_states(checkpoint["rng"])
+    return checkpoint

@@ -201,3 +201,16 @@ def test_kaggle_missing_package_says_how_to_install(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "kaggle", None)  # makes `import kaggle...` raise ImportError
     with pytest.raises(ImportError, match=r"unet_tutorial\[kaggle\]"):
         kaggle_download("c", ["train.zip"], tmp_path)
+
+
+@pytest.mark.parametrize("script", ["download_carvana.py", "download_ade20k.py", "make_sample_data.py"])
+def test_data_scripts_help(script, monkeypatch, capsys):
+    import runpy
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "data_scripts" / script
+    monkeypatch.setattr(sys, "argv", [script, "--help"])
+    with pytest.raises(SystemExit) as exit_info:
+        runpy.run_path(str(path), run_name="__main__")
+    assert exit_info.value.code == 0
+    assert "--root" in capsys.readouterr().out

@@ -1,0 +1,196 @@
+"""Inference on real images: probabilities, masks at the original size, big images in tiles, and RLE.
+
+``predict_mask`` resizes an image to the size the model was trained at, predicts, and brings the probabilities
+back to the original size before thresholding (binary) or taking the argmax (classes) — labels are never
+interpolated. ``sliding_window_predict`` covers an image too large for memory with overlapping tiles whose
+borders are blended, and horizontal-flip test-time augmentation averages a prediction with that of the mirrored
+image. ``rle_encode``/``rle_decode`` speak the Carvana submission format. What it leaves out: multi-scale TTA,
+CRF post-processing. Taught in: 03 (Carvana binary, RLE), 05 (ADE20K, sliding window).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from unet_tutorial.transforms import IMAGENET_MEAN, IMAGENET_STD
+
+
+def to_input(image: np.ndarray | Tensor, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> Tensor:
+    """A raw uint8 (H, W, 3) image becomes a normalised float tensor (3, H, W); a float tensor is kept as it is.
+
+    Shape: (H, W, 3) uint8, or (3, H, W) float (already normalised) -> (3, H, W) float.
+    """
+    if isinstance(image, np.ndarray):
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+            raise ValueError(f"expected an RGB uint8 array (H, W, 3), got {image.dtype} {image.shape}; "
+                             "or pass a normalised float tensor (3, H, W)")
+        image = torch.from_numpy(image).permute(2, 0, 1).float() / 255.0  # (H, W, 3) -> (3, H, W)
+        return (image - torch.tensor(mean).view(3, 1, 1)) / torch.tensor(std).view(3, 1, 1)
+    if image.ndim != 3 or not image.is_floating_point():
+        raise ValueError(f"expected a float tensor (3, H, W), got {image.dtype} {tuple(image.shape)}")
+    return image
+
+
+def _device(model: nn.Module, device) -> torch.device:
+    return torch.device(device) if device is not None else next(model.parameters()).device
+
+
+@torch.inference_mode()
+def predict_probs(model: nn.Module, images: Tensor, *, tta: bool = False,
+                  amp_dtype: torch.dtype | None = None) -> Tensor:
+    """Class probabilities for a batch: sigmoid for one logit per pixel, softmax over classes otherwise.
+
+    Args:
+        tta: also predict the horizontally flipped images, flip back and average the probabilities.
+    Shape: images (B, 3, H, W) on the model's device -> probs (B, C, H, W), float32.
+    """
+    model.eval()
+
+    def probs(x: Tensor) -> Tensor:
+        with torch.autocast(x.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            logits = model(x).float()  # (B, C, H, W)
+        return logits.sigmoid() if logits.shape[1] == 1 else logits.softmax(dim=1)
+
+    result = probs(images)
+    if tta:
+        result = (result + probs(images.flip(-1)).flip(-1)) / 2  # flip(-1) mirrors the width axis
+    return result
+
+
+def probs_to_mask(probs: Tensor, threshold: float = 0.5) -> Tensor:
+    """Binary: 1 where the probability exceeds ``threshold``; classes: the most probable one.
+
+    Shape: probs (..., C, H, W) -> mask (..., H, W), long.
+    """
+    return (probs[..., 0, :, :] > threshold).long() if probs.shape[-3] == 1 else probs.argmax(dim=-3)
+
+
+def predict_mask(model: nn.Module, image: np.ndarray | Tensor, *, image_size: int | tuple[int, int] | None = None,
+                 threshold: float = 0.5, tta: bool = False, mean=IMAGENET_MEAN, std=IMAGENET_STD, device=None,
+                 amp_dtype: torch.dtype | None = None, return_probs: bool = False):
+    """Predict one image's mask at its original size. Taught in 03.
+
+    Args:
+        image: raw RGB uint8 (H, W, 3), normalised here with ``mean``/``std``, or a normalised tensor (3, H, W).
+        image_size: the (height, width) or side the model was trained at; None predicts at the image's size.
+        threshold: binary models only; probability above which a pixel is foreground.
+        tta: average with the prediction for the horizontally flipped image.
+    Returns:
+        mask (H, W) long on the CPU (0/1, or class indices), and probs (C, H, W) too when ``return_probs``.
+    """
+    x = to_input(image, mean, std).unsqueeze(0).to(_device(model, device))  # (1, 3, H, W)
+    height, width = x.shape[-2:]
+    if image_size is not None:
+        size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+        x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)  # (1, 3, h, w)
+    probs = predict_probs(model, x, tta=tta, amp_dtype=amp_dtype)  # (1, C, h, w)
+    if probs.shape[-2:] != (height, width):
+        # Resize probabilities, never labels: the threshold/argmax then happens at full resolution.
+        probs = F.interpolate(probs, size=(height, width), mode="bilinear", align_corners=False)  # (1, C, H, W)
+    probs = probs[0].cpu()  # (C, H, W)
+    mask = probs_to_mask(probs, threshold)  # (H, W)
+    return (mask, probs) if return_probs else mask
+
+
+def tile_starts(length: int, tile: int, stride: int) -> list[int]:
+    """Start offsets of tiles of size ``tile`` every ``stride`` pixels, the last one flush with the end."""
+    if length <= tile:
+        return [0]
+    starts = list(range(0, length - tile, stride))
+    return starts + [length - tile]
+
+
+def blend_window(height: int, width: int) -> Tensor:
+    """Per-pixel weights of one tile: 1 in the middle, falling towards the borders, where a tile sees least.
+
+    A separable Hann window, floored so that pixels at the image's own border (seen by one tile only) still count.
+    Shape: (height, width).
+    """
+    def ramp(n: int) -> Tensor:
+        return torch.hann_window(n + 2, periodic=False)[1:-1] if n > 1 else torch.ones(n)
+
+    return (ramp(height)[:, None] * ramp(width)[None, :]).clamp_min(1e-3)  # (h, 1) * (1, w) -> (h, w)
+
+
+@torch.inference_mode()
+def sliding_window_predict(model: nn.Module, image: np.ndarray | Tensor, *, tile: int | tuple[int, int] = 256,
+                           overlap: float = 0.25, batch_size: int = 4, tta: bool = False, mean=IMAGENET_MEAN,
+                           std=IMAGENET_STD, device=None, amp_dtype: torch.dtype | None = None) -> Tensor:
+    """Probabilities for a large image from overlapping tiles, blended where they overlap. Taught in 05.
+
+    Only ``batch_size`` tiles are on the device at a time; the full-size result is accumulated on the CPU.
+    Args:
+        image: raw RGB uint8 (H, W, 3) or a normalised tensor (3, H, W); any size (smaller ones are padded).
+        tile: tile (height, width) or side, ideally the size the model was trained at.
+        overlap: fraction of a tile shared with its neighbour (0 <= overlap < 1).
+    Returns:
+        probs (C, H, W) on the CPU; ``probs_to_mask`` turns them into a mask.
+    """
+    if not 0 <= overlap < 1:
+        raise ValueError(f"overlap={overlap} must be in [0, 1); e.g. 0.25 shares a quarter of each tile")
+    device = _device(model, device)
+    x = to_input(image, mean, std).cpu()  # (3, H, W)
+    height, width = x.shape[-2:]
+    tile_h, tile_w = (tile, tile) if isinstance(tile, int) else tile
+    pad_h, pad_w = max(tile_h - height, 0), max(tile_w - width, 0)
+    if pad_h or pad_w:  # smaller than one tile: mirror the image out to a full tile
+        mode = "reflect" if pad_h < height and pad_w < width else "replicate"
+        x = F.pad(x[None], (0, pad_w, 0, pad_h), mode=mode)[0]  # (3, max(H, th), max(W, tw))
+    full_h, full_w = x.shape[-2:]
+    stride_h, stride_w = max(1, round(tile_h * (1 - overlap))), max(1, round(tile_w * (1 - overlap)))
+    corners = [(top, left) for top in tile_starts(full_h, tile_h, stride_h)
+               for left in tile_starts(full_w, tile_w, stride_w)]
+    window = blend_window(tile_h, tile_w)  # (th, tw)
+    total, weight = None, torch.zeros(1, full_h, full_w)
+    for i in range(0, len(corners), batch_size):
+        chunk = corners[i:i + batch_size]
+        tiles = torch.stack([x[:, t:t + tile_h, l:l + tile_w] for t, l in chunk])  # (b, 3, th, tw)
+        probs = predict_probs(model, tiles.to(device), tta=tta, amp_dtype=amp_dtype).cpu()  # (b, C, th, tw)
+        if total is None:
+            total = torch.zeros(probs.shape[1], full_h, full_w)  # (C, H', W')
+        for (t, l), p in zip(chunk, probs):
+            total[:, t:t + tile_h, l:l + tile_w] += p * window
+            weight[:, t:t + tile_h, l:l + tile_w] += window
+    return (total / weight)[:, :height, :width]  # (C, H, W)
+
+
+def rle_encode(mask: np.ndarray | Tensor) -> str:
+    """Run-length code of a binary mask in the Carvana submission format. Taught in 03.
+
+    Pixels are numbered from 1 in row-major order: left to right along the top row, then the next row down
+    (``mask.ravel()`` in NumPy's default C order). Each run of 1s is written as "start length". Carvana's own
+    ``train_masks.csv`` uses this order: its first row, ``00087a6bd4dc_01.jpg``, starts
+    "879386 40 881253 141 883140 205", runs on rows 458-460 of the 1918-wide image centred near column 960 —
+    the roof of a centred car — which column-major numbering would place in a corner. An empty mask gives "".
+
+    Shape: mask (H, W) of 0/1 (or bool).
+    """
+    mask = mask.cpu().numpy() if isinstance(mask, Tensor) else np.asarray(mask)
+    if mask.ndim != 2:
+        raise ValueError(f"rle_encode expects one mask (H, W), got shape {mask.shape}")
+    pixels = np.concatenate([[0], (mask.ravel() > 0).astype(np.int8), [0]])  # zero-padded so every run closes
+    edges = np.flatnonzero(pixels[1:] != pixels[:-1]) + 1  # 1-indexed starts of runs, then 1-indexed ends + 1
+    edges[1::2] -= edges[::2]  # ends -> lengths
+    return " ".join(map(str, edges))
+
+
+def rle_decode(rle: str, shape: tuple[int, int]) -> np.ndarray:
+    """Inverse of ``rle_encode``: "start length ..." (1-indexed, row-major) to a uint8 0/1 mask.
+
+    Args:
+        shape: (height, width) of the mask, e.g. (1280, 1918) for Carvana.
+    Shape: -> (height, width).
+    """
+    numbers = np.array(rle.split(), dtype=np.int64)
+    if numbers.size % 2:
+        raise ValueError(f"an RLE string holds 'start length' pairs, got an odd count ({numbers.size}) of numbers")
+    starts, lengths = numbers[0::2] - 1, numbers[1::2]
+    flat = np.zeros(shape[0] * shape[1], dtype=np.uint8)
+    if numbers.size and (starts.min() < 0 or (starts + lengths).max() > flat.size):
+        raise ValueError(f"RLE runs fall outside a {shape[0]}x{shape[1]} mask; check the shape (height, width)")
+    for start, length in zip(starts, lengths):
+        flat[start:start + length] = 1
+    return flat.reshape(shape)

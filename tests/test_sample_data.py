@@ -108,3 +108,27 @@ def test_make_sample_data_script(tmp_path, monkeypatch):
         runpy.run_path("data_scripts/make_sample_data.py", run_name="__main__")
     assert len(list((tmp_path / "carvana" / "train").glob("*.jpg"))) == 16
     assert len(list((tmp_path / "ade20k" / "images" / "training").glob("*.jpg"))) == 2
+
+
+def test_carvana_data_generates_with_a_notice_then_prefers_the_real_data(tmp_path, monkeypatch, capsys):
+    from unet_tutorial.data import CarvanaDataset, carvana_split
+    from unet_tutorial.sample_data import carvana_data
+
+    monkeypatch.setenv("UNET_TUTORIAL_DATA", str(tmp_path))
+    folder, is_real = carvana_data(n_cars=2, size=(40, 27))
+    assert (folder, is_real) == (tmp_path / "carvana_sample", False)
+    notice = capsys.readouterr().out
+    assert "GENERATED" in notice and "data_scripts/download_carvana.py" in notice and "/rules" in notice
+    assert len(CarvanaDataset(folder)) == 32 and len(carvana_split(folder, 0.5)[1]) == 16
+
+    real = tmp_path / "carvana"  # the competition layout, as download_carvana.py leaves it
+    (real / "train").mkdir(parents=True)
+    (real / "train_masks").mkdir()
+    Image.fromarray(np.zeros((27, 40, 3), np.uint8)).save(real / "train" / "00087a6bd4dc_01.jpg")
+    assert carvana_data(n_cars=2, size=(40, 27)) == (tmp_path / "carvana_sample", False), "masks still missing"
+    Image.fromarray(np.zeros((27, 40), np.uint8)).save(real / "train_masks" / "00087a6bd4dc_01_mask.gif")
+    capsys.readouterr()
+    assert carvana_data() == (real, True)
+    assert capsys.readouterr().out == "", "no notice when the real data is used"
+    generated = carvana_data(tmp_path / "carvana_sample", n_cars=2, size=(40, 27))
+    assert generated == (tmp_path / "carvana_sample", False), "generated data never counts as the real data"

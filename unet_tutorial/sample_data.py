@@ -369,3 +369,53 @@ def make_ade20k_like(
             Image.fromarray(label, mode="L").save(root / "annotations" / split / f"{name}.png")
     (root / _INFO).write_text(json.dumps(info))
     return root
+
+
+def _has_carvana_layout(root: Path) -> bool:
+    """True when ``root`` holds the competition's files: train/ (or train_hq/) images and train_masks/ GIFs."""
+    images = any(next((root / name).glob("*.jpg"), None) for name in ("train", "train_hq") if (root / name).is_dir())
+    masks = (root / "train_masks").is_dir() and next((root / "train_masks").glob("*_mask.*"), None) is not None
+    return images and masks and not (root / _INFO).is_file()
+
+
+def carvana_data(
+    root: str | Path | None = None,
+    *,
+    n_cars: int | None = None,
+    size: tuple[int, int] | None = None,
+    seed: int = 0,
+) -> tuple[Path, bool]:
+    """The Carvana folder a notebook should use: the real data when it is on disk, else a generated stand-in.
+
+    The real data counts when ``root`` holds ``train/`` (or ``train_hq/``) images and ``train_masks/``. Otherwise
+    Carvana-like data is generated (once; later calls reuse it) under ``data_root()/"carvana_sample"`` and a
+    notice says so and how to get the real data.
+
+    Args:
+        root: where the real data lives; default ``utils.data_root()/"carvana"``.
+        n_cars: cars to generate (16 views each); default 3 in smoke mode, 24 (384 images) otherwise.
+        size: (width, height) of generated images; default (96, 64) in smoke mode, (240, 160) otherwise.
+        seed: seed of the generated set.
+
+    Returns:
+        (folder, is_real): the folder to pass to ``data.CarvanaDataset`` and whether it holds the real data.
+    """
+    from unet_tutorial.utils import data_root, smoke_mode
+
+    root = Path(root).expanduser() if root is not None else data_root() / "carvana"
+    if _has_carvana_layout(root):
+        return root, True
+    smoke = smoke_mode()
+    n_cars = n_cars if n_cars is not None else (3 if smoke else 24)
+    size = size if size is not None else ((96, 64) if smoke else (240, 160))
+    sample = make_carvana_like(data_root() / "carvana_sample", n_cars=n_cars, size=size, seed=seed)
+    line = "=" * 100
+    print(f"{line}\nNOTICE: the real Carvana data is not in {root}\n"
+          f"(expected train/ or train_hq/ with <car>_<view>.jpg next to train_masks/ with <car>_<view>_mask.gif).\n"
+          f"Using GENERATED Carvana-like data instead: {n_cars} drawn cars x 16 views, {size[0]}x{size[1]} pixels,\n"
+          f"in {sample}. Every number below is about these drawn cars, not about the real photos.\n"
+          "To get the real data (5,088 photos, 1918x1280): sign in to Kaggle, accept the competition rules at\n"
+          "https://www.kaggle.com/competitions/carvana-image-masking-challenge/rules, put your API token in\n"
+          "~/.kaggle/kaggle.json (or set KAGGLE_USERNAME and KAGGLE_KEY), then run\n"
+          f"    python data_scripts/download_carvana.py --root {root}\n{line}")
+    return sample, False

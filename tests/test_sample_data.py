@@ -132,3 +132,30 @@ def test_carvana_data_generates_with_a_notice_then_prefers_the_real_data(tmp_pat
     assert capsys.readouterr().out == "", "no notice when the real data is used"
     generated = carvana_data(tmp_path / "carvana_sample", n_cars=2, size=(40, 27))
     assert generated == (tmp_path / "carvana_sample", False), "generated data never counts as the real data"
+
+
+def test_ade20k_data_generates_with_a_notice_then_prefers_the_real_data(tmp_path, monkeypatch, capsys):
+    from unet_tutorial.data import ADE20KDataset
+    from unet_tutorial.sample_data import ade20k_data
+
+    monkeypatch.setenv("UNET_TUTORIAL_DATA", str(tmp_path))
+    folder, is_real = ade20k_data(n_train=3, n_val=2, size=(40, 32))
+    assert (folder, is_real) == (tmp_path / "ade20k_sample", False)
+    notice = capsys.readouterr().out
+    assert "NOTICE" in notice and "GENERATED" in notice and "data_scripts/download_ade20k.py" in notice
+    assert len(ADE20KDataset(folder, "training")) == 3 and len(ADE20KDataset(folder, "validation")) == 2
+
+    real = tmp_path / "ADEChallengeData2016"  # the layout the official zip unpacks to
+    for split in ("training", "validation"):
+        (real / "images" / split).mkdir(parents=True)
+        Image.fromarray(np.zeros((32, 40, 3), np.uint8)).save(real / "images" / split / "ADE_x_00000001.jpg")
+    assert ade20k_data(n_train=3, n_val=2, size=(40, 32))[1] is False, "annotations still missing"
+    for split in ("training", "validation"):
+        (real / "annotations" / split).mkdir(parents=True)
+        Image.fromarray(np.ones((32, 40), np.uint8)).save(real / "annotations" / split / "ADE_x_00000001.png")
+    capsys.readouterr()
+    assert ade20k_data() == (real, True)
+    assert ade20k_data(tmp_path) == (real, True), "the parent folder of ADEChallengeData2016 works too"
+    assert capsys.readouterr().out == "", "no notice when the real data is used"
+    generated = ade20k_data(tmp_path / "ade20k_sample", n_train=3, n_val=2, size=(40, 32))
+    assert generated == (tmp_path / "ade20k_sample", False), "generated data never counts as the real data"

@@ -419,3 +419,61 @@ def carvana_data(
           "~/.kaggle/kaggle.json (or set KAGGLE_USERNAME and KAGGLE_KEY), then run\n"
           f"    python data_scripts/download_carvana.py --root {root}\n{line}")
     return sample, False
+
+
+def _has_ade20k_layout(root: Path) -> bool:
+    """True when ``root`` holds ADEChallengeData2016: images/ and annotations/, each with training/ and validation/."""
+    for split in ("training", "validation"):
+        for folder, pattern in ((root / "images" / split, "*.jpg"), (root / "annotations" / split, "*.png")):
+            if not folder.is_dir() or next(folder.glob(pattern), None) is None:
+                return False
+    return not (root / _INFO).is_file()
+
+
+def ade20k_data(
+    root: str | Path | None = None,
+    *,
+    n_train: int | None = None,
+    n_val: int | None = None,
+    size: tuple[int, int] | None = None,
+    seed: int = 0,
+) -> tuple[Path, bool]:
+    """The ADE20K folder a notebook should use: the real ADEChallengeData2016 when it is on disk, else a stand-in.
+
+    The real data counts when ``root`` (or ``root/ADEChallengeData2016``) holds ``images/`` and ``annotations/``,
+    each with ``training/`` and ``validation/``. Otherwise ADE20K-like scenes are generated (once; later calls
+    reuse them) under ``data_root()/"ade20k_sample"`` and a notice says so and how to get the real data.
+
+    Args:
+        root: where the real data lives; default ``utils.data_root()/"ADEChallengeData2016"``.
+        n_train, n_val: scenes to generate; default 16 and 4 in smoke mode, 400 and 80 otherwise.
+        size: (width, height) of generated images; default (96, 64) in smoke mode, (256, 192) otherwise.
+        seed: seed of the generated set.
+
+    Returns:
+        (folder, is_real): the folder to pass to ``data.ADE20KDataset`` and whether it holds the real data.
+    """
+    from unet_tutorial.utils import data_root, smoke_mode
+
+    root = Path(root).expanduser() if root is not None else data_root() / "ADEChallengeData2016"
+    for folder in (root, root / "ADEChallengeData2016"):  # the folder itself, or the one the zip unpacked into
+        if _has_ade20k_layout(folder):
+            return folder, True
+    smoke = smoke_mode()
+    n_train = n_train if n_train is not None else (16 if smoke else 400)
+    n_val = n_val if n_val is not None else (4 if smoke else 80)
+    size = size if size is not None else ((96, 64) if smoke else (256, 192))
+    sample = make_ade20k_like(data_root() / "ade20k_sample", n_train, n_val, size=size, seed=seed)
+    parent = root.parent if root.name == "ADEChallengeData2016" else root  # the script unpacks into parent/
+    line = "=" * 100
+    print(f"{line}\nNOTICE: the real ADE20K data is not in {root}\n"
+          "(expected images/{training,validation}/ADE_*.jpg and annotations/{training,validation}/ADE_*.png).\n"
+          f"Using GENERATED ADE20K-like data instead: {n_train} training and {n_val} validation drawn scenes, "
+          f"{size[0]}x{size[1]} pixels,\nusing 20 of the 150 classes, in {sample}. Every number below is about "
+          "these drawn scenes, not about ADE20K.\n"
+          "To get the real data (ADEChallengeData2016.zip from MIT, about 1 GB: 20,210 training and 2,000 "
+          "validation photos), run\n"
+          f"    python data_scripts/download_ade20k.py --root {parent}\n"
+          "(in notebook 05: set DOWNLOAD = True and run its download cell).\n"
+          f"{line}")
+    return sample, False

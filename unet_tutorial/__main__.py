@@ -1,0 +1,100 @@
+"""The command line: ``python -m unet_tutorial train | predict | data`` (also installed as ``unet-tutorial``).
+
+    python -m unet_tutorial data sample carvana --root data/sample
+    python -m unet_tutorial train --dataset carvana --data-dir data/sample/carvana --base-channels 16 \\
+        --image-size 128 --epochs 5 --out runs/carvana
+    python -m unet_tutorial predict --checkpoint runs/carvana/best.pt photos/ --out predictions
+    torchrun --nproc_per_node=2 -m unet_tutorial train ...      # several GPUs (or CPU processes): DDP
+
+This file only parses arguments and turns expected failures (a wrong folder, a bad checkpoint, a diverged run)
+into a one-line error without a traceback; ``cli.py`` does the work. Taught in: the README.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from unet_tutorial.cli import AMP, DATASETS, MODELS, CliError, parse_size
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser of all three commands."""
+    main = argparse.ArgumentParser(prog="python -m unet_tutorial", description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = main.add_subparsers(dest="command", required=True)
+    d = argparse.ArgumentDefaultsHelpFormatter
+
+    train = commands.add_parser("train", help="train a model; writes best.pt and last.pt", formatter_class=d)
+    train.add_argument("--dataset", required=True, choices=sorted(DATASETS))
+    train.add_argument("--data-dir", help="dataset folder (default: <data root>/carvana or .../ADEChallengeData2016)")
+    train.add_argument("--model", default="unet", choices=MODELS)
+    train.add_argument("--base-channels", type=int, default=64, help="UNet width; 8-16 for CPU runs")
+    train.add_argument("--depth", type=int, default=4, help="UNet down-sampling steps")
+    train.add_argument("--pretrained", action="store_true", help="densenet-unet: ImageNet encoder weights")
+    train.add_argument("--epochs", type=int, default=10)
+    train.add_argument("--batch-size", type=int, default=8, help="per process")
+    train.add_argument("--lr", type=float, default=1e-3)
+    train.add_argument("--image-size", type=parse_size, default=(256, 256), help="256 or HEIGHTxWIDTH")
+    train.add_argument("--amp", choices=sorted(AMP), default="auto", nargs="?", const="auto",
+                       help="autocast: auto = bf16 (or fp16 + GradScaler) on CUDA, off on the CPU")
+    train.add_argument("--scheduler", choices=["plateau", "onecycle", "cosine", "none"], default="plateau")
+    train.add_argument("--patience", type=int, default=None, help="early stopping after this many flat epochs")
+    train.add_argument("--grad-clip", type=float, default=None)
+    train.add_argument("--accumulate", type=int, default=1, help="batches per optimizer step")
+    train.add_argument("--val-fraction", type=float, default=0.1, help="Carvana: cars held out")
+    train.add_argument("--limit", type=int, default=None, help="use only this many training images (quick runs)")
+    train.add_argument("--workers", type=int, default=2, help="DataLoader worker processes")
+    train.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best available)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--deterministic", action="store_true", help="deterministic kernels (for exact resumes)")
+    train.add_argument("--resume", metavar="CKPT", help="continue from a last.pt")
+    train.add_argument("--out", default="runs/unet", help="folder for best.pt and last.pt")
+    train.add_argument("--no-progress", action="store_true", help="no progress bars, only one line per epoch")
+
+    predict = commands.add_parser("predict", help="masks and overlays for images", formatter_class=d)
+    predict.add_argument("--checkpoint", required=True, metavar="CKPT", help="best.pt or last.pt from train")
+    predict.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
+    predict.add_argument("--out", default="predictions")
+    predict.add_argument("--tta", action="store_true", help="average with the horizontally flipped image")
+    predict.add_argument("--tile", type=int, default=None, help="sliding-window tiles of this side, at full size")
+    predict.add_argument("--threshold", type=float, default=0.5, help="binary models")
+    predict.add_argument("--device", default=None)
+    predict.add_argument("--no-progress", action="store_true")
+
+    data = commands.add_parser("data", help="make sample data, or download the real datasets", formatter_class=d)
+    data.add_argument("action", choices=["sample", "download"])
+    data.add_argument("dataset", choices=sorted(DATASETS) + ["both"])
+    data.add_argument("--root", help="parent folder (default: <data root>/sample for samples, <data root>)")
+    data.add_argument("--cars", type=int, default=16, help="sample: Carvana-like cars, 16 views each")
+    data.add_argument("--scenes", type=int, default=300, help="sample: ADE20K-like training scenes")
+    data.add_argument("--width", type=int, default=None)
+    data.add_argument("--height", type=int, default=None)
+    data.add_argument("--seed", type=int, default=0)
+    return main
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; expected failures print ``error: ...`` and return 2 (set UNET_TUTORIAL_DEBUG=1 to raise)."""
+    from unet_tutorial import cli
+    from unet_tutorial.checkpoint import CheckpointError
+    from unet_tutorial.train import NonFiniteLossError
+
+    args = parser().parse_args(argv)
+    expected = (CliError, CheckpointError, NonFiniteLossError, FileNotFoundError, ValueError)
+    try:
+        {"train": cli.train, "predict": cli.predict, "data": cli.data}[args.command](args)
+    except expected as error:
+        if os.environ.get("UNET_TUTORIAL_DEBUG"):
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; resume training with --resume <out>/last.pt", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

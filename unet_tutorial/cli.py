@@ -1,0 +1,246 @@
+"""What the command line does: build the data and model from arguments, train, predict, fetch or make data.
+
+``__main__.py`` parses the arguments and turns expected failures into one-line errors; the functions here do
+the work with the same pieces the notebooks use (datasets, transforms, ``train.fit``, ``predict``). A checkpoint's
+``config`` records the model's name and constructor kwargs, the image size and normalisation, so ``predict`` can
+rebuild the model from the file alone. What it leaves out: hyperparameter search, experiment tracking.
+Taught in: the README (command line and multi-GPU sections).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+from torch.utils.data import DataLoader, Subset
+from torch.utils.data.distributed import DistributedSampler
+
+from unet_tutorial import distributed
+from unet_tutorial.checkpoint import CheckpointError, load_checkpoint, read_checkpoint
+from unet_tutorial.transforms import IMAGENET_MEAN, IMAGENET_STD
+
+MODELS = ("unet", "densenet-unet")
+DATASETS = {"carvana": {"num_classes": 1, "ignore_index": None, "folder": "carvana"},
+            "ade20k": {"num_classes": 150, "ignore_index": 255, "folder": "ADEChallengeData2016"}}
+AMP = {"auto": "auto", "bf16": torch.bfloat16, "fp16": torch.float16, "off": None}
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp")
+
+
+class CliError(Exception):
+    """An expected failure: ``__main__`` prints its message on one line, without a traceback."""
+
+
+def build_model(name: str, kwargs: dict) -> nn.Module:
+    """The model called ``name`` ("unet" or "densenet-unet") built with constructor ``kwargs``."""
+    if name == "unet":
+        from unet_tutorial.model import UNet
+
+        return UNet(**kwargs)
+    if name == "densenet-unet":
+        from unet_tutorial.densenet_unet import DenseNetUNet  # torchvision's DenseNet: imported only when asked
+
+        return DenseNetUNet(**kwargs)
+    raise CliError(f"unknown model {name!r}; use one of {MODELS}")
+
+
+def model_kwargs(args: argparse.Namespace, num_classes: int) -> dict:
+    """Constructor kwargs for ``build_model`` from the train arguments (plain values, stored in checkpoints)."""
+    if args.model == "unet":
+        return {"num_classes": num_classes, "base_channels": args.base_channels, "depth": args.depth}
+    return {"num_classes": num_classes, "weights": "imagenet" if args.pretrained else None}
+
+
+def datasets(name: str, root: Path, size: tuple[int, int], mean, std, val_fraction: float, seed: int):
+    """(train, val) datasets with training augmentation and deterministic evaluation transforms."""
+    from unet_tutorial.transforms import eval_transforms, train_transforms
+
+    mask_fill = 0 if name == "carvana" else 255  # binary masks: invented pixels are background
+    train_tf = train_transforms(size, mean=mean, std=std, mask_fill=mask_fill)
+    val_tf = eval_transforms(size, mean=mean, std=std)
+    if name == "carvana":
+        from unet_tutorial.data import CarvanaDataset, carvana_split
+
+        train_ids, val_ids = carvana_split(root, val_fraction=val_fraction, seed=seed)
+        return CarvanaDataset(root, train_ids, train_tf), CarvanaDataset(root, val_ids, val_tf)
+    from unet_tutorial.data import ADE20KDataset
+
+    return ADE20KDataset(root, "training", train_tf), ADE20KDataset(root, "validation", val_tf)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """"256" -> (256, 256); "192x256" -> (height 192, width 256)."""
+    parts = text.lower().split("x")
+    try:
+        height, width = (int(parts[0]), int(parts[0])) if len(parts) == 1 else (int(parts[0]), int(parts[1]))
+    except (ValueError, IndexError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size; use 256 or HEIGHTxWIDTH like 192x256") from None
+    return height, width
+
+
+def train(args: argparse.Namespace) -> dict:
+    """``python -m unet_tutorial train``; also runs as one of N processes under torchrun (DDP)."""
+    from unet_tutorial.train import fit
+    from unet_tutorial.utils import data_root, pick_device, set_seed
+
+    spec = DATASETS[args.dataset]
+    root = Path(args.data_dir) if args.data_dir else data_root() / spec["folder"]
+    if not root.is_dir():
+        raise CliError(f"--data-dir {root} is not a directory; point it at the {args.dataset} data, or make a "
+                       f"sample with: python -m unet_tutorial data sample {args.dataset} --root DIR")
+    device = distributed.setup_distributed(args.device) if distributed.launched_by_torchrun() \
+        else pick_device(args.device)
+    set_seed(args.seed + distributed.rank(), deterministic=args.deterministic)
+    kwargs = model_kwargs(args, spec["num_classes"])
+    model = build_model(args.model, kwargs)
+    norm = getattr(model, "normalization", None) or {"mean": IMAGENET_MEAN, "std": IMAGENET_STD}
+    size = args.image_size
+    train_set, val_set = datasets(args.dataset, root, size, norm["mean"], norm["std"], args.val_fraction, args.seed)
+    if args.limit:
+        train_set = Subset(train_set, range(min(args.limit, len(train_set))))
+        val_set = Subset(val_set, range(min(max(args.limit // 4, 1), len(val_set))))
+    sampler = DistributedSampler(train_set, shuffle=True, seed=args.seed) if distributed.is_distributed() else None
+    pin = device.type == "cuda"
+    train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=sampler is None, sampler=sampler,
+                              num_workers=args.workers, pin_memory=pin, drop_last=len(train_set) > args.batch_size,
+                              persistent_workers=args.workers > 0)
+    # Every rank evaluates the whole validation set: the same numbers everywhere, so early stopping agrees.
+    val_loader = DataLoader(val_set, batch_size=args.batch_size, num_workers=args.workers, pin_memory=pin)
+
+    model = model.to(device)
+    if distributed.is_distributed():
+        model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    from unet_tutorial.losses import ComboLoss
+
+    weights = {"bce": 1.0, "dice": 1.0} if spec["num_classes"] == 1 else {"bce": 1.0}
+    loss_fn = ComboLoss(weights, ignore_index=spec["ignore_index"])
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    config = {"model": args.model, "model_kwargs": kwargs, "dataset": args.dataset, "image_size": list(size),
+              "mean": list(norm["mean"]), "std": list(norm["std"]), "num_classes": spec["num_classes"],
+              "ignore_index": spec["ignore_index"], "pretrained": bool(getattr(args, "pretrained", False))}
+    if args.resume:
+        saved = read_checkpoint(args.resume).get("config") or {}
+        if saved.get("model") not in (None, args.model) or saved.get("model_kwargs") not in (None, kwargs):
+            raise CliError(f"--resume {args.resume} was trained as {saved.get('model')} {saved.get('model_kwargs')}, "
+                           f"not {args.model} {kwargs}; pass the same --model/--base-channels/--depth")
+    if distributed.is_main_process():
+        print(f"train {args.model} {kwargs} on {args.dataset} ({len(train_set)} train / {len(val_set)} val images "
+              f"from {root}) at {size[0]}x{size[1]}, device {device} x{distributed.world_size()}, out {args.out}")
+    scheduler = None if args.scheduler == "none" else args.scheduler
+    history = fit(model, train_loader, val_loader, epochs=args.epochs, loss_fn=loss_fn, optimizer=optimizer,
+                  device=device, num_classes=spec["num_classes"], ignore_index=spec["ignore_index"],
+                  scheduler=scheduler, patience=args.patience, checkpoint_dir=args.out, resume=args.resume,
+                  amp_dtype=AMP[args.amp], grad_clip=args.grad_clip, accumulate=args.accumulate, config=config,
+                  progress=not args.no_progress)
+    if distributed.is_main_process():
+        print(f"checkpoints: {Path(args.out) / 'best.pt'} and {Path(args.out) / 'last.pt'}")
+    distributed.cleanup_distributed()
+    return history
+
+
+def load_for_predict(path: str | Path, device: torch.device) -> tuple[nn.Module, dict]:
+    """Rebuild the model a checkpoint's config names and load its weights; returns (model, config)."""
+    config = read_checkpoint(path).get("config") or {}
+    if "model" not in config or "model_kwargs" not in config:
+        raise CheckpointError(f"{path} has no model config (it was not written by 'python -m unet_tutorial "
+                              "train'); load it in Python with load_checkpoint(path, model) instead")
+    kwargs = dict(config["model_kwargs"])
+    if config["model"] == "densenet-unet":
+        kwargs["weights"] = None  # the checkpoint holds the trained encoder; no need to fetch ImageNet weights
+    model = build_model(config["model"], kwargs)
+    load_checkpoint(path, model)
+    return model.to(device).eval(), config
+
+
+def input_images(inputs: list[str]) -> list[Path]:
+    """Image files named on the command line, folders expanded to the images inside them."""
+    paths: list[Path] = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            paths += sorted(p for p in item.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        elif item.is_file():
+            paths.append(item)
+        else:
+            raise CliError(f"input {item} does not exist; pass image files or folders of images")
+    if not paths:
+        raise CliError(f"no images ({', '.join(IMAGE_SUFFIXES)}) found in {inputs}")
+    return paths
+
+
+def predict(args: argparse.Namespace) -> list[Path]:
+    """``python -m unet_tutorial predict``: a mask PNG and an overlay JPEG per image; binary: masks.csv (RLE)."""
+    from tqdm.auto import tqdm
+
+    from unet_tutorial.data import read_image
+    from unet_tutorial.predict import predict_mask, probs_to_mask, rle_encode, sliding_window_predict
+    from unet_tutorial.utils import pick_device
+    from unet_tutorial.viz import overlay, palette
+
+    device = pick_device(args.device)
+    model, config = load_for_predict(args.checkpoint, device)
+    paths = input_images(args.inputs)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    binary = config.get("num_classes", 1) == 1
+    norm = {"mean": tuple(config.get("mean", IMAGENET_MEAN)), "std": tuple(config.get("std", IMAGENET_STD))}
+    colours = None if binary else palette(config["num_classes"])
+    rows, written = [["img", "rle_mask"]], []
+    for path in tqdm(paths, desc="predict", disable=args.no_progress):
+        image = read_image(path)  # (H, W, 3) uint8
+        if args.tile:
+            mask = probs_to_mask(sliding_window_predict(model, image, tile=args.tile, tta=args.tta, **norm),
+                                 args.threshold)
+        else:
+            mask = predict_mask(model, image, image_size=tuple(config.get("image_size") or image.shape[:2]),
+                                threshold=args.threshold, tta=args.tta, **norm)
+        mask = mask.numpy().astype(np.uint8)  # (H, W)
+        # Binary masks are saved as 0/255 so that they can be viewed; class masks as ADE20K labels (class + 1).
+        Image.fromarray(mask * 255 if binary else mask + 1).save(out / f"{path.stem}_mask.png")
+        picture = overlay(image, mask, palette=colours)
+        Image.fromarray(picture).save(out / f"{path.stem}_overlay.jpg", quality=90)
+        written.append(out / f"{path.stem}_mask.png")
+        if binary:
+            rows.append([path.name, rle_encode(mask)])
+    if binary:
+        with open(out / "masks.csv", "w", newline="") as f:
+            csv.writer(f).writerows(rows)
+    print(f"wrote {len(written)} masks and overlays to {out}" + (f" and {out / 'masks.csv'}" if binary else ""))
+    return written
+
+
+def data(args: argparse.Namespace) -> None:
+    """``python -m unet_tutorial data sample|download``."""
+    from unet_tutorial.utils import data_root
+
+    which = ["carvana", "ade20k"] if args.dataset == "both" else [args.dataset]
+    if args.action == "sample":
+        from unet_tutorial.sample_data import make_ade20k_like, make_carvana_like
+
+        base = Path(args.root) if args.root else data_root() / "sample"
+        for name in which:
+            folder = base / DATASETS[name]["folder"]
+            if name == "carvana":
+                make_carvana_like(folder, args.cars, size=(args.width or 480, args.height or 320), seed=args.seed)
+            else:
+                make_ade20k_like(folder, args.scenes, max(args.scenes // 5, 1),
+                                 size=(args.width or 256, args.height or 192), seed=args.seed)
+            print(f"{name}-like sample data: {folder} (train with --dataset {name} --data-dir {folder})")
+        return
+    from unet_tutorial.download import download_url, extract_archive, kaggle_download
+
+    base = Path(args.root) if args.root else data_root()
+    for name in which:
+        if name == "carvana":
+            folder = base / "carvana"
+            for archive in kaggle_download("carvana-image-masking-challenge",
+                                           ["train.zip", "train_masks.zip", "train_masks.csv.zip"], folder):
+                extract_archive(archive, folder)
+        else:
+            archive = download_url("http://data.csail.mit.edu/places/ADEchallenge/ADEChallengeData2016.zip",
+                                   base / "ADEChallengeData2016.zip", sha1="219e1696abb36c8ba3a3afe7fb2f4b4606a897c7")
+            folder = extract_archive(archive, base) / "ADEChallengeData2016"
+        print(f"{name}: {folder}")

@@ -19,6 +19,9 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 ADE20K_IGNORE_INDEX = 255
+# The official SceneParsing archive (about 1 GB) and its SHA-1, as dmlc/gluon-cv scripts/datasets/ade20k.py pins it.
+ADE20K_URL = "http://data.csail.mit.edu/places/ADEchallenge/ADEChallengeData2016.zip"
+ADE20K_SHA1 = "219e1696abb36c8ba3a3afe7fb2f4b4606a897c7"
 # The 150 scored classes in objectInfo150 order: file label k (1..150) is ADE20K_CLASSES[k - 1].
 ADE20K_CLASSES: tuple[str, ...] = (
     "wall", "building", "sky", "floor", "tree", "ceiling", "road", "bed", "windowpane", "grass",

@@ -6,23 +6,13 @@ Taught in: the exercise cells of every notebook (``make student`` stubs the solu
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
 
 def _passed(name: str) -> None:
     print(f"✓ {name}: all checks passed")
-
-
-def check_foreground_fraction(foreground_fraction: Callable[[torch.Tensor], float]) -> None:
-    """Notebook 01: the fraction of foreground pixels in a 0/1 mask."""
-    mask = torch.zeros(4, 4)
-    mask[:2, :1] = 1
-    got = foreground_fraction(mask)
-    assert abs(got - 2 / 16) < 1e-6, f"2 of 16 pixels are foreground, so expected 0.125, got {got}"
-    assert foreground_fraction(torch.ones(3, 5)) == 1.0, "an all-ones mask is entirely foreground"
-    _passed("foreground_fraction")
 
 
 # Notebook 02: losses and metrics
@@ -64,3 +54,170 @@ def check_iou_from_confusion(iou_from_confusion: Callable[[torch.Tensor], torch.
         f"expected {expected.tolist()}, got {got.tolist()}; IoU_c = TP / (TP + FP + FN) with TP the diagonal, "
         "FN the rest of row c and FP the rest of column c")
     _passed("iou_from_confusion")
+
+
+# Notebook 01: U-Net from scratch
+
+
+def check_double_conv_params(double_conv_params: Callable[[int, int], int]) -> None:
+    """Notebook 01: the number of parameters of ``DoubleConv(in_channels, out_channels)``, by formula."""
+    from unet_tutorial.model import DoubleConv
+
+    for in_channels, out_channels in ((3, 64), (64, 128), (1024, 512), (1, 1), (5, 7)):
+        expected = sum(p.numel() for p in DoubleConv(in_channels, out_channels).parameters())
+        got = double_conv_params(in_channels, out_channels)
+        assert got == expected, (
+            f"DoubleConv({in_channels}, {out_channels}) has {expected} parameters, you said {got}: two 3x3 "
+            "convolutions without bias (in -> out, then out -> out), and a BatchNorm with a weight and a bias "
+            "per channel after each")
+    _passed("double_conv_params")
+
+
+def check_up_output_shape(up_output_shape: Callable[..., tuple[int, ...]]) -> None:
+    """Notebook 01: the shape ``Up(in_channels, out_channels)`` returns for given x and skip shapes."""
+    from unet_tutorial.model import Up
+
+    cases = [((1, 128, 16, 16), (1, 64, 32, 32), 64), ((2, 32, 5, 7), (2, 16, 10, 14), 8),
+             ((4, 1024, 8, 12), (4, 512, 16, 24), 512), ((1, 8, 3, 3), (1, 4, 7, 7), 4)]
+    for x_shape, skip_shape, out_channels in cases:
+        with torch.no_grad():
+            expected = tuple(Up(x_shape[1], out_channels)(torch.zeros(x_shape), torch.zeros(skip_shape)).shape)
+        got = tuple(up_output_shape(x_shape, skip_shape, out_channels))
+        assert got == expected, (
+            f"x {x_shape}, skip {skip_shape}, out_channels={out_channels}: expected {expected}, got {got}; the "
+            "concatenation takes the skip's H and W, and the DoubleConv sets the channels")
+    _passed("up_output_shape")
+
+
+def check_padded_size(padded_size: Callable[[int, int], int]) -> None:
+    """Notebook 01: the size UNet pads a side to: the next multiple of 2**depth."""
+    for size, depth, expected in ((256, 4, 256), (250, 4, 256), (1, 4, 16), (17, 4, 32), (100, 3, 104),
+                                  (100, 2, 100), (7, 1, 8), (1280, 5, 1280), (1918, 5, 1920)):
+        got = padded_size(size, depth)
+        assert got == expected, (f"padded_size({size}, depth={depth}) should be {expected} (the next multiple "
+                                 f"of 2**{depth} = {2**depth}), got {got}")
+    _passed("padded_size")
+
+
+# Notebook 04: DenseNet121 transfer
+
+
+def check_densenet_stage_channels(densenet_stage_channels: Callable[..., list[int]]) -> None:
+    """Notebook 04: channels after the stem and after each dense block, against torchvision's DenseNets."""
+    from torchvision.models import DenseNet
+
+    from unet_tutorial.densenet_unet import ENCODER_CHANNELS
+
+    got = list(densenet_stage_channels((6, 12, 24, 16)))
+    assert got == list(ENCODER_CHANNELS), (
+        f"DenseNet121 (block_config=(6, 12, 24, 16)) should give {list(ENCODER_CHANNELS)}, got {got}: e.g. block 1 "
+        "gives 64 + 6 * 32 = 256, its transition halves that to 128, block 2 gives 128 + 12 * 32 = 512")
+    # DenseNet169 and 201, and two made-up ones; the truth is read off torchvision's modules (no forward pass)
+    for config, growth, init in (((6, 12, 32, 32), 32, 64), ((6, 12, 48, 32), 32, 64), ((2, 3), 12, 16),
+                                 ((1, 1, 1), 8, 24)):
+        with torch.device("meta"):  # shapes only: no memory, no time spent initialising weights
+            features = DenseNet(growth_rate=growth, block_config=config, num_init_features=init).features
+        blocks = [m for name, m in features.named_children() if name.startswith("denseblock")]
+        expected = [init] + [b[-1].norm1.num_features + growth for b in (list(blk.values()) for blk in blocks)]
+        got = list(densenet_stage_channels(config, growth_rate=growth, num_init_features=init))
+        assert got == expected, (f"block_config={config}, growth_rate={growth}, num_init_features={init}: "
+                                 f"expected {expected}, got {got}; every transition but the last halves the channels")
+    _passed("densenet_stage_channels")
+
+
+def check_two_group_optimizer(two_group_optimizer: Callable[..., torch.optim.Optimizer]) -> None:
+    """Notebook 04: an optimizer with the encoder at one learning rate and everything else at another."""
+    from unet_tutorial.densenet_unet import DenseNetUNet
+
+    with torch.device("meta"):  # the parameters' identities are all that matters here
+        model = DenseNetUNet(num_classes=2, weights=None, decoder_channels=(16, 8, 8, 8, 4))
+    optimizer = two_group_optimizer(model, 1e-4, 1e-3)
+    assert isinstance(optimizer, torch.optim.AdamW), f"build a torch.optim.AdamW, got {type(optimizer).__name__}"
+    groups = optimizer.param_groups
+    assert len(groups) == 2, f"expected two parameter groups (encoder, decoder), got {len(groups)}"
+    seen = [id(p) for group in groups for p in group["params"]]
+    assert len(seen) == len(set(seen)), "a parameter is in both groups; each must be in exactly one"
+    assert set(seen) == {id(p) for p in model.parameters()}, "some of the model's parameters are in no group"
+    encoder = {id(p) for p in model.encoder.parameters()}
+    by_lr = {group["lr"]: {id(p) for p in group["params"]} for group in groups}
+    assert by_lr.get(1e-4) == encoder, "the group with lr_encoder=1e-4 must hold exactly model.encoder's parameters"
+    assert by_lr.get(1e-3) == set(seen) - encoder, ("the group with lr_decoder=1e-3 must hold every parameter "
+                                                    "outside the encoder (up-samples, merges, head)")
+    _passed("two_group_optimizer")
+
+
+# Notebook 05: ADE20K, 150 classes
+
+
+def check_median_frequency_weights(median_frequency_weights: Callable[[torch.Tensor], torch.Tensor]) -> None:
+    """Notebook 05: median-frequency class weights ``median(f) / f_c`` from pixel counts per class."""
+    from unet_tutorial.losses import class_weights
+
+    counts = torch.tensor([60, 30, 10])  # f = 0.6, 0.3, 0.1; the median is 0.3
+    got = torch.as_tensor(median_frequency_weights(counts), dtype=torch.float64)
+    assert got.shape == (3,), f"one weight per class: expected shape (3,), got {tuple(got.shape)}"
+    expected = torch.tensor([0.5, 1.0, 3.0], dtype=torch.float64)
+    assert torch.allclose(got, expected, atol=1e-5), (
+        f"counts {counts.tolist()} give frequencies 0.6, 0.3, 0.1 with median 0.3, so weights 0.3 / f = "
+        f"{expected.tolist()}; got {got.tolist()}")
+    # An odd number of classes occur in each case, so "the median" has one meaning.
+    for counts in (torch.tensor([500, 0, 20, 3, 90, 0, 7]), torch.tensor([1, 2, 0, 1000])):
+        masks = torch.repeat_interleave(torch.arange(len(counts)), counts)  # one "pixel" per count
+        expected = class_weights(masks, len(counts), method="median").double()
+        got = torch.as_tensor(median_frequency_weights(counts), dtype=torch.float64)
+        assert torch.allclose(got, expected, rtol=1e-4), (
+            f"counts {counts.tolist()}: expected {[round(w, 4) for w in expected.tolist()]} (the package's "
+            f"class_weights), got {[round(w, 4) for w in got.tolist()]}. Take the median over the classes that "
+            "occur only; a class with count 0 gets the largest weight of the others (not inf).")
+    _passed("median_frequency_weights")
+
+
+def check_multiclass_dice(multiclass_dice_loss: Callable[..., torch.Tensor]) -> None:
+    """Notebook 05: soft multi-class Dice loss over the batch, pixels equal to ``ignore_index`` left out."""
+    from unet_tutorial.losses import dice_loss
+
+    logits = torch.tensor([[[[4.0, 0.0]], [[0.0, 4.0]]]])  # (1, 2, 1, 2): confident class 0, then class 1
+    targets = torch.tensor([[[0, 1]]])
+    got = multiclass_dice_loss(logits, targets, ignore_index=255, smooth=0.0)
+    assert isinstance(got, torch.Tensor) and got.dim() == 0, f"return a scalar tensor, got {got!r}"
+    p = torch.sigmoid(torch.tensor(4.0)).item()  # softmax of (4, 0) is sigmoid(4) for the first class
+    assert abs(got.item() - (1 - p)) < 1e-5, (
+        f"two pixels, each class right with probability {p:.4f}: each class's Dice is 2p / (1 + 1) = p, so the "
+        f"loss is 1 - p = {1 - p:.4f}; got {got.item():.4f}")
+    ignored = multiclass_dice_loss(logits, torch.tensor([[[0, 255]]]), ignore_index=255, smooth=0.0)
+    expected = dice_loss(logits, torch.tensor([[[0, 255]]]), smooth=1e-12, ignore_index=255)
+    assert abs(ignored.item() - expected.item()) < 1e-4, (
+        f"with the second pixel ignored, expected {expected.item():.4f}, got {ignored.item():.4f}: zero both the "
+        "probabilities and the one-hot targets where the target is ignore_index")
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(2, 5, 6, 7, generator=gen, requires_grad=True)
+    targets = torch.randint(0, 5, (2, 6, 7), generator=gen)
+    targets[0, :2] = 255
+    got = multiclass_dice_loss(logits, targets, ignore_index=255, smooth=1.0)
+    expected = dice_loss(logits.detach(), targets, smooth=1.0, ignore_index=255)
+    assert abs(got.item() - expected.item()) < 1e-5, (
+        f"on random logits (2, 5, 6, 7) expected {expected.item():.4f} (the package's dice_loss), got "
+        f"{got.item():.4f}; sum over batch and pixels per class, then average over the classes")
+    got.backward()
+    assert logits.grad is not None and torch.isfinite(logits.grad).all(), "the loss must be differentiable"
+    _passed("multiclass_dice_loss")
+
+
+def check_window_starts(window_starts: Callable[[int, int, int], list[int]]) -> None:
+    """Notebook 05: start offsets of sliding-window tiles along one side, the last one flush with the end."""
+    from unet_tutorial.predict import tile_starts
+
+    for length, tile, stride, expected in ((10, 4, 3, [0, 3, 6]), (10, 4, 4, [0, 4, 6]), (4, 4, 3, [0]),
+                                           (3, 4, 3, [0])):
+        got = list(window_starts(length, tile, stride))
+        assert got == expected, f"window_starts({length}, tile={tile}, stride={stride}) should be {expected}, got {got}"
+    for length, tile, stride in ((512, 128, 96), (683, 256, 192), (1918, 512, 384), (97, 32, 32), (129, 128, 1)):
+        got = list(window_starts(length, tile, stride))
+        covered = torch.zeros(length, dtype=torch.bool)
+        for start in got:
+            assert 0 <= start <= length - tile, f"length {length}, tile {tile}: start {start} runs off the image"
+            covered[start:start + tile] = True
+        assert covered.all(), f"length {length}, tile {tile}, stride {stride}: {got} leaves pixels uncovered"
+        assert got == tile_starts(length, tile, stride), (
+            f"length {length}, tile {tile}, stride {stride}: expected {tile_starts(length, tile, stride)}, got {got}")
+    _passed("window_starts")

@@ -240,7 +240,8 @@ def data(args: argparse.Namespace) -> None:
                                            ["train.zip", "train_masks.zip", "train_masks.csv.zip"], folder):
                 extract_archive(archive, folder)
         else:
-            archive = download_url("http://data.csail.mit.edu/places/ADEchallenge/ADEChallengeData2016.zip",
-                                   base / "ADEChallengeData2016.zip", sha1="219e1696abb36c8ba3a3afe7fb2f4b4606a897c7")
+            from unet_tutorial.data import ADE20K_SHA1, ADE20K_URL
+
+            archive = download_url(ADE20K_URL, base / "ADEChallengeData2016.zip", sha1=ADE20K_SHA1)
             folder = extract_archive(archive, base) / "ADEChallengeData2016"
         print(f"{name}: {folder}")

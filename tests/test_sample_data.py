@@ -8,7 +8,8 @@ import pytest
 from PIL import Image
 
 from unet_tutorial.data import ADE20K_CLASSES
-from unet_tutorial.sample_data import make_ade20k_like, make_carvana_like, rle_encode
+from unet_tutorial.predict import rle_encode
+from unet_tutorial.sample_data import make_ade20k_like, make_carvana_like
 
 
 def _rle_decode(rle: str, shape) -> np.ndarray:
@@ -127,7 +128,9 @@ def test_carvana_data_generates_with_a_notice_then_prefers_the_real_data(tmp_pat
     Image.fromarray(np.zeros((27, 40, 3), np.uint8)).save(real / "train" / "00087a6bd4dc_01.jpg")
     assert carvana_data(n_cars=2, size=(40, 27)) == (tmp_path / "carvana_sample", False), "masks still missing"
     Image.fromarray(np.zeros((27, 40), np.uint8)).save(real / "train_masks" / "00087a6bd4dc_01_mask.gif")
+    assert carvana_data(n_cars=2, size=(40, 27))[1] is False, "smoke mode always uses the small generated data"
     capsys.readouterr()
+    monkeypatch.setenv("UNET_TUTORIAL_SMOKE", "0")
     assert carvana_data() == (real, True)
     assert capsys.readouterr().out == "", "no notice when the real data is used"
     generated = carvana_data(tmp_path / "carvana_sample", n_cars=2, size=(40, 27))

@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from unet_tutorial.data import ADE20K_CLASSES
+from unet_tutorial.predict import rle_encode
 
 _CAR_COLOURS = [(235, 235, 235), (25, 25, 30), (170, 172, 178), (180, 20, 25), (20, 50, 140), (60, 62, 66),
                 (200, 170, 120), (30, 90, 50), (230, 120, 20), (110, 20, 30)]  # fmt: skip
@@ -39,14 +40,6 @@ def _prepare(root: Path, info: dict, folders: list[str], overwrite: bool) -> boo
             f"{root} already holds {folders} not written by this generator; choose an empty root"
         )
     return False
-
-
-def rle_encode(mask: np.ndarray) -> str:
-    """Kaggle's run-length code: 1-indexed "start length" pairs over the mask flattened row-major."""
-    pixels = np.concatenate([[0], mask.ravel().astype(np.int8), [0]])
-    edges = np.flatnonzero(pixels[1:] != pixels[:-1]) + 1  # 1-indexed starts and ends of the runs of 1s
-    edges[1::2] -= edges[::2]
-    return " ".join(map(str, edges))
 
 
 def _car_view(rng: np.random.Generator, car: dict, angle: float, width: int, height: int) -> tuple:
@@ -387,9 +380,10 @@ def carvana_data(
 ) -> tuple[Path, bool]:
     """The Carvana folder a notebook should use: the real data when it is on disk, else a generated stand-in.
 
-    The real data counts when ``root`` holds ``train/`` (or ``train_hq/``) images and ``train_masks/``. Otherwise
-    Carvana-like data is generated (once; later calls reuse it) under ``data_root()/"carvana_sample"`` and a
-    notice says so and how to get the real data.
+    The real data counts when ``root`` holds ``train/`` (or ``train_hq/``) images and ``train_masks/``, except in
+    smoke mode (tests, CI), which never reads 5,088 full-size photos. Otherwise Carvana-like data is generated
+    (once; later calls reuse it) under ``data_root()/"carvana_sample"`` and a notice says so and how to get the
+    real data.
 
     Args:
         root: where the real data lives; default ``utils.data_root()/"carvana"``.
@@ -403,21 +397,25 @@ def carvana_data(
     from unet_tutorial.utils import data_root, smoke_mode
 
     root = Path(root).expanduser() if root is not None else data_root() / "carvana"
-    if _has_carvana_layout(root):
+    smoke, real = smoke_mode(), _has_carvana_layout(root)
+    if real and not smoke:
         return root, True
-    smoke = smoke_mode()
     n_cars = n_cars if n_cars is not None else (3 if smoke else 24)
     size = size if size is not None else ((96, 64) if smoke else (240, 160))
     sample = make_carvana_like(data_root() / "carvana_sample", n_cars=n_cars, size=size, seed=seed)
     line = "=" * 100
-    print(f"{line}\nNOTICE: the real Carvana data is not in {root}\n"
-          f"(expected train/ or train_hq/ with <car>_<view>.jpg next to train_masks/ with <car>_<view>_mask.gif).\n"
+    where = (f"smoke mode (tests, CI) uses small generated data, though the real data is in {root}.\n" if real else
+             f"the real Carvana data is not in {root}\n(expected train/ or train_hq/ with <car>_<view>.jpg next "
+             "to train_masks/ with <car>_<view>_mask.gif).\n")
+    print(f"{line}\nNOTICE: {where}"
           f"Using GENERATED Carvana-like data instead: {n_cars} drawn cars x 16 views, {size[0]}x{size[1]} pixels,\n"
           f"in {sample}. Every number below is about these drawn cars, not about the real photos.\n"
           "To get the real data (5,088 photos, 1918x1280): sign in to Kaggle, accept the competition rules at\n"
           "https://www.kaggle.com/competitions/carvana-image-masking-challenge/rules, put your API token in\n"
           "~/.kaggle/kaggle.json (or set KAGGLE_USERNAME and KAGGLE_KEY), then run\n"
-          f"    python data_scripts/download_carvana.py --root {root}\n{line}")
+          f"    python data_scripts/download_carvana.py --root {root}\n"
+          "(or in notebook 03: set DOWNLOAD = True in the settings and run its download cell).\n"
+          f"{line}")
     return sample, False
 
 

@@ -214,3 +214,76 @@ def test_data_scripts_help(script, monkeypatch, capsys):
         runpy.run_path(str(path), run_name="__main__")
     assert exit_info.value.code == 0
     assert "--root" in capsys.readouterr().out
+
+
+def _zip_bytes(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def _serve_bytes(body: bytes):
+    class Handler(BaseHTTPRequestHandler):
+        requests = 0
+
+        def do_GET(self):
+            type(self).requests += 1
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd, Handler
+
+
+def test_fetch_ade20k_end_to_end_then_skips(monkeypatch, tmp_path):
+    from unet_tutorial import download
+
+    monkeypatch.setattr(download, "ADE20K_COUNTS", {"training": 2, "validation": 1})
+    files = {f"ADEChallengeData2016/{kind}/{split}/ADE_{split[:5]}_{i:08d}.{ext}": b"x"
+             for split, n in (("training", 2), ("validation", 1)) for i in range(1, n + 1)
+             for kind, ext in (("images", "jpg"), ("annotations", "png"))}
+    body = _zip_bytes(files)
+    httpd, handler = _serve_bytes(body)
+    url = f"http://127.0.0.1:{httpd.server_address[1]}/ADEChallengeData2016.zip"
+    try:
+        folder = download.fetch_ade20k(tmp_path, url=url, sha1=hashlib.sha1(body).hexdigest())
+        assert folder == tmp_path / "ADEChallengeData2016"
+        assert (folder / "images" / "validation" / "ADE_valid_00000001.jpg").is_file()
+        assert not (tmp_path / "ADEChallengeData2016.zip").exists(), "the archive is removed after unpacking"
+        download.fetch_ade20k(tmp_path, url=url, sha1="0" * 40)  # complete: skipped, nothing fetched or checked
+        assert handler.requests == 1
+
+        with pytest.raises(ValueError, match="(?i)sha1"):
+            download.fetch_ade20k(tmp_path / "other", url=url, sha1="0" * 40)
+        assert not (tmp_path / "other" / "ADEChallengeData2016").exists()
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_fetch_carvana_unpacks_kaggle_archives(monkeypatch, tmp_path):
+    from unet_tutorial import download
+
+    monkeypatch.setattr(download, "CARVANA_COUNT", 2)
+    archives = {
+        "train.zip": {"train/abc_01.jpg": b"j", "train/abc_02.jpg": b"j"},
+        "train_masks.zip": {"train_masks/abc_01_mask.gif": b"g", "train_masks/abc_02_mask.gif": b"g"},
+        "train_masks.csv.zip": {"train_masks.csv": b"img,rle_mask\n"},
+    }
+
+    def fetch(self, competition, name, path, quiet):
+        assert competition == "carvana-image-masking-challenge"
+        (tmp_path / name).write_bytes(_zip_bytes(archives[name]))
+
+    _fake_kaggle(monkeypatch, fetch)
+    assert download.fetch_carvana(tmp_path) == tmp_path
+    assert (tmp_path / "train_masks" / "abc_02_mask.gif").is_file() and (tmp_path / "train_masks.csv").is_file()
+    assert not list(tmp_path.glob("*.zip")), "archives are removed after unpacking"

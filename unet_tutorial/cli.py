@@ -230,18 +230,9 @@ def data(args: argparse.Namespace) -> None:
                                  size=(args.width or 256, args.height or 192), seed=args.seed)
             print(f"{name}-like sample data: {folder} (train with --dataset {name} --data-dir {folder})")
         return
-    from unet_tutorial.download import download_url, extract_archive, kaggle_download
+    from unet_tutorial.download import fetch_ade20k, fetch_carvana
 
     base = Path(args.root) if args.root else data_root()
     for name in which:
-        if name == "carvana":
-            folder = base / "carvana"
-            for archive in kaggle_download("carvana-image-masking-challenge",
-                                           ["train.zip", "train_masks.zip", "train_masks.csv.zip"], folder):
-                extract_archive(archive, folder)
-        else:
-            from unet_tutorial.data import ADE20K_SHA1, ADE20K_URL
-
-            archive = download_url(ADE20K_URL, base / "ADEChallengeData2016.zip", sha1=ADE20K_SHA1)
-            folder = extract_archive(archive, base) / "ADEChallengeData2016"
+        folder = fetch_carvana(base / "carvana") if name == "carvana" else fetch_ade20k(base)
         print(f"{name}: {folder}")

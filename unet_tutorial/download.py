@@ -255,3 +255,80 @@ def kaggle_download(competition: str, files: list[str], dest: str | Path) -> lis
             )
         paths.append(existing[0])
     return paths
+
+
+CARVANA_COMPETITION = "carvana-image-masking-challenge"
+CARVANA_COUNT = 5088  # 318 cars x 16 views
+ADE20K_COUNTS = {"training": 20210, "validation": 2000}
+
+
+def _count(folder: Path, pattern: str) -> int:
+    return len(list(folder.glob(pattern))) if folder.is_dir() else 0
+
+
+def fetch_carvana(root: str | Path, *, hq: bool = False, keep_archives: bool = False) -> Path:
+    """Download Carvana's training images, masks and train_masks.csv from Kaggle and unpack them in ``root``.
+
+    Idempotent: what is already unpacked and complete is skipped. Needs the Kaggle client, a token and the
+    competition rules accepted once on the website (see ``kaggle_download``).
+
+    Returns:
+        ``root``, ready for ``data.CarvanaDataset(root)``.
+    """
+    root = Path(root)
+    images = "train_hq" if hq else "train"
+    for name, pattern in {images: "*.jpg", "train_masks": "*_mask.gif", "train_masks.csv": None}.items():
+        target = root / name
+        if (pattern and _count(target, pattern) >= CARVANA_COUNT) or (pattern is None and target.is_file()):
+            print(f"{target}: already there, skipped")
+            continue
+        (archive,) = kaggle_download(CARVANA_COMPETITION, [f"{name}.zip"], root)
+        print(f"unpacking {archive}")
+        extract_archive(archive, root)
+        if not keep_archives:
+            archive.unlink()
+    n_images, n_masks = _count(root / images, "*.jpg"), _count(root / "train_masks", "*_mask.gif")
+    if n_images != CARVANA_COUNT or n_masks != CARVANA_COUNT:
+        raise RuntimeError(f"expected {CARVANA_COUNT} images and masks under {root}, found {n_images} and "
+                           f"{n_masks}: delete the incomplete folders and run again")
+    print(f"Carvana is ready: CarvanaDataset({str(root)!r}) ({n_images} images)")
+    return root
+
+
+def _ade20k_complete(folder: Path) -> bool:
+    return all(_count(folder / "images" / split, "*.jpg") == n and _count(folder / "annotations" / split, "*.png") == n
+               for split, n in ADE20K_COUNTS.items())
+
+
+def fetch_ade20k(root: str | Path, *, url: str | None = None, sha1: str | None = None,
+                 keep_archive: bool = False) -> Path:
+    """Download the official ADEChallengeData2016.zip (about 1 GB), check its SHA-1, unpack it under ``root``.
+
+    Resumes an interrupted download; skips everything when the unpacked folder is already complete.
+
+    Args:
+        root: parent folder; the data lands in ``root/ADEChallengeData2016``.
+        url: a mirror of the same zip (default: the official MIT URL, ``data.ADE20K_URL``).
+        sha1: the expected SHA-1 (default: ``data.ADE20K_SHA1``; "" skips the check).
+
+    Returns:
+        the ``ADEChallengeData2016`` folder, ready for ``data.ADE20KDataset``.
+    """
+    from unet_tutorial.data import ADE20K_SHA1, ADE20K_URL
+
+    root = Path(root)
+    folder = root / "ADEChallengeData2016"
+    if _ade20k_complete(folder):
+        print(f"{folder}: already there, skipped")
+        return folder
+    expected = ADE20K_SHA1 if sha1 is None else sha1
+    archive = download_url(url or ADE20K_URL, root / "ADEChallengeData2016.zip", sha1=expected or None)
+    print(f"unpacking {archive}")
+    extract_archive(archive, root)
+    if not _ade20k_complete(folder):
+        raise RuntimeError(f"{folder} does not hold {ADE20K_COUNTS} images and annotations after unpacking "
+                           f"{archive}: the archive is not the official one")
+    if not keep_archive:
+        archive.unlink()
+    print(f"ADE20K is ready: ADE20KDataset({str(folder)!r})")
+    return folder

@@ -156,7 +156,9 @@ def test_ade20k_data_generates_with_a_notice_then_prefers_the_real_data(tmp_path
     for split in ("training", "validation"):
         (real / "annotations" / split).mkdir(parents=True)
         Image.fromarray(np.ones((32, 40), np.uint8)).save(real / "annotations" / split / "ADE_x_00000001.png")
+    assert ade20k_data(n_train=3, n_val=2, size=(40, 32))[1] is False, "smoke mode always uses generated data"
     capsys.readouterr()
+    monkeypatch.setenv("UNET_TUTORIAL_SMOKE", "0")
     assert ade20k_data() == (real, True)
     assert ade20k_data(tmp_path) == (real, True), "the parent folder of ADEChallengeData2016 works too"
     assert capsys.readouterr().out == "", "no notice when the real data is used"

@@ -439,8 +439,9 @@ def ade20k_data(
     """The ADE20K folder a notebook should use: the real ADEChallengeData2016 when it is on disk, else a stand-in.
 
     The real data counts when ``root`` (or ``root/ADEChallengeData2016``) holds ``images/`` and ``annotations/``,
-    each with ``training/`` and ``validation/``. Otherwise ADE20K-like scenes are generated (once; later calls
-    reuse them) under ``data_root()/"ade20k_sample"`` and a notice says so and how to get the real data.
+    each with ``training/`` and ``validation/``, except in smoke mode (tests, CI), which never reads 20,210
+    photos. Otherwise ADE20K-like scenes are generated (once; later calls reuse them) under
+    ``data_root()/"ade20k_sample"`` and a notice says so and how to get the real data.
 
     Args:
         root: where the real data lives; default ``utils.data_root()/"ADEChallengeData2016"``.
@@ -454,24 +455,27 @@ def ade20k_data(
     from unet_tutorial.utils import data_root, smoke_mode
 
     root = Path(root).expanduser() if root is not None else data_root() / "ADEChallengeData2016"
-    for folder in (root, root / "ADEChallengeData2016"):  # the folder itself, or the one the zip unpacked into
-        if _has_ade20k_layout(folder):
-            return folder, True
+    # The folder itself, or the one the zip unpacked into.
+    real = next((f for f in (root, root / "ADEChallengeData2016") if _has_ade20k_layout(f)), None)
     smoke = smoke_mode()
+    if real is not None and not smoke:
+        return real, True
     n_train = n_train if n_train is not None else (16 if smoke else 400)
     n_val = n_val if n_val is not None else (4 if smoke else 80)
     size = size if size is not None else ((96, 64) if smoke else (256, 192))
     sample = make_ade20k_like(data_root() / "ade20k_sample", n_train, n_val, size=size, seed=seed)
     parent = root.parent if root.name == "ADEChallengeData2016" else root  # the script unpacks into parent/
     line = "=" * 100
-    print(f"{line}\nNOTICE: the real ADE20K data is not in {root}\n"
-          "(expected images/{training,validation}/ADE_*.jpg and annotations/{training,validation}/ADE_*.png).\n"
+    where = (f"smoke mode (tests, CI) uses small generated data, though the real data is in {real}.\n" if real else
+             f"the real ADE20K data is not in {root}\n(expected images/{{training,validation}}/ADE_*.jpg and "
+             "annotations/{training,validation}/ADE_*.png).\n")
+    print(f"{line}\nNOTICE: {where}"
           f"Using GENERATED ADE20K-like data instead: {n_train} training and {n_val} validation drawn scenes, "
           f"{size[0]}x{size[1]} pixels,\nusing 20 of the 150 classes, in {sample}. Every number below is about "
           "these drawn scenes, not about ADE20K.\n"
           "To get the real data (ADEChallengeData2016.zip from MIT, about 1 GB: 20,210 training and 2,000 "
           "validation photos), run\n"
           f"    python data_scripts/download_ade20k.py --root {parent}\n"
-          "(in notebook 05: set DOWNLOAD = True and run its download cell).\n"
+          "(or in notebook 05: set DOWNLOAD = True in the settings and run its download cell).\n"
           f"{line}")
     return sample, False

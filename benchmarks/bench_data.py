@@ -1,72 +1,245 @@
-"""Loader throughput (images/s) on Carvana-size images (1918x1280 JPEG + GIF mask) at half scale.
+"""Loader throughput (images/s) on Carvana-size images (1918x1280 JPEG + GIF mask), and where the time goes.
 
-Generates a Carvana-like set at full Carvana size once (in --root), then times a DataLoader over
-CarvanaDataset with the training pipeline (resized to 640x959, i.e. half scale) for each worker count.
-Reading and decoding a 1918x1280 JPEG dominates, so the numbers carry over to the real data.
+Generates a Carvana-like set at full Carvana size once (in --root; the generated JPEGs carry sensor-like noise,
+so they are about twice the size of the real ones and decode somewhat slower), then measures:
 
-    python benchmarks/bench_data.py --workers 0 2
+1. per-image stage costs in this process: decoding the JPEG in full, decoding it straight at reduced size (PIL
+   draft mode: the JPEG decoder's DCT scaling gives 1/2, 1/4 or 1/8 size almost for free), reading a
+   pre-resized cached JPEG, decoding the GIF mask, and the training transforms (albumentations, as the package
+   uses, against the same steps in plain torchvision.transforms.v2);
+2. DataLoader throughput over CarvanaDataset with the CLI's training pipeline, for each output scale (half:
+   959x640, full: 1918x1280), worker count (0, 2, all cores), decoding ("full"; at reduced scale also "draft"
+   and "cache", a copy resized once to the output size) and transform library.
+
+    python benchmarks/bench_data.py --quick          # a few seconds of each, to check the code paths
+    python benchmarks/bench_data.py --json bench_data.json
 """
 
 from __future__ import annotations
 
 import argparse
-import tempfile
+import json
+import os
+import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from PIL import Image
+from torch.utils.data import DataLoader, RandomSampler
 
-from unet_tutorial.data import CarvanaDataset
+from unet_tutorial.data import CarvanaDataset, _apply, read_label
 from unet_tutorial.sample_data import make_carvana_like
-from unet_tutorial.transforms import eval_transforms, train_transforms
+from unet_tutorial.transforms import IMAGENET_MEAN, IMAGENET_STD, train_transforms
+
+CARVANA_SIZE = (1918, 1280)  # (width, height) of a Carvana photo
+DECODES = ("full", "draft", "cache")
+PIPELINES = ("albumentations", "torchvision")
 
 
-def images_per_second(loader: DataLoader, max_batches: int) -> float:
-    """Images per second over up to ``max_batches`` batches, after one warm-up batch (worker start-up)."""
-    batches = iter(loader)
-    next(batches)
+def prepare_data(root: Path, cars: int = 2) -> Path:
+    """A Carvana-like set of ``cars`` x 16 images at full Carvana size in ``root`` (generated once)."""
+    return make_carvana_like(root, cars, size=CARVANA_SIZE)
+
+
+def output_size(scale: float) -> tuple[int, int]:
+    """(height, width) of a Carvana image scaled by ``scale``: 0.5 gives (640, 959)."""
+    return round(CARVANA_SIZE[1] * scale), round(CARVANA_SIZE[0] * scale)
+
+
+def write_resized_copy(root: Path, dest: Path, scale: float) -> Path:
+    """Copy a Carvana folder resized by ``scale``: JPEG (quality 95) images, nearest-neighbour PNG masks.
+
+    Written in the Carvana layout, so ``CarvanaDataset(dest)`` reads it unchanged; skipped when already there.
+    """
+    dataset = CarvanaDataset(root)
+    (dest / "train").mkdir(parents=True, exist_ok=True)
+    (dest / "train_masks").mkdir(parents=True, exist_ok=True)
+    height, width = output_size(scale)
+    for image_path, mask_path, image_id in zip(dataset.image_paths, dataset.mask_paths, dataset.ids):
+        image_out, mask_out = dest / "train" / f"{image_id}.jpg", dest / "train_masks" / f"{image_id}_mask.png"
+        if image_out.exists() and mask_out.exists():
+            continue
+        with Image.open(image_path) as image:
+            image.draft("RGB", (width, height))  # decode at >= the target size, then resize exactly
+            image.convert("RGB").resize((width, height), Image.Resampling.BILINEAR, reducing_gap=2.0).save(
+                image_out, quality=95)
+        with Image.open(mask_path) as mask:
+            mask.resize((width, height), Image.Resampling.NEAREST).save(mask_out)
+    return dest
+
+
+class DraftCarvanaDataset(CarvanaDataset):
+    """CarvanaDataset that decodes each JPEG straight at (at least) ``size`` and resizes the mask to match.
+
+    ``size`` is (height, width). Draft mode only picks the decoder's scale (1/1, 1/2, 1/4, 1/8), so the image
+    comes out at the smallest such scale that is still >= ``size``; the transform does the rest.
+    """
+
+    def __init__(self, root: Path, size: tuple[int, int], transform: Callable | None = None) -> None:
+        super().__init__(root, transform=transform)
+        self.size = size
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        with Image.open(self.image_paths[index]) as image:
+            image.draft("RGB", (self.size[1], self.size[0]))
+            image = np.array(image.convert("RGB"))  # (h, w, 3) at 1/1, 1/2, 1/4 or 1/8 scale
+        mask = Image.fromarray(read_label(self.mask_paths[index]))
+        mask = (np.asarray(mask.resize((image.shape[1], image.shape[0]), Image.Resampling.NEAREST)) > 0)
+        image_t, mask_t = _apply(self.transform, image, mask.astype(np.uint8))
+        return image_t, mask_t.float().unsqueeze(0)  # (H, W) -> (1, H, W)
+
+
+class TorchvisionTrainTransform:
+    """``train_transforms(size, mask_fill=0)`` rebuilt from torchvision.transforms.v2, called the same way.
+
+    Random-resized crop, horizontal flip, a small affine warp on half the samples, colour jitter, normalise;
+    masks are resized with nearest neighbour and the warp fills them with 0.
+    """
+
+    def __init__(self, size: tuple[int, int]) -> None:
+        from torchvision import tv_tensors
+        from torchvision.transforms import v2
+
+        aspect = size[1] / size[0]
+        self.transform = v2.Compose([
+            v2.RandomResizedCrop(size, scale=(0.5, 1.0), ratio=(0.8 * aspect, 1.25 * aspect), antialias=True),
+            v2.RandomHorizontalFlip(0.5),
+            v2.RandomApply([v2.RandomAffine(degrees=10, translate=(0.05, 0.05), scale=(0.9, 1.1))], p=0.5),
+            v2.RandomApply([v2.ColorJitter(0.2, 0.2, 0.2, 0.05)], p=0.8),
+            v2.ToDtype({tv_tensors.Image: torch.float32, "others": None}, scale=True),
+            v2.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+        ])  # fmt: skip
+
+    def __call__(self, image: np.ndarray, mask: np.ndarray) -> dict[str, torch.Tensor]:
+        from torchvision import tv_tensors
+
+        image_t = tv_tensors.Image(torch.from_numpy(image).permute(2, 0, 1))  # (H, W, 3) -> (3, H, W) uint8
+        mask_t = tv_tensors.Mask(torch.from_numpy(mask))  # (H, W)
+        image_t, mask_t = self.transform(image_t, mask_t)
+        return {"image": image_t.as_subclass(torch.Tensor), "mask": mask_t.as_subclass(torch.Tensor)}
+
+
+def make_transform(pipeline: str, size: tuple[int, int]) -> Callable:
+    """The training pipeline of the CLI for Carvana (albumentations), or its torchvision twin."""
+    if pipeline == "albumentations":
+        return train_transforms(size, mask_fill=0)
+    if pipeline == "torchvision":
+        return TorchvisionTrainTransform(size)
+    raise ValueError(f"pipeline {pipeline!r} is not known; use one of {PIPELINES}")
+
+
+def make_dataset(root: Path, scale: float, decode: str, pipeline: str) -> CarvanaDataset:
+    """CarvanaDataset over ``root`` decoding in full, in draft mode, or from a resized copy next to ``root``."""
+    size, transform = output_size(scale), make_transform(pipeline, output_size(scale))
+    if decode == "full":
+        return CarvanaDataset(root, transform=transform)
+    if decode == "draft":
+        return DraftCarvanaDataset(root, size, transform=transform)
+    if decode == "cache":
+        cache = write_resized_copy(root, root.with_name(f"{root.name}_{size[1]}x{size[0]}"), scale)
+        return CarvanaDataset(cache, transform=transform)
+    raise ValueError(f"decode {decode!r} is not known; use one of {DECODES}")
+
+
+def measure_loader(root: Path, *, scale: float, workers: int, batch_size: int, batches: int, decode: str = "full",
+                   pipeline: str = "albumentations") -> float:
+    """Images per second of a shuffled DataLoader over ``batches`` batches, after one warm-up batch."""
+    dataset = make_dataset(root, scale, decode, pipeline)
+    sampler = RandomSampler(dataset, num_samples=(batches + 1) * batch_size)  # several epochs if need be
+    loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
+                        pin_memory=torch.cuda.is_available())
+    batches_iter = iter(loader)
+    next(batches_iter)  # worker start-up and the first files off the disk
     count, start = 0, time.perf_counter()
-    for i, (images, _) in enumerate(batches):
+    for images, _ in batches_iter:
         count += images.shape[0]
-        if i + 1 >= max_batches:
-            break
     return count / (time.perf_counter() - start)
 
 
-def main(argv: list[str] | None = None) -> dict[int, float]:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--root", type=Path, default=Path(tempfile.gettempdir()) / "unet_tutorial_bench_carvana"
-    )
+def _median_ms(function: Callable[[int], object], count: int) -> float:
+    times = []
+    for i in range(count):
+        start = time.perf_counter()
+        function(i)
+        times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times)
+
+
+def _decode(path: Path, draft: tuple[int, int] | None = None) -> np.ndarray:
+    """An RGB uint8 (H, W, 3) array; with ``draft`` (width, height), decoded at the smallest scale >= it."""
+    with Image.open(path) as image:
+        if draft is not None:
+            image.draft("RGB", draft)
+        return np.array(image.convert("RGB"))
+
+
+def stage_costs(root: Path, scale: float, count: int) -> dict[str, float]:
+    """Median milliseconds per image of each loading stage, in this process, for output ``scale``."""
+    dataset = CarvanaDataset(root)
+    height, width = output_size(scale)
+    cache = CarvanaDataset(write_resized_copy(root, root.with_name(f"{root.name}_{width}x{height}"), scale))
+    full = [_decode(p) for p in dataset.image_paths[:count]]
+    masks = [read_label(p) for p in dataset.mask_paths[:count]]
+
+    costs = {
+        "jpeg_full_decode": _median_ms(lambda i: _decode(dataset.image_paths[i]), count),
+        "jpeg_draft_decode": _median_ms(lambda i: _decode(dataset.image_paths[i], (width, height)), count),
+        "cached_jpeg_decode": _median_ms(lambda i: _decode(cache.image_paths[i]), count),
+        "gif_mask_decode": _median_ms(lambda i: read_label(dataset.mask_paths[i]), count),
+        "cached_png_mask_decode": _median_ms(lambda i: read_label(cache.mask_paths[i]), count),
+    }  # fmt: skip
+    for pipeline in PIPELINES:
+        transform = make_transform(pipeline, (height, width))
+        costs[f"{pipeline}_from_full"] = _median_ms(lambda i, t=transform: t(image=full[i], mask=masks[i]), count)
+    return costs
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", type=Path, default=Path("/tmp/unet_tutorial_bench_carvana"))
     parser.add_argument("--cars", type=int, default=2, help="cars to generate (16 images each)")
-    parser.add_argument("--workers", type=int, nargs="+", default=[0, 2])
+    parser.add_argument("--scales", type=float, nargs="+", default=[0.5, 1.0], help="fractions of 1918x1280")
+    parser.add_argument("--workers", type=int, nargs="+", default=sorted({0, 2, os.cpu_count() or 1}))
+    parser.add_argument("--decodes", nargs="+", choices=DECODES, default=list(DECODES))
+    parser.add_argument("--pipelines", nargs="+", choices=PIPELINES, default=list(PIPELINES))
     parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--batches", type=int, default=6, help="timed batches per setting")
-    parser.add_argument("--scale", type=float, default=0.5, help="output size as a fraction of 1918x1280")
-    parser.add_argument(
-        "--eval", action="store_true", help="time eval_transforms instead of train_transforms"
-    )
+    parser.add_argument("--batches", type=int, default=8, help="timed batches per setting")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads in the main process")
+    parser.add_argument("--quick", action="store_true", help="half scale, 0 workers, 2 batches of 2")
+    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    if args.quick:
+        args.scales, args.workers, args.batch_size, args.batches = [0.5], [0], 2, 2
 
     start = time.perf_counter()
-    make_carvana_like(args.root, args.cars, size=(1918, 1280))
-    print(
-        f"data: {args.root} ({args.cars * 16} images of 1918x1280, ready in {time.perf_counter() - start:.1f} s)"
-    )
-    size = (round(1280 * args.scale), round(1918 * args.scale))  # (height, width)
-    transform = eval_transforms(size) if args.eval else train_transforms(size, crop="resize", mask_fill=0)
-    dataset = CarvanaDataset(args.root, transform=transform)
-    print(f"{'workers':>7}  {'images/s':>8}   ({'eval' if args.eval else 'train'} pipeline -> {size[1]}x{size[0]}, "
-          f"batch {args.batch_size}, torch threads {torch.get_num_threads()})")  # fmt: skip
-    results = {}
-    for workers in args.workers:
-        loader = DataLoader(dataset, batch_size=args.batch_size, shuffle=True, num_workers=workers,
-                            persistent_workers=False)  # fmt: skip
-        results[workers] = images_per_second(loader, args.batches)
-        print(f"{workers:>7}  {results[workers]:>8.1f}")
+    root = prepare_data(args.root, args.cars)
+    print(f"data: {root} ({args.cars * 16} images of 1918x1280, ready in {time.perf_counter() - start:.1f} s); "
+          f"{os.cpu_count()} cores, 1-min load {os.getloadavg()[0]:.1f}, torch {torch.__version__}")
+    results: dict = {"stages_ms": {}, "loader": []}
+    for scale in args.scales:
+        if scale < 1:
+            results["stages_ms"][scale] = costs = stage_costs(root, scale, count=4 if args.quick else 12)
+            print(f"\nper-image stage costs, ms (output {output_size(scale)[1]}x{output_size(scale)[0]}):")
+            print("\n".join(f"  {name:<24} {ms:8.1f}" for name, ms in costs.items()))
+    print(f"\n{'scale':>5} {'output':>9} {'decode':<6} {'transforms':<14} {'workers':>7} {'images/s':>8}"
+          f"   (batch {args.batch_size}, {args.batches} timed batches)")
+    for scale in args.scales:
+        height, width = output_size(scale)
+        for decode in [d for d in args.decodes if scale < 1 or d == "full"]:  # at full scale there is nothing to skip
+            for pipeline in args.pipelines:
+                for workers in args.workers:
+                    speed = measure_loader(root, scale=scale, workers=workers, batch_size=args.batch_size,
+                                           batches=args.batches, decode=decode, pipeline=pipeline)
+                    results["loader"].append({"scale": scale, "height": height, "width": width, "decode": decode,
+                                              "pipeline": pipeline, "workers": workers, "images_per_s": speed})
+                    print(f"{scale:>5} {width:>4}x{height:<4} {decode:<6} {pipeline:<14} {workers:>7} {speed:>8.1f}",
+                          flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
     return results
 
 

@@ -32,8 +32,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import copy
 import ctypes
+import functools
 import json
 import os
 import platform
@@ -41,6 +41,7 @@ import re
 import statistics
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -91,9 +92,15 @@ def config_settings(config: str, device: torch.device) -> dict:
             "compile": config in ("compile", "default+compile"), "checkpointing": config == "checkpointing"}
 
 
-def train_flops_per_image(model: nn.Module, size: tuple[int, int]) -> int:
-    """FLOPs of one forward and backward pass on one image, counted on the meta device (no compute)."""
-    meta = copy.deepcopy(model).to("meta").train()
+@functools.lru_cache
+def train_flops_per_image(model_name: str, size: tuple[int, int]) -> int:
+    """Model FLOPs of one forward and backward pass on one image, counted on the meta device (no compute).
+
+    Counted without checkpointing: the recomputed forward is overhead, not model work, so a checkpointed run's
+    fraction of peak shows what the recomputation costs.
+    """
+    with torch.device("meta"):
+        meta = build_model(model_name).train()
     with FlopCounterMode(display=False) as counter:
         meta(torch.empty(1, 3, *size, device="meta")).sum().backward()
     return counter.get_total_flops()
@@ -112,40 +119,35 @@ def peak_tflops(device: torch.device, amp_dtype: torch.dtype | None) -> float | 
     return None
 
 
-class PeakMemory:
+@contextlib.contextmanager
+def peak_memory(device: torch.device) -> Iterator[dict]:
     """Peak memory over a block: ``max_memory_allocated`` on CUDA, the resident set's high-water mark on CPU.
 
-    After the block, ``peak_mb`` is the peak and ``above_rest_mb`` the peak minus what was in use at the start.
-    On the CPU the high-water mark is reset through /proc/self/clear_refs (Linux); where that is not possible,
-    ``peak_mb`` is the process's lifetime peak (ru_maxrss) and ``above_rest_mb`` is None.
+    Yields a dict that holds, after the block, "peak_mb" and "above_rest_mb" (the peak minus what was in use
+    at the start). On the CPU the high-water mark is reset through /proc/self/clear_refs (Linux); where that
+    is not possible, "peak_mb" is the process's lifetime peak (ru_maxrss) and "above_rest_mb" is None.
     """
+    stats: dict = {"peak_mb": None, "above_rest_mb": None}
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        rest = torch.cuda.memory_allocated(device)
+    else:
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6").malloc_trim(0)  # hand freed heap back, so the rest level is honest
+        reset = _write("/proc/self/clear_refs", "5")  # 5: reset VmHWM to the current VmRSS
+        rest = _status_kb("VmRSS") * 1024
+    yield stats
+    if device.type == "cuda":
+        peak = torch.cuda.max_memory_allocated(device)
+    elif reset:
+        peak = _status_kb("VmHWM") * 1024
+    else:
+        import resource
 
-    def __init__(self, device: torch.device) -> None:
-        self.device, self.peak_mb, self.above_rest_mb = device, 0.0, None
-
-    def __enter__(self) -> PeakMemory:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-            torch.cuda.reset_peak_memory_stats(self.device)
-            self.rest = torch.cuda.memory_allocated(self.device)
-        else:
-            with contextlib.suppress(OSError, AttributeError):
-                ctypes.CDLL("libc.so.6").malloc_trim(0)  # hand freed heap back, so the rest level is honest
-            self.reset = _write("/proc/self/clear_refs", "5")  # 5: reset VmHWM to the current VmRSS
-            self.rest = _status_kb("VmRSS") * 1024
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.device.type == "cuda":
-            peak = torch.cuda.max_memory_allocated(self.device)
-        elif self.reset:
-            peak = _status_kb("VmHWM") * 1024
-        else:
-            import resource
-
-            self.peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-            return
-        self.peak_mb, self.above_rest_mb = peak / 2**20, (peak - self.rest) / 2**20
+        stats["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+        return
+    stats.update(peak_mb=peak / 2**20, above_rest_mb=(peak - rest) / 2**20)
 
 
 def _write(path: str, text: str) -> bool:
@@ -179,9 +181,27 @@ def measure(model_name: str, size: tuple[int, int], config: str, *, device: torc
     """
     result = {"model": model_name, "height": size[0], "width": size[1], "config": config, "batch_size": batch_size}
     settings = config_settings(config, device)
+    try:
+        times, memory = _time_steps(model_name, size, settings, device, batch_size, warmup, repeats)
+    except (RuntimeError, torch.OutOfMemoryError) as error:  # OOM, or a backend that cannot compile
+        return {**result, "error": f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"}
+    finally:
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    flops = train_flops_per_image(model_name, size)
+    step_s = statistics.median(times)
+    achieved = flops * batch_size / step_s / 1e12
+    peak = peak_tflops(device, settings["amp_dtype"])
+    return {**result, "step_s": step_s, "step_s_all": times, "images_per_s": batch_size / step_s, **memory,
+            "train_gflops_per_image": flops / 1e9, "achieved_tflops": achieved, "peak_tflops": peak,
+            "fraction_of_peak": achieved / peak if peak else None}
+
+
+def _time_steps(model_name: str, size: tuple[int, int], settings: dict, device: torch.device, batch_size: int,
+                warmup: int, repeats: int) -> tuple[list[float], dict]:
+    """Build the model, optimizer and one batch, run ``warmup`` steps, then time ``repeats`` steps."""
     set_seed(0)
     model = build_model(model_name, checkpointing=settings["checkpointing"])
-    flops = train_flops_per_image(model, size)
     model = model.to(device, memory_format=torch.channels_last if settings["channels_last"] else torch.preserve_format)
     step_model = torch.compile(model) if settings["compile"] else model
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
@@ -189,36 +209,20 @@ def measure(model_name: str, size: tuple[int, int], config: str, *, device: torc
     generator = torch.Generator().manual_seed(0)
     images = torch.randn(batch_size, 3, *size, generator=generator).to(device)  # (B, 3, H, W)
     masks = (torch.rand(batch_size, 1, *size, generator=generator) > 0.5).float().to(device)  # (B, 1, H, W)
-    batch, loss_fn = [(images, masks)], ComboLoss()
-
-    def step() -> None:
-        train_one_epoch(step_model, batch, loss_fn, optimizer, device, amp_dtype=settings["amp_dtype"],
-                        scaler=scaler, channels_last=settings["channels_last"], progress=False)
-
-    try:
-        for _ in range(warmup):
+    step = functools.partial(train_one_epoch, step_model, [(images, masks)], ComboLoss(), optimizer, device,
+                             amp_dtype=settings["amp_dtype"], scaler=scaler, channels_last=settings["channels_last"],
+                             progress=False)
+    for _ in range(warmup):
+        step()
+    times = []
+    with peak_memory(device) as memory:
+        for _ in range(repeats):
+            _sync(device)
+            start = time.perf_counter()
             step()
-        times = []
-        with PeakMemory(device) as memory:
-            for _ in range(repeats):
-                _sync(device)
-                start = time.perf_counter()
-                step()
-                _sync(device)
-                times.append(time.perf_counter() - start)
-    except (RuntimeError, torch.OutOfMemoryError) as error:  # OOM, or a backend that cannot compile
-        return {**result, "error": f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"}
-    finally:
-        del step_model, model, optimizer
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
-    step_s = statistics.median(times)
-    achieved = flops * batch_size / step_s / 1e12
-    peak = peak_tflops(device, settings["amp_dtype"])
-    return {**result, "step_s": step_s, "step_s_all": times, "images_per_s": batch_size / step_s,
-            "peak_mb": memory.peak_mb, "above_rest_mb": memory.above_rest_mb,
-            "train_gflops_per_image": flops / 1e9, "achieved_tflops": achieved, "peak_tflops": peak,
-            "fraction_of_peak": achieved / peak if peak else None}
+            _sync(device)
+            times.append(time.perf_counter() - start)
+    return times, memory
 
 
 def format_table(results: list[dict]) -> str:
@@ -259,8 +263,12 @@ def find(results: list[dict], model: str, size: tuple[int, int], config: str) ->
     return None
 
 
-def check_targets(results: list[dict], loader_images_per_s: float | None) -> list[str]:
-    """The two GPU targets as sentences: default vs fp32 eager for UNet at 512 px; loader vs training."""
+def check_targets(results: list[dict], loader: dict[str, float] | None) -> list[str]:
+    """The two GPU targets as sentences: default vs fp32 eager for UNet at 512 px; loader vs training.
+
+    ``loader`` holds the 2-worker loader's images/s at Carvana half scale: "full" (the CLI's dataset, decoding
+    whole JPEGs) and "cache" (reading a copy resized once to half scale).
+    """
     lines = []
     default, fp32 = find(results, "unet", (512, 512), "default"), find(results, "unet", (512, 512), "fp32")
     if default and fp32:
@@ -271,23 +279,26 @@ def check_targets(results: list[dict], loader_images_per_s: float | None) -> lis
     else:
         lines.append("Target 1: not measured (needs unet at 512 px with configs fp32 and default)")
     train = find(results, "unet", CARVANA_HALF, "default")
-    if train and loader_images_per_s is not None:
-        ratio = loader_images_per_s / train["images_per_s"]
+    if train and loader is not None:
+        ratio = loader["full"] / train["images_per_s"]
         lines.append(f"Target 2: Carvana half scale ({CARVANA_HALF[1]}x{CARVANA_HALF[0]}), loader with 2 workers "
-                     f"{loader_images_per_s:.1f} img/s vs engine-default training {train['images_per_s']:.1f} img/s "
-                     f"= {ratio:.2f}x: {'KEEPS UP' if ratio >= 1 else 'DOES NOT KEEP UP'}")
+                     f"{loader['full']:.1f} img/s vs engine-default training {train['images_per_s']:.1f} img/s "
+                     f"= {ratio:.2f}x: {'KEEPS UP' if ratio >= 1 else 'DOES NOT KEEP UP'} "
+                     f"(from a pre-resized cache: {loader['cache']:.1f} img/s)")
     else:
         lines.append("Target 2: not measured (needs unet at Carvana half scale with config default, and the loader)")
     return lines
 
 
-def loader_throughput(root: Path) -> float:
-    """Images/s of the CLI's Carvana training loader (2 workers, half scale), from bench_data.py."""
+def loader_throughput(root: Path) -> dict[str, float]:
+    """Images/s of the CLI's Carvana training loader (2 workers, half scale), decoding "full" JPEGs or reading
+    a "cache" resized once; measured by bench_data.py."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import bench_data
 
-    return bench_data.measure_loader(bench_data.prepare_data(root), scale=0.5, workers=2, batch_size=8,
-                                     batches=12, decode="full", pipeline="albumentations")
+    root = bench_data.prepare_data(root)
+    return {decode: bench_data.measure_loader(root, scale=0.5, workers=2, batch_size=8, batches=12, decode=decode)
+            for decode in ("full", "cache")}
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -302,7 +313,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch CPU threads")
     parser.add_argument("--quick", action="store_true",
-                        help="unet-small at 64 px, every config but compile, 2 steps: checks the code paths")
+                        help="unet-small at 32 px, every config but compile, 2 steps: checks the code paths")
     parser.add_argument("--json", type=Path, default=Path("bench_train.json"), help="where to write results")
     parser.add_argument("--data-root", type=Path, default=Path("/tmp/unet_tutorial_bench_carvana"),
                         help="generated Carvana-size data for the loader target (CUDA)")
@@ -314,7 +325,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     if cuda:
         torch.backends.cudnn.benchmark = True  # autotune convolutions for the fixed shapes
     if args.quick:
-        args.models, args.sizes = ["unet-small"], ["64"]
+        args.models, args.sizes = ["unet-small"], ["32"]
         args.configs = [c for c in args.configs if "compile" not in c]
         args.batch_size, args.warmup, args.repeats = 2, 1, 2
     batch_size = args.batch_size or (8 if cuda else 1)

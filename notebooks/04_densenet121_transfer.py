@@ -1,0 +1,486 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 04 · Transfer learning: a U-Net on a DenseNet121 encoder
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/unet-tutorial/unet-tutorial/blob/main/notebooks/04_densenet121_transfer.ipynb)
+#
+# **What you will learn**
+# - what transfer learning is, and why features learned on ImageNet help a segmentation model
+# - how a DenseNet is built: dense blocks that concatenate, transitions that shrink, in a picture
+# - what the encoder sees: its feature maps at each of its five stages, for one image
+# - how much a pretrained encoder buys you: the from-scratch U-Net of notebook 03 against `DenseNetUNet` with a
+#   random and with an ImageNet encoder, on the same data and budget (Dice, parameters, time, memory)
+# - the fine-tuning recipe: freeze the encoder first, then unfreeze it with a lower learning rate
+#
+# **Runtime**: about 8 minutes on a laptop CPU (2 cores, small images); on a Colab GPU to be measured (a few
+# minutes expected). On Colab the ImageNet weights (31 MB) download by themselves; offline, the notebook says so and
+# skips that part of the comparison.
+
+# %%
+# Setup: on Colab, install this course's package. Colab's own torch, torchvision and ipywidgets are pinned
+# with a constraints file so that pip never reinstalls them.
+import sys
+
+if "google.colab" in sys.modules:
+    import ipywidgets
+    import torch
+    import torchvision
+
+    with open("/tmp/keep.txt", "w") as f:
+        f.write(f"torch=={torch.__version__}\ntorchvision=={torchvision.__version__}\n"
+                f"ipywidgets=={ipywidgets.__version__}\n")
+    # %pip install -q -c /tmp/keep.txt "unet_tutorial @ git+https://github.com/unet-tutorial/unet-tutorial@main"
+
+# %%
+# Settings: every knob of this notebook, smaller in smoke mode (tests and CI) and on a CPU.
+import torch
+
+from unet_tutorial.utils import pick_device, set_seed, smoke_mode
+
+SMOKE = smoke_mode()
+DEVICE = pick_device()
+ON_GPU = DEVICE.type == "cuda"
+# (height, width): Carvana photos are 3:2; on a CPU they are small so that three models train in minutes.
+IMAGE_SIZE = (64, 96) if SMOKE else ((320, 480) if ON_GPU else (96, 144))
+TRAIN_IMAGES = 8 if SMOKE else (None if ON_GPU else 160)  # whole cars of the training split; None: all of them
+VAL_IMAGES = 8 if SMOKE else (None if ON_GPU else 64)
+BATCH_SIZE = 4 if SMOKE else (16 if ON_GPU else 8)
+EPOCHS = 2 if SMOKE else (12 if ON_GPU else 3)  # the same budget for every model
+FROZEN_EPOCHS = 1 if SMOKE else (4 if ON_GPU else 1)  # freeze-then-unfreeze run: epochs with a frozen encoder
+LR = 1e-3  # the decoder, the from-scratch U-Net and a random encoder
+LR_ENCODER = 1e-4  # a pretrained encoder: ten times gentler, so that fine-tuning does not wash out what it knows
+UNET_BASE_CHANNELS = 8 if SMOKE else (64 if ON_GPU else 16)  # the from-scratch U-Net of notebooks 01 and 03
+WEIGHTS = None if SMOKE else "imagenet"  # smoke mode never tries to load (or download) pretrained weights
+NUM_WORKERS = 0 if SMOKE else 2
+SEED = 0
+set_seed(SEED)
+print(f"smoke mode: {SMOKE}, device: {DEVICE}, image size: {IMAGE_SIZE}, epochs: {EPOCHS}, weights: {WEIGHTS}")
+
+# %% [markdown]
+# ## Transfer learning in one paragraph
+#
+# A segmentation model has to learn two things: *what is in the picture* (edges, textures, wheels, windows, "this
+# is a car") and *where exactly its outline runs*. The first part is the same for almost every vision task, and it
+# is what an image classifier trained on ImageNet (1.28 million photos, 1,000 classes) has already learned in its
+# convolutional layers. **Transfer learning** reuses those layers: we take the classifier, cut off its last
+# layer, use the rest as the **encoder** of a U-Net, and train only what is new (the decoder) from scratch.
+#
+# Why this helps segmentation in particular:
+# - masks are expensive, so segmentation sets are small (Carvana: 318 cars; medical sets: a few dozen scans);
+#   ImageNet supplies the millions of examples that the early layers need;
+# - the first layers' filters (edges, colour blobs, textures) are generic, so they transfer to any photo;
+# - the model starts from features that already separate objects from background, so it reaches a good Dice in
+#   far fewer epochs, which is also far less compute.
+#
+# The price: the encoder expects images normalised the way ImageNet images were (`model.normalization`), and
+# it is large (DenseNet121 has ~7 million parameters in its convolutional part).
+
+# %% [markdown]
+# ## The data: notebook 03's Carvana set
+#
+# The same data as notebook 03: the real Carvana photos when they are on disk, otherwise the generated
+# Carvana-like cars (with a notice saying so). Split by car, never by image, so no car is seen in training and
+# validation. Every model below is normalised with the statistics its pretrained weights expect; the
+# from-scratch U-Net is fine with those too.
+
+# %%
+from torch.utils.data import DataLoader
+
+from unet_tutorial.data import CarvanaDataset, carvana_split
+from unet_tutorial.densenet_unet import normalization
+from unet_tutorial.sample_data import carvana_data
+from unet_tutorial.transforms import eval_transforms, train_transforms
+
+root, is_real = carvana_data()
+train_ids, val_ids = carvana_split(root, val_fraction=0.15, seed=SEED)
+train_ids, val_ids = train_ids[:TRAIN_IMAGES], val_ids[:VAL_IMAGES]  # ids are sorted: the first cars, all views
+NORM = normalization("imagenet")  # {"mean": ..., "std": ...}, read off torchvision's weights entry
+train_set = CarvanaDataset(root, train_ids, transform=train_transforms(IMAGE_SIZE, mask_fill=0, **NORM))
+val_set = CarvanaDataset(root, val_ids, transform=eval_transforms(IMAGE_SIZE, **NORM))
+train_loader = DataLoader(train_set, batch_size=BATCH_SIZE, shuffle=True, drop_last=True,
+                          num_workers=NUM_WORKERS, persistent_workers=NUM_WORKERS > 0)
+val_loader = DataLoader(val_set, batch_size=2 * BATCH_SIZE, num_workers=NUM_WORKERS,
+                        persistent_workers=NUM_WORKERS > 0)
+images, masks = next(iter(val_loader))
+print(f"{'real' if is_real else 'generated'} data in {root}")
+print(f"train: {len(train_set)} images, val: {len(val_set)} images; normalisation {NORM}")
+print(f"a batch: images {tuple(images.shape)} {images.dtype}, masks {tuple(masks.shape)} {masks.dtype}")
+
+# %% [markdown]
+# ## DenseNet121 in a picture
+#
+# A DenseNet ([Huang et al., 2017](https://arxiv.org/abs/1608.06993)) is built from **dense blocks**. Inside a
+# block every layer (BatchNorm, ReLU, 1x1 conv, BatchNorm, ReLU, 3x3 conv) adds `growth_rate = 32` new channels,
+# and its input is the **concatenation of everything before it**: the block's input and the output of every
+# earlier layer. Features are reused instead of recomputed, which keeps the layers thin. Between blocks, a
+# **transition** (1x1 conv that halves the channels, 2x2 average pool that halves H and W) keeps the growth in check.
+#
+# `DenseNetUNet` uses torchvision's `densenet121().features` unchanged as its encoder and reads it out after each
+# of five stages, at strides 2, 4, 8, 16 and 32: those are the U-Net's skips.
+
+# %%
+from unet_tutorial.densenet_unet import ENCODER_STAGES, DenseNetUNet
+
+model = DenseNetUNet(num_classes=1, weights=None)  # random weights: enough to read the architecture
+with torch.no_grad():
+    stage_features = model.eval().encode(images[:1])
+for index, (names, features) in enumerate(zip(ENCODER_STAGES, stage_features), start=1):
+    stride = images.shape[-1] // features.shape[-1]
+    print(f"stage {index} ({' + '.join(names):<40}) -> {tuple(features.shape)}, stride {stride}")
+
+encoder_params = sum(p.numel() for p in model.encoder.parameters())
+decoder_params = sum(p.numel() for p in model.decoder_parameters())
+print(f"encoder {encoder_params / 1e6:.2f} M parameters, decoder {decoder_params / 1e6:.2f} M")
+
+# %% [markdown]
+# Read the channel counts off the first dense block: each layer sees 32 more channels than the one before, and
+# the block hands on all of them. The picture stacks, for each layer's input, where its channels come from.
+
+# %%
+import matplotlib.pyplot as plt
+import numpy as np
+
+block = model.encoder.denseblock1
+inputs = [layer.norm1.num_features for layer in block.values()]  # what each layer's BatchNorm sees
+block_in, growth = inputs[0], inputs[1] - inputs[0]
+print(f"denseblock1: layer inputs {inputs}, output {inputs[-1] + growth} channels "
+      f"= {block_in} + {len(inputs)} x {growth}")
+
+fig, ax = plt.subplots(figsize=(8, 3.2))
+colours = plt.cm.viridis(np.linspace(0.15, 0.95, len(inputs)))
+for bar in range(len(inputs) + 1):  # bar k: the input of layer k+1 (the last bar: the block's output)
+    ax.bar(bar, block_in, color="lightgrey", edgecolor="black")
+    for source in range(bar):
+        ax.bar(bar, growth, bottom=block_in + source * growth, color=colours[source], edgecolor="black")
+ax.set_xticks(range(len(inputs) + 1), [f"layer {k + 1}\ninput" for k in range(len(inputs))] + ["block\noutput"])
+ax.set_ylabel("channels")
+ax.set_title("Dense block 1: every layer's input is the concatenation of all earlier outputs")
+handles = [plt.Rectangle((0, 0), 1, 1, color="lightgrey")] + [plt.Rectangle((0, 0), 1, 1, color=c) for c in colours]
+ax.legend(handles, ["block input (64)"] + [f"from layer {k + 1} (+32)" for k in range(len(inputs))], fontsize=7,
+          loc="upper left", ncol=2)
+fig.tight_layout()
+plt.close(fig)
+fig
+
+# %% [markdown]
+# ## Loading the ImageNet weights
+#
+# `DenseNetUNet(weights="imagenet")` asks torchvision for the weights. They are cached in
+# `$TORCH_HOME/hub/checkpoints` after the first download, so this works offline once they are there. When they
+# can be neither found nor downloaded, the model raises `PretrainedWeightsUnavailable` instead of silently
+# training a random encoder that you would believe to be pretrained. We catch it, say so, and skip the ImageNet
+# part of the comparison.
+
+# %%
+from unet_tutorial.densenet_unet import PretrainedWeightsUnavailable, resolve_weights, weights_cache_path
+
+pretrained_model = None
+if WEIGHTS is None:
+    print("Smoke mode: the ImageNet weights are not loaded (weights=None), so the ImageNet model is skipped.")
+else:
+    try:
+        pretrained_model = DenseNetUNet(num_classes=1, weights=WEIGHTS)
+        print(f"Loaded {pretrained_model.weights} from {weights_cache_path(pretrained_model.weights)}")
+    except PretrainedWeightsUnavailable as error:
+        entry = resolve_weights(WEIGHTS)
+        line = "=" * 100
+        print(f"{line}\nNOTICE: the ImageNet weights are NOT available here, so every DenseNet below has a RANDOM "
+              f"encoder\nand the ImageNet model is left out of the comparison.\n{error}\n"
+              f"To get them: run this notebook on Colab (it downloads them), or download\n    {entry.url}\n"
+              f"on a machine with internet and put the file at\n    {weights_cache_path(entry)}\n"
+              f"(that is $TORCH_HOME/hub/checkpoints/), then run the notebook again.\n{line}")
+PRETRAINED = pretrained_model is not None
+
+# %% [markdown]
+# ## What the encoder sees
+#
+# One validation image through the encoder: for each stage, the eight channels that respond most strongly. Early
+# stages are sharp and local (edges, colour); later ones are coarse (1/32 of the image) and abstract. With ImageNet
+# weights you will see the car's outline and parts light up; a random encoder's maps are mostly blurred copies of
+# the image.
+
+# %%
+def plot_stage_features(model: DenseNetUNet, image: torch.Tensor, title: str, channels: int = 8):
+    """One row per encoder stage: the image, then the ``channels`` most active feature maps of that stage."""
+    with torch.no_grad():
+        features = model.eval().encode(image[None].to(next(model.parameters()).device))  # 5 x (1, C, h, w)
+    fig, axes = plt.subplots(len(features), channels + 1, figsize=(1.3 * (channels + 1), 1.2 * len(features)))
+    picture = (image.permute(1, 2, 0) * torch.tensor(NORM["std"]) + torch.tensor(NORM["mean"])).clamp(0, 1)
+    for row, maps in enumerate(features):
+        maps = maps[0].float().cpu()  # (C, h, w)
+        strongest = maps.mean(dim=(1, 2)).argsort(descending=True)[:channels]
+        axes[row, 0].imshow(picture)
+        axes[row, 0].set_ylabel(f"stage {row + 1}\n{maps.shape[0]} ch\n{maps.shape[1]}x{maps.shape[2]}",
+                                fontsize=7)
+        for col, channel in enumerate(strongest.tolist(), start=1):
+            axes[row, col].imshow(maps[channel], cmap="magma")
+            axes[row, col].set_title(f"#{channel}", fontsize=6)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+encoder_for_picture = pretrained_model if PRETRAINED else model
+plot_stage_features(encoder_for_picture, images[0],
+                    "ImageNet encoder" if PRETRAINED else "RANDOM encoder (ImageNet weights not available here)")
+
+# %% [markdown]
+# ## The comparison
+#
+# Three models, the same data, the same epochs, the same loss (BCE + Dice, as in notebook 03):
+# 1. **from scratch**: notebook 01's `UNet`, every weight random, learning rate `LR`;
+# 2. **DenseNet, random encoder**: `DenseNetUNet(weights=None)`: the same architecture as 3 but nothing
+#    transferred, so it shows what the architecture alone buys; learning rate `LR` everywhere;
+# 3. **DenseNet, ImageNet encoder** (when the weights are available): the encoder at `LR_ENCODER`, ten times lower
+#    than the decoder's `LR` (discriminative learning rates, `model.param_groups`).
+#
+# For each we record the learning curves, the final validation Dice, the parameter count, the time per epoch and,
+# on CUDA, the peak GPU memory.
+
+# %%
+import time
+
+from unet_tutorial.losses import ComboLoss
+from unet_tutorial.model import UNet
+from unet_tutorial.train import fit
+
+loss_fn = ComboLoss({"bce": 1, "dice": 1})
+
+
+def train_run(model: torch.nn.Module, optimizer: torch.optim.Optimizer, epochs: int) -> dict:
+    """Train with ``fit`` and return its history plus parameters, seconds per epoch and peak GPU memory."""
+    model.to(DEVICE)
+    if ON_GPU:
+        torch.cuda.reset_peak_memory_stats()
+    history = fit(model, train_loader, val_loader, epochs=epochs, loss_fn=loss_fn, optimizer=optimizer,
+                  device=DEVICE, num_classes=1, scheduler=None)
+    history["params"] = sum(p.numel() for p in model.parameters())
+    history["trainable"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    history["gpu_memory_gb"] = torch.cuda.max_memory_allocated() / 1e9 if ON_GPU else None
+    return history
+
+
+runs: dict[str, dict] = {}  # run name -> history and measurements
+models: dict[str, torch.nn.Module] = {}  # run name -> the trained model
+set_seed(SEED)
+models["U-Net from scratch"] = scratch = UNet(num_classes=1, base_channels=UNET_BASE_CHANNELS)
+runs["U-Net from scratch"] = train_run(scratch, torch.optim.AdamW(scratch.parameters(), lr=LR), EPOCHS)
+
+# %%
+set_seed(SEED)
+models["DenseNet, random encoder"] = random_dn = DenseNetUNet(num_classes=1, weights=None)
+runs["DenseNet, random encoder"] = train_run(random_dn, torch.optim.AdamW(random_dn.param_groups(LR, LR)), EPOCHS)
+
+# %%
+if PRETRAINED:
+    set_seed(SEED)
+    models["DenseNet, ImageNet encoder"] = imagenet_dn = DenseNetUNet(num_classes=1, weights=WEIGHTS)
+    optimizer = torch.optim.AdamW(imagenet_dn.param_groups(lr_encoder=LR_ENCODER, lr_decoder=LR))
+    runs["DenseNet, ImageNet encoder"] = train_run(imagenet_dn, optimizer, EPOCHS)
+else:
+    print("Skipped: DenseNet with an ImageNet encoder (the weights are not available here; see the notice above).")
+
+# %% [markdown]
+# ### Results
+#
+# Solid lines are validation, dashed lines training. Time per epoch counts training only (not evaluation).
+
+# %%
+from unet_tutorial.viz import plot_history
+
+
+def summary_table(runs: dict[str, dict]) -> None:
+    """One line per run: final validation Dice, parameters, seconds per training epoch, peak GPU memory."""
+    print(f"{'run':<38} {'val Dice':>9} {'params':>9} {'trainable':>10} {'s/epoch':>8} {'GPU memory':>11}")
+    for name, run in runs.items():
+        memory = "n/a (CPU)" if run["gpu_memory_gb"] is None else f"{run['gpu_memory_gb']:.2f} GB"
+        print(f"{name:<38} {run['val_dice'][-1]:>9.4f} {run['params'] / 1e6:>8.2f}M "
+              f"{run['trainable'] / 1e6:>9.2f}M {np.mean(run['seconds']):>8.1f} {memory:>11}")
+
+
+summary_table(runs)
+plot_history({name: {k: run[k] for k in ("train_loss", "val_loss", "val_dice")} for name, run in runs.items()})
+
+# %% [markdown]
+# How to read it:
+# - with ImageNet weights the DenseNet starts far ahead: its first epoch is often better than the others' last;
+# - the random-encoder DenseNet has 5x the parameters of the small U-Net and costs several times more per epoch,
+#   yet without pretraining it need not beat it: parameters are not knowledge;
+# - on generated data the gap is smaller than on real photos, because the drawn cars are easy and look nothing like
+#   ImageNet (which is why we say which data every number is about).
+#
+# The best model's predictions on a few validation images:
+
+# %%
+from unet_tutorial.viz import show
+
+best_name = max(runs, key=lambda name: runs[name]["val_dice"][-1])
+with torch.no_grad():
+    logits = models[best_name].eval()(images[:4].to(DEVICE)).cpu()  # (4, 1, H, W)
+print(f"best: {best_name}; logits {tuple(logits.shape)}")
+show(images[:4], masks[:4], preds=(logits.sigmoid() > 0.5).float(), titles=val_ids[:4])
+
+# %% [markdown]
+# ## Freeze first, then unfreeze
+#
+# The fine-tuning recipe for a pretrained encoder:
+# 1. **freeze** the encoder (`model.freeze_encoder()`: no gradients, and BatchNorm keeps its ImageNet statistics)
+#    and train only the random decoder for a few epochs. Its first, large and noisy gradients then cannot damage the
+#    pretrained features, and each epoch is cheaper: no gradients through the encoder;
+# 2. **unfreeze** (`model.unfreeze_encoder()`) and train everything, the encoder with a learning rate ten times
+#    lower than the decoder's, so it adapts without forgetting.
+#
+# The optimizer holds both parameter groups from the start: frozen parameters get no gradient, so the optimizer
+# skips them until they are unfrozen. We run it on the ImageNet encoder when it is available (else, clearly
+# labelled, on a random one: then the frozen phase shows what freezing features that are not worth keeping costs)
+# and compare with training everything from the first epoch.
+
+# %%
+set_seed(SEED)
+staged = DenseNetUNet(num_classes=1, weights=WEIGHTS if PRETRAINED else None)
+encoder_label = "ImageNet" if PRETRAINED else "RANDOM"
+optimizer = torch.optim.AdamW(staged.param_groups(lr_encoder=LR_ENCODER, lr_decoder=LR))
+staged.freeze_encoder()
+frozen = train_run(staged, optimizer, FROZEN_EPOCHS)
+print(f"frozen: {frozen['trainable'] / 1e6:.2f}M of {frozen['params'] / 1e6:.2f}M parameters train")
+
+# %%
+staged.unfreeze_encoder()
+unfrozen = train_run(staged, optimizer, EPOCHS - FROZEN_EPOCHS)
+print(f"unfrozen: {unfrozen['trainable'] / 1e6:.2f}M parameters train; encoder lr "
+      f"{optimizer.param_groups[0]['lr']:.0e}, decoder lr {optimizer.param_groups[1]['lr']:.0e}")
+staged_history = {key: frozen[key] + unfrozen[key] for key in ("train_loss", "val_loss", "val_dice", "seconds")}
+
+# %% [markdown]
+# The effect, against the same encoder trained end to end from the first epoch (the dotted line marks the unfreezing):
+
+# %%
+end_to_end_name = "DenseNet, ImageNet encoder" if PRETRAINED else "DenseNet, random encoder"
+end_to_end = runs[end_to_end_name]
+fig, (ax_dice, ax_time) = plt.subplots(1, 2, figsize=(10, 3.2))
+epochs = np.arange(1, EPOCHS + 1)
+ax_dice.plot(epochs, end_to_end["val_dice"], "o-", label=f"{encoder_label} encoder, all layers from epoch 1")
+ax_dice.plot(epochs, staged_history["val_dice"], "o-", label=f"{encoder_label} encoder, frozen then unfrozen")
+ax_dice.axvline(FROZEN_EPOCHS + 0.5, color="grey", linestyle=":")
+ax_dice.set(xlabel="epoch", ylabel="validation Dice", title="Dice")
+ax_dice.legend(fontsize=8)
+ax_time.bar(["frozen", "unfrozen", "end to end"],
+            [np.mean(frozen["seconds"]), np.mean(unfrozen["seconds"]), np.mean(end_to_end["seconds"])],
+            color=["tab:blue", "tab:orange", "tab:green"])
+ax_time.set(ylabel="seconds per training epoch", title="Time per epoch")
+fig.tight_layout()
+plt.close(fig)
+fig
+
+# %%
+staged_name = f"DenseNet, {encoder_label} encoder, frozen then unfrozen"
+models[staged_name] = staged
+runs[staged_name] = {**staged_history, "params": unfrozen["params"], "trainable": unfrozen["trainable"],
+                     "gpu_memory_gb": unfrozen["gpu_memory_gb"]}
+summary_table({end_to_end_name: end_to_end, staged_name: runs[staged_name],
+               f"  its frozen phase ({FROZEN_EPOCHS} epochs)": frozen,
+               f"  its unfrozen phase ({EPOCHS - FROZEN_EPOCHS} epochs)": unfrozen})
+
+# %% [markdown]
+# What to take from it: freezing makes the first epochs cheaper (no backward pass through the encoder, no
+# optimizer state for it, less activation memory on a GPU) and protects pretrained features from the decoder's
+# first random gradients. With ImageNet weights, the frozen decoder already reaches a good Dice, and unfreezing
+# with a low encoder learning rate adds the last points. With a random encoder, freezing only holds the model back:
+# freeze features you want to keep, never random ones.
+
+# %% [markdown]
+# ## The headline number
+#
+# The best final validation Dice of all runs (on the data named at the top: generated or real).
+
+# %%
+from unet_tutorial.utils import report_metric
+
+best_name = max(runs, key=lambda name: runs[name]["val_dice"][-1])
+print(f"best run: {best_name}")
+report_metric("val_dice", runs[best_name]["val_dice"][-1], "04_densenet121_transfer")
+
+# %% [markdown]
+# ## Exercise 1: channels of a DenseNet encoder
+#
+# Write `densenet_stage_channels(block_config, growth_rate=32, num_init_features=64)`: the channels of the five
+# encoder stages of a DenseNet. Stage 1 is the stem's output (`num_init_features`). Each dense block adds
+# `growth_rate` channels per layer; each transition (after every block but the last) halves the channels.
+# DenseNet121 is `block_config=(6, 12, 24, 16)` and gives `[64, 256, 512, 1024, 1024]`.
+
+# %% tags=["solution"]
+# Hint: keep a running count: after block i it is count + layers * growth_rate; a transition then halves it.
+
+
+def densenet_stage_channels(block_config: tuple[int, ...], growth_rate: int = 32,
+                            num_init_features: int = 64) -> list[int]:
+    """Channels after the stem and after each dense block of a DenseNet."""
+    channels, stages = num_init_features, [num_init_features]
+    for index, layers in enumerate(block_config):
+        channels += layers * growth_rate
+        stages.append(channels)
+        if index < len(block_config) - 1:
+            channels //= 2  # the transition
+    return stages
+
+
+# %%
+from unet_tutorial.exercises import check_densenet_stage_channels
+
+check_densenet_stage_channels(densenet_stage_channels)
+
+# %% [markdown]
+# ## Exercise 2: discriminative learning rates by hand
+#
+# Write `two_group_optimizer(model, lr_encoder, lr_decoder)`: an `AdamW` with two parameter groups, the
+# parameters of `model.encoder` at `lr_encoder` and every other parameter at `lr_decoder`. Every parameter must be in
+# exactly one group. (This is what `DenseNetUNet.param_groups` does.)
+
+# %% tags=["solution"]
+# Hint: collect id(p) of model.encoder.parameters(); the decoder is every parameter whose id is not among them.
+import torch
+
+
+def two_group_optimizer(model: torch.nn.Module, lr_encoder: float, lr_decoder: float) -> torch.optim.Optimizer:
+    """AdamW with the encoder's parameters at lr_encoder and all others at lr_decoder."""
+    encoder = list(model.encoder.parameters())
+    encoder_ids = {id(p) for p in encoder}
+    decoder = [p for p in model.parameters() if id(p) not in encoder_ids]
+    return torch.optim.AdamW([{"params": encoder, "lr": lr_encoder}, {"params": decoder, "lr": lr_decoder}])
+
+
+# %%
+from unet_tutorial.exercises import check_two_group_optimizer
+
+check_two_group_optimizer(two_group_optimizer)
+
+# %% [markdown]
+# ## Summary
+# - **Transfer learning** reuses an ImageNet classifier's convolutional layers as a U-Net encoder; only the decoder
+#   starts from scratch. The images must be normalised as the weights expect (`model.normalization`).
+# - **DenseNet**: inside a dense block every layer reads the concatenation of all earlier outputs and adds 32
+#   channels; transitions halve channels and resolution. DenseNet121's five stages give 64, 256, 512, 1024 and 1024
+#   channels at strides 2 to 32: the U-Net's skips.
+# - **The comparison** (table above) shows what pretraining buys on the same budget; a bigger random model is not
+#   the same as a pretrained one. Offline, the ImageNet model is skipped with a notice, never faked.
+# - **Fine-tuning recipe**: freeze the encoder, train the decoder; then unfreeze with a ~10x lower encoder
+#   learning rate (`param_groups(lr_encoder, lr_decoder)`).
+#
+# **Next**: notebook 05 trains on ADE20K, 150 classes, where the model has to tell a wall from a building and a road
+# from a sidewalk: multi-class losses, mIoU, and class imbalance.

@@ -221,3 +221,77 @@ def check_window_starts(window_starts: Callable[[int, int, int], list[int]]) -> 
         assert got == tile_starts(length, tile, stride), (
             f"length {length}, tile {tile}, stride {stride}: expected {tile_starts(length, tile, stride)}, got {got}")
     _passed("window_starts")
+
+
+# Notebook 03: Carvana binary
+
+
+def check_split_by_car(split_by_car: Callable[..., tuple[list[str], list[str]]]) -> None:
+    """Notebook 03: ``split_by_car(ids, val_fraction, seed)`` keeps every view of a car on one side."""
+    cars = ["0cdf5b5d0ce1", "11acc40dc0ea", "2a4a8964ebf3", "car_a", "car_b", "4e308ecf6a17", "5fb012d30fd9",
+            "6ba36af67cb0", "7abaa38c227f", "8d1a6723c458"]
+    ids = [f"{car}_{view:02d}" for car in cars for view in range(1, 17)]
+    train_ids, val_ids = split_by_car(ids, 0.2, seed=1)
+    assert sorted(list(train_ids) + list(val_ids)) == sorted(ids), "every id goes to exactly one side, once"
+    train_cars = {i.rsplit("_", 1)[0] for i in train_ids}
+    val_cars = {i.rsplit("_", 1)[0] for i in val_ids}
+    assert not train_cars & val_cars, (
+        f"cars {sorted(train_cars & val_cars)} have views on both sides; the car is everything before the *last* "
+        "'_' (car ids may contain '_' themselves, as 'car_a' does)")
+    assert len(val_cars) == 2, f"10 cars with val_fraction=0.2 should hold out 2 cars, got {len(val_cars)}"
+    assert split_by_car(ids, 0.2, seed=1) == (train_ids, val_ids), "the same seed must give the same split"
+    held_out = {frozenset(i.rsplit("_", 1)[0] for i in split_by_car(ids, 0.2, seed=s)[1]) for s in range(6)}
+    assert len(held_out) > 1, "different seeds should hold out different cars: shuffle the cars with the seed"
+    tiny = split_by_car(ids, 0.01, seed=0)[1]
+    assert len({i.rsplit("_", 1)[0] for i in tiny}) == 1, "a tiny val_fraction still holds out one car"
+    _passed("split_by_car")
+
+
+def check_rle_encode(rle_encode: Callable[..., str]) -> None:
+    """Notebook 03: Carvana's run-length code, 1-indexed "start length" pairs in row-major order."""
+    import numpy as np
+
+    from unet_tutorial.predict import rle_decode
+    from unet_tutorial.predict import rle_encode as reference
+
+    cases = [(np.array([[0, 1, 1], [1, 0, 0]], np.uint8), "2 3"), (np.zeros((2, 3), np.uint8), ""),
+             (np.ones((2, 2), np.uint8), "1 4"), (np.array([[1, 0], [0, 1]], np.uint8), "1 1 4 1")]
+    for mask, expected in cases:
+        got = rle_encode(mask)
+        assert isinstance(got, str), f"return a string such as '2 3', got {type(got).__name__}"
+        if got.strip() == reference(mask.T) and expected != reference(mask.T):
+            raise AssertionError(f"for {mask.tolist()} you numbered the pixels column by column ({got!r}); "
+                                 f"Carvana numbers them along the rows: expected {expected!r}")
+        assert got.strip() == expected, (f"for {mask.tolist()} expected {expected!r}, got {got!r}: pixels are "
+                                         "numbered from 1 along the rows, each run of 1s is 'start length'")
+    rng = np.random.default_rng(0)
+    mask = (rng.random((13, 17)) > 0.6).astype(np.uint8)
+    got = rle_encode(mask)
+    np.testing.assert_array_equal(rle_decode(got, mask.shape), mask, err_msg="decoding your code must give the mask")
+    _passed("rle_encode")
+
+
+def check_flip_tta(flip_tta_probs: Callable[..., torch.Tensor]) -> None:
+    """Notebook 03: horizontal-flip test-time augmentation of a binary model's probabilities."""
+    from torch import nn
+
+    from unet_tutorial.predict import predict_probs
+
+    torch.manual_seed(0)
+    model = nn.Conv2d(3, 1, kernel_size=3, padding=1)  # not mirror-symmetric: flipping matters
+    images = torch.randn(2, 3, 8, 10)
+    got = flip_tta_probs(model, images)
+    expected = predict_probs(model, images, tta=True)
+    assert isinstance(got, torch.Tensor) and got.shape == (2, 1, 8, 10), (
+        f"return probabilities (B, 1, H, W) = (2, 1, 8, 10), got {getattr(got, 'shape', got)}")
+    with torch.no_grad():
+        plain = model(images).sigmoid()
+        not_flipped_back = (plain + model(images.flip(-1)).sigmoid()) / 2
+    if torch.allclose(got, plain, atol=1e-5):
+        raise AssertionError("that is the prediction without TTA: also predict images.flip(-1) and average")
+    if torch.allclose(got, not_flipped_back, atol=1e-5):
+        raise AssertionError("flip the mirrored prediction back (.flip(-1)) before averaging, so pixels line up")
+    assert torch.allclose(got, expected, atol=1e-5), (
+        "expected (sigmoid(model(x)) + sigmoid(model(x.flip(-1))).flip(-1)) / 2: probabilities, not logits, "
+        "averaged over the image and its mirror image")
+    _passed("flip_tta")

@@ -171,8 +171,7 @@ handles = [plt.Rectangle((0, 0), 1, 1, color="lightgrey")] + [plt.Rectangle((0, 
 ax.legend(handles, ["block input (64)"] + [f"from layer {k + 1} (+32)" for k in range(len(inputs))], fontsize=7,
           loc="upper left", ncol=2)
 fig.tight_layout()
-plt.close(fig)
-fig
+plt.show()
 
 # %% [markdown]
 # ## Loading the ImageNet weights
@@ -254,8 +253,6 @@ plot_stage_features(encoder_for_picture, images[0],
 # on CUDA, the peak GPU memory.
 
 # %%
-import time
-
 from unet_tutorial.losses import ComboLoss
 from unet_tutorial.model import UNet
 from unet_tutorial.train import fit
@@ -307,10 +304,10 @@ from unet_tutorial.viz import plot_history
 
 def summary_table(runs: dict[str, dict]) -> None:
     """One line per run: final validation Dice, parameters, seconds per training epoch, peak GPU memory."""
-    print(f"{'run':<38} {'val Dice':>9} {'params':>9} {'trainable':>10} {'s/epoch':>8} {'GPU memory':>11}")
+    print(f"{'run':<50} {'val Dice':>9} {'params':>9} {'trainable':>10} {'s/epoch':>8} {'GPU memory':>11}")
     for name, run in runs.items():
         memory = "n/a (CPU)" if run["gpu_memory_gb"] is None else f"{run['gpu_memory_gb']:.2f} GB"
-        print(f"{name:<38} {run['val_dice'][-1]:>9.4f} {run['params'] / 1e6:>8.2f}M "
+        print(f"{name:<50} {run['val_dice'][-1]:>9.4f} {run['params'] / 1e6:>8.2f}M "
               f"{run['trainable'] / 1e6:>9.2f}M {np.mean(run['seconds']):>8.1f} {memory:>11}")
 
 
@@ -319,11 +316,12 @@ plot_history({name: {k: run[k] for k in ("train_loss", "val_loss", "val_dice")} 
 
 # %% [markdown]
 # How to read it:
-# - with ImageNet weights the DenseNet starts far ahead: its first epoch is often better than the others' last;
-# - the random-encoder DenseNet has 5x the parameters of the small U-Net and costs several times more per epoch,
-#   yet without pretraining it need not beat it: parameters are not knowledge;
-# - on generated data the gap is smaller than on real photos, because the drawn cars are easy and look nothing like
-#   ImageNet (which is why we say which data every number is about).
+# - the two DenseNets have the same architecture and the same parameter count, so the gap between them is what
+#   ImageNet pretraining is worth on this data and budget (when the weights were available);
+# - the random-encoder DenseNet against the from-scratch U-Net: more parameters and more seconds per epoch are not
+#   knowledge, and on a small budget the bigger random model need not win;
+# - the generated cars are easier than real photos and look nothing like ImageNet, so expect pretraining to matter
+#   more on the real Carvana photos (every number here is about the data named in the data cell).
 #
 # The best model's predictions on a few validation images:
 
@@ -385,8 +383,7 @@ ax_time.bar(["frozen", "unfrozen", "end to end"],
             color=["tab:blue", "tab:orange", "tab:green"])
 ax_time.set(ylabel="seconds per training epoch", title="Time per epoch")
 fig.tight_layout()
-plt.close(fig)
-fig
+plt.show()
 
 # %%
 staged_name = f"DenseNet, {encoder_label} encoder, frozen then unfrozen"
@@ -400,9 +397,9 @@ summary_table({end_to_end_name: end_to_end, staged_name: runs[staged_name],
 # %% [markdown]
 # What to take from it: freezing makes the first epochs cheaper (no backward pass through the encoder, no
 # optimizer state for it, less activation memory on a GPU) and protects pretrained features from the decoder's
-# first random gradients. With ImageNet weights, the frozen decoder already reaches a good Dice, and unfreezing
-# with a low encoder learning rate adds the last points. With a random encoder, freezing only holds the model back:
-# freeze features you want to keep, never random ones.
+# first random gradients. With ImageNet weights the frozen phase typically reaches a useful Dice already, and
+# unfreezing with a low encoder learning rate adds the rest. With a random encoder, freezing can only hold the model
+# back: freeze features you want to keep, never random ones.
 
 # %% [markdown]
 # ## The headline number

@@ -9,7 +9,7 @@ so they are about twice the size of the real ones and decode somewhat slower), t
    uses, against the same steps in plain torchvision.transforms.v2);
 2. DataLoader throughput over CarvanaDataset with the CLI's training pipeline, for each output scale (half:
    959x640, full: 1918x1280), worker count (0, 2, all cores), decoding ("full"; at reduced scale also "draft"
-   and "cache", a copy resized once to the output size) and transform library.
+   and "cache", a copy resized once to the output size by unet_tutorial.resized_cache) and transform library.
 
     python benchmarks/bench_data.py --quick          # a few seconds of each, to check the code paths
     python benchmarks/bench_data.py --json bench_data.json
@@ -31,6 +31,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, RandomSampler
 
 from unet_tutorial.data import CarvanaDataset, _apply, read_label
+from unet_tutorial.resized_cache import write_resized_carvana
 from unet_tutorial.sample_data import make_carvana_like
 from unet_tutorial.transforms import IMAGENET_MEAN, IMAGENET_STD, train_transforms
 
@@ -49,26 +50,10 @@ def output_size(scale: float) -> tuple[int, int]:
     return round(CARVANA_SIZE[1] * scale), round(CARVANA_SIZE[0] * scale)
 
 
-def write_resized_copy(root: Path, dest: Path, scale: float) -> Path:
-    """Copy a Carvana folder resized by ``scale``: JPEG (quality 95) images, nearest-neighbour PNG masks.
-
-    Written in the Carvana layout, so ``CarvanaDataset(dest)`` reads it unchanged; skipped when already there.
-    """
-    dataset = CarvanaDataset(root)
-    (dest / "train").mkdir(parents=True, exist_ok=True)
-    (dest / "train_masks").mkdir(parents=True, exist_ok=True)
+def resized_copy(root: Path, scale: float) -> Path:
+    """The pre-resized cache of ``root`` at ``scale`` (``unet_tutorial.resized_cache``), written next to it once."""
     height, width = output_size(scale)
-    for image_path, mask_path, image_id in zip(dataset.image_paths, dataset.mask_paths, dataset.ids):
-        image_out, mask_out = dest / "train" / f"{image_id}.jpg", dest / "train_masks" / f"{image_id}_mask.png"
-        if image_out.exists() and mask_out.exists():
-            continue
-        with Image.open(image_path) as image:
-            image.draft("RGB", (width, height))  # decode at >= the target size, then resize exactly
-            image.convert("RGB").resize((width, height), Image.Resampling.BILINEAR, reducing_gap=2.0).save(
-                image_out, quality=95)
-        with Image.open(mask_path) as mask:
-            mask.resize((width, height), Image.Resampling.NEAREST).save(mask_out)
-    return dest
+    return write_resized_carvana(root, root.with_name(f"{root.name}_{width}x{height}"), scale=scale)
 
 
 class DraftCarvanaDataset(CarvanaDataset):
@@ -139,8 +124,7 @@ def make_dataset(root: Path, scale: float, decode: str, pipeline: str) -> Carvan
     if decode == "draft":
         return DraftCarvanaDataset(root, size, transform=transform)
     if decode == "cache":
-        cache = write_resized_copy(root, root.with_name(f"{root.name}_{size[1]}x{size[0]}"), scale)
-        return CarvanaDataset(cache, transform=transform)
+        return CarvanaDataset(resized_copy(root, scale), transform=transform)
     raise ValueError(f"decode {decode!r} is not known; use one of {DECODES}")
 
 
@@ -180,7 +164,7 @@ def stage_costs(root: Path, scale: float, count: int) -> dict[str, float]:
     """Median milliseconds per image of each loading stage, in this process, for output ``scale``."""
     dataset = CarvanaDataset(root)
     height, width = output_size(scale)
-    cache = CarvanaDataset(write_resized_copy(root, root.with_name(f"{root.name}_{width}x{height}"), scale))
+    cache = CarvanaDataset(resized_copy(root, scale))
     full = [_decode(p) for p in dataset.image_paths[:count]]
     masks = [read_label(p) for p in dataset.mask_paths[:count]]
 

@@ -84,13 +84,12 @@ def test_main_quick_writes_json(tmp_path, monkeypatch):
     assert saved["results"][0]["config"] == "fp32" and saved["environment"]["torch"] == torch.__version__
 
 
-def test_resized_copy_draft_and_torchvision_pipelines(tmp_path):
+def test_cache_draft_and_torchvision_pipelines(tmp_path):
     from unet_tutorial.sample_data import make_carvana_like
 
     root = make_carvana_like(tmp_path / "carvana", 1, views=2, size=(192, 128))
-    dest = bench_data.write_resized_copy(root, tmp_path / "half", 0.25)  # "Carvana scale" 0.25 = 320x480
-    images = sorted((dest / "train").glob("*.jpg"))
-    assert len(images) == 2 and len(list((dest / "train_masks").glob("*_mask.png"))) == 2
+    cached = bench_data.make_dataset(root, 0.25, "cache", "albumentations")  # 0.25 of Carvana: 480x320
+    assert cached[0][0].shape == (3, 320, 480) and len(cached) == 2
     draft = bench_data.DraftCarvanaDataset(root, (64, 96))
     image, mask = draft[0]
     assert image.shape[0] == 3 and mask.shape == (1, *image.shape[1:]) and set(mask.unique().tolist()) <= {0, 1}

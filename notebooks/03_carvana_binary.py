@@ -421,14 +421,19 @@ from unet_tutorial.metrics import dice_score
 from unet_tutorial.predict import predict_probs
 
 
-def predict_loader(loader, tta: bool = False):
-    """All images, masks and probabilities of a loader, on the CPU. Shapes (N, 3, H, W), (N, 1, H, W) twice."""
-    batches = [(x, y, predict_probs(model, x.to(DEVICE), tta=tta, amp_dtype=AMP_DTYPE).cpu())
-               for x, y in tqdm(loader, desc="predicting", leave=False)]
-    return [torch.cat(parts) for parts in zip(*batches)]
+def predict_loader(loader, tta: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Masks (N, 1, H, W) uint8 and probabilities (N, 1, H, W) float16 of a whole loader, on the CPU.
+
+    Small types on purpose: hundreds of real validation images at 320x480 would take gigabytes as float32.
+    """
+    masks, probs = [], []
+    for x, y in tqdm(loader, desc="predicting", leave=False):
+        masks.append(y.to(torch.uint8))
+        probs.append(predict_probs(model, x.to(DEVICE), tta=tta, amp_dtype=AMP_DTYPE).cpu().half())
+    return torch.cat(masks), torch.cat(probs)
 
 
-val_images, val_masks, val_probs = predict_loader(val_loader)
+val_masks, val_probs = predict_loader(val_loader)
 per_image = np.array([dice_score(p[None] > 0.5, m[None]) for p, m in zip(val_probs, val_masks)])
 print(f"per-image Dice: mean {per_image.mean():.4f}, median {np.median(per_image):.4f}, "
       f"worst {per_image.min():.4f} ({val_ids[per_image.argmin()]})")
@@ -440,7 +445,8 @@ fig.tight_layout()
 
 # %%
 worst = np.argsort(per_image)[:4]
-show(val_images[worst], val_masks[worst], (val_probs[worst] > 0.5).long(),
+worst_images = torch.stack([val_set[i][0] for i in worst])  # (4, 3, H, W), normalised; show() undoes that
+show(worst_images, val_masks[worst], (val_probs[worst] > 0.5).long(),
      titles=[f"{val_ids[i]}  Dice {per_image[i]:.3f}" for i in worst])
 
 # %% [markdown]
@@ -487,8 +493,8 @@ def draw_threshold(threshold: float):
     ax1.axvline(threshold, color="red")
     ax1.set(xlabel="threshold", ylabel="validation Dice", title="Dice against threshold")
     i = worst[0]
-    pred = (val_probs[i] > threshold).long()
-    ax2.imshow(overlay(val_images[i], pred[0]))
+    pred = (val_probs[i] > threshold).long()  # (1, H, W)
+    ax2.imshow(overlay(worst_images[0], pred[0]))
     ax2.set_title(f"{val_ids[i]} at {threshold:.2f}: Dice {dice_score(pred[None], val_masks[i][None]):.3f}")
     ax2.axis("off")
     fig.tight_layout()
@@ -508,7 +514,7 @@ interactive_or_static(draw_threshold, static=[{"threshold": 0.5}], threshold=(0.
 # back and averaging the two probabilities cancels some of the model's one-sided mistakes, at twice the cost.
 
 # %%
-_, _, val_probs_tta = predict_loader(val_loader, tta=True)
+_, val_probs_tta = predict_loader(val_loader, tta=True)
 print(f"validation Dice without TTA {dice_score(val_probs > 0.5, val_masks):.4f}, "
       f"with flip TTA {dice_score(val_probs_tta > 0.5, val_masks):.4f}")
 

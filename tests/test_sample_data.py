@@ -117,7 +117,9 @@ def test_carvana_data_generates_with_a_notice_then_prefers_the_real_data(tmp_pat
 
     monkeypatch.setenv("UNET_TUTORIAL_DATA", str(tmp_path))
     folder, is_real = carvana_data(n_cars=2, size=(40, 27))
-    assert (folder, is_real) == (tmp_path / "carvana_sample", False)
+    sample = tmp_path / "carvana_sample_2cars_40x27_seed0"  # one folder per setting: smoke and full never collide
+    assert (folder, is_real) == (sample, False)
+    assert carvana_data(n_cars=3, size=(40, 27))[0] != sample
     notice = capsys.readouterr().out
     assert "GENERATED" in notice and "data_scripts/download_carvana.py" in notice and "/rules" in notice
     assert len(CarvanaDataset(folder)) == 32 and len(carvana_split(folder, 0.5)[1]) == 16
@@ -126,15 +128,15 @@ def test_carvana_data_generates_with_a_notice_then_prefers_the_real_data(tmp_pat
     (real / "train").mkdir(parents=True)
     (real / "train_masks").mkdir()
     Image.fromarray(np.zeros((27, 40, 3), np.uint8)).save(real / "train" / "00087a6bd4dc_01.jpg")
-    assert carvana_data(n_cars=2, size=(40, 27)) == (tmp_path / "carvana_sample", False), "masks still missing"
+    assert carvana_data(n_cars=2, size=(40, 27)) == (sample, False), "masks still missing"
     Image.fromarray(np.zeros((27, 40), np.uint8)).save(real / "train_masks" / "00087a6bd4dc_01_mask.gif")
     assert carvana_data(n_cars=2, size=(40, 27))[1] is False, "smoke mode always uses the small generated data"
     capsys.readouterr()
     monkeypatch.setenv("UNET_TUTORIAL_SMOKE", "0")
     assert carvana_data() == (real, True)
     assert capsys.readouterr().out == "", "no notice when the real data is used"
-    generated = carvana_data(tmp_path / "carvana_sample", n_cars=2, size=(40, 27))
-    assert generated == (tmp_path / "carvana_sample", False), "generated data never counts as the real data"
+    generated = carvana_data(sample, n_cars=2, size=(40, 27))
+    assert generated == (sample, False), "generated data never counts as the real data"
 
 
 def test_ade20k_data_generates_with_a_notice_then_prefers_the_real_data(tmp_path, monkeypatch, capsys):

@@ -382,7 +382,7 @@ def carvana_data(
 
     The real data counts when ``root`` holds ``train/`` (or ``train_hq/``) images and ``train_masks/``, except in
     smoke mode (tests, CI), which never reads 5,088 full-size photos. Otherwise Carvana-like data is generated
-    (once; later calls reuse it) under ``data_root()/"carvana_sample"`` and a notice says so and how to get the
+    (once per setting; later calls reuse it) under ``data_root()/"carvana_sample_..."`` and a notice says so and how to get the
     real data.
 
     Args:
@@ -402,7 +402,9 @@ def carvana_data(
         return root, True
     n_cars = n_cars if n_cars is not None else (3 if smoke else 24)
     size = size if size is not None else ((96, 64) if smoke else (240, 160))
-    sample = make_carvana_like(data_root() / "carvana_sample", n_cars=n_cars, size=size, seed=seed)
+    # One folder per setting, so smoke runs and full runs never regenerate each other's data.
+    folder = data_root() / f"carvana_sample_{n_cars}cars_{size[0]}x{size[1]}_seed{seed}"
+    sample = make_carvana_like(folder, n_cars=n_cars, size=size, seed=seed)
     line = "=" * 100
     where = (f"smoke mode (tests, CI) uses small generated data, though the real data is in {root}.\n" if real else
              f"the real Carvana data is not in {root}\n(expected train/ or train_hq/ with <car>_<view>.jpg next "

@@ -21,9 +21,9 @@
 # - why U-Net is an encoder-decoder, and what its skip connections carry
 # - how to build DoubleConv, Down, Up and the whole U in PyTorch, watching the shapes at every stage
 # - how big the model is, where its parameters sit, and how far each output pixel can "see"
+# - that the model learns: it overfits a small batch, with its skips and without them
 # - transposed convolution vs bilinear up-sampling; concatenated vs added skips
-# - gradient checkpointing: activation memory traded for compute, measured
-# - that the model learns: it overfits a small batch, with skips and (worse) without
+# - optional: gradient checkpointing, activation memory traded for compute, measured
 #
 # **Runtime**: about 4 minutes on a laptop CPU, about a minute on a Colab GPU.
 
@@ -43,20 +43,20 @@ if "google.colab" in sys.modules:
     # %pip install -q -c /tmp/keep.txt "unet_tutorial @ git+https://github.com/unet-tutorial/unet-tutorial@main"
 
 # %%
-# Settings: every knob of this notebook, smaller in smoke mode (tests and CI).
+# Settings: every knob of this notebook, smaller in smoke mode (tests and CI). Each is explained where it is used.
 from unet_tutorial.utils import pick_device, set_seed, smoke_mode
 
-SMOKE = smoke_mode()
-DEVICE = pick_device()
+SMOKE = smoke_mode()  # True when UNET_TUTORIAL_SMOKE=1 (tests, CI): tiny sizes, a quick run
+DEVICE = pick_device()  # a GPU (CUDA or Apple's MPS) if there is one, else the CPU
 GPU = DEVICE.type == "cuda"
-IMAGE_SIZE = 64 if SMOKE else (128 if GPU else 96)  # the generated images used for pictures and training
-NUM_IMAGES = 8  # the small batch the model must overfit
-BASE_CHANNELS = 8 if SMOKE else (32 if GPU else 16)  # a narrow U-Net trains fast on a CPU; the paper uses 64
-TRAIN_STEPS = 50 if SMOKE else (400 if GPU else 200)
-LEARNING_RATE = 3e-3
-CHECK_SIZE = 64 if SMOKE else 256  # input size for comparing the hand-built U-Net with the package's
-CHECKPOINT_SIZE = 64 if SMOKE else 256  # image size for the checkpointing measurement
-CHECKPOINT_REPEATS = 1 if SMOKE else 3
+IMAGE_SIZE = 64 if SMOKE else (128 if GPU else 96)  # side of the generated images, in pixels (section 1)
+CHECK_SIZE = 64 if SMOKE else 256  # input side for printing the U's shapes and checking it (section 3)
+NUM_IMAGES = 4 if SMOKE else 8  # the small batch the model must memorise (section 5)
+BASE_CHANNELS = 8 if SMOKE else (32 if GPU else 16)  # first level's channels there; the paper uses 64
+TRAIN_STEPS = 60 if SMOKE else (400 if GPU else 200)  # optimizer steps on that one batch
+LEARNING_RATE = 3e-3  # Adam's step size
+CHECKPOINT_SIZE = 64 if SMOKE else 256  # image side for measuring gradient checkpointing (section 8)
+CHECKPOINT_REPEATS = 1 if SMOKE else 3  # timed passes; we keep the fastest
 set_seed(0)
 print(f"smoke mode: {SMOKE}, device: {DEVICE}, image size: {IMAGE_SIZE}, base channels: {BASE_CHANNELS}")
 
@@ -66,8 +66,9 @@ print(f"smoke mode: {SMOKE}, device: {DEVICE}, image size: {IMAGE_SIZE}, base ch
 # A classifier says *"there is a cat"*. A segmentation model says, for every pixel, *which class it belongs
 # to*. Its answer is an image of labels, the **mask**, with the input's height and width.
 #
-# We make a small data set right here: ellipses (the foreground, label 1) among rectangles and noise
-# (background, label 0). Colour alone does not give the answer; the shape does.
+# We make a small data set right here: on a noisy background, three rectangles (background, label 0) and then
+# two ellipses (the foreground, label 1), each shape in a random colour. Colour alone does not give the
+# answer; the shape does.
 
 # %%
 import matplotlib.pyplot as plt
@@ -77,25 +78,22 @@ import torch
 
 def make_shapes(num_images: int, size: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Images (N, 3, size, size) in [0, 1] with ellipses to find, and their masks (N, 1, size, size) of 0/1."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:size, 0:size] / size
-    images = np.empty((num_images, 3, size, size), dtype=np.float32)
-    masks = np.zeros((num_images, 1, size, size), dtype=np.float32)
+    gen = torch.Generator().manual_seed(seed)
+    grid = torch.linspace(0, 1, size)
+    yy, xx = grid[:, None], grid[None, :]  # (size, 1) and (1, size): they broadcast to (size, size)
+    images = 0.3 + 0.1 * torch.randn(num_images, 3, size, size, generator=gen)  # noisy grey background
+    masks = torch.zeros(num_images, 1, size, size)
     for i in range(num_images):
-        image = 0.3 + 0.1 * rng.standard_normal((3, size, size))
-        for _ in range(rng.integers(2, 5)):  # distractors: rectangles, background
-            x0, y0 = rng.uniform(0, 0.8, 2)
-            w, h = rng.uniform(0.1, 0.3, 2)
-            box = (xx > x0) & (xx < x0 + w) & (yy > y0) & (yy < y0 + h)
-            image[:, box] = rng.uniform(0, 1, (3, 1))
-        for _ in range(rng.integers(1, 4)):  # ellipses: foreground
-            cx, cy = rng.uniform(0.15, 0.85, 2)
-            rx, ry = rng.uniform(0.06, 0.2, 2)
-            inside = ((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2 < 1
-            image[:, inside] = rng.uniform(0, 1, (3, 1))
-            masks[i, 0, inside] = 1
-        images[i] = np.clip(image, 0, 1)
-    return torch.from_numpy(images), torch.from_numpy(masks)
+        for kind in ["rectangle"] * 3 + ["ellipse"] * 2:  # ellipses last, so they are drawn on top
+            cx, cy = (0.15 + 0.7 * torch.rand(2, generator=gen)).tolist()  # centre
+            rx, ry = (0.06 + 0.14 * torch.rand(2, generator=gen)).tolist()  # half-width, half-height
+            if kind == "rectangle":
+                inside = ((xx - cx).abs() < rx) & ((yy - cy).abs() < ry)  # (size, size) of True/False
+            else:
+                inside = ((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2 < 1
+            images[i, :, inside] = torch.rand(3, 1, generator=gen)  # one colour for the whole shape
+            masks[i, 0, inside] = float(kind == "ellipse")
+    return images.clamp(0, 1), masks
 
 
 images, masks = make_shapes(NUM_IMAGES, IMAGE_SIZE)
@@ -113,7 +111,7 @@ show(images[:3], masks[:3])
 # Zoom in: a mask is just a grid of numbers, one per pixel. Here is a 12 x 12 crop across an ellipse's edge.
 
 # %%
-row, col = (masks[0, 0] > 0).nonzero()[0].tolist()  # the first foreground pixel, on the ellipse's top edge
+row, col = (masks[0, 0] > 0).nonzero()[0].tolist()  # the first foreground pixel, on an ellipse's top edge
 r0, c0 = max(row - 4, 0), max(col - 6, 0)
 crop_image = images[0, :, r0:r0 + 12, c0:c0 + 12].permute(1, 2, 0)  # (12, 12, 3)
 crop_mask = masks[0, 0, r0:r0 + 12, c0:c0 + 12]  # (12, 12)
@@ -136,31 +134,50 @@ plt.show()
 # the **encoder**: resolution down, channels (what is there) up. But the answer must be at full resolution, so
 # a **decoder** brings the resolution back up.
 #
-# What can a decoder recover from the bottom of the U alone? After 4 poolings a 128 x 128 image is 8 x 8.
-# Squeeze a mask through that grid and blow it up again: the shapes survive, the edges do not.
+# What can a decoder recover from the bottom of the U alone? After 4 poolings every cell of the bottom grid
+# stands for 16 x 16 input pixels. An analogy (the real bottleneck keeps 1024 numbers per cell, not one, so
+# it can hold more than this): average the mask over 16 x 16 cells, blow it up again, and threshold at 0.5.
 
 # %%
 import torch.nn.functional as F
 
 factor = 16  # 4 poolings
-coarse = F.avg_pool2d(masks[:1], factor)  # (1, 1, H/16, W/16)
-restored = F.interpolate(coarse, size=masks.shape[-2:], mode="bilinear", align_corners=False) > 0.5
-lost = (restored.float() != masks[:1]).float().mean().item()
+coarse = F.avg_pool2d(masks, factor)  # (N, 1, H/16, W/16)
+restored = (F.interpolate(coarse, size=masks.shape[-2:], mode="bilinear") > 0.5).float()  # (N, 1, H, W)
+i = int(masks.sum(dim=(1, 2, 3)).argmax())  # the image with the most foreground
 fig, axes = plt.subplots(1, 3, figsize=(9, 3))
-for ax, picture, title in zip(axes, [masks[0, 0], coarse[0, 0], restored[0, 0]],
-                              ["mask", f"bottleneck grid {tuple(coarse.shape[-2:])}", "up-sampled back"]):
-    ax.imshow(picture, cmap="gray")
+for ax, picture, title in zip(axes, [masks[i, 0], coarse[i, 0], restored[i, 0]],
+                              [f"mask, {IMAGE_SIZE} x {IMAGE_SIZE}", f"bottom grid, {tuple(coarse.shape[-2:])}",
+                               "up-sampled back"]):
+    ax.imshow(picture, cmap="gray", vmin=0, vmax=1)
     ax.set_title(title)
     ax.axis("off")
 plt.show()
-print(f"{lost:.1%} of the pixels are wrong after the round trip, all of them along edges")
+wrong = (restored != masks).float().mean().item()
+kept = ((restored * masks).sum() / masks.sum()).item()
+print(f"over all {len(masks)} images: {wrong:.1%} of the pixels are wrong after the round trip, "
+      f"and only {kept:.0%} of the foreground comes back")
 
 # %% [markdown]
+# Big shapes come back as blobs, their edges in the wrong place; small or thin ellipses can vanish
+# altogether. The smaller the image, the coarser the grid and the worse it gets.
+#
 # U-Net's answer (Ronneberger et al., 2015, [arXiv:1505.04597](https://arxiv.org/abs/1505.04597)): at every
 # level, **copy** the encoder's feature map across and **concatenate** it to the decoder's. The decoder then
 # has both *what* (deep, coarse features from below) and *where* (sharp, early features from the skip).
-# In section 7 we train the same network with its skips switched off and see the edges go.
+# In section 5 we train the same network with its skips switched off and compare.
 #
+# Here is the whole U we are about to build, drawn by `draw_unet` from the package's `UNet` object (so it
+# changes when the model does: try `UNet(depth=3, base_channels=32)`). Box heights follow the resolution,
+# widths the channels, both on a log scale.
+
+# %%
+from unet_tutorial.model import UNet
+from unet_tutorial.viz import draw_unet
+
+draw_unet(UNet(num_classes=2), image_size=256)
+
+# %% [markdown]
 # ## 3. Building the U, block by block
 #
 # **DoubleConv**: two rounds of 3x3 convolution, BatchNorm, ReLU. `padding=1` keeps H and W (the 2015 paper
@@ -228,11 +245,24 @@ x, skip = torch.randn(1, 128, 128, 128), torch.randn(1, 64, 256, 256)
 print("Up(128, 64):", tuple(x.shape), "+ skip", tuple(skip.shape), "->", tuple(Up(128, 64)(x, skip).shape))
 
 # %% [markdown]
-# **OutConv**: a 1x1 convolution, one logit per class for every pixel.
+# Our `Up` needs a skip exactly twice x's size, or `torch.cat` fails. The package's `Up` also takes a skip
+# whose H or W is odd (a 7-pixel skip over a 3-pixel x, say): it zero-pads the up-sampled x to the skip's
+# H and W before concatenating, so the output always has the skip's H and W.
+
+# %%
+from unet_tutorial.model import Up as PackageUp
+
+x, skip = torch.randn(1, 8, 3, 3), torch.randn(1, 4, 7, 7)
+print("package Up(8, 4):", tuple(x.shape), "+ skip", tuple(skip.shape), "->", tuple(PackageUp(8, 4)(x, skip).shape))
+
+# %% [markdown]
+# **OutConv**: a 1x1 convolution that turns each pixel's features into one **logit** per class. A logit is a
+# raw score, any real number, higher meaning "more likely this class"; a softmax over the classes (or a
+# sigmoid, when there is a single logit) turns logits into probabilities. Models return logits, and the loss
+# applies the softmax or sigmoid itself, which is numerically safer.
 #
-# **The U**: an input DoubleConv, four Downs (64 -> 1024 channels, 256 -> 16 pixels), four Ups back, and the
-# OutConv. The encoder's outputs are kept in a list, `skips`, and handed to the Ups in reverse order. We
-# print the shape after every stage.
+# **The U**: an input DoubleConv, four Downs (64 -> 1024 channels, H and W halved four times), four Ups back,
+# and the OutConv. The encoder's outputs are kept in a list, `skips`, and handed to the Ups in reverse order.
 
 # %%
 class OutConv(nn.Module):
@@ -253,37 +283,43 @@ class HandUNet(nn.Module):
         self.ups = nn.ModuleList(Up(channels[i + 1], channels[i]) for i in reversed(range(4)))
         self.outc = OutConv(channels[0], num_classes)
 
-    def forward(self, x: torch.Tensor, verbose: bool = False) -> torch.Tensor:
-        skips = [self.inc(x)]
-        if verbose:
-            print(f"{'input':>8} {tuple(x.shape)}\n{'inc':>8} {tuple(skips[-1].shape)}")
-        for i, down in enumerate(self.downs):
-            skips.append(down(skips[-1]))
-            if verbose:
-                print(f"{'down' + str(i + 1):>8} {tuple(skips[-1].shape)}")
-        x = skips.pop()  # the bottleneck
-        for i, up in enumerate(self.ups):
-            x = up(x, skips.pop())
-            if verbose:
-                print(f"{'up' + str(i + 1):>8} {tuple(x.shape)}")
-        logits = self.outc(x)
-        if verbose:
-            print(f"{'outc':>8} {tuple(logits.shape)}")
-        return logits
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = [self.inc(x)]  # (B, base, H, W)
+        for down in self.downs:
+            skips.append(down(skips[-1]))  # channels x 2, H and W / 2
+        x = skips.pop()  # the bottleneck: (B, 16 base, H/16, W/16)
+        for up in self.ups:
+            x = up(x, skips.pop())  # the deepest remaining skip: channels / 2, H and W x 2
+        return self.outc(x)  # (B, num_classes, H, W)
 
 
 hand_unet = HandUNet(in_channels=3, num_classes=2).eval()
+
+# %% [markdown]
+# The same steps as `forward`, one at a time, printing the shape after each stage:
+
+# %%
+x = torch.randn(1, 3, CHECK_SIZE, CHECK_SIZE)
+print(f"{'input':>6} {tuple(x.shape)}")
 with torch.no_grad():
-    hand_logits = hand_unet(torch.randn(1, 3, 256, 256), verbose=True)
+    skips = [hand_unet.inc(x)]
+    print(f"{'inc':>6} {tuple(skips[-1].shape)}")
+    for i, down in enumerate(hand_unet.downs, start=1):
+        skips.append(down(skips[-1]))
+        print(f"{f'down{i}':>6} {tuple(skips[-1].shape)}")
+    x = skips.pop()
+    for i, up in enumerate(hand_unet.ups, start=1):
+        skip = skips.pop()
+        x = up(x, skip)
+        print(f"{f'up{i}':>6} {tuple(x.shape)}  (with the skip {tuple(skip.shape)})")
+    print(f"{'outc':>6} {tuple(hand_unet.outc(x).shape)}")
 
 # %% [markdown]
 # The package's `unet_tutorial.model.UNet` is the same network, plus two things: it pads any H and W to a
-# multiple of 2**depth inside (and crops back), and it can checkpoint. Same structure means the same weight
-# names: load ours into it and the outputs must match. From here on we use the package.
+# multiple of 2**depth inside (and crops back), and it can checkpoint (section 8). Same structure means the
+# same weight names: load ours into it and the outputs must match. From here on we use the package.
 
 # %%
-from unet_tutorial.model import UNet
-
 unet = UNet(in_channels=3, num_classes=2).eval()
 unet.load_state_dict(hand_unet.state_dict())  # raises if any name or shape differed
 sample = torch.randn(1, 3, CHECK_SIZE, CHECK_SIZE)
@@ -294,6 +330,7 @@ print(f"same outputs ✓  parameters: {count:,} (the canonical 31,037,698)")
 
 # %% [markdown]
 # Any size works, odd ones too: the input is zero-padded to the next multiple of 16 and the logits cropped.
+# A wrong number of channels fails at once, with a message that says what would work.
 
 # %%
 small = UNet(num_classes=2, base_channels=4).eval()
@@ -306,53 +343,15 @@ except ValueError as error:
     print("ValueError:", error)
 
 # %% [markdown]
-# ## 4. The U, drawn from the model
+# ## 4. How big is it, and how far does it see?
 #
-# `unet_levels` reads channels, resolution and parameter counts per level off a model object; the diagram
-# below is drawn from it, so it changes when the model does (try `UNet(depth=3, base_channels=32)`).
-# Box heights follow the resolution, widths the channels (both on a log scale).
+# Where do the 31 million parameters sit? A 3x3 convolution from C to C' channels has 9·C·C' weights, so each
+# level down holds four times the one above: the bottom two levels hold most of the model.
+# `unet_levels` reads channels, resolution and parameters per level off the model.
 
 # %%
 from unet_tutorial.model import receptive_field, unet_levels
 
-
-def draw_unet(model: UNet, image_size: int = 256) -> plt.Figure:
-    levels = unet_levels(model, image_size)
-    fig, ax = plt.subplots(figsize=(10, 5))
-    depth = len(levels) - 1
-    for lv in levels:
-        y = -lv["level"]
-        height = 0.25 + 0.6 * np.log2(lv["height"]) / np.log2(levels[0]["height"])
-        width = 0.15 + 0.5 * np.log2(lv["channels"]) / np.log2(levels[-1]["channels"])
-        columns = [lv["level"]] if lv["level"] == depth else [lv["level"], 2 * depth - lv["level"]]
-        for x in columns:
-            ax.add_patch(plt.Rectangle((x - width / 2, y - height / 2), width, height, color="tab:blue", alpha=0.7))
-            ax.text(x, y, f"{lv['channels']}\n{lv['height']}²", ha="center", va="center", fontsize=8, color="white")
-        if lv["level"] < depth:
-            ax.annotate("", (lv["level"] + 1, y - 1), (lv["level"], y), arrowprops={"arrowstyle": "->", "color": "red"})
-            ax.annotate("", (2 * depth - lv["level"], y), (2 * depth - lv["level"] - 1, y - 1),
-                        arrowprops={"arrowstyle": "->", "color": "green"})
-            ax.annotate("", (2 * depth - lv["level"] - width / 2, y), (lv["level"] + width / 2, y),
-                        arrowprops={"arrowstyle": "->", "color": "gray", "linestyle": "--"})
-    ax.plot([], [], color="red", label="max-pool + DoubleConv (Down)")
-    ax.plot([], [], color="green", label="up-sample + concat + DoubleConv (Up)")
-    ax.plot([], [], color="gray", linestyle="--", label="skip: copy and concatenate")
-    ax.legend(loc="lower right", fontsize=8)
-    ax.set_xlim(-0.6, 2 * depth + 0.6)
-    ax.set_ylim(-depth - 0.7, 0.7)
-    ax.axis("off")
-    ax.set_title(f"U-Net, depth {depth}: channels and resolution per level for a {image_size}² input")
-    plt.close(fig)
-    return fig
-
-
-draw_unet(unet)
-
-# %% [markdown]
-# Where do the 31 million parameters sit? A 3x3 convolution from C to C' channels has 9·C·C' weights, so each
-# level down holds four times the one above: the bottom two levels hold most of the model.
-
-# %%
 levels = unet_levels(unet)
 names = [f"level {lv['level']}\n{lv['channels']} ch" for lv in levels]
 fig, ax = plt.subplots(figsize=(8, 3.5))
@@ -365,9 +364,18 @@ ax.legend()
 plt.show()
 
 # %% [markdown]
-# **Receptive field**: how many input pixels can influence one output pixel. Every 3x3 convolution adds
-# 2 x (the current pixel spacing); every pooling doubles the spacing. `receptive_field` adds this up along the
-# deepest path of any model, so we can follow it stage by stage.
+# **Receptive field**: how many input pixels (along one side) can influence one output pixel. Keep track of
+# the *spacing*, the number of input pixels between neighbouring pixels of the current feature map (1 at the
+# input), and add up, layer by layer:
+# - a 3x3 convolution adds 2 x spacing;
+# - a 2x2 max-pool adds 1 x spacing, then doubles the spacing;
+# - a 2x2 transposed convolution with stride 2 adds nothing and halves the spacing; a 1x1 convolution adds
+#   nothing.
+#
+# So `inc` sees 1 + 2 + 2 = 5 pixels, and `down1` pools (+1 = 6, spacing 2) and convolves twice (+4 +4 = 14).
+# `receptive_field` does this sum for any model, walking its layers in the order they were *registered* (created
+# in `__init__`). For `UNet` that is the order the data flows along the deepest path: inc, downs, ups, outc.
+# So an `nn.Sequential` of the first few blocks gives the field after those stages:
 
 # %%
 stages = [("inc", [unet.inc])] + [(f"down{i + 1}", [unet.inc, *unet.downs[:i + 1]]) for i in range(4)]
@@ -375,8 +383,10 @@ stages += [(f"up{i + 1}", [unet.inc, *unet.downs, *unet.ups[:i + 1]]) for i in r
 fields = [receptive_field(nn.Sequential(*blocks)) for _, blocks in stages]
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.5))
 axes[0].plot([name for name, _ in stages], fields, marker="o")
+axes[0].axvspan(4.5, 8.5, color="tab:green", alpha=0.1, label="decoder: spacing halves")
 axes[0].set_ylabel("receptive field (pixels)")
-axes[0].set_title("grows 2x faster at every level down")
+axes[0].set_title("fast growth on the way down, slower on the way up")
+axes[0].legend(loc="upper left")
 axes[1].imshow(make_shapes(1, 256, seed=1)[0][0].permute(1, 2, 0))
 side = fields[-1]
 axes[1].add_patch(plt.Rectangle((128 - side / 2, 128 - side / 2), side, side, fill=False, color="red", lw=2))
@@ -386,139 +396,29 @@ plt.show()
 print("receptive field of UNet():", receptive_field(unet), "pixels")
 
 # %% [markdown]
-# ## 5. Two design choices
-#
-# ### Transposed convolution or bilinear up-sampling?
-#
-# A transposed convolution paints a k x k stamp of learned weights for every input pixel, `stride` pixels
-# apart. If k is not a multiple of the stride the stamps overlap unevenly, and a flat input comes out as a
-# **checkerboard** (left). U-Net's k = 2, stride 2 never overlaps, but each output pixel of a 2x2 block uses
-# a different weight, so an untrained layer still prints a 2x2 pattern (middle) that training must smooth
-# away. Bilinear up-sampling has no weights and no pattern (right); `UNet(bilinear=True)` uses it, followed
-# by a 1x1 convolution to halve the channels.
-
-# %%
-flat = torch.ones(1, 1, 8, 8)
-ramp = torch.linspace(0, 1, 8).repeat(8, 1)[None, None]  # (1, 1, 8, 8)
-overlapping = nn.ConvTranspose2d(1, 1, kernel_size=3, stride=2, bias=False)
-nn.init.ones_(overlapping.weight)
-unet_style = nn.ConvTranspose2d(1, 1, kernel_size=2, stride=2, bias=False)
-with torch.no_grad():
-    pictures = [overlapping(flat), unet_style(ramp), F.interpolate(ramp, scale_factor=2, mode="bilinear")]
-titles = ["transposed k=3 s=2, flat input", "transposed k=2 s=2 (random), ramp", "bilinear x2, ramp"]
-fig, axes = plt.subplots(1, 3, figsize=(10, 3.4))
-for ax, picture, title in zip(axes, pictures, titles):
-    ax.imshow(picture[0, 0], cmap="magma")
-    ax.set_title(title, fontsize=9)
-    ax.axis("off")
-plt.show()
-
-# %% [markdown]
-# ### Concatenate or add the skip?
-#
-# Many short tutorials write `x = x + skip`. Addition needs equal shapes, so it breaks the moment the two
-# channel counts differ, e.g. with bilinear up-sampling, which keeps the channels:
-
-# %%
-from_below = F.interpolate(torch.randn(1, 128, 32, 32), scale_factor=2, mode="bilinear")  # (1, 128, 64, 64)
-skip = torch.randn(1, 64, 64, 64)
-try:
-    from_below + skip
-except RuntimeError as error:
-    print("x + skip  ->  RuntimeError:", str(error).splitlines()[0])
-print("torch.cat([skip, x], dim=1) ->", tuple(torch.cat([skip, from_below], dim=1).shape))
-
-# %% [markdown]
-# And when the shapes do match, addition mixes the two sources into one number per channel: the next
-# convolution can no longer weigh *what* (from below) against *where* (the skip). Concatenation keeps them in
-# separate channels and lets the following DoubleConv learn the mix; the price is a wider first convolution
-# (here 2x the weights).
-
-# %%
-concat_conv = DoubleConv(128, 64)  # after torch.cat: 64 + 64 channels in
-add_conv = DoubleConv(64, 64)  # after x + skip: 64 channels in
-print(f"DoubleConv after concat: {sum(p.numel() for p in concat_conv.parameters()):,} parameters, "
-      f"after addition: {sum(p.numel() for p in add_conv.parameters()):,}")
-
-# %% [markdown]
-# ## 6. Gradient checkpointing, measured
-#
-# Training keeps every block's activations until the backward pass needs them; at high resolution that is
-# most of the memory. `UNet(checkpointing=True)` keeps only each block's input and recomputes the inside
-# during backward (`torch.utils.checkpoint`): less memory, about one extra forward pass of compute, the
-# *same* gradients.
-#
-# How we measure on any device, CPU included: `torch.profiler` with `profile_memory=True` records every
-# allocation and free; what a forward pass allocated and has not freed at its end is what it keeps for
-# backward. (On a GPU, `torch.cuda.max_memory_allocated` gives the peak directly.)
-
-# %%
-import time
-
-from torch.profiler import ProfilerActivity, profile
-
-from unet_tutorial.model import activation_bytes
-
-
-def kept_for_backward(model: nn.Module, x: torch.Tensor) -> float:
-    """MiB allocated by a training forward pass and still held at its end, not counting the logits."""
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        logits = model(x)  # keep the logits: they hold the graph, and the graph holds the activations
-    held = sum(event.self_cpu_memory_usage for event in prof.events())
-    return (held - logits.numel() * logits.element_size()) / 2**20
-
-
-def step_seconds(model: nn.Module, x: torch.Tensor, repeats: int) -> float:
-    """Best time of a forward + backward pass."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        model(x).mean().backward()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
-x = torch.randn(2, 3, CHECKPOINT_SIZE, CHECKPOINT_SIZE)
-results = {}
-for checkpointing in (False, True):
-    set_seed(0)
-    model = UNet(base_channels=16, checkpointing=checkpointing)
-    results[checkpointing] = (kept_for_backward(model, x), step_seconds(model, x, CHECKPOINT_REPEATS))
-    results[checkpointing] += ([p.grad.clone() for p in model.parameters()],)
-for before, after in zip(results[False][2], results[True][2]):
-    torch.testing.assert_close(before, after)
-(mem_off, time_off, _), (mem_on, time_on, _) = results[False], results[True]
-print(f"batch {tuple(x.shape)}, UNet(base_channels=16): identical gradients ✓")
-print(f"kept for backward: {mem_off:.1f} MiB -> {mem_on:.1f} MiB ({mem_off / mem_on:.1f}x less)")
-estimate = activation_bytes(UNet(base_channels=16), CHECKPOINT_SIZE, batch_size=len(x)) / 2**20
-print(f"(activation_bytes estimates {estimate:.1f} MiB for the plain model without running it; see section 8)")
-print(f"forward + backward: {time_off:.2f} s -> {time_on:.2f} s ({time_on / time_off:.2f}x the time)")
-
-# %%
-fig, axes = plt.subplots(1, 2, figsize=(8, 3))
-for ax, values, unit in zip(axes, [(mem_off, mem_on), (time_off, time_on)], ["MiB kept for backward", "seconds"]):
-    ax.bar(["plain", "checkpointing"], values, color=["tab:blue", "tab:orange"])
-    ax.set_ylabel(unit)
-fig.suptitle("gradient checkpointing: memory for compute")
-fig.tight_layout()
-plt.show()
-
-# %% [markdown]
-# ## 7. Does it learn? Overfit one small batch
+# ## 5. Does it learn? Overfit one small batch
 #
 # Before any real data set, a model must be able to memorise a handful of images: if the loss does not go to
-# about zero, something is broken (a wrong shape, a detached tensor, a bad learning rate). We train two
-# copies from the same start: the U-Net, and the same U-Net with its skips switched off (zeros passed
-# instead of the encoder's features, via a forward pre-hook), which leaves only the path through the bottom.
+# about zero, something is broken (a wrong shape, a detached tensor, a bad learning rate). And this is where
+# we see what the skips of section 2 are worth.
+#
+# Our two classes, ellipse and background, need only **one logit per pixel** (`num_classes=1`): its sigmoid
+# is the probability of "ellipse". The loss for it is **binary cross-entropy** (BCE);
+# `F.binary_cross_entropy_with_logits` applies the sigmoid itself. A logit > 0 means a probability > 0.5, so
+# the predicted mask is simply `logits > 0`. (With more classes it is one logit per class, softmax and
+# cross-entropy: notebook 05.)
+#
+# We train two copies from the same start: the U-Net, and the same U-Net with its skips switched off. To
+# switch them off without changing the `UNet` class we use a **forward pre-hook**: a function that PyTorch
+# calls with a module's inputs just before the module runs, and whose return value replaces those inputs.
+# Ours hands every `Up` zeros instead of its skip, which leaves only the path through the bottom.
 
 # %%
 from tqdm.auto import tqdm
 
-from unet_tutorial.metrics import dice_score
-
 
 def without_skips(module: nn.Module, args: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    x, skip = args
+    x, skip = args  # what Up.forward(x, skip) was called with
     return x, torch.zeros_like(skip)
 
 
@@ -528,7 +428,8 @@ def overfit(model: nn.Module, steps: int, label: str) -> list[float]:
     batch_images, batch_masks = images.to(DEVICE), masks.to(DEVICE)
     losses = []
     for _ in tqdm(range(steps), desc=label):
-        loss = F.binary_cross_entropy_with_logits(model(batch_images), batch_masks)
+        logits = model(batch_images)  # (N, 1, H, W)
+        loss = F.binary_cross_entropy_with_logits(logits, batch_masks)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -539,7 +440,7 @@ def overfit(model: nn.Module, steps: int, label: str) -> list[float]:
 set_seed(0)
 with_skips = UNet(in_channels=3, num_classes=1, base_channels=BASE_CHANNELS)
 no_skips = UNet(in_channels=3, num_classes=1, base_channels=BASE_CHANNELS)
-no_skips.load_state_dict(with_skips.state_dict())
+no_skips.load_state_dict(with_skips.state_dict())  # the same starting weights
 for up in no_skips.ups:
     up.register_forward_pre_hook(without_skips)
 history = {"U-Net": overfit(with_skips, TRAIN_STEPS, "U-Net"),
@@ -556,34 +457,114 @@ ax.legend()
 plt.show()
 
 # %% [markdown]
-# The predictions, after training, on the training images (eval mode: BatchNorm uses its running statistics):
+# The predictions, after training, on the training images (eval mode: BatchNorm uses its running statistics).
+# We score them with **Dice** = 2|P ∩ T| / (|P| + |T|), where P is the set of predicted foreground pixels and
+# T the true ones: 1 is a perfect match, 0 no overlap at all (averaged over the images here; notebook 02
+# covers it properly).
 
 # %%
+from unet_tutorial.metrics import dice_score
+
 preds = {}
 for label, model in (("U-Net", with_skips), ("no skips", no_skips)):
     model.eval()
     with torch.no_grad():
-        preds[label] = (model(images.to(DEVICE)) > 0).float().cpu()  # (N, 1, H, W)
+        preds[label] = (model(images.to(DEVICE)) > 0).float().cpu()  # (N, 1, H, W): logit > 0 is prob > 0.5
     print(f"{label:>9}: Dice {dice_score(preds[label], masks):.3f}")
 show(images[:3], masks[:3], preds["U-Net"][:3], titles=["U-Net"] * 3)
 
 # %%
 show(images[:3], masks[:3], preds["no skips"][:3], titles=["no skips"] * 3)
 
+# %% [markdown]
+# Compare the edges in the two figures, but do not expect a clear winner here: memorising a few images is
+# easy even without skips, because the real bottleneck holds 16 x base_channels numbers per cell, not the
+# single number of section 2's analogy, and training can pack the edges of 8 masks into them. The skips pay
+# off on *new* images with fine detail, where the edges have to be found rather than remembered: notebook 03
+# trains on real car photos.
+
 # %%
 from unet_tutorial.utils import report_metric
 
+# Every notebook reports one headline number; `make tutorial` collects them into one table of results.
 report_metric("dice", dice_score(preds["U-Net"], masks), "01_unet_from_scratch")
 
 # %% [markdown]
-# ## 8. Explorer: depth and width
+# ## 6. Two design choices
 #
-# Parameters grow with the square of `base_channels` and by about 4x per extra level; activation memory grows
-# with `base_channels` and the image area; the receptive field roughly doubles per level. Move the sliders
-# (in Jupyter or Colab); below them, fixed settings are drawn for viewers without widgets. Nothing is
-# computed: the models are built on PyTorch's `"meta"` device, which knows shapes but holds no data.
+# ### Transposed convolution or bilinear up-sampling?
+#
+# A transposed convolution paints a k x k stamp of learned weights for every input pixel, `stride` pixels
+# apart. If k is not a multiple of the stride the stamps overlap unevenly, and even a flat input comes out as a
+# **checkerboard** (left column). U-Net's k = 2, stride 2 never overlaps, but each output pixel of a 2x2
+# block uses a different weight, so an untrained layer prints a 2x2 pattern (middle) that training must
+# smooth away. Bilinear up-sampling has no weights and no pattern (right); `UNet(bilinear=True)` uses it,
+# followed by a 1x1 convolution to halve the channels. Top row: a flat input; bottom row: a ramp.
 
 # %%
+flat = torch.ones(1, 1, 8, 8)
+ramp = torch.linspace(0, 1, 8).repeat(8, 1)[None, None]  # (1, 1, 8, 8), brighter to the right
+overlapping = nn.ConvTranspose2d(1, 1, kernel_size=3, stride=2, bias=False)
+nn.init.ones_(overlapping.weight)
+unet_style = nn.ConvTranspose2d(1, 1, kernel_size=2, stride=2, bias=False)  # random weights, as at the start
+ups = {"transposed k=3 s=2": overlapping, "transposed k=2 s=2 (random)": unet_style,
+       "bilinear x2": lambda t: F.interpolate(t, scale_factor=2, mode="bilinear")}
+fig, axes = plt.subplots(2, 3, figsize=(10, 6.4))
+for row, (name, picture) in enumerate((("flat", flat), ("ramp", ramp))):
+    for col, (title, up) in enumerate(ups.items()):
+        with torch.no_grad():
+            axes[row, col].imshow(up(picture)[0, 0], cmap="magma")
+        axes[row, col].set_title(f"{title}, {name} input", fontsize=9)
+        axes[row, col].axis("off")
+plt.show()
+
+# %% [markdown]
+# ### Concatenate or add the skip?
+#
+# Many short tutorials write `x = x + skip`. The two ways look like this, as stacks of channels:
+
+# %%
+from unet_tutorial.viz import draw_skip_merge
+
+draw_skip_merge(64)
+
+# %% [markdown]
+# Addition needs equal shapes, so it breaks the moment the two channel counts differ, e.g. with a bare
+# bilinear up-sampling (before any 1x1 convolution), which keeps the channels of the level below:
+
+# %%
+from_below = F.interpolate(torch.randn(1, 128, 32, 32), scale_factor=2, mode="bilinear")  # (1, 128, 64, 64)
+skip = torch.randn(1, 64, 64, 64)
+try:
+    from_below + skip
+except RuntimeError as error:
+    print("x + skip  ->  RuntimeError:", str(error).splitlines()[0])
+print("torch.cat([skip, x], dim=1) ->", tuple(torch.cat([skip, from_below], dim=1).shape))
+
+# %% [markdown]
+# And when the shapes do match, addition mixes the two sources into one number per channel: the next
+# convolution can no longer weigh *what* (from below) against *where* (the skip). Concatenation keeps them in
+# separate channels and lets the following DoubleConv learn the mix. The price: the DoubleConv's first
+# convolution takes twice the channels in, so it has twice the weights; the second is unchanged.
+
+# %%
+for merge, merged_channels in (("concat", 128), ("addition", 64)):
+    block = DoubleConv(merged_channels, 64)
+    first, total = block.block[0].weight.numel(), sum(p.numel() for p in block.parameters())
+    print(f"after {merge:>8} ({merged_channels} channels in): first conv {first:,} weights, "
+          f"whole DoubleConv {total:,} parameters")
+
+# %% [markdown]
+# ## 7. Explorer: depth and width
+#
+# Parameters grow with the square of `base_channels` and by about 4x per extra level; activation memory (what
+# training keeps for the backward pass) grows with `base_channels` and the image area; the receptive field
+# roughly doubles per level. Move the sliders (in Jupyter or Colab); below them, fixed settings are drawn for
+# viewers without widgets. Nothing is computed: the models are built on PyTorch's `"meta"` device, which
+# knows shapes but holds no data.
+
+# %%
+from unet_tutorial.model import activation_bytes
 from unet_tutorial.widgets import interactive_or_static
 
 
@@ -613,6 +594,50 @@ interactive_or_static(describe, static=[{"depth": 4, "base_channels": 64, "image
                       depth=(1, 6), base_channels=[8, 16, 32, 64, 128], image_size=[64, 128, 256, 512, 1024])
 
 # %% [markdown]
+# ## 8. Optional, advanced: gradient checkpointing, measured
+#
+# Skip this on a first reading; it matters once images get big (notebook 03 trains at full resolution).
+#
+# Training keeps every block's activations until the backward pass needs them; at high resolution that is
+# most of the memory. `UNet(checkpointing=True)` keeps only each block's input and recomputes the inside
+# during backward (`torch.utils.checkpoint`): less memory, about one extra forward pass of compute, the
+# *same* gradients.
+#
+# `measure_training_step(model, images)` (in `unet_tutorial/model.py`) measures both on the device the
+# images are on. Memory: what one forward pass allocates and still holds at its end, which is what it keeps
+# for backward; on a GPU it reads `torch.cuda.memory_allocated` before and after, on the CPU it asks
+# `torch.profiler`, which records every allocation and free. Time: the fastest of a few forward + backward
+# passes, gradients zeroed before each.
+
+# %%
+from unet_tutorial.model import measure_training_step
+
+x = torch.randn(2, 3, CHECKPOINT_SIZE, CHECKPOINT_SIZE, device=DEVICE)
+results = {}
+for checkpointing in (False, True):
+    set_seed(0)  # the same weights for both
+    model = UNet(base_channels=16, checkpointing=checkpointing).to(DEVICE)
+    kept, seconds = measure_training_step(model, x, repeats=CHECKPOINT_REPEATS)
+    results[checkpointing] = kept / 2**20, seconds, [p.grad for p in model.parameters()]
+(mem_off, time_off, grads_off), (mem_on, time_on, grads_on) = results[False], results[True]
+for before, after in zip(grads_off, grads_on):
+    torch.testing.assert_close(before, after, rtol=1e-4, atol=1e-6)  # a GPU may add up in another order
+print(f"on {DEVICE}, batch {tuple(x.shape)}, UNet(base_channels=16): the same gradients ✓")
+print(f"kept for backward: {mem_off:.1f} MiB -> {mem_on:.1f} MiB ({mem_off / mem_on:.1f}x less)")
+estimate = activation_bytes(UNet(base_channels=16), CHECKPOINT_SIZE, batch_size=len(x)) / 2**20
+print(f"(activation_bytes, section 7, estimates {estimate:.1f} MiB for the plain model without running it)")
+print(f"forward + backward: {time_off:.3f} s -> {time_on:.3f} s ({time_on / time_off:.2f}x the time)")
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(8, 3))
+for ax, values, unit in zip(axes, [(mem_off, mem_on), (time_off, time_on)], ["MiB kept for backward", "seconds"]):
+    ax.bar(["plain", "checkpointing"], values, color=["tab:blue", "tab:orange"])
+    ax.set_ylabel(unit)
+fig.suptitle(f"gradient checkpointing on {DEVICE.type}: memory for compute")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
 # ## Exercises
 #
 # ### Exercise 1: count a DoubleConv's parameters
@@ -635,13 +660,15 @@ check_double_conv_params(double_conv_params)
 
 # %% [markdown]
 # ### Exercise 2: predict the output shape of Up
-# `Up(in_channels, out_channels)` gets `x` from the level below and `skip` from the encoder. Write
-# `up_output_shape(x_shape, skip_shape, out_channels)` returning the output shape as a tuple, without running it.
+# The package's `Up(in_channels, out_channels)` gets `x` from the level below and `skip` from the encoder.
+# Write `up_output_shape(x_shape, skip_shape, out_channels)` returning the shape of its output as a tuple,
+# without running it. Remember from section 3 that the package's `Up` zero-pads the up-sampled x to the
+# skip's H and W, so a skip with an odd size (x (1, 8, 3, 3), skip (1, 4, 7, 7)) works too.
 
 # %% tags=["solution"]
-# Hint: up-sampling doubles x's H and W to the skip's size; concatenation adds channels; DoubleConv sets them.
+# Hint: up-sampling doubles x's H and W, then x is padded to the skip's; concatenation adds channels; DoubleConv sets them.
 def up_output_shape(x_shape: tuple[int, ...], skip_shape: tuple[int, ...], out_channels: int) -> tuple[int, ...]:
-    """Shape of Up(x_shape[1], out_channels)(x, skip)."""
+    """Shape of the package's Up(x_shape[1], out_channels)(x, skip)."""
     batch, _, height, width = skip_shape
     return (batch, out_channels, height, width)
 
@@ -653,8 +680,11 @@ check_up_output_shape(up_output_shape)
 
 # %% [markdown]
 # ### Exercise 3: how much does UNet pad?
-# `UNet(depth=d)` pads each side of the input to a multiple of 2**d. Write `padded_size(size, depth)`; then
-# check: to what size is a 1918-pixel-wide Carvana photo padded at depth 5?
+# `UNet(depth=d)` zero-pads its input so that the height and the width each become a multiple of 2**d: the
+# smallest multiple that is at least the size (the padding is shared between the two sides). Write
+# `padded_size(size, depth)`: the padded height (or width) of an input `size` pixels high (or wide). The
+# self-check then answers: how wide does a 1918-pixel-wide photo of the Carvana data set (the car photos of
+# notebook 03) become at depth 5?
 
 # %% tags=["solution"]
 # Hint: round size up to the next multiple of m = 2**depth: -(-size // m) * m.
@@ -668,18 +698,21 @@ def padded_size(size: int, depth: int) -> int:
 from unet_tutorial.exercises import check_padded_size
 
 check_padded_size(padded_size)
+print("a 1918-pixel-wide Carvana photo at depth 5 is padded to", padded_size(1918, 5), "pixels")
 
 # %% [markdown]
 # ## Summary
-# - Segmentation labels every pixel; logits come out as (B, num_classes, H, W).
+# - Segmentation labels every pixel; logits (raw scores, one per class) come out as (B, num_classes, H, W).
+#   Two classes need just one logit per pixel: sigmoid, binary cross-entropy, and `logits > 0` for the mask.
 # - The encoder trades resolution for context; the decoder restores the resolution; the skips bring back the
-#   edges the bottom of the U cannot hold (section 7: same network, no skips, blurrier masks).
+#   sharp detail from the encoder to the decoder (section 5: memorising a few images works even without
+#   them; new images with fine detail are where they count).
 # - `UNet(in_channels=3, num_classes=2)` has 31,037,698 parameters, most in the two deepest levels, and a
 #   receptive field of 200 pixels; it takes any H and W by padding inside.
 # - Transposed convolutions learn to up-sample but start with a 2x2 pattern; bilinear + 1x1 conv does not.
 #   Concatenated skips work for any channel counts and keep *what* and *where* apart.
-# - Gradient checkpointing kept several times less activation memory here for a modest slowdown, with
-#   identical gradients.
+# - Gradient checkpointing kept several times less activation memory for a modest slowdown, with the same
+#   gradients.
 #
 # **Next**: notebook 02 (losses and metrics): why cross-entropy alone struggles with small objects, Dice,
 # focal and Lovász losses, and IoU/Dice counted the right way.

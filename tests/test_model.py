@@ -11,6 +11,7 @@ from unet_tutorial.model import (
     UNet,
     Up,
     activation_bytes,
+    measure_training_step,
     receptive_field,
     unet_levels,
 )
@@ -190,3 +191,23 @@ def test_activation_bytes_matches_what_the_profiler_sees_held_after_forward(kwar
     estimate = activation_bytes(model, size, batch)
     assert abs(estimate - held) <= 0.02 * held, (estimate, held)
     assert next(model.parameters()).device.type == "cpu"  # the model itself was not moved to "meta"
+
+
+def test_measure_training_step_memory_time_and_one_pass_of_gradients():
+    torch.manual_seed(0)
+    plain, ckpt = UNet(base_channels=4, depth=2), UNet(base_channels=4, depth=2, checkpointing=True)
+    ckpt.load_state_dict(plain.state_dict())
+    images = torch.randn(2, 3, 32, 32)
+    kept_plain, seconds = measure_training_step(plain, images, repeats=3)
+    kept_ckpt, _ = measure_training_step(ckpt, images)
+    estimate = activation_bytes(plain, 32, batch_size=2)
+    assert abs(kept_plain - estimate) <= 0.02 * estimate, (kept_plain, estimate)
+    assert 0 < kept_ckpt < 0.5 * kept_plain
+    assert 0 < seconds < 10
+    # Gradients are zeroed before each pass: after 3 repeats they are one pass's, the same as after 1.
+    plain.zero_grad()
+    plain(images).mean().backward()
+    single = [p.grad.clone() for p in plain.parameters()]
+    measure_training_step(plain, images, repeats=3)
+    for expected, p in zip(single, plain.parameters()):
+        torch.testing.assert_close(p.grad, expected)

@@ -4,7 +4,7 @@ The 2015 design (Ronneberger, Fischer, Brox, https://arxiv.org/abs/1505.04597) w
 everyone makes: padded 3x3 convolutions, so the output has the input's size, and BatchNorm after each
 convolution. Any input size works: the model pads to a multiple of 2**depth inside and crops back.
 Also here: ``receptive_field``, ``unet_levels`` and ``activation_bytes``, read off a model object for figures,
-explorers and benchmarks.
+explorers and benchmarks, and ``measure_training_step``, which measures memory and time by running it.
 Left out: dropout, attention gates, deep supervision, pretrained encoders (see densenet_unet.py, notebook 04).
 Taught in: notebook 01 (01_unet_from_scratch).
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import time
 from collections.abc import Iterator
 
 import torch
@@ -292,6 +293,57 @@ def activation_bytes(model: nn.Module, image_size: int | tuple[int, int], batch_
     for handle in handles:
         handle.remove()
     return total
+
+
+def measure_training_step(model: nn.Module, images: torch.Tensor, repeats: int = 1) -> tuple[int, float]:
+    """Measure a training step: the memory its forward pass keeps for backward, and its time.
+
+    Memory: the bytes allocated by one forward pass and still held at its end (the activations that the
+    graph keeps for backward), the logits themselves left out. On CUDA and MPS it reads the allocator's
+    counter (``torch.cuda.memory_allocated``); on the CPU, torch.profiler with ``profile_memory=True``, which
+    records every allocation and free. Time: the fastest of ``repeats`` forward + backward passes of
+    ``logits.mean()``; gradients are zeroed before each, so afterwards ``p.grad`` holds one pass's gradients.
+
+    Args:
+        model: the model, on the device of ``images`` and in the mode to measure (training, usually).
+        images: one batch, (B, C, H, W).
+        repeats: timed passes (the untimed memory pass before them also warms up).
+
+    Returns:
+        (bytes kept for backward, seconds of the fastest forward + backward).
+    """
+    device = images.device
+    model.zero_grad(set_to_none=True)
+    if device.type in ("cuda", "mps"):
+        allocated = torch.cuda.memory_allocated if device.type == "cuda" else torch.mps.current_allocated_memory
+        _synchronize(device)
+        before = allocated()
+        logits = model(images)  # the logits hold the graph, and the graph holds the activations
+        kept = allocated() - before
+    else:
+        from torch.profiler import ProfilerActivity, profile
+
+        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+            logits = model(images)
+        kept = sum(event.self_cpu_memory_usage for event in prof.events())
+    kept -= logits.numel() * logits.element_size()
+    del logits  # frees the graph and its activations
+    seconds = []
+    for _ in range(repeats):
+        model.zero_grad(set_to_none=True)
+        _synchronize(device)
+        start = time.perf_counter()
+        model(images).mean().backward()
+        _synchronize(device)  # GPU kernels run asynchronously: wait for them before reading the clock
+        seconds.append(time.perf_counter() - start)
+    return kept, min(seconds)
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
 
 
 def _count(module: nn.Module) -> int:

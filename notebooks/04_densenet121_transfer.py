@@ -19,13 +19,15 @@
 # **What you will learn**
 # - what transfer learning is, and why features learned on ImageNet help a segmentation model
 # - how a DenseNet is built: dense blocks that concatenate, transitions that shrink, in a picture
+# - how a U-Net decoder is put on top of it, shape by shape
 # - what the encoder sees: its feature maps at each of its five stages, for one image
 # - how much a pretrained encoder buys you: the from-scratch U-Net of notebook 03 against `DenseNetUNet` with a
 #   random and with an ImageNet encoder, on the same data and budget (Dice, parameters, time, memory)
 # - the fine-tuning recipe: freeze the encoder first, then unfreeze it with a lower learning rate
 #
-# **Runtime**: about 8 minutes on a laptop CPU (2 cores, small images); on a Colab GPU to be measured (a few
-# minutes expected). On Colab the ImageNet weights (31 MB) download by themselves; offline, the notebook says so and
+# **Runtime**: about RUNTIME_CPU on a laptop CPU (2 cores, small images, without the ImageNet weights; with them
+# one more DenseNet trains, a few minutes more); under a minute in smoke mode. On a Colab GPU `fit` prints each
+# epoch's time. On Colab the ImageNet weights (31 MB) download by themselves; offline, the notebook says so and
 # skips that part of the comparison.
 
 # %%
@@ -52,138 +54,162 @@ from unet_tutorial.utils import pick_device, set_seed, smoke_mode
 SMOKE = smoke_mode()
 DEVICE = pick_device()
 ON_GPU = DEVICE.type == "cuda"
-# (height, width): Carvana photos are 3:2; on a CPU they are small so that three models train in minutes.
-IMAGE_SIZE = (64, 96) if SMOKE else ((320, 480) if ON_GPU else (96, 144))
-TRAIN_IMAGES = 8 if SMOKE else (None if ON_GPU else 160)  # whole cars of the training split; None: all of them
-VAL_IMAGES = 8 if SMOKE else (None if ON_GPU else 64)
-BATCH_SIZE = 4 if SMOKE else (16 if ON_GPU else 8)
-EPOCHS = 2 if SMOKE else (12 if ON_GPU else 3)  # the same budget for every model
-FROZEN_EPOCHS = 1 if SMOKE else (4 if ON_GPU else 1)  # freeze-then-unfreeze run: epochs with a frozen encoder
+VAL_FRACTION = 0.15  # fraction of cars held out, as in notebook 03
+SEED = 0
+if SMOKE:  # a few batches of tiny images: checks that every cell runs
+    SAMPLE_CARS, SAMPLE_SIZE = 3, (96, 64)  # generated data (as notebook 03): cars (x16 views), (width, height)
+    IMAGE_SIZE, TRAIN_IMAGES, VAL_IMAGES, BATCH_SIZE, EPOCHS = (64, 96), 8, 8, 4, 2
+elif ON_GPU:  # every image, larger, for longer
+    SAMPLE_CARS, SAMPLE_SIZE = 24, (480, 320)
+    IMAGE_SIZE, TRAIN_IMAGES, VAL_IMAGES, BATCH_SIZE, EPOCHS = (320, 480), None, None, 16, 12
+else:  # CPU: a few cars at small size, so that three models train in minutes
+    SAMPLE_CARS, SAMPLE_SIZE = 24, (240, 160)
+    IMAGE_SIZE, TRAIN_IMAGES, VAL_IMAGES, BATCH_SIZE, EPOCHS = (96, 144), 96, 32, 4, 3
+FROZEN_EPOCHS = 4 if ON_GPU else 1  # the freeze-then-unfreeze run: epochs with a frozen encoder (section 6)
 LR = 1e-3  # the decoder, the from-scratch U-Net and a random encoder
 LR_ENCODER = 1e-4  # a pretrained encoder: ten times gentler, so that fine-tuning does not wash out what it knows
 UNET_BASE_CHANNELS = 8 if SMOKE else (64 if ON_GPU else 16)  # the from-scratch U-Net of notebooks 01 and 03
-WEIGHTS = None if SMOKE else "imagenet"  # smoke mode never tries to load (or download) pretrained weights
-NUM_WORKERS = 0 if SMOKE else 2
-SEED = 0
+WEIGHTS = None if SMOKE else "imagenet"  # the pretrained encoder; smoke mode never loads (or downloads) it
+NUM_WORKERS = 2 if ON_GPU else 0  # on a CPU, loader processes would only take cores from the training
 set_seed(SEED)
-print(f"smoke mode: {SMOKE}, device: {DEVICE}, image size: {IMAGE_SIZE}, epochs: {EPOCHS}, weights: {WEIGHTS}")
+print(f"smoke mode: {SMOKE}, device: {DEVICE}, image size (H, W): {IMAGE_SIZE}, batch: {BATCH_SIZE}, "
+      f"epochs: {EPOCHS}, weights: {WEIGHTS}")
 
 # %% [markdown]
-# ## Transfer learning in one paragraph
+# ## 1. Transfer learning in one paragraph
 #
 # A segmentation model has to learn two things: *what is in the picture* (edges, textures, wheels, windows, "this
 # is a car") and *where exactly its outline runs*. The first part is the same for almost every vision task, and it
-# is what an image classifier trained on ImageNet (1.28 million photos, 1,000 classes) has already learned in its
-# convolutional layers. **Transfer learning** reuses those layers: we take the classifier, cut off its last
-# layer, use the rest as the **encoder** of a U-Net, and train only what is new (the decoder) from scratch.
+# is what an image classifier trained on **ImageNet** (1.28 million photos, 1,000 classes) has already learned in
+# its convolutional layers. **Transfer learning** reuses those layers: we take the classifier, cut off its last
+# layer (the one that picks one of the 1,000 classes), use the rest as the **encoder** of a U-Net (the left side
+# of the U in notebook 01), and train what is new, the decoder, from scratch.
 #
 # Why this helps segmentation in particular:
 # - masks are expensive, so segmentation sets are small (Carvana: 318 cars; medical sets: a few dozen scans);
 #   ImageNet supplies the millions of examples that the early layers need;
 # - the first layers' filters (edges, colour blobs, textures) are generic, so they transfer to any photo;
-# - the model starts from features that already separate objects from background, so it reaches a good Dice in
-#   far fewer epochs, which is also far less compute.
+# - the model starts from features that already separate objects from background, so it usually reaches a good
+#   Dice in fewer epochs, which is also less compute.
 #
-# The price: the encoder expects images normalised the way ImageNet images were (`model.normalization`), and
-# it is large (DenseNet121 has ~7 million parameters in its convolutional part).
+# The price: the images must be normalised the way the ImageNet images were when the weights were trained (the
+# per-channel mean and standard deviation you met in notebook 03), and the encoder is large (DenseNet121 has
+# about 7 million parameters in its convolutional part; the narrow U-Net of notebook 03 has under 2 million).
 
 # %% [markdown]
-# ## The data: notebook 03's Carvana set
+# ## 2. The data: notebook 03's Carvana set
 #
 # The same data as notebook 03: the real Carvana photos when they are on disk, otherwise the generated
-# Carvana-like cars (with a notice saying so). Split by car, never by image, so no car is seen in training and
-# validation. Every model below is normalised with the statistics its pretrained weights expect; the
-# from-scratch U-Net is fine with those too.
+# Carvana-like cars (with a notice saying so), split by car. `carvana_loaders` builds the two loaders exactly as
+# notebook 03 did by hand (augmented training batches, resized-only validation batches). The normalisation comes
+# from the weights: `normalization("imagenet")` reads the mean and std off torchvision's entry for them.
 
 # %%
-from torch.utils.data import DataLoader
-
-from unet_tutorial.data import CarvanaDataset, carvana_split
+from unet_tutorial.data import carvana_loaders, carvana_split
 from unet_tutorial.densenet_unet import normalization
 from unet_tutorial.sample_data import carvana_data
-from unet_tutorial.transforms import eval_transforms, train_transforms
 
-root, is_real = carvana_data()
-train_ids, val_ids = carvana_split(root, val_fraction=0.15, seed=SEED)
-train_ids, val_ids = train_ids[:TRAIN_IMAGES], val_ids[:VAL_IMAGES]  # ids are sorted: the first cars, all views
-NORM = normalization("imagenet")  # {"mean": ..., "std": ...}, read off torchvision's weights entry
-train_set = CarvanaDataset(root, train_ids, transform=train_transforms(IMAGE_SIZE, mask_fill=0, **NORM))
-val_set = CarvanaDataset(root, val_ids, transform=eval_transforms(IMAGE_SIZE, **NORM))
-train_loader = DataLoader(train_set, batch_size=BATCH_SIZE, shuffle=True, drop_last=True,
-                          num_workers=NUM_WORKERS, persistent_workers=NUM_WORKERS > 0)
-val_loader = DataLoader(val_set, batch_size=2 * BATCH_SIZE, num_workers=NUM_WORKERS,
-                        persistent_workers=NUM_WORKERS > 0)
+root, is_real = carvana_data(n_cars=SAMPLE_CARS, size=SAMPLE_SIZE, seed=SEED)
+train_ids, val_ids = carvana_split(root, val_fraction=VAL_FRACTION, seed=SEED)
+train_ids, val_ids = train_ids[:TRAIN_IMAGES], val_ids[:VAL_IMAGES]  # ids are sorted by car: whole cars
+NORM = normalization("imagenet")  # {"mean": (r, g, b), "std": (r, g, b)}
+train_loader, val_loader = carvana_loaders(root, train_ids, val_ids, image_size=IMAGE_SIZE, batch_size=BATCH_SIZE,
+                                           **NORM, num_workers=NUM_WORKERS, pin_memory=ON_GPU)
 images, masks = next(iter(val_loader))
 print(f"{'real' if is_real else 'generated'} data in {root}")
-print(f"train: {len(train_set)} images, val: {len(val_set)} images; normalisation {NORM}")
-print(f"a batch: images {tuple(images.shape)} {images.dtype}, masks {tuple(masks.shape)} {masks.dtype}")
+print(f"train: {len(train_ids)} images, val: {len(val_ids)} images; normalisation {NORM}")
+print(f"a validation batch: images {tuple(images.shape)} {images.dtype}, masks {tuple(masks.shape)} {masks.dtype}")
 
 # %% [markdown]
-# ## DenseNet121 in a picture
+# ## 3. DenseNet121 in pictures
 #
 # A DenseNet ([Huang et al., 2017](https://arxiv.org/abs/1608.06993)) is built from **dense blocks**. Inside a
-# block every layer (BatchNorm, ReLU, 1x1 conv, BatchNorm, ReLU, 3x3 conv) adds `growth_rate = 32` new channels,
-# and its input is the **concatenation of everything before it**: the block's input and the output of every
-# earlier layer. Features are reused instead of recomputed, which keeps the layers thin. Between blocks, a
-# **transition** (1x1 conv that halves the channels, 2x2 average pool that halves H and W) keeps the growth in check.
+# block every layer (BatchNorm, ReLU, 1x1 conv to 128 channels, BatchNorm, ReLU, 3x3 conv) adds
+# `growth_rate = 32` new channels, and its input is the **concatenation of everything before it**: the block's
+# input and the output of every earlier layer. Features are reused instead of recomputed, which keeps each layer
+# thin. Between blocks, a **transition** (1x1 conv that halves the channels, 2x2 average pool that halves H and W)
+# keeps the growth in check. DenseNet121 has four dense blocks of 6, 12, 24 and 16 layers.
 #
-# `DenseNetUNet` uses torchvision's `densenet121().features` unchanged as its encoder and reads it out after each
-# of five stages, at strides 2, 4, 8, 16 and 32: those are the U-Net's skips.
+# `DenseNetUNet` (in `unet_tutorial/densenet_unet.py`) uses torchvision's `densenet121().features` unchanged as its
+# encoder. We build one with random weights, which is enough to read the architecture, and count the channels in
+# the first dense block: each layer's BatchNorm tells how many channels come in.
 
 # %%
-from unet_tutorial.densenet_unet import ENCODER_STAGES, DenseNetUNet
+import matplotlib.pyplot as plt
+import numpy as np
 
-model = DenseNetUNet(num_classes=1, weights=None)  # random weights: enough to read the architecture
+from unet_tutorial.densenet_unet import ENCODER_STAGES, DenseNetUNet, pad_to_multiple
+
+model = DenseNetUNet(num_classes=1, weights=None)
+block = model.encoder.denseblock1
+inputs = [layer.norm1.num_features for layer in block.values()]  # the channels each layer's input has
+block_in, growth = inputs[0], inputs[1] - inputs[0]
+print(f"denseblock1: layer inputs {inputs}, output {inputs[-1] + growth} channels = {block_in} + {len(inputs)} x "
+      f"{growth}")
+
+fig, ax = plt.subplots(figsize=(8, 3.2))
+bars = np.arange(len(inputs) + 1)  # bar k: what layer k + 1 reads; the last bar: what the block hands on
+ax.bar(bars, block_in, color="lightgrey", edgecolor="black", label=f"block input ({block_in})")
+for layer in range(len(inputs)):  # layer k's new channels appear in every bar after it
+    ax.bar(bars[layer + 1:], growth, bottom=block_in + layer * growth, edgecolor="black",
+           color=plt.cm.viridis(layer / len(inputs)), label=f"from layer {layer + 1} (+{growth})")
+ax.set_xticks(bars, [f"layer {k + 1}\ninput" for k in range(len(inputs))] + ["block\noutput"])
+ax.set(ylabel="channels", title="Dense block 1: every layer reads the concatenation of all earlier outputs")
+ax.legend(fontsize=7, loc="upper left", ncol=2)
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# The encoder is read out after each of five **stages**; each stage ends at half the resolution of the one before
+# (stride 2, 4, 8, 16 and 32: one feature-map pixel per 2, 4, ... 32 image pixels). Those five outputs are the
+# U-Net's skips. As in notebook 01, the model first pads the image so that its sides are a multiple of the
+# largest stride, 32, and crops the logits back at the end.
+
+# %%
+padded, _ = pad_to_multiple(images[:1], 32)  # (1, 3, H', W'), H' and W' multiples of 32
+print(f"image {tuple(images[:1].shape)} -> padded {tuple(padded.shape)}")
 with torch.no_grad():
-    stage_features = model.eval().encode(images[:1])
+    stage_features = model.eval().encode(padded)  # five tensors (1, C, h, w)
 for index, (names, features) in enumerate(zip(ENCODER_STAGES, stage_features), start=1):
-    stride = images.shape[-1] // features.shape[-1]
+    stride = padded.shape[-1] // features.shape[-1]
     print(f"stage {index} ({' + '.join(names):<40}) -> {tuple(features.shape)}, stride {stride}")
+
+# %% [markdown]
+# The decoder climbs back up the U. At each step it up-samples x2 (bilinear, then a 3x3 conv), concatenates the
+# encoder's skip of the same size, and merges the two with a 1x1 conv (fewer channels) and a 3x3 conv. A last
+# up-sample returns to the input size and a 1x1 conv gives one logit per pixel. Here are those steps by hand,
+# checked against the model's own `forward`:
+
+# %%
+with torch.no_grad():
+    *skips, x = stage_features  # x: stage 5, the bottom of the U
+    for up, merge, skip in zip(model.ups, model.merges, reversed(skips)):
+        x = up(x)  # (1, C, 2h, 2w)
+        print(f"up-sampled {tuple(x.shape)} + skip {tuple(skip.shape)}", end=" -> ")
+        x = merge(x, skip)  # concatenate on channels, then 1x1 and 3x3 convs
+        print(f"merged {tuple(x.shape)}")
+    logits = model.head(model.final_up(x))  # (1, 1, H', W')
+    height, width = images.shape[-2:]
+    top, left = (padded.shape[-2] - height) // 2, (padded.shape[-1] - width) // 2
+    logits = logits[..., top:top + height, left:left + width]  # crop the padding away: (1, 1, H, W)
+    torch.testing.assert_close(logits, model(images[:1]))
+print(f"logits {tuple(logits.shape)}: the same as model(images[:1])")
 
 encoder_params = sum(p.numel() for p in model.encoder.parameters())
 decoder_params = sum(p.numel() for p in model.decoder_parameters())
 print(f"encoder {encoder_params / 1e6:.2f} M parameters, decoder {decoder_params / 1e6:.2f} M")
 
 # %% [markdown]
-# Read the channel counts off the first dense block: each layer sees 32 more channels than the one before, and
-# the block hands on all of them. The picture stacks, for each layer's input, where its channels come from.
-
-# %%
-import matplotlib.pyplot as plt
-import numpy as np
-
-block = model.encoder.denseblock1
-inputs = [layer.norm1.num_features for layer in block.values()]  # what each layer's BatchNorm sees
-block_in, growth = inputs[0], inputs[1] - inputs[0]
-print(f"denseblock1: layer inputs {inputs}, output {inputs[-1] + growth} channels "
-      f"= {block_in} + {len(inputs)} x {growth}")
-
-fig, ax = plt.subplots(figsize=(8, 3.2))
-colours = plt.cm.viridis(np.linspace(0.15, 0.95, len(inputs)))
-for bar in range(len(inputs) + 1):  # bar k: the input of layer k+1 (the last bar: the block's output)
-    ax.bar(bar, block_in, color="lightgrey", edgecolor="black")
-    for source in range(bar):
-        ax.bar(bar, growth, bottom=block_in + source * growth, color=colours[source], edgecolor="black")
-ax.set_xticks(range(len(inputs) + 1), [f"layer {k + 1}\ninput" for k in range(len(inputs))] + ["block\noutput"])
-ax.set_ylabel("channels")
-ax.set_title("Dense block 1: every layer's input is the concatenation of all earlier outputs")
-handles = [plt.Rectangle((0, 0), 1, 1, color="lightgrey")] + [plt.Rectangle((0, 0), 1, 1, color=c) for c in colours]
-ax.legend(handles, ["block input (64)"] + [f"from layer {k + 1} (+32)" for k in range(len(inputs))], fontsize=7,
-          loc="upper left", ncol=2)
-fig.tight_layout()
-plt.show()
-
-# %% [markdown]
-# ## Loading the ImageNet weights
+# ## 4. Loading the ImageNet weights
 #
 # `DenseNetUNet(weights="imagenet")` asks torchvision for the weights. They are cached in
 # `$TORCH_HOME/hub/checkpoints` after the first download, so this works offline once they are there. When they
-# can be neither found nor downloaded, the model raises `PretrainedWeightsUnavailable` instead of silently
-# training a random encoder that you would believe to be pretrained. We catch it, say so, and skip the ImageNet
-# part of the comparison.
+# can be neither found nor downloaded, the model raises `PretrainedWeightsUnavailable` (its message says where to
+# put the file) instead of silently training a random encoder that you would believe to be pretrained. We catch
+# it, say so, and skip the ImageNet part of the comparison.
 
 # %%
-from unet_tutorial.densenet_unet import PretrainedWeightsUnavailable, resolve_weights, weights_cache_path
+from unet_tutorial.densenet_unet import PretrainedWeightsUnavailable
 
 pretrained_model = None
 if WEIGHTS is None:
@@ -191,66 +217,63 @@ if WEIGHTS is None:
 else:
     try:
         pretrained_model = DenseNetUNet(num_classes=1, weights=WEIGHTS)
-        print(f"Loaded {pretrained_model.weights} from {weights_cache_path(pretrained_model.weights)}")
+        print(f"Loaded the ImageNet weights {pretrained_model.weights}")
     except PretrainedWeightsUnavailable as error:
-        entry = resolve_weights(WEIGHTS)
         line = "=" * 100
-        print(f"{line}\nNOTICE: the ImageNet weights are NOT available here, so every DenseNet below has a RANDOM "
-              f"encoder\nand the ImageNet model is left out of the comparison.\n{error}\n"
-              f"To get them: run this notebook on Colab (it downloads them), or download\n    {entry.url}\n"
-              f"on a machine with internet and put the file at\n    {weights_cache_path(entry)}\n"
-              f"(that is $TORCH_HOME/hub/checkpoints/), then run the notebook again.\n{line}")
+        print(f"{line}\nNOTICE: the ImageNet weights are NOT available here, so the ImageNet model is left out\n"
+              f"and the freeze-then-unfreeze run uses a RANDOM encoder.\n{error}\n"
+              f"On Colab (or any machine with internet) they download by themselves.\n{line}")
 PRETRAINED = pretrained_model is not None
 
 # %% [markdown]
-# ## What the encoder sees
+# ## 5. What the encoder sees
 #
-# One validation image through the encoder: for each stage, the eight channels that respond most strongly. Early
-# stages are sharp and local (edges, colour); later ones are coarse (1/32 of the image) and abstract. With ImageNet
-# weights you will see the car's outline and parts light up; a random encoder's maps are mostly blurred copies of
-# the image.
+# One validation image through the encoder: for each stage, the eight channels with the largest mean activation.
+# Early stages are sharp and local (edges, colour); later ones are coarse (1/32 of the image) and abstract. With
+# ImageNet weights you should see the car's outline and parts light up; a random encoder's maps are mostly
+# blurred copies of the image. The drawing code is plain matplotlib; what matters is the picture.
 
 # %%
-def plot_stage_features(model: DenseNetUNet, image: torch.Tensor, title: str, channels: int = 8):
+from unet_tutorial.viz import denormalize
+
+
+def plot_stage_features(model: DenseNetUNet, image: torch.Tensor, title: str, channels: int = 8) -> None:
     """One row per encoder stage: the image, then the ``channels`` most active feature maps of that stage."""
+    padded, _ = pad_to_multiple(image[None], 32)  # (1, 3, H', W')
     with torch.no_grad():
-        features = model.eval().encode(image[None].to(next(model.parameters()).device))  # 5 x (1, C, h, w)
+        features = model.eval().encode(padded.to(next(model.parameters()).device))  # five (1, C, h, w)
     fig, axes = plt.subplots(len(features), channels + 1, figsize=(1.3 * (channels + 1), 1.2 * len(features)))
-    picture = (image.permute(1, 2, 0) * torch.tensor(NORM["std"]) + torch.tensor(NORM["mean"])).clamp(0, 1)
-    for row, maps in enumerate(features):
+    for row, maps in zip(axes, features):
         maps = maps[0].float().cpu()  # (C, h, w)
-        strongest = maps.mean(dim=(1, 2)).argsort(descending=True)[:channels]
-        axes[row, 0].imshow(picture)
-        axes[row, 0].set_ylabel(f"stage {row + 1}\n{maps.shape[0]} ch\n{maps.shape[1]}x{maps.shape[2]}",
-                                fontsize=7)
-        for col, channel in enumerate(strongest.tolist(), start=1):
-            axes[row, col].imshow(maps[channel], cmap="magma")
-            axes[row, col].set_title(f"#{channel}", fontsize=6)
+        row[0].imshow(denormalize(image, **NORM))
+        row[0].set_ylabel(f"{maps.shape[0]} ch\n{maps.shape[1]}x{maps.shape[2]}", fontsize=7)
+        for ax, channel in zip(row[1:], maps.mean(dim=(1, 2)).argsort(descending=True)[:channels].tolist()):
+            ax.imshow(maps[channel], cmap="magma")
+            ax.set_title(f"#{channel}", fontsize=6)
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    plt.close(fig)
-    return fig
+    plt.show()
 
 
-encoder_for_picture = pretrained_model if PRETRAINED else model
-plot_stage_features(encoder_for_picture, images[0],
+plot_stage_features(pretrained_model if PRETRAINED else model, images[0],
                     "ImageNet encoder" if PRETRAINED else "RANDOM encoder (ImageNet weights not available here)")
 
 # %% [markdown]
-# ## The comparison
+# ## 6. The comparison
 #
 # Three models, the same data, the same epochs, the same loss (BCE + Dice, as in notebook 03):
 # 1. **from scratch**: notebook 01's `UNet`, every weight random, learning rate `LR`;
 # 2. **DenseNet, random encoder**: `DenseNetUNet(weights=None)`: the same architecture as 3 but nothing
 #    transferred, so it shows what the architecture alone buys; learning rate `LR` everywhere;
 # 3. **DenseNet, ImageNet encoder** (when the weights are available): the encoder at `LR_ENCODER`, ten times lower
-#    than the decoder's `LR` (discriminative learning rates, `model.param_groups`).
+#    than the decoder's `LR`. One learning rate per part of the model is called *discriminative learning rates*;
+#    `model.param_groups(lr_encoder, lr_decoder)` hands the optimizer the two groups.
 #
 # For each we record the learning curves, the final validation Dice, the parameter count, the time per epoch and,
-# on CUDA, the peak GPU memory.
+# on CUDA, the peak GPU memory. `fit` is notebook 03's training loop.
 
 # %%
 from unet_tutorial.losses import ComboLoss
@@ -282,7 +305,7 @@ runs["U-Net from scratch"] = train_run(scratch, torch.optim.AdamW(scratch.parame
 # %%
 set_seed(SEED)
 models["DenseNet, random encoder"] = random_dn = DenseNetUNet(num_classes=1, weights=None)
-runs["DenseNet, random encoder"] = train_run(random_dn, torch.optim.AdamW(random_dn.param_groups(LR, LR)), EPOCHS)
+runs["DenseNet, random encoder"] = train_run(random_dn, torch.optim.AdamW(random_dn.parameters(), lr=LR), EPOCHS)
 
 # %%
 if PRETRAINED:
@@ -320,8 +343,8 @@ plot_history({name: {k: run[k] for k in ("train_loss", "val_loss", "val_dice")} 
 #   ImageNet pretraining is worth on this data and budget (when the weights were available);
 # - the random-encoder DenseNet against the from-scratch U-Net: more parameters and more seconds per epoch are not
 #   knowledge, and on a small budget the bigger random model need not win;
-# - the generated cars are easier than real photos and look nothing like ImageNet, so expect pretraining to matter
-#   more on the real Carvana photos (every number here is about the data named in the data cell).
+# - the generated cars are simpler than real photos and look nothing like ImageNet's, so the gap you see on them
+#   says little about the real Carvana photos: every number here is about the data named in the data cell.
 #
 # The best model's predictions on a few validation images:
 
@@ -335,25 +358,27 @@ print(f"best: {best_name}; logits {tuple(logits.shape)}")
 show(images[:4], masks[:4], preds=(logits.sigmoid() > 0.5).float(), titles=val_ids[:4])
 
 # %% [markdown]
-# ## Freeze first, then unfreeze
+# ## 7. Freeze first, then unfreeze
 #
 # The fine-tuning recipe for a pretrained encoder:
-# 1. **freeze** the encoder (`model.freeze_encoder()`: no gradients, and BatchNorm keeps its ImageNet statistics)
-#    and train only the random decoder for a few epochs. Its first, large and noisy gradients then cannot damage the
-#    pretrained features, and each epoch is cheaper: no gradients through the encoder;
+# 1. **freeze** the encoder (`model.freeze_encoder()`: no gradients, and BatchNorm keeps the running mean and
+#    variance it learned on ImageNet instead of updating them) and train only the random decoder for a few epochs.
+#    Its first, large and noisy gradients then cannot damage the pretrained features, and each epoch is cheaper:
+#    no gradients through the encoder;
 # 2. **unfreeze** (`model.unfreeze_encoder()`) and train everything, the encoder with a learning rate ten times
 #    lower than the decoder's, so it adapts without forgetting.
 #
 # The optimizer holds both parameter groups from the start: frozen parameters get no gradient, so the optimizer
-# skips them until they are unfrozen. We run it on the ImageNet encoder when it is available (else, clearly
-# labelled, on a random one: then the frozen phase shows what freezing features that are not worth keeping costs)
-# and compare with training everything from the first epoch.
+# skips them until they are unfrozen. We run it on the ImageNet encoder when it is available and compare with the
+# ImageNet run above, which trained everything from the first epoch with the same learning rates. Without the
+# weights it runs, clearly labelled, on a random encoder with the random run's learning rate: then the frozen
+# phase shows what freezing features that are not worth keeping costs.
 
 # %%
 set_seed(SEED)
 staged = DenseNetUNet(num_classes=1, weights=WEIGHTS if PRETRAINED else None)
 encoder_label = "ImageNet" if PRETRAINED else "RANDOM"
-optimizer = torch.optim.AdamW(staged.param_groups(lr_encoder=LR_ENCODER, lr_decoder=LR))
+optimizer = torch.optim.AdamW(staged.param_groups(lr_encoder=LR_ENCODER if PRETRAINED else LR, lr_decoder=LR))
 staged.freeze_encoder()
 frozen = train_run(staged, optimizer, FROZEN_EPOCHS)
 print(f"frozen: {frozen['trainable'] / 1e6:.2f}M of {frozen['params'] / 1e6:.2f}M parameters train")
@@ -366,7 +391,8 @@ print(f"unfrozen: {unfrozen['trainable'] / 1e6:.2f}M parameters train; encoder l
 staged_history = {key: frozen[key] + unfrozen[key] for key in ("train_loss", "val_loss", "val_dice", "seconds")}
 
 # %% [markdown]
-# The effect, against the same encoder trained end to end from the first epoch (the dotted line marks the unfreezing):
+# The effect, against the same encoder trained end to end from the first epoch (the dotted line marks the
+# unfreezing), and what each phase cost:
 
 # %%
 end_to_end_name = "DenseNet, ImageNet encoder" if PRETRAINED else "DenseNet, random encoder"
@@ -376,7 +402,7 @@ epochs = np.arange(1, EPOCHS + 1)
 ax_dice.plot(epochs, end_to_end["val_dice"], "o-", label=f"{encoder_label} encoder, all layers from epoch 1")
 ax_dice.plot(epochs, staged_history["val_dice"], "o-", label=f"{encoder_label} encoder, frozen then unfrozen")
 ax_dice.axvline(FROZEN_EPOCHS + 0.5, color="grey", linestyle=":")
-ax_dice.set(xlabel="epoch", ylabel="validation Dice", title="Dice")
+ax_dice.set(xlabel="epoch", ylabel="validation Dice", title="Dice", xticks=epochs)
 ax_dice.legend(fontsize=8)
 ax_time.bar(["frozen", "unfrozen", "end to end"],
             [np.mean(frozen["seconds"]), np.mean(unfrozen["seconds"]), np.mean(end_to_end["seconds"])],
@@ -385,7 +411,6 @@ ax_time.set(ylabel="seconds per training epoch", title="Time per epoch")
 fig.tight_layout()
 plt.show()
 
-# %%
 staged_name = f"DenseNet, {encoder_label} encoder, frozen then unfrozen"
 models[staged_name] = staged
 runs[staged_name] = {**staged_history, "params": unfrozen["params"], "trainable": unfrozen["trainable"],
@@ -398,11 +423,11 @@ summary_table({end_to_end_name: end_to_end, staged_name: runs[staged_name],
 # What to take from it: freezing makes the first epochs cheaper (no backward pass through the encoder, no
 # optimizer state for it, less activation memory on a GPU) and protects pretrained features from the decoder's
 # first random gradients. With ImageNet weights the frozen phase typically reaches a useful Dice already, and
-# unfreezing with a low encoder learning rate adds the rest. With a random encoder, freezing can only hold the model
-# back: freeze features you want to keep, never random ones.
+# unfreezing with a low encoder learning rate adds the rest. With a random encoder, the frozen phase trains a
+# decoder on features that mean nothing yet: freeze features you want to keep, never random ones.
 
 # %% [markdown]
-# ## The headline number
+# ## 8. The headline number
 #
 # The best final validation Dice of all runs (on the data named at the top: generated or real).
 
@@ -416,10 +441,12 @@ report_metric("val_dice", runs[best_name]["val_dice"][-1], "04_densenet121_trans
 # %% [markdown]
 # ## Exercise 1: channels of a DenseNet encoder
 #
-# Write `densenet_stage_channels(block_config, growth_rate=32, num_init_features=64)`: the channels of the five
-# encoder stages of a DenseNet. Stage 1 is the stem's output (`num_init_features`). Each dense block adds
-# `growth_rate` channels per layer; each transition (after every block but the last) halves the channels.
-# DenseNet121 is `block_config=(6, 12, 24, 16)` and gives `[64, 256, 512, 1024, 1024]`.
+# Write `densenet_stage_channels(block_config, growth_rate=32, num_init_features=64)`: the channels of every
+# encoder stage of a DenseNet, as a list of `len(block_config) + 1` numbers. The first is the stem's output
+# (`num_init_features`); then one number per dense block: the channels it hands on. Each dense block adds
+# `growth_rate` channels per layer; each transition (after every block but the last) halves the channels before
+# the next block. DenseNet121 is `block_config=(6, 12, 24, 16)` and gives `[64, 256, 512, 1024, 1024]`; the check
+# also tries DenseNet169, DenseNet201 and two made-up DenseNets.
 
 # %% tags=["solution"]
 # Hint: keep a running count: after block i it is count + layers * growth_rate; a transition then halves it.
@@ -470,12 +497,13 @@ check_two_group_optimizer(two_group_optimizer)
 # %% [markdown]
 # ## Summary
 # - **Transfer learning** reuses an ImageNet classifier's convolutional layers as a U-Net encoder; only the decoder
-#   starts from scratch. The images must be normalised as the weights expect (`model.normalization`).
+#   starts from scratch. The images must be normalised as the weights expect (`normalization("imagenet")`).
 # - **DenseNet**: inside a dense block every layer reads the concatenation of all earlier outputs and adds 32
 #   channels; transitions halve channels and resolution. DenseNet121's five stages give 64, 256, 512, 1024 and 1024
-#   channels at strides 2 to 32: the U-Net's skips.
-# - **The comparison** (table above) shows what pretraining buys on the same budget; a bigger random model is not
-#   the same as a pretrained one. Offline, the ImageNet model is skipped with a notice, never faked.
+#   channels at strides 2 to 32: the U-Net's skips. The decoder up-samples and merges one skip per step.
+# - **The comparison** (table above) measures what pretraining buys on the same budget, when the weights are
+#   there; a bigger random model is not the same as a pretrained one. Offline, the ImageNet model is skipped with
+#   a notice, never faked.
 # - **Fine-tuning recipe**: freeze the encoder, train the decoder; then unfreeze with a ~10x lower encoder
 #   learning rate (`param_groups(lr_encoder, lr_decoder)`).
 #

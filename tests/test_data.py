@@ -12,6 +12,7 @@ from unet_tutorial.data import (
     CarvanaDataset,
     ade20k_palette,
     carvana_ids,
+    carvana_loaders,
     carvana_split,
 )
 from unet_tutorial.sample_data import make_ade20k_like, make_carvana_like
@@ -171,3 +172,20 @@ def test_binary_mask_padded_with_ignore_is_caught(carvana_root):
     warp = A.Compose([A.Affine(rotate=(40, 45), fill_mask=255, p=1.0)])  # corners become 255
     with pytest.raises(ValueError, match="mask_fill=0"):
         CarvanaDataset(carvana_root, transform=warp)[0]
+
+
+def test_carvana_loaders(carvana_root):
+    train_ids, val_ids = carvana_split(carvana_root, val_fraction=0.34, seed=0)  # 2 cars x 4 views / 1 car
+    mean, std = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
+    train_loader, val_loader = carvana_loaders(carvana_root, train_ids, val_ids, image_size=(32, 48), batch_size=3,
+                                               mean=mean, std=std)
+    assert len(train_loader) == 2  # 8 images in batches of 3: the incomplete third batch is dropped
+    images, masks = next(iter(train_loader))
+    assert images.shape == (3, 3, 32, 48) and masks.shape == (3, 1, 32, 48) and masks.dtype == torch.float32
+    assert set(masks.unique().tolist()) <= {0.0, 1.0}
+    images, masks = next(iter(val_loader))  # all 4 validation images in one batch of 2 * 3
+    raw = CarvanaDataset(carvana_root, val_ids, eval_transforms((32, 48), mean=None, std=None))[0][0]
+    torch.testing.assert_close(images[0], (raw - 0.5) / 0.25)  # resized only (no augmentation), then normalised
+    torch.testing.assert_close(next(iter(val_loader))[0], images)  # and the same every time
+    with pytest.raises(ValueError, match="batch_size=9"):
+        carvana_loaders(carvana_root, train_ids, val_ids, image_size=32, batch_size=9)

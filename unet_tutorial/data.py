@@ -1,7 +1,7 @@
 """Datasets in their real on-disk formats: Carvana (binary car masks) and ADE20K SceneParsing (150 classes).
 
 A dataset here only finds files, reads them, checks them and hands (image, mask) to a transform. Augmentation
-lives in ``transforms.py``, generated stand-in data in ``sample_data.py``, downloading in ``download.py``.
+lives in ``transforms.py`` (``carvana_loaders`` joins the two), generated stand-in data in ``sample_data.py``, downloading in ``download.py``.
 Bad input fails early with a message naming the file and the layout that was expected. Left out: the Kaggle
 test set (no masks) and ADE20K's full 3,688-class release.
 Taught in: notebook 03 (Carvana) and notebook 05 (ADE20K).
@@ -16,7 +16,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
+
+from unet_tutorial.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transforms, train_transforms
 
 ADE20K_IGNORE_INDEX = 255
 # The official SceneParsing archive (about 1 GB) and its SHA-1, as dmlc/gluon-cv scripts/datasets/ade20k.py pins it.
@@ -225,6 +227,31 @@ class CarvanaDataset(Dataset):
                 "masks must stay 0/1, so pad them with 0 (e.g. train_transforms(size, mask_fill=0))."
             )
         return image_t, mask_t.float().unsqueeze(0)  # (H, W) -> (1, H, W)
+
+
+def carvana_loaders(
+    root: str | Path, train_ids: list[str], val_ids: list[str], *, image_size: int | tuple[int, int],
+    batch_size: int, mean: tuple[float, float, float] = IMAGENET_MEAN,
+    std: tuple[float, float, float] = IMAGENET_STD, num_workers: int = 0, pin_memory: bool = False,
+) -> tuple[DataLoader, DataLoader]:
+    """Carvana's training and validation loaders, built as notebook 03 builds them (and reused in 04).
+
+    Training: ``train_transforms`` (random crops of 60-100 % of the image, flips, a small warp, colour jitter;
+    invented pixels are background), shuffled, the last incomplete batch dropped. Validation: resized only,
+    in batches of ``2 * batch_size``. Both normalised with ``mean`` and ``std``.
+
+    Returns:
+        (train_loader, val_loader), yielding images float (B, 3, H, W) and masks float (B, 1, H, W).
+    """
+    if len(train_ids) < batch_size:
+        raise ValueError(f"{len(train_ids)} training images make no full batch of batch_size={batch_size} "
+                         "(the last incomplete batch is dropped): use more train_ids or a smaller batch_size")
+    train_set = CarvanaDataset(root, train_ids, train_transforms(image_size, scale=(0.6, 1.0), mean=mean, std=std,
+                                                                 mask_fill=0))
+    val_set = CarvanaDataset(root, val_ids, eval_transforms(image_size, mean=mean, std=std))
+    args = {"num_workers": num_workers, "pin_memory": pin_memory, "persistent_workers": num_workers > 0}
+    return (DataLoader(train_set, batch_size=batch_size, shuffle=True, drop_last=True, **args),
+            DataLoader(val_set, batch_size=2 * batch_size, **args))
 
 
 def _ade20k_root(root: Path) -> Path:

@@ -9,7 +9,7 @@ from torch import nn
 
 from unet_tutorial.data import read_label
 from unet_tutorial.model import UNet
-from unet_tutorial.predict import (blend_window, predict_mask, predict_probs, probs_to_mask, rle_decode, rle_encode,
+from unet_tutorial.predict import (blend_window, predict_loader, predict_mask, predict_probs, probs_to_mask, rle_decode, rle_encode,
                                    sliding_window_predict, tile_starts)
 from unet_tutorial.sample_data import make_carvana_like
 from unet_tutorial.utils import data_root
@@ -46,6 +46,19 @@ def test_flip_tta_averages_with_the_mirrored_prediction():
     plain = predict_probs(model, images)
     mirrored = predict_probs(model, images.flip(-1)).flip(-1)
     torch.testing.assert_close(predict_probs(model, images, tta=True), (plain + mirrored) / 2)
+
+
+def test_predict_loader_gathers_small_masks_and_probs_in_order():
+    from torch.utils.data import DataLoader, TensorDataset
+
+    model = pointwise()
+    images = torch.randn(5, 3, 6, 7)
+    masks = (torch.rand(5, 1, 6, 7) > 0.5).float()
+    got_masks, got_probs = predict_loader(model, DataLoader(TensorDataset(images, masks), batch_size=2), tta=True)
+    assert got_masks.dtype == torch.uint8 and got_probs.dtype == torch.float16
+    assert got_masks.shape == got_probs.shape == (5, 1, 6, 7)
+    assert torch.equal(got_masks, masks.to(torch.uint8))
+    torch.testing.assert_close(got_probs.float(), predict_probs(model, images, tta=True), atol=1e-3, rtol=0)
 
 
 def test_tiles_cover_the_image_and_the_window_is_positive():

@@ -10,7 +10,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from unet_tutorial.model import UNet
 from unet_tutorial.checkpoint import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
-from unet_tutorial.train import NonFiniteLossError, default_amp_dtype, evaluate, fit, train_one_epoch
+from unet_tutorial.train import (NonFiniteLossError, default_amp_dtype, evaluate, fit, time_train_step,
+                                 train_one_epoch)
 from unet_tutorial.utils import set_seed
 
 
@@ -224,3 +225,16 @@ def test_round_trip_restores_weights_optimizer_and_a_bare_state_dict(tmp_path):
         assert torch.equal(a, b)
     torch.save(model.state_dict(), tmp_path / "bare.pt")
     load_checkpoint(tmp_path / "bare.pt", tiny_model())
+
+
+@pytest.mark.parametrize("amp_dtype, channels_last", [(None, False), (torch.bfloat16, True)])
+def test_time_train_step_times_a_copy_and_leaves_the_model_alone(amp_dtype, channels_last):
+    model = tiny_model()
+    before = {name: p.clone() for name, p in model.state_dict().items()}
+    images, masks = tiny_data(2)[:]
+    seconds = time_train_step(model, images, masks, nn.BCEWithLogitsLoss(), amp_dtype=amp_dtype,
+                              channels_last=channels_last, steps=1)
+    assert 0 < seconds < 60
+    for name, p in model.state_dict().items():
+        assert torch.equal(p, before[name]), f"{name} changed: the timing must train a copy"
+    assert all(p.grad is None for p in model.parameters())

@@ -238,3 +238,12 @@ def test_time_train_step_times_a_copy_and_leaves_the_model_alone(amp_dtype, chan
     for name, p in model.state_dict().items():
         assert torch.equal(p, before[name]), f"{name} changed: the timing must train a copy"
     assert all(p.grad is None for p in model.parameters())
+
+
+def test_a_file_that_is_not_a_checkpoint_is_named(tmp_path):
+    from unet_tutorial.checkpoint import CheckpointError, read_checkpoint
+
+    path = tmp_path / "train_masks.csv"
+    path.write_text("img,rle_mask\na.jpg,1 2\n")
+    with pytest.raises(CheckpointError, match=r"train_masks\.csv is truncated or not a PyTorch checkpoint"):
+        read_checkpoint(path)

@@ -287,3 +287,26 @@ def test_fetch_carvana_unpacks_kaggle_archives(monkeypatch, tmp_path):
     assert download.fetch_carvana(tmp_path) == tmp_path
     assert (tmp_path / "train_masks" / "abc_02_mask.gif").is_file() and (tmp_path / "train_masks.csv").is_file()
     assert not list(tmp_path.glob("*.zip")), "archives are removed after unpacking"
+
+
+def test_fetch_carvana_keeps_archives_in_their_own_folder_and_reuses_them(monkeypatch, tmp_path):
+    from pathlib import Path
+
+    from unet_tutorial import download
+
+    monkeypatch.setattr(download, "CARVANA_COUNT", 1)
+    archives = {"train.zip": {"train/abc_01.jpg": b"j"}, "train_masks.zip": {"train_masks/abc_01_mask.gif": b"g"},
+                "train_masks.csv.zip": {"train_masks.csv": b"img,rle_mask\n"}}
+    calls = []
+
+    def fetch(self, competition, name, path, quiet):
+        calls.append(name)
+        (Path(path) / name).write_bytes(_zip_bytes(archives[name]))
+
+    _fake_kaggle(monkeypatch, fetch)
+    drive, first, second = tmp_path / "drive", tmp_path / "session1", tmp_path / "session2"
+    download.fetch_carvana(first, archives=drive)
+    assert sorted(p.name for p in drive.glob("*.zip")) == sorted(archives), "the zips stay in archives/"
+    assert (first / "train" / "abc_01.jpg").is_file() and not list(first.glob("*.zip"))
+    download.fetch_carvana(second, archives=drive)  # a new session: unpack from the kept zips, no download
+    assert (second / "train_masks.csv").is_file() and len(calls) == 3

@@ -266,23 +266,32 @@ def _count(folder: Path, pattern: str) -> int:
     return len(list(folder.glob(pattern))) if folder.is_dir() else 0
 
 
-def fetch_carvana(root: str | Path, *, hq: bool = False, keep_archives: bool = False) -> Path:
+def fetch_carvana(root: str | Path, *, hq: bool = False, keep_archives: bool = False,
+                  archives: str | Path | None = None) -> Path:
     """Download Carvana's training images, masks and train_masks.csv from Kaggle and unpack them in ``root``.
 
     Idempotent: what is already unpacked and complete is skipped. Needs the Kaggle client, a token and the
     competition rules accepted once on the website (see ``kaggle_download``).
 
+    Args:
+        hq: the 1918x1280 high-quality JPEGs (train_hq.zip) instead of train.zip.
+        keep_archives: keep the zips after unpacking.
+        archives: a folder for the zips other than ``root`` (e.g. Google Drive on Colab, so that a new session
+            unpacks them without downloading again); zips found there are reused, and always kept.
+
     Returns:
         ``root``, ready for ``data.CarvanaDataset(root)``.
     """
     root = Path(root)
+    keep_archives = keep_archives or archives is not None
+    archives = Path(archives) if archives is not None else root
     images = "train_hq" if hq else "train"
     for name, pattern in {images: "*.jpg", "train_masks": "*_mask.gif", "train_masks.csv": None}.items():
         target = root / name
         if (pattern and _count(target, pattern) >= CARVANA_COUNT) or (pattern is None and target.is_file()):
             print(f"{target}: already there, skipped")
             continue
-        (archive,) = kaggle_download(CARVANA_COMPETITION, [f"{name}.zip"], root)
+        (archive,) = kaggle_download(CARVANA_COMPETITION, [f"{name}.zip"], archives)  # skipped if already there
         print(f"unpacking {archive}")
         extract_archive(archive, root)
         if not keep_archives:

@@ -356,9 +356,13 @@ print(f"using the weights of epoch {best['epoch']} (validation Dice {best['best'
 # %% [markdown]
 # ## 8. Learning curves
 #
-# Training loss (dashed) and validation loss (solid) should fall together. Validation Dice climbs fast, then
-# creeps towards 1: the last points are won on the edges. The learning rate follows the one-cycle schedule: up,
-# then down to almost nothing, which settles the weights at the end.
+# Training loss (dashed) and validation loss (solid) should fall together. Do not be surprised if the training
+# loss sits *above* the validation loss: it is averaged over the epoch while the model is still improving, and
+# on augmented images, which are harder than the plain resized validation images. The warning sign is the
+# opposite: a validation loss that rises while the training loss keeps falling (overfitting).
+# Validation Dice climbs fast, then creeps towards 1: the last points are won on the edges. The learning rate
+# (shown at the start of each epoch) follows the one-cycle schedule: up, then down towards zero, which settles
+# the weights at the end.
 
 # %%
 from unet_tutorial.viz import plot_history

@@ -65,7 +65,7 @@ elif ON_GPU:  # every image, larger, for longer
 else:  # CPU: a few cars at small size, so that three models train in minutes
     SAMPLE_CARS, SAMPLE_SIZE = 24, (240, 160)
     IMAGE_SIZE, TRAIN_IMAGES, VAL_IMAGES, BATCH_SIZE, EPOCHS = (96, 144), 96, 32, 4, 3
-FROZEN_EPOCHS = 4 if ON_GPU else 1  # the freeze-then-unfreeze run: epochs with a frozen encoder (section 6)
+FROZEN_EPOCHS = 4 if ON_GPU else 1  # the freeze-then-unfreeze run: epochs with a frozen encoder (section 7)
 LR = 1e-3  # the decoder, the from-scratch U-Net and a random encoder
 LR_ENCODER = 1e-4  # a pretrained encoder: ten times gentler, so that fine-tuning does not wash out what it knows
 UNET_BASE_CHANNELS = 8 if SMOKE else (64 if ON_GPU else 16)  # the from-scratch U-Net of notebooks 01 and 03
@@ -264,7 +264,8 @@ plot_stage_features(pretrained_model if PRETRAINED else model, images[0],
 # %% [markdown]
 # ## 6. The comparison
 #
-# Three models, the same data, the same epochs, the same loss (BCE + Dice, as in notebook 03):
+# Three models, the same data, the same epochs, the same loss (BCE + Dice) and learning-rate schedule (one-cycle:
+# warm up, then anneal; each group peaks at its own learning rate), as in notebook 03:
 # 1. **from scratch**: notebook 01's `UNet`, every weight random, learning rate `LR`;
 # 2. **DenseNet, random encoder**: `DenseNetUNet(weights=None)`: the same architecture as 3 but nothing
 #    transferred, so it shows what the architecture alone buys; learning rate `LR` everywhere;
@@ -289,7 +290,7 @@ def train_run(model: torch.nn.Module, optimizer: torch.optim.Optimizer, epochs: 
     if ON_GPU:
         torch.cuda.reset_peak_memory_stats()
     history = fit(model, train_loader, val_loader, epochs=epochs, loss_fn=loss_fn, optimizer=optimizer,
-                  device=DEVICE, num_classes=1, scheduler=None)
+                  device=DEVICE, num_classes=1, scheduler="onecycle")
     history["params"] = sum(p.numel() for p in model.parameters())
     history["trainable"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
     history["gpu_memory_gb"] = torch.cuda.max_memory_allocated() / 1e9 if ON_GPU else None
@@ -369,10 +370,11 @@ show(images[:4], masks[:4], preds=(logits.sigmoid() > 0.5).float(), titles=val_i
 #    lower than the decoder's, so it adapts without forgetting.
 #
 # The optimizer holds both parameter groups from the start: frozen parameters get no gradient, so the optimizer
-# skips them until they are unfrozen. We run it on the ImageNet encoder when it is available and compare with the
-# ImageNet run above, which trained everything from the first epoch with the same learning rates. Without the
-# weights it runs, clearly labelled, on a random encoder with the random run's learning rate: then the frozen
-# phase shows what freezing features that are not worth keeping costs.
+# skips them until they are unfrozen. Each phase gets its own one-cycle schedule. We run the recipe on the
+# ImageNet encoder when it is available and compare with the ImageNet run above, which trained everything from
+# the first epoch with the same learning rates. Without the weights it runs, clearly labelled, on a random encoder
+# with the random run's learning rate: then the frozen phase shows what freezing features that are not worth
+# keeping costs.
 
 # %%
 set_seed(SEED)

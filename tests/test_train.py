@@ -247,3 +247,19 @@ def test_a_file_that_is_not_a_checkpoint_is_named(tmp_path):
     path.write_text("img,rle_mask\na.jpg,1 2\n")
     with pytest.raises(CheckpointError, match=r"train_masks\.csv is truncated or not a PyTorch checkpoint"):
         read_checkpoint(path)
+
+
+def test_a_second_onecycle_on_the_same_optimizer_peaks_at_the_first_ones_max_lr():
+    from unet_tutorial.train import make_scheduler
+
+    weight = nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.AdamW([{"params": [weight], "lr": 1e-3}])
+    for phase in range(2):  # e.g. a frozen phase, then an unfrozen one, each with its own schedule
+        scheduler = make_scheduler("onecycle", optimizer, epochs=1, steps_per_epoch=10)
+        lrs = []
+        for _ in range(10):
+            optimizer.step()
+            scheduler.step()
+            lrs.append(optimizer.param_groups[0]["lr"])
+        assert max(lrs) == pytest.approx(1e-3, rel=0.05), f"phase {phase} peaked at {max(lrs)}"
+        assert lrs[-1] < 1e-4  # annealed towards the end of each phase

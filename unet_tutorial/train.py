@@ -180,8 +180,10 @@ def make_scheduler(name: str | None, optimizer: torch.optim.Optimizer, *, epochs
     if name == "plateau":
         return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode=mode, factor=0.5, patience=2)
     if name == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=[g["lr"] for g in optimizer.param_groups],
-                                                   total_steps=epochs * steps_per_epoch)
+        # A second one-cycle on the same optimizer (e.g. after unfreezing) peaks where the first did ("max_lr"),
+        # not at the nearly-zero lr the first one left behind.
+        peaks = [g.get("max_lr", g["lr"]) for g in optimizer.param_groups]
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=peaks, total_steps=epochs * steps_per_epoch)
     if name == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
     if name is None:

@@ -15,8 +15,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install $(PIP_QUIET) -e ".[dev]"
 	touch $(STAMP)
 
-## make test: unit tests, the notebook sync gate and every notebook under nbmake, in smoke mode
+## make test: lint, unit tests, the notebook sync gate and every notebook under nbmake, in smoke mode
 test: $(STAMP)
+	$(BIN)/ruff check unet_tutorial tests data_scripts benchmarks
 	$(BIN)/python -m unet_tutorial.notebook_tools check $(NOTEBOOK_SOURCES)
 	UNET_TUTORIAL_SMOKE=1 $(BIN)/python -m pytest --nbmake --nbmake-timeout=300 tests $(NOTEBOOKS)
 

@@ -48,7 +48,9 @@ def test_carvana_with_transform(carvana_root):
 def test_carvana_split_is_by_car(carvana_root):
     train_ids, val_ids = carvana_split(carvana_root, val_fraction=0.34, seed=0)
     assert len(train_ids) + len(val_ids) == 12 and len(val_ids) == 4
-    cars = lambda ids: {i.rsplit("_", 1)[0] for i in ids}
+    def cars(ids):
+        return {i.rsplit("_", 1)[0] for i in ids}
+
     assert not cars(train_ids) & cars(val_ids)
     assert carvana_split(carvana_root, 0.34, seed=0) == (train_ids, val_ids)
     assert CarvanaDataset(carvana_root, ids=val_ids).ids == val_ids

@@ -9,8 +9,17 @@ from torch import nn
 
 from unet_tutorial.data import read_label
 from unet_tutorial.model import UNet
-from unet_tutorial.predict import (blend_window, predict_loader, predict_mask, predict_probs, probs_to_mask, rle_decode, rle_encode,
-                                   sliding_window_predict, tile_starts)
+from unet_tutorial.predict import (
+    blend_window,
+    predict_loader,
+    predict_mask,
+    predict_probs,
+    probs_to_mask,
+    rle_decode,
+    rle_encode,
+    sliding_window_predict,
+    tile_starts,
+)
 from unet_tutorial.sample_data import make_carvana_like
 from unet_tutorial.utils import data_root
 

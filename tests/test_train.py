@@ -8,10 +8,16 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from unet_tutorial.model import UNet
 from unet_tutorial.checkpoint import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
-from unet_tutorial.train import (NonFiniteLossError, default_amp_dtype, evaluate, fit, time_train_step,
-                                 train_one_epoch)
+from unet_tutorial.model import UNet
+from unet_tutorial.train import (
+    NonFiniteLossError,
+    default_amp_dtype,
+    evaluate,
+    fit,
+    time_train_step,
+    train_one_epoch,
+)
 from unet_tutorial.utils import set_seed
 
 

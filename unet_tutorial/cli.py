@@ -42,7 +42,9 @@ def build_model(name: str, kwargs: dict) -> nn.Module:
 
         return UNet(**kwargs)
     if name == "densenet-unet":
-        from unet_tutorial.densenet_unet import DenseNetUNet  # torchvision's DenseNet: imported only when asked
+        from unet_tutorial.densenet_unet import (
+            DenseNetUNet,  # torchvision's DenseNet: imported only when asked
+        )
 
         return DenseNetUNet(**kwargs)
     raise CliError(f"unknown model {name!r}; use one of {MODELS}")

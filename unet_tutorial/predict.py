@@ -164,13 +164,13 @@ def sliding_window_predict(model: nn.Module, image: np.ndarray | Tensor, *, tile
     total, weight = None, torch.zeros(1, full_h, full_w)
     for i in range(0, len(corners), batch_size):
         chunk = corners[i:i + batch_size]
-        tiles = torch.stack([x[:, t:t + tile_h, l:l + tile_w] for t, l in chunk])  # (b, 3, th, tw)
+        tiles = torch.stack([x[:, top:top + tile_h, left:left + tile_w] for top, left in chunk])  # (b, 3, th, tw)
         probs = predict_probs(model, tiles.to(device), tta=tta, amp_dtype=amp_dtype).cpu()  # (b, C, th, tw)
         if total is None:
             total = torch.zeros(probs.shape[1], full_h, full_w)  # (C, H', W')
-        for (t, l), p in zip(chunk, probs):
-            total[:, t:t + tile_h, l:l + tile_w] += p * window
-            weight[:, t:t + tile_h, l:l + tile_w] += window
+        for (top, left), p in zip(chunk, probs):
+            total[:, top:top + tile_h, left:left + tile_w] += p * window
+            weight[:, top:top + tile_h, left:left + tile_w] += window
     return (total / weight)[:, :height, :width]  # (C, H, W)
 
 

@@ -384,6 +384,7 @@ fields = [receptive_field(nn.Sequential(*blocks)) for _, blocks in stages]
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.5))
 axes[0].plot([name for name, _ in stages], fields, marker="o")
 axes[0].axvspan(4.5, 8.5, color="tab:green", alpha=0.1, label="decoder: spacing halves")
+axes[0].tick_params(axis="x", labelrotation=45)
 axes[0].set_ylabel("receptive field (pixels)")
 axes[0].set_title("fast growth on the way down, slower on the way up")
 axes[0].legend(loc="upper left")
@@ -513,7 +514,8 @@ fig, axes = plt.subplots(2, 3, figsize=(10, 6.4))
 for row, (name, picture) in enumerate((("flat", flat), ("ramp", ramp))):
     for col, (title, up) in enumerate(ups.items()):
         with torch.no_grad():
-            axes[row, col].imshow(up(picture)[0, 0], cmap="magma")
+            output = up(picture)[0, 0]  # (16, 16) or (17, 17)
+        axes[row, col].imshow(output, cmap="magma", vmin=min(0.0, output.min().item()))  # flat stays bright
         axes[row, col].set_title(f"{title}, {name} input", fontsize=9)
         axes[row, col].axis("off")
 plt.show()

@@ -426,6 +426,9 @@ def without_skips(module: nn.Module, args: tuple[torch.Tensor, torch.Tensor]) ->
 def overfit(model: nn.Module, steps: int, label: str) -> list[float]:
     model.to(DEVICE).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
+    # The step size decays to 0 along a cosine: the weights settle at the end, and BatchNorm's running
+    # statistics (used in eval mode) catch up with them.
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
     batch_images, batch_masks = images.to(DEVICE), masks.to(DEVICE)
     losses = []
     for _ in tqdm(range(steps), desc=label):
@@ -434,6 +437,7 @@ def overfit(model: nn.Module, steps: int, label: str) -> list[float]:
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+        scheduler.step()
         losses.append(loss.item())
     return losses
 

@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 test: $(STAMP)
 	$(BIN)/ruff check unet_tutorial tests data_scripts benchmarks
 	$(BIN)/python -m unet_tutorial.notebook_tools check $(NOTEBOOK_SOURCES)
-	UNET_TUTORIAL_SMOKE=1 $(BIN)/python -m pytest --nbmake --nbmake-timeout=300 tests $(NOTEBOOKS)
+	UNET_TUTORIAL_SMOKE=1 $(BIN)/python -m pytest --nbmake --nbmake-timeout=300 --durations=12 tests $(NOTEBOOKS)
 
 ## make tutorial: the five notebooks in order, full mode, saved with outputs in build/notebooks/
 tutorial: $(STAMP)

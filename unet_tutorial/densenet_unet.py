@@ -58,10 +58,8 @@ def resolve_weights(weights: DenseNet121_Weights | str | None) -> DenseNet121_We
         return weights
     if isinstance(weights, str):
         name = "DEFAULT" if weights.strip().lower() == "imagenet" else weights.strip()
-        try:
+        if name in DenseNet121_Weights.__members__:  # the entries' names and the DEFAULT alias
             return DenseNet121_Weights.verify(name)
-        except KeyError:
-            pass
     choices = ", ".join(["None", '"imagenet"', '"DEFAULT"'] + [f'"{w.name}"' for w in DenseNet121_Weights])
     raise ValueError(f"weights={weights!r} is not a DenseNet121 weights choice; use one of {choices} "
                      "or a torchvision.models.DenseNet121_Weights entry.")

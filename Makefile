@@ -7,7 +7,7 @@ NOTEBOOK_SOURCES := $(sort $(wildcard notebooks/[0-9][0-9]_*.py))
 NOTEBOOKS        := $(NOTEBOOK_SOURCES:.py=.ipynb)
 PIP_QUIET ?= -q
 
-.PHONY: test tutorial lab sync student bench clean
+.PHONY: test test-colab test-min tutorial site site-check badges lab sync student bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,41 @@ test: $(STAMP)
 	$(BIN)/ruff check unet_tutorial tests data_scripts benchmarks
 	$(BIN)/python -m unet_tutorial.notebook_tools check $(NOTEBOOK_SOURCES)
 	UNET_TUTORIAL_SMOKE=1 $(BIN)/python -m pytest --nbmake --nbmake-timeout=300 --durations=12 tests $(NOTEBOOKS)
+
+SMOKE_RUN = UNET_TUTORIAL_SMOKE=1 $(1)/bin/python -m pytest --nbmake --nbmake-timeout=300 tests $(NOTEBOOKS)
+
+## make test-colab: Python 3.13 with exactly Colab's versions (.ci/colab-versions.txt) in .venv-colab; the package
+## installed through a notebook's own setup cell, which must keep torch, torchvision and ipywidgets; then the tests
+COLAB_PYTHON ?= python3.13
+COLAB_VENV   := .venv-colab
+$(COLAB_VENV)/.installed: .ci/colab-versions.txt
+	rm -rf $(COLAB_VENV)
+	$(COLAB_PYTHON) -m venv $(COLAB_VENV)
+	$(COLAB_VENV)/bin/python -m pip install $(PIP_QUIET) --upgrade pip
+	$(COLAB_VENV)/bin/python -m pip install $(PIP_QUIET) -r .ci/colab-versions.txt
+	touch $@
+
+test-colab: $(COLAB_VENV)/.installed
+	$(COLAB_VENV)/bin/python .ci/colab_setup.py $(firstword $(NOTEBOOK_SOURCES))
+	$(COLAB_VENV)/bin/python -m pip install $(PIP_QUIET) -c .ci/colab-versions.txt "unet_tutorial[dev] @ file://$(CURDIR)"
+	$(call SMOKE_RUN,$(COLAB_VENV))
+
+## make test-min: Python 3.10 with every lower bound of pyproject.toml's dependencies installed exactly (.venv-min)
+MIN_PYTHON ?= python3.10
+MIN_VENV   := .venv-min
+$(MIN_VENV)/.installed: pyproject.toml
+	rm -rf $(MIN_VENV)
+	$(MIN_PYTHON) -m venv $(MIN_VENV)
+	$(MIN_VENV)/bin/python -m pip install $(PIP_QUIET) --upgrade pip
+	sed -n '/^dependencies = \[/,/^\]/p' pyproject.toml | grep -o '"[^"]*"' | tr -d '"' | sed 's/>=/==/' \
+		> $(MIN_VENV)/lower-bounds.txt
+	cat $(MIN_VENV)/lower-bounds.txt
+	$(MIN_VENV)/bin/python -m pip install $(PIP_QUIET) -c $(MIN_VENV)/lower-bounds.txt -e ".[dev]"
+	touch $@
+
+test-min: $(MIN_VENV)/.installed
+	$(MIN_VENV)/bin/python -m pip list | grep -iE '^(torch|torchvision|albumentations|numpy|matplotlib|pillow|ipywidgets|tqdm) '
+	$(call SMOKE_RUN,$(MIN_VENV))
 
 ## make tutorial: the five notebooks in order, full mode, saved with outputs in build/notebooks/
 tutorial: $(STAMP)

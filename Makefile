@@ -60,6 +60,29 @@ test-min: $(MIN_VENV)/.installed
 tutorial: $(STAMP)
 	$(BIN)/python -m unet_tutorial.notebook_tools run $(NOTEBOOKS) --out build/notebooks
 
+## make site: the executed notebooks in build/notebooks (make tutorial, or a smoke run) as a website in build/site,
+## the README as its landing page (mkdocs + mkdocs-jupyter, in .venv-site)
+SITE_VENV := .venv-site
+$(SITE_VENV)/.installed: .ci/site-requirements.txt
+	rm -rf $(SITE_VENV)
+	$(PYTHON) -m venv $(SITE_VENV)
+	$(SITE_VENV)/bin/python -m pip install $(PIP_QUIET) -r .ci/site-requirements.txt
+	touch $@
+
+site: $(SITE_VENV)/.installed
+	$(SITE_VENV)/bin/python .ci/site_pages.py build/notebooks build/site-src
+	$(SITE_VENV)/bin/mkdocs build -q -f .ci/mkdocs.yml
+
+## make site-check: build/site opened in headless Chromium as a reader would (needs chromium on the PATH)
+site-check: site
+	test -x $(SITE_VENV)/bin/playwright || $(SITE_VENV)/bin/python -m pip install $(PIP_QUIET) "playwright>=1.40" "pillow>=9.4"
+	$(SITE_VENV)/bin/python .ci/check_site.py build/site
+
+## make badges: write utils.REPO_URL and the package's version into every notebook's badges and setup cell
+badges: $(STAMP)
+	$(BIN)/python -m unet_tutorial.release $(NOTEBOOK_SOURCES)
+	$(BIN)/jupytext --to ipynb $(NOTEBOOK_SOURCES)
+
 ## make lab: JupyterLab on notebooks/
 lab: $(STAMP)
 	test -x $(BIN)/jupyter-lab || $(BIN)/python -m pip install $(PIP_QUIET) -e ".[dev,lab]"

@@ -7,7 +7,7 @@ NOTEBOOK_SOURCES := $(sort $(wildcard notebooks/[0-9][0-9]_*.py))
 NOTEBOOKS        := $(NOTEBOOK_SOURCES:.py=.ipynb)
 PIP_QUIET ?= -q
 
-.PHONY: test tutorial lab sync student bench clean
+.PHONY: test test-colab test-min tutorial site site-check badges lab sync student bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,9 +21,67 @@ test: $(STAMP)
 	$(BIN)/python -m unet_tutorial.notebook_tools check $(NOTEBOOK_SOURCES)
 	UNET_TUTORIAL_SMOKE=1 $(BIN)/python -m pytest --nbmake --nbmake-timeout=300 --durations=12 tests $(NOTEBOOKS)
 
+SMOKE_RUN = UNET_TUTORIAL_SMOKE=1 $(1)/bin/python -m pytest --nbmake --nbmake-timeout=300 tests $(NOTEBOOKS)
+
+## make test-colab: Python 3.13 with exactly Colab's versions (.ci/colab-versions.txt) in .venv-colab; the package
+## installed through a notebook's own setup cell, which must keep torch, torchvision and ipywidgets; then the tests
+COLAB_PYTHON ?= python3.13
+COLAB_VENV   := .venv-colab
+$(COLAB_VENV)/.installed: .ci/colab-versions.txt
+	rm -rf $(COLAB_VENV)
+	$(COLAB_PYTHON) -m venv $(COLAB_VENV)
+	$(COLAB_VENV)/bin/python -m pip install $(PIP_QUIET) --upgrade pip
+	$(COLAB_VENV)/bin/python -m pip install $(PIP_QUIET) -r .ci/colab-versions.txt
+	touch $@
+
+test-colab: $(COLAB_VENV)/.installed
+	$(COLAB_VENV)/bin/python .ci/colab_setup.py $(firstword $(NOTEBOOK_SOURCES))
+	$(COLAB_VENV)/bin/python -m pip install $(PIP_QUIET) -c .ci/colab-versions.txt "unet_tutorial[dev] @ file://$(CURDIR)"
+	$(call SMOKE_RUN,$(COLAB_VENV))
+
+## make test-min: Python 3.10 with every lower bound of pyproject.toml's dependencies installed exactly (.venv-min)
+MIN_PYTHON ?= python3.10
+MIN_VENV   := .venv-min
+$(MIN_VENV)/.installed: pyproject.toml
+	rm -rf $(MIN_VENV)
+	$(MIN_PYTHON) -m venv $(MIN_VENV)
+	$(MIN_VENV)/bin/python -m pip install $(PIP_QUIET) --upgrade pip
+	sed -n '/^dependencies = \[/,/^\]/p' pyproject.toml | grep -o '"[^"]*"' | tr -d '"' | sed 's/>=/==/' \
+		> $(MIN_VENV)/lower-bounds.txt
+	cat $(MIN_VENV)/lower-bounds.txt
+	$(MIN_VENV)/bin/python -m pip install $(PIP_QUIET) -c $(MIN_VENV)/lower-bounds.txt -e ".[dev]"
+	touch $@
+
+test-min: $(MIN_VENV)/.installed
+	$(MIN_VENV)/bin/python -m pip list | grep -iE '^(torch|torchvision|albumentations|numpy|matplotlib|pillow|ipywidgets|tqdm) '
+	$(call SMOKE_RUN,$(MIN_VENV))
+
 ## make tutorial: the five notebooks in order, full mode, saved with outputs in build/notebooks/
 tutorial: $(STAMP)
 	$(BIN)/python -m unet_tutorial.notebook_tools run $(NOTEBOOKS) --out build/notebooks
+
+## make site: the executed notebooks in build/notebooks (make tutorial, or a smoke run) as a website in build/site,
+## the README as its landing page (mkdocs + mkdocs-jupyter, in .venv-site)
+SITE_VENV := .venv-site
+$(SITE_VENV)/.installed: .ci/site-requirements.txt
+	rm -rf $(SITE_VENV)
+	$(PYTHON) -m venv $(SITE_VENV)
+	$(SITE_VENV)/bin/python -m pip install $(PIP_QUIET) -r .ci/site-requirements.txt
+	touch $@
+
+site: $(SITE_VENV)/.installed
+	$(SITE_VENV)/bin/python .ci/site_pages.py build/notebooks build/site-src
+	$(SITE_VENV)/bin/mkdocs build -q -f .ci/mkdocs.yml
+
+## make site-check: build/site opened in headless Chromium as a reader would (needs chromium on the PATH)
+site-check: site
+	test -x $(SITE_VENV)/bin/playwright || $(SITE_VENV)/bin/python -m pip install $(PIP_QUIET) "playwright>=1.40" "pillow>=9.4"
+	$(SITE_VENV)/bin/python .ci/check_site.py build/site
+
+## make badges: write utils.REPO_URL and the package's version into every notebook's badges and setup cell
+badges: $(STAMP)
+	$(BIN)/python -m unet_tutorial.release $(NOTEBOOK_SOURCES)
+	$(BIN)/jupytext --to ipynb $(NOTEBOOK_SOURCES)
 
 ## make lab: JupyterLab on notebooks/
 lab: $(STAMP)

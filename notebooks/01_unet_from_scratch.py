@@ -14,7 +14,8 @@
 # %% [markdown]
 # # 01 · U-Net from scratch
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/unet-tutorial/unet-tutorial/blob/main/notebooks/01_unet_from_scratch.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/unet-tutorial/unet-tutorial/blob/main/notebooks/01_unet_from_scratch.ipynb) with the solutions ·
+# [![Open the exercise version in Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/unet-tutorial/unet-tutorial/blob/main/notebooks/exercises/01_unet_from_scratch.ipynb) the exercise version: you write the solutions
 #
 # **What you will learn**
 # - what semantic segmentation is: one label per pixel
@@ -28,19 +29,18 @@
 # **Runtime**: about 4 minutes on a laptop CPU, about a minute on a Colab GPU.
 
 # %%
-# Setup: on Colab, install this course's package. Colab's own torch, torchvision and ipywidgets are pinned
-# with a constraints file so that pip never reinstalls them.
+# Setup: on Colab, install this course's package at the release this notebook was written for (its git tag).
+# Colab's own torch, torchvision and ipywidgets are pinned with a constraints file so that pip never reinstalls
+# them; pinned by their installed versions (torch.__version__ may say 2.11.0+cu130 where pip knows 2.11.0).
 import sys
 
 if "google.colab" in sys.modules:
-    import ipywidgets
-    import torch
-    import torchvision
+    from importlib.metadata import version
 
     with open("/tmp/keep.txt", "w") as f:
-        f.write(f"torch=={torch.__version__}\ntorchvision=={torchvision.__version__}\n"
-                f"ipywidgets=={ipywidgets.__version__}\n")
-    # %pip install -q -c /tmp/keep.txt "unet_tutorial @ git+https://github.com/unet-tutorial/unet-tutorial@main"
+        f.write(f"torch=={version('torch')}\ntorchvision=={version('torchvision')}\n"
+                f"ipywidgets=={version('ipywidgets')}\n")
+    # %pip install -q -c /tmp/keep.txt "unet_tutorial @ git+https://github.com/unet-tutorial/unet-tutorial@v0.1.0"
 
 # %%
 # Settings: every knob of this notebook, smaller in smoke mode (tests and CI). Each is explained where it is used.

@@ -14,7 +14,8 @@
 # %% [markdown]
 # # 04 · Transfer learning: a U-Net on a DenseNet121 encoder
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/unet-tutorial/unet-tutorial/blob/main/notebooks/04_densenet121_transfer.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/unet-tutorial/unet-tutorial/blob/main/notebooks/04_densenet121_transfer.ipynb) with the solutions ·
+# [![Open the exercise version in Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/unet-tutorial/unet-tutorial/blob/main/notebooks/exercises/04_densenet121_transfer.ipynb) the exercise version: you write the solutions
 #
 # **What you will learn**
 # - what transfer learning is, and why features learned on ImageNet help a segmentation model
@@ -31,19 +32,18 @@
 # notebook says so and skips that part of the comparison.
 
 # %%
-# Setup: on Colab, install this course's package. Colab's own torch, torchvision and ipywidgets are pinned
-# with a constraints file so that pip never reinstalls them.
+# Setup: on Colab, install this course's package at the release this notebook was written for (its git tag).
+# Colab's own torch, torchvision and ipywidgets are pinned with a constraints file so that pip never reinstalls
+# them; pinned by their installed versions (torch.__version__ may say 2.11.0+cu130 where pip knows 2.11.0).
 import sys
 
 if "google.colab" in sys.modules:
-    import ipywidgets
-    import torch
-    import torchvision
+    from importlib.metadata import version
 
     with open("/tmp/keep.txt", "w") as f:
-        f.write(f"torch=={torch.__version__}\ntorchvision=={torchvision.__version__}\n"
-                f"ipywidgets=={ipywidgets.__version__}\n")
-    # %pip install -q -c /tmp/keep.txt "unet_tutorial @ git+https://github.com/unet-tutorial/unet-tutorial@main"
+        f.write(f"torch=={version('torch')}\ntorchvision=={version('torchvision')}\n"
+                f"ipywidgets=={version('ipywidgets')}\n")
+    # %pip install -q -c /tmp/keep.txt "unet_tutorial @ git+https://github.com/unet-tutorial/unet-tutorial@v0.1.0"
 
 # %%
 # Settings: every knob of this notebook, smaller in smoke mode (tests and CI) and on a CPU.

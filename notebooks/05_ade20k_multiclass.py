@@ -14,7 +14,8 @@
 # %% [markdown]
 # # 05 · ADE20K: 150 classes
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/unet-tutorial/unet-tutorial/blob/main/notebooks/05_ade20k_multiclass.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/unet-tutorial/unet-tutorial/blob/main/notebooks/05_ade20k_multiclass.ipynb) with the solutions ·
+# [![Open the exercise version in Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/unet-tutorial/unet-tutorial/blob/main/notebooks/exercises/05_ade20k_multiclass.ipynb) the exercise version: you write the solutions
 #
 # **What you will learn**
 # - how ADE20K SceneParsing is stored, how to fetch it safely, and why label 0 ("other") is ignored
@@ -29,19 +30,18 @@
 # data the settings train a short run, sized for well under an hour; measure it on your runtime.
 
 # %%
-# Setup: on Colab, install this course's package. Colab's own torch, torchvision and ipywidgets are pinned
-# with a constraints file so that pip never reinstalls them.
+# Setup: on Colab, install this course's package at the release this notebook was written for (its git tag).
+# Colab's own torch, torchvision and ipywidgets are pinned with a constraints file so that pip never reinstalls
+# them; pinned by their installed versions (torch.__version__ may say 2.11.0+cu130 where pip knows 2.11.0).
 import sys
 
 if "google.colab" in sys.modules:
-    import ipywidgets
-    import torch
-    import torchvision
+    from importlib.metadata import version
 
     with open("/tmp/keep.txt", "w") as f:
-        f.write(f"torch=={torch.__version__}\ntorchvision=={torchvision.__version__}\n"
-                f"ipywidgets=={ipywidgets.__version__}\n")
-    # %pip install -q -c /tmp/keep.txt "unet_tutorial @ git+https://github.com/unet-tutorial/unet-tutorial@main"
+        f.write(f"torch=={version('torch')}\ntorchvision=={version('torchvision')}\n"
+                f"ipywidgets=={version('ipywidgets')}\n")
+    # %pip install -q -c /tmp/keep.txt "unet_tutorial @ git+https://github.com/unet-tutorial/unet-tutorial@v0.1.0"
 
 # %%
 # Settings: every knob of this notebook, smaller in smoke mode (tests and CI).

@@ -2,12 +2,14 @@
 
 import hashlib
 import io
+import os
 import sys
 import tarfile
 import threading
 import types
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import ClassVar
 
 import pytest
@@ -168,41 +170,6 @@ def test_not_an_archive(tmp_path):
         extract_archive(tmp_path / "x.zip", tmp_path / "out")
 
 
-def _fake_kaggle(monkeypatch, download):
-    module = types.ModuleType("kaggle.api.kaggle_api_extended")
-    module.KaggleApi = type("KaggleApi", (), {"authenticate": lambda self: None,
-                                              "competition_download_file": download})  # fmt: skip
-    for name in ("kaggle", "kaggle.api"):
-        monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
-    monkeypatch.setitem(sys.modules, "kaggle.api.kaggle_api_extended", module)
-
-
-def test_kaggle_403_explains_the_rules(monkeypatch, tmp_path):
-    class ApiException(Exception):
-        status = 403
-
-    def refuse(self, competition, name, path, quiet):
-        raise ApiException("Forbidden")
-
-    _fake_kaggle(monkeypatch, refuse)
-    with pytest.raises(PermissionError, match="accept the competition rules"):
-        kaggle_download("carvana-image-masking-challenge", ["train.zip"], tmp_path)
-
-
-def test_kaggle_download_returns_paths(monkeypatch, tmp_path):
-    def fetch(self, competition, name, path, quiet):
-        (tmp_path / name).write_bytes(b"zip")
-
-    _fake_kaggle(monkeypatch, fetch)
-    assert kaggle_download("c", ["train.zip"], tmp_path) == [tmp_path / "train.zip"]
-
-
-def test_kaggle_missing_package_says_how_to_install(monkeypatch, tmp_path):
-    monkeypatch.setitem(sys.modules, "kaggle", None)  # makes `import kaggle...` raise ImportError
-    with pytest.raises(ImportError, match=r"unet_tutorial\[kaggle\]"):
-        kaggle_download("c", ["train.zip"], tmp_path)
-
-
 @pytest.mark.parametrize("script", ["download_carvana.py", "download_ade20k.py", "make_sample_data.py"])
 def test_data_scripts_help(script, monkeypatch, capsys):
     import runpy
@@ -222,6 +189,99 @@ def _zip_bytes(files: dict[str, bytes]) -> bytes:
         for name, data in files.items():
             archive.writestr(name, data)
     return buffer.getvalue()
+
+
+FAKES = Path(__file__).resolve().parent / "kaggle_fakes"
+ZIP = _zip_bytes({"train/abc_01.jpg": b"j" * 1000})
+
+
+@pytest.fixture
+def site(monkeypatch):
+    """The fake clients of kaggle_fakes/ (kaggle 2.0.2, kagglehub 1.0.2) on sys.path, no credentials set."""
+    monkeypatch.syspath_prepend(str(FAKES))
+    for name in [m for m in sys.modules if m.split(".")[0] in ("kaggle", "kagglehub", "kaggle_site")]:
+        monkeypatch.delitem(sys.modules, name)
+    for key in ("KAGGLE_API_TOKEN", "KAGGLE_USERNAME", "KAGGLE_KEY"):
+        monkeypatch.delenv(key, raising=False)
+    import kaggle_site
+
+    kaggle_site.reset()
+    kaggle_site.files.update({"train.zip": ZIP, "train_masks.csv": b"img,rle_mask\n"})
+    return kaggle_site
+
+
+@pytest.fixture(params=["kagglehub", "kaggle"])
+def client(request, site, monkeypatch):
+    """Each client in turn: with "kaggle", kagglehub does not import, as when only kaggle is installed."""
+    if request.param == "kaggle":
+        monkeypatch.setitem(sys.modules, "kagglehub", None)  # `import kagglehub` raises ImportError
+    return request.param
+
+
+def test_kaggle_download_moves_whole_files_into_dest(client, site, monkeypatch, tmp_path):
+    monkeypatch.setenv("KAGGLE_API_TOKEN", "token")
+    paths = kaggle_download("carvana-image-masking-challenge", ["train.zip", "train_masks.csv"], tmp_path)
+    assert paths == [tmp_path / "train.zip", tmp_path / "train_masks.csv"]
+    assert paths[0].read_bytes() == ZIP and not (tmp_path / ".kaggle-partial").exists()
+    assert site.calls == [("carvana-image-masking-challenge", "train.zip"),
+                          ("carvana-image-masking-challenge", "train_masks.csv")]  # fmt: skip
+
+
+def test_kaggle_cut_download_is_never_taken_as_present(client, site, monkeypatch, tmp_path):
+    monkeypatch.setenv("KAGGLE_USERNAME", "me")
+    monkeypatch.setenv("KAGGLE_KEY", "key")
+    site.cut.add("train.zip")
+    with pytest.raises(ConnectionError):
+        kaggle_download("c", ["train.zip"], tmp_path)
+    assert not (tmp_path / "train.zip").exists(), "half a zip must not sit at the final name"
+    assert kaggle_download("c", ["train.zip"], tmp_path)[0].read_bytes() == ZIP  # kaggle resumes, kagglehub redoes
+
+
+def test_kaggle_403_explains_the_rules(client, site, monkeypatch, tmp_path):
+    monkeypatch.setenv("KAGGLE_API_TOKEN", "token")
+    site.refuse = 403
+    with pytest.raises(PermissionError, match="accept the competition rules"):
+        kaggle_download("carvana-image-masking-challenge", ["train.zip"], tmp_path)
+
+
+def test_kaggle_without_credentials_gives_our_advice(client, site, tmp_path, capsys):
+    # kaggle 2.0.2 prints and calls exit(1) on import; kagglehub raises UnauthenticatedError on download
+    with pytest.raises(PermissionError, match="KAGGLE_API_TOKEN"):
+        kaggle_download("c", ["train.zip"], tmp_path)
+
+
+def test_kaggle_colab_secrets_are_passed_on(site, monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "kagglehub", None)  # the kaggle client reads only the environment
+    userdata = types.SimpleNamespace(get={"KAGGLE_API_TOKEN": "from-colab"}.__getitem__)  # others: KeyError
+    colab = types.ModuleType("google.colab")
+    colab.userdata = userdata
+    monkeypatch.setitem(sys.modules, "google", types.ModuleType("google"))
+    monkeypatch.setitem(sys.modules, "google.colab", colab)
+    assert kaggle_download("c", ["train.zip"], tmp_path) == [tmp_path / "train.zip"]
+    assert os.environ["KAGGLE_API_TOKEN"] == "from-colab" and "KAGGLE_KEY" not in os.environ
+
+
+def test_kaggle_kept_zips_need_no_client_and_no_credentials(site, monkeypatch, tmp_path):
+    for name in ("kagglehub", "kaggle"):
+        monkeypatch.setitem(sys.modules, name, None)
+    (tmp_path / "train.zip").write_bytes(ZIP)
+    (tmp_path / "train_masks.csv").write_bytes(b"img,rle_mask\n")
+    assert kaggle_download("c", ["train.zip", "train_masks.csv"], tmp_path) == [tmp_path / "train.zip",
+                                                                                  tmp_path / "train_masks.csv"]
+
+
+def test_kaggle_damaged_zip_is_downloaded_again(site, monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("KAGGLE_API_TOKEN", "token")
+    (tmp_path / "train.zip").write_bytes(ZIP[:100])  # a download cut by an older client
+    assert kaggle_download("c", ["train.zip"], tmp_path)[0].read_bytes() == ZIP
+    assert "not a whole zip" in capsys.readouterr().out
+
+
+def test_kaggle_missing_package_says_how_to_install(site, monkeypatch, tmp_path):
+    for name in ("kagglehub", "kaggle"):
+        monkeypatch.setitem(sys.modules, name, None)
+    with pytest.raises(ImportError, match=r"unet_tutorial\[kaggle\]"):
+        kaggle_download("c", ["train.zip"], tmp_path)
 
 
 def _serve_bytes(body: bytes):
@@ -269,44 +329,38 @@ def test_fetch_ade20k_end_to_end_then_skips(monkeypatch, tmp_path):
         httpd.server_close()
 
 
-def test_fetch_carvana_unpacks_kaggle_archives(monkeypatch, tmp_path):
+CARVANA_ARCHIVES = {
+    "train.zip": {"train/abc_01.jpg": b"j", "train/abc_02.jpg": b"j"},
+    "train_masks.zip": {"train_masks/abc_01_mask.gif": b"g", "train_masks/abc_02_mask.gif": b"g"},
+    "train_masks.csv.zip": {"train_masks.csv": b"img,rle_mask\n"},
+}
+
+
+def test_fetch_carvana_unpacks_kaggle_archives(client, site, monkeypatch, tmp_path):
     from unet_tutorial import download
 
     monkeypatch.setattr(download, "CARVANA_COUNT", 2)
-    archives = {
-        "train.zip": {"train/abc_01.jpg": b"j", "train/abc_02.jpg": b"j"},
-        "train_masks.zip": {"train_masks/abc_01_mask.gif": b"g", "train_masks/abc_02_mask.gif": b"g"},
-        "train_masks.csv.zip": {"train_masks.csv": b"img,rle_mask\n"},
-    }
-
-    def fetch(self, competition, name, path, quiet):
-        assert competition == "carvana-image-masking-challenge"
-        (tmp_path / name).write_bytes(_zip_bytes(archives[name]))
-
-    _fake_kaggle(monkeypatch, fetch)
+    monkeypatch.setenv("KAGGLE_API_TOKEN", "token")
+    site.files.update({name: _zip_bytes(files) for name, files in CARVANA_ARCHIVES.items()})
     assert download.fetch_carvana(tmp_path) == tmp_path
+    assert {competition for competition, _ in site.calls} == {"carvana-image-masking-challenge"}
     assert (tmp_path / "train_masks" / "abc_02_mask.gif").is_file() and (tmp_path / "train_masks.csv").is_file()
     assert not list(tmp_path.glob("*.zip")), "archives are removed after unpacking"
 
 
-def test_fetch_carvana_keeps_archives_in_their_own_folder_and_reuses_them(monkeypatch, tmp_path):
-    from pathlib import Path
-
+def test_fetch_carvana_keeps_archives_in_their_own_folder_and_reuses_them(site, monkeypatch, tmp_path):
     from unet_tutorial import download
 
-    monkeypatch.setattr(download, "CARVANA_COUNT", 1)
-    archives = {"train.zip": {"train/abc_01.jpg": b"j"}, "train_masks.zip": {"train_masks/abc_01_mask.gif": b"g"},
-                "train_masks.csv.zip": {"train_masks.csv": b"img,rle_mask\n"}}
-    calls = []
-
-    def fetch(self, competition, name, path, quiet):
-        calls.append(name)
-        (Path(path) / name).write_bytes(_zip_bytes(archives[name]))
-
-    _fake_kaggle(monkeypatch, fetch)
+    monkeypatch.setattr(download, "CARVANA_COUNT", 2)
+    monkeypatch.setenv("KAGGLE_API_TOKEN", "token")
+    site.files.update({name: _zip_bytes(files) for name, files in CARVANA_ARCHIVES.items()})
     drive, first, second = tmp_path / "drive", tmp_path / "session1", tmp_path / "session2"
     download.fetch_carvana(first, archives=drive)
-    assert sorted(p.name for p in drive.glob("*.zip")) == sorted(archives), "the zips stay in archives/"
+    assert sorted(p.name for p in drive.glob("*.zip")) == sorted(CARVANA_ARCHIVES), "the zips stay in archives/"
     assert (first / "train" / "abc_01.jpg").is_file() and not list(first.glob("*.zip"))
-    download.fetch_carvana(second, archives=drive)  # a new session: unpack from the kept zips, no download
-    assert (second / "train_masks.csv").is_file() and len(calls) == 3
+    # A new Colab VM: no credentials, no client installed; the zips kept on Drive are unpacked, nothing downloaded
+    monkeypatch.delenv("KAGGLE_API_TOKEN")
+    for name in ("kagglehub", "kaggle"):
+        monkeypatch.setitem(sys.modules, name, None)
+    download.fetch_carvana(second, archives=drive)
+    assert (second / "train_masks.csv").is_file() and len(site.calls) == 3

@@ -48,3 +48,22 @@ def test_report_metric_writes_json_when_asked(monkeypatch, tmp_path, capsys):
     utils.report_metric("val_dice", 0.5, "03_demo")
     assert json.loads((tmp_path / "03_demo.json").read_text())["value"] == 0.5
     assert "val_dice = 0.5000" in capsys.readouterr().out
+
+
+def test_runs_root_is_local_off_colab_and_on_drive_on_colab(monkeypatch, tmp_path):
+    import sys
+    import types
+
+    assert utils.runs_root() == utils.runs_root(on_drive=True) == Path("runs")  # not on Colab: nothing changes
+    with pytest.raises(RuntimeError, match="Colab"):
+        utils.drive_root()
+    mounted = []
+    drive = types.SimpleNamespace(mount=lambda where: (mounted.append(where), (tmp_path / "MyDrive").mkdir()))
+    monkeypatch.setitem(sys.modules, "google", types.ModuleType("google"))
+    monkeypatch.setitem(sys.modules, "google.colab", types.SimpleNamespace(drive=drive))
+    monkeypatch.setattr(utils, "DRIVE_MOUNT", tmp_path)
+    monkeypatch.setattr(utils, "DRIVE_ROOT", tmp_path / "MyDrive" / "unet_tutorial")
+    assert utils.runs_root(on_drive=True) == tmp_path / "MyDrive" / "unet_tutorial" / "runs"
+    assert utils.runs_root(on_drive=False) == Path("runs")
+    utils.drive_root()
+    assert mounted == [str(tmp_path)], "Drive is mounted once"

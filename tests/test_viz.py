@@ -140,7 +140,9 @@ def test_live_widget_starts_at_first_static_setting(monkeypatch):
                                   alpha=(0.0, 1.0, 0.1))
     box = shown[0]
     assert box.kwargs_widgets[0].value == pytest.approx(0.3)
-    assert calls == [pytest.approx(0.3), 0.3]  # the widget's first draw, then the static figure
+    assert calls[-1] == 0.3, "the static figure is drawn"
+    box.update()  # what displaying the widget does (ipywidgets 8 draws on construction too, 7 only on display)
+    assert calls[-1] == pytest.approx(0.3), "the widget's first picture is the first static setting"
     box.kwargs_widgets[0].value = 0.7
     assert calls[-1] == pytest.approx(0.7)
 

@@ -12,11 +12,13 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
+import shutil
 import tarfile
 import time
 import urllib.error
 import urllib.request
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -186,24 +188,93 @@ def extract_archive(path: str | Path, dest: str | Path) -> Path:
     return dest
 
 
+_KAGGLE_SECRETS = ("KAGGLE_API_TOKEN", "KAGGLE_USERNAME", "KAGGLE_KEY")
+_KAGGLE_HOW = ("Create a token at https://www.kaggle.com/settings (API > Create New Token), then set KAGGLE_API_TOKEN "
+               "(or KAGGLE_USERNAME and KAGGLE_KEY, or put kaggle.json in ~/.kaggle/); on Colab add them as secrets "
+               "(the key icon on the left) and give this notebook access.")  # fmt: skip
+
+
 def _kaggle_credentials() -> None:
-    """Copy Colab secrets KAGGLE_USERNAME/KAGGLE_KEY into the environment, where the Kaggle client looks."""
-    if os.environ.get("KAGGLE_USERNAME") and os.environ.get("KAGGLE_KEY"):
-        return
+    """Copy the Colab secrets KAGGLE_API_TOKEN, KAGGLE_USERNAME, KAGGLE_KEY into the environment.
+
+    The kaggle client looks only in the environment and in ~/.kaggle (kagglehub reads Colab secrets itself).
+    A variable already set wins; a secret that is missing or not shared with the notebook is skipped.
+    """
     try:
         from google.colab import userdata  # type: ignore[import-not-found]
+    except ImportError:
+        return  # not on Colab
+    for key in _KAGGLE_SECRETS:
+        if not os.environ.get(key):
+            try:
+                os.environ[key] = userdata.get(key)
+            except Exception:  # noqa: BLE001 - SecretNotFoundError, NotebookAccessError: this one is not shared
+                continue
 
-        for key in ("KAGGLE_USERNAME", "KAGGLE_KEY"):
-            os.environ[key] = userdata.get(key)
-    except Exception:  # noqa: BLE001 - not on Colab, or the secret is not shared with this notebook
-        return  # then the client looks in the environment and in kaggle.json
+
+def _kaggle_client() -> Callable[[str, str, Path], None]:
+    """``download(competition, file_name, folder)`` from kagglehub when it imports, else from the kaggle client.
+
+    Raises PermissionError with our advice where a client gives up on credentials, including kaggle 2.x, which
+    prints and calls ``exit(1)`` when it is imported without them (SystemExit; NameError in kernels without
+    the ``exit`` builtin).
+    """
+    _kaggle_credentials()
+    try:
+        import kagglehub
+        from kagglehub.exceptions import UnauthenticatedError
+    except ImportError:
+        kagglehub = None
+    if kagglehub is not None:
+        def download(competition: str, name: str, folder: Path) -> None:
+            try:  # force_download: start again over a cut file, which kagglehub would otherwise refuse
+                kagglehub.competition_download(competition, path=name, output_dir=str(folder), force_download=True)
+            except UnauthenticatedError as err:
+                raise PermissionError(f"Kaggle credentials not found: {err}. {_KAGGLE_HOW}") from err
+
+        return download
+    try:
+        from kaggle.api.kaggle_api_extended import KaggleApi  # kaggle authenticates as it is imported
+
+        api = KaggleApi()
+        api.authenticate()
+    except ImportError as err:
+        raise ImportError(f"no Kaggle client is installed: pip install 'unet_tutorial[kaggle]' (kagglehub; Colab "
+                          f"has it) or pip install kaggle ({err})") from err  # fmt: skip
+    except (SystemExit, NameError, OSError, ValueError) as err:
+        raise PermissionError(f"Kaggle credentials not found or invalid ({type(err).__name__}: {err}). "
+                              f"{_KAGGLE_HOW}") from None  # fmt: skip
+
+    def download(competition: str, name: str, folder: Path) -> None:
+        api.competition_download_file(competition, name, path=str(folder), quiet=False)  # resumes a cut file
+
+    return download
+
+
+def _whole(path: Path) -> bool:
+    """A file that arrived whole: for a .zip, one whose central directory (written last) is there."""
+    return path.is_file() and (path.suffix != ".zip" or zipfile.is_zipfile(path))
+
+
+def _kept(dest: Path, name: str) -> Path | None:
+    """``dest/name`` (or ``dest/name.zip``, as older clients name it) when it is whole; a damaged one is removed."""
+    for path in (dest / name, dest / (name + ".zip")):
+        if _whole(path):
+            return path
+        if path.is_file():
+            print(f"{path} is not a whole zip (a cut download?): removing it and downloading it again")
+            path.unlink()
+    return None
 
 
 def kaggle_download(competition: str, files: list[str], dest: str | Path) -> list[Path]:
-    """Download competition files with the official Kaggle client (``pip install 'unet_tutorial[kaggle]'``).
+    """Download competition files with kagglehub (Colab has it), or else the kaggle client.
 
-    Credentials come from KAGGLE_USERNAME/KAGGLE_KEY in the environment, ``~/.kaggle/kaggle.json``, or the
-    Colab secrets of the same names. Files already in ``dest`` are not downloaded again.
+    Files already in ``dest`` (zips only when whole) are kept, and no client is imported and no credentials
+    are needed when all are there. Each download goes to ``dest/.kaggle-partial/`` and moves to ``dest`` once
+    it is whole, so a cut download is never taken for a file (the kaggle client resumes it next time).
+    Credentials: KAGGLE_API_TOKEN (or KAGGLE_USERNAME/KAGGLE_KEY) in the environment, ``~/.kaggle/``, or the
+    Colab secrets of the same names.
 
     Args:
         competition: e.g. "carvana-image-masking-challenge".
@@ -211,50 +282,42 @@ def kaggle_download(competition: str, files: list[str], dest: str | Path) -> lis
         dest: folder to download into.
 
     Returns:
-        the downloaded paths (Kaggle may add ``.zip`` to a name; the path returned is the one on disk).
+        the paths in ``dest``, in the order of ``files`` (Kaggle may add ``.zip`` to a name).
+
+    Raises:
+        PermissionError: no or invalid credentials, or the competition rules not accepted (HTTP 401/403).
+        ImportError: neither kagglehub nor kaggle is installed.
     """
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    _kaggle_credentials()
-    how = ("Create a token at https://www.kaggle.com/settings (API > Create New Token) and put kaggle.json in "
-           "~/.kaggle/, or set KAGGLE_USERNAME and KAGGLE_KEY (on Colab: as secrets).")  # fmt: skip
-    try:
-        from kaggle.api.kaggle_api_extended import KaggleApi
-    except ImportError as err:
-        raise ImportError(
-            f"the Kaggle client is not installed: pip install 'unet_tutorial[kaggle]' ({err})"
-        ) from err
-    except (OSError, ValueError) as err:  # older clients authenticate on import
-        raise PermissionError(f"Kaggle credentials not found or invalid: {err}. {how}") from err
-    api = KaggleApi()
-    try:
-        api.authenticate()
-    except (OSError, ValueError) as err:
-        raise PermissionError(f"Kaggle credentials not found or invalid: {err}. {how}") from err
-    paths = []
-    for name in files:
-        existing = [p for p in (dest / name, dest / (name + ".zip")) if p.is_file()]
-        if not existing:
-            try:
-                api.competition_download_file(competition, name, path=str(dest), quiet=False)
-            except Exception as err:  # the client raises different types across versions; re-raised below
-                status = getattr(err, "status", None) or getattr(
-                    getattr(err, "response", None), "status_code", None
-                )
-                if status in (401, 403) or any(code in str(err) for code in ("401", "403")):
-                    raise PermissionError(
-                        f"Kaggle refused {competition}/{name} (HTTP {status or '401/403'}). Sign in on "
-                        f"https://www.kaggle.com/competitions/{competition}/rules and accept the competition rules "
-                        f"(downloads need that once per account), and check your API token. {how}"
-                    ) from err
-                raise
-            existing = [p for p in (dest / name, dest / (name + ".zip")) if p.is_file()]
-        if not existing:
-            raise FileNotFoundError(
-                f"Kaggle reported success but neither {dest / name} nor {dest / name}.zip exists"
-            )
-        paths.append(existing[0])
-    return paths
+    found = {name: _kept(dest, name) for name in files}
+    missing = [name for name, path in found.items() if path is None]
+    if not missing:
+        return [found[name] for name in files]
+    download = _kaggle_client()
+    partial = dest / ".kaggle-partial"
+    for name in missing:
+        try:
+            download(competition, name, partial)
+        except PermissionError:
+            raise
+        except Exception as err:  # the clients raise different types across versions; re-raised below
+            response = getattr(err, "response", None)
+            status = getattr(err, "status", None) or getattr(response, "status_code", None)
+            if status in (401, 403) or any(code in str(err) for code in ("401", "403")):
+                raise PermissionError(
+                    f"Kaggle refused {competition}/{name} (HTTP {status or '401/403'}). Sign in on "
+                    f"https://www.kaggle.com/competitions/{competition}/rules and accept the competition rules "
+                    f"(downloads need that once per account), and check your API token. {_KAGGLE_HOW}"
+                ) from err
+            raise
+        whole = [path for path in (partial / name, partial / (name + ".zip")) if _whole(path)]
+        if not whole:
+            raise FileNotFoundError(f"Kaggle reported success but {partial / name} is missing or not a whole zip; "
+                                    f"run again to resume")  # fmt: skip
+        found[name] = whole[0].replace(dest / whole[0].name)
+    shutil.rmtree(partial, ignore_errors=True)  # what kagglehub left there (completion markers)
+    return [found[name] for name in files]
 
 
 CARVANA_COMPETITION = "carvana-image-masking-challenge"

@@ -76,6 +76,39 @@ def data_root() -> Path:
     return Path.home() / ".cache" / "unet_tutorial"
 
 
+DRIVE_MOUNT = Path("/content/drive")
+DRIVE_ROOT = DRIVE_MOUNT / "MyDrive" / "unet_tutorial"  # the course's folder on a learner's Google Drive
+
+
+def drive_root() -> Path:
+    """The course's folder on Google Drive, mounted on first use (Colab asks for permission once per session).
+
+    On Colab everything under /content goes with the VM; what is kept here survives it.
+
+    Raises:
+        RuntimeError: not on Colab (on your own machine the local disk already keeps everything).
+    """
+    if not in_colab():
+        raise RuntimeError("drive_root() needs Google Colab; elsewhere keep files on the local disk "
+                           "(set CACHE_ON_DRIVE = False)")
+    if not (DRIVE_MOUNT / "MyDrive").is_dir():
+        from google.colab import drive  # type: ignore[import-not-found]
+
+        drive.mount(str(DRIVE_MOUNT))
+    DRIVE_ROOT.mkdir(parents=True, exist_ok=True)
+    return DRIVE_ROOT
+
+
+def runs_root(on_drive: bool = False) -> Path:
+    """Where run folders (checkpoints ``last.pt``/``best.pt``, histories) go: ``runs/``, or Google Drive.
+
+    Args:
+        on_drive: on Colab, keep runs in ``MyDrive/unet_tutorial/runs`` (mounting Drive), so that "resume from
+            last.pt" still works after a disconnect or on a new VM. Off Colab it changes nothing.
+    """
+    return drive_root() / "runs" if on_drive and in_colab() else Path("runs")
+
+
 def report_metric(name: str, value: float, notebook: str) -> None:
     """Print a notebook's headline metric and, when ``$UNET_TUTORIAL_REPORT`` names a folder, record it there.
 

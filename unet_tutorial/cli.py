@@ -328,7 +328,7 @@ def data(args: argparse.Namespace) -> None:
     if args.action == "sample":
         from unet_tutorial.sample_data import make_ade20k_like, make_carvana_like
 
-        base = Path(args.root) if args.root else data_root() / "sample"
+        base = Path(args.root) if args.root else data_root(writable=True) / "sample"
         for name in which:
             folder = base / DATASETS[name]["folder"]
             if name == "carvana":
@@ -340,7 +340,7 @@ def data(args: argparse.Namespace) -> None:
         return
     from unet_tutorial.download import fetch_ade20k, fetch_carvana
 
-    base = Path(args.root) if args.root else data_root()
+    base = Path(args.root) if args.root else data_root(writable=True)
     for name in which:
         try:
             folder = fetch_carvana(base / "carvana") if name == "carvana" else fetch_ade20k(base)

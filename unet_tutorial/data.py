@@ -117,7 +117,7 @@ def read_label(path: Path) -> np.ndarray:
     if mode.startswith("I") and array.ndim == 2 and np.issubdtype(array.dtype, np.integer):
         if array.size == 0 or (array.min() >= 0 and array.max() <= 255):
             return array.astype(np.uint8)
-        raise DataError(f"mask {path} is a {mode} image with values up to {int(array.max())}, which do not fit "
+        raise DataError(f"mask {path} is a 16/32-bit ({mode}) image with values up to {int(array.max())}, which do not fit "
                         f"in 0..255 (labels above 255 would be lost); {expected}")
     raise DataError(f"mask {path} has image mode {mode}; {expected}")
 

@@ -10,10 +10,13 @@ from unet_tutorial.data import (
     ADE20K_IGNORE_INDEX,
     ADE20KDataset,
     CarvanaDataset,
+    DataError,
     ade20k_palette,
     carvana_ids,
     carvana_loaders,
     carvana_split,
+    read_image,
+    read_label,
 )
 from unet_tutorial.sample_data import make_ade20k_like, make_carvana_like
 from unet_tutorial.transforms import eval_transforms
@@ -191,3 +194,39 @@ def test_carvana_loaders(carvana_root):
     torch.testing.assert_close(next(iter(val_loader))[0], images)  # and the same every time
     with pytest.raises(ValueError, match="batch_size=9"):
         carvana_loaders(carvana_root, train_ids, val_ids, image_size=32, batch_size=9)
+
+
+def test_label_images_in_palette_grey_and_grey_rgb_modes_keep_their_labels(tmp_path):
+    labels = np.array([[0, 1, 2], [150, 255, 7]], np.uint8)
+    for mode in ("L", "P"):
+        Image.fromarray(labels, "L").convert(mode).save(tmp_path / f"{mode}.png")
+        assert np.array_equal(read_label(tmp_path / f"{mode}.png"), labels)
+    Image.fromarray(np.stack([labels] * 3, axis=-1), "RGB").save(tmp_path / "grey_rgb.png")  # R == G == B
+    assert np.array_equal(read_label(tmp_path / "grey_rgb.png"), labels)
+    Image.fromarray(labels.astype(np.uint16)).save(tmp_path / "small16.png")  # 16 bits, values fit in 8
+    assert np.array_equal(read_label(tmp_path / "small16.png"), labels)
+
+
+def test_a_colour_annotation_is_refused_not_turned_into_luminance(tmp_path):
+    colours = np.zeros((4, 4, 3), np.uint8)
+    colours[:2] = (120, 120, 80)  # an ADE20K-style class colour
+    Image.fromarray(colours, "RGB").save(tmp_path / "ADE_train_00000001.png")
+    with pytest.raises(DataError, match=r"ADE_train_00000001\.png is a colour \(RGB\) image.*palette \(P\) "
+                                        r"or 8-bit greyscale \(L\)"):
+        read_label(tmp_path / "ADE_train_00000001.png")
+
+
+def test_a_16_bit_annotation_above_255_is_refused_not_clipped(tmp_path):
+    labels = np.array([[0, 1], [300, 2]], np.uint16)
+    Image.fromarray(labels).save(tmp_path / "deep.png")
+    assert Image.open(tmp_path / "deep.png").mode.startswith("I")
+    with pytest.raises(DataError, match=r"deep\.png is a 16/32-bit \(I;16\) image with values up to 300.*0\.\.255"):
+        read_label(tmp_path / "deep.png")
+
+
+def test_a_16_bit_grey_image_is_scaled_to_8_bits_not_clipped(tmp_path):
+    grey = np.array([[0, 257 * 64], [257 * 128, 65535]], np.uint16)
+    Image.fromarray(grey).save(tmp_path / "scan.png")
+    image = read_image(tmp_path / "scan.png")
+    assert image.shape == (2, 2, 3) and image.dtype == np.uint8
+    assert image[..., 0].tolist() == [[0, 64], [128, 255]] and (image == image[..., :1]).all()

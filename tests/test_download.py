@@ -14,31 +14,45 @@ from typing import ClassVar
 
 import pytest
 
-from unet_tutorial.download import download_url, extract_archive, file_hash, kaggle_download
+from unet_tutorial.download import DownloadError, download_url, extract_archive, file_hash, kaggle_download
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
 
 
 class _Handler(BaseHTTPRequestHandler):
     cut_first = False  # send half of the body on the first request, then drop the connection
+    no_length = False  # send no Content-Length (and close the connection to end the body)
+    wrong_range = False  # answer a Range request with bytes from the start, labelled as such
+    etag = '"v1"'
     ranges: ClassVar[list] = []
+    if_ranges: ClassVar[list] = []
 
     def do_GET(self):
         start = 0
         header = self.headers.get("Range")
         type(self).ranges.append(header)
+        type(self).if_ranges.append(self.headers.get("If-Range"))
+        if header and self.headers.get("If-Range") not in (None, self.etag):
+            header = None  # the file changed since the client's partial copy: send all of it
         if header:
             start = int(header.removeprefix("bytes=").split("-")[0])
             if start >= len(PAYLOAD):
                 self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{len(PAYLOAD)}")
                 self.end_headers()
                 return
             self.send_response(206)
+            if type(self).wrong_range:
+                type(self).wrong_range, start = False, 0
             self.send_header("Content-Range", f"bytes {start}-{len(PAYLOAD) - 1}/{len(PAYLOAD)}")
         else:
             self.send_response(200)
         body = PAYLOAD[start:]
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("ETag", self.etag)
+        if type(self).no_length:
+            self.close_connection = True
+        else:
+            self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if type(self).cut_first:
             type(self).cut_first = False
@@ -54,7 +68,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server():
-    _Handler.cut_first, _Handler.ranges = False, []
+    _Handler.cut_first, _Handler.no_length, _Handler.wrong_range = False, False, False
+    _Handler.etag, _Handler.ranges, _Handler.if_ranges = '"v1"', [], []
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -82,17 +97,67 @@ def test_resume_after_cut_connection(server, tmp_path):
     assert handler.ranges[1] == f"bytes={len(PAYLOAD) // 2}-", "the second request must resume, not restart"
 
 
-def test_resume_from_existing_part_file(server, tmp_path):
+def test_resume_from_a_part_file_left_by_an_earlier_run_sends_if_range(server, tmp_path):
     url, handler = server
-    (tmp_path / "f.bin.part").write_bytes(PAYLOAD[:1000])
+    handler.cut_first = True
+    with pytest.raises(DownloadError, match="failed after 1 tries"):
+        download_url(url, tmp_path / "f.bin", sha1=hashlib.sha1(PAYLOAD).hexdigest(), retries=0, progress=False)
     download_url(url, tmp_path / "f.bin", sha1=hashlib.sha1(PAYLOAD).hexdigest(), progress=False)
     assert (tmp_path / "f.bin").read_bytes() == PAYLOAD
-    assert handler.ranges == ["bytes=1000-"]
+    assert handler.ranges == [None, f"bytes={len(PAYLOAD) // 2}-"] and handler.if_ranges[1] == '"v1"'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.bin"]
+
+
+def test_a_stale_part_of_another_version_is_not_appended(server, tmp_path):
+    url, handler = server
+    (tmp_path / "f.bin.part").write_bytes(b"old version" * 100)
+    (tmp_path / "f.bin.part.json").write_text('{"validator": "\\"v0\\"", "total": 1100}')
+    with pytest.warns(UserWarning, match="without a checksum"):
+        download_url(url, tmp_path / "f.bin", progress=False)
+    assert (tmp_path / "f.bin").read_bytes() == PAYLOAD
+    assert handler.if_ranges == ['"v0"']  # the server saw the old version's tag and sent the new file whole
+    (tmp_path / "g.bin.part").write_bytes(b"from who knows where")  # no sidecar: never resumed
+    download_url(url, tmp_path / "g.bin", md5=hashlib.md5(PAYLOAD).hexdigest(), progress=False)
+    assert (tmp_path / "g.bin").read_bytes() == PAYLOAD and handler.ranges[-1] is None
+
+
+def test_a_206_from_the_wrong_offset_is_not_appended(server, tmp_path):
+    url, handler = server
+    handler.cut_first = handler.wrong_range = True
+    with pytest.warns(UserWarning):
+        download_url(url, tmp_path / "f.bin", retry_delay=0, progress=False)
+    assert (tmp_path / "f.bin").read_bytes() == PAYLOAD
+
+
+def test_a_cut_without_content_length_is_not_taken_as_complete(server, tmp_path):
+    url, handler = server
+    handler.cut_first = handler.no_length = True
+    with pytest.warns(UserWarning):
+        download_url(url, tmp_path / "f.bin", retry_delay=0, progress=False)
+    assert (tmp_path / "f.bin").read_bytes() == PAYLOAD
+    # the first body ended without a length: a Range request confirms (or completes) it
+    assert handler.ranges[1] == f"bytes={len(PAYLOAD) // 2}-"
+
+
+def test_a_416_for_a_stale_larger_part_restarts(server, tmp_path):
+    url, handler = server
+    (tmp_path / "f.bin.part").write_bytes(PAYLOAD + b"garbage")
+    (tmp_path / "f.bin.part.json").write_text('{"validator": "\\"v1\\"", "total": null}')
+    download_url(url, tmp_path / "f.bin", sha256=hashlib.sha256(PAYLOAD).hexdigest(), retry_delay=0,
+                 progress=False)
+    assert (tmp_path / "f.bin").read_bytes() == PAYLOAD
+    assert handler.ranges == [f"bytes={len(PAYLOAD) + 7}-", None]
+
+
+def test_offline_download_fails_with_one_sentence(tmp_path):
+    with pytest.raises(DownloadError, match=r"failed after 2 tries .*check the network connection"):
+        download_url("http://127.0.0.1:9/x.zip", tmp_path / "x.zip", md5="0" * 32, retries=1, retry_delay=0,
+                     progress=False)
 
 
 def test_checksum_mismatch_leaves_no_file(server, tmp_path):
     url, _ = server
-    with pytest.raises(ValueError, match="checksum mismatch"):
+    with pytest.raises(DownloadError, match="checksum mismatch"):
         download_url(url, tmp_path / "f.bin", sha256="0" * 64, progress=False)
     assert list(tmp_path.iterdir()) == []
 
@@ -115,7 +180,7 @@ def test_http_404_is_clear(tmp_path):
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     try:
-        with pytest.raises(RuntimeError, match="HTTP 404"):
+        with pytest.raises(DownloadError, match="HTTP 404"), pytest.warns(UserWarning, match="without a checksum"):
             download_url(f"http://127.0.0.1:{httpd.server_address[1]}/x", tmp_path / "x", progress=False)
     finally:
         httpd.shutdown()
@@ -141,7 +206,7 @@ def test_zip_path_traversal_is_refused(tmp_path, name):
     with zipfile.ZipFile(zpath, "w") as z:
         z.writestr("fine.txt", "x")
         z.writestr(name, "evil")
-    with pytest.raises(ValueError, match="outside"):
+    with pytest.raises(DownloadError, match="outside"):
         extract_archive(zpath, tmp_path / "out")
     assert not (tmp_path / "evil.txt").exists()
     assert not (tmp_path / "out" / "fine.txt").exists(), "nothing is extracted from a bad archive"
@@ -159,14 +224,69 @@ def test_tar_traversal_and_links_are_refused(tmp_path):
             else:
                 info.size = 4
                 t.addfile(info, io.BytesIO(b"evil"))
-        with pytest.raises(ValueError, match="outside"):
+        with pytest.raises(DownloadError, match="outside"):
             extract_archive(tpath, tmp_path / "out")
     assert not (tmp_path / "evil.txt").exists()
 
 
+def _tar(path, members):
+    with tarfile.open(path, "w") as archive:
+        for name, link in members:
+            info = tarfile.TarInfo(name)
+            if link is None:
+                info.size = 4
+                archive.addfile(info, io.BytesIO(b"evil"))
+            else:
+                info.type, info.linkname = tarfile.SYMTYPE, link
+                archive.addfile(info)
+    return path
+
+
+def test_a_tar_symlink_chain_is_refused(tmp_path):
+    (tmp_path / "deep" / "er").mkdir(parents=True)
+    chain = _tar(tmp_path / "chain.tar", [("a", "."), ("b", "a/a/a/../.."), ("b/x", None)])
+    with pytest.raises(DownloadError, match=r"'b'.*passes through the link 'a'"):
+        extract_archive(chain, tmp_path / "deep" / "er" / "out")
+    through = _tar(tmp_path / "through.tar", [("a", "."), ("a/x", None)])
+    with pytest.raises(DownloadError, match=r"'a/x', which passes through the link 'a'"):
+        extract_archive(through, tmp_path / "out2")
+    assert not (tmp_path / "deep" / "x").exists() and not (tmp_path / "x").exists()
+
+
+def test_tar_links_are_refused_without_data_filter_and_filter_errors_are_clear(tmp_path, monkeypatch):
+    linked = _tar(tmp_path / "linked.tar", [("file", None), ("alias", "file")])
+    assert (extract_archive(linked, tmp_path / "ok") / "alias").read_bytes() == b"evil"
+    monkeypatch.delattr(tarfile, "data_filter", raising=False)  # as on Python 3.10.0-3.10.11, 3.11.0-3.11.3
+    with pytest.raises(DownloadError, match=r"'alias'; this Python has no tarfile.data_filter"):
+        extract_archive(linked, tmp_path / "old")
+    monkeypatch.undo()
+
+    def refuse(self, *args, **kwargs):
+        raise tarfile.OutsideDestinationError(self.getmember("file"), "/elsewhere/file")
+
+    monkeypatch.setattr(tarfile.TarFile, "extractall", refuse)
+    with pytest.raises(DownloadError, match=r"linked\.tar: .*'file'.*refusing to extract the rest"):
+        extract_archive(linked, tmp_path / "filtered")
+
+
+def test_zip_bombs_are_refused(tmp_path, monkeypatch):
+    from unet_tutorial import download
+
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("zeros.bin", bytes(4 << 20))  # 4 MiB of zeros pack into about 4 KiB
+    monkeypatch.setattr(download, "ZIP_BOMB_MIN_BYTES", 1 << 20)
+    with pytest.raises(DownloadError, match=r"bomb\.zip would unpack .*ratio .*zip bomb"):
+        extract_archive(bomb, tmp_path / "out")
+    monkeypatch.setattr(download.shutil, "disk_usage", lambda path: types.SimpleNamespace(free=1000))
+    with pytest.raises(DownloadError, match=r"bomb\.zip unpacks to 0\.0 GB but .* has 0\.0 GB free"):
+        extract_archive(bomb, tmp_path / "out")
+    assert not (tmp_path / "out" / "zeros.bin").exists()
+
+
 def test_not_an_archive(tmp_path):
     (tmp_path / "x.zip").write_text("not a zip")
-    with pytest.raises(ValueError, match="neither a zip nor a tar"):
+    with pytest.raises(DownloadError, match="neither a zip nor a tar"):
         extract_archive(tmp_path / "x.zip", tmp_path / "out")
 
 
@@ -321,7 +441,7 @@ def test_fetch_ade20k_end_to_end_then_skips(monkeypatch, tmp_path):
         download.fetch_ade20k(tmp_path, url=url, sha1="0" * 40)  # complete: skipped, nothing fetched or checked
         assert handler.requests == 1
 
-        with pytest.raises(ValueError, match="(?i)sha1"):
+        with pytest.raises(DownloadError, match="(?i)sha1"):
             download.fetch_ade20k(tmp_path / "other", url=url, sha1="0" * 40)
         assert not (tmp_path / "other" / "ADEChallengeData2016").exists()
     finally:

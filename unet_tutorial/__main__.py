@@ -16,7 +16,16 @@ import argparse
 import os
 import sys
 
-from unet_tutorial.cli import AMP, DATASETS, MODELS, CliError, parse_size
+from unet_tutorial.cli import (
+    AMP,
+    DATASETS,
+    MODELS,
+    CliError,
+    available_device,
+    parse_size,
+    positive_int,
+    unit_interval,
+)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -33,24 +42,25 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--base-channels", type=int, default=64, help="UNet width; 8-16 for CPU runs")
     train.add_argument("--depth", type=int, default=4, help="UNet down-sampling steps")
     train.add_argument("--pretrained", action="store_true", help="densenet-unet: ImageNet encoder weights")
-    train.add_argument("--epochs", type=int, default=10)
-    train.add_argument("--batch-size", type=int, default=8, help="per process")
+    train.add_argument("--epochs", type=positive_int, default=10)
+    train.add_argument("--batch-size", type=positive_int, default=8, help="per process")
     train.add_argument("--lr", type=float, default=1e-3)
     train.add_argument("--image-size", type=parse_size, default=(256, 256), help="256 or HEIGHTxWIDTH")
     train.add_argument("--amp", choices=sorted(AMP), default="auto", nargs="?", const="auto",
                        help="autocast: auto = bf16 (or fp16 + GradScaler) on CUDA, off on the CPU")
     train.add_argument("--scheduler", choices=["plateau", "onecycle", "cosine", "none"], default="plateau")
-    train.add_argument("--patience", type=int, default=None, help="early stopping after this many flat epochs")
+    train.add_argument("--patience", type=positive_int, default=None, help="early stopping after this many flat epochs")
     train.add_argument("--grad-clip", type=float, default=None)
-    train.add_argument("--accumulate", type=int, default=1, help="batches per optimizer step")
+    train.add_argument("--accumulate", type=positive_int, default=1, help="batches per optimizer step")
     train.add_argument("--val-fraction", type=float, default=0.1, help="Carvana: cars held out")
-    train.add_argument("--limit", type=int, default=None, help="use only this many training images (quick runs)")
+    train.add_argument("--limit", type=positive_int, default=None, help="use only this many training images (quick runs)")
     train.add_argument("--workers", type=int, default=2, help="DataLoader worker processes")
-    train.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best available)")
+    train.add_argument("--device", type=available_device, default=None, help="cpu, cuda, mps (default: the best available)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--deterministic", action="store_true", help="deterministic kernels (for exact resumes)")
     train.add_argument("--resume", metavar="CKPT", help="continue from a last.pt")
     train.add_argument("--out", default="runs/unet", help="folder for best.pt and last.pt")
+    train.add_argument("--overwrite", action="store_true", help="replace the checkpoints of a run already in --out")
     train.add_argument("--no-progress", action="store_true", help="no progress bars, only one line per epoch")
 
     predict = commands.add_parser("predict", help="masks and overlays for images", formatter_class=d)
@@ -58,37 +68,58 @@ def parser() -> argparse.ArgumentParser:
     predict.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
     predict.add_argument("--out", default="predictions")
     predict.add_argument("--tta", action="store_true", help="average with the horizontally flipped image")
-    predict.add_argument("--tile", type=int, default=None, help="sliding-window tiles of this side, at full size")
-    predict.add_argument("--threshold", type=float, default=0.5, help="binary models")
-    predict.add_argument("--device", default=None)
+    predict.add_argument("--tile", type=positive_int, default=None, help="sliding-window tiles of this side, at full size")
+    predict.add_argument("--threshold", type=unit_interval, default=0.5, help="binary models")
+    predict.add_argument("--device", type=available_device, default=None)
     predict.add_argument("--no-progress", action="store_true")
 
     data = commands.add_parser("data", help="make sample data, or download the real datasets", formatter_class=d)
     data.add_argument("action", choices=["sample", "download"])
     data.add_argument("dataset", choices=sorted(DATASETS) + ["both"])
     data.add_argument("--root", help="parent folder (default: <data root>/sample for samples, <data root>)")
-    data.add_argument("--cars", type=int, default=16, help="sample: Carvana-like cars, 16 views each")
-    data.add_argument("--scenes", type=int, default=300, help="sample: ADE20K-like training scenes")
-    data.add_argument("--width", type=int, default=None)
-    data.add_argument("--height", type=int, default=None)
+    data.add_argument("--cars", type=positive_int, default=16, help="sample: Carvana-like cars, 16 views each")
+    data.add_argument("--scenes", type=positive_int, default=300, help="sample: ADE20K-like training scenes")
+    data.add_argument("--width", type=positive_int, default=None)
+    data.add_argument("--height", type=positive_int, default=None)
     data.add_argument("--seed", type=int, default=0)
     return main
 
 
+def one_line(error: BaseException) -> str:
+    """The message of an expected failure on one line; a DataLoader worker's wrapped error becomes its original."""
+    text = str(error).strip()
+    if "Original Traceback" in text:  # "Caught DataError in DataLoader worker process 0. Original Traceback ..."
+        text = text.splitlines()[-1].partition(": ")[2] or text.splitlines()[-1]
+    if isinstance(error, OSError) and error.filename is not None and str(error.filename) not in text:
+        text += f": {error.filename}"
+    return " ".join(text.split())
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run one command; expected failures print ``error: ...`` and return 2 (set UNET_TUTORIAL_DEBUG=1 to raise)."""
+    """Run one command; expected failures print ``error: ...`` and return 2 (set UNET_TUTORIAL_DEBUG=1 to raise).
+
+    Expected: the package's own error types (bad data, checkpoints, downloads, a diverged run, pretrained weights
+    out of reach) and OSError (a file or folder: missing, not writable, disk full). Anything else is a bug and
+    keeps its traceback.
+    """
     from unet_tutorial import cli
     from unet_tutorial.checkpoint import CheckpointError
+    from unet_tutorial.data import DataError
+    from unet_tutorial.download import DownloadError
     from unet_tutorial.train import NonFiniteLossError
 
+    def expected() -> tuple[type[BaseException], ...]:
+        densenet = sys.modules.get("unet_tutorial.densenet_unet")  # imported (with torchvision) only when used
+        weights = (densenet.PretrainedWeightsUnavailable,) if densenet else ()
+        return (CliError, CheckpointError, DataError, DownloadError, NonFiniteLossError, OSError, *weights)
+
     args = parser().parse_args(argv)
-    expected = (CliError, CheckpointError, NonFiniteLossError, FileNotFoundError, ValueError)
     try:
         {"train": cli.train, "predict": cli.predict, "data": cli.data}[args.command](args)
-    except expected as error:
+    except expected() as error:
         if os.environ.get("UNET_TUTORIAL_DEBUG"):
             raise
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {one_line(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted; resume training with --resume <out>/last.pt", file=sys.stderr)

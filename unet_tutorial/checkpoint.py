@@ -4,6 +4,7 @@ A checkpoint holds the model's state dict, the optimizer, scheduler and scaler s
 every random generator's state (so a resumed run repeats the uninterrupted one) and a ``config`` of plain values
 (model name and constructor kwargs, so ``predict`` can rebuild the model). It is written to a temporary file and
 renamed, so a crash never leaves half a file, and loaded with ``weights_only=True``, so it can never run code.
+Reading checks the zip archive's CRCs (bit rot) and refuses weights that are NaN or infinite.
 What it leaves out: sharded or distributed checkpoints, safetensors. Taught in: 03 (Carvana binary).
 """
 
@@ -32,6 +33,26 @@ def unwrap(model: nn.Module) -> nn.Module:
     while isinstance(getattr(model, "module", None), nn.Module) or hasattr(model, "_orig_mod"):
         model = model.module if isinstance(getattr(model, "module", None), nn.Module) else model._orig_mod
     return model
+
+
+def non_finite(state: dict) -> list[str]:
+    """Names of the floating-point tensors in a state dict that hold a NaN or an infinity."""
+    return [name for name, value in state.items()
+            if isinstance(value, torch.Tensor) and value.is_floating_point() and not torch.isfinite(value).all()]
+
+
+def remove_stale_temporaries(folder: str | Path) -> list[Path]:
+    """Delete the temporary files that a write killed before its rename left in ``folder``; returns them."""
+    stale = sorted(Path(folder).glob(".*.pt.*.tmp")) if Path(folder).is_dir() else []
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
+def _umask() -> int:
+    mask = os.umask(0)  # reading the umask means setting it; put it straight back
+    os.umask(mask)
+    return mask
 
 
 def rng_states() -> dict:
@@ -77,6 +98,7 @@ def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
             torch.save(checkpoint, f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a checkpoint gets the mode any new file would
         os.replace(tmp, path)  # atomic on POSIX and Windows
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -89,7 +111,8 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
     Raises:
         FileNotFoundError: no such file.
-        CheckpointError: truncated or not a checkpoint, or it holds pickled objects that could run code.
+        CheckpointError: truncated, damaged (a CRC mismatch) or not a checkpoint, it holds pickled objects that
+            could run code, or its weights are not finite.
     """
     path = Path(path)
     if not path.is_file():
@@ -97,6 +120,14 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not zipfile.is_zipfile(path):  # torch.save writes a zip archive; a cut-off one loses its directory
         raise CheckpointError(f"{path} is truncated or not a PyTorch checkpoint (torch.save writes a zip archive, "
                               "this file is not one); use a complete last.pt or best.pt written by save_checkpoint")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()  # reads every member and checks its CRC-32: flipped bits show here
+    except (OSError, zipfile.BadZipFile, EOFError) as error:
+        damaged = f"its zip directory ({error})"
+    if damaged is not None:
+        raise CheckpointError(f"{path} is damaged: {damaged} does not match the checksum stored in the file "
+                              "(disk or copy error); use another copy, or the other of last.pt and best.pt")
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
@@ -115,6 +146,10 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         checkpoint = {"model": checkpoint}  # torch.save(model.state_dict()) from elsewhere
     if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("model"), dict):
         raise CheckpointError(f"{path} is a PyTorch file but not a model checkpoint (no 'model' state dict)")
+    if bad := non_finite(checkpoint["model"]):
+        raise CheckpointError(f"{path} holds weights that are NaN or infinite ({', '.join(bad[:3])}"
+                              f"{', ...' if len(bad) > 3 else ''}): the run it came from diverged; use an earlier "
+                              "checkpoint, or train again with a smaller --lr")
     return checkpoint
 
 

@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import argparse
 import csv
+import inspect
+import os
+import tempfile
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -35,19 +39,24 @@ class CliError(Exception):
     """An expected failure: ``__main__`` prints its message on one line, without a traceback."""
 
 
-def build_model(name: str, kwargs: dict) -> nn.Module:
-    """The model called ``name`` ("unet" or "densenet-unet") built with constructor ``kwargs``."""
+def model_class(name: str) -> type[nn.Module]:
+    """The model class called ``name`` ("unet" or "densenet-unet")."""
     if name == "unet":
         from unet_tutorial.model import UNet
 
-        return UNet(**kwargs)
+        return UNet
     if name == "densenet-unet":
         from unet_tutorial.densenet_unet import (
             DenseNetUNet,  # torchvision's DenseNet: imported only when asked
         )
 
-        return DenseNetUNet(**kwargs)
+        return DenseNetUNet
     raise CliError(f"unknown model {name!r}; use one of {MODELS}")
+
+
+def build_model(name: str, kwargs: dict) -> nn.Module:
+    """The model called ``name`` ("unet" or "densenet-unet") built with constructor ``kwargs``."""
+    return model_class(name)(**kwargs)
 
 
 def model_kwargs(args: argparse.Namespace, num_classes: int) -> dict:
@@ -81,7 +90,66 @@ def parse_size(text: str) -> tuple[int, int]:
         height, width = (int(parts[0]), int(parts[0])) if len(parts) == 1 else (int(parts[0]), int(parts[1]))
     except (ValueError, IndexError):
         raise argparse.ArgumentTypeError(f"{text!r} is not a size; use 256 or HEIGHTxWIDTH like 192x256") from None
+    if height < 1 or width < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size; sides must be at least 1 pixel, e.g. 256")
     return height, width
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return value
+
+
+def unit_interval(text: str) -> float:
+    """An argparse type: a probability between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a probability between 0 and 1, e.g. 0.5")
+    return value
+
+
+def available_device(text: str) -> str:
+    """An argparse type: a device name that exists on this machine ("cpu", "cuda", "cuda:1", "mps")."""
+    from unet_tutorial.utils import pick_device
+
+    try:
+        pick_device(text)
+    except RuntimeError as error:  # torch's own "Expected one of cpu, cuda, ..." for a name it does not know
+        raise argparse.ArgumentTypeError(str(error).splitlines()[0]) from None
+    return text
+
+
+def check_out(out: Path, flag: str = "--out") -> None:
+    """Create the output folder and prove it writable now, not after the first epoch."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=out).close()
+    except OSError as error:
+        raise CliError(f"{flag} {out} cannot be written ({error.strerror or error}); choose a folder you can "
+                       "write to") from None
+
+
+def check_run_folder(out: Path, resume: str | None, overwrite: bool) -> None:
+    """Refuse to train into a folder that holds another run's checkpoints unless --resume or --overwrite."""
+    existing = [out / name for name in ("best.pt", "last.pt") if (out / name).exists()]
+    if not existing or resume:
+        return
+    if not overwrite:
+        raise CliError(f"--out {out} already holds {' and '.join(p.name for p in existing)} from an earlier run; "
+                       f"pass --resume {out / 'last.pt'} to continue it, --overwrite to replace it, or another "
+                       "--out")
+    if distributed.is_main_process():
+        for path in existing:
+            path.unlink()
 
 
 def train(args: argparse.Namespace) -> dict:
@@ -94,6 +162,9 @@ def train(args: argparse.Namespace) -> dict:
     if not root.is_dir():
         raise CliError(f"--data-dir {root} is not a directory; point it at the {args.dataset} data, or make a "
                        f"sample with: python -m unet_tutorial data sample {args.dataset} --root DIR")
+    out = Path(args.out)
+    check_out(out)
+    check_run_folder(out, args.resume, args.overwrite)
     device = distributed.setup_distributed(args.device) if distributed.launched_by_torchrun() \
         else pick_device(args.device)
     set_seed(args.seed + distributed.rank(), deterministic=args.deterministic)
@@ -125,7 +196,14 @@ def train(args: argparse.Namespace) -> dict:
               "mean": list(norm["mean"]), "std": list(norm["std"]), "num_classes": spec["num_classes"],
               "ignore_index": spec["ignore_index"], "pretrained": bool(getattr(args, "pretrained", False))}
     if args.resume:
-        saved = read_checkpoint(args.resume).get("config") or {}
+        resumed = read_checkpoint(args.resume)
+        if "epoch" not in resumed or "history" not in resumed:
+            raise CheckpointError(f"--resume {args.resume} holds only model weights (no epoch, optimizer or "
+                                  "history to continue from); pass a last.pt written by train")
+        if resumed["epoch"] >= args.epochs:
+            raise CliError(f"--resume {args.resume} has already trained {resumed['epoch']} epochs, and --epochs is "
+                           f"{args.epochs}; pass --epochs larger than {resumed['epoch']} to train further")
+        saved = resumed.get("config") or {}
         if saved.get("model") not in (None, args.model) or saved.get("model_kwargs") not in (None, kwargs):
             raise CliError(f"--resume {args.resume} was trained as {saved.get('model')} {saved.get('model_kwargs')}, "
                            f"not {args.model} {kwargs}; pass the same --model/--base-channels/--depth")
@@ -138,8 +216,9 @@ def train(args: argparse.Namespace) -> dict:
                   scheduler=scheduler, patience=args.patience, checkpoint_dir=args.out, resume=args.resume,
                   amp_dtype=AMP[args.amp], grad_clip=args.grad_clip, accumulate=args.accumulate, config=config,
                   progress=not args.no_progress)
+    written = [str(out / name) for name in ("best.pt", "last.pt") if (out / name).is_file()]
     if distributed.is_main_process():
-        print(f"checkpoints: {Path(args.out) / 'best.pt'} and {Path(args.out) / 'last.pt'}")
+        print(f"checkpoints: {' and '.join(written)}" if written else "no checkpoint was written")
     distributed.cleanup_distributed()
     return history
 
@@ -153,6 +232,14 @@ def load_for_predict(path: str | Path, device: torch.device) -> tuple[nn.Module,
     kwargs = dict(config["model_kwargs"])
     if config["model"] == "densenet-unet":
         kwargs["weights"] = None  # the checkpoint holds the trained encoder; no need to fetch ImageNet weights
+    if config["model"] not in MODELS:
+        raise CheckpointError(f"{path} holds a model called {config['model']!r}, which this version does not "
+                              f"know (it knows {', '.join(MODELS)}); use the unet_tutorial version that wrote it")
+    known = inspect.signature(model_class(config["model"])).parameters
+    if unknown := sorted(set(kwargs) - set(known)):
+        raise CheckpointError(f"{path} holds a {config['model']} built with {config['model_kwargs']}, but this "
+                              f"version's {model_class(config['model']).__name__} takes no {', '.join(unknown)}; "
+                              "use the unet_tutorial version that wrote it")
     model = build_model(config["model"], kwargs)
     load_checkpoint(path, model)
     return model.to(device).eval(), config
@@ -173,43 +260,62 @@ def input_images(inputs: list[str]) -> list[Path]:
     return paths
 
 
+def _save_atomically(picture: Image.Image, path: Path, **options) -> None:
+    """Save a picture through a temporary name and rename it: a crash never leaves half an image at ``path``."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        picture.save(tmp, format=Image.registered_extensions()[path.suffix.lower()], **options)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def predict(args: argparse.Namespace) -> list[Path]:
     """``python -m unet_tutorial predict``: a mask PNG and an overlay JPEG per image; binary: masks.csv (RLE)."""
     from tqdm.auto import tqdm
 
     from unet_tutorial.data import read_image
-    from unet_tutorial.predict import predict_mask, probs_to_mask, rle_encode, sliding_window_predict
+    from unet_tutorial.predict import predict_mask, rle_encode, sliding_window_mask
     from unet_tutorial.utils import pick_device
     from unet_tutorial.viz import overlay, palette
 
+    paths = input_images(args.inputs)
+    by_stem: dict[str, Path] = {}
+    for path in paths:  # outputs are named by stem: two inputs with one stem would overwrite each other
+        if path.stem in by_stem:
+            raise CliError(f"inputs {by_stem[path.stem]} and {path} would both be written as {path.stem}_mask.png; "
+                           "rename one, or predict them in two runs with different --out folders")
+        by_stem[path.stem] = path
+    out = Path(args.out)
+    check_out(out)
     device = pick_device(args.device)
     model, config = load_for_predict(args.checkpoint, device)
-    paths = input_images(args.inputs)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     binary = config.get("num_classes", 1) == 1
     norm = {"mean": tuple(config.get("mean", IMAGENET_MEAN)), "std": tuple(config.get("std", IMAGENET_STD))}
     colours = None if binary else palette(config["num_classes"])
-    rows, written = [["img", "rle_mask"]], []
-    for path in tqdm(paths, desc="predict", disable=args.no_progress):
-        image = read_image(path)  # (H, W, 3) uint8
-        if args.tile:
-            mask = probs_to_mask(sliding_window_predict(model, image, tile=args.tile, tta=args.tta, **norm),
-                                 args.threshold)
-        else:
-            mask = predict_mask(model, image, image_size=tuple(config.get("image_size") or image.shape[:2]),
-                                threshold=args.threshold, tta=args.tta, **norm)
-        mask = mask.numpy().astype(np.uint8)  # (H, W)
-        # Binary masks are saved as 0/255 so that they can be viewed; class masks as ADE20K labels (class + 1).
-        Image.fromarray(mask * 255 if binary else mask + 1).save(out / f"{path.stem}_mask.png")
-        picture = overlay(image, mask, palette=colours)
-        Image.fromarray(picture).save(out / f"{path.stem}_overlay.jpg", quality=90)
-        written.append(out / f"{path.stem}_mask.png")
+    written = []
+    with open(out / "masks.csv", "w", newline="") if binary else nullcontext() as table:
+        rows = csv.writer(table) if binary else None
         if binary:
-            rows.append([path.name, rle_encode(mask)])
-    if binary:
-        with open(out / "masks.csv", "w", newline="") as f:
-            csv.writer(f).writerows(rows)
+            rows.writerow(["img", "rle_mask"])
+        for path in tqdm(paths, desc="predict", disable=args.no_progress):
+            image = read_image(path)  # (H, W, 3) uint8
+            if args.tile:
+                mask = sliding_window_mask(model, image, tile=args.tile, tta=args.tta, threshold=args.threshold,
+                                           **norm)
+            else:
+                mask = predict_mask(model, image, image_size=tuple(config.get("image_size") or image.shape[:2]),
+                                    threshold=args.threshold, tta=args.tta, **norm)
+            mask = mask.numpy().astype(np.uint8)  # (H, W)
+            # Binary masks are saved as 0/255 so that they can be viewed; class masks as ADE20K labels (class + 1).
+            _save_atomically(Image.fromarray(mask * 255 if binary else mask + 1), out / f"{path.stem}_mask.png")
+            _save_atomically(Image.fromarray(overlay(image, mask, palette=colours)),
+                             out / f"{path.stem}_overlay.jpg", quality=90)
+            written.append(out / f"{path.stem}_mask.png")
+            if binary:
+                rows.writerow([path.name, rle_encode(mask)])
+                table.flush()  # a row per mask as it is written: an interrupted run keeps a table that matches
     print(f"wrote {len(written)} masks and overlays to {out}" + (f" and {out / 'masks.csv'}" if binary else ""))
     return written
 
@@ -222,7 +328,7 @@ def data(args: argparse.Namespace) -> None:
     if args.action == "sample":
         from unet_tutorial.sample_data import make_ade20k_like, make_carvana_like
 
-        base = Path(args.root) if args.root else data_root() / "sample"
+        base = Path(args.root) if args.root else data_root(writable=True) / "sample"
         for name in which:
             folder = base / DATASETS[name]["folder"]
             if name == "carvana":
@@ -234,7 +340,14 @@ def data(args: argparse.Namespace) -> None:
         return
     from unet_tutorial.download import fetch_ade20k, fetch_carvana
 
-    base = Path(args.root) if args.root else data_root()
+    base = Path(args.root) if args.root else data_root(writable=True)
     for name in which:
-        folder = fetch_carvana(base / "carvana") if name == "carvana" else fetch_ade20k(base)
+        try:
+            folder = fetch_carvana(base / "carvana") if name == "carvana" else fetch_ade20k(base)
+        except ImportError as error:  # the Kaggle client is an optional extra
+            raise CliError(str(error)) from None
+        except SystemExit:  # some Kaggle clients print a line and call exit(1) when no token is found
+            raise CliError("the Kaggle client found no API token: create one at https://www.kaggle.com/settings "
+                           "(API > Create New Token) and put kaggle.json in ~/.kaggle/, or set KAGGLE_USERNAME "
+                           "and KAGGLE_KEY; then accept the competition rules on its Kaggle page") from None
         print(f"{name}: {folder}")

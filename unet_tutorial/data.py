@@ -69,24 +69,57 @@ def ade20k_palette() -> np.ndarray:
     return colours
 
 
+class DataError(ValueError):
+    """A data file or folder that cannot be used as it is; the message names the file and what would work."""
+
+
 def read_image(path: Path) -> np.ndarray:
-    """Read an image file as RGB uint8 (H, W, 3); an unreadable file is a ValueError naming it."""
+    """Read an image file as RGB uint8 (H, W, 3); 16-bit greyscale is scaled to 8 bits, not clipped.
+
+    Raises:
+        DataError: the file cannot be decoded (naming it).
+    """
     try:
         with Image.open(path) as img:
+            if img.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit grey: 0..65535, 8 bits are the top byte
+                grey = np.array(img).astype(np.float64)
+                top = 65535.0 if grey.max() > 255 or img.mode != "I" else 255.0
+                return np.repeat(np.round(grey / top * 255).clip(0, 255).astype(np.uint8)[..., None], 3, axis=2)
             return np.array(img.convert("RGB"))
     except OSError as err:
-        raise ValueError(f"cannot read image {path}: {err}. Is the file complete (re-download it)?") from err
+        raise DataError(f"cannot read image {path}: {err}. Is the file complete (re-download it)?") from err
 
 
 def read_label(path: Path) -> np.ndarray:
-    """Read a single-channel mask file (palette GIF/PNG indices, or greyscale) as uint8 (H, W)."""
+    """Read a single-channel mask file as uint8 (H, W) of labels.
+
+    Accepted: palette (P: the indices, as Carvana's GIFs store 0/1) and greyscale (L) images; RGB only when
+    R == G == B; 16-bit greyscale only when every value fits in 0..255. A colour annotation would otherwise be
+    turned into luminance "labels", and 16-bit labels above 255 clipped, so those are refused.
+    Raises:
+        DataError: unreadable, or a mode/value range that is not a label image (naming the file and mode).
+    """
     try:
         with Image.open(path) as img:
-            # Palette images keep their indices (Carvana GIFs store 0/1); anything else becomes greyscale.
-            array = np.array(img if img.mode in ("P", "L") else img.convert("L"))
+            mode, array = img.mode, np.array(img)
     except OSError as err:
-        raise ValueError(f"cannot read mask {path}: {err}. Is the file complete (re-download it)?") from err
-    return array.astype(np.uint8, copy=False)
+        raise DataError(f"cannot read mask {path}: {err}. Is the file complete (re-download it)?") from err
+    expected = ("expected a label image: palette (P) or 8-bit greyscale (L) whose pixel values are the labels, "
+                "as the dataset ships them")
+    if mode in ("P", "L", "1"):
+        return array.astype(np.uint8, copy=False)
+    if mode in ("RGB", "RGBA", "LA"):
+        channels = array[..., :1] if mode == "LA" else array[..., :3]  # (H, W, 1 or 3); alpha is dropped
+        if (channels == channels[..., :1]).all():  # grey stored as colour: every channel is the label
+            return channels[..., 0].astype(np.uint8, copy=False)
+        raise DataError(f"mask {path} is a colour ({mode}) image whose channels differ: colours are not labels. "
+                        f"{expected}; convert colour annotations to label indices first")
+    if mode.startswith("I") and array.ndim == 2 and np.issubdtype(array.dtype, np.integer):
+        if array.size == 0 or (array.min() >= 0 and array.max() <= 255):
+            return array.astype(np.uint8)
+        raise DataError(f"mask {path} is a 16/32-bit ({mode}) image with values up to {int(array.max())}, which do not fit "
+                        f"in 0..255 (labels above 255 would be lost); {expected}")
+    raise DataError(f"mask {path} has image mode {mode}; {expected}")
 
 
 def _values(mask: np.ndarray) -> set[int]:
@@ -95,7 +128,7 @@ def _values(mask: np.ndarray) -> set[int]:
 
 def _check_same_size(image: np.ndarray, mask: np.ndarray, image_path: Path, mask_path: Path) -> None:
     if image.shape[:2] != mask.shape[:2]:
-        raise ValueError(
+        raise DataError(
             f"image {image_path} is {image.shape[1]}x{image.shape[0]} (WxH) but its mask {mask_path} is "
             f"{mask.shape[1]}x{mask.shape[0]}; an image and its mask must have the same size."
         )
@@ -152,11 +185,11 @@ def carvana_split(root: str | Path, val_fraction: float = 0.1, seed: int = 0) ->
         (train_ids, val_ids), each sorted.
     """
     if not 0.0 < val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be between 0 and 1 (exclusive), got {val_fraction}")
+        raise DataError(f"val_fraction must be between 0 and 1 (exclusive), got {val_fraction}")
     ids = carvana_ids(root)
     cars = sorted({i.rsplit("_", 1)[0] for i in ids})
     if len(cars) < 2:
-        raise ValueError(f"{root} holds {len(cars)} car(s); a split by car needs at least 2")
+        raise DataError(f"{root} holds {len(cars)} car(s); a split by car needs at least 2")
     random.Random(seed).shuffle(cars)
     n_val = min(len(cars) - 1, max(1, round(len(cars) * val_fraction)))
     val_cars = set(cars[:n_val])
@@ -193,7 +226,7 @@ class CarvanaDataset(Dataset):
         masks = {p.name.rsplit("_mask", 1)[0]: p for p in self.mask_dir.glob("*_mask.*")}
         self.ids = sorted(images) if ids is None else list(ids)
         if not self.ids:
-            raise ValueError(f"no image ids to load from {self.image_dir} (ids={ids!r})")
+            raise DataError(f"no image ids to load from {self.image_dir} (ids={ids!r})")
         self.image_paths, self.mask_paths = [], []
         for i in self.ids:
             if i not in images:
@@ -217,12 +250,12 @@ class CarvanaDataset(Dataset):
         if values <= {0, 255}:
             mask = (mask > 0).astype(np.uint8)  # 0/255 masks (and all-background ones) become 0/1
         elif not values <= {0, 1}:
-            raise ValueError(
+            raise DataError(
                 f"mask {mask_path} holds values {sorted(values)}; a binary mask must be 0/1 or 0/255"
             )
         image_t, mask_t = _apply(self.transform, image, mask)
         if mask_t.max() > 1:
-            raise ValueError(
+            raise DataError(
                 f"the transform turned the mask of {image_path} into values {mask_t.unique().tolist()}; binary "
                 "masks must stay 0/1, so pad them with 0 (e.g. train_transforms(size, mask_fill=0))."
             )
@@ -244,7 +277,7 @@ def carvana_loaders(
         (train_loader, val_loader), yielding images float (B, 3, H, W) and masks float (B, 1, H, W).
     """
     if len(train_ids) < batch_size:
-        raise ValueError(f"{len(train_ids)} training images make no full batch of batch_size={batch_size} "
+        raise DataError(f"{len(train_ids)} training images make no full batch of batch_size={batch_size} "
                          "(the last incomplete batch is dropped): use more train_ids or a smaller batch_size")
     train_set = CarvanaDataset(root, train_ids, train_transforms(image_size, scale=(0.6, 1.0), mean=mean, std=std,
                                                                  mask_fill=0))
@@ -278,7 +311,7 @@ class ADE20KDataset(Dataset):
 
     def __init__(self, root: str | Path, split: str = "training", transform: Callable | None = None):
         if split not in ("training", "validation"):
-            raise ValueError(f"split must be 'training' or 'validation', got {split!r}")
+            raise DataError(f"split must be 'training' or 'validation', got {split!r}")
         self.root = _ade20k_root(Path(root))
         image_dir, label_dir = self.root / "images" / split, self.root / "annotations" / split
         for folder in (image_dir, label_dir):
@@ -306,6 +339,6 @@ class ADE20KDataset(Dataset):
         _check_same_size(image, label, image_path, label_path)
         if label.max() > len(ADE20K_CLASSES):
             bad = sorted(v for v in _values(label) if v > len(ADE20K_CLASSES))
-            raise ValueError(f"annotation {label_path} holds labels {bad}; ADE20K labels are 0..150")
+            raise DataError(f"annotation {label_path} holds labels {bad}; ADE20K labels are 0..150")
         image_t, mask_t = _apply(self.transform, image, _ADE20K_LUT[label])
         return image_t, mask_t.long()

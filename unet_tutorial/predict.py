@@ -132,23 +132,39 @@ def blend_window(height: int, width: int) -> Tensor:
     return (ramp(height)[:, None] * ramp(width)[None, :]).clamp_min(1e-3)  # (h, 1) * (1, w) -> (h, w)
 
 
-@torch.inference_mode()
-def sliding_window_predict(model: nn.Module, image: np.ndarray | Tensor, *, tile: int | tuple[int, int] = 256,
-                           overlap: float = 0.25, batch_size: int = 4, tta: bool = False, mean=IMAGENET_MEAN,
-                           std=IMAGENET_STD, device=None, amp_dtype: torch.dtype | None = None) -> Tensor:
-    """Probabilities for a large image from overlapping tiles, blended where they overlap. Taught in 05.
+def _blended_strips(model: nn.Module, x: Tensor, tile_h: int, tile_w: int, overlap: float, batch_size: int,
+                    tta: bool, device: torch.device, amp_dtype: torch.dtype | None):
+    """Yield (first row, probs (C, rows, W')) for consecutive horizontal strips of ``x``, each blended from
+    every tile that covers it, as soon as the last such tile is done: only about one tile's height of
+    probabilities is ever held, never (C, H, W)."""
+    full_h, full_w = x.shape[-2:]
+    stride_h, stride_w = max(1, round(tile_h * (1 - overlap))), max(1, round(tile_w * (1 - overlap)))
+    tops, lefts = tile_starts(full_h, tile_h, stride_h), tile_starts(full_w, tile_w, stride_w)
+    window = blend_window(tile_h, tile_w)  # (th, tw)
+    total, weight, base = None, torch.zeros(1, 0, full_w), 0  # buffers cover rows base .. base + rows
+    for i, top in enumerate(tops):
+        grow = top + tile_h - base - weight.shape[1]  # rows this row of tiles adds below the buffer
+        weight = torch.cat([weight, torch.zeros(1, grow, full_w)], dim=1)
+        if total is not None:
+            total = torch.cat([total, torch.zeros(total.shape[0], grow, full_w)], dim=1)
+        for j in range(0, len(lefts), batch_size):
+            chunk = lefts[j:j + batch_size]
+            tiles = torch.stack([x[:, top:top + tile_h, left:left + tile_w] for left in chunk])  # (b, 3, th, tw)
+            probs = predict_probs(model, tiles.to(device), tta=tta, amp_dtype=amp_dtype).cpu()  # (b, C, th, tw)
+            if total is None:
+                total = torch.zeros(probs.shape[1], weight.shape[1], full_w)  # (C, rows, W')
+            rows = slice(top - base, top - base + tile_h)
+            for left, p in zip(chunk, probs):
+                total[:, rows, left:left + tile_w] += p * window
+                weight[:, rows, left:left + tile_w] += window
+        done = (tops[i + 1] if i + 1 < len(tops) else full_h) - base  # rows no later tile touches
+        yield base, total[:, :done] / weight[:, :done]  # (C, done, W')
+        total, weight, base = total[:, done:], weight[:, done:], base + done
 
-    Only ``batch_size`` tiles are on the device at a time; the full-size result is accumulated on the CPU.
-    Args:
-        image: raw RGB uint8 (H, W, 3) or a normalised tensor (3, H, W); any size (smaller ones are padded).
-        tile: tile (height, width) or side, ideally the size the model was trained at.
-        overlap: fraction of a tile shared with its neighbour (0 <= overlap < 1).
-    Returns:
-        probs (C, H, W) on the CPU; ``probs_to_mask`` turns them into a mask.
-    """
+
+def _tiling_input(image: np.ndarray | Tensor, tile: int | tuple[int, int], overlap: float, mean, std):
     if not 0 <= overlap < 1:
         raise ValueError(f"overlap={overlap} must be in [0, 1); e.g. 0.25 shares a quarter of each tile")
-    device = _device(model, device)
     x = to_input(image, mean, std).cpu()  # (3, H, W)
     height, width = x.shape[-2:]
     tile_h, tile_w = (tile, tile) if isinstance(tile, int) else tile
@@ -156,22 +172,48 @@ def sliding_window_predict(model: nn.Module, image: np.ndarray | Tensor, *, tile
     if pad_h or pad_w:  # smaller than one tile: mirror the image out to a full tile
         mode = "reflect" if pad_h < height and pad_w < width else "replicate"
         x = F.pad(x[None], (0, pad_w, 0, pad_h), mode=mode)[0]  # (3, max(H, th), max(W, tw))
-    full_h, full_w = x.shape[-2:]
-    stride_h, stride_w = max(1, round(tile_h * (1 - overlap))), max(1, round(tile_w * (1 - overlap)))
-    corners = [(top, left) for top in tile_starts(full_h, tile_h, stride_h)
-               for left in tile_starts(full_w, tile_w, stride_w)]
-    window = blend_window(tile_h, tile_w)  # (th, tw)
-    total, weight = None, torch.zeros(1, full_h, full_w)
-    for i in range(0, len(corners), batch_size):
-        chunk = corners[i:i + batch_size]
-        tiles = torch.stack([x[:, top:top + tile_h, left:left + tile_w] for top, left in chunk])  # (b, 3, th, tw)
-        probs = predict_probs(model, tiles.to(device), tta=tta, amp_dtype=amp_dtype).cpu()  # (b, C, th, tw)
-        if total is None:
-            total = torch.zeros(probs.shape[1], full_h, full_w)  # (C, H', W')
-        for (top, left), p in zip(chunk, probs):
-            total[:, top:top + tile_h, left:left + tile_w] += p * window
-            weight[:, top:top + tile_h, left:left + tile_w] += window
-    return (total / weight)[:, :height, :width]  # (C, H, W)
+    return x, height, width, tile_h, tile_w
+
+
+@torch.inference_mode()
+def sliding_window_predict(model: nn.Module, image: np.ndarray | Tensor, *, tile: int | tuple[int, int] = 256,
+                           overlap: float = 0.25, batch_size: int = 4, tta: bool = False, mean=IMAGENET_MEAN,
+                           std=IMAGENET_STD, device=None, amp_dtype: torch.dtype | None = None) -> Tensor:
+    """Probabilities for a large image from overlapping tiles, blended where they overlap. Taught in 05.
+
+    Only ``batch_size`` tiles are on the device at a time; the result is gathered on the CPU. For the mask
+    alone, ``sliding_window_mask`` needs far less memory (no full-size (C, H, W) probabilities).
+    Args:
+        image: raw RGB uint8 (H, W, 3) or a normalised tensor (3, H, W); any size (smaller ones are padded).
+        tile: tile (height, width) or side, ideally the size the model was trained at.
+        overlap: fraction of a tile shared with its neighbour (0 <= overlap < 1).
+    Returns:
+        probs (C, H, W) on the CPU; ``probs_to_mask`` turns them into a mask.
+    """
+    x, height, width, tile_h, tile_w = _tiling_input(image, tile, overlap, mean, std)
+    strips = [probs for _, probs in _blended_strips(model, x, tile_h, tile_w, overlap, batch_size, tta,
+                                                      _device(model, device), amp_dtype)]
+    return torch.cat(strips, dim=1)[:, :height, :width]  # (C, H, W)
+
+
+@torch.inference_mode()
+def sliding_window_mask(model: nn.Module, image: np.ndarray | Tensor, *, tile: int | tuple[int, int] = 256,
+                        overlap: float = 0.25, batch_size: int = 4, tta: bool = False, threshold: float = 0.5,
+                        mean=IMAGENET_MEAN, std=IMAGENET_STD, device=None,
+                        amp_dtype: torch.dtype | None = None) -> Tensor:
+    """The mask ``probs_to_mask(sliding_window_predict(...))`` gives, strip by strip: memory for a uint8 mask
+    and one strip of probabilities (C, tile height, W), whatever the image's height. Taught in 05.
+
+    Returns:
+        mask (H, W) uint8 on the CPU (0/1, or class indices).
+    """
+    x, height, width, tile_h, tile_w = _tiling_input(image, tile, overlap, mean, std)
+    mask = torch.empty(height, width, dtype=torch.uint8)  # (H, W)
+    for top, probs in _blended_strips(model, x, tile_h, tile_w, overlap, batch_size, tta,
+                                      _device(model, device), amp_dtype):
+        if top < height:
+            mask[top:top + probs.shape[1]] = probs_to_mask(probs[:, :height - top, :width], threshold)
+    return mask
 
 
 def rle_encode(mask: np.ndarray | Tensor) -> str:

@@ -11,7 +11,6 @@ Taught in: notebook 03 (Carvana) and notebook 05 (ADE20K), whenever the real dat
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -26,20 +25,39 @@ _INFO = "sample_info.json"
 
 
 def _prepare(root: Path, info: dict, folders: list[str], overwrite: bool) -> bool:
-    """True when ``root`` already holds exactly this generated set; otherwise clear our old output."""
+    """True when ``root`` already holds exactly this generated set; otherwise remove what we wrote before.
+
+    Only the files listed in the earlier run's manifest are deleted (then its folders, if left empty), so
+    anything else a user put in those folders stays.
+    """
     marker = root / _INFO
     if marker.is_file():
-        if json.loads(marker.read_text()) == info and not overwrite:
+        manifest = json.loads(marker.read_text())
+        files = manifest.pop("files", None)
+        if manifest == info and not overwrite:
             return True
-        for name in folders:  # only ever delete what an earlier run of this generator wrote
-            target = root / name
-            shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(missing_ok=True)
+        if files is None:
+            raise FileExistsError(f"{root} holds sample data from an older version without a list of its files; "
+                                  "delete that folder by hand, or choose another root")
+        for name in files:
+            (root / name).unlink(missing_ok=True)
+        for folder in sorted({Path(name).parent for name in files}, key=lambda p: -len(p.parts)):
+            if folder != Path(".") and (root / folder).is_dir() and not any((root / folder).iterdir()):
+                (root / folder).rmdir()
+        for name in folders:  # parents of nested folders (images/ above images/training/)
+            if (root / name).is_dir() and not any((root / name).iterdir()):
+                (root / name).rmdir()
         marker.unlink()
     elif any((root / name).exists() for name in folders):
         raise FileExistsError(
             f"{root} already holds {folders} not written by this generator; choose an empty root"
         )
     return False
+
+
+def _finish(root: Path, info: dict, files: list[str]) -> None:
+    """Write the marker: the settings (to skip an identical rerun) and the manifest of every file written."""
+    (root / _INFO).write_text(json.dumps({**info, "files": sorted(files)}))
 
 
 def _car_view(rng: np.random.Generator, car: dict, angle: float, width: int, height: int) -> tuple:
@@ -150,7 +168,7 @@ def make_carvana_like(
     (root / "train").mkdir(parents=True, exist_ok=True)
     (root / "train_masks").mkdir(exist_ok=True)
     ss = 2 if width * height <= 640 * 480 else 1  # draw at 2x and shrink: smooth edges, sub-pixel masks
-    rows = ["img,rle_mask"]
+    rows, files = ["img,rle_mask"], []
     for c in range(n_cars):
         rng = np.random.default_rng([seed, c])
         car_id = "".join(rng.choice(list("0123456789abcdef"), 12))
@@ -189,8 +207,9 @@ def make_carvana_like(
             gif.putpalette([0, 0, 0, 255, 255, 255])
             gif.save(root / "train_masks" / f"{name}_mask.gif")
             rows.append(f"{name}.jpg,{rle_encode(mask01)}")
+            files += [f"train/{name}.jpg", f"train_masks/{name}_mask.gif"]
     (root / "train_masks.csv").write_text("\n".join(rows) + "\n")
-    (root / _INFO).write_text(json.dumps(info))
+    _finish(root, info, [*files, "train_masks.csv"])
     return root
 
 
@@ -348,6 +367,7 @@ def make_ade20k_like(
     info = {"kind": "ade20k_like", "n_train": n_train, "n_val": n_val, "size": [width, height], "seed": seed}
     if _prepare(root, info, ["images", "annotations"], overwrite):
         return root
+    files = []
     for split, prefix, count, offset in (
         ("training", "train", n_train, 0),
         ("validation", "val", n_val, 10**6),
@@ -360,7 +380,8 @@ def make_ade20k_like(
             name = f"ADE_{prefix}_{i + 1:08d}"
             Image.fromarray(_paint(rng, label)).save(root / "images" / split / f"{name}.jpg", quality=90)
             Image.fromarray(label, mode="L").save(root / "annotations" / split / f"{name}.png")
-    (root / _INFO).write_text(json.dumps(info))
+            files += [f"images/{split}/{name}.jpg", f"annotations/{split}/{name}.png"]
+    _finish(root, info, files)
     return root
 
 
@@ -403,7 +424,7 @@ def carvana_data(
     n_cars = n_cars if n_cars is not None else (3 if smoke else 24)
     size = size if size is not None else ((96, 64) if smoke else (240, 160))
     # One folder per setting, so smoke runs and full runs never regenerate each other's data.
-    folder = data_root() / f"carvana_sample_{n_cars}cars_{size[0]}x{size[1]}_seed{seed}"
+    folder = data_root(writable=True) / f"carvana_sample_{n_cars}cars_{size[0]}x{size[1]}_seed{seed}"
     sample = make_carvana_like(folder, n_cars=n_cars, size=size, seed=seed)
     line = "=" * 100
     where = (f"smoke mode (tests, CI) uses small generated data, though the real data is in {root}.\n" if real else
@@ -465,7 +486,7 @@ def ade20k_data(
     n_train = n_train if n_train is not None else (16 if smoke else 400)
     n_val = n_val if n_val is not None else (4 if smoke else 80)
     size = size if size is not None else ((96, 64) if smoke else (256, 192))
-    sample = make_ade20k_like(data_root() / "ade20k_sample", n_train, n_val, size=size, seed=seed)
+    sample = make_ade20k_like(data_root(writable=True) / "ade20k_sample", n_train, n_val, size=size, seed=seed)
     parent = root.parent if root.name == "ADEChallengeData2016" else root  # the script unpacks into parent/
     line = "=" * 100
     where = (f"smoke mode (tests, CI) uses small generated data, though the real data is in {real}.\n" if real else

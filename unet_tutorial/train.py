@@ -21,7 +21,14 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from unet_tutorial.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from unet_tutorial.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    non_finite,
+    remove_stale_temporaries,
+    save_checkpoint,
+    unwrap,
+)
 from unet_tutorial.distributed import is_main_process
 from unet_tutorial.metrics import SegmentationMetrics
 
@@ -233,6 +240,12 @@ def fit(model: nn.Module, train_loader, val_loader, *, epochs: int, loss_fn: Cal
         start_epoch = state["epoch"] + 1
         log(f"resumed from {resume} after epoch {state['epoch']}")
     last_path = Path(checkpoint_dir) / "last.pt" if checkpoint_dir is not None else None
+    if checkpoint_dir is not None and is_main_process():
+        remove_stale_temporaries(checkpoint_dir)  # left by a run killed mid-write
+    good = Path(resume) if resume is not None else None  # the newest checkpoint known to hold finite weights
+
+    def kept() -> str:
+        return f"; the last good checkpoint is {good}" if good is not None else "; no checkpoint was written yet"
 
     for epoch in range(start_epoch, epochs + 1):
         if hasattr(train_loader.sampler, "set_epoch"):  # DistributedSampler: a new shuffle every epoch
@@ -243,11 +256,16 @@ def fit(model: nn.Module, train_loader, val_loader, *, epochs: int, loss_fn: Cal
                                     scaler=scaler, grad_clip=grad_clip, accumulate=accumulate,
                                     scheduler=scheduler if per_step else None, epoch=epoch, progress=progress)
         except NonFiniteLossError as error:
-            kept = (f"; the last good checkpoint is {last_path}" if last_path is not None and last_path.exists()
-                    else "; no checkpoint was written yet")
-            raise NonFiniteLossError(f"training stopped: {error}{kept}") from None
+            raise NonFiniteLossError(f"training stopped: {error}{kept()}") from None
         val = evaluate(model, val_loader, device, num_classes=num_classes, loss_fn=loss_fn,
                        ignore_index=ignore_index, amp_dtype=amp_dtype, progress=progress)
+        # A finite training loss can still leave NaN weights or inf BatchNorm statistics: never save those.
+        broken = ([] if math.isfinite(val.get("loss", 0.0)) else ["the validation loss"]) + non_finite(
+            unwrap(model).state_dict())
+        if broken:
+            raise NonFiniteLossError(f"training stopped: after epoch {epoch}, {', '.join(broken[:3])} "
+                                     f"{'is' if len(broken) == 1 else 'are'} NaN or infinite and nothing was "
+                                     f"saved{kept()}; try a smaller learning rate or grad_clip")
         if monitor not in val:
             raise ValueError(f"monitor={monitor!r} is not among the evaluation results {sorted(val)}")
         score = val[monitor]
@@ -268,9 +286,9 @@ def fit(model: nn.Module, train_loader, val_loader, *, epochs: int, loss_fn: Cal
         if checkpoint_dir is not None and is_main_process():
             state = {"scheduler": scheduler, "scaler": scaler, "epoch": epoch, "history": history, "best": best,
                      "bad_epochs": bad_epochs, "monitor": monitor, "config": config or {}}
-            save_checkpoint(last_path, model, optimizer, **state)
-            if improved:
+            if improved:  # best.pt first: a kill between the two writes must not lose this epoch's best
                 save_checkpoint(Path(checkpoint_dir) / "best.pt", model, optimizer, **state)
+            good = save_checkpoint(last_path, model, optimizer, **state)
         if is_main_process():
             log(f"epoch {epoch}/{epochs}  train_loss {train['loss']:.4f}  val_loss {val['loss']:.4f}  "
                 f"val_{monitor} {score:.4f}{' *' if improved else ''}  lr {lr:.2e}  "

@@ -67,13 +67,30 @@ def in_colab() -> bool:
     return "google.colab" in sys.modules
 
 
-def data_root() -> Path:
-    """Where datasets live: ``$UNET_TUTORIAL_DATA``, else /content/data on Colab, else ~/.cache/unet_tutorial."""
-    if os.environ.get(DATA_ENV):
-        return Path(os.environ[DATA_ENV]).expanduser()
-    if in_colab():
-        return Path("/content/data")
-    return Path.home() / ".cache" / "unet_tutorial"
+def data_root(writable: bool = False) -> Path:
+    """Where datasets live: ``$UNET_TUTORIAL_DATA``, else /content/data on Colab, else ~/.cache/unet_tutorial.
+
+    The variable is stripped of surrounding spaces (a blank one counts as unset).
+    Args:
+        writable: the caller will write there (sample data, downloads): check that it can, now.
+    Raises:
+        NotADirectoryError: ``$UNET_TUTORIAL_DATA`` names a file.
+        PermissionError: ``writable`` and the folder cannot be written.
+    """
+    value = os.environ.get(DATA_ENV, "").strip()
+    if value:
+        root, where = Path(value).expanduser(), f"{DATA_ENV}={value}"
+    else:
+        root = Path("/content/data") if in_colab() else Path.home() / ".cache" / "unet_tutorial"
+        where = f"the data folder {root}"
+    if root.exists() and not root.is_dir():
+        raise NotADirectoryError(f"{where} is a file, not a folder; point {DATA_ENV} at a folder for datasets")
+    if writable:
+        existing = next(p for p in (root, *root.parents) if p.exists())  # the folder that will hold the new ones
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise PermissionError(f"{where} cannot be written ({existing} is read-only); point {DATA_ENV} at a "
+                                  "folder you can write to")
+    return root
 
 
 DRIVE_MOUNT = Path("/content/drive")

@@ -3,8 +3,9 @@
 ``predict_mask`` resizes an image to the size the model was trained at, predicts, and brings the probabilities
 back to the original size before thresholding (binary) or taking the argmax (classes) — labels are never
 interpolated. ``sliding_window_predict`` covers an image too large for memory with overlapping tiles whose
-borders are blended (``sliding_window_mask`` gives its mask strip by strip, without full-size probabilities), and horizontal-flip test-time augmentation averages a prediction with that of the mirrored
-image. ``rle_encode``/``rle_decode`` speak the Carvana submission format. What it leaves out: multi-scale TTA,
+borders are blended; ``sliding_window_mask`` gives the same mask strip by strip, never holding full-size
+probabilities. Horizontal-flip test-time augmentation averages a prediction with that of the mirrored image.
+``rle_encode``/``rle_decode`` speak the Carvana submission format. What it leaves out: multi-scale TTA,
 CRF post-processing. Taught in: 03 (Carvana binary, RLE), 05 (ADE20K, sliding window).
 """
 

@@ -272,3 +272,15 @@ def test_a_bad_data_folder_variable_is_named(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("UNET_TUTORIAL_DATA", f" {tmp_path / 'file'} ")
     err = error_of(["data", "sample", "carvana", "--cars", "2"], capsys)
     assert f"UNET_TUTORIAL_DATA={tmp_path / 'file'} is a file, not a folder" in err
+
+
+def test_pretrained_weights_out_of_reach_is_a_sentence(monkeypatch, capsys):
+    from unet_tutorial import cli
+    from unet_tutorial.densenet_unet import PretrainedWeightsUnavailable
+
+    def offline(args):
+        raise PretrainedWeightsUnavailable("DenseNet121 ImageNet weights are not cached and cannot be downloaded")
+
+    monkeypatch.setattr(cli, "train", offline)
+    err = error_of(["train", "--dataset", "carvana", "--model", "densenet-unet", "--pretrained"], capsys)
+    assert "DenseNet121 ImageNet weights are not cached" in err

@@ -17,6 +17,7 @@ from unet_tutorial.predict import (
     probs_to_mask,
     rle_decode,
     rle_encode,
+    sliding_window_mask,
     sliding_window_predict,
     tile_starts,
 )
@@ -84,6 +85,30 @@ def test_sliding_window_equals_whole_image_for_a_pointwise_model(size):
     tiled = sliding_window_predict(model, image, tile=32, overlap=0.25, batch_size=3)
     assert tiled.shape == (4, *size)
     torch.testing.assert_close(tiled, whole)
+
+
+@pytest.mark.parametrize("num_classes, size", [(1, (100, 75)), (5, (70, 41)), (3, (20, 30))])
+def test_sliding_window_mask_equals_the_mask_of_the_blended_probs(num_classes, size):
+    model = UNet(num_classes=num_classes, base_channels=4, depth=2).eval()
+    image = np.random.default_rng(1).integers(0, 256, (*size, 3), dtype=np.uint8)
+    expected = probs_to_mask(sliding_window_predict(model, image, tile=32, overlap=0.25), threshold=0.4)
+    mask = sliding_window_mask(model, image, tile=32, overlap=0.25, threshold=0.4)
+    assert mask.dtype == torch.uint8 and torch.equal(mask.long(), expected)
+
+
+def test_sliding_window_mask_never_holds_full_size_probabilities(monkeypatch):
+    from unet_tutorial import predict
+
+    seen = []
+
+    def recording(probs, threshold=0.5):
+        seen.append(tuple(probs.shape))
+        return probs_to_mask(probs, threshold)
+
+    monkeypatch.setattr(predict, "probs_to_mask", recording)
+    mask = sliding_window_mask(pointwise(num_classes=150), torch.randn(3, 200, 40), tile=32, overlap=0.5)
+    assert mask.shape == (200, 40)
+    assert len(seen) > 5 and max(rows for _, rows, _ in seen) <= 32  # strips of at most a tile's height
 
 
 def test_sliding_window_runs_a_unet_on_uint8_images_with_tta():

@@ -166,3 +166,13 @@ def test_ade20k_data_generates_with_a_notice_then_prefers_the_real_data(tmp_path
     assert capsys.readouterr().out == "", "no notice when the real data is used"
     generated = ade20k_data(tmp_path / "ade20k_sample", n_train=3, n_val=2, size=(40, 32))
     assert generated == (tmp_path / "ade20k_sample", False), "generated data never counts as the real data"
+
+
+def test_regeneration_deletes_only_the_files_the_generator_wrote(tmp_path):
+    root = make_carvana_like(tmp_path, n_cars=2, views=1, size=(32, 32), seed=0)
+    manifest = json.loads((root / "sample_info.json").read_text())["files"]
+    assert "train_masks.csv" in manifest and len(manifest) == 5
+    (root / "train" / "my_photo.jpg").write_bytes(b"the user's own")
+    make_carvana_like(root, n_cars=1, views=1, size=(32, 32), seed=1)  # other settings: regenerate
+    assert (root / "train" / "my_photo.jpg").read_bytes() == b"the user's own"
+    assert len(list((root / "train_masks").iterdir())) == 1 and len(list((root / "train").iterdir())) == 2

@@ -67,3 +67,21 @@ def test_runs_root_is_local_off_colab_and_on_drive_on_colab(monkeypatch, tmp_pat
     assert utils.runs_root(on_drive=False) == Path("runs")
     utils.drive_root()
     assert mounted == [str(tmp_path)], "Drive is mounted once"
+
+
+def test_data_root_is_stripped_and_validated(monkeypatch, tmp_path):
+    monkeypatch.setenv("UNET_TUTORIAL_DATA", f"  {tmp_path}\n")
+    assert utils.data_root() == tmp_path
+    monkeypatch.setenv("UNET_TUTORIAL_DATA", " ")  # blank: as if unset
+    monkeypatch.setattr(utils, "in_colab", lambda: False)
+    assert utils.data_root() == Path.home() / ".cache" / "unet_tutorial"
+    (tmp_path / "notes.txt").write_text("x")
+    monkeypatch.setenv("UNET_TUTORIAL_DATA", str(tmp_path / "notes.txt"))
+    with pytest.raises(NotADirectoryError, match=r"UNET_TUTORIAL_DATA=.*notes\.txt is a file, not a folder"):
+        utils.data_root()
+    monkeypatch.setenv("UNET_TUTORIAL_DATA", str(tmp_path / "new" / "data"))
+    monkeypatch.setattr(utils.os, "access", lambda path, mode: False)  # a read-only folder (tests may run as root)
+    assert utils.data_root() == tmp_path / "new" / "data"  # reading is fine
+    with pytest.raises(PermissionError, match=rf"UNET_TUTORIAL_DATA=.*data cannot be written \({tmp_path} is "
+                                              r"read-only\)"):
+        utils.data_root(writable=True)

@@ -3,8 +3,9 @@
 ``predict_mask`` resizes an image to the size the model was trained at, predicts, and brings the probabilities
 back to the original size before thresholding (binary) or taking the argmax (classes) — labels are never
 interpolated. ``sliding_window_predict`` covers an image too large for memory with overlapping tiles whose
-borders are blended, and horizontal-flip test-time augmentation averages a prediction with that of the mirrored
-image. ``rle_encode``/``rle_decode`` speak the Carvana submission format. What it leaves out: multi-scale TTA,
+borders are blended; ``sliding_window_mask`` gives the same mask strip by strip, never holding full-size
+probabilities. Horizontal-flip test-time augmentation averages a prediction with that of the mirrored image.
+``rle_encode``/``rle_decode`` speak the Carvana submission format. What it leaves out: multi-scale TTA,
 CRF post-processing. Taught in: 03 (Carvana binary, RLE), 05 (ADE20K, sliding window).
 """
 
@@ -135,31 +136,28 @@ def blend_window(height: int, width: int) -> Tensor:
 def _blended_strips(model: nn.Module, x: Tensor, tile_h: int, tile_w: int, overlap: float, batch_size: int,
                     tta: bool, device: torch.device, amp_dtype: torch.dtype | None):
     """Yield (first row, probs (C, rows, W')) for consecutive horizontal strips of ``x``, each blended from
-    every tile that covers it, as soon as the last such tile is done: only about one tile's height of
-    probabilities is ever held, never (C, H, W)."""
+    every tile that covers it, as soon as the last such tile is done. Only one tile's height of probabilities is
+    held, never (C, H, W); a yielded strip is overwritten by the next step, so use (or copy) it at once."""
     full_h, full_w = x.shape[-2:]
     stride_h, stride_w = max(1, round(tile_h * (1 - overlap))), max(1, round(tile_w * (1 - overlap)))
     tops, lefts = tile_starts(full_h, tile_h, stride_h), tile_starts(full_w, tile_w, stride_w)
     window = blend_window(tile_h, tile_w)  # (th, tw)
-    total, weight, base = None, torch.zeros(1, 0, full_w), 0  # buffers cover rows base .. base + rows
+    total, weight = None, torch.zeros(1, tile_h, full_w)  # buffer row r is image row top + r
     for i, top in enumerate(tops):
-        grow = top + tile_h - base - weight.shape[1]  # rows this row of tiles adds below the buffer
-        weight = torch.cat([weight, torch.zeros(1, grow, full_w)], dim=1)
-        if total is not None:
-            total = torch.cat([total, torch.zeros(total.shape[0], grow, full_w)], dim=1)
         for j in range(0, len(lefts), batch_size):
             chunk = lefts[j:j + batch_size]
             tiles = torch.stack([x[:, top:top + tile_h, left:left + tile_w] for left in chunk])  # (b, 3, th, tw)
             probs = predict_probs(model, tiles.to(device), tta=tta, amp_dtype=amp_dtype).cpu()  # (b, C, th, tw)
             if total is None:
-                total = torch.zeros(probs.shape[1], weight.shape[1], full_w)  # (C, rows, W')
-            rows = slice(top - base, top - base + tile_h)
+                total = torch.zeros(probs.shape[1], tile_h, full_w)  # (C, th, W')
             for left, p in zip(chunk, probs):
-                total[:, rows, left:left + tile_w] += p * window
-                weight[:, rows, left:left + tile_w] += window
-        done = (tops[i + 1] if i + 1 < len(tops) else full_h) - base  # rows no later tile touches
-        yield base, total[:, :done] / weight[:, :done]  # (C, done, W')
-        total, weight, base = total[:, done:], weight[:, done:], base + done
+                total[:, :, left:left + tile_w] += p * window
+                weight[:, :, left:left + tile_w] += window
+        done = (tops[i + 1] if i + 1 < len(tops) else full_h) - top  # rows no later tile touches
+        yield top, total[:, :done].div_(weight[:, :done])  # (C, done, W')
+        keep = tile_h - done  # rows the next tiles add to: move them to the top of the buffer
+        total[:, :keep], weight[:, :keep] = total[:, done:].clone(), weight[:, done:].clone()
+        total[:, keep:], weight[:, keep:] = 0, 0
 
 
 def _tiling_input(image: np.ndarray | Tensor, tile: int | tuple[int, int], overlap: float, mean, std):
@@ -191,8 +189,8 @@ def sliding_window_predict(model: nn.Module, image: np.ndarray | Tensor, *, tile
         probs (C, H, W) on the CPU; ``probs_to_mask`` turns them into a mask.
     """
     x, height, width, tile_h, tile_w = _tiling_input(image, tile, overlap, mean, std)
-    strips = [probs for _, probs in _blended_strips(model, x, tile_h, tile_w, overlap, batch_size, tta,
-                                                      _device(model, device), amp_dtype)]
+    strips = [probs.clone() for _, probs in _blended_strips(model, x, tile_h, tile_w, overlap, batch_size, tta,
+                                                              _device(model, device), amp_dtype)]
     return torch.cat(strips, dim=1)[:, :height, :width]  # (C, H, W)
 
 

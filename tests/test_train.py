@@ -133,6 +133,10 @@ def test_fit_says_which_precision_it_uses_and_leaves_cudnn_benchmark_as_it_was(t
     fit(model, train, val, epochs=1, loss_fn=nn.BCEWithLogitsLoss(), optimizer=torch.optim.SGD(model.parameters()),
         device="cpu", num_classes=1, progress=False, log=lines.append, amp_dtype=torch.bfloat16)
     assert "mixed precision: bfloat16 (amp_dtype=torch.bfloat16 was passed)" in lines
+    workers = DataLoader(tiny_data(8), batch_size=4, num_workers=1)
+    fit(model, workers, val, epochs=1, loss_fn=nn.BCEWithLogitsLoss(), optimizer=torch.optim.SGD(model.parameters()),
+        device="cpu", num_classes=1, progress=False, log=lines.append)
+    assert any("without a worker_init_fn" in line and "worker_init_fn=seed_worker" in line for line in lines)
     assert torch.backends.cudnn.benchmark == before
 
 

@@ -277,6 +277,10 @@ def fit(model: nn.Module, train_loader, val_loader, *, epochs: int, loss_fn: Cal
         if device.type == "cuda":
             log(f"{device}: channels_last model and images; cudnn.benchmark "
                 f"{'on for training' if benchmark else 'off (deterministic kernels asked for)'}")
+        if getattr(train_loader, "num_workers", 0) > 0 and train_loader.worker_init_fn is None:
+            log(f"note: train_loader starts {train_loader.num_workers} workers without a worker_init_fn, so each "
+                "gets the same copy of albumentations' generators and repeats the others' augmentations; pass "
+                "worker_init_fn=seed_worker (from unet_tutorial.data)")
     steps_per_epoch = math.ceil(len(train_loader) / accumulate)
     if isinstance(scheduler, str) or scheduler is None:
         scheduler = make_scheduler(scheduler, optimizer, epochs=epochs, steps_per_epoch=steps_per_epoch, mode=mode)

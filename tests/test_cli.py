@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from unet_tutorial.__main__ import main
@@ -45,6 +46,24 @@ def test_resume_continues_to_more_epochs(carvana, trained, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "resumed from" in out and "epoch 2/2" in out and "epoch 1/2" not in out
     assert read_checkpoint(tmp_path / "last.pt")["history"]["epoch"] == [1, 2]
+
+
+def test_same_seed_repeats_a_run_and_a_resume_repeats_the_uninterrupted_one(carvana, tmp_path):
+    """With the training augmentations on and 2 workers: a second run with the same --seed --deterministic
+    repeats the first, and a run stopped after epoch 1 and resumed ends exactly where the 2-epoch run does."""
+    def train(out, epochs, *extra):
+        assert main(["train", "--dataset", "carvana", "--data-dir", str(carvana), "--epochs", str(epochs),
+                     "--limit", "8", "--seed", "3", "--deterministic", "--out", str(out), *TINY, "--workers", "2",
+                     *extra]) == 0
+        saved = read_checkpoint(out / "last.pt")
+        return {k: v for k, v in saved["history"].items() if k != "seconds"}, saved["model"]
+
+    full, full_weights = train(tmp_path / "full", 2)
+    first, _ = train(tmp_path / "cut", 1)
+    assert first == {k: v[:1] for k, v in full.items()}
+    resumed, resumed_weights = train(tmp_path / "cut", 2, "--resume", str(tmp_path / "cut" / "last.pt"))
+    assert resumed == full
+    assert all(torch.equal(full_weights[k], resumed_weights[k]) for k in full_weights)
 
 
 def test_predict_writes_masks_overlays_and_rle(carvana, trained, tmp_path):

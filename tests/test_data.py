@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torch.utils.data import DataLoader
 
 from unet_tutorial.data import (
     ADE20K_CLASSES,
@@ -17,9 +18,12 @@ from unet_tutorial.data import (
     carvana_split,
     read_image,
     read_label,
+    seed_loader,
+    seed_worker,
 )
 from unet_tutorial.sample_data import make_ade20k_like, make_carvana_like
-from unet_tutorial.transforms import eval_transforms
+from unet_tutorial.transforms import eval_transforms, train_transforms
+from unet_tutorial.utils import set_seed
 
 
 @pytest.fixture(scope="module")
@@ -230,3 +234,45 @@ def test_a_16_bit_grey_image_is_scaled_to_8_bits_not_clipped(tmp_path):
     image = read_image(tmp_path / "scan.png")
     assert image.shape == (2, 2, 3) and image.dtype == np.uint8
     assert image[..., 0].tolist() == [[0, 64], [128, 255]] and (image == image[..., :1]).all()
+
+
+def one_image_loaders(root, num_workers):
+    """The same image 8 times in batches of 2: any two equal batches had equal random crops, flips and jitter."""
+    same = carvana_ids(root)[:1] * 8
+    return carvana_loaders(root, same, same, image_size=16, batch_size=2, num_workers=num_workers)
+
+
+def test_two_workers_never_share_augmentations(carvana_root):
+    set_seed(0)
+    batches = [images for images, _ in one_image_loaders(carvana_root, num_workers=2)[0]]
+    assert len(batches) == 4  # batches 0, 2 from worker 0 and 1, 3 from worker 1
+    for i in range(4):
+        for j in range(i + 1, 4):
+            assert not torch.equal(batches[i], batches[j]), f"batches {i} and {j} got the same augmentations"
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_set_seed_then_the_same_loader_gives_the_same_batches(carvana_root, num_workers):
+    def first_batches(seed):
+        set_seed(seed)
+        train_loader, _ = one_image_loaders(carvana_root, num_workers)
+        return torch.cat([images for images, _ in train_loader][:2])  # (4, 3, 16, 16)
+
+    batches = first_batches(3)
+    assert torch.equal(batches, first_batches(3)) and not torch.equal(batches, first_batches(4))
+
+
+def test_seed_worker_and_seed_loader_on_a_learners_own_loader(carvana_root):
+    dataset = CarvanaDataset(carvana_root, carvana_ids(carvana_root)[:1] * 4, train_transforms(16, mask_fill=0))
+
+    def batches():
+        loader = DataLoader(dataset, batch_size=1, num_workers=2, worker_init_fn=seed_worker,
+                            generator=torch.Generator().manual_seed(5))
+        return [images for images, _ in loader]
+
+    first = batches()
+    assert all(torch.equal(a, b) for a, b in zip(first, batches())) and not torch.equal(first[0], first[1])
+    no_workers = DataLoader(dataset, batch_size=1, generator=torch.Generator())
+    assert torch.equal(next(iter(seed_loader(no_workers, 7)))[0], next(iter(seed_loader(no_workers, 7)))[0])
+    with pytest.raises(RuntimeError, match="worker_init_fn=seed_worker"):
+        seed_worker(0)

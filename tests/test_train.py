@@ -1,4 +1,5 @@
-"""The training loop and checkpoints: resume equals an uninterrupted run, unsafe/truncated files, NaN guard."""
+"""The training loop and checkpoints: resume equals an uninterrupted run (augmentations included), unsafe or
+truncated files, the NaN guard, and the GPU choices (precision, layout, cudnn.benchmark) with CUDA faked on the CPU."""
 
 
 import pytest
@@ -7,12 +8,17 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from unet_tutorial.checkpoint import read_checkpoint
+from unet_tutorial.data import carvana_ids, carvana_loaders
 from unet_tutorial.model import UNet
+from unet_tutorial.sample_data import make_carvana_like
 from unet_tutorial.train import (
     NonFiniteLossError,
+    _amp_choice,
+    cudnn_benchmark_for,
     default_amp_dtype,
     evaluate,
     fit,
+    memory_format_for,
     time_train_step,
     train_one_epoch,
 )
@@ -36,12 +42,25 @@ def loaders(batch_size=4, shuffle=True):
             DataLoader(tiny_data(4, seed=1), batch_size=4))
 
 
-def run_fit(tmp_path, epochs, resume=None, train_loader=None, **kwargs):
+@pytest.fixture(scope="module")
+def carvana_root(tmp_path_factory):
+    return make_carvana_like(tmp_path_factory.mktemp("carvana"), n_cars=2, views=4, size=(48, 32), seed=0)
+
+
+def augmented_loaders(root):
+    """8 training images with notebook 03's augmentations (random crops, flips, warps, jitter), 2 batches."""
+    ids = carvana_ids(root)
+    return carvana_loaders(root, ids, ids[:4], image_size=32, batch_size=4)
+
+
+def run_fit(tmp_path, epochs, resume=None, crash_after=None, data_root=None, **kwargs):
     set_seed(0, deterministic=True)
     model = tiny_model()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
-    train, val = loaders()
-    history = fit(model, train_loader or train, val, epochs=epochs, loss_fn=nn.BCEWithLogitsLoss(),
+    train, val = loaders() if data_root is None else augmented_loaders(data_root)
+    if crash_after is not None:
+        train = CrashingLoader(train, crash_after)
+    history = fit(model, train, val, epochs=epochs, loss_fn=nn.BCEWithLogitsLoss(),
                   optimizer=optimizer, device="cpu", num_classes=1, checkpoint_dir=tmp_path, resume=resume,
                   progress=False, log=lambda line: None, config={"model": "unet"}, **kwargs)
     return model, history
@@ -74,6 +93,87 @@ def test_accumulation_matches_one_big_batch():
     torch.testing.assert_close(grads[0], grads[1])
 
 
+def fake_gpu(monkeypatch, capability, name="Tesla T4"):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: name)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: True)  # a T4 says so (emulated)
+
+
+@pytest.mark.parametrize("capability, dtype", [((7, 5), torch.float16), ((8, 0), torch.bfloat16),
+                                               ((9, 0), torch.bfloat16)])
+def test_amp_dtype_follows_the_compute_capability(monkeypatch, capability, dtype):
+    fake_gpu(monkeypatch, capability)
+    assert default_amp_dtype("cuda") == dtype and default_amp_dtype(torch.device("cuda", 0)) == dtype
+    assert default_amp_dtype("cpu") is None
+
+
+def test_amp_reason_names_the_gpu_and_no_cuda_means_fp32(monkeypatch):
+    fake_gpu(monkeypatch, (7, 5))
+    assert _amp_choice("cuda") == (torch.float16, "Tesla T4, compute capability 7.5 has no fast bf16")
+
+    def no_cuda(*args):
+        raise AssertionError("torch < 2.5 raises here without CUDA: ask is_available() first")
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", no_cuda)
+    assert default_amp_dtype("cuda") is None
+
+
+def test_fit_says_which_precision_it_uses_and_leaves_cudnn_benchmark_as_it_was(tmp_path):
+    lines = []
+    before = torch.backends.cudnn.benchmark
+    model = tiny_model()
+    train, val = loaders()
+    fit(model, train, val, epochs=1, loss_fn=nn.BCEWithLogitsLoss(), optimizer=torch.optim.SGD(model.parameters()),
+        device="cpu", num_classes=1, progress=False, log=lines.append)
+    assert lines[0] == "mixed precision: off, float32 (cpu: autocast pays off on CUDA GPUs)"
+    fit(model, train, val, epochs=1, loss_fn=nn.BCEWithLogitsLoss(), optimizer=torch.optim.SGD(model.parameters()),
+        device="cpu", num_classes=1, progress=False, log=lines.append, amp_dtype=torch.bfloat16)
+    assert "mixed precision: bfloat16 (amp_dtype=torch.bfloat16 was passed)" in lines
+    workers = DataLoader(tiny_data(8), batch_size=4, num_workers=1)
+    fit(model, workers, val, epochs=1, loss_fn=nn.BCEWithLogitsLoss(), optimizer=torch.optim.SGD(model.parameters()),
+        device="cpu", num_classes=1, progress=False, log=lines.append)
+    assert any("without a worker_init_fn" in line and "worker_init_fn=seed_worker" in line for line in lines)
+    assert torch.backends.cudnn.benchmark == before
+
+
+def test_cuda_gets_channels_last_for_the_model_too_and_cudnn_benchmark(monkeypatch):
+    assert memory_format_for("cuda") == torch.channels_last and memory_format_for("cpu") == torch.contiguous_format
+    model = tiny_model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
+    weights = [p for p in model.parameters() if p.dim() == 4]  # (C_out, C_in, kH, kW)
+    # channels_last=True is what the default does on CUDA; on the CPU it shows that the weights follow the images.
+    train_one_epoch(model, loaders()[0], nn.BCEWithLogitsLoss(), optimizer, "cpu", channels_last=True,
+                    progress=False)
+    assert all(w.is_contiguous(memory_format=torch.channels_last) for w in weights)
+    assert not all(w.is_contiguous() for w in weights)  # (1x1 kernels are both layouts at once)
+    assert [p for p in model.parameters() if p.dim() == 4] == weights, "the optimizer's parameters, converted in place"
+    train_one_epoch(model, loaders()[0], nn.BCEWithLogitsLoss(), optimizer, "cpu", progress=False)
+    assert all(w.is_contiguous() for w in weights)
+
+    monkeypatch.setattr(torch, "are_deterministic_algorithms_enabled", lambda: False)
+    assert cudnn_benchmark_for("cuda") and not cudnn_benchmark_for("cpu")
+    monkeypatch.setattr(torch, "are_deterministic_algorithms_enabled", lambda: True)  # set_seed(deterministic=True)
+    assert not cudnn_benchmark_for("cuda")
+
+
+def test_fit_logs_and_records_each_parameter_groups_lr(tmp_path):
+    model = tiny_model()
+    params = list(model.parameters())
+    train, val = loaders()
+    for groups, labels in (([{"name": "encoder", "params": params[:4], "lr": 1e-4},
+                             {"name": "decoder", "params": params[4:], "lr": 1e-3}], ("encoder", "decoder")),
+                           ([{"params": params[:4], "lr": 1e-4}, {"params": params[4:], "lr": 1e-3}], ("0", "1"))):
+        lines = []
+        history = fit(model, train, val, epochs=1, loss_fn=nn.BCEWithLogitsLoss(),
+                      optimizer=torch.optim.SGD(groups), device="cpu", num_classes=1, scheduler=None,
+                      progress=False, log=lines.append)
+        assert f"lr_{labels[0]} 1.0e-04 lr_{labels[1]} 1.0e-03" in lines[-1]
+        assert history["lr"] == [1e-4] and history[f"lr_{labels[0]}"] == [1e-4]
+        assert history[f"lr_{labels[1]}"] == [1e-3]
+
+
 def test_bf16_autocast_runs_on_cpu_but_is_not_the_default():
     assert default_amp_dtype("cpu") is None
     model = tiny_model()
@@ -99,6 +199,7 @@ def test_evaluate_binary_and_multiclass_keys():
 def test_fit_history_checkpoints_and_early_stopping(tmp_path):
     model, history = run_fit(tmp_path, epochs=3, scheduler="cosine")
     assert set(history) >= {"epoch", "train_loss", "val_loss", "val_dice", "val_iou", "lr", "seconds"}
+    assert not [key for key in history if key.startswith("lr_")], "one parameter group: only 'lr'"
     assert history["epoch"] == [1, 2, 3] and all(len(v) == 3 for v in history.values())
     assert history["lr"][0] > history["lr"][-1]  # cosine annealing
     last = read_checkpoint(tmp_path / "last.pt")
@@ -130,7 +231,9 @@ class CrashingLoader:
 
     def __init__(self, loader, after):
         self.loader, self.after, self.count = loader, after, 0
-        self.sampler = loader.sampler
+
+    def __getattr__(self, name):  # sampler, generator, num_workers, dataset: the DataLoader's
+        return getattr(self.loader, name)
 
     def __len__(self):
         return len(self.loader)
@@ -143,14 +246,16 @@ class CrashingLoader:
             yield batch
 
 
-def test_resume_ends_with_the_same_weights_as_an_uninterrupted_run(tmp_path):
-    full, full_history = run_fit(tmp_path / "full", epochs=4)
+def test_resume_ends_with_the_same_weights_as_an_uninterrupted_run(tmp_path, carvana_root):
+    # Random crops, flips, warps and jitter: albumentations draws from generators of its own, which fit seeds
+    # from torch's state every epoch, and torch's state is in the checkpoint.
+    full, full_history = run_fit(tmp_path / "full", epochs=3, data_root=carvana_root)
 
-    crashing = CrashingLoader(loaders()[0], after=5)  # 2 batches per epoch: dies in epoch 3
-    with pytest.raises(Interrupt):
-        run_fit(tmp_path / "cut", epochs=4, train_loader=crashing)
-    assert read_checkpoint(tmp_path / "cut" / "last.pt")["epoch"] == 2
-    resumed, resumed_history = run_fit(tmp_path / "cut", epochs=4, resume=tmp_path / "cut" / "last.pt")
+    with pytest.raises(Interrupt):  # 2 batches per epoch: dies in epoch 2
+        run_fit(tmp_path / "cut", epochs=3, crash_after=3, data_root=carvana_root)
+    assert read_checkpoint(tmp_path / "cut" / "last.pt")["epoch"] == 1
+    resumed, resumed_history = run_fit(tmp_path / "cut", epochs=3, resume=tmp_path / "cut" / "last.pt",
+                                       data_root=carvana_root)
 
     for (name, a), b in zip(full.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), f"{name} differs after resuming"

@@ -154,7 +154,8 @@ def check_run_folder(out: Path, resume: str | None, overwrite: bool) -> None:
 
 def train(args: argparse.Namespace) -> dict:
     """``python -m unet_tutorial train``; also runs as one of N processes under torchrun (DDP)."""
-    from unet_tutorial.train import fit
+    from unet_tutorial.data import seed_loader, seed_worker
+    from unet_tutorial.train import fit, memory_format_for
     from unet_tutorial.utils import data_root, pick_device, set_seed
 
     spec = DATASETS[args.dataset]
@@ -177,14 +178,17 @@ def train(args: argparse.Namespace) -> dict:
         train_set = Subset(train_set, range(min(args.limit, len(train_set))))
         val_set = Subset(val_set, range(min(max(args.limit // 4, 1), len(val_set))))
     sampler = DistributedSampler(train_set, shuffle=True, seed=args.seed) if distributed.is_distributed() else None
-    pin = device.type == "cuda"
-    train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=sampler is None, sampler=sampler,
-                              num_workers=args.workers, pin_memory=pin, drop_last=len(train_set) > args.batch_size,
-                              persistent_workers=args.workers > 0)
+    loader_args = {"num_workers": args.workers, "pin_memory": device.type == "cuda", "worker_init_fn": seed_worker}
+    # New training workers every epoch (not persistent): fit re-seeds the loader per epoch, so a resume repeats.
+    train_loader = seed_loader(DataLoader(train_set, batch_size=args.batch_size, shuffle=sampler is None,
+                                          sampler=sampler, drop_last=len(train_set) > args.batch_size,
+                                          generator=torch.Generator(), **loader_args))
     # Every rank evaluates the whole validation set: the same numbers everywhere, so early stopping agrees.
-    val_loader = DataLoader(val_set, batch_size=args.batch_size, num_workers=args.workers, pin_memory=pin)
+    val_loader = seed_loader(DataLoader(val_set, batch_size=args.batch_size, generator=torch.Generator(),
+                                        **loader_args))
 
-    model = model.to(device)
+    # channels_last before DDP wraps the model: DDP lays out its gradient buckets like the parameters.
+    model = model.to(device, memory_format=memory_format_for(device))
     if distributed.is_distributed():
         model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     from unet_tutorial.losses import ComboLoss

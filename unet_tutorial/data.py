@@ -2,6 +2,7 @@
 
 A dataset here only finds files, reads them, checks them and hands (image, mask) to a transform. Augmentation
 lives in ``transforms.py`` (``carvana_loaders`` joins the two), generated stand-in data in ``sample_data.py``, downloading in ``download.py``.
+``seed_worker`` and ``seed_loader`` make a loader's augmentations differ between workers and repeat after ``set_seed``.
 Bad input fails early with a message naming the file and the layout that was expected. Left out: the Kaggle
 test set (no masks) and ADE20K's full 3,688-class release.
 Taught in: notebook 03 (Carvana) and notebook 05 (ADE20K).
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset, get_worker_info
 
 from unet_tutorial.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transforms, train_transforms
 
@@ -271,7 +272,10 @@ def carvana_loaders(
 
     Training: ``train_transforms`` (random crops of 60-100 % of the image, flips, a small warp, colour jitter;
     invented pixels are background), shuffled, the last incomplete batch dropped. Validation: resized only,
-    in batches of ``2 * batch_size``. Both normalised with ``mean`` and ``std``.
+    in batches of ``2 * batch_size``. Both normalised with ``mean`` and ``std``. Both are seeded by
+    ``seed_loader``, so ``set_seed(s)`` before this call decides their shuffle and augmentations. The training
+    loader starts fresh workers each epoch (no ``persistent_workers``): ``fit`` re-seeds it every epoch, and only
+    new workers take the new seed, which is what makes a resumed run repeat the uninterrupted one.
 
     Returns:
         (train_loader, val_loader), yielding images float (B, 3, H, W) and masks float (B, 1, H, W).
@@ -282,9 +286,63 @@ def carvana_loaders(
     train_set = CarvanaDataset(root, train_ids, train_transforms(image_size, scale=(0.6, 1.0), mean=mean, std=std,
                                                                  mask_fill=0))
     val_set = CarvanaDataset(root, val_ids, eval_transforms(image_size, mean=mean, std=std))
-    args = {"num_workers": num_workers, "pin_memory": pin_memory, "persistent_workers": num_workers > 0}
-    return (DataLoader(train_set, batch_size=batch_size, shuffle=True, drop_last=True, **args),
-            DataLoader(val_set, batch_size=2 * batch_size, **args))
+    args = {"num_workers": num_workers, "pin_memory": pin_memory, "worker_init_fn": seed_worker}
+    train_loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, drop_last=True,
+                              generator=torch.Generator(), **args)
+    val_loader = DataLoader(val_set, batch_size=2 * batch_size, persistent_workers=num_workers > 0,
+                            generator=torch.Generator(), **args)
+    return seed_loader(train_loader), seed_loader(val_loader)
+
+
+def _seed_transform(dataset: Dataset, seed: int) -> None:
+    """Seed the albumentations pipeline of ``dataset`` (inside any ``Subset``): Compose keeps its own generators."""
+    while isinstance(dataset, Subset):
+        dataset = dataset.dataset
+    transform = getattr(dataset, "transform", None)
+    if hasattr(transform, "set_random_state"):  # albumentations >= 2
+        # One generator pair shared by every step; Compose.set_random_seed would give each step its own copy of
+        # the same stream, so that e.g. the flip and the warp would fire together on the first image.
+        transform.set_random_state(np.random.default_rng(seed), random.Random(seed))
+
+
+def seed_worker(worker_id: int) -> None:
+    """A DataLoader ``worker_init_fn`` that gives each worker its own augmentations. Taught in 03.
+
+    PyTorch seeds each worker's torch generator with ``base_seed + worker_id`` (``base_seed`` is drawn from the
+    loader's ``generator`` whenever the loader starts its workers). This passes that seed on to Python's
+    ``random``, NumPy and the dataset's albumentations ``Compose``, which keeps generators of its own: without
+    it every worker starts from the same copy of them, and with 2 workers batches 2k and 2k+1 get identical
+    crops, flips, warps and jitter. Use it as
+    ``DataLoader(dataset, ..., worker_init_fn=seed_worker, generator=torch.Generator().manual_seed(seed))``.
+    """
+    info = get_worker_info()
+    if info is None:
+        raise RuntimeError("seed_worker runs in DataLoader workers: pass it as DataLoader(..., "
+                           "worker_init_fn=seed_worker) instead of calling it")
+    seed = torch.initial_seed()  # base_seed + worker_id
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    _seed_transform(info.dataset, seed)
+
+
+def seed_loader(loader: DataLoader, seed: int | None = None) -> DataLoader:
+    """Start all of ``loader``'s randomness from ``seed`` (default: a number drawn from torch's generator).
+
+    Seeds the loader's ``generator`` (its shuffle, and the worker seeds that ``seed_worker`` hands on) and, when
+    the loader has no workers, the dataset's augmentation pipeline in this process. With the default, everything
+    follows from torch's random state, which ``set_seed`` sets and every checkpoint saves: ``fit`` calls this at
+    the start of each epoch, so an epoch's data depend on nothing a checkpoint does not hold. Workers kept
+    between epochs (``persistent_workers=True``) keep their first seeds and ignore later ones. Taught in 03.
+
+    Returns:
+        ``loader``, for chaining.
+    """
+    seed = int(torch.randint(2**62, ())) if seed is None else seed
+    if loader.generator is not None:
+        loader.generator.manual_seed(seed)
+    if loader.num_workers == 0:
+        _seed_transform(loader.dataset, seed)
+    return loader
 
 
 def _ade20k_root(root: Path) -> Path:

@@ -29,11 +29,13 @@ from unet_tutorial.checkpoint import (
     save_checkpoint,
     unwrap,
 )
+from unet_tutorial.data import seed_loader
 from unet_tutorial.distributed import is_main_process
 from unet_tutorial.metrics import SegmentationMetrics
 
-__all__ = ["CheckpointError", "NonFiniteLossError", "default_amp_dtype", "evaluate", "fit", "load_checkpoint",
-           "make_scheduler", "save_checkpoint", "time_train_step", "train_one_epoch"]
+__all__ = ["CheckpointError", "NonFiniteLossError", "cudnn_benchmark_for", "default_amp_dtype", "evaluate", "fit",
+           "load_checkpoint", "make_scheduler", "memory_format_for", "save_checkpoint", "time_train_step",
+           "train_one_epoch"]
 
 SCHEDULERS = ("plateau", "onecycle", "cosine", None)
 
@@ -43,13 +45,52 @@ class NonFiniteLossError(RuntimeError):
 
 
 def default_amp_dtype(device: torch.device | str) -> torch.dtype | None:
-    """Autocast dtype that helps on ``device``: bf16 on CUDA when supported, else fp16; None (fp32) elsewhere.
+    """Autocast dtype that helps on ``device``. Taught in 03.
 
-    bf16 autocast works on the CPU but is usually slower there, so it is never the default.
+    bf16 on GPUs of compute capability 8.0 and newer (A100, L4, H100); fp16 below (T4, V100), which needs a
+    GradScaler; None (fp32) off CUDA. The capability is asked for, not ``torch.cuda.is_bf16_supported()``, which
+    counts emulation and is true on a T4, where cuDNN has no bf16 convolutions. bf16 autocast works on the CPU
+    but is usually slower there, so it is never the default.
     """
-    if torch.device(device).type != "cuda":
-        return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return _amp_choice(device)[0]
+
+
+def _amp_choice(device: torch.device | str) -> tuple[torch.dtype | None, str]:
+    """``default_amp_dtype`` and the reason for it, in words."""
+    device = torch.device(device)
+    # torch < 2.5 raises on get_device_capability without a CUDA runtime, so ask whether there is one first.
+    if device.type != "cuda" or not torch.cuda.is_available():
+        return None, f"{device.type}: autocast pays off on CUDA GPUs"
+    major, minor = torch.cuda.get_device_capability(device)
+    gpu = f"{torch.cuda.get_device_name(device)}, compute capability {major}.{minor}"
+    if (major, minor) >= (8, 0):
+        return torch.bfloat16, f"{gpu} has fast bf16"
+    return torch.float16, f"{gpu} has no fast bf16"
+
+
+def memory_format_for(device: torch.device | str) -> torch.memory_format:
+    """channels_last (NHWC) on CUDA, whose tensor-core convolutions want it; the default layout elsewhere."""
+    return torch.channels_last if torch.device(device).type == "cuda" else torch.contiguous_format
+
+
+def cudnn_benchmark_for(device: torch.device | str) -> bool:
+    """Whether cuDNN should time its convolution algorithms and keep the fastest: on CUDA, unless deterministic
+    kernels were asked for (``set_seed(..., deterministic=True)``).
+
+    It pays off when every batch has the same size, as training crops do; each new size is timed again, so
+    ``fit`` turns it on for the training epochs only (validation images may differ in size).
+    """
+    return torch.device(device).type == "cuda" and not torch.are_deterministic_algorithms_enabled()
+
+
+@contextlib.contextmanager
+def _cudnn_benchmark(enabled: bool):
+    previous = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = enabled
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = previous
 
 
 def train_one_epoch(model: nn.Module, loader, loss_fn: Callable, optimizer: torch.optim.Optimizer,
@@ -64,16 +105,19 @@ def train_one_epoch(model: nn.Module, loader, loss_fn: Callable, optimizer: torc
         grad_clip: clip the global gradient norm to this value.
         accumulate: sum gradients over this many batches before each optimizer step (a bigger effective batch).
         scheduler: stepped after every optimizer step (one-cycle); epoch schedulers are stepped by ``fit``.
-        channels_last: NHWC memory layout; default only on CUDA, where it speeds up convolutions.
+        channels_last: NHWC memory layout for the images and the model's weights (both, so that no convolution
+            converts back); default only on CUDA, where it speeds up convolutions.
     Returns:
         {"loss": mean loss per image, "lr", "images", "seconds", "images_per_s"}.
     Raises:
         NonFiniteLossError: the loss became NaN or infinite; nothing of that step is applied.
     """
     device = torch.device(device)
-    memory_format = torch.channels_last if (device.type == "cuda" if channels_last is None else channels_last) \
-        else torch.contiguous_format
-    model.train()
+    if channels_last is None:
+        memory_format = memory_format_for(device)
+    else:
+        memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    model.to(memory_format=memory_format).train()  # in place: the optimizer keeps the same parameters
     optimizer.zero_grad(set_to_none=True)
     total_loss, seen, start = 0.0, 0, time.perf_counter()
     num_batches = len(loader)
@@ -160,7 +204,7 @@ def evaluate(model: nn.Module, loader, device: torch.device | str, *, num_classe
         "pixel_accuracy" for num_classes=1; "miou", "dice", "pixel_accuracy" for more classes}.
     """
     device = torch.device(device)
-    memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
+    memory_format = memory_format_for(device)
     model.eval()
     metrics = SegmentationMetrics(num_classes, ignore_index=ignore_index, threshold=threshold)
     total_loss, seen = 0.0, 0
@@ -212,20 +256,38 @@ def fit(model: nn.Module, train_loader, val_loader, *, epochs: int, loss_fn: Cal
             "loss" is minimised, every other metric maximised.
         patience: stop after this many epochs without improvement (None: never stop early).
         checkpoint_dir: where ``last.pt`` (every epoch) and ``best.pt`` go; only rank 0 writes.
-        resume: a ``last.pt`` to continue from: weights, optimizer, scheduler, scaler, RNG and history.
-        amp_dtype: "auto" picks ``default_amp_dtype(device)``; fp16 adds a GradScaler.
+        resume: a ``last.pt`` to continue from: weights, optimizer, scheduler, scaler, RNG and history. Each
+            epoch starts ``seed_loader(train_loader)`` from torch's RNG, so the resumed epochs shuffle and augment
+            as the uninterrupted run did (unless the loader keeps its workers: ``persistent_workers=True``).
+        amp_dtype: "auto" picks ``default_amp_dtype(device)``; fp16 adds a GradScaler. The choice and its reason
+            are logged once; on CUDA so are channels_last (``train_one_epoch``) and ``cudnn.benchmark``, which
+            is on for the training epochs unless deterministic kernels were asked for.
         config: plain values stored in every checkpoint (e.g. the model name and its constructor kwargs).
     Returns:
-        history, a dict of lists: "epoch", "train_loss", "val_loss", "val_<metric>" for each metric, "lr",
-        "seconds" — what ``viz.plot_history`` draws.
+        history, a dict of lists: "epoch", "train_loss", "val_loss", "val_<metric>" for each metric, "lr" (the
+        first parameter group's), "seconds" — what ``viz.plot_history`` draws; with several parameter groups
+        also "lr_<name>" for each (a group's "name" key, else its index), logged the same way.
     Raises:
         NonFiniteLossError: training diverged; the message names the step and the last good checkpoint.
     """
     device = torch.device(device)
     monitor = monitor or ("dice" if num_classes == 1 else "miou")
     mode = "min" if monitor == "loss" else "max"
-    amp_dtype = default_amp_dtype(device) if amp_dtype == "auto" else amp_dtype
+    reason = f"amp_dtype={amp_dtype} was passed"
+    if amp_dtype == "auto":
+        amp_dtype, reason = _amp_choice(device)
     scaler = torch.amp.GradScaler(device.type) if amp_dtype == torch.float16 else None
+    benchmark = cudnn_benchmark_for(device)
+    if is_main_process():
+        precision = "off, float32" if amp_dtype is None else str(amp_dtype).removeprefix("torch.")
+        log(f"mixed precision: {precision}{' with a GradScaler' if scaler else ''} ({reason})")
+        if device.type == "cuda":
+            log(f"{device}: channels_last model and images; cudnn.benchmark "
+                f"{'on for training' if benchmark else 'off (deterministic kernels asked for)'}")
+        if getattr(train_loader, "num_workers", 0) > 0 and train_loader.worker_init_fn is None:
+            log(f"note: train_loader starts {train_loader.num_workers} workers without a worker_init_fn, so each "
+                "gets the same copy of albumentations' generators and repeats the others' augmentations; pass "
+                "worker_init_fn=seed_worker (from unet_tutorial.data)")
     steps_per_epoch = math.ceil(len(train_loader) / accumulate)
     if isinstance(scheduler, str) or scheduler is None:
         scheduler = make_scheduler(scheduler, optimizer, epochs=epochs, steps_per_epoch=steps_per_epoch, mode=mode)
@@ -239,6 +301,9 @@ def fit(model: nn.Module, train_loader, val_loader, *, epochs: int, loss_fn: Cal
         history, best, bad_epochs = state["history"], state["best"], state["bad_epochs"]
         start_epoch = state["epoch"] + 1
         log(f"resumed from {resume} after epoch {state['epoch']}")
+        if getattr(train_loader, "persistent_workers", False):
+            log("note: train_loader keeps its workers between epochs (persistent_workers=True), so their "
+                "augmentations will not repeat those of the uninterrupted run")
     last_path = Path(checkpoint_dir) / "last.pt" if checkpoint_dir is not None else None
     if checkpoint_dir is not None and is_main_process():
         remove_stale_temporaries(checkpoint_dir)  # left by a run killed mid-write
@@ -250,11 +315,14 @@ def fit(model: nn.Module, train_loader, val_loader, *, epochs: int, loss_fn: Cal
     for epoch in range(start_epoch, epochs + 1):
         if hasattr(train_loader.sampler, "set_epoch"):  # DistributedSampler: a new shuffle every epoch
             train_loader.sampler.set_epoch(epoch)
-        lr = optimizer.param_groups[0]["lr"]
+        # This epoch's shuffle and augmentations follow from torch's random state, which every checkpoint saves.
+        seed_loader(train_loader)
+        lrs = {_group_label(group, i): group["lr"] for i, group in enumerate(optimizer.param_groups)}
         try:
-            train = train_one_epoch(model, train_loader, loss_fn, optimizer, device, amp_dtype=amp_dtype,
-                                    scaler=scaler, grad_clip=grad_clip, accumulate=accumulate,
-                                    scheduler=scheduler if per_step else None, epoch=epoch, progress=progress)
+            with _cudnn_benchmark(benchmark):
+                train = train_one_epoch(model, train_loader, loss_fn, optimizer, device, amp_dtype=amp_dtype,
+                                        scaler=scaler, grad_clip=grad_clip, accumulate=accumulate,
+                                        scheduler=scheduler if per_step else None, epoch=epoch, progress=progress)
         except NonFiniteLossError as error:
             raise NonFiniteLossError(f"training stopped: {error}{kept()}") from None
         val = evaluate(model, val_loader, device, num_classes=num_classes, loss_fn=loss_fn,
@@ -278,7 +346,10 @@ def fit(model: nn.Module, train_loader, val_loader, *, epochs: int, loss_fn: Cal
         history["train_loss"].append(train["loss"])
         for name, value in val.items():
             history.setdefault(f"val_{name}", []).append(value)
-        history["lr"].append(lr)
+        history["lr"].append(next(iter(lrs.values())))  # the first group's, which plot_history draws
+        if len(lrs) > 1:
+            for label, value in lrs.items():
+                history.setdefault(f"lr_{label}", []).append(value)
         history["seconds"].append(train["seconds"])
         improved = best is None or (score < best if mode == "min" else score > best)
         best, bad_epochs = (score, 0) if improved else (best, bad_epochs + 1)
@@ -291,10 +362,23 @@ def fit(model: nn.Module, train_loader, val_loader, *, epochs: int, loss_fn: Cal
             good = save_checkpoint(last_path, model, optimizer, **state)
         if is_main_process():
             log(f"epoch {epoch}/{epochs}  train_loss {train['loss']:.4f}  val_loss {val['loss']:.4f}  "
-                f"val_{monitor} {score:.4f}{' *' if improved else ''}  lr {lr:.2e}  "
+                f"val_{monitor} {score:.4f}{' *' if improved else ''}  {_lr_text(lrs)}  "
                 f"{train['images_per_s']:.1f} img/s  {train['seconds']:.0f}s")
         if patience is not None and bad_epochs >= patience:
             if is_main_process():
                 log(f"early stop: val_{monitor} has not improved for {patience} epochs (best {best:.4f})")
             break
     return history
+
+
+def _group_label(group: dict, index: int) -> str:
+    """A parameter group's "name" (e.g. "encoder", from ``DenseNetUNet.param_groups``), else its index."""
+    return str(group.get("name", index))
+
+
+def _lr_text(lrs: dict[str, float]) -> str:
+    """"lr 1.00e-03" for one parameter group; "lr_encoder 1.0e-04 lr_decoder 1.0e-03" (the history's keys) for
+    several."""
+    if len(lrs) == 1:
+        return f"lr {next(iter(lrs.values())):.2e}"
+    return " ".join(f"lr_{label} {value:.1e}" for label, value in lrs.items())

@@ -51,7 +51,11 @@ def _mps_available() -> bool:
 
 
 def set_seed(seed: int = 0, deterministic: bool = False) -> None:
-    """Seed Python, NumPy and PyTorch (all devices); optionally ask PyTorch for deterministic kernels."""
+    """Seed Python, NumPy and PyTorch (all devices); optionally ask PyTorch for deterministic kernels.
+
+    The shuffle and the augmentations follow too: the package's loaders and ``fit`` draw their seeds from
+    PyTorch's generator (``data.seed_loader``). Deterministic kernels also keep ``cudnn.benchmark`` off.
+    """
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)

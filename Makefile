@@ -7,7 +7,7 @@ NOTEBOOK_SOURCES := $(sort $(wildcard notebooks/[0-9][0-9]_*.py))
 NOTEBOOKS        := $(NOTEBOOK_SOURCES:.py=.ipynb)
 PIP_QUIET ?= -q
 
-.PHONY: test test-colab test-min tutorial site site-check badges lab sync student bench clean
+.PHONY: test test-colab test-min tutorial site site-check badges lab sync student bench gpu-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -95,6 +95,11 @@ sync: $(STAMP)
 ## make student: student/NN_slug.ipynb with every solution cell replaced by a stub
 student: $(STAMP)
 	$(BIN)/python -m unet_tutorial.notebook_tools student $(NOTEBOOK_SOURCES) --out student
+
+## make gpu-check: on CUDA, the train and loader benchmarks and one epoch of each notebook's GPU recipe
+## (<= 9 min), as one table in build/gpu_check.md; without CUDA, a dry run that proves each step starts
+gpu-check: $(STAMP)
+	$(BIN)/python benchmarks/gpu_check.py --out build
 
 clean:
 	rm -rf build student .pytest_cache

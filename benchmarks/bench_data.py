@@ -12,7 +12,7 @@ so they are about twice the size of the real ones and decode somewhat slower), t
    and "cache", a copy resized once to the output size by unet_tutorial.resized_cache) and transform library.
 
     python benchmarks/bench_data.py --quick          # a few seconds of each, to check the code paths
-    python benchmarks/bench_data.py --json bench_data.json
+    python benchmarks/bench_data.py --json build/bench_data.json
 """
 
 from __future__ import annotations
@@ -223,6 +223,7 @@ def main(argv: list[str] | None = None) -> dict:
                     print(f"{scale:>5} {width:>4}x{height:<4} {decode:<6} {pipeline:<14} {workers:>7} {speed:>8.1f}",
                           flush=True)
     if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=1))
     return results
 

@@ -24,7 +24,7 @@ README's Performance section (engine default >= 2x fp32 eager for UNet at 512 px
 with training at Carvana half scale).
 
     python benchmarks/bench_train.py --quick                  # every code path, tiny, < 1 min on 2 CPU cores
-    python benchmarks/bench_train.py                          # the full matrix (GPU)
+    python benchmarks/bench_train.py                          # the full matrix (GPU), build/bench_train.json
     python benchmarks/bench_train.py --models unet --sizes 256 --configs fp32 checkpointing --json out.json
 """
 
@@ -46,9 +46,9 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
 from unet_tutorial.losses import ComboLoss
+from unet_tutorial.measure import train_flops_per_image as train_flops
 from unet_tutorial.train import default_amp_dtype, train_one_epoch
 from unet_tutorial.utils import set_seed
 
@@ -99,11 +99,7 @@ def train_flops_per_image(model_name: str, size: tuple[int, int]) -> int:
     Counted without checkpointing: the recomputed forward is overhead, not model work, so a checkpointed run's
     fraction of peak shows what the recomputation costs.
     """
-    with torch.device("meta"):
-        meta = build_model(model_name).train()
-    with FlopCounterMode(display=False) as counter:
-        meta(torch.empty(1, 3, *size, device="meta")).sum().backward()
-    return counter.get_total_flops()
+    return train_flops(lambda: build_model(model_name), size)
 
 
 def peak_tflops(device: torch.device, amp_dtype: torch.dtype | None) -> float | None:
@@ -314,7 +310,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch CPU threads")
     parser.add_argument("--quick", action="store_true",
                         help="unet-small at 32 px, every config but compile, 2 steps: checks the code paths")
-    parser.add_argument("--json", type=Path, default=Path("bench_train.json"), help="where to write results")
+    parser.add_argument("--json", type=Path, default=Path("build/bench_train.json"), help="where to write results")
     parser.add_argument("--data-root", type=Path, default=Path("/tmp/unet_tutorial_bench_carvana"),
                         help="generated Carvana-size data for the loader target (CUDA)")
     args = parser.parse_args(argv)
@@ -353,6 +349,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     targets = check_targets(results, loader_throughput(args.data_root) if cuda and not args.quick else None)
     if cuda:
         print("\n".join(targets))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"environment": info, "results": results, "targets": targets}, indent=1))
     print(f"results: {args.json}")
     return results

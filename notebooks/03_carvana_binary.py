@@ -53,11 +53,13 @@ if "google.colab" in sys.modules:
 
 # %%
 # Settings: every knob of this notebook. Smaller in smoke mode (tests and CI); the full recipe on a GPU.
+# The values per mode live in unet_tutorial/recipes.py, where tests check that the GPU recipe fits a T4.
 import tempfile
 from pathlib import Path
 
 import torch
 
+from unet_tutorial.recipes import describe, recipe, recipe_mode
 from unet_tutorial.train import default_amp_dtype
 from unet_tutorial.utils import pick_device, set_seed, smoke_mode
 
@@ -68,19 +70,18 @@ CACHE_ON_DRIVE = False  # Colab: keep the Kaggle archives on your Google Drive, 
 VAL_FRACTION = 0.15  # fraction of *cars* held out for validation
 LEAK_FRACTION = 0.1  # fraction of the training cars' images held out to show what a split by image measures
 SEED = 0
-if SMOKE:  # a few batches of tiny images: checks that every cell runs
-    SAMPLE_CARS, SAMPLE_SIZE = 3, (96, 64)  # generated data: cars (x16 views), (width, height)
-    IMAGE_SIZE, BASE_CHANNELS, BATCH_SIZE, EPOCHS, LR = (64, 96), 8, 8, 1, 3e-3
-elif DEVICE.type == "cuda":  # the full recipe: quarter-resolution images, a wider U-Net, mixed precision
-    SAMPLE_CARS, SAMPLE_SIZE = 24, (480, 320)
-    IMAGE_SIZE, BASE_CHANNELS, BATCH_SIZE, EPOCHS, LR = (320, 480), 32, 16, 15, 1e-3
-else:  # CPU: a narrow U-Net on small images still learns a good mask in a few minutes
-    SAMPLE_CARS, SAMPLE_SIZE = 24, (240, 160)
-    IMAGE_SIZE, BASE_CHANNELS, BATCH_SIZE, EPOCHS, LR = (96, 144), 16, 8, 6, 3e-3
+# smoke: a few batches of tiny images, to check that every cell runs; gpu: quarter-resolution images read from
+# a half-scale copy of the photos, a wider U-Net, mixed precision; cpu: a narrow U-Net on small images
+RECIPE = recipe("03_carvana_binary", recipe_mode(DEVICE, SMOKE))
+SAMPLE_CARS, SAMPLE_SIZE = RECIPE["sample_cars"], RECIPE["sample_size"]  # generated data: cars (x16), (W, H)
+IMAGE_SIZE, BASE_CHANNELS, BATCH_SIZE = RECIPE["image_size"], RECIPE["base_channels"], RECIPE["batch_size"]
+EPOCHS, LR = RECIPE["epochs"], RECIPE["lr"]
+RESIZED_CACHE = RECIPE["resized_cache"]  # scale of a resized copy to train from (real photos), or None
 AMP_DTYPE = default_amp_dtype(DEVICE)  # bf16 (or fp16 on older GPUs) on CUDA; None = fp32 on the CPU
-NUM_WORKERS = 2 if DEVICE.type == "cuda" else 0  # decoding 1918x1280 JPEGs keeps a GPU waiting otherwise
+NUM_WORKERS = RECIPE["num_workers"]  # GPU: min(8, CPU cores) loader processes, so the GPU never waits
 RUN_DIR = Path(tempfile.mkdtemp()) if SMOKE else Path("runs/03_carvana")  # checkpoints; smoke: never reused
 set_seed(SEED)
+print(describe(RECIPE))
 print(f"smoke mode: {SMOKE}, device: {DEVICE}, image size (H, W): {IMAGE_SIZE}, U-Net base channels: "
       f"{BASE_CHANNELS}, batch: {BATCH_SIZE}, epochs: {EPOCHS}, AMP: {AMP_DTYPE}, checkpoints: {RUN_DIR}")
 
@@ -133,6 +134,15 @@ from unet_tutorial.sample_data import carvana_data
 
 DATA_DIR, IS_REAL = carvana_data(n_cars=SAMPLE_CARS, size=SAMPLE_SIZE, seed=SEED)
 print(f"data: {DATA_DIR} ({'the real Carvana data' if IS_REAL else 'GENERATED stand-in data'})")
+TRAIN_DIR = DATA_DIR  # what the loaders read
+if RESIZED_CACHE is not None and IS_REAL:
+    # GPU: decoding 1918x1280 photos every epoch keeps the GPU waiting; decode them once into a smaller copy
+    # (a few minutes the first time; later sessions on the same disk reuse it)
+    from unet_tutorial.resized_cache import write_resized_carvana
+
+    TRAIN_DIR = write_resized_carvana(DATA_DIR, DATA_DIR.with_name(f"{DATA_DIR.name}_{RESIZED_CACHE:g}x"),
+                                      scale=RESIZED_CACHE)
+    print(f"training from the resized copy in {TRAIN_DIR}")
 
 # %% [markdown]
 # ## 2. Look at the data
@@ -285,9 +295,9 @@ fig.tight_layout()
 # %%
 from torch.utils.data import DataLoader
 
-train_set = CarvanaDataset(DATA_DIR, train_ids, train_transforms(IMAGE_SIZE, **AUGMENT))
-val_set = CarvanaDataset(DATA_DIR, val_ids, eval_transforms(IMAGE_SIZE))
-leak_set = CarvanaDataset(DATA_DIR, leak_ids, eval_transforms(IMAGE_SIZE))
+train_set = CarvanaDataset(TRAIN_DIR, train_ids, train_transforms(IMAGE_SIZE, **AUGMENT))
+val_set = CarvanaDataset(TRAIN_DIR, val_ids, eval_transforms(IMAGE_SIZE))
+leak_set = CarvanaDataset(TRAIN_DIR, leak_ids, eval_transforms(IMAGE_SIZE))
 loader_args = {"num_workers": NUM_WORKERS, "pin_memory": DEVICE.type == "cuda", "persistent_workers": NUM_WORKERS > 0}
 train_loader = DataLoader(train_set, batch_size=BATCH_SIZE, shuffle=True, drop_last=True, **loader_args)
 val_loader = DataLoader(val_set, batch_size=2 * BATCH_SIZE, **loader_args)

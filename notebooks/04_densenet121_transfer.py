@@ -47,8 +47,12 @@ if "google.colab" in sys.modules:
 
 # %%
 # Settings: every knob of this notebook, smaller in smoke mode (tests and CI) and on a CPU.
+# The values per mode live in unet_tutorial/recipes.py, where tests check that the GPU recipe fits a T4.
+from pathlib import Path
+
 import torch
 
+from unet_tutorial.recipes import describe, recipe, recipe_mode
 from unet_tutorial.utils import pick_device, set_seed, smoke_mode
 
 SMOKE = smoke_mode()
@@ -56,24 +60,24 @@ DEVICE = pick_device()
 ON_GPU = DEVICE.type == "cuda"
 VAL_FRACTION = 0.15  # fraction of cars held out, as in notebook 03
 SEED = 0
-if SMOKE:  # a few batches of tiny images: checks that every cell runs
-    SAMPLE_CARS, SAMPLE_SIZE = 3, (96, 64)  # generated data (as notebook 03): cars (x16 views), (width, height)
-    IMAGE_SIZE, TRAIN_IMAGES, VAL_IMAGES, BATCH_SIZE, EPOCHS = (64, 96), 8, 8, 4, 2
-elif ON_GPU:  # every image, larger, for longer
-    SAMPLE_CARS, SAMPLE_SIZE = 24, (480, 320)
-    IMAGE_SIZE, TRAIN_IMAGES, VAL_IMAGES, BATCH_SIZE, EPOCHS = (320, 480), None, None, 16, 12
-else:  # CPU: a few cars at small size, so that three models train in minutes
-    SAMPLE_CARS, SAMPLE_SIZE = 24, (240, 160)
-    IMAGE_SIZE, TRAIN_IMAGES, VAL_IMAGES, BATCH_SIZE, EPOCHS = (96, 144), 96, 64, 4, 3
-FROZEN_EPOCHS = 4 if ON_GPU else 1  # the freeze-then-unfreeze run: epochs with a frozen encoder (section 7)
+# smoke: a few batches of tiny images; cpu: a few cars at small size, so that three models train in minutes;
+# gpu: 80 training cars at 320x480 for 8 epochs, so that the four runs take well under an hour on a T4
+RECIPE = recipe("04_densenet121_transfer", recipe_mode(DEVICE, SMOKE))
+SAMPLE_CARS, SAMPLE_SIZE = RECIPE["sample_cars"], RECIPE["sample_size"]  # generated data: cars (x16), (W, H)
+IMAGE_SIZE, TRAIN_IMAGES, VAL_IMAGES = RECIPE["image_size"], RECIPE["train_images"], RECIPE["val_images"]
+BATCH_SIZE, EPOCHS = RECIPE["batch_size"], RECIPE["epochs"]
+FROZEN_EPOCHS = RECIPE["frozen_epochs"]  # the freeze-then-unfreeze run: epochs with a frozen encoder (section 7)
 LR = 1e-3  # the decoder, the from-scratch U-Net and a random encoder
 LR_ENCODER = 1e-4  # a pretrained encoder: ten times gentler, so that fine-tuning does not wash out what it knows
-UNET_BASE_CHANNELS = 8 if SMOKE else (64 if ON_GPU else 16)  # the from-scratch U-Net of notebooks 01 and 03
+UNET_BASE_CHANNELS = RECIPE["unet_base_channels"]  # the from-scratch U-Net of notebooks 01 and 03
 WEIGHTS = None if SMOKE else "imagenet"  # the pretrained encoder; smoke mode never loads (or downloads) it
-NUM_WORKERS = 2 if ON_GPU else 0  # on a CPU, loader processes would only take cores from the training
+NUM_WORKERS = RECIPE["num_workers"]  # on a CPU, loader processes would only take cores from the training
+# GPU: one checkpoint folder per run; a run finished before (a Colab reconnect) is loaded, not retrained
+RUN_DIR = Path("runs/04_densenet") if ON_GPU and not SMOKE else None
 set_seed(SEED)
+print(describe(RECIPE))
 print(f"smoke mode: {SMOKE}, device: {DEVICE}, image size (H, W): {IMAGE_SIZE}, batch: {BATCH_SIZE}, "
-      f"epochs: {EPOCHS}, weights: {WEIGHTS}")
+      f"epochs: {EPOCHS}, weights: {WEIGHTS}, checkpoints: {RUN_DIR}")
 
 # %% [markdown]
 # ## 1. Transfer learning in one paragraph
@@ -277,23 +281,43 @@ plot_stage_features(pretrained_model if PRETRAINED else model, images[0],
 # on CUDA, the peak GPU memory. `fit` is notebook 03's training loop.
 
 # %%
+from unet_tutorial.checkpoint import read_checkpoint
 from unet_tutorial.losses import ComboLoss
 from unet_tutorial.model import UNet
-from unet_tutorial.train import fit
+from unet_tutorial.train import fit, load_checkpoint
 
 loss_fn = ComboLoss({"bce": 1, "dice": 1})
 
 
-def train_run(model: torch.nn.Module, optimizer: torch.optim.Optimizer, epochs: int) -> dict:
-    """Train with ``fit`` and return its history plus parameters, seconds per epoch and peak GPU memory."""
+def train_run(model: torch.nn.Module, optimizer: torch.optim.Optimizer, epochs: int, folder: str) -> dict:
+    """Train with ``fit`` and return its history plus parameters, seconds per epoch and peak GPU memory.
+
+    With ``RUN_DIR`` set (GPU), checkpoints go to ``RUN_DIR / folder``: a finished run there with the same
+    settings is loaded instead of trained (its GPU memory is then not measured), an unfinished one resumes.
+    """
     model.to(DEVICE)
     if ON_GPU:
         torch.cuda.reset_peak_memory_stats()
-    history = fit(model, train_loader, val_loader, epochs=epochs, loss_fn=loss_fn, optimizer=optimizer,
-                  device=DEVICE, num_classes=1, scheduler="onecycle")
+    run_dir = RUN_DIR / folder if RUN_DIR is not None else None
+    config = {"image_size": list(IMAGE_SIZE), "train_images": len(train_ids), "batch_size": BATCH_SIZE,
+              "epochs": epochs, "data": str(root)}
+    last = run_dir / "last.pt" if run_dir is not None else None
+    saved = read_checkpoint(last) if last is not None and last.exists() else None
+    if saved is not None and saved.get("config") != config:
+        print(f"{last} was trained with other settings: training from scratch")
+        saved = None
+    if saved is not None and saved["epoch"] >= epochs:
+        print(f"loading the finished run in {run_dir} (delete that folder to train again)")
+        load_checkpoint(last, model, optimizer, map_location=DEVICE)
+        history, measured = saved["history"], False
+    else:
+        history = fit(model, train_loader, val_loader, epochs=epochs, loss_fn=loss_fn, optimizer=optimizer,
+                      device=DEVICE, num_classes=1, scheduler="onecycle", checkpoint_dir=run_dir,
+                      resume=last if saved is not None else None, config=config)
+        measured = True
     history["params"] = sum(p.numel() for p in model.parameters())
     history["trainable"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    history["gpu_memory_gb"] = torch.cuda.max_memory_allocated() / 1e9 if ON_GPU else None
+    history["gpu_memory_gb"] = torch.cuda.max_memory_allocated() / 1e9 if ON_GPU and measured else None
     return history
 
 
@@ -301,19 +325,21 @@ runs: dict[str, dict] = {}  # run name -> history and measurements
 models: dict[str, torch.nn.Module] = {}  # run name -> the trained model
 set_seed(SEED)
 models["U-Net from scratch"] = scratch = UNet(num_classes=1, base_channels=UNET_BASE_CHANNELS)
-runs["U-Net from scratch"] = train_run(scratch, torch.optim.AdamW(scratch.parameters(), lr=LR), EPOCHS)
+runs["U-Net from scratch"] = train_run(scratch, torch.optim.AdamW(scratch.parameters(), lr=LR), EPOCHS,
+                                     "unet_scratch")
 
 # %%
 set_seed(SEED)
 models["DenseNet, random encoder"] = random_dn = DenseNetUNet(num_classes=1, weights=None)
-runs["DenseNet, random encoder"] = train_run(random_dn, torch.optim.AdamW(random_dn.parameters(), lr=LR), EPOCHS)
+runs["DenseNet, random encoder"] = train_run(random_dn, torch.optim.AdamW(random_dn.parameters(), lr=LR), EPOCHS,
+                                           "densenet_random")
 
 # %%
 if PRETRAINED:
     set_seed(SEED)
     models["DenseNet, ImageNet encoder"] = imagenet_dn = DenseNetUNet(num_classes=1, weights=WEIGHTS)
     optimizer = torch.optim.AdamW(imagenet_dn.param_groups(lr_encoder=LR_ENCODER, lr_decoder=LR))
-    runs["DenseNet, ImageNet encoder"] = train_run(imagenet_dn, optimizer, EPOCHS)
+    runs["DenseNet, ImageNet encoder"] = train_run(imagenet_dn, optimizer, EPOCHS, "densenet_imagenet")
 else:
     print("Skipped: DenseNet with an ImageNet encoder (the weights are not available here; see the notice above).")
 
@@ -330,7 +356,7 @@ def summary_table(runs: dict[str, dict]) -> None:
     """One line per run: final validation Dice, parameters, seconds per training epoch, peak GPU memory."""
     print(f"{'run':<50} {'val Dice':>9} {'params':>9} {'trainable':>10} {'s/epoch':>8} {'GPU memory':>11}")
     for name, run in runs.items():
-        memory = "n/a (CPU)" if run["gpu_memory_gb"] is None else f"{run['gpu_memory_gb']:.2f} GB"
+        memory = "n/a" if run["gpu_memory_gb"] is None else f"{run['gpu_memory_gb']:.2f} GB"
         print(f"{name:<50} {run['val_dice'][-1]:>9.4f} {run['params'] / 1e6:>8.2f}M "
               f"{run['trainable'] / 1e6:>9.2f}M {np.mean(run['seconds']):>8.1f} {memory:>11}")
 
@@ -382,12 +408,12 @@ staged = DenseNetUNet(num_classes=1, weights=WEIGHTS if PRETRAINED else None)
 encoder_label = "ImageNet" if PRETRAINED else "RANDOM"
 optimizer = torch.optim.AdamW(staged.param_groups(lr_encoder=LR_ENCODER if PRETRAINED else LR, lr_decoder=LR))
 staged.freeze_encoder()
-frozen = train_run(staged, optimizer, FROZEN_EPOCHS)
+frozen = train_run(staged, optimizer, FROZEN_EPOCHS, f"staged_{encoder_label.lower()}_frozen")
 print(f"frozen: {frozen['trainable'] / 1e6:.2f}M of {frozen['params'] / 1e6:.2f}M parameters train")
 
 # %%
 staged.unfreeze_encoder()
-unfrozen = train_run(staged, optimizer, EPOCHS - FROZEN_EPOCHS)
+unfrozen = train_run(staged, optimizer, EPOCHS - FROZEN_EPOCHS, f"staged_{encoder_label.lower()}_unfrozen")
 encoder_group, decoder_group = optimizer.param_groups  # one-cycle peaks at each group's "max_lr"
 print(f"unfrozen: {unfrozen['trainable'] / 1e6:.2f}M parameters train; peak learning rates: encoder "
       f"{encoder_group['max_lr']:.0e}, decoder {decoder_group['max_lr']:.0e}")

@@ -45,9 +45,11 @@ if "google.colab" in sys.modules:
 
 # %%
 # Settings: every knob of this notebook, smaller in smoke mode (tests and CI).
+# The values per mode live in unet_tutorial/recipes.py, where tests check that the GPU recipe fits a T4.
 import tempfile
 from pathlib import Path
 
+from unet_tutorial.recipes import describe, recipe, recipe_mode
 from unet_tutorial.utils import pick_device, set_seed, smoke_mode
 
 SMOKE = smoke_mode()
@@ -56,23 +58,27 @@ GPU = DEVICE.type == "cuda"
 DOWNLOAD = False  # True, then run the download cell by hand: the official ADE20K zip, about 1 GB
 NUM_CLASSES = 150
 IGNORE_INDEX = 255  # label 0 ("other") becomes 255 and is left out of losses and metrics
+RECIPE = recipe("05_ade20k_multiclass", recipe_mode(DEVICE, SMOKE))
 # "densenet_unet" (notebook 04: DenseNet121 encoder, ImageNet weights) or "unet" (notebook 01, from scratch).
 # On a CPU the narrow UNet is the default: DenseNet121 trains several times slower there.
-MODEL = "unet" if DEVICE.type == "cpu" and not SMOKE else "densenet_unet"
-BASE_CHANNELS = 16  # UNet only; the paper's width is 64
-LR = 3e-3 if MODEL == "unet" else 1e-3  # peak of the one-cycle schedule (the DenseNet encoder gets a tenth)
+MODEL = RECIPE["model"]
+BASE_CHANNELS = RECIPE["base_channels"]  # UNet only; the paper's width is 64
+LR = RECIPE["lr"]  # peak of the one-cycle schedule (the DenseNet encoder gets a tenth)
 MAX_CLASS_WEIGHT = 10.0  # cap on the class weights, so that a class seen in a few pixels cannot dominate
 FREQ_IMAGES = 16 if SMOKE else 500  # training masks counted for class frequencies and weights
 # The real photos (when on disk; smoke mode always generates) and the generated scenes get their own sizes:
 # On a CPU most of a step goes into the 150 logits per pixel, so pixels are what the crop size buys.
-CROP = {"real": 512 if GPU else 256, "sample": 64 if SMOKE else (128 if GPU else 96)}  # training crop side
-EPOCHS = {"real": 5 if GPU else 1, "sample": 1 if SMOKE else (30 if GPU else 4)}
-TRAIN_LIMIT = {"real": None if GPU else 1000, "sample": 4 if SMOKE else None}  # training images; None: all
-VAL_LIMIT = {"real": None if GPU else 200, "sample": None if GPU else 40}  # validation images; None: all
-BATCH_SIZE = 4 if SMOKE else (16 if GPU else 8)
-NUM_WORKERS = 2 if GPU else 0
+CROP = RECIPE["crop"]  # training crop side
+EPOCHS = RECIPE["epochs"]
+TRAIN_LIMIT = RECIPE["train_limit"]  # training images; None: all
+VAL_LIMIT = RECIPE["val_limit"]  # validation images; None: all
+# A T4 holds 8 crops of 512 px with 150 logits per pixel (16 would need about 20 GiB): ACCUMULATE adds the
+# gradients of that many batches before each optimizer step, for an effective batch of BATCH_SIZE x ACCUMULATE.
+BATCH_SIZE, ACCUMULATE = RECIPE["batch_size"], RECIPE["accumulate"]
+NUM_WORKERS = RECIPE["num_workers"]
 RUN_DIR = Path(tempfile.mkdtemp(prefix="nb05_")) if SMOKE else Path("runs/05_ade20k")  # checkpoints
 set_seed(0)
+print(describe(RECIPE))
 print(f"smoke mode: {SMOKE}, device: {DEVICE}, model: {MODEL}, checkpoints in {RUN_DIR}")
 
 # %% [markdown]
@@ -371,11 +377,27 @@ print(f"always {ADE20K_CLASSES[majority]!r}: mIoU {BASELINE['miou']:.3f}, "
 # one-cycle learning rate, keeps `best.pt` (highest validation mIoU) and `last.pt` in `RUN_DIR`.
 
 # %%
-from unet_tutorial.train import fit
+from unet_tutorial.checkpoint import read_checkpoint
+from unet_tutorial.train import fit, load_checkpoint
 
-history = fit(model, train_loader, val_loader, epochs=EPOCHS[KIND], loss_fn=loss_fn, optimizer=optimizer,
-              device=DEVICE, num_classes=NUM_CLASSES, ignore_index=IGNORE_INDEX, scheduler="onecycle",
-              checkpoint_dir=RUN_DIR, config={"model": MODEL, "num_classes": NUM_CLASSES, "crop": crop})
+# As in notebook 03: a finished run with the same settings is loaded, an unfinished one (Colab disconnected?)
+# resumes from last.pt, anything else trains from scratch.
+CONFIG = {"model": MODEL, "num_classes": NUM_CLASSES, "crop": crop, "epochs": EPOCHS[KIND], "batch_size": BATCH_SIZE,
+          "accumulate": ACCUMULATE, "train_images": len(train_set), "data": str(ROOT)}
+last_path = RUN_DIR / "last.pt"
+saved = read_checkpoint(last_path) if last_path.exists() else None
+if saved is not None and saved.get("config") != CONFIG:
+    print(f"{last_path} was trained with other settings: training from scratch")
+    saved = None
+if saved is not None and saved["epoch"] >= EPOCHS[KIND]:
+    print(f"loading the finished run in {RUN_DIR} (delete that folder to train again)")
+    load_checkpoint(last_path, model, map_location=DEVICE)
+    history = saved["history"]
+else:
+    history = fit(model, train_loader, val_loader, epochs=EPOCHS[KIND], loss_fn=loss_fn, optimizer=optimizer,
+                  device=DEVICE, num_classes=NUM_CLASSES, ignore_index=IGNORE_INDEX, scheduler="onecycle",
+                  accumulate=ACCUMULATE, checkpoint_dir=RUN_DIR, resume=last_path if saved is not None else None,
+                  config=CONFIG)
 
 # %%
 from unet_tutorial.utils import report_metric

@@ -97,3 +97,12 @@ def test_cache_draft_and_torchvision_pipelines(tmp_path):
     out = twin(image=np.zeros((128, 192, 3), np.uint8), mask=np.ones((128, 192), np.uint8))
     assert out["image"].shape == (3, 64, 96) and out["image"].dtype == torch.float32
     assert out["mask"].shape == (64, 96) and set(out["mask"].unique().tolist()) <= {0, 1}
+
+
+def test_gpu_check_dry_run_starts_every_step(tmp_path):
+    gpu_check = _load("gpu_check")
+    report = gpu_check.main(["--dry-run", "--out", str(tmp_path), "--work", str(tmp_path / "data")])
+    table = report.read_text()
+    assert report.name == "gpu_check_dry_run.md" and (tmp_path / "bench_train.json").is_file()
+    for step in ("bench_train unet-small", "bench_data", "03 UNet", "04 DenseNetUNet", "05 DenseNetUNet"):
+        assert step in table

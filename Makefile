@@ -73,7 +73,7 @@ $(SITE_VENV)/.installed: .ci/site-requirements.txt
 
 site: $(SITE_VENV)/.installed
 	$(SITE_VENV)/bin/python .ci/site_pages.py build/notebooks build/site-src
-	$(SITE_VENV)/bin/mkdocs build -q -f .ci/mkdocs.yml
+	NO_MKDOCS_2_WARNING=1 $(SITE_VENV)/bin/mkdocs build -q -f .ci/mkdocs.yml
 
 ## make site-check: build/site opened in headless Chromium as a reader would (needs chromium on the PATH)
 site-check: site

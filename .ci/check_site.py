@@ -50,7 +50,7 @@ def check(site: Path, chromium: str) -> list[str]:
     shots.mkdir(exist_ok=True)
     problems, external, seen, todo = [], set(), set(), [base]
     checked_links: dict[str, int] = {}
-    notebook_pages = 0
+    notebook_pages = figures = 0
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
@@ -68,6 +68,7 @@ def check(site: Path, chromium: str) -> list[str]:
                 local = [i for i in images if i["src"].startswith((base, "data:"))]
                 external.update(i["src"] for i in images if not i["src"].startswith((base, "data:")))
                 problems += [f"{url}: image does not load: {i['src'][:80]}" for i in local if not i["ok"]]
+                figures += sum(i["ok"] for i in local)
                 if "/notebooks/" in urlparse(url).path:
                     notebook_pages += 1
                     if not any(i["ok"] for i in local):
@@ -92,8 +93,9 @@ def check(site: Path, chromium: str) -> list[str]:
     finally:
         httpd.shutdown()
         httpd.server_close()
-    print(f"{len(seen)} pages ({notebook_pages} notebooks), {len(checked_links)} same-site links checked; "
-          f"screenshots in {shots}")
+    print(f"{len(seen)} pages ({notebook_pages} notebooks), {figures} images drawn, {len(checked_links)} same-site "
+          f"links answered; "
+          f"screenshots in {shots}")  # fmt: skip
     if external:
         print(f"{len(external)} image(s) from other sites, not required here: {sorted(external)[:3]} ...")
     if notebook_pages == 0:

@@ -1,7 +1,7 @@
 """Download the Carvana training images and masks from Kaggle and unpack them in the layout CarvanaDataset reads.
 
-Needs the Kaggle client (pip install 'unet_tutorial[kaggle]'), an API token (~/.kaggle/kaggle.json, or
-KAGGLE_USERNAME/KAGGLE_KEY, or Colab secrets) and the competition rules accepted once on
+Needs a Kaggle client (kagglehub: pip install 'unet_tutorial[kaggle]'; or kaggle), an API token (KAGGLE_API_TOKEN,
+or KAGGLE_USERNAME/KAGGLE_KEY, or ~/.kaggle/kaggle.json, or Colab secrets) and the competition rules accepted once on
 https://www.kaggle.com/competitions/carvana-image-masking-challenge/rules. Running it again skips what is there.
 
     python data_scripts/download_carvana.py --root ~/.cache/unet_tutorial/carvana

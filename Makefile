@@ -30,13 +30,14 @@ lab: $(STAMP)
 	test -x $(BIN)/jupyter-lab || $(BIN)/python -m pip install $(PIP_QUIET) -e ".[dev,lab]"
 	$(BIN)/jupyter lab notebooks
 
-## make sync: regenerate each .ipynb (no outputs) from its jupytext .py source
+## make sync: regenerate each .ipynb (no outputs) and its student copy from its jupytext .py source
 sync: $(STAMP)
 	$(BIN)/jupytext --to ipynb $(NOTEBOOK_SOURCES)
+	$(BIN)/python -m unet_tutorial.notebook_tools student $(NOTEBOOK_SOURCES)
 
-## make student: student/NN_slug.ipynb with every solution cell replaced by a stub
+## make student: notebooks/exercises/NN_slug.ipynb, each solution cell a stub (committed; make test checks them)
 student: $(STAMP)
-	$(BIN)/python -m unet_tutorial.notebook_tools student $(NOTEBOOK_SOURCES) --out student
+	$(BIN)/python -m unet_tutorial.notebook_tools student $(NOTEBOOK_SOURCES)
 
 clean:
-	rm -rf build student .pytest_cache
+	rm -rf build .pytest_cache

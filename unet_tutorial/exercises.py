@@ -228,19 +228,25 @@ def check_window_starts(window_starts: Callable[[int, int, int], list[int]]) -> 
 
 def check_split_by_car(split_by_car: Callable[..., tuple[list[str], list[str]]]) -> None:
     """Notebook 03: ``split_by_car(ids, val_fraction, seed)`` keeps every view of a car on one side."""
-    cars = ["0cdf5b5d0ce1", "11acc40dc0ea", "2a4a8964ebf3", "car_a", "car_b", "4e308ecf6a17", "5fb012d30fd9",
-            "6ba36af67cb0", "7abaa38c227f", "8d1a6723c458"]
+    # Four car ids contain "_" themselves: split on the *first* "_" and they become one car, "car".
+    cars = ["0cdf5b5d0ce1", "11acc40dc0ea", "2a4a8964ebf3", "car_a", "car_b", "4e308ecf6a17", "car_c", "car_d",
+            "7abaa38c227f", "8d1a6723c458"]
     ids = [f"{car}_{view:02d}" for car in cars for view in range(1, 17)]
     train_ids, val_ids = split_by_car(ids, 0.2, seed=1)
     assert sorted(list(train_ids) + list(val_ids)) == sorted(ids), "every id goes to exactly one side, once"
-    train_cars = {i.rsplit("_", 1)[0] for i in train_ids}
-    val_cars = {i.rsplit("_", 1)[0] for i in val_ids}
-    assert not train_cars & val_cars, (
-        f"cars {sorted(train_cars & val_cars)} have views on both sides; the car is everything before the *last* "
-        "'_' (car ids may contain '_' themselves, as 'car_a' does)")
-    assert len(val_cars) == 2, f"10 cars with val_fraction=0.2 should hold out 2 cars, got {len(val_cars)}"
     assert split_by_car(ids, 0.2, seed=1) == (train_ids, val_ids), "the same seed must give the same split"
-    held_out = {frozenset(i.rsplit("_", 1)[0] for i in split_by_car(ids, 0.2, seed=s)[1]) for s in range(6)}
+    held_out = set()
+    for seed in range(6):
+        train_ids, val_ids = split_by_car(ids, 0.2, seed=seed)
+        train_cars = {i.rsplit("_", 1)[0] for i in train_ids}
+        val_cars = {i.rsplit("_", 1)[0] for i in val_ids}
+        assert not train_cars & val_cars, (
+            f"seed {seed}: cars {sorted(train_cars & val_cars)} have views on both sides; the car is everything "
+            "before the *last* '_' (car ids may contain '_' themselves, as 'car_a' does)")
+        assert len(val_cars) == 2, (
+            f"seed {seed}: 10 cars with val_fraction=0.2 should hold out 2 cars, got {len(val_cars)} "
+            f"({sorted(val_cars)}); the car is everything before the *last* '_', so 'car_a_01' is a view of 'car_a'")
+        held_out.add(frozenset(val_cars))
     assert len(held_out) > 1, "different seeds should hold out different cars: shuffle the cars with the seed"
     tiny = split_by_car(ids, 0.01, seed=0)[1]
     assert len({i.rsplit("_", 1)[0] for i in tiny}) == 1, "a tiny val_fraction still holds out one car"

@@ -78,8 +78,8 @@ def pairing_problems(py_path: str | Path) -> list[str]:
     return problems + _compare(student_notebook(py_path), committed, copy_path, py_path, "make student")
 
 
-def _raise_line(hints: list[str]) -> str:
-    message = "Exercise: replace this line with your solution." + (f" Hint: {hints[0]}" if hints else "")
+def _raise_line(hint: str) -> str:
+    message = "Exercise: replace this line with your solution." + (f" Hint: {hint}" if hint else "")
     return f"raise NotImplementedError({message!r})"
 
 
@@ -114,36 +114,42 @@ def _stub_def(node: ast.stmt, lines: list[str], raise_line: str) -> list[str]:
     return kept + [indent + raise_line]
 
 
+def _blank_lines(before: ast.stmt, node: ast.stmt | None, lines: list[str]) -> list[str]:
+    """The blank lines between two kept statements: as written between imports, else as PEP 8 spaces them."""
+    imports = (ast.Import, ast.ImportFrom)
+    if isinstance(before, imports) and isinstance(node, imports):
+        return [""] * sum(not line.strip() for line in lines[before.end_lineno:node.lineno - 1])
+    return [""] if isinstance(before, imports) and node is None else ["", ""]  # None: the final raise
+
+
 def stub_source(source: str) -> str:
     """The student version of a solution cell: the comments before its first statement, then stubs.
 
     Only the comment lines above the first statement are kept (a comment further down belongs to the
-    solution and would give it away); the first ``# Hint:`` among them goes into the error message. Imports
-    are kept, and functions and classes keep their signatures and docstrings as written, so the self-check
-    that follows can call them and fails with the hint. Other top-level statements are dropped and the cell
-    ends by raising.
+    solution and would give it away); the first ``# Hint:`` among them, with the lines after it, goes into
+    the error message. Imports are kept, and functions and classes keep their signatures and docstrings as
+    written, so the self-check that follows can call them and fails with the hint. Other top-level
+    statements are dropped and the cell ends by raising.
     """
     lines = source.splitlines()
     module = ast.parse(source)
     first = _first_line(module.body[0]) if module.body else len(lines) + 1
     header = [line for line in lines[:first - 1] if line.strip()]  # only comments can come before it
-    hints = [line.split(HINT_PREFIX, 1)[1].strip() for line in header if line.strip().startswith(HINT_PREFIX)]
-    raise_line = _raise_line(hints)
+    hint_at = next((i for i, line in enumerate(header) if line.lstrip().startswith(HINT_PREFIX)), len(header))
+    hint = " ".join(line.lstrip().lstrip("#").strip() for line in header[hint_at:])  # with the lines that go on
+    raise_line = _raise_line(hint.removeprefix(HINT_PREFIX.lstrip("# ")).strip())
 
-    out = header + ["# Your code here:"]
-    loose_code = after_def = False
+    pieces: list[tuple[ast.stmt | None, list[str]]] = []  # (statement, its student lines); None: the final raise
     for node in module.body:
         if isinstance(node, (ast.Import, ast.ImportFrom)):
-            out += [""] * 2 * after_def + lines[node.lineno - 1:node.end_lineno]
-            after_def = False
+            pieces.append((node, lines[node.lineno - 1:node.end_lineno]))
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            blank = [""] * 2 * (len(out) > len(header) + 1)  # two blank lines around a definition (PEP 8)
-            out += blank + _stub_def(node, lines, raise_line)
-            after_def = True
-        else:
-            loose_code = True
-    if loose_code or len(out) == len(header) + 1:
-        out += [""] * 2 * after_def + [raise_line]
+            pieces.append((node, _stub_def(node, lines, raise_line)))
+    if len(pieces) < len(module.body) or not pieces:  # loose code, or nothing kept: the cell raises at its end
+        pieces.append((None, [raise_line]))
+    out = header + ["# Your code here:"] + pieces[0][1]
+    for (before, _), (node, piece) in zip(pieces, pieces[1:]):
+        out += _blank_lines(before, node, lines) + piece
     return "\n".join(out)
 
 

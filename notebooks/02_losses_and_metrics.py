@@ -612,7 +612,7 @@ check_empty_image_dice(lazy_dice, with_empty)
 #   metric) and per-class mean IoU (ADE20K) give small objects and small classes a vote, pooled counts do not;
 #   `ignore_index` pixels never count.
 # - On small objects with a short budget, Dice loss found them first; cross-entropy learned "background" first.
-# - The threshold is part of the model: tune it on validation images (the focal model's best is not 0.5).
+# - The threshold is part of the model: tune it on validation images; 0.5 is a default, not a law.
 #   A per-image mean gives a free point to "nothing" on every empty image: report empty images separately.
 #
 # Next, notebook 03 trains a U-Net on Carvana with `ComboLoss` and `SegmentationMetrics` inside `fit`.

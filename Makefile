@@ -90,13 +90,14 @@ lab: $(STAMP)
 	test -x $(BIN)/jupyter-lab || $(BIN)/python -m pip install $(PIP_QUIET) -e ".[dev,lab]"
 	$(BIN)/jupyter lab notebooks
 
-## make sync: regenerate each .ipynb (no outputs) from its jupytext .py source
+## make sync: regenerate each .ipynb (no outputs) and its student copy from its jupytext .py source
 sync: $(STAMP)
 	$(BIN)/jupytext --to ipynb $(NOTEBOOK_SOURCES)
+	$(BIN)/python -m unet_tutorial.notebook_tools student $(NOTEBOOK_SOURCES)
 
-## make student: student/NN_slug.ipynb with every solution cell replaced by a stub
+## make student: notebooks/exercises/NN_slug.ipynb, each solution cell a stub (committed; make test checks them)
 student: $(STAMP)
-	$(BIN)/python -m unet_tutorial.notebook_tools student $(NOTEBOOK_SOURCES) --out student
+	$(BIN)/python -m unet_tutorial.notebook_tools student $(NOTEBOOK_SOURCES)
 
 ## make gpu-check: on CUDA, the train and loader benchmarks and one epoch of each notebook's GPU recipe
 ## (<= 9 min), as one table in build/gpu_check.md; without CUDA, a dry run that proves each step starts
@@ -104,4 +105,4 @@ gpu-check: $(STAMP)
 	$(BIN)/python benchmarks/gpu_check.py --out build
 
 clean:
-	rm -rf build student .pytest_cache
+	rm -rf build .pytest_cache

@@ -26,7 +26,7 @@
 # - transposed convolution vs bilinear up-sampling; concatenated vs added skips
 # - optional: gradient checkpointing, activation memory traded for compute, measured
 #
-# **Runtime**: about 4 minutes on a laptop CPU, about a minute on a Colab GPU.
+# **Runtime**: about 1.5 minutes on a 2-core CPU (full mode, measured); a Colab GPU is faster.
 
 # %%
 # Setup: on Colab, install this course's package at the release this notebook was written for (its git tag).
@@ -399,9 +399,9 @@ print("receptive field of UNet():", receptive_field(unet), "pixels")
 # %% [markdown]
 # ## 5. Does it learn? Overfit one small batch
 #
-# Before any real data set, a model must be able to memorise a handful of images: if the loss does not go to
-# about zero, something is broken (a wrong shape, a detached tensor, a bad learning rate). And this is where
-# we see what the skips of section 2 are worth.
+# Before any real data set, a model must be able to memorise a handful of images: if the loss does not fall
+# steadily, by ten times or more, something is broken (a wrong shape, a detached tensor, a bad learning rate).
+# And this is where we see what the skips of section 2 are worth.
 #
 # Our two classes, ellipse and background, need only **one logit per pixel** (`num_classes=1`): its sigmoid
 # is the probability of "ellipse". The loss for it is **binary cross-entropy** (BCE);
@@ -475,18 +475,35 @@ for label, model in (("U-Net", with_skips), ("no skips", no_skips)):
     model.eval()
     with torch.no_grad():
         preds[label] = (model(images.to(DEVICE)) > 0).float().cpu()  # (N, 1, H, W): logit > 0 is prob > 0.5
-    print(f"{label:>9}: Dice {dice_score(preds[label], masks):.3f}")
+    wrong_pixels = int((preds[label] != masks).sum())
+    print(f"{label:>9}: Dice {dice_score(preds[label], masks):.4f}, {wrong_pixels} of {masks.numel():,} pixels wrong")
 show(images[:3], masks[:3], preds["U-Net"][:3], titles=["U-Net"] * 3)
 
+# %% [markdown]
+# Both masks look right at this size. Where do the two models go wrong? Each wrong pixel in red, the true
+# mask in grey:
+
 # %%
-show(images[:3], masks[:3], preds["no skips"][:3], titles=["no skips"] * 3)
+worst = int((preds["no skips"] != masks).flatten(1).sum(1).argmax())  # the no-skips model's worst image
+fig, axes = plt.subplots(1, 3, figsize=(10, 3.6))
+axes[0].imshow(images[worst].permute(1, 2, 0))  # (3, H, W) -> (H, W, 3)
+axes[0].set_title(f"image {worst}")
+for ax, label in zip(axes[1:], preds):
+    errors = (preds[label][worst, 0] != masks[worst, 0]).float()  # (H, W): 1 where wrong
+    picture = 0.35 * masks[worst, 0, :, :, None].repeat(1, 1, 3)  # the true mask in grey, (H, W, 3)
+    picture[errors > 0] = torch.tensor([1.0, 0.0, 0.0])
+    ax.imshow(picture)
+    ax.set_title(f"{label}: {int(errors.sum())} wrong pixels")
+for ax in axes:
+    ax.axis("off")
+plt.show()
 
 # %% [markdown]
-# Compare the edges in the two figures, but do not expect a clear winner here: memorising a few images is
-# easy even without skips, because the real bottleneck holds 16 x base_channels numbers per cell, not the
-# single number of section 2's analogy, and training can pack the edges of 8 masks into them. The skips pay
-# off on *new* images with fine detail, where the edges have to be found rather than remembered: notebook 03
-# trains on real car photos.
+# Without skips the few mistakes sit on the shapes' **edges**: the *where* that section 2's round trip lost.
+# Do not expect a large gap here, though: memorising a few images is easy even without skips, because the
+# real bottleneck holds 16 x base_channels numbers per cell, not the single number of section 2's analogy,
+# and training can pack the edges of 8 masks into them. The skips pay off on *new* images with fine detail,
+# where the edges have to be found rather than remembered: notebook 03 trains on real car photos.
 
 # %%
 from unet_tutorial.utils import report_metric
@@ -646,15 +663,19 @@ plt.show()
 # %% [markdown]
 # ## Exercises
 #
+# One to write, two experiments to run. Each ends with a self-check that says what is wrong, if anything.
+#
 # ### Exercise 1: count a DoubleConv's parameters
 # Write `double_conv_params(in_channels, out_channels)`: the number of parameters of
-# `DoubleConv(in_channels, out_channels)`, by formula, without building it.
+# `DoubleConv(in_channels, out_channels)`, by formula, without building it. The self-check compares your
+# formula with PyTorch's count for several sizes, the paper's 1024 -> 512 among them.
 
 # %% tags=["solution"]
-# Hint: a 3x3 convolution without bias from C to C' channels has 9 * C * C' weights; BatchNorm has 2 per channel.
+# Hint: go layer by layer through section 3's DoubleConv. A 3x3 convolution connects every input channel to
+#   every output channel; which layers have a bias? What does BatchNorm learn for each channel?
 def double_conv_params(in_channels: int, out_channels: int) -> int:
     """Parameters of (3x3 conv without bias -> BatchNorm -> ReLU) x 2."""
-    first = 9 * in_channels * out_channels + 2 * out_channels
+    first = 9 * in_channels * out_channels + 2 * out_channels  # 3x3 per (in, out) pair; BN weight, bias
     second = 9 * out_channels * out_channels + 2 * out_channels
     return first + second
 
@@ -665,46 +686,60 @@ from unet_tutorial.exercises import check_double_conv_params
 check_double_conv_params(double_conv_params)
 
 # %% [markdown]
-# ### Exercise 2: predict the output shape of Up
-# The package's `Up(in_channels, out_channels)` gets `x` from the level below and `skip` from the encoder.
-# Write `up_output_shape(x_shape, skip_shape, out_channels)` returning the shape of its output as a tuple,
-# without running it. Remember from section 3 that the package's `Up` zero-pads the up-sampled x to the
-# skip's H and W, so a skip with an odd size (x (1, 8, 3, 3), skip (1, 4, 7, 7)) works too.
+# ### Experiment 2: how deep must the U be to see a whole 256 x 256 image?
+# Section 4 measured 200 pixels for `UNet()` (depth 4). Measure the receptive field for depths 1 to 6 and
+# set `depth_to_see_256` to the smallest depth whose centre pixel sees the whole of a 256 x 256 image.
+# Before you run it, guess: how does the field grow with each level?
 
 # %% tags=["solution"]
-# Hint: up-sampling doubles x's H and W, then x is padded to the skip's; concatenation adds channels; DoubleConv sets them.
-def up_output_shape(x_shape: tuple[int, ...], skip_shape: tuple[int, ...], out_channels: int) -> tuple[int, ...]:
-    """Shape of the package's Up(x_shape[1], out_channels)(x, skip)."""
-    batch, _, height, width = skip_shape
-    return (batch, out_channels, height, width)
+# Hint: build each model on the "meta" device (section 7), so nothing is allocated, and ask receptive_field.
+import torch
 
+from unet_tutorial.model import UNet, receptive_field
+
+fields = {}
+for depth in range(1, 7):
+    with torch.device("meta"):
+        fields[depth] = receptive_field(UNet(num_classes=1, depth=depth))
+    print(f"depth {depth}: {fields[depth]} px")
+depth_to_see_256 = min(depth for depth, field in fields.items() if field >= 256)
 
 # %%
-from unet_tutorial.exercises import check_up_output_shape
+from unet_tutorial.exercises import check_depth_to_see
 
-check_up_output_shape(up_output_shape)
+check_depth_to_see(depth_to_see_256, image_size=256)
 
 # %% [markdown]
-# ### Exercise 3: how much does UNet pad?
-# `UNet(depth=d)` zero-pads its input so that the height and the width each become a multiple of 2**d: the
-# smallest multiple that is at least the size (the padding is shared between the two sides). Write
-# `padded_size(size, depth)`: the padded height (or width) of an input `size` pixels high (or wide). The
-# self-check then answers: how wide does a 1918-pixel-wide photo of the Carvana data set (the car photos of
-# notebook 03) become at depth 5?
+# Each level roughly doubles the field (it adds a pooling and two convolutions at twice the spacing), so the
+# depth you need grows with the *logarithm* of the image size. Depth also costs: about 4x the parameters per
+# level (section 7's explorer). Notebook 03 picks the depth for its image size this way.
+#
+# ### Experiment 3: how many poolings can a mask survive?
+# Repeat section 2's round trip (average-pool the masks, up-sample back, threshold at 0.5) with 1, 2, 3, ...
+# poolings (a factor of 2, 4, 8, ...). For each, measure the share of the true foreground pixels that come
+# back. Set `first_lossy` to the smallest number of poolings after which less than 90 % comes back.
 
 # %% tags=["solution"]
-# Hint: round size up to the next multiple of m = 2**depth: -(-size // m) * m.
-def padded_size(size: int, depth: int) -> int:
-    """The next multiple of 2**depth that is at least ``size``."""
-    multiple = 2**depth
-    return -(-size // multiple) * multiple
+# Hint: section 2's cell did it for 4 poolings; loop over k with factor 2**k, and count the foreground pixels
+#   of `masks` that are still foreground after the round trip.
+import torch.nn.functional as F
 
+kept = {}
+for k in range(1, 6):
+    coarse = F.avg_pool2d(masks, 2**k)  # (N, 1, H / 2**k, W / 2**k)
+    restored = F.interpolate(coarse, size=masks.shape[-2:], mode="bilinear") > 0.5  # (N, 1, H, W)
+    kept[k] = ((restored & (masks > 0)).sum() / (masks > 0).sum()).item()
+    print(f"{k} pooling(s), a {2**k} x {2**k} cell per number: {kept[k]:.0%} of the foreground comes back")
+first_lossy = min(k for k, share in kept.items() if share < 0.9)
 
 # %%
-from unet_tutorial.exercises import check_padded_size
+from unet_tutorial.exercises import check_pooling_round_trip
 
-check_padded_size(padded_size)
-print("a 1918-pixel-wide Carvana photo at depth 5 is padded to", padded_size(1918, 5), "pixels")
+check_pooling_round_trip(first_lossy, masks)
+
+# %% [markdown]
+# A few poolings cost little, the deep ones cost most of the shapes: exactly the levels where U-Net gets its
+# context are the levels that cannot say *where*. The skips carry the *where* across at every level.
 
 # %% [markdown]
 # ## Summary
@@ -712,9 +747,9 @@ print("a 1918-pixel-wide Carvana photo at depth 5 is padded to", padded_size(191
 #   Two classes need just one logit per pixel: sigmoid, binary cross-entropy, and `logits > 0` for the mask.
 # - The encoder trades resolution for context; the decoder restores the resolution; the skips bring back the
 #   sharp detail from the encoder to the decoder (section 5: memorising a few images works even without
-#   them; new images with fine detail are where they count).
+#   them, with the few mistakes on the edges; new images with fine detail are where they count).
 # - `UNet(in_channels=3, num_classes=2)` has 31,037,698 parameters, most in the two deepest levels, and a
-#   receptive field of 200 pixels; it takes any H and W by padding inside.
+#   receptive field of 200 pixels, about twice as much per extra level; it takes any H and W by padding inside.
 # - Transposed convolutions learn to up-sample but start with a 2x2 pattern; bilinear + 1x1 conv does not.
 #   Concatenated skips work for any channel counts and keep *what* and *where* apart.
 # - Gradient checkpointing kept several times less activation memory for a modest slowdown, with the same

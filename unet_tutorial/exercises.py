@@ -6,6 +6,7 @@ Taught in: the exercise cells of every notebook (``make student`` stubs the solu
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -13,47 +14,6 @@ import torch
 
 def _passed(name: str) -> None:
     print(f"✓ {name}: all checks passed")
-
-
-# Notebook 02: losses and metrics
-
-
-def check_soft_dice(soft_dice_loss: Callable[..., torch.Tensor]) -> None:
-    """Notebook 02: ``soft_dice_loss(probs, targets, smooth=1.0)`` = 1 - (2 sum(p t) + s) / (sum p + sum t + s)."""
-    from unet_tutorial.losses import dice_loss
-
-    probs = torch.tensor([[0.8, 0.4], [0.1, 0.6]])
-    targets = torch.tensor([[1.0, 1.0], [0.0, 0.0]])
-    got = soft_dice_loss(probs, targets, smooth=0.0)
-    assert isinstance(got, torch.Tensor) and got.dim() == 0, f"return a scalar tensor, got {got!r}"
-    expected = 1 - 2 * 1.2 / (1.9 + 2.0)
-    assert abs(got.item() - expected) < 1e-5, (f"with smooth=0: TP = 0.8 + 0.4 = 1.2, sum p = 1.9, sum t = 2, so "
-                                               f"1 - 2.4 / 3.9 = {expected:.4f}; got {got.item():.4f}")
-    gen = torch.Generator().manual_seed(0)
-    probs = torch.rand(2, 1, 5, 5, generator=gen).requires_grad_()
-    targets = (torch.rand(2, 1, 5, 5, generator=gen) > 0.5).float()
-    got = soft_dice_loss(probs, targets, smooth=1.0)
-    reference = dice_loss(torch.logit(probs.detach()), targets, smooth=1.0)
-    assert abs(got.item() - reference.item()) < 1e-5, (f"with smooth=1 expected {reference.item():.4f} (the "
-                                                        f"package's dice_loss), got {got.item():.4f}")
-    got.backward()
-    assert probs.grad is not None and torch.isfinite(probs.grad).all(), "the loss must be differentiable"
-    empty = soft_dice_loss(torch.zeros(3, 3), torch.zeros(3, 3), smooth=1.0)
-    assert abs(empty.item()) < 1e-6, f"an empty prediction of an empty mask costs 0 with smooth=1, got {empty}"
-    _passed("soft_dice_loss")
-
-
-def check_iou_from_confusion(iou_from_confusion: Callable[[torch.Tensor], torch.Tensor]) -> None:
-    """Notebook 02: IoU of each class from a confusion matrix (rows = target, columns = prediction)."""
-    confusion = torch.tensor([[50, 2, 3], [4, 20, 1], [6, 0, 14]])
-    got = torch.as_tensor(iou_from_confusion(confusion), dtype=torch.float64)
-    assert got.shape == (3,), f"one IoU per class: expected shape (3,), got {tuple(got.shape)}"
-    # class 0: TP 50, FN 2 + 3 (its row), FP 4 + 6 (its column)
-    expected = torch.tensor([50 / 65, 20 / 27, 14 / 24], dtype=torch.float64)
-    assert torch.allclose(got, expected, atol=1e-6), (
-        f"expected {expected.tolist()}, got {got.tolist()}; IoU_c = TP / (TP + FP + FN) with TP the diagonal, "
-        "FN the rest of row c and FP the rest of column c")
-    _passed("iou_from_confusion")
 
 
 # Notebook 01: U-Net from scratch
@@ -73,30 +33,165 @@ def check_double_conv_params(double_conv_params: Callable[[int, int], int]) -> N
     _passed("double_conv_params")
 
 
-def check_up_output_shape(up_output_shape: Callable[..., tuple[int, ...]]) -> None:
-    """Notebook 01: the shape ``Up(in_channels, out_channels)`` returns for given x and skip shapes."""
-    from unet_tutorial.model import Up
+def check_depth_to_see(depth: int, image_size: int = 256) -> None:
+    """Notebook 01: the smallest ``UNet`` depth whose receptive field covers an ``image_size`` image."""
+    from unet_tutorial.model import UNet, receptive_field
 
-    cases = [((1, 128, 16, 16), (1, 64, 32, 32), 64), ((2, 32, 5, 7), (2, 16, 10, 14), 8),
-             ((4, 1024, 8, 12), (4, 512, 16, 24), 512), ((1, 8, 3, 3), (1, 4, 7, 7), 4)]
-    for x_shape, skip_shape, out_channels in cases:
-        with torch.no_grad():
-            expected = tuple(Up(x_shape[1], out_channels)(torch.zeros(x_shape), torch.zeros(skip_shape)).shape)
-        got = tuple(up_output_shape(x_shape, skip_shape, out_channels))
-        assert got == expected, (
-            f"x {x_shape}, skip {skip_shape}, out_channels={out_channels}: expected {expected}, got {got}; the "
-            "concatenation takes the skip's H and W, and the DoubleConv sets the channels")
-    _passed("up_output_shape")
+    fields = {}
+    for d in range(1, 9):
+        with torch.device("meta"):  # shapes only: receptive_field reads the layers, runs nothing
+            fields[d] = receptive_field(UNet(num_classes=1, depth=d))
+    expected = min(d for d, field in fields.items() if field >= image_size)
+    table = ", ".join(f"depth {d}: {f} px" for d, f in fields.items() if d <= expected + 1)
+    assert isinstance(depth, int), f"answer with a whole number of levels, got {depth!r}"
+    assert depth == expected, (
+        f"you said depth {depth}, whose receptive field is {fields.get(depth, '?')} pixels; measured: "
+        f"{table}. The centre pixel sees the whole {image_size} x {image_size} image once the field is at least "
+        f"{image_size} pixels wide")
+    print(f"depth {depth}: the centre pixel sees {fields[depth]} px, the whole {image_size}-pixel image")
+    _passed("depth_to_see")
 
 
-def check_padded_size(padded_size: Callable[[int, int], int]) -> None:
-    """Notebook 01: the size UNet pads a side to: the next multiple of 2**depth."""
-    for size, depth, expected in ((256, 4, 256), (250, 4, 256), (1, 4, 16), (17, 4, 32), (100, 3, 104),
-                                  (100, 2, 100), (7, 1, 8), (1280, 5, 1280), (1918, 5, 1920)):
-        got = padded_size(size, depth)
-        assert got == expected, (f"padded_size({size}, depth={depth}) should be {expected} (the next multiple "
-                                 f"of 2**{depth} = {2**depth}), got {got}")
-    _passed("padded_size")
+def check_pooling_round_trip(poolings: int, masks: torch.Tensor) -> None:
+    """Notebook 01: after how many 2x2 poolings the round trip of section 2 loses over 10 % of the objects."""
+    import torch.nn.functional as F
+
+    kept = {}
+    for k in range(1, int(math.log2(min(masks.shape[-2:]))) + 1):  # until one cell covers the image
+        coarse = F.avg_pool2d(masks.float(), 2**k)  # (N, 1, H / 2**k, W / 2**k)
+        restored = F.interpolate(coarse, size=masks.shape[-2:], mode="bilinear") > 0.5  # (N, 1, H, W)
+        kept[k] = ((restored & (masks > 0)).sum() / (masks > 0).sum()).item()
+    expected = min((k for k, share in kept.items() if share < 0.9), default=max(kept))
+    table = ", ".join(f"{k}: {share:.0%}" for k, share in kept.items() if k <= expected + 1)
+    assert poolings == expected, (
+        f"you said {poolings}; the share of the foreground that comes back after k poolings is {table}: the "
+        f"first k below 90 % is {expected}. Pool with F.avg_pool2d(masks, 2**k), up-sample back, threshold "
+        "at 0.5, and count the true foreground pixels that come back")
+    print(f"foreground that comes back after k poolings: {table}")
+    _passed("pooling_round_trip")
+
+
+# Notebook 02: losses and metrics
+
+
+def check_iou_from_confusion(iou_from_confusion: Callable[[torch.Tensor], torch.Tensor]) -> None:
+    """Notebook 02: IoU of each class from a confusion matrix (rows = target, columns = prediction)."""
+    confusion = torch.tensor([[50, 2, 3], [4, 20, 1], [6, 0, 14]])
+    got = torch.as_tensor(iou_from_confusion(confusion), dtype=torch.float64)
+    assert got.shape == (3,), f"one IoU per class: expected shape (3,), got {tuple(got.shape)}"
+    # class 0: TP 50, FN 2 + 3 (its row), FP 4 + 6 (its column)
+    expected = torch.tensor([50 / 65, 20 / 27, 14 / 24], dtype=torch.float64)
+    assert torch.allclose(got, expected, atol=1e-6), (
+        f"expected {expected.tolist()}, got {got.tolist()}; IoU_c = TP / (TP + FP + FN) with TP the diagonal, "
+        "FN the rest of row c and FP the rest of column c")
+    _passed("iou_from_confusion")
+
+
+def check_best_threshold(threshold: float, probs: torch.Tensor, masks: torch.Tensor) -> None:
+    """Notebook 02: a threshold on ``probs`` (N, 1, H, W) that gives the best per-image Dice, within 0.005."""
+    from unet_tutorial.metrics import dice_score
+
+    grid = [round(0.05 * i, 2) for i in range(1, 20)]
+    scores = {t: dice_score(probs > t, masks) for t in grid}
+    best = max(scores, key=scores.get)
+    got = dice_score(probs > threshold, masks)
+    assert got >= scores[best] - 0.005, (
+        f"at threshold {threshold} the Dice is {got:.3f}, but {best} gives {scores[best]:.3f}; try every "
+        f"threshold from 0.05 to 0.95 in steps of 0.05 and keep the best (at 0.5: {scores[0.5]:.3f})")
+    print(f"threshold {threshold}: Dice {got:.3f} (at 0.5: {scores[0.5]:.3f})")
+    _passed("best_threshold")
+
+
+def check_empty_image_dice(lazy_dice: float, masks: torch.Tensor) -> None:
+    """Notebook 02: per-image Dice of "background everywhere" on ``masks`` (N, 1, H, W), some empty."""
+    from unet_tutorial.metrics import dice_score
+
+    expected = dice_score(torch.zeros_like(masks), masks)
+    empty = int((masks.flatten(1).sum(1) == 0).sum())
+    assert abs(float(lazy_dice) - expected) < 1e-4, (
+        f"you said {float(lazy_dice):.3f}, expected {expected:.3f}: {empty} of the {len(masks)} masks are "
+        "empty, and predicting nothing on an empty mask scores Dice 1 there (0 everywhere else)")
+    _passed("empty_image_dice")
+
+
+# Notebook 03: Carvana binary
+
+
+def check_split_by_car(split_by_car: Callable[..., tuple[list[str], list[str]]]) -> None:
+    """Notebook 03: ``split_by_car(ids, val_fraction, seed)`` keeps every view of a car on one side."""
+    # Four car ids contain "_" themselves: split on the *first* "_" and they become one car, "car".
+    cars = ["0cdf5b5d0ce1", "11acc40dc0ea", "2a4a8964ebf3", "car_a", "car_b", "4e308ecf6a17", "car_c", "car_d",
+            "7abaa38c227f", "8d1a6723c458"]
+    ids = [f"{car}_{view:02d}" for car in cars for view in range(1, 17)]
+    train_ids, val_ids = split_by_car(ids, 0.2, seed=1)
+    assert sorted(list(train_ids) + list(val_ids)) == sorted(ids), "every id goes to exactly one side, once"
+    assert split_by_car(ids, 0.2, seed=1) == (train_ids, val_ids), "the same seed must give the same split"
+    held_out = set()
+    for seed in range(6):
+        train_ids, val_ids = split_by_car(ids, 0.2, seed=seed)
+        train_cars = {i.rsplit("_", 1)[0] for i in train_ids}
+        val_cars = {i.rsplit("_", 1)[0] for i in val_ids}
+        assert not train_cars & val_cars, (
+            f"seed {seed}: cars {sorted(train_cars & val_cars)} have views on both sides; the car is everything "
+            "before the *last* '_' (car ids may contain '_' themselves, as 'car_a' does)")
+        assert len(val_cars) == 2, (
+            f"seed {seed}: 10 cars with val_fraction=0.2 should hold out 2 cars, got {len(val_cars)} "
+            f"({sorted(val_cars)}); the car is everything before the *last* '_', so 'car_a_01' is a view of 'car_a'")
+        held_out.add(frozenset(val_cars))
+    assert len(held_out) > 1, "different seeds should hold out different cars: shuffle the cars with the seed"
+    tiny = split_by_car(ids, 0.01, seed=0)[1]
+    assert len({i.rsplit("_", 1)[0] for i in tiny}) == 1, "a tiny val_fraction still holds out one car"
+    _passed("split_by_car")
+
+
+def check_rle_encode(rle_encode: Callable[..., str]) -> None:
+    """Notebook 03: Carvana's run-length code, 1-indexed "start length" pairs in row-major order."""
+    import numpy as np
+
+    from unet_tutorial.predict import rle_decode
+    from unet_tutorial.predict import rle_encode as reference
+
+    cases = [(np.array([[0, 1, 1], [1, 0, 0]], np.uint8), "2 3"), (np.zeros((2, 3), np.uint8), ""),
+             (np.ones((2, 2), np.uint8), "1 4"), (np.array([[1, 0], [0, 1]], np.uint8), "1 1 4 1")]
+    for mask, expected in cases:
+        got = rle_encode(mask)
+        assert isinstance(got, str), f"return a string such as '2 3', got {type(got).__name__}"
+        if got.strip() == reference(mask.T) and expected != reference(mask.T):
+            raise AssertionError(f"for {mask.tolist()} you numbered the pixels column by column ({got!r}); "
+                                 f"Carvana numbers them along the rows: expected {expected!r}")
+        assert got.strip() == expected, (f"for {mask.tolist()} expected {expected!r}, got {got!r}: pixels are "
+                                         "numbered from 1 along the rows, each run of 1s is 'start length'")
+    rng = np.random.default_rng(0)
+    mask = (rng.random((13, 17)) > 0.6).astype(np.uint8)
+    got = rle_encode(mask)
+    np.testing.assert_array_equal(rle_decode(got, mask.shape), mask, err_msg="decoding your code must give the mask")
+    _passed("rle_encode")
+
+
+def check_flip_tta(flip_tta_probs: Callable[..., torch.Tensor]) -> None:
+    """Notebook 03: horizontal-flip test-time augmentation of a binary model's probabilities."""
+    from torch import nn
+
+    from unet_tutorial.predict import predict_probs
+
+    torch.manual_seed(0)
+    model = nn.Conv2d(3, 1, kernel_size=3, padding=1)  # not mirror-symmetric: flipping matters
+    images = torch.randn(2, 3, 8, 10)
+    got = flip_tta_probs(model, images)
+    expected = predict_probs(model, images, tta=True)
+    assert isinstance(got, torch.Tensor) and got.shape == (2, 1, 8, 10), (
+        f"return probabilities (B, 1, H, W) = (2, 1, 8, 10), got {getattr(got, 'shape', got)}")
+    with torch.no_grad():
+        plain = model(images).sigmoid()
+        not_flipped_back = (plain + model(images.flip(-1)).sigmoid()) / 2
+    if torch.allclose(got, plain, atol=1e-5):
+        raise AssertionError("that is the prediction without TTA: also predict images.flip(-1) and average")
+    if torch.allclose(got, not_flipped_back, atol=1e-5):
+        raise AssertionError("flip the mirrored prediction back (.flip(-1)) before averaging, so pixels line up")
+    assert torch.allclose(got, expected, atol=1e-5), (
+        "expected (sigmoid(model(x)) + sigmoid(model(x.flip(-1))).flip(-1)) / 2: probabilities, not logits, "
+        "averaged over the image and its mirror image")
+    _passed("flip_tta")
 
 
 # Notebook 04: DenseNet121 transfer
@@ -221,77 +316,3 @@ def check_window_starts(window_starts: Callable[[int, int, int], list[int]]) -> 
         assert got == tile_starts(length, tile, stride), (
             f"length {length}, tile {tile}, stride {stride}: expected {tile_starts(length, tile, stride)}, got {got}")
     _passed("window_starts")
-
-
-# Notebook 03: Carvana binary
-
-
-def check_split_by_car(split_by_car: Callable[..., tuple[list[str], list[str]]]) -> None:
-    """Notebook 03: ``split_by_car(ids, val_fraction, seed)`` keeps every view of a car on one side."""
-    cars = ["0cdf5b5d0ce1", "11acc40dc0ea", "2a4a8964ebf3", "car_a", "car_b", "4e308ecf6a17", "5fb012d30fd9",
-            "6ba36af67cb0", "7abaa38c227f", "8d1a6723c458"]
-    ids = [f"{car}_{view:02d}" for car in cars for view in range(1, 17)]
-    train_ids, val_ids = split_by_car(ids, 0.2, seed=1)
-    assert sorted(list(train_ids) + list(val_ids)) == sorted(ids), "every id goes to exactly one side, once"
-    train_cars = {i.rsplit("_", 1)[0] for i in train_ids}
-    val_cars = {i.rsplit("_", 1)[0] for i in val_ids}
-    assert not train_cars & val_cars, (
-        f"cars {sorted(train_cars & val_cars)} have views on both sides; the car is everything before the *last* "
-        "'_' (car ids may contain '_' themselves, as 'car_a' does)")
-    assert len(val_cars) == 2, f"10 cars with val_fraction=0.2 should hold out 2 cars, got {len(val_cars)}"
-    assert split_by_car(ids, 0.2, seed=1) == (train_ids, val_ids), "the same seed must give the same split"
-    held_out = {frozenset(i.rsplit("_", 1)[0] for i in split_by_car(ids, 0.2, seed=s)[1]) for s in range(6)}
-    assert len(held_out) > 1, "different seeds should hold out different cars: shuffle the cars with the seed"
-    tiny = split_by_car(ids, 0.01, seed=0)[1]
-    assert len({i.rsplit("_", 1)[0] for i in tiny}) == 1, "a tiny val_fraction still holds out one car"
-    _passed("split_by_car")
-
-
-def check_rle_encode(rle_encode: Callable[..., str]) -> None:
-    """Notebook 03: Carvana's run-length code, 1-indexed "start length" pairs in row-major order."""
-    import numpy as np
-
-    from unet_tutorial.predict import rle_decode
-    from unet_tutorial.predict import rle_encode as reference
-
-    cases = [(np.array([[0, 1, 1], [1, 0, 0]], np.uint8), "2 3"), (np.zeros((2, 3), np.uint8), ""),
-             (np.ones((2, 2), np.uint8), "1 4"), (np.array([[1, 0], [0, 1]], np.uint8), "1 1 4 1")]
-    for mask, expected in cases:
-        got = rle_encode(mask)
-        assert isinstance(got, str), f"return a string such as '2 3', got {type(got).__name__}"
-        if got.strip() == reference(mask.T) and expected != reference(mask.T):
-            raise AssertionError(f"for {mask.tolist()} you numbered the pixels column by column ({got!r}); "
-                                 f"Carvana numbers them along the rows: expected {expected!r}")
-        assert got.strip() == expected, (f"for {mask.tolist()} expected {expected!r}, got {got!r}: pixels are "
-                                         "numbered from 1 along the rows, each run of 1s is 'start length'")
-    rng = np.random.default_rng(0)
-    mask = (rng.random((13, 17)) > 0.6).astype(np.uint8)
-    got = rle_encode(mask)
-    np.testing.assert_array_equal(rle_decode(got, mask.shape), mask, err_msg="decoding your code must give the mask")
-    _passed("rle_encode")
-
-
-def check_flip_tta(flip_tta_probs: Callable[..., torch.Tensor]) -> None:
-    """Notebook 03: horizontal-flip test-time augmentation of a binary model's probabilities."""
-    from torch import nn
-
-    from unet_tutorial.predict import predict_probs
-
-    torch.manual_seed(0)
-    model = nn.Conv2d(3, 1, kernel_size=3, padding=1)  # not mirror-symmetric: flipping matters
-    images = torch.randn(2, 3, 8, 10)
-    got = flip_tta_probs(model, images)
-    expected = predict_probs(model, images, tta=True)
-    assert isinstance(got, torch.Tensor) and got.shape == (2, 1, 8, 10), (
-        f"return probabilities (B, 1, H, W) = (2, 1, 8, 10), got {getattr(got, 'shape', got)}")
-    with torch.no_grad():
-        plain = model(images).sigmoid()
-        not_flipped_back = (plain + model(images.flip(-1)).sigmoid()) / 2
-    if torch.allclose(got, plain, atol=1e-5):
-        raise AssertionError("that is the prediction without TTA: also predict images.flip(-1) and average")
-    if torch.allclose(got, not_flipped_back, atol=1e-5):
-        raise AssertionError("flip the mirrored prediction back (.flip(-1)) before averaging, so pixels line up")
-    assert torch.allclose(got, expected, atol=1e-5), (
-        "expected (sigmoid(model(x)) + sigmoid(model(x.flip(-1))).flip(-1)) / 2: probabilities, not logits, "
-        "averaged over the image and its mirror image")
-    _passed("flip_tta")

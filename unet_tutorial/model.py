@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import time
 from collections.abc import Iterator
 
@@ -323,6 +324,9 @@ def measure_training_step(model: nn.Module, images: torch.Tensor, repeats: int =
     else:
         from torch.profiler import ProfilerActivity, profile
 
+        # Kineto, the profiler's backend, prints its start/stop and a failed GPU probe to stderr on a CPU-only
+        # machine; a learner reads those lines as errors. Level 6 silences them, unless the user chose a level.
+        os.environ.setdefault("KINETO_LOG_LEVEL", "6")
         with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
             logits = model(images)
         kept = sum(event.self_cpu_memory_usage for event in prof.events())

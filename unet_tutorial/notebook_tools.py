@@ -1,12 +1,13 @@
 """Tools for the notebooks themselves: the sync gate, student copies and the full-mode runner.
 
 The ``notebooks/NN_slug.py`` files (jupytext py:percent) are the sources we edit; each paired ``.ipynb`` is
-committed without outputs so that Open-in-Colab links work. This module checks that pairing, writes the student
-copies where each exercise's solution is replaced by a stub, and runs every notebook in order for
+committed without outputs so that Open-in-Colab links work, and so is its student copy,
+``notebooks/exercises/NN_slug.ipynb``, where each exercise's solution is replaced by a stub. This module
+writes the copies, checks that all three agree (cells and their tags), and runs every notebook in order for
 ``make tutorial``. It teaches no segmentation; the Makefile calls it:
 
     python -m unet_tutorial.notebook_tools check   notebooks/*.py
-    python -m unet_tutorial.notebook_tools student notebooks/*.py --out student
+    python -m unet_tutorial.notebook_tools student notebooks/*.py   # -> notebooks/exercises/NN_slug.ipynb
     python -m unet_tutorial.notebook_tools run     notebooks/*.ipynb --out build/notebooks
 """
 
@@ -16,12 +17,14 @@ import argparse
 import ast
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
 
 SOLUTION_TAG = "solution"
 HINT_PREFIX = "# Hint:"
+EXERCISES_DIR = "exercises"  # student copies: notebooks/exercises/NN_slug.ipynb
 
 
 def cell_sources(notebook) -> list[tuple[str, str]]:
@@ -29,8 +32,36 @@ def cell_sources(notebook) -> list[tuple[str, str]]:
     return [(cell.cell_type, cell.source) for cell in notebook.cells]
 
 
+def cell_tags(notebook) -> list[list[str]]:
+    """The tags of every cell (``skip-execution``, ``solution``, ...), in order."""
+    return [list(cell.metadata.get("tags", [])) for cell in notebook.cells]
+
+
+def student_path(py_path: str | Path) -> Path:
+    """Where the student copy of ``notebooks/NN_slug.py`` lives: ``notebooks/exercises/NN_slug.ipynb``."""
+    py_path = Path(py_path)
+    return py_path.parent / EXERCISES_DIR / (py_path.stem + ".ipynb")
+
+
+def _compare(expected, committed, committed_path: Path, source: Path, fix: str) -> list[str]:
+    problems = []
+    if cell_sources(expected) != cell_sources(committed):
+        problems.append(f"{committed_path} differs from {source}: run '{fix}' and commit both")
+    elif cell_tags(expected) != cell_tags(committed):
+        problems.append(f"{committed_path}: cell tags differ from {source}'s: run '{fix}' and commit both")
+    for index, cell in enumerate(committed.cells):
+        if cell.cell_type == "code" and (cell.get("outputs") or cell.get("execution_count") is not None):
+            problems.append(f"{committed_path} cell {index} carries outputs: run '{fix}' to strip them")
+            break
+    return problems
+
+
 def pairing_problems(py_path: str | Path) -> list[str]:
-    """What is wrong with a notebook pair: an .ipynb that differs from its .py source, or carries outputs."""
+    """What is wrong with a notebook's .ipynb or its student copy: missing, out of date, or carrying outputs.
+
+    Both must hold the cells of the .py source (the student copy with its solutions stubbed), and the same
+    cell tags (``solution``, ``skip-execution``, ...), so that a tag set in one place is not lost in another.
+    """
     import jupytext
     import nbformat
 
@@ -39,69 +70,135 @@ def pairing_problems(py_path: str | Path) -> list[str]:
     if not ipynb_path.exists():
         return [f"{ipynb_path} is missing: run 'make sync' and commit it"]
     expected = jupytext.read(py_path)
-    committed = nbformat.read(ipynb_path, as_version=4)
-    problems = []
-    if cell_sources(expected) != cell_sources(committed):
-        problems.append(f"{ipynb_path} differs from {py_path}: run 'make sync' and commit both")
-    for index, cell in enumerate(committed.cells):
-        if cell.cell_type == "code" and (cell.get("outputs") or cell.get("execution_count") is not None):
-            problems.append(f"{ipynb_path} cell {index} carries outputs: run 'make sync' to strip them")
-            break
-    return problems
+    problems = _compare(expected, nbformat.read(ipynb_path, as_version=4), ipynb_path, py_path, "make sync")
+    copy_path = student_path(py_path)
+    if not copy_path.exists():
+        return problems + [f"{copy_path} is missing: run 'make student' and commit it"]
+    committed = nbformat.read(copy_path, as_version=4)
+    return problems + _compare(student_notebook(py_path), committed, copy_path, py_path, "make student")
+
+
+def _raise_line(hint: str) -> str:
+    message = "Exercise: replace this line with your solution." + (f" Hint: {hint}" if hint else "")
+    return f"raise NotImplementedError({message!r})"
+
+
+def _is_docstring(node: ast.stmt) -> bool:
+    return isinstance(node, ast.Expr) and isinstance(getattr(node.value, "value", None), str)
+
+
+def _first_line(node: ast.stmt) -> int:
+    """The 1-based line where a statement starts, decorators included."""
+    return min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+
+
+def _stub_def(node: ast.stmt, lines: list[str], raise_line: str) -> list[str]:
+    """A def or class as written (signature, docstring), its body replaced by ``raise_line``.
+
+    Comment lines inside the definition belong to the solution and are dropped; a class keeps its methods,
+    stubbed.
+    """
+    body = node.body
+    if body[0].lineno == node.lineno:
+        raise ValueError(f"stub_source: put the body of {node.name!r} on its own lines, not after the colon")
+    end = body[0].end_lineno if _is_docstring(body[0]) else body[0].lineno - 1
+    kept = [line for line in lines[_first_line(node) - 1:end] if not line.lstrip().startswith("#")]
+    indent = " " * body[0].col_offset
+    if isinstance(node, ast.ClassDef):
+        methods = [n for n in body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+        for method in methods:
+            kept += [""] + _stub_def(method, lines, raise_line)
+        if not methods and not _is_docstring(body[0]):
+            kept.append(indent + "pass")
+        return kept
+    return kept + [indent + raise_line]
+
+
+def _blank_lines(before: ast.stmt, node: ast.stmt | None, lines: list[str]) -> list[str]:
+    """The blank lines between two kept statements: as written between imports, else as PEP 8 spaces them."""
+    imports = (ast.Import, ast.ImportFrom)
+    if isinstance(before, imports) and isinstance(node, imports):
+        return [""] * sum(not line.strip() for line in lines[before.end_lineno:node.lineno - 1])
+    return [""] if isinstance(before, imports) and node is None else ["", ""]  # None: the final raise
 
 
 def stub_source(source: str) -> str:
-    """The student version of a solution cell: comments kept, every body replaced by a NotImplementedError.
+    """The student version of a solution cell: the comments before its first statement, then stubs.
 
-    Functions and classes keep their signatures and docstrings, so the self-check that follows can call them
-    and fails with the hint. Top-level statements other than imports are dropped and the cell ends by raising.
+    Only the comment lines above the first statement are kept (a comment further down belongs to the
+    solution and would give it away); the first ``# Hint:`` among them, with the lines after it, goes into
+    the error message. Imports are kept, and functions and classes keep their signatures and docstrings as
+    written, so the self-check that follows can call them and fails with the hint. Other top-level
+    statements are dropped and the cell ends by raising.
     """
     lines = source.splitlines()
-    header = [line for line in lines if line.lstrip().startswith("#")]
-    hints = [line.split(HINT_PREFIX, 1)[1].strip() for line in header if line.strip().startswith(HINT_PREFIX)]
-    message = "Exercise: replace this line with your solution." + (f" Hint: {hints[0]}" if hints else "")
-    raise_stmt = ast.parse(f"raise NotImplementedError({message!r})").body[0]
+    module = ast.parse(source)
+    first = _first_line(module.body[0]) if module.body else len(lines) + 1
+    header = [line for line in lines[:first - 1] if line.strip()]  # only comments can come before it
+    hint_at = next((i for i, line in enumerate(header) if line.lstrip().startswith(HINT_PREFIX)), len(header))
+    hint = " ".join(line.lstrip().lstrip("#").strip() for line in header[hint_at:])  # with the lines that go on
+    raise_line = _raise_line(hint.removeprefix(HINT_PREFIX.lstrip("# ")).strip())
 
-    def stub_function(node: ast.FunctionDef) -> ast.FunctionDef:
-        docstring = ast.get_docstring(node)
-        node.body = ([ast.Expr(ast.Constant(docstring))] if docstring else []) + [raise_stmt]
-        return node
-
-    kept: list[ast.stmt] = []
-    loose_code = False
-    for node in ast.parse(source).body:
+    pieces: list[tuple[ast.stmt | None, list[str]]] = []  # (statement, its student lines); None: the final raise
+    for node in module.body:
         if isinstance(node, (ast.Import, ast.ImportFrom)):
-            kept.append(node)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            kept.append(stub_function(node))
-        elif isinstance(node, ast.ClassDef):
-            node.body = [stub_function(n) if isinstance(n, ast.FunctionDef) else n for n in node.body
-                         if isinstance(n, (ast.FunctionDef, ast.Expr))] or [ast.Pass()]
-            kept.append(node)
-        else:
-            loose_code = True
-    if loose_code or not kept:
-        kept.append(raise_stmt)
-    body = ast.unparse(ast.Module(body=kept, type_ignores=[]))
-    return "\n".join(header + ["# Your code here:", body])
+            pieces.append((node, lines[node.lineno - 1:node.end_lineno]))
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            pieces.append((node, _stub_def(node, lines, raise_line)))
+    if len(pieces) < len(module.body) or not pieces:  # loose code, or nothing kept: the cell raises at its end
+        pieces.append((None, [raise_line]))
+    out = header + ["# Your code here:"] + pieces[0][1]
+    for (before, _), (node, piece) in zip(pieces, pieces[1:]):
+        out += _blank_lines(before, node, lines) + piece
+    return "\n".join(out)
 
 
-def make_student(py_path: str | Path, out_dir: str | Path) -> Path:
-    """Write ``out_dir/NN_slug.ipynb``: the notebook with each ``solution``-tagged cell turned into a stub."""
+def _colab_badges_to(title: str, notebook_name: str) -> str:
+    """Point every Open-in-Colab link of a title cell at ``notebooks/exercises/<notebook_name>``.
+
+    A line that then repeats a badge already shown (the solution badge and the "exercise version" badge both
+    lead to the exercise copy now) is dropped, so the copy shows one badge.
+    """
+    pattern = re.compile(r"(https://colab\.research\.google\.com/github/[^\s)]+?/blob/[^\s)/]+/)"
+                         r"notebooks/(?:" + EXERCISES_DIR + r"/)?" + re.escape(notebook_name))
+    rewritten = pattern.sub(rf"\g<1>notebooks/{EXERCISES_DIR}/{notebook_name}", title)
+    seen: set[str] = set()
+    kept = []
+    for line in rewritten.split("\n"):
+        links = set(re.findall(r"\]\((https://colab\.research\.google\.com/github/[^\s)]+)\)", line))
+        if links and links <= seen and re.fullmatch(r"\s*(\[!\[[^\]]*\]\([^)]*\)\]\([^)]*\)\s*)+", line):
+            if kept and not kept[-1].strip():
+                kept.pop()  # and the blank line that separated it
+            continue
+        seen |= links
+        kept.append(line)
+    return "\n".join(kept)
+
+
+def student_notebook(py_path: str | Path):
+    """The student copy: each ``solution`` cell a stub tagged ``exercise``, its badges leading to the copy."""
     import jupytext
-    import nbformat
 
     notebook = jupytext.read(py_path)
-    solutions = 0
+    notebook.metadata.pop("jupytext", None)  # the copy is not paired with a .py
+    notebook.cells[0].source = _colab_badges_to(notebook.cells[0].source, Path(py_path).stem + ".ipynb")
     for cell in notebook.cells:
         if SOLUTION_TAG in cell.metadata.get("tags", []):
             cell.source = stub_source(cell.source)
             cell.metadata["tags"] = [t for t in cell.metadata["tags"] if t != SOLUTION_TAG] + ["exercise"]
-            solutions += 1
-    out_path = Path(out_dir) / (Path(py_path).stem + ".ipynb")
+    return notebook
+
+
+def make_student(py_path: str | Path, out_dir: str | Path | None = None) -> Path:
+    """Write the student copy, ``notebooks/exercises/NN_slug.ipynb`` (or ``out_dir/NN_slug.ipynb``)."""
+    import nbformat
+
+    notebook = student_notebook(py_path)
+    out_path = student_path(py_path) if out_dir is None else Path(out_dir) / (Path(py_path).stem + ".ipynb")
     out_path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, out_path)
-    print(f"{out_path}: {solutions} exercise(s) turned into stubs")
+    exercises = sum("exercise" in c.metadata.get("tags", []) for c in notebook.cells)
+    print(f"{out_path}: {exercises} exercise(s) turned into stubs")
     return out_path
 
 
@@ -121,7 +218,7 @@ def exercise_pairs(py_path: str | Path) -> list[tuple[str, str]]:
 
 
 def run_notebooks(paths: list[str], out_dir: str | Path, timeout: int | None = None) -> list[dict]:
-    """Execute notebooks in order (full mode unless the environment says otherwise) and save them with outputs.
+    """Execute notebooks in order (full mode unless the environment says so) and save them with outputs.
 
     Each notebook records its headline metric with ``utils.report_metric``; returns one row per notebook.
     """
@@ -164,11 +261,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m unet_tutorial.notebook_tools", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    check = sub.add_parser("check", help="fail when an .ipynb differs from its .py or carries outputs")
+    check = sub.add_parser("check", help="fail when an .ipynb or its student copy differs from its .py "
+                                         "(cells or tags) or carries outputs")
     check.add_argument("sources", nargs="+")
     student = sub.add_parser("student", help="write student copies with the solutions stubbed out")
     student.add_argument("sources", nargs="+")
-    student.add_argument("--out", default="student")
+    student.add_argument("--out", default=None, help="folder (default: notebooks/exercises/ by the sources)")
     run = sub.add_parser("run", help="execute notebooks in order, save them with outputs, print a table")
     run.add_argument("notebooks", nargs="+")
     run.add_argument("--out", default="build/notebooks")
@@ -177,7 +275,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "check":
         problems = [p for source in args.sources for p in pairing_problems(source)]
-        print("\n".join(problems) or f"{len(args.sources)} notebook pair(s) in sync, without outputs")
+        done = f"{len(args.sources)} notebook pair(s) and their student copies in sync, without outputs"
+        print("\n".join(problems) or done)
         return 1 if problems else 0
     if args.command == "student":
         for source in args.sources:

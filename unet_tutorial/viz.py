@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 
 from unet_tutorial.transforms import IMAGENET_MEAN, IMAGENET_STD  # kept in one place: the normalization
 
@@ -339,6 +340,7 @@ def plot_history(history: Mapping, metrics: Sequence[str] | None = None, size: f
                 ax.plot(np.arange(1, len(values) + 1), values, style, color=colour, marker=".", label=label)
         ax.set_title(group)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers: no tick at 1.5
         if group == "lr":
             ax.set_yscale("log")
         ax.grid(alpha=0.3)

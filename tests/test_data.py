@@ -191,3 +191,13 @@ def test_carvana_loaders(carvana_root):
     torch.testing.assert_close(next(iter(val_loader))[0], images)  # and the same every time
     with pytest.raises(ValueError, match="batch_size=9"):
         carvana_loaders(carvana_root, train_ids, val_ids, image_size=32, batch_size=9)
+
+
+def test_ade20k_limit_is_a_seeded_random_subset_not_the_first_files(tmp_path):
+    root = make_ade20k_like(tmp_path, n_train=12, n_val=1, size=(16, 16), seed=0)
+    every = ADE20KDataset(root, "training").image_paths
+    some = ADE20KDataset(root, "training", limit=4, seed=0).image_paths
+    assert len(some) == 4 and set(some) <= set(every) and some != every[:4] and some == sorted(some)
+    assert ADE20KDataset(root, "training", limit=4, seed=0).image_paths == some
+    assert ADE20KDataset(root, "training", limit=4, seed=1).image_paths != some
+    assert ADE20KDataset(root, "training", limit=50).image_paths == every

@@ -246,8 +246,8 @@ def class_weights(masks: Tensor | Iterable[Tensor], num_classes: int, *, ignore_
         masks: one tensor of class indices, or an iterable of them (e.g. every mask of a dataset).
         num_classes: C (2 for binary masks).
         method: "inverse" (1 / (C f_c)), "median" (median(f) / f_c over the classes that occur, the mean of
-            the middle two for an even count; Eigen & Fergus 2015, https://arxiv.org/abs/1411.4734) or "enet" (1 / ln(1.02 + f_c), Paszke et al. 2016,
-            https://arxiv.org/abs/1606.02147).
+            the middle two for an even count; Eigen & Fergus 2015, https://arxiv.org/abs/1411.4734) or "enet"
+            (1 / ln(1.02 + f_c), Paszke et al. 2016, https://arxiv.org/abs/1606.02147).
 
     Returns:
         Float tensor (C,). A class that never occurs gets the largest weight of the others.

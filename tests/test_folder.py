@@ -1,12 +1,10 @@
-"""Your own data: FolderDataset on generated folders (binary and 3 classes), every bad input, and the CLI."""
+"""Your own data: FolderDataset on generated folders (binary and 3 classes) and every bad input."""
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from unet_tutorial.__main__ import main
-from unet_tutorial.checkpoint import read_checkpoint
 from unet_tutorial.data import FolderDataset, split_indices
 from unet_tutorial.transforms import eval_transforms, train_transforms
 
@@ -83,31 +81,3 @@ def test_split_indices_is_seeded_and_disjoint():
     train, val = split_indices(10, 0.3, seed=1)
     assert len(val) == 3 and sorted(train + val) == list(range(10)) and val != [0, 1, 2]
     assert split_indices(10, 0.3, seed=1) == (train, val) and split_indices(10, 0.3, seed=2) != (train, val)
-
-
-TINY = ["--base-channels", "4", "--depth", "2", "--image-size", "16x24", "--batch-size", "2", "--workers", "0",
-        "--epochs", "1", "--no-progress"]
-
-
-@pytest.mark.parametrize("num_classes, values", [(1, (0, 255)), (3, (0, 1, 2))])
-def test_folder_command_line_trains_and_predicts(tmp_path, num_classes, values):
-    images, masks = make_folder(tmp_path / "data", values=values)
-    out = tmp_path / "run"
-    assert main(["train", "--dataset", "folder", "--images", str(images), "--masks", str(masks),
-                 "--num-classes", str(num_classes), "--val-fraction", "0.34", "--out", str(out), *TINY]) == 0
-    config = read_checkpoint(out / "best.pt")["config"]
-    assert config["dataset"] == "folder" and config["num_classes"] == num_classes
-    assert main(["predict", "--checkpoint", str(out / "best.pt"), str(images / "img0.png"), "--out",
-                 str(tmp_path / "pred"), "--no-progress"]) == 0
-    mask = np.array(Image.open(tmp_path / "pred" / "img0_mask.png"))
-    assert mask.shape == (24, 32)
-    assert set(np.unique(mask)) <= ({0, 255} if num_classes == 1 else {0, 1, 2})  # class indices as stored
-
-
-def test_folder_command_line_errors(tmp_path, capsys):
-    images, masks = make_folder(tmp_path, values=(0, 1, 5))
-    assert main(["train", "--dataset", "folder", "--images", str(images), *TINY]) == 2
-    assert "--dataset folder needs --images DIR --masks DIR --num-classes N" in capsys.readouterr().err
-    assert main(["train", "--dataset", "folder", "--images", str(images), "--masks", str(masks),
-                 "--num-classes", "3", "--out", str(tmp_path / "run"), *TINY]) == 2
-    assert "holds labels [5]" in capsys.readouterr().err

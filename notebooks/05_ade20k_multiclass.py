@@ -334,7 +334,8 @@ crop = CROP[KIND]
 height, width = raw_train[0][0].shape[-2:]
 typical = min(crop * crop / (height * width), 1.0)  # the crop's share of an image at its own scale
 scale = (0.6 * typical, min(1.6 * typical, 1.0))  # zoom out and in by up to about 1.3x
-train_set = ADE20KDataset(ROOT, "training", train_transforms(crop, scale=scale, mask_fill=IGNORE_INDEX, **NORM))
+augment = {"crop": "random_resized", "scale": scale, "rotate": 10.0, "shift": 0.05, "color_jitter": 0.2}
+train_set = ADE20KDataset(ROOT, "training", train_transforms(crop, **augment, mask_fill=IGNORE_INDEX, **NORM))
 val_set = ADE20KDataset(ROOT, "validation", eval_transforms(None, **NORM))
 if TRAIN_LIMIT[KIND] is not None:
     train_set = Subset(train_set, range(min(TRAIN_LIMIT[KIND], len(train_set))))

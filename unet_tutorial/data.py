@@ -253,8 +253,8 @@ def carvana_loaders(
     if len(train_ids) < batch_size:
         raise ValueError(f"{len(train_ids)} training images make no full batch of batch_size={batch_size} "
                          "(the last incomplete batch is dropped): use more train_ids or a smaller batch_size")
-    train_set = CarvanaDataset(root, train_ids, train_transforms(image_size, scale=(0.6, 1.0), mean=mean, std=std,
-                                                                 mask_fill=0))
+    augment = {"crop": "random_resized", "scale": (0.6, 1.0), "rotate": 10.0, "shift": 0.05, "color_jitter": 0.2}
+    train_set = CarvanaDataset(root, train_ids, train_transforms(image_size, **augment, mean=mean, std=std, mask_fill=0))
     val_set = CarvanaDataset(root, val_ids, eval_transforms(image_size, mean=mean, std=std))
     args = {"num_workers": num_workers, "pin_memory": pin_memory, "persistent_workers": num_workers > 0}
     return (DataLoader(train_set, batch_size=batch_size, shuffle=True, drop_last=True, **args),

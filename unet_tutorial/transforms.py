@@ -44,18 +44,23 @@ def resize_image(image: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
 def train_transforms(
     size: int | tuple[int, int],
     *,
-    crop: str = "random_resized",
+    crop: str = "resize",
     scale: tuple[float, float] = (0.5, 1.0),
     hflip: float = 0.5,
     vflip: float = 0.0,
-    rotate: float = 10.0,
-    shift: float = 0.05,
-    color_jitter: float = 0.2,
+    rotate: float = 0.0,
+    shift: float = 0.0,
+    color_jitter: float = 0.0,
     mean: tuple[float, float, float] | None = IMAGENET_MEAN,
     std: tuple[float, float, float] | None = IMAGENET_STD,
     mask_fill: int = IGNORE_INDEX,
 ) -> A.Compose:
     """The training pipeline: crop or resize, flips, a small affine warp, colour jitter, normalise, to tensor.
+
+    The defaults are light, resize and a horizontal flip: on a short run (CamVid, 120 images, 8 epochs;
+    ``benchmarks/recipe_check.py``) random-resized crops, the warp and colour jitter cost more accuracy than they
+    gave, as the model had not yet fitted the unaugmented images. Turn them on for long runs, where the model
+    would otherwise memorise its training set (notebook 03 does: crops of 60-100 %, a small warp, jitter 0.2).
 
     Args:
         size: output (height, width), or an int for a square.

@@ -77,8 +77,12 @@ class DraftCarvanaDataset(CarvanaDataset):
         return image_t, mask_t.float().unsqueeze(0)  # (H, W) -> (1, H, W)
 
 
+# Every augmentation on (train_transforms' defaults are lighter: resize and flip), as the twin below does.
+FULL_AUGMENT = {"crop": "random_resized", "scale": (0.5, 1.0), "rotate": 10.0, "shift": 0.05, "color_jitter": 0.2}
+
+
 class TorchvisionTrainTransform:
-    """``train_transforms(size, mask_fill=0)`` rebuilt from torchvision.transforms.v2, called the same way.
+    """``train_transforms(size, **FULL_AUGMENT, mask_fill=0)`` rebuilt from torchvision.transforms.v2.
 
     Random-resized crop, horizontal flip, a small affine warp on half the samples, colour jitter, normalise;
     masks are resized with nearest neighbour and the warp fills them with 0.
@@ -110,7 +114,7 @@ class TorchvisionTrainTransform:
 def make_transform(pipeline: str, size: tuple[int, int]) -> Callable:
     """The training pipeline of the CLI for Carvana (albumentations), or its torchvision twin."""
     if pipeline == "albumentations":
-        return train_transforms(size, mask_fill=0)
+        return train_transforms(size, **FULL_AUGMENT, mask_fill=0)
     if pipeline == "torchvision":
         return TorchvisionTrainTransform(size)
     raise ValueError(f"pipeline {pipeline!r} is not known; use one of {PIPELINES}")

@@ -177,7 +177,7 @@ plt.show()
 #
 # Dice, Jaccard and Tversky are 0 for a perfect prediction and close to 1 for a complete miss, whatever the
 # object's size. The counts are summed over the whole batch; multi-class, each class gets its own one-vs-rest
-# score and the loss is their mean.
+# score and the loss is their mean over the classes present in the batch's targets.
 
 # %%
 tp = (probs * targets).sum()

@@ -340,7 +340,8 @@ crop = CROP[KIND]
 height, width = raw_train[0][0].shape[-2:]
 typical = min(crop * crop / (height * width), 1.0)  # the crop's share of an image at its own scale
 scale = (0.6 * typical, min(1.6 * typical, 1.0))  # zoom out and in by up to about 1.3x
-train_set = ADE20KDataset(ROOT, "training", train_transforms(crop, scale=scale, mask_fill=IGNORE_INDEX, **NORM))
+augment = {"crop": "random_resized", "scale": scale, "rotate": 10.0, "shift": 0.05, "color_jitter": 0.2}
+train_set = ADE20KDataset(ROOT, "training", train_transforms(crop, **augment, mask_fill=IGNORE_INDEX, **NORM))
 val_set = ADE20KDataset(ROOT, "validation", eval_transforms(None, **NORM))
 if TRAIN_LIMIT[KIND] is not None:
     train_set = Subset(train_set, range(min(TRAIN_LIMIT[KIND], len(train_set))))
@@ -645,7 +646,8 @@ check_median_frequency_weights(median_frequency_weights)
 # ### Exercise 2: multi-class soft Dice with ignored pixels
 # Write `multiclass_dice_loss(logits, targets, ignore_index=255, smooth=1.0)`: softmax over classes, one-hot
 # targets, both zeroed where the target is `ignore_index`; per class c, `(2 sum(p t) + smooth) /
-# (sum p + sum t + smooth)` over the whole batch; the loss is 1 minus the mean over classes.
+# (sum p + sum t + smooth)` over the whole batch; the loss is 1 minus the mean over the classes present in the
+# targets (as the package and segmentation_models_pytorch do: a batch shows a few of the 150 classes).
 
 # %% tags=["solution"]
 # Hint: F.one_hot(targets.clamp(max=C - 1), C).permute(0, 3, 1, 2) gives (B, C, H, W); multiply by the valid mask.
@@ -662,7 +664,8 @@ def multiclass_dice_loss(logits: torch.Tensor, targets: torch.Tensor, ignore_ind
     one_hot = F.one_hot(targets.clamp(max=num_classes - 1), num_classes).permute(0, 3, 1, 2) * valid
     dims = (0, 2, 3)
     dice = (2 * (probs * one_hot).sum(dims) + smooth) / (probs.sum(dims) + one_hot.sum(dims) + smooth)  # (C,)
-    return 1 - dice.mean()
+    present = one_hot.sum(dims) > 0  # (C,) classes in the targets
+    return 1 - dice[present].mean() if present.any() else logits.sum() * 0
 
 
 # %%

@@ -276,3 +276,12 @@ def test_seed_worker_and_seed_loader_on_a_learners_own_loader(carvana_root):
     assert torch.equal(next(iter(seed_loader(no_workers, 7)))[0], next(iter(seed_loader(no_workers, 7)))[0])
     with pytest.raises(RuntimeError, match="worker_init_fn=seed_worker"):
         seed_worker(0)
+
+def test_ade20k_limit_is_a_seeded_random_subset_not_the_first_files(tmp_path):
+    root = make_ade20k_like(tmp_path, n_train=12, n_val=1, size=(16, 16), seed=0)
+    every = ADE20KDataset(root, "training").image_paths
+    some = ADE20KDataset(root, "training", limit=4, seed=0).image_paths
+    assert len(some) == 4 and set(some) <= set(every) and some != every[:4] and some == sorted(some)
+    assert ADE20KDataset(root, "training", limit=4, seed=0).image_paths == some
+    assert ADE20KDataset(root, "training", limit=4, seed=1).image_paths != some
+    assert ADE20KDataset(root, "training", limit=50).image_paths == every

@@ -62,6 +62,26 @@ def test_multiclass_dice_is_the_mean_of_one_vs_rest_dice():
     torch.testing.assert_close(dice_loss(logits, targets), torch.stack(expected).mean())
 
 
+def test_multiclass_dice_averages_over_the_classes_present_in_the_targets():
+    # Two pixels, 3 classes; the targets hold classes 0 and 2 only. By hand (smooth=0): class 0 has
+    # tp = p00, fp = p10, fn = 1 - p00; class 2 has tp = p12, fp = p02, fn = 1 - p12; class 1 is absent.
+    logits = torch.tensor([[[[2.0, 0.0]], [[1.0, 1.0]], [[0.0, 3.0]]]])  # (1, 3, 1, 2)
+    targets = torch.tensor([[[0, 2]]])
+    p = logits.softmax(1)[0, :, 0]  # (3, 2): class x pixel
+    dice0 = 2 * p[0, 0] / (2 * p[0, 0] + p[0, 1] + (1 - p[0, 0]))
+    dice2 = 2 * p[2, 1] / (2 * p[2, 1] + p[2, 0] + (1 - p[2, 1]))
+    torch.testing.assert_close(dice_loss(logits, targets, smooth=0), 1 - (dice0 + dice2) / 2)
+    jac0, jac2 = p[0, 0] / (1 + p[0, 1]), p[2, 1] / (1 + p[2, 0])  # tp / (tp + fp + fn) = tp / (1 + fp)
+    torch.testing.assert_close(jaccard_loss(logits, targets, smooth=0), 1 - (jac0 + jac2) / 2)
+    # Ignored pixels do not make a class present; all pixels ignored gives 0 with a zero gradient.
+    torch.testing.assert_close(dice_loss(logits, torch.tensor([[[0, 255]]]), smooth=0, ignore_index=255),
+                               1 - 2 * p[0, 0] / (2 * p[0, 0] + 1 - p[0, 0]))
+    logits.requires_grad_(True)
+    empty = dice_loss(logits, torch.full((1, 1, 2), 255), ignore_index=255)
+    empty.backward()
+    assert empty.item() == 0 and not logits.grad.any()
+
+
 def test_binary_focal_matches_torchvision():
     logits, targets = binary_batch(2)
     for alpha, gamma in [(0.25, 2.0), (0.5, 0.0), (0.9, 3.0)]:
@@ -213,6 +233,9 @@ def test_class_weights_by_hand():
     three = torch.tensor([0, 0, 0, 0, 1, 1, 2])  # frequencies 4/7, 2/7, 1/7: median 2/7
     torch.testing.assert_close(class_weights(three, 3), torch.tensor([0.5, 1.0, 2.0]))
     torch.testing.assert_close(class_weights([three[:3], three[3:]], 3), class_weights(three, 3))
+    # An even number of classes: the true median, the mean of the middle two (torch.median gives the lower).
+    four = torch.repeat_interleave(torch.arange(4), torch.tensor([1, 2, 3, 4]))  # 10/20/30/40 %: median 25 %
+    torch.testing.assert_close(class_weights(four, 4), torch.tensor([2.5, 1.25, 0.25 / 0.3, 0.625]))
     absent = class_weights(torch.tensor([0, 0, 0, 1]), 3, method="inverse")  # class 2 never occurs
     assert absent[2] == absent.max() == absent[1]
     with pytest.raises(ValueError, match="method='sqrt'"):

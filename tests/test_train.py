@@ -311,3 +311,18 @@ def test_a_second_onecycle_on_the_same_optimizer_peaks_at_the_first_ones_max_lr(
             lrs.append(optimizer.param_groups[0]["lr"])
         assert max(lrs) == pytest.approx(1e-3, rel=0.05), f"phase {phase} peaked at {max(lrs)}"
         assert lrs[-1] < 1e-4  # annealed towards the end of each phase
+
+
+def test_evaluate_counts_at_the_mask_resolution_when_masks_are_larger():
+    class Halves(nn.Module):  # logits (1, 2, 2, 2): class 0 on the left column, class 1 on the right
+        def forward(self, images):
+            left = torch.tensor([[5.0, -5.0], [5.0, -5.0]])  # (2, 2)
+            return torch.stack([left, -left])[None].expand(len(images), -1, -1, -1)  # (B, 2, 2, 2)
+
+    masks = torch.zeros(1, 4, 8, dtype=torch.long)  # a 4x8 annotation: left 3 columns class 0, the rest class 1
+    masks[:, :, 3:] = 1
+    loader = DataLoader(TensorDataset(torch.zeros(1, 3, 2, 2), masks), batch_size=1)
+    result = evaluate(Halves(), loader, "cpu", num_classes=2, loss_fn=nn.functional.cross_entropy, progress=False)
+    # Bilinear upsampling puts the class boundary at the middle (column 4): column 3 is the only error.
+    assert result["pixel_accuracy"] == pytest.approx(7 / 8)
+    assert result["miou"] == pytest.approx((3 / 4 + 4 / 5) / 2)

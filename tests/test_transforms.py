@@ -1,10 +1,18 @@
 """transforms.py: shapes, normalisation, and masks that keep their label set (nearest, padded with the fill)."""
 
+import cv2
 import numpy as np
 import pytest
 import torch
 
-from unet_tutorial.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transforms, train_transforms
+from unet_tutorial.transforms import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    eval_transforms,
+    resize_image,
+    scale_crop_transforms,
+    train_transforms,
+)
 
 
 def _sample(h=50, w=70, labels=(0, 3, 7, 149, 255), seed=0):
@@ -65,3 +73,41 @@ def test_bad_arguments():
         eval_transforms(32, mean=None)
     with pytest.raises(ValueError, match="size must be positive"):
         eval_transforms((0, 5))
+
+
+def test_scale_crop_zooms_0_5_to_2_of_the_short_side_and_pads_masks_with_255():
+    # A square image whose mask is all class 1: after the zoom its short side is 16 * s, which fits the 32-pixel
+    # crop, so the crop holds (16 s)^2 mask pixels and the rest is padding (255).
+    t = scale_crop_transforms(crop_size=32, short_side=16, scale=(0.5, 2.0), color_jitter=0, mean=None, std=None)
+    image, mask = np.full((40, 40, 3), 200, np.uint8), np.ones((40, 40), np.uint8)
+    zooms = []
+    for _ in range(150):
+        out = t(image=image, mask=mask)
+        assert out["image"].shape == (3, 32, 32) and out["mask"].shape == (32, 32)
+        assert set(out["mask"].unique().tolist()) <= {1, 255}
+        assert (out["image"][:, out["mask"] == 255] == 0).all()  # padded image pixels are 0
+        zooms.append((out["mask"] == 1).sum().item() ** 0.5 / 16)
+    assert min(zooms) == pytest.approx(0.5, abs=0.07) and max(zooms) == pytest.approx(2.0, abs=0.07)
+    assert min(zooms) < 0.7 and max(zooms) > 1.8 and 0.9 < np.median(zooms) < 1.6  # spread over the range
+    # A wide image is zoomed by its short side too: 20x40 at zoom 1 becomes 16x32.
+    out = scale_crop_transforms(64, 16, (1.0, 1.0), mean=None, std=None)(image=image[:20, :], mask=mask[:20, :])
+    assert (out["mask"] == 1).sum().item() == 16 * 32
+
+
+def test_one_resize_area_when_shrinking_bilinear_when_enlarging():
+    image = np.random.default_rng(0).integers(0, 256, (40, 60, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(resize_image(image, (20, 30)), cv2.resize(image, (30, 20),
+                                                                            interpolation=cv2.INTER_AREA))
+    np.testing.assert_array_equal(resize_image(image, (80, 120)), cv2.resize(image, (120, 80),
+                                                                             interpolation=cv2.INTER_LINEAR))
+    # Training ("resize") and evaluation use the same resize.
+    mask = np.zeros((40, 60), np.uint8)
+    train = train_transforms((20, 30), crop="resize", hflip=0, rotate=0, shift=0, color_jitter=0)
+    torch.testing.assert_close(train(image=image, mask=mask)["image"], eval_transforms((20, 30))(image=image)["image"])
+
+
+def test_eval_short_side_and_keep_mask():
+    image, mask = _sample(h=30, w=45)
+    out = eval_transforms(None, short_side=20, keep_mask=True)(image=image, mask=mask)
+    assert out["image"].shape == (3, 20, 30)
+    np.testing.assert_array_equal(np.asarray(out["mask"]), mask)  # the annotation keeps its own size

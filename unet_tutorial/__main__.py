@@ -3,6 +3,8 @@
     python -m unet_tutorial data sample carvana --root data/sample
     python -m unet_tutorial train --dataset carvana --data-dir data/sample/carvana --base-channels 16 \\
         --image-size 128 --epochs 5 --out runs/carvana
+    python -m unet_tutorial train --dataset folder --images my/images --masks my/masks --num-classes 3 \\
+        --base-channels 16 --image-size 256 --out runs/mine          # your own data (1 class: binary masks)
     python -m unet_tutorial predict --checkpoint runs/carvana/best.pt photos/ --out predictions
     torchrun --nproc_per_node=2 -m unet_tutorial train ...      # several GPUs (or CPU processes): DDP
 
@@ -38,6 +40,12 @@ def parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a model; writes best.pt and last.pt", formatter_class=d)
     train.add_argument("--dataset", required=True, choices=sorted(DATASETS))
     train.add_argument("--data-dir", help="dataset folder (default: <data root>/carvana or .../ADEChallengeData2016)")
+    train.add_argument("--images", help="--dataset folder: the folder of images")
+    train.add_argument("--masks", help="--dataset folder: the folder of masks, one per image, same file names")
+    train.add_argument("--num-classes", type=int, help="--dataset folder: 1 for binary masks, else the classes")
+    train.add_argument("--mask-suffix", default="", help="--dataset folder: mask name = image stem + this")
+    train.add_argument("--ignore-index", type=int, default=None,
+                       help="--dataset folder: a mask value that is not a class (not scored)")
     train.add_argument("--model", default="unet", choices=MODELS)
     train.add_argument("--base-channels", type=int, default=64, help="UNet width; 8-16 for CPU runs")
     train.add_argument("--depth", type=int, default=4, help="UNet down-sampling steps")
@@ -52,7 +60,7 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--patience", type=positive_int, default=None, help="early stopping after this many flat epochs")
     train.add_argument("--grad-clip", type=float, default=None)
     train.add_argument("--accumulate", type=positive_int, default=1, help="batches per optimizer step")
-    train.add_argument("--val-fraction", type=float, default=0.1, help="Carvana: cars held out")
+    train.add_argument("--val-fraction", type=float, default=0.1, help="Carvana: cars held out; folder: images")
     train.add_argument("--limit", type=positive_int, default=None, help="use only this many training images (quick runs)")
     train.add_argument("--workers", type=int, default=2, help="DataLoader worker processes")
     train.add_argument("--device", type=available_device, default=None, help="cpu, cuda, mps (default: the best available)")
@@ -75,7 +83,7 @@ def parser() -> argparse.ArgumentParser:
 
     data = commands.add_parser("data", help="make sample data, or download the real datasets", formatter_class=d)
     data.add_argument("action", choices=["sample", "download"])
-    data.add_argument("dataset", choices=sorted(DATASETS) + ["both"])
+    data.add_argument("dataset", choices=["ade20k", "carvana", "both"])
     data.add_argument("--root", help="parent folder (default: <data root>/sample for samples, <data root>)")
     data.add_argument("--cars", type=positive_int, default=16, help="sample: Carvana-like cars, 16 views each")
     data.add_argument("--scenes", type=positive_int, default=300, help="sample: ADE20K-like training scenes")

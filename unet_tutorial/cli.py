@@ -30,7 +30,8 @@ from unet_tutorial.transforms import IMAGENET_MEAN, IMAGENET_STD
 
 MODELS = ("unet", "densenet-unet")
 DATASETS = {"carvana": {"num_classes": 1, "ignore_index": None, "folder": "carvana"},
-            "ade20k": {"num_classes": 150, "ignore_index": 255, "folder": "ADEChallengeData2016"}}
+            "ade20k": {"num_classes": 150, "ignore_index": 255, "folder": "ADEChallengeData2016"},
+            "folder": {"num_classes": None, "ignore_index": None, "folder": None}}  # your own: --images, --masks
 AMP = {"auto": "auto", "bf16": torch.bfloat16, "fp16": torch.float16, "off": None}
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -66,21 +67,49 @@ def model_kwargs(args: argparse.Namespace, num_classes: int) -> dict:
     return {"num_classes": num_classes, "weights": "imagenet" if args.pretrained else None}
 
 
-def datasets(name: str, root: Path, size: tuple[int, int], mean, std, val_fraction: float, seed: int):
-    """(train, val) datasets with training augmentation and deterministic evaluation transforms."""
-    from unet_tutorial.transforms import eval_transforms, train_transforms
+def datasets(args: argparse.Namespace, root: Path | None, num_classes: int, mean, std):
+    """(train, val) datasets: the training pipeline of each recipe and deterministic evaluation transforms.
 
-    mask_fill = 0 if name == "carvana" else 255  # binary masks: invented pixels are background
+    Carvana and folders: ``train_transforms`` at ``--image-size``, validation resized to it. ADE20K (notebook
+    05's recipe): ``scale_crop_transforms`` (short side = the crop's shorter side, zoom 0.5-2.0, crops of
+    ``--image-size``), validation at that short side with the masks at their own size (batch size 1).
+    ``--limit`` keeps a seeded random subset of the training images (and a quarter as many for validation).
+    """
+    from unet_tutorial.data import random_subset
+    from unet_tutorial.transforms import eval_transforms, scale_crop_transforms, train_transforms
+
+    size, limit, seed = args.image_size, args.limit, args.seed
+    if args.dataset == "ade20k":
+        from unet_tutorial.data import ADE20KDataset
+
+        short = min(size)
+        train_tf = scale_crop_transforms(size, short, mean=mean, std=std)
+        val_tf = eval_transforms(None, mean, std, short_side=short, keep_mask=True)
+        val_limit = max(limit // 4, 1) if limit else None
+        return (ADE20KDataset(root, "training", train_tf, limit=limit, seed=seed),
+                ADE20KDataset(root, "validation", val_tf, limit=val_limit, seed=seed))
+    mask_fill = 0 if num_classes == 1 else 255  # binary masks: invented pixels are background
     train_tf = train_transforms(size, mean=mean, std=std, mask_fill=mask_fill)
     val_tf = eval_transforms(size, mean=mean, std=std)
-    if name == "carvana":
+    if args.dataset == "carvana":
         from unet_tutorial.data import CarvanaDataset, carvana_split
 
-        train_ids, val_ids = carvana_split(root, val_fraction=val_fraction, seed=seed)
-        return CarvanaDataset(root, train_ids, train_tf), CarvanaDataset(root, val_ids, val_tf)
-    from unet_tutorial.data import ADE20KDataset
+        train_ids, val_ids = carvana_split(root, val_fraction=args.val_fraction, seed=seed)
+        train_set, val_set = CarvanaDataset(root, train_ids, train_tf), CarvanaDataset(root, val_ids, val_tf)
+    else:
+        from unet_tutorial.data import FolderDataset, split_indices
 
-    return ADE20KDataset(root, "training", train_tf), ADE20KDataset(root, "validation", val_tf)
+        def folder(transform):
+            return FolderDataset(args.images, args.masks, num_classes, mask_suffix=args.mask_suffix,
+                                 ignore_index=args.ignore_index, transform=transform)
+
+        train_set, val_set = folder(train_tf), folder(val_tf)
+        train_index, val_index = split_indices(len(train_set), args.val_fraction, seed)
+        train_set, val_set = Subset(train_set, train_index), Subset(val_set, val_index)
+    if limit:
+        train_set = Subset(train_set, random_subset(list(range(len(train_set))), limit, seed))
+        val_set = Subset(val_set, random_subset(list(range(len(val_set))), max(limit // 4, 1), seed))
+    return train_set, val_set
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -158,11 +187,17 @@ def train(args: argparse.Namespace) -> dict:
     from unet_tutorial.train import fit, memory_format_for
     from unet_tutorial.utils import data_root, pick_device, set_seed
 
-    spec = DATASETS[args.dataset]
-    root = Path(args.data_dir) if args.data_dir else data_root() / spec["folder"]
-    if not root.is_dir():
-        raise CliError(f"--data-dir {root} is not a directory; point it at the {args.dataset} data, or make a "
-                       f"sample with: python -m unet_tutorial data sample {args.dataset} --root DIR")
+    spec = dict(DATASETS[args.dataset])
+    if args.dataset == "folder":
+        root = None
+        if not (args.images and args.masks and args.num_classes):
+            raise CliError("--dataset folder needs --images DIR --masks DIR --num-classes N (1 for binary masks)")
+        spec.update(num_classes=args.num_classes, ignore_index=None if args.num_classes == 1 else 255)
+    else:
+        root = Path(args.data_dir) if args.data_dir else data_root() / spec["folder"]
+        if not root.is_dir():
+            raise CliError(f"--data-dir {root} is not a directory; point it at the {args.dataset} data, or make a "
+                           f"sample with: python -m unet_tutorial data sample {args.dataset} --root DIR")
     out = Path(args.out)
     check_out(out)
     check_run_folder(out, args.resume, args.overwrite)
@@ -173,10 +208,7 @@ def train(args: argparse.Namespace) -> dict:
     model = build_model(args.model, kwargs)
     norm = getattr(model, "normalization", None) or {"mean": IMAGENET_MEAN, "std": IMAGENET_STD}
     size = args.image_size
-    train_set, val_set = datasets(args.dataset, root, size, norm["mean"], norm["std"], args.val_fraction, args.seed)
-    if args.limit:
-        train_set = Subset(train_set, range(min(args.limit, len(train_set))))
-        val_set = Subset(val_set, range(min(max(args.limit // 4, 1), len(val_set))))
+    train_set, val_set = datasets(args, root, spec["num_classes"], norm["mean"], norm["std"])
     sampler = DistributedSampler(train_set, shuffle=True, seed=args.seed) if distributed.is_distributed() else None
     loader_args = {"num_workers": args.workers, "pin_memory": device.type == "cuda", "worker_init_fn": seed_worker}
     # New training workers every epoch (not persistent): fit re-seeds the loader per epoch, so a resume repeats.
@@ -184,8 +216,8 @@ def train(args: argparse.Namespace) -> dict:
                                           sampler=sampler, drop_last=len(train_set) > args.batch_size,
                                           generator=torch.Generator(), **loader_args))
     # Every rank evaluates the whole validation set: the same numbers everywhere, so early stopping agrees.
-    val_loader = seed_loader(DataLoader(val_set, batch_size=args.batch_size, generator=torch.Generator(),
-                                        **loader_args))
+    val_batch = 1 if args.dataset == "ade20k" else args.batch_size  # ADE20K: each image at its own size
+    val_loader = seed_loader(DataLoader(val_set, batch_size=val_batch, generator=torch.Generator(), **loader_args))
 
     # channels_last before DDP wraps the model: DDP lays out its gradient buckets like the parameters.
     model = model.to(device, memory_format=memory_format_for(device))
@@ -193,12 +225,17 @@ def train(args: argparse.Namespace) -> dict:
         model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     from unet_tutorial.losses import ComboLoss
 
-    weights = {"bce": 1.0, "dice": 1.0} if spec["num_classes"] == 1 else {"bce": 1.0}
-    loss_fn = ComboLoss(weights, ignore_index=spec["ignore_index"])
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    # Cross-entropy + Dice, unweighted, for every dataset (as notebooks 03 and 05 train).
+    loss_fn = ComboLoss({"bce": 1.0, "dice": 1.0}, ignore_index=spec["ignore_index"])
+    bare = model.module if distributed.is_distributed() else model
+    # A pretrained encoder learns at a tenth of the decoder's rate (notebooks 04 and 05).
+    groups = bare.param_groups(args.lr / 10, args.lr) if getattr(bare, "pretrained", False) else model.parameters()
+    optimizer = torch.optim.AdamW(groups, lr=args.lr, weight_decay=1e-4)
     config = {"model": args.model, "model_kwargs": kwargs, "dataset": args.dataset, "image_size": list(size),
               "mean": list(norm["mean"]), "std": list(norm["std"]), "num_classes": spec["num_classes"],
               "ignore_index": spec["ignore_index"], "pretrained": bool(getattr(args, "pretrained", False))}
+    if args.dataset == "ade20k":
+        config["short_side"] = min(size)  # predict resizes each image to this short side, keeping its aspect
     if args.resume:
         resumed = read_checkpoint(args.resume)
         if "epoch" not in resumed or "history" not in resumed:
@@ -212,8 +249,9 @@ def train(args: argparse.Namespace) -> dict:
             raise CliError(f"--resume {args.resume} was trained as {saved.get('model')} {saved.get('model_kwargs')}, "
                            f"not {args.model} {kwargs}; pass the same --model/--base-channels/--depth")
     if distributed.is_main_process():
+        where = root or f"{args.images} + {args.masks}"
         print(f"train {args.model} {kwargs} on {args.dataset} ({len(train_set)} train / {len(val_set)} val images "
-              f"from {root}) at {size[0]}x{size[1]}, device {device} x{distributed.world_size()}, out {args.out}")
+              f"from {where}) at {size[0]}x{size[1]}, device {device} x{distributed.world_size()}, out {args.out}")
     scheduler = None if args.scheduler == "none" else args.scheduler
     history = fit(model, train_loader, val_loader, epochs=args.epochs, loss_fn=loss_fn, optimizer=optimizer,
                   device=device, num_classes=spec["num_classes"], ignore_index=spec["ignore_index"],
@@ -249,6 +287,15 @@ def load_for_predict(path: str | Path, device: torch.device) -> tuple[nn.Module,
     return model.to(device).eval(), config
 
 
+def network_size(config: dict, image_hw: tuple[int, int]) -> tuple[int, int]:
+    """The (height, width) an image is resized to for the network: the training size, or, for a recipe that
+    trained at a short side (ADE20K), the image scaled so its shorter side is that long."""
+    if config.get("short_side"):
+        factor = config["short_side"] / min(image_hw)
+        return max(1, round(image_hw[0] * factor)), max(1, round(image_hw[1] * factor))
+    return tuple(config.get("image_size") or image_hw)
+
+
 def input_images(inputs: list[str]) -> list[Path]:
     """Image files named on the command line, folders expanded to the images inside them."""
     paths: list[Path] = []
@@ -279,7 +326,7 @@ def predict(args: argparse.Namespace) -> list[Path]:
     """``python -m unet_tutorial predict``: a mask PNG and an overlay JPEG per image; binary: masks.csv (RLE)."""
     from tqdm.auto import tqdm
 
-    from unet_tutorial.data import read_image
+    from unet_tutorial.data import ade20k_palette, read_image
     from unet_tutorial.predict import predict_mask, rle_encode, sliding_window_mask
     from unet_tutorial.utils import pick_device
     from unet_tutorial.viz import overlay, palette
@@ -297,7 +344,8 @@ def predict(args: argparse.Namespace) -> list[Path]:
     model, config = load_for_predict(args.checkpoint, device)
     binary = config.get("num_classes", 1) == 1
     norm = {"mean": tuple(config.get("mean", IMAGENET_MEAN)), "std": tuple(config.get("std", IMAGENET_STD))}
-    colours = None if binary else palette(config["num_classes"])
+    ade20k = config.get("dataset") == "ade20k"
+    colours = None if binary else ade20k_palette() if ade20k else palette(config["num_classes"])
     written = []
     with open(out / "masks.csv", "w", newline="") if binary else nullcontext() as table:
         rows = csv.writer(table) if binary else None
@@ -309,11 +357,13 @@ def predict(args: argparse.Namespace) -> list[Path]:
                 mask = sliding_window_mask(model, image, tile=args.tile, tta=args.tta, threshold=args.threshold,
                                            **norm)
             else:
-                mask = predict_mask(model, image, image_size=tuple(config.get("image_size") or image.shape[:2]),
+                mask = predict_mask(model, image, image_size=network_size(config, image.shape[:2]),
                                     threshold=args.threshold, tta=args.tta, **norm)
             mask = mask.numpy().astype(np.uint8)  # (H, W)
-            # Binary masks are saved as 0/255 so that they can be viewed; class masks as ADE20K labels (class + 1).
-            _save_atomically(Image.fromarray(mask * 255 if binary else mask + 1), out / f"{path.stem}_mask.png")
+            # Binary masks are saved as 0/255 so that they can be viewed; ADE20K's as its file labels (class + 1);
+            # a folder dataset's as the class indices its masks hold.
+            saved = mask * 255 if binary else mask + 1 if ade20k else mask
+            _save_atomically(Image.fromarray(saved), out / f"{path.stem}_mask.png")
             _save_atomically(Image.fromarray(overlay(image, mask, palette=colours)),
                              out / f"{path.stem}_overlay.jpg", quality=90)
             written.append(out / f"{path.stem}_mask.png")

@@ -283,7 +283,8 @@ def check_multiclass_dice(multiclass_dice_loss: Callable[..., torch.Tensor]) -> 
     expected = dice_loss(logits, torch.tensor([[[0, 255]]]), smooth=1e-12, ignore_index=255)
     assert abs(ignored.item() - expected.item()) < 1e-4, (
         f"with the second pixel ignored, expected {expected.item():.4f}, got {ignored.item():.4f}: zero both the "
-        "probabilities and the one-hot targets where the target is ignore_index")
+        "probabilities and the one-hot targets where the target is ignore_index, and average over the classes "
+        "present in the targets only (here class 0)")
     gen = torch.Generator().manual_seed(0)
     logits = torch.randn(2, 5, 6, 7, generator=gen, requires_grad=True)
     targets = torch.randint(0, 5, (2, 6, 7), generator=gen)
@@ -292,7 +293,7 @@ def check_multiclass_dice(multiclass_dice_loss: Callable[..., torch.Tensor]) -> 
     expected = dice_loss(logits.detach(), targets, smooth=1.0, ignore_index=255)
     assert abs(got.item() - expected.item()) < 1e-5, (
         f"on random logits (2, 5, 6, 7) expected {expected.item():.4f} (the package's dice_loss), got "
-        f"{got.item():.4f}; sum over batch and pixels per class, then average over the classes")
+        f"{got.item():.4f}; sum over batch and pixels per class, then average over the classes present")
     got.backward()
     assert logits.grad is not None and torch.isfinite(logits.grad).all(), "the loss must be differentiable"
     _passed("multiclass_dice_loss")

@@ -8,7 +8,9 @@ of them, as the winning pneumothorax pipeline did (BCE 3, Dice 1, focal 4).
 Conventions: the mode follows from the shapes. Logits (B, 1, H, W) are binary, with float targets (B, 1, H, W)
 or (B, H, W) of 0/1 (soft labels in [0, 1] are accepted); logits (B, C, H, W), C > 1, are multi-class, with long
 targets (B, H, W). Pixels equal to ``ignore_index`` are left out of every loss. Overlap losses sum over the whole
-batch, then average over classes (binary: the foreground only).
+batch, then average over the classes present in the batch's targets, as segmentation_models_pytorch does (binary:
+the foreground only): with 150 classes and a batch that shows 10 of them, an average over all 150 would be
+dominated by 140 classes whose only possible error is a few stray pixels.
 Left out: boundary and distance-map losses, per-image reductions other than ``lovasz_loss(per_image=True)``.
 Taught in: notebook 02 (losses and metrics); used in notebooks 03-05.
 """
@@ -78,9 +80,23 @@ def _overlap_counts(logits: Tensor, targets: Tensor, valid: Tensor) -> tuple[Ten
     return tp, probs.sum(dims) - tp, truth.sum(dims) - tp
 
 
+def _class_mean(scores: Tensor, tp: Tensor, fn: Tensor) -> Tensor:
+    """Mean of per-class scores (C,) over the classes present in the targets (binary: the one score).
+
+    tp + fn is the number of target pixels of each class (exact for 0/1 targets). With every pixel ignored no
+    class is present: the score is 1 (a loss of 0) and no gradient flows.
+    """
+    if scores.numel() == 1:
+        return scores.mean()
+    present = (tp + fn) > 0  # (C,)
+    if not present.any():
+        return scores.sum() * 0 + 1
+    return (scores * present).sum() / present.sum()
+
+
 def tversky_loss(logits: Tensor, targets: Tensor, *, alpha: float = 0.5, beta: float = 0.5, smooth: float = 1.0,
                  ignore_index: int | None = None) -> Tensor:
-    """1 - (TP + s) / (TP + alpha FP + beta FN + s), averaged over classes; soft counts from probabilities.
+    """1 - (TP + s) / (TP + alpha FP + beta FN + s), averaged over present classes; soft counts from probabilities.
 
     With smooth=0, alpha = beta = 0.5 is Dice and alpha = beta = 1 is Jaccard; beta > alpha punishes missed
     pixels more (better recall on small objects).
@@ -92,12 +108,12 @@ def tversky_loss(logits: Tensor, targets: Tensor, *, alpha: float = 0.5, beta: f
     """
     targets, valid = _prepare(logits, targets, ignore_index, "tversky_loss")
     tp, fp, fn = _overlap_counts(logits, targets, valid)
-    index = (tp + smooth) / (tp + alpha * fp + beta * fn + smooth).clamp(min=1e-7)
-    return 1 - index.mean()
+    index = (tp + smooth) / (tp + alpha * fp + beta * fn + smooth).clamp(min=1e-7)  # (C,)
+    return 1 - _class_mean(index, tp, fn)
 
 
 def dice_loss(logits: Tensor, targets: Tensor, *, smooth: float = 1.0, ignore_index: int | None = None) -> Tensor:
-    """Soft Dice loss: 1 - (2 TP + s) / (2 TP + FP + FN + s), averaged over classes.
+    """Soft Dice loss: 1 - (2 TP + s) / (2 TP + FP + FN + s), averaged over the classes present in the targets.
 
     Milletari et al. 2016 (V-Net), https://arxiv.org/abs/1606.04797
 
@@ -107,11 +123,11 @@ def dice_loss(logits: Tensor, targets: Tensor, *, smooth: float = 1.0, ignore_in
     """
     targets, valid = _prepare(logits, targets, ignore_index, "dice_loss")
     tp, fp, fn = _overlap_counts(logits, targets, valid)
-    return 1 - ((2 * tp + smooth) / (2 * tp + fp + fn + smooth).clamp(min=1e-7)).mean()
+    return 1 - _class_mean((2 * tp + smooth) / (2 * tp + fp + fn + smooth).clamp(min=1e-7), tp, fn)
 
 
 def jaccard_loss(logits: Tensor, targets: Tensor, *, smooth: float = 1.0, ignore_index: int | None = None) -> Tensor:
-    """Soft Jaccard (IoU) loss: 1 - (TP + s) / (TP + FP + FN + s), averaged over classes.
+    """Soft Jaccard (IoU) loss: 1 - (TP + s) / (TP + FP + FN + s), averaged over the classes present in the targets.
 
     Shape:
         logits (B, 1, H, W) with targets (B, 1, H, W) or (B, H, W) of 0/1; or logits (B, C, H, W) with long
@@ -119,7 +135,7 @@ def jaccard_loss(logits: Tensor, targets: Tensor, *, smooth: float = 1.0, ignore
     """
     targets, valid = _prepare(logits, targets, ignore_index, "jaccard_loss")
     tp, fp, fn = _overlap_counts(logits, targets, valid)
-    return 1 - ((tp + smooth) / (tp + fp + fn + smooth).clamp(min=1e-7)).mean()
+    return 1 - _class_mean((tp + smooth) / (tp + fp + fn + smooth).clamp(min=1e-7), tp, fn)
 
 
 def cross_entropy(logits: Tensor, targets: Tensor, *, weight: Tensor | None = None,
@@ -229,9 +245,9 @@ def class_weights(masks: Tensor | Iterable[Tensor], num_classes: int, *, ignore_
     Args:
         masks: one tensor of class indices, or an iterable of them (e.g. every mask of a dataset).
         num_classes: C (2 for binary masks).
-        method: "inverse" (1 / (C f_c)), "median" (median(f) / f_c, Eigen & Fergus 2015,
-            https://arxiv.org/abs/1411.4734) or "enet" (1 / ln(1.02 + f_c), Paszke et al. 2016,
-            https://arxiv.org/abs/1606.02147).
+        method: "inverse" (1 / (C f_c)), "median" (median(f) / f_c over the classes that occur, the mean of
+            the middle two for an even count; Eigen & Fergus 2015, https://arxiv.org/abs/1411.4734) or "enet"
+            (1 / ln(1.02 + f_c), Paszke et al. 2016, https://arxiv.org/abs/1606.02147).
 
     Returns:
         Float tensor (C,). A class that never occurs gets the largest weight of the others.
@@ -255,7 +271,8 @@ def class_weights(masks: Tensor | Iterable[Tensor], num_classes: int, *, ignore_
     if method == "inverse":
         weights = 1 / (num_classes * freq)
     elif method == "median":
-        weights = freq[present].median() / freq
+        # quantile(0.5) is the true median; torch.median returns the lower of the two middle values
+        weights = freq[present].quantile(0.5) / freq
     elif method == "enet":
         weights = 1 / torch.log(1.02 + freq)
     else:

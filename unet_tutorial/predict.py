@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from unet_tutorial.transforms import IMAGENET_MEAN, IMAGENET_STD
+from unet_tutorial.transforms import IMAGENET_MEAN, IMAGENET_STD, resize_image
 
 
 def to_input(image: np.ndarray | Tensor, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> Tensor:
@@ -94,16 +94,20 @@ def predict_mask(model: nn.Module, image: np.ndarray | Tensor, *, image_size: in
     Args:
         image: raw RGB uint8 (H, W, 3), normalised here with ``mean``/``std``, or a normalised tensor (3, H, W).
         image_size: the (height, width) or side the model was trained at; None predicts at the image's size.
+            The image is resized as ``transforms.resize`` does in training (area averaging when shrinking).
         threshold: binary models only; probability above which a pixel is foreground.
         tta: average with the prediction for the horizontally flipped image.
     Returns:
         mask (H, W) long on the CPU (0/1, or class indices), and probs (C, H, W) too when ``return_probs``.
     """
-    x = to_input(image, mean, std).unsqueeze(0).to(_device(model, device))  # (1, 3, H, W)
-    height, width = x.shape[-2:]
-    if image_size is not None:
-        size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
-        x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)  # (1, 3, h, w)
+    height, width = image.shape[:2] if isinstance(image, np.ndarray) else image.shape[-2:]
+    if image_size is not None:  # the resize of training and evaluation (transforms.resize), on uint8 or float
+        if isinstance(image, np.ndarray):
+            image = resize_image(image, image_size)  # (h, w, 3) uint8
+        else:
+            image = torch.from_numpy(resize_image(image.permute(1, 2, 0).float().cpu().numpy(), image_size))
+            image = image.permute(2, 0, 1)  # (H, W, 3) -> (h, w, 3) -> (3, h, w)
+    x = to_input(image, mean, std).unsqueeze(0).to(_device(model, device))  # (1, 3, h, w)
     probs = predict_probs(model, x, tta=tta, amp_dtype=amp_dtype)  # (1, C, h, w)
     if probs.shape[-2:] != (height, width):
         # Resize probabilities, never labels: the threshold/argmax then happens at full resolution.

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -199,6 +200,10 @@ def evaluate(model: nn.Module, loader, device: torch.device | str, *, num_classe
              progress: bool = True) -> dict[str, float]:
     """Loss and segmentation metrics over ``loader``, without gradients. Taught in 03.
 
+    Masks larger than the logits (images resized for the network, masks kept at their own size, as benchmarks
+    score: ``eval_transforms(..., keep_mask=True)``) are counted at the mask's resolution: the logits are
+    upsampled bilinearly to the mask's size first, and the loss is computed there too.
+
     Returns:
         {"loss" (when ``loss_fn`` is given), then ``SegmentationMetrics.compute()``: "dice", "iou",
         "pixel_accuracy" for num_classes=1; "miou", "dice", "pixel_accuracy" for more classes}.
@@ -215,6 +220,9 @@ def evaluate(model: nn.Module, loader, device: torch.device | str, *, num_classe
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             logits = model(images)  # (B, C, H, W)
         logits = logits.float()
+        height, width = masks.shape[-2:]
+        if (height, width) != logits.shape[-2:] and height >= logits.shape[-2] and width >= logits.shape[-1]:
+            logits = F.interpolate(logits, size=(height, width), mode="bilinear", align_corners=False)  # (B, C, H, W)
         if loss_fn is not None:
             total_loss += loss_fn(logits, masks).item() * images.shape[0]
         seen += images.shape[0]

@@ -263,7 +263,8 @@ def test_set_seed_then_the_same_loader_gives_the_same_batches(carvana_root, num_
 
 
 def test_seed_worker_and_seed_loader_on_a_learners_own_loader(carvana_root):
-    dataset = CarvanaDataset(carvana_root, carvana_ids(carvana_root)[:1] * 4, train_transforms(16, mask_fill=0))
+    dataset = CarvanaDataset(carvana_root, carvana_ids(carvana_root)[:1] * 4,
+                             train_transforms(16, crop="random_resized", mask_fill=0))
 
     def batches():
         loader = DataLoader(dataset, batch_size=1, num_workers=2, worker_init_fn=seed_worker,

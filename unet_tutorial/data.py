@@ -533,13 +533,13 @@ class FolderDataset(Dataset):
         if self.num_classes == 1:
             image_t, mask_t = _apply(self.transform, image, (mask > 0).astype(np.uint8))
             if mask_t.max() > 1:
-                raise ValueError(f"the transform turned the mask of {image_path} into values "
+                raise DataError(f"the transform turned the mask of {image_path} into values "
                                  f"{mask_t.unique().tolist()}; binary masks must stay 0/1, so pad them with 0 "
                                  "(e.g. train_transforms(size, mask_fill=0)).")
             return image_t, mask_t.float().unsqueeze(0)  # (H, W) -> (1, H, W)
         bad = sorted(v for v in _values(mask) if v >= self.num_classes and v != self.ignore_index)
         if bad:
-            raise ValueError(f"mask {mask_path} holds labels {bad}, but num_classes={self.num_classes} allows "
+            raise DataError(f"mask {mask_path} holds labels {bad}, but num_classes={self.num_classes} allows "
                              f"0..{self.num_classes - 1}" + (f" and ignore_index={self.ignore_index}"
                                                              if self.ignore_index is not None else "")
                              + "; raise num_classes or pass ignore_index for the value that is not a class")

@@ -7,7 +7,7 @@ NOTEBOOK_SOURCES := $(sort $(wildcard notebooks/[0-9][0-9]_*.py))
 NOTEBOOKS        := $(NOTEBOOK_SOURCES:.py=.ipynb)
 PIP_QUIET ?= -q
 
-.PHONY: test test-colab test-min tutorial site site-check badges lab sync student bench gpu-check clean
+.PHONY: lint unit test test-colab test-min tutorial site site-check badges lab sync student bench gpu-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,11 +15,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install $(PIP_QUIET) -e ".[dev]"
 	touch $(STAMP)
 
-## make test: lint, unit tests, the notebook sync gate and every notebook under nbmake, in smoke mode
-test: $(STAMP)
-	$(BIN)/ruff check unet_tutorial tests data_scripts benchmarks
-	$(BIN)/python -m unet_tutorial.notebook_tools check $(NOTEBOOK_SOURCES)
-	UNET_TUTORIAL_SMOKE=1 $(BIN)/python -m pytest --nbmake --nbmake-timeout=300 --durations=12 tests $(NOTEBOOKS)
+LINTED := unet_tutorial tools tests data_scripts benchmarks hubconf.py $(NOTEBOOK_SOURCES)
+
+## make lint: ruff's checks (line length enforced) over the package, the tools, the tests and the notebooks' sources
+lint: $(STAMP)
+	$(BIN)/ruff check $(LINTED)
+
+## make unit: the unit tests only, without the slow ones and the notebooks (well under a minute)
+unit: $(STAMP)
+	$(BIN)/python -m pytest -q tests
+
+## make test: lint, all unit tests (slow ones too), the notebook sync gate and every notebook under nbmake, in smoke mode
+test: lint
+	$(BIN)/python -m tools.notebooks check $(NOTEBOOK_SOURCES)
+	UNET_TUTORIAL_SMOKE=1 $(BIN)/python -m pytest --runslow --nbmake --nbmake-timeout=300 --durations=12 tests $(NOTEBOOKS)
 
 # seconds per notebook in test-colab and test-min; raise it on a busy machine
 NBMAKE_TIMEOUT ?= 300
@@ -60,7 +69,7 @@ test-min: $(MIN_VENV)/.installed
 
 ## make tutorial: the five notebooks in order, full mode, saved with outputs in build/notebooks/
 tutorial: $(STAMP)
-	$(BIN)/python -m unet_tutorial.notebook_tools run $(NOTEBOOKS) --out build/notebooks
+	$(BIN)/python -m tools.notebooks run $(NOTEBOOKS) --out build/notebooks
 
 ## make site: the executed notebooks in build/notebooks (make tutorial, or a smoke run) as a website in build/site,
 ## the README as its landing page (mkdocs + mkdocs-jupyter, in .venv-site)
@@ -82,7 +91,7 @@ site-check: site
 
 ## make badges: write utils.REPO_URL and the package's version into every notebook's badges and setup cell
 badges: $(STAMP)
-	$(BIN)/python -m unet_tutorial.release $(NOTEBOOK_SOURCES)
+	$(BIN)/python -m tools.release $(NOTEBOOK_SOURCES)
 	$(BIN)/jupytext --to ipynb $(NOTEBOOK_SOURCES)
 
 ## make lab: JupyterLab on notebooks/
@@ -93,11 +102,11 @@ lab: $(STAMP)
 ## make sync: regenerate each .ipynb (no outputs) and its student copy from its jupytext .py source
 sync: $(STAMP)
 	$(BIN)/jupytext --to ipynb $(NOTEBOOK_SOURCES)
-	$(BIN)/python -m unet_tutorial.notebook_tools student $(NOTEBOOK_SOURCES)
+	$(BIN)/python -m tools.notebooks student $(NOTEBOOK_SOURCES)
 
 ## make student: notebooks/exercises/NN_slug.ipynb, each solution cell a stub (committed; make test checks them)
 student: $(STAMP)
-	$(BIN)/python -m unet_tutorial.notebook_tools student $(NOTEBOOK_SOURCES)
+	$(BIN)/python -m tools.notebooks student $(NOTEBOOK_SOURCES)
 
 ## make gpu-check: on CUDA, the train and loader benchmarks and one epoch of each notebook's GPU recipe
 ## (<= 9 min), as one table in build/gpu_check.md; without CUDA, a dry run that proves each step starts

@@ -57,7 +57,8 @@ CONFIGS = ("fp32", "bf16", "fp16", "channels_last", "compile", "checkpointing", 
 CARVANA_HALF = (640, 959)  # (height, width) of a 1918x1280 Carvana image at half scale
 # Dense (no sparsity) peak TFLOP/s from NVIDIA's data sheets: (16-bit tensor cores, TF32 tensor cores, FP32).
 PEAK_TFLOPS = (
-    (r"H100.*PCIe", (756.0, 378.0, 51.0)), (r"H100 NVL", (835.0, 418.0, 60.0)), (r"H100|H200|GH200", (989.0, 495.0, 67.0)),
+    (r"H100.*PCIe", (756.0, 378.0, 51.0)), (r"H100 NVL", (835.0, 418.0, 60.0)),
+    (r"H100|H200|GH200", (989.0, 495.0, 67.0)),
     (r"A100", (312.0, 156.0, 19.5)), (r"L40S", (362.0, 183.0, 91.6)), (r"\bL4\b", (121.0, 60.0, 30.3)),
     (r"RTX 4090", (165.0, 82.6, 82.6)), (r"RTX A6000", (154.8, 77.4, 38.7)), (r"V100", (125.0, None, 15.7)),
     (r"\bT4\b", (65.0, None, 8.1)),

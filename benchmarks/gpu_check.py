@@ -70,8 +70,8 @@ def run_epoch(name: str, model: torch.nn.Module, train_loader, val_loader, loss_
     images = len(train_loader) * train_loader.batch_size
     speed = images / history["seconds"][0]
     peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None
-    return {"step": name, "images_per_s": speed, "peak_bytes": peak, "epoch_s": real_train_images / speed if real_train_images else None,
-            "wall_s": seconds}
+    epoch_s = real_train_images / speed if real_train_images else None
+    return {"step": name, "images_per_s": speed, "peak_bytes": peak, "epoch_s": epoch_s, "wall_s": seconds}
 
 
 def nb04_train_images() -> int:
@@ -146,8 +146,8 @@ def bench_rows(out: Path, device: torch.device, dry_run: bool, carvana_root: Pat
             speed = bench_data.measure_loader(carvana_root, scale=scale, workers=count,
                                               batch_size=2 if dry_run else 8, batches=1 if dry_run else 12,
                                               decode=decode)
-            rows.append({"step": f"bench_data Carvana x{scale}, {decode}, {count} workers, batch {2 if dry_run else 8}", "images_per_s": speed,
-                         "peak_bytes": None, "epoch_s": None})
+            step = f"bench_data Carvana x{scale}, {decode}, {count} workers, batch {2 if dry_run else 8}"
+            rows.append({"step": step, "images_per_s": speed, "peak_bytes": None, "epoch_s": None})
     return rows
 
 
@@ -160,7 +160,8 @@ def markdown(rows: list[dict], device: torch.device) -> str:
     for row in rows:
         speed = row.get("error") or (f"{row['images_per_s']:.1f}" if row["images_per_s"] is not None else "-")
         epoch = f"{row['epoch_s']:.0f}" if row["epoch_s"] is not None else "-"
-        lines.append(f"| {name} | {torch.__version__} | {row['step']} | {speed} | {_gib(row['peak_bytes'])} | {epoch} |")
+        peak = _gib(row["peak_bytes"])
+        lines.append(f"| {name} | {torch.__version__} | {row['step']} | {speed} | {peak} | {epoch} |")
     return "\n".join(lines) + "\n"
 
 

@@ -276,7 +276,7 @@ fig, axes = plt.subplots(len(grid), 4, figsize=(10, 1.8 * len(grid)))
 for row, (name, change) in zip(axes, grid.items()):
     # mean=None, std=None: no ImageNet normalisation, so the images stay in [0, 1] and can be drawn
     transform = train_transforms(IMAGE_SIZE, **{**off, **change}, mean=None, std=None)
-    for col, ax in enumerate(row):
+    for ax in row:
         out = transform(image=image_u8, mask=mask_u8)
         ax.imshow(out["image"].permute(1, 2, 0).numpy())  # (3, H, W) -> (H, W, 3)
         ax.contour(out["mask"].numpy(), levels=[0.5], colors="red", linewidths=0.8)

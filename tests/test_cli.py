@@ -125,6 +125,7 @@ def test_clear_errors_without_tracebacks(carvana, trained, tmp_path, capsys):
     assert "missing.jpg does not exist" in err
 
 
+@pytest.mark.slow  # about 7 s: two processes; make test runs it (--runslow), make unit does not
 def test_ddp_two_cpu_processes_with_gloo(carvana, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "UNET_TUTORIAL_SMOKE": "1"}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",

@@ -143,7 +143,8 @@ def reference_lovasz_softmax(probas, labels):
 
 def test_lovasz_matches_the_reference():
     logits, targets = binary_batch(5)
-    torch.testing.assert_close(lovasz_loss(logits, targets), reference_lovasz_hinge(logits.flatten(), targets.flatten()))
+    reference = reference_lovasz_hinge(logits.flatten(), targets.flatten())
+    torch.testing.assert_close(lovasz_loss(logits, targets), reference)
     per_image = torch.stack([reference_lovasz_hinge(lg.flatten(), t.flatten()) for lg, t in zip(logits, targets)])
     torch.testing.assert_close(lovasz_loss(logits, targets, per_image=True), per_image.mean())
     logits, targets = multiclass_batch(5, num_classes=5)

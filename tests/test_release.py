@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from unet_tutorial import __version__, release
+from tools import release
+from unet_tutorial import __version__
 from unet_tutorial.utils import REPO_URL
 
 ROOT = Path(__file__).resolve().parents[1]

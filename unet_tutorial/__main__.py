@@ -61,9 +61,11 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--grad-clip", type=float, default=None)
     train.add_argument("--accumulate", type=positive_int, default=1, help="batches per optimizer step")
     train.add_argument("--val-fraction", type=float, default=0.1, help="Carvana: cars held out; folder: images")
-    train.add_argument("--limit", type=positive_int, default=None, help="use only this many training images (quick runs)")
+    train.add_argument("--limit", type=positive_int, default=None,
+                       help="use only this many training images (quick runs)")
     train.add_argument("--workers", type=int, default=2, help="DataLoader worker processes")
-    train.add_argument("--device", type=available_device, default=None, help="cpu, cuda, mps (default: the best available)")
+    train.add_argument("--device", type=available_device, default=None,
+                       help="cpu, cuda, mps (default: the best available)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--deterministic", action="store_true", help="deterministic kernels (for exact resumes)")
     train.add_argument("--resume", metavar="CKPT", help="continue from a last.pt")
@@ -76,7 +78,8 @@ def parser() -> argparse.ArgumentParser:
     predict.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
     predict.add_argument("--out", default="predictions")
     predict.add_argument("--tta", action="store_true", help="average with the horizontally flipped image")
-    predict.add_argument("--tile", type=positive_int, default=None, help="sliding-window tiles of this side, at full size")
+    predict.add_argument("--tile", type=positive_int, default=None,
+                         help="sliding-window tiles of this side, at full size")
     predict.add_argument("--threshold", type=unit_interval, default=0.5, help="binary models")
     predict.add_argument("--device", type=available_device, default=None)
     predict.add_argument("--no-progress", action="store_true")

@@ -1,7 +1,8 @@
 """Datasets in their real on-disk formats: Carvana (binary car masks) and ADE20K SceneParsing (150 classes).
 
 A dataset here only finds files, reads them, checks them and hands (image, mask) to a transform. Augmentation
-lives in ``transforms.py`` (``carvana_loaders`` joins the two), generated stand-in data in ``sample_data.py``, downloading in ``download.py``.
+lives in ``transforms.py`` (``carvana_loaders`` joins the two), generated stand-in data in ``sample_data.py``,
+downloading in ``download.py``.
 ``seed_worker`` and ``seed_loader`` make a loader's augmentations differ between workers and repeat after ``set_seed``.
 Bad input fails early with a message naming the file and the layout that was expected. Left out: the Kaggle
 test set (no masks) and ADE20K's full 3,688-class release.
@@ -125,8 +126,8 @@ def read_label(path: Path) -> np.ndarray:
     if mode.startswith("I") and array.ndim == 2 and np.issubdtype(array.dtype, np.integer):
         if array.size == 0 or (array.min() >= 0 and array.max() <= 255):
             return array.astype(np.uint8)
-        raise DataError(f"mask {path} is a 16/32-bit ({mode}) image with values up to {int(array.max())}, which do not fit "
-                        f"in 0..255 (labels above 255 would be lost); {expected}")
+        raise DataError(f"mask {path} is a 16/32-bit ({mode}) image with values up to {int(array.max())}, "
+                        f"which do not fit in 0..255 (labels above 255 would be lost); {expected}")
     raise DataError(f"mask {path} has image mode {mode}; {expected}")
 
 
@@ -291,7 +292,8 @@ def carvana_loaders(
         raise DataError(f"{len(train_ids)} training images make no full batch of batch_size={batch_size} "
                          "(the last incomplete batch is dropped): use more train_ids or a smaller batch_size")
     augment = {"crop": "random_resized", "scale": (0.6, 1.0), "rotate": 10.0, "shift": 0.05, "color_jitter": 0.2}
-    train_set = CarvanaDataset(root, train_ids, train_transforms(image_size, **augment, mean=mean, std=std, mask_fill=0))
+    train_set = CarvanaDataset(root, train_ids,
+                               train_transforms(image_size, **augment, mean=mean, std=std, mask_fill=0))
     val_set = CarvanaDataset(root, val_ids, eval_transforms(image_size, mean=mean, std=std))
     args = {"num_workers": num_workers, "pin_memory": pin_memory, "worker_init_fn": seed_worker}
     train_loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, drop_last=True,

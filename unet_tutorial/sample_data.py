@@ -223,7 +223,8 @@ _STYLE = {
     "road": ((90, 90, 95), "speckle"), "sidewalk": ((150, 148, 140), "tiles"), "grass": ((70, 140, 50), "speckle"),
     "car": ((170, 30, 35), "flat"), "person": ((200, 150, 120), "flat"), "mountain": ((110, 100, 110), "blotch"),
     "wall": ((210, 200, 180), "flat"), "floor": ((150, 110, 70), "stripes"), "ceiling": ((225, 220, 210), "gradient"),
-    "door": ((120, 80, 50), "stripes"), "windowpane": ((160, 200, 230), "gradient"), "painting": ((180, 60, 120), "blotch"),
+    "door": ((120, 80, 50), "stripes"), "windowpane": ((160, 200, 230), "gradient"),
+    "painting": ((180, 60, 120), "blotch"),
     "bed": ((230, 230, 240), "speckle"), "sofa": ((60, 80, 140), "speckle"), "table": ((140, 90, 50), "stripes"),
     "chair": ((100, 60, 30), "flat"), "cabinet": ((170, 130, 90), "grid"),
 }  # fmt: skip
@@ -403,8 +404,8 @@ def carvana_data(
 
     The real data counts when ``root`` holds ``train/`` (or ``train_hq/``) images and ``train_masks/``, except in
     smoke mode (tests, CI), which never reads 5,088 full-size photos. Otherwise Carvana-like data is generated
-    (once per setting; later calls reuse it) under ``data_root()/"carvana_sample_..."`` and a notice says so and how to get the
-    real data.
+    (once per setting; later calls reuse it) under ``data_root()/"carvana_sample_..."`` and a notice says so and how to
+    get the real data.
 
     Args:
         root: where the real data lives; default ``utils.data_root()/"carvana"``.

@@ -6,9 +6,9 @@ committed without outputs so that Open-in-Colab links work, and so is its studen
 writes the copies, checks that all three agree (cells and their tags), and runs every notebook in order for
 ``make tutorial``. It teaches no segmentation; the Makefile calls it:
 
-    python -m unet_tutorial.notebook_tools check   notebooks/*.py
-    python -m unet_tutorial.notebook_tools student notebooks/*.py   # -> notebooks/exercises/NN_slug.ipynb
-    python -m unet_tutorial.notebook_tools run     notebooks/*.ipynb --out build/notebooks
+    python -m tools.notebooks check   notebooks/*.py
+    python -m tools.notebooks student notebooks/*.py   # -> notebooks/exercises/NN_slug.ipynb
+    python -m tools.notebooks run     notebooks/*.ipynb --out build/notebooks
 """
 
 from __future__ import annotations
@@ -258,7 +258,7 @@ def format_row(row: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m unet_tutorial.notebook_tools", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m tools.notebooks", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="fail when an .ipynb or its student copy differs from its .py "

@@ -4,7 +4,7 @@ Each notebook's title cell carries two Open-in-Colab badges (the notebook, and i
 ``notebooks/exercises/``), and its setup cell installs this package from the git tag ``v<version>``, so that a
 copy of a notebook saved in someone's Drive keeps getting the package it was written for. The URL lives in
 ``utils.REPO_URL`` and the version in ``unet_tutorial.__version__``; ``make badges`` (``python -m
-unet_tutorial.release notebooks/NN_slug.py ...``) rewrites those lines from them. Left out: publishing and
+tools.release notebooks/NN_slug.py ...``) rewrites those lines from them. Left out: publishing and
 tagging themselves (CONTRIBUTING.md says how). Taught in: no notebook; this is the course's upkeep.
 """
 

@@ -172,8 +172,8 @@ print(f"over all {len(masks)} images: {wrong:.1%} of the pixels are wrong after 
 # widths the channels, both on a log scale.
 
 # %%
+from unet_tutorial.diagrams import draw_unet
 from unet_tutorial.model import UNet
-from unet_tutorial.viz import draw_unet
 
 draw_unet(UNet(num_classes=2), image_size=256)
 
@@ -350,7 +350,7 @@ except ValueError as error:
 # `unet_levels` reads channels, resolution and parameters per level off the model.
 
 # %%
-from unet_tutorial.model import receptive_field, unet_levels
+from unet_tutorial.measure import receptive_field, unet_levels
 
 levels = unet_levels(unet)
 names = [f"level {lv['level']}\n{lv['channels']} ch" for lv in levels]
@@ -547,7 +547,7 @@ plt.show()
 # Many short tutorials write `x = x + skip`. The two ways look like this, as stacks of channels:
 
 # %%
-from unet_tutorial.viz import draw_skip_merge
+from unet_tutorial.diagrams import draw_skip_merge
 
 draw_skip_merge(64)
 
@@ -587,7 +587,7 @@ for merge, merged_channels in (("concat", 128), ("addition", 64)):
 # knows shapes but holds no data.
 
 # %%
-from unet_tutorial.model import activation_bytes
+from unet_tutorial.measure import activation_bytes
 from unet_tutorial.widgets import interactive_or_static
 
 
@@ -626,14 +626,14 @@ interactive_or_static(describe, static=[{"depth": 4, "base_channels": 64, "image
 # during backward (`torch.utils.checkpoint`): less memory, about one extra forward pass of compute, the
 # *same* gradients.
 #
-# `measure_training_step(model, images)` (in `unet_tutorial/model.py`) measures both on the device the
+# `measure_training_step(model, images)` (in `unet_tutorial/measure.py`) measures both on the device the
 # images are on. Memory: what one forward pass allocates and still holds at its end, which is what it keeps
 # for backward; on a GPU it reads `torch.cuda.memory_allocated` before and after, on the CPU it asks
 # `torch.profiler`, which records every allocation and free. Time: the fastest of a few forward + backward
 # passes, gradients zeroed before each.
 
 # %%
-from unet_tutorial.model import measure_training_step
+from unet_tutorial.measure import measure_training_step
 
 x = torch.randn(2, 3, CHECKPOINT_SIZE, CHECKPOINT_SIZE, device=DEVICE)
 results = {}
@@ -695,7 +695,8 @@ check_double_conv_params(double_conv_params)
 # Hint: build each model on the "meta" device (section 7), so nothing is allocated, and ask receptive_field.
 import torch
 
-from unet_tutorial.model import UNet, receptive_field
+from unet_tutorial.measure import receptive_field
+from unet_tutorial.model import UNet
 
 fields = {}
 for depth in range(1, 7):

@@ -342,7 +342,8 @@ print(f"{sum(p.numel() for p in model.parameters()):,} parameters; logits {tuple
 
 # %%
 from unet_tutorial.checkpoint import read_checkpoint
-from unet_tutorial.train import fit, load_checkpoint
+from unet_tutorial.checkpoint import load_checkpoint
+from unet_tutorial.train import fit
 
 CONFIG = {"model": "UNet", "model_kwargs": {"base_channels": BASE_CHANNELS}, "image_size": list(IMAGE_SIZE),
           "epochs": EPOCHS, "batch_size": BATCH_SIZE, "lr": LR, "data": str(DATA_DIR), "real_data": IS_REAL,
@@ -579,7 +580,7 @@ if (DATA_DIR / "train_masks.csv").exists():  # the true masks as the competition
 # why the settings cell turns both on only on CUDA (`AMP_DTYPE`; `fit` uses channels_last on CUDA by itself).
 
 # %%
-from unet_tutorial.train import time_train_step
+from unet_tutorial.measure import time_train_step
 
 amp_to_try = AMP_DTYPE or torch.bfloat16  # on the CPU, try bfloat16 autocast to see what it does
 timing_batch = BATCH_SIZE if DEVICE.type == "cuda" else 2  # on a CPU, 2 images keep this to a few seconds

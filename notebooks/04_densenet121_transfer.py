@@ -284,7 +284,8 @@ plot_stage_features(pretrained_model if PRETRAINED else model, images[0],
 from unet_tutorial.checkpoint import read_checkpoint
 from unet_tutorial.losses import ComboLoss
 from unet_tutorial.model import UNet
-from unet_tutorial.train import fit, load_checkpoint
+from unet_tutorial.checkpoint import load_checkpoint
+from unet_tutorial.train import fit
 
 loss_fn = ComboLoss({"bce": 1, "dice": 1})
 

@@ -379,7 +379,8 @@ print(f"always {ADE20K_CLASSES[majority]!r}: mIoU {BASELINE['miou']:.3f}, "
 
 # %%
 from unet_tutorial.checkpoint import read_checkpoint
-from unet_tutorial.train import fit, load_checkpoint
+from unet_tutorial.checkpoint import load_checkpoint
+from unet_tutorial.train import fit
 
 # As in notebook 03: a finished run with the same settings is loaded, an unfinished one (Colab disconnected?)
 # resumes from last.pt, anything else trains from scratch.

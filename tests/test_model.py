@@ -4,17 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from unet_tutorial.model import (
-    DoubleConv,
-    Down,
-    OutConv,
-    UNet,
-    Up,
-    activation_bytes,
-    measure_training_step,
-    receptive_field,
-    unet_levels,
-)
+from unet_tutorial.measure import activation_bytes, measure_training_step, receptive_field, unet_levels
+from unet_tutorial.model import DoubleConv, Down, OutConv, UNet, Up
 
 
 def count(module: nn.Module) -> int:

@@ -9,6 +9,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from unet_tutorial.checkpoint import read_checkpoint
 from unet_tutorial.data import carvana_ids, carvana_loaders
+from unet_tutorial.measure import time_train_step
 from unet_tutorial.model import UNet
 from unet_tutorial.sample_data import make_carvana_like
 from unet_tutorial.train import (
@@ -19,7 +20,6 @@ from unet_tutorial.train import (
     evaluate,
     fit,
     memory_format_for,
-    time_train_step,
     train_one_epoch,
 )
 from unet_tutorial.utils import set_seed

@@ -35,7 +35,8 @@ def check_double_conv_params(double_conv_params: Callable[[int, int], int]) -> N
 
 def check_depth_to_see(depth: int, image_size: int = 256) -> None:
     """Notebook 01: the smallest ``UNet`` depth whose receptive field covers an ``image_size`` image."""
-    from unet_tutorial.model import UNet, receptive_field
+    from unet_tutorial.measure import receptive_field
+    from unet_tutorial.model import UNet
 
     fields = {}
     for d in range(1, 9):

@@ -3,8 +3,7 @@
 The 2015 design (Ronneberger, Fischer, Brox, https://arxiv.org/abs/1505.04597) with two modern changes that
 everyone makes: padded 3x3 convolutions, so the output has the input's size, and BatchNorm after each
 convolution. Any input size works: the model pads to a multiple of 2**depth inside and crops back.
-Also here: ``receptive_field``, ``unet_levels`` and ``activation_bytes``, read off a model object for figures,
-explorers and benchmarks, and ``measure_training_step``, which measures memory and time by running it.
+What notebook 01 measures about the model (receptive field, memory, time) lives in ``measure.py``.
 Left out: dropout, attention gates, deep supervision, pretrained encoders (see densenet_unet.py, notebook 04).
 Taught in: notebook 01 (01_unet_from_scratch).
 """
@@ -12,9 +11,6 @@ Taught in: notebook 01 (01_unet_from_scratch).
 from __future__ import annotations
 
 import contextlib
-import math
-import os
-import time
 from collections.abc import Iterator
 
 import torch
@@ -190,165 +186,3 @@ def _buffers_restored(module: nn.Module) -> Iterator[None]:
         with torch.no_grad():
             for buffer, value in saved:
                 buffer.copy_(value)
-
-
-def receptive_field(model: nn.Module) -> int:
-    """Theoretical receptive field in input pixels (one side) of an output pixel, read off the layers.
-
-    Walks the convolutions, pools and up-samplings in registration order, which for ``UNet`` is the deepest
-    path inc -> downs -> ups -> outc; skips only shorten paths, so this path sets the receptive field. It is
-    the textbook estimate: where a pixel sits on the pooling grid moves the measured value by a few pixels
-    (tests/test_model.py measures it by perturbing input pixels).
-    A k x k layer with stride s adds (k - 1) * jump input pixels and multiplies the jump (input pixels between
-    neighbouring features) by s; a transposed conv with k = s adds nothing and divides the jump by s; a
-    bilinear x2 up-sample reads 2 neighbours, adding one jump.
-
-    Returns:
-        the side of the square of input pixels that can influence one output pixel.
-    """
-    size, jump = 1.0, 1.0
-    for layer in model.modules():
-        if isinstance(layer, (nn.Conv2d, nn.MaxPool2d)):
-            kernel, stride, dilation = (_first(getattr(layer, a)) for a in ("kernel_size", "stride", "dilation"))
-            size += dilation * (kernel - 1) * jump
-            jump *= stride
-        elif isinstance(layer, nn.ConvTranspose2d):
-            kernel, stride = _first(layer.kernel_size), _first(layer.stride)
-            size += (math.ceil(kernel / stride) - 1) * jump
-            jump /= stride
-        elif isinstance(layer, nn.Upsample):
-            size += jump if layer.mode in ("bilinear", "bicubic") else 0
-            jump /= layer.scale_factor
-    return int(size)
-
-
-def _first(value: int | tuple[int, ...]) -> int:
-    return value[0] if isinstance(value, tuple) else value
-
-
-def unet_levels(model: UNet, image_size: int | tuple[int, int] = 256) -> list[dict]:
-    """Channels, resolution and parameter counts per level of a UNet, read off the model (for diagrams).
-
-    Args:
-        model: a UNet.
-        image_size: input size, an int for square images or (H, W); padded as the model pads it.
-
-    Returns:
-        one dict per level 0..depth: "level", "channels", "height", "width", "encoder_params" (inc or Down),
-        "decoder_params" (the Up that produces this level, 0 at the bottom; level 0 also counts OutConv).
-    """
-    height, width = (image_size, image_size) if isinstance(image_size, int) else image_size
-    multiple = 2**model.depth
-    height, width = height + -height % multiple, width + -width % multiple
-    encoders = [model.inc, *model.downs]
-    decoders = list(reversed(model.ups))  # decoders[level] produces level `level`
-    levels = []
-    for level, encoder in enumerate(encoders):
-        decoder_params = _count(decoders[level]) if level < model.depth else 0
-        levels.append({
-            "level": level,
-            "channels": encoder.block[0].out_channels if level == 0 else encoder.conv.block[0].out_channels,
-            "height": height // 2**level,
-            "width": width // 2**level,
-            "encoder_params": _count(encoder),
-            "decoder_params": decoder_params + (_count(model.outc) if level == 0 else 0),
-        })
-    return levels
-
-
-def activation_bytes(model: nn.Module, image_size: int | tuple[int, int], batch_size: int = 1,
-                     in_channels: int | None = None) -> int:
-    """Estimate the activation memory a training forward pass keeps for backward, without computing anything.
-
-    Runs a copy of the model on PyTorch's "meta" device (shapes only, no data) and adds up the inputs that
-    convolutions, BatchNorm, pools and up-samplings save for their gradients (ReLU here works in place on
-    BatchNorm's output, which the next convolution saves anyway). Within 2% of a measurement with
-    torch.profiler (tests/test_model.py); ignores checkpointing.
-
-    Args:
-        model: any image model (e.g. a UNet); not modified.
-        image_size: an int for square images or (H, W).
-        batch_size: images per batch.
-        in_channels: input channels; default ``model.in_channels``.
-
-    Returns:
-        bytes of float32 activations, for ``batch_size`` images.
-    """
-    import copy
-
-    height, width = (image_size, image_size) if isinstance(image_size, int) else image_size
-    in_channels = in_channels or model.in_channels
-    saving = (nn.Conv2d, nn.ConvTranspose2d, nn.BatchNorm2d, nn.MaxPool2d, nn.Upsample)
-    meta = copy.deepcopy(model).to("meta").train()
-    total = 0
-
-    def add_input(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
-        nonlocal total
-        total += inputs[0].numel() * 4  # float32
-        if isinstance(module, nn.MaxPool2d):
-            total += inputs[0].numel() // 4 * 8  # the int64 argmax indices, one per output pixel
-
-    handles = [m.register_forward_pre_hook(add_input) for m in meta.modules() if isinstance(m, saving)]
-    with torch.enable_grad():
-        meta(torch.empty(batch_size, in_channels, height, width, device="meta"))
-    for handle in handles:
-        handle.remove()
-    return total
-
-
-def measure_training_step(model: nn.Module, images: torch.Tensor, repeats: int = 1) -> tuple[int, float]:
-    """Measure a training step: the memory its forward pass keeps for backward, and its time.
-
-    Memory: the bytes allocated by one forward pass and still held at its end (the activations that the
-    graph keeps for backward), the logits themselves left out. On CUDA and MPS it reads the allocator's
-    counter (``torch.cuda.memory_allocated``); on the CPU, torch.profiler with ``profile_memory=True``, which
-    records every allocation and free. Time: the fastest of ``repeats`` forward + backward passes of
-    ``logits.mean()``; gradients are zeroed before each, so afterwards ``p.grad`` holds one pass's gradients.
-
-    Args:
-        model: the model, on the device of ``images`` and in the mode to measure (training, usually).
-        images: one batch, (B, C, H, W).
-        repeats: timed passes (the untimed memory pass before them also warms up).
-
-    Returns:
-        (bytes kept for backward, seconds of the fastest forward + backward).
-    """
-    device = images.device
-    model.zero_grad(set_to_none=True)
-    if device.type in ("cuda", "mps"):
-        allocated = torch.cuda.memory_allocated if device.type == "cuda" else torch.mps.current_allocated_memory
-        _synchronize(device)
-        before = allocated()
-        logits = model(images)  # the logits hold the graph, and the graph holds the activations
-        kept = allocated() - before
-    else:
-        from torch.profiler import ProfilerActivity, profile
-
-        # Kineto, the profiler's backend, prints its start/stop and a failed GPU probe to stderr on a CPU-only
-        # machine; a learner reads those lines as errors. Level 6 silences them, unless the user chose a level.
-        os.environ.setdefault("KINETO_LOG_LEVEL", "6")
-        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-            logits = model(images)
-        kept = sum(event.self_cpu_memory_usage for event in prof.events())
-    kept -= logits.numel() * logits.element_size()
-    del logits  # frees the graph and its activations
-    seconds = []
-    for _ in range(repeats):
-        model.zero_grad(set_to_none=True)
-        _synchronize(device)
-        start = time.perf_counter()
-        model(images).mean().backward()
-        _synchronize(device)  # GPU kernels run asynchronously: wait for them before reading the clock
-        seconds.append(time.perf_counter() - start)
-    return kept, min(seconds)
-
-
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    elif device.type == "mps":
-        torch.mps.synchronize()
-
-
-def _count(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())

@@ -10,7 +10,6 @@ Taught in: 03 (Carvana binary); used again in 04 and 05.
 from __future__ import annotations
 
 import contextlib
-import copy
 import math
 import time
 from collections.abc import Callable
@@ -23,7 +22,6 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from unet_tutorial.checkpoint import (
-    CheckpointError,
     load_checkpoint,
     non_finite,
     remove_stale_temporaries,
@@ -33,10 +31,6 @@ from unet_tutorial.checkpoint import (
 from unet_tutorial.data import seed_loader
 from unet_tutorial.distributed import is_main_process
 from unet_tutorial.metrics import SegmentationMetrics
-
-__all__ = ["CheckpointError", "NonFiniteLossError", "cudnn_benchmark_for", "default_amp_dtype", "evaluate", "fit",
-           "load_checkpoint", "make_scheduler", "memory_format_for", "save_checkpoint", "time_train_step",
-           "train_one_epoch"]
 
 SCHEDULERS = ("plateau", "onecycle", "cosine", None)
 
@@ -161,37 +155,6 @@ def train_one_epoch(model: nn.Module, loader, loss_fn: Callable, optimizer: torc
     seconds = time.perf_counter() - start
     return {"loss": total_loss / max(seen, 1), "lr": optimizer.param_groups[0]["lr"], "images": seen,
             "seconds": seconds, "images_per_s": seen / seconds if seconds > 0 else 0.0}
-
-
-def time_train_step(model: nn.Module, images: torch.Tensor, masks: torch.Tensor, loss_fn: Callable, *,
-                    amp_dtype: torch.dtype | None = None, channels_last: bool = False, steps: int = 2) -> float:
-    """Seconds per training step (forward, loss, backward, SGD step) on one batch, after one warm-up step.
-
-    Works on a copy of ``model``, so the model itself is left as it was. Taught in 03, to decide whether AMP
-    and channels_last pay off on the hardware at hand.
-    Shape: images (B, 3, H, W) and masks on the model's device.
-    """
-    device = images.device
-    memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    trial = copy.deepcopy(model).train().to(memory_format=memory_format)
-    optimizer = torch.optim.SGD(trial.parameters(), lr=1e-3)
-    images = images.to(memory_format=memory_format)
-    for step in range(steps + 1):
-        if step == 1:  # step 0 warms up (allocations, kernel choices) and is not timed
-            _synchronize(device)
-            start = time.perf_counter()
-        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-            loss = loss_fn(trial(images), masks)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-    _synchronize(device)  # GPU kernels run asynchronously: wait for them before reading the clock
-    return (time.perf_counter() - start) / steps
-
-
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 @torch.inference_mode()

@@ -2,9 +2,8 @@
 
 The idea: a segmentation model is checked by looking. ``show`` puts images, true masks, predictions and an
 overlay side by side; ``plot_history`` draws loss and metric curves for one run or several; ``palette``,
-``colorize`` and ``legend`` turn class indices into colours; ``draw_unet`` and ``draw_skip_merge`` draw the
-model itself (notebook 01). Left out: interactive explorers (widgets.py) and
-dataset-specific colour tables (``data.ade20k_palette``).
+``colorize`` and ``legend`` turn class indices into colours. Left out: drawings of the model itself
+(diagrams.py), interactive explorers (widgets.py) and dataset-specific colour tables (``data.ade20k_palette``).
 
 How figures are shown: every function returns its ``matplotlib.figure.Figure``, already closed in pyplot, so
 a picture appears exactly once: end a notebook cell with the call (or with ``fig``, or ``display(fig)``).
@@ -345,85 +344,5 @@ def plot_history(history: Mapping, metrics: Sequence[str] | None = None, size: f
             ax.set_yscale("log")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    return _done(fig)
-
-
-def draw_unet(model: torch.nn.Module, image_size: int = 256) -> Figure:
-    """The U of a ``model.UNet``, drawn from the model object: one box per level on each side of the U.
-
-    Box heights follow the resolution and widths the channels (both on a log scale); red arrows are Downs,
-    green arrows Ups, grey dashed arrows the skips. Change the model (``UNet(depth=3, base_channels=32)``) and
-    the drawing follows.
-
-    Args:
-        model: a ``unet_tutorial.model.UNet``.
-        image_size: input size written in the boxes (padded to a multiple of 2**depth as the model pads it).
-
-    Returns:
-        the Figure.
-    """
-    from unet_tutorial.model import unet_levels  # model.py does not import viz; keep it that way
-
-    levels = unet_levels(model, image_size)
-    depth = len(levels) - 1
-    heights = [0.25 + 0.6 * np.log2(lv["height"]) / max(np.log2(levels[0]["height"]), 1) for lv in levels]
-    widths = [0.15 + 0.5 * np.log2(lv["channels"]) / max(np.log2(levels[-1]["channels"]), 1) for lv in levels]
-    fig, ax = plt.subplots(figsize=(10, 5))
-    arrow = {"arrowstyle": "->"}
-    for level, lv in enumerate(levels):
-        y, height, width, right = -level, heights[level], widths[level], 2 * depth - level
-        for x in {level, right}:  # encoder column and its mirror in the decoder
-            ax.add_patch(plt.Rectangle((x - width / 2, y - height / 2), width, height, color="tab:blue", alpha=0.7))
-            ax.text(x, y, f"{lv['channels']}\n{lv['height']}²", ha="center", va="center", fontsize=8, color="white")
-        if level < depth:  # arrows run from box edge to box edge
-            below = y - 1 + heights[level + 1] / 2
-            ax.annotate("", (level + 1, below), (level + width / 2, y - height / 2),
-                        arrowprops={**arrow, "color": "red"})
-            ax.annotate("", (right - width / 2, y - height / 2), (right - 1, below),
-                        arrowprops={**arrow, "color": "green"})
-            ax.annotate("", (right - width / 2, y), (level + width / 2, y),
-                        arrowprops={**arrow, "color": "gray", "linestyle": "--"})
-    ax.plot([], [], color="red", label="max-pool + DoubleConv (Down)")
-    ax.plot([], [], color="green", label="up-sample + concat + DoubleConv (Up)")
-    ax.plot([], [], color="gray", linestyle="--", label="skip: copy and concatenate")
-    ax.legend(loc="lower right", fontsize=8)
-    ax.set_xlim(-0.6, 2 * depth + 0.6)
-    ax.set_ylim(-depth - 0.7, 0.7)
-    ax.axis("off")
-    ax.set_title(f"U-Net, depth {depth}: channels and resolution per level for a {image_size}² input")
-    return _done(fig)
-
-
-def draw_skip_merge(channels: int = 64) -> Figure:
-    """Two ways to merge a skip, as stacks of channels: concatenate (C + C -> 2C) or add (C + C -> C).
-
-    Args:
-        channels: channels of the skip and of the up-sampled tensor from below.
-
-    Returns:
-        the Figure, one panel per way.
-    """
-    skip, below, mixed = "tab:blue", "tab:orange", "tab:purple"
-    fig, axes = plt.subplots(1, 2, figsize=(10, 2.4))
-    for ax, way in zip(axes, ("concatenate", "add")):
-        ax.barh([1, 0], [channels, channels], color=[skip, below], height=0.6)
-        for y, name in ((1, "skip (where)"), (0, "from below (what)")):
-            ax.text(channels / 2, y, f"{name}: {channels}", ha="center", va="center", color="white", fontsize=7)
-        ax.annotate("", (1.45 * channels, 0.5), (1.1 * channels, 0.5), arrowprops={"arrowstyle": "->"})
-        start = 1.55 * channels
-        if way == "concatenate":  # torch.cat([skip, x], dim=1): both stacks kept, one after the other
-            ax.barh([0.5, 0.5], [channels, channels], left=[start, start + channels], color=[skip, below],
-                    height=0.6)
-            result = f"{2 * channels} channels: both kept"
-        else:  # skip + x: channel i of the result is the sum of the two channels i
-            ax.barh([0.5], [channels], left=[start], color=mixed, height=0.6)
-            result = f"{channels} channels: summed"
-        ax.text(start, 0.05, result, va="top", fontsize=8)
-        ax.set_xlim(0, start + 2.05 * channels)
-        ax.set_ylim(-0.6, 1.5)
-        ax.set_title(f"{way}: {channels} + {channels} -> {2 * channels if way == 'concatenate' else channels}",
-                     fontsize=10)
-        ax.axis("off")
     fig.tight_layout()
     return _done(fig)

@@ -30,10 +30,11 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, RandomSampler
 
+from unet_tutorial.conventions import IMAGENET_MEAN, IMAGENET_STD
 from unet_tutorial.data import CarvanaDataset, _apply, read_label
 from unet_tutorial.resized_cache import write_resized_carvana
 from unet_tutorial.sample_data import make_carvana_like
-from unet_tutorial.transforms import IMAGENET_MEAN, IMAGENET_STD, train_transforms
+from unet_tutorial.transforms import train_transforms
 
 CARVANA_SIZE = (1918, 1280)  # (width, height) of a Carvana photo
 DECODES = ("full", "draft", "cache")

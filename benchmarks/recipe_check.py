@@ -25,11 +25,12 @@ import torch
 from torch.utils.data import DataLoader, Subset
 
 from unet_tutorial.cli import parse_size
+from unet_tutorial.conventions import IGNORE_INDEX
 from unet_tutorial.data import FolderDataset, random_subset
 from unet_tutorial.losses import ComboLoss, cross_entropy
 from unet_tutorial.model import UNet
 from unet_tutorial.train import evaluate, fit
-from unet_tutorial.transforms import IGNORE_INDEX, eval_transforms, train_transforms
+from unet_tutorial.transforms import eval_transforms, train_transforms
 from unet_tutorial.utils import set_seed
 
 NUM_CLASSES, CAMVID_IGNORE = 11, 11

@@ -341,8 +341,7 @@ print(f"{sum(p.numel() for p in model.parameters()):,} parameters; logits {tuple
 # - none, or one with other settings: train from scratch.
 
 # %%
-from unet_tutorial.checkpoint import read_checkpoint
-from unet_tutorial.checkpoint import load_checkpoint
+from unet_tutorial.checkpoint import load_checkpoint, read_checkpoint
 from unet_tutorial.train import fit
 
 CONFIG = {"model": "UNet", "model_kwargs": {"base_channels": BASE_CHANNELS}, "image_size": list(IMAGE_SIZE),

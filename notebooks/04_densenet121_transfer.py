@@ -281,10 +281,9 @@ plot_stage_features(pretrained_model if PRETRAINED else model, images[0],
 # on CUDA, the peak GPU memory. `fit` is notebook 03's training loop.
 
 # %%
-from unet_tutorial.checkpoint import read_checkpoint
+from unet_tutorial.checkpoint import load_checkpoint, read_checkpoint
 from unet_tutorial.losses import ComboLoss
 from unet_tutorial.model import UNet
-from unet_tutorial.checkpoint import load_checkpoint
 from unet_tutorial.train import fit
 
 loss_fn = ComboLoss({"bce": 1, "dice": 1})

@@ -301,7 +301,7 @@ print(f"cross-entropy + Dice on random logits: {loss_fn(toy_logits, targets):.4f
 # (offline), `allow_random_encoder=True` goes on with a random encoder and a visible warning.
 
 # %%
-from unet_tutorial.transforms import IMAGENET_MEAN, IMAGENET_STD
+from unet_tutorial.conventions import IMAGENET_MEAN, IMAGENET_STD
 
 if MODEL == "densenet_unet":
     from unet_tutorial.densenet_unet import DenseNetUNet
@@ -378,8 +378,7 @@ print(f"always {ADE20K_CLASSES[majority]!r}: mIoU {BASELINE['miou']:.3f}, "
 # one-cycle learning rate, keeps `best.pt` (highest validation mIoU) and `last.pt` in `RUN_DIR`.
 
 # %%
-from unet_tutorial.checkpoint import read_checkpoint
-from unet_tutorial.checkpoint import load_checkpoint
+from unet_tutorial.checkpoint import load_checkpoint, read_checkpoint
 from unet_tutorial.train import fit
 
 # As in notebook 03: a finished run with the same settings is loaded, an unfinished one (Colab disconnected?)

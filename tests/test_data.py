@@ -6,9 +6,9 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
+from unet_tutorial.conventions import IGNORE_INDEX
 from unet_tutorial.data import (
     ADE20K_CLASSES,
-    ADE20K_IGNORE_INDEX,
     ADE20KDataset,
     CarvanaDataset,
     DataError,
@@ -82,7 +82,7 @@ def test_ade20k_items(ade_root):
     assert image.shape == (3, 40, 48) and image.dtype == torch.float32
     assert mask.shape == (40, 48) and mask.dtype == torch.long
     raw = np.array(Image.open(ds.label_paths[0]))
-    expected = np.where(raw == 0, ADE20K_IGNORE_INDEX, raw.astype(np.int64) - 1)
+    expected = np.where(raw == 0, IGNORE_INDEX, raw.astype(np.int64) - 1)
     assert torch.equal(mask, torch.from_numpy(expected))
 
 

@@ -85,3 +85,11 @@ def test_data_root_is_stripped_and_validated(monkeypatch, tmp_path):
     with pytest.raises(PermissionError, match=rf"UNET_TUTORIAL_DATA=.*data cannot be written \({tmp_path} is "
                                               r"read-only\)"):
         utils.data_root(writable=True)
+
+
+def test_valid_pixels_skips_only_the_ignore_index():
+    from unet_tutorial.conventions import IGNORE_INDEX, valid_pixels
+
+    targets = torch.tensor([[0, 1, IGNORE_INDEX], [2, IGNORE_INDEX, 0]])
+    assert valid_pixels(targets, IGNORE_INDEX).tolist() == [[True, True, False], [True, False, True]]
+    assert valid_pixels(targets, None).all()

@@ -26,14 +26,13 @@ from torch.utils.data.distributed import DistributedSampler
 
 from unet_tutorial import distributed
 from unet_tutorial.checkpoint import CheckpointError, load_checkpoint, read_checkpoint
-from unet_tutorial.transforms import IMAGENET_MEAN, IMAGENET_STD
+from unet_tutorial.conventions import IMAGE_SUFFIXES, IMAGENET_MEAN, IMAGENET_STD
 
 MODELS = ("unet", "densenet-unet")
 DATASETS = {"carvana": {"num_classes": 1, "ignore_index": None, "folder": "carvana"},
             "ade20k": {"num_classes": 150, "ignore_index": 255, "folder": "ADEChallengeData2016"},
             "folder": {"num_classes": None, "ignore_index": None, "folder": None}}  # your own: --images, --masks
 AMP = {"auto": "auto", "bf16": torch.bfloat16, "fp16": torch.float16, "off": None}
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp")
 
 
 class CliError(Exception):

@@ -20,18 +20,9 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, Subset, get_worker_info
 
-from unet_tutorial.transforms import (
-    IGNORE_INDEX,
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    eval_transforms,
-    train_transforms,
-)
+from unet_tutorial.conventions import IGNORE_INDEX, IMAGE_SUFFIXES, IMAGENET_MEAN, IMAGENET_STD
+from unet_tutorial.transforms import eval_transforms, train_transforms
 
-ADE20K_IGNORE_INDEX = 255
-# The official SceneParsing archive (about 1 GB) and its SHA-1, as dmlc/gluon-cv scripts/datasets/ade20k.py pins it.
-ADE20K_URL = "http://data.csail.mit.edu/places/ADEchallenge/ADEChallengeData2016.zip"
-ADE20K_SHA1 = "219e1696abb36c8ba3a3afe7fb2f4b4606a897c7"
 # The 150 scored classes in objectInfo150 order: file label k (1..150) is ADE20K_CLASSES[k - 1].
 ADE20K_CLASSES: tuple[str, ...] = (
     "wall", "building", "sky", "floor", "tree", "ceiling", "road", "bed", "windowpane", "grass",
@@ -53,11 +44,9 @@ ADE20K_CLASSES: tuple[str, ...] = (
 )  # fmt: skip
 CARVANA_IMAGE_DIRS = ("train", "train_hq")
 CARVANA_MASK_DIR = "train_masks"
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-FOLDER_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp")  # what FolderDataset reads
 
 # File label -> training label: 0 ("other") -> 255 (ignored), 1..150 -> 0..149; anything above 150 is an error.
-_ADE20K_LUT = np.full(256, ADE20K_IGNORE_INDEX, dtype=np.uint8)
+_ADE20K_LUT = np.full(256, IGNORE_INDEX, dtype=np.uint8)
 _ADE20K_LUT[1 : len(ADE20K_CLASSES) + 1] = np.arange(len(ADE20K_CLASSES), dtype=np.uint8)
 
 
@@ -364,7 +353,7 @@ class ADE20KDataset(Dataset):
     """ADE20K SceneParsing (ADEChallengeData2016): 150 classes, label 0 ("other") ignored.
 
     Layout: ``root/images/<split>/ADE_*.jpg`` and ``root/annotations/<split>/ADE_*.png`` (uint8 labels 0..150).
-    Labels are shifted so that 1..150 become 0..149 and 0 becomes ``ADE20K_IGNORE_INDEX`` (255) before the
+    Labels are shifted so that 1..150 become 0..149 and 0 becomes ``IGNORE_INDEX`` (255) before the
     transform runs, so padding with 255 is ignored as well.
 
     Args:
@@ -448,7 +437,7 @@ def split_indices(length: int, val_fraction: float = 0.1, seed: int = 0) -> tupl
 def _image_files(folder: Path, what: str) -> dict[str, Path]:
     if not folder.is_dir():
         raise FileNotFoundError(f"{what} {folder} is not a directory")
-    return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in FOLDER_SUFFIXES}
+    return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
 
 
 def _header_size(path: Path) -> tuple[int, int]:
@@ -466,7 +455,7 @@ class FolderDataset(Dataset):
     ``masks_dir/<name><mask_suffix>.png`` (or another format), a single-channel image of class indices.
     Binary (``num_classes=1``): any value > 0 is foreground, so masks stored 0/1 and 0/255 both work.
     Classes (``num_classes > 1``): values 0..num_classes-1, plus ``ignore_index`` for pixels that are not scored;
-    those become 255 (``transforms.IGNORE_INDEX``) so that they and the padding of a transform are ignored alike.
+    those become 255 (``conventions.IGNORE_INDEX``) so that they and the padding of a transform are ignored alike.
     Unpaired files and size mismatches fail at construction (sizes come from the file headers); a label
     >= num_classes fails when its mask is read, naming the file.
 
@@ -502,7 +491,7 @@ class FolderDataset(Dataset):
         masks = {stem[: len(stem) - len(mask_suffix)]: p
                  for stem, p in _image_files(self.masks_dir, "masks_dir").items() if stem.endswith(mask_suffix)}
         if not images:
-            raise FileNotFoundError(f"no images ({', '.join(FOLDER_SUFFIXES)}) in {self.images_dir}")
+            raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {self.images_dir}")
         problems = [f"image {images[s]} has no mask {self.masks_dir / (s + mask_suffix)}.*"
                     for s in sorted(set(images) - set(masks))]
         problems += [f"mask {masks[s]} has no image {self.images_dir / s}.*" for s in sorted(set(masks) - set(images))]

@@ -425,6 +425,9 @@ def kaggle_download(competition: str, files: list[str], dest: str | Path) -> lis
 CARVANA_COMPETITION = "carvana-image-masking-challenge"
 CARVANA_COUNT = 5088  # 318 cars x 16 views
 ADE20K_COUNTS = {"training": 20210, "validation": 2000}
+# The official SceneParsing archive (about 1 GB) and its SHA-1, as dmlc/gluon-cv scripts/datasets/ade20k.py pins it.
+ADE20K_URL = "http://data.csail.mit.edu/places/ADEchallenge/ADEChallengeData2016.zip"
+ADE20K_SHA1 = "219e1696abb36c8ba3a3afe7fb2f4b4606a897c7"
 
 
 def _count(folder: Path, pattern: str) -> int:
@@ -482,13 +485,12 @@ def fetch_ade20k(root: str | Path, *, url: str | None = None, sha1: str | None =
 
     Args:
         root: parent folder; the data lands in ``root/ADEChallengeData2016``.
-        url: a mirror of the same zip (default: the official MIT URL, ``data.ADE20K_URL``).
-        sha1: the expected SHA-1 (default: ``data.ADE20K_SHA1``; "" skips the check).
+        url: a mirror of the same zip (default: the official MIT URL, ``ADE20K_URL``).
+        sha1: the expected SHA-1 (default: ``ADE20K_SHA1``; "" skips the check).
 
     Returns:
         the ``ADEChallengeData2016`` folder, ready for ``data.ADE20KDataset``.
     """
-    from unet_tutorial.data import ADE20K_SHA1, ADE20K_URL
 
     root = Path(root)
     folder = root / "ADEChallengeData2016"

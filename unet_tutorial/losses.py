@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from unet_tutorial.conventions import valid_pixels
+
 
 def _prepare(logits: Tensor, targets: Tensor, ignore_index: int | None, where: str) -> tuple[Tensor, Tensor]:
     """Check shapes and values; return targets with ignored pixels set to 0 and the valid-pixel mask.
@@ -39,7 +41,7 @@ def _prepare(logits: Tensor, targets: Tensor, ignore_index: int | None, where: s
         if targets.shape != logits.shape:
             raise ValueError(f"{where}: binary logits {tuple(logits.shape)} need targets ({batch}, 1, {height}, "
                              f"{width}) or ({batch}, {height}, {width}); got {tuple(targets.shape)}.")
-        valid = targets != ignore_index if ignore_index is not None else torch.ones_like(targets, dtype=torch.bool)
+        valid = valid_pixels(targets, ignore_index)
         bad = ((targets < 0) | (targets > 1)) & valid
         if bad.any():
             raise ValueError(f"{where}: binary targets must be 0/1 (or in [0, 1]) or ignore_index={ignore_index}; "
@@ -52,7 +54,7 @@ def _prepare(logits: Tensor, targets: Tensor, ignore_index: int | None, where: s
         raise ValueError(f"{where}: multi-class logits {tuple(logits.shape)} need targets ({batch}, {height}, "
                          f"{width}); got {tuple(targets.shape)}" + (" (squeeze(1) the channel)." if targets.dim()
                                                                      == 4 else "."))
-    valid = targets != ignore_index if ignore_index is not None else torch.ones_like(targets, dtype=torch.bool)
+    valid = valid_pixels(targets, ignore_index)
     bad = ((targets < 0) | (targets >= num_classes)) & valid
     if bad.any():
         raise ValueError(f"{where}: targets must be classes in [0, {num_classes}) or ignore_index={ignore_index}; "

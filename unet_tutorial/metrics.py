@@ -17,6 +17,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from unet_tutorial.conventions import valid_pixels
+
 
 def _bincount(index: Tensor, length: int) -> Tensor:
     """``torch.bincount(index, minlength=length)`` for ``index`` in [0, length), without a host sync on GPUs."""
@@ -36,7 +38,7 @@ def _count(preds: Tensor, targets: Tensor, num_classes: int, ignore_index: int |
     targets = targets.reshape(-1)
     preds = preds.reshape(-1).long()
     labels = targets.long()
-    ignored = labels == ignore_index if ignore_index is not None else torch.zeros_like(labels, dtype=torch.bool)
+    ignored = ~valid_pixels(labels, ignore_index)
     in_range = (labels >= 0) & (labels < num_classes)
     if targets.is_floating_point():
         in_range &= targets == labels  # a float target such as 0.5 is not a class

@@ -17,7 +17,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from unet_tutorial.transforms import IMAGENET_MEAN, IMAGENET_STD, resize_image
+from unet_tutorial.conventions import IMAGENET_MEAN, IMAGENET_STD
+from unet_tutorial.transforms import resize_image
 
 
 def to_input(image: np.ndarray | Tensor, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> Tensor:

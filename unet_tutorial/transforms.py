@@ -18,9 +18,7 @@ import cv2
 import numpy as np
 from albumentations.pytorch import ToTensorV2
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-IGNORE_INDEX = 255  # same value as data.ADE20K_IGNORE_INDEX
+from unet_tutorial.conventions import IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD
 
 
 def _hw(size: int | tuple[int, int]) -> tuple[int, int]:

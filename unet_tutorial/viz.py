@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
-from unet_tutorial.transforms import IMAGENET_MEAN, IMAGENET_STD  # kept in one place: the normalization
+from unet_tutorial.conventions import IMAGENET_MEAN, IMAGENET_STD
 
 ArrayLike = torch.Tensor | np.ndarray
 

@@ -534,7 +534,7 @@ fig.tight_layout()
 # %%
 import csv
 
-from unet_tutorial.predict import rle_decode, rle_encode
+from unet_tutorial.data import rle_decode, rle_encode
 
 lines, scores = [], []  # (file name, RLE) per image; full-resolution Dice per image
 for image_id in tqdm(val_ids[:4] if SMOKE else val_ids, desc="full-size masks"):

@@ -142,7 +142,8 @@ print(f"a validation batch: images {tuple(images.shape)} {images.dtype}, masks {
 import matplotlib.pyplot as plt
 import numpy as np
 
-from unet_tutorial.densenet_unet import ENCODER_STAGES, DenseNetUNet, pad_to_multiple
+from unet_tutorial.densenet_unet import ENCODER_STAGES, DenseNetUNet
+from unet_tutorial.model import pad_to_multiple
 
 model = DenseNetUNet(num_classes=1, weights=None)
 block = model.encoder.denseblock1

@@ -11,8 +11,8 @@ from PIL import Image
 
 from unet_tutorial.__main__ import main
 from unet_tutorial.checkpoint import read_checkpoint, save_checkpoint
+from unet_tutorial.data import rle_decode
 from unet_tutorial.model import UNet
-from unet_tutorial.predict import rle_decode
 
 TINY = ["--base-channels", "4", "--depth", "2", "--image-size", "32", "--batch-size", "4", "--workers", "0",
         "--no-progress"]
@@ -264,8 +264,8 @@ def test_os_errors_are_one_line_with_the_path():
 
 
 def test_kaggle_and_network_failures_are_sentences(monkeypatch, tmp_path, capsys):
-    from unet_tutorial import download as download_module
     from unet_tutorial import download
+    from unet_tutorial import download as download_module
 
     def exits(root):
         print("Could not find kaggle.json. Make sure it's located in ~/.kaggle")

@@ -15,10 +15,10 @@ from unet_tutorial.densenet_unet import (
     PretrainedWeightsUnavailable,
     RandomEncoderWarning,
     normalization,
-    pad_to_multiple,
     resolve_weights,
     weights_cache_path,
 )
+from unet_tutorial.model import pad_to_multiple
 
 ENTRY = DenseNet121_Weights.IMAGENET1K_V1
 

@@ -34,7 +34,7 @@ def split_by_image(ids, val_fraction, seed=0):
 
 
 def rle_column_major(mask):
-    from unet_tutorial.predict import rle_encode
+    from unet_tutorial.data import rle_encode
 
     return rle_encode(mask.T)
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from unet_tutorial.data import read_label
+from unet_tutorial.data import read_label, rle_decode, rle_encode
 from unet_tutorial.model import UNet
 from unet_tutorial.predict import (
     blend_window,
@@ -15,8 +15,6 @@ from unet_tutorial.predict import (
     predict_mask,
     predict_probs,
     probs_to_mask,
-    rle_decode,
-    rle_encode,
     sliding_window_mask,
     sliding_window_predict,
     tile_starts,

@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from unet_tutorial.data import ADE20K_CLASSES
-from unet_tutorial.predict import rle_encode
+from unet_tutorial.data import ADE20K_CLASSES, rle_encode
 from unet_tutorial.sample_data import make_ade20k_like, make_carvana_like
 
 

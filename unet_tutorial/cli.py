@@ -325,8 +325,8 @@ def predict(args: argparse.Namespace) -> list[Path]:
     """``python -m unet_tutorial predict``: a mask PNG and an overlay JPEG per image; binary: masks.csv (RLE)."""
     from tqdm.auto import tqdm
 
-    from unet_tutorial.data import ade20k_palette, read_image
-    from unet_tutorial.predict import predict_mask, rle_encode, sliding_window_mask
+    from unet_tutorial.data import ade20k_palette, read_image, rle_encode
+    from unet_tutorial.predict import predict_mask, sliding_window_mask
     from unet_tutorial.utils import pick_device
     from unet_tutorial.viz import overlay, palette
 

@@ -3,9 +3,11 @@
 A dataset here only finds files, reads them, checks them and hands (image, mask) to a transform. Augmentation
 lives in ``transforms.py`` (``carvana_loaders`` joins the two), generated stand-in data in ``sample_data.py``,
 downloading in ``download.py``.
-``seed_worker`` and ``seed_loader`` make a loader's augmentations differ between workers and repeat after ``set_seed``.
-Bad input fails early with a message naming the file and the layout that was expected. Left out: the Kaggle
-test set (no masks) and ADE20K's full 3,688-class release.
+``seed_worker`` and ``seed_loader`` make a loader's augmentations differ between workers and repeat after
+``set_seed``; ``rle_encode``/``rle_decode`` speak Carvana's run-length format (train_masks.csv, submissions).
+Your own data: ``FolderDataset`` (a folder of images, a folder of masks). Bad input fails early with a message
+naming the file and the layout that was expected. Left out: the Kaggle test set (no masks) and ADE20K's full
+3,688-class release.
 Taught in: notebook 03 (Carvana) and notebook 05 (ADE20K).
 """
 
@@ -163,6 +165,45 @@ def _carvana_image_dir(root: Path) -> Path:
         f"(e.g. 00087a6bd4dc_01.jpg) next to {root}/train_masks/. Found: "
         f"{sorted(p.name for p in root.iterdir())[:10]}"
     )
+
+
+def rle_encode(mask: np.ndarray | torch.Tensor) -> str:
+    """Run-length code of a binary mask in the Carvana submission format. Taught in 03.
+
+    Pixels are numbered from 1 in row-major order: left to right along the top row, then the next row down
+    (``mask.ravel()`` in NumPy's default C order). Each run of 1s is written as "start length". Carvana's own
+    ``train_masks.csv`` uses this order: its first row, ``00087a6bd4dc_01.jpg``, starts
+    "879386 40 881253 141 883140 205", runs on rows 458-460 of the 1918-wide image centred near column 960 —
+    the roof of a centred car — which column-major numbering would place in a corner. An empty mask gives "".
+
+    Shape: mask (H, W) of 0/1 (or bool).
+    """
+    mask = mask.cpu().numpy() if isinstance(mask, torch.Tensor) else np.asarray(mask)
+    if mask.ndim != 2:
+        raise ValueError(f"rle_encode expects one mask (H, W), got shape {mask.shape}")
+    pixels = np.concatenate([[0], (mask.ravel() > 0).astype(np.int8), [0]])  # zero-padded so every run closes
+    edges = np.flatnonzero(pixels[1:] != pixels[:-1]) + 1  # 1-indexed starts of runs, then 1-indexed ends + 1
+    edges[1::2] -= edges[::2]  # ends -> lengths
+    return " ".join(map(str, edges))
+
+
+def rle_decode(rle: str, shape: tuple[int, int]) -> np.ndarray:
+    """Inverse of ``rle_encode``: "start length ..." (1-indexed, row-major) to a uint8 0/1 mask.
+
+    Args:
+        shape: (height, width) of the mask, e.g. (1280, 1918) for Carvana.
+    Shape: -> (height, width).
+    """
+    numbers = np.array(rle.split(), dtype=np.int64)
+    if numbers.size % 2:
+        raise ValueError(f"an RLE string holds 'start length' pairs, got an odd count ({numbers.size}) of numbers")
+    starts, lengths = numbers[0::2] - 1, numbers[1::2]
+    flat = np.zeros(shape[0] * shape[1], dtype=np.uint8)
+    if numbers.size and (starts.min() < 0 or (starts + lengths).max() > flat.size):
+        raise ValueError(f"RLE runs fall outside a {shape[0]}x{shape[1]} mask; check the shape (height, width)")
+    for start, length in zip(starts, lengths):
+        flat[start:start + length] = 1
+    return flat.reshape(shape)
 
 
 def carvana_ids(root: str | Path) -> list[str]:

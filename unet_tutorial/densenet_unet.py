@@ -23,9 +23,10 @@ import warnings
 from urllib.parse import urlparse
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torchvision.models import DenseNet121_Weights, densenet121
+
+from unet_tutorial.model import pad_to_multiple
 
 # The encoder's five stages, as names of the modules in densenet121().features, with the stride each ends at.
 ENCODER_STAGES: tuple[tuple[str, ...], ...] = (
@@ -127,24 +128,6 @@ def _unavailable_message(entry: DenseNet121_Weights, error: BaseException) -> st
                  f"(no internet?). Download that URL on a machine with internet and copy the file to {path} "
                  "(or point $TORCH_HOME at a folder holding hub/checkpoints/ with it).")
     return f"Could not load the pretrained DenseNet121 weights {entry} ({type(error).__name__}: {error}). {cause}"
-
-
-def pad_to_multiple(images: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
-    """Zero-pad ``images`` so that H and W are multiples of ``multiple``, split evenly between the two sides.
-
-    The same padding as ``UNet`` (notebook 01); on normalised images, zero is the mean colour.
-
-    Returns:
-        (padded, (top, left, height, width)): crop back with ``logits[..., top:top + height, left:left + width]``.
-
-    Shape:
-        images (B, C, H, W) -> padded (B, C, H', W') with H' = ceil(H / multiple) * multiple.
-    """
-    height, width = images.shape[-2:]
-    pad_h, pad_w = -height % multiple, -width % multiple
-    top, left = pad_h // 2, pad_w // 2
-    padded = F.pad(images, (left, pad_w - left, top, pad_h - top))  # (B, C, H', W')
-    return padded, (top, left, height, width)
 
 
 class UpBlock(nn.Sequential):

@@ -149,8 +149,8 @@ def check_rle_encode(rle_encode: Callable[..., str]) -> None:
     """Notebook 03: Carvana's run-length code, 1-indexed "start length" pairs in row-major order."""
     import numpy as np
 
-    from unet_tutorial.predict import rle_decode
-    from unet_tutorial.predict import rle_encode as reference
+    from unet_tutorial.data import rle_decode
+    from unet_tutorial.data import rle_encode as reference
 
     cases = [(np.array([[0, 1, 1], [1, 0, 0]], np.uint8), "2 3"), (np.zeros((2, 3), np.uint8), ""),
              (np.ones((2, 2), np.uint8), "1 4"), (np.array([[1, 0], [0, 1]], np.uint8), "1 1 4 1")]

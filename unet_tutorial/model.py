@@ -110,6 +110,24 @@ class OutConv(nn.Module):
         return self.conv(x)
 
 
+def pad_to_multiple(images: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
+    """Zero-pad ``images`` so that H and W are multiples of ``multiple``, split evenly between the two sides.
+
+    ``UNet`` pads its input with it, and so does ``DenseNetUNet``; on normalised images, zero is the mean colour.
+
+    Returns:
+        (padded, (top, left, height, width)): crop back with ``logits[..., top:top + height, left:left + width]``.
+
+    Shape:
+        images (B, C, H, W) -> padded (B, C, H', W') with H' = ceil(H / multiple) * multiple.
+    """
+    height, width = images.shape[-2:]
+    pad_h, pad_w = -height % multiple, -width % multiple
+    top, left = pad_h // 2, pad_w // 2
+    padded = F.pad(images, (left, pad_w - left, top, pad_h - top))  # (B, C, H', W')
+    return padded, (top, left, height, width)
+
+
 class UNet(nn.Module):
     """U-Net: an encoder that halves the resolution ``depth`` times, a mirrored decoder, skips concatenated.
 
@@ -159,11 +177,7 @@ class UNet(nn.Module):
             raise ValueError(f"UNet expects images of shape (B, {self.in_channels}, H, W) "
                              f"(in_channels={self.in_channels}), got {tuple(x.shape)}; pass "
                              f"UNet(in_channels=...) to match your data, or convert the images")
-        height, width = x.shape[-2:]
-        multiple = 2**self.depth
-        pad_h, pad_w = -height % multiple, -width % multiple
-        top, left = pad_h // 2, pad_w // 2
-        x = F.pad(x, (left, pad_w - left, top, pad_h - top))  # (B, C, H', W'), multiples of 2**depth
+        x, (top, left, height, width) = pad_to_multiple(x, 2**self.depth)  # (B, C, H', W'), multiples of 2**depth
 
         skips = [self._run(self.inc, x)]  # (B, base, H', W')
         for down in self.downs:

@@ -1,12 +1,12 @@
-"""Inference on real images: probabilities, masks at the original size, big images in tiles, and RLE.
+"""Inference on real images: probabilities, masks at the original size, and big images in tiles.
 
 ``predict_mask`` resizes an image to the size the model was trained at, predicts, and brings the probabilities
 back to the original size before thresholding (binary) or taking the argmax (classes) — labels are never
 interpolated. ``sliding_window_predict`` covers an image too large for memory with overlapping tiles whose
 borders are blended; ``sliding_window_mask`` gives the same mask strip by strip, never holding full-size
 probabilities. Horizontal-flip test-time augmentation averages a prediction with that of the mirrored image.
-``rle_encode``/``rle_decode`` speak the Carvana submission format. What it leaves out: multi-scale TTA,
-CRF post-processing. Taught in: 03 (Carvana binary, RLE), 05 (ADE20K, sliding window).
+What it leaves out: multi-scale TTA, CRF post-processing (and the Carvana run-length format, which lives with
+the Carvana files in data.py). Taught in: 03 (Carvana binary), 05 (ADE20K, sliding window).
 """
 
 from __future__ import annotations
@@ -217,42 +217,3 @@ def sliding_window_mask(model: nn.Module, image: np.ndarray | Tensor, *, tile: i
         if top < height:
             mask[top:top + probs.shape[1]] = probs_to_mask(probs[:, :height - top, :width], threshold)
     return mask
-
-
-def rle_encode(mask: np.ndarray | Tensor) -> str:
-    """Run-length code of a binary mask in the Carvana submission format. Taught in 03.
-
-    Pixels are numbered from 1 in row-major order: left to right along the top row, then the next row down
-    (``mask.ravel()`` in NumPy's default C order). Each run of 1s is written as "start length". Carvana's own
-    ``train_masks.csv`` uses this order: its first row, ``00087a6bd4dc_01.jpg``, starts
-    "879386 40 881253 141 883140 205", runs on rows 458-460 of the 1918-wide image centred near column 960 —
-    the roof of a centred car — which column-major numbering would place in a corner. An empty mask gives "".
-
-    Shape: mask (H, W) of 0/1 (or bool).
-    """
-    mask = mask.cpu().numpy() if isinstance(mask, Tensor) else np.asarray(mask)
-    if mask.ndim != 2:
-        raise ValueError(f"rle_encode expects one mask (H, W), got shape {mask.shape}")
-    pixels = np.concatenate([[0], (mask.ravel() > 0).astype(np.int8), [0]])  # zero-padded so every run closes
-    edges = np.flatnonzero(pixels[1:] != pixels[:-1]) + 1  # 1-indexed starts of runs, then 1-indexed ends + 1
-    edges[1::2] -= edges[::2]  # ends -> lengths
-    return " ".join(map(str, edges))
-
-
-def rle_decode(rle: str, shape: tuple[int, int]) -> np.ndarray:
-    """Inverse of ``rle_encode``: "start length ..." (1-indexed, row-major) to a uint8 0/1 mask.
-
-    Args:
-        shape: (height, width) of the mask, e.g. (1280, 1918) for Carvana.
-    Shape: -> (height, width).
-    """
-    numbers = np.array(rle.split(), dtype=np.int64)
-    if numbers.size % 2:
-        raise ValueError(f"an RLE string holds 'start length' pairs, got an odd count ({numbers.size}) of numbers")
-    starts, lengths = numbers[0::2] - 1, numbers[1::2]
-    flat = np.zeros(shape[0] * shape[1], dtype=np.uint8)
-    if numbers.size and (starts.min() < 0 or (starts + lengths).max() > flat.size):
-        raise ValueError(f"RLE runs fall outside a {shape[0]}x{shape[1]} mask; check the shape (height, width)")
-    for start, length in zip(starts, lengths):
-        flat[start:start + length] = 1
-    return flat.reshape(shape)

@@ -16,8 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from unet_tutorial.data import ADE20K_CLASSES
-from unet_tutorial.predict import rle_encode
+from unet_tutorial.data import ADE20K_CLASSES, rle_encode
 
 _CAR_COLOURS = [(235, 235, 235), (25, 25, 30), (170, 172, 178), (180, 20, 25), (20, 50, 140), (60, 62, 66),
                 (200, 170, 120), (30, 90, 50), (230, 120, 20), (110, 20, 30)]  # fmt: skip

@@ -9,8 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from unet_tutorial.__main__ import main
 from unet_tutorial.checkpoint import read_checkpoint, save_checkpoint
+from unet_tutorial.cli import main
 from unet_tutorial.data import rle_decode
 from unet_tutorial.model import UNet
 
@@ -248,13 +248,13 @@ def test_a_genuine_bug_keeps_its_traceback(monkeypatch):
     def buggy(args):
         raise ValueError("a bug in the package")
 
-    monkeypatch.setattr(cli, "predict", buggy)
+    monkeypatch.setattr(cli, "predict_command", buggy)
     with pytest.raises(ValueError, match="a bug in the package"):
         main(["predict", "--checkpoint", "x.pt", "in.jpg"])
 
 
 def test_os_errors_are_one_line_with_the_path():
-    from unet_tutorial.__main__ import one_line
+    from unet_tutorial.cli import one_line
 
     assert one_line(OSError(28, "No space left on device", "/runs/unet/.last.pt.x.tmp")) == \
         "[Errno 28] No space left on device: '/runs/unet/.last.pt.x.tmp'"
@@ -264,24 +264,23 @@ def test_os_errors_are_one_line_with_the_path():
 
 
 def test_kaggle_and_network_failures_are_sentences(monkeypatch, tmp_path, capsys):
-    from unet_tutorial import download
-    from unet_tutorial import download as download_module
+    from unet_tutorial import cli, download
 
     def exits(root):
         print("Could not find kaggle.json. Make sure it's located in ~/.kaggle")
         raise SystemExit(1)  # what the Kaggle client's authenticate() does
 
-    monkeypatch.setattr(download, "fetch_carvana", exits)
+    monkeypatch.setattr(cli, "fetch_carvana", exits)
     err = error_of(["data", "download", "carvana", "--root", str(tmp_path)], capsys)
     assert "found no API token" in err and "KAGGLE_USERNAME" in err
 
     def missing(root):
         raise ImportError("the Kaggle client is not installed: pip install 'unet_tutorial[kaggle]'")
 
-    monkeypatch.setattr(download, "fetch_carvana", missing)
+    monkeypatch.setattr(cli, "fetch_carvana", missing)
     assert "pip install 'unet_tutorial[kaggle]'" in error_of(["data", "download", "carvana", "--root",
                                                               str(tmp_path)], capsys)
-    monkeypatch.setattr(download_module, "ADE20K_URL", "http://127.0.0.1:9/ADEChallengeData2016.zip")  # offline
+    monkeypatch.setattr(download, "ADE20K_URL", "http://127.0.0.1:9/ADEChallengeData2016.zip")  # offline
     monkeypatch.setattr(download.time, "sleep", lambda seconds: None)
     err = error_of(["data", "download", "ade20k", "--root", str(tmp_path)], capsys)
     assert "failed after 6 tries" in err and "check the network connection" in err
@@ -301,6 +300,6 @@ def test_pretrained_weights_out_of_reach_is_a_sentence(monkeypatch, capsys):
     def offline(args):
         raise PretrainedWeightsUnavailable("DenseNet121 ImageNet weights are not cached and cannot be downloaded")
 
-    monkeypatch.setattr(cli, "train", offline)
+    monkeypatch.setattr(cli, "train_command", offline)
     err = error_of(["train", "--dataset", "carvana", "--model", "densenet-unet", "--pretrained"], capsys)
     assert "DenseNet121 ImageNet weights are not cached" in err

@@ -1,10 +1,12 @@
-"""What the command line does: build the data and model from arguments, train, predict, fetch or make data.
+"""The command line: ``python -m unet_tutorial train | predict | data`` (also installed as ``unet-tutorial``).
 
-``__main__.py`` parses the arguments and turns expected failures into one-line errors; the functions here do
-the work with the same pieces the notebooks use (datasets, transforms, ``train.fit``, ``predict``). A checkpoint's
-``config`` records the model's name and constructor kwargs, the image size and normalisation, so ``predict`` can
-rebuild the model from the file alone. What it leaves out: hyperparameter search, experiment tracking.
-Taught in: the README (command line and multi-GPU sections).
+``get_parser()`` builds the arguments of the three commands and ``main()`` runs one, turning expected failures
+(the package's own error types and OSError: a wrong folder, a bad checkpoint, a diverged run) into a one-line
+error without a traceback; a bug keeps its traceback. The ``*_command`` functions do the work with the same pieces
+the notebooks use (datasets, transforms, ``train.fit``, ``predict``). A checkpoint's ``config`` records the model's
+name and constructor kwargs, the image size and normalisation, so ``predict`` can rebuild the model from the file
+alone. What it leaves out: hyperparameter search, experiment tracking.
+Taught in: the README (command line, your own data and multi-GPU sections).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import argparse
 import csv
 import inspect
 import os
+import sys
 import tempfile
 from contextlib import nullcontext
 from pathlib import Path
@@ -23,33 +26,62 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 from torch.utils.data.distributed import DistributedSampler
+from tqdm.auto import tqdm
 
 from unet_tutorial import distributed
 from unet_tutorial.checkpoint import CheckpointError, load_checkpoint, read_checkpoint
-from unet_tutorial.conventions import IMAGE_SUFFIXES, IMAGENET_MEAN, IMAGENET_STD
+from unet_tutorial.conventions import IGNORE_INDEX, IMAGE_SUFFIXES, IMAGENET_MEAN, IMAGENET_STD
+from unet_tutorial.data import (
+    ADE20KDataset,
+    CarvanaDataset,
+    DataError,
+    FolderDataset,
+    ade20k_palette,
+    carvana_split,
+    random_subset,
+    read_image,
+    rle_encode,
+    seed_loader,
+    seed_worker,
+    split_indices,
+)
+from unet_tutorial.densenet_unet import DenseNetUNet, PretrainedWeightsUnavailable
+from unet_tutorial.download import DownloadError, fetch_ade20k, fetch_carvana
+from unet_tutorial.losses import ComboLoss
+from unet_tutorial.model import UNet
+from unet_tutorial.predict import predict_mask, sliding_window_mask
+from unet_tutorial.sample_data import make_ade20k_like, make_carvana_like
+from unet_tutorial.train import NonFiniteLossError, fit, memory_format_for
+from unet_tutorial.transforms import eval_transforms, scale_crop_transforms, train_transforms
+from unet_tutorial.utils import data_root, pick_device, set_seed
+from unet_tutorial.viz import overlay, palette
 
 MODELS = ("unet", "densenet-unet")
 DATASETS = {"carvana": {"num_classes": 1, "ignore_index": None, "folder": "carvana"},
-            "ade20k": {"num_classes": 150, "ignore_index": 255, "folder": "ADEChallengeData2016"},
+            "ade20k": {"num_classes": 150, "ignore_index": IGNORE_INDEX, "folder": "ADEChallengeData2016"},
             "folder": {"num_classes": None, "ignore_index": None, "folder": None}}  # your own: --images, --masks
 AMP = {"auto": "auto", "bf16": torch.bfloat16, "fp16": torch.float16, "off": None}
+USAGE = """The command line: python -m unet_tutorial train | predict | data (also installed as unet-tutorial).
+
+    python -m unet_tutorial data sample carvana --root data/sample
+    python -m unet_tutorial train --dataset carvana --data-dir data/sample/carvana --base-channels 16 \\
+        --image-size 128 --epochs 5 --out runs/carvana
+    python -m unet_tutorial train --dataset folder --images my/images --masks my/masks --num-classes 3 \\
+        --base-channels 16 --image-size 256 --out runs/mine          # your own data (1 class: binary masks)
+    python -m unet_tutorial predict --checkpoint runs/carvana/best.pt photos/ --out predictions
+    torchrun --nproc_per_node=2 -m unet_tutorial train ...      # several GPUs (or CPU processes): DDP
+"""
 
 
 class CliError(Exception):
-    """An expected failure: ``__main__`` prints its message on one line, without a traceback."""
+    """An expected failure: ``main`` prints its message on one line, without a traceback."""
 
 
 def model_class(name: str) -> type[nn.Module]:
     """The model class called ``name`` ("unet" or "densenet-unet")."""
     if name == "unet":
-        from unet_tutorial.model import UNet
-
         return UNet
     if name == "densenet-unet":
-        from unet_tutorial.densenet_unet import (
-            DenseNetUNet,  # torchvision's DenseNet: imported only when asked
-        )
-
         return DenseNetUNet
     raise CliError(f"unknown model {name!r}; use one of {MODELS}")
 
@@ -74,12 +106,9 @@ def datasets(args: argparse.Namespace, root: Path | None, num_classes: int, mean
     ``--image-size``), validation at that short side with the masks at their own size (batch size 1).
     ``--limit`` keeps a seeded random subset of the training images (and a quarter as many for validation).
     """
-    from unet_tutorial.data import random_subset
-    from unet_tutorial.transforms import eval_transforms, scale_crop_transforms, train_transforms
 
     size, limit, seed = args.image_size, args.limit, args.seed
     if args.dataset == "ade20k":
-        from unet_tutorial.data import ADE20KDataset
 
         short = min(size)
         train_tf = scale_crop_transforms(size, short, mean=mean, std=std)
@@ -91,12 +120,10 @@ def datasets(args: argparse.Namespace, root: Path | None, num_classes: int, mean
     train_tf = train_transforms(size, mean=mean, std=std, mask_fill=mask_fill)
     val_tf = eval_transforms(size, mean=mean, std=std)
     if args.dataset == "carvana":
-        from unet_tutorial.data import CarvanaDataset, carvana_split
 
         train_ids, val_ids = carvana_split(root, val_fraction=args.val_fraction, seed=seed)
         train_set, val_set = CarvanaDataset(root, train_ids, train_tf), CarvanaDataset(root, val_ids, val_tf)
     else:
-        from unet_tutorial.data import FolderDataset, split_indices
 
         def folder(transform):
             return FolderDataset(args.images, args.masks, num_classes, mask_suffix=args.mask_suffix,
@@ -147,7 +174,6 @@ def unit_interval(text: str) -> float:
 
 def available_device(text: str) -> str:
     """An argparse type: a device name that exists on this machine ("cpu", "cuda", "cuda:1", "mps")."""
-    from unet_tutorial.utils import pick_device
 
     try:
         pick_device(text)
@@ -180,11 +206,8 @@ def check_run_folder(out: Path, resume: str | None, overwrite: bool) -> None:
             path.unlink()
 
 
-def train(args: argparse.Namespace) -> dict:
+def train_command(args: argparse.Namespace) -> dict:
     """``python -m unet_tutorial train``; also runs as one of N processes under torchrun (DDP)."""
-    from unet_tutorial.data import seed_loader, seed_worker
-    from unet_tutorial.train import fit, memory_format_for
-    from unet_tutorial.utils import data_root, pick_device, set_seed
 
     spec = dict(DATASETS[args.dataset])
     if args.dataset == "folder":
@@ -222,7 +245,6 @@ def train(args: argparse.Namespace) -> dict:
     model = model.to(device, memory_format=memory_format_for(device))
     if distributed.is_distributed():
         model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    from unet_tutorial.losses import ComboLoss
 
     # Cross-entropy + Dice, unweighted, for every dataset (as notebooks 03 and 05 train).
     loss_fn = ComboLoss({"bce": 1.0, "dice": 1.0}, ignore_index=spec["ignore_index"])
@@ -321,14 +343,9 @@ def _save_atomically(picture: Image.Image, path: Path, **options) -> None:
         raise
 
 
-def predict(args: argparse.Namespace) -> list[Path]:
+def predict_command(args: argparse.Namespace) -> list[Path]:
     """``python -m unet_tutorial predict``: a mask PNG and an overlay JPEG per image; binary: masks.csv (RLE)."""
-    from tqdm.auto import tqdm
 
-    from unet_tutorial.data import ade20k_palette, read_image, rle_encode
-    from unet_tutorial.predict import predict_mask, sliding_window_mask
-    from unet_tutorial.utils import pick_device
-    from unet_tutorial.viz import overlay, palette
 
     paths = input_images(args.inputs)
     by_stem: dict[str, Path] = {}
@@ -373,13 +390,11 @@ def predict(args: argparse.Namespace) -> list[Path]:
     return written
 
 
-def data(args: argparse.Namespace) -> None:
+def data_command(args: argparse.Namespace) -> None:
     """``python -m unet_tutorial data sample|download``."""
-    from unet_tutorial.utils import data_root
 
     which = ["carvana", "ade20k"] if args.dataset == "both" else [args.dataset]
     if args.action == "sample":
-        from unet_tutorial.sample_data import make_ade20k_like, make_carvana_like
 
         base = Path(args.root) if args.root else data_root(writable=True) / "sample"
         for name in which:
@@ -391,7 +406,6 @@ def data(args: argparse.Namespace) -> None:
                                  size=(args.width or 256, args.height or 192), seed=args.seed)
             print(f"{name}-like sample data: {folder} (train with --dataset {name} --data-dir {folder})")
         return
-    from unet_tutorial.download import fetch_ade20k, fetch_carvana
 
     base = Path(args.root) if args.root else data_root(writable=True)
     for name in which:
@@ -404,3 +418,105 @@ def data(args: argparse.Namespace) -> None:
                            "(API > Create New Token) and put kaggle.json in ~/.kaggle/, or set KAGGLE_USERNAME "
                            "and KAGGLE_KEY; then accept the competition rules on its Kaggle page") from None
         print(f"{name}: {folder}")
+
+
+def get_parser() -> argparse.ArgumentParser:
+    """The argument parser of all three commands."""
+    main = argparse.ArgumentParser(prog="python -m unet_tutorial", description=USAGE,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = main.add_subparsers(dest="command", required=True)
+    d = argparse.ArgumentDefaultsHelpFormatter
+
+    train = commands.add_parser("train", help="train a model; writes best.pt and last.pt", formatter_class=d)
+    train.add_argument("--dataset", required=True, choices=sorted(DATASETS))
+    train.add_argument("--data-dir", help="dataset folder (default: <data root>/carvana or .../ADEChallengeData2016)")
+    train.add_argument("--images", help="--dataset folder: the folder of images")
+    train.add_argument("--masks", help="--dataset folder: the folder of masks, one per image, same file names")
+    train.add_argument("--num-classes", type=int, help="--dataset folder: 1 for binary masks, else the classes")
+    train.add_argument("--mask-suffix", default="", help="--dataset folder: mask name = image stem + this")
+    train.add_argument("--ignore-index", type=int, default=None,
+                       help="--dataset folder: a mask value that is not a class (not scored)")
+    train.add_argument("--model", default="unet", choices=MODELS)
+    train.add_argument("--base-channels", type=int, default=64, help="UNet width; 8-16 for CPU runs")
+    train.add_argument("--depth", type=int, default=4, help="UNet down-sampling steps")
+    train.add_argument("--pretrained", action="store_true", help="densenet-unet: ImageNet encoder weights")
+    train.add_argument("--epochs", type=positive_int, default=10)
+    train.add_argument("--batch-size", type=positive_int, default=8, help="per process")
+    train.add_argument("--lr", type=float, default=1e-3)
+    train.add_argument("--image-size", type=parse_size, default=(256, 256), help="256 or HEIGHTxWIDTH")
+    train.add_argument("--amp", choices=sorted(AMP), default="auto", nargs="?", const="auto",
+                       help="autocast: auto = bf16 (or fp16 + GradScaler) on CUDA, off on the CPU")
+    train.add_argument("--scheduler", choices=["plateau", "onecycle", "cosine", "none"], default="plateau")
+    train.add_argument("--patience", type=positive_int, default=None, help="early stopping after this many flat epochs")
+    train.add_argument("--grad-clip", type=float, default=None)
+    train.add_argument("--accumulate", type=positive_int, default=1, help="batches per optimizer step")
+    train.add_argument("--val-fraction", type=float, default=0.1, help="Carvana: cars held out; folder: images")
+    train.add_argument("--limit", type=positive_int, default=None,
+                       help="use only this many training images (quick runs)")
+    train.add_argument("--workers", type=int, default=2, help="DataLoader worker processes")
+    train.add_argument("--device", type=available_device, default=None,
+                       help="cpu, cuda, mps (default: the best available)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--deterministic", action="store_true", help="deterministic kernels (for exact resumes)")
+    train.add_argument("--resume", metavar="CKPT", help="continue from a last.pt")
+    train.add_argument("--out", default="runs/unet", help="folder for best.pt and last.pt")
+    train.add_argument("--overwrite", action="store_true", help="replace the checkpoints of a run already in --out")
+    train.add_argument("--no-progress", action="store_true", help="no progress bars, only one line per epoch")
+
+    predict = commands.add_parser("predict", help="masks and overlays for images", formatter_class=d)
+    predict.add_argument("--checkpoint", required=True, metavar="CKPT", help="best.pt or last.pt from train")
+    predict.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
+    predict.add_argument("--out", default="predictions")
+    predict.add_argument("--tta", action="store_true", help="average with the horizontally flipped image")
+    predict.add_argument("--tile", type=positive_int, default=None,
+                         help="sliding-window tiles of this side, at full size")
+    predict.add_argument("--threshold", type=unit_interval, default=0.5, help="binary models")
+    predict.add_argument("--device", type=available_device, default=None)
+    predict.add_argument("--no-progress", action="store_true")
+
+    data = commands.add_parser("data", help="make sample data, or download the real datasets", formatter_class=d)
+    data.add_argument("action", choices=["sample", "download"])
+    data.add_argument("dataset", choices=["ade20k", "carvana", "both"])
+    data.add_argument("--root", help="parent folder (default: <data root>/sample for samples, <data root>)")
+    data.add_argument("--cars", type=positive_int, default=16, help="sample: Carvana-like cars, 16 views each")
+    data.add_argument("--scenes", type=positive_int, default=300, help="sample: ADE20K-like training scenes")
+    data.add_argument("--width", type=positive_int, default=None)
+    data.add_argument("--height", type=positive_int, default=None)
+    data.add_argument("--seed", type=int, default=0)
+    return main
+
+
+def one_line(error: BaseException) -> str:
+    """The message of an expected failure on one line; a DataLoader worker's wrapped error becomes its original."""
+    text = str(error).strip()
+    if "Original Traceback" in text:  # "Caught DataError in DataLoader worker process 0. Original Traceback ..."
+        text = text.splitlines()[-1].partition(": ")[2] or text.splitlines()[-1]
+    if isinstance(error, OSError) and error.filename is not None and str(error.filename) not in text:
+        text += f": {error.filename}"
+    return " ".join(text.split())
+
+
+# The package's own error types and OSError: a sentence for the user. Anything else is a bug: it keeps its traceback.
+EXPECTED_ERRORS = (CliError, CheckpointError, DataError, DownloadError, NonFiniteLossError,
+                   PretrainedWeightsUnavailable, OSError)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; expected failures print ``error: ...`` and return 2 (set UNET_TUTORIAL_DEBUG=1 to raise).
+
+    Expected: the package's own error types (bad data, checkpoints, downloads, a diverged run, pretrained weights
+    out of reach) and OSError (a file or folder: missing, not writable, disk full). Anything else is a bug and
+    keeps its traceback.
+    """
+    args = get_parser().parse_args(argv)
+    try:
+        {"train": train_command, "predict": predict_command, "data": data_command}[args.command](args)
+    except EXPECTED_ERRORS as error:
+        if os.environ.get("UNET_TUTORIAL_DEBUG"):
+            raise
+        print(f"error: {one_line(error)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; resume training with --resume <out>/last.pt", file=sys.stderr)
+        return 130
+    return 0

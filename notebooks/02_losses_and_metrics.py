@@ -400,7 +400,7 @@ for name, loss_fn in tqdm(experiment.items(), desc="losses"):
     for epoch in range(1, EPOCHS + 1):
         train_one_epoch(model, train_loader, loss_fn, optimizer, DEVICE, epoch=epoch, progress=False)
         results[name] = evaluate(model, val_loader, DEVICE, num_classes=1, progress=False)
-        val_dice[name].append(results[name]["dice"])
+        val_dice[name].append(results[name]["dice_per_image"])
     models[name] = model
     print(f"{name:>6}: " + ", ".join(f"{k} {v:.3f}" for k, v in results[name].items()))
 
@@ -422,7 +422,7 @@ plt.show()
 # %%
 from unet_tutorial.utils import report_metric
 
-report_metric("val_dice_combo", results["Combo"]["dice"], "02_losses_and_metrics")
+report_metric("val_dice_combo", results["Combo"]["dice_per_image"], "02_losses_and_metrics")
 
 # %% [markdown]
 # The pictures show what the numbers hide: each model's **probability** for every pixel (dark 0, bright 1),

@@ -377,7 +377,7 @@ print(f"using the weights of epoch {best['epoch']} (validation Dice {best['best'
 # %%
 from unet_tutorial.viz import plot_history
 
-plot_history(history, metrics=["val_dice", "lr"])
+plot_history(history, metrics=["val_dice_per_image", "lr"])
 
 # %%
 from unet_tutorial.train import evaluate
@@ -385,7 +385,7 @@ from unet_tutorial.utils import report_metric
 
 val_metrics = evaluate(model, val_loader, DEVICE, num_classes=1, amp_dtype=AMP_DTYPE)
 print({name: round(value, 4) for name, value in val_metrics.items()})
-report_metric("val_dice", val_metrics["dice"], "03_carvana_binary")
+report_metric("val_dice", val_metrics["dice_per_image"], "03_carvana_binary")
 
 # %% [markdown]
 # ## 9. Where does the model fail?
@@ -427,9 +427,9 @@ show(worst_images, val_masks[worst], (val_probs[worst] > 0.5).long(),
 
 # %%
 leak_metrics = evaluate(model, leak_loader, DEVICE, num_classes=1, amp_dtype=AMP_DTYPE)
-print(f"Dice on unseen views of training cars (split by image): {leak_metrics['dice']:.4f}")
-print(f"Dice on unseen cars (split by car):                     {val_metrics['dice']:.4f}")
-print(f"a split by image would have reported {leak_metrics['dice'] - val_metrics['dice']:+.4f} Dice")
+print(f"Dice on unseen views of training cars (split by image): {leak_metrics['dice_per_image']:.4f}")
+print(f"Dice on unseen cars (split by car):                     {val_metrics['dice_per_image']:.4f}")
+print(f"a split by image would have reported {leak_metrics['dice_per_image'] - val_metrics['dice_per_image']:+.4f} Dice")
 
 # %% [markdown]
 # The first number is what you would have reported after splitting by image; the second is what the model

@@ -358,12 +358,12 @@ def summary_table(runs: dict[str, dict]) -> None:
     print(f"{'run':<50} {'val Dice':>9} {'params':>9} {'trainable':>10} {'s/epoch':>8} {'GPU memory':>11}")
     for name, run in runs.items():
         memory = "n/a" if run["gpu_memory_gb"] is None else f"{run['gpu_memory_gb']:.2f} GB"
-        print(f"{name:<50} {run['val_dice'][-1]:>9.4f} {run['params'] / 1e6:>8.2f}M "
+        print(f"{name:<50} {run['val_dice_per_image'][-1]:>9.4f} {run['params'] / 1e6:>8.2f}M "
               f"{run['trainable'] / 1e6:>9.2f}M {np.mean(run['seconds']):>8.1f} {memory:>11}")
 
 
 summary_table(runs)
-plot_history({name: {k: run[k] for k in ("train_loss", "val_loss", "val_dice")} for name, run in runs.items()})
+plot_history({name: {k: run[k] for k in ("train_loss", "val_loss", "val_dice_per_image")} for name, run in runs.items()})
 
 # %% [markdown]
 # How to read it:
@@ -379,7 +379,7 @@ plot_history({name: {k: run[k] for k in ("train_loss", "val_loss", "val_dice")} 
 # %%
 from unet_tutorial.viz import show
 
-best_name = max(runs, key=lambda name: runs[name]["val_dice"][-1])
+best_name = max(runs, key=lambda name: runs[name]["val_dice_per_image"][-1])
 with torch.no_grad():
     logits = models[best_name].eval()(images[:4].to(DEVICE)).cpu()  # (4, 1, H, W)
 print(f"best: {best_name}; logits {tuple(logits.shape)}")
@@ -418,7 +418,7 @@ unfrozen = train_run(staged, optimizer, EPOCHS - FROZEN_EPOCHS, f"staged_{encode
 encoder_group, decoder_group = optimizer.param_groups  # one-cycle peaks at each group's "max_lr"
 print(f"unfrozen: {unfrozen['trainable'] / 1e6:.2f}M parameters train; peak learning rates: encoder "
       f"{encoder_group['max_lr']:.0e}, decoder {decoder_group['max_lr']:.0e}")
-staged_history = {key: frozen[key] + unfrozen[key] for key in ("train_loss", "val_loss", "val_dice", "seconds")}
+staged_history = {key: frozen[key] + unfrozen[key] for key in ("train_loss", "val_loss", "val_dice_per_image", "seconds")}
 
 # %% [markdown]
 # The effect, against the same encoder trained end to end from the first epoch (the dotted line marks the
@@ -429,8 +429,8 @@ end_to_end_name = "DenseNet, ImageNet encoder" if PRETRAINED else "DenseNet, ran
 end_to_end = runs[end_to_end_name]
 fig, (ax_dice, ax_time) = plt.subplots(1, 2, figsize=(10, 3.2))
 epochs = np.arange(1, EPOCHS + 1)
-ax_dice.plot(epochs, end_to_end["val_dice"], "o-", label=f"{encoder_label} encoder, all layers from epoch 1")
-ax_dice.plot(epochs, staged_history["val_dice"], "o-", label=f"{encoder_label} encoder, frozen then unfrozen")
+ax_dice.plot(epochs, end_to_end["val_dice_per_image"], "o-", label=f"{encoder_label} encoder, all layers from epoch 1")
+ax_dice.plot(epochs, staged_history["val_dice_per_image"], "o-", label=f"{encoder_label} encoder, frozen then unfrozen")
 ax_dice.axvline(FROZEN_EPOCHS + 0.5, color="grey", linestyle=":")
 ax_dice.set(xlabel="epoch", ylabel="validation Dice", title="Dice", xticks=epochs)
 ax_dice.legend(fontsize=8)
@@ -470,9 +470,9 @@ summary_table({end_to_end_name: end_to_end, staged_name: runs[staged_name],
 # %%
 from unet_tutorial.utils import report_metric
 
-best_name = max(runs, key=lambda name: runs[name]["val_dice"][-1])
+best_name = max(runs, key=lambda name: runs[name]["val_dice_per_image"][-1])
 print(f"best run: {best_name}")
-report_metric("val_dice", runs[best_name]["val_dice"][-1], "04_densenet121_transfer")
+report_metric("val_dice", runs[best_name]["val_dice_per_image"][-1], "04_densenet121_transfer")
 
 # %% [markdown]
 # ## Exercise 1: channels of a DenseNet encoder

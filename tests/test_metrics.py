@@ -139,7 +139,7 @@ def test_accumulator_binary_matches_the_functions():
     cm = confusion_matrix(preds, targets, 2)
     result = metrics.compute()
     assert set(result) == {"dice", "iou", "pixel_accuracy"}
-    assert result["dice"] == pytest.approx(dice_score(preds, targets))
+    assert result["dice_per_image"] == pytest.approx(dice_score(preds, targets))
     assert result["iou"] == pytest.approx(iou_per_class(cm)[1].item())
     assert result["pixel_accuracy"] == pytest.approx(pixel_accuracy(cm))
     assert metrics.iou_per_class().shape == (1,)
@@ -152,7 +152,7 @@ def test_accumulator_binary_threshold_and_mask_without_channel():
     low, high = SegmentationMetrics(1, threshold=0.5), SegmentationMetrics(1, threshold=0.7)
     low.update(logits, targets)
     high.update(logits, targets)
-    assert low.compute()["dice"] == 1.0 and high.compute()["dice"] == 0.0
+    assert low.compute()["dice_per_image"] == 1.0 and high.compute()["dice_per_image"] == 0.0
 
 
 def test_accumulator_multiclass_matches_the_functions_with_ignore():

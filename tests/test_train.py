@@ -2,6 +2,8 @@
 truncated files, the NaN guard, and the GPU choices (precision, layout, cudnn.benchmark) with CUDA faked on the CPU."""
 
 
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -198,13 +200,13 @@ def test_evaluate_binary_and_multiclass_keys():
 
 def test_fit_history_checkpoints_and_early_stopping(tmp_path):
     model, history = run_fit(tmp_path, epochs=3, scheduler="cosine")
-    assert set(history) >= {"epoch", "train_loss", "val_loss", "val_dice", "val_iou", "lr", "seconds"}
+    assert set(history) >= {"epoch", "train_loss", "val_loss", "val_dice_per_image", "val_iou", "lr", "seconds"}
     assert not [key for key in history if key.startswith("lr_")], "one parameter group: only 'lr'"
     assert history["epoch"] == [1, 2, 3] and all(len(v) == 3 for v in history.values())
     assert history["lr"][0] > history["lr"][-1]  # cosine annealing
     last = read_checkpoint(tmp_path / "last.pt")
     assert last["epoch"] == 3 and last["config"] == {"model": "unet"} and last["history"] == history
-    assert read_checkpoint(tmp_path / "best.pt")["best"] == max(history["val_dice"])
+    assert read_checkpoint(tmp_path / "best.pt")["best"] == max(history["val_dice_per_image"])
     assert not [p for p in tmp_path.iterdir() if p.suffix == ".tmp"], "temporary files must be renamed away"
 
     # monitor the loss with patience 1, a learning rate of 0 and no BatchNorm: nothing improves after epoch 1
@@ -216,10 +218,52 @@ def test_fit_history_checkpoints_and_early_stopping(tmp_path):
     assert history["epoch"] == [1, 2]
 
 
-@pytest.mark.parametrize("scheduler", ["plateau", "onecycle"])
-def test_fit_with_each_scheduler(tmp_path, scheduler):
-    _, history = run_fit(tmp_path, epochs=2, scheduler=scheduler)
-    assert len(history["lr"]) == 2
+def reference_lrs(make, epochs, steps_per_epoch, step_per_batch):
+    """The learning rate at the start of each epoch of a scheduler stepped as fit should step it."""
+    optimizer = torch.optim.AdamW([nn.Parameter(torch.zeros(1))], lr=1e-2)
+    scheduler, lrs = make(optimizer), []
+    for _ in range(epochs):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        for _ in range(steps_per_epoch if step_per_batch else 1):
+            optimizer.step()
+            scheduler.step()
+    return lrs
+
+
+@pytest.mark.parametrize("name", ["onecycle", "cosine"])
+def test_fit_steps_a_named_scheduler_as_its_name_says(tmp_path, name):
+    steps = len(loaders()[0])
+    _, history = run_fit(tmp_path, epochs=3, scheduler=name)
+    make = {"onecycle": lambda opt: torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1e-2, total_steps=3 * steps),
+            "cosine": lambda opt: torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=3)}[name]
+    expected = reference_lrs(make, 3, steps, step_per_batch=name == "onecycle")
+    assert history["lr"] == pytest.approx(expected)
+    assert history["lr"][0] == pytest.approx(1e-2 / 25 if name == "onecycle" else 1e-2)  # one-cycle warms up
+
+
+def test_fit_steps_a_warm_up_object_per_batch_when_asked(tmp_path):
+    steps = len(loaders()[0])
+    set_seed(0)
+    model = tiny_model()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    warm_up = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=0.1, total_iters=2 * steps)
+    train, val = loaders()
+    history = fit(model, train, val, epochs=3, loss_fn=nn.BCEWithLogitsLoss(), optimizer=optimizer, device="cpu",
+                  num_classes=1, scheduler=warm_up, step_per_batch=True, progress=False, log=lambda line: None)
+    # 0.1 of the lr at the start, halfway after one epoch of steps, the full lr after two
+    assert history["lr"] == pytest.approx([1e-3, 5.5e-3, 1e-2])
+
+
+def test_fit_asks_when_a_scheduler_object_steps(tmp_path):
+    model = tiny_model()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    train, val = loaders()
+    with pytest.raises(ValueError, match="needs step_per_batch=True"):
+        fit(model, train, val, epochs=1, loss_fn=nn.BCEWithLogitsLoss(), optimizer=optimizer, device="cpu",
+            num_classes=1, scheduler=torch.optim.lr_scheduler.LinearLR(optimizer), progress=False)
+    with pytest.raises(ValueError, match="knows its own"):
+        fit(model, train, val, epochs=1, loss_fn=nn.BCEWithLogitsLoss(), optimizer=optimizer, device="cpu",
+            num_classes=1, scheduler="cosine", step_per_batch=True, progress=False)
 
 
 class Interrupt(Exception):
@@ -326,3 +370,23 @@ def test_evaluate_counts_at_the_mask_resolution_when_masks_are_larger():
     # Bilinear upsampling puts the class boundary at the middle (column 4): column 3 is the only error.
     assert result["pixel_accuracy"] == pytest.approx(7 / 8)
     assert result["miou"] == pytest.approx((3 / 4 + 4 / 5) / 2)
+
+
+def test_evaluate_loss_is_the_mean_per_image_on_a_hand_case():
+    class Constant(nn.Module):  # logit 0 everywhere: p = 0.5, so BCE is ln 2 at every pixel, whatever the mask
+        def forward(self, images):
+            return torch.zeros(len(images), 1, *images.shape[-2:])
+
+    class Certain(nn.Module):  # logit +20 everywhere: BCE ~0 on a foreground pixel, ~20 on a background one
+        def forward(self, images):
+            return torch.full((len(images), 1, *images.shape[-2:]), 20.0)
+
+    masks = torch.zeros(3, 1, 2, 2)
+    masks[0] = 1.0  # image 0 all foreground, images 1 and 2 all background
+    loader = DataLoader(TensorDataset(torch.zeros(3, 3, 2, 2), masks), batch_size=2)  # batches of 2 and 1
+    bce = nn.BCEWithLogitsLoss()
+    assert evaluate(Constant(), loader, "cpu", num_classes=1, loss_fn=bce, progress=False)["loss"] == \
+        pytest.approx(math.log(2))
+    # per image: ~0, 20, 20; batch means 10 and 20, weighted by images: (10 * 2 + 20) / 3
+    assert evaluate(Certain(), loader, "cpu", num_classes=1, loss_fn=bce, progress=False)["loss"] == \
+        pytest.approx(40 / 3, rel=1e-6)

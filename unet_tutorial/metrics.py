@@ -157,9 +157,10 @@ class SegmentationMetrics:
         ignore_index: target value to leave out, or None.
         threshold: binary only, probability above which a pixel is foreground.
 
-    ``compute()`` keys, binary: "dice" (mean per-image Dice, the Carvana metric), "iou" (foreground IoU over all
-    pixels, 1 when both are empty), "pixel_accuracy"; multi-class: "miou", "dice" (mean per-class Dice),
-    "pixel_accuracy".
+    ``compute()`` keys name their reduction, so one key never means two things. Binary: "dice_per_image" (Dice
+    of each image, then the mean: the Carvana metric), "iou" (foreground IoU over all pixels, 1 when both are
+    empty), "pixel_accuracy"; multi-class: "miou", "dice" (Dice of each class pooled over all pixels, then the
+    mean over classes), "pixel_accuracy".
     """
 
     def __init__(self, num_classes: int, ignore_index: int | None = None, threshold: float = 0.5) -> None:
@@ -226,7 +227,7 @@ class SegmentationMetrics:
         confusion = self._checked_confusion()
         if self.num_classes == 1:
             foreground_iou = iou_per_class(confusion)[1].nan_to_num(1.0).item()  # NaN: both empty, a perfect 1
-            return {"dice": (self.dice_sum / self.images).item(),
+            return {"dice_per_image": (self.dice_sum / self.images).item(),
                     "iou": foreground_iou,
                     "pixel_accuracy": pixel_accuracy(confusion)}
         return {"miou": mean_iou(confusion),

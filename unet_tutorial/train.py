@@ -168,7 +168,7 @@ def evaluate(model: nn.Module, loader, device: torch.device | str, *, num_classe
     upsampled bilinearly to the mask's size first, and the loss is computed there too.
 
     Returns:
-        {"loss" (when ``loss_fn`` is given), then ``SegmentationMetrics.compute()``: "dice", "iou",
+        {"loss" (when ``loss_fn`` is given), then ``SegmentationMetrics.compute()``: "dice_per_image", "iou",
         "pixel_accuracy" for num_classes=1; "miou", "dice", "pixel_accuracy" for more classes}.
     """
     device = torch.device(device)
@@ -215,15 +215,20 @@ def make_scheduler(name: str | None, optimizer: torch.optim.Optimizer, *, epochs
 
 def fit(model: nn.Module, train_loader, val_loader, *, epochs: int, loss_fn: Callable,
         optimizer: torch.optim.Optimizer, device: torch.device | str, num_classes: int,
-        ignore_index: int | None = None, scheduler="plateau", monitor: str | None = None,
-        patience: int | None = None, checkpoint_dir: str | Path | None = None, resume: str | Path | None = None,
+        ignore_index: int | None = None, scheduler="plateau", step_per_batch: bool | None = None,
+        monitor: str | None = None, patience: int | None = None, checkpoint_dir: str | Path | None = None,
+        resume: str | Path | None = None,
         amp_dtype: torch.dtype | str | None = "auto", grad_clip: float | None = None, accumulate: int = 1,
         config: dict | None = None, progress: bool = True, log: Callable[[str], Any] = print) -> dict[str, list]:
     """Train for ``epochs``, evaluating after each; keep best and last checkpoints. Taught in 03.
 
     Args:
         scheduler: "plateau", "onecycle", "cosine", None, or a scheduler built on ``optimizer``.
-        monitor: the ``evaluate`` key that picks the best epoch (default "dice" for one class, else "miou");
+        step_per_batch: when the scheduler steps: after every optimizer step (True) or once per epoch (False).
+            A name knows its own ("onecycle" per batch, the others per epoch); a scheduler object needs it said,
+            e.g. ``LinearLR`` as a warm-up over the first N optimizer steps is ``step_per_batch=True``.
+            ``ReduceLROnPlateau`` always steps per epoch, on the monitored metric.
+        monitor: the ``evaluate`` key that picks the best epoch (default "dice_per_image" for one class, else "miou");
             "loss" is minimised, every other metric maximised.
         patience: stop after this many epochs without improvement (None: never stop early).
         checkpoint_dir: where ``last.pt`` (every epoch) and ``best.pt`` go; only rank 0 writes.
@@ -242,7 +247,7 @@ def fit(model: nn.Module, train_loader, val_loader, *, epochs: int, loss_fn: Cal
         NonFiniteLossError: training diverged; the message names the step and the last good checkpoint.
     """
     device = torch.device(device)
-    monitor = monitor or ("dice" if num_classes == 1 else "miou")
+    monitor = monitor or ("dice_per_image" if num_classes == 1 else "miou")
     mode = "min" if monitor == "loss" else "max"
     reason = f"amp_dtype={amp_dtype} was passed"
     if amp_dtype == "auto":
@@ -261,9 +266,15 @@ def fit(model: nn.Module, train_loader, val_loader, *, epochs: int, loss_fn: Cal
                 "worker_init_fn=seed_worker (from unet_tutorial.data)")
     steps_per_epoch = math.ceil(len(train_loader) / accumulate)
     if isinstance(scheduler, str) or scheduler is None:
+        if step_per_batch is not None:
+            raise ValueError(f"step_per_batch is for a scheduler object; scheduler={scheduler!r} knows its own")
+        step_per_batch = scheduler == "onecycle"
         scheduler = make_scheduler(scheduler, optimizer, epochs=epochs, steps_per_epoch=steps_per_epoch, mode=mode)
-    per_step = isinstance(scheduler, torch.optim.lr_scheduler.OneCycleLR)
     plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+    if step_per_batch is None and not plateau:
+        raise ValueError(f"fit(scheduler={type(scheduler).__name__}(...)) needs step_per_batch=True (stepped after "
+                         "every optimizer step, e.g. OneCycleLR or a LinearLR warm-up) or False (once per epoch)")
+    per_step = bool(step_per_batch) and not plateau
 
     history: dict[str, list] = {"epoch": [], "train_loss": [], "val_loss": [], "lr": [], "seconds": []}
     best, bad_epochs, start_epoch = None, 0, 1

@@ -290,7 +290,7 @@ def _is_single_run(history: Mapping) -> bool:
 
 
 def _group(key: str) -> str:
-    """'train_loss' and 'val_loss' share the 'loss' panel; 'val_dice' goes to 'dice'."""
+    """'train_loss' and 'val_loss' share the 'loss' panel; 'val_dice_per_image' goes to 'dice_per_image'."""
     for prefix in ("train_", "val_"):
         if key.startswith(prefix):
             return key[len(prefix):]
@@ -301,7 +301,7 @@ def plot_history(history: Mapping, metrics: Sequence[str] | None = None, size: f
     """Loss and metric curves per epoch, for one run or to compare several.
 
     Args:
-        history: one run, ``{"train_loss": [...], "val_loss": [...], "val_dice": [...], "lr": [...]}`` (as
+        history: one run, ``{"train_loss": [...], "val_loss": [...], "val_dice_per_image": [...], "lr": [...]}`` (as
             ``train.fit`` returns), or several, ``{"run name": history, ...}``, drawn on the same panels.
         metrics: which keys to draw besides the losses (default: every key). Keys that differ only by a
             ``train_``/``val_`` prefix share a panel; "lr" is drawn on a log scale.

@@ -138,7 +138,7 @@ def test_accumulator_binary_matches_the_functions():
     preds = (logits.sigmoid() > 0.5).float()
     cm = confusion_matrix(preds, targets, 2)
     result = metrics.compute()
-    assert set(result) == {"dice", "iou", "pixel_accuracy"}
+    assert set(result) == {"dice_per_image", "iou", "pixel_accuracy"}
     assert result["dice_per_image"] == pytest.approx(dice_score(preds, targets))
     assert result["iou"] == pytest.approx(iou_per_class(cm)[1].item())
     assert result["pixel_accuracy"] == pytest.approx(pixel_accuracy(cm))
@@ -195,7 +195,7 @@ def test_accumulator_perfect_and_empty_predictions():
     targets = torch.zeros(2, 1, 4, 4)
     metrics = SegmentationMetrics(1)
     metrics.update(torch.full((2, 1, 4, 4), -10.0), targets)  # empty mask, empty prediction
-    assert metrics.compute() == {"dice": 1.0, "iou": 1.0, "pixel_accuracy": 1.0}
+    assert metrics.compute() == {"dice_per_image": 1.0, "iou": 1.0, "pixel_accuracy": 1.0}
     targets = torch.randint(0, 3, (2, 4, 4))
     perfect = torch.nn.functional.one_hot(targets, 3).permute(0, 3, 1, 2).float()  # (B, C, H, W)
     metrics = SegmentationMetrics(3)

@@ -189,7 +189,7 @@ def test_evaluate_binary_and_multiclass_keys():
     model = tiny_model()
     _, val = loaders()
     results = evaluate(model, val, "cpu", num_classes=1, loss_fn=nn.BCEWithLogitsLoss(), progress=False)
-    assert set(results) == {"loss", "dice", "iou", "pixel_accuracy"}
+    assert set(results) == {"loss", "dice_per_image", "iou", "pixel_accuracy"}
     images = torch.randn(4, 3, 32, 32)
     masks = torch.randint(0, 3, (4, 32, 32))
     masks[:, 0] = 255

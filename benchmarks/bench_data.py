@@ -36,7 +36,7 @@ from unet_tutorial.resized_cache import write_resized_carvana
 from unet_tutorial.sample_data import make_carvana_like
 from unet_tutorial.transforms import train_transforms
 
-CARVANA_SIZE = (1918, 1280)  # (width, height) of a Carvana photo
+CARVANA_SIZE = (1280, 1918)  # (height, width) of a Carvana photo
 DECODES = ("full", "draft", "cache")
 PIPELINES = ("albumentations", "torchvision")
 
@@ -48,7 +48,7 @@ def prepare_data(root: Path, cars: int = 2) -> Path:
 
 def output_size(scale: float) -> tuple[int, int]:
     """(height, width) of a Carvana image scaled by ``scale``: 0.5 gives (640, 959)."""
-    return round(CARVANA_SIZE[1] * scale), round(CARVANA_SIZE[0] * scale)
+    return round(CARVANA_SIZE[0] * scale), round(CARVANA_SIZE[1] * scale)
 
 
 def resized_copy(root: Path, scale: float) -> Path:

@@ -112,7 +112,7 @@ def recipe_epochs(work: Path, device: torch.device, dry_run: bool, carvana_root:
     nb05 = recipe("05_ade20k_multiclass", mode)
     crop = nb05["crop"]["sample" if dry_run else "real"]
     batch, accumulate = nb05["batch_size"], nb05["accumulate"]
-    ade = make_ade20k_like(work / "ade20k", 4 if dry_run else 16, 2, size=(96, 64) if dry_run else (683, 512))
+    ade = make_ade20k_like(work / "ade20k", 4 if dry_run else 16, 2, size=(64, 96) if dry_run else (512, 683))
     train_set = ADE20KDataset(ade, "training", train_transforms(crop, scale=(0.5, 1.0), mask_fill=255))
     val_set = ADE20KDataset(ade, "validation", eval_transforms(None))
     train_set = torch.utils.data.Subset(train_set, [i % len(train_set) for i in range(steps * accumulate * batch)])
@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> Path:
     with tempfile.TemporaryDirectory(prefix="gpu_check_") as scratch:
         work = args.work or Path(scratch)
         set_seed(0)
-        carvana_root = (make_carvana_like(work / "carvana", 1, views=4, size=(192, 128)) if dry_run
+        carvana_root = (make_carvana_like(work / "carvana", 1, views=4, size=(128, 192)) if dry_run
                         else bench_data.prepare_data(work / "carvana_full"))
         rows = bench_rows(args.out, device, dry_run, carvana_root)
         rows += recipe_epochs(work, device, dry_run, carvana_root)

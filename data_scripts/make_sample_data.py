@@ -11,13 +11,9 @@ import argparse
 import time
 from pathlib import Path
 
+from unet_tutorial.cli import parse_size
 from unet_tutorial.sample_data import make_ade20k_like, make_carvana_like
 from unet_tutorial.utils import data_root
-
-
-def _size(text: str) -> tuple[int, int]:
-    width, height = (int(v) for v in text.lower().split("x"))
-    return width, height
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -30,13 +26,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--which", choices=["carvana", "ade20k", "both"], default="both")
     parser.add_argument("--cars", type=int, default=16, help="Carvana-like cars, 16 views each (default: 16)")
     parser.add_argument(
-        "--carvana-size", type=_size, default=(480, 320), help="WIDTHxHEIGHT (default: 480x320)"
+        "--carvana-size", type=parse_size, default=(320, 480), help="HEIGHTxWIDTH (default: 320x480)"
     )
     parser.add_argument(
         "--ade-train", type=int, default=300, help="ADE20K-like training scenes (default: 300)"
     )
     parser.add_argument("--ade-val", type=int, default=60, help="ADE20K-like validation scenes (default: 60)")
-    parser.add_argument("--ade-size", type=_size, default=(256, 192), help="WIDTHxHEIGHT (default: 256x192)")
+    parser.add_argument("--ade-size", type=parse_size, default=(192, 256), help="HEIGHTxWIDTH (default: 192x256)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--overwrite", action="store_true", help="regenerate even if the same set is there")
     args = parser.parse_args(argv)

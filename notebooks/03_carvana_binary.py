@@ -73,7 +73,7 @@ SEED = 0
 # smoke: a few batches of tiny images, to check that every cell runs; gpu: quarter-resolution images read from
 # a half-scale copy of the photos, a wider U-Net, mixed precision; cpu: a narrow U-Net on small images
 RECIPE = recipe("03_carvana_binary", recipe_mode(DEVICE, SMOKE))
-SAMPLE_CARS, SAMPLE_SIZE = RECIPE["sample_cars"], RECIPE["sample_size"]  # generated data: cars (x16), (W, H)
+SAMPLE_CARS, SAMPLE_SIZE = RECIPE["sample_cars"], RECIPE["sample_size"]  # generated data: cars (x16), (H, W)
 IMAGE_SIZE, BASE_CHANNELS, BATCH_SIZE = RECIPE["image_size"], RECIPE["base_channels"], RECIPE["batch_size"]
 EPOCHS, LR = RECIPE["epochs"], RECIPE["lr"]
 RESIZED_CACHE = RECIPE["resized_cache"]  # scale of a resized copy to train from (real photos), or None

@@ -63,7 +63,7 @@ SEED = 0
 # smoke: a few batches of tiny images; cpu: a few cars at small size, so that three models train in minutes;
 # gpu: 80 training cars at 320x480 for 8 epochs, so that the four runs take well under an hour on a T4
 RECIPE = recipe("04_densenet121_transfer", recipe_mode(DEVICE, SMOKE))
-SAMPLE_CARS, SAMPLE_SIZE = RECIPE["sample_cars"], RECIPE["sample_size"]  # generated data: cars (x16), (W, H)
+SAMPLE_CARS, SAMPLE_SIZE = RECIPE["sample_cars"], RECIPE["sample_size"]  # generated data: cars (x16), (H, W)
 IMAGE_SIZE, TRAIN_IMAGES, VAL_IMAGES = RECIPE["image_size"], RECIPE["train_images"], RECIPE["val_images"]
 BATCH_SIZE, EPOCHS = RECIPE["batch_size"], RECIPE["epochs"]
 FROZEN_EPOCHS = RECIPE["frozen_epochs"]  # the freeze-then-unfreeze run: epochs with a frozen encoder (section 7)

@@ -40,7 +40,7 @@ def test_folder_command_line_errors(tmp_path, capsys):
 
 
 def test_ade20k_recipe_trains_on_scale_crops_evaluates_at_annotation_size_and_predicts_in_its_palette(tmp_path):
-    root = make_ade20k_like(tmp_path / "ade", n_train=4, n_val=2, size=(40, 30), seed=0)
+    root = make_ade20k_like(tmp_path / "ade", n_train=4, n_val=2, size=(30, 40), seed=0)
     out = tmp_path / "run"
     assert main(["train", "--dataset", "ade20k", "--data-dir", str(root), "--out", str(out), *TINY]) == 0
     config = read_checkpoint(out / "best.pt")["config"]

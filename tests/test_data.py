@@ -28,12 +28,12 @@ from unet_tutorial.utils import set_seed
 
 @pytest.fixture(scope="module")
 def carvana_root(tmp_path_factory):
-    return make_carvana_like(tmp_path_factory.mktemp("carvana"), n_cars=3, views=4, size=(64, 43), seed=1)
+    return make_carvana_like(tmp_path_factory.mktemp("carvana"), n_cars=3, views=4, size=(43, 64), seed=1)
 
 
 @pytest.fixture(scope="module")
 def ade_root(tmp_path_factory):
-    return make_ade20k_like(tmp_path_factory.mktemp("ade"), n_train=4, n_val=2, size=(48, 40), seed=1)
+    return make_ade20k_like(tmp_path_factory.mktemp("ade"), n_train=4, n_val=2, size=(40, 48), seed=1)
 
 
 def test_carvana_items(carvana_root):

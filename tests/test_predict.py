@@ -148,7 +148,7 @@ def check_csv_against_gifs(root, limit=None):
 
 
 def test_rle_matches_train_masks_csv_of_the_generated_carvana(tmp_path):
-    root = make_carvana_like(tmp_path, n_cars=1, views=2, size=(64, 48))
+    root = make_carvana_like(tmp_path, n_cars=1, views=2, size=(48, 64))
     check_csv_against_gifs(root)
 
 

@@ -11,7 +11,7 @@ from unet_tutorial.sample_data import make_carvana_like
 
 @pytest.fixture(scope="module")
 def carvana(tmp_path_factory):
-    return make_carvana_like(tmp_path_factory.mktemp("carvana"), 1, views=2, size=(192, 128))
+    return make_carvana_like(tmp_path_factory.mktemp("carvana"), 1, views=2, size=(128, 192))
 
 
 def test_copy_is_a_carvana_folder_at_half_size(carvana, tmp_path):

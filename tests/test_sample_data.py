@@ -33,7 +33,7 @@ def test_rle_encode_by_hand():
 
 
 def test_carvana_like_format(tmp_path):
-    root = make_carvana_like(tmp_path, n_cars=2, views=16, size=(64, 43), seed=3)
+    root = make_carvana_like(tmp_path, n_cars=2, views=16, size=(43, 64), seed=3)
     images = sorted((root / "train").glob("*.jpg"))
     assert len(images) == 32
     car = images[0].stem.rsplit("_", 1)[0]
@@ -51,7 +51,7 @@ def test_carvana_like_format(tmp_path):
 
 
 def test_carvana_like_varies_and_is_not_trivial(tmp_path):
-    root = make_carvana_like(tmp_path, n_cars=4, views=2, size=(96, 64), seed=0)
+    root = make_carvana_like(tmp_path, n_cars=4, views=2, size=(64, 96), seed=0)
     backgrounds, cars = [], []
     for path in sorted((root / "train").glob("*_01.jpg")):
         image = np.array(Image.open(path)).astype(float)
@@ -64,7 +64,7 @@ def test_carvana_like_varies_and_is_not_trivial(tmp_path):
 
 
 def test_ade20k_like_format(tmp_path):
-    root = make_ade20k_like(tmp_path, n_train=12, n_val=2, size=(64, 48), seed=0)
+    root = make_ade20k_like(tmp_path, n_train=12, n_val=2, size=(48, 64), seed=0)
     assert (root / "images/training/ADE_train_00000001.jpg").is_file()
     assert (root / "images/validation/ADE_val_00000002.jpg").is_file()
     labels = set()
@@ -115,10 +115,10 @@ def test_carvana_data_generates_with_a_notice_then_prefers_the_real_data(tmp_pat
     from unet_tutorial.sample_data import carvana_data
 
     monkeypatch.setenv("UNET_TUTORIAL_DATA", str(tmp_path))
-    folder, is_real = carvana_data(n_cars=2, size=(40, 27))
-    sample = tmp_path / "carvana_sample_2cars_40x27_seed0"  # one folder per setting: smoke and full never collide
+    folder, is_real = carvana_data(n_cars=2, size=(27, 40))
+    sample = tmp_path / "carvana_sample_2cars_27x40_seed0"  # one folder per setting: smoke and full never collide
     assert (folder, is_real) == (sample, False)
-    assert carvana_data(n_cars=3, size=(40, 27))[0] != sample
+    assert carvana_data(n_cars=3, size=(27, 40))[0] != sample
     notice = capsys.readouterr().out
     assert "GENERATED" in notice and "data_scripts/download_carvana.py" in notice and "/rules" in notice
     assert len(CarvanaDataset(folder)) == 32 and len(carvana_split(folder, 0.5)[1]) == 16
@@ -127,14 +127,14 @@ def test_carvana_data_generates_with_a_notice_then_prefers_the_real_data(tmp_pat
     (real / "train").mkdir(parents=True)
     (real / "train_masks").mkdir()
     Image.fromarray(np.zeros((27, 40, 3), np.uint8)).save(real / "train" / "00087a6bd4dc_01.jpg")
-    assert carvana_data(n_cars=2, size=(40, 27)) == (sample, False), "masks still missing"
+    assert carvana_data(n_cars=2, size=(27, 40)) == (sample, False), "masks still missing"
     Image.fromarray(np.zeros((27, 40), np.uint8)).save(real / "train_masks" / "00087a6bd4dc_01_mask.gif")
-    assert carvana_data(n_cars=2, size=(40, 27))[1] is False, "smoke mode always uses the small generated data"
+    assert carvana_data(n_cars=2, size=(27, 40))[1] is False, "smoke mode always uses the small generated data"
     capsys.readouterr()
     monkeypatch.setenv("UNET_TUTORIAL_SMOKE", "0")
     assert carvana_data() == (real, True)
     assert capsys.readouterr().out == "", "no notice when the real data is used"
-    generated = carvana_data(sample, n_cars=2, size=(40, 27))
+    generated = carvana_data(sample, n_cars=2, size=(27, 40))
     assert generated == (sample, False), "generated data never counts as the real data"
 
 
@@ -143,8 +143,10 @@ def test_ade20k_data_generates_with_a_notice_then_prefers_the_real_data(tmp_path
     from unet_tutorial.sample_data import ade20k_data
 
     monkeypatch.setenv("UNET_TUTORIAL_DATA", str(tmp_path))
-    folder, is_real = ade20k_data(n_train=3, n_val=2, size=(40, 32))
-    assert (folder, is_real) == (tmp_path / "ade20k_sample", False)
+    folder, is_real = ade20k_data(n_train=3, n_val=2, size=(32, 40))
+    sample = tmp_path / "ade20k_sample_3train_2val_32x40_seed0"  # one folder per setting, as for Carvana
+    assert (folder, is_real) == (sample, False)
+    assert ade20k_data(n_train=4, n_val=2, size=(32, 40))[0] != sample
     notice = capsys.readouterr().out
     assert "NOTICE" in notice and "GENERATED" in notice and "data_scripts/download_ade20k.py" in notice
     assert len(ADE20KDataset(folder, "training")) == 3 and len(ADE20KDataset(folder, "validation")) == 2
@@ -153,18 +155,18 @@ def test_ade20k_data_generates_with_a_notice_then_prefers_the_real_data(tmp_path
     for split in ("training", "validation"):
         (real / "images" / split).mkdir(parents=True)
         Image.fromarray(np.zeros((32, 40, 3), np.uint8)).save(real / "images" / split / "ADE_x_00000001.jpg")
-    assert ade20k_data(n_train=3, n_val=2, size=(40, 32))[1] is False, "annotations still missing"
+    assert ade20k_data(n_train=3, n_val=2, size=(32, 40))[1] is False, "annotations still missing"
     for split in ("training", "validation"):
         (real / "annotations" / split).mkdir(parents=True)
         Image.fromarray(np.ones((32, 40), np.uint8)).save(real / "annotations" / split / "ADE_x_00000001.png")
-    assert ade20k_data(n_train=3, n_val=2, size=(40, 32))[1] is False, "smoke mode always uses generated data"
+    assert ade20k_data(n_train=3, n_val=2, size=(32, 40))[1] is False, "smoke mode always uses generated data"
     capsys.readouterr()
     monkeypatch.setenv("UNET_TUTORIAL_SMOKE", "0")
     assert ade20k_data() == (real, True)
     assert ade20k_data(tmp_path) == (real, True), "the parent folder of ADEChallengeData2016 works too"
     assert capsys.readouterr().out == "", "no notice when the real data is used"
-    generated = ade20k_data(tmp_path / "ade20k_sample", n_train=3, n_val=2, size=(40, 32))
-    assert generated == (tmp_path / "ade20k_sample", False), "generated data never counts as the real data"
+    generated = ade20k_data(sample, n_train=3, n_val=2, size=(32, 40))
+    assert generated == (sample, False), "generated data never counts as the real data"
 
 
 def test_regeneration_deletes_only_the_files_the_generator_wrote(tmp_path):

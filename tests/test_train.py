@@ -46,7 +46,7 @@ def loaders(batch_size=4, shuffle=True):
 
 @pytest.fixture(scope="module")
 def carvana_root(tmp_path_factory):
-    return make_carvana_like(tmp_path_factory.mktemp("carvana"), n_cars=2, views=4, size=(48, 32), seed=0)
+    return make_carvana_like(tmp_path_factory.mktemp("carvana"), n_cars=2, views=4, size=(32, 48), seed=0)
 
 
 def augmented_loaders(root):

@@ -400,10 +400,10 @@ def data_command(args: argparse.Namespace) -> None:
         for name in which:
             folder = base / DATASETS[name]["folder"]
             if name == "carvana":
-                make_carvana_like(folder, args.cars, size=(args.width or 480, args.height or 320), seed=args.seed)
+                make_carvana_like(folder, args.cars, size=(args.height or 320, args.width or 480), seed=args.seed)
             else:
                 make_ade20k_like(folder, args.scenes, max(args.scenes // 5, 1),
-                                 size=(args.width or 256, args.height or 192), seed=args.seed)
+                                 size=(args.height or 192, args.width or 256), seed=args.seed)
             print(f"{name}-like sample data: {folder} (train with --dataset {name} --data-dir {folder})")
         return
 
@@ -480,8 +480,8 @@ def get_parser() -> argparse.ArgumentParser:
     data.add_argument("--root", help="parent folder (default: <data root>/sample for samples, <data root>)")
     data.add_argument("--cars", type=positive_int, default=16, help="sample: Carvana-like cars, 16 views each")
     data.add_argument("--scenes", type=positive_int, default=300, help="sample: ADE20K-like training scenes")
-    data.add_argument("--width", type=positive_int, default=None)
-    data.add_argument("--height", type=positive_int, default=None)
+    data.add_argument("--height", type=positive_int, default=None, help="sample: height (Carvana 320, ADE20K 192)")
+    data.add_argument("--width", type=positive_int, default=None, help="sample: width (Carvana 480, ADE20K 256)")
     data.add_argument("--seed", type=int, default=0)
     return main
 

@@ -36,24 +36,24 @@ ADE20K_TRAIN, ADE20K_VAL, ADE20K_VAL_PIXELS = 20210, 2000, 1.4 * 512 * 512
 
 RECIPES: dict[str, dict[str, dict]] = {
     "03_carvana_binary": {
-        "smoke": {"sample_cars": 3, "sample_size": (96, 64), "image_size": (64, 96), "base_channels": 8,
+        "smoke": {"sample_cars": 3, "sample_size": (64, 96), "image_size": (64, 96), "base_channels": 8,
                   "batch_size": 8, "epochs": 1, "lr": 3e-3, "num_workers": 0, "resized_cache": None},
-        "cpu": {"sample_cars": 24, "sample_size": (240, 160), "image_size": (96, 144), "base_channels": 16,
+        "cpu": {"sample_cars": 24, "sample_size": (160, 240), "image_size": (96, 144), "base_channels": 16,
                 "batch_size": 8, "epochs": 6, "lr": 3e-3, "num_workers": 0, "resized_cache": None},
         # quarter-resolution images from a half-scale copy (decoded once), a wider U-Net, mixed precision
-        "gpu": {"sample_cars": 24, "sample_size": (480, 320), "image_size": (320, 480), "base_channels": 32,
+        "gpu": {"sample_cars": 24, "sample_size": (320, 480), "image_size": (320, 480), "base_channels": 32,
                 "batch_size": 16, "epochs": 15, "lr": 1e-3, "num_workers": "auto", "resized_cache": 0.5,
                 "estimates": {"T4": (145, 36), "L4": (48, 12), "A100": (15, 4)}},
     },
     "04_densenet121_transfer": {
-        "smoke": {"sample_cars": 3, "sample_size": (96, 64), "image_size": (64, 96), "train_images": 8,
+        "smoke": {"sample_cars": 3, "sample_size": (64, 96), "image_size": (64, 96), "train_images": 8,
                   "val_images": 8, "batch_size": 4, "epochs": 2, "frozen_epochs": 1, "unet_base_channels": 8,
                   "num_workers": 0},
-        "cpu": {"sample_cars": 24, "sample_size": (240, 160), "image_size": (96, 144), "train_images": 96,
+        "cpu": {"sample_cars": 24, "sample_size": (160, 240), "image_size": (96, 144), "train_images": 96,
                 "val_images": 64, "batch_size": 4, "epochs": 3, "frozen_epochs": 1, "unet_base_channels": 16,
                 "num_workers": 0},
         # four runs (a base-64 U-Net, three DenseNetUNets): 80 training cars and 20 validation cars, 8 epochs
-        "gpu": {"sample_cars": 24, "sample_size": (480, 320), "image_size": (320, 480), "train_images": 1280,
+        "gpu": {"sample_cars": 24, "sample_size": (320, 480), "image_size": (320, 480), "train_images": 1280,
                 "val_images": 320, "batch_size": 16, "epochs": 8, "frozen_epochs": 3, "unet_base_channels": 64,
                 "num_workers": "auto", "estimates": {"T4": (188, 38), "L4": (63, 13), "A100": (19, 4)}},
     },

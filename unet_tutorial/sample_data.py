@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from unet_tutorial.data import ADE20K_CLASSES, rle_encode
+from unet_tutorial.utils import data_root, smoke_mode
 
 _CAR_COLOURS = [(235, 235, 235), (25, 25, 30), (170, 172, 178), (180, 20, 25), (20, 50, 140), (60, 62, 66),
                 (200, 170, 120), (30, 90, 50), (230, 120, 20), (110, 20, 30)]  # fmt: skip
@@ -140,7 +141,7 @@ def make_carvana_like(
     root: str | Path,
     n_cars: int,
     views: int = 16,
-    size: tuple[int, int] = (480, 320),
+    size: tuple[int, int] = (320, 480),
     seed: int = 0,
     overwrite: bool = False,
 ) -> Path:
@@ -153,15 +154,15 @@ def make_carvana_like(
         root: output folder (created).
         n_cars: number of cars; each gets a random 12-hex-digit id.
         views: views per car (Carvana has 16), evenly spaced around the car.
-        size: (width, height) of every image, like Carvana's (1918, 1280).
+        size: (height, width) of every image, like Carvana's (1280, 1918).
         seed: the same seed gives the same files.
         overwrite: regenerate even when the set is already there.
 
     Returns:
         ``root`` as a Path.
     """
-    root, (width, height) = Path(root), size
-    info = {"kind": "carvana_like", "n_cars": n_cars, "views": views, "size": [width, height], "seed": seed}
+    root, (height, width) = Path(root), size
+    info = {"kind": "carvana_like", "n_cars": n_cars, "views": views, "size": [height, width], "seed": seed}
     if _prepare(root, info, ["train", "train_masks", "train_masks.csv"], overwrite):
         return root
     (root / "train").mkdir(parents=True, exist_ok=True)
@@ -343,7 +344,7 @@ def make_ade20k_like(
     root: str | Path,
     n_train: int,
     n_val: int,
-    size: tuple[int, int] = (256, 192),
+    size: tuple[int, int] = (192, 256),
     seed: int = 0,
     overwrite: bool = False,
 ) -> Path:
@@ -356,15 +357,15 @@ def make_ade20k_like(
     Args:
         root: output folder (created); pass it to ``ADE20KDataset``.
         n_train, n_val: number of training and validation scenes.
-        size: (width, height) of every image.
+        size: (height, width) of every image.
         seed: the same seed gives the same files.
         overwrite: regenerate even when the set is already there.
 
     Returns:
         ``root`` as a Path.
     """
-    root, (width, height) = Path(root), size
-    info = {"kind": "ade20k_like", "n_train": n_train, "n_val": n_val, "size": [width, height], "seed": seed}
+    root, (height, width) = Path(root), size
+    info = {"kind": "ade20k_like", "n_train": n_train, "n_val": n_val, "size": [height, width], "seed": seed}
     if _prepare(root, info, ["images", "annotations"], overwrite):
         return root
     files = []
@@ -392,6 +393,15 @@ def _has_carvana_layout(root: Path) -> bool:
     return images and masks and not (root / _INFO).is_file()
 
 
+def _has_ade20k_layout(root: Path) -> bool:
+    """True when ``root`` holds ADEChallengeData2016: images/ and annotations/, each with training/ and validation/."""
+    for split in ("training", "validation"):
+        for folder, pattern in ((root / "images" / split, "*.jpg"), (root / "annotations" / split, "*.png")):
+            if not folder.is_dir() or next(folder.glob(pattern), None) is None:
+                return False
+    return not (root / _INFO).is_file()
+
+
 def carvana_data(
     root: str | Path | None = None,
     *,
@@ -403,52 +413,37 @@ def carvana_data(
 
     The real data counts when ``root`` holds ``train/`` (or ``train_hq/``) images and ``train_masks/``, except in
     smoke mode (tests, CI), which never reads 5,088 full-size photos. Otherwise Carvana-like data is generated
-    (once per setting; later calls reuse it) under ``data_root()/"carvana_sample_..."`` and a notice says so and how to
-    get the real data.
+    (once per setting; later calls reuse it) under ``data_root()/"carvana_sample_..."`` and a notice says so and how
+    to get the real data.
 
     Args:
         root: where the real data lives; default ``utils.data_root()/"carvana"``.
         n_cars: cars to generate (16 views each); default 3 in smoke mode, 24 (384 images) otherwise.
-        size: (width, height) of generated images; default (96, 64) in smoke mode, (240, 160) otherwise.
+        size: (height, width) of generated images; default (64, 96) in smoke mode, (160, 240) otherwise.
         seed: seed of the generated set.
 
     Returns:
         (folder, is_real): the folder to pass to ``data.CarvanaDataset`` and whether it holds the real data.
     """
-    from unet_tutorial.utils import data_root, smoke_mode
-
     root = Path(root).expanduser() if root is not None else data_root() / "carvana"
-    smoke, real = smoke_mode(), _has_carvana_layout(root)
-    if real and not smoke:
-        return root, True
-    n_cars = n_cars if n_cars is not None else (3 if smoke else 24)
-    size = size if size is not None else ((96, 64) if smoke else (240, 160))
-    # One folder per setting, so smoke runs and full runs never regenerate each other's data.
-    folder = data_root(writable=True) / f"carvana_sample_{n_cars}cars_{size[0]}x{size[1]}_seed{seed}"
-    sample = make_carvana_like(folder, n_cars=n_cars, size=size, seed=seed)
-    line = "=" * 100
-    where = (f"smoke mode (tests, CI) uses small generated data, though the real data is in {root}.\n" if real else
-             f"the real Carvana data is not in {root}\n(expected train/ or train_hq/ with <car>_<view>.jpg next "
-             "to train_masks/ with <car>_<view>_mask.gif).\n")
-    print(f"{line}\nNOTICE: {where}"
-          f"Using GENERATED Carvana-like data instead: {n_cars} drawn cars x 16 views, {size[0]}x{size[1]} pixels,\n"
-          f"in {sample}. Every number below is about these drawn cars, not about the real photos.\n"
-          "To get the real data (5,088 photos, 1918x1280): sign in to Kaggle, accept the competition rules at\n"
-          "https://www.kaggle.com/competitions/carvana-image-masking-challenge/rules, put your API token in\n"
-          "~/.kaggle/kaggle.json (or set KAGGLE_USERNAME and KAGGLE_KEY), then run\n"
-          f"    python data_scripts/download_carvana.py --root {root}\n"
-          "(or in notebook 03: set DOWNLOAD = True in the settings and run its download cell).\n"
-          f"{line}")
+    real = root if _has_carvana_layout(root) else None
+    if real is not None and not smoke_mode():
+        return real, True
+    n_cars = n_cars if n_cars is not None else (3 if smoke_mode() else 24)
+    size = size if size is not None else ((64, 96) if smoke_mode() else (160, 240))
+    sample = make_carvana_like(_sample_folder("carvana", f"{n_cars}cars", size, seed), n_cars=n_cars, size=size,
+                               seed=seed)
+    _notice(
+        "Carvana", root, real, sample,
+        expected="train/ or train_hq/ with <car>_<view>.jpg next to train_masks/ with <car>_<view>_mask.gif",
+        generated=f"{n_cars} drawn cars x 16 views, {size[0]}x{size[1]} (HxW) pixels",
+        how=("To get the real data (5,088 photos, 1280x1918): sign in to Kaggle, accept the competition rules at\n"
+             "https://www.kaggle.com/competitions/carvana-image-masking-challenge/rules, create an API token and set\n"
+             "KAGGLE_API_TOKEN (on Colab: a secret of that name), then run\n"
+             f"    python data_scripts/download_carvana.py --root {root}\n"
+             "(or in notebook 03: set DOWNLOAD = True in the settings and run its download cell)."),
+    )
     return sample, False
-
-
-def _has_ade20k_layout(root: Path) -> bool:
-    """True when ``root`` holds ADEChallengeData2016: images/ and annotations/, each with training/ and validation/."""
-    for split in ("training", "validation"):
-        for folder, pattern in ((root / "images" / split, "*.jpg"), (root / "annotations" / split, "*.png")):
-            if not folder.is_dir() or next(folder.glob(pattern), None) is None:
-                return False
-    return not (root / _INFO).is_file()
 
 
 def ade20k_data(
@@ -463,42 +458,52 @@ def ade20k_data(
 
     The real data counts when ``root`` (or ``root/ADEChallengeData2016``) holds ``images/`` and ``annotations/``,
     each with ``training/`` and ``validation/``, except in smoke mode (tests, CI), which never reads 20,210
-    photos. Otherwise ADE20K-like scenes are generated (once; later calls reuse them) under
-    ``data_root()/"ade20k_sample"`` and a notice says so and how to get the real data.
+    photos. Otherwise ADE20K-like scenes are generated (once per setting; later calls reuse them) under
+    ``data_root()/"ade20k_sample_..."`` and a notice says so and how to get the real data.
 
     Args:
         root: where the real data lives; default ``utils.data_root()/"ADEChallengeData2016"``.
         n_train, n_val: scenes to generate; default 16 and 4 in smoke mode, 400 and 80 otherwise.
-        size: (width, height) of generated images; default (96, 64) in smoke mode, (256, 192) otherwise.
+        size: (height, width) of generated images; default (64, 96) in smoke mode, (192, 256) otherwise.
         seed: seed of the generated set.
 
     Returns:
         (folder, is_real): the folder to pass to ``data.ADE20KDataset`` and whether it holds the real data.
     """
-    from unet_tutorial.utils import data_root, smoke_mode
-
     root = Path(root).expanduser() if root is not None else data_root() / "ADEChallengeData2016"
     # The folder itself, or the one the zip unpacked into.
     real = next((f for f in (root, root / "ADEChallengeData2016") if _has_ade20k_layout(f)), None)
-    smoke = smoke_mode()
-    if real is not None and not smoke:
+    if real is not None and not smoke_mode():
         return real, True
-    n_train = n_train if n_train is not None else (16 if smoke else 400)
-    n_val = n_val if n_val is not None else (4 if smoke else 80)
-    size = size if size is not None else ((96, 64) if smoke else (256, 192))
-    sample = make_ade20k_like(data_root(writable=True) / "ade20k_sample", n_train, n_val, size=size, seed=seed)
+    n_train = n_train if n_train is not None else (16 if smoke_mode() else 400)
+    n_val = n_val if n_val is not None else (4 if smoke_mode() else 80)
+    size = size if size is not None else ((64, 96) if smoke_mode() else (192, 256))
+    folder = _sample_folder("ade20k", f"{n_train}train_{n_val}val", size, seed)
+    sample = make_ade20k_like(folder, n_train, n_val, size=size, seed=seed)
     parent = root.parent if root.name == "ADEChallengeData2016" else root  # the script unpacks into parent/
+    _notice(
+        "ADE20K", root, real, sample,
+        expected="images/{training,validation}/ADE_*.jpg and annotations/{training,validation}/ADE_*.png",
+        generated=(f"{n_train} training and {n_val} validation drawn scenes, {size[0]}x{size[1]} (HxW) pixels, "
+                   "using 20 of the 150 classes"),
+        how=("To get the real data (ADEChallengeData2016.zip from MIT, about 1 GB: 20,210 training and 2,000 "
+             "validation photos), run\n"
+             f"    python data_scripts/download_ade20k.py --root {parent}\n"
+             "(or in notebook 05: set DOWNLOAD = True in the settings and run its download cell)."),
+    )
+    return sample, False
+
+
+def _sample_folder(dataset: str, amount: str, size: tuple[int, int], seed: int) -> Path:
+    """One folder per setting, so smoke runs and full runs never regenerate each other's data."""
+    return data_root(writable=True) / f"{dataset}_sample_{amount}_{size[0]}x{size[1]}_seed{seed}"
+
+
+def _notice(name: str, root: Path, real: Path | None, sample: Path, *, expected: str, generated: str,
+            how: str) -> None:
+    """Say, in a box a learner cannot miss, that the numbers below are about generated data, and how to get the real."""
     line = "=" * 100
     where = (f"smoke mode (tests, CI) uses small generated data, though the real data is in {real}.\n" if real else
-             f"the real ADE20K data is not in {root}\n(expected images/{{training,validation}}/ADE_*.jpg and "
-             "annotations/{training,validation}/ADE_*.png).\n")
-    print(f"{line}\nNOTICE: {where}"
-          f"Using GENERATED ADE20K-like data instead: {n_train} training and {n_val} validation drawn scenes, "
-          f"{size[0]}x{size[1]} pixels,\nusing 20 of the 150 classes, in {sample}. Every number below is about "
-          "these drawn scenes, not about ADE20K.\n"
-          "To get the real data (ADEChallengeData2016.zip from MIT, about 1 GB: 20,210 training and 2,000 "
-          "validation photos), run\n"
-          f"    python data_scripts/download_ade20k.py --root {parent}\n"
-          "(or in notebook 05: set DOWNLOAD = True in the settings and run its download cell).\n"
-          f"{line}")
-    return sample, False
+             f"the real {name} data is not in {root}\n(expected {expected}).\n")
+    print(f"{line}\nNOTICE: {where}Using GENERATED {name}-like data instead: {generated},\nin {sample}. "
+          f"Every number below is about this drawn data, not about the real {name} photos.\n{how}\n{line}")

@@ -7,7 +7,7 @@ NOTEBOOK_SOURCES := $(sort $(wildcard notebooks/[0-9][0-9]_*.py))
 NOTEBOOKS        := $(NOTEBOOK_SOURCES:.py=.ipynb)
 PIP_QUIET ?= -q
 
-.PHONY: lint unit test test-colab test-min tutorial site site-check badges lab sync student bench gpu-check clean
+.PHONY: lint format unit test test-colab test-min tutorial site site-check badges lab sync student bench gpu-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,11 +15,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install $(PIP_QUIET) -e ".[dev]"
 	touch $(STAMP)
 
-LINTED := unet_tutorial tools tests data_scripts benchmarks hubconf.py $(NOTEBOOK_SOURCES)
+FORMATTED := unet_tutorial tools tests data_scripts benchmarks hubconf.py
+LINTED := $(FORMATTED) $(NOTEBOOK_SOURCES)
 
 ## make lint: ruff's checks (line length enforced) over the package, the tools, the tests and the notebooks' sources
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINTED)
+
+## make format: ruff format over the Python code (the notebooks' sources keep their hand layout)
+format: $(STAMP)
+	$(BIN)/ruff format $(FORMATTED)
 
 ## make unit: the unit tests only, without the slow ones and the notebooks (well under a minute)
 unit: $(STAMP)

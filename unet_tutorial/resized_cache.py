@@ -7,7 +7,8 @@ Carvana layout, so ``data.CarvanaDataset(dest)`` reads it unchanged. Images are 
 JPEG decoder's DCT scaling) at the smallest scale still at least the target size, then resized with a
 bilinear filter and saved as JPEG; masks are resized nearest-neighbour and saved as PNG (0/1, lossless).
 Left out: ADE20K (its images have many sizes; resize them in the transform instead).
-Taught in: notebook 03 (Carvana), where loading speed matters on a GPU; the CLI is data_scripts/make_resized_cache.py.
+Used by: notebook 03's GPU recipe on the real photos (where loading speed matters); the CLI is
+data_scripts/make_resized_cache.py.
 """
 
 from __future__ import annotations

@@ -371,7 +371,7 @@ def _padding_share(image_size: tuple[int, int], crop_size: int | tuple[int, int]
 def check_padding_share(share: float, *, image_size: tuple[int, int] = (512, 683), crop_size: int = 512,
                         short_side: int = 384, scale: tuple[float, float] = (0.5, 2.0)) -> None:
     """Notebook 05: the share of padded (ignored) pixels in the training crops of ``scale_crop_transforms`` for a
-    photo of ``image_size`` (height, width), measured over a few hundred crops (within 0.04)."""
+    photo of ``image_size`` (height, width), measured over a few hundred crops (within 0.05)."""
     expected = _padding_share(image_size, crop_size, short_side, scale)
     low, high = sorted(scale)
     crop_h, crop_w = (crop_size, crop_size) if isinstance(crop_size, int) else crop_size
@@ -383,7 +383,7 @@ def check_padding_share(share: float, *, image_size: tuple[int, int] = (512, 683
     if abs(share - padded_crops) < 0.02 and abs(expected - padded_crops) > 0.06:
         raise AssertionError(f"{share:.3f} is about the share of crops that hold some padding ({padded_crops:.3f}); "
                              "the question is the share of pixels: average the padded fraction of each crop")
-    assert abs(share - expected) <= 0.04, (
+    assert abs(share - expected) <= 0.05, (
         f"the crops are {expected:.1%} padding on average, you measured {share:.1%}. Pass the photo's own label "
         "(a mask with no 255 in it, e.g. zeros) through scale_crop_transforms(crop_size, short_side, scale): every "
         "255 in the output mask is then padding; average over a few hundred crops")

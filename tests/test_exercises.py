@@ -68,14 +68,48 @@ def mean_frequency_weights(counts):
     return freq.mean() / freq.clamp(min=1e-12)
 
 
-def dice_not_ignoring(logits, targets, ignore_index=255, smooth=1.0):
-    from unet_tutorial.losses import dice_loss
+def lower_median_weights(counts):
+    freq = counts.double() / counts.sum()
+    present = freq > 0
+    weights = freq[present].median() / freq  # torch.median: the lower of the two middle values
+    return torch.where(present, weights, weights[present].max())
 
-    return dice_loss(logits, targets.clamp(max=logits.shape[1] - 1), smooth=smooth)
+
+# Notebook 05, weighting: 4 classes, most frequent first; the plain loss wins the frequent half, the weighted the rare.
+TRAIN_SHARE = torch.tensor([0.5, 0.3, 0.15, 0.05])
+CONFUSION_PLAIN = torch.tensor([[90, 5, 5, 0], [10, 80, 10, 0], [20, 20, 10, 0], [5, 5, 0, 0]])
+CONFUSION_WEIGHTED = torch.tensor([[50, 10, 30, 10], [10, 40, 30, 20], [5, 5, 35, 5], [0, 1, 1, 8]])
 
 
-def starts_without_last_tile(length, tile, stride):
-    return list(range(0, max(length - tile, 0) + 1, stride))  # leaves the end uncovered when stride does not fit
+class AlwaysWall(torch.nn.Module):
+    """Predicts class 0 (wall) everywhere, at the resolution of its input."""
+
+    def forward(self, images):
+        logits = torch.zeros(images.shape[0], 150, *images.shape[-2:])
+        logits[:, 0] = 1
+        return logits
+
+
+def thin_lines_ade20k():
+    """A one-image ADE20K validation folder: wall, with class 5 on every odd row, which a 2x nearest downsizing
+    drops. Always-wall scores mIoU 1.0 at half resolution and 0.25 at the annotation's."""
+    import tempfile
+    from pathlib import Path
+
+    from PIL import Image
+
+    root = Path(tempfile.mkdtemp(prefix="thin_lines_"))
+    (root / "images" / "validation").mkdir(parents=True)
+    (root / "annotations" / "validation").mkdir(parents=True)
+    labels = np.ones((32, 32), np.uint8)  # file label 1 = wall (class 0)
+    labels[1::2] = 6  # file label 6 = class 5
+    Image.fromarray(np.full((32, 32, 3), 128, np.uint8)).save(root / "images" / "validation" / "ADE_val_00000001.jpg")
+    Image.fromarray(labels).save(root / "annotations" / "validation" / "ADE_val_00000001.png")
+    return root
+
+
+def annotation_resolution_answers(at_network, at_annotation):
+    return lambda: (at_network, at_annotation, AlwaysWall(), thin_lines_ade20k(), 16)
 
 
 # Probabilities where the best threshold is clearly below 0.5: the object's pixels sit at 0.3.
@@ -97,9 +131,14 @@ WRONG_ANSWERS = {
     "check_flip_tta": [(tta_not_flipped_back,)],
     "check_densenet_stage_channels": [(stage_channels_without_halving,)],
     "check_two_group_optimizer": [(one_group_optimizer,)],
-    "check_median_frequency_weights": [(mean_frequency_weights,)],
-    "check_multiclass_dice": [(dice_not_ignoring,)],
-    "check_window_starts": [(starts_without_last_tile,)],
+    "check_median_frequency_weights": [(mean_frequency_weights,), (lower_median_weights,)],
+    "check_weighting_effect": [(w1, w2, CONFUSION_PLAIN, CONFUSION_WEIGHTED, TRAIN_SHARE)
+                               for w1, w2 in (("weighted", "weighted"), ("plain", "plain"), ("weighted", "plain"))],
+    # swapped; both at the network's resolution; both at the annotation's
+    "check_annotation_resolution": [annotation_resolution_answers(0.25, 1.0), annotation_resolution_answers(1.0, 1.0),
+                                    annotation_resolution_answers(0.25, 0.25)],
+    # the share of crops with any padding; no padding; the answer for short side 512 instead of 384
+    "check_padding_share": [(0.556,), (0.0,), (0.103,)],
 }
 CASES = [(name, args) for name, answers in WRONG_ANSWERS.items() for args in answers]
 
@@ -111,6 +150,7 @@ def test_every_self_check_has_a_wrong_answer():
 
 @pytest.mark.parametrize(("name", "args"), CASES, ids=[f"{name}-{i}" for i, (name, _) in enumerate(CASES)])
 def test_self_check_rejects_a_wrong_answer(name, args, capsys):
+    args = args() if callable(args) else args  # built when the test runs (e.g. a data folder)
     with pytest.raises(AssertionError):
         getattr(exercises, name)(*args)
     assert "passed" not in capsys.readouterr().out
@@ -122,3 +162,10 @@ def test_new_self_checks_accept_the_right_answer():
     exercises.check_best_threshold(0.25, LOW_PROBS, LOW_MASKS)
     exercises.check_empty_image_dice(0.5, EMPTY_HALF)
     exercises.check_pooling_round_trip(1, LOW_MASKS)  # a 3 x 3 square loses a third of itself at once
+
+
+def test_notebook_05_self_checks_accept_the_right_answer():
+    exercises.check_weighting_effect("plain", "weighted", CONFUSION_PLAIN, CONFUSION_WEIGHTED, TRAIN_SHARE)
+    exercises.check_annotation_resolution(1.0, 0.25, AlwaysWall(), thin_lines_ade20k(), short_side=16)
+    exercises.check_padding_share(0.22)
+    exercises.check_padding_share(0.10, short_side=512)

@@ -256,7 +256,13 @@ def check_median_frequency_weights(median_frequency_weights: Callable[[torch.Ten
     assert torch.allclose(got, expected, atol=1e-5), (
         f"counts {counts.tolist()} give frequencies 0.6, 0.3, 0.1 with median 0.3, so weights 0.3 / f = "
         f"{expected.tolist()}; got {got.tolist()}")
-    # An odd number of classes occur in each case, so "the median" has one meaning.
+    counts = torch.tensor([10, 20, 30, 40])  # an even count: the median is the mean of the middle two, 0.25
+    got = torch.as_tensor(median_frequency_weights(counts), dtype=torch.float64)
+    expected = torch.tensor([2.5, 1.25, 0.25 / 0.3, 0.625], dtype=torch.float64)
+    assert torch.allclose(got, expected, rtol=1e-4), (
+        f"counts {counts.tolist()} (frequencies 0.1 .. 0.4): the median of an even number of values is the mean of "
+        f"the middle two, 0.25, so the weights are {[round(w, 4) for w in expected.tolist()]}; got "
+        f"{[round(w, 4) for w in got.tolist()]} (torch.median returns the lower middle value; quantile(0.5) does not)")
     for counts in (torch.tensor([500, 0, 20, 3, 90, 0, 7]), torch.tensor([1, 2, 0, 1000])):
         masks = torch.repeat_interleave(torch.arange(len(counts)), counts)  # one "pixel" per count
         expected = class_weights(masks, len(counts), method="median").double()
@@ -268,53 +274,120 @@ def check_median_frequency_weights(median_frequency_weights: Callable[[torch.Ten
     _passed("median_frequency_weights")
 
 
-def check_multiclass_dice(multiclass_dice_loss: Callable[..., torch.Tensor]) -> None:
-    """Notebook 05: soft multi-class Dice loss over the batch, pixels equal to ``ignore_index`` left out."""
-    from unet_tutorial.losses import dice_loss
-
-    logits = torch.tensor([[[[4.0, 0.0]], [[0.0, 4.0]]]])  # (1, 2, 1, 2): confident class 0, then class 1
-    targets = torch.tensor([[[0, 1]]])
-    got = multiclass_dice_loss(logits, targets, ignore_index=255, smooth=0.0)
-    assert isinstance(got, torch.Tensor) and got.dim() == 0, f"return a scalar tensor, got {got!r}"
-    p = torch.sigmoid(torch.tensor(4.0)).item()  # softmax of (4, 0) is sigmoid(4) for the first class
-    assert abs(got.item() - (1 - p)) < 1e-5, (
-        f"two pixels, each class right with probability {p:.4f}: each class's Dice is 2p / (1 + 1) = p, so the "
-        f"loss is 1 - p = {1 - p:.4f}; got {got.item():.4f}")
-    ignored = multiclass_dice_loss(logits, torch.tensor([[[0, 255]]]), ignore_index=255, smooth=0.0)
-    expected = dice_loss(logits, torch.tensor([[[0, 255]]]), smooth=1e-12, ignore_index=255)
-    assert abs(ignored.item() - expected.item()) < 1e-4, (
-        f"with the second pixel ignored, expected {expected.item():.4f}, got {ignored.item():.4f}: zero both the "
-        "probabilities and the one-hot targets where the target is ignore_index, and average over the classes "
-        "present in the targets only (here class 0)")
-    gen = torch.Generator().manual_seed(0)
-    logits = torch.randn(2, 5, 6, 7, generator=gen, requires_grad=True)
-    targets = torch.randint(0, 5, (2, 6, 7), generator=gen)
-    targets[0, :2] = 255
-    got = multiclass_dice_loss(logits, targets, ignore_index=255, smooth=1.0)
-    expected = dice_loss(logits.detach(), targets, smooth=1.0, ignore_index=255)
-    assert abs(got.item() - expected.item()) < 1e-5, (
-        f"on random logits (2, 5, 6, 7) expected {expected.item():.4f} (the package's dice_loss), got "
-        f"{got.item():.4f}; sum over batch and pixels per class, then average over the classes present")
-    got.backward()
-    assert logits.grad is not None and torch.isfinite(logits.grad).all(), "the loss must be differentiable"
-    _passed("multiclass_dice_loss")
+WINNERS = ("plain", "weighted", "tie")
 
 
-def check_window_starts(window_starts: Callable[[int, int, int], list[int]]) -> None:
-    """Notebook 05: start offsets of sliding-window tiles along one side, the last one flush with the end."""
-    from unet_tutorial.predict import tile_starts
+def check_weighting_effect(frequent_winner: str, rare_winner: str, confusion_plain: torch.Tensor,
+                           confusion_weighted: torch.Tensor, train_share: torch.Tensor) -> None:
+    """Notebook 05: which loss has the higher mean IoU on the frequent and on the rare half of the classes.
 
-    for length, tile, stride, expected in ((10, 4, 3, [0, 3, 6]), (10, 4, 4, [0, 4, 6]), (4, 4, 3, [0]),
-                                           (3, 4, 3, [0])):
-        got = list(window_starts(length, tile, stride))
-        assert got == expected, f"window_starts({length}, tile={tile}, stride={stride}) should be {expected}, got {got}"
-    for length, tile, stride in ((512, 128, 96), (683, 256, 192), (1918, 512, 384), (97, 32, 32), (129, 128, 1)):
-        got = list(window_starts(length, tile, stride))
-        covered = torch.zeros(length, dtype=torch.bool)
-        for start in got:
-            assert 0 <= start <= length - tile, f"length {length}, tile {tile}: start {start} runs off the image"
-            covered[start:start + tile] = True
-        assert covered.all(), f"length {length}, tile {tile}, stride {stride}: {got} leaves pixels uncovered"
-        assert got == tile_starts(length, tile, stride), (
-            f"length {length}, tile {tile}, stride {stride}: expected {tile_starts(length, tile, stride)}, got {got}")
-    _passed("window_starts")
+    The classes present in the validation masks (rows of the confusion matrices with pixels), sorted by their share
+    of the training pixels, most frequent first (a stable sort), are cut in two: the first ``len // 2`` are the
+    frequent half, the rest the rare half. A difference of the mean IoUs under 0.005 is a tie.
+    """
+    from unet_tutorial.metrics import iou_per_class
+
+    for name, answer in (("frequent_winner", frequent_winner), ("rare_winner", rare_winner)):
+        assert answer in WINNERS, f"{name} should be one of {WINNERS}, got {answer!r}"
+    truth = confusion_plain.sum(1)  # (C,) validation pixels per class
+    order = torch.argsort(torch.as_tensor(train_share, dtype=torch.float64), descending=True, stable=True)
+    present = [k for k in order.tolist() if truth[k] > 0]
+    assert len(present) >= 2, "at least two classes must occur in the validation masks to compare halves"
+    half = len(present) // 2
+    iou_plain, iou_weighted = iou_per_class(confusion_plain), iou_per_class(confusion_weighted)
+    lines = []
+    halves = (("frequent", frequent_winner, present[:half]), ("rare", rare_winner, present[half:]))
+    for label, answer, classes in halves:
+        plain, weighted = iou_plain[classes].mean().item(), iou_weighted[classes].mean().item()
+        winner = "tie" if abs(plain - weighted) < 0.005 else ("plain" if plain > weighted else "weighted")
+        assert answer == winner or winner == "tie", (
+            f"on the {label} half ({len(classes)} classes) the mean IoU is {plain:.3f} for the "
+            f"plain loss and {weighted:.3f} for the weighted one, so the winner is {winner!r}, not {answer!r}. "
+            "Sort the classes of the validation masks by their training share, cut the list in two, and average "
+            "each arm's per-class IoU over each half")
+        lines.append(f"{label} half ({len(classes)} classes): plain {plain:.3f}, weighted {weighted:.3f} -> {winner}")
+    print("\n".join(lines))
+    _passed("weighting_effect")
+
+
+def check_annotation_resolution(at_network: float, at_annotation: float, model: torch.nn.Module, root,
+                                short_side: int, *, limit: int | None = None, seed: int = 0,
+                                mean: tuple[float, float, float] | None = None,
+                                std: tuple[float, float, float] | None = None, device="cpu") -> None:
+    """Notebook 05: validation mIoU counted at the network's resolution (masks resized with the images, nearest)
+    and at the annotation's (masks as stored, logits upsampled), over ``ADE20KDataset(root, "validation",
+    limit=limit, seed=seed)`` with the images resized to ``short_side``."""
+    from torch.utils.data import DataLoader
+
+    from unet_tutorial.data import ADE20KDataset
+    from unet_tutorial.train import evaluate
+    from unet_tutorial.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transforms
+
+    mean, std = mean or IMAGENET_MEAN, std or IMAGENET_STD
+    truth = {}
+    for name, keep_mask in (("network", False), ("annotation", True)):
+        transform = eval_transforms(None, mean, std, short_side=short_side, keep_mask=keep_mask)
+        loader = DataLoader(ADE20KDataset(root, "validation", transform, limit=limit, seed=seed), batch_size=1)
+        truth[name] = evaluate(model, loader, device, num_classes=150, ignore_index=255, progress=False)["miou"]
+
+    def close(got: float, expected: float) -> bool:
+        return abs(float(got) - expected) <= max(1e-4, 0.01 * abs(expected))
+
+    if close(at_network, truth["annotation"]) and close(at_annotation, truth["network"]) and \
+            not close(at_network, truth["network"]):
+        raise AssertionError("the two numbers are swapped: at the network's resolution the mask is resized with the "
+                             "image; at the annotation's the mask stays as stored and the logits are upsampled")
+    assert close(at_annotation, truth["annotation"]), (
+        f"at annotation resolution the mIoU is {truth['annotation']:.4f}, you said {float(at_annotation):.4f}: keep "
+        "the masks at their own size (eval_transforms(..., keep_mask=True), as the notebook's val_loader does) and "
+        "let evaluate upsample the logits to them")
+    assert close(at_network, truth["network"]), (
+        f"at the network's resolution the mIoU is {truth['network']:.4f}, you said {float(at_network):.4f}: resize "
+        "the masks with the images (eval_transforms(None, short_side=..., ...) without keep_mask: nearest neighbour)")
+    diff = truth["network"] - truth["annotation"]
+    print(f"mIoU at the network's resolution {truth['network']:.4f}, at the annotation's {truth['annotation']:.4f} "
+          f"({diff:+.4f}): only the second is the benchmark's number, counted on the labels as drawn")
+    _passed("annotation_resolution")
+
+
+def _padding_share(image_size: tuple[int, int], crop_size: int | tuple[int, int], short_side: int,
+                  scale: tuple[float, float]) -> float:
+    """The expected share of padding in ``transforms.scale_crop_transforms`` crops of one image of ``image_size``.
+
+    Each of the 65 zooms is equally likely; a side shorter than the crop is padded up to it, and the crop then
+    keeps all of that side, so a crop holds ``min(h, crop_h) * min(w, crop_w)`` image pixels.
+    """
+    height, width = image_size
+    crop_h, crop_w = (crop_size, crop_size) if isinstance(crop_size, int) else crop_size
+    low, high = sorted(scale)
+    sides = sorted({max(1, round(short_side * (low + (high - low) * i / 64))) for i in range(65)})
+    shares = []
+    for side in sides:
+        factor = side / min(height, width)
+        h, w = round(height * factor), round(width * factor)
+        shares.append(1 - min(h, crop_h) * min(w, crop_w) / (crop_h * crop_w))
+    return sum(shares) / len(shares)
+
+
+def check_padding_share(share: float, *, image_size: tuple[int, int] = (512, 683), crop_size: int = 512,
+                        short_side: int = 384, scale: tuple[float, float] = (0.5, 2.0)) -> None:
+    """Notebook 05: the share of padded (ignored) pixels in the training crops of ``scale_crop_transforms`` for a
+    photo of ``image_size`` (height, width), measured over a few hundred crops (within 0.05)."""
+    expected = _padding_share(image_size, crop_size, short_side, scale)
+    low, high = sorted(scale)
+    crop_h, crop_w = (crop_size, crop_size) if isinstance(crop_size, int) else crop_size
+    # the zooms at which the resized photo is smaller than the crop in height or width
+    needs = min(max(crop_h / image_size[0], crop_w / image_size[1]) * min(image_size) / short_side, high)
+    padded_crops = max(needs - low, 0) / (high - low)
+    share = float(share)
+    assert 0 <= share <= 1, f"a share is between 0 and 1, got {share}"
+    if abs(share - padded_crops) < 0.02 and abs(expected - padded_crops) > 0.06:
+        raise AssertionError(f"{share:.3f} is about the share of crops that hold some padding ({padded_crops:.3f}); "
+                             "the question is the share of pixels: average the padded fraction of each crop")
+    assert abs(share - expected) <= 0.05, (
+        f"the crops are {expected:.1%} padding on average, you measured {share:.1%}. Pass the photo's own label "
+        "(a mask with no 255 in it, e.g. zeros) through scale_crop_transforms(crop_size, short_side, scale): every "
+        "255 in the output mask is then padding; average over a few hundred crops")
+    print(f"{share:.1%} of the crops' pixels are padding (expected {expected:.1%}); "
+          f"{padded_crops:.0%} of the crops hold some")
+    _passed("padding_share")

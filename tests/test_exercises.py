@@ -59,8 +59,17 @@ def stage_channels_without_halving(block_config, growth_rate=32, num_init_featur
     return channels
 
 
-def one_group_optimizer(model, lr_encoder, lr_decoder):
-    return torch.optim.AdamW(model.parameters(), lr=lr_decoder)
+def densenet_frozen_by_requires_grad_only():
+    from unet_tutorial.densenet_unet import DenseNetUNet
+
+    model = DenseNetUNet(decoder_channels=(16, 8, 8, 8, 4))
+    model.encoder.requires_grad_(False)
+    return model.train()
+
+
+def densenet_in_eval_mode():
+    model = densenet_frozen_by_requires_grad_only()
+    return model.eval()  # stops the drift, but the decoder's BatchNorm too, and fit calls model.train()
 
 
 def mean_frequency_weights(counts):
@@ -96,7 +105,7 @@ WRONG_ANSWERS = {
     "check_rle_encode": [(rle_column_major,), (rle_zero_indexed,)],
     "check_flip_tta": [(tta_not_flipped_back,)],
     "check_densenet_stage_channels": [(stage_channels_without_halving,)],
-    "check_two_group_optimizer": [(one_group_optimizer,)],
+    "check_frozen_batchnorm": [(0.0, 0.0, "grad_only"), (0.2, 0.0, "grad_only"), (0.2, 0.0, "eval")],
     "check_median_frequency_weights": [(mean_frequency_weights,)],
     "check_multiclass_dice": [(dice_not_ignoring,)],
     "check_window_starts": [(starts_without_last_tile,)],
@@ -111,6 +120,8 @@ def test_every_self_check_has_a_wrong_answer():
 
 @pytest.mark.parametrize(("name", "args"), CASES, ids=[f"{name}-{i}" for i, (name, _) in enumerate(CASES)])
 def test_self_check_rejects_a_wrong_answer(name, args, capsys):
+    models = {"grad_only": densenet_frozen_by_requires_grad_only, "eval": densenet_in_eval_mode}
+    args = tuple(models[a]() if isinstance(a, str) and a in models else a for a in args)  # built when needed
     with pytest.raises(AssertionError):
         getattr(exercises, name)(*args)
     assert "passed" not in capsys.readouterr().out
@@ -122,3 +133,13 @@ def test_new_self_checks_accept_the_right_answer():
     exercises.check_best_threshold(0.25, LOW_PROBS, LOW_MASKS)
     exercises.check_empty_image_dice(0.5, EMPTY_HALF)
     exercises.check_pooling_round_trip(1, LOW_MASKS)  # a 3 x 3 square loses a third of itself at once
+
+
+def test_frozen_batchnorm_accepts_both_fixes():
+    from unet_tutorial.densenet_unet import DenseNetUNet
+
+    model = DenseNetUNet(decoder_channels=(16, 8, 8, 8, 4))
+    model.freeze_encoder()
+    exercises.check_frozen_batchnorm(0.1, 0.0, model.train())
+    model.unfreeze_encoder(train_batchnorm=False)
+    exercises.check_frozen_batchnorm(0.1, 0.0, model.train())

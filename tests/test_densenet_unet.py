@@ -150,6 +150,35 @@ def test_frozen_encoder_gets_no_gradient_and_keeps_its_batchnorm_statistics():
     assert all(p.grad is not None for p in model.encoder.parameters())
 
 
+def test_unfrozen_encoder_can_keep_its_batchnorm_frozen_through_train():
+    model = DenseNetUNet(freeze_encoder=True)
+    model.unfreeze_encoder(train_batchnorm=False)
+    model.train()  # what fit does before every epoch
+    norms = model.encoder_batchnorms()
+    assert len(norms) == 121 and not any(norm.training for norm in norms)
+    assert model.encoder.conv0.training and model.merges.training, "only the encoder's BatchNorm stays in eval mode"
+    encoder_before, decoder_before = _buffers(model.encoder), _buffers(model.merges)
+    model(torch.randn(2, 3, 64, 64)).mean().backward()
+    assert all(torch.equal(v, _buffers(model.encoder)[k]) for k, v in encoder_before.items()), \
+        "the encoder's running statistics must not move"
+    assert any(not torch.equal(v, _buffers(model.merges)[k]) for k, v in decoder_before.items())
+    assert all(p.grad is not None for p in model.encoder.parameters()), "weights, BatchNorm's affine included, train"
+    model.eval().train()
+    assert not any(norm.training for norm in model.encoder_batchnorms())
+
+    model.unfreeze_encoder()  # the default: BatchNorm trains again
+    assert all(norm.training for norm in model.encoder_batchnorms())
+
+
+def test_requires_grad_alone_lets_batchnorm_statistics_drift():
+    """Why freeze_encoder() also keeps the encoder in eval mode: notebook 04's second exercise."""
+    model = DenseNetUNet()
+    model.encoder.requires_grad_(False)
+    before = _buffers(model.encoder)
+    model.train()(torch.randn(2, 3, 64, 64))
+    assert any(not torch.equal(v, _buffers(model.encoder)[k]) for k, v in before.items())
+
+
 def test_gradient_reaches_every_decoder_parameter():
     model = DenseNetUNet(num_classes=3)
     model(torch.randn(2, 3, 64, 64)).square().mean().backward()

@@ -59,8 +59,17 @@ def stage_channels_without_halving(block_config, growth_rate=32, num_init_featur
     return channels
 
 
-def one_group_optimizer(model, lr_encoder, lr_decoder):
-    return torch.optim.AdamW(model.parameters(), lr=lr_decoder)
+def densenet_frozen_by_requires_grad_only():
+    from unet_tutorial.densenet_unet import DenseNetUNet
+
+    model = DenseNetUNet(decoder_channels=(16, 8, 8, 8, 4))
+    model.encoder.requires_grad_(False)
+    return model.train()
+
+
+def densenet_in_eval_mode():
+    model = densenet_frozen_by_requires_grad_only()
+    return model.eval()  # stops the drift, but the decoder's BatchNorm too, and fit calls model.train()
 
 
 def mean_frequency_weights(counts):
@@ -130,7 +139,7 @@ WRONG_ANSWERS = {
     "check_rle_encode": [(rle_column_major,), (rle_zero_indexed,)],
     "check_flip_tta": [(tta_not_flipped_back,)],
     "check_densenet_stage_channels": [(stage_channels_without_halving,)],
-    "check_two_group_optimizer": [(one_group_optimizer,)],
+    "check_frozen_batchnorm": [(0.0, 0.0, "grad_only"), (0.2, 0.0, "grad_only"), (0.2, 0.0, "eval")],
     "check_median_frequency_weights": [(mean_frequency_weights,), (lower_median_weights,)],
     "check_weighting_effect": [(w1, w2, CONFUSION_PLAIN, CONFUSION_WEIGHTED, TRAIN_SHARE)
                                for w1, w2 in (("weighted", "weighted"), ("plain", "plain"), ("weighted", "plain"))],
@@ -150,7 +159,10 @@ def test_every_self_check_has_a_wrong_answer():
 
 @pytest.mark.parametrize(("name", "args"), CASES, ids=[f"{name}-{i}" for i, (name, _) in enumerate(CASES)])
 def test_self_check_rejects_a_wrong_answer(name, args, capsys):
-    args = args() if callable(args) else args  # built when the test runs (e.g. a data folder)
+    models = {"grad_only": densenet_frozen_by_requires_grad_only, "eval": densenet_in_eval_mode}
+    if callable(args):
+        args = args()  # built when the test runs (e.g. a data folder)
+    args = tuple(models[a]() if isinstance(a, str) and a in models else a for a in args)  # built when needed
     with pytest.raises(AssertionError):
         getattr(exercises, name)(*args)
     assert "passed" not in capsys.readouterr().out
@@ -169,3 +181,13 @@ def test_notebook_05_self_checks_accept_the_right_answer():
     exercises.check_annotation_resolution(1.0, 0.25, AlwaysWall(), thin_lines_ade20k(), short_side=16)
     exercises.check_padding_share(0.22)
     exercises.check_padding_share(0.10, short_side=512)
+
+
+def test_frozen_batchnorm_accepts_both_fixes():
+    from unet_tutorial.densenet_unet import DenseNetUNet
+
+    model = DenseNetUNet(decoder_channels=(16, 8, 8, 8, 4))
+    model.freeze_encoder()
+    exercises.check_frozen_batchnorm(0.1, 0.0, model.train())
+    model.unfreeze_encoder(train_batchnorm=False)
+    exercises.check_frozen_batchnorm(0.1, 0.0, model.train())

@@ -195,6 +195,7 @@ class DenseNetUNet(nn.Module):
         self.encoder.add_module("relu5", nn.ReLU(inplace=True))  # torchvision applies it in forward()
         self.normalization = normalization(requested)
         self.encoder_frozen = False
+        self.encoder_batchnorm_frozen = False
 
         widths = (ENCODER_CHANNELS[-1],) + tuple(decoder_channels[:4])
         skips = ENCODER_CHANNELS[-2::-1]  # (1024, 512, 256, 64): the skips at 1/16, 1/8, 1/4, 1/2
@@ -246,22 +247,43 @@ class DenseNetUNet(nn.Module):
     def freeze_encoder(self) -> None:
         """Stop training the encoder: no gradients, and its BatchNorm keeps the pretrained running statistics.
 
-        The encoder stays in eval mode, also after ``model.train()``, until ``unfreeze_encoder()``.
+        ``requires_grad_(False)`` alone would not do the second part: a BatchNorm layer in train mode updates its
+        running mean and variance on every forward pass, gradients or not. So the encoder stays in eval mode,
+        also after ``model.train()``, until ``unfreeze_encoder()``.
         """
         self.encoder.requires_grad_(False)
         self.encoder.eval()
         self.encoder_frozen = True
+        self.encoder_batchnorm_frozen = True
 
-    def unfreeze_encoder(self) -> None:
-        """Train the encoder again (gradients on, BatchNorm following the model's train/eval mode)."""
+    def unfreeze_encoder(self, train_batchnorm: bool = True) -> None:
+        """Train the encoder again: gradients on.
+
+        Args:
+            train_batchnorm: True: the encoder's BatchNorm follows the model's train/eval mode again (normalises
+                with each batch's statistics and updates its running ones). False: its BatchNorm layers stay in
+                eval mode, also after ``model.train()``: they keep normalising with the running statistics they
+                have (ImageNet's, for a pretrained encoder) and never update them, while their weight and bias
+                still train. The usual choice at small batch sizes (say under 16), where the statistics of a
+                few images are too noisy to normalise with.
+        """
         self.encoder.requires_grad_(True)
-        self.encoder.train(self.training)
         self.encoder_frozen = False
+        self.encoder_batchnorm_frozen = not train_batchnorm
+        self.train(self.training)
+
+    def encoder_batchnorms(self) -> list[nn.modules.batchnorm._BatchNorm]:
+        """The encoder's BatchNorm layers: DenseNet121 has 121 (two per dense layer, the stem's, the transitions',
+        norm5)."""
+        return [m for m in self.encoder.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
 
     def train(self, mode: bool = True) -> DenseNetUNet:
         super().train(mode)
         if self.encoder_frozen:
             self.encoder.eval()
+        elif self.encoder_batchnorm_frozen:
+            for norm in self.encoder_batchnorms():
+                norm.eval()
         return self
 
     def param_groups(self, lr_encoder: float, lr_decoder: float) -> list[dict]:

@@ -221,25 +221,51 @@ def check_densenet_stage_channels(densenet_stage_channels: Callable[..., list[in
     _passed("densenet_stage_channels")
 
 
-def check_two_group_optimizer(two_group_optimizer: Callable[..., torch.optim.Optimizer]) -> None:
-    """Notebook 04: an optimizer with the encoder at one learning rate and everything else at another."""
-    from unet_tutorial.densenet_unet import DenseNetUNet
+def check_frozen_batchnorm(drift_grad_only: float, drift_fixed: float, model: torch.nn.Module) -> None:
+    """Notebook 04: ``requires_grad_(False)`` alone lets the encoder's BatchNorm statistics drift; the fix stops it.
 
-    with torch.device("meta"):  # the parameters' identities are all that matters here
-        model = DenseNetUNet(num_classes=2, weights=None, decoder_channels=(16, 8, 8, 8, 4))
-    optimizer = two_group_optimizer(model, 1e-4, 1e-3)
-    assert isinstance(optimizer, torch.optim.AdamW), f"build a torch.optim.AdamW, got {type(optimizer).__name__}"
-    groups = optimizer.param_groups
-    assert len(groups) == 2, f"expected two parameter groups (encoder, decoder), got {len(groups)}"
-    seen = [id(p) for group in groups for p in group["params"]]
-    assert len(seen) == len(set(seen)), "a parameter is in both groups; each must be in exactly one"
-    assert set(seen) == {id(p) for p in model.parameters()}, "some of the model's parameters are in no group"
-    encoder = {id(p) for p in model.encoder.parameters()}
-    by_lr = {group["lr"]: {id(p) for p in group["params"]} for group in groups}
-    assert by_lr.get(1e-4) == encoder, "the group with lr_encoder=1e-4 must hold exactly model.encoder's parameters"
-    assert by_lr.get(1e-3) == set(seen) - encoder, ("the group with lr_decoder=1e-3 must hold every parameter "
-                                                    "outside the encoder (up-samples, merges, head)")
-    _passed("two_group_optimizer")
+    Args:
+        drift_grad_only: the largest change of any encoder ``running_mean`` after a few forward passes in train
+            mode, with the encoder frozen by ``requires_grad_(False)`` only.
+        drift_fixed: the same, measured after the fix.
+        model: the ``DenseNetUNet`` with the fix applied, in train mode (as ``fit`` leaves it).
+    """
+    import copy
+
+    from torch import nn
+
+    assert float(drift_grad_only) > 0, (
+        f"you measured a drift of {float(drift_grad_only)} with requires_grad_(False) only; look again: BatchNorm "
+        "in train mode moves running_mean and running_var towards each batch's statistics on every forward pass, "
+        "gradients or not (compare the encoder's buffers before and after a few forward passes in model.train())")
+    assert float(drift_fixed) == 0, (
+        f"after the fix the running statistics still moved by {float(drift_fixed)}: the encoder's BatchNorm layers "
+        "must be in eval mode while the model trains")
+    assert model.training, (
+        "the model is in eval mode: that stops the drift, but fit calls model.train() before every epoch, and it "
+        "would also stop the decoder's BatchNorm from learning; fix the encoder alone, so that it survives "
+        "model.train()")
+    def norms(module: nn.Module) -> list[nn.Module]:
+        return [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+    encoder = norms(model.encoder)
+    training = sum(norm.training for norm in encoder)
+    assert training == 0, (
+        f"{training} of the encoder's {len(encoder)} BatchNorm layers are in train mode, so their statistics drift "
+        "while the model trains: model.freeze_encoder() or model.unfreeze_encoder(train_batchnorm=False) keep them "
+        "in eval mode, also through model.train()")
+    decoder = [m for m in norms(model) if all(m is not e for e in encoder)]
+    assert all(norm.training for norm in decoder), "the decoder's BatchNorm layers should still be in train mode"
+    trial = copy.deepcopy(model)  # leave the learner's model as it was
+    before = [b.clone() for norm in encoder for b in (norm.running_mean, norm.running_var)]
+    with torch.no_grad():
+        trial.train()(torch.randn(2, 3, 64, 64, device=next(trial.parameters()).device))
+    after = [b for norm in norms(trial.encoder) for b in (norm.running_mean, norm.running_var)]
+    assert all(torch.equal(x, y) for x, y in zip(before, after)), (
+        "after model.train() and a forward pass, the encoder's running statistics moved: the fix does not survive "
+        "model.train()")
+    print(f"requires_grad_(False) alone: running means moved by up to {float(drift_grad_only):.3g}; with the fix: 0")
+    _passed("frozen_batchnorm")
 
 
 # Notebook 05: ADE20K, 150 classes

@@ -52,10 +52,10 @@ RECIPES: dict[str, dict[str, dict]] = {
         "cpu": {"sample_cars": 24, "sample_size": (160, 240), "image_size": (96, 144), "train_images": 96,
                 "val_images": 64, "batch_size": 4, "epochs": 3, "frozen_epochs": 1, "unet_base_channels": 16,
                 "num_workers": 0},
-        # four runs (a base-64 U-Net, three DenseNetUNets): 80 training cars and 20 validation cars, 8 epochs
+        # a base-64 U-Net, three DenseNetUNets and a second unfrozen phase: 80 training and 20 validation cars
         "gpu": {"sample_cars": 24, "sample_size": (320, 480), "image_size": (320, 480), "train_images": 1280,
                 "val_images": 320, "batch_size": 16, "epochs": 8, "frozen_epochs": 3, "unet_base_channels": 64,
-                "num_workers": "auto", "estimates": {"T4": (188, 38), "L4": (63, 13), "A100": (19, 4)}},
+                "num_workers": "auto", "estimates": {"T4": (188, 40), "L4": (63, 13), "A100": (19, 4)}},
     },
     "05_ade20k_multiclass": {
         "smoke": {"model": "densenet_unet", "base_channels": 16, "lr": 1e-3, "crop": {"real": 256, "sample": 64},
@@ -123,15 +123,19 @@ def runs(notebook: str, mode: str) -> list[dict]:
         images = (settings["train_images"] or CARVANA_TRAIN, settings["val_images"] or CARVANA_VAL)
         common = {"loss": binary, "batch_size": settings["batch_size"], "image_size": settings["image_size"],
                   "images": images, "epochs": settings["epochs"]}
-        # three DenseNetUNets (random encoder, ImageNet encoder, freeze then unfreeze), counted at full cost
+        # three DenseNetUNets (random encoder, ImageNet encoder, freeze then unfreeze), counted at full cost, and
+        # the second unfrozen phase (encoder BatchNorm frozen) that starts from the same frozen phase
+        unfrozen = settings["epochs"] - settings["frozen_epochs"]
         return [{"name": "U-Net from scratch", "build": _unet(1, settings["unet_base_channels"]), **common},
-                {"name": "DenseNetUNet", "build": _densenet(1), "count": 3, **common}]
+                {"name": "DenseNetUNet", "build": _densenet(1), "count": 3, **common},
+                {"name": "DenseNetUNet, unfrozen again", "build": _densenet(1), **common, "epochs": unfrozen}]
     crop = settings["crop"]["real"]
     build = _densenet(150) if settings["model"] == "densenet_unet" else _unet(150, settings["base_channels"])
     val_images = ADE20K_VAL * ADE20K_VAL_PIXELS / crop**2  # validated at their own size: counted in crops
     # plain CE + Dice, and with compare_weights the class-weighted run as well (the same model and cost)
     return [{"name": settings["model"], "build": build, "loss": ComboLoss({"bce": 1.0, "dice": 1.0}, 255),
-             "count": 2 if settings["compare_weights"] else 1, "epochs": settings["epochs"]["real"], "batch_size": settings["batch_size"], "image_size": (crop, crop),
+             "count": 2 if settings["compare_weights"] else 1, "epochs": settings["epochs"]["real"],
+             "batch_size": settings["batch_size"], "image_size": (crop, crop),
              "images": (settings["train_limit"]["real"] or ADE20K_TRAIN,
                         settings["val_limit"]["real"] or val_images)}]
 

@@ -61,12 +61,12 @@ import torch
 
 from unet_tutorial.recipes import describe, recipe, recipe_mode
 from unet_tutorial.train import default_amp_dtype
-from unet_tutorial.utils import pick_device, set_seed, smoke_mode
+from unet_tutorial.utils import pick_device, runs_root, set_seed, smoke_mode
 
 SMOKE = smoke_mode()
 DEVICE = pick_device()
 DOWNLOAD = False  # True: fetch the real data from Kaggle in the download cell below (token and rules needed)
-CACHE_ON_DRIVE = False  # Colab: keep the Kaggle archives on your Google Drive, so a new session skips the download
+CACHE_ON_DRIVE = False  # Colab: keep the Kaggle archives and the checkpoints on Google Drive (mounted here)
 VAL_FRACTION = 0.15  # fraction of *cars* held out for validation
 LEAK_FRACTION = 0.1  # fraction of the training cars' images held out to show what a split by image measures
 SEED = 0
@@ -79,7 +79,9 @@ EPOCHS, LR = RECIPE["epochs"], RECIPE["lr"]
 RESIZED_CACHE = RECIPE["resized_cache"]  # scale of a resized copy to train from (real photos), or None
 AMP_DTYPE = default_amp_dtype(DEVICE)  # bf16 (or fp16 on older GPUs) on CUDA; None = fp32 on the CPU
 NUM_WORKERS = RECIPE["num_workers"]  # GPU: min(8, CPU cores) loader processes, so the GPU never waits
-RUN_DIR = Path(tempfile.mkdtemp()) if SMOKE else Path("runs/03_carvana")  # checkpoints; smoke: never reused
+# Checkpoints: runs/03_carvana, on Google Drive with CACHE_ON_DRIVE (a new Colab VM then still finds last.pt);
+# smoke mode: a new temporary folder, never reused
+RUN_DIR = Path(tempfile.mkdtemp()) if SMOKE else runs_root(on_drive=CACHE_ON_DRIVE) / "03_carvana"
 set_seed(SEED)
 print(describe(RECIPE))
 print(f"smoke mode: {SMOKE}, device: {DEVICE}, image size (H, W): {IMAGE_SIZE}, U-Net base channels: "
@@ -102,9 +104,11 @@ print(f"smoke mode: {SMOKE}, device: {DEVICE}, image size (H, W): {IMAGE_SIZE}, 
 # `train.zip` (5,088 JPEGs), `train_masks.zip` (one GIF mask per image) and `train_masks.csv.zip` (the same
 # masks in the submission format of section 14); the competition's test set has no masks and is not needed here.
 #
-# **On Colab**, everything under `/content` vanishes with the session. With `CACHE_ON_DRIVE = True` the archives
-# are kept on your Google Drive and only unpacked to the fast local disk in each new session: reading
-# thousands of small files straight from Drive would be slow.
+# **On Colab**, everything under `/content` vanishes with the session. With `CACHE_ON_DRIVE = True` (the
+# settings cell mounts your Google Drive) the archives are kept on Drive and only unpacked to the fast local disk
+# in each new session, since reading thousands of small files straight from Drive would be slow; the run folder
+# with the checkpoints (`RUN_DIR`) lives on Drive too, so a new session resumes the training instead of
+# restarting it (section 7).
 #
 # The cell is tagged `skip-execution`, so tests and CI never run it, and it does nothing unless you asked.
 
@@ -112,14 +116,11 @@ print(f"smoke mode: {SMOKE}, device: {DEVICE}, image size (H, W): {IMAGE_SIZE}, 
 # Download the real data: only when DOWNLOAD = True (and never in smoke mode).
 if DOWNLOAD and not SMOKE:
     from unet_tutorial.download import fetch_carvana
-    from unet_tutorial.utils import data_root, in_colab
+    from unet_tutorial.utils import data_root, drive_root, in_colab
 
-    archives = None  # default: the zips go next to the data and are deleted once unpacked
-    if in_colab() and CACHE_ON_DRIVE:
-        from google.colab import drive
-
-        drive.mount("/content/drive")
-        archives = "/content/drive/MyDrive/unet_tutorial/carvana"  # kept on Drive, reused by the next session
+    # default: the zips go next to the data and are deleted once unpacked; with CACHE_ON_DRIVE they are kept in
+    # MyDrive/unet_tutorial/carvana and reused by the next session
+    archives = drive_root() / "carvana" if in_colab() and CACHE_ON_DRIVE else None
     # train.zip (5,088 JPEGs), train_masks.zip (GIF masks), train_masks.csv.zip (the masks as RLE);
     # anything already unpacked and complete is skipped
     fetch_carvana(data_root() / "carvana", archives=archives)
@@ -295,12 +296,18 @@ fig.tight_layout()
 # %%
 from torch.utils.data import DataLoader
 
+from unet_tutorial.data import seed_worker
+
 train_set = CarvanaDataset(TRAIN_DIR, train_ids, train_transforms(IMAGE_SIZE, **AUGMENT))
 val_set = CarvanaDataset(TRAIN_DIR, val_ids, eval_transforms(IMAGE_SIZE))
 leak_set = CarvanaDataset(TRAIN_DIR, leak_ids, eval_transforms(IMAGE_SIZE))
-loader_args = {"num_workers": NUM_WORKERS, "pin_memory": DEVICE.type == "cuda", "persistent_workers": NUM_WORKERS > 0}
-train_loader = DataLoader(train_set, batch_size=BATCH_SIZE, shuffle=True, drop_last=True, **loader_args)
-val_loader = DataLoader(val_set, batch_size=2 * BATCH_SIZE, **loader_args)
+# seed_worker: each loader process gets its own augmentations (without it, workers repeat each other's)
+loader_args = {"num_workers": NUM_WORKERS, "pin_memory": DEVICE.type == "cuda", "worker_init_fn": seed_worker}
+# generator: fit re-seeds it every epoch from torch's random state (which checkpoints keep), so a resumed run
+# shuffles and augments as the uninterrupted one; new workers each epoch (no persistent_workers) take that seed
+train_loader = DataLoader(train_set, batch_size=BATCH_SIZE, shuffle=True, drop_last=True,
+                          generator=torch.Generator(), **loader_args)
+val_loader = DataLoader(val_set, batch_size=2 * BATCH_SIZE, persistent_workers=NUM_WORKERS > 0, **loader_args)
 leak_loader = DataLoader(leak_set, batch_size=2 * BATCH_SIZE, **loader_args)
 images, masks = next(iter(train_loader))
 print(f"a training batch: images {tuple(images.shape)} {images.dtype}, masks {tuple(masks.shape)} {masks.dtype}")

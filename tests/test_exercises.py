@@ -33,22 +33,19 @@ def split_by_image(ids, val_fraction, seed=0):
     return shuffled[cut:], shuffled[:cut]
 
 
-def rle_column_major(mask):
-    from unet_tutorial.data import rle_encode
+# Two cars, 16 views each: views 2, 3, 4 are weak on both cars (the right answer); car "a" alone has its three
+# worst images at views 9, 10, 11, which the other car gets right.
+VIEW_IDS = [f"car_{car}_{view:02d}" for car in "ab" for view in range(1, 17)]
+VIEW_DICE = {"a": {2: 0.70, 3: 0.71, 4: 0.72, 9: 0.50, 10: 0.55, 11: 0.60}, "b": {2: 0.70, 3: 0.71, 4: 0.72}}
+PER_IMAGE = np.array([VIEW_DICE[i.split("_")[1]].get(int(i[-2:]), 0.99) for i in VIEW_IDS])
 
-    return rle_encode(mask.T)
-
-
-def rle_zero_indexed(mask):
-    pixels = np.concatenate([[0], mask.flatten(), [0]])
-    runs = np.flatnonzero(pixels[1:] != pixels[:-1])  # 0-based starts: one too small
-    runs[1::2] -= runs[::2]
-    return " ".join(map(str, runs))
-
-
-@torch.no_grad()
-def tta_not_flipped_back(model, images):
-    return (model(images).sigmoid() + model(images.flip(-1)).sigmoid()) / 2
+# Four cars, two images each: the first two cars' objects sit at probability 0.3 (a low threshold helps a lot
+# there), the other two cars' objects half at 0.3, half at 0.6 (it helps less).
+THRESHOLD_IDS = [f"{car}_{view:02d}" for car in ("c1", "c2", "c3", "c4") for view in (1, 2)]
+THRESHOLD_MASKS = torch.zeros(8, 1, 8, 8)
+THRESHOLD_MASKS[:, :, 2:6, 2:6] = 1
+THRESHOLD_PROBS = torch.where(THRESHOLD_MASKS > 0, 0.3, 0.02)
+THRESHOLD_PROBS[4:, :, 2:4, 2:6] = 0.6
 
 
 def stage_channels_without_halving(block_config, growth_rate=32, num_init_features=64):
@@ -136,8 +133,11 @@ WRONG_ANSWERS = {
     "check_best_threshold": [(0.5, LOW_PROBS, LOW_MASKS), (0.95, LOW_PROBS, LOW_MASKS)],
     "check_empty_image_dice": [(0.0, EMPTY_HALF), (1.0, EMPTY_HALF)],
     "check_split_by_car": [(split_on_first_underscore,), (split_by_image,)],
-    "check_rle_encode": [(rle_column_major,), (rle_zero_indexed,)],
-    "check_flip_tta": [(tta_not_flipped_back,)],
+    "check_worst_views": [([9, 10, 11], VIEW_IDS, PER_IMAGE), ([1, 2, 3], VIEW_IDS, PER_IMAGE),
+                          ([2, 3], VIEW_IDS, PER_IMAGE), ([2, 3, 9], VIEW_IDS, PER_IMAGE)],
+    "check_threshold_gain": [(1.0, THRESHOLD_IDS, THRESHOLD_PROBS, THRESHOLD_MASKS),  # measured where it was tuned
+                             (-1 / 3, THRESHOLD_IDS, THRESHOLD_PROBS, THRESHOLD_MASKS),
+                             (0.0, THRESHOLD_IDS, THRESHOLD_PROBS, THRESHOLD_MASKS)],
     "check_densenet_stage_channels": [(stage_channels_without_halving,)],
     "check_frozen_batchnorm": [(0.0, 0.0, "grad_only"), (0.2, 0.0, "grad_only"), (0.2, 0.0, "eval")],
     "check_median_frequency_weights": [(mean_frequency_weights,), (lower_median_weights,)],
@@ -174,6 +174,9 @@ def test_new_self_checks_accept_the_right_answer():
     exercises.check_best_threshold(0.25, LOW_PROBS, LOW_MASKS)
     exercises.check_empty_image_dice(0.5, EMPTY_HALF)
     exercises.check_pooling_round_trip(1, LOW_MASKS)  # a 3 x 3 square loses a third of itself at once
+    exercises.check_worst_views([4, 2, 3], VIEW_IDS, PER_IMAGE)
+    exercises.check_threshold_gain(1 / 3, THRESHOLD_IDS, THRESHOLD_PROBS, THRESHOLD_MASKS)
+    exercises.check_threshold_gain(float("nan"), THRESHOLD_IDS[:2], THRESHOLD_PROBS[:2], THRESHOLD_MASKS[:2])
 
 
 def test_notebook_05_self_checks_accept_the_right_answer():

@@ -145,54 +145,77 @@ def check_split_by_car(split_by_car: Callable[..., tuple[list[str], list[str]]])
     _passed("split_by_car")
 
 
-def check_rle_encode(rle_encode: Callable[..., str]) -> None:
-    """Notebook 03: Carvana's run-length code, 1-indexed "start length" pairs in row-major order."""
-    import numpy as np
-
-    from unet_tutorial.data import rle_decode
-    from unet_tutorial.data import rle_encode as reference
-
-    cases = [(np.array([[0, 1, 1], [1, 0, 0]], np.uint8), "2 3"), (np.zeros((2, 3), np.uint8), ""),
-             (np.ones((2, 2), np.uint8), "1 4"), (np.array([[1, 0], [0, 1]], np.uint8), "1 1 4 1")]
-    for mask, expected in cases:
-        got = rle_encode(mask)
-        assert isinstance(got, str), f"return a string such as '2 3', got {type(got).__name__}"
-        if got.strip() == reference(mask.T) and expected != reference(mask.T):
-            raise AssertionError(f"for {mask.tolist()} you numbered the pixels column by column ({got!r}); "
-                                 f"Carvana numbers them along the rows: expected {expected!r}")
-        assert got.strip() == expected, (f"for {mask.tolist()} expected {expected!r}, got {got!r}: pixels are "
-                                         "numbered from 1 along the rows, each run of 1s is 'start length'")
-    rng = np.random.default_rng(0)
-    mask = (rng.random((13, 17)) > 0.6).astype(np.uint8)
-    got = rle_encode(mask)
-    np.testing.assert_array_equal(rle_decode(got, mask.shape), mask, err_msg="decoding your code must give the mask")
-    _passed("rle_encode")
+def _mean_dice_per_view(val_ids: list[str], per_image) -> dict[int, float]:
+    views: dict[int, list[float]] = {}
+    for image_id, dice in zip(val_ids, per_image):
+        views.setdefault(int(image_id.rsplit("_", 1)[1]), []).append(float(dice))
+    return {view: sum(scores) / len(scores) for view, scores in sorted(views.items())}
 
 
-def check_flip_tta(flip_tta_probs: Callable[..., torch.Tensor]) -> None:
-    """Notebook 03: horizontal-flip test-time augmentation of a binary model's probabilities."""
-    from torch import nn
+def check_worst_views(worst_views, val_ids: list[str], per_image) -> None:
+    """Notebook 03: the three views ("<car>_<view>", 1..16) with the lowest mean validation Dice."""
+    view_dice = _mean_dice_per_view(val_ids, per_image)
+    ranked = sorted(view_dice, key=view_dice.get)
+    got = [int(v) for v in worst_views]
+    assert len(got) == 3 and len(set(got)) == 3, f"name three different views, got {list(worst_views)}"
+    third = view_dice[ranked[2]]
+    if all(v not in view_dice for v in got) or set(got) == {v - 1 for v in ranked[:3]}:
+        raise AssertionError(f"views are numbered as in the file names, {min(view_dice)} to {max(view_dice)}; "
+                             f"you gave {got}")
+    if set(got) == set(ranked[-3:]):
+        raise AssertionError(f"views {got} have the *highest* mean Dice; sort the other way round")
+    worst_images = [int(val_ids[i].rsplit("_", 1)[1]) for i in sorted(range(len(per_image)),
+                                                                     key=lambda i: per_image[i])[:3]]
+    wrong = [v for v in got if v not in view_dice or view_dice[v] > third + 1e-9]
+    if wrong and got == worst_images:
+        raise AssertionError(f"{got} are the views of the three worst *images*; average each view over all "
+                             "validation cars first, then pick the three lowest means")
+    assert not wrong, (
+        f"views {wrong} are not among the three with the lowest mean Dice (the third lowest mean is {third:.4f}, "
+        f"view {wrong[0]} has {view_dice.get(wrong[0], float('nan')):.4f}); average per_image over the images of "
+        "each view (the number after the last '_')")
+    print("mean Dice of those views:", {v: round(view_dice[v], 4) for v in got})
+    _passed("worst_views")
 
-    from unet_tutorial.predict import predict_probs
 
-    torch.manual_seed(0)
-    model = nn.Conv2d(3, 1, kernel_size=3, padding=1)  # not mirror-symmetric: flipping matters
-    images = torch.randn(2, 3, 8, 10)
-    got = flip_tta_probs(model, images)
-    expected = predict_probs(model, images, tta=True)
-    assert isinstance(got, torch.Tensor) and got.shape == (2, 1, 8, 10), (
-        f"return probabilities (B, 1, H, W) = (2, 1, 8, 10), got {getattr(got, 'shape', got)}")
-    with torch.no_grad():
-        plain = model(images).sigmoid()
-        not_flipped_back = (plain + model(images.flip(-1)).sigmoid()) / 2
-    if torch.allclose(got, plain, atol=1e-5):
-        raise AssertionError("that is the prediction without TTA: also predict images.flip(-1) and average")
-    if torch.allclose(got, not_flipped_back, atol=1e-5):
-        raise AssertionError("flip the mirrored prediction back (.flip(-1)) before averaging, so pixels line up")
-    assert torch.allclose(got, expected, atol=1e-5), (
-        "expected (sigmoid(model(x)) + sigmoid(model(x.flip(-1))).flip(-1)) / 2: probabilities, not logits, "
-        "averaged over the image and its mirror image")
-    _passed("flip_tta")
+def _threshold_halves(val_ids: list[str]) -> torch.Tensor:
+    cars = sorted({i.rsplit("_", 1)[0] for i in val_ids})
+    tune_cars = set(cars[: len(cars) // 2])
+    return torch.tensor([i.rsplit("_", 1)[0] in tune_cars for i in val_ids])
+
+
+def check_threshold_gain(threshold_gain: float, val_ids: list[str], val_probs: torch.Tensor,
+                         val_masks: torch.Tensor) -> None:
+    """Notebook 03: the Dice gain (tuned threshold minus 0.5) on validation cars the threshold was not tuned on.
+
+    The threshold is the best of 0.05, 0.10, ..., 0.95 on the first half of the sorted validation cars; the gain
+    is measured on the other half.
+    """
+    from unet_tutorial.metrics import dice_score
+
+    tune = _threshold_halves(val_ids)
+    if not tune.any():
+        print("only one validation car (smoke mode?): no second half to measure on, nothing to check")
+        return
+    grid = [round(0.05 * i, 2) for i in range(1, 20)]
+    tuned = max(grid, key=lambda t: dice_score(val_probs[tune] > t, val_masks[tune]))
+    test = ~tune
+
+    def gain(rows: torch.Tensor) -> float:
+        return dice_score(val_probs[rows] > tuned, val_masks[rows]) - dice_score(val_probs[rows] > 0.5, val_masks[rows])
+
+    expected, in_sample = gain(test), gain(tune)
+    got = float(threshold_gain)
+    if abs(got - expected) > 1e-4 and abs(got - in_sample) < 1e-4:
+        raise AssertionError(f"{got:+.4f} is the gain on the cars the threshold ({tuned}) was picked on, which "
+                             "flatters it; measure it on the other half of the validation cars")
+    if abs(got - expected) > 1e-4 and abs(got + expected) < 1e-4:
+        raise AssertionError(f"the sign is reversed: Dice at the tuned threshold ({tuned}) minus Dice at 0.5")
+    assert abs(got - expected) < 1e-4, (
+        f"expected {expected:+.4f} (threshold {tuned}, picked on the {int(tune.sum())} images of the first "
+        f"len(cars) // 2 of the sorted validation cars, measured on the others), got {got:+.4f}")
+    print(f"threshold {tuned}: {in_sample:+.4f} Dice on the cars it was picked on, {expected:+.4f} on the others")
+    _passed("threshold_gain")
 
 
 # Notebook 04: DenseNet121 transfer

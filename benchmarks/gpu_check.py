@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_data  # noqa: E402
 import bench_train  # noqa: E402
 
+from unet_tutorial.conventions import IGNORE_INDEX  # noqa: E402
 from unet_tutorial.data import ADE20KDataset, carvana_ids, carvana_loaders  # noqa: E402
 from unet_tutorial.densenet_unet import DenseNetUNet  # noqa: E402
 from unet_tutorial.losses import ComboLoss  # noqa: E402
@@ -39,7 +40,7 @@ from unet_tutorial.recipes import ADE20K_TRAIN, CARVANA_TRAIN, recipe  # noqa: E
 from unet_tutorial.resized_cache import write_resized_carvana  # noqa: E402
 from unet_tutorial.sample_data import make_ade20k_like, make_carvana_like  # noqa: E402
 from unet_tutorial.train import fit  # noqa: E402
-from unet_tutorial.transforms import eval_transforms, train_transforms  # noqa: E402
+from unet_tutorial.transforms import eval_transforms, scale_crop_transforms  # noqa: E402
 from unet_tutorial.utils import set_seed  # noqa: E402
 
 STEPS = 8  # training steps in each recipe's epoch on generated data: enough to see past cuDNN's autotuning
@@ -113,8 +114,9 @@ def recipe_epochs(work: Path, device: torch.device, dry_run: bool, carvana_root:
     crop = nb05["crop"]["sample" if dry_run else "real"]
     batch, accumulate = nb05["batch_size"], nb05["accumulate"]
     ade = make_ade20k_like(work / "ade20k", 4 if dry_run else 16, 2, size=(64, 96) if dry_run else (512, 683))
-    train_set = ADE20KDataset(ade, "training", train_transforms(crop, scale=(0.5, 1.0), mask_fill=255))
-    val_set = ADE20KDataset(ade, "validation", eval_transforms(None))
+    # notebook 05's pipelines: scale-and-crop for training; the short side at the crop's, masks as annotated
+    train_set = ADE20KDataset(ade, "training", scale_crop_transforms(crop, short_side=crop))
+    val_set = ADE20KDataset(ade, "validation", eval_transforms(None, short_side=crop, keep_mask=True))
     train_set = torch.utils.data.Subset(train_set, [i % len(train_set) for i in range(steps * accumulate * batch)])
     args = {"num_workers": nb05["num_workers"], "pin_memory": device.type == "cuda"}
     train_loader = torch.utils.data.DataLoader(train_set, batch_size=batch, shuffle=True, drop_last=True, **args)
@@ -122,8 +124,8 @@ def recipe_epochs(work: Path, device: torch.device, dry_run: bool, carvana_root:
     model = DenseNetUNet(150, weights=None) if nb05["model"] == "densenet_unet" else \
         UNet(num_classes=150, base_channels=nb05["base_channels"])
     rows.append(run_epoch(f"05 {type(model).__name__} 150 classes, crop {crop}, batch {batch} x {accumulate}", model,
-                          train_loader, val_loader, ComboLoss({"bce": 1.0, "dice": 1.0}, 255),
-                          device=device, num_classes=150, ignore_index=255, accumulate=accumulate,
+                          train_loader, val_loader, ComboLoss({"bce": 1.0, "dice": 1.0}, IGNORE_INDEX),
+                          device=device, num_classes=150, ignore_index=IGNORE_INDEX, accumulate=accumulate,
                           real_train_images=real.get("05")))
     return rows
 

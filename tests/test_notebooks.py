@@ -46,6 +46,19 @@ def test_sync_gate_catches_a_stale_or_executed_notebook(tmp_path):
     assert "outputs" in notebooks.pairing_problems(source)[0]
 
 
+def test_student_copy_keeps_the_paired_notebooks_cell_ids(tmp_path):
+    import nbformat
+
+    source = tmp_path / "00_demo.py"
+    source.write_text("# %%\nx = 1\n\n# %% [markdown]\n# text\n")
+    nbformat.write(jupytext.read(source), tmp_path / "00_demo.ipynb")
+    first = notebooks.make_student(source).read_bytes()
+    assert notebooks.make_student(source).read_bytes() == first, "a rerun must not change the copy"
+    paired = nbformat.read(tmp_path / "00_demo.ipynb", as_version=4)
+    copy = nbformat.read(notebooks.student_path(source), as_version=4)
+    assert [c.id for c in copy.cells] == [c.id for c in paired.cells]
+
+
 def test_sync_gate_compares_cell_tags(tmp_path):
     import nbformat
 

@@ -181,6 +181,12 @@ def student_notebook(py_path: str | Path):
 
     notebook = jupytext.read(py_path)
     notebook.metadata.pop("jupytext", None)  # the copy is not paired with a .py
+    paired = Path(py_path).with_suffix(".ipynb")
+    if paired.is_file():  # the paired notebook's cell ids (jupytext --update keeps them): a rerun changes nothing
+        ids = [cell.get("id") for cell in jupytext.read(paired).cells]
+        if len(ids) == len(notebook.cells) and all(ids):
+            for cell, cell_id in zip(notebook.cells, ids):
+                cell["id"] = cell_id
     notebook.cells[0].source = _colab_badges_to(notebook.cells[0].source, Path(py_path).stem + ".ipynb")
     for cell in notebook.cells:
         if SOLUTION_TAG in cell.metadata.get("tags", []):

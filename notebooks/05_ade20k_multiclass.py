@@ -296,9 +296,10 @@ print(f"the largest weight is {weights[seen_ids].max() / weights[seen_ids].min()
 #
 # The Dice loss of notebook 02 carries over class by class: soft-count the overlap between the softmax
 # probabilities of class c and the one-hot mask of class c over the valid pixels, turn it into a Dice score,
-# and average over the classes **present in the batch's targets** (as segmentation_models_pytorch does). A batch
-# of crops shows a few of the 150 classes; averaging over all 150 would fill the mean with classes that are not
-# there to be found. Cross-entropy judges every pixel on its own; Dice judges each class's region as a whole, so
+# and average over the classes **present in the batch's targets**. A batch of crops shows a few of the 150
+# classes; averaging over all 150 would fill the mean with classes that are not there to be found.
+# (segmentation_models_pytorch's `DiceLoss` zeroes the absent classes' loss but still divides by all C; we average
+# over the present ones.) Cross-entropy judges every pixel on its own; Dice judges each class's region as a whole, so
 # a small class weighs as much as a big one. The default loss is their sum; the weighted variant differs only in
 # the cross-entropy:
 
@@ -476,8 +477,10 @@ print(f"always {ADE20K_CLASSES[majority]!r}: mIoU {BASELINE['miou']:.3f}, "
 from unet_tutorial.checkpoint import load_checkpoint, read_checkpoint
 from unet_tutorial.train import fit
 
-CONFIG = {"model": MODEL, "num_classes": NUM_CLASSES, "crop": crop, "scale": list(SCALE), "epochs": EPOCHS[KIND],
-          "batch_size": BATCH_SIZE, "accumulate": ACCUMULATE, "train_images": len(train_set), "data": str(ROOT)}
+# Every setting that changes the trained model: a run saved with other values is trained again, not loaded.
+CONFIG = {"model": MODEL, "base_channels": BASE_CHANNELS, "num_classes": NUM_CLASSES, "lr": LR, "crop": crop,
+          "scale": list(SCALE), "epochs": EPOCHS[KIND], "batch_size": BATCH_SIZE, "accumulate": ACCUMULATE,
+          "max_class_weight": MAX_CLASS_WEIGHT, "train_images": len(train_set), "data": str(ROOT)}
 
 
 def train_run(name: str, loss_fn) -> tuple[torch.nn.Module, dict]:
@@ -587,10 +590,10 @@ plt.show()
 # %% [markdown]
 # **Reading it** (the CPU run on generated scenes). The weighted model loses on mIoU (0.134 against 0.157) and
 # halves the pixel accuracy (0.260 against 0.494). The bars show where: it wins most of the rare classes
-# (painting, mountain, door, bed, ...), which the plain model never predicts, and loses frequent ones the plain
-# model had: road and floor fall from about 0.55 and 0.62 to about 0. The last printed line says why. The weights
-# make a pixel of a rare class count up to 44 times as much as one of a frequent class (section 3), so wherever
-# the model is unsure it paints a rare class: it labels about half the validation pixels with a class under 2%
+# (painting, mountain, door, bed, ...), which the plain model (almost) never predicts, and loses frequent ones
+# the plain model had: road and floor fall from about 0.55 and 0.62 to about 0. The last printed line says why.
+# The weights make a pixel of a rare class count up to 44 times as much as one of a frequent class (section 3), so
+# wherever the model is unsure it paints a rare class: it labels about half the validation pixels with a class under 2%
 # of the training pixels, where the truth has 11%. A false positive costs IoU too (it joins the union), so the
 # rare classes gain less than the frequent ones lose. Dice already gives every class in a batch an equal say;
 # the weights push further and overshoot.
@@ -604,7 +607,8 @@ plt.show()
 # ## 7. Per class: what the plain model gets, and what it misses
 #
 # mIoU is an average; the classes behind it tell more. For each class in the validation masks: its IoU, its
-# share of the validation and of the training pixels, and how many pixels the model *predicts* as that class.
+# share of the validation and of the training pixels, and how many pixels the model *predicts* as that class
+# (with more than 30 classes, as on the real data, the 15 best and the 15 worst).
 
 # %%
 confusion = CONFUSIONS["plain"]
@@ -612,7 +616,11 @@ iou = IOU["plain"]
 predicted = confusion.sum(0)  # (150,) pixels predicted as each class
 seen = [k for k in torch.argsort(iou.nan_to_num(-1), descending=True, stable=True).tolist() if val_pixels[k] > 0]
 print(f"{'class':<16}{'IoU':>7}{'val pixels':>12}{'train pixels':>14}{'predicted':>11}")
-for k in seen:
+for row, k in enumerate(seen):
+    if len(seen) > 30 and 15 <= row < len(seen) - 15:  # the real data: the 15 best and the 15 worst classes
+        if row == 15:
+            print(f"... {len(seen) - 30} classes in between ...")
+        continue
     print(f"{ADE20K_CLASSES[k]:<16}{iou[k]:>7.3f}{val_pixels[k] / val_pixels.sum():>12.2%}{share[k]:>14.2%}"
           f"{predicted[k] / val_pixels.sum():>11.2%}")
 zero = [k for k in seen if iou[k] == 0]
@@ -622,10 +630,14 @@ print(f"{len(seen)} classes in the validation masks; IoU 0 for {len(zero)}: "
 # %% [markdown]
 # **Reading it** (the CPU run on generated scenes). The zeros come in two kinds:
 #
-# - **Rare classes that are never predicted.** The classes with at most 1.4% of the training pixels (bed,
-#   windowpane, cabinet, sofa, mountain, painting, table, person, chair) have IoU 0 with 0.00% of the pixels
-#   predicted as them: in 800 crops (4 epochs of 200) a rare class never learns to win the argmax against the
-#   frequent class around it. This is what class weights try to fix (section 6).
+# - **Rare classes that are (almost) never predicted.** Bed, windowpane, cabinet, sofa, mountain, painting,
+#   table, person and chair (0.44% to 1.37% of the training pixels) have IoU 0 with 0.00% of the pixels
+#   predicted as them; door (1.72%) scores 0.000, predicted on 0.12% of the pixels where it covers 1.85%, and
+#   nearly never in the right place. In 800 crops (4 epochs of 200) these classes have not learned to win the
+#   argmax against the frequent class around them. This is what class weights try to fix (section 6).
+#   Frequency is not everything, though: **car**, rarer than half of them (0.86%), reaches IoU 0.566 and is
+#   predicted on about as many pixels as it covers (0.76% against 1.01%). The generator paints cars a
+#   distinctive red, as compact shapes on the road: a colour and a shape that nothing else has beat frequency.
 # - **Frequent classes that look like another.** Wall, the most frequent class of all, has IoU 0.001: the
 #   confusion view below shows its pixels going to ceiling; grass goes to tree, sidewalk and building to road and
 #   ceiling. The generator draws these pairs in similar colours on purpose (wall and ceiling, grass and tree,
@@ -868,11 +880,11 @@ interactive_or_static(draw_class, static=static, class_name=choices, index=(0, P
 # ```
 #
 # **Where should a U-Net land?** Published single-scale validation mIoU with a ResNet-50 encoder, 512 x 512
-# crops, scored at annotation resolution as here (mmsegmentation's model zoo): FCN about **36**, PSPNet and
-# UPerNet **41-42**. Those models add context modules (pyramid pooling) on a pretrained encoder; a U-Net's decoder
-# adds resolution, not context. We have not run the full recipe, so we make no claim of our own: expect a
-# DenseNet121 U-Net below the PSPNet/UPerNet line, and measure where it lands against FCN's 36 with the commands
-# above. A U-Net trained from scratch (no pretrained encoder) lands lower still.
+# crops, scored at annotation resolution as here (mmsegmentation's model zoo): FCN about **0.36**, PSPNet
+# and UPerNet **0.41-0.42**. Those models add context modules (pyramid pooling) on a pretrained encoder; a
+# U-Net's decoder adds resolution, not context. We have not run the full recipe, so we make no claim of our
+# own: expect a DenseNet121 U-Net below the PSPNet/UPerNet line, and measure where it lands against FCN's 0.36
+# with the commands above. A U-Net trained from scratch (no pretrained encoder) lands lower still.
 #
 # ## Results
 #
@@ -1029,7 +1041,7 @@ check_padding_share(padding_share, image_size=(512, 683), crop_size=512, short_s
 #   scored the same mIoU as whole images.
 # - The best epoch's score is picked on the validation set itself: report the last epoch, or a held-out set.
 # - The full recipe (512 crops, batch 16, 160k iterations, several GPUs with `torchrun`) is where published
-#   baselines come from: FCN-R50 about 36 mIoU, PSPNet/UPerNet-R50 41-42; measure a U-Net against them.
+#   baselines come from: FCN-R50 about 0.36 mIoU, PSPNet/UPerNet-R50 0.41-0.42; measure a U-Net against them.
 #
 # This is the last notebook of the course. Next: run the full recipe on a GPU, try another encoder, or bring
 # your own data: `unet_tutorial.data.FolderDataset` reads a folder of images and one of masks, and

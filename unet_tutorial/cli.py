@@ -46,10 +46,11 @@ from unet_tutorial.data import (
     split_indices,
 )
 from unet_tutorial.densenet_unet import DenseNetUNet, PretrainedWeightsUnavailable
-from unet_tutorial.download import DownloadError, fetch_ade20k, fetch_carvana
+from unet_tutorial.download import fetch_ade20k, fetch_carvana
 from unet_tutorial.losses import ComboLoss
 from unet_tutorial.model import UNet
 from unet_tutorial.predict import predict_mask, sliding_window_mask
+from unet_tutorial.safe_download import DownloadError
 from unet_tutorial.sample_data import make_ade20k_like, make_carvana_like
 from unet_tutorial.train import NonFiniteLossError, fit, memory_format_for
 from unet_tutorial.transforms import eval_transforms, scale_crop_transforms, train_transforms

@@ -35,18 +35,16 @@ from unet_tutorial.data import (
     ADE20KDataset,
     CarvanaDataset,
     DataError,
-    FolderDataset,
     ade20k_palette,
     carvana_split,
     random_subset,
     read_image,
     rle_encode,
-    seed_loader,
-    seed_worker,
-    split_indices,
 )
 from unet_tutorial.densenet_unet import DenseNetUNet, PretrainedWeightsUnavailable
 from unet_tutorial.download import fetch_ade20k, fetch_carvana
+from unet_tutorial.folder import FolderDataset, split_indices
+from unet_tutorial.loaders import seed_loader, seed_worker
 from unet_tutorial.losses import ComboLoss
 from unet_tutorial.model import UNet
 from unet_tutorial.predict import predict_mask, sliding_window_mask

@@ -31,7 +31,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, RandomSampler
 
 from unet_tutorial.conventions import IMAGENET_MEAN, IMAGENET_STD
-from unet_tutorial.data import CarvanaDataset, _apply, read_label
+from unet_tutorial.data import CarvanaDataset, apply_transform, read_label
 from unet_tutorial.resized_cache import write_resized_carvana
 from unet_tutorial.sample_data import make_carvana_like
 from unet_tutorial.transforms import train_transforms
@@ -74,7 +74,7 @@ class DraftCarvanaDataset(CarvanaDataset):
             image = np.array(image.convert("RGB"))  # (h, w, 3) at 1/1, 1/2, 1/4 or 1/8 scale
         mask = Image.fromarray(read_label(self.mask_paths[index]))
         mask = (np.asarray(mask.resize((image.shape[1], image.shape[0]), Image.Resampling.NEAREST)) > 0)
-        image_t, mask_t = _apply(self.transform, image, mask.astype(np.uint8))
+        image_t, mask_t = apply_transform(self.transform, image, mask.astype(np.uint8))
         return image_t, mask_t.float().unsqueeze(0)  # (H, W) -> (1, H, W)
 
 

@@ -32,8 +32,9 @@ import bench_data  # noqa: E402
 import bench_train  # noqa: E402
 
 from unet_tutorial.conventions import IGNORE_INDEX  # noqa: E402
-from unet_tutorial.data import ADE20KDataset, carvana_ids, carvana_loaders  # noqa: E402
+from unet_tutorial.data import ADE20KDataset, carvana_ids  # noqa: E402
 from unet_tutorial.densenet_unet import DenseNetUNet  # noqa: E402
+from unet_tutorial.loaders import carvana_loaders  # noqa: E402
 from unet_tutorial.losses import ComboLoss  # noqa: E402
 from unet_tutorial.model import UNet  # noqa: E402
 from unet_tutorial.recipes import ADE20K_TRAIN, CARVANA_TRAIN, recipe  # noqa: E402

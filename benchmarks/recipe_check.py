@@ -26,7 +26,8 @@ from torch.utils.data import DataLoader, Subset
 
 from unet_tutorial.cli import parse_size
 from unet_tutorial.conventions import IGNORE_INDEX
-from unet_tutorial.data import FolderDataset, random_subset
+from unet_tutorial.data import random_subset
+from unet_tutorial.folder import FolderDataset
 from unet_tutorial.losses import ComboLoss, cross_entropy
 from unet_tutorial.model import UNet
 from unet_tutorial.train import evaluate, fit

@@ -303,7 +303,7 @@ fig.tight_layout()
 # %%
 from torch.utils.data import DataLoader
 
-from unet_tutorial.data import seed_worker
+from unet_tutorial.loaders import seed_worker
 
 train_set = CarvanaDataset(TRAIN_DIR, train_ids, train_transforms(IMAGE_SIZE, **AUGMENT))
 val_set = CarvanaDataset(TRAIN_DIR, val_ids, eval_transforms(IMAGE_SIZE))
@@ -680,7 +680,7 @@ print({split: len(list((own / split / "images").iterdir())) for split in own_car
 # expect a lower Dice than above: the point is how little code your own data needs.
 
 # %%
-from unet_tutorial.data import FolderDataset
+from unet_tutorial.folder import FolderDataset
 
 own_train = FolderDataset(own / "train" / "images", own / "train" / "masks", num_classes=1,
                           transform=train_transforms(IMAGE_SIZE, **AUGMENT))  # AUGMENT has mask_fill=0

@@ -133,8 +133,9 @@ if DOWNLOAD and not SMOKE:
 # reads the mean and std off torchvision's entry for them.
 
 # %%
-from unet_tutorial.data import carvana_loaders, carvana_split
+from unet_tutorial.data import carvana_split
 from unet_tutorial.densenet_unet import normalization
+from unet_tutorial.loaders import carvana_loaders
 from unet_tutorial.sample_data import carvana_data
 
 root, is_real = carvana_data(n_cars=SAMPLE_CARS, size=SAMPLE_SIZE, seed=SEED)

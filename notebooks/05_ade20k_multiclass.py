@@ -435,7 +435,7 @@ print(f"over 500 crops: {np.mean(padding):.1%} of the pixels are padding; {padde
 # %%
 from torch.utils.data import DataLoader
 
-from unet_tutorial.data import seed_worker
+from unet_tutorial.loaders import seed_worker
 from unet_tutorial.transforms import eval_transforms
 
 val_tf = eval_transforms(None, short_side=SHORT_SIDE, keep_mask=True, **NORM)
@@ -1070,5 +1070,5 @@ check_padding_share(padding_share, image_size=(512, 683), crop_size=512, short_s
 #   baselines come from: FCN-R50 about 0.36 mIoU, PSPNet/UPerNet-R50 0.41-0.42; measure a U-Net against them.
 #
 # This is the last notebook of the course. Next: run the full recipe on a GPU, try another encoder, or bring
-# your own data: `unet_tutorial.data.FolderDataset` reads a folder of images and one of masks, and
+# your own data: `unet_tutorial.folder.FolderDataset` reads a folder of images and one of masks, and
 # `python -m unet_tutorial train --dataset folder --images DIR --masks DIR --num-classes N` trains on it.

@@ -264,7 +264,7 @@ def test_os_errors_are_one_line_with_the_path():
 
 
 def test_kaggle_and_network_failures_are_sentences(monkeypatch, tmp_path, capsys):
-    from unet_tutorial import cli, download
+    from unet_tutorial import cli, download, safe_download
 
     def exits(root):
         print("Could not find kaggle.json. Make sure it's located in ~/.kaggle")
@@ -281,7 +281,7 @@ def test_kaggle_and_network_failures_are_sentences(monkeypatch, tmp_path, capsys
     assert "pip install 'unet_tutorial[kaggle]'" in error_of(["data", "download", "carvana", "--root",
                                                               str(tmp_path)], capsys)
     monkeypatch.setattr(download, "ADE20K_URL", "http://127.0.0.1:9/ADEChallengeData2016.zip")  # offline
-    monkeypatch.setattr(download.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(safe_download.time, "sleep", lambda seconds: None)
     err = error_of(["data", "download", "ade20k", "--root", str(tmp_path)], capsys)
     assert "failed after 6 tries" in err and "check the network connection" in err
 

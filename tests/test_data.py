@@ -14,13 +14,11 @@ from unet_tutorial.data import (
     DataError,
     ade20k_palette,
     carvana_ids,
-    carvana_loaders,
     carvana_split,
     read_image,
     read_label,
-    seed_loader,
-    seed_worker,
 )
+from unet_tutorial.loaders import carvana_loaders, seed_loader, seed_worker
 from unet_tutorial.sample_data import make_ade20k_like, make_carvana_like
 from unet_tutorial.transforms import eval_transforms, train_transforms
 from unet_tutorial.utils import set_seed

@@ -1,4 +1,5 @@
-"""download.py against a local threaded HTTP server on 127.0.0.1 (Range support, a connection it cuts once)."""
+"""safe_download.py and download.py against a local threaded HTTP server on 127.0.0.1 (Range support, a
+connection it cuts once)."""
 
 import hashlib
 import io
@@ -14,7 +15,8 @@ from typing import ClassVar
 
 import pytest
 
-from unet_tutorial.download import DownloadError, download_url, extract_archive, file_hash, kaggle_download
+from unet_tutorial.download import kaggle_download
+from unet_tutorial.safe_download import DownloadError, download_url, extract_archive, file_hash
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
 
@@ -270,15 +272,15 @@ def test_tar_links_are_refused_without_data_filter_and_filter_errors_are_clear(t
 
 
 def test_zip_bombs_are_refused(tmp_path, monkeypatch):
-    from unet_tutorial import download
+    from unet_tutorial import safe_download
 
     bomb = tmp_path / "bomb.zip"
     with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("zeros.bin", bytes(4 << 20))  # 4 MiB of zeros pack into about 4 KiB
-    monkeypatch.setattr(download, "ZIP_BOMB_MIN_BYTES", 1 << 20)
+    monkeypatch.setattr(safe_download, "ZIP_BOMB_MIN_BYTES", 1 << 20)
     with pytest.raises(DownloadError, match=r"bomb\.zip would unpack .*ratio .*zip bomb"):
         extract_archive(bomb, tmp_path / "out")
-    monkeypatch.setattr(download.shutil, "disk_usage", lambda path: types.SimpleNamespace(free=1000))
+    monkeypatch.setattr(safe_download.shutil, "disk_usage", lambda path: types.SimpleNamespace(free=1000))
     with pytest.raises(DownloadError, match=r"bomb\.zip unpacks to 0\.0 GB but .* has 0\.0 GB free"):
         extract_archive(bomb, tmp_path / "out")
     assert not (tmp_path / "out" / "zeros.bin").exists()

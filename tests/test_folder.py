@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from unet_tutorial.data import FolderDataset, split_indices
+from unet_tutorial.folder import FolderDataset, split_indices
 from unet_tutorial.transforms import eval_transforms, train_transforms
 
 

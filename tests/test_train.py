@@ -10,7 +10,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from unet_tutorial.checkpoint import read_checkpoint
-from unet_tutorial.data import carvana_ids, carvana_loaders
+from unet_tutorial.data import carvana_ids
+from unet_tutorial.loaders import carvana_loaders
 from unet_tutorial.measure import time_train_step
 from unet_tutorial.model import UNet
 from unet_tutorial.sample_data import make_carvana_like

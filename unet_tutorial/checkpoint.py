@@ -59,7 +59,7 @@ def rng_states() -> dict:
     """Python, NumPy, torch (and CUDA) random states as tensors and plain values, safe for ``weights_only``.
 
     This covers the data too: ``fit`` seeds the training loader's shuffle and augmentations from torch's state
-    at the start of every epoch (``data.seed_loader``), so restoring it repeats the epochs that follow.
+    at the start of every epoch (``loaders.seed_loader``), so restoring it repeats the epochs that follow.
     """
     np_state = np.random.get_state()  # ("MT19937", keys uint32 (624,), pos, has_gauss, cached_gaussian)
     py_state = random.getstate()  # (version, 625 ints, gauss_next)

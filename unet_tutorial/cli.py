@@ -35,21 +35,20 @@ from unet_tutorial.data import (
     ADE20KDataset,
     CarvanaDataset,
     DataError,
-    FolderDataset,
     ade20k_palette,
     carvana_split,
     random_subset,
     read_image,
     rle_encode,
-    seed_loader,
-    seed_worker,
-    split_indices,
 )
 from unet_tutorial.densenet_unet import DenseNetUNet, PretrainedWeightsUnavailable
-from unet_tutorial.download import DownloadError, fetch_ade20k, fetch_carvana
+from unet_tutorial.download import fetch_ade20k, fetch_carvana
+from unet_tutorial.folder import FolderDataset, split_indices
+from unet_tutorial.loaders import seed_loader, seed_worker
 from unet_tutorial.losses import ComboLoss
 from unet_tutorial.model import UNet
 from unet_tutorial.predict import predict_mask, sliding_window_mask
+from unet_tutorial.safe_download import DownloadError
 from unet_tutorial.sample_data import make_ade20k_like, make_carvana_like
 from unet_tutorial.train import NonFiniteLossError, fit, memory_format_for
 from unet_tutorial.transforms import eval_transforms, scale_crop_transforms, train_transforms

@@ -1,13 +1,11 @@
 """Datasets in their real on-disk formats: Carvana (binary car masks) and ADE20K SceneParsing (150 classes).
 
-A dataset here only finds files, reads them, checks them and hands (image, mask) to a transform. Augmentation
-lives in ``transforms.py`` (``carvana_loaders`` joins the two), generated stand-in data in ``sample_data.py``,
-downloading in ``download.py``.
-``seed_worker`` and ``seed_loader`` make a loader's augmentations differ between workers and repeat after
-``set_seed``; ``rle_encode``/``rle_decode`` speak Carvana's run-length format (train_masks.csv, submissions).
-Your own data: ``FolderDataset`` (a folder of images, a folder of masks). Bad input fails early with a message
-naming the file and the layout that was expected. Left out: the Kaggle test set (no masks) and ADE20K's full
-3,688-class release.
+A dataset here only finds files, reads them, checks them and hands (image, mask) to a transform. The readers
+(``read_image``, ``read_label``, ``apply_transform``) are shared with ``folder.py`` (your own data); loaders and
+their seeding live in ``loaders.py``, augmentation in ``transforms.py``, generated stand-in data in
+``sample_data.py``, downloading in ``download.py``. ``rle_encode``/``rle_decode`` speak Carvana's run-length
+format (train_masks.csv, submissions). Bad input fails early with a message naming the file and the layout that
+was expected. Left out: the Kaggle test set (no masks) and ADE20K's full 3,688-class release.
 Taught in: notebook 03 (Carvana) and notebook 05 (ADE20K).
 """
 
@@ -20,10 +18,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset, Subset, get_worker_info
+from torch.utils.data import Dataset
 
-from unet_tutorial.conventions import IGNORE_INDEX, IMAGE_SUFFIXES, IMAGENET_MEAN, IMAGENET_STD
-from unet_tutorial.transforms import eval_transforms, train_transforms
+from unet_tutorial.conventions import IGNORE_INDEX, IMAGE_SUFFIXES
 
 # The 150 scored classes in objectInfo150 order: file label k (1..150) is ADE20K_CLASSES[k - 1].
 ADE20K_CLASSES: tuple[str, ...] = (
@@ -122,11 +119,11 @@ def read_label(path: Path) -> np.ndarray:
     raise DataError(f"mask {path} has image mode {mode}; {expected}")
 
 
-def _values(mask: np.ndarray) -> set[int]:
+def label_values(mask: np.ndarray) -> set[int]:
     return set(np.flatnonzero(np.bincount(mask.ravel(), minlength=256)).tolist())
 
 
-def _check_same_size(image: np.ndarray, mask: np.ndarray, image_path: Path, mask_path: Path) -> None:
+def check_same_size(image: np.ndarray, mask: np.ndarray, image_path: Path, mask_path: Path) -> None:
     if image.shape[:2] != mask.shape[:2]:
         raise DataError(
             f"image {image_path} is {image.shape[1]}x{image.shape[0]} (WxH) but its mask {mask_path} is "
@@ -134,7 +131,7 @@ def _check_same_size(image: np.ndarray, mask: np.ndarray, image_path: Path, mask
         )
 
 
-def _apply(
+def apply_transform(
     transform: Callable | None, image: np.ndarray, mask: np.ndarray
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Run an albumentations-style transform; return image float (3, H, W) and the mask as a tensor (H, W)."""
@@ -284,104 +281,21 @@ class CarvanaDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         image_path, mask_path = self.image_paths[index], self.mask_paths[index]
         image, mask = read_image(image_path), read_label(mask_path)
-        _check_same_size(image, mask, image_path, mask_path)
-        values = _values(mask)
+        check_same_size(image, mask, image_path, mask_path)
+        values = label_values(mask)
         if values <= {0, 255}:
             mask = (mask > 0).astype(np.uint8)  # 0/255 masks (and all-background ones) become 0/1
         elif not values <= {0, 1}:
             raise DataError(
                 f"mask {mask_path} holds values {sorted(values)}; a binary mask must be 0/1 or 0/255"
             )
-        image_t, mask_t = _apply(self.transform, image, mask)
+        image_t, mask_t = apply_transform(self.transform, image, mask)
         if mask_t.max() > 1:
             raise DataError(
                 f"the transform turned the mask of {image_path} into values {mask_t.unique().tolist()}; binary "
                 "masks must stay 0/1, so pad them with 0 (e.g. train_transforms(size, mask_fill=0))."
             )
         return image_t, mask_t.float().unsqueeze(0)  # (H, W) -> (1, H, W)
-
-
-def carvana_loaders(
-    root: str | Path, train_ids: list[str], val_ids: list[str], *, image_size: int | tuple[int, int],
-    batch_size: int, mean: tuple[float, float, float] = IMAGENET_MEAN,
-    std: tuple[float, float, float] = IMAGENET_STD, num_workers: int = 0, pin_memory: bool = False,
-) -> tuple[DataLoader, DataLoader]:
-    """Carvana's training and validation loaders, built as notebook 03 builds them (and reused in 04).
-
-    Training: ``train_transforms`` (random crops of 60-100 % of the image, flips, a small warp, colour jitter;
-    invented pixels are background), shuffled, the last incomplete batch dropped. Validation: resized only,
-    in batches of ``2 * batch_size``. Both normalised with ``mean`` and ``std``. Both are seeded by
-    ``seed_loader``, so ``set_seed(s)`` before this call decides their shuffle and augmentations. The training
-    loader starts fresh workers each epoch (no ``persistent_workers``): ``fit`` re-seeds it every epoch, and only
-    new workers take the new seed, which is what makes a resumed run repeat the uninterrupted one.
-
-    Returns:
-        (train_loader, val_loader), yielding images float (B, 3, H, W) and masks float (B, 1, H, W).
-    """
-    if len(train_ids) < batch_size:
-        raise DataError(f"{len(train_ids)} training images make no full batch of batch_size={batch_size} "
-                         "(the last incomplete batch is dropped): use more train_ids or a smaller batch_size")
-    augment = {"crop": "random_resized", "scale": (0.6, 1.0), "rotate": 10.0, "shift": 0.05, "color_jitter": 0.2}
-    train_set = CarvanaDataset(root, train_ids,
-                               train_transforms(image_size, **augment, mean=mean, std=std, mask_fill=0))
-    val_set = CarvanaDataset(root, val_ids, eval_transforms(image_size, mean=mean, std=std))
-    args = {"num_workers": num_workers, "pin_memory": pin_memory, "worker_init_fn": seed_worker}
-    train_loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, drop_last=True,
-                              generator=torch.Generator(), **args)
-    val_loader = DataLoader(val_set, batch_size=2 * batch_size, persistent_workers=num_workers > 0,
-                            generator=torch.Generator(), **args)
-    return seed_loader(train_loader), seed_loader(val_loader)
-
-
-def _seed_transform(dataset: Dataset, seed: int) -> None:
-    """Seed the albumentations pipeline of ``dataset`` (inside any ``Subset``): Compose keeps its own generators."""
-    while isinstance(dataset, Subset):
-        dataset = dataset.dataset
-    transform = getattr(dataset, "transform", None)
-    if hasattr(transform, "set_random_state"):  # albumentations >= 2
-        # One generator pair shared by every step; Compose.set_random_seed would give each step its own copy of
-        # the same stream, so that e.g. the flip and the warp would fire together on the first image.
-        transform.set_random_state(np.random.default_rng(seed), random.Random(seed))
-
-
-def seed_worker(worker_id: int) -> None:
-    """A DataLoader ``worker_init_fn`` that gives each worker its own augmentations. Taught in 03.
-
-    PyTorch seeds each worker's torch generator with ``base_seed + worker_id`` (``base_seed`` is drawn from the
-    loader's ``generator`` whenever the loader starts its workers). This passes that seed on to Python's
-    ``random``, NumPy and the dataset's albumentations ``Compose``, which keeps generators of its own: without
-    it every worker starts from the same copy of them, and with 2 workers batches 2k and 2k+1 get identical
-    crops, flips, warps and jitter. Use it as
-    ``DataLoader(dataset, ..., worker_init_fn=seed_worker, generator=torch.Generator().manual_seed(seed))``.
-    """
-    info = get_worker_info()
-    if info is None:
-        raise RuntimeError("seed_worker runs in DataLoader workers: pass it as DataLoader(..., "
-                           "worker_init_fn=seed_worker) instead of calling it")
-    seed = torch.initial_seed()  # base_seed + worker_id
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    _seed_transform(info.dataset, seed)
-
-
-def seed_loader(loader: DataLoader, seed: int | None = None) -> DataLoader:
-    """Start all of ``loader``'s randomness from ``seed`` (default: a number drawn from torch's generator).
-
-    Seeds the loader's ``generator`` (its shuffle, and the worker seeds that ``seed_worker`` hands on) and, when
-    the loader has no workers, the dataset's augmentation pipeline in this process. With the default, everything
-    follows from torch's random state, which ``set_seed`` sets and every checkpoint saves: ``fit`` calls this at
-    the start of each epoch, so an epoch's data depend on nothing a checkpoint does not hold. Workers kept
-    between epochs (``persistent_workers=True``) keep their first seeds and ignore later ones. Taught in 03.
-
-    Returns:
-        ``loader``, for chaining.
-    """
-    seed = int(torch.randint(2**62, ())) if seed is None else seed
-    if loader.generator is not None:
-        loader.generator.manual_seed(seed)
-    if loader.num_workers == 0:
-        _seed_transform(loader.dataset, seed)
-    return loader
 
 
 def _ade20k_root(root: Path) -> Path:
@@ -438,11 +352,11 @@ class ADE20KDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         image_path, label_path = self.image_paths[index], self.label_paths[index]
         image, label = read_image(image_path), read_label(label_path)
-        _check_same_size(image, label, image_path, label_path)
+        check_same_size(image, label, image_path, label_path)
         if label.max() > len(ADE20K_CLASSES):
-            bad = sorted(v for v in _values(label) if v > len(ADE20K_CLASSES))
+            bad = sorted(v for v in label_values(label) if v > len(ADE20K_CLASSES))
             raise DataError(f"annotation {label_path} holds labels {bad}; ADE20K labels are 0..150")
-        image_t, mask_t = _apply(self.transform, image, _ADE20K_LUT[label])
+        image_t, mask_t = apply_transform(self.transform, image, _ADE20K_LUT[label])
         return image_t, mask_t.long()
 
 
@@ -458,122 +372,3 @@ def random_subset(items: list, limit: int | None, seed: int = 0) -> list:
         raise ValueError(f"limit={limit} must be at least 1 (or None for every item)")
     keep = sorted(random.Random(seed).sample(range(len(items)), limit))
     return [items[i] for i in keep]
-
-
-def split_indices(length: int, val_fraction: float = 0.1, seed: int = 0) -> tuple[list[int], list[int]]:
-    """Shuffle ``range(length)`` with ``seed`` and hold out ``val_fraction`` of it: (train, val) indices, sorted.
-
-    For a folder of independent images; Carvana's views of one car are not independent (use ``carvana_split``).
-    """
-    if not 0.0 < val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be between 0 and 1 (exclusive), got {val_fraction}")
-    if length < 2:
-        raise ValueError(f"a train/validation split needs at least 2 images, got {length}")
-    order = list(range(length))
-    random.Random(seed).shuffle(order)
-    n_val = min(length - 1, max(1, round(length * val_fraction)))
-    return sorted(order[n_val:]), sorted(order[:n_val])
-
-
-def _image_files(folder: Path, what: str) -> dict[str, Path]:
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{what} {folder} is not a directory")
-    return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
-
-
-def _header_size(path: Path) -> tuple[int, int]:
-    try:
-        with Image.open(path) as img:
-            return img.size  # (width, height), read from the header only
-    except OSError as err:
-        raise ValueError(f"cannot read {path}: {err}") from err
-
-
-class FolderDataset(Dataset):
-    """Your own data: a folder of images and a folder of masks with the same file names. Taught in 03.
-
-    ``images_dir/<name>.jpg`` (any format PIL reads, any mode: it becomes RGB) pairs with
-    ``masks_dir/<name><mask_suffix>.png`` (or another format), a single-channel image of class indices.
-    Binary (``num_classes=1``): any value > 0 is foreground, so masks stored 0/1 and 0/255 both work.
-    Classes (``num_classes > 1``): values 0..num_classes-1, plus ``ignore_index`` for pixels that are not scored;
-    those become 255 (``conventions.IGNORE_INDEX``) so that they and the padding of a transform are ignored alike.
-    Unpaired files and size mismatches fail at construction (sizes come from the file headers); a label
-    >= num_classes fails when its mask is read, naming the file.
-
-    Args:
-        images_dir, masks_dir: the two folders.
-        num_classes: 1 for binary masks, else the number of classes.
-        mask_suffix: text after the image's stem in its mask's name, e.g. "_mask" for ``car_mask.png``.
-        class_names: optional names, one per class (two for binary: background, foreground).
-        ignore_index: a mask value that is not a class (e.g. 11 for CamVid's "unlabelled"); classes only.
-        transform: albumentations-style ``transform(image=uint8 HxWx3, mask=uint8 HxW) -> dict``; binary masks
-            should be padded with 0 (``mask_fill=0``), class masks with 255.
-
-    Shape:
-        image float (3, H, W); mask float (1, H, W) of 0/1 (binary), or long (H, W) of classes and 255.
-    """
-
-    def __init__(self, images_dir: str | Path, masks_dir: str | Path, num_classes: int, *, mask_suffix: str = "",
-                 class_names: list[str] | tuple[str, ...] | None = None, ignore_index: int | None = None,
-                 transform: Callable | None = None):
-        if num_classes < 1 or num_classes > 255:
-            raise ValueError(f"num_classes={num_classes}: use 1 for binary masks, or 2..255 classes")
-        if ignore_index is not None and num_classes == 1:
-            raise ValueError("ignore_index is for class masks (num_classes > 1); binary masks are 0 or > 0")
-        if ignore_index is not None and not num_classes <= ignore_index <= 255:
-            raise ValueError(f"ignore_index={ignore_index} must be a mask value outside the classes "
-                             f"0..{num_classes - 1} (and at most 255)")
-        expected_names = 2 if num_classes == 1 else num_classes
-        if class_names is not None and len(class_names) != expected_names:
-            raise ValueError(f"class_names has {len(class_names)} names; num_classes={num_classes} needs "
-                             f"{expected_names}" + (" (background, foreground)" if num_classes == 1 else ""))
-        self.images_dir, self.masks_dir = Path(images_dir), Path(masks_dir)
-        images = _image_files(self.images_dir, "images_dir")
-        masks = {stem[: len(stem) - len(mask_suffix)]: p
-                 for stem, p in _image_files(self.masks_dir, "masks_dir").items() if stem.endswith(mask_suffix)}
-        if not images:
-            raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {self.images_dir}")
-        problems = [f"image {images[s]} has no mask {self.masks_dir / (s + mask_suffix)}.*"
-                    for s in sorted(set(images) - set(masks))]
-        problems += [f"mask {masks[s]} has no image {self.images_dir / s}.*" for s in sorted(set(masks) - set(images))]
-        if problems:
-            raise FileNotFoundError(f"{len(problems)} unpaired file(s) (an image <name>.<ext> needs the mask "
-                                    f"<name>{mask_suffix}.<ext>): " + "; ".join(problems))
-        self.stems = sorted(images)
-        self.image_paths = [images[s] for s in self.stems]
-        self.mask_paths = [masks[s] for s in self.stems]
-        mismatched = [f"{i} is {'x'.join(map(str, _header_size(i)))} but {m} is {'x'.join(map(str, _header_size(m)))}"
-                      for i, m in zip(self.image_paths, self.mask_paths) if _header_size(i) != _header_size(m)]
-        if mismatched:
-            raise ValueError(f"{len(mismatched)} image(s) and mask(s) differ in size (WxH); they must match: "
-                             + "; ".join(mismatched[:10]))
-        self.num_classes, self.ignore_index, self.transform = num_classes, ignore_index, transform
-        self.class_names = tuple(class_names) if class_names is not None else None
-        self._lut = None
-        if num_classes > 1:  # mask value -> training label: classes stay, ignore_index -> 255
-            self._lut = np.arange(256, dtype=np.uint8)
-            if ignore_index is not None:
-                self._lut[ignore_index] = IGNORE_INDEX
-
-    def __len__(self) -> int:
-        return len(self.stems)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        image_path, mask_path = self.image_paths[index], self.mask_paths[index]
-        image, mask = read_image(image_path), read_label(mask_path)
-        _check_same_size(image, mask, image_path, mask_path)
-        if self.num_classes == 1:
-            image_t, mask_t = _apply(self.transform, image, (mask > 0).astype(np.uint8))
-            if mask_t.max() > 1:
-                raise DataError(f"the transform turned the mask of {image_path} into values "
-                                 f"{mask_t.unique().tolist()}; binary masks must stay 0/1, so pad them with 0 "
-                                 "(e.g. train_transforms(size, mask_fill=0)).")
-            return image_t, mask_t.float().unsqueeze(0)  # (H, W) -> (1, H, W)
-        bad = sorted(v for v in _values(mask) if v >= self.num_classes and v != self.ignore_index)
-        if bad:
-            raise DataError(f"mask {mask_path} holds labels {bad}, but num_classes={self.num_classes} allows "
-                             f"0..{self.num_classes - 1}" + (f" and ignore_index={self.ignore_index}"
-                                                             if self.ignore_index is not None else "")
-                             + "; raise num_classes or pass ignore_index for the value that is not a class")
-        image_t, mask_t = _apply(self.transform, image, self._lut[mask])
-        return image_t, mask_t.long()

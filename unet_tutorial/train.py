@@ -28,8 +28,8 @@ from unet_tutorial.checkpoint import (
     save_checkpoint,
     unwrap,
 )
-from unet_tutorial.data import seed_loader
 from unet_tutorial.distributed import is_main_process
+from unet_tutorial.loaders import seed_loader
 from unet_tutorial.metrics import SegmentationMetrics
 
 SCHEDULERS = ("plateau", "onecycle", "cosine", None)
@@ -263,7 +263,7 @@ def fit(model: nn.Module, train_loader, val_loader, *, epochs: int, loss_fn: Cal
         if getattr(train_loader, "num_workers", 0) > 0 and train_loader.worker_init_fn is None:
             log(f"note: train_loader starts {train_loader.num_workers} workers without a worker_init_fn, so each "
                 "gets the same copy of albumentations' generators and repeats the others' augmentations; pass "
-                "worker_init_fn=seed_worker (from unet_tutorial.data)")
+                "worker_init_fn=seed_worker (from unet_tutorial.loaders)")
     steps_per_epoch = math.ceil(len(train_loader) / accumulate)
     if isinstance(scheduler, str) or scheduler is None:
         if step_per_batch is not None:

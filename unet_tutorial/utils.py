@@ -54,7 +54,7 @@ def set_seed(seed: int = 0, deterministic: bool = False) -> None:
     """Seed Python, NumPy and PyTorch (all devices); optionally ask PyTorch for deterministic kernels.
 
     The shuffle and the augmentations follow too: the package's loaders and ``fit`` draw their seeds from
-    PyTorch's generator (``data.seed_loader``). Deterministic kernels also keep ``cudnn.benchmark`` off.
+    PyTorch's generator (``loaders.seed_loader``). Deterministic kernels also keep ``cudnn.benchmark`` off.
     """
     random.seed(seed)
     np.random.seed(seed)

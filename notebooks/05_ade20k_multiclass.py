@@ -941,6 +941,11 @@ def median_frequency_weights(counts: torch.Tensor) -> torch.Tensor:
 from unet_tutorial.exercises import check_median_frequency_weights
 
 check_median_frequency_weights(median_frequency_weights)
+
+# %% [markdown]
+# Your function on this notebook's own counts: it should give section 3's `weights`.
+
+# %%
 mine = median_frequency_weights(pixel_counts).clamp(max=MAX_CLASS_WEIGHT)  # section 3's counts, and its cap
 torch.testing.assert_close(mine, weights, rtol=1e-4, atol=1e-6, msg="not section 3's `weights` on the same counts")
 print("on section 3's pixel counts, your weights are its `weights`; the 5 most frequent classes:",

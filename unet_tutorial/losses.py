@@ -8,9 +8,10 @@ of them, as the winning pneumothorax pipeline did (BCE 3, Dice 1, focal 4).
 Conventions: the mode follows from the shapes. Logits (B, 1, H, W) are binary, with float targets (B, 1, H, W)
 or (B, H, W) of 0/1 (soft labels in [0, 1] are accepted); logits (B, C, H, W), C > 1, are multi-class, with long
 targets (B, H, W). Pixels equal to ``ignore_index`` are left out of every loss. Overlap losses sum over the whole
-batch, then average over the classes present in the batch's targets, as segmentation_models_pytorch does (binary:
-the foreground only): with 150 classes and a batch that shows 10 of them, an average over all 150 would be
-dominated by 140 classes whose only possible error is a few stray pixels.
+batch, then average over the classes present in the batch's targets (binary: the foreground only). With 150
+classes and a batch that shows 10 of them, an average over all 150 would be dominated by 140 classes whose only
+possible error is a few stray pixels. (segmentation_models_pytorch's DiceLoss zeroes the absent classes' loss
+but still divides by all C; we average over the present ones.)
 Left out: boundary and distance-map losses, per-image reductions other than ``lovasz_loss(per_image=True)``.
 Taught in: notebook 02 (losses and metrics); used in notebooks 03-05.
 """

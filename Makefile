@@ -18,9 +18,11 @@ $(STAMP): pyproject.toml
 FORMATTED := unet_tutorial tools tests data_scripts benchmarks hubconf.py
 LINTED := $(FORMATTED) $(NOTEBOOK_SOURCES)
 
-## make lint: ruff's checks (line length enforced) over the package, the tools, the tests and the notebooks' sources
+## make lint: ruff's checks (line length enforced) over the package, the tools, the tests and the notebooks' sources,
+## and that the Python code is as `make format` leaves it
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(FORMATTED)
 
 ## make format: ruff format over the Python code (the notebooks' sources keep their hand layout)
 format: $(STAMP)

@@ -73,7 +73,7 @@ class DraftCarvanaDataset(CarvanaDataset):
             image.draft("RGB", (self.size[1], self.size[0]))
             image = np.array(image.convert("RGB"))  # (h, w, 3) at 1/1, 1/2, 1/4 or 1/8 scale
         mask = Image.fromarray(read_label(self.mask_paths[index]))
-        mask = (np.asarray(mask.resize((image.shape[1], image.shape[0]), Image.Resampling.NEAREST)) > 0)
+        mask = np.asarray(mask.resize((image.shape[1], image.shape[0]), Image.Resampling.NEAREST)) > 0
         image_t, mask_t = apply_transform(self.transform, image, mask.astype(np.uint8))
         return image_t, mask_t.float().unsqueeze(0)  # (H, W) -> (1, H, W)
 
@@ -133,13 +133,22 @@ def make_dataset(root: Path, scale: float, decode: str, pipeline: str) -> Carvan
     raise ValueError(f"decode {decode!r} is not known; use one of {DECODES}")
 
 
-def measure_loader(root: Path, *, scale: float, workers: int, batch_size: int, batches: int, decode: str = "full",
-                   pipeline: str = "albumentations") -> float:
+def measure_loader(
+    root: Path,
+    *,
+    scale: float,
+    workers: int,
+    batch_size: int,
+    batches: int,
+    decode: str = "full",
+    pipeline: str = "albumentations",
+) -> float:
     """Images per second of a shuffled DataLoader over ``batches`` batches, after one warm-up batch."""
     dataset = make_dataset(root, scale, decode, pipeline)
     sampler = RandomSampler(dataset, num_samples=(batches + 1) * batch_size)  # several epochs if need be
-    loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
-                        pin_memory=torch.cuda.is_available())
+    loader = DataLoader(
+        dataset, batch_size=batch_size, sampler=sampler, num_workers=workers, pin_memory=torch.cuda.is_available()
+    )
     batches_iter = iter(loader)
     next(batches_iter)  # worker start-up and the first files off the disk
     count, start = 0, time.perf_counter()
@@ -206,27 +215,49 @@ def main(argv: list[str] | None = None) -> dict:
 
     start = time.perf_counter()
     root = prepare_data(args.root, args.cars)
-    print(f"data: {root} ({args.cars * 16} images of 1918x1280, ready in {time.perf_counter() - start:.1f} s); "
-          f"{os.cpu_count()} cores, 1-min load {os.getloadavg()[0]:.1f}, torch {torch.__version__}")
+    print(
+        f"data: {root} ({args.cars * 16} images of 1918x1280, ready in {time.perf_counter() - start:.1f} s); "
+        f"{os.cpu_count()} cores, 1-min load {os.getloadavg()[0]:.1f}, torch {torch.__version__}"
+    )
     results: dict = {"stages_ms": {}, "loader": []}
     for scale in args.scales:
         if scale < 1:
             results["stages_ms"][scale] = costs = stage_costs(root, scale, count=4 if args.quick else 12)
             print(f"\nper-image stage costs, ms (output {output_size(scale)[1]}x{output_size(scale)[0]}):")
             print("\n".join(f"  {name:<24} {ms:8.1f}" for name, ms in costs.items()))
-    print(f"\n{'scale':>5} {'output':>9} {'decode':<6} {'transforms':<14} {'workers':>7} {'images/s':>8}"
-          f"   (batch {args.batch_size}, {args.batches} timed batches)")
+    print(
+        f"\n{'scale':>5} {'output':>9} {'decode':<6} {'transforms':<14} {'workers':>7} {'images/s':>8}"
+        f"   (batch {args.batch_size}, {args.batches} timed batches)"
+    )
     for scale in args.scales:
         height, width = output_size(scale)
         for decode in [d for d in args.decodes if scale < 1 or d == "full"]:  # at full scale there is nothing to skip
             for pipeline in args.pipelines:
                 for workers in args.workers:
-                    speed = measure_loader(root, scale=scale, workers=workers, batch_size=args.batch_size,
-                                           batches=args.batches, decode=decode, pipeline=pipeline)
-                    results["loader"].append({"scale": scale, "height": height, "width": width, "decode": decode,
-                                              "pipeline": pipeline, "workers": workers, "images_per_s": speed})
-                    print(f"{scale:>5} {width:>4}x{height:<4} {decode:<6} {pipeline:<14} {workers:>7} {speed:>8.1f}",
-                          flush=True)
+                    speed = measure_loader(
+                        root,
+                        scale=scale,
+                        workers=workers,
+                        batch_size=args.batch_size,
+                        batches=args.batches,
+                        decode=decode,
+                        pipeline=pipeline,
+                    )
+                    results["loader"].append(
+                        {
+                            "scale": scale,
+                            "height": height,
+                            "width": width,
+                            "decode": decode,
+                            "pipeline": pipeline,
+                            "workers": workers,
+                            "images_per_s": speed,
+                        }
+                    )
+                    print(
+                        f"{scale:>5} {width:>4}x{height:<4} {decode:<6} {pipeline:<14} {workers:>7} {speed:>8.1f}",
+                        flush=True,
+                    )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=1))

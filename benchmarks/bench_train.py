@@ -88,9 +88,12 @@ def config_settings(config: str, device: torch.device) -> dict:
         raise ValueError(f"config {config!r} is not known; use one of {CONFIGS}")
     default = config.startswith("default")
     amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config)
-    return {"amp_dtype": default_amp_dtype(device) if default else amp,
-            "channels_last": config == "channels_last" or (default and device.type == "cuda"),
-            "compile": config in ("compile", "default+compile"), "checkpointing": config == "checkpointing"}
+    return {
+        "amp_dtype": default_amp_dtype(device) if default else amp,
+        "channels_last": config == "channels_last" or (default and device.type == "cuda"),
+        "compile": config in ("compile", "default+compile"),
+        "checkpointing": config == "checkpointing",
+    }
 
 
 @functools.lru_cache
@@ -167,8 +170,16 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def measure(model_name: str, size: tuple[int, int], config: str, *, device: torch.device, batch_size: int,
-            warmup: int = 2, repeats: int = 5) -> dict:
+def measure(
+    model_name: str,
+    size: tuple[int, int],
+    config: str,
+    *,
+    device: torch.device,
+    batch_size: int,
+    warmup: int = 2,
+    repeats: int = 5,
+) -> dict:
     """Time ``repeats`` training steps (after ``warmup``) of one model, image size and configuration.
 
     Returns:
@@ -189,13 +200,28 @@ def measure(model_name: str, size: tuple[int, int], config: str, *, device: torc
     step_s = statistics.median(times)
     achieved = flops * batch_size / step_s / 1e12
     peak = peak_tflops(device, settings["amp_dtype"])
-    return {**result, "step_s": step_s, "step_s_all": times, "images_per_s": batch_size / step_s, **memory,
-            "train_gflops_per_image": flops / 1e9, "achieved_tflops": achieved, "peak_tflops": peak,
-            "fraction_of_peak": achieved / peak if peak else None}
+    return {
+        **result,
+        "step_s": step_s,
+        "step_s_all": times,
+        "images_per_s": batch_size / step_s,
+        **memory,
+        "train_gflops_per_image": flops / 1e9,
+        "achieved_tflops": achieved,
+        "peak_tflops": peak,
+        "fraction_of_peak": achieved / peak if peak else None,
+    }
 
 
-def _time_steps(model_name: str, size: tuple[int, int], settings: dict, device: torch.device, batch_size: int,
-                warmup: int, repeats: int) -> tuple[list[float], dict]:
+def _time_steps(
+    model_name: str,
+    size: tuple[int, int],
+    settings: dict,
+    device: torch.device,
+    batch_size: int,
+    warmup: int,
+    repeats: int,
+) -> tuple[list[float], dict]:
     """Build the model, optimizer and one batch, run ``warmup`` steps, then time ``repeats`` steps."""
     set_seed(0)
     model = build_model(model_name, checkpointing=settings["checkpointing"])
@@ -206,9 +232,18 @@ def _time_steps(model_name: str, size: tuple[int, int], settings: dict, device: 
     generator = torch.Generator().manual_seed(0)
     images = torch.randn(batch_size, 3, *size, generator=generator).to(device)  # (B, 3, H, W)
     masks = (torch.rand(batch_size, 1, *size, generator=generator) > 0.5).float().to(device)  # (B, 1, H, W)
-    step = functools.partial(train_one_epoch, step_model, [(images, masks)], ComboLoss(), optimizer, device,
-                             amp_dtype=settings["amp_dtype"], scaler=scaler, channels_last=settings["channels_last"],
-                             progress=False)
+    step = functools.partial(
+        train_one_epoch,
+        step_model,
+        [(images, masks)],
+        ComboLoss(),
+        optimizer,
+        device,
+        amp_dtype=settings["amp_dtype"],
+        scaler=scaler,
+        channels_last=settings["channels_last"],
+        progress=False,
+    )
     for _ in range(warmup):
         step()
     times = []
@@ -224,8 +259,10 @@ def _time_steps(model_name: str, size: tuple[int, int], settings: dict, device: 
 
 def format_table(results: list[dict]) -> str:
     """The results as a fixed-width text table, one row per measurement."""
-    header = (f"{'model':<10} {'size':>8} {'config':<15} {'batch':>5} {'step s':>8} {'img/s':>8} {'peak MB':>8} "
-              f"{'>rest MB':>8} {'GFLOP/img':>9} {'TFLOP/s':>8} {'of peak':>7}")
+    header = (
+        f"{'model':<10} {'size':>8} {'config':<15} {'batch':>5} {'step s':>8} {'img/s':>8} {'peak MB':>8} "
+        f"{'>rest MB':>8} {'GFLOP/img':>9} {'TFLOP/s':>8} {'of peak':>7}"
+    )
     lines = [header, "-" * len(header)]
     for r in results:
         size = f"{r['height']}x{r['width']}"
@@ -234,21 +271,33 @@ def format_table(results: list[dict]) -> str:
             continue
         rest = f"{r['above_rest_mb']:>8.0f}" if r["above_rest_mb"] is not None else f"{'-':>8}"
         share = f"{r['fraction_of_peak']:>7.1%}" if r["fraction_of_peak"] is not None else f"{'-':>7}"
-        lines.append(f"{r['model']:<10} {size:>8} {r['config']:<15} {r['batch_size']:>5} {r['step_s']:>8.3f} "
-                     f"{r['images_per_s']:>8.2f} {r['peak_mb']:>8.0f} {rest} {r['train_gflops_per_image']:>9.1f} "
-                     f"{r['achieved_tflops']:>8.3f} {share}")
+        lines.append(
+            f"{r['model']:<10} {size:>8} {r['config']:<15} {r['batch_size']:>5} {r['step_s']:>8.3f} "
+            f"{r['images_per_s']:>8.2f} {r['peak_mb']:>8.0f} {rest} {r['train_gflops_per_image']:>9.1f} "
+            f"{r['achieved_tflops']:>8.3f} {share}"
+        )
     return "\n".join(lines)
 
 
 def environment(device: torch.device) -> dict:
     """Machine and library versions, stored with the results."""
-    info = {"python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform(),
-            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "device": str(device),
-            "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-            "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])}
+    info = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "device": str(device),
+        "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+    }
     if device.type == "cuda":
-        info.update(gpu=torch.cuda.get_device_name(device), cuda=torch.version.cuda,
-                    cudnn=torch.backends.cudnn.version(), tf32_convolutions=torch.backends.cudnn.allow_tf32)
+        info.update(
+            gpu=torch.cuda.get_device_name(device),
+            cuda=torch.version.cuda,
+            cudnn=torch.backends.cudnn.version(),
+            tf32_convolutions=torch.backends.cudnn.allow_tf32,
+        )
     return info
 
 
@@ -270,18 +319,22 @@ def check_targets(results: list[dict], loader: dict[str, float] | None) -> list[
     default, fp32 = find(results, "unet", (512, 512), "default"), find(results, "unet", (512, 512), "fp32")
     if default and fp32:
         ratio = default["images_per_s"] / fp32["images_per_s"]
-        lines.append(f"Target 1: UNet (base 64) at 512 px, engine default {default['images_per_s']:.1f} img/s vs "
-                     f"fp32 eager {fp32['images_per_s']:.1f} img/s = {ratio:.2f}x (target >= 2x): "
-                     f"{'MET' if ratio >= 2 else 'NOT MET'}")
+        lines.append(
+            f"Target 1: UNet (base 64) at 512 px, engine default {default['images_per_s']:.1f} img/s vs "
+            f"fp32 eager {fp32['images_per_s']:.1f} img/s = {ratio:.2f}x (target >= 2x): "
+            f"{'MET' if ratio >= 2 else 'NOT MET'}"
+        )
     else:
         lines.append("Target 1: not measured (needs unet at 512 px with configs fp32 and default)")
     train = find(results, "unet", CARVANA_HALF, "default")
     if train and loader is not None:
         ratio = loader["full"] / train["images_per_s"]
-        lines.append(f"Target 2: Carvana half scale ({CARVANA_HALF[1]}x{CARVANA_HALF[0]}), loader with 2 workers "
-                     f"{loader['full']:.1f} img/s vs engine-default training {train['images_per_s']:.1f} img/s "
-                     f"= {ratio:.2f}x: {'KEEPS UP' if ratio >= 1 else 'DOES NOT KEEP UP'} "
-                     f"(from a pre-resized cache: {loader['cache']:.1f} img/s)")
+        lines.append(
+            f"Target 2: Carvana half scale ({CARVANA_HALF[1]}x{CARVANA_HALF[0]}), loader with 2 workers "
+            f"{loader['full']:.1f} img/s vs engine-default training {train['images_per_s']:.1f} img/s "
+            f"= {ratio:.2f}x: {'KEEPS UP' if ratio >= 1 else 'DOES NOT KEEP UP'} "
+            f"(from a pre-resized cache: {loader['cache']:.1f} img/s)"
+        )
     else:
         lines.append("Target 2: not measured (needs unet at Carvana half scale with config default, and the loader)")
     return lines
@@ -294,26 +347,39 @@ def loader_throughput(root: Path) -> dict[str, float]:
     import bench_data
 
     root = bench_data.prepare_data(root)
-    return {decode: bench_data.measure_loader(root, scale=0.5, workers=2, batch_size=8, batches=12, decode=decode)
-            for decode in ("full", "cache")}
+    return {
+        decode: bench_data.measure_loader(root, scale=0.5, workers=2, batch_size=8, batches=12, decode=decode)
+        for decode in ("full", "cache")
+    }
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
-    parser.add_argument("--sizes", nargs="+", default=["256", "512"],
-                        help="square sizes or HxW; on CUDA the Carvana half scale (640x959) is added for unet")
+    parser.add_argument(
+        "--sizes",
+        nargs="+",
+        default=["256", "512"],
+        help="square sizes or HxW; on CUDA the Carvana half scale (640x959) is added for unet",
+    )
     parser.add_argument("--configs", nargs="+", choices=CONFIGS, default=list(CONFIGS))
     parser.add_argument("--batch-size", type=int, default=None, help="default 8 on CUDA, 1 on the CPU")
     parser.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 3 CUDA, 1 CPU)")
     parser.add_argument("--repeats", type=int, default=None, help="timed steps (default 10 CUDA, 3 CPU)")
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch CPU threads")
-    parser.add_argument("--quick", action="store_true",
-                        help="unet-small at 32 px, every config but compile, 2 steps: checks the code paths")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="unet-small at 32 px, every config but compile, 2 steps: checks the code paths",
+    )
     parser.add_argument("--json", type=Path, default=Path("build/bench_train.json"), help="where to write results")
-    parser.add_argument("--data-root", type=Path, default=Path("/tmp/unet_tutorial_bench_carvana"),
-                        help="generated Carvana-size data for the loader target (CUDA)")
+    parser.add_argument(
+        "--data-root",
+        type=Path,
+        default=Path("/tmp/unet_tutorial_bench_carvana"),
+        help="generated Carvana-size data for the loader target (CUDA)",
+    )
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -328,24 +394,29 @@ def main(argv: list[str] | None = None) -> list[dict]:
     batch_size = args.batch_size or (8 if cuda else 1)
     warmup = args.warmup if args.warmup is not None else (3 if cuda else 1)
     repeats = args.repeats or (10 if cuda else 3)
-    sizes = [tuple(int(s) for s in text.lower().split("x")) * (2 if "x" not in text.lower() else 1)
-             for text in args.sizes]
+    sizes = [
+        tuple(int(s) for s in text.lower().split("x")) * (2 if "x" not in text.lower() else 1) for text in args.sizes
+    ]
     jobs = [(m, s, c) for m in args.models for s in sizes for c in args.configs]
     if cuda and not args.quick and "unet" in args.models and "default" in args.configs:
         jobs.append(("unet", CARVANA_HALF, "default"))
 
     info = environment(device)
-    print(f"device {device} ({info.get('gpu', platform.processor() or 'cpu')}), torch {torch.__version__}, "
-          f"{info['torch_threads']} threads, 1-min load {info['load_average_1min']}")
+    print(
+        f"device {device} ({info.get('gpu', platform.processor() or 'cpu')}), torch {torch.__version__}, "
+        f"{info['torch_threads']} threads, 1-min load {info['load_average_1min']}"
+    )
     results = []
     for model_name, size, config in jobs:
         start = time.perf_counter()
-        results.append(measure(model_name, size, config, device=device, batch_size=batch_size, warmup=warmup,
-                               repeats=repeats))
+        results.append(
+            measure(model_name, size, config, device=device, batch_size=batch_size, warmup=warmup, repeats=repeats)
+        )
         r = results[-1]
         status = r["error"] if "error" in r else f"{r['images_per_s']:.2f} img/s"
-        print(f"  {model_name} {size[0]}x{size[1]} {config}: {status}  ({time.perf_counter() - start:.0f} s)",
-              flush=True)
+        print(
+            f"  {model_name} {size[0]}x{size[1]} {config}: {status}  ({time.perf_counter() - start:.0f} s)", flush=True
+        )
     print(format_table(results))
     targets = check_targets(results, loader_throughput(args.data_root) if cuda and not args.quick else None)
     if cuda:

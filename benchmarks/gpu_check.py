@@ -56,18 +56,40 @@ def _repeat(ids: list[str], count: int) -> list[str]:
     return [ids[i % len(ids)] for i in range(count)]
 
 
-def run_epoch(name: str, model: torch.nn.Module, train_loader, val_loader, loss_fn, *, device: torch.device,
-              num_classes: int, accumulate: int = 1, real_train_images: int | None,
-              ignore_index: int | None = None) -> dict:
+def run_epoch(
+    name: str,
+    model: torch.nn.Module,
+    train_loader,
+    val_loader,
+    loss_fn,
+    *,
+    device: torch.device,
+    num_classes: int,
+    accumulate: int = 1,
+    real_train_images: int | None,
+    ignore_index: int | None = None,
+) -> dict:
     """One epoch of ``fit`` (training and evaluation); images/s of training, peak memory, projected epoch seconds."""
     model = model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=1e-4)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     start = time.perf_counter()
-    history = fit(model, train_loader, val_loader, epochs=1, loss_fn=loss_fn, optimizer=optimizer, device=device,
-                  num_classes=num_classes, ignore_index=ignore_index, accumulate=accumulate, scheduler="onecycle",
-                  progress=False, log=lambda line: None)
+    history = fit(
+        model,
+        train_loader,
+        val_loader,
+        epochs=1,
+        loss_fn=loss_fn,
+        optimizer=optimizer,
+        device=device,
+        num_classes=num_classes,
+        ignore_index=ignore_index,
+        accumulate=accumulate,
+        scheduler="onecycle",
+        progress=False,
+        log=lambda line: None,
+    )
     seconds = time.perf_counter() - start
     images = len(train_loader) * train_loader.batch_size
     speed = images / history["seconds"][0]
@@ -93,23 +115,54 @@ def recipe_epochs(work: Path, device: torch.device, dry_run: bool, carvana_root:
     real = {} if dry_run else {"03": CARVANA_TRAIN, "04": nb04_train_images(), "05": ADE20K_TRAIN}
     ids = carvana_ids(cache)
     train_loader, val_loader = carvana_loaders(
-        cache, _repeat(ids, steps * nb03["batch_size"]), ids[:nb03["batch_size"]], image_size=nb03["image_size"],
-        batch_size=nb03["batch_size"], num_workers=nb03["num_workers"], pin_memory=device.type == "cuda")
-    rows.append(run_epoch(f"03 UNet(base {nb03['base_channels']}) {nb03['image_size']}, batch {nb03['batch_size']}",
-                          UNet(base_channels=nb03["base_channels"]), train_loader, val_loader,
-                          ComboLoss({"bce": 1.0, "dice": 1.0}), device=device, num_classes=1,
-                          real_train_images=real.get("03")))
+        cache,
+        _repeat(ids, steps * nb03["batch_size"]),
+        ids[: nb03["batch_size"]],
+        image_size=nb03["image_size"],
+        batch_size=nb03["batch_size"],
+        num_workers=nb03["num_workers"],
+        pin_memory=device.type == "cuda",
+    )
+    rows.append(
+        run_epoch(
+            f"03 UNet(base {nb03['base_channels']}) {nb03['image_size']}, batch {nb03['batch_size']}",
+            UNet(base_channels=nb03["base_channels"]),
+            train_loader,
+            val_loader,
+            ComboLoss({"bce": 1.0, "dice": 1.0}),
+            device=device,
+            num_classes=1,
+            real_train_images=real.get("03"),
+        )
+    )
     # 04: its biggest run (the base-64 U-Net) and a DenseNetUNet, from the full-size photos as the notebook reads them
     nb04 = recipe("04_densenet121_transfer", mode)
     ids = carvana_ids(root)
     train_loader, val_loader = carvana_loaders(
-        root, _repeat(ids, steps * nb04["batch_size"]), ids[:nb04["batch_size"]], image_size=nb04["image_size"],
-        batch_size=nb04["batch_size"], num_workers=nb04["num_workers"], pin_memory=device.type == "cuda")
-    for label, model in ((f"UNet(base {nb04['unet_base_channels']})", UNet(base_channels=nb04["unet_base_channels"])),
-                         ("DenseNetUNet", DenseNetUNet(1, weights=None))):
-        rows.append(run_epoch(f"04 {label} {nb04['image_size']}, batch {nb04['batch_size']}", model, train_loader,
-                              val_loader, ComboLoss({"bce": 1.0, "dice": 1.0}), device=device,
-                              num_classes=1, real_train_images=real.get("04")))
+        root,
+        _repeat(ids, steps * nb04["batch_size"]),
+        ids[: nb04["batch_size"]],
+        image_size=nb04["image_size"],
+        batch_size=nb04["batch_size"],
+        num_workers=nb04["num_workers"],
+        pin_memory=device.type == "cuda",
+    )
+    for label, model in (
+        (f"UNet(base {nb04['unet_base_channels']})", UNet(base_channels=nb04["unet_base_channels"])),
+        ("DenseNetUNet", DenseNetUNet(1, weights=None)),
+    ):
+        rows.append(
+            run_epoch(
+                f"04 {label} {nb04['image_size']}, batch {nb04['batch_size']}",
+                model,
+                train_loader,
+                val_loader,
+                ComboLoss({"bce": 1.0, "dice": 1.0}),
+                device=device,
+                num_classes=1,
+                real_train_images=real.get("04"),
+            )
+        )
     # 05: 150 classes on ADE20K-like scenes of a real photo's size, in crops of the recipe's side
     nb05 = recipe("05_ade20k_multiclass", mode)
     crop = nb05["crop"]["sample" if dry_run else "real"]
@@ -122,12 +175,25 @@ def recipe_epochs(work: Path, device: torch.device, dry_run: bool, carvana_root:
     args = {"num_workers": nb05["num_workers"], "pin_memory": device.type == "cuda"}
     train_loader = torch.utils.data.DataLoader(train_set, batch_size=batch, shuffle=True, drop_last=True, **args)
     val_loader = torch.utils.data.DataLoader(val_set, batch_size=1, **args)
-    model = DenseNetUNet(150, weights=None) if nb05["model"] == "densenet_unet" else \
-        UNet(num_classes=150, base_channels=nb05["base_channels"])
-    rows.append(run_epoch(f"05 {type(model).__name__} 150 classes, crop {crop}, batch {batch} x {accumulate}", model,
-                          train_loader, val_loader, ComboLoss({"bce": 1.0, "dice": 1.0}, IGNORE_INDEX),
-                          device=device, num_classes=150, ignore_index=IGNORE_INDEX, accumulate=accumulate,
-                          real_train_images=real.get("05")))
+    model = (
+        DenseNetUNet(150, weights=None)
+        if nb05["model"] == "densenet_unet"
+        else UNet(num_classes=150, base_channels=nb05["base_channels"])
+    )
+    rows.append(
+        run_epoch(
+            f"05 {type(model).__name__} 150 classes, crop {crop}, batch {batch} x {accumulate}",
+            model,
+            train_loader,
+            val_loader,
+            ComboLoss({"bce": 1.0, "dice": 1.0}, IGNORE_INDEX),
+            device=device,
+            num_classes=150,
+            ignore_index=IGNORE_INDEX,
+            accumulate=accumulate,
+            real_train_images=real.get("05"),
+        )
+    )
     return rows
 
 
@@ -136,19 +202,41 @@ def bench_rows(out: Path, device: torch.device, dry_run: bool, carvana_root: Pat
     if dry_run:
         argv = ["--quick", "--configs", "fp32", "default", "--device", "cpu", "--threads", "1"]
     else:
-        argv = ["--models", "unet", "densenet", "--sizes", "512", "--configs", "fp32", "default",
-                "--data-root", str(carvana_root)]
+        argv = [
+            "--models",
+            "unet",
+            "densenet",
+            "--sizes",
+            "512",
+            "--configs",
+            "fp32",
+            "default",
+            "--data-root",
+            str(carvana_root),
+        ]
     results = bench_train.main([*argv, "--json", str(out / "bench_train.json")])
-    rows = [{"step": f"bench_train {r['model']} {r['height']}x{r['width']} {r['config']}, batch {r['batch_size']}",
-             "images_per_s": r.get("images_per_s"), "peak_bytes": r["peak_mb"] * 2**20 if r.get("peak_mb") else None,
-             "epoch_s": None, "error": r.get("error")} for r in results]
+    rows = [
+        {
+            "step": f"bench_train {r['model']} {r['height']}x{r['width']} {r['config']}, batch {r['batch_size']}",
+            "images_per_s": r.get("images_per_s"),
+            "peak_bytes": r["peak_mb"] * 2**20 if r.get("peak_mb") else None,
+            "epoch_s": None,
+            "error": r.get("error"),
+        }
+        for r in results
+    ]
     workers = [0] if dry_run else sorted({2, min(8, torch.multiprocessing.cpu_count())})
     scale = 0.05 if dry_run else 0.5  # the dry run's photos are tiny
     for decode in ("full", "cache"):
         for count in workers:
-            speed = bench_data.measure_loader(carvana_root, scale=scale, workers=count,
-                                              batch_size=2 if dry_run else 8, batches=1 if dry_run else 12,
-                                              decode=decode)
+            speed = bench_data.measure_loader(
+                carvana_root,
+                scale=scale,
+                workers=count,
+                batch_size=2 if dry_run else 8,
+                batches=1 if dry_run else 12,
+                decode=decode,
+            )
             step = f"bench_data Carvana x{scale}, {decode}, {count} workers, batch {2 if dry_run else 8}"
             rows.append({"step": step, "images_per_s": speed, "peak_bytes": None, "epoch_s": None})
     return rows
@@ -157,9 +245,12 @@ def bench_rows(out: Path, device: torch.device, dry_run: bool, carvana_root: Pat
 def markdown(rows: list[dict], device: torch.device) -> str:
     """The results as one markdown table, headed by the device and the torch version."""
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU (dry run: tiny sizes, one step)"
-    lines = [f"# gpu-check: {name}, torch {torch.__version__}", "",
-             "| device | torch | step | img/s | peak memory | s/epoch (real data, projected) |",
-             "|---|---|---|---:|---:|---:|"]
+    lines = [
+        f"# gpu-check: {name}, torch {torch.__version__}",
+        "",
+        "| device | torch | step | img/s | peak memory | s/epoch (real data, projected) |",
+        "|---|---|---|---:|---:|---:|",
+    ]
     for row in rows:
         speed = row.get("error") or (f"{row['images_per_s']:.1f}" if row["images_per_s"] is not None else "-")
         epoch = f"{row['epoch_s']:.0f}" if row["epoch_s"] is not None else "-"
@@ -186,8 +277,11 @@ def main(argv: list[str] | None = None) -> Path:
     with tempfile.TemporaryDirectory(prefix="gpu_check_") as scratch:
         work = args.work or Path(scratch)
         set_seed(0)
-        carvana_root = (make_carvana_like(work / "carvana", 1, views=4, size=(128, 192)) if dry_run
-                        else bench_data.prepare_data(work / "carvana_full"))
+        carvana_root = (
+            make_carvana_like(work / "carvana", 1, views=4, size=(128, 192))
+            if dry_run
+            else bench_data.prepare_data(work / "carvana_full")
+        )
         rows = bench_rows(args.out, device, dry_run, carvana_root)
         rows += recipe_epochs(work, device, dry_run, carvana_root)
     report = args.out / ("gpu_check_dry_run.md" if dry_run else "gpu_check.md")

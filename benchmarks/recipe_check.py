@@ -37,8 +37,13 @@ from unet_tutorial.utils import set_seed
 NUM_CLASSES, CAMVID_IGNORE = 11, 11
 AUGMENT = {  # train_transforms keyword arguments
     "default": {},  # the package's defaults, whatever they are
-    "old-default": {"crop": "random_resized", "scale": (0.5, 1.0), "rotate": 10.0, "shift": 0.05,
-                    "color_jitter": 0.2},  # the defaults before this check
+    "old-default": {
+        "crop": "random_resized",
+        "scale": (0.5, 1.0),
+        "rotate": 10.0,
+        "shift": 0.05,
+        "color_jitter": 0.2,
+    },  # the defaults before this check
     "light": {"crop": "random_resized", "scale": (0.8, 1.0), "rotate": 0.0, "shift": 0.0, "color_jitter": 0.1},
     "flip": {"crop": "resize", "rotate": 0.0, "shift": 0.0, "color_jitter": 0.0},  # resize + horizontal flip
     "none": {"crop": "resize", "hflip": 0.0, "rotate": 0.0, "shift": 0.0, "color_jitter": 0.0},
@@ -47,17 +52,26 @@ LOSSES = {"combo": None, "ce": {"bce": 1.0}, "ce+dice": {"bce": 1.0, "dice": 1.0
 
 
 def loaders(root: Path, size: tuple[int, int], train_tf, *, train_limit: int, batch_size: int, seed: int):
-    train_set = FolderDataset(root / "train" / "images", root / "train" / "masks", NUM_CLASSES,
-                              ignore_index=CAMVID_IGNORE, transform=train_tf)
+    train_set = FolderDataset(
+        root / "train" / "images", root / "train" / "masks", NUM_CLASSES, ignore_index=CAMVID_IGNORE, transform=train_tf
+    )
     train_set = Subset(train_set, random_subset(list(range(len(train_set))), train_limit, seed))
-    val_set = FolderDataset(root / "val" / "images", root / "val" / "masks", NUM_CLASSES,
-                            ignore_index=CAMVID_IGNORE, transform=eval_transforms(size, keep_mask=True))
+    val_set = FolderDataset(
+        root / "val" / "images",
+        root / "val" / "masks",
+        NUM_CLASSES,
+        ignore_index=CAMVID_IGNORE,
+        transform=eval_transforms(size, keep_mask=True),
+    )
     generator = torch.Generator().manual_seed(seed)
     # fit() evaluates after every epoch: a fixed sample of 16 validation images keeps that cheap; the final
     # score is over the whole validation split.
     watch_set = Subset(val_set, random_subset(list(range(len(val_set))), 16, seed))
-    return (DataLoader(train_set, batch_size=batch_size, shuffle=True, drop_last=True, generator=generator),
-            DataLoader(watch_set, batch_size=batch_size), DataLoader(val_set, batch_size=batch_size))
+    return (
+        DataLoader(train_set, batch_size=batch_size, shuffle=True, drop_last=True, generator=generator),
+        DataLoader(watch_set, batch_size=batch_size),
+        DataLoader(val_set, batch_size=batch_size),
+    )
 
 
 def run(recipe: str, args: argparse.Namespace) -> dict:
@@ -74,15 +88,31 @@ def run(recipe: str, args: argparse.Namespace) -> dict:
         loss_fn = ComboLoss(LOSSES[args.loss], ignore_index=IGNORE_INDEX)
         optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
         scheduler = None if args.scheduler == "none" else args.scheduler
-    train_loader, watch_loader, val_loader = loaders(args.root, args.size, train_tf, train_limit=args.train_limit,
-                                       batch_size=args.batch_size, seed=args.seed)
+    train_loader, watch_loader, val_loader = loaders(
+        args.root, args.size, train_tf, train_limit=args.train_limit, batch_size=args.batch_size, seed=args.seed
+    )
     start = time.perf_counter()
-    fit(model, train_loader, watch_loader, epochs=args.epochs, loss_fn=loss_fn, optimizer=optimizer, device="cpu",
-        num_classes=NUM_CLASSES, ignore_index=IGNORE_INDEX, scheduler=scheduler, progress=False,
-        log=lambda line: print(f"  [{recipe}] {line}", flush=True))
+    fit(
+        model,
+        train_loader,
+        watch_loader,
+        epochs=args.epochs,
+        loss_fn=loss_fn,
+        optimizer=optimizer,
+        device="cpu",
+        num_classes=NUM_CLASSES,
+        ignore_index=IGNORE_INDEX,
+        scheduler=scheduler,
+        progress=False,
+        log=lambda line: print(f"  [{recipe}] {line}", flush=True),
+    )
     final = evaluate(model, val_loader, "cpu", num_classes=NUM_CLASSES, ignore_index=IGNORE_INDEX, progress=False)
-    return {"recipe": recipe, "miou": final["miou"], "pixel_accuracy": final["pixel_accuracy"],
-            "minutes": (time.perf_counter() - start) / 60}
+    return {
+        "recipe": recipe,
+        "miou": final["miou"],
+        "pixel_accuracy": final["pixel_accuracy"],
+        "minutes": (time.perf_counter() - start) / 60,
+    }
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -109,11 +139,15 @@ def main(argv: list[str] | None = None) -> list[dict]:
     for recipe in args.recipes:
         result = run(recipe, args)
         results.append(result)
-        print(f"{recipe:8s} val mIoU {result['miou']:.4f}  pixel accuracy {result['pixel_accuracy']:.4f}  "
-              f"({result['minutes']:.1f} min)", flush=True)
+        print(
+            f"{recipe:8s} val mIoU {result['miou']:.4f}  pixel accuracy {result['pixel_accuracy']:.4f}  "
+            f"({result['minutes']:.1f} min)",
+            flush=True,
+        )
     if args.json:
-        args.json.write_text(json.dumps({"settings": {k: str(v) for k, v in settings.items()}, "results": results},
-                                        indent=1))
+        args.json.write_text(
+            json.dumps({"settings": {k: str(v) for k, v in settings.items()}, "results": results}, indent=1)
+        )
     return results
 
 

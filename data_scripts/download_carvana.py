@@ -18,8 +18,9 @@ from unet_tutorial.utils import data_root
 
 def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", type=Path, default=data_root() / "carvana",
-                        help="output folder (default: %(default)s)")
+    parser.add_argument(
+        "--root", type=Path, default=data_root() / "carvana", help="output folder (default: %(default)s)"
+    )
     parser.add_argument("--hq", action="store_true", help="train_hq.zip (about 5x larger) instead of train.zip")
     parser.add_argument("--keep-archives", action="store_true", help="keep the .zip files after unpacking")
     args = parser.parse_args(argv)

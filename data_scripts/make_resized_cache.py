@@ -19,8 +19,9 @@ from unet_tutorial.utils import data_root
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", type=Path, default=data_root() / "carvana",
-                        help="the Carvana folder (default: %(default)s)")
+    parser.add_argument(
+        "--root", type=Path, default=data_root() / "carvana", help="the Carvana folder (default: %(default)s)"
+    )
     parser.add_argument("--scale", type=float, default=0.5, help="fraction of the original size (default: 0.5)")
     parser.add_argument("--dest", type=Path, default=None, help="output folder (default: <root>_<scale>x)")
     parser.add_argument("--quality", type=int, default=95, help="JPEG quality (default: 95)")

@@ -17,20 +17,14 @@ from unet_tutorial.utils import data_root
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "--root", type=Path, default=data_root() / "sample", help="output folder (default: %(default)s)"
     )
     parser.add_argument("--which", choices=["carvana", "ade20k", "both"], default="both")
     parser.add_argument("--cars", type=int, default=16, help="Carvana-like cars, 16 views each (default: 16)")
-    parser.add_argument(
-        "--carvana-size", type=parse_size, default=(320, 480), help="HEIGHTxWIDTH (default: 320x480)"
-    )
-    parser.add_argument(
-        "--ade-train", type=int, default=300, help="ADE20K-like training scenes (default: 300)"
-    )
+    parser.add_argument("--carvana-size", type=parse_size, default=(320, 480), help="HEIGHTxWIDTH (default: 320x480)")
+    parser.add_argument("--ade-train", type=int, default=300, help="ADE20K-like training scenes (default: 300)")
     parser.add_argument("--ade-val", type=int, default=60, help="ADE20K-like validation scenes (default: 60)")
     parser.add_argument("--ade-size", type=parse_size, default=(192, 256), help="HEIGHTxWIDTH (default: 192x256)")
     parser.add_argument("--seed", type=int, default=0)

@@ -35,8 +35,9 @@ def one_thread():
 
 @pytest.mark.parametrize("config", ["fp32", "checkpointing"])
 def test_measure_runs_a_tiny_config(config):
-    result = bench_train.measure("unet-small", (32, 32), config, device=torch.device("cpu"), batch_size=2,
-                                 warmup=1, repeats=1)
+    result = bench_train.measure(
+        "unet-small", (32, 32), config, device=torch.device("cpu"), batch_size=2, warmup=1, repeats=1
+    )
     assert "error" not in result, result
     assert result["images_per_s"] > 0 and result["step_s"] > 0 and result["peak_mb"] > 0
     # model FLOPs, the same with or without recomputation: UNet(base 16) at 32 px, forward 0.095 GFLOPs x 3
@@ -60,17 +61,23 @@ def test_flops_scale_with_pixels_and_backward_costs_twice_the_forward():
 
 def test_config_settings_follow_the_engine_defaults():
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    assert bench_train.config_settings("default", cpu) == {"amp_dtype": None, "channels_last": False,
-                                                          "compile": False, "checkpointing": False}
+    assert bench_train.config_settings("default", cpu) == {
+        "amp_dtype": None,
+        "channels_last": False,
+        "compile": False,
+        "checkpointing": False,
+    }
     assert bench_train.config_settings("default+compile", cuda)["channels_last"]
     with pytest.raises(ValueError, match="not known"):
         bench_train.config_settings("int8", cpu)
 
 
 def test_check_targets_reads_ratios():
-    rows = [{"model": "unet", "height": 512, "width": 512, "config": "fp32", "images_per_s": 10.0},
-            {"model": "unet", "height": 512, "width": 512, "config": "default", "images_per_s": 25.0},
-            {"model": "unet", "height": 640, "width": 959, "config": "default", "images_per_s": 20.0}]
+    rows = [
+        {"model": "unet", "height": 512, "width": 512, "config": "fp32", "images_per_s": 10.0},
+        {"model": "unet", "height": 512, "width": 512, "config": "default", "images_per_s": 25.0},
+        {"model": "unet", "height": 640, "width": 959, "config": "default", "images_per_s": 20.0},
+    ]
     one, two = bench_train.check_targets(rows, {"full": 15.0, "cache": 60.0})
     assert "2.50x" in one and "MET" in one
     assert "0.75x" in two and "DOES NOT KEEP UP" in two

@@ -25,17 +25,29 @@ def loaders():
     generator = torch.Generator().manual_seed(0)
     images = torch.randn(12, 3, 32, 32, generator=generator)  # (N, 3, H, W)
     data = TensorDataset(images, (images[:, :1] > 0).float())  # masks (N, 1, H, W)
-    return DataLoader(torch.utils.data.Subset(data, range(8)), batch_size=4), \
-        DataLoader(torch.utils.data.Subset(data, range(8, 12)), batch_size=4)
+    return DataLoader(torch.utils.data.Subset(data, range(8)), batch_size=4), DataLoader(
+        torch.utils.data.Subset(data, range(8, 12)), batch_size=4
+    )
 
 
 def run_fit(folder, loss_fn=None, epochs=2, model=None, **kwargs):
     set_seed(0)
     model = model or tiny_model()
     train, val = loaders()
-    fit(model, train, val, epochs=epochs, loss_fn=loss_fn or nn.BCEWithLogitsLoss(),
-        optimizer=torch.optim.Adam(model.parameters()), device="cpu", num_classes=1, checkpoint_dir=folder,
-        progress=False, log=lambda line: None, **kwargs)
+    fit(
+        model,
+        train,
+        val,
+        epochs=epochs,
+        loss_fn=loss_fn or nn.BCEWithLogitsLoss(),
+        optimizer=torch.optim.Adam(model.parameters()),
+        device="cpu",
+        num_classes=1,
+        checkpoint_dir=folder,
+        progress=False,
+        log=lambda line: None,
+        **kwargs,
+    )
     return model
 
 
@@ -75,8 +87,11 @@ def test_truncated_or_foreign_files_name_the_file(tmp_path):
 
 
 def test_a_checkpoint_for_another_model_says_which(tmp_path):
-    path = save_checkpoint(tmp_path / "wide.pt", UNet(base_channels=8, depth=2),
-                           config={"model": "unet", "model_kwargs": {"base_channels": 8, "depth": 2}})
+    path = save_checkpoint(
+        tmp_path / "wide.pt",
+        UNet(base_channels=8, depth=2),
+        config={"model": "unet", "model_kwargs": {"base_channels": 8, "depth": 2}},
+    )
     with pytest.raises(CheckpointError, match=r"wide\.pt does not fit this UNet.*base_channels': 8"):
         load_checkpoint(path, tiny_model())
 
@@ -99,8 +114,11 @@ def test_non_finite_weights_are_refused_by_name(tmp_path):
     model = tiny_model()
     model.inc.block[1].running_var.fill_(float("inf"))  # what --lr 1e6 does to BatchNorm statistics
     path = save_checkpoint(tmp_path / "diverged.pt", model)
-    with pytest.raises(CheckpointError, match=r"diverged\.pt holds weights that are NaN or infinite "
-                                              r"\(inc\.block\.1\.running_var\)"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"diverged\.pt holds weights that are NaN or infinite "
+        r"\(inc\.block\.1\.running_var\)",
+    ):
         read_checkpoint(path)
 
 
@@ -109,8 +127,8 @@ def test_a_flipped_byte_in_the_weights_fails_the_crc(tmp_path):
     with zipfile.ZipFile(path) as archive:
         info = max(archive.infolist(), key=lambda i: i.file_size)  # the biggest tensor's storage
     data = bytearray(path.read_bytes())
-    name_len = int.from_bytes(data[info.header_offset + 26:info.header_offset + 28], "little")
-    extra_len = int.from_bytes(data[info.header_offset + 28:info.header_offset + 30], "little")
+    name_len = int.from_bytes(data[info.header_offset + 26 : info.header_offset + 28], "little")
+    extra_len = int.from_bytes(data[info.header_offset + 28 : info.header_offset + 30], "little")
     data[info.header_offset + 30 + name_len + extra_len + info.file_size // 2] ^= 0x40  # one bit, mid-weights
     path.write_bytes(bytes(data))
     assert zipfile.is_zipfile(path), "still a valid zip: only the CRC tells"
@@ -157,9 +175,12 @@ def test_nan_weights_after_an_epochs_last_step_are_never_saved(tmp_path):
                 model.outc.conv.bias.fill_(float("nan"))
         return nn.functional.binary_cross_entropy_with_logits(logits, masks)
 
-    with pytest.raises(NonFiniteLossError, match=r"after epoch 2, the validation loss, outc\.conv\.bias are NaN "
-                                                 r"or infinite and nothing was saved; the last good checkpoint is "
-                                                 r".*last\.pt"):
+    with pytest.raises(
+        NonFiniteLossError,
+        match=r"after epoch 2, the validation loss, outc\.conv\.bias are NaN "
+        r"or infinite and nothing was saved; the last good checkpoint is "
+        r".*last\.pt",
+    ):
         run_fit(tmp_path, loss_fn=loss_fn, epochs=3, model=model)
     assert read_checkpoint(tmp_path / "last.pt")["epoch"] == 1  # finite, so readable
     assert read_checkpoint(tmp_path / "best.pt")["epoch"] == 1

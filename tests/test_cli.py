@@ -14,23 +14,52 @@ from unet_tutorial.cli import main
 from unet_tutorial.data import rle_decode
 from unet_tutorial.model import UNet
 
-TINY = ["--base-channels", "4", "--depth", "2", "--image-size", "32", "--batch-size", "4", "--workers", "0",
-        "--no-progress"]
+TINY = [
+    "--base-channels",
+    "4",
+    "--depth",
+    "2",
+    "--image-size",
+    "32",
+    "--batch-size",
+    "4",
+    "--workers",
+    "0",
+    "--no-progress",
+]
 
 
 @pytest.fixture(scope="module")
 def carvana(tmp_path_factory):
     root = tmp_path_factory.mktemp("sample")
-    assert main(["data", "sample", "carvana", "--root", str(root), "--cars", "2", "--width", "48",
-                 "--height", "32"]) == 0
+    assert (
+        main(["data", "sample", "carvana", "--root", str(root), "--cars", "2", "--width", "48", "--height", "32"]) == 0
+    )
     return root / "carvana"
 
 
 @pytest.fixture(scope="module")
 def trained(carvana, tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
-    assert main(["train", "--dataset", "carvana", "--data-dir", str(carvana), "--epochs", "1", "--limit", "8",
-                 "--out", str(out), *TINY]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--dataset",
+                "carvana",
+                "--data-dir",
+                str(carvana),
+                "--epochs",
+                "1",
+                "--limit",
+                "8",
+                "--out",
+                str(out),
+                *TINY,
+            ]
+        )
+        == 0
+    )
     return out
 
 
@@ -41,8 +70,27 @@ def test_train_writes_checkpoints_whose_config_rebuilds_the_model(trained, capsy
 
 
 def test_resume_continues_to_more_epochs(carvana, trained, tmp_path, capsys):
-    assert main(["train", "--dataset", "carvana", "--data-dir", str(carvana), "--epochs", "2", "--limit", "8",
-                 "--resume", str(trained / "last.pt"), "--out", str(tmp_path), *TINY]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--dataset",
+                "carvana",
+                "--data-dir",
+                str(carvana),
+                "--epochs",
+                "2",
+                "--limit",
+                "8",
+                "--resume",
+                str(trained / "last.pt"),
+                "--out",
+                str(tmp_path),
+                *TINY,
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "resumed from" in out and "epoch 2/2" in out and "epoch 1/2" not in out
     assert read_checkpoint(tmp_path / "last.pt")["history"]["epoch"] == [1, 2]
@@ -51,10 +99,33 @@ def test_resume_continues_to_more_epochs(carvana, trained, tmp_path, capsys):
 def test_same_seed_repeats_a_run_and_a_resume_repeats_the_uninterrupted_one(carvana, tmp_path):
     """With the training augmentations on and 2 workers: a second run with the same --seed --deterministic
     repeats the first, and a run stopped after epoch 1 and resumed ends exactly where the 2-epoch run does."""
+
     def train(out, epochs, *extra):
-        assert main(["train", "--dataset", "carvana", "--data-dir", str(carvana), "--epochs", str(epochs),
-                     "--limit", "8", "--seed", "3", "--deterministic", "--out", str(out), *TINY, "--workers", "2",
-                     *extra]) == 0
+        assert (
+            main(
+                [
+                    "train",
+                    "--dataset",
+                    "carvana",
+                    "--data-dir",
+                    str(carvana),
+                    "--epochs",
+                    str(epochs),
+                    "--limit",
+                    "8",
+                    "--seed",
+                    "3",
+                    "--deterministic",
+                    "--out",
+                    str(out),
+                    *TINY,
+                    "--workers",
+                    "2",
+                    *extra,
+                ]
+            )
+            == 0
+        )
         saved = read_checkpoint(out / "last.pt")
         return {k: v for k, v in saved["history"].items() if k != "seconds"}, saved["model"]
 
@@ -68,8 +139,21 @@ def test_same_seed_repeats_a_run_and_a_resume_repeats_the_uninterrupted_one(carv
 
 def test_predict_writes_masks_overlays_and_rle(carvana, trained, tmp_path):
     images = sorted((carvana / "train").glob("*.jpg"))[:2]
-    assert main(["predict", "--checkpoint", str(trained / "best.pt"), *map(str, images), "--out", str(tmp_path),
-                 "--tta", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--checkpoint",
+                str(trained / "best.pt"),
+                *map(str, images),
+                "--out",
+                str(tmp_path),
+                "--tta",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     for image in images:
         mask = np.array(Image.open(tmp_path / f"{image.stem}_mask.png"))
         assert mask.shape == (32, 48) and set(np.unique(mask)) <= {0, 255}  # the original size, not 32x32
@@ -80,8 +164,22 @@ def test_predict_writes_masks_overlays_and_rle(carvana, trained, tmp_path):
     first = np.array(Image.open(tmp_path / f"{images[0].stem}_mask.png")) // 255
     assert name == images[0].name and np.array_equal(rle_decode(rle, first.shape), first)
     # tiles on a folder of images
-    assert main(["predict", "--checkpoint", str(trained / "best.pt"), str(carvana / "train"), "--out",
-                 str(tmp_path / "tiled"), "--tile", "32", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--checkpoint",
+                str(trained / "best.pt"),
+                str(carvana / "train"),
+                "--out",
+                str(tmp_path / "tiled"),
+                "--tile",
+                "32",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert len(list((tmp_path / "tiled").glob("*_mask.png"))) == 32
 
 
@@ -103,14 +201,31 @@ def test_clear_errors_without_tracebacks(carvana, trained, tmp_path, capsys):
         main(["train", "--dataset", "coco"])
     assert exit_info.value.code == 2 and "invalid choice: 'coco'" in capsys.readouterr().err
 
-    err = error_of(["train", "--dataset", "carvana", "--data-dir", str(carvana), "--resume",
-                    str(trained / "last.pt"), *TINY[:-1], "--base-channels", "8", "--out", str(tmp_path)], capsys)
+    err = error_of(
+        [
+            "train",
+            "--dataset",
+            "carvana",
+            "--data-dir",
+            str(carvana),
+            "--resume",
+            str(trained / "last.pt"),
+            *TINY[:-1],
+            "--base-channels",
+            "8",
+            "--out",
+            str(tmp_path),
+        ],
+        capsys,
+    )
     assert "last.pt was trained as unet" in err and "'base_channels': 4" in err
 
     # weights that do not match the model the config describes
-    lying = save_checkpoint(tmp_path / "other.pt", UNet(base_channels=8, depth=2),
-                            config={"model": "unet", "model_kwargs": {"num_classes": 1, "base_channels": 4,
-                                                                      "depth": 2}})
+    lying = save_checkpoint(
+        tmp_path / "other.pt",
+        UNet(base_channels=8, depth=2),
+        config={"model": "unet", "model_kwargs": {"num_classes": 1, "base_channels": 4, "depth": 2}},
+    )
     image = next((carvana / "train").glob("*.jpg"))
     err = error_of(["predict", "--checkpoint", str(lying), str(image), "--out", str(tmp_path)], capsys)
     assert "other.pt does not fit this UNet" in err
@@ -128,9 +243,29 @@ def test_clear_errors_without_tracebacks(carvana, trained, tmp_path, capsys):
 @pytest.mark.slow  # about 7 s: two processes; make test runs it (--runslow), make unit does not
 def test_ddp_two_cpu_processes_with_gloo(carvana, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "UNET_TUTORIAL_SMOKE": "1"}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-               "-m", "unet_tutorial", "train", "--dataset", "carvana", "--data-dir", str(carvana), "--epochs", "2",
-               "--limit", "8", "--device", "cpu", "--out", str(tmp_path), *TINY]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "unet_tutorial",
+        "train",
+        "--dataset",
+        "carvana",
+        "--data-dir",
+        str(carvana),
+        "--epochs",
+        "2",
+        "--limit",
+        "8",
+        "--device",
+        "cpu",
+        "--out",
+        str(tmp_path),
+        *TINY,
+    ]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "device cpu x2" in result.stdout
@@ -142,8 +277,21 @@ def test_ddp_two_cpu_processes_with_gloo(carvana, tmp_path):
 
 
 def train_args(carvana, out, *extra):
-    return ["train", "--dataset", "carvana", "--data-dir", str(carvana), "--epochs", "1", "--limit", "8",
-            "--out", str(out), *TINY, *extra]
+    return [
+        "train",
+        "--dataset",
+        "carvana",
+        "--data-dir",
+        str(carvana),
+        "--epochs",
+        "1",
+        "--limit",
+        "8",
+        "--out",
+        str(out),
+        *TINY,
+        *extra,
+    ]
 
 
 def test_training_into_a_folder_holding_a_run_needs_resume_or_overwrite(carvana, trained, tmp_path, capsys):
@@ -162,19 +310,31 @@ def test_out_is_checked_before_any_training(carvana, tmp_path, capsys):
     (tmp_path / "file").write_text("not a folder")
     err = error_of(train_args(carvana, tmp_path / "file" / "run"), capsys)
     assert "--out " in err and "file/run cannot be written" in err
-    err = error_of(["predict", "--checkpoint", "x.pt", str(carvana / "train"), "--out",
-                    str(tmp_path / "file")], capsys)
+    err = error_of(["predict", "--checkpoint", "x.pt", str(carvana / "train"), "--out", str(tmp_path / "file")], capsys)
     assert "--out " in err and "cannot be written" in err
 
 
-@pytest.mark.parametrize("flag, value", [("--epochs", "0"), ("--image-size", "0"), ("--accumulate", "0"),
-                                         ("--limit", "-3"), ("--batch-size", "0"), ("--tile", "-5"),
-                                         ("--threshold", "2"), ("--device", "cuda")])
+@pytest.mark.parametrize(
+    "flag, value",
+    [
+        ("--epochs", "0"),
+        ("--image-size", "0"),
+        ("--accumulate", "0"),
+        ("--limit", "-3"),
+        ("--batch-size", "0"),
+        ("--tile", "-5"),
+        ("--threshold", "2"),
+        ("--device", "cuda"),
+    ],
+)
 def test_bad_flag_values_are_argparse_errors_naming_the_flag(flag, value, capsys):
     if flag == "--device" and __import__("torch").cuda.is_available():
         pytest.skip("this machine has CUDA")
-    command = ["predict", "--checkpoint", "x.pt", "in.jpg"] if flag in ("--tile", "--threshold") else \
-        ["train", "--dataset", "carvana"]
+    command = (
+        ["predict", "--checkpoint", "x.pt", "in.jpg"]
+        if flag in ("--tile", "--threshold")
+        else ["train", "--dataset", "carvana"]
+    )
     with pytest.raises(SystemExit) as exit_info:
         main([*command, flag, value])
     err = capsys.readouterr().err
@@ -191,14 +351,17 @@ def test_resume_errors_say_what_the_file_holds(carvana, trained, tmp_path, capsy
 
 
 def test_a_checkpoint_from_another_version_is_named(carvana, tmp_path, capsys):
-    path = save_checkpoint(tmp_path / "future.pt", UNet(base_channels=4, depth=2),
-                           config={"model": "unet", "model_kwargs": {"num_classes": 1, "base_channels": 4,
-                                                                     "depth": 2, "attention": True}})
+    path = save_checkpoint(
+        tmp_path / "future.pt",
+        UNet(base_channels=4, depth=2),
+        config={"model": "unet", "model_kwargs": {"num_classes": 1, "base_channels": 4, "depth": 2, "attention": True}},
+    )
     image = next((carvana / "train").glob("*.jpg"))
     err = error_of(["predict", "--checkpoint", str(path), str(image), "--out", str(tmp_path)], capsys)
     assert "future.pt holds a unet built with" in err and "takes no attention" in err
-    path = save_checkpoint(tmp_path / "other.pt", UNet(base_channels=4, depth=2),
-                           config={"model": "segformer", "model_kwargs": {}})
+    path = save_checkpoint(
+        tmp_path / "other.pt", UNet(base_channels=4, depth=2), config={"model": "segformer", "model_kwargs": {}}
+    )
     err = error_of(["predict", "--checkpoint", str(path), str(image), "--out", str(tmp_path)], capsys)
     assert "other.pt holds a model called 'segformer'" in err
 
@@ -207,8 +370,18 @@ def test_predict_refuses_inputs_whose_outputs_would_collide(carvana, trained, tm
     for folder in ("a", "b"):
         (tmp_path / folder).mkdir()
         Image.new("RGB", (48, 32)).save(tmp_path / folder / "car.jpg")
-    err = error_of(["predict", "--checkpoint", str(trained / "best.pt"), str(tmp_path / "a"), str(tmp_path / "b"),
-                    "--out", str(tmp_path / "out")], capsys)
+    err = error_of(
+        [
+            "predict",
+            "--checkpoint",
+            str(trained / "best.pt"),
+            str(tmp_path / "a"),
+            str(tmp_path / "b"),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        capsys,
+    )
     assert "a/car.jpg and" in err and "b/car.jpg would both be written as car_mask.png" in err
     assert not (tmp_path / "out").exists()
 
@@ -218,8 +391,18 @@ def test_predict_writes_masks_csv_as_it_goes_and_no_half_files(carvana, trained,
     images.mkdir()
     Image.new("RGB", (48, 32), (200, 50, 50)).save(images / "a.jpg")
     (images / "b.jpg").write_bytes(b"\xff\xd8 a cut-off jpeg")
-    err = error_of(["predict", "--checkpoint", str(trained / "best.pt"), str(images), "--out",
-                    str(tmp_path / "out"), "--no-progress"], capsys)
+    err = error_of(
+        [
+            "predict",
+            "--checkpoint",
+            str(trained / "best.pt"),
+            str(images),
+            "--out",
+            str(tmp_path / "out"),
+            "--no-progress",
+        ],
+        capsys,
+    )
     assert "cannot read image" in err and "b.jpg" in err
     rows = (tmp_path / "out" / "masks.csv").read_text().splitlines()
     assert rows[0] == "img,rle_mask" and len(rows) == 2 and rows[1].startswith("a.jpg,")
@@ -256,10 +439,14 @@ def test_a_genuine_bug_keeps_its_traceback(monkeypatch):
 def test_os_errors_are_one_line_with_the_path():
     from unet_tutorial.cli import one_line
 
-    assert one_line(OSError(28, "No space left on device", "/runs/unet/.last.pt.x.tmp")) == \
-        "[Errno 28] No space left on device: '/runs/unet/.last.pt.x.tmp'"
-    wrapped = ValueError("Caught DataError in DataLoader worker process 0.\nOriginal Traceback (most recent call "
-                         "last):\n  File \"x.py\", line 1\nunet_tutorial.data.DataError: mask m.png is odd")
+    assert (
+        one_line(OSError(28, "No space left on device", "/runs/unet/.last.pt.x.tmp"))
+        == "[Errno 28] No space left on device: '/runs/unet/.last.pt.x.tmp'"
+    )
+    wrapped = ValueError(
+        "Caught DataError in DataLoader worker process 0.\nOriginal Traceback (most recent call "
+        'last):\n  File "x.py", line 1\nunet_tutorial.data.DataError: mask m.png is odd'
+    )
     assert one_line(wrapped) == "mask m.png is odd"
 
 
@@ -278,8 +465,9 @@ def test_kaggle_and_network_failures_are_sentences(monkeypatch, tmp_path, capsys
         raise ImportError("the Kaggle client is not installed: pip install 'unet_tutorial[kaggle]'")
 
     monkeypatch.setattr(cli, "fetch_carvana", missing)
-    assert "pip install 'unet_tutorial[kaggle]'" in error_of(["data", "download", "carvana", "--root",
-                                                              str(tmp_path)], capsys)
+    assert "pip install 'unet_tutorial[kaggle]'" in error_of(
+        ["data", "download", "carvana", "--root", str(tmp_path)], capsys
+    )
     monkeypatch.setattr(download, "ADE20K_URL", "http://127.0.0.1:9/ADEChallengeData2016.zip")  # offline
     monkeypatch.setattr(safe_download.time, "sleep", lambda seconds: None)
     err = error_of(["data", "download", "ade20k", "--root", str(tmp_path)], capsys)

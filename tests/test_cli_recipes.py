@@ -11,20 +11,64 @@ from unet_tutorial.data import ade20k_palette
 from unet_tutorial.sample_data import make_ade20k_like
 from unet_tutorial.viz import overlay, palette
 
-TINY = ["--base-channels", "4", "--depth", "2", "--image-size", "16x24", "--batch-size", "2", "--workers", "0",
-        "--epochs", "1", "--no-progress"]
+TINY = [
+    "--base-channels",
+    "4",
+    "--depth",
+    "2",
+    "--image-size",
+    "16x24",
+    "--batch-size",
+    "2",
+    "--workers",
+    "0",
+    "--epochs",
+    "1",
+    "--no-progress",
+]
 
 
 @pytest.mark.parametrize("num_classes, values", [(1, (0, 255)), (3, (0, 1, 2))])
 def test_folder_command_line_trains_and_predicts(tmp_path, num_classes, values):
     images, masks = make_folder(tmp_path / "data", values=values)
     out = tmp_path / "run"
-    assert main(["train", "--dataset", "folder", "--images", str(images), "--masks", str(masks),
-                 "--num-classes", str(num_classes), "--val-fraction", "0.34", "--out", str(out), *TINY]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--dataset",
+                "folder",
+                "--images",
+                str(images),
+                "--masks",
+                str(masks),
+                "--num-classes",
+                str(num_classes),
+                "--val-fraction",
+                "0.34",
+                "--out",
+                str(out),
+                *TINY,
+            ]
+        )
+        == 0
+    )
     config = read_checkpoint(out / "best.pt")["config"]
     assert config["dataset"] == "folder" and config["num_classes"] == num_classes
-    assert main(["predict", "--checkpoint", str(out / "best.pt"), str(images / "img0.png"), "--out",
-                 str(tmp_path / "pred"), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--checkpoint",
+                str(out / "best.pt"),
+                str(images / "img0.png"),
+                "--out",
+                str(tmp_path / "pred"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     mask = np.array(Image.open(tmp_path / "pred" / "img0_mask.png"))
     assert mask.shape == (24, 32)
     assert set(np.unique(mask)) <= ({0, 255} if num_classes == 1 else {0, 1, 2})  # class indices as stored
@@ -34,8 +78,25 @@ def test_folder_command_line_errors(tmp_path, capsys):
     images, masks = make_folder(tmp_path, values=(0, 1, 5))
     assert main(["train", "--dataset", "folder", "--images", str(images), *TINY]) == 2
     assert "--dataset folder needs --images DIR --masks DIR --num-classes N" in capsys.readouterr().err
-    assert main(["train", "--dataset", "folder", "--images", str(images), "--masks", str(masks),
-                 "--num-classes", "3", "--out", str(tmp_path / "run"), *TINY]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--dataset",
+                "folder",
+                "--images",
+                str(images),
+                "--masks",
+                str(masks),
+                "--num-classes",
+                "3",
+                "--out",
+                str(tmp_path / "run"),
+                *TINY,
+            ]
+        )
+        == 2
+    )
     assert "holds labels [5]" in capsys.readouterr().err
 
 
@@ -46,8 +107,20 @@ def test_ade20k_recipe_trains_on_scale_crops_evaluates_at_annotation_size_and_pr
     config = read_checkpoint(out / "best.pt")["config"]
     assert config["short_side"] == 16 and config["dataset"] == "ade20k"
     image = next((root / "images" / "validation").glob("*.jpg"))
-    assert main(["predict", "--checkpoint", str(out / "best.pt"), str(image), "--out", str(tmp_path / "pred"),
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--checkpoint",
+                str(out / "best.pt"),
+                str(image),
+                "--out",
+                str(tmp_path / "pred"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     mask = np.array(Image.open(tmp_path / "pred" / f"{image.stem}_mask.png"))
     assert mask.shape == (30, 40) and mask.min() >= 1  # ADE20K's file labels: class + 1
     written = np.array(Image.open(tmp_path / "pred" / f"{image.stem}_overlay.jpg")).astype(float)

@@ -53,6 +53,7 @@ def test_carvana_with_transform(carvana_root):
 def test_carvana_split_is_by_car(carvana_root):
     train_ids, val_ids = carvana_split(carvana_root, val_fraction=0.34, seed=0)
     assert len(train_ids) + len(val_ids) == 12 and len(val_ids) == 4
+
     def cars(ids):
         return {i.rsplit("_", 1)[0] for i in ids}
 
@@ -184,8 +185,9 @@ def test_binary_mask_padded_with_ignore_is_caught(carvana_root):
 def test_carvana_loaders(carvana_root):
     train_ids, val_ids = carvana_split(carvana_root, val_fraction=0.34, seed=0)  # 2 cars x 4 views / 1 car
     mean, std = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
-    train_loader, val_loader = carvana_loaders(carvana_root, train_ids, val_ids, image_size=(32, 48), batch_size=3,
-                                               mean=mean, std=std)
+    train_loader, val_loader = carvana_loaders(
+        carvana_root, train_ids, val_ids, image_size=(32, 48), batch_size=3, mean=mean, std=std
+    )
     assert len(train_loader) == 2  # 8 images in batches of 3: the incomplete third batch is dropped
     images, masks = next(iter(train_loader))
     assert images.shape == (3, 3, 32, 48) and masks.shape == (3, 1, 32, 48) and masks.dtype == torch.float32
@@ -213,8 +215,11 @@ def test_a_colour_annotation_is_refused_not_turned_into_luminance(tmp_path):
     colours = np.zeros((4, 4, 3), np.uint8)
     colours[:2] = (120, 120, 80)  # an ADE20K-style class colour
     Image.fromarray(colours, "RGB").save(tmp_path / "ADE_train_00000001.png")
-    with pytest.raises(DataError, match=r"ADE_train_00000001\.png is a colour \(RGB\) image.*palette \(P\) "
-                                        r"or 8-bit greyscale \(L\)"):
+    with pytest.raises(
+        DataError,
+        match=r"ADE_train_00000001\.png is a colour \(RGB\) image.*palette \(P\) "
+        r"or 8-bit greyscale \(L\)",
+    ):
         read_label(tmp_path / "ADE_train_00000001.png")
 
 
@@ -261,12 +266,14 @@ def test_set_seed_then_the_same_loader_gives_the_same_batches(carvana_root, num_
 
 
 def test_seed_worker_and_seed_loader_on_a_learners_own_loader(carvana_root):
-    dataset = CarvanaDataset(carvana_root, carvana_ids(carvana_root)[:1] * 4,
-                             train_transforms(16, crop="random_resized", mask_fill=0))
+    dataset = CarvanaDataset(
+        carvana_root, carvana_ids(carvana_root)[:1] * 4, train_transforms(16, crop="random_resized", mask_fill=0)
+    )
 
     def batches():
-        loader = DataLoader(dataset, batch_size=1, num_workers=2, worker_init_fn=seed_worker,
-                            generator=torch.Generator().manual_seed(5))
+        loader = DataLoader(
+            dataset, batch_size=1, num_workers=2, worker_init_fn=seed_worker, generator=torch.Generator().manual_seed(5)
+        )
         return [images for images, _ in loader]
 
     first = batches()
@@ -275,6 +282,7 @@ def test_seed_worker_and_seed_loader_on_a_learners_own_loader(carvana_root):
     assert torch.equal(next(iter(seed_loader(no_workers, 7)))[0], next(iter(seed_loader(no_workers, 7)))[0])
     with pytest.raises(RuntimeError, match="worker_init_fn=seed_worker"):
         seed_worker(0)
+
 
 def test_ade20k_limit_is_a_seeded_random_subset_not_the_first_files(tmp_path):
     root = make_ade20k_like(tmp_path, n_train=12, n_val=1, size=(16, 16), seed=0)

@@ -60,7 +60,8 @@ def test_encode_returns_five_stages_at_strides_2_to_32(model):
     with torch.no_grad():
         features = model.encode(torch.randn(1, 3, 64, 96))
     assert [tuple(f.shape) for f in features] == [
-        (1, c, 64 // s, 96 // s) for c, s in zip(ENCODER_CHANNELS, (2, 4, 8, 16, 32))]
+        (1, c, 64 // s, 96 // s) for c, s in zip(ENCODER_CHANNELS, (2, 4, 8, 16, 32))
+    ]
     assert features[-1].min() >= 0, "the last stage ends with relu5, as torchvision's DenseNet forward does"
 
 
@@ -141,8 +142,9 @@ def test_frozen_encoder_gets_no_gradient_and_keeps_its_batchnorm_statistics():
     model(torch.randn(2, 3, 64, 64)).mean().backward()
     assert all(p.grad is None for p in model.encoder.parameters())
     assert all(torch.equal(v, _buffers(model.encoder)[k]) for k, v in encoder_before.items())
-    assert any(not torch.equal(v, _buffers(model.merges)[k]) for k, v in decoder_before.items()), \
+    assert any(not torch.equal(v, _buffers(model.merges)[k]) for k, v in decoder_before.items()), (
         "the decoder's BatchNorm is in train mode and updates its statistics"
+    )
 
     model.unfreeze_encoder()
     assert model.encoder.training and all(p.requires_grad for p in model.encoder.parameters())
@@ -159,8 +161,9 @@ def test_unfrozen_encoder_can_keep_its_batchnorm_frozen_through_train():
     assert model.encoder.conv0.training and model.merges.training, "only the encoder's BatchNorm stays in eval mode"
     encoder_before, decoder_before = _buffers(model.encoder), _buffers(model.merges)
     model(torch.randn(2, 3, 64, 64)).mean().backward()
-    assert all(torch.equal(v, _buffers(model.encoder)[k]) for k, v in encoder_before.items()), \
+    assert all(torch.equal(v, _buffers(model.encoder)[k]) for k, v in encoder_before.items()), (
         "the encoder's running statistics must not move"
+    )
     assert any(not torch.equal(v, _buffers(model.merges)[k]) for k, v in decoder_before.items())
     assert all(p.grad is not None for p in model.encoder.parameters()), "weights, BatchNorm's affine included, train"
     model.eval().train()
@@ -200,7 +203,7 @@ def test_padding_is_split_evenly_and_cropped_back():
     images = torch.randn(1, 3, 33, 64)
     padded, (top, left, height, width) = pad_to_multiple(images, 32)
     assert padded.shape == (1, 3, 64, 64) and (top, left) == (15, 0)
-    torch.testing.assert_close(padded[..., top:top + height, left:left + width], images)
+    torch.testing.assert_close(padded[..., top : top + height, left : left + width], images)
 
 
 def test_non_rgb_input_is_explained(model):

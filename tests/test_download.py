@@ -145,16 +145,16 @@ def test_a_416_for_a_stale_larger_part_restarts(server, tmp_path):
     url, handler = server
     (tmp_path / "f.bin.part").write_bytes(PAYLOAD + b"garbage")
     (tmp_path / "f.bin.part.json").write_text('{"validator": "\\"v1\\"", "total": null}')
-    download_url(url, tmp_path / "f.bin", sha256=hashlib.sha256(PAYLOAD).hexdigest(), retry_delay=0,
-                 progress=False)
+    download_url(url, tmp_path / "f.bin", sha256=hashlib.sha256(PAYLOAD).hexdigest(), retry_delay=0, progress=False)
     assert (tmp_path / "f.bin").read_bytes() == PAYLOAD
     assert handler.ranges == [f"bytes={len(PAYLOAD) + 7}-", None]
 
 
 def test_offline_download_fails_with_one_sentence(tmp_path):
     with pytest.raises(DownloadError, match=r"failed after 2 tries .*check the network connection"):
-        download_url("http://127.0.0.1:9/x.zip", tmp_path / "x.zip", md5="0" * 32, retries=1, retry_delay=0,
-                     progress=False)
+        download_url(
+            "http://127.0.0.1:9/x.zip", tmp_path / "x.zip", md5="0" * 32, retries=1, retry_delay=0, progress=False
+        )
 
 
 def test_checksum_mismatch_leaves_no_file(server, tmp_path):
@@ -388,8 +388,10 @@ def test_kaggle_kept_zips_need_no_client_and_no_credentials(site, monkeypatch, t
         monkeypatch.setitem(sys.modules, name, None)
     (tmp_path / "train.zip").write_bytes(ZIP)
     (tmp_path / "train_masks.csv").write_bytes(b"img,rle_mask\n")
-    assert kaggle_download("c", ["train.zip", "train_masks.csv"], tmp_path) == [tmp_path / "train.zip",
-                                                                                  tmp_path / "train_masks.csv"]
+    assert kaggle_download("c", ["train.zip", "train_masks.csv"], tmp_path) == [
+        tmp_path / "train.zip",
+        tmp_path / "train_masks.csv",
+    ]
 
 
 def test_kaggle_damaged_zip_is_downloaded_again(site, monkeypatch, tmp_path, capsys):
@@ -429,9 +431,12 @@ def test_fetch_ade20k_end_to_end_then_skips(monkeypatch, tmp_path):
     from unet_tutorial import download
 
     monkeypatch.setattr(download, "ADE20K_COUNTS", {"training": 2, "validation": 1})
-    files = {f"ADEChallengeData2016/{kind}/{split}/ADE_{split[:5]}_{i:08d}.{ext}": b"x"
-             for split, n in (("training", 2), ("validation", 1)) for i in range(1, n + 1)
-             for kind, ext in (("images", "jpg"), ("annotations", "png"))}
+    files = {
+        f"ADEChallengeData2016/{kind}/{split}/ADE_{split[:5]}_{i:08d}.{ext}": b"x"
+        for split, n in (("training", 2), ("validation", 1))
+        for i in range(1, n + 1)
+        for kind, ext in (("images", "jpg"), ("annotations", "png"))
+    }
     body = _zip_bytes(files)
     httpd, handler = _serve_bytes(body)
     url = f"http://127.0.0.1:{httpd.server_address[1]}/ADEChallengeData2016.zip"

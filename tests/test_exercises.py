@@ -22,7 +22,7 @@ def iou_as_recall(confusion):
 def split_on_first_underscore(ids, val_fraction, seed=0):
     cars = sorted({i.split("_", 1)[0] for i in ids})
     random.Random(seed).shuffle(cars)
-    val_cars = set(cars[:max(1, round(val_fraction * len(cars)))])
+    val_cars = set(cars[: max(1, round(val_fraction * len(cars)))])
     return ([i for i in ids if i.split("_", 1)[0] not in val_cars], [i for i in ids if i.split("_", 1)[0] in val_cars])
 
 
@@ -133,19 +133,30 @@ WRONG_ANSWERS = {
     "check_best_threshold": [(0.5, LOW_PROBS, LOW_MASKS), (0.95, LOW_PROBS, LOW_MASKS)],
     "check_empty_image_dice": [(0.0, EMPTY_HALF), (1.0, EMPTY_HALF)],
     "check_split_by_car": [(split_on_first_underscore,), (split_by_image,)],
-    "check_worst_views": [([9, 10, 11], VIEW_IDS, PER_IMAGE), ([1, 2, 3], VIEW_IDS, PER_IMAGE),
-                          ([2, 3], VIEW_IDS, PER_IMAGE), ([2, 3, 9], VIEW_IDS, PER_IMAGE)],
-    "check_threshold_gain": [(1.0, THRESHOLD_IDS, THRESHOLD_PROBS, THRESHOLD_MASKS),  # measured where it was tuned
-                             (-1 / 3, THRESHOLD_IDS, THRESHOLD_PROBS, THRESHOLD_MASKS),
-                             (0.0, THRESHOLD_IDS, THRESHOLD_PROBS, THRESHOLD_MASKS)],
+    "check_worst_views": [
+        ([9, 10, 11], VIEW_IDS, PER_IMAGE),
+        ([1, 2, 3], VIEW_IDS, PER_IMAGE),
+        ([2, 3], VIEW_IDS, PER_IMAGE),
+        ([2, 3, 9], VIEW_IDS, PER_IMAGE),
+    ],
+    "check_threshold_gain": [
+        (1.0, THRESHOLD_IDS, THRESHOLD_PROBS, THRESHOLD_MASKS),  # measured where it was tuned
+        (-1 / 3, THRESHOLD_IDS, THRESHOLD_PROBS, THRESHOLD_MASKS),
+        (0.0, THRESHOLD_IDS, THRESHOLD_PROBS, THRESHOLD_MASKS),
+    ],
     "check_densenet_stage_channels": [(stage_channels_without_halving,)],
     "check_frozen_batchnorm": [(0.0, 0.0, "grad_only"), (0.2, 0.0, "grad_only"), (0.2, 0.0, "eval")],
     "check_median_frequency_weights": [(mean_frequency_weights,), (lower_median_weights,)],
-    "check_weighting_effect": [(w1, w2, CONFUSION_PLAIN, CONFUSION_WEIGHTED, TRAIN_SHARE)
-                               for w1, w2 in (("weighted", "weighted"), ("plain", "plain"), ("weighted", "plain"))],
+    "check_weighting_effect": [
+        (w1, w2, CONFUSION_PLAIN, CONFUSION_WEIGHTED, TRAIN_SHARE)
+        for w1, w2 in (("weighted", "weighted"), ("plain", "plain"), ("weighted", "plain"))
+    ],
     # swapped; both at the network's resolution; both at the annotation's
-    "check_annotation_resolution": [annotation_resolution_answers(0.25, 1.0), annotation_resolution_answers(1.0, 1.0),
-                                    annotation_resolution_answers(0.25, 0.25)],
+    "check_annotation_resolution": [
+        annotation_resolution_answers(0.25, 1.0),
+        annotation_resolution_answers(1.0, 1.0),
+        annotation_resolution_answers(0.25, 0.25),
+    ],
     # the share of crops with any padding; no padding; the answer for short side 512 instead of 384
     "check_padding_share": [(0.556,), (0.0,), (0.103,)],
 }

@@ -40,8 +40,15 @@ def test_binary_masks_0_255_and_0_1_become_float_0_1(tmp_path, values):
 
 def test_three_classes_with_an_ignored_value_a_suffix_and_names(tmp_path):
     images, masks = make_folder(tmp_path, values=(0, 1, 7, 2), mask_suffix="_mask")
-    ds = FolderDataset(images, masks, 3, mask_suffix="_mask", ignore_index=7, class_names=["a", "b", "c"],
-                       transform=eval_transforms(None))
+    ds = FolderDataset(
+        images,
+        masks,
+        3,
+        mask_suffix="_mask",
+        ignore_index=7,
+        class_names=["a", "b", "c"],
+        transform=eval_transforms(None),
+    )
     image, mask = ds[0]
     assert mask.dtype == torch.long and mask.shape == (24, 32)
     assert set(mask.unique().tolist()) == {0, 1, 2, 255}  # the ignored value 7 becomes 255

@@ -74,8 +74,10 @@ def test_multiclass_dice_averages_over_the_classes_present_in_the_targets():
     jac0, jac2 = p[0, 0] / (1 + p[0, 1]), p[2, 1] / (1 + p[2, 0])  # tp / (tp + fp + fn) = tp / (1 + fp)
     torch.testing.assert_close(jaccard_loss(logits, targets, smooth=0), 1 - (jac0 + jac2) / 2)
     # Ignored pixels do not make a class present; all pixels ignored gives 0 with a zero gradient.
-    torch.testing.assert_close(dice_loss(logits, torch.tensor([[[0, 255]]]), smooth=0, ignore_index=255),
-                               1 - 2 * p[0, 0] / (2 * p[0, 0] + 1 - p[0, 0]))
+    torch.testing.assert_close(
+        dice_loss(logits, torch.tensor([[[0, 255]]]), smooth=0, ignore_index=255),
+        1 - 2 * p[0, 0] / (2 * p[0, 0] + 1 - p[0, 0]),
+    )
     logits.requires_grad_(True)
     empty = dice_loss(logits, torch.full((1, 1, 2), 255), ignore_index=255)
     empty.backward()
@@ -106,14 +108,17 @@ def test_cross_entropy_matches_pytorch():
     logits, targets = multiclass_batch(4)
     targets[0, :2] = 255
     weight = torch.tensor([0.5, 1.0, 2.0, 4.0])
-    torch.testing.assert_close(cross_entropy(logits, targets, weight=weight, ignore_index=255),
-                               F.cross_entropy(logits, targets, weight=weight, ignore_index=255))
+    torch.testing.assert_close(
+        cross_entropy(logits, targets, weight=weight, ignore_index=255),
+        F.cross_entropy(logits, targets, weight=weight, ignore_index=255),
+    )
     logits, targets = binary_batch(4)
     torch.testing.assert_close(cross_entropy(logits, targets), F.binary_cross_entropy_with_logits(logits, targets))
     pixel_weight = torch.where(targets > 0, 3.0, 1.0)
     expected = (F.binary_cross_entropy_with_logits(logits, targets, reduction="none") * pixel_weight).sum()
-    torch.testing.assert_close(cross_entropy(logits, targets, weight=torch.tensor([1.0, 3.0])),
-                               expected / pixel_weight.sum())
+    torch.testing.assert_close(
+        cross_entropy(logits, targets, weight=torch.tensor([1.0, 3.0])), expected / pixel_weight.sum()
+    )
 
 
 # Berman et al.'s reference code (github.com/bermanmaxim/LovaszSoftmax), written out plainly, loop per class.
@@ -177,12 +182,18 @@ def edge_cases(mode):
     if mode == "binary":
         empty = torch.zeros(2, 1, 4, 4)
         perfect = (torch.rand(2, 1, 4, 4) > 0.5).float()
-        return [("empty", torch.randn(2, 1, 4, 4), empty), ("all ignored", torch.randn(2, 1, 4, 4), empty + 255),
-                ("perfect", 20 * (2 * perfect - 1), perfect)]
+        return [
+            ("empty", torch.randn(2, 1, 4, 4), empty),
+            ("all ignored", torch.randn(2, 1, 4, 4), empty + 255),
+            ("perfect", 20 * (2 * perfect - 1), perfect),
+        ]
     empty = torch.zeros(2, 4, 4, dtype=torch.long)  # background only
     perfect = torch.randint(0, 3, (2, 4, 4))
-    return [("empty", torch.randn(2, 3, 4, 4), empty), ("all ignored", torch.randn(2, 3, 4, 4), empty + 255),
-            ("perfect", 20 * F.one_hot(perfect, 3).permute(0, 3, 1, 2).float(), perfect)]
+    return [
+        ("empty", torch.randn(2, 3, 4, 4), empty),
+        ("all ignored", torch.randn(2, 3, 4, 4), empty + 255),
+        ("perfect", 20 * F.one_hot(perfect, 3).permute(0, 3, 1, 2).float(), perfect),
+    ]
 
 
 @pytest.mark.parametrize("loss", ALL + [ComboLoss(ignore_index=255)], ids=IDS + ["ComboLoss"])
@@ -248,7 +259,7 @@ def test_class_weights_by_hand():
 def test_combo_loss_is_the_weighted_sum():
     logits, targets = binary_batch(9)
     combo = ComboLoss()
-    expected = (3 * cross_entropy(logits, targets) + dice_loss(logits, targets) + 4 * focal_loss(logits, targets))
+    expected = 3 * cross_entropy(logits, targets) + dice_loss(logits, targets) + 4 * focal_loss(logits, targets)
     torch.testing.assert_close(combo(logits, targets), expected)
     assert set(combo.components) == {"bce", "dice", "focal"}
     logits, targets = multiclass_batch(9)

@@ -29,8 +29,11 @@ def test_estimate_is_within_25_percent_of_the_profiled_peak(num_classes):
     batch, size = 2, 96
     estimate = training_memory(model, loss_fn, batch_size=batch, image_size=(size, size))
     images = torch.randn(batch, 3, size, size)
-    targets = (torch.rand(batch, 1, size, size) > 0.5).float() if num_classes == 1 else \
-        torch.randint(0, num_classes, (batch, size, size))
+    targets = (
+        (torch.rand(batch, 1, size, size) > 0.5).float()
+        if num_classes == 1
+        else torch.randint(0, num_classes, (batch, size, size))
+    )
     optimizer = torch.optim.AdamW(model.parameters())
     loss_fn(model(images), targets).backward()  # a first step creates AdamW's state, as in training
     optimizer.step()

@@ -65,12 +65,14 @@ def test_ignored_pixels_never_change_a_metric():
     targets = torch.randint(0, 3, (2, 8, 8), generator=gen)
     wide_preds = torch.cat([preds, torch.randint(0, 3, (2, 8, 5), generator=gen)], dim=2)  # (2, 8, 13)
     wide_targets = torch.cat([targets, torch.full((2, 8, 5), 255)], dim=2)
-    assert torch.equal(confusion_matrix(wide_preds, wide_targets, 3, ignore_index=255),
-                       confusion_matrix(preds, targets, 3))
+    assert torch.equal(
+        confusion_matrix(wide_preds, wide_targets, 3, ignore_index=255), confusion_matrix(preds, targets, 3)
+    )
     binary_preds, binary_targets = (preds > 0).float(), (targets > 0).float()
     wide_binary_targets = torch.cat([binary_targets, torch.full((2, 8, 5), 255.0)], dim=2)
     assert dice_score((wide_preds > 0).float(), wide_binary_targets, ignore_index=255) == pytest.approx(
-        dice_score(binary_preds, binary_targets))
+        dice_score(binary_preds, binary_targets)
+    )
 
 
 def test_mean_iou_averages_only_classes_that_occur():
@@ -111,16 +113,23 @@ def test_all_ignored_gives_nan_not_an_error():
     assert dice_score(torch.ones(1, 4, 4), torch.full((1, 4, 4), 255.0), ignore_index=255) == 1.0
 
 
-@pytest.mark.parametrize("bad, match", [
-    (lambda: confusion_matrix(torch.zeros(2, 3), torch.zeros(3, 2), 2), "same shape"),
-    (lambda: confusion_matrix(torch.zeros(4, dtype=torch.long), torch.tensor([0, 1, 7, 255]), 3, ignore_index=255),
-     r"\[0, 3\).*\[7\]"),
-    (lambda: confusion_matrix(torch.tensor([0, 5]), torch.tensor([0, 1]), 3), "preds must be integer classes"),
-    (lambda: confusion_matrix(torch.tensor([0.2, 0.9]), torch.tensor([0, 1]), 2), "Threshold probabilities"),
-    (lambda: confusion_matrix(torch.tensor([0, 1]), torch.tensor([0.0, 0.5]), 2), r"found values \[0.5\]"),
-    (lambda: confusion_matrix(torch.tensor([0, 1]), torch.tensor([0, 1]), 1), "num_classes=2 for binary"),
-    (lambda: dice_score(torch.zeros(2, 1, 4, 4), torch.zeros(2, 4, 4)), "same shape"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (lambda: confusion_matrix(torch.zeros(2, 3), torch.zeros(3, 2), 2), "same shape"),
+        (
+            lambda: confusion_matrix(
+                torch.zeros(4, dtype=torch.long), torch.tensor([0, 1, 7, 255]), 3, ignore_index=255
+            ),
+            r"\[0, 3\).*\[7\]",
+        ),
+        (lambda: confusion_matrix(torch.tensor([0, 5]), torch.tensor([0, 1]), 3), "preds must be integer classes"),
+        (lambda: confusion_matrix(torch.tensor([0.2, 0.9]), torch.tensor([0, 1]), 2), "Threshold probabilities"),
+        (lambda: confusion_matrix(torch.tensor([0, 1]), torch.tensor([0.0, 0.5]), 2), r"found values \[0.5\]"),
+        (lambda: confusion_matrix(torch.tensor([0, 1]), torch.tensor([0, 1]), 1), "num_classes=2 for binary"),
+        (lambda: dice_score(torch.zeros(2, 1, 4, 4), torch.zeros(2, 4, 4)), "same shape"),
+    ],
+)
 def test_bad_input_gets_a_clear_error(bad, match):
     with pytest.raises(ValueError, match=match):
         bad()
@@ -128,8 +137,10 @@ def test_bad_input_gets_a_clear_error(bad, match):
 
 def test_accumulator_binary_matches_the_functions():
     gen = torch.Generator().manual_seed(3)
-    batches = [(torch.randn(2, 1, 8, 8, generator=gen), (torch.rand(2, 1, 8, 8, generator=gen) > 0.6).float())
-               for _ in range(3)]
+    batches = [
+        (torch.randn(2, 1, 8, 8, generator=gen), (torch.rand(2, 1, 8, 8, generator=gen) > 0.6).float())
+        for _ in range(3)
+    ]
     metrics = SegmentationMetrics(num_classes=1)
     for logits, targets in batches:
         metrics.update(logits, targets)

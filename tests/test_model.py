@@ -62,9 +62,13 @@ def test_parameter_count_by_hand_for_a_small_unet():
     def double_conv(i: int, o: int) -> int:
         return 9 * i * o + 2 * o + 9 * o * o + 2 * o  # two bias-free 3x3 convs, BN weight and bias twice
 
-    expected = (double_conv(c_in, b) + double_conv(b, 2 * b)  # inc, down
-                + (4 * 2 * b * b + b) + double_conv(2 * b, b)  # transposed conv 2x2 with bias, DoubleConv
-                + (b * k + k))  # OutConv
+    expected = (
+        double_conv(c_in, b)
+        + double_conv(b, 2 * b)  # inc, down
+        + (4 * 2 * b * b + b)
+        + double_conv(2 * b, b)  # transposed conv 2x2 with bias, DoubleConv
+        + (b * k + k)
+    )  # OutConv
     assert count(UNet(c_in, k, base_channels=b, depth=1)) == expected
 
 
@@ -169,8 +173,10 @@ def test_unet_levels_reads_channels_resolution_and_parameters():
     assert total == count(model) == 31_037_698
 
 
-@pytest.mark.parametrize("kwargs,size,batch", [({"base_channels": 8}, 64, 2),
-                                               ({"base_channels": 4, "depth": 2, "bilinear": True}, (37, 50), 3)])
+@pytest.mark.parametrize(
+    "kwargs,size,batch",
+    [({"base_channels": 8}, 64, 2), ({"base_channels": 4, "depth": 2, "bilinear": True}, (37, 50), 3)],
+)
 def test_activation_bytes_matches_what_the_profiler_sees_held_after_forward(kwargs, size, batch):
     from torch.profiler import ProfilerActivity, profile
 

@@ -33,8 +33,9 @@ def test_predict_mask_returns_the_original_size_for_both_kinds():
     image = np.random.default_rng(0).integers(0, 256, (45, 70, 3), dtype=np.uint8)
     binary = predict_mask(UNet(base_channels=4, depth=2), image, image_size=32)
     assert binary.shape == (45, 70) and set(binary.unique().tolist()) <= {0, 1}
-    mask, probs = predict_mask(UNet(num_classes=5, base_channels=4, depth=2), image, image_size=(32, 48),
-                               return_probs=True)
+    mask, probs = predict_mask(
+        UNet(num_classes=5, base_channels=4, depth=2), image, image_size=(32, 48), return_probs=True
+    )
     assert mask.shape == (45, 70) and probs.shape == (5, 45, 70) and mask.max() < 5
     torch.testing.assert_close(probs.sum(0), torch.ones(45, 70))
     assert torch.equal(mask, probs.argmax(0))
@@ -117,9 +118,7 @@ def test_sliding_window_runs_a_unet_on_uint8_images_with_tta():
 
 
 def test_rle_hand_example_and_round_trip():
-    mask = np.array([[0, 1, 1],
-                     [1, 0, 0],
-                     [0, 0, 1]])
+    mask = np.array([[0, 1, 1], [1, 0, 0], [0, 0, 1]])
     # row-major, 1-indexed: pixels 2, 3, 4 are one run, pixel 9 another
     assert rle_encode(mask) == "2 3 9 1"
     assert np.array_equal(rle_decode("2 3 9 1", (3, 3)), mask)

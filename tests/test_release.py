@@ -28,11 +28,13 @@ def test_every_notebook_has_the_same_setup_cell():
 
 
 def test_render_rewrites_an_old_notebook_and_is_idempotent():
-    old = ("# %% [markdown]\n# # 09 · Demo\n#\n"
-           "# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
-           "(https://colab.research.google.com/github/someone/fork/blob/main/notebooks/09_demo.ipynb)\n#\n"
-           "# %%\nif True:\n"
-           '    # %pip install -q -c /tmp/keep.txt "unet_tutorial @ git+https://github.com/someone/fork@main"\n')
+    old = (
+        "# %% [markdown]\n# # 09 · Demo\n#\n"
+        "# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+        "(https://colab.research.google.com/github/someone/fork/blob/main/notebooks/09_demo.ipynb)\n#\n"
+        "# %%\nif True:\n"
+        '    # %pip install -q -c /tmp/keep.txt "unet_tutorial @ git+https://github.com/someone/fork@main"\n'
+    )
     new = release.render(old, "09_demo", version="1.2.3")
     assert release.render(new, "09_demo", version="1.2.3") == new
     assert "someone/fork" not in new and new.count("colab-badge.svg") == 2
@@ -49,5 +51,5 @@ def test_render_refuses_a_notebook_without_badge_or_install_line():
 def test_version_has_one_source():
     pyproject = (ROOT / "pyproject.toml").read_text()
     assert 'dynamic = ["version"]' in pyproject and 'attr = "unet_tutorial.__version__"' in pyproject
-    assert "\nversion = \"" not in pyproject, "the version lives in unet_tutorial/__init__.py only"
+    assert '\nversion = "' not in pyproject, "the version lives in unet_tutorial/__init__.py only"
     assert re.fullmatch(r"\d+\.\d+\.\d+", __version__)

@@ -21,9 +21,7 @@ def _rle_decode(rle: str, shape) -> np.ndarray:
 
 
 def _digest(root):
-    return hashlib.sha256(
-        b"".join(p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file())
-    ).hexdigest()
+    return hashlib.sha256(b"".join(p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file())).hexdigest()
 
 
 def test_rle_encode_by_hand():

@@ -1,7 +1,6 @@
 """The training loop and checkpoints: resume equals an uninterrupted run (augmentations included), unsafe or
 truncated files, the NaN guard, and the GPU choices (precision, layout, cudnn.benchmark) with CUDA faked on the CPU."""
 
-
 import math
 
 import pytest
@@ -41,8 +40,10 @@ def tiny_model():
 
 
 def loaders(batch_size=4, shuffle=True):
-    return (DataLoader(tiny_data(8), batch_size=batch_size, shuffle=shuffle),
-            DataLoader(tiny_data(4, seed=1), batch_size=4))
+    return (
+        DataLoader(tiny_data(8), batch_size=batch_size, shuffle=shuffle),
+        DataLoader(tiny_data(4, seed=1), batch_size=4),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -63,9 +64,22 @@ def run_fit(tmp_path, epochs, resume=None, crash_after=None, data_root=None, **k
     train, val = loaders() if data_root is None else augmented_loaders(data_root)
     if crash_after is not None:
         train = CrashingLoader(train, crash_after)
-    history = fit(model, train, val, epochs=epochs, loss_fn=nn.BCEWithLogitsLoss(),
-                  optimizer=optimizer, device="cpu", num_classes=1, checkpoint_dir=tmp_path, resume=resume,
-                  progress=False, log=lambda line: None, config={"model": "unet"}, **kwargs)
+    history = fit(
+        model,
+        train,
+        val,
+        epochs=epochs,
+        loss_fn=nn.BCEWithLogitsLoss(),
+        optimizer=optimizer,
+        device="cpu",
+        num_classes=1,
+        checkpoint_dir=tmp_path,
+        resume=resume,
+        progress=False,
+        log=lambda line: None,
+        config={"model": "unet"},
+        **kwargs,
+    )
     return model, history
 
 
@@ -76,8 +90,7 @@ def test_train_one_epoch_learns_and_reports_numbers():
     train, _ = loaders()
     first = train_one_epoch(model, train, nn.BCEWithLogitsLoss(), optimizer, "cpu", progress=False)
     for _ in range(4):
-        last = train_one_epoch(model, train, nn.BCEWithLogitsLoss(), optimizer, "cpu", grad_clip=1.0,
-                               progress=False)
+        last = train_one_epoch(model, train, nn.BCEWithLogitsLoss(), optimizer, "cpu", grad_clip=1.0, progress=False)
     assert set(first) >= {"loss", "lr", "images", "seconds", "images_per_s"}
     assert first["images"] == 8 and last["loss"] < first["loss"]
 
@@ -90,8 +103,15 @@ def test_accumulation_matches_one_big_batch():
         torch.manual_seed(0)
         model = nn.Conv2d(3, 1, 3, padding=1)
         optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-        train_one_epoch(model, DataLoader(data, batch_size=batch_size), nn.BCEWithLogitsLoss(), optimizer, "cpu",
-                        accumulate=accumulate, progress=False)
+        train_one_epoch(
+            model,
+            DataLoader(data, batch_size=batch_size),
+            nn.BCEWithLogitsLoss(),
+            optimizer,
+            "cpu",
+            accumulate=accumulate,
+            progress=False,
+        )
         grads.append(model.weight.detach().clone())
     torch.testing.assert_close(grads[0], grads[1])
 
@@ -103,8 +123,9 @@ def fake_gpu(monkeypatch, capability, name="Tesla T4"):
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: True)  # a T4 says so (emulated)
 
 
-@pytest.mark.parametrize("capability, dtype", [((7, 5), torch.float16), ((8, 0), torch.bfloat16),
-                                               ((9, 0), torch.bfloat16)])
+@pytest.mark.parametrize(
+    "capability, dtype", [((7, 5), torch.float16), ((8, 0), torch.bfloat16), ((9, 0), torch.bfloat16)]
+)
 def test_amp_dtype_follows_the_compute_capability(monkeypatch, capability, dtype):
     fake_gpu(monkeypatch, capability)
     assert default_amp_dtype("cuda") == dtype and default_amp_dtype(torch.device("cuda", 0)) == dtype
@@ -128,15 +149,46 @@ def test_fit_says_which_precision_it_uses_and_leaves_cudnn_benchmark_as_it_was(t
     before = torch.backends.cudnn.benchmark
     model = tiny_model()
     train, val = loaders()
-    fit(model, train, val, epochs=1, loss_fn=nn.BCEWithLogitsLoss(), optimizer=torch.optim.SGD(model.parameters()),
-        device="cpu", num_classes=1, progress=False, log=lines.append)
+    fit(
+        model,
+        train,
+        val,
+        epochs=1,
+        loss_fn=nn.BCEWithLogitsLoss(),
+        optimizer=torch.optim.SGD(model.parameters()),
+        device="cpu",
+        num_classes=1,
+        progress=False,
+        log=lines.append,
+    )
     assert lines[0] == "mixed precision: off, float32 (cpu: autocast pays off on CUDA GPUs)"
-    fit(model, train, val, epochs=1, loss_fn=nn.BCEWithLogitsLoss(), optimizer=torch.optim.SGD(model.parameters()),
-        device="cpu", num_classes=1, progress=False, log=lines.append, amp_dtype=torch.bfloat16)
+    fit(
+        model,
+        train,
+        val,
+        epochs=1,
+        loss_fn=nn.BCEWithLogitsLoss(),
+        optimizer=torch.optim.SGD(model.parameters()),
+        device="cpu",
+        num_classes=1,
+        progress=False,
+        log=lines.append,
+        amp_dtype=torch.bfloat16,
+    )
     assert "mixed precision: bfloat16 (amp_dtype=torch.bfloat16 was passed)" in lines
     workers = DataLoader(tiny_data(8), batch_size=4, num_workers=1)
-    fit(model, workers, val, epochs=1, loss_fn=nn.BCEWithLogitsLoss(), optimizer=torch.optim.SGD(model.parameters()),
-        device="cpu", num_classes=1, progress=False, log=lines.append)
+    fit(
+        model,
+        workers,
+        val,
+        epochs=1,
+        loss_fn=nn.BCEWithLogitsLoss(),
+        optimizer=torch.optim.SGD(model.parameters()),
+        device="cpu",
+        num_classes=1,
+        progress=False,
+        log=lines.append,
+    )
     assert any("without a worker_init_fn" in line and "worker_init_fn=seed_worker" in line for line in lines)
     assert torch.backends.cudnn.benchmark == before
 
@@ -147,8 +199,7 @@ def test_cuda_gets_channels_last_for_the_model_too_and_cudnn_benchmark(monkeypat
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
     weights = [p for p in model.parameters() if p.dim() == 4]  # (C_out, C_in, kH, kW)
     # channels_last=True is what the default does on CUDA; on the CPU it shows that the weights follow the images.
-    train_one_epoch(model, loaders()[0], nn.BCEWithLogitsLoss(), optimizer, "cpu", channels_last=True,
-                    progress=False)
+    train_one_epoch(model, loaders()[0], nn.BCEWithLogitsLoss(), optimizer, "cpu", channels_last=True, progress=False)
     assert all(w.is_contiguous(memory_format=torch.channels_last) for w in weights)
     assert not all(w.is_contiguous() for w in weights)  # (1x1 kernels are both layouts at once)
     assert [p for p in model.parameters() if p.dim() == 4] == weights, "the optimizer's parameters, converted in place"
@@ -165,13 +216,30 @@ def test_fit_logs_and_records_each_parameter_groups_lr(tmp_path):
     model = tiny_model()
     params = list(model.parameters())
     train, val = loaders()
-    for groups, labels in (([{"name": "encoder", "params": params[:4], "lr": 1e-4},
-                             {"name": "decoder", "params": params[4:], "lr": 1e-3}], ("encoder", "decoder")),
-                           ([{"params": params[:4], "lr": 1e-4}, {"params": params[4:], "lr": 1e-3}], ("0", "1"))):
+    for groups, labels in (
+        (
+            [
+                {"name": "encoder", "params": params[:4], "lr": 1e-4},
+                {"name": "decoder", "params": params[4:], "lr": 1e-3},
+            ],
+            ("encoder", "decoder"),
+        ),
+        ([{"params": params[:4], "lr": 1e-4}, {"params": params[4:], "lr": 1e-3}], ("0", "1")),
+    ):
         lines = []
-        history = fit(model, train, val, epochs=1, loss_fn=nn.BCEWithLogitsLoss(),
-                      optimizer=torch.optim.SGD(groups), device="cpu", num_classes=1, scheduler=None,
-                      progress=False, log=lines.append)
+        history = fit(
+            model,
+            train,
+            val,
+            epochs=1,
+            loss_fn=nn.BCEWithLogitsLoss(),
+            optimizer=torch.optim.SGD(groups),
+            device="cpu",
+            num_classes=1,
+            scheduler=None,
+            progress=False,
+            log=lines.append,
+        )
         assert f"lr_{labels[0]} 1.0e-04 lr_{labels[1]} 1.0e-03" in lines[-1]
         assert history["lr"] == [1e-4] and history[f"lr_{labels[0]}"] == [1e-4]
         assert history[f"lr_{labels[1]}"] == [1e-3]
@@ -181,8 +249,9 @@ def test_bf16_autocast_runs_on_cpu_but_is_not_the_default():
     assert default_amp_dtype("cpu") is None
     model = tiny_model()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    out = train_one_epoch(model, loaders()[0], nn.BCEWithLogitsLoss(), optimizer, "cpu",
-                          amp_dtype=torch.bfloat16, progress=False)
+    out = train_one_epoch(
+        model, loaders()[0], nn.BCEWithLogitsLoss(), optimizer, "cpu", amp_dtype=torch.bfloat16, progress=False
+    )
     assert torch.isfinite(torch.tensor(out["loss"]))
 
 
@@ -194,8 +263,14 @@ def test_evaluate_binary_and_multiclass_keys():
     images = torch.randn(4, 3, 32, 32)
     masks = torch.randint(0, 3, (4, 32, 32))
     masks[:, 0] = 255
-    multi = evaluate(UNet(num_classes=3, base_channels=4, depth=2), DataLoader(TensorDataset(images, masks)),
-                     "cpu", num_classes=3, ignore_index=255, progress=False)
+    multi = evaluate(
+        UNet(num_classes=3, base_channels=4, depth=2),
+        DataLoader(TensorDataset(images, masks)),
+        "cpu",
+        num_classes=3,
+        ignore_index=255,
+        progress=False,
+    )
     assert set(multi) == {"miou", "dice", "pixel_accuracy"} and 0 <= multi["miou"] <= 1
 
 
@@ -213,9 +288,21 @@ def test_fit_history_checkpoints_and_early_stopping(tmp_path):
     # monitor the loss with patience 1, a learning rate of 0 and no BatchNorm: nothing improves after epoch 1
     model = nn.Conv2d(3, 1, 3, padding=1)
     train, val = loaders()
-    history = fit(model, train, val, epochs=5, loss_fn=nn.BCEWithLogitsLoss(),
-                  optimizer=torch.optim.SGD(model.parameters(), lr=0.0), device="cpu", num_classes=1,
-                  monitor="loss", patience=1, scheduler=None, progress=False, log=lambda line: None)
+    history = fit(
+        model,
+        train,
+        val,
+        epochs=5,
+        loss_fn=nn.BCEWithLogitsLoss(),
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.0),
+        device="cpu",
+        num_classes=1,
+        monitor="loss",
+        patience=1,
+        scheduler=None,
+        progress=False,
+        log=lambda line: None,
+    )
     assert history["epoch"] == [1, 2]
 
 
@@ -235,8 +322,10 @@ def reference_lrs(make, epochs, steps_per_epoch, step_per_batch):
 def test_fit_steps_a_named_scheduler_as_its_name_says(tmp_path, name):
     steps = len(loaders()[0])
     _, history = run_fit(tmp_path, epochs=3, scheduler=name)
-    make = {"onecycle": lambda opt: torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1e-2, total_steps=3 * steps),
-            "cosine": lambda opt: torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=3)}[name]
+    make = {
+        "onecycle": lambda opt: torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1e-2, total_steps=3 * steps),
+        "cosine": lambda opt: torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=3),
+    }[name]
     expected = reference_lrs(make, 3, steps, step_per_batch=name == "onecycle")
     assert history["lr"] == pytest.approx(expected)
     assert history["lr"][0] == pytest.approx(1e-2 / 25 if name == "onecycle" else 1e-2)  # one-cycle warms up
@@ -249,8 +338,20 @@ def test_fit_steps_a_warm_up_object_per_batch_when_asked(tmp_path):
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
     warm_up = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=0.1, total_iters=2 * steps)
     train, val = loaders()
-    history = fit(model, train, val, epochs=3, loss_fn=nn.BCEWithLogitsLoss(), optimizer=optimizer, device="cpu",
-                  num_classes=1, scheduler=warm_up, step_per_batch=True, progress=False, log=lambda line: None)
+    history = fit(
+        model,
+        train,
+        val,
+        epochs=3,
+        loss_fn=nn.BCEWithLogitsLoss(),
+        optimizer=optimizer,
+        device="cpu",
+        num_classes=1,
+        scheduler=warm_up,
+        step_per_batch=True,
+        progress=False,
+        log=lambda line: None,
+    )
     # 0.1 of the lr at the start, halfway after one epoch of steps, the full lr after two
     assert history["lr"] == pytest.approx([1e-3, 5.5e-3, 1e-2])
 
@@ -260,11 +361,32 @@ def test_fit_asks_when_a_scheduler_object_steps(tmp_path):
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
     train, val = loaders()
     with pytest.raises(ValueError, match="needs step_per_batch=True"):
-        fit(model, train, val, epochs=1, loss_fn=nn.BCEWithLogitsLoss(), optimizer=optimizer, device="cpu",
-            num_classes=1, scheduler=torch.optim.lr_scheduler.LinearLR(optimizer), progress=False)
+        fit(
+            model,
+            train,
+            val,
+            epochs=1,
+            loss_fn=nn.BCEWithLogitsLoss(),
+            optimizer=optimizer,
+            device="cpu",
+            num_classes=1,
+            scheduler=torch.optim.lr_scheduler.LinearLR(optimizer),
+            progress=False,
+        )
     with pytest.raises(ValueError, match="knows its own"):
-        fit(model, train, val, epochs=1, loss_fn=nn.BCEWithLogitsLoss(), optimizer=optimizer, device="cpu",
-            num_classes=1, scheduler="cosine", step_per_batch=True, progress=False)
+        fit(
+            model,
+            train,
+            val,
+            epochs=1,
+            loss_fn=nn.BCEWithLogitsLoss(),
+            optimizer=optimizer,
+            device="cpu",
+            num_classes=1,
+            scheduler="cosine",
+            step_per_batch=True,
+            progress=False,
+        )
 
 
 class Interrupt(Exception):
@@ -299,8 +421,9 @@ def test_resume_ends_with_the_same_weights_as_an_uninterrupted_run(tmp_path, car
     with pytest.raises(Interrupt):  # 2 batches per epoch: dies in epoch 2
         run_fit(tmp_path / "cut", epochs=3, crash_after=3, data_root=carvana_root)
     assert read_checkpoint(tmp_path / "cut" / "last.pt")["epoch"] == 1
-    resumed, resumed_history = run_fit(tmp_path / "cut", epochs=3, resume=tmp_path / "cut" / "last.pt",
-                                       data_root=carvana_root)
+    resumed, resumed_history = run_fit(
+        tmp_path / "cut", epochs=3, resume=tmp_path / "cut" / "last.pt", data_root=carvana_root
+    )
 
     for (name, a), b in zip(full.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), f"{name} differs after resuming"
@@ -325,8 +448,19 @@ def _fit_with_loss(tmp_path, loss_fn):
     set_seed(0)
     model = tiny_model()
     train, val = loaders()
-    fit(model, train, val, epochs=3, loss_fn=loss_fn, optimizer=torch.optim.Adam(model.parameters()),
-        device="cpu", num_classes=1, checkpoint_dir=tmp_path, progress=False, log=lambda line: None)
+    fit(
+        model,
+        train,
+        val,
+        epochs=3,
+        loss_fn=loss_fn,
+        optimizer=torch.optim.Adam(model.parameters()),
+        device="cpu",
+        num_classes=1,
+        checkpoint_dir=tmp_path,
+        progress=False,
+        log=lambda line: None,
+    )
 
 
 @pytest.mark.parametrize("amp_dtype, channels_last", [(None, False), (torch.bfloat16, True)])
@@ -334,8 +468,9 @@ def test_time_train_step_times_a_copy_and_leaves_the_model_alone(amp_dtype, chan
     model = tiny_model()
     before = {name: p.clone() for name, p in model.state_dict().items()}
     images, masks = tiny_data(2)[:]
-    seconds = time_train_step(model, images, masks, nn.BCEWithLogitsLoss(), amp_dtype=amp_dtype,
-                              channels_last=channels_last, steps=1)
+    seconds = time_train_step(
+        model, images, masks, nn.BCEWithLogitsLoss(), amp_dtype=amp_dtype, channels_last=channels_last, steps=1
+    )
     assert 0 < seconds < 60
     for name, p in model.state_dict().items():
         assert torch.equal(p, before[name]), f"{name} changed: the timing must train a copy"
@@ -386,8 +521,10 @@ def test_evaluate_loss_is_the_mean_per_image_on_a_hand_case():
     masks[0] = 1.0  # image 0 all foreground, images 1 and 2 all background
     loader = DataLoader(TensorDataset(torch.zeros(3, 3, 2, 2), masks), batch_size=2)  # batches of 2 and 1
     bce = nn.BCEWithLogitsLoss()
-    assert evaluate(Constant(), loader, "cpu", num_classes=1, loss_fn=bce, progress=False)["loss"] == \
-        pytest.approx(math.log(2))
+    assert evaluate(Constant(), loader, "cpu", num_classes=1, loss_fn=bce, progress=False)["loss"] == pytest.approx(
+        math.log(2)
+    )
     # per image: ~0, 20, 20; batch means 10 and 20, weighted by images: (10 * 2 + 20) / 3
-    assert evaluate(Certain(), loader, "cpu", num_classes=1, loss_fn=bce, progress=False)["loss"] == \
-        pytest.approx(40 / 3, rel=1e-6)
+    assert evaluate(Certain(), loader, "cpu", num_classes=1, loss_fn=bce, progress=False)["loss"] == pytest.approx(
+        40 / 3, rel=1e-6
+    )

@@ -96,10 +96,12 @@ def test_scale_crop_zooms_0_5_to_2_of_the_short_side_and_pads_masks_with_255():
 
 def test_one_resize_area_when_shrinking_bilinear_when_enlarging():
     image = np.random.default_rng(0).integers(0, 256, (40, 60, 3), dtype=np.uint8)
-    np.testing.assert_array_equal(resize_image(image, (20, 30)), cv2.resize(image, (30, 20),
-                                                                            interpolation=cv2.INTER_AREA))
-    np.testing.assert_array_equal(resize_image(image, (80, 120)), cv2.resize(image, (120, 80),
-                                                                             interpolation=cv2.INTER_LINEAR))
+    np.testing.assert_array_equal(
+        resize_image(image, (20, 30)), cv2.resize(image, (30, 20), interpolation=cv2.INTER_AREA)
+    )
+    np.testing.assert_array_equal(
+        resize_image(image, (80, 120)), cv2.resize(image, (120, 80), interpolation=cv2.INTER_LINEAR)
+    )
     # Training ("resize") and evaluation use the same resize.
     mask = np.zeros((40, 60), np.uint8)
     train = train_transforms((20, 30), crop="resize", hflip=0, rotate=0, shift=0, color_jitter=0)

@@ -82,8 +82,11 @@ def test_data_root_is_stripped_and_validated(monkeypatch, tmp_path):
     monkeypatch.setenv("UNET_TUTORIAL_DATA", str(tmp_path / "new" / "data"))
     monkeypatch.setattr(utils.os, "access", lambda path, mode: False)  # a read-only folder (tests may run as root)
     assert utils.data_root() == tmp_path / "new" / "data"  # reading is fine
-    with pytest.raises(PermissionError, match=rf"UNET_TUTORIAL_DATA=.*data cannot be written \({tmp_path} is "
-                                              r"read-only\)"):
+    with pytest.raises(
+        PermissionError,
+        match=rf"UNET_TUTORIAL_DATA=.*data cannot be written \({tmp_path} is "
+        r"read-only\)",
+    ):
         utils.data_root(writable=True)
 
 

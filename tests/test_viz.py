@@ -96,8 +96,12 @@ def test_legend_patches():
 
 
 def test_plot_history_one_run():
-    history = {"train_loss": [1.0, 0.5, 0.3], "val_loss": [1.1, 0.6, 0.4], "val_dice": [0.2, 0.5, 0.7],
-               "lr": [1e-3, 5e-4, 1e-4]}
+    history = {
+        "train_loss": [1.0, 0.5, 0.3],
+        "val_loss": [1.1, 0.6, 0.4],
+        "val_dice": [0.2, 0.5, 0.7],
+        "lr": [1e-3, 5e-4, 1e-4],
+    }
     fig = viz.plot_history(history)
     assert [ax.get_title() for ax in fig.axes] == ["loss", "dice", "lr"]
     assert len(fig.axes[0].get_lines()) == 2 and fig.axes[2].get_yscale() == "log"
@@ -106,8 +110,10 @@ def test_plot_history_one_run():
 
 
 def test_plot_history_several_runs():
-    runs = {"bce": {"train_loss": [1, 0.5], "val_loss": [1, 0.6], "val_miou": [0.1, 0.2]},
-            "dice": {"train_loss": [0.9, 0.4], "val_loss": [0.8, 0.5], "val_miou": [0.2, 0.3]}}
+    runs = {
+        "bce": {"train_loss": [1, 0.5], "val_loss": [1, 0.6], "val_miou": [0.1, 0.2]},
+        "dice": {"train_loss": [0.9, 0.4], "val_loss": [0.8, 0.5], "val_miou": [0.2, 0.3]},
+    }
     fig = viz.plot_history(runs)
     assert len(fig.axes) == 2
     fig.canvas.draw()
@@ -127,8 +133,9 @@ def test_interactive_or_static_draws_each_static_setting(monkeypatch):
         calls.append((alpha, index))
         return viz.show(torch.rand(3, 8, 8), torch.ones(8, 8))
 
-    widgets.interactive_or_static(draw, static=[{"alpha": 0.2, "index": 0}, {"alpha": 0.8, "index": 1}],
-                                  alpha=(0.0, 1.0, 0.1), index=(0, 3))
+    widgets.interactive_or_static(
+        draw, static=[{"alpha": 0.2, "index": 0}, {"alpha": 0.8, "index": 1}], alpha=(0.0, 1.0, 0.1), index=(0, 3)
+    )
     assert calls == [(0.2, 0), (0.8, 1)]  # no kernel here (and smoke mode): static only
     assert len(shown) == 2 and all(isinstance(f, Figure) for f in shown)
     with pytest.raises(ValueError, match="no value for"):
@@ -139,8 +146,9 @@ def test_live_widget_starts_at_first_static_setting(monkeypatch):
     pytest.importorskip("ipywidgets")
     shown, calls = [], []
     monkeypatch.setattr(widgets, "_display", shown.append)
-    widgets.interactive_or_static(lambda alpha: calls.append(alpha), static=[{"alpha": 0.3}], live=True,
-                                  alpha=(0.0, 1.0, 0.1))
+    widgets.interactive_or_static(
+        lambda alpha: calls.append(alpha), static=[{"alpha": 0.3}], live=True, alpha=(0.0, 1.0, 0.1)
+    )
     box = shown[0]
     assert box.kwargs_widgets[0].value == pytest.approx(0.3)
     assert calls[-1] == 0.3, "the static figure is drawn"

@@ -102,7 +102,7 @@ def _stub_def(node: ast.stmt, lines: list[str], raise_line: str) -> list[str]:
     if body[0].lineno == node.lineno:
         raise ValueError(f"stub_source: put the body of {node.name!r} on its own lines, not after the colon")
     end = body[0].end_lineno if _is_docstring(body[0]) else body[0].lineno - 1
-    kept = [line for line in lines[_first_line(node) - 1:end] if not line.lstrip().startswith("#")]
+    kept = [line for line in lines[_first_line(node) - 1 : end] if not line.lstrip().startswith("#")]
     indent = " " * body[0].col_offset
     if isinstance(node, ast.ClassDef):
         methods = [n for n in body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
@@ -118,7 +118,7 @@ def _blank_lines(before: ast.stmt, node: ast.stmt | None, lines: list[str]) -> l
     """The blank lines between two kept statements: as written between imports, else as PEP 8 spaces them."""
     imports = (ast.Import, ast.ImportFrom)
     if isinstance(before, imports) and isinstance(node, imports):
-        return [""] * sum(not line.strip() for line in lines[before.end_lineno:node.lineno - 1])
+        return [""] * sum(not line.strip() for line in lines[before.end_lineno : node.lineno - 1])
     return [""] if isinstance(before, imports) and node is None else ["", ""]  # None: the final raise
 
 
@@ -134,7 +134,7 @@ def stub_source(source: str) -> str:
     lines = source.splitlines()
     module = ast.parse(source)
     first = _first_line(module.body[0]) if module.body else len(lines) + 1
-    header = [line for line in lines[:first - 1] if line.strip()]  # only comments can come before it
+    header = [line for line in lines[: first - 1] if line.strip()]  # only comments can come before it
     hint_at = next((i for i, line in enumerate(header) if line.lstrip().startswith(HINT_PREFIX)), len(header))
     hint = " ".join(line.lstrip().lstrip("#").strip() for line in header[hint_at:])  # with the lines that go on
     raise_line = _raise_line(hint.removeprefix(HINT_PREFIX.lstrip("# ")).strip())
@@ -142,7 +142,7 @@ def stub_source(source: str) -> str:
     pieces: list[tuple[ast.stmt | None, list[str]]] = []  # (statement, its student lines); None: the final raise
     for node in module.body:
         if isinstance(node, (ast.Import, ast.ImportFrom)):
-            pieces.append((node, lines[node.lineno - 1:node.end_lineno]))
+            pieces.append((node, lines[node.lineno - 1 : node.end_lineno]))
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             pieces.append((node, _stub_def(node, lines, raise_line)))
     if len(pieces) < len(module.body) or not pieces:  # loose code, or nothing kept: the cell raises at its end
@@ -159,8 +159,10 @@ def _colab_badges_to(title: str, notebook_name: str) -> str:
     A line that then repeats a badge already shown (the solution badge and the "exercise version" badge both
     lead to the exercise copy now) is dropped, so the copy shows one badge.
     """
-    pattern = re.compile(r"(https://colab\.research\.google\.com/github/[^\s)]+?/blob/[^\s)/]+/)"
-                         r"notebooks/(?:" + EXERCISES_DIR + r"/)?" + re.escape(notebook_name))
+    pattern = re.compile(
+        r"(https://colab\.research\.google\.com/github/[^\s)]+?/blob/[^\s)/]+/)"
+        r"notebooks/(?:" + EXERCISES_DIR + r"/)?" + re.escape(notebook_name)
+    )
     rewritten = pattern.sub(rf"\g<1>notebooks/{EXERCISES_DIR}/{notebook_name}", title)
     seen: set[str] = set()
     kept = []
@@ -216,7 +218,7 @@ def exercise_pairs(py_path: str | Path) -> list[tuple[str, str]]:
     pairs = []
     for index, cell in enumerate(cells):
         if SOLUTION_TAG in cell.metadata.get("tags", []):
-            check = next((c for c in cells[index + 1:] if c.cell_type == "code"), None)
+            check = next((c for c in cells[index + 1 :] if c.cell_type == "code"), None)
             if check is None:
                 raise ValueError(f"{py_path}: the solution cell {index} has no self-check cell after it")
             pairs.append((cell.source, check.source))
@@ -239,8 +241,9 @@ def run_notebooks(paths: list[str], out_dir: str | Path, timeout: int | None = N
         path = Path(path)
         notebook = nbformat.read(path, as_version=4)
         start = time.perf_counter()
-        client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
-                                resources={"metadata": {"path": str(path.parent)}})
+        client = NotebookClient(
+            notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+        )
         error = None
         try:
             client.execute()
@@ -251,8 +254,15 @@ def run_notebooks(paths: list[str], out_dir: str | Path, timeout: int | None = N
         nbformat.write(notebook, out_dir / path.name)
         metric_file = report_dir / f"{path.stem}.json"
         metric = json.loads(metric_file.read_text()) if metric_file.exists() else {}
-        rows.append({"notebook": path.stem, "seconds": seconds, "metric": metric.get("metric", "-"),
-                     "value": metric.get("value"), "error": error})
+        rows.append(
+            {
+                "notebook": path.stem,
+                "seconds": seconds,
+                "metric": metric.get("metric", "-"),
+                "value": metric.get("value"),
+                "error": error,
+            }
+        )
         print(format_row(rows[-1]), flush=True)
     return rows
 
@@ -264,11 +274,13 @@ def format_row(row: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.notebooks", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.notebooks", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-    check = sub.add_parser("check", help="fail when an .ipynb or its student copy differs from its .py "
-                                         "(cells or tags) or carries outputs")
+    check = sub.add_parser(
+        "check", help="fail when an .ipynb or its student copy differs from its .py (cells or tags) or carries outputs"
+    )
     check.add_argument("sources", nargs="+")
     student = sub.add_parser("student", help="write student copies with the solutions stubbed out")
     student.add_argument("sources", nargs="+")

@@ -29,9 +29,11 @@ def colab_url(path: str) -> str:
 
 def badge_lines(stem: str) -> str:
     """The title cell's two badge lines (py:percent comments) for the notebook ``notebooks/<stem>.ipynb``."""
-    return (f"# [![Open In Colab]({BADGE_SVG})]({colab_url(f'notebooks/{stem}.ipynb')}) with the solutions ·\n"
-            f"# [![Open the exercise version in Colab]({BADGE_SVG})]"
-            f"({colab_url(f'notebooks/exercises/{stem}.ipynb')}) the exercise version: you write the solutions\n")
+    return (
+        f"# [![Open In Colab]({BADGE_SVG})]({colab_url(f'notebooks/{stem}.ipynb')}) with the solutions ·\n"
+        f"# [![Open the exercise version in Colab]({BADGE_SVG})]"
+        f"({colab_url(f'notebooks/exercises/{stem}.ipynb')}) the exercise version: you write the solutions\n"
+    )
 
 
 def install_spec(version: str = __version__) -> str:
@@ -46,8 +48,10 @@ def render(text: str, stem: str, version: str = __version__) -> str:
         ValueError: the source has no badge line in its title or no ``# %pip install`` line for the package.
     """
     if not _BADGE_LINE.search(text) or not _PIP_LINE.search(text):
-        raise ValueError(f"{stem}: expected an Open-in-Colab badge line in the title cell and a setup cell line "
-                         f'# %pip install ... "unet_tutorial @ git+..." (see notebooks/01_unet_from_scratch.py)')
+        raise ValueError(
+            f"{stem}: expected an Open-in-Colab badge line in the title cell and a setup cell line "
+            f'# %pip install ... "unet_tutorial @ git+..." (see notebooks/01_unet_from_scratch.py)'
+        )
     first = _BADGE_LINE.search(text).start()  # the new lines go where the first old one was
     text = _BADGE_LINE.sub("", text)
     text = text[:first] + badge_lines(stem) + text[first:]

@@ -37,8 +37,11 @@ def unwrap(model: nn.Module) -> nn.Module:
 
 def non_finite(state: dict) -> list[str]:
     """Names of the floating-point tensors in a state dict that hold a NaN or an infinity."""
-    return [name for name, value in state.items()
-            if isinstance(value, torch.Tensor) and value.is_floating_point() and not torch.isfinite(value).all()]
+    return [
+        name
+        for name, value in state.items()
+        if isinstance(value, torch.Tensor) and value.is_floating_point() and not torch.isfinite(value).all()
+    ]
 
 
 def remove_stale_temporaries(folder: str | Path) -> list[Path]:
@@ -63,11 +66,17 @@ def rng_states() -> dict:
     """
     np_state = np.random.get_state()  # ("MT19937", keys uint32 (624,), pos, has_gauss, cached_gaussian)
     py_state = random.getstate()  # (version, 625 ints, gauss_next)
-    return {"torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
-                      "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
-            "python": {"version": py_state[0], "state": list(py_state[1]), "gauss_next": py_state[2]}}
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": {
+            "keys": torch.from_numpy(np_state[1].astype(np.int64)),
+            "pos": int(np_state[2]),
+            "has_gauss": int(np_state[3]),
+            "cached_gaussian": float(np_state[4]),
+        },
+        "python": {"version": py_state[0], "state": list(py_state[1]), "gauss_next": py_state[2]},
+    }
 
 
 def set_rng_states(states: dict) -> None:
@@ -76,14 +85,16 @@ def set_rng_states(states: dict) -> None:
     if states["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])
     n = states["numpy"]
-    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
-                         n["cached_gaussian"]))
+    np.random.set_state(
+        ("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"])
+    )
     p = states["python"]
     random.setstate((p["version"], tuple(p["state"]), p["gauss_next"]))
 
 
-def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
-                    **extra) -> Path:
+def save_checkpoint(
+    path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None, **extra
+) -> Path:
     """Write model (and optimizer) state, RNG states and ``extra`` atomically: a temporary file, then a rename.
 
     A crash mid-write leaves the previous checkpoint intact. Objects with a ``state_dict`` (scheduler, scaler)
@@ -122,16 +133,20 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist; pass the last.pt or best.pt that training wrote")
     if not zipfile.is_zipfile(path):  # torch.save writes a zip archive; a cut-off one loses its directory
-        raise CheckpointError(f"{path} is truncated or not a PyTorch checkpoint (torch.save writes a zip archive, "
-                              "this file is not one); use a complete last.pt or best.pt written by save_checkpoint")
+        raise CheckpointError(
+            f"{path} is truncated or not a PyTorch checkpoint (torch.save writes a zip archive, "
+            "this file is not one); use a complete last.pt or best.pt written by save_checkpoint"
+        )
     try:
         with zipfile.ZipFile(path) as archive:
             damaged = archive.testzip()  # reads every member and checks its CRC-32: flipped bits show here
     except (OSError, zipfile.BadZipFile, EOFError) as error:
         damaged = f"its zip directory ({error})"
     if damaged is not None:
-        raise CheckpointError(f"{path} is damaged: {damaged} does not match the checksum stored in the file "
-                              "(disk or copy error); use another copy, or the other of last.pt and best.pt")
+        raise CheckpointError(
+            f"{path} is damaged: {damaged} does not match the checksum stored in the file "
+            "(disk or copy error); use another copy, or the other of last.pt and best.pt"
+        )
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
@@ -139,27 +154,44 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             raise CheckpointError(
                 f"refusing to load {path}: it holds pickled Python objects, not just tensors and plain values, and "
                 "unpickling them could run code. Re-save the weights with save_checkpoint from a trusted "
-                "source.") from None
+                "source."
+            ) from None
         raise CheckpointError(f"{path} is not a PyTorch checkpoint ({error})") from None
     except Exception as error:  # noqa: BLE001 (zip reader and unpickler fail in many ways)
         reason = f"{type(error).__name__}: {str(error).strip().split('. ')[0][:120]}"
-        raise CheckpointError(f"{path} is truncated or not a PyTorch checkpoint ({reason}); "
-                              "use a complete last.pt or best.pt written by save_checkpoint") from None
-    if isinstance(checkpoint, dict) and "model" not in checkpoint and checkpoint and \
-            all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
+        raise CheckpointError(
+            f"{path} is truncated or not a PyTorch checkpoint ({reason}); "
+            "use a complete last.pt or best.pt written by save_checkpoint"
+        ) from None
+    if (
+        isinstance(checkpoint, dict)
+        and "model" not in checkpoint
+        and checkpoint
+        and all(isinstance(v, torch.Tensor) for v in checkpoint.values())
+    ):
         checkpoint = {"model": checkpoint}  # torch.save(model.state_dict()) from elsewhere
     if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("model"), dict):
         raise CheckpointError(f"{path} is a PyTorch file but not a model checkpoint (no 'model' state dict)")
     if bad := non_finite(checkpoint["model"]):
-        raise CheckpointError(f"{path} holds weights that are NaN or infinite ({', '.join(bad[:3])}"
-                              f"{', ...' if len(bad) > 3 else ''}): the run it came from diverged; use an earlier "
-                              "checkpoint, or train again with a smaller --lr")
+        raise CheckpointError(
+            f"{path} holds weights that are NaN or infinite ({', '.join(bad[:3])}"
+            f"{', ...' if len(bad) > 3 else ''}): the run it came from diverged; use an earlier "
+            "checkpoint, or train again with a smaller --lr"
+        )
     return checkpoint
 
 
-def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None, *,
-                    scheduler=None, scaler=None, map_location: str | torch.device = "cpu",
-                    restore_rng: bool = False, strict: bool = True) -> dict:
+def load_checkpoint(
+    path: str | Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+    *,
+    scheduler=None,
+    scaler=None,
+    map_location: str | torch.device = "cpu",
+    restore_rng: bool = False,
+    strict: bool = True,
+) -> dict:
     """Load weights into ``model`` (and the states of optimizer, scheduler, scaler) from a checkpoint file.
 
     Loading uses ``weights_only=True``: a checkpoint is never allowed to run code.
@@ -173,11 +205,16 @@ def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
         unwrap(model).load_state_dict(checkpoint["model"], strict=strict)
     except RuntimeError as error:
         config = checkpoint.get("config") or {}
-        saved = (f" It was saved from model {config.get('model')!r} with {config.get('model_kwargs')}."
-                 if config.get("model") else "")
+        saved = (
+            f" It was saved from model {config.get('model')!r} with {config.get('model_kwargs')}."
+            if config.get("model")
+            else ""
+        )
         details = "; ".join(line.strip() for line in str(error).splitlines()[1:3])
-        raise CheckpointError(f"{path} does not fit this {type(unwrap(model)).__name__}.{saved} "
-                              f"Build the same model to load it. ({details})") from None
+        raise CheckpointError(
+            f"{path} does not fit this {type(unwrap(model)).__name__}.{saved} "
+            f"Build the same model to load it. ({details})"
+        ) from None
     for name, target in (("optimizer", optimizer), ("scheduler", scheduler), ("scaler", scaler)):
         if target is not None and checkpoint.get(name) is not None:
             target.load_state_dict(checkpoint[name])

@@ -56,9 +56,11 @@ from unet_tutorial.utils import data_root, pick_device, set_seed
 from unet_tutorial.viz import overlay, palette
 
 MODELS = ("unet", "densenet-unet")
-DATASETS = {"carvana": {"num_classes": 1, "ignore_index": None, "folder": "carvana"},
-            "ade20k": {"num_classes": 150, "ignore_index": IGNORE_INDEX, "folder": "ADEChallengeData2016"},
-            "folder": {"num_classes": None, "ignore_index": None, "folder": None}}  # your own: --images, --masks
+DATASETS = {
+    "carvana": {"num_classes": 1, "ignore_index": None, "folder": "carvana"},
+    "ade20k": {"num_classes": 150, "ignore_index": IGNORE_INDEX, "folder": "ADEChallengeData2016"},
+    "folder": {"num_classes": None, "ignore_index": None, "folder": None},
+}  # your own: --images, --masks
 AMP = {"auto": "auto", "bf16": torch.bfloat16, "fp16": torch.float16, "off": None}
 USAGE = """The command line: python -m unet_tutorial train | predict | data (also installed as unet-tutorial).
 
@@ -108,25 +110,31 @@ def datasets(args: argparse.Namespace, root: Path | None, num_classes: int, mean
 
     size, limit, seed = args.image_size, args.limit, args.seed
     if args.dataset == "ade20k":
-
         short = min(size)
         train_tf = scale_crop_transforms(size, short, mean=mean, std=std)
         val_tf = eval_transforms(None, mean, std, short_side=short, keep_mask=True)
         val_limit = max(limit // 4, 1) if limit else None
-        return (ADE20KDataset(root, "training", train_tf, limit=limit, seed=seed),
-                ADE20KDataset(root, "validation", val_tf, limit=val_limit, seed=seed))
+        return (
+            ADE20KDataset(root, "training", train_tf, limit=limit, seed=seed),
+            ADE20KDataset(root, "validation", val_tf, limit=val_limit, seed=seed),
+        )
     mask_fill = 0 if num_classes == 1 else 255  # binary masks: invented pixels are background
     train_tf = train_transforms(size, mean=mean, std=std, mask_fill=mask_fill)
     val_tf = eval_transforms(size, mean=mean, std=std)
     if args.dataset == "carvana":
-
         train_ids, val_ids = carvana_split(root, val_fraction=args.val_fraction, seed=seed)
         train_set, val_set = CarvanaDataset(root, train_ids, train_tf), CarvanaDataset(root, val_ids, val_tf)
     else:
 
         def folder(transform):
-            return FolderDataset(args.images, args.masks, num_classes, mask_suffix=args.mask_suffix,
-                                 ignore_index=args.ignore_index, transform=transform)
+            return FolderDataset(
+                args.images,
+                args.masks,
+                num_classes,
+                mask_suffix=args.mask_suffix,
+                ignore_index=args.ignore_index,
+                transform=transform,
+            )
 
         train_set, val_set = folder(train_tf), folder(val_tf)
         train_index, val_index = split_indices(len(train_set), args.val_fraction, seed)
@@ -138,7 +146,7 @@ def datasets(args: argparse.Namespace, root: Path | None, num_classes: int, mean
 
 
 def parse_size(text: str) -> tuple[int, int]:
-    """"256" -> (256, 256); "192x256" -> (height 192, width 256)."""
+    """ "256" -> (256, 256); "192x256" -> (height 192, width 256)."""
     parts = text.lower().split("x")
     try:
         height, width = (int(parts[0]), int(parts[0])) if len(parts) == 1 else (int(parts[0]), int(parts[1]))
@@ -187,8 +195,9 @@ def check_out(out: Path, flag: str = "--out") -> None:
         out.mkdir(parents=True, exist_ok=True)
         tempfile.TemporaryFile(dir=out).close()
     except OSError as error:
-        raise CliError(f"{flag} {out} cannot be written ({error.strerror or error}); choose a folder you can "
-                       "write to") from None
+        raise CliError(
+            f"{flag} {out} cannot be written ({error.strerror or error}); choose a folder you can write to"
+        ) from None
 
 
 def check_run_folder(out: Path, resume: str | None, overwrite: bool) -> None:
@@ -197,9 +206,11 @@ def check_run_folder(out: Path, resume: str | None, overwrite: bool) -> None:
     if not existing or resume:
         return
     if not overwrite:
-        raise CliError(f"--out {out} already holds {' and '.join(p.name for p in existing)} from an earlier run; "
-                       f"pass --resume {out / 'last.pt'} to continue it, --overwrite to replace it, or another "
-                       "--out")
+        raise CliError(
+            f"--out {out} already holds {' and '.join(p.name for p in existing)} from an earlier run; "
+            f"pass --resume {out / 'last.pt'} to continue it, --overwrite to replace it, or another "
+            "--out"
+        )
     if distributed.is_main_process():
         for path in existing:
             path.unlink()
@@ -217,13 +228,16 @@ def train_command(args: argparse.Namespace) -> dict:
     else:
         root = Path(args.data_dir) if args.data_dir else data_root() / spec["folder"]
         if not root.is_dir():
-            raise CliError(f"--data-dir {root} is not a directory; point it at the {args.dataset} data, or make a "
-                           f"sample with: python -m unet_tutorial data sample {args.dataset} --root DIR")
+            raise CliError(
+                f"--data-dir {root} is not a directory; point it at the {args.dataset} data, or make a "
+                f"sample with: python -m unet_tutorial data sample {args.dataset} --root DIR"
+            )
     out = Path(args.out)
     check_out(out)
     check_run_folder(out, args.resume, args.overwrite)
-    device = distributed.setup_distributed(args.device) if distributed.launched_by_torchrun() \
-        else pick_device(args.device)
+    device = (
+        distributed.setup_distributed(args.device) if distributed.launched_by_torchrun() else pick_device(args.device)
+    )
     set_seed(args.seed + distributed.rank(), deterministic=args.deterministic)
     kwargs = model_kwargs(args, spec["num_classes"])
     model = build_model(args.model, kwargs)
@@ -233,9 +247,17 @@ def train_command(args: argparse.Namespace) -> dict:
     sampler = DistributedSampler(train_set, shuffle=True, seed=args.seed) if distributed.is_distributed() else None
     loader_args = {"num_workers": args.workers, "pin_memory": device.type == "cuda", "worker_init_fn": seed_worker}
     # New training workers every epoch (not persistent): fit re-seeds the loader per epoch, so a resume repeats.
-    train_loader = seed_loader(DataLoader(train_set, batch_size=args.batch_size, shuffle=sampler is None,
-                                          sampler=sampler, drop_last=len(train_set) > args.batch_size,
-                                          generator=torch.Generator(), **loader_args))
+    train_loader = seed_loader(
+        DataLoader(
+            train_set,
+            batch_size=args.batch_size,
+            shuffle=sampler is None,
+            sampler=sampler,
+            drop_last=len(train_set) > args.batch_size,
+            generator=torch.Generator(),
+            **loader_args,
+        )
+    )
     # Every rank evaluates the whole validation set: the same numbers everywhere, so early stopping agrees.
     val_batch = 1 if args.dataset == "ade20k" else args.batch_size  # ADE20K: each image at its own size
     val_loader = seed_loader(DataLoader(val_set, batch_size=val_batch, generator=torch.Generator(), **loader_args))
@@ -251,33 +273,64 @@ def train_command(args: argparse.Namespace) -> dict:
     # A pretrained encoder learns at a tenth of the decoder's rate (notebooks 04 and 05).
     groups = bare.param_groups(args.lr / 10, args.lr) if getattr(bare, "pretrained", False) else model.parameters()
     optimizer = torch.optim.AdamW(groups, lr=args.lr, weight_decay=1e-4)
-    config = {"model": args.model, "model_kwargs": kwargs, "dataset": args.dataset, "image_size": list(size),
-              "mean": list(norm["mean"]), "std": list(norm["std"]), "num_classes": spec["num_classes"],
-              "ignore_index": spec["ignore_index"], "pretrained": bool(getattr(args, "pretrained", False))}
+    config = {
+        "model": args.model,
+        "model_kwargs": kwargs,
+        "dataset": args.dataset,
+        "image_size": list(size),
+        "mean": list(norm["mean"]),
+        "std": list(norm["std"]),
+        "num_classes": spec["num_classes"],
+        "ignore_index": spec["ignore_index"],
+        "pretrained": bool(getattr(args, "pretrained", False)),
+    }
     if args.dataset == "ade20k":
         config["short_side"] = min(size)  # predict resizes each image to this short side, keeping its aspect
     if args.resume:
         resumed = read_checkpoint(args.resume)
         if "epoch" not in resumed or "history" not in resumed:
-            raise CheckpointError(f"--resume {args.resume} holds only model weights (no epoch, optimizer or "
-                                  "history to continue from); pass a last.pt written by train")
+            raise CheckpointError(
+                f"--resume {args.resume} holds only model weights (no epoch, optimizer or "
+                "history to continue from); pass a last.pt written by train"
+            )
         if resumed["epoch"] >= args.epochs:
-            raise CliError(f"--resume {args.resume} has already trained {resumed['epoch']} epochs, and --epochs is "
-                           f"{args.epochs}; pass --epochs larger than {resumed['epoch']} to train further")
+            raise CliError(
+                f"--resume {args.resume} has already trained {resumed['epoch']} epochs, and --epochs is "
+                f"{args.epochs}; pass --epochs larger than {resumed['epoch']} to train further"
+            )
         saved = resumed.get("config") or {}
         if saved.get("model") not in (None, args.model) or saved.get("model_kwargs") not in (None, kwargs):
-            raise CliError(f"--resume {args.resume} was trained as {saved.get('model')} {saved.get('model_kwargs')}, "
-                           f"not {args.model} {kwargs}; pass the same --model/--base-channels/--depth")
+            raise CliError(
+                f"--resume {args.resume} was trained as {saved.get('model')} {saved.get('model_kwargs')}, "
+                f"not {args.model} {kwargs}; pass the same --model/--base-channels/--depth"
+            )
     if distributed.is_main_process():
         where = root or f"{args.images} + {args.masks}"
-        print(f"train {args.model} {kwargs} on {args.dataset} ({len(train_set)} train / {len(val_set)} val images "
-              f"from {where}) at {size[0]}x{size[1]}, device {device} x{distributed.world_size()}, out {args.out}")
+        print(
+            f"train {args.model} {kwargs} on {args.dataset} ({len(train_set)} train / {len(val_set)} val images "
+            f"from {where}) at {size[0]}x{size[1]}, device {device} x{distributed.world_size()}, out {args.out}"
+        )
     scheduler = None if args.scheduler == "none" else args.scheduler
-    history = fit(model, train_loader, val_loader, epochs=args.epochs, loss_fn=loss_fn, optimizer=optimizer,
-                  device=device, num_classes=spec["num_classes"], ignore_index=spec["ignore_index"],
-                  scheduler=scheduler, patience=args.patience, checkpoint_dir=args.out, resume=args.resume,
-                  amp_dtype=AMP[args.amp], grad_clip=args.grad_clip, accumulate=args.accumulate, config=config,
-                  progress=not args.no_progress)
+    history = fit(
+        model,
+        train_loader,
+        val_loader,
+        epochs=args.epochs,
+        loss_fn=loss_fn,
+        optimizer=optimizer,
+        device=device,
+        num_classes=spec["num_classes"],
+        ignore_index=spec["ignore_index"],
+        scheduler=scheduler,
+        patience=args.patience,
+        checkpoint_dir=args.out,
+        resume=args.resume,
+        amp_dtype=AMP[args.amp],
+        grad_clip=args.grad_clip,
+        accumulate=args.accumulate,
+        config=config,
+        progress=not args.no_progress,
+    )
     written = [str(out / name) for name in ("best.pt", "last.pt") if (out / name).is_file()]
     if distributed.is_main_process():
         print(f"checkpoints: {' and '.join(written)}" if written else "no checkpoint was written")
@@ -289,19 +342,25 @@ def load_for_predict(path: str | Path, device: torch.device) -> tuple[nn.Module,
     """Rebuild the model a checkpoint's config names and load its weights; returns (model, config)."""
     config = read_checkpoint(path).get("config") or {}
     if "model" not in config or "model_kwargs" not in config:
-        raise CheckpointError(f"{path} has no model config (it was not written by 'python -m unet_tutorial "
-                              "train'); load it in Python with load_checkpoint(path, model) instead")
+        raise CheckpointError(
+            f"{path} has no model config (it was not written by 'python -m unet_tutorial "
+            "train'); load it in Python with load_checkpoint(path, model) instead"
+        )
     kwargs = dict(config["model_kwargs"])
     if config["model"] == "densenet-unet":
         kwargs["weights"] = None  # the checkpoint holds the trained encoder; no need to fetch ImageNet weights
     if config["model"] not in MODELS:
-        raise CheckpointError(f"{path} holds a model called {config['model']!r}, which this version does not "
-                              f"know (it knows {', '.join(MODELS)}); use the unet_tutorial version that wrote it")
+        raise CheckpointError(
+            f"{path} holds a model called {config['model']!r}, which this version does not "
+            f"know (it knows {', '.join(MODELS)}); use the unet_tutorial version that wrote it"
+        )
     known = inspect.signature(model_class(config["model"])).parameters
     if unknown := sorted(set(kwargs) - set(known)):
-        raise CheckpointError(f"{path} holds a {config['model']} built with {config['model_kwargs']}, but this "
-                              f"version's {model_class(config['model']).__name__} takes no {', '.join(unknown)}; "
-                              "use the unet_tutorial version that wrote it")
+        raise CheckpointError(
+            f"{path} holds a {config['model']} built with {config['model_kwargs']}, but this "
+            f"version's {model_class(config['model']).__name__} takes no {', '.join(unknown)}; "
+            "use the unet_tutorial version that wrote it"
+        )
     model = build_model(config["model"], kwargs)
     load_checkpoint(path, model)
     return model.to(device).eval(), config
@@ -345,13 +404,14 @@ def _save_atomically(picture: Image.Image, path: Path, **options) -> None:
 def predict_command(args: argparse.Namespace) -> list[Path]:
     """``python -m unet_tutorial predict``: a mask PNG and an overlay JPEG per image; binary: masks.csv (RLE)."""
 
-
     paths = input_images(args.inputs)
     by_stem: dict[str, Path] = {}
     for path in paths:  # outputs are named by stem: two inputs with one stem would overwrite each other
         if path.stem in by_stem:
-            raise CliError(f"inputs {by_stem[path.stem]} and {path} would both be written as {path.stem}_mask.png; "
-                           "rename one, or predict them in two runs with different --out folders")
+            raise CliError(
+                f"inputs {by_stem[path.stem]} and {path} would both be written as {path.stem}_mask.png; "
+                "rename one, or predict them in two runs with different --out folders"
+            )
         by_stem[path.stem] = path
     out = Path(args.out)
     check_out(out)
@@ -369,18 +429,24 @@ def predict_command(args: argparse.Namespace) -> list[Path]:
         for path in tqdm(paths, desc="predict", disable=args.no_progress):
             image = read_image(path)  # (H, W, 3) uint8
             if args.tile:
-                mask = sliding_window_mask(model, image, tile=args.tile, tta=args.tta, threshold=args.threshold,
-                                           **norm)
+                mask = sliding_window_mask(model, image, tile=args.tile, tta=args.tta, threshold=args.threshold, **norm)
             else:
-                mask = predict_mask(model, image, image_size=network_size(config, image.shape[:2]),
-                                    threshold=args.threshold, tta=args.tta, **norm)
+                mask = predict_mask(
+                    model,
+                    image,
+                    image_size=network_size(config, image.shape[:2]),
+                    threshold=args.threshold,
+                    tta=args.tta,
+                    **norm,
+                )
             mask = mask.numpy().astype(np.uint8)  # (H, W)
             # Binary masks are saved as 0/255 so that they can be viewed; ADE20K's as its file labels (class + 1);
             # a folder dataset's as the class indices its masks hold.
             saved = mask * 255 if binary else mask + 1 if ade20k else mask
             _save_atomically(Image.fromarray(saved), out / f"{path.stem}_mask.png")
-            _save_atomically(Image.fromarray(overlay(image, mask, palette=colours)),
-                             out / f"{path.stem}_overlay.jpg", quality=90)
+            _save_atomically(
+                Image.fromarray(overlay(image, mask, palette=colours)), out / f"{path.stem}_overlay.jpg", quality=90
+            )
             written.append(out / f"{path.stem}_mask.png")
             if binary:
                 rows.writerow([path.name, rle_encode(mask)])
@@ -394,15 +460,19 @@ def data_command(args: argparse.Namespace) -> None:
 
     which = ["carvana", "ade20k"] if args.dataset == "both" else [args.dataset]
     if args.action == "sample":
-
         base = Path(args.root) if args.root else data_root(writable=True) / "sample"
         for name in which:
             folder = base / DATASETS[name]["folder"]
             if name == "carvana":
                 make_carvana_like(folder, args.cars, size=(args.height or 320, args.width or 480), seed=args.seed)
             else:
-                make_ade20k_like(folder, args.scenes, max(args.scenes // 5, 1),
-                                 size=(args.height or 192, args.width or 256), seed=args.seed)
+                make_ade20k_like(
+                    folder,
+                    args.scenes,
+                    max(args.scenes // 5, 1),
+                    size=(args.height or 192, args.width or 256),
+                    seed=args.seed,
+                )
             print(f"{name}-like sample data: {folder} (train with --dataset {name} --data-dir {folder})")
         return
 
@@ -413,16 +483,19 @@ def data_command(args: argparse.Namespace) -> None:
         except ImportError as error:  # the Kaggle client is an optional extra
             raise CliError(str(error)) from None
         except SystemExit:  # some Kaggle clients print a line and call exit(1) when no token is found
-            raise CliError("the Kaggle client found no API token: create one at https://www.kaggle.com/settings "
-                           "(API > Create New Token) and put kaggle.json in ~/.kaggle/, or set KAGGLE_USERNAME "
-                           "and KAGGLE_KEY; then accept the competition rules on its Kaggle page") from None
+            raise CliError(
+                "the Kaggle client found no API token: create one at https://www.kaggle.com/settings "
+                "(API > Create New Token) and put kaggle.json in ~/.kaggle/, or set KAGGLE_USERNAME "
+                "and KAGGLE_KEY; then accept the competition rules on its Kaggle page"
+            ) from None
         print(f"{name}: {folder}")
 
 
 def get_parser() -> argparse.ArgumentParser:
     """The argument parser of all three commands."""
-    main = argparse.ArgumentParser(prog="python -m unet_tutorial", description=USAGE,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    main = argparse.ArgumentParser(
+        prog="python -m unet_tutorial", description=USAGE, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = main.add_subparsers(dest="command", required=True)
     d = argparse.ArgumentDefaultsHelpFormatter
 
@@ -433,8 +506,9 @@ def get_parser() -> argparse.ArgumentParser:
     train.add_argument("--masks", help="--dataset folder: the folder of masks, one per image, same file names")
     train.add_argument("--num-classes", type=int, help="--dataset folder: 1 for binary masks, else the classes")
     train.add_argument("--mask-suffix", default="", help="--dataset folder: mask name = image stem + this")
-    train.add_argument("--ignore-index", type=int, default=None,
-                       help="--dataset folder: a mask value that is not a class (not scored)")
+    train.add_argument(
+        "--ignore-index", type=int, default=None, help="--dataset folder: a mask value that is not a class (not scored)"
+    )
     train.add_argument("--model", default="unet", choices=MODELS)
     train.add_argument("--base-channels", type=int, default=64, help="UNet width; 8-16 for CPU runs")
     train.add_argument("--depth", type=int, default=4, help="UNet down-sampling steps")
@@ -443,18 +517,26 @@ def get_parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=positive_int, default=8, help="per process")
     train.add_argument("--lr", type=float, default=1e-3)
     train.add_argument("--image-size", type=parse_size, default=(256, 256), help="256 or HEIGHTxWIDTH")
-    train.add_argument("--amp", choices=sorted(AMP), default="auto", nargs="?", const="auto",
-                       help="autocast: auto = bf16 (or fp16 + GradScaler) on CUDA, off on the CPU")
+    train.add_argument(
+        "--amp",
+        choices=sorted(AMP),
+        default="auto",
+        nargs="?",
+        const="auto",
+        help="autocast: auto = bf16 (or fp16 + GradScaler) on CUDA, off on the CPU",
+    )
     train.add_argument("--scheduler", choices=["plateau", "onecycle", "cosine", "none"], default="plateau")
     train.add_argument("--patience", type=positive_int, default=None, help="early stopping after this many flat epochs")
     train.add_argument("--grad-clip", type=float, default=None)
     train.add_argument("--accumulate", type=positive_int, default=1, help="batches per optimizer step")
     train.add_argument("--val-fraction", type=float, default=0.1, help="Carvana: cars held out; folder: images")
-    train.add_argument("--limit", type=positive_int, default=None,
-                       help="use only this many training images (quick runs)")
+    train.add_argument(
+        "--limit", type=positive_int, default=None, help="use only this many training images (quick runs)"
+    )
     train.add_argument("--workers", type=int, default=2, help="DataLoader worker processes")
-    train.add_argument("--device", type=available_device, default=None,
-                       help="cpu, cuda, mps (default: the best available)")
+    train.add_argument(
+        "--device", type=available_device, default=None, help="cpu, cuda, mps (default: the best available)"
+    )
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--deterministic", action="store_true", help="deterministic kernels (for exact resumes)")
     train.add_argument("--resume", metavar="CKPT", help="continue from a last.pt")
@@ -467,8 +549,9 @@ def get_parser() -> argparse.ArgumentParser:
     predict.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
     predict.add_argument("--out", default="predictions")
     predict.add_argument("--tta", action="store_true", help="average with the horizontally flipped image")
-    predict.add_argument("--tile", type=positive_int, default=None,
-                         help="sliding-window tiles of this side, at full size")
+    predict.add_argument(
+        "--tile", type=positive_int, default=None, help="sliding-window tiles of this side, at full size"
+    )
     predict.add_argument("--threshold", type=unit_interval, default=0.5, help="binary models")
     predict.add_argument("--device", type=available_device, default=None)
     predict.add_argument("--no-progress", action="store_true")
@@ -496,8 +579,15 @@ def one_line(error: BaseException) -> str:
 
 
 # The package's own error types and OSError: a sentence for the user. Anything else is a bug: it keeps its traceback.
-EXPECTED_ERRORS = (CliError, CheckpointError, DataError, DownloadError, NonFiniteLossError,
-                   PretrainedWeightsUnavailable, OSError)
+EXPECTED_ERRORS = (
+    CliError,
+    CheckpointError,
+    DataError,
+    DownloadError,
+    NonFiniteLossError,
+    PretrainedWeightsUnavailable,
+    OSError,
+)
 
 
 def main(argv: list[str] | None = None) -> int:

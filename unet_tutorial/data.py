@@ -101,21 +101,27 @@ def read_label(path: Path) -> np.ndarray:
             mode, array = img.mode, np.array(img)
     except OSError as err:
         raise DataError(f"cannot read mask {path}: {err}. Is the file complete (re-download it)?") from err
-    expected = ("expected a label image: palette (P) or 8-bit greyscale (L) whose pixel values are the labels, "
-                "as the dataset ships them")
+    expected = (
+        "expected a label image: palette (P) or 8-bit greyscale (L) whose pixel values are the labels, "
+        "as the dataset ships them"
+    )
     if mode in ("P", "L", "1"):
         return array.astype(np.uint8, copy=False)
     if mode in ("RGB", "RGBA", "LA"):
         channels = array[..., :1] if mode == "LA" else array[..., :3]  # (H, W, 1 or 3); alpha is dropped
         if (channels == channels[..., :1]).all():  # grey stored as colour: every channel is the label
             return channels[..., 0].astype(np.uint8, copy=False)
-        raise DataError(f"mask {path} is a colour ({mode}) image whose channels differ: colours are not labels. "
-                        f"{expected}; convert colour annotations to label indices first")
+        raise DataError(
+            f"mask {path} is a colour ({mode}) image whose channels differ: colours are not labels. "
+            f"{expected}; convert colour annotations to label indices first"
+        )
     if mode.startswith("I") and array.ndim == 2 and np.issubdtype(array.dtype, np.integer):
         if array.size == 0 or (array.min() >= 0 and array.max() <= 255):
             return array.astype(np.uint8)
-        raise DataError(f"mask {path} is a 16/32-bit ({mode}) image with values up to {int(array.max())}, "
-                        f"which do not fit in 0..255 (labels above 255 would be lost); {expected}")
+        raise DataError(
+            f"mask {path} is a 16/32-bit ({mode}) image with values up to {int(array.max())}, "
+            f"which do not fit in 0..255 (labels above 255 would be lost); {expected}"
+        )
     raise DataError(f"mask {path} has image mode {mode}; {expected}")
 
 
@@ -199,7 +205,7 @@ def rle_decode(rle: str, shape: tuple[int, int]) -> np.ndarray:
     if numbers.size and (starts.min() < 0 or (starts + lengths).max() > flat.size):
         raise ValueError(f"RLE runs fall outside a {shape[0]}x{shape[1]} mask; check the shape (height, width)")
     for start, length in zip(starts, lengths):
-        flat[start:start + length] = 1
+        flat[start : start + length] = 1
     return flat.reshape(shape)
 
 
@@ -255,9 +261,7 @@ class CarvanaDataset(Dataset):
         self.image_dir = _carvana_image_dir(self.root)
         self.mask_dir = self.root / CARVANA_MASK_DIR
         if not self.mask_dir.is_dir():
-            raise FileNotFoundError(
-                f"mask folder {self.mask_dir} is missing; expected <car>_<view>_mask.gif there"
-            )
+            raise FileNotFoundError(f"mask folder {self.mask_dir} is missing; expected <car>_<view>_mask.gif there")
         images = {p.stem: p for p in self.image_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
         masks = {p.name.rsplit("_mask", 1)[0]: p for p in self.mask_dir.glob("*_mask.*")}
         self.ids = sorted(images) if ids is None else list(ids)
@@ -286,9 +290,7 @@ class CarvanaDataset(Dataset):
         if values <= {0, 255}:
             mask = (mask > 0).astype(np.uint8)  # 0/255 masks (and all-background ones) become 0/1
         elif not values <= {0, 1}:
-            raise DataError(
-                f"mask {mask_path} holds values {sorted(values)}; a binary mask must be 0/1 or 0/255"
-            )
+            raise DataError(f"mask {mask_path} holds values {sorted(values)}; a binary mask must be 0/1 or 0/255")
         image_t, mask_t = apply_transform(self.transform, image, mask)
         if mask_t.max() > 1:
             raise DataError(
@@ -323,8 +325,15 @@ class ADE20KDataset(Dataset):
         image float (3, H, W); mask long (H, W) with values in 0..149 or 255.
     """
 
-    def __init__(self, root: str | Path, split: str = "training", transform: Callable | None = None, *,
-                 limit: int | None = None, seed: int = 0):
+    def __init__(
+        self,
+        root: str | Path,
+        split: str = "training",
+        transform: Callable | None = None,
+        *,
+        limit: int | None = None,
+        seed: int = 0,
+    ):
         if split not in ("training", "validation"):
             raise DataError(f"split must be 'training' or 'validation', got {split!r}")
         self.root = _ade20k_root(Path(root))

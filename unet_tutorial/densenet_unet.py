@@ -62,8 +62,10 @@ def resolve_weights(weights: DenseNet121_Weights | str | None) -> DenseNet121_We
         if name in DenseNet121_Weights.__members__:  # the entries' names and the DEFAULT alias
             return DenseNet121_Weights.verify(name)
     choices = ", ".join(["None", '"imagenet"', '"DEFAULT"'] + [f'"{w.name}"' for w in DenseNet121_Weights])
-    raise ValueError(f"weights={weights!r} is not a DenseNet121 weights choice; use one of {choices} "
-                     "or a torchvision.models.DenseNet121_Weights entry.")
+    raise ValueError(
+        f"weights={weights!r} is not a DenseNet121 weights choice; use one of {choices} "
+        "or a torchvision.models.DenseNet121_Weights entry."
+    )
 
 
 def weights_cache_path(weights: DenseNet121_Weights) -> str:
@@ -87,7 +89,9 @@ def normalization(weights: DenseNet121_Weights | str | None = "DEFAULT") -> dict
 
 
 def load_densenet121_features(
-    weights: DenseNet121_Weights | str | None = None, *, allow_random_encoder: bool = False,
+    weights: DenseNet121_Weights | str | None = None,
+    *,
+    allow_random_encoder: bool = False,
     memory_efficient: bool = False,
 ) -> tuple[nn.Sequential, DenseNet121_Weights | None]:
     """Build torchvision's DenseNet121 and return its ``features`` with the weights actually loaded.
@@ -112,10 +116,16 @@ def load_densenet121_features(
     except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as error:  # URLError is an OSError
         message = _unavailable_message(entry, error)
     if not allow_random_encoder:
-        raise PretrainedWeightsUnavailable(message + " To train from scratch instead, pass weights=None, or "
-                                           "allow_random_encoder=True to fall back to a random encoder.")
-    warnings.warn(message + " Going on with a RANDOMLY INITIALISED encoder (allow_random_encoder=True); "
-                  "pass weights=None to choose that without this warning.", RandomEncoderWarning, stacklevel=3)
+        raise PretrainedWeightsUnavailable(
+            message + " To train from scratch instead, pass weights=None, or "
+            "allow_random_encoder=True to fall back to a random encoder."
+        )
+    warnings.warn(
+        message + " Going on with a RANDOMLY INITIALISED encoder (allow_random_encoder=True); "
+        "pass weights=None to choose that without this warning.",
+        RandomEncoderWarning,
+        stacklevel=3,
+    )
     return densenet121(weights=None, memory_efficient=memory_efficient).features, None
 
 
@@ -124,9 +134,11 @@ def _unavailable_message(entry: DenseNet121_Weights, error: BaseException) -> st
     if os.path.exists(path):
         cause = f"The cached file {path} exists but could not be read; delete it and run again to re-download."
     else:
-        cause = (f"Torchvision found no cached file at {path} and could not download {entry.url} "
-                 f"(no internet?). Download that URL on a machine with internet and copy the file to {path} "
-                 "(or point $TORCH_HOME at a folder holding hub/checkpoints/ with it).")
+        cause = (
+            f"Torchvision found no cached file at {path} and could not download {entry.url} "
+            f"(no internet?). Download that URL on a machine with internet and copy the file to {path} "
+            "(or point $TORCH_HOME at a folder holding hub/checkpoints/ with it)."
+        )
     return f"Could not load the pretrained DenseNet121 weights {entry} ({type(error).__name__}: {error}). {cause}"
 
 
@@ -151,10 +163,14 @@ class MergeBlock(nn.Module):
         super().__init__()
         self.squeeze = nn.Sequential(
             nn.Conv2d(in_channels + skip_channels, out_channels, kernel_size=1, bias=False),
-            nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True))
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(inplace=True),
+        )
         self.mix = nn.Sequential(
             nn.Conv2d(out_channels, out_channels, kernel_size=3, padding=1, bias=False),
-            nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True))
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(inplace=True),
+        )
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
         x = torch.cat([x, skip], dim=1)  # (B, in + skip, H, W)
@@ -181,17 +197,25 @@ class DenseNetUNet(nn.Module):
     """
 
     def __init__(
-        self, num_classes: int = 1, weights: DenseNet121_Weights | str | None = None,
-        freeze_encoder: bool = False, *, allow_random_encoder: bool = False,
-        decoder_channels: tuple[int, int, int, int, int] = (256, 128, 64, 64, 32), memory_efficient: bool = False,
+        self,
+        num_classes: int = 1,
+        weights: DenseNet121_Weights | str | None = None,
+        freeze_encoder: bool = False,
+        *,
+        allow_random_encoder: bool = False,
+        decoder_channels: tuple[int, int, int, int, int] = (256, 128, 64, 64, 32),
+        memory_efficient: bool = False,
     ) -> None:
         super().__init__()
         if len(decoder_channels) != 5:
-            raise ValueError(f"decoder_channels needs 5 widths (four merge stages and the last up-sample), "
-                             f"got {decoder_channels!r}; e.g. (256, 128, 64, 64, 32).")
+            raise ValueError(
+                f"decoder_channels needs 5 widths (four merge stages and the last up-sample), "
+                f"got {decoder_channels!r}; e.g. (256, 128, 64, 64, 32)."
+            )
         requested = resolve_weights(weights)
         self.encoder, self.weights = load_densenet121_features(
-            requested, allow_random_encoder=allow_random_encoder, memory_efficient=memory_efficient)
+            requested, allow_random_encoder=allow_random_encoder, memory_efficient=memory_efficient
+        )
         self.encoder.add_module("relu5", nn.ReLU(inplace=True))  # torchvision applies it in forward()
         self.normalization = normalization(requested)
         self.encoder_frozen = False
@@ -226,18 +250,22 @@ class DenseNetUNet(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if images.ndim != 4 or images.shape[1] != 3:
-            raise ValueError(f"DenseNetUNet expects RGB images of shape (B, 3, H, W), got {tuple(images.shape)}; "
-                             "repeat a grey channel three times, or drop an alpha channel.")
+            raise ValueError(
+                f"DenseNetUNet expects RGB images of shape (B, 3, H, W), got {tuple(images.shape)}; "
+                "repeat a grey channel three times, or drop an alpha channel."
+            )
         x, (top, left, height, width) = pad_to_multiple(images, ENCODER_STRIDES[-1])  # (B, 3, H', W'), 32k
         if self.training and x.shape[0] * x.shape[-2] * x.shape[-1] == ENCODER_STRIDES[-1] ** 2:
-            raise ValueError(f"images of shape {tuple(images.shape)} leave one value per channel at the 1/32 "
-                             "stage, and BatchNorm cannot train on that: use a batch of 2 or more, images "
-                             "larger than 32 px, or model.eval() for inference.")
+            raise ValueError(
+                f"images of shape {tuple(images.shape)} leave one value per channel at the 1/32 "
+                "stage, and BatchNorm cannot train on that: use a batch of 2 or more, images "
+                "larger than 32 px, or model.eval() for inference."
+            )
         *skips, x = self.encode(x)  # x: (B, 1024, H'/32, W'/32)
         for up, merge, skip in zip(self.ups, self.merges, reversed(skips)):
             x = merge(up(x), skip)  # (B, width, 2h, 2w): one stage up, merged with the skip of that size
         x = self.final_up(x)  # (B, decoder_channels[4], H', W')
-        return self.head(x)[..., top:top + height, left:left + width]  # (B, num_classes, H, W)
+        return self.head(x)[..., top : top + height, left : left + width]  # (B, num_classes, H, W)
 
     def decoder_parameters(self) -> list[nn.Parameter]:
         """Every parameter outside the encoder: up-samples, merges and the head."""
@@ -295,5 +323,7 @@ class DenseNetUNet(nn.Module):
         Returns:
             [{"name": "encoder", "params": [...], "lr": lr_encoder}, {"name": "decoder", "params": [...], "lr": ...}]
         """
-        return [{"name": "encoder", "params": list(self.encoder.parameters()), "lr": lr_encoder},
-                {"name": "decoder", "params": self.decoder_parameters(), "lr": lr_decoder}]
+        return [
+            {"name": "encoder", "params": list(self.encoder.parameters()), "lr": lr_encoder},
+            {"name": "decoder", "params": self.decoder_parameters(), "lr": lr_decoder},
+        ]

@@ -44,12 +44,18 @@ def draw_unet(model: torch.nn.Module, image_size: int = 256) -> Figure:
             ax.text(x, y, f"{lv['channels']}\n{lv['height']}²", ha="center", va="center", fontsize=8, color="white")
         if level < depth:  # arrows run from box edge to box edge
             below = y - 1 + heights[level + 1] / 2
-            ax.annotate("", (level + 1, below), (level + width / 2, y - height / 2),
-                        arrowprops={**arrow, "color": "red"})
-            ax.annotate("", (right - width / 2, y - height / 2), (right - 1, below),
-                        arrowprops={**arrow, "color": "green"})
-            ax.annotate("", (right - width / 2, y), (level + width / 2, y),
-                        arrowprops={**arrow, "color": "gray", "linestyle": "--"})
+            ax.annotate(
+                "", (level + 1, below), (level + width / 2, y - height / 2), arrowprops={**arrow, "color": "red"}
+            )
+            ax.annotate(
+                "", (right - width / 2, y - height / 2), (right - 1, below), arrowprops={**arrow, "color": "green"}
+            )
+            ax.annotate(
+                "",
+                (right - width / 2, y),
+                (level + width / 2, y),
+                arrowprops={**arrow, "color": "gray", "linestyle": "--"},
+            )
     ax.plot([], [], color="red", label="max-pool + DoubleConv (Down)")
     ax.plot([], [], color="green", label="up-sample + concat + DoubleConv (Up)")
     ax.plot([], [], color="gray", linestyle="--", label="skip: copy and concatenate")
@@ -79,8 +85,7 @@ def draw_skip_merge(channels: int = 64) -> Figure:
         ax.annotate("", (1.45 * channels, 0.5), (1.1 * channels, 0.5), arrowprops={"arrowstyle": "->"})
         start = 1.55 * channels
         if way == "concatenate":  # torch.cat([skip, x], dim=1): both stacks kept, one after the other
-            ax.barh([0.5, 0.5], [channels, channels], left=[start, start + channels], color=[skip, below],
-                    height=0.6)
+            ax.barh([0.5, 0.5], [channels, channels], left=[start, start + channels], color=[skip, below], height=0.6)
             result = f"{2 * channels} channels: both kept"
         else:  # skip + x: channel i of the result is the sum of the two channels i
             ax.barh([0.5], [channels], left=[start], color=mixed, height=0.6)
@@ -88,8 +93,9 @@ def draw_skip_merge(channels: int = 64) -> Figure:
         ax.text(start, 0.05, result, va="top", fontsize=8)
         ax.set_xlim(0, start + 2.05 * channels)
         ax.set_ylim(-0.6, 1.5)
-        ax.set_title(f"{way}: {channels} + {channels} -> {2 * channels if way == 'concatenate' else channels}",
-                     fontsize=10)
+        ax.set_title(
+            f"{way}: {channels} + {channels} -> {2 * channels if way == 'concatenate' else channels}", fontsize=10
+        )
         ax.axis("off")
     fig.tight_layout()
     return _done(fig)

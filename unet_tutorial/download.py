@@ -56,6 +56,7 @@ def _kaggle_client() -> Callable[[str, str, Path], None]:
     except ImportError:
         kagglehub = None
     if kagglehub is not None:
+
         def download(competition: str, name: str, folder: Path) -> None:
             try:  # force_download: start again over a cut file, which kagglehub would otherwise refuse
                 kagglehub.competition_download(competition, path=name, output_dir=str(folder), force_download=True)
@@ -162,8 +163,9 @@ def _count(folder: Path, pattern: str) -> int:
     return len(list(folder.glob(pattern))) if folder.is_dir() else 0
 
 
-def fetch_carvana(root: str | Path, *, hq: bool = False, keep_archives: bool = False,
-                  archives: str | Path | None = None) -> Path:
+def fetch_carvana(
+    root: str | Path, *, hq: bool = False, keep_archives: bool = False, archives: str | Path | None = None
+) -> Path:
     """Download Carvana's training images, masks and train_masks.csv from Kaggle and unpack them in ``root``.
 
     Idempotent: what is already unpacked and complete is skipped. Needs the Kaggle client, a token and the
@@ -194,19 +196,24 @@ def fetch_carvana(root: str | Path, *, hq: bool = False, keep_archives: bool = F
             archive.unlink()
     n_images, n_masks = _count(root / images, "*.jpg"), _count(root / "train_masks", "*_mask.gif")
     if n_images != CARVANA_COUNT or n_masks != CARVANA_COUNT:
-        raise RuntimeError(f"expected {CARVANA_COUNT} images and masks under {root}, found {n_images} and "
-                           f"{n_masks}: delete the incomplete folders and run again")
+        raise RuntimeError(
+            f"expected {CARVANA_COUNT} images and masks under {root}, found {n_images} and "
+            f"{n_masks}: delete the incomplete folders and run again"
+        )
     print(f"Carvana is ready: CarvanaDataset({str(root)!r}) ({n_images} images)")
     return root
 
 
 def _ade20k_complete(folder: Path) -> bool:
-    return all(_count(folder / "images" / split, "*.jpg") == n and _count(folder / "annotations" / split, "*.png") == n
-               for split, n in ADE20K_COUNTS.items())
+    return all(
+        _count(folder / "images" / split, "*.jpg") == n and _count(folder / "annotations" / split, "*.png") == n
+        for split, n in ADE20K_COUNTS.items()
+    )
 
 
-def fetch_ade20k(root: str | Path, *, url: str | None = None, sha1: str | None = None,
-                 keep_archive: bool = False) -> Path:
+def fetch_ade20k(
+    root: str | Path, *, url: str | None = None, sha1: str | None = None, keep_archive: bool = False
+) -> Path:
     """Download the official ADEChallengeData2016.zip (about 1 GB), check its SHA-1, unpack it under ``root``.
 
     Resumes an interrupted download; skips everything when the unpacked folder is already complete.
@@ -230,8 +237,10 @@ def fetch_ade20k(root: str | Path, *, url: str | None = None, sha1: str | None =
     print(f"unpacking {archive}")
     extract_archive(archive, root)
     if not _ade20k_complete(folder):
-        raise RuntimeError(f"{folder} does not hold {ADE20K_COUNTS} images and annotations after unpacking "
-                           f"{archive}: the archive is not the official one")
+        raise RuntimeError(
+            f"{folder} does not hold {ADE20K_COUNTS} images and annotations after unpacking "
+            f"{archive}: the archive is not the official one"
+        )
     if not keep_archive:
         archive.unlink()
     print(f"ADE20K is ready: ADE20KDataset({str(folder)!r})")

@@ -23,9 +23,7 @@ def random_car(rng: np.random.Generator) -> dict:
     studio = rng.uniform(120, 240)
     wall = np.clip(studio + rng.normal(0, 12, 3), 0, 255)
     while True:  # real Carvana has grey cars on grey floors too; keep at least some contrast
-        colour = np.clip(
-            np.array(_CAR_COLOURS[rng.integers(len(_CAR_COLOURS))]) + rng.normal(0, 12, 3), 0, 255
-        )
+        colour = np.clip(np.array(_CAR_COLOURS[rng.integers(len(_CAR_COLOURS))]) + rng.normal(0, 12, 3), 0, 255)
         if np.abs(colour - wall).mean() > 45:
             break
     car = {
@@ -53,9 +51,7 @@ def car_view(rng: np.random.Generator, car: dict, angle: float, height: int, wid
 
     masks = {name: Image.new("L", (width, height)) for name in ("body", "cabin", "glass", "wheels", "lights")}
     draw = {name: ImageDraw.Draw(img) for name, img in masks.items()}
-    draw["body"].rounded_rectangle(
-        [cx - half, body_top, cx + half, body_bottom], radius=body_h * 0.35, fill=255
-    )
+    draw["body"].rounded_rectangle([cx - half, body_top, cx + half, body_bottom], radius=body_h * 0.35, fill=255)
     cabin = [
         (cx + shift - cabin_bottom / 2, body_top + 1),
         (cx + shift + cabin_bottom / 2, body_top + 1),
@@ -86,16 +82,12 @@ def car_view(rng: np.random.Generator, car: dict, angle: float, height: int, wid
     ImageDraw.Draw(shadow).ellipse(
         [cx - half * 1.1, ground - 0.05 * height, cx + half * 1.1, ground + 0.04 * height], fill=255
     )
-    shadow_a = (
-        np.asarray(shadow.filter(ImageFilter.GaussianBlur(0.02 * width)), np.float32)[..., None] / 255.0
-    )
+    shadow_a = np.asarray(shadow.filter(ImageFilter.GaussianBlur(0.02 * width)), np.float32)[..., None] / 255.0
     background *= 1 - car["shadow"] * shadow_a
 
     colour = np.array(car["colour"], np.float32)
     rows = np.clip((yy - body_top / height) / max(body_h / height, 1e-3), 0, 1)  # 0 at the roof line, 1 low
-    paint = colour * (1.15 - 0.4 * rows) + 60 * np.exp(
-        -(((rows - 0.3) / 0.08) ** 2)
-    )  # shading + a highlight band
+    paint = colour * (1.15 - 0.4 * rows) + 60 * np.exp(-(((rows - 0.3) / 0.08) ** 2))  # shading + a highlight band
     paint = np.broadcast_to(paint, (height, width, 3))
     car_rgb = paint.copy()
     glass, wheels, lights = (
@@ -197,9 +189,7 @@ def scene_labels(rng: np.random.Generator, height: int, width: int) -> np.ndarra
         for _ in range(rng.integers(0, 3)):
             x, y, s = rng.uniform(0.05, 0.95) * w, rng.uniform(y0 + 0.1 * h, h), rng.uniform(0.5, 1.0)
             d.rectangle([x - 0.025 * s * w, y - 0.25 * s * h, x + 0.025 * s * w, y], fill=_id("person"))
-            d.ellipse(
-                [x - 0.02 * s * w, y - 0.3 * s * h, x + 0.02 * s * w, y - 0.24 * s * h], fill=_id("person")
-            )
+            d.ellipse([x - 0.02 * s * w, y - 0.3 * s * h, x + 0.02 * s * w, y - 0.24 * s * h], fill=_id("person"))
     else:  # indoor: ceiling, wall, floor, furniture
         c, f = rng.uniform(0.1, 0.25) * h, rng.uniform(0.6, 0.75) * h
         d.rectangle([0, 0, w, c], fill=_id("ceiling"))
@@ -210,9 +200,7 @@ def scene_labels(rng: np.random.Generator, height: int, width: int) -> np.ndarra
                 x = rng.uniform(0, 1 - wf) * w
                 bottom = f if name == "door" else rng.uniform(c + hf * (f - c), f - 0.1 * (f - c))
                 d.rectangle([x, bottom - hf * (f - c), x + wf * w, bottom], fill=_id(name))
-        for name in rng.choice(
-            ["bed", "sofa", "table", "chair", "cabinet"], size=rng.integers(1, 4), replace=False
-        ):
+        for name in rng.choice(["bed", "sofa", "table", "chair", "cabinet"], size=rng.integers(1, 4), replace=False):
             x, y = rng.uniform(0, 0.7) * w, rng.uniform(f, h)
             fw, fh = {"bed": (0.4, 0.18), "sofa": (0.35, 0.2), "table": (0.25, 0.12), "chair": (0.1, 0.2),
                       "cabinet": (0.2, 0.35)}[name]  # fmt: skip
@@ -226,9 +214,7 @@ def scene_labels(rng: np.random.Generator, height: int, width: int) -> np.ndarra
 def paint_scene(rng: np.random.Generator, label: np.ndarray) -> np.ndarray:
     """Colour a label map with each class's jittered colour and texture, plus lighting and noise."""
     height, width = label.shape
-    image = rng.uniform(40, 220, 3).astype(np.float32) * np.ones(
-        (height, width, 3), np.float32
-    )  # clutter colour
+    image = rng.uniform(40, 220, 3).astype(np.float32) * np.ones((height, width, 3), np.float32)  # clutter colour
     names = {_id(n): n for n in _STYLE}
     for value in np.unique(label):
         if value == 0:

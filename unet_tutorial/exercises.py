@@ -29,7 +29,8 @@ def check_double_conv_params(double_conv_params: Callable[[int, int], int]) -> N
         assert got == expected, (
             f"DoubleConv({in_channels}, {out_channels}) has {expected} parameters, you said {got}: two 3x3 "
             "convolutions without bias (in -> out, then out -> out), and a BatchNorm with a weight and a bias "
-            "per channel after each")
+            "per channel after each"
+        )
     _passed("double_conv_params")
 
 
@@ -48,7 +49,8 @@ def check_depth_to_see(depth: int, image_size: int = 256) -> None:
     assert depth == expected, (
         f"you said depth {depth}, whose receptive field is {fields.get(depth, '?')} pixels; measured: "
         f"{table}. The centre pixel sees the whole {image_size} x {image_size} image once the field is at least "
-        f"{image_size} pixels wide")
+        f"{image_size} pixels wide"
+    )
     print(f"depth {depth}: the centre pixel sees {fields[depth]} px, the whole {image_size}-pixel image")
     _passed("depth_to_see")
 
@@ -67,7 +69,8 @@ def check_pooling_round_trip(poolings: int, masks: torch.Tensor) -> None:
     assert poolings == expected, (
         f"you said {poolings}; the share of the foreground that comes back after k poolings is {table}: the "
         f"first k below 90 % is {expected}. Pool with F.avg_pool2d(masks, 2**k), up-sample back, threshold "
-        "at 0.5, and count the true foreground pixels that come back")
+        "at 0.5, and count the true foreground pixels that come back"
+    )
     print(f"foreground that comes back after k poolings: {table}")
     _passed("pooling_round_trip")
 
@@ -84,7 +87,8 @@ def check_iou_from_confusion(iou_from_confusion: Callable[[torch.Tensor], torch.
     expected = torch.tensor([50 / 65, 20 / 27, 14 / 24], dtype=torch.float64)
     assert torch.allclose(got, expected, atol=1e-6), (
         f"expected {expected.tolist()}, got {got.tolist()}; IoU_c = TP / (TP + FP + FN) with TP the diagonal, "
-        "FN the rest of row c and FP the rest of column c")
+        "FN the rest of row c and FP the rest of column c"
+    )
     _passed("iou_from_confusion")
 
 
@@ -98,7 +102,8 @@ def check_best_threshold(threshold: float, probs: torch.Tensor, masks: torch.Ten
     got = dice_score(probs > threshold, masks)
     assert got >= scores[best] - 0.005, (
         f"at threshold {threshold} the Dice is {got:.3f}, but {best} gives {scores[best]:.3f}; try every "
-        f"threshold from 0.05 to 0.95 in steps of 0.05 and keep the best (at 0.5: {scores[0.5]:.3f})")
+        f"threshold from 0.05 to 0.95 in steps of 0.05 and keep the best (at 0.5: {scores[0.5]:.3f})"
+    )
     print(f"threshold {threshold}: Dice {got:.3f} (at 0.5: {scores[0.5]:.3f})")
     _passed("best_threshold")
 
@@ -111,7 +116,8 @@ def check_empty_image_dice(lazy_dice: float, masks: torch.Tensor) -> None:
     empty = int((masks.flatten(1).sum(1) == 0).sum())
     assert abs(float(lazy_dice) - expected) < 1e-4, (
         f"you said {float(lazy_dice):.3f}, expected {expected:.3f}: {empty} of the {len(masks)} masks are "
-        "empty, and predicting nothing on an empty mask scores Dice 1 there (0 everywhere else)")
+        "empty, and predicting nothing on an empty mask scores Dice 1 there (0 everywhere else)"
+    )
     _passed("empty_image_dice")
 
 
@@ -121,8 +127,18 @@ def check_empty_image_dice(lazy_dice: float, masks: torch.Tensor) -> None:
 def check_split_by_car(split_by_car: Callable[..., tuple[list[str], list[str]]]) -> None:
     """Notebook 03: ``split_by_car(ids, val_fraction, seed)`` keeps every view of a car on one side."""
     # Four car ids contain "_" themselves: split on the *first* "_" and they become one car, "car".
-    cars = ["0cdf5b5d0ce1", "11acc40dc0ea", "2a4a8964ebf3", "car_a", "car_b", "4e308ecf6a17", "car_c", "car_d",
-            "7abaa38c227f", "8d1a6723c458"]
+    cars = [
+        "0cdf5b5d0ce1",
+        "11acc40dc0ea",
+        "2a4a8964ebf3",
+        "car_a",
+        "car_b",
+        "4e308ecf6a17",
+        "car_c",
+        "car_d",
+        "7abaa38c227f",
+        "8d1a6723c458",
+    ]
     ids = [f"{car}_{view:02d}" for car in cars for view in range(1, 17)]
     train_ids, val_ids = split_by_car(ids, 0.2, seed=1)
     assert sorted(list(train_ids) + list(val_ids)) == sorted(ids), "every id goes to exactly one side, once"
@@ -134,10 +150,12 @@ def check_split_by_car(split_by_car: Callable[..., tuple[list[str], list[str]]])
         val_cars = {i.rsplit("_", 1)[0] for i in val_ids}
         assert not train_cars & val_cars, (
             f"seed {seed}: cars {sorted(train_cars & val_cars)} have views on both sides; the car is everything "
-            "before the *last* '_' (car ids may contain '_' themselves, as 'car_a' does)")
+            "before the *last* '_' (car ids may contain '_' themselves, as 'car_a' does)"
+        )
         assert len(val_cars) == 2, (
             f"seed {seed}: 10 cars with val_fraction=0.2 should hold out 2 cars, got {len(val_cars)} "
-            f"({sorted(val_cars)}); the car is everything before the *last* '_', so 'car_a_01' is a view of 'car_a'")
+            f"({sorted(val_cars)}); the car is everything before the *last* '_', so 'car_a_01' is a view of 'car_a'"
+        )
         held_out.add(frozenset(val_cars))
     assert len(held_out) > 1, "different seeds should hold out different cars: shuffle the cars with the seed"
     tiny = split_by_car(ids, 0.01, seed=0)[1]
@@ -160,20 +178,25 @@ def check_worst_views(worst_views, val_ids: list[str], per_image) -> None:
     assert len(got) == 3 and len(set(got)) == 3, f"name three different views, got {list(worst_views)}"
     third = view_dice[ranked[2]]
     if all(v not in view_dice for v in got) or set(got) == {v - 1 for v in ranked[:3]}:
-        raise AssertionError(f"views are numbered as in the file names, {min(view_dice)} to {max(view_dice)}; "
-                             f"you gave {got}")
+        raise AssertionError(
+            f"views are numbered as in the file names, {min(view_dice)} to {max(view_dice)}; you gave {got}"
+        )
     if set(got) == set(ranked[-3:]):
         raise AssertionError(f"views {got} have the *highest* mean Dice; sort the other way round")
-    worst_images = [int(val_ids[i].rsplit("_", 1)[1]) for i in sorted(range(len(per_image)),
-                                                                     key=lambda i: per_image[i])[:3]]
+    worst_images = [
+        int(val_ids[i].rsplit("_", 1)[1]) for i in sorted(range(len(per_image)), key=lambda i: per_image[i])[:3]
+    ]
     wrong = [v for v in got if v not in view_dice or view_dice[v] > third + 1e-9]
     if wrong and got == worst_images:
-        raise AssertionError(f"{got} are the views of the three worst *images*; average each view over all "
-                             "validation cars first, then pick the three lowest means")
+        raise AssertionError(
+            f"{got} are the views of the three worst *images*; average each view over all "
+            "validation cars first, then pick the three lowest means"
+        )
     assert not wrong, (
         f"views {wrong} are not among the three with the lowest mean Dice (the third lowest mean is {third:.4f}, "
         f"view {wrong[0]} has {view_dice.get(wrong[0], float('nan')):.4f}); average per_image over the images of "
-        "each view (the number after the last '_')")
+        "each view (the number after the last '_')"
+    )
     print("mean Dice of those views:", {v: round(view_dice[v], 4) for v in got})
     _passed("worst_views")
 
@@ -184,8 +207,9 @@ def _threshold_halves(val_ids: list[str]) -> torch.Tensor:
     return torch.tensor([i.rsplit("_", 1)[0] in tune_cars for i in val_ids])
 
 
-def check_threshold_gain(threshold_gain: float, val_ids: list[str], val_probs: torch.Tensor,
-                         val_masks: torch.Tensor) -> None:
+def check_threshold_gain(
+    threshold_gain: float, val_ids: list[str], val_probs: torch.Tensor, val_masks: torch.Tensor
+) -> None:
     """Notebook 03: the Dice gain (tuned threshold minus 0.5) on validation cars the threshold was not tuned on.
 
     The threshold is the best of 0.05, 0.10, ..., 0.95 on the first half of the sorted validation cars; the gain
@@ -207,13 +231,16 @@ def check_threshold_gain(threshold_gain: float, val_ids: list[str], val_probs: t
     expected, in_sample = gain(test), gain(tune)
     got = float(threshold_gain)
     if abs(got - expected) > 1e-4 and abs(got - in_sample) < 1e-4:
-        raise AssertionError(f"{got:+.4f} is the gain on the cars the threshold ({tuned}) was picked on, which "
-                             "flatters it; measure it on the other half of the validation cars")
+        raise AssertionError(
+            f"{got:+.4f} is the gain on the cars the threshold ({tuned}) was picked on, which "
+            "flatters it; measure it on the other half of the validation cars"
+        )
     if abs(got - expected) > 1e-4 and abs(got + expected) < 1e-4:
         raise AssertionError(f"the sign is reversed: Dice at the tuned threshold ({tuned}) minus Dice at 0.5")
     assert abs(got - expected) < 1e-4, (
         f"expected {expected:+.4f} (threshold {tuned}, picked on the {int(tune.sum())} images of the first "
-        f"len(cars) // 2 of the sorted validation cars, measured on the others), got {got:+.4f}")
+        f"len(cars) // 2 of the sorted validation cars, measured on the others), got {got:+.4f}"
+    )
     print(f"threshold {tuned}: {in_sample:+.4f} Dice on the cars it was picked on, {expected:+.4f} on the others")
     _passed("threshold_gain")
 
@@ -230,17 +257,24 @@ def check_densenet_stage_channels(densenet_stage_channels: Callable[..., list[in
     got = list(densenet_stage_channels((6, 12, 24, 16)))
     assert got == list(ENCODER_CHANNELS), (
         f"DenseNet121 (block_config=(6, 12, 24, 16)) should give {list(ENCODER_CHANNELS)}, got {got}: e.g. block 1 "
-        "gives 64 + 6 * 32 = 256, its transition halves that to 128, block 2 gives 128 + 12 * 32 = 512")
+        "gives 64 + 6 * 32 = 256, its transition halves that to 128, block 2 gives 128 + 12 * 32 = 512"
+    )
     # DenseNet169 and 201, and two made-up ones; the truth is read off torchvision's modules (no forward pass)
-    for config, growth, init in (((6, 12, 32, 32), 32, 64), ((6, 12, 48, 32), 32, 64), ((2, 3), 12, 16),
-                                 ((1, 1, 1), 8, 24)):
+    for config, growth, init in (
+        ((6, 12, 32, 32), 32, 64),
+        ((6, 12, 48, 32), 32, 64),
+        ((2, 3), 12, 16),
+        ((1, 1, 1), 8, 24),
+    ):
         with torch.device("meta"):  # shapes only: no memory, no time spent initialising weights
             features = DenseNet(growth_rate=growth, block_config=config, num_init_features=init).features
         blocks = [m for name, m in features.named_children() if name.startswith("denseblock")]
         expected = [init] + [b[-1].norm1.num_features + growth for b in (list(blk.values()) for blk in blocks)]
         got = list(densenet_stage_channels(config, growth_rate=growth, num_init_features=init))
-        assert got == expected, (f"block_config={config}, growth_rate={growth}, num_init_features={init}: "
-                                 f"expected {expected}, got {got}; every transition but the last halves the channels")
+        assert got == expected, (
+            f"block_config={config}, growth_rate={growth}, num_init_features={init}: "
+            f"expected {expected}, got {got}; every transition but the last halves the channels"
+        )
     _passed("densenet_stage_channels")
 
 
@@ -260,14 +294,18 @@ def check_frozen_batchnorm(drift_grad_only: float, drift_fixed: float, model: to
     assert float(drift_grad_only) > 0, (
         f"you measured a drift of {float(drift_grad_only)} with requires_grad_(False) only; look again: BatchNorm "
         "in train mode moves running_mean and running_var towards each batch's statistics on every forward pass, "
-        "gradients or not (compare the encoder's buffers before and after a few forward passes in model.train())")
+        "gradients or not (compare the encoder's buffers before and after a few forward passes in model.train())"
+    )
     assert float(drift_fixed) == 0, (
         f"after the fix the running statistics still moved by {float(drift_fixed)}: the encoder's BatchNorm layers "
-        "must be in eval mode while the model trains")
+        "must be in eval mode while the model trains"
+    )
     assert model.training, (
         "the model is in eval mode: that stops the drift, but fit calls model.train() before every epoch, and it "
         "would also stop the decoder's BatchNorm from learning; fix the encoder alone, so that it survives "
-        "model.train()")
+        "model.train()"
+    )
+
     def norms(module: nn.Module) -> list[nn.Module]:
         return [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
 
@@ -276,7 +314,8 @@ def check_frozen_batchnorm(drift_grad_only: float, drift_fixed: float, model: to
     assert training == 0, (
         f"{training} of the encoder's {len(encoder)} BatchNorm layers are in train mode, so their statistics drift "
         "while the model trains: model.freeze_encoder() or model.unfreeze_encoder(train_batchnorm=False) keep them "
-        "in eval mode, also through model.train()")
+        "in eval mode, also through model.train()"
+    )
     decoder = [m for m in norms(model) if all(m is not e for e in encoder)]
     assert all(norm.training for norm in decoder), "the decoder's BatchNorm layers should still be in train mode"
     trial = copy.deepcopy(model)  # leave the learner's model as it was
@@ -286,7 +325,8 @@ def check_frozen_batchnorm(drift_grad_only: float, drift_fixed: float, model: to
     after = [b for norm in norms(trial.encoder) for b in (norm.running_mean, norm.running_var)]
     assert all(torch.equal(x, y) for x, y in zip(before, after)), (
         "after model.train() and a forward pass, the encoder's running statistics moved: the fix does not survive "
-        "model.train()")
+        "model.train()"
+    )
     print(f"requires_grad_(False) alone: running means moved by up to {float(drift_grad_only):.3g}; with the fix: 0")
     _passed("frozen_batchnorm")
 
@@ -304,14 +344,16 @@ def check_median_frequency_weights(median_frequency_weights: Callable[[torch.Ten
     expected = torch.tensor([0.5, 1.0, 3.0], dtype=torch.float64)
     assert torch.allclose(got, expected, atol=1e-5), (
         f"counts {counts.tolist()} give frequencies 0.6, 0.3, 0.1 with median 0.3, so weights 0.3 / f = "
-        f"{expected.tolist()}; got {got.tolist()}")
+        f"{expected.tolist()}; got {got.tolist()}"
+    )
     counts = torch.tensor([10, 20, 30, 40])  # an even count: the median is the mean of the middle two, 0.25
     got = torch.as_tensor(median_frequency_weights(counts), dtype=torch.float64)
     expected = torch.tensor([2.5, 1.25, 0.25 / 0.3, 0.625], dtype=torch.float64)
     assert torch.allclose(got, expected, rtol=1e-4), (
         f"counts {counts.tolist()} (frequencies 0.1 .. 0.4): the median of an even number of values is the mean of "
         f"the middle two, 0.25, so the weights are {[round(w, 4) for w in expected.tolist()]}; got "
-        f"{[round(w, 4) for w in got.tolist()]} (torch.median returns the lower middle value; quantile(0.5) does not)")
+        f"{[round(w, 4) for w in got.tolist()]} (torch.median returns the lower middle value; quantile(0.5) does not)"
+    )
     for counts in (torch.tensor([500, 0, 20, 3, 90, 0, 7]), torch.tensor([1, 2, 0, 1000])):
         masks = torch.repeat_interleave(torch.arange(len(counts)), counts)  # one "pixel" per count
         expected = class_weights(masks, len(counts), method="median").double()
@@ -319,15 +361,21 @@ def check_median_frequency_weights(median_frequency_weights: Callable[[torch.Ten
         assert torch.allclose(got, expected, rtol=1e-4), (
             f"counts {counts.tolist()}: expected {[round(w, 4) for w in expected.tolist()]} (the package's "
             f"class_weights), got {[round(w, 4) for w in got.tolist()]}. Take the median over the classes that "
-            "occur only; a class with count 0 gets the largest weight of the others (not inf).")
+            "occur only; a class with count 0 gets the largest weight of the others (not inf)."
+        )
     _passed("median_frequency_weights")
 
 
 WINNERS = ("plain", "weighted", "tie")
 
 
-def check_weighting_effect(frequent_winner: str, rare_winner: str, confusion_plain: torch.Tensor,
-                           confusion_weighted: torch.Tensor, train_share: torch.Tensor) -> None:
+def check_weighting_effect(
+    frequent_winner: str,
+    rare_winner: str,
+    confusion_plain: torch.Tensor,
+    confusion_weighted: torch.Tensor,
+    train_share: torch.Tensor,
+) -> None:
     """Notebook 05: which loss has the higher mean IoU on the frequent and on the rare half of the classes.
 
     The classes present in the validation masks (rows of the confusion matrices with pixels), sorted by their share
@@ -353,16 +401,26 @@ def check_weighting_effect(frequent_winner: str, rare_winner: str, confusion_pla
             f"on the {label} half ({len(classes)} classes) the mean IoU is {plain:.3f} for the "
             f"plain loss and {weighted:.3f} for the weighted one, so the winner is {winner!r}, not {answer!r}. "
             "Sort the classes of the validation masks by their training share, cut the list in two, and average "
-            "each arm's per-class IoU over each half")
+            "each arm's per-class IoU over each half"
+        )
         lines.append(f"{label} half ({len(classes)} classes): plain {plain:.3f}, weighted {weighted:.3f} -> {winner}")
     print("\n".join(lines))
     _passed("weighting_effect")
 
 
-def check_annotation_resolution(at_network: float, at_annotation: float, model: torch.nn.Module, root,
-                                short_side: int, *, limit: int | None = None, seed: int = 0,
-                                mean: tuple[float, float, float] | None = None,
-                                std: tuple[float, float, float] | None = None, device="cpu") -> None:
+def check_annotation_resolution(
+    at_network: float,
+    at_annotation: float,
+    model: torch.nn.Module,
+    root,
+    short_side: int,
+    *,
+    limit: int | None = None,
+    seed: int = 0,
+    mean: tuple[float, float, float] | None = None,
+    std: tuple[float, float, float] | None = None,
+    device="cpu",
+) -> None:
     """Notebook 05: validation mIoU counted at the network's resolution (masks resized with the images, nearest)
     and at the annotation's (masks as stored, logits upsampled), over ``ADE20KDataset(root, "validation",
     limit=limit, seed=seed)`` with the images resized to ``short_side``."""
@@ -382,25 +440,35 @@ def check_annotation_resolution(at_network: float, at_annotation: float, model: 
     def close(got: float, expected: float) -> bool:
         return abs(float(got) - expected) <= max(1e-4, 0.01 * abs(expected))
 
-    if close(at_network, truth["annotation"]) and close(at_annotation, truth["network"]) and \
-            not close(at_network, truth["network"]):
-        raise AssertionError("the two numbers are swapped: at the network's resolution the mask is resized with the "
-                             "image; at the annotation's the mask stays as stored and the logits are upsampled")
+    if (
+        close(at_network, truth["annotation"])
+        and close(at_annotation, truth["network"])
+        and not close(at_network, truth["network"])
+    ):
+        raise AssertionError(
+            "the two numbers are swapped: at the network's resolution the mask is resized with the "
+            "image; at the annotation's the mask stays as stored and the logits are upsampled"
+        )
     assert close(at_annotation, truth["annotation"]), (
         f"at annotation resolution the mIoU is {truth['annotation']:.4f}, you said {float(at_annotation):.4f}: keep "
         "the masks at their own size (eval_transforms(..., keep_mask=True), as the notebook's val_loader does) and "
-        "let evaluate upsample the logits to them")
+        "let evaluate upsample the logits to them"
+    )
     assert close(at_network, truth["network"]), (
         f"at the network's resolution the mIoU is {truth['network']:.4f}, you said {float(at_network):.4f}: resize "
-        "the masks with the images (eval_transforms(None, short_side=..., ...) without keep_mask: nearest neighbour)")
+        "the masks with the images (eval_transforms(None, short_side=..., ...) without keep_mask: nearest neighbour)"
+    )
     diff = truth["network"] - truth["annotation"]
-    print(f"mIoU at the network's resolution {truth['network']:.4f}, at the annotation's {truth['annotation']:.4f} "
-          f"({diff:+.4f}): only the second is the benchmark's number, counted on the labels as drawn")
+    print(
+        f"mIoU at the network's resolution {truth['network']:.4f}, at the annotation's {truth['annotation']:.4f} "
+        f"({diff:+.4f}): only the second is the benchmark's number, counted on the labels as drawn"
+    )
     _passed("annotation_resolution")
 
 
-def _padding_share(image_size: tuple[int, int], crop_size: int | tuple[int, int], short_side: int,
-                  scale: tuple[float, float]) -> float:
+def _padding_share(
+    image_size: tuple[int, int], crop_size: int | tuple[int, int], short_side: int, scale: tuple[float, float]
+) -> float:
     """The expected share of padding in ``transforms.scale_crop_transforms`` crops of one image of ``image_size``.
 
     Each of the 65 zooms is equally likely; a side shorter than the crop is padded up to it, and the crop then
@@ -418,8 +486,14 @@ def _padding_share(image_size: tuple[int, int], crop_size: int | tuple[int, int]
     return sum(shares) / len(shares)
 
 
-def check_padding_share(share: float, *, image_size: tuple[int, int] = (512, 683), crop_size: int = 512,
-                        short_side: int = 384, scale: tuple[float, float] = (0.5, 2.0)) -> None:
+def check_padding_share(
+    share: float,
+    *,
+    image_size: tuple[int, int] = (512, 683),
+    crop_size: int = 512,
+    short_side: int = 384,
+    scale: tuple[float, float] = (0.5, 2.0),
+) -> None:
     """Notebook 05: the share of padded (ignored) pixels in the training crops of ``scale_crop_transforms`` for a
     photo of ``image_size`` (height, width), measured over a few hundred crops (within 0.05)."""
     expected = _padding_share(image_size, crop_size, short_side, scale)
@@ -431,12 +505,17 @@ def check_padding_share(share: float, *, image_size: tuple[int, int] = (512, 683
     share = float(share)
     assert 0 <= share <= 1, f"a share is between 0 and 1, got {share}"
     if abs(share - padded_crops) < 0.02 and abs(expected - padded_crops) > 0.06:
-        raise AssertionError(f"{share:.3f} is about the share of crops that hold some padding ({padded_crops:.3f}); "
-                             "the question is the share of pixels: average the padded fraction of each crop")
+        raise AssertionError(
+            f"{share:.3f} is about the share of crops that hold some padding ({padded_crops:.3f}); "
+            "the question is the share of pixels: average the padded fraction of each crop"
+        )
     assert abs(share - expected) <= 0.05, (
         f"the crops are {expected:.1%} padding on average, you measured {share:.1%}. Pass the photo's own label "
         "(a mask with no 255 in it, e.g. zeros) through scale_crop_transforms(crop_size, short_side, scale): every "
-        "255 in the output mask is then padding; average over a few hundred crops")
-    print(f"{share:.1%} of the crops' pixels are padding (expected {expected:.1%}); "
-          f"{padded_crops:.0%} of the crops hold some")
+        "255 in the output mask is then padding; average over a few hundred crops"
+    )
+    print(
+        f"{share:.1%} of the crops' pixels are padding (expected {expected:.1%}); "
+        f"{padded_crops:.0%} of the crops hold some"
+    )
     _passed("padding_share")

@@ -75,40 +75,64 @@ class FolderDataset(Dataset):
         image float (3, H, W); mask float (1, H, W) of 0/1 (binary), or long (H, W) of classes and 255.
     """
 
-    def __init__(self, images_dir: str | Path, masks_dir: str | Path, num_classes: int, *, mask_suffix: str = "",
-                 class_names: list[str] | tuple[str, ...] | None = None, ignore_index: int | None = None,
-                 transform: Callable | None = None):
+    def __init__(
+        self,
+        images_dir: str | Path,
+        masks_dir: str | Path,
+        num_classes: int,
+        *,
+        mask_suffix: str = "",
+        class_names: list[str] | tuple[str, ...] | None = None,
+        ignore_index: int | None = None,
+        transform: Callable | None = None,
+    ):
         if num_classes < 1 or num_classes > 255:
             raise ValueError(f"num_classes={num_classes}: use 1 for binary masks, or 2..255 classes")
         if ignore_index is not None and num_classes == 1:
             raise ValueError("ignore_index is for class masks (num_classes > 1); binary masks are 0 or > 0")
         if ignore_index is not None and not num_classes <= ignore_index <= 255:
-            raise ValueError(f"ignore_index={ignore_index} must be a mask value outside the classes "
-                             f"0..{num_classes - 1} (and at most 255)")
+            raise ValueError(
+                f"ignore_index={ignore_index} must be a mask value outside the classes "
+                f"0..{num_classes - 1} (and at most 255)"
+            )
         expected_names = 2 if num_classes == 1 else num_classes
         if class_names is not None and len(class_names) != expected_names:
-            raise ValueError(f"class_names has {len(class_names)} names; num_classes={num_classes} needs "
-                             f"{expected_names}" + (" (background, foreground)" if num_classes == 1 else ""))
+            raise ValueError(
+                f"class_names has {len(class_names)} names; num_classes={num_classes} needs "
+                f"{expected_names}" + (" (background, foreground)" if num_classes == 1 else "")
+            )
         self.images_dir, self.masks_dir = Path(images_dir), Path(masks_dir)
         images = _image_files(self.images_dir, "images_dir")
-        masks = {stem[: len(stem) - len(mask_suffix)]: p
-                 for stem, p in _image_files(self.masks_dir, "masks_dir").items() if stem.endswith(mask_suffix)}
+        masks = {
+            stem[: len(stem) - len(mask_suffix)]: p
+            for stem, p in _image_files(self.masks_dir, "masks_dir").items()
+            if stem.endswith(mask_suffix)
+        }
         if not images:
             raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {self.images_dir}")
-        problems = [f"image {images[s]} has no mask {self.masks_dir / (s + mask_suffix)}.*"
-                    for s in sorted(set(images) - set(masks))]
+        problems = [
+            f"image {images[s]} has no mask {self.masks_dir / (s + mask_suffix)}.*"
+            for s in sorted(set(images) - set(masks))
+        ]
         problems += [f"mask {masks[s]} has no image {self.images_dir / s}.*" for s in sorted(set(masks) - set(images))]
         if problems:
-            raise FileNotFoundError(f"{len(problems)} unpaired file(s) (an image <name>.<ext> needs the mask "
-                                    f"<name>{mask_suffix}.<ext>): " + "; ".join(problems))
+            raise FileNotFoundError(
+                f"{len(problems)} unpaired file(s) (an image <name>.<ext> needs the mask "
+                f"<name>{mask_suffix}.<ext>): " + "; ".join(problems)
+            )
         self.stems = sorted(images)
         self.image_paths = [images[s] for s in self.stems]
         self.mask_paths = [masks[s] for s in self.stems]
-        mismatched = [f"{i} is {'x'.join(map(str, _header_size(i)))} but {m} is {'x'.join(map(str, _header_size(m)))}"
-                      for i, m in zip(self.image_paths, self.mask_paths) if _header_size(i) != _header_size(m)]
+        mismatched = [
+            f"{i} is {'x'.join(map(str, _header_size(i)))} but {m} is {'x'.join(map(str, _header_size(m)))}"
+            for i, m in zip(self.image_paths, self.mask_paths)
+            if _header_size(i) != _header_size(m)
+        ]
         if mismatched:
-            raise ValueError(f"{len(mismatched)} image(s) and mask(s) differ in size (WxH); they must match: "
-                             + "; ".join(mismatched[:10]))
+            raise ValueError(
+                f"{len(mismatched)} image(s) and mask(s) differ in size (WxH); they must match: "
+                + "; ".join(mismatched[:10])
+            )
         self.num_classes, self.ignore_index, self.transform = num_classes, ignore_index, transform
         self.class_names = tuple(class_names) if class_names is not None else None
         self._lut = None
@@ -127,15 +151,19 @@ class FolderDataset(Dataset):
         if self.num_classes == 1:
             image_t, mask_t = apply_transform(self.transform, image, (mask > 0).astype(np.uint8))
             if mask_t.max() > 1:
-                raise DataError(f"the transform turned the mask of {image_path} into values "
-                                 f"{mask_t.unique().tolist()}; binary masks must stay 0/1, so pad them with 0 "
-                                 "(e.g. train_transforms(size, mask_fill=0)).")
+                raise DataError(
+                    f"the transform turned the mask of {image_path} into values "
+                    f"{mask_t.unique().tolist()}; binary masks must stay 0/1, so pad them with 0 "
+                    "(e.g. train_transforms(size, mask_fill=0))."
+                )
             return image_t, mask_t.float().unsqueeze(0)  # (H, W) -> (1, H, W)
         bad = sorted(v for v in label_values(mask) if v >= self.num_classes and v != self.ignore_index)
         if bad:
-            raise DataError(f"mask {mask_path} holds labels {bad}, but num_classes={self.num_classes} allows "
-                             f"0..{self.num_classes - 1}" + (f" and ignore_index={self.ignore_index}"
-                                                             if self.ignore_index is not None else "")
-                             + "; raise num_classes or pass ignore_index for the value that is not a class")
+            raise DataError(
+                f"mask {mask_path} holds labels {bad}, but num_classes={self.num_classes} allows "
+                f"0..{self.num_classes - 1}"
+                + (f" and ignore_index={self.ignore_index}" if self.ignore_index is not None else "")
+                + "; raise num_classes or pass ignore_index for the value that is not a class"
+            )
         image_t, mask_t = apply_transform(self.transform, image, self._lut[mask])
         return image_t, mask_t.long()

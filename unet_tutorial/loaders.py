@@ -23,9 +23,16 @@ from unet_tutorial.transforms import eval_transforms, train_transforms
 
 
 def carvana_loaders(
-    root: str | Path, train_ids: list[str], val_ids: list[str], *, image_size: int | tuple[int, int],
-    batch_size: int, mean: tuple[float, float, float] = IMAGENET_MEAN,
-    std: tuple[float, float, float] = IMAGENET_STD, num_workers: int = 0, pin_memory: bool = False,
+    root: str | Path,
+    train_ids: list[str],
+    val_ids: list[str],
+    *,
+    image_size: int | tuple[int, int],
+    batch_size: int,
+    mean: tuple[float, float, float] = IMAGENET_MEAN,
+    std: tuple[float, float, float] = IMAGENET_STD,
+    num_workers: int = 0,
+    pin_memory: bool = False,
 ) -> tuple[DataLoader, DataLoader]:
     """Carvana's training and validation loaders, built as notebook 03 builds them (and reused in 04).
 
@@ -40,17 +47,22 @@ def carvana_loaders(
         (train_loader, val_loader), yielding images float (B, 3, H, W) and masks float (B, 1, H, W).
     """
     if len(train_ids) < batch_size:
-        raise DataError(f"{len(train_ids)} training images make no full batch of batch_size={batch_size} "
-                         "(the last incomplete batch is dropped): use more train_ids or a smaller batch_size")
+        raise DataError(
+            f"{len(train_ids)} training images make no full batch of batch_size={batch_size} "
+            "(the last incomplete batch is dropped): use more train_ids or a smaller batch_size"
+        )
     augment = {"crop": "random_resized", "scale": (0.6, 1.0), "rotate": 10.0, "shift": 0.05, "color_jitter": 0.2}
-    train_set = CarvanaDataset(root, train_ids,
-                               train_transforms(image_size, **augment, mean=mean, std=std, mask_fill=0))
+    train_set = CarvanaDataset(
+        root, train_ids, train_transforms(image_size, **augment, mean=mean, std=std, mask_fill=0)
+    )
     val_set = CarvanaDataset(root, val_ids, eval_transforms(image_size, mean=mean, std=std))
     args = {"num_workers": num_workers, "pin_memory": pin_memory, "worker_init_fn": seed_worker}
-    train_loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, drop_last=True,
-                              generator=torch.Generator(), **args)
-    val_loader = DataLoader(val_set, batch_size=2 * batch_size, persistent_workers=num_workers > 0,
-                            generator=torch.Generator(), **args)
+    train_loader = DataLoader(
+        train_set, batch_size=batch_size, shuffle=True, drop_last=True, generator=torch.Generator(), **args
+    )
+    val_loader = DataLoader(
+        val_set, batch_size=2 * batch_size, persistent_workers=num_workers > 0, generator=torch.Generator(), **args
+    )
     return seed_loader(train_loader), seed_loader(val_loader)
 
 
@@ -77,8 +89,10 @@ def seed_worker(worker_id: int) -> None:
     """
     info = get_worker_info()
     if info is None:
-        raise RuntimeError("seed_worker runs in DataLoader workers: pass it as DataLoader(..., "
-                           "worker_init_fn=seed_worker) instead of calling it")
+        raise RuntimeError(
+            "seed_worker runs in DataLoader workers: pass it as DataLoader(..., "
+            "worker_init_fn=seed_worker) instead of calling it"
+        )
     seed = torch.initial_seed()  # base_seed + worker_id
     random.seed(seed)
     np.random.seed(seed % 2**32)

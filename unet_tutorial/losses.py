@@ -40,26 +40,35 @@ def _prepare(logits: Tensor, targets: Tensor, ignore_index: int | None, where: s
         if targets.dim() == 3:
             targets = targets.unsqueeze(1)  # (B, H, W) -> (B, 1, H, W)
         if targets.shape != logits.shape:
-            raise ValueError(f"{where}: binary logits {tuple(logits.shape)} need targets ({batch}, 1, {height}, "
-                             f"{width}) or ({batch}, {height}, {width}); got {tuple(targets.shape)}.")
+            raise ValueError(
+                f"{where}: binary logits {tuple(logits.shape)} need targets ({batch}, 1, {height}, "
+                f"{width}) or ({batch}, {height}, {width}); got {tuple(targets.shape)}."
+            )
         valid = valid_pixels(targets, ignore_index)
         bad = ((targets < 0) | (targets > 1)) & valid
         if bad.any():
-            raise ValueError(f"{where}: binary targets must be 0/1 (or in [0, 1]) or ignore_index={ignore_index}; "
-                             f"found values {targets[bad].unique()[:10].tolist()}.")
+            raise ValueError(
+                f"{where}: binary targets must be 0/1 (or in [0, 1]) or ignore_index={ignore_index}; "
+                f"found values {targets[bad].unique()[:10].tolist()}."
+            )
         return torch.where(valid, targets.to(logits.dtype), 0.0), valid
     if targets.is_floating_point():
-        raise TypeError(f"{where}: multi-class logits {tuple(logits.shape)} need long targets (B, H, W) of class "
-                        f"indices; got {targets.dtype}. Use targets.long(), or one logit channel for binary.")
+        raise TypeError(
+            f"{where}: multi-class logits {tuple(logits.shape)} need long targets (B, H, W) of class "
+            f"indices; got {targets.dtype}. Use targets.long(), or one logit channel for binary."
+        )
     if targets.shape != (batch, height, width):
-        raise ValueError(f"{where}: multi-class logits {tuple(logits.shape)} need targets ({batch}, {height}, "
-                         f"{width}); got {tuple(targets.shape)}" + (" (squeeze(1) the channel)." if targets.dim()
-                                                                     == 4 else "."))
+        raise ValueError(
+            f"{where}: multi-class logits {tuple(logits.shape)} need targets ({batch}, {height}, "
+            f"{width}); got {tuple(targets.shape)}" + (" (squeeze(1) the channel)." if targets.dim() == 4 else ".")
+        )
     valid = valid_pixels(targets, ignore_index)
     bad = ((targets < 0) | (targets >= num_classes)) & valid
     if bad.any():
-        raise ValueError(f"{where}: targets must be classes in [0, {num_classes}) or ignore_index={ignore_index}; "
-                         f"found values {targets[bad].unique()[:10].tolist()}.")
+        raise ValueError(
+            f"{where}: targets must be classes in [0, {num_classes}) or ignore_index={ignore_index}; "
+            f"found values {targets[bad].unique()[:10].tolist()}."
+        )
     return torch.where(valid, targets, 0), valid
 
 
@@ -97,8 +106,15 @@ def _class_mean(scores: Tensor, tp: Tensor, fn: Tensor) -> Tensor:
     return (scores * present).sum() / present.sum()
 
 
-def tversky_loss(logits: Tensor, targets: Tensor, *, alpha: float = 0.5, beta: float = 0.5, smooth: float = 1.0,
-                 ignore_index: int | None = None) -> Tensor:
+def tversky_loss(
+    logits: Tensor,
+    targets: Tensor,
+    *,
+    alpha: float = 0.5,
+    beta: float = 0.5,
+    smooth: float = 1.0,
+    ignore_index: int | None = None,
+) -> Tensor:
     """1 - (TP + s) / (TP + alpha FP + beta FN + s), averaged over present classes; soft counts from probabilities.
 
     With smooth=0, alpha = beta = 0.5 is Dice and alpha = beta = 1 is Jaccard; beta > alpha punishes missed
@@ -141,8 +157,9 @@ def jaccard_loss(logits: Tensor, targets: Tensor, *, smooth: float = 1.0, ignore
     return 1 - _class_mean((tp + smooth) / (tp + fp + fn + smooth).clamp(min=1e-7), tp, fn)
 
 
-def cross_entropy(logits: Tensor, targets: Tensor, *, weight: Tensor | None = None,
-                  ignore_index: int | None = None) -> Tensor:
+def cross_entropy(
+    logits: Tensor, targets: Tensor, *, weight: Tensor | None = None, ignore_index: int | None = None
+) -> Tensor:
     """Binary cross-entropy with logits (C = 1) or cross-entropy (C > 1), mean over the pixels not ignored.
 
     Args:
@@ -166,8 +183,14 @@ def cross_entropy(logits: Tensor, targets: Tensor, *, weight: Tensor | None = No
     return (per_pixel * valid).sum() / pixel_weight.sum().clamp(min=1e-7)
 
 
-def focal_loss(logits: Tensor, targets: Tensor, *, alpha: float | Tensor | None = 0.25, gamma: float = 2.0,
-               ignore_index: int | None = None) -> Tensor:
+def focal_loss(
+    logits: Tensor,
+    targets: Tensor,
+    *,
+    alpha: float | Tensor | None = 0.25,
+    gamma: float = 2.0,
+    ignore_index: int | None = None,
+) -> Tensor:
     """Focal loss: -alpha_t (1 - p_t)^gamma log(p_t), mean over the pixels not ignored.
 
     Binary, it is the standard sigmoid focal loss (``torchvision.ops.sigmoid_focal_loss``, mean reduction):
@@ -211,8 +234,7 @@ def _lovasz_flat(errors: Tensor, truth: Tensor) -> Tensor:
     return (errors_sorted * _lovasz_grad(truth.gather(0, order))).sum(0)
 
 
-def lovasz_loss(logits: Tensor, targets: Tensor, *, per_image: bool = False,
-                ignore_index: int | None = None) -> Tensor:
+def lovasz_loss(logits: Tensor, targets: Tensor, *, per_image: bool = False, ignore_index: int | None = None) -> Tensor:
     """Lovasz hinge (binary) or Lovasz-softmax (multi-class): a convex surrogate of 1 - IoU.
 
     Multi-class, the mean runs over the classes present in the targets. With ``per_image`` the loss is computed
@@ -224,8 +246,9 @@ def lovasz_loss(logits: Tensor, targets: Tensor, *, per_image: bool = False,
     """
     targets, valid = _prepare(logits, targets, ignore_index, "lovasz_loss")
     if per_image:
-        return torch.stack([_lovasz(logits[i:i + 1], targets[i:i + 1], valid[i:i + 1])
-                            for i in range(logits.shape[0])]).mean()
+        return torch.stack(
+            [_lovasz(logits[i : i + 1], targets[i : i + 1], valid[i : i + 1]) for i in range(logits.shape[0])]
+        ).mean()
     return _lovasz(logits, targets, valid)
 
 
@@ -241,8 +264,9 @@ def _lovasz(logits: Tensor, targets: Tensor, valid: Tensor) -> Tensor:
     return (losses * present).sum() / present.sum().clamp(min=1)
 
 
-def class_weights(masks: Tensor | Iterable[Tensor], num_classes: int, *, ignore_index: int | None = None,
-                  method: str = "median") -> Tensor:
+def class_weights(
+    masks: Tensor | Iterable[Tensor], num_classes: int, *, ignore_index: int | None = None, method: str = "median"
+) -> Tensor:
     """Class weights for weighted cross-entropy, from the pixel frequency f_c of each class.
 
     Args:
@@ -264,8 +288,10 @@ def class_weights(masks: Tensor | Iterable[Tensor], num_classes: int, *, ignore_
         if ignore_index is not None:
             labels = labels[labels != ignore_index]
         if labels.numel() and (labels.min() < 0 or labels.max() >= num_classes):
-            raise ValueError(f"class_weights: masks must hold classes in [0, {num_classes}) or "
-                             f"ignore_index={ignore_index}; found {labels.min().item()}..{labels.max().item()}.")
+            raise ValueError(
+                f"class_weights: masks must hold classes in [0, {num_classes}) or "
+                f"ignore_index={ignore_index}; found {labels.min().item()}..{labels.max().item()}."
+            )
         counts += torch.bincount(labels, minlength=num_classes).double()
     if counts.sum() == 0:
         raise ValueError("class_weights: no pixels counted; are all masks empty or ignore_index?")
@@ -283,8 +309,14 @@ def class_weights(masks: Tensor | Iterable[Tensor], num_classes: int, *, ignore_
     return torch.where(present, weights, weights[present].max()).float()
 
 
-LOSSES = {"bce": cross_entropy, "dice": dice_loss, "jaccard": jaccard_loss, "tversky": tversky_loss,
-          "focal": focal_loss, "lovasz": lovasz_loss}
+LOSSES = {
+    "bce": cross_entropy,
+    "dice": dice_loss,
+    "jaccard": jaccard_loss,
+    "tversky": tversky_loss,
+    "focal": focal_loss,
+    "lovasz": lovasz_loss,
+}
 
 
 class ComboLoss(nn.Module):

@@ -41,8 +41,9 @@ def _targets_like(logits: torch.Tensor) -> torch.Tensor:
     return torch.zeros(batch, height, width, dtype=torch.long, device=logits.device)
 
 
-def saved_tensor_bytes(model: nn.Module, loss_fn: Callable, images: torch.Tensor,
-                       amp_dtype: torch.dtype | None = None) -> dict[str, int]:
+def saved_tensor_bytes(
+    model: nn.Module, loss_fn: Callable, images: torch.Tensor, amp_dtype: torch.dtype | None = None
+) -> dict[str, int]:
     """Bytes autograd keeps for backward over one forward pass and loss on ``images``, parameters excluded.
 
     Every tensor saved for backward passes through a pack hook; views of one storage are counted once, at the
@@ -75,9 +76,16 @@ def saved_tensor_bytes(model: nn.Module, loss_fn: Callable, images: torch.Tensor
     return {"saved": sum(storages.values()), "largest": largest}
 
 
-def training_memory(model: nn.Module, loss_fn: Callable, *, batch_size: int, image_size: tuple[int, int],
-                    amp_dtype: torch.dtype | None = None, optimizer_buffers: int = 2,
-                    probe_sizes: tuple[int, int] = (64, 96)) -> dict[str, int]:
+def training_memory(
+    model: nn.Module,
+    loss_fn: Callable,
+    *,
+    batch_size: int,
+    image_size: tuple[int, int],
+    amp_dtype: torch.dtype | None = None,
+    optimizer_buffers: int = 2,
+    probe_sizes: tuple[int, int] = (64, 96),
+) -> dict[str, int]:
     """Estimated peak bytes of one training step of ``model`` on batches of ``batch_size`` images of ``image_size``.
 
     The saved tensors are counted on the CPU (under CPU autocast with ``amp_dtype``, whose op lists match CUDA's
@@ -106,15 +114,25 @@ def training_memory(model: nn.Module, loss_fn: Callable, *, batch_size: int, ima
     pixels = batch_size * image_size[0] * image_size[1]
     largest = measured[large]["largest"] * pixels / large**2
     trainable = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
-    result = {"parameters": sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()]),
-              "gradients": trainable, "optimizer": optimizer_buffers * trainable,
-              "activations": round(constant + per_pixel * pixels), "backward": round(2 * largest)}
+    result = {
+        "parameters": sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()]),
+        "gradients": trainable,
+        "optimizer": optimizer_buffers * trainable,
+        "activations": round(constant + per_pixel * pixels),
+        "backward": round(2 * largest),
+    }
     result["total"] = sum(result.values())
     return result
 
 
-def profiled_peak_bytes(model: nn.Module, loss_fn: Callable, images: torch.Tensor, targets: torch.Tensor,
-                        optimizer: torch.optim.Optimizer, amp_dtype: torch.dtype | None = None) -> int:
+def profiled_peak_bytes(
+    model: nn.Module,
+    loss_fn: Callable,
+    images: torch.Tensor,
+    targets: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    amp_dtype: torch.dtype | None = None,
+) -> int:
     """Peak bytes allocated during one training step (forward, loss, backward, step), by ``torch.profiler``.
 
     With ``profile_memory=True`` the profiler records, per op, the bytes it allocated and freed; adding them up
@@ -123,8 +141,12 @@ def profiled_peak_bytes(model: nn.Module, loss_fn: Callable, images: torch.Tenso
     """
     device = images.device.type
     before = sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()])
-    before += sum(t.numel() * t.element_size() for state in optimizer.state.values() for t in state.values()
-                  if isinstance(t, torch.Tensor))
+    before += sum(
+        t.numel() * t.element_size()
+        for state in optimizer.state.values()
+        for t in state.values()
+        if isinstance(t, torch.Tensor)
+    )
     activities = [torch.profiler.ProfilerActivity.CPU]
     if device == "cuda":
         activities.append(torch.profiler.ProfilerActivity.CUDA)
@@ -211,19 +233,22 @@ def unet_levels(model: UNet, image_size: int | tuple[int, int] = 256) -> list[di
     levels = []
     for level, encoder in enumerate(encoders):
         decoder_params = _count(decoders[level]) if level < model.depth else 0
-        levels.append({
-            "level": level,
-            "channels": encoder.block[0].out_channels if level == 0 else encoder.conv.block[0].out_channels,
-            "height": height // 2**level,
-            "width": width // 2**level,
-            "encoder_params": _count(encoder),
-            "decoder_params": decoder_params + (_count(model.outc) if level == 0 else 0),
-        })
+        levels.append(
+            {
+                "level": level,
+                "channels": encoder.block[0].out_channels if level == 0 else encoder.conv.block[0].out_channels,
+                "height": height // 2**level,
+                "width": width // 2**level,
+                "encoder_params": _count(encoder),
+                "decoder_params": decoder_params + (_count(model.outc) if level == 0 else 0),
+            }
+        )
     return levels
 
 
-def activation_bytes(model: nn.Module, image_size: int | tuple[int, int], batch_size: int = 1,
-                     in_channels: int | None = None) -> int:
+def activation_bytes(
+    model: nn.Module, image_size: int | tuple[int, int], batch_size: int = 1, in_channels: int | None = None
+) -> int:
     """Estimate the activation memory a training forward pass keeps for backward, without computing anything.
 
     Runs a copy of the model on PyTorch's "meta" device (shapes only, no data) and adds up the inputs that
@@ -309,8 +334,16 @@ def _count(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def time_train_step(model: nn.Module, images: torch.Tensor, masks: torch.Tensor, loss_fn: Callable, *,
-                    amp_dtype: torch.dtype | None = None, channels_last: bool = False, steps: int = 2) -> float:
+def time_train_step(
+    model: nn.Module,
+    images: torch.Tensor,
+    masks: torch.Tensor,
+    loss_fn: Callable,
+    *,
+    amp_dtype: torch.dtype | None = None,
+    channels_last: bool = False,
+    steps: int = 2,
+) -> float:
     """Seconds per training step (forward, loss, backward, SGD step) on one batch, after one warm-up step.
 
     Works on a copy of ``model``, so the model itself is left as it was. Taught in 03, to decide whether AMP

@@ -65,14 +65,22 @@ def confusion_matrix(preds: Tensor, targets: Tensor, num_classes: int, ignore_in
         preds, targets: any shape, the same for both, e.g. (B, H, W). Output (C, C).
     """
     if preds.shape != targets.shape:
-        raise ValueError(f"confusion_matrix: preds {tuple(preds.shape)} and targets {tuple(targets.shape)} must "
-                         "have the same shape; for logits (B, C, H, W) pass preds = logits.argmax(1).")
+        raise ValueError(
+            f"confusion_matrix: preds {tuple(preds.shape)} and targets {tuple(targets.shape)} must "
+            "have the same shape; for logits (B, C, H, W) pass preds = logits.argmax(1)."
+        )
     if num_classes < 2:
         raise ValueError(f"confusion_matrix: num_classes={num_classes}; use num_classes=2 for binary masks.")
-    if preds.numel() and (preds.min() < 0 or preds.max() >= num_classes or preds.is_floating_point()
-                          and not torch.equal(preds, preds.round())):
-        raise ValueError(f"confusion_matrix: preds must be integer classes in [0, {num_classes}); got values "
-                         f"{preds.unique()[:10].tolist()}. Threshold probabilities or argmax logits first.")
+    if preds.numel() and (
+        preds.min() < 0
+        or preds.max() >= num_classes
+        or preds.is_floating_point()
+        and not torch.equal(preds, preds.round())
+    ):
+        raise ValueError(
+            f"confusion_matrix: preds must be integer classes in [0, {num_classes}); got values "
+            f"{preds.unique()[:10].tolist()}. Threshold probabilities or argmax logits first."
+        )
     confusion, bad = _count(preds, targets, num_classes, ignore_index)
     if bad.item():
         _raise_bad_targets("confusion_matrix", targets, num_classes, ignore_index)
@@ -80,10 +88,15 @@ def confusion_matrix(preds: Tensor, targets: Tensor, num_classes: int, ignore_in
 
 
 def _raise_bad_targets(where: str, targets: Tensor, num_classes: int, ignore_index: int | None) -> None:
-    bad = [v for v in targets.unique().tolist()
-           if v != ignore_index and not (float(v).is_integer() and 0 <= v < num_classes)]
-    raise ValueError(f"{where}: targets must be integer classes in [0, {num_classes}) or "
-                     f"ignore_index={ignore_index}; found values {bad[:10]}.")
+    bad = [
+        v
+        for v in targets.unique().tolist()
+        if v != ignore_index and not (float(v).is_integer() and 0 <= v < num_classes)
+    ]
+    raise ValueError(
+        f"{where}: targets must be integer classes in [0, {num_classes}) or "
+        f"ignore_index={ignore_index}; found values {bad[:10]}."
+    )
 
 
 def iou_per_class(confusion: Tensor) -> Tensor:
@@ -141,8 +154,10 @@ def dice_score(preds: Tensor, targets: Tensor, *, ignore_index: int | None = Non
         preds, targets: (B, 1, H, W) or (B, H, W), the same for both.
     """
     if preds.shape != targets.shape:
-        raise ValueError(f"dice_score: preds {tuple(preds.shape)} and targets {tuple(targets.shape)} must have "
-                         "the same shape, (B, 1, H, W) or (B, H, W).")
+        raise ValueError(
+            f"dice_score: preds {tuple(preds.shape)} and targets {tuple(targets.shape)} must have "
+            "the same shape, (B, 1, H, W) or (B, H, W)."
+        )
     return _dice_per_image(preds, targets, ignore_index).double().mean().item()
 
 
@@ -183,20 +198,25 @@ class SegmentationMetrics:
         """Add one batch. Shape: logits (B, C, H, W); targets (B, H, W), or (B, 1, H, W) when binary."""
         logits = logits.detach()
         if logits.dim() != 4 or logits.shape[1] != self.num_classes:
-            raise ValueError(f"SegmentationMetrics.update: expected logits (B, {self.num_classes}, H, W), got "
-                             f"{tuple(logits.shape)}.")
+            raise ValueError(
+                f"SegmentationMetrics.update: expected logits (B, {self.num_classes}, H, W), got {tuple(logits.shape)}."
+            )
         if self.num_classes == 1:
             if targets.dim() == 4 and targets.shape[1] == 1:
                 targets = targets[:, 0]  # (B, 1, H, W) -> (B, H, W)
             preds = logits[:, 0].sigmoid() > self.threshold  # (B, H, W)
         else:
             if targets.is_floating_point():
-                raise TypeError(f"SegmentationMetrics.update: multi-class targets must be long class indices "
-                                f"(B, H, W), got {targets.dtype}; use targets.long().")
+                raise TypeError(
+                    f"SegmentationMetrics.update: multi-class targets must be long class indices "
+                    f"(B, H, W), got {targets.dtype}; use targets.long()."
+                )
             preds = logits.argmax(1)  # (B, C, H, W) -> (B, H, W)
         if targets.shape != preds.shape:
-            raise ValueError(f"SegmentationMetrics.update: targets {tuple(targets.shape)} do not match logits "
-                             f"{tuple(logits.shape)}; expected targets {tuple(preds.shape)}.")
+            raise ValueError(
+                f"SegmentationMetrics.update: targets {tuple(targets.shape)} do not match logits "
+                f"{tuple(logits.shape)}; expected targets {tuple(preds.shape)}."
+            )
         targets = targets.to(logits.device)
         confusion, bad = _count(preds, targets, max(self.num_classes, 2), self.ignore_index)
         if self.confusion is None:
@@ -213,8 +233,10 @@ class SegmentationMetrics:
         if self.confusion is None:
             raise RuntimeError("SegmentationMetrics: nothing to compute yet; call update(logits, targets) first.")
         if self.bad.item():
-            raise ValueError(f"SegmentationMetrics: {self.bad.item()} target pixels were neither a class in "
-                             f"[0, {max(self.num_classes, 2)}) nor ignore_index={self.ignore_index}.")
+            raise ValueError(
+                f"SegmentationMetrics: {self.bad.item()} target pixels were neither a class in "
+                f"[0, {max(self.num_classes, 2)}) nor ignore_index={self.ignore_index}."
+            )
         return self.confusion
 
     def iou_per_class(self) -> Tensor:
@@ -227,9 +249,13 @@ class SegmentationMetrics:
         confusion = self._checked_confusion()
         if self.num_classes == 1:
             foreground_iou = iou_per_class(confusion)[1].nan_to_num(1.0).item()  # NaN: both empty, a perfect 1
-            return {"dice_per_image": (self.dice_sum / self.images).item(),
-                    "iou": foreground_iou,
-                    "pixel_accuracy": pixel_accuracy(confusion)}
-        return {"miou": mean_iou(confusion),
-                "dice": torch.nanmean(dice_per_class(confusion)).item(),
-                "pixel_accuracy": pixel_accuracy(confusion)}
+            return {
+                "dice_per_image": (self.dice_sum / self.images).item(),
+                "iou": foreground_iou,
+                "pixel_accuracy": pixel_accuracy(confusion),
+            }
+        return {
+            "miou": mean_iou(confusion),
+            "dice": torch.nanmean(dice_per_class(confusion)).item(),
+            "pixel_accuracy": pixel_accuracy(confusion),
+        }

@@ -76,8 +76,9 @@ class Up(nn.Module):
     A skip whose size differs from 2H x 2W by a pixel or so (odd sizes) is matched by zero-padding x.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, bilinear: bool = False,
-                 skip_channels: int | None = None) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, bilinear: bool = False, skip_channels: int | None = None
+    ) -> None:
         super().__init__()
         half = in_channels // 2
         skip_channels = half if skip_channels is None else skip_channels
@@ -150,11 +151,22 @@ class UNet(nn.Module):
     Shape: (B, in_channels, H, W) -> logits (B, num_classes, H, W).
     """
 
-    def __init__(self, in_channels: int = 3, num_classes: int = 1, base_channels: int = 64, depth: int = 4,
-                 bilinear: bool = False, checkpointing: bool = False) -> None:
+    def __init__(
+        self,
+        in_channels: int = 3,
+        num_classes: int = 1,
+        base_channels: int = 64,
+        depth: int = 4,
+        bilinear: bool = False,
+        checkpointing: bool = False,
+    ) -> None:
         super().__init__()
-        for name, value in (("in_channels", in_channels), ("num_classes", num_classes),
-                            ("base_channels", base_channels), ("depth", depth)):
+        for name, value in (
+            ("in_channels", in_channels),
+            ("num_classes", num_classes),
+            ("base_channels", base_channels),
+            ("depth", depth),
+        ):
             if value < 1:
                 raise ValueError(f"UNet({name}={value}): must be a positive integer")
         self.in_channels, self.num_classes, self.depth = in_channels, num_classes, depth
@@ -168,15 +180,21 @@ class UNet(nn.Module):
 
     def _run(self, block: nn.Module, *inputs: torch.Tensor) -> torch.Tensor:
         if self.checkpointing and torch.is_grad_enabled():
-            return checkpoint(block, *inputs, use_reentrant=False,
-                              context_fn=lambda: (contextlib.nullcontext(), _buffers_restored(block)))
+            return checkpoint(
+                block,
+                *inputs,
+                use_reentrant=False,
+                context_fn=lambda: (contextlib.nullcontext(), _buffers_restored(block)),
+            )
         return block(*inputs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(f"UNet expects images of shape (B, {self.in_channels}, H, W) "
-                             f"(in_channels={self.in_channels}), got {tuple(x.shape)}; pass "
-                             f"UNet(in_channels=...) to match your data, or convert the images")
+            raise ValueError(
+                f"UNet expects images of shape (B, {self.in_channels}, H, W) "
+                f"(in_channels={self.in_channels}), got {tuple(x.shape)}; pass "
+                f"UNet(in_channels=...) to match your data, or convert the images"
+            )
         x, (top, left, height, width) = pad_to_multiple(x, 2**self.depth)  # (B, C, H', W'), multiples of 2**depth
 
         skips = [self._run(self.inc, x)]  # (B, base, H', W')
@@ -186,7 +204,7 @@ class UNet(nn.Module):
         for up in self.ups:
             x = self._run(up, x, skips.pop())  # one level up: channels halve, H and W double
         logits = self.outc(x)  # (B, num_classes, H', W')
-        return logits[..., top:top + height, left:left + width]  # (B, num_classes, H, W)
+        return logits[..., top : top + height, left : left + width]  # (B, num_classes, H, W)
 
 
 @contextlib.contextmanager

@@ -28,8 +28,10 @@ def to_input(image: np.ndarray | Tensor, mean=IMAGENET_MEAN, std=IMAGENET_STD) -
     """
     if isinstance(image, np.ndarray):
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-            raise ValueError(f"expected an RGB uint8 array (H, W, 3), got {image.dtype} {image.shape}; "
-                             "or pass a normalised float tensor (3, H, W)")
+            raise ValueError(
+                f"expected an RGB uint8 array (H, W, 3), got {image.dtype} {image.shape}; "
+                "or pass a normalised float tensor (3, H, W)"
+            )
         image = torch.from_numpy(image).permute(2, 0, 1).float() / 255.0  # (H, W, 3) -> (3, H, W)
         return (image - torch.tensor(mean).view(3, 1, 1)) / torch.tensor(std).view(3, 1, 1)
     if image.ndim != 3 or not image.is_floating_point():
@@ -42,8 +44,9 @@ def _device(model: nn.Module, device) -> torch.device:
 
 
 @torch.inference_mode()
-def predict_probs(model: nn.Module, images: Tensor, *, tta: bool = False,
-                  amp_dtype: torch.dtype | None = None) -> Tensor:
+def predict_probs(
+    model: nn.Module, images: Tensor, *, tta: bool = False, amp_dtype: torch.dtype | None = None
+) -> Tensor:
     """Class probabilities for a batch: sigmoid for one logit per pixel, softmax over classes otherwise.
 
     Args:
@@ -63,8 +66,9 @@ def predict_probs(model: nn.Module, images: Tensor, *, tta: bool = False,
     return result
 
 
-def predict_loader(model: nn.Module, loader, *, tta: bool = False, amp_dtype: torch.dtype | None = None,
-                   device=None) -> tuple[Tensor, Tensor]:
+def predict_loader(
+    model: nn.Module, loader, *, tta: bool = False, amp_dtype: torch.dtype | None = None, device=None
+) -> tuple[Tensor, Tensor]:
     """Masks and probabilities of every batch of a loader of (images, masks), gathered on the CPU. Taught in 03.
 
     Small types on purpose: hundreds of validation images at 320x480 would take gigabytes as float32, so masks
@@ -87,9 +91,19 @@ def probs_to_mask(probs: Tensor, threshold: float = 0.5) -> Tensor:
     return (probs[..., 0, :, :] > threshold).long() if probs.shape[-3] == 1 else probs.argmax(dim=-3)
 
 
-def predict_mask(model: nn.Module, image: np.ndarray | Tensor, *, image_size: int | tuple[int, int] | None = None,
-                 threshold: float = 0.5, tta: bool = False, mean=IMAGENET_MEAN, std=IMAGENET_STD, device=None,
-                 amp_dtype: torch.dtype | None = None, return_probs: bool = False):
+def predict_mask(
+    model: nn.Module,
+    image: np.ndarray | Tensor,
+    *,
+    image_size: int | tuple[int, int] | None = None,
+    threshold: float = 0.5,
+    tta: bool = False,
+    mean=IMAGENET_MEAN,
+    std=IMAGENET_STD,
+    device=None,
+    amp_dtype: torch.dtype | None = None,
+    return_probs: bool = False,
+):
     """Predict one image's mask at its original size. Taught in 03.
 
     Args:
@@ -132,14 +146,24 @@ def blend_window(height: int, width: int) -> Tensor:
     A separable Hann window, floored so that pixels at the image's own border (seen by one tile only) still count.
     Shape: (height, width).
     """
+
     def ramp(n: int) -> Tensor:
         return torch.hann_window(n + 2, periodic=False)[1:-1] if n > 1 else torch.ones(n)
 
     return (ramp(height)[:, None] * ramp(width)[None, :]).clamp_min(1e-3)  # (h, 1) * (1, w) -> (h, w)
 
 
-def _blended_strips(model: nn.Module, x: Tensor, tile_h: int, tile_w: int, overlap: float, batch_size: int,
-                    tta: bool, device: torch.device, amp_dtype: torch.dtype | None):
+def _blended_strips(
+    model: nn.Module,
+    x: Tensor,
+    tile_h: int,
+    tile_w: int,
+    overlap: float,
+    batch_size: int,
+    tta: bool,
+    device: torch.device,
+    amp_dtype: torch.dtype | None,
+):
     """Yield (first row, probs (C, rows, W')) for consecutive horizontal strips of ``x``, each blended from
     every tile that covers it, as soon as the last such tile is done. Only one tile's height of probabilities is
     held, never (C, H, W); a yielded strip is overwritten by the next step, so use (or copy) it at once."""
@@ -150,14 +174,14 @@ def _blended_strips(model: nn.Module, x: Tensor, tile_h: int, tile_w: int, overl
     total, weight = None, torch.zeros(1, tile_h, full_w)  # buffer row r is image row top + r
     for i, top in enumerate(tops):
         for j in range(0, len(lefts), batch_size):
-            chunk = lefts[j:j + batch_size]
-            tiles = torch.stack([x[:, top:top + tile_h, left:left + tile_w] for left in chunk])  # (b, 3, th, tw)
+            chunk = lefts[j : j + batch_size]
+            tiles = torch.stack([x[:, top : top + tile_h, left : left + tile_w] for left in chunk])  # (b, 3, th, tw)
             probs = predict_probs(model, tiles.to(device), tta=tta, amp_dtype=amp_dtype).cpu()  # (b, C, th, tw)
             if total is None:
                 total = torch.zeros(probs.shape[1], tile_h, full_w)  # (C, th, W')
             for left, p in zip(chunk, probs):
-                total[:, :, left:left + tile_w] += p * window
-                weight[:, :, left:left + tile_w] += window
+                total[:, :, left : left + tile_w] += p * window
+                weight[:, :, left : left + tile_w] += window
         done = (tops[i + 1] if i + 1 < len(tops) else full_h) - top  # rows no later tile touches
         yield top, total[:, :done].div_(weight[:, :done])  # (C, done, W')
         keep = tile_h - done  # rows the next tiles add to: move them to the top of the buffer
@@ -179,9 +203,19 @@ def _tiling_input(image: np.ndarray | Tensor, tile: int | tuple[int, int], overl
 
 
 @torch.inference_mode()
-def sliding_window_predict(model: nn.Module, image: np.ndarray | Tensor, *, tile: int | tuple[int, int] = 256,
-                           overlap: float = 0.25, batch_size: int = 4, tta: bool = False, mean=IMAGENET_MEAN,
-                           std=IMAGENET_STD, device=None, amp_dtype: torch.dtype | None = None) -> Tensor:
+def sliding_window_predict(
+    model: nn.Module,
+    image: np.ndarray | Tensor,
+    *,
+    tile: int | tuple[int, int] = 256,
+    overlap: float = 0.25,
+    batch_size: int = 4,
+    tta: bool = False,
+    mean=IMAGENET_MEAN,
+    std=IMAGENET_STD,
+    device=None,
+    amp_dtype: torch.dtype | None = None,
+) -> Tensor:
     """Probabilities for a large image from overlapping tiles, blended where they overlap. Taught in 05.
 
     Only ``batch_size`` tiles are on the device at a time; the result is gathered on the CPU. For the mask
@@ -194,16 +228,30 @@ def sliding_window_predict(model: nn.Module, image: np.ndarray | Tensor, *, tile
         probs (C, H, W) on the CPU; ``probs_to_mask`` turns them into a mask.
     """
     x, height, width, tile_h, tile_w = _tiling_input(image, tile, overlap, mean, std)
-    strips = [probs.clone() for _, probs in _blended_strips(model, x, tile_h, tile_w, overlap, batch_size, tta,
-                                                              _device(model, device), amp_dtype)]
+    strips = [
+        probs.clone()
+        for _, probs in _blended_strips(
+            model, x, tile_h, tile_w, overlap, batch_size, tta, _device(model, device), amp_dtype
+        )
+    ]
     return torch.cat(strips, dim=1)[:, :height, :width]  # (C, H, W)
 
 
 @torch.inference_mode()
-def sliding_window_mask(model: nn.Module, image: np.ndarray | Tensor, *, tile: int | tuple[int, int] = 256,
-                        overlap: float = 0.25, batch_size: int = 4, tta: bool = False, threshold: float = 0.5,
-                        mean=IMAGENET_MEAN, std=IMAGENET_STD, device=None,
-                        amp_dtype: torch.dtype | None = None) -> Tensor:
+def sliding_window_mask(
+    model: nn.Module,
+    image: np.ndarray | Tensor,
+    *,
+    tile: int | tuple[int, int] = 256,
+    overlap: float = 0.25,
+    batch_size: int = 4,
+    tta: bool = False,
+    threshold: float = 0.5,
+    mean=IMAGENET_MEAN,
+    std=IMAGENET_STD,
+    device=None,
+    amp_dtype: torch.dtype | None = None,
+) -> Tensor:
     """The mask ``probs_to_mask(sliding_window_predict(...))`` gives, strip by strip: memory for a uint8 mask
     and one strip of probabilities (C, tile height, W), whatever the image's height. Taught in 05.
 
@@ -212,8 +260,9 @@ def sliding_window_mask(model: nn.Module, image: np.ndarray | Tensor, *, tile: i
     """
     x, height, width, tile_h, tile_w = _tiling_input(image, tile, overlap, mean, std)
     mask = torch.empty(height, width, dtype=torch.uint8)  # (H, W)
-    for top, probs in _blended_strips(model, x, tile_h, tile_w, overlap, batch_size, tta,
-                                      _device(model, device), amp_dtype):
+    for top, probs in _blended_strips(
+        model, x, tile_h, tile_w, overlap, batch_size, tta, _device(model, device), amp_dtype
+    ):
         if top < height:
-            mask[top:top + probs.shape[1]] = probs_to_mask(probs[:, :height - top, :width], threshold)
+            mask[top : top + probs.shape[1]] = probs_to_mask(probs[:, : height - top, :width], threshold)
     return mask

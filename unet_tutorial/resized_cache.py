@@ -47,8 +47,10 @@ def write_resized_carvana(root: str | Path, dest: str | Path, scale: float = 0.5
     info = {"source": str(root.resolve()), "scale": scale, "quality": quality}
     marker = dest / _INFO
     if marker.is_file() and json.loads(marker.read_text()) != info:
-        raise FileExistsError(f"{dest} holds a copy made with {json.loads(marker.read_text())}, not {info}; "
-                              "choose another dest or delete it")
+        raise FileExistsError(
+            f"{dest} holds a copy made with {json.loads(marker.read_text())}, not {info}; "
+            "choose another dest or delete it"
+        )
     (dest / "train").mkdir(parents=True, exist_ok=True)
     (dest / "train_masks").mkdir(parents=True, exist_ok=True)
     marker.write_text(json.dumps(info))

@@ -38,9 +38,7 @@ def file_hash(path: str | Path, algorithm: str = "sha256") -> str:
 
 
 def _expected(sha256: str | None, sha1: str | None, md5: str | None) -> tuple[str, str] | None:
-    given = [
-        (name, value.lower()) for name, value in (("sha256", sha256), ("sha1", sha1), ("md5", md5)) if value
-    ]
+    given = [(name, value.lower()) for name, value in (("sha256", sha256), ("sha1", sha1), ("md5", md5)) if value]
     if len(given) > 1:
         raise ValueError("give at most one of sha256, sha1, md5")
     return given[0] if given else None
@@ -93,8 +91,11 @@ def download_url(
         print(f"{dest} does not match its {expected[0]} checksum; downloading it again")
         dest.unlink()
     if expected is None:
-        warnings.warn(f"downloading {url} without a checksum: a damaged or substituted file cannot be detected; "
-                      "pass sha256= (or sha1=/md5=) when the publisher prints one", stacklevel=2)
+        warnings.warn(
+            f"downloading {url} without a checksum: a damaged or substituted file cannot be detected; "
+            "pass sha256= (or sha1=/md5=) when the publisher prints one",
+            stacklevel=2,
+        )
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     for attempt in range(retries + 1):
@@ -109,8 +110,10 @@ def download_url(
         except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
             problem = str(getattr(err, "reason", None) or err) or type(err).__name__
         if attempt == retries:
-            raise DownloadError(f"downloading {url} failed after {retries + 1} tries ({problem}); check the "
-                                "network connection and run again to resume")
+            raise DownloadError(
+                f"downloading {url} failed after {retries + 1} tries ({problem}); check the "
+                "network connection and run again to resume"
+            )
         time.sleep(retry_delay * 2**attempt)
     if expected is not None:
         got = file_hash(part, expected[0])
@@ -171,8 +174,10 @@ def _fetch(url: str, part: Path, timeout: float, progress: bool) -> bool:
                 return False
         else:  # 200: the server ignores Range, or the file changed (If-Range): start again from the first byte
             if offset and length is None:
-                raise DownloadError(f"{url} neither sends its length nor answers Range requests, so a cut "
-                                    "download cannot be told from a whole one; pass its sha256 to check it")
+                raise DownloadError(
+                    f"{url} neither sends its length nor answers Range requests, so a cut "
+                    "download cannot be told from a whole one; pass its sha256 to check it"
+                )
             offset, total = 0, int(length) if length is not None else None
             validator = response.headers.get("ETag") or response.headers.get("Last-Modified")
             sidecar.write_text(json.dumps({"validator": validator, "total": total}))
@@ -202,8 +207,10 @@ def _check_member(name: str, dest: Path, archive: Path, links: set[str] = frozen
     parts = Path(name).parts
     for i in range(1, len(parts)):  # a member under a link member goes wherever the link points
         if str(Path(*parts[:i])) in links:
-            raise DownloadError(f"archive {archive} holds {name!r}, which passes through the link "
-                                f"{str(Path(*parts[:i]))!r}; refusing to extract it")
+            raise DownloadError(
+                f"archive {archive} holds {name!r}, which passes through the link "
+                f"{str(Path(*parts[:i]))!r}; refusing to extract it"
+            )
 
 
 def _check_link_target(member: tarfile.TarInfo, archive: Path, links: set[str]) -> None:
@@ -213,8 +220,10 @@ def _check_link_target(member: tarfile.TarInfo, archive: Path, links: set[str]) 
     for part in Path(member.linkname).parts:
         here = os.path.normpath(os.path.join(here, part))
         if here in links:
-            raise DownloadError(f"archive {archive} holds link {member.name!r} -> {member.linkname!r}, which "
-                                f"passes through the link {here!r}; refusing to extract it")
+            raise DownloadError(
+                f"archive {archive} holds link {member.name!r} -> {member.linkname!r}, which "
+                f"passes through the link {here!r}; refusing to extract it"
+            )
 
 
 def _check_zip_size(archive: zipfile.ZipFile, path: Path, dest: Path, max_ratio: float) -> None:
@@ -223,12 +232,16 @@ def _check_zip_size(archive: zipfile.ZipFile, path: Path, dest: Path, max_ratio:
     packed = max(sum(info.compress_size for info in archive.infolist()), 1)
     free = shutil.disk_usage(dest).free
     if unpacked > free:
-        raise DownloadError(f"archive {path} unpacks to {unpacked / 1e9:.1f} GB but {dest} has "
-                            f"{free / 1e9:.1f} GB free; free some space or extract elsewhere")
+        raise DownloadError(
+            f"archive {path} unpacks to {unpacked / 1e9:.1f} GB but {dest} has "
+            f"{free / 1e9:.1f} GB free; free some space or extract elsewhere"
+        )
     if unpacked > ZIP_BOMB_MIN_BYTES and unpacked / packed > max_ratio:
-        raise DownloadError(f"archive {path} would unpack {packed} bytes into {unpacked} (ratio "
-                            f"{unpacked / packed:.0f}, above {max_ratio:.0f}): a zip bomb, not a dataset; "
-                            "refusing to extract it")
+        raise DownloadError(
+            f"archive {path} would unpack {packed} bytes into {unpacked} (ratio "
+            f"{unpacked / packed:.0f}, above {max_ratio:.0f}): a zip bomb, not a dataset; "
+            "refusing to extract it"
+        )
 
 
 def extract_archive(path: str | Path, dest: str | Path, *, max_ratio: float = 200.0) -> Path:
@@ -262,13 +275,13 @@ def extract_archive(path: str | Path, dest: str | Path, *, max_ratio: float = 20
                 if member.issym() or member.islnk():
                     _check_link_target(member, path, links)
                     if not hasattr(tarfile, "data_filter"):
-                        raise DownloadError(f"archive {path} holds link {member.name!r}; this Python has no "
-                                            "tarfile.data_filter to extract links safely (upgrade to 3.10.12+, "
-                                            "3.11.4+ or 3.12+)")
+                        raise DownloadError(
+                            f"archive {path} holds link {member.name!r}; this Python has no "
+                            "tarfile.data_filter to extract links safely (upgrade to 3.10.12+, "
+                            "3.11.4+ or 3.12+)"
+                        )
                     base = (dest / member.name).parent if member.issym() else dest
-                    if os.path.isabs(member.linkname) or not (
-                        base / member.linkname
-                    ).resolve().is_relative_to(dest):
+                    if os.path.isabs(member.linkname) or not (base / member.linkname).resolve().is_relative_to(dest):
                         raise DownloadError(f"archive {path} holds link {member.name!r} -> {member.linkname!r} "
                                             f"pointing outside {dest}; refusing to extract it")  # fmt: skip
                 elif not (member.isfile() or member.isdir()):

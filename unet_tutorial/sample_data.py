@@ -37,8 +37,10 @@ def _prepare(root: Path, info: dict, folders: list[str], overwrite: bool) -> boo
         if manifest == info and not overwrite:
             return True
         if files is None:
-            raise FileExistsError(f"{root} holds sample data from an older version without a list of its files; "
-                                  "delete that folder by hand, or choose another root")
+            raise FileExistsError(
+                f"{root} holds sample data from an older version without a list of its files; "
+                "delete that folder by hand, or choose another root"
+            )
         for name in files:
             (root / name).unlink(missing_ok=True)
         for folder in sorted({Path(name).parent for name in files}, key=lambda p: -len(p.parts)):
@@ -49,9 +51,7 @@ def _prepare(root: Path, info: dict, folders: list[str], overwrite: bool) -> boo
                 (root / name).rmdir()
         marker.unlink()
     elif any((root / name).exists() for name in folders):
-        raise FileExistsError(
-            f"{root} already holds {folders} not written by this generator; choose an empty root"
-        )
+        raise FileExistsError(f"{root} already holds {folders} not written by this generator; choose an empty root")
     return False
 
 
@@ -98,17 +98,13 @@ def make_carvana_like(
         car = random_car(rng)
         for v in range(views):
             image, mask = car_view(rng, car, 2 * np.pi * v / views + rng.normal(0, 0.03), height * ss, width * ss)
-            image = Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).resize(
-                (width, height), Image.BOX
-            )
+            image = Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).resize((width, height), Image.BOX)
             mask_img = Image.fromarray((mask * 255).astype(np.uint8)).resize((width, height), Image.BOX)
             mask01 = (np.asarray(mask_img) >= 128).astype(np.uint8)
             pixels = np.asarray(image, np.float32) * rng.uniform(0.93, 1.07)  # lighting drifts between shots
             pixels += rng.normal(0, rng.uniform(2, 6), pixels.shape)
             name = f"{car_id}_{v + 1:02d}"
-            Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(
-                root / "train" / f"{name}.jpg", quality=90
-            )
+            Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(root / "train" / f"{name}.jpg", quality=90)
             gif = Image.fromarray(mask01, mode="L").convert("P")
             gif.putpalette([0, 0, 0, 255, 255, 255])
             gif.save(root / "train_masks" / f"{name}_mask.gif")
@@ -210,17 +206,23 @@ def carvana_data(
         return real, True
     n_cars = n_cars if n_cars is not None else (3 if smoke_mode() else 24)
     size = size if size is not None else ((64, 96) if smoke_mode() else (160, 240))
-    sample = make_carvana_like(_sample_folder("carvana", f"{n_cars}cars", size, seed), n_cars=n_cars, size=size,
-                               seed=seed)
+    sample = make_carvana_like(
+        _sample_folder("carvana", f"{n_cars}cars", size, seed), n_cars=n_cars, size=size, seed=seed
+    )
     _notice(
-        "Carvana", root, real, sample,
+        "Carvana",
+        root,
+        real,
+        sample,
         expected="train/ or train_hq/ with <car>_<view>.jpg next to train_masks/ with <car>_<view>_mask.gif",
         generated=f"{n_cars} drawn cars x 16 views, {size[0]}x{size[1]} (HxW) pixels",
-        how=("To get the real data (5,088 photos, 1280x1918): sign in to Kaggle, accept the competition rules at\n"
-             "https://www.kaggle.com/competitions/carvana-image-masking-challenge/rules, create an API token and set\n"
-             "KAGGLE_API_TOKEN (on Colab: a secret of that name), then run\n"
-             f"    python data_scripts/download_carvana.py --root {root}\n"
-             "(or in notebook 03: set DOWNLOAD = True in the settings and run its download cell)."),
+        how=(
+            "To get the real data (5,088 photos, 1280x1918): sign in to Kaggle, accept the competition rules at\n"
+            "https://www.kaggle.com/competitions/carvana-image-masking-challenge/rules, create an API token and set\n"
+            "KAGGLE_API_TOKEN (on Colab: a secret of that name), then run\n"
+            f"    python data_scripts/download_carvana.py --root {root}\n"
+            "(or in notebook 03: set DOWNLOAD = True in the settings and run its download cell)."
+        ),
     )
     return sample, False
 
@@ -261,14 +263,21 @@ def ade20k_data(
     sample = make_ade20k_like(folder, n_train, n_val, size=size, seed=seed)
     parent = root.parent if root.name == "ADEChallengeData2016" else root  # the script unpacks into parent/
     _notice(
-        "ADE20K", root, real, sample,
+        "ADE20K",
+        root,
+        real,
+        sample,
         expected="images/{training,validation}/ADE_*.jpg and annotations/{training,validation}/ADE_*.png",
-        generated=(f"{n_train} training and {n_val} validation drawn scenes, {size[0]}x{size[1]} (HxW) pixels, "
-                   "using 20 of the 150 classes"),
-        how=("To get the real data (ADEChallengeData2016.zip from MIT, about 1 GB: 20,210 training and 2,000 "
-             "validation photos), run\n"
-             f"    python data_scripts/download_ade20k.py --root {parent}\n"
-             "(or in notebook 05: set DOWNLOAD = True in the settings and run its download cell)."),
+        generated=(
+            f"{n_train} training and {n_val} validation drawn scenes, {size[0]}x{size[1]} (HxW) pixels, "
+            "using 20 of the 150 classes"
+        ),
+        how=(
+            "To get the real data (ADEChallengeData2016.zip from MIT, about 1 GB: 20,210 training and 2,000 "
+            "validation photos), run\n"
+            f"    python data_scripts/download_ade20k.py --root {parent}\n"
+            "(or in notebook 05: set DOWNLOAD = True in the settings and run its download cell)."
+        ),
     )
     return sample, False
 
@@ -278,11 +287,15 @@ def _sample_folder(dataset: str, amount: str, size: tuple[int, int], seed: int) 
     return data_root(writable=True) / f"{dataset}_sample_{amount}_{size[0]}x{size[1]}_seed{seed}"
 
 
-def _notice(name: str, root: Path, real: Path | None, sample: Path, *, expected: str, generated: str,
-            how: str) -> None:
+def _notice(name: str, root: Path, real: Path | None, sample: Path, *, expected: str, generated: str, how: str) -> None:
     """Say, in a box a learner cannot miss, that the numbers below are about generated data, and how to get the real."""
     line = "=" * 100
-    where = (f"smoke mode (tests, CI) uses small generated data, though the real data is in {real}.\n" if real else
-             f"the real {name} data is not in {root}\n(expected {expected}).\n")
-    print(f"{line}\nNOTICE: {where}Using GENERATED {name}-like data instead: {generated},\nin {sample}. "
-          f"Every number below is about this drawn data, not about the real {name} photos.\n{how}\n{line}")
+    where = (
+        f"smoke mode (tests, CI) uses small generated data, though the real data is in {real}.\n"
+        if real
+        else f"the real {name} data is not in {root}\n(expected {expected}).\n"
+    )
+    print(
+        f"{line}\nNOTICE: {where}Using GENERATED {name}-like data instead: {generated},\nin {sample}. "
+        f"Every number below is about this drawn data, not about the real {name} photos.\n{how}\n{line}"
+    )

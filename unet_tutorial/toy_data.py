@@ -28,8 +28,10 @@ def make_small_objects(num_images: int, size: int = 64, seed: int = 0) -> tuple[
         images float (N, 3, size, size) in [0, 1]; masks float (N, 1, size, size) of 0/1.
     """
     if num_images < 1 or size < 16:
-        raise ValueError(f"make_small_objects: num_images={num_images}, size={size}; use num_images >= 1 and "
-                         "size >= 16 (e.g. size=64).")
+        raise ValueError(
+            f"make_small_objects: num_images={num_images}, size={size}; use num_images >= 1 and "
+            "size >= 16 (e.g. size=64)."
+        )
     gen = torch.Generator().manual_seed(seed)
     coarse = 0.15 * torch.randn(num_images, 3, 4, 4, generator=gen)  # slow colour changes across the image
     noise = 0.15 * torch.randn(num_images, 3, size, size, generator=gen)

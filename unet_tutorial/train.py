@@ -88,10 +88,22 @@ def _cudnn_benchmark(enabled: bool):
         torch.backends.cudnn.benchmark = previous
 
 
-def train_one_epoch(model: nn.Module, loader, loss_fn: Callable, optimizer: torch.optim.Optimizer,
-                    device: torch.device | str, *, amp_dtype: torch.dtype | None = None, scaler=None,
-                    grad_clip: float | None = None, accumulate: int = 1, scheduler=None,
-                    channels_last: bool | None = None, epoch: int = 1, progress: bool = True) -> dict[str, float]:
+def train_one_epoch(
+    model: nn.Module,
+    loader,
+    loss_fn: Callable,
+    optimizer: torch.optim.Optimizer,
+    device: torch.device | str,
+    *,
+    amp_dtype: torch.dtype | None = None,
+    scaler=None,
+    grad_clip: float | None = None,
+    accumulate: int = 1,
+    scheduler=None,
+    channels_last: bool | None = None,
+    epoch: int = 1,
+    progress: bool = True,
+) -> dict[str, float]:
     """One pass over ``loader``: forward, loss, backward, (clip), step. Taught in 03.
 
     Args:
@@ -118,8 +130,13 @@ def train_one_epoch(model: nn.Module, loader, loss_fn: Callable, optimizer: torc
     num_batches = len(loader)
     # tqdm.auto calls iter() on what it wraps and again when looping: hand it one iterator, so that a DataLoader
     # starts its workers (and draws its shuffle seed) once per epoch, not twice.
-    bar = tqdm(iter(loader), total=num_batches, desc=f"epoch {epoch} train", leave=False,
-               disable=not (progress and is_main_process()))
+    bar = tqdm(
+        iter(loader),
+        total=num_batches,
+        desc=f"epoch {epoch} train",
+        leave=False,
+        disable=not (progress and is_main_process()),
+    )
     for index, (images, masks) in enumerate(bar):
         images = images.to(device, non_blocking=True, memory_format=memory_format)  # (B, 3, H, W)
         masks = masks.to(device, non_blocking=True)  # (B, 1, H, W) float or (B, H, W) long
@@ -131,8 +148,10 @@ def train_one_epoch(model: nn.Module, loader, loss_fn: Callable, optimizer: torc
                 logits = model(images)  # (B, C, H, W)
                 loss = loss_fn(logits, masks)
             if not torch.isfinite(loss):
-                raise NonFiniteLossError(f"the loss became {loss.item()} at epoch {epoch}, step {index + 1} of "
-                                         f"{num_batches}; try a lower learning rate, grad_clip, or fp32")
+                raise NonFiniteLossError(
+                    f"the loss became {loss.item()} at epoch {epoch}, step {index + 1} of "
+                    f"{num_batches}; try a lower learning rate, grad_clip, or fp32"
+                )
             # Dividing by ``accumulate`` makes the summed gradient the mean over the big batch.
             scaled = loss / accumulate
             (scaler.scale(scaled) if scaler is not None else scaled).backward()
@@ -153,14 +172,28 @@ def train_one_epoch(model: nn.Module, loader, loss_fn: Callable, optimizer: torc
         seen += images.shape[0]
         bar.set_postfix(loss=f"{total_loss / seen:.4f}")
     seconds = time.perf_counter() - start
-    return {"loss": total_loss / max(seen, 1), "lr": optimizer.param_groups[0]["lr"], "images": seen,
-            "seconds": seconds, "images_per_s": seen / seconds if seconds > 0 else 0.0}
+    return {
+        "loss": total_loss / max(seen, 1),
+        "lr": optimizer.param_groups[0]["lr"],
+        "images": seen,
+        "seconds": seconds,
+        "images_per_s": seen / seconds if seconds > 0 else 0.0,
+    }
 
 
 @torch.inference_mode()
-def evaluate(model: nn.Module, loader, device: torch.device | str, *, num_classes: int, loss_fn: Callable | None = None,
-             ignore_index: int | None = None, amp_dtype: torch.dtype | None = None, threshold: float = 0.5,
-             progress: bool = True) -> dict[str, float]:
+def evaluate(
+    model: nn.Module,
+    loader,
+    device: torch.device | str,
+    *,
+    num_classes: int,
+    loss_fn: Callable | None = None,
+    ignore_index: int | None = None,
+    amp_dtype: torch.dtype | None = None,
+    threshold: float = 0.5,
+    progress: bool = True,
+) -> dict[str, float]:
     """Loss and segmentation metrics over ``loader``, without gradients. Taught in 03.
 
     Masks larger than the logits (images resized for the network, masks kept at their own size, as benchmarks
@@ -176,8 +209,9 @@ def evaluate(model: nn.Module, loader, device: torch.device | str, *, num_classe
     model.eval()
     metrics = SegmentationMetrics(num_classes, ignore_index=ignore_index, threshold=threshold)
     total_loss, seen = 0.0, 0
-    for images, masks in tqdm(iter(loader), total=len(loader), desc="evaluate", leave=False,
-                              disable=not (progress and is_main_process())):
+    for images, masks in tqdm(
+        iter(loader), total=len(loader), desc="evaluate", leave=False, disable=not (progress and is_main_process())
+    ):
         images = images.to(device, non_blocking=True, memory_format=memory_format)  # (B, 3, H, W)
         masks = masks.to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
@@ -195,8 +229,9 @@ def evaluate(model: nn.Module, loader, device: torch.device | str, *, num_classe
     return results
 
 
-def make_scheduler(name: str | None, optimizer: torch.optim.Optimizer, *, epochs: int, steps_per_epoch: int,
-                   mode: str = "max"):
+def make_scheduler(
+    name: str | None, optimizer: torch.optim.Optimizer, *, epochs: int, steps_per_epoch: int, mode: str = "max"
+):
     """A learning-rate scheduler by name: "plateau" (halve the lr when the monitored metric stalls for 2 epochs),
     "onecycle" (warm up, then anneal; stepped every optimizer step), "cosine" (per epoch), or None."""
     if name == "plateau":
@@ -213,13 +248,30 @@ def make_scheduler(name: str | None, optimizer: torch.optim.Optimizer, *, epochs
     raise ValueError(f"scheduler={name!r} is not known; use one of {SCHEDULERS} or pass a scheduler object")
 
 
-def fit(model: nn.Module, train_loader, val_loader, *, epochs: int, loss_fn: Callable,
-        optimizer: torch.optim.Optimizer, device: torch.device | str, num_classes: int,
-        ignore_index: int | None = None, scheduler="plateau", step_per_batch: bool | None = None,
-        monitor: str | None = None, patience: int | None = None, checkpoint_dir: str | Path | None = None,
-        resume: str | Path | None = None,
-        amp_dtype: torch.dtype | str | None = "auto", grad_clip: float | None = None, accumulate: int = 1,
-        config: dict | None = None, progress: bool = True, log: Callable[[str], Any] = print) -> dict[str, list]:
+def fit(
+    model: nn.Module,
+    train_loader,
+    val_loader,
+    *,
+    epochs: int,
+    loss_fn: Callable,
+    optimizer: torch.optim.Optimizer,
+    device: torch.device | str,
+    num_classes: int,
+    ignore_index: int | None = None,
+    scheduler="plateau",
+    step_per_batch: bool | None = None,
+    monitor: str | None = None,
+    patience: int | None = None,
+    checkpoint_dir: str | Path | None = None,
+    resume: str | Path | None = None,
+    amp_dtype: torch.dtype | str | None = "auto",
+    grad_clip: float | None = None,
+    accumulate: int = 1,
+    config: dict | None = None,
+    progress: bool = True,
+    log: Callable[[str], Any] = print,
+) -> dict[str, list]:
     """Train for ``epochs``, evaluating after each; keep best and last checkpoints. Taught in 03.
 
     Args:
@@ -258,12 +310,16 @@ def fit(model: nn.Module, train_loader, val_loader, *, epochs: int, loss_fn: Cal
         precision = "off, float32" if amp_dtype is None else str(amp_dtype).removeprefix("torch.")
         log(f"mixed precision: {precision}{' with a GradScaler' if scaler else ''} ({reason})")
         if device.type == "cuda":
-            log(f"{device}: channels_last model and images; cudnn.benchmark "
-                f"{'on for training' if benchmark else 'off (deterministic kernels asked for)'}")
+            log(
+                f"{device}: channels_last model and images; cudnn.benchmark "
+                f"{'on for training' if benchmark else 'off (deterministic kernels asked for)'}"
+            )
         if getattr(train_loader, "num_workers", 0) > 0 and train_loader.worker_init_fn is None:
-            log(f"note: train_loader starts {train_loader.num_workers} workers without a worker_init_fn, so each "
+            log(
+                f"note: train_loader starts {train_loader.num_workers} workers without a worker_init_fn, so each "
                 "gets the same copy of albumentations' generators and repeats the others' augmentations; pass "
-                "worker_init_fn=seed_worker (from unet_tutorial.loaders)")
+                "worker_init_fn=seed_worker (from unet_tutorial.loaders)"
+            )
     steps_per_epoch = math.ceil(len(train_loader) / accumulate)
     if isinstance(scheduler, str) or scheduler is None:
         if step_per_batch is not None:
@@ -272,8 +328,10 @@ def fit(model: nn.Module, train_loader, val_loader, *, epochs: int, loss_fn: Cal
         scheduler = make_scheduler(scheduler, optimizer, epochs=epochs, steps_per_epoch=steps_per_epoch, mode=mode)
     plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
     if step_per_batch is None and not plateau:
-        raise ValueError(f"fit(scheduler={type(scheduler).__name__}(...)) needs step_per_batch=True (stepped after "
-                         "every optimizer step, e.g. OneCycleLR or a LinearLR warm-up) or False (once per epoch)")
+        raise ValueError(
+            f"fit(scheduler={type(scheduler).__name__}(...)) needs step_per_batch=True (stepped after "
+            "every optimizer step, e.g. OneCycleLR or a LinearLR warm-up) or False (once per epoch)"
+        )
     per_step = bool(step_per_batch) and not plateau
 
     history: dict[str, list] = {"epoch": [], "train_loss": [], "val_loss": [], "lr": [], "seconds": []}
@@ -284,8 +342,10 @@ def fit(model: nn.Module, train_loader, val_loader, *, epochs: int, loss_fn: Cal
         start_epoch = state["epoch"] + 1
         log(f"resumed from {resume} after epoch {state['epoch']}")
         if getattr(train_loader, "persistent_workers", False):
-            log("note: train_loader keeps its workers between epochs (persistent_workers=True), so their "
-                "augmentations will not repeat those of the uninterrupted run")
+            log(
+                "note: train_loader keeps its workers between epochs (persistent_workers=True), so their "
+                "augmentations will not repeat those of the uninterrupted run"
+            )
     last_path = Path(checkpoint_dir) / "last.pt" if checkpoint_dir is not None else None
     if checkpoint_dir is not None and is_main_process():
         remove_stale_temporaries(checkpoint_dir)  # left by a run killed mid-write
@@ -302,20 +362,42 @@ def fit(model: nn.Module, train_loader, val_loader, *, epochs: int, loss_fn: Cal
         lrs = {_group_label(group, i): group["lr"] for i, group in enumerate(optimizer.param_groups)}
         try:
             with _cudnn_benchmark(benchmark):
-                train = train_one_epoch(model, train_loader, loss_fn, optimizer, device, amp_dtype=amp_dtype,
-                                        scaler=scaler, grad_clip=grad_clip, accumulate=accumulate,
-                                        scheduler=scheduler if per_step else None, epoch=epoch, progress=progress)
+                train = train_one_epoch(
+                    model,
+                    train_loader,
+                    loss_fn,
+                    optimizer,
+                    device,
+                    amp_dtype=amp_dtype,
+                    scaler=scaler,
+                    grad_clip=grad_clip,
+                    accumulate=accumulate,
+                    scheduler=scheduler if per_step else None,
+                    epoch=epoch,
+                    progress=progress,
+                )
         except NonFiniteLossError as error:
             raise NonFiniteLossError(f"training stopped: {error}{kept()}") from None
-        val = evaluate(model, val_loader, device, num_classes=num_classes, loss_fn=loss_fn,
-                       ignore_index=ignore_index, amp_dtype=amp_dtype, progress=progress)
+        val = evaluate(
+            model,
+            val_loader,
+            device,
+            num_classes=num_classes,
+            loss_fn=loss_fn,
+            ignore_index=ignore_index,
+            amp_dtype=amp_dtype,
+            progress=progress,
+        )
         # A finite training loss can still leave NaN weights or inf BatchNorm statistics: never save those.
         broken = ([] if math.isfinite(val.get("loss", 0.0)) else ["the validation loss"]) + non_finite(
-            unwrap(model).state_dict())
+            unwrap(model).state_dict()
+        )
         if broken:
-            raise NonFiniteLossError(f"training stopped: after epoch {epoch}, {', '.join(broken[:3])} "
-                                     f"{'is' if len(broken) == 1 else 'are'} NaN or infinite and nothing was "
-                                     f"saved{kept()}; try a smaller learning rate or grad_clip")
+            raise NonFiniteLossError(
+                f"training stopped: after epoch {epoch}, {', '.join(broken[:3])} "
+                f"{'is' if len(broken) == 1 else 'are'} NaN or infinite and nothing was "
+                f"saved{kept()}; try a smaller learning rate or grad_clip"
+            )
         if monitor not in val:
             raise ValueError(f"monitor={monitor!r} is not among the evaluation results {sorted(val)}")
         score = val[monitor]
@@ -337,15 +419,25 @@ def fit(model: nn.Module, train_loader, val_loader, *, epochs: int, loss_fn: Cal
         best, bad_epochs = (score, 0) if improved else (best, bad_epochs + 1)
 
         if checkpoint_dir is not None and is_main_process():
-            state = {"scheduler": scheduler, "scaler": scaler, "epoch": epoch, "history": history, "best": best,
-                     "bad_epochs": bad_epochs, "monitor": monitor, "config": config or {}}
+            state = {
+                "scheduler": scheduler,
+                "scaler": scaler,
+                "epoch": epoch,
+                "history": history,
+                "best": best,
+                "bad_epochs": bad_epochs,
+                "monitor": monitor,
+                "config": config or {},
+            }
             if improved:  # best.pt first: a kill between the two writes must not lose this epoch's best
                 save_checkpoint(Path(checkpoint_dir) / "best.pt", model, optimizer, **state)
             good = save_checkpoint(last_path, model, optimizer, **state)
         if is_main_process():
-            log(f"epoch {epoch}/{epochs}  train_loss {train['loss']:.4f}  val_loss {val['loss']:.4f}  "
+            log(
+                f"epoch {epoch}/{epochs}  train_loss {train['loss']:.4f}  val_loss {val['loss']:.4f}  "
                 f"val_{monitor} {score:.4f}{' *' if improved else ''}  {_lr_text(lrs)}  "
-                f"{train['images_per_s']:.1f} img/s  {train['seconds']:.0f}s")
+                f"{train['images_per_s']:.1f} img/s  {train['seconds']:.0f}s"
+            )
         if patience is not None and bad_epochs >= patience:
             if is_main_process():
                 log(f"early stop: val_{monitor} has not improved for {patience} epochs (best {best:.4f})")
@@ -359,7 +451,7 @@ def _group_label(group: dict, index: int) -> str:
 
 
 def _lr_text(lrs: dict[str, float]) -> str:
-    """"lr 1.00e-03" for one parameter group; "lr_encoder 1.0e-04 lr_decoder 1.0e-03" (the history's keys) for
+    """ "lr 1.00e-03" for one parameter group; "lr_encoder 1.0e-04 lr_decoder 1.0e-03" (the history's keys) for
     several."""
     if len(lrs) == 1:
         return f"lr {next(iter(lrs.values())):.2e}"

@@ -151,8 +151,7 @@ def scale_crop_transforms(
     sides = sorted({max(1, round(short_side * (low + (high - low) * i / 64))) for i in range(65)})
     steps = [
         A.SmallestMaxSize(max_size=sides, area_for_downscale="image", mask_interpolation=cv2.INTER_NEAREST),
-        A.PadIfNeeded(min_height=height, min_width=width, border_mode=cv2.BORDER_CONSTANT, fill=0,
-                      fill_mask=mask_fill),
+        A.PadIfNeeded(min_height=height, min_width=width, border_mode=cv2.BORDER_CONSTANT, fill=0, fill_mask=mask_fill),
         A.RandomCrop(height, width),
     ]
     if hflip:
@@ -194,8 +193,9 @@ def eval_transforms(
         height, width = _hw(size)
         if keep_aspect:
             steps = [
-                A.LongestMaxSize(max_size_hw=(height, width), area_for_downscale="image",
-                                 mask_interpolation=cv2.INTER_NEAREST),
+                A.LongestMaxSize(
+                    max_size_hw=(height, width), area_for_downscale="image", mask_interpolation=cv2.INTER_NEAREST
+                ),
                 A.PadIfNeeded(
                     min_height=height,
                     min_width=width,
@@ -207,8 +207,9 @@ def eval_transforms(
         else:
             steps = [resize(height, width)]
     elif short_side is not None:
-        steps = [A.SmallestMaxSize(max_size=short_side, area_for_downscale="image",
-                                   mask_interpolation=cv2.INTER_NEAREST)]
+        steps = [
+            A.SmallestMaxSize(max_size=short_side, area_for_downscale="image", mask_interpolation=cv2.INTER_NEAREST)
+        ]
     pipeline = A.Compose(steps + _finish(mean, std))
     if not keep_mask:
         return pipeline

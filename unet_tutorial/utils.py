@@ -92,8 +92,9 @@ def data_root(writable: bool = False) -> Path:
     if writable:
         existing = next(p for p in (root, *root.parents) if p.exists())  # the folder that will hold the new ones
         if not os.access(existing, os.W_OK | os.X_OK):
-            raise PermissionError(f"{where} cannot be written ({existing} is read-only); point {DATA_ENV} at a "
-                                  "folder you can write to")
+            raise PermissionError(
+                f"{where} cannot be written ({existing} is read-only); point {DATA_ENV} at a folder you can write to"
+            )
     return root
 
 
@@ -110,8 +111,9 @@ def drive_root() -> Path:
         RuntimeError: not on Colab (on your own machine the local disk already keeps everything).
     """
     if not in_colab():
-        raise RuntimeError("drive_root() needs Google Colab; elsewhere keep files on the local disk "
-                           "(set CACHE_ON_DRIVE = False)")
+        raise RuntimeError(
+            "drive_root() needs Google Colab; elsewhere keep files on the local disk (set CACHE_ON_DRIVE = False)"
+        )
     if not (DRIVE_MOUNT / "MyDrive").is_dir():
         from google.colab import drive  # type: ignore[import-not-found]
 

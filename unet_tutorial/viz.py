@@ -57,8 +57,9 @@ def palette(num_classes: int, seed: int = 0) -> np.ndarray:
     if num_classes < 1:
         raise ValueError(f"palette(num_classes={num_classes}): num_classes must be at least 1.")
     hues = max(36, -(-num_classes // 9))
-    candidates = np.array([colorsys.hsv_to_rgb(h / hues, s, v) for h in range(hues)
-                           for s in (1.0, 0.6, 0.35) for v in (1.0, 0.75, 0.5)])  # (hues * 9, 3)
+    candidates = np.array(
+        [colorsys.hsv_to_rgb(h / hues, s, v) for h in range(hues) for s in (1.0, 0.6, 0.35) for v in (1.0, 0.75, 0.5)]
+    )  # (hues * 9, 3)
     chosen = [int(np.random.default_rng(seed).integers(len(candidates))) if seed else 0]
     distance = np.linalg.norm(candidates - candidates[chosen[0]], axis=1)  # to the nearest chosen colour
     for _ in range(num_classes - 1):
@@ -70,8 +71,9 @@ def palette(num_classes: int, seed: int = 0) -> np.ndarray:
 _make_palette = palette  # show() has an argument named palette
 
 
-def denormalize(image: ArrayLike, mean: Sequence[float] | None = IMAGENET_MEAN,
-                std: Sequence[float] | None = IMAGENET_STD) -> np.ndarray:
+def denormalize(
+    image: ArrayLike, mean: Sequence[float] | None = IMAGENET_MEAN, std: Sequence[float] | None = IMAGENET_STD
+) -> np.ndarray:
     """Undo mean/std normalization so that an image can be drawn.
 
     An image whose values already lie in [0, 1] is left as it is, and a uint8 image is divided by 255, so
@@ -107,15 +109,18 @@ def _label_map(mask: ArrayLike) -> np.ndarray:
     if array.ndim == 3 and array.shape[0] == 1:
         array = array[0]
     if array.ndim != 2:
-        raise ValueError(f"expected a mask of shape (H, W) or (1, H, W), got {array.shape}; "
-                         "for probabilities or logits, threshold or argmax them first.")
+        raise ValueError(
+            f"expected a mask of shape (H, W) or (1, H, W), got {array.shape}; "
+            "for probabilities or logits, threshold or argmax them first."
+        )
     if array.dtype.kind == "f":
         array = np.round(array)
     return array.astype(np.int64)
 
 
-def colorize(mask: ArrayLike, palette: np.ndarray, ignore_index: int | None = 255,
-             ignore_color: Sequence[int] = (0, 0, 0)) -> np.ndarray:
+def colorize(
+    mask: ArrayLike, palette: np.ndarray, ignore_index: int | None = 255, ignore_color: Sequence[int] = (0, 0, 0)
+) -> np.ndarray:
     """Turn a label map into an RGB picture.
 
     Args:
@@ -131,15 +136,23 @@ def colorize(mask: ArrayLike, palette: np.ndarray, ignore_index: int | None = 25
     ignored = labels == ignore_index if ignore_index is not None else np.zeros_like(labels, dtype=bool)
     valid = labels[~ignored]
     if valid.size and (valid.min() < 0 or valid.max() >= len(table)):
-        raise ValueError(f"colorize: the mask holds labels {valid.min()}..{valid.max()} but the palette has "
-                         f"{len(table)} colours; pass palette(num_classes) with a big enough num_classes.")
+        raise ValueError(
+            f"colorize: the mask holds labels {valid.min()}..{valid.max()} but the palette has "
+            f"{len(table)} colours; pass palette(num_classes) with a big enough num_classes."
+        )
     rgb = table[np.where(ignored, 0, labels)]  # (H, W) -> (H, W, 3)
     rgb[ignored] = np.asarray(ignore_color, dtype=np.uint8)
     return rgb
 
 
-def overlay(image: ArrayLike, mask: ArrayLike, color: Sequence[int] = (255, 0, 0), alpha: float = 0.5,
-            palette: np.ndarray | None = None, ignore_index: int | None = 255) -> np.ndarray:
+def overlay(
+    image: ArrayLike,
+    mask: ArrayLike,
+    color: Sequence[int] = (255, 0, 0),
+    alpha: float = 0.5,
+    palette: np.ndarray | None = None,
+    ignore_index: int | None = 255,
+) -> np.ndarray:
     """Blend a mask over an image.
 
     Binary (no palette): pixels where the mask is 1 are tinted with ``color``. Multi-class (with a
@@ -181,8 +194,12 @@ def _batch(x: ArrayLike | Sequence[ArrayLike] | None, sample_ndim: int) -> list[
     return [array] if array.ndim == sample_ndim else list(array)
 
 
-def legend(class_names: Sequence[str], palette: np.ndarray,
-           present: Iterable[int] | ArrayLike | None = None, ignore_index: int | None = 255) -> list[Patch]:
+def legend(
+    class_names: Sequence[str],
+    palette: np.ndarray,
+    present: Iterable[int] | ArrayLike | None = None,
+    ignore_index: int | None = 255,
+) -> list[Patch]:
     """Colour patches naming each class, for ``fig.legend(handles=...)`` or ``ax.legend(handles=...)``.
 
     Args:
@@ -201,16 +218,24 @@ def legend(class_names: Sequence[str], palette: np.ndarray,
     table = np.asarray(palette)
     for index in indices:
         if not 0 <= index < min(len(class_names), len(table)):
-            raise ValueError(f"legend: class {index} has no name or colour ({len(class_names)} names, "
-                             f"{len(table)} colours).")
+            raise ValueError(
+                f"legend: class {index} has no name or colour ({len(class_names)} names, {len(table)} colours)."
+            )
     return [Patch(facecolor=table[i] / 255.0, edgecolor="black", label=f"{i}: {class_names[i]}") for i in indices]
 
 
-def show(images: ArrayLike | Sequence[ArrayLike], masks: ArrayLike | Sequence[ArrayLike] | None = None,
-         preds: ArrayLike | Sequence[ArrayLike] | None = None, titles: Sequence[str] | None = None,
-         num_classes: int = 1, palette: np.ndarray | None = None, ncols: int | None = None,
-         class_names: Sequence[str] | None = None, ignore_index: int | None = 255,
-         size: float = 2.6) -> Figure:
+def show(
+    images: ArrayLike | Sequence[ArrayLike],
+    masks: ArrayLike | Sequence[ArrayLike] | None = None,
+    preds: ArrayLike | Sequence[ArrayLike] | None = None,
+    titles: Sequence[str] | None = None,
+    num_classes: int = 1,
+    palette: np.ndarray | None = None,
+    ncols: int | None = None,
+    class_names: Sequence[str] | None = None,
+    ignore_index: int | None = 255,
+    size: float = 2.6,
+) -> Figure:
     """A grid of samples: one row each, columns image / mask / prediction / overlay.
 
     With images only, they are laid out ``ncols`` to a row (default up to 4). The overlay column tints the
@@ -257,8 +282,9 @@ def show(images: ArrayLike | Sequence[ArrayLike], masks: ArrayLike | Sequence[Ar
 
     headers = ["image"] + ["mask"] * (mask_list is not None) + ["prediction"] * (pred_list is not None)
     headers.append("overlay")
-    fig, axes = plt.subplots(len(image_list), len(headers), figsize=(size * len(headers), size * len(image_list)),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(image_list), len(headers), figsize=(size * len(headers), size * len(image_list)), squeeze=False
+    )
     for row, image in enumerate(image_list):
         panels = [denormalize(image)]
         if mask_list is not None:
@@ -293,7 +319,7 @@ def _group(key: str) -> str:
     """'train_loss' and 'val_loss' share the 'loss' panel; 'val_dice_per_image' goes to 'dice_per_image'."""
     for prefix in ("train_", "val_"):
         if key.startswith(prefix):
-            return key[len(prefix):]
+            return key[len(prefix) :]
     return key
 
 
@@ -315,8 +341,9 @@ def plot_history(history: Mapping, metrics: Sequence[str] | None = None, size: f
     keys: list[str] = []
     for name, run in runs.items():
         if not isinstance(run, Mapping) or not _is_single_run(run):
-            raise ValueError(f"plot_history: run {name!r} is not a dict of lists such as "
-                             "{'train_loss': [...], 'val_loss': [...]}.")
+            raise ValueError(
+                f"plot_history: run {name!r} is not a dict of lists such as {{'train_loss': [...], 'val_loss': [...]}}."
+            )
         keys += [k for k in run if k not in keys and k != "epoch"]
     if metrics is not None:
         keys = [k for k in keys if k.endswith("loss") or k in metrics]

@@ -69,14 +69,18 @@ def make_widget(draw: Callable[..., Figure | None], initial: dict[str, Any] | No
             _display(result)
 
     # The signature gives ipywidgets the starting values, as defaults of keyword-only parameters.
-    redraw.__signature__ = inspect.Signature([
-        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=initial.get(name, inspect.Parameter.empty))
-        for name in controls])
+    redraw.__signature__ = inspect.Signature(
+        [
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=initial.get(name, inspect.Parameter.empty))
+            for name in controls
+        ]
+    )
     return ipywidgets.interactive(redraw, **controls)
 
 
-def interactive_or_static(draw: Callable[..., Figure | None], static: list[dict[str, Any]],
-                          live: bool | None = None, **controls: Any) -> None:
+def interactive_or_static(
+    draw: Callable[..., Figure | None], static: list[dict[str, Any]], live: bool | None = None, **controls: Any
+) -> None:
     """Show ``draw`` with sliders where widgets can run, and always as fixed figures (see the module rule).
 
     Args:
@@ -92,13 +96,17 @@ def interactive_or_static(draw: Callable[..., Figure | None], static: list[dict[
                               static=[{"threshold": 0.5}], threshold=(0.05, 0.95, 0.05))
     """
     if not static:
-        raise ValueError("interactive_or_static: give at least one static setting, e.g. static=[{'alpha': 0.5}], "
-                         "so that viewers without widgets still see a picture.")
+        raise ValueError(
+            "interactive_or_static: give at least one static setting, e.g. static=[{'alpha': 0.5}], "
+            "so that viewers without widgets still see a picture."
+        )
     for setting in static:
         missing = set(controls) - set(setting)
         if missing:
-            raise ValueError(f"interactive_or_static: the static setting {setting} has no value for "
-                             f"{sorted(missing)}; give every control a value.")
+            raise ValueError(
+                f"interactive_or_static: the static setting {setting} has no value for "
+                f"{sorted(missing)}; give every control a value."
+            )
     if live is None:
         live = widgets_available() and not smoke_mode()
     if live:

@@ -20,8 +20,9 @@ def competition_download(
     marker = os.path.join(output_dir or "", ".complete", f"{path}.complete")
     if os.path.exists(out_path) and not os.path.exists(marker):
         if not force_download:
-            raise FileExistsError(f"File already exists at output_dir: {out_path}. Set force_download=True to "
-                                  "replace it.")
+            raise FileExistsError(
+                f"File already exists at output_dir: {out_path}. Set force_download=True to replace it."
+            )
         os.remove(out_path)
     kaggle_site.send(handle, path, Path(out_path), KaggleApiHTTPError)
     os.makedirs(os.path.dirname(marker), exist_ok=True)

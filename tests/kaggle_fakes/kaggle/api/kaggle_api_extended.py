@@ -19,7 +19,9 @@ class KaggleApi:
         if kaggle_site.has_credentials():
             return
         print("You must authenticate before you can call the Kaggle API.")
-        print("Follow the instructions to authenticate at: https://github.com/Kaggle/kaggle-cli/blob/main/docs/README.md#authentication")
+        print(
+            "Follow the instructions to authenticate at: https://github.com/Kaggle/kaggle-cli/blob/main/docs/README.md#authentication"
+        )
         exit(1)
 
     def competition_download_file(

@@ -33,7 +33,7 @@
 # - to train the same U-Net on a folder of your own images and masks
 #
 # **Runtime** in full mode on a CPU (generated data, a narrow U-Net on small images for 6 epochs): measured on a
-# 2-core CPU shared with other jobs, 35 minutes of wall time and 13 minutes of CPU time, so expect at most
+# 2-core CPU shared with other jobs, 35 minutes of wall time and 13 minutes of CPU time, so expect at best
 # about 7 minutes on an idle 2-core CPU; about a minute and a half in smoke mode.
 # On a Colab GPU with the real data the full recipe (section 13) trains for longer: `fit` prints each epoch's
 # time, so you see the total after the first epoch.
@@ -384,10 +384,12 @@ print(f"using the weights of epoch {best['epoch']} (validation Dice {best['best'
 # zero, which settles the weights at the end.
 
 # %%
+from IPython.display import display
+
 from unet_tutorial.train import evaluate
 from unet_tutorial.viz import plot_history
 
-plot_history(history, metrics=["val_dice_per_image", "lr"])
+display(plot_history(history, metrics=["val_dice_per_image", "lr"]))  # the curves: read them before going on
 val_metrics = evaluate(model, val_loader, DEVICE, num_classes=1, amp_dtype=AMP_DTYPE)
 print("validation, best epoch:", {name: round(value, 4) for name, value in val_metrics.items()})
 
@@ -562,9 +564,11 @@ truth = torch.from_numpy(full_mask).float()[None, None]  # (1, 1, H, W)
 outline = F.max_pool2d(truth, 3, 1, 1) != -F.max_pool2d(-truth, 3, 1, 1)  # pixels next to the car's edge
 errors = (nearest != truth[0, 0]).float() + 0.01 * outline[0, 0]  # (H, W): mistakes, and the edge as a tie-break
 zh, zw = max(8, height // 5), max(8, width // 5)  # zoom window: a fifth of the photo each way
-density = F.avg_pool2d(errors[None, None], (zh // 2 * 2 + 1, zw // 2 * 2 + 1), stride=1,
-                       padding=(zh // 2, zw // 2))[0, 0]  # errors per window centred on each pixel
-cy, cx = divmod(int(density.argmax()), width)  # where the errors are densest: on the car's outline
+coarse = F.avg_pool2d(errors[None, None], 4, ceil_mode=True)  # (1, 1, H/4, W/4): 16x fewer sums at 1280x1918
+kh, kw = max(1, zh // 8) * 2 + 1, max(1, zw // 8) * 2 + 1  # the zoom window, in coarse pixels (odd sides)
+density = F.avg_pool2d(coarse, (kh, kw), stride=1, padding=(kh // 2, kw // 2))[0, 0]  # errors per window
+cy, cx = divmod(int(density.argmax()), density.shape[1])  # where the errors are densest: on the car's outline
+cy, cx = cy * 4 + 2, cx * 4 + 2  # back to photo pixels
 top, left = min(max(cy - zh // 2, 0), height - zh), min(max(cx - zw // 2, 0), width - zw)
 crop = (slice(top, top + zh), slice(left, left + zw))
 fig, axes = plt.subplots(1, 4, figsize=(15, 3.2))
@@ -625,7 +629,8 @@ if (DATA_DIR / "train_masks.csv").exists():  # the true masks as the competition
 # picked on those same cars, so a little optimistic). On the real data it is comparable to the leaderboard,
 # which used the same per-image Dice at 1918x1280. `predict_mask` shrinks each photo with the same resize as
 # training and validation (`transforms.resize`: area averaging), so the model sees at test time what it saw in
-# training.
+# training. (Nearly: on a GPU with the real photos, training reads the half-scale copy, shrunk once with PIL's
+# bilinear filter and saved as JPEG, while `predict_mask` shrinks the original photo directly.)
 #
 # ## 13. The result
 #
@@ -666,7 +671,7 @@ print(f"{'real Carvana photos' if IS_REAL else 'generated data'}, {len(train_ids
 # ## 14. Your own data
 #
 # Everything above works on any folder of images and masks. `FolderDataset(images_dir, masks_dir,
-# num_classes)` (in `unet_tutorial/data.py`) pairs each image with the mask of the same name (plus
+# num_classes)` (in `unet_tutorial/folder.py`) pairs each image with the mask of the same name (plus
 # `mask_suffix`), reads masks as class indices (binary: any value above 0 is foreground, so 0/1 and 0/255 both
 # work) and says at once which file is unpaired or of the wrong size. To try it, we write a tiny folder of
 # our own from the Carvana data: PNG masks stored 0/255, training and validation from different cars.
@@ -858,7 +863,7 @@ print(f"with these settings: {'continue' if saved['config'] == CONFIG else 'trai
 # - **channels_last**: the (B, H, W, C) memory layout that those kernels prefer over PyTorch's default
 #   (B, C, H, W). The tensor's shape does not change, only the order of its numbers in memory.
 #
-# Whether they help depends on the hardware, so we measure: `time_train_step` (in `unet_tutorial/train.py`)
+# Whether they help depends on the hardware, so we measure: `time_train_step` (in `unet_tutorial/measure.py`)
 # times a few training steps of a *copy* of the model each way. On a GPU both usually pay off, which is why the
 # settings cell turns them on on CUDA (`AMP_DTYPE`; `fit` uses channels_last on CUDA by itself). On a CPU it
 # keeps fp32 and the default layout: CPUs without bfloat16 units emulate it, slowly.

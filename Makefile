@@ -28,7 +28,7 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff format $(FORMATTED)
 
-## make unit: the unit tests only, without the slow ones and the notebooks (well under a minute)
+## make unit: the unit tests only, without the slow ones and the notebooks (about a minute on an idle 2-core machine)
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests
 

@@ -710,11 +710,12 @@ from unet_tutorial.exercises import check_depth_to_see
 
 check_depth_to_see(depth_to_see_256, image_size=256)
 
-# %% [markdown]
+# %% [markdown] tags=["answer"]
 # Each level roughly doubles the field (it adds a pooling and two convolutions at twice the spacing), so the
 # depth you need grows with the *logarithm* of the image size. Depth also costs: about 4x the parameters per
 # level (section 7's explorer). Notebook 03 picks the depth for its image size this way.
-#
+
+# %% [markdown]
 # ### Experiment 3: how many poolings can a mask survive?
 # Repeat section 2's round trip (average-pool the masks, up-sample back, threshold at 0.5) with 1, 2, 3, ...
 # poolings (a factor of 2, 4, 8, ...). For each, measure the share of the true foreground pixels that come
@@ -738,7 +739,7 @@ from unet_tutorial.exercises import check_pooling_round_trip
 
 check_pooling_round_trip(first_lossy, masks)
 
-# %% [markdown]
+# %% [markdown] tags=["answer"]
 # A few poolings cost little, the deep ones cost most of the shapes: exactly the levels where U-Net gets its
 # context are the levels that cannot say *where*. The skips carry the *where* across at every level.
 

@@ -565,10 +565,11 @@ from unet_tutorial.exercises import check_best_threshold
 
 check_best_threshold(best_threshold, focal_probs, val_masks)
 
-# %% [markdown]
+# %% [markdown] tags=["answer"]
 # A threshold is part of the model: tune it on validation images, never on the test set, and keep it with
 # the checkpoint. Notebook 03 tunes one for Carvana.
-#
+
+# %% [markdown]
 # ### Experiment 3: the "background everywhere" model, on a data set with empty images
 # Many data sets have images with nothing to find (most chest X-rays in SIIM-ACR pneumothorax, for one).
 # `with_empty` below is our validation masks plus half as many empty ones. What per-image Dice does the lazy
@@ -596,7 +597,7 @@ from unet_tutorial.exercises import check_empty_image_dice
 
 check_empty_image_dice(lazy_dice, with_empty)
 
-# %% [markdown]
+# %% [markdown] tags=["answer"]
 # The per-image mean gives the lazy model a free point for every empty image: a third of the images here.
 # Carvana has a car in every image, so its per-image Dice is safe from this; on a data set with empty images,
 # report the share of empty images found empty and the Dice on the others, separately.

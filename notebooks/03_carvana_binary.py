@@ -35,8 +35,9 @@
 # **Runtime** in full mode on a CPU (generated data, a narrow U-Net on small images for 6 epochs): measured on a
 # 2-core CPU shared with other jobs, 35 minutes of wall time and 13 minutes of CPU time, so expect at best
 # about 7 minutes on an idle 2-core CPU; about a minute and a half in smoke mode.
-# On a Colab GPU with the real data the full recipe (section 13) trains for longer: `fit` prints each epoch's
-# time, so you see the total after the first epoch.
+# On a Colab T4 with the real data the GPU recipe (section 13: 15 epochs at 320x480) should take about 40
+# minutes, an estimate from the model's operation count (no GPU was at hand to measure it); `fit` prints each
+# epoch's time, so after the first epoch you know your own total.
 #
 # Appendices after the summary: A, resuming a run safely; B, what mixed precision and channels_last do on your
 # hardware.
@@ -229,8 +230,8 @@ first_car = [i for i, name in enumerate(raw.ids) if car_of(name) == cars[0]]
 show(torch.stack([look[i][0] for i in first_car]), ncols=8, size=1.6, titles=[raw.ids[i] for i in first_car])
 
 # %% [markdown]
-# (The generated cars start their turn elsewhere: their view `_01` is a side view, where a real Carvana `_01`
-# is the front of the car.) Cars of one make and model look alike too: Kaggle's `metadata.csv` (not downloaded
+# As in the real data, view `_01` is the front of the car, `_05` and `_13` are its sides and `_09` its back.
+# Cars of one make and model look alike too: Kaggle's `metadata.csv` (not downloaded
 # here) names each car's make, model and year, and grouping the split by model instead of by car would measure
 # how well the model does on a kind of car it has never seen.
 #
@@ -282,8 +283,10 @@ off = {**AUGMENT, "crop": "resize", "hflip": 0.0, "rotate": 0.0, "shift": 0.0, "
 grid = {"resize only": {}, "random resized crop": {"crop": "random_resized"}, "horizontal flip": {"hflip": 1.0},
         "affine": {"rotate": 10.0, "shift": 0.05}, "colour jitter": {"color_jitter": 0.2},
         "all of them (training)": AUGMENT}
-image_u8 = (raw[0][0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)  # (3, H, W) -> (H, W, 3) uint8
-mask_u8 = raw[0][1][0].numpy().astype(np.uint8)  # (1, H, W) -> (H, W)
+# view 03: a car seen from the front at an angle, so that the mirror image differs (view 01, the front, would not)
+image, mask = raw[raw.ids.index(f"{cars[0]}_03")]
+image_u8 = (image.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)  # (3, H, W) -> (H, W, 3) uint8
+mask_u8 = mask[0].numpy().astype(np.uint8)  # (1, H, W) -> (H, W)
 fig, axes = plt.subplots(len(grid), 4, figsize=(10, 1.8 * len(grid)))
 for row, (name, change) in zip(axes, grid.items()):
     # mean=None, std=None: no ImageNet normalisation, so the images stay in [0, 1] and can be drawn
@@ -571,18 +574,24 @@ cy, cx = divmod(int(density.argmax()), density.shape[1])  # where the errors are
 cy, cx = cy * 4 + 2, cx * 4 + 2  # back to photo pixels
 top, left = min(max(cy - zh // 2, 0), height - zh), min(max(cx - zw // 2, 0), width - zw)
 crop = (slice(top, top + zh), slice(left, left + zw))
-fig, axes = plt.subplots(1, 4, figsize=(15, 3.2))
-axes[0].imshow(overlay(full_image, bilinear.long()))
+fig, axes = plt.subplots(1, 3, figsize=(15, 3.6))
+axes[0].imshow(full_image)
+axes[0].contour(full_mask, levels=[0.5], colors="cyan", linewidths=1)
 axes[0].add_patch(plt.Rectangle((left, top), zw, zh, fill=False, color="yellow", linewidth=1.5))
-axes[0].set_title(f"{full_id}: the zoom window")
-for ax, pred, title in [(axes[1], nearest, "zoom: labels, nearest"), (axes[2], bilinear, "zoom: probs, bilinear")]:
-    ax.imshow(overlay(full_image[crop], pred.long()[crop]))
-    ax.set_title(title)
-axes[3].imshow(overlay(full_image[crop], full_mask[crop], color=(0, 160, 255)))
-axes[3].set_title("zoom: true mask")
+axes[0].set_title(f"{full_id}: true outline (cyan), zoom window")
+for ax, pred, name in [(axes[1], nearest, "labels, nearest"), (axes[2], bilinear, "probs, bilinear")]:
+    pred = pred.numpy().astype(np.uint8)  # (H, W) 0/1
+    ax.imshow(full_image[crop])
+    ax.contour(full_mask[crop], levels=[0.5], colors="cyan", linewidths=2)  # the truth
+    ax.contour(pred[crop], levels=[0.5], colors="yellow", linewidths=1.5, linestyles="--")  # the prediction
+    ax.set_title(f"zoom, {name}: {int((pred[crop] != full_mask[crop]).sum())} pixels wrong")
 for ax in axes:
     ax.axis("off")
 fig.tight_layout()
+
+# %% [markdown]
+# Cyan is the true outline, dashed yellow the predicted one. Enlarged labels follow the model's coarse pixels
+# in steps; enlarged probabilities cut between them, closer to the truth.
 
 # %% [markdown]
 # ## 12. A submission file in run-length encoding
@@ -727,31 +736,46 @@ own_history = fit(own_model, DataLoader(own_train, batch_size=BATCH_SIZE, shuffl
 #
 # One to write, two experiments on the model you just trained. Each ends with a self-check.
 #
-# ### Exercise 1: split by car
-# Write `split_by_car(ids, val_fraction, seed)` returning `(train_ids, val_ids)`: shuffle the *cars* with
-# `random.Random(seed)`, hold out `max(1, round(val_fraction * number_of_cars))` of them, and put every view of
-# a held-out car in `val_ids`. Careful: a car id may contain `_` itself.
+# ### Exercise 1: Dice where it is hard, on the outline
+# Almost every pixel of a car photo is easy: deep inside the car or far out in the studio. Whole-image Dice
+# counts them all, so the two ways of enlarging in section 11 differ by less than a hundredth. A **boundary**
+# score counts only the pixels near the true outline (the idea of Boundary IoU, Cheng et al., CVPR 2021,
+# [arXiv:2103.16562](https://arxiv.org/abs/2103.16562)).
+#
+# Write `edge_dice(preds, targets, width)`: the per-image Dice of `dice_score` (`unet_tutorial/metrics.py`),
+# counted only on the **band** of pixels within `width` pixels of the true outline, that is, the pixels whose
+# (2·width+1) x (2·width+1) square neighbourhood in `targets` holds both car and background. `preds` and
+# `targets` are 0/1 tensors of shape (N, 1, H, W).
 
 # %% tags=["solution"]
-# Hint: which part of "<car>_<view>" names the car, if the car's name may hold a "_" too? Shuffle a sorted
-#   list of cars (a set has no fixed order), then sort each image into one of the two lists.
-import random
+# Hint: section 11's zoom cell finds the pixels next to the outline with two max-pools (one of them on the
+#   negated mask); widen its window. dice_score skips the pixels equal to its ignore_index.
+import torch
+import torch.nn.functional as F
+
+from unet_tutorial.metrics import dice_score
 
 
-def split_by_car(ids: list[str], val_fraction: float, seed: int = 0) -> tuple[list[str], list[str]]:
-    """Split image ids into (train_ids, val_ids) so that no car has views on both sides."""
-    cars = sorted({i.rsplit("_", 1)[0] for i in ids})
-    random.Random(seed).shuffle(cars)
-    val_cars = set(cars[:max(1, round(val_fraction * len(cars)))])
-    train_ids = [i for i in ids if i.rsplit("_", 1)[0] not in val_cars]
-    val_ids = [i for i in ids if i.rsplit("_", 1)[0] in val_cars]
-    return train_ids, val_ids
+def edge_dice(preds: torch.Tensor, targets: torch.Tensor, width: int = 3) -> float:
+    """The per-image Dice of preds against targets, (N, 1, H, W) 0/1, on the band within width pixels of the
+    true outline."""
+    targets = targets.float()
+    size = 2 * width + 1
+    band = F.max_pool2d(targets, size, 1, width) != -F.max_pool2d(-targets, size, 1, width)  # dilated != eroded
+    return dice_score(preds.float(), targets.masked_fill(~band, 255), ignore_index=255)
 
 
 # %%
-from unet_tutorial.exercises import check_split_by_car
+from unet_tutorial.exercises import check_edge_dice
 
-check_split_by_car(split_by_car)
+check_edge_dice(edge_dice)
+truth = torch.from_numpy(full_mask)[None, None]  # section 11's image, at full size: (1, 1, H, W)
+for name in ("labels, nearest", "probabilities, bilinear"):
+    print(f"{full_id}, {name:<24} Dice {dice_score(zoom_masks[name].float(), truth):.4f}, "
+          f"edge Dice (3 px) {edge_dice(zoom_masks[name], truth):.4f}")
+
+# %% [markdown] tags=["answer"]
+# EDGE_ANSWER_TBD
 
 # %% [markdown]
 # ### Experiment 2: which views fail?
@@ -778,12 +802,12 @@ from unet_tutorial.exercises import check_worst_views
 
 check_worst_views(worst_views, val_ids, per_image)
 
-# %% [markdown]
+# %% [markdown] tags=["answer"]
 # In our CPU run the worst views were 13 and 5 (then 4): the car seen end-on, which in the generated data
 # covers about 9% of the picture against 17-19% from the side (the coverage by view, section 2). An error band
 # of the same width along the outline is a larger share of a smaller car, so its Dice is lower. On the real
 # photos the answer may differ: it tells you which photos to look at first.
-#
+
 # %% [markdown]
 # ### Experiment 3: does the tuned threshold hold on new cars?
 # Section 10 picked `THRESHOLD` on all validation images and measured its gain on the same images. Measure it
@@ -808,11 +832,11 @@ from unet_tutorial.exercises import check_threshold_gain
 
 check_threshold_gain(threshold_gain, val_ids, val_probs, val_masks)
 
-# %% [markdown]
+# %% [markdown] tags=["answer"]
 # In our CPU run the threshold picked on two of the four validation cars was 0.4, which gained 0.0004 Dice on
 # those two cars and *lost* 0.0023 on the other two. A gain measured where it was tuned is no evidence; with a
 # curve this flat, 0.5 is as good a choice as any (section 10 kept it: its best threshold was 0.5).
-#
+
 # %% [markdown]
 # ## Summary
 #

@@ -979,7 +979,7 @@ if "weighted" in IOU:
 else:
     print("no weighted run (COMPARE_WEIGHTS is False): set it to True in the settings and run section 6 first")
 
-# %% [markdown]
+# %% [markdown] tags=["answer"]
 # In the CPU run the plain loss wins the frequent half (0.257 against 0.154) and the weighted loss the rare half
 # (0.114 against 0.057): weighting moves IoU from the frequent classes to the rare ones. The bars of section 6
 # show it class by class: the weighted model wins most of the rare classes (painting, mountain, door, bed, ...),
@@ -988,7 +988,8 @@ else:
 # gain less than the frequent ones lose: mIoU went down because the frequent half lost more (0.10) than the rare
 # half gained (0.06). Dice already gives every class in a batch an equal say; the weights push further and
 # overshoot.
-#
+
+# %% [markdown]
 # ### Experiment 3: score at the network's resolution, or at the annotation's?
 # The validation loader keeps each mask at its annotated size and `evaluate` upsamples the logits to it. A
 # quicker loop would resize the masks along with the images (nearest neighbour) and count at the network's
@@ -1016,12 +1017,13 @@ from unet_tutorial.exercises import check_annotation_resolution
 check_annotation_resolution(at_network, at_annotation, model, ROOT, SHORT_SIDE, limit=EXPERIMENT_IMAGES, seed=0,
                             device=DEVICE, **NORM)
 
-# %% [markdown]
+# %% [markdown] tags=["answer"]
 # On the generated scenes the two numbers differ by less than 0.001: their regions are large blobs, and a 2x
 # nearest resize keeps them. The gap grows with the resize factor and with thin structures (poles, railings,
 # lamp posts), and real photos have both. Whatever its size, only the annotation-resolution number can be
 # compared with published ones.
-#
+
+# %% [markdown]
 # ### Experiment 4: crops bigger than the image
 # A cheaper recipe for the real data might resize the photos to a short side of **384** but keep the standard
 # **512** crops (and the 0.5-2.0 zoom). On a typical ADE20K photo of 683 x 512 (width x height), what share of
@@ -1047,7 +1049,7 @@ from unet_tutorial.exercises import check_padding_share
 
 check_padding_share(padding_share, image_size=(512, 683), crop_size=512, short_side=384)
 
-# %% [markdown]
+# %% [markdown] tags=["answer"]
 # With the short side at 384, a 512 crop is bigger than the zoomed photo in more than half of the draws: about a
 # fifth of every batch is padding, compute spent on pixels the loss skips, twice section 4's share, where crop
 # and short side are equal. That is one reason the standard recipe keeps them equal.

@@ -1,7 +1,6 @@
 """Every exercise self-check rejects a known-wrong answer (the right answers run in tests/test_notebooks.py)."""
 
 import inspect
-import random
 
 import numpy as np
 import pytest
@@ -19,18 +18,25 @@ def iou_as_recall(confusion):
     return confusion.diagonal() / confusion.sum(1)  # TP / (TP + FN): forgets the false positives
 
 
-def split_on_first_underscore(ids, val_fraction, seed=0):
-    cars = sorted({i.split("_", 1)[0] for i in ids})
-    random.Random(seed).shuffle(cars)
-    val_cars = set(cars[: max(1, round(val_fraction * len(cars)))])
-    return ([i for i in ids if i.split("_", 1)[0] not in val_cars], [i for i in ids if i.split("_", 1)[0] in val_cars])
+def whole_image_dice(preds, targets, width=3):
+    from unet_tutorial.metrics import dice_score
+
+    return dice_score(preds, targets)
 
 
-def split_by_image(ids, val_fraction, seed=0):
-    shuffled = sorted(ids)
-    random.Random(seed).shuffle(shuffled)
-    cut = round(val_fraction * len(ids))
-    return shuffled[cut:], shuffled[:cut]
+def edge_dice_with(band_of):
+    """An edge Dice whose band is band_of(targets, width): the learner's possible mistakes."""
+    from unet_tutorial.metrics import dice_score
+
+    def edge_dice(preds, targets, width=3):
+        return dice_score(preds, targets.masked_fill(~band_of(targets, width), 255), ignore_index=255)
+
+    return edge_dice
+
+
+def zero_padded_band(targets, width):
+    padded = torch.nn.functional.pad(targets, (width,) * 4)  # the photo's border becomes an outline
+    return exercises._edge_band(padded, width)[..., width:-width, width:-width]
 
 
 # Two cars, 16 views each: views 2, 3, 4 are weak on both cars (the right answer); car "a" alone has its three
@@ -132,7 +138,12 @@ WRONG_ANSWERS = {
     "check_iou_from_confusion": [(iou_as_recall,)],
     "check_best_threshold": [(0.5, LOW_PROBS, LOW_MASKS), (0.95, LOW_PROBS, LOW_MASKS)],
     "check_empty_image_dice": [(0.0, EMPTY_HALF), (1.0, EMPTY_HALF)],
-    "check_split_by_car": [(split_on_first_underscore,), (split_by_image,)],
+    "check_edge_dice": [
+        (whole_image_dice,),
+        (edge_dice_with(lambda targets, width: exercises._edge_band(targets, 1)),),  # width ignored
+        (edge_dice_with(lambda targets, width: exercises._edge_band(targets, width) & (targets == 0)),),  # outside
+        (edge_dice_with(zero_padded_band),),
+    ],
     "check_worst_views": [
         ([9, 10, 11], VIEW_IDS, PER_IMAGE),
         ([1, 2, 3], VIEW_IDS, PER_IMAGE),

@@ -136,6 +136,38 @@ def test_committed_student_copies_open_themselves_and_stub_every_solution():
         assert not any("solution" in c.metadata.get("tags", []) for c in copy.cells)
 
 
+def test_student_copy_folds_the_answers_away(tmp_path):
+    source = tmp_path / "00_demo.py"
+    source.write_text('# %% [markdown] tags=["answer"]\n# The answer is 42.\n\n# %% [markdown]\n# ### Next\n')
+    answer, heading = notebooks.student_notebook(source).cells
+    assert answer.source.startswith("<details><summary>") and answer.source.endswith("42.\n\n</details>")
+    assert "The answer is 42." in answer.source and heading.source == "### Next"
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=SOURCE_IDS)
+def test_discussion_after_a_self_check_is_tagged_answer(source):
+    """Prose right after an exercise's self-check discusses its result: tagged, so the student copy folds it."""
+    cells = jupytext.read(source).cells
+    for index, cell in enumerate(cells):
+        if notebooks.SOLUTION_TAG not in cell.metadata.get("tags", []):
+            continue
+        check = next(k for k in range(index + 1, len(cells)) if cells[k].cell_type == "code")
+        after, then = (cells[check + 1 : check + 3] + [None, None])[:2]
+        introduces_code = then is not None and then.cell_type == "code"  # e.g. "your function on our data:"
+        prose = after is not None and after.cell_type == "markdown" and not after.source.startswith("#")
+        if prose and not introduces_code:
+            assert notebooks.ANSWER_TAG in after.metadata.get("tags", []), (
+                f"{source.name}: the prose after the self-check of cell {index} ({after.source[:60]!r}) discusses "
+                "the result: tag it 'answer' (and start the next exercise in a cell of its own)"
+            )
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=SOURCE_IDS)
+def test_no_placeholder_is_left(source):
+    for cell in jupytext.read(source).cells:
+        assert not re.search(r"\bTBD\b|_TBD\b|\bTODO\b", cell.source), f"{source.name}: {cell.source[:80]!r}"
+
+
 @pytest.mark.parametrize("source", SOURCES, ids=SOURCE_IDS)
 def test_template_title_setup_settings_summary(source):
     cells = jupytext.read(source).cells

@@ -175,3 +175,14 @@ def test_regeneration_deletes_only_the_files_the_generator_wrote(tmp_path):
     make_carvana_like(root, n_cars=1, views=1, size=(32, 32), seed=1)  # other settings: regenerate
     assert (root / "train" / "my_photo.jpg").read_bytes() == b"the user's own"
     assert len(list((root / "train_masks").iterdir())) == 1 and len(list((root / "train").iterdir())) == 2
+
+
+def test_carvana_like_view_01_is_the_front(tmp_path):
+    # Real Carvana's _01 is the front of the car, _05 and _13 its sides: a front view covers less of the photo.
+    root = make_carvana_like(tmp_path, n_cars=3, views=16, size=(64, 96), seed=0)
+    coverage = {}
+    for path in (root / "train_masks").glob("*_mask.gif"):
+        view = int(path.stem.split("_")[-2])
+        coverage.setdefault(view, []).append(np.array(Image.open(path)).mean())
+    mean = {view: np.mean(values) for view, values in coverage.items()}
+    assert mean[1] < 0.75 * mean[5] and mean[9] < 0.75 * mean[13], mean

@@ -124,43 +124,73 @@ def check_empty_image_dice(lazy_dice: float, masks: torch.Tensor) -> None:
 # Notebook 03: Carvana binary
 
 
-def check_split_by_car(split_by_car: Callable[..., tuple[list[str], list[str]]]) -> None:
-    """Notebook 03: ``split_by_car(ids, val_fraction, seed)`` keeps every view of a car on one side."""
-    # Four car ids contain "_" themselves: split on the *first* "_" and they become one car, "car".
-    cars = [
-        "0cdf5b5d0ce1",
-        "11acc40dc0ea",
-        "2a4a8964ebf3",
-        "car_a",
-        "car_b",
-        "4e308ecf6a17",
-        "car_c",
-        "car_d",
-        "7abaa38c227f",
-        "8d1a6723c458",
-    ]
-    ids = [f"{car}_{view:02d}" for car in cars for view in range(1, 17)]
-    train_ids, val_ids = split_by_car(ids, 0.2, seed=1)
-    assert sorted(list(train_ids) + list(val_ids)) == sorted(ids), "every id goes to exactly one side, once"
-    assert split_by_car(ids, 0.2, seed=1) == (train_ids, val_ids), "the same seed must give the same split"
-    held_out = set()
-    for seed in range(6):
-        train_ids, val_ids = split_by_car(ids, 0.2, seed=seed)
-        train_cars = {i.rsplit("_", 1)[0] for i in train_ids}
-        val_cars = {i.rsplit("_", 1)[0] for i in val_ids}
-        assert not train_cars & val_cars, (
-            f"seed {seed}: cars {sorted(train_cars & val_cars)} have views on both sides; the car is everything "
-            "before the *last* '_' (car ids may contain '_' themselves, as 'car_a' does)"
+def _edge_band(targets: torch.Tensor, width: int) -> torch.Tensor:
+    """Pixels whose (2 width + 1)-square neighbourhood in targets (N, 1, H, W) holds both 0 and 1."""
+    import torch.nn.functional as F
+
+    size = 2 * width + 1
+    return F.max_pool2d(targets, size, 1, width) != -F.max_pool2d(-targets, size, 1, width)
+
+
+def _edge_dice_cases() -> list[tuple[torch.Tensor, torch.Tensor, int]]:
+    """(preds, targets, width): blobs with ragged predicted edges; the second set's cars touch the border."""
+    import torch.nn.functional as F
+
+    generator = torch.Generator().manual_seed(0)
+    cases = []
+    for width, (height, width_px) in ((1, (20, 28)), (2, (24, 32)), (3, (30, 30))):
+        noise = torch.rand(3, 1, height // 4, width_px // 4, generator=generator)
+        targets = (F.interpolate(noise, size=(height, width_px), mode="bilinear") > 0.5).float()
+        ragged = F.interpolate(
+            torch.rand(3, 1, height // 2, width_px // 2, generator=generator), size=(height, width_px)
         )
-        assert len(val_cars) == 2, (
-            f"seed {seed}: 10 cars with val_fraction=0.2 should hold out 2 cars, got {len(val_cars)} "
-            f"({sorted(val_cars)}); the car is everything before the *last* '_', so 'car_a_01' is a view of 'car_a'"
+        preds = (F.avg_pool2d(targets, 3, 1, 1) + 0.3 * (ragged - 0.5) > 0.5).float()
+        cases.append((preds, targets, width))
+    targets = torch.zeros(2, 1, 16, 16)
+    targets[:, :, 4:, :10] = 1  # a car cut by the bottom and left borders of the photo
+    preds = targets.clone()
+    preds[:, :, 3:6, :12] = 1
+    cases.append((preds, targets, 2))
+    return cases
+
+
+def check_edge_dice(edge_dice: Callable[..., float]) -> None:
+    """Notebook 03: ``edge_dice(preds, targets, width)``, the per-image Dice on the band around the true outline."""
+    from unet_tutorial.metrics import dice_score
+
+    def reference(preds, targets, width, band=None):
+        band = _edge_band(targets, width) if band is None else band
+        return dice_score(preds, targets.masked_fill(~band, 255), ignore_index=255)
+
+    for preds, targets, width in _edge_dice_cases():
+        got = float(edge_dice(preds.clone(), targets.clone(), width))
+        expected = reference(preds, targets, width)
+        if math.isclose(got, expected, abs_tol=1e-6):
+            continue
+        padded = torch.nn.functional.pad(targets, (width,) * 4)  # zeros outside the photo
+        wrong = {
+            "every pixel of the image (plain Dice); count only the band around the outline": dice_score(preds, targets),
+            "a band outside the car only; the band reaches inside the car as well": reference(
+                preds, targets, width, (_edge_band(targets, width) & (targets == 0))
+            ),
+            "a band inside the car only; the band reaches outside the car as well": reference(
+                preds, targets, width, (_edge_band(targets, width) & (targets == 1))
+            ),
+            "a band one pixel wide; use `width` (a window of 2 * width + 1)": reference(preds, targets, 1),
+            "the photo's border as outline: where the car touches the border there is no edge (pad with -inf, as "
+            "max_pool2d's padding does, not with zeros)": reference(
+                preds, targets, width, _edge_band(padded, width)[..., width:-width, width:-width]
+            ),
+        }
+        for mistake, value in wrong.items():
+            if math.isclose(got, value, abs_tol=1e-6) and not math.isclose(value, expected, abs_tol=1e-6):
+                raise AssertionError(f"width {width}: you scored {got:.4f}, the Dice of {mistake}")
+        raise AssertionError(
+            f"width {width}, masks {tuple(targets.shape)}: edge Dice {expected:.4f}, you said {got:.4f}; count the "
+            "pixels whose (2 * width + 1)-square neighbourhood in targets holds both car and background, and "
+            "average the Dice of each image, as dice_score does"
         )
-        held_out.add(frozenset(val_cars))
-    assert len(held_out) > 1, "different seeds should hold out different cars: shuffle the cars with the seed"
-    tiny = split_by_car(ids, 0.01, seed=0)[1]
-    assert len({i.rsplit("_", 1)[0] for i in tiny}) == 1, "a tiny val_fraction still holds out one car"
-    _passed("split_by_car")
+    _passed("edge_dice")
 
 
 def _mean_dice_per_view(val_ids: list[str], per_image) -> dict[int, float]:

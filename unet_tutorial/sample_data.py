@@ -76,7 +76,7 @@ def make_carvana_like(
     Args:
         root: output folder (created).
         n_cars: number of cars; each gets a random 12-hex-digit id.
-        views: views per car (Carvana has 16), evenly spaced around the car.
+        views: views per car (Carvana has 16), evenly spaced around the car from the front (view 01).
         size: (height, width) of every image, like Carvana's (1280, 1918).
         seed: the same seed gives the same files.
         overwrite: regenerate even when the set is already there.
@@ -85,7 +85,16 @@ def make_carvana_like(
         ``root`` as a Path.
     """
     root, (height, width) = Path(root), size
-    info = {"kind": "carvana_like", "n_cars": n_cars, "views": views, "size": [height, width], "seed": seed}
+    # "layout" 2: view 01 is the front, as in the real data (layout 1 started at the side); a set written with
+    # another layout is regenerated
+    info = {
+        "kind": "carvana_like",
+        "n_cars": n_cars,
+        "views": views,
+        "size": [height, width],
+        "seed": seed,
+        "layout": 2,
+    }
     if _prepare(root, info, ["train", "train_masks", "train_masks.csv"], overwrite):
         return root
     (root / "train").mkdir(parents=True, exist_ok=True)
@@ -97,7 +106,9 @@ def make_carvana_like(
         car_id = "".join(rng.choice(list("0123456789abcdef"), 12))
         car = random_car(rng)
         for v in range(views):
-            image, mask = car_view(rng, car, 2 * np.pi * v / views + rng.normal(0, 0.03), height * ss, width * ss)
+            # angle 0 shows the car's side; view 01 (v = 0) is the front, as in Carvana's photos
+            angle = np.pi / 2 + 2 * np.pi * v / views + rng.normal(0, 0.03)
+            image, mask = car_view(rng, car, angle, height * ss, width * ss)
             image = Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).resize((width, height), Image.BOX)
             mask_img = Image.fromarray((mask * 255).astype(np.uint8)).resize((width, height), Image.BOX)
             mask01 = (np.asarray(mask_img) >= 128).astype(np.uint8)

@@ -26,7 +26,7 @@
 # - transposed convolution vs bilinear up-sampling; concatenated vs added skips
 # - optional: gradient checkpointing, activation memory traded for compute, measured
 #
-# **Runtime**: about 1.5 minutes on a 2-core CPU (full mode, measured); a Colab GPU is faster.
+# **Runtime**: about a minute on an idle 2-core CPU (full mode, 67 s measured); a Colab GPU is faster.
 
 # %%
 # Setup: on Colab, install this course's package at the release this notebook was written for (its git tag).

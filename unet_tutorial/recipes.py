@@ -130,7 +130,7 @@ RECIPES: dict[str, dict[str, dict]] = {
             "num_workers": 0,
             "compare_weights": True,
         },
-        # 200 of the 400 generated scenes: both runs of section 6 (plain and class-weighted) in about 5 minutes
+        # 200 of the 400 generated scenes: both runs of section 6 (plain and class-weighted) in about 3 minutes
         "cpu": {
             "model": "unet",
             "base_channels": 16,

@@ -455,6 +455,7 @@ history = {"U-Net": overfit(with_skips, TRAIN_STEPS, "U-Net"),
 fig, ax = plt.subplots(figsize=(6, 3.5))
 for label, losses in history.items():
     ax.plot(losses, label=label)
+    print(f"{label:>9}: loss {losses[0]:.3f} -> {losses[-1]:.4f}, {losses[0] / losses[-1]:.0f}x lower")
 ax.set_yscale("log")
 ax.set_xlabel("step")
 ax.set_ylabel("binary cross-entropy")
@@ -468,6 +469,8 @@ plt.show()
 # covers it properly).
 
 # %%
+from IPython.display import display
+
 from unet_tutorial.metrics import dice_score
 
 preds = {}
@@ -477,39 +480,67 @@ for label, model in (("U-Net", with_skips), ("no skips", no_skips)):
         preds[label] = (model(images.to(DEVICE)) > 0).float().cpu()  # (N, 1, H, W): logit > 0 is prob > 0.5
     wrong_pixels = int((preds[label] != masks).sum())
     print(f"{label:>9}: Dice {dice_score(preds[label], masks):.4f}, {wrong_pixels} of {masks.numel():,} pixels wrong")
-show(images[:3], masks[:3], preds["U-Net"][:3], titles=["U-Net"] * 3)
+display(show(images[:3], masks[:3], preds["U-Net"][:3], titles=["U-Net"] * 3))  # display: not the last line
+show(images[:3], masks[:3], preds["no skips"][:3], titles=["no skips"] * 3)
 
 # %% [markdown]
-# Both masks look right at this size. Where do the two models go wrong? Each wrong pixel in red, the true
-# mask in grey:
+# Both models' masks look right at this size. Where do the two go wrong? We zoom into the no-skips model's
+# worst image, around its mistakes: each wrong pixel in red, the true mask in grey.
 
 # %%
 worst = int((preds["no skips"] != masks).flatten(1).sum(1).argmax())  # the no-skips model's worst image
+rows, cols = torch.nonzero(preds["no skips"][worst, 0] != masks[worst, 0], as_tuple=True)  # its wrong pixels
+if len(rows) == 0:  # no mistake at all: show the whole image
+    rows, cols = torch.tensor([8, IMAGE_SIZE - 9]), torch.tensor([8, IMAGE_SIZE - 9])
+top, bottom = max(int(rows.min()) - 8, 0), min(int(rows.max()) + 9, IMAGE_SIZE)  # 8 pixels around them
+left, right = max(int(cols.min()) - 8, 0), min(int(cols.max()) + 9, IMAGE_SIZE)
+zoom = (slice(top, bottom), slice(left, right))
 fig, axes = plt.subplots(1, 3, figsize=(10, 3.6))
 axes[0].imshow(images[worst].permute(1, 2, 0))  # (3, H, W) -> (H, W, 3)
-axes[0].set_title(f"image {worst}")
+axes[0].add_patch(plt.Rectangle((left - 0.5, top - 0.5), right - left, bottom - top, fill=False, color="yellow"))
+axes[0].set_title(f"image {worst} and the zoom window")
 for ax, label in zip(axes[1:], preds):
     errors = (preds[label][worst, 0] != masks[worst, 0]).float()  # (H, W): 1 where wrong
     picture = 0.35 * masks[worst, 0, :, :, None].repeat(1, 1, 3)  # the true mask in grey, (H, W, 3)
     picture[errors > 0] = torch.tensor([1.0, 0.0, 0.0])
-    ax.imshow(picture)
-    ax.set_title(f"{label}: {int(errors.sum())} wrong pixels")
+    ax.imshow(picture[zoom])
+    ax.set_title(f"zoom, {label}: {int(errors.sum())} wrong pixels")
 for ax in axes:
     ax.axis("off")
 plt.show()
 
 # %% [markdown]
-# Without skips the few mistakes sit on the shapes' **edges**: the *where* that section 2's round trip lost.
-# Do not expect a large gap here, though: memorising a few images is easy even without skips, because the
-# real bottleneck holds 16 x base_channels numbers per cell, not the single number of section 2's analogy,
-# and training can pack the edges of 8 masks into them. The skips pay off on *new* images with fine detail,
-# where the edges have to be found rather than remembered: notebook 03 trains on real car photos.
+# Without skips the few mistakes sit on the shapes' **edges** (in our run, most of them where two shapes nearly
+# touch): the *where* that section 2's round trip lost.
+# The gap is small because memorising a few images is easy even without skips: the real bottleneck holds
+# 16 x base_channels numbers per cell, not the single number of section 2's analogy, and training can pack
+# the edges of 8 masks into them.
+#
+# Memorising is not segmenting, though. The test that counts is on images the model has never seen: 8 new ones,
+# drawn the same way (another seed).
+
+# %%
+new_images, new_masks = make_shapes(NUM_IMAGES, IMAGE_SIZE, seed=1)  # (N, 3, H, W), (N, 1, H, W), never trained on
+for label, model in (("U-Net", with_skips), ("no skips", no_skips)):
+    with torch.no_grad():
+        new_preds = (model(new_images.to(DEVICE)) > 0).float().cpu()  # (N, 1, H, W)
+    print(f"{label:>9} on new images: Dice {dice_score(new_preds, new_masks):.4f}, "
+          f"{int((new_preds != new_masks).sum())} of {new_masks.numel():,} pixels wrong")
+
+# %% [markdown]
+# Both fail: in our CPU run Dice 0.15 (U-Net) and 0.27 (no skips) on the new images, thousands of pixels wrong.
+# Eight images and 200 steps teach a model *these eight masks*, not what an ellipse is; which of the two
+# scores higher here is chance, as both are guessing. That is what this test is for: it checks the plumbing
+# (shapes, gradients, learning rate), not the model. Learning to segment takes many images and a score on new
+# ones: notebook 02 trains on hundreds of generated images, notebook 03 on thousands of car photos, and from then on
+# every score we report is on images the model never trained on.
 
 # %%
 from unet_tutorial.utils import report_metric
 
-# Every notebook reports one headline number; `make tutorial` collects them into one table of results.
-report_metric("dice", dice_score(preds["U-Net"], masks), "01_unet_from_scratch")
+# Every notebook reports one headline number; `make tutorial` collects them into one table of results. Here:
+# the U-Net's Dice on the batch it memorised, the "does it learn?" test of this section.
+report_metric("memorised_dice", dice_score(preds["U-Net"], masks), "01_unet_from_scratch")
 
 # %% [markdown]
 # ## 6. Two design choices
@@ -582,9 +613,11 @@ for merge, merged_channels in (("concat", 128), ("addition", 64)):
 #
 # Parameters grow with the square of `base_channels` and by about 4x per extra level; activation memory (what
 # training keeps for the backward pass) grows with `base_channels` and the image area; the receptive field
-# roughly doubles per level. Move the sliders (in Jupyter or Colab); below them, fixed settings are drawn for
+# roughly doubles per level. Move the slider and pick from the menus (in Jupyter or Colab); below them, fixed
+# settings are drawn for
 # viewers without widgets. Nothing is computed: the models are built on PyTorch's `"meta"` device, which
-# knows shapes but holds no data.
+# knows shapes but holds no data. Compare the first and the last drawing: depth 5 with base 32 has almost the
+# parameters of depth 4 with base 64 (31.1M against 31.0M) and twice its receptive field (408 against 200 px).
 
 # %%
 from unet_tutorial.measure import activation_bytes
@@ -604,7 +637,8 @@ def describe(depth: int, base_channels: int, image_size: int) -> plt.Figure:
         ax.barh([0], [value], color="tab:blue")
         ax.set_xlim(0, max(limit, value * 1.1))
         ax.set_yticks([])
-        ax.set_title(f"{label}: {value:,.1f}", fontsize=9)
+        ax.set_title(f"{label}: {value:,.1f}" if label != "receptive field (px)" else f"{label}: {value:,.0f}",
+                     fontsize=9)
     fig.suptitle(f"UNet(depth={depth}, base_channels={base_channels})", fontsize=10)
     fig.tight_layout()
     plt.close(fig)
@@ -619,7 +653,7 @@ interactive_or_static(describe, static=[{"depth": 4, "base_channels": 64, "image
 # %% [markdown]
 # ## 8. Optional, advanced: gradient checkpointing, measured
 #
-# Skip this on a first reading; it matters once images get big (notebook 03 trains at full resolution).
+# Skip this on a first reading; it matters at high resolution (a full-size Carvana photo is 1280 x 1918).
 #
 # Training keeps every block's activations until the backward pass needs them; at high resolution that is
 # most of the memory. `UNet(checkpointing=True)` keeps only each block's input and recomputes the inside
@@ -686,40 +720,51 @@ from unet_tutorial.exercises import check_double_conv_params
 check_double_conv_params(double_conv_params)
 
 # %% [markdown]
-# ### Experiment 2: how deep must the U be to see a whole 256 x 256 image?
-# Section 4 measured 200 pixels for `UNet()` (depth 4). Measure the receptive field for depths 1 to 6 and
-# set `depth_to_see_256` to the smallest depth whose centre pixel sees the whole of a 256 x 256 image.
-# Before you run it, guess: how does the field grow with each level?
+# ### Experiment 2: how deep must the U be to see a whole 1024 x 1024 image?
+# Section 4 measured 200 pixels for `UNet()` (depth 4). Measure the receptive field of depths 1 to 4 only,
+# find the rule that takes one depth's field to the next, and use it to *predict* the smallest depth whose
+# centre pixel sees the whole of a 1024 x 1024 image, without building the deeper models. Set
+# `depth_to_see_1024`; the check builds them and measures.
 
 # %% tags=["solution"]
 # Hint: build each model on the "meta" device (section 7), so nothing is allocated, and ask receptive_field.
+#   Then compare each field with twice the one before it.
 import torch
 
 from unet_tutorial.measure import receptive_field
 from unet_tutorial.model import UNet
 
 fields = {}
-for depth in range(1, 7):
+for depth in range(1, 5):
     with torch.device("meta"):
         fields[depth] = receptive_field(UNet(num_classes=1, depth=depth))
-    print(f"depth {depth}: {fields[depth]} px")
-depth_to_see_256 = min(depth for depth, field in fields.items() if field >= 256)
+print("measured:", fields)  # {1: 18, 2: 44, 3: 96, 4: 200}
+depth, field = 4, fields[4]
+while field < 1024:  # one more level: twice the field below it, plus 8 pixels
+    depth, field = depth + 1, 2 * field + 8
+    print(f"predicted: depth {depth}, {field} px")
+depth_to_see_1024 = depth
 
 # %%
 from unet_tutorial.exercises import check_depth_to_see
 
-check_depth_to_see(depth_to_see_256, image_size=256)
+check_depth_to_see(depth_to_see_1024, image_size=1024)
 
 # %% [markdown] tags=["answer"]
-# Each level roughly doubles the field (it adds a pooling and two convolutions at twice the spacing), so the
-# depth you need grows with the *logarithm* of the image size. Depth also costs: about 4x the parameters per
-# level (section 7's explorer). Notebook 03 picks the depth for its image size this way.
+# Each level doubles the field and adds 8 pixels: its pooling makes everything below it look with twice the
+# spacing (twice the field below), and its four 3x3 convolutions, two before the pooling and two after the
+# up-sampling, add 2 pixels each. So field = 13 x 2^depth - 8, and the depth you need grows with the
+# *logarithm* of the image size: depth 7 for 1024 pixels. Depth also costs: about 4x the
+# parameters per level (section 7's explorer). Notebook 03 keeps depth 4: at its GPU size (320 x 480) a
+# 200-pixel field already spans most of a car.
 
 # %% [markdown]
 # ### Experiment 3: how many poolings can a mask survive?
 # Repeat section 2's round trip (average-pool the masks, up-sample back, threshold at 0.5) with 1, 2, 3, ...
 # poolings (a factor of 2, 4, 8, ...). For each, measure the share of the true foreground pixels that come
-# back. Set `first_lossy` to the smallest number of poolings after which less than 90 % comes back.
+# back. Set `first_lossy` to the smallest number of poolings after which less than 90 % comes back. Before
+# you run it, predict: the smallest shapes of section 1 are a few pixels across; at which cell size should
+# they start to vanish?
 
 # %% tags=["solution"]
 # Hint: section 2's cell did it for 4 poolings; loop over k with factor 2**k, and count the foreground pixels
@@ -749,7 +794,9 @@ check_pooling_round_trip(first_lossy, masks)
 #   Two classes need just one logit per pixel: sigmoid, binary cross-entropy, and `logits > 0` for the mask.
 # - The encoder trades resolution for context; the decoder restores the resolution; the skips bring back the
 #   sharp detail from the encoder to the decoder (section 5: memorising a few images works even without
-#   them, with the few mistakes on the edges; new images with fine detail are where they count).
+#   them, with the few mistakes on the edges).
+# - Overfitting one small batch tests the plumbing: the loss must fall by ten times or more. It says nothing
+#   about new images (section 5's models fail on them); scores count only on images never trained on.
 # - `UNet(in_channels=3, num_classes=2)` has 31,037,698 parameters, most in the two deepest levels, and a
 #   receptive field of 200 pixels, about twice as much per extra level; it takes any H and W by padding inside.
 # - Transposed convolutions learn to up-sample but start with a 2x2 pattern; bilinear + 1x1 conv does not.

@@ -113,15 +113,22 @@ total = area(2, 3)  # secret at the end of a line
 def test_student_copy_badges_open_the_exercise_copy(tmp_path):
     base = "https://colab.research.google.com/github/me/repo/blob/main/notebooks/"
     svg = "(https://colab.research.google.com/assets/colab-badge.svg)"
-    solutions_line = f"# [![Open In Colab]{svg}]({base}00_demo.ipynb)\n#\n"
-    exercise_line = f"# [![Open the exercise version in Colab]{svg}]({base}exercises/00_demo.ipynb)\n#\n"
+    solutions = f"[![Open In Colab]{svg}]({base}00_demo.ipynb)"
+    exercise = f"[![Open the exercise version in Colab]{svg}]({base}exercises/00_demo.ipynb)"
     source = tmp_path / "00_demo.py"
-    for badges in (solutions_line, solutions_line + exercise_line):  # with and without the second badge line
+    cases = {  # title lines -> the copy's first lines
+        f"# {solutions}\n#\n": f"# 00 · Demo\n\n{solutions.replace(base, base + 'exercises/')}\n\n",
+        f"# {solutions} with the solutions ·\n# {exercise} the exercise version\n#\n": (
+            f"# 00 · Demo\n\n{exercise} the exercise version\n\n"
+        ),
+        f"# {solutions}\n#\n# {exercise}\n#\n": f"# 00 · Demo\n\n{exercise}\n\n",
+    }
+    for badges, start in cases.items():
         source.write_text(f"# %% [markdown]\n# # 00 · Demo\n#\n{badges}# **What you will learn**\n\n# %%\nx = 1\n")
         copy = notebooks.student_notebook(source).cells[0].source
         links = re.findall(COLAB_LINK, copy)
         assert links == [f"{base}exercises/00_demo.ipynb"], copy  # one badge, to the copy itself
-        assert copy.startswith("# 00 · Demo\n\n[![Open In Colab]") and copy.endswith("\n\n**What you will learn**")
+        assert copy == start + "**What you will learn**" and "solutions" not in copy, copy
 
 
 def test_committed_student_copies_open_themselves_and_stub_every_solution():

@@ -156,27 +156,22 @@ def stub_source(source: str) -> str:
 
 
 def _colab_badges_to(title: str, notebook_name: str) -> str:
-    """Point every Open-in-Colab link of a title cell at ``notebooks/exercises/<notebook_name>``.
+    """The title cell of a student copy: its Open-in-Colab badges open ``notebooks/exercises/<notebook_name>``.
 
-    A line that then repeats a badge already shown (the solution badge and the "exercise version" badge both
-    lead to the exercise copy now) is dropped, so the copy shows one badge.
+    A line with a badge to the solutions (and its words, "with the solutions") is dropped when another line
+    already opens the exercise copy; without such a line, its links are pointed at the copy instead.
     """
-    pattern = re.compile(
-        r"(https://colab\.research\.google\.com/github/[^\s)]+?/blob/[^\s)/]+/)"
-        r"notebooks/(?:" + EXERCISES_DIR + r"/)?" + re.escape(notebook_name)
-    )
-    rewritten = pattern.sub(rf"\g<1>notebooks/{EXERCISES_DIR}/{notebook_name}", title)
-    seen: set[str] = set()
-    kept = []
-    for line in rewritten.split("\n"):
-        links = set(re.findall(r"\]\((https://colab\.research\.google\.com/github/[^\s)]+)\)", line))
-        if links and links <= seen and re.fullmatch(r"\s*(\[!\[[^\]]*\]\([^)]*\)\]\([^)]*\)\s*)+", line):
-            if kept and not kept[-1].strip():
-                kept.pop()  # and the blank line that separated it
-            continue
-        seen |= links
-        kept.append(line)
-    return "\n".join(kept)
+    colab = r"(https://colab\.research\.google\.com/github/[^\s)]+?/blob/[^\s)/]+/)notebooks/"
+    solutions = re.compile(colab + re.escape(notebook_name))
+    exercises = re.compile(colab + EXERCISES_DIR + "/" + re.escape(notebook_name))
+    lines = title.split("\n")
+    has_exercise_badge = any(exercises.search(line) for line in lines)
+    kept = [
+        solutions.sub(rf"\g<1>notebooks/{EXERCISES_DIR}/{notebook_name}", line)
+        for line in lines
+        if not (has_exercise_badge and solutions.search(line))
+    ]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(kept))  # no double blank line where a badge line was
 
 
 def student_notebook(py_path: str | Path):

@@ -25,10 +25,10 @@
 # - how much a pretrained encoder buys you: the from-scratch U-Net of notebook 03 against `DenseNetUNet` with a
 #   random and with an ImageNet encoder, on the same data and budget (Dice, parameters, time, memory)
 # - the fine-tuning recipe: freeze the encoder first, then unfreeze it with a lower learning rate
-# - why BatchNorm makes the Dice dip right after unfreezing at a small batch, and how to keep it frozen
+# - why BatchNorm can make the Dice dip right after unfreezing at a small batch, and how to keep it frozen
 #
 # **Runtime**: 2 minutes in full mode on an idle 2-core CPU (generated data, 3 epochs per run; measured), under a
-# minute in smoke mode. On a Colab T4 with the real data the GPU recipe should take about 40 minutes for all
+# minute in smoke mode. On a Colab T4 with the real data the GPU recipe should take about 20 minutes for all
 # runs, an estimate from the models' operation counts (no GPU was at hand to measure it); `fit` prints each
 # epoch's time. On Colab the ImageNet weights (31 MB) download by themselves; **offline there
 # are no ImageNet weights**: the notebook says so, leaves the ImageNet run out, and runs its recipe on a random
@@ -74,7 +74,7 @@ FROZEN_EPOCHS = RECIPE["frozen_epochs"]  # the freeze-then-unfreeze run: epochs 
 LR = 1e-3  # the decoder of every DenseNet, and the from-scratch U-Net
 LR_ENCODER = 1e-4  # every DenseNet's encoder, random or ImageNet: ten times gentler, so that fine-tuning does
 # not wash out what a pretrained encoder knows; the same for both, so that the gap between them is ImageNet's
-UNET_BASE_CHANNELS = RECIPE["unet_base_channels"]  # the from-scratch U-Net of notebooks 01 and 03
+UNET_BASE_CHANNELS = RECIPE["unet_base_channels"]  # the from-scratch U-Net: notebook 03's width in each mode
 WEIGHTS = None if SMOKE else "imagenet"  # the pretrained encoder; smoke mode never loads (or downloads) it
 NUM_WORKERS = RECIPE["num_workers"]  # on a CPU, loader processes would only take cores from the training
 # GPU: one checkpoint folder per run; a run finished before (a Colab reconnect) is loaded, not retrained.
@@ -104,7 +104,8 @@ print(f"smoke mode: {SMOKE}, device: {DEVICE}, image size (H, W): {IMAGE_SIZE}, 
 #
 # The price: the images must be normalised the way the ImageNet images were when the weights were trained (the
 # per-channel mean and standard deviation you met in notebook 03), and the encoder is large (DenseNet121 has
-# about 7 million parameters in its convolutional part; the narrow U-Net of notebook 03 has under 2 million).
+# about 7 million parameters in its convolutional part, about as many as notebook 03's GPU U-Net, four times
+# its CPU one).
 
 # %% [markdown]
 # ## 2. The data: notebook 03's Carvana set
@@ -263,7 +264,9 @@ PRETRAINED = pretrained_model is not None
 # One validation image through the encoder: for each stage, the eight channels with the largest mean activation.
 # Early stages are sharp and local (edges, colour); later ones are coarse (1/32 of the image) and abstract. With
 # ImageNet weights you should see the car's outline and parts light up; a random encoder's maps are mostly
-# blurred copies of the image. The drawing code is plain matplotlib; what matters is the picture.
+# blurred copies of the image, though even they pick out a car on a plain studio background, one reason the
+# random encoder does not do badly on these cars. (The dark bands at the sides are the padding that makes the
+# width a multiple of 32.) The drawing code is plain matplotlib; what matters is the picture.
 
 # %%
 from unet_tutorial.viz import denormalize
@@ -414,9 +417,12 @@ plot_history({name: {k: run[k] for k in ("train_loss", "val_loss", "val_dice_per
 # - the two DenseNets have the same architecture, parameter count and learning rates, so the gap between them
 #   is what ImageNet pretraining is worth on this data and budget (when the weights were available);
 # - the random-encoder DenseNet against the from-scratch U-Net: more parameters and more seconds per epoch are not
-#   knowledge, and on a small budget the bigger random model need not win;
-# - in our offline CPU run (3 epochs) the from-scratch U-Net reached 0.912 at 2.8 s per epoch, the random-encoder
-#   DenseNet 0.900 at 10.3 s: more than five times the parameters, nearly four times the time, no better;
+#   knowledge, and on a small budget the bigger random model need not win. In our offline CPU run (3 epochs) the
+#   U-Net reached 0.912 at about 3 s per epoch, the random-encoder DenseNet 0.900 at about 10 s: more than five
+#   times the parameters (on a GPU, where the U-Net is wider, about one and a half times), no better;
+# - loss and Dice can disagree: there the U-Net's validation loss stayed far above the DenseNet's (0.86 against
+#   0.20) while its Dice was higher. Its probabilities were still close to 0.5, which BCE and the soft Dice of
+#   the loss punish, but mostly on the right side of it, which is all the thresholded Dice counts;
 # - the generated cars are simpler than real photos and look nothing like ImageNet's, so the gap you see on them
 #   says little about the real Carvana photos: every number here is about the data named in the data cell.
 
@@ -434,10 +440,12 @@ plot_history({name: {k: run[k] for k in ("train_loss", "val_loss", "val_dice_per
 # Unfreezing has a catch. A BatchNorm layer normalises with the statistics of the *current batch* while it trains,
 # and with its stored running statistics in eval mode (validation). Frozen, the encoder always used the stored
 # ones, and the decoder learned to read features normalised that way. Unfrozen in train mode, it normalises with
-# the mean and variance of **4 images** (our batch), which are noisy, and it pulls its running statistics towards
-# them at every step. The features the decoder reads change under its feet, in training and in validation alike.
-# The common practice at small batches (below about 16 per GPU) is to keep the encoder's BatchNorm frozen after
-# unfreezing: its weights train, its statistics stay. `model.unfreeze_encoder(train_batchnorm=False)` does that;
+# the mean and variance of one batch (`BATCH_SIZE` images: 4 on a CPU, 16 in the GPU recipe), which are noisy,
+# and it pulls its running statistics towards them at every step. The features the decoder reads change under
+# its feet, in training and in validation alike. The common practice at small batches (below about 16 per GPU)
+# is to keep the encoder's BatchNorm frozen after unfreezing: its weights train, its statistics stay. (At 16 the
+# batch statistics are steadier and the effect smaller; to see it clearly on a GPU, set `BATCH_SIZE = 4` in the
+# settings.) `model.unfreeze_encoder(train_batchnorm=False)` does that;
 # the layers stay in eval mode even when `fit` calls `model.train()`.
 #
 # We train the frozen phase once, then unfreeze two copies of that model both ways, with the same optimizer state
@@ -503,24 +511,26 @@ fig.tight_layout()
 plt.show()
 
 summary_table({end_to_end_name: end_to_end, **{staged_names[name]: runs[staged_names[name]] for name in phases},
-               f"  the frozen phase (epochs 1-{FROZEN_EPOCHS})": frozen,
+               f"  the frozen phase (epoch{'s 1-' if FROZEN_EPOCHS > 1 else ' '}{FROZEN_EPOCHS})": frozen,
                **{f"  the unfrozen phase, {name} (epochs {FROZEN_EPOCHS + 1}-{EPOCHS})": phase
                   for name, phase in phases.items()}})
 
 # %% [markdown]
-# How to read it, in our offline CPU run (generated cars, the RANDOM stand-in encoder, 3 epochs of 96 images):
+# How to read it. With the ImageNet encoder (on Colab), look at the first epoch after the dotted line: with
+# BatchNorm training on small batches, its Dice can fall below the frozen epoch's while the noisy batch
+# statistics replace ImageNet's; with BatchNorm frozen it should not. Then compare both copies with the encoder
+# trained end to end from epoch 1. The time panel shows the other reason to start frozen: no gradients
+# flow through the encoder, so a frozen epoch costs about half an unfrozen one.
+#
+# Our offline CPU run (generated cars, the RANDOM stand-in encoder, 3 epochs of 96 images) could not test this:
 # - the frozen epoch reached 0.907; the first epoch after unfreezing raised both copies to about 0.94, and the
 #   last one lowered both (0.913 with BatchNorm training, 0.889 with it frozen) while their training loss kept
 #   falling. With 64 validation images of 4 cars, one epoch's Dice moves by a few hundredths: neither the
-#   ordering of the two copies nor the last epoch's drop is evidence here;
-# - nor does this run test the BatchNorm lesson: a random encoder's running statistics are still their initial
-#   values (mean 0, variance 1), so "BatchNorm frozen" keeps statistics that describe nothing, where an ImageNet
-#   encoder keeps ones measured on 1.28 million photos. Run the notebook where the ImageNet weights download
-#   (Colab) to see the case the recipe is for, and look at the first epoch after the dotted line: with BatchNorm
-#   training on batches of 4, its Dice can fall below the frozen epoch's while the noisy batch statistics replace
-#   ImageNet's; with BatchNorm frozen it should not;
-# - the time panel shows the other reason to start frozen: no gradients flow through the encoder, so a frozen
-#   epoch took 4.8 s against 9.5-10.3 s for an unfrozen one (CPU), about half.
+#   ordering of the two copies nor the last epoch's drop is evidence;
+# - a random encoder's running statistics are still their initial values (mean 0, variance 1), so "BatchNorm
+#   frozen" keeps statistics that describe nothing, where an ImageNet encoder keeps ones measured on 1.28
+#   million photos;
+# - the times did show the saving: a frozen epoch took about 5 s, an unfrozen one about 10 s.
 
 # %% [markdown]
 # ## 8. The headline result
@@ -529,14 +539,18 @@ summary_table({end_to_end_name: end_to_end, **{staged_names[name]: runs[staged_n
 # predictions on a few validation images.
 
 # %%
+from IPython.display import display
+
 from unet_tutorial.utils import report_metric
 from unet_tutorial.viz import show
 
 print(f"headline run: {HEADLINE}" + ("" if PRETRAINED else " (a RANDOM-encoder stand-in: no ImageNet weights here)"))
-report_metric("val_dice", runs[HEADLINE]["val_dice_per_image"][-1], "04_densenet121_transfer")
+# the name says when the number is the stand-in's, so that make tutorial's table of results says it too
+report_metric("val_dice" if PRETRAINED else "val_dice_RANDOM_stand_in", runs[HEADLINE]["val_dice_per_image"][-1],
+              "04_densenet121_transfer")
 with torch.no_grad():
     logits = models[HEADLINE].eval()(images[:4].to(DEVICE)).cpu()  # (4, 1, H, W)
-show(images[:4], masks[:4], preds=(logits.sigmoid() > 0.5).float(), titles=val_ids[:4])
+display(show(images[:4], masks[:4], preds=(logits.sigmoid() > 0.5).float(), titles=val_ids[:4]))
 print("every run, for context:")
 summary_table(runs)
 
@@ -576,19 +590,20 @@ check_densenet_stage_channels(densenet_stage_channels)
 #
 # Many tutorials freeze an encoder with `model.encoder.requires_grad_(False)` alone. Find out what that leaves
 # running, with an experiment (no optimizer, no training step):
-# 1. build a fresh `DenseNetUNet` (the same encoder weights as section 7's), freeze its encoder with
-#    `requires_grad_(False)` only, put the model in train mode as `fit` does, and run three training batches
-#    through it under `torch.no_grad()`. `drift_grad_only`: the largest absolute change of any `running_mean` of
-#    the encoder's BatchNorm layers (`model.encoder_batchnorms()` lists them);
-# 2. fix it, so that the encoder's statistics stay put while the model (and so the decoder's BatchNorm) is in
-#    train mode, even after another `model.train()`; measure again: `drift_fixed`.
+# 1. build a fresh `DenseNetUNet` called `trial` (the same encoder weights as section 7's), freeze its encoder
+#    with `requires_grad_(False)` only, put the model in train mode as `fit` does, and run three training
+#    batches through it under `torch.no_grad()`. `drift_grad_only`: the largest absolute change of any
+#    `running_mean` of the encoder's BatchNorm layers (`trial.encoder_batchnorms()` lists them);
+# 2. fix it yourself, without the package's `freeze_encoder`: the encoder's statistics must stay put while the
+#    model (and so the decoder's BatchNorm) is in train mode, even after another `trial.train()`. Measure again:
+#    `drift_fixed`.
 #
-# `check_frozen_batchnorm(drift_grad_only, drift_fixed, model)` checks both numbers and your fixed model.
+# `check_frozen_batchnorm(drift_grad_only, drift_fixed, trial)` checks both numbers and your fixed model.
 
 # %% tags=["solution"]
 # Hint: copy the running means (.clone()) before the batches and compare after. For the fix: in which mode
-# does BatchNorm update its statistics, and what does model.train() do to every submodule? Then read
-# DenseNetUNet.freeze_encoder and unfreeze_encoder in unet_tutorial/densenet_unet.py.
+#   does BatchNorm update its statistics, what does model.train() do to every submodule, and which tool of
+#   notebook 01 runs your code just before every forward pass?
 import itertools
 
 
@@ -605,10 +620,16 @@ def running_mean_drift(model: DenseNetUNet, batches: int = 3) -> float:
     return (encoder_running_means(model) - before).abs().max().item()
 
 
+def encoder_batchnorm_to_eval(model: DenseNetUNet, args: tuple) -> None:
+    """A forward pre-hook (notebook 01): runs before every forward pass, so after any model.train()."""
+    for norm in model.encoder_batchnorms():
+        norm.eval()  # normalise with the stored statistics, and leave them alone
+
+
 trial = DenseNetUNet(num_classes=1, weights=WEIGHTS if PRETRAINED else None).to(DEVICE)
 trial.encoder.requires_grad_(False)
 drift_grad_only = running_mean_drift(trial)
-trial.freeze_encoder()  # or unfreeze_encoder(train_batchnorm=False), to train the weights with frozen statistics
+trial.register_forward_pre_hook(encoder_batchnorm_to_eval)  # the package's freeze_encoder overrides train()
 drift_fixed = running_mean_drift(trial)
 print(f"largest change of a running mean: requires_grad_(False) only {drift_grad_only:.4f}, fixed {drift_fixed}")
 

@@ -269,7 +269,7 @@ def check_threshold_gain(
         raise AssertionError(f"the sign is reversed: Dice at the tuned threshold ({tuned}) minus Dice at 0.5")
     assert abs(got - expected) < 1e-4, (
         f"expected {expected:+.4f} (threshold {tuned}, picked on the {int(tune.sum())} images of the first "
-        f"len(cars) // 2 of the sorted validation cars, measured on the others), got {got:+.4f}"
+        f"len(val_cars) // 2 of the sorted validation cars val_cars, measured on the others), got {got:+.4f}"
     )
     print(f"threshold {tuned}: {in_sample:+.4f} Dice on the cars it was picked on, {expected:+.4f} on the others")
     _passed("threshold_gain")

@@ -64,7 +64,7 @@ RECIPES: dict[str, dict[str, dict]] = {
         # split-by-image experiment holds back only 2% of the training images (enough to measure it)
         "gpu": {
             "sample_cars": 24,
-            "sample_size": (320, 480),
+            "sample_size": (640, 960),  # generated stand-in: twice the model's size, as real photos are larger
             "image_size": (320, 480),
             "base_channels": 32,
             "batch_size": 16,
@@ -105,7 +105,7 @@ RECIPES: dict[str, dict[str, dict]] = {
         # validation cars
         "gpu": {
             "sample_cars": 24,
-            "sample_size": (320, 480),
+            "sample_size": (640, 960),  # generated stand-in: twice the model's size, as real photos are larger
             "image_size": (320, 480),
             "train_images": 1280,
             "val_images": 320,

@@ -142,7 +142,8 @@ print(f"{len(raw_train)} training and {len(raw_val)} validation images")
 # ## 2. Look at the data
 #
 # Every class gets a fixed colour (`ade20k_palette`); the legend names the classes present. Black is
-# "ignored" (label 0, see below).
+# "ignored": file label 0 ("other"), which the dataset turns into 255 (section 3); the legend's "0: wall" is
+# class 0 after that shift, file label 1.
 
 # %%
 import matplotlib.pyplot as plt
@@ -265,6 +266,7 @@ from unet_tutorial.losses import cross_entropy
 targets = torch.tensor([[[0, 3, 255], [2, 255, 1]]])  # (B, H, W), two ignored pixels
 valid = targets != IGNORE_INDEX
 log_probs = logits.log_softmax(dim=1)  # (B, C, H, W)
+# 255 is no class index for gather: clamp it to any valid one (3); `valid` drops those pixels anyway
 picked = log_probs.gather(1, targets.clamp(max=3).unsqueeze(1)).squeeze(1)  # (B, H, W): log p[true class]
 by_hand = -(picked[valid]).mean()  # the mean over the 4 valid pixels only
 print(f"by hand {by_hand:.4f}   F.cross_entropy {F.cross_entropy(logits, targets, ignore_index=255):.4f}   "
@@ -275,7 +277,8 @@ torch.testing.assert_close(by_hand, cross_entropy(logits, targets, ignore_index=
 # ### Class weights
 #
 # Weighted cross-entropy multiplies each pixel's loss by the weight of its true class. **Median-frequency
-# weights** (Eigen & Fergus 2015) set `w_c = median(f) / f_c`: a class at the median frequency gets 1, a ten
+# weights** set `w_c = median(f) / f_c` (a simplified form of Eigen & Fergus 2015, who count each f_c only over
+# the images that contain class c): a class at the median frequency gets 1, a ten
 # times rarer one 10, a ten times more frequent one 0.1. We cap them at `MAX_CLASS_WEIGHT`: uncapped, a class
 # seen in only a few pixels of the sample would get a huge weight and steer the whole gradient.
 
@@ -293,8 +296,11 @@ print(f"the largest weight is {weights[seen_ids].max() / weights[seen_ids].min()
       f"classes hold {cumulative[3]:.0%} of the pixels and would get {loss_share:.1%} of the weighted loss")
 
 # %% [markdown]
-# On the real ADE20K (objectInfo150's pixel ratios) the uncapped weights span about **790x**, and wall,
-# building, sky and floor, 41% of the pixels, would get **2.7%** of the loss. None of the published ADE20K
+# Uncapped, `share x weight` is the median frequency for every class: each class that occurs gets exactly 1/C
+# of the weighted loss, however many pixels it has, so the top 4 of 20 classes get 4/20 = 20% (with our cap,
+# the line above) and the top 4 of 150 on the real data 2.7%. On the real ADE20K (objectInfo150's pixel ratios)
+# the uncapped weights span about **790x**, and wall, building, sky and floor, 41% of the pixels, would get
+# **2.7%** of the loss. None of the published ADE20K
 # baselines (FCN, PSPNet, UPerNet, as mmsegmentation trains them) weights its classes. So this notebook trains
 # with **plain** cross-entropy by default, and section 6 trains the weighted version beside it to see what weighting does.
 #
@@ -429,8 +435,8 @@ print(f"over 500 crops: {np.mean(padding):.1%} of the pixels are padding; {padde
 #
 # **Validation** is deterministic: each image is resized to the same short side (no zoom, no crop), but its
 # **mask stays at its own size**, as the benchmark scores: `evaluate` upsamples the logits (bilinear) to the
-# mask before counting. Resizing the masks instead would drop thin and small regions and score a different,
-# easier task (experiment 3 measures it).
+# mask before counting. Resizing the masks instead would drop thin and small regions and score a different
+# task (experiment 3 measures the difference).
 
 # %%
 from torch.utils.data import DataLoader
@@ -528,8 +534,8 @@ plot_history(history, metrics=["val_miou", "val_pixel_accuracy"])
 # %% [markdown]
 # We report the **last** epoch, where the one-cycle schedule ends. The best epoch's mIoU (which `best.pt` keeps)
 # is picked on the very validation set it is measured on, so it is optimistic: the larger the number of epochs
-# to pick from, the more of it is luck. A held-out test set (ADE20K keeps its own) would give the unbiased
-# number.
+# to pick from, the more of it is luck. A held-out test set would give the unbiased number; ADE20K's own test
+# labels are not public, so you would split one off the training images.
 #
 # ## 6. Class weights: do they help?
 #
@@ -601,7 +607,7 @@ plt.show()
 # pixels, where the truth has 11%. Which classes does that help, and which does it hurt? Guess from the bars;
 # experiment 2 measures it.
 #
-# That is one run, short and on drawn scenes, but it is the pattern behind the published ADE20K baselines'
+# That is one run, short and on drawn scenes, but it is consistent with the published ADE20K baselines'
 # choice to train unweighted. When the rare classes matter most, the first levers are more epochs and a
 # pretrained encoder; then milder weights (a lower cap, or the square root of the median-frequency weights),
 # judged per class, as here.
@@ -708,6 +714,10 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
+# Read the rows. The plain model gets the large regions (sky, road, tree, the car) and confuses classes of
+# similar colour (in our run the wall as ceiling, the sidewalk as road); the weighted model paints a rare
+# class wherever it is unsure: mountain over the sky, door over the road.
+#
 # ## 8. Sliding-window inference
 #
 # Validation gave the network each whole image at the short side. A large photo, or a small GPU, calls for
@@ -739,7 +749,8 @@ for i, (top_, left) in enumerate(tiles):
                                         min(crop, height) - 2 * inset, fill=False, edgecolor=colour, linewidth=2))
     axes[0].text(left + 4, top_ + 4, str(i + 1), color="white", fontsize=9, va="top",
                  bbox={"facecolor": colour, "edgecolor": "none", "pad": 1})
-axes[0].set_title(f"{width} x {height} image: {len(tiles)} tiles of {crop} px, stride {stride}")
+axes[0].set_title(f"{width} x {height} image: {len(tiles)} tiles of {crop} px, stride {stride}\n"
+                  "(the last tile of a row or column is pulled back to end at the border)", fontsize=9)
 im = axes[1].imshow(coverage, cmap="viridis", vmin=0.5, vmax=coverage.max() + 0.5)
 fig.colorbar(im, ax=axes[1], ticks=range(1, int(coverage.max()) + 1), fraction=0.04)
 axes[1].set_title("tiles covering each pixel")
@@ -873,7 +884,7 @@ interactive_or_static(draw_class, static=static, class_name=choices, index=(0, P
 # |---|---|---|
 # | training crops | 96 px (generated) / 256 px (real), after a 0.5-2.0 zoom of that short side | 512 x 512, after a 0.5-2.0 zoom of a short side of 512 |
 # | batch | 8 | 16 (e.g. 4 GPUs x 4) |
-# | iterations | a few hundred | 80,000-160,000 (160k x 16 = about 127 epochs) |
+# | iterations | about 100 (25 batches x 4 epochs) on generated data, 125 on the real data | 80,000-160,000 (160k x 16 = about 127 epochs) |
 # | encoder | none pretrained | ImageNet-pretrained |
 # | loss | CE + Dice, unweighted | CE, unweighted |
 # | evaluation | short side 96 / 256, scored at annotation resolution | short side 512, scored at annotation resolution, whole image or sliding window |
@@ -899,8 +910,8 @@ interactive_or_static(draw_class, static=static, class_name=choices, index=(0, P
 # crops, scored at annotation resolution as here (mmsegmentation's model zoo): FCN about **0.36**, PSPNet
 # and UPerNet **0.41-0.42**. Those models add context modules (pyramid pooling) on a pretrained encoder; a
 # U-Net's decoder adds resolution, not context. We have not run the full recipe, so we make no claim of our
-# own: expect a DenseNet121 U-Net below the PSPNet/UPerNet line, and measure where it lands against FCN's 0.36
-# with the commands above. A U-Net trained from scratch (no pretrained encoder) lands lower still.
+# own; a hypothesis to test with the commands above: a DenseNet121 U-Net lands below the PSPNet/UPerNet line,
+# near FCN's 0.36. A U-Net trained from scratch (no pretrained encoder) lands lower still.
 #
 # ## Results
 #
@@ -982,7 +993,7 @@ else:
 # %% [markdown] tags=["answer"]
 # In the CPU run the plain loss wins the frequent half (0.257 against 0.154) and the weighted loss the rare half
 # (0.114 against 0.057): weighting moves IoU from the frequent classes to the rare ones. The bars of section 6
-# show it class by class: the weighted model wins most of the rare classes (painting, mountain, door, bed, ...),
+# show it class by class: the weighted model wins most of the rare classes (painting, mountain, car, bed, ...),
 # which the plain model (almost) never predicts, and loses frequent ones the plain model had: road and floor fall
 # from about 0.55 and 0.62 to about 0. A false positive costs IoU too (it joins the union), so the rare classes
 # gain less than the frequent ones lose: mIoU went down because the frequent half lost more (0.10) than the rare
@@ -1065,9 +1076,9 @@ check_padding_share(padding_share, image_size=(512, 683), crop_size=512, short_s
 #   cross-entropy (with `ignore_index`) instead of BCE, Dice averaged over the classes present.
 # - The standard pipeline zooms every photo by 0.5-2.0 around one short side, pads with 255 and crops;
 #   validation resizes the image only and scores at annotation resolution.
-# - Median-frequency class weights moved IoU from the frequent classes to the rare ones and lost more than they
-#   gained (CPU run: mIoU 0.157 plain, 0.134 weighted; pixel accuracy 0.494 and 0.260). Train unweighted, as the
-#   published baselines do, and read per-class IoU before changing that.
+# - Median-frequency class weights lowered the mIoU in our CPU run (0.157 plain, 0.134 weighted; pixel accuracy
+#   0.494 and 0.260); experiment 2 reads where they win and where they lose. Train unweighted, as the published
+#   baselines do, and read per-class IoU before changing that.
 # - A model that never predicts a rare class, or confuses two similar ones, scores IoU 0 on it: per-class
 #   numbers and the confusion view say which it is.
 # - Sliding windows predict images of any size with bounded memory; on these small validation images they

@@ -427,7 +427,7 @@ def check_weighting_effect(
     for label, answer, classes in halves:
         plain, weighted = iou_plain[classes].mean().item(), iou_weighted[classes].mean().item()
         winner = "tie" if abs(plain - weighted) < 0.005 else ("plain" if plain > weighted else "weighted")
-        assert answer == winner or winner == "tie", (
+        assert answer == winner, (
             f"on the {label} half ({len(classes)} classes) the mean IoU is {plain:.3f} for the "
             f"plain loss and {weighted:.3f} for the weighted one, so the winner is {winner!r}, not {answer!r}. "
             "Sort the classes of the validation masks by their training share, cut the list in two, and average "
@@ -467,8 +467,10 @@ def check_annotation_resolution(
         loader = DataLoader(ADE20KDataset(root, "validation", transform, limit=limit, seed=seed), batch_size=1)
         truth[name] = evaluate(model, loader, device, num_classes=150, ignore_index=255, progress=False)["miou"]
 
-    def close(got: float, expected: float) -> bool:
-        return abs(float(got) - expected) <= max(1e-4, 0.01 * abs(expected))
+    gap = abs(truth["network"] - truth["annotation"])
+
+    def close(got: float, expected: float) -> bool:  # tight enough to tell the two apart, however near they are
+        return abs(float(got) - expected) <= max(1e-5, min(0.01 * abs(expected), gap / 3))
 
     if (
         close(at_network, truth["annotation"])

@@ -273,7 +273,8 @@ def class_weights(
         masks: one tensor of class indices, or an iterable of them (e.g. every mask of a dataset).
         num_classes: C (2 for binary masks).
         method: "inverse" (1 / (C f_c)), "median" (median(f) / f_c over the classes that occur, the mean of
-            the middle two for an even count; Eigen & Fergus 2015, https://arxiv.org/abs/1411.4734) or "enet"
+            the middle two for an even count; a simplified form of Eigen & Fergus 2015,
+            https://arxiv.org/abs/1411.4734, who count f_c only over the images that contain c) or "enet"
             (1 / ln(1.02 + f_c), Paszke et al. 2016, https://arxiv.org/abs/1606.02147).
 
     Returns:

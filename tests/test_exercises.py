@@ -13,9 +13,24 @@ def double_conv_params_with_bias(in_channels, out_channels):
     return 9 * in_channels * out_channels + out_channels + 9 * out_channels**2 + out_channels + 4 * out_channels
 
 
-def iou_as_recall(confusion):
+def fw_iou_by_columns(confusion):
+    from unet_tutorial.metrics import iou_per_class
+
     confusion = confusion.double()
-    return confusion.diagonal() / confusion.sum(1)  # TP / (TP + FN): forgets the false positives
+    return float((confusion.sum(0) / confusion.sum() * iou_per_class(confusion).nan_to_num(0.0)).sum())
+
+
+def plain_mean_iou(confusion):
+    from unet_tutorial.metrics import mean_iou
+
+    return mean_iou(confusion)
+
+
+def fw_iou_without_nan_handling(confusion):
+    from unet_tutorial.metrics import iou_per_class
+
+    confusion = confusion.double()
+    return float((confusion.sum(1) / confusion.sum() * iou_per_class(confusion)).sum())  # NaN * 0 = NaN
 
 
 def whole_image_dice(preds, targets, width=3):
@@ -135,7 +150,11 @@ WRONG_ANSWERS = {
     "check_double_conv_params": [(double_conv_params_with_bias,)],
     "check_depth_to_see": [(4,), (6,), (5, 128)],
     "check_pooling_round_trip": [(2, LOW_MASKS), (4, LOW_MASKS)],
-    "check_iou_from_confusion": [(iou_as_recall,)],
+    "check_frequency_weighted_iou": [
+        (fw_iou_by_columns,),
+        (fw_iou_without_nan_handling,),
+        (plain_mean_iou,),
+    ],
     "check_best_threshold": [(0.5, LOW_PROBS, LOW_MASKS), (0.95, LOW_PROBS, LOW_MASKS)],
     "check_empty_image_dice": [(0.0, EMPTY_HALF), (1.0, EMPTY_HALF)],
     "check_edge_dice": [

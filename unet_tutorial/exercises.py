@@ -78,18 +78,44 @@ def check_pooling_round_trip(poolings: int, masks: torch.Tensor) -> None:
 # Notebook 02: losses and metrics
 
 
-def check_iou_from_confusion(iou_from_confusion: Callable[[torch.Tensor], torch.Tensor]) -> None:
-    """Notebook 02: IoU of each class from a confusion matrix (rows = target, columns = prediction)."""
-    confusion = torch.tensor([[50, 2, 3], [4, 20, 1], [6, 0, 14]])
-    got = torch.as_tensor(iou_from_confusion(confusion), dtype=torch.float64)
-    assert got.shape == (3,), f"one IoU per class: expected shape (3,), got {tuple(got.shape)}"
-    # class 0: TP 50, FN 2 + 3 (its row), FP 4 + 6 (its column)
-    expected = torch.tensor([50 / 65, 20 / 27, 14 / 24], dtype=torch.float64)
-    assert torch.allclose(got, expected, atol=1e-6), (
-        f"expected {expected.tolist()}, got {got.tolist()}; IoU_c = TP / (TP + FP + FN) with TP the diagonal, "
-        "FN the rest of row c and FP the rest of column c"
-    )
-    _passed("iou_from_confusion")
+def check_frequency_weighted_iou(frequency_weighted_iou: Callable[[torch.Tensor], float]) -> None:
+    """Notebook 02: the IoU of each class weighted by its share of the target pixels (rows), summed."""
+    from unet_tutorial.metrics import iou_per_class, mean_iou
+
+    def expected(confusion: torch.Tensor) -> float:
+        confusion = confusion.double()
+        share = confusion.sum(1) / confusion.sum()
+        return float((share * iou_per_class(confusion).nan_to_num(0.0)).sum())
+
+    cases = {
+        "three classes": torch.tensor([[50, 2, 3], [4, 20, 1], [6, 0, 14]]),
+        # class 3 is in neither targets nor predictions (its IoU is NaN); class 2 is predicted but never true
+        "a class nowhere, a class only predicted": torch.tensor(
+            [[60, 5, 5, 0], [2, 20, 3, 0], [0, 0, 0, 0], [0, 0, 0, 0]]
+        ),
+    }
+    for name, confusion in cases.items():
+        got = float(frequency_weighted_iou(confusion.clone()))
+        want = expected(confusion)
+        if math.isclose(got, want, abs_tol=1e-6):
+            continue
+        assert not math.isnan(got), (
+            f"{name}: you returned NaN. A class in neither the targets nor the predictions has IoU NaN (0 / 0) "
+            "and share 0: leave it out, or count it as 0"
+        )
+        by_columns = confusion.double().sum(0) / confusion.sum()
+        if math.isclose(got, float((by_columns * iou_per_class(confusion).nan_to_num(0.0)).sum()), abs_tol=1e-6):
+            raise AssertionError(
+                f"{name}: you weighted by the columns' shares, the *predicted* pixels; the weights are each "
+                "class's share of the true pixels, the rows"
+            )
+        if math.isclose(got, mean_iou(confusion), abs_tol=1e-6):
+            raise AssertionError(f"{name}: {got:.4f} is the plain mean IoU; weight each class by its share")
+        raise AssertionError(
+            f"{name}: expected {want:.4f}, got {got:.4f}: sum over the classes of (its true pixels / all pixels) "
+            "x its IoU"
+        )
+    _passed("frequency_weighted_iou")
 
 
 def check_best_threshold(threshold: float, probs: torch.Tensor, masks: torch.Tensor) -> None:

@@ -510,8 +510,8 @@ for ax in axes:
 plt.show()
 
 # %% [markdown]
-# Without skips the few mistakes sit on the shapes' **edges** (in our run, most of them where two shapes nearly
-# touch): the *where* that section 2's round trip lost.
+# Without skips the few mistakes sit on the shapes' **edges** (in our run's worst image, most of them where two
+# shapes nearly touch): the *where* that section 2's round trip lost.
 # The gap is small because memorising a few images is easy even without skips: the real bottleneck holds
 # 16 x base_channels numbers per cell, not the single number of section 2's analogy, and training can pack
 # the edges of 8 masks into them.
@@ -530,7 +530,7 @@ for label, model in (("U-Net", with_skips), ("no skips", no_skips)):
 # %% [markdown]
 # Both fail: in our CPU run Dice 0.15 (U-Net) and 0.27 (no skips) on the new images, thousands of pixels wrong.
 # Eight images and 200 steps teach a model *these eight masks*, not what an ellipse is; which of the two
-# scores higher here is chance, as both are guessing. That is what this test is for: it checks the plumbing
+# scores higher here, one seed cannot tell: both are guessing. That is what this test is for: it checks the plumbing
 # (shapes, gradients, learning rate), not the model. Learning to segment takes many images and a score on new
 # ones: notebook 02 trains on hundreds of generated images, notebook 03 on thousands of car photos, and from then on
 # every score we report is on images the model never trained on.
@@ -756,15 +756,15 @@ check_depth_to_see(depth_to_see_1024, image_size=1024)
 # up-sampling, add 2 pixels each. So field = 13 x 2^depth - 8, and the depth you need grows with the
 # *logarithm* of the image size: depth 7 for 1024 pixels. Depth also costs: about 4x the
 # parameters per level (section 7's explorer). Notebook 03 keeps depth 4: at its GPU size (320 x 480) a
-# 200-pixel field already spans most of a car.
+# 200-pixel field spans a car's full height and about half its length.
 
 # %% [markdown]
 # ### Experiment 3: how many poolings can a mask survive?
 # Repeat section 2's round trip (average-pool the masks, up-sample back, threshold at 0.5) with 1, 2, 3, ...
 # poolings (a factor of 2, 4, 8, ...). For each, measure the share of the true foreground pixels that come
 # back. Set `first_lossy` to the smallest number of poolings after which less than 90 % comes back. Before
-# you run it, predict: the smallest shapes of section 1 are a few pixels across; at which cell size should
-# they start to vanish?
+# you run it, predict: the smallest ellipses of section 1 are about 12 % of the side across (12 pixels at
+# 96); at which cell size should they start to vanish?
 
 # %% tags=["solution"]
 # Hint: section 2's cell did it for 4 poolings; loop over k with factor 2**k, and count the foreground pixels
@@ -785,8 +785,10 @@ from unet_tutorial.exercises import check_pooling_round_trip
 check_pooling_round_trip(first_lossy, masks)
 
 # %% [markdown] tags=["answer"]
-# A few poolings cost little, the deep ones cost most of the shapes: exactly the levels where U-Net gets its
-# context are the levels that cannot say *where*. The skips carry the *where* across at every level.
+# A few poolings cost little, the deep ones cost most of the shapes: in our CPU run (96 pixels) 3 poolings
+# already lost more than 10 %; at the GPU's 128 pixels the shapes are larger and it takes 4, so the answer
+# depends on `IMAGE_SIZE`. Exactly the levels where U-Net gets its context are the levels that cannot say
+# *where*. The skips carry the *where* across at every level.
 
 # %% [markdown]
 # ## Summary

@@ -191,7 +191,7 @@ torch.testing.assert_close(jaccard_by_hand, losses.jaccard_loss(logits, targets,
 print(f"Dice loss {dice_by_hand:.4f}, Jaccard loss {jaccard_by_hand:.4f}: the package agrees")
 
 # %% [markdown]
-# Now the picture that explains most of this notebook. A 64 x 64 mask holds one small object (about 2 % of the
+# Now the picture that explains most of this notebook. A 64 x 64 mask holds one small object (under 2 % of the
 # pixels). The prediction gives probability $p$ to the object's pixels and a low 0.005 to the background; we
 # slide $p$ from "missed entirely" (left) to "found" (right) and plot every loss.
 
@@ -455,19 +455,20 @@ plt.show()
 
 # %% [markdown]
 # What to look for, in our CPU run (3 epochs, 48 steps per loss). After the first epoch BCE, focal and the
-# combo were all still at Dice 0 while the Dice loss had found the objects (the curve above). Cross-entropy is
+# combo were all still at Dice 0 while the Dice loss had started to find the objects (the curve above). Cross-entropy is
 # dominated by the ~98.5 % background pixels, so it first learns "background everywhere": Dice 0 while pixel
 # accuracy is already ~98 %, the objects found only later. Focal loss with α = 0.25 weighs the foreground even
 # less. The Dice loss scores the objects from the first step. The combo starts like BCE, then its Dice term
-# pulls it ahead: it ended best (0.81, then Dice 0.78, focal 0.72, BCE 0.66), BCE's steady per-pixel gradients
+# pulls it ahead: it ended best (0.81, then Dice 0.78, focal 0.71, BCE 0.66), BCE's steady per-pixel gradients
 # plus Dice's push towards the objects.
 #
 # The pictures say the same. In the top row the faint object on the right is found by Dice and the combo and
 # missed by BCE and focal, whose probabilities on the objects average about 0.5 (printed above the figure),
 # against 0.94 for Dice. Dice's blobs also spill over the cyan outlines (its lower Dice in rows 2 and 3), and
-# its background is the brightest (0.21 on average): Dice scores the overlap, not calibrated probabilities.
-# The faint grids and stripes in every model are the transposed convolutions' 2x2 pattern from notebook 01.
-# With more epochs they all catch up: the choice of loss matters most when the budget is short and the objects
+# its background is the brightest (0.21 on average). After 48 steps none of the four is calibrated, but Dice
+# is the most confident on the objects and spills past them: it scores the overlap, not probabilities.
+# The faint grids and stripes in most panels are the transposed convolutions' 2x2 pattern from notebook 01.
+# With more epochs we expect them all to catch up: the choice of loss matters most when the budget is short and the objects
 # small. (On a GPU the notebook trains 1024 images for 10 epochs with a wider U-Net; there all four may be high
 # after one epoch: compare the first epoch and the gaps, not the order.)
 #
@@ -625,7 +626,8 @@ from unet_tutorial.exercises import check_empty_image_dice
 check_empty_image_dice(lazy_dice, with_empty)
 
 # %% [markdown] tags=["answer"]
-# The per-image mean gives the lazy model a free point for every empty image: a third of the images here.
+# The per-image mean gives the lazy model a free point for every empty image: a third of the images here,
+# 0.333, where the pooled Dice of the same prediction is 0.000 (pooled counts give an empty image nothing).
 # Carvana has a car in every image, so its per-image Dice is safe from this; on a data set with empty images,
 # report the share of empty images found empty and the Dice on the others, separately.
 

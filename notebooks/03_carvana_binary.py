@@ -32,8 +32,8 @@
 # - to write a Kaggle submission in run-length encoding
 # - to train the same U-Net on a folder of your own images and masks
 #
-# **Runtime**: about 1.5 minutes in full mode on an idle 2-core CPU (generated data, a narrow U-Net on small
-# images for 6 epochs; measured, data generation included), seconds in smoke mode.
+# **Runtime**: a little over a minute in full mode on an idle 2-core CPU (68-76 s measured; generated data, a
+# narrow U-Net on small images for 6 epochs, data generation included), seconds in smoke mode.
 # On a Colab T4 with the real data the GPU recipe (section 13: 15 epochs at 320x480) should take about 40
 # minutes, an estimate from the model's operation count (no GPU was at hand to measure it); `fit` prints each
 # epoch's time, so after the first epoch you know your own total.

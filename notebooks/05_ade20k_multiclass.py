@@ -28,7 +28,7 @@
 # - sliding-window inference, and what it changes in the score
 # - what the full recipe looks like on several GPUs, and where published ADE20K baselines sit
 #
-# **Runtime**: about 3 minutes on a 2-core CPU (172 s measured; generated data, a narrow U-Net, two training
+# **Runtime**: 2.5 to 3 minutes on a 2-core CPU (148-172 s measured; generated data, a narrow U-Net, two training
 # runs of 4 epochs); about 20 seconds in smoke mode. On a Colab GPU with the real data the settings print an
 # estimate per GPU (5 epochs, about 71 minutes on a T4). That estimate comes from the model's FLOPs, not from a
 # run: the GPU run on the real data **has not been measured**. `fit` prints each epoch's time; a healthy run

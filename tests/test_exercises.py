@@ -235,3 +235,11 @@ def test_frozen_batchnorm_accepts_both_fixes():
     exercises.check_frozen_batchnorm(0.1, 0.0, model.train())
     model.unfreeze_encoder(train_batchnorm=False)
     exercises.check_frozen_batchnorm(0.1, 0.0, model.train())
+
+    def encoder_batchnorm_to_eval(module, args):  # the notebook's own fix: a forward pre-hook
+        for norm in module.encoder_batchnorms():
+            norm.eval()
+
+    hooked = DenseNetUNet(decoder_channels=(16, 8, 8, 8, 4))
+    hooked.register_forward_pre_hook(encoder_batchnorm_to_eval)
+    exercises.check_frozen_batchnorm(0.1, 0.0, hooked.train())  # train() just before: no forward pass since

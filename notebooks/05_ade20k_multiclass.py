@@ -276,7 +276,8 @@ torch.testing.assert_close(by_hand, cross_entropy(logits, targets, ignore_index=
 # %% [markdown]
 # ### Class weights
 #
-# Weighted cross-entropy multiplies each pixel's loss by the weight of its true class. **Median-frequency
+# Weighted cross-entropy multiplies each pixel's loss by the weight of its true class and averages with those
+# weights (it divides by their sum, as PyTorch does). **Median-frequency
 # weights** set `w_c = median(f) / f_c` (a simplified form of Eigen & Fergus 2015, who count each f_c only over
 # the images that contain class c): a class at the median frequency gets 1, a ten
 # times rarer one 10, a ten times more frequent one 0.1. We cap them at `MAX_CLASS_WEIGHT`: uncapped, a class
@@ -297,8 +298,8 @@ print(f"the largest weight is {weights[seen_ids].max() / weights[seen_ids].min()
 
 # %% [markdown]
 # Uncapped, `share x weight` is the median frequency for every class: each class that occurs gets exactly 1/C
-# of the weighted loss, however many pixels it has, so the top 4 of 20 classes get 4/20 = 20% (with our cap,
-# the line above) and the top 4 of 150 on the real data 2.7%. On the real ADE20K (objectInfo150's pixel ratios)
+# of the weighted loss, however many pixels it has, so the top 4 of 20 classes get 4/20 = 20% (the line above:
+# our cap does not bind here) and the top 4 of 150 on the real data 2.7%. On the real ADE20K (objectInfo150's pixel ratios)
 # the uncapped weights span about **790x**, and wall, building, sky and floor, 41% of the pixels, would get
 # **2.7%** of the loss. None of the published ADE20K
 # baselines (FCN, PSPNet, UPerNet, as mmsegmentation trains them) weights its classes. So this notebook trains
@@ -429,7 +430,7 @@ print(f"over 500 crops: {np.mean(padding):.1%} of the pixels are padding; {padde
       f"some (those zoomed out below the crop size); 'other', also 255, is {other_share:.1%} of the photos' pixels")
 
 # %% [markdown]
-# About a third of the zooms make the photo smaller than the crop, and those crops carry a band of padding; the
+# A bit over a third of the zooms make the photo smaller than the crop, and those crops carry a band of padding; the
 # loss skips it, so it costs compute, not correctness. In exchange the model sees every scene from half to
 # twice its size.
 #
@@ -643,7 +644,7 @@ print(f"{len(seen)} classes in the validation masks; IoU 0 for {len(zero)}: "
 #   table, person and chair (0.44% to 1.37% of the training pixels) have IoU 0 with 0.00% of the pixels
 #   predicted as them; door (1.72%) scores 0.000, predicted on 0.12% of the pixels where it covers 1.85%, and
 #   nearly never in the right place. In 800 crops (4 epochs of 200) these classes have not learned to win the
-#   argmax against the frequent class around them. This is what class weights try to fix (section 6).
+#   argmax against the frequent classes around them or of similar colour. This is what class weights try to fix (section 6).
 #   Frequency is not everything, though: **car**, rarer than half of them (0.86%), reaches IoU 0.566 and is
 #   predicted on about as many pixels as it covers (0.76% against 1.01%). The generator paints cars a
 #   distinctive red, as compact shapes on the road: a colour and a shape that nothing else has beat frequency.
@@ -716,7 +717,8 @@ plt.show()
 # %% [markdown]
 # Read the rows. The plain model gets the large regions (sky, road, tree, the car) and confuses classes of
 # similar colour (in our run the wall as ceiling, the sidewalk as road); the weighted model paints a rare
-# class wherever it is unsure: mountain over the sky, door over the road.
+# class wherever it is unsure: mountain over the buildings and trees, door (second row) or mountain (third row)
+# over the road.
 #
 # ## 8. Sliding-window inference
 #
@@ -971,7 +973,8 @@ print("on section 3's pixel counts, your weights are its `weights`; the 5 most f
 # difference under 0.005). Before you compute it, look at the bar chart of section 6 and guess.
 
 # %% tags=["solution"]
-# Hint: val_pixels says which classes occur in the validation masks, IOU holds each model's per-class IoU.
+# Hint: val_pixels says which classes occur in the validation masks, IOU holds each model's per-class IoU
+#   (IOU["weighted"] exists only after section 6's weighted run: guard with `if "weighted" in IOU`).
 if "weighted" in IOU:
     by_share = [k for k in torch.argsort(share, descending=True, stable=True).tolist() if val_pixels[k] > 0]
     halves = {"frequent": by_share[: len(by_share) // 2], "rare": by_share[len(by_share) // 2 :]}
@@ -993,8 +996,8 @@ else:
 # %% [markdown] tags=["answer"]
 # In the CPU run the plain loss wins the frequent half (0.257 against 0.154) and the weighted loss the rare half
 # (0.114 against 0.057): weighting moves IoU from the frequent classes to the rare ones. The bars of section 6
-# show it class by class: the weighted model wins most of the rare classes (painting, mountain, car, bed, ...),
-# which the plain model (almost) never predicts, and loses frequent ones the plain model had: road and floor fall
+# show it class by class: the weighted model wins most of the rare classes (painting, mountain, bed, cabinet,
+# ...), which the plain model never predicts, and even car, which it already had, and loses frequent ones the plain model had: road and floor fall
 # from about 0.55 and 0.62 to about 0. A false positive costs IoU too (it joins the union), so the rare classes
 # gain less than the frequent ones lose: mIoU went down because the frequent half lost more (0.10) than the rare
 # half gained (0.06). Dice already gives every class in a batch an equal say; the weights push further and

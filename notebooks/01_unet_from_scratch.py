@@ -699,27 +699,47 @@ plt.show()
 #
 # One to write, two experiments to run. Each ends with a self-check that says what is wrong, if anything.
 #
-# ### Exercise 1: count a DoubleConv's parameters
-# Write `double_conv_params(in_channels, out_channels)`: the number of parameters of
-# `DoubleConv(in_channels, out_channels)`, by formula, without building it. The self-check compares your
-# formula with PyTorch's count for several sizes, the paper's 1024 -> 512 among them.
+# ### Exercise 1: build the bilinear decoder step
+# Section 6 showed the other way up: a bilinear resize x2 (no weights, no 2x2 pattern) followed by a 1x1
+# convolution that halves the channels, as `UNet(bilinear=True)` does. Write `BilinearUp(in_channels,
+# out_channels)`, a drop-in for section 3's `Up`: the same `forward(x, skip)`, the same shapes, bilinear
+# up-sampling (`align_corners=False`) and a 1x1 convolution with a bias instead of the transposed convolution.
+# Inputs of even sizes are enough (no padding). The self-check copies the package's weights into yours and
+# compares the outputs, so register the layers in the order they run.
 
 # %% tags=["solution"]
-# Hint: go layer by layer through section 3's DoubleConv. A 3x3 convolution connects every input channel to
-#   every output channel; which layers have a bias? What does BatchNorm learn for each channel?
-def double_conv_params(in_channels: int, out_channels: int) -> int:
-    """Parameters of (3x3 conv without bias -> BatchNorm -> ReLU) x 2."""
-    first = 9 * in_channels * out_channels + 2 * out_channels  # 3x3 per (in, out) pair; BN weight, bias
-    second = 9 * out_channels * out_channels + 2 * out_channels
-    return first + second
+# Hint: start from section 3's Up and change only how x is brought up to the skip's size and width; what
+#   must come out of that step for the concatenation and the DoubleConv to stay as they are?
+import torch
+from torch import nn
+
+from unet_tutorial.model import DoubleConv
+
+
+class BilinearUp(nn.Module):
+    """Bilinear x2 and a 1x1 convolution (in -> in // 2), concatenate the skip, then DoubleConv."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.up = nn.Sequential(nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
+                                nn.Conv2d(in_channels, in_channels // 2, kernel_size=1))
+        self.conv = DoubleConv(in_channels, out_channels)  # in // 2 from below + in // 2 from the skip
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        return self.conv(torch.cat([skip, self.up(x)], dim=1))  # the skip first, as in section 3
 
 
 # %%
-from unet_tutorial.exercises import check_double_conv_params
+from unet_tutorial.exercises import check_bilinear_up
 
-check_double_conv_params(double_conv_params)
+check_bilinear_up(BilinearUp)
 
-# %% [markdown]
+# %% [markdown] tags=["answer"]
+# The two steps differ only in how x grows: a 2x2 transposed convolution learns 4 weights per pair of channels,
+# a 1x1 convolution after a fixed resize learns 1, so its up-sampling has about a quarter of the parameters
+# (the check printed both) and no 2x2 pattern to smooth away; the DoubleConv, where most parameters sit, is
+# the same. Whether it trains better is an experiment for your data, which is why `UNet` offers both.
+
 # ### Experiment 2: how deep must the U be to see a whole 1024 x 1024 image?
 # Section 4 measured 200 pixels for `UNet()` (depth 4). Measure the receptive field of depths 1 to 4 only,
 # find the rule that takes one depth's field to the next, and use it to *predict* the smallest depth whose

@@ -9,8 +9,34 @@ import torch
 from unet_tutorial import exercises
 
 
-def double_conv_params_with_bias(in_channels, out_channels):
-    return 9 * in_channels * out_channels + out_channels + 9 * out_channels**2 + out_channels + 4 * out_channels
+class BilinearUpSkipLast(torch.nn.Module):
+    """Right layers, but the skip concatenated after x."""
+
+    def __init__(self, in_channels, out_channels):
+        super().__init__()
+        from unet_tutorial.model import DoubleConv
+
+        self.up = torch.nn.Sequential(
+            torch.nn.Upsample(scale_factor=2, mode="bilinear"), torch.nn.Conv2d(in_channels, in_channels // 2, 1)
+        )
+        self.conv = DoubleConv(in_channels, out_channels)
+
+    def forward(self, x, skip):
+        return self.conv(torch.cat([self.up(x), skip], dim=1))
+
+
+class BilinearUpNearest(BilinearUpSkipLast):
+    """Nearest-neighbour up-sampling instead of bilinear."""
+
+    def forward(self, x, skip):
+        x = self.up[1](torch.nn.functional.interpolate(x, scale_factor=2, mode="nearest"))
+        return self.conv(torch.cat([skip, x], dim=1))
+
+
+def transposed_up(in_channels, out_channels):
+    from unet_tutorial.model import Up
+
+    return Up(in_channels, out_channels)  # section 3's step: the wrong parameter shapes
 
 
 def fw_iou_by_columns(confusion):
@@ -147,7 +173,7 @@ EMPTY_HALF = LOW_MASKS.clone()
 EMPTY_HALF[:2] = 0
 
 WRONG_ANSWERS = {
-    "check_double_conv_params": [(double_conv_params_with_bias,)],
+    "check_bilinear_up": [(BilinearUpSkipLast,), (BilinearUpNearest,), (transposed_up,)],
     "check_depth_to_see": [(4,), (6,), (5, 128)],
     "check_pooling_round_trip": [(2, LOW_MASKS), (4, LOW_MASKS)],
     "check_frequency_weighted_iou": [

@@ -19,19 +19,42 @@ def _passed(name: str) -> None:
 # Notebook 01: U-Net from scratch
 
 
-def check_double_conv_params(double_conv_params: Callable[[int, int], int]) -> None:
-    """Notebook 01: the number of parameters of ``DoubleConv(in_channels, out_channels)``, by formula."""
-    from unet_tutorial.model import DoubleConv
+def check_bilinear_up(bilinear_up: Callable[[int, int], torch.nn.Module]) -> None:
+    """Notebook 01: ``BilinearUp(in_channels, out_channels)`` computes what ``Up(..., bilinear=True)`` computes."""
+    from unet_tutorial.model import Up
 
-    for in_channels, out_channels in ((3, 64), (64, 128), (1024, 512), (1, 1), (5, 7)):
-        expected = sum(p.numel() for p in DoubleConv(in_channels, out_channels).parameters())
-        got = double_conv_params(in_channels, out_channels)
-        assert got == expected, (
-            f"DoubleConv({in_channels}, {out_channels}) has {expected} parameters, you said {got}: two 3x3 "
-            "convolutions without bias (in -> out, then out -> out), and a BatchNorm with a weight and a bias "
-            "per channel after each"
+    for in_channels, out_channels, (height, width) in ((8, 4, (5, 6)), (16, 16, (4, 4)), (6, 5, (3, 7))):
+        torch.manual_seed(0)
+        theirs, ours = bilinear_up(in_channels, out_channels), Up(in_channels, out_channels, bilinear=True)
+        shapes, expected = [tuple(p.shape) for p in theirs.parameters()], [tuple(p.shape) for p in ours.parameters()]
+        assert shapes == expected, (
+            f"BilinearUp({in_channels}, {out_channels}) has parameters of shapes {shapes}, in registration order; "
+            f"expected {expected}: a 1x1 convolution with a bias ({in_channels} -> {in_channels // 2}), then "
+            f"DoubleConv({in_channels}, {out_channels})"
         )
-    _passed("double_conv_params")
+        with torch.no_grad():
+            for mine, reference in zip(theirs.parameters(), ours.parameters()):
+                mine.copy_(reference)
+        theirs.eval()  # BatchNorm with its (default) running statistics, in both
+        ours.eval()
+        x = torch.randn(2, in_channels, height, width)
+        skip = torch.randn(2, in_channels // 2, 2 * height, 2 * width)
+        with torch.no_grad():
+            got, want = theirs(x, skip), ours(x, skip)
+        assert got.shape == want.shape, (
+            f"x {tuple(x.shape)} and skip {tuple(skip.shape)} should give {tuple(want.shape)}, got {tuple(got.shape)}"
+        )
+        if not torch.allclose(got, want, atol=1e-5):
+            swapped = ours.conv(torch.cat([ours.up(x), skip], dim=1))
+            assert not torch.allclose(got, swapped, atol=1e-5), "concatenate the skip first: torch.cat([skip, x])"
+            raise AssertionError(
+                "the shapes are right but the numbers differ: up-sample with mode='bilinear', align_corners=False, "
+                "then the 1x1 convolution, then concatenate [skip, x] and apply the DoubleConv"
+            )
+    transposed = sum(p.numel() for p in Up(64, 32).up.parameters())
+    bilinear = sum(p.numel() for p in Up(64, 32, bilinear=True).up.parameters())
+    print(f"up-sampling 64 -> 32 channels: transposed 2x2 {transposed:,} parameters, bilinear + 1x1 {bilinear:,}")
+    _passed("bilinear_up")
 
 
 def check_depth_to_see(depth: int, image_size: int = 256) -> None:

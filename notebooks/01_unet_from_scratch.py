@@ -346,7 +346,8 @@ except ValueError as error:
 # ## 4. How big is it, and how far does it see?
 #
 # Where do the 31 million parameters sit? A 3x3 convolution from C to C' channels has 9·C·C' weights, so each
-# level down holds four times the one above: the bottom two levels hold most of the model.
+# encoder (and decoder) block holds about four times the one a level above it: the bottom two levels hold most
+# of the model (the bottom level has no decoder block).
 # `unet_levels` reads channels, resolution and parameters per level off the model.
 
 # %%
@@ -484,7 +485,7 @@ display(show(images[:3], masks[:3], preds["U-Net"][:3], titles=["U-Net"] * 3))  
 show(images[:3], masks[:3], preds["no skips"][:3], titles=["no skips"] * 3)
 
 # %% [markdown]
-# Both models' masks look right at this size. Where do the two go wrong? We zoom into the no-skips model's
+# Both models' masks look right at this size. Where does the no-skips model go wrong? We zoom into its
 # worst image, around its mistakes: each wrong pixel in red, the true mask in grey.
 
 # %%
@@ -529,7 +530,7 @@ for label, model in (("U-Net", with_skips), ("no skips", no_skips)):
 
 # %% [markdown]
 # Both fail: in our CPU run Dice 0.15 (U-Net) and 0.27 (no skips) on the new images, thousands of pixels wrong.
-# Eight images and 200 steps teach a model *these eight masks*, not what an ellipse is; which of the two
+# Eight images and a few hundred steps teach a model *these eight masks*, not what an ellipse is; which of the two
 # scores higher here, one seed cannot tell: both are guessing. That is what this test is for: it checks the plumbing
 # (shapes, gradients, learning rate), not the model. Learning to segment takes many images and a score on new
 # ones: notebook 02 trains on hundreds of generated images, notebook 03 on thousands of car photos, and from then on
@@ -708,7 +709,7 @@ plt.show()
 # compares the outputs, so register the layers in the order they run.
 
 # %% tags=["solution"]
-# Hint: start from section 3's Up and change only how x is brought up to the skip's size and width; what
+# Hint: start from section 3's Up and change only how x is brought up to the skip's height, width and channels; what
 #   must come out of that step for the concatenation and the DoubleConv to stay as they are?
 import torch
 from torch import nn
@@ -717,7 +718,7 @@ from unet_tutorial.model import DoubleConv
 
 
 class BilinearUp(nn.Module):
-    """Bilinear x2 and a 1x1 convolution (in -> in // 2), concatenate the skip, then DoubleConv."""
+    """Bilinear x2 and a 1x1 convolution, concatenate the skip, then DoubleConv."""
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()
@@ -740,6 +741,7 @@ check_bilinear_up(BilinearUp)
 # (the check printed both) and no 2x2 pattern to smooth away; the DoubleConv, where most parameters sit, is
 # the same. Whether it trains better is an experiment for your data, which is why `UNet` offers both.
 
+# %% [markdown]
 # ### Experiment 2: how deep must the U be to see a whole 1024 x 1024 image?
 # Section 4 measured 200 pixels for `UNet()` (depth 4). Measure the receptive field of depths 1 to 4 only,
 # find the rule that takes one depth's field to the next, and use it to *predict* the smallest depth whose
@@ -807,7 +809,9 @@ check_pooling_round_trip(first_lossy, masks)
 # %% [markdown] tags=["answer"]
 # A few poolings cost little, the deep ones cost most of the shapes: in our CPU run (96 pixels) 3 poolings
 # already lost more than 10 %; at the GPU's 128 pixels the shapes are larger and it takes 4, so the answer
-# depends on `IMAGE_SIZE`. Exactly the levels where U-Net gets its context are the levels that cannot say
+# depends on `IMAGE_SIZE`. The prediction: a 12-pixel ellipse is 1.5 cells of 8 pixels across, so most cells
+# it touches average below 0.5 and it starts to drop out at 3 poolings; with 16-pixel cells it is gone. Exactly
+# the levels where U-Net gets its context are the levels that cannot say
 # *where*. The skips carry the *where* across at every level.
 
 # %% [markdown]

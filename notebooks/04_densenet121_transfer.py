@@ -65,7 +65,7 @@ CACHE_ON_DRIVE = False  # Colab: the Kaggle archives and the run folders on your
 VAL_FRACTION = 0.15  # fraction of cars held out, as in notebook 03
 SEED = 0
 # smoke: a few batches of tiny images; cpu: a few cars at small size, so that three models train in minutes;
-# gpu: 80 training cars at 320x480 for 8 epochs, so that all runs take well under an hour on a T4
+# gpu: 80 training cars at 320x480 for 8 epochs, so that all runs take about 20 minutes on a T4
 RECIPE = recipe("04_densenet121_transfer", recipe_mode(DEVICE, SMOKE))
 SAMPLE_CARS, SAMPLE_SIZE = RECIPE["sample_cars"], RECIPE["sample_size"]  # generated data: cars (x16), (H, W)
 IMAGE_SIZE, TRAIN_IMAGES, VAL_IMAGES = RECIPE["image_size"], RECIPE["train_images"], RECIPE["val_images"]
@@ -236,7 +236,7 @@ print(f"encoder {encoder_params / 1e6:.2f} M parameters, decoder {decoder_params
 # ## 4. Loading the ImageNet weights
 #
 # `DenseNetUNet(weights="imagenet")` asks torchvision for the weights. They are cached in
-# `$TORCH_HOME/hub/checkpoints` after the first download, so this works offline once they are there. When they
+# `~/.cache/torch/hub/checkpoints` (or `$TORCH_HOME/hub/checkpoints`) after the first download, so this works offline once they are there. When they
 # can be neither found nor downloaded, the model raises `PretrainedWeightsUnavailable` (its message says where to
 # put the file) instead of silently training a random encoder that you would believe to be pretrained. We catch
 # it, say so, and skip the ImageNet part of the comparison.
@@ -262,7 +262,7 @@ PRETRAINED = pretrained_model is not None
 # ## 5. What the encoder sees
 #
 # One validation image through the encoder: for each stage, the eight channels with the largest mean activation.
-# Early stages are sharp and local (edges, colour); later ones are coarse (1/32 of the image) and abstract. With
+# Early stages are sharp and local (with ImageNet weights: edges, colour); later ones are coarse (1/32 of the image) and abstract. With
 # ImageNet weights you should see the car's outline and parts light up; a random encoder's maps are mostly
 # blurred copies of the image, though even they pick out a car on a plain studio background, one reason the
 # random encoder does not do badly on these cars. (The dark bands at the sides are the padding that makes the
@@ -308,6 +308,10 @@ if PRETRAINED:  # the contrast is the lesson: section 3's random encoder on the 
 #    transferred;
 # 3. **DenseNet, ImageNet encoder** (when the weights are available).
 #
+# On Colab the ImageNet weights download by themselves, but the Carvana photos only when you ask (`DOWNLOAD =
+# True` in the settings and section 2's download cell): on the drawn cars the gap between 2 and 3 says little about
+# real photos.
+#
 # Both DenseNets train with the same two learning rates: the encoder at `LR_ENCODER`, ten times lower than the
 # decoder's `LR`. One learning rate per part of the model is called *discriminative learning rates*;
 # `model.param_groups(lr_encoder, lr_decoder)` hands the optimizer two groups named "encoder" and "decoder", and
@@ -318,7 +322,9 @@ if PRETRAINED:  # the contrast is the lesson: section 3's random encoder on the 
 # **The headline result, fixed before any training**: the recipe this notebook teaches in section 7, the ImageNet
 # encoder frozen for `FROZEN_EPOCHS` epochs, then unfrozen with its BatchNorm kept frozen. Where the ImageNet
 # weights are not available (offline, and in smoke mode), the same recipe on a random encoder stands in, and the
-# headline says so. We do not report "the best of all runs on validation": the same images would choose the run
+# headline says so: in the tables, "RANDOM" (capitals) marks that stand-in for the ImageNet recipe, while "random
+# encoder" is run 2; both start from the same kind of random weights. We do not report "the best of all runs on
+# validation": the same images would choose the run
 # and score it, which flatters it, and the winner could be a run that the lesson advises against.
 #
 # For each run we record the learning curves, the final validation Dice, the parameter count, the time per epoch
@@ -424,9 +430,8 @@ plot_history({name: {k: run[k] for k in ("train_loss", "val_loss", "val_dice_per
 #   U-Net reached 0.912 at about 3 s per epoch, the random-encoder DenseNet 0.900 at about 10 s: more than five
 #   times the parameters (on a GPU, where the U-Net is wider, about one and a half times), no better;
 # - loss and Dice can disagree: there the U-Net's validation loss stayed far above the DenseNet's (0.86 against
-#   0.20) while its Dice was higher. A likely reason: its probabilities were still close to 0.5, which BCE and
-#   the soft Dice of the loss punish, but mostly on the right side of it, which is all the thresholded Dice
-#   counts;
+#   0.20) while its Dice was higher. They measure different things: the loss scores the probabilities
+#   themselves, the Dice only which side of the 0.5 threshold they fall on;
 # - the generated cars are simpler than real photos and look nothing like ImageNet's, so the gap you see on them
 #   says little about the real Carvana photos: every number here is about the data named in the data cell.
 
@@ -466,6 +471,35 @@ optimizer = torch.optim.AdamW(staged.param_groups(lr_encoder=LR_ENCODER, lr_deco
 staged.freeze_encoder()
 frozen = train_run(staged, optimizer, FROZEN_EPOCHS, f"staged_{ENCODER_LABEL.lower()}_frozen")
 print(f"frozen: {frozen['trainable'] / 1e6:.2f}M of {frozen['params'] / 1e6:.2f}M parameters train")
+
+# %% [markdown]
+# The catch, in one experiment and without any training: a copy of the frozen model whose encoder BatchNorm
+# layers, and only those, run in train mode for 20 batches of 4 under `torch.no_grad()` (no gradient, no
+# optimizer step: only the running statistics move, as they would in the first steps after a plain
+# unfreezing). Then we validate the copy.
+
+# %%
+import itertools
+
+from unet_tutorial.train import evaluate
+
+drifted = copy.deepcopy(staged).eval()  # the decoder's BatchNorm stays as it is
+for norm in drifted.encoder_batchnorms():
+    norm.train()  # normalise with each batch's statistics, and pull the running ones towards them
+with torch.no_grad():
+    for batch_images, _ in itertools.islice(itertools.cycle(train_loader), 20):
+        drifted(batch_images[:4].to(DEVICE))  # batches of 4, in every mode
+drifted_dice = evaluate(drifted, val_loader, DEVICE, num_classes=1, progress=False)["dice_per_image"]
+print(f"validation Dice after the frozen phase {frozen['val_dice_per_image'][-1]:.4f}; after 20 forward passes "
+      f"with the encoder's BatchNorm in train mode: {drifted_dice:.4f} (the weights did not change)")
+
+# %% [markdown]
+# In our offline run the Dice fell from 0.907 to 0.658 and not one weight changed: the decoder had learned to
+# read features normalised with the stored statistics, and 20 batches of 4 replaced them with noisier ones.
+# (The RANDOM stand-in's stored statistics are still the initial mean 0 and variance 1, so they move a lot;
+# ImageNet's, measured on real photos, may move less, but the decoder's input changes all the same.) Training
+# after a plain unfreezing has to repair this while it learns; keeping the encoder's BatchNorm frozen avoids
+# it. Below, both ways, trained.
 
 # %%
 # Two copies of the model after its frozen phase, with the same optimizer state, unfrozen two ways
@@ -524,7 +558,7 @@ summary_table({end_to_end_name: end_to_end, **{staged_names[name]: runs[staged_n
 # BatchNorm training on small batches, its Dice can fall below the last frozen epoch's while the noisy batch
 # statistics replace ImageNet's; with BatchNorm frozen it should not. Then compare both copies with the encoder
 # trained end to end from epoch 1. The time panel shows the other reason to start frozen: no gradients
-# flow through the encoder, so a frozen epoch costs about half an unfrozen one.
+# flow through the encoder, so a frozen epoch costs roughly half to two thirds of an unfrozen one.
 #
 # Our offline CPU run (generated cars, the RANDOM stand-in encoder, 3 epochs of 96 images) could not test this:
 # - the frozen epoch reached 0.907; the first epoch after unfreezing raised both copies to about 0.94, and the
@@ -534,7 +568,8 @@ summary_table({end_to_end_name: end_to_end, **{staged_names[name]: runs[staged_n
 # - a random encoder's running statistics are still their initial values (mean 0, variance 1), so "BatchNorm
 #   frozen" keeps statistics that describe nothing, where an ImageNet encoder keeps ones measured on 1.28
 #   million photos;
-# - the times did show the saving: a frozen epoch took about 5 s, an unfrozen one about 10 s.
+# - the times did show the saving: a frozen epoch took 5-6 s, an unfrozen one 9-10 s (they vary from run to
+#   run by a second).
 
 # %% [markdown]
 # ## 8. The headline result
@@ -629,8 +664,8 @@ def running_mean_drift(model: DenseNetUNet, batches: int = 3) -> float:
 # The fix: a forward pre-hook (notebook 01) runs before every forward pass, so after any model.train(); it puts
 # the encoder's BatchNorm in eval mode (stored statistics, left alone) and returns None (the inputs unchanged).
 # The package's freeze_encoder overrides train() instead.
-def encoder_batchnorm_to_eval(model: DenseNetUNet, args: tuple) -> None:
-    for norm in model.encoder_batchnorms():
+def keep_encoder_statistics(module: DenseNetUNet, inputs: tuple) -> None:
+    for norm in module.encoder_batchnorms():
         norm.eval()
 
 
@@ -638,7 +673,7 @@ set_seed(SEED)  # the encoder weights of section 7's model
 trial = DenseNetUNet(num_classes=1, weights=WEIGHTS if PRETRAINED else None).to(DEVICE)
 trial.encoder.requires_grad_(False)
 drift_grad_only = running_mean_drift(trial)
-trial.register_forward_pre_hook(encoder_batchnorm_to_eval)
+trial.register_forward_pre_hook(keep_encoder_statistics)
 drift_fixed = running_mean_drift(trial)
 print(f"largest change of a running mean: requires_grad_(False) only {drift_grad_only:.4f}, fixed {drift_fixed}")
 

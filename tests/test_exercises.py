@@ -172,6 +172,18 @@ LOW_PROBS = torch.where(LOW_MASKS > 0, 0.3, 0.02)
 EMPTY_HALF = LOW_MASKS.clone()
 EMPTY_HALF[:2] = 0
 
+
+def densenet_with_encoder_batchnorm(**settings):
+    """A DenseNetUNet whose encoder BatchNorm layers were 'frozen' by changing their settings, not their mode."""
+    from unet_tutorial.densenet_unet import DenseNetUNet
+
+    model = DenseNetUNet(decoder_channels=(16, 8, 8, 8, 4))
+    for norm in model.encoder_batchnorms():
+        for name, value in settings.items():
+            setattr(norm, name, value)
+    return model.train()
+
+
 WRONG_ANSWERS = {
     "check_bilinear_up": [(BilinearUpSkipLast,), (BilinearUpNearest,), (transposed_up,)],
     "check_depth_to_see": [(4,), (6,), (5, 128)],
@@ -201,7 +213,13 @@ WRONG_ANSWERS = {
         (0.0, THRESHOLD_IDS, THRESHOLD_PROBS, THRESHOLD_MASKS),
     ],
     "check_densenet_stage_channels": [(stage_channels_without_halving,)],
-    "check_frozen_batchnorm": [(0.0, 0.0, "grad_only"), (0.2, 0.0, "grad_only"), (0.2, 0.0, "eval")],
+    "check_frozen_batchnorm": [
+        (0.0, 0.0, "grad_only"),
+        (0.2, 0.0, "grad_only"),
+        (0.2, 0.0, "eval"),
+        (0.2, 0.0, "momentum_zero"),
+        (0.2, 0.0, "no_running_stats"),
+    ],
     "check_median_frequency_weights": [(mean_frequency_weights,), (lower_median_weights,)],
     "check_weighting_effect": [
         (w1, w2, CONFUSION_PLAIN, CONFUSION_WEIGHTED, TRAIN_SHARE)
@@ -226,7 +244,12 @@ def test_every_self_check_has_a_wrong_answer():
 
 @pytest.mark.parametrize(("name", "args"), CASES, ids=[f"{name}-{i}" for i, (name, _) in enumerate(CASES)])
 def test_self_check_rejects_a_wrong_answer(name, args, capsys):
-    models = {"grad_only": densenet_frozen_by_requires_grad_only, "eval": densenet_in_eval_mode}
+    models = {
+        "grad_only": densenet_frozen_by_requires_grad_only,
+        "eval": densenet_in_eval_mode,
+        "momentum_zero": lambda: densenet_with_encoder_batchnorm(momentum=0.0),
+        "no_running_stats": lambda: densenet_with_encoder_batchnorm(track_running_stats=False),
+    }
     if callable(args):
         args = args()  # built when the test runs (e.g. a data folder)
     args = tuple(models[a]() if isinstance(a, str) and a in models else a for a in args)  # built when needed

@@ -399,6 +399,12 @@ def check_frozen_batchnorm(drift_grad_only: float, drift_fixed: float, model: to
         "after model.train() and a forward pass, the encoder's running statistics moved: the encoder's BatchNorm "
         "layers must normalise in eval mode while the model trains, and stay so through every model.train()"
     )
+    training = [norm for norm in encoder if norm.training or not norm.track_running_stats]
+    assert not training, (
+        f"{len(training)} of the encoder's {len(encoder)} BatchNorm layers still normalise with each batch's own "
+        "statistics during training (train mode, or track_running_stats=False), so the decoder's input still "
+        "changes with the batch; stopping the running statistics (momentum=0) is not enough: put them in eval mode"
+    )
     decoder = [m for m in norms(trial) if all(m is not e for e in encoder)]
     assert all(norm.training for norm in decoder), (
         "the decoder's BatchNorm layers are in eval mode after model.train(): fix the encoder's layers only"

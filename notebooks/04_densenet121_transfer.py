@@ -60,7 +60,8 @@ from unet_tutorial.utils import pick_device, runs_root, set_seed, smoke_mode
 SMOKE = smoke_mode()
 DEVICE = pick_device()
 ON_GPU = DEVICE.type == "cuda"
-DOWNLOAD = False  # True: fetch the real data from Kaggle (or unpack it from Drive) in section 2's download cell
+DOWNLOAD = False  # True: fetch the real data from Kaggle (or unpack it from Drive) in section 2's download cell;
+# on Colab set it to True: the ImageNet-vs-random comparison is meant for the real photos
 CACHE_ON_DRIVE = False  # Colab: the Kaggle archives and the run folders on your Google Drive, as in notebook 03
 VAL_FRACTION = 0.15  # fraction of cars held out, as in notebook 03
 SEED = 0
@@ -104,8 +105,8 @@ print(f"smoke mode: {SMOKE}, device: {DEVICE}, image size (H, W): {IMAGE_SIZE}, 
 #
 # The price: the images must be normalised the way the ImageNet images were when the weights were trained (the
 # per-channel mean and standard deviation you met in notebook 03), and the encoder is large (DenseNet121 has
-# about 7 million parameters in its convolutional part, about as many as notebook 03's GPU U-Net, nearly four times
-# its CPU one).
+# about 7 million parameters in its convolutional part, about as many as notebook 03's GPU U-Net, three and a half
+# times its CPU one).
 
 # %% [markdown]
 # ## 2. The data: notebook 03's Carvana set
@@ -265,8 +266,8 @@ PRETRAINED = pretrained_model is not None
 # Early stages are sharp and local (with ImageNet weights: edges, colour); later ones are coarse (1/32 of the image) and abstract. With
 # ImageNet weights you should see the car's outline and parts light up; a random encoder's maps are mostly
 # blurred copies of the image, though even they pick out a car on a plain studio background, one reason the
-# random encoder does not do badly on these cars. (The dark bands at the sides are the padding that makes the
-# width a multiple of 32.) The drawing code is plain matplotlib; what matters is the picture.
+# random encoder does not do badly on these cars. (Offline, the dark bands at the sides are the padding that
+# makes the width of 144 a multiple of 32.) The drawing code is plain matplotlib; what matters is the picture.
 
 # %%
 from unet_tutorial.viz import denormalize
@@ -419,6 +420,10 @@ def summary_table(runs: dict[str, dict]) -> None:
 
 
 summary_table(runs)
+if PRETRAINED:  # the number section 6 is about
+    gap = (runs["DenseNet, ImageNet encoder"]["val_dice_per_image"][-1]
+           - runs["DenseNet, random encoder"]["val_dice_per_image"][-1])
+    print(f"what ImageNet was worth here: {gap:+.4f} Dice (ImageNet minus random encoder, the same recipe)")
 plot_history({name: {k: run[k] for k in ("train_loss", "val_loss", "val_dice_per_image")} for name, run in runs.items()})
 
 # %% [markdown]
@@ -495,7 +500,8 @@ print(f"validation Dice after the frozen phase {frozen['val_dice_per_image'][-1]
 
 # %% [markdown]
 # In our offline run the Dice fell from 0.907 to 0.658 and not one weight changed: the decoder had learned to
-# read features normalised with the stored statistics, and 20 batches of 4 replaced them with noisier ones.
+# read features normalised with the stored statistics, and 20 batches of 4 replaced them with different ones,
+# measured on this data.
 # (The RANDOM stand-in's stored statistics are still the initial mean 0 and variance 1, so they move a lot;
 # ImageNet's, measured on real photos, may move less, but the decoder's input changes all the same.) Training
 # after a plain unfreezing has to repair this while it learns; keeping the encoder's BatchNorm frozen avoids
@@ -535,7 +541,7 @@ models[staged_names["BatchNorm trains"]], models[staged_names["BatchNorm frozen"
 
 fig, (ax_dice, ax_time) = plt.subplots(1, 2, figsize=(11, 3.4))
 epochs = np.arange(1, EPOCHS + 1)
-ax_dice.plot(epochs, end_to_end["val_dice_per_image"], "o-", label=f"{ENCODER_LABEL} encoder, all layers from epoch 1")
+ax_dice.plot(epochs, end_to_end["val_dice_per_image"], "o-", label=f"{end_to_end_name}, all layers from epoch 1")
 for name in phases:
     ax_dice.plot(epochs, runs[staged_names[name]]["val_dice_per_image"], "o-", label=f"frozen, then unfrozen: {name}")
 ax_dice.axvline(FROZEN_EPOCHS + 0.5, color="grey", linestyle=":")
@@ -552,6 +558,10 @@ summary_table({end_to_end_name: end_to_end, **{staged_names[name]: runs[staged_n
                f"  the frozen phase (epoch{'s 1-' if FROZEN_EPOCHS > 1 else ' '}{FROZEN_EPOCHS})": frozen,
                **{f"  the unfrozen phase, {name} (epochs {FROZEN_EPOCHS + 1}-{EPOCHS})": phase
                   for name, phase in phases.items()}})
+last_frozen = frozen["val_dice_per_image"][-1]
+for name, phase in phases.items():  # the dip, if any: the first unfrozen epoch against the last frozen one
+    first = phase["val_dice_per_image"][0]
+    print(f"{name}: first epoch after unfreezing {first:.4f}, {first - last_frozen:+.4f} against the last frozen epoch")
 
 # %% [markdown]
 # How to read it. With the ImageNet encoder (on Colab), look at the first epoch after the dotted line: with
@@ -590,8 +600,14 @@ print(f"headline run: {HEADLINE}" + ("" if PRETRAINED else " (a RANDOM-encoder s
 report_metric("val_dice" if PRETRAINED else "val_dice_RANDOM_stand_in", runs[HEADLINE]["val_dice_per_image"][-1],
               "04_densenet121_transfer")
 with torch.no_grad():
-    logits = models[HEADLINE].eval()(images[:4].to(DEVICE)).cpu()  # (4, 1, H, W)
-display(show(images[:4], masks[:4], preds=(logits.sigmoid() > 0.5).float(), titles=val_ids[:4]))
+    first_views = {}
+    for index, image_id in enumerate(val_ids):
+        first_views.setdefault(image_id.rsplit("_", 1)[0], index)  # car -> the index of its first view
+    picks = list(first_views.values())[:4]  # up to four different cars
+    shown = [val_loader.dataset[i] for i in picks]  # (image, mask) pairs, as the loader gives them
+    shown_images, shown_masks = torch.stack([x for x, _ in shown]), torch.stack([m for _, m in shown])
+    logits = models[HEADLINE].eval()(shown_images.to(DEVICE)).cpu()  # (4, 1, H, W)
+display(show(shown_images, shown_masks, preds=(logits.sigmoid() > 0.5).float(), titles=[val_ids[i] for i in picks]))
 print("every run, for context:")
 summary_table(runs)
 

@@ -79,7 +79,7 @@ def check_depth_to_see(depth: int, image_size: int = 256) -> None:
 
 
 def check_pooling_round_trip(poolings: int, masks: torch.Tensor) -> None:
-    """Notebook 01: after how many 2x2 poolings the round trip of section 2 loses over 10 % of the objects."""
+    """Notebook 01: after how many 2x2 poolings the round trip of section 2 loses over 20 % of the objects."""
     import torch.nn.functional as F
 
     kept = {}
@@ -87,11 +87,11 @@ def check_pooling_round_trip(poolings: int, masks: torch.Tensor) -> None:
         coarse = F.avg_pool2d(masks.float(), 2**k)  # (N, 1, H / 2**k, W / 2**k)
         restored = F.interpolate(coarse, size=masks.shape[-2:], mode="bilinear") > 0.5  # (N, 1, H, W)
         kept[k] = ((restored & (masks > 0)).sum() / (masks > 0).sum()).item()
-    expected = min((k for k, share in kept.items() if share < 0.9), default=max(kept))
+    expected = min((k for k, share in kept.items() if share < 0.8), default=max(kept))
     table = ", ".join(f"{k}: {share:.0%}" for k, share in kept.items() if k <= expected + 1)
     assert poolings == expected, (
         f"you said {poolings}; the share of the foreground that comes back after k poolings is {table}: the "
-        f"first k below 90 % is {expected}. Pool with F.avg_pool2d(masks, 2**k), up-sample back, threshold "
+        f"first k below 80 % is {expected}. Pool with F.avg_pool2d(masks, 2**k), up-sample back, threshold "
         "at 0.5, and count the true foreground pixels that come back"
     )
     print(f"foreground that comes back after k poolings: {table}")

@@ -266,8 +266,8 @@ PRETRAINED = pretrained_model is not None
 # Early stages are sharp and local (with ImageNet weights: edges, colour); later ones are coarse (1/32 of the image) and abstract. With
 # ImageNet weights you should see the car's outline and parts light up; a random encoder's maps are mostly
 # blurred copies of the image, though even they pick out a car on a plain studio background, one reason the
-# random encoder does not do badly on these cars. (Offline, the dark bands at the sides are the padding that
-# makes the width of 144 a multiple of 32.) The drawing code is plain matplotlib; what matters is the picture.
+# random encoder does not do badly on these cars. (At the CPU recipe's width of 144, the dark bands at the
+# sides are the padding up to 160, a multiple of 32; at the GPU's 320 x 480 there is none.) The drawing code is plain matplotlib; what matters is the picture.
 
 # %%
 from unet_tutorial.viz import denormalize
@@ -324,7 +324,7 @@ if PRETRAINED:  # the contrast is the lesson: section 3's random encoder on the 
 # encoder frozen for `FROZEN_EPOCHS` epochs, then unfrozen with its BatchNorm kept frozen. Where the ImageNet
 # weights are not available (offline, and in smoke mode), the same recipe on a random encoder stands in, and the
 # headline says so: in the tables, "RANDOM" (capitals) marks that stand-in for the ImageNet recipe, while "random
-# encoder" is run 2; both start from the same kind of random weights. We do not report "the best of all runs on
+# encoder" is run 2; both are built right after the same `set_seed`, so they start from the same weights. We do not report "the best of all runs on
 # validation": the same images would choose the run
 # and score it, which flatters it, and the winner could be a run that the lesson advises against.
 #
@@ -578,7 +578,7 @@ for name, phase in phases.items():  # the dip, if any: the first unfrozen epoch 
 # - a random encoder's running statistics are still their initial values (mean 0, variance 1), so "BatchNorm
 #   frozen" keeps statistics that describe nothing, where an ImageNet encoder keeps ones measured on 1.28
 #   million photos;
-# - the times did show the saving: a frozen epoch took 5-6 s, an unfrozen one 9-10 s (they vary from run to
+# - the times did show the saving: a frozen epoch took about 5 s, an unfrozen one 9-10 s (they vary from run to
 #   run by a second).
 
 # %% [markdown]
@@ -612,6 +612,11 @@ print("every run, for context:")
 summary_table(runs)
 
 # %% [markdown]
+# Look at the headline model car by car. Offline, the three orange and brown cars come out whole, the blue one
+# in pieces: its roof and a band along the floor, the blue body missed. After 3 short epochs on 96 drawn images
+# a model has learned the colours it saw most, not what a car is; features learned on 1.28 million photos are
+# what should carry it past that. On Colab, compare the same four cars with the ImageNet encoder.
+#
 # ## Exercise 1: channels of a DenseNet encoder
 #
 # Write `densenet_stage_channels(block_config, growth_rate=32, num_init_features=64)`: the channels of every

@@ -9,7 +9,7 @@ so they are about twice the size of the real ones and decode somewhat slower), t
    uses, against the same steps in plain torchvision.transforms.v2);
 2. DataLoader throughput over CarvanaDataset with the CLI's training pipeline, for each output scale (half:
    959x640, full: 1918x1280), worker count (0, 2, all cores), decoding ("full"; at reduced scale also "draft"
-   and "cache", a copy resized once to the output size by unet_tutorial.resized_cache) and transform library.
+   and "cache", a copy resized once to the output size by unet_tutorial.course.resized_cache) and transform library.
 
     python benchmarks/bench_data.py --quick          # a few seconds of each, to check the code paths
     python benchmarks/bench_data.py --json build/bench_data.json
@@ -31,9 +31,9 @@ from PIL import Image
 from torch.utils.data import DataLoader, RandomSampler
 
 from unet_tutorial.conventions import IMAGENET_MEAN, IMAGENET_STD
+from unet_tutorial.course.resized_cache import write_resized_carvana
+from unet_tutorial.course.sample_data import make_carvana_like
 from unet_tutorial.data import CarvanaDataset, apply_transform, read_label
-from unet_tutorial.resized_cache import write_resized_carvana
-from unet_tutorial.sample_data import make_carvana_like
 from unet_tutorial.transforms import train_transforms
 
 CARVANA_SIZE = (1280, 1918)  # (height, width) of a Carvana photo
@@ -52,7 +52,7 @@ def output_size(scale: float) -> tuple[int, int]:
 
 
 def resized_copy(root: Path, scale: float) -> Path:
-    """The pre-resized cache of ``root`` at ``scale`` (``unet_tutorial.resized_cache``), written next to it once."""
+    """The pre-resized cache of ``root`` at ``scale`` (``course.resized_cache``), written next to it once."""
     height, width = output_size(scale)
     return write_resized_carvana(root, root.with_name(f"{root.name}_{width}x{height}"), scale=scale)
 

@@ -32,14 +32,14 @@ import bench_data  # noqa: E402
 import bench_train  # noqa: E402
 
 from unet_tutorial.conventions import IGNORE_INDEX  # noqa: E402
+from unet_tutorial.course.resized_cache import write_resized_carvana  # noqa: E402
+from unet_tutorial.course.sample_data import make_ade20k_like, make_carvana_like  # noqa: E402
 from unet_tutorial.data import ADE20KDataset, carvana_ids  # noqa: E402
 from unet_tutorial.densenet_unet import DenseNetUNet  # noqa: E402
 from unet_tutorial.loaders import carvana_loaders  # noqa: E402
 from unet_tutorial.losses import ComboLoss  # noqa: E402
 from unet_tutorial.model import UNet  # noqa: E402
 from unet_tutorial.recipes import ADE20K_TRAIN, CARVANA_TRAIN, recipe  # noqa: E402
-from unet_tutorial.resized_cache import write_resized_carvana  # noqa: E402
-from unet_tutorial.sample_data import make_ade20k_like, make_carvana_like  # noqa: E402
 from unet_tutorial.train import fit  # noqa: E402
 from unet_tutorial.transforms import eval_transforms, scale_crop_transforms  # noqa: E402
 from unet_tutorial.utils import set_seed  # noqa: E402

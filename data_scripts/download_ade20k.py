@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from unet_tutorial.download import ADE20K_SHA1, ADE20K_URL, fetch_ade20k
+from unet_tutorial.course.download import ADE20K_SHA1, ADE20K_URL, fetch_ade20k
 from unet_tutorial.utils import data_root
 
 

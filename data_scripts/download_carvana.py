@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from unet_tutorial.download import fetch_carvana
+from unet_tutorial.course.download import fetch_carvana
 from unet_tutorial.utils import data_root
 
 

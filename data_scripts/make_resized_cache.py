@@ -13,7 +13,7 @@ import argparse
 import time
 from pathlib import Path
 
-from unet_tutorial.resized_cache import write_resized_carvana
+from unet_tutorial.course.resized_cache import write_resized_carvana
 from unet_tutorial.utils import data_root
 
 

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from unet_tutorial.cli import parse_size
-from unet_tutorial.sample_data import make_ade20k_like, make_carvana_like
+from unet_tutorial.course.sample_data import make_ade20k_like, make_carvana_like
 from unet_tutorial.utils import data_root
 
 

@@ -172,7 +172,7 @@ print(f"over all {len(masks)} images: {wrong:.1%} of the pixels are wrong after 
 # widths the channels, both on a log scale.
 
 # %%
-from unet_tutorial.diagrams import draw_unet
+from unet_tutorial.course.diagrams import draw_unet
 from unet_tutorial.model import UNet
 
 draw_unet(UNet(num_classes=2), image_size=256)
@@ -580,7 +580,7 @@ plt.show()
 # Many short tutorials write `x = x + skip`. The two ways look like this, as stacks of channels:
 
 # %%
-from unet_tutorial.diagrams import draw_skip_merge
+from unet_tutorial.course.diagrams import draw_skip_merge
 
 draw_skip_merge(64)
 
@@ -622,8 +622,8 @@ for merge, merged_channels in (("concat", 128), ("addition", 64)):
 # parameters of depth 4 with base 64 (31.1M against 31.0M) and twice its receptive field (408 against 200 px).
 
 # %%
+from unet_tutorial.course.widgets import interactive_or_static
 from unet_tutorial.measure import activation_bytes
-from unet_tutorial.widgets import interactive_or_static
 
 
 def describe(depth: int, base_channels: int, image_size: int) -> plt.Figure:
@@ -732,7 +732,7 @@ class BilinearUp(nn.Module):
 
 
 # %%
-from unet_tutorial.exercises import check_bilinear_up
+from unet_tutorial.course.exercises import check_bilinear_up
 
 check_bilinear_up(BilinearUp)
 
@@ -769,7 +769,7 @@ while field < 1024:  # one more level: twice the field below it, plus 8 pixels
 depth_to_see_1024 = depth
 
 # %%
-from unet_tutorial.exercises import check_depth_to_see
+from unet_tutorial.course.exercises import check_depth_to_see
 
 check_depth_to_see(depth_to_see_1024, image_size=1024)
 
@@ -803,7 +803,7 @@ for k in range(1, 6):
 first_lossy = min(k for k, share in kept.items() if share < 0.8)
 
 # %%
-from unet_tutorial.exercises import check_pooling_round_trip
+from unet_tutorial.course.exercises import check_pooling_round_trip
 
 check_pooling_round_trip(first_lossy, masks)
 

@@ -346,12 +346,12 @@ for name, predictions in (("prediction A", preds_3), ("prediction B", preds_othe
 # %% [markdown]
 # ## 4. Class imbalance, made visible
 #
-# Now a real training run. `make_small_objects` (in `unet_tutorial/toy_data.py`) draws images with one to
+# Now a real training run. `make_small_objects` (in `unet_tutorial/course/toy_data.py`) draws images with one to
 # three **small** red-ish discs on a noisy, slowly varying background: about 1.5 % of the pixels are
 # foreground. The noise is strong enough that single pixels are ambiguous, so a model must use context.
 
 # %%
-from unet_tutorial.toy_data import make_small_objects
+from unet_tutorial.course.toy_data import make_small_objects
 from unet_tutorial.viz import show
 
 train_images, train_masks = make_small_objects(NUM_TRAIN, IMAGE_SIZE, seed=1)
@@ -482,7 +482,7 @@ plt.show()
 # get sliders; below them, three fixed settings are drawn for viewers without widgets.
 
 # %%
-from unet_tutorial.widgets import interactive_or_static
+from unet_tutorial.course.widgets import interactive_or_static
 
 target_disc = disc(32, 32, 10)  # (1, 1, 64, 64)
 
@@ -554,7 +554,7 @@ def frequency_weighted_iou(confusion: torch.Tensor) -> float:
 
 
 # %%
-from unet_tutorial.exercises import check_frequency_weighted_iou
+from unet_tutorial.course.exercises import check_frequency_weighted_iou
 
 check_frequency_weighted_iou(frequency_weighted_iou)
 print(f"section 3's three classes: frequency-weighted IoU {frequency_weighted_iou(cm3):.3f}, "
@@ -588,7 +588,7 @@ best_threshold = max(scores, key=scores.get)
 print(f"best threshold {best_threshold}: Dice {scores[best_threshold]:.3f} (at 0.5: {scores[0.5]:.3f})")
 
 # %%
-from unet_tutorial.exercises import check_best_threshold
+from unet_tutorial.course.exercises import check_best_threshold
 
 check_best_threshold(best_threshold, focal_probs, val_masks)
 
@@ -621,7 +621,7 @@ lazy_pooled = dice_per_class(confusion_matrix(lazy_preds, with_empty, num_classe
 print(f"per-image Dice {lazy_dice:.3f}, pooled Dice {lazy_pooled:.3f}")
 
 # %%
-from unet_tutorial.exercises import check_empty_image_dice
+from unet_tutorial.course.exercises import check_empty_image_dice
 
 check_empty_image_dice(lazy_dice, with_empty)
 

@@ -105,7 +105,7 @@ print(f"smoke mode: {SMOKE}, device: {DEVICE}, image size (H, W): {IMAGE_SIZE}, 
 # 3. the Kaggle client (`pip install kaggle`; Colab has it).
 #
 # Then set `DOWNLOAD = True` in the settings and run the next cell, or from a terminal run
-# `python data_scripts/download_carvana.py`; both call `fetch_carvana` in `unet_tutorial/download.py`. We take
+# `python data_scripts/download_carvana.py`; both call `fetch_carvana` in `unet_tutorial/course/download.py`. We take
 # `train.zip` (5,088 JPEGs), `train_masks.zip` (one GIF mask per image) and `train_masks.csv.zip` (the same
 # masks in the submission format of section 12); the competition's test set has no masks and is not needed here.
 #
@@ -120,7 +120,7 @@ print(f"smoke mode: {SMOKE}, device: {DEVICE}, image size (H, W): {IMAGE_SIZE}, 
 # %% tags=["skip-execution"]
 # Download the real data: only when DOWNLOAD = True (and never in smoke mode).
 if DOWNLOAD and not SMOKE:
-    from unet_tutorial.download import fetch_carvana
+    from unet_tutorial.course.download import fetch_carvana
     from unet_tutorial.utils import data_root, drive_root, in_colab
 
     # default: the zips go next to the data and are deleted once unpacked; with CACHE_ON_DRIVE they are kept in
@@ -136,7 +136,7 @@ if DOWNLOAD and not SMOKE:
 # so that the rest of the notebook still runs. Every number you see is then about drawn cars.
 
 # %%
-from unet_tutorial.sample_data import carvana_data
+from unet_tutorial.course.sample_data import carvana_data
 
 DATA_DIR, IS_REAL = carvana_data(n_cars=SAMPLE_CARS, size=SAMPLE_SIZE, seed=SEED)
 print(f"data: {DATA_DIR} ({'the real Carvana data' if IS_REAL else 'GENERATED stand-in data'})")
@@ -144,7 +144,7 @@ TRAIN_DIR = DATA_DIR  # what the loaders read
 if RESIZED_CACHE is not None and IS_REAL:
     # GPU: decoding 1918x1280 photos every epoch keeps the GPU waiting; decode them once into a smaller copy
     # (a few minutes the first time; later sessions on the same disk reuse it)
-    from unet_tutorial.resized_cache import write_resized_carvana
+    from unet_tutorial.course.resized_cache import write_resized_carvana
 
     TRAIN_DIR = write_resized_carvana(DATA_DIR, DATA_DIR.with_name(f"{DATA_DIR.name}_{RESIZED_CACHE:g}x"),
                                       scale=RESIZED_CACHE)
@@ -475,7 +475,7 @@ if leak_metrics is not None:
 # you see the figure at 0.5.
 
 # %%
-from unet_tutorial.widgets import interactive_or_static
+from unet_tutorial.course.widgets import interactive_or_static
 
 thresholds = np.round(np.arange(0.05, 0.96, 0.05), 2)
 dice_at = [dice_score(val_probs > t, val_masks) for t in thresholds]
@@ -793,7 +793,7 @@ def edge_dice(preds: torch.Tensor, targets: torch.Tensor, width: int = 3) -> flo
 
 
 # %%
-from unet_tutorial.exercises import check_edge_dice
+from unet_tutorial.course.exercises import check_edge_dice
 
 check_edge_dice(edge_dice)
 truth = torch.from_numpy(full_mask)[None, None]  # section 11's image, at full size: (1, 1, H, W)
@@ -829,7 +829,7 @@ print({view: round(dice, 4) for view, dice in view_dice.items()})
 print("worst views:", worst_views)
 
 # %%
-from unet_tutorial.exercises import check_worst_views
+from unet_tutorial.course.exercises import check_worst_views
 
 check_worst_views(worst_views, val_ids, per_image)
 
@@ -859,7 +859,7 @@ threshold_gain = dice_score(val_probs[~tune] > tuned, val_masks[~tune]) - dice_s
 print(f"threshold picked on half of the cars: {tuned}; its gain on the other half: {threshold_gain:+.4f}")
 
 # %%
-from unet_tutorial.exercises import check_threshold_gain
+from unet_tutorial.course.exercises import check_threshold_gain
 
 check_threshold_gain(threshold_gain, val_ids, val_probs, val_masks)
 

@@ -123,7 +123,7 @@ print(f"smoke mode: {SMOKE}, device: {DEVICE}, image size (H, W): {IMAGE_SIZE}, 
 # %% tags=["skip-execution"]
 # Download the real data, or unpack the archives kept on Drive: only when DOWNLOAD = True (never in smoke mode).
 if DOWNLOAD and not SMOKE:
-    from unet_tutorial.download import fetch_carvana
+    from unet_tutorial.course.download import fetch_carvana
     from unet_tutorial.utils import data_root, drive_root, in_colab
 
     # notebook 03's folder on Drive: zips found there are unpacked, the missing ones downloaded and kept there
@@ -137,10 +137,10 @@ if DOWNLOAD and not SMOKE:
 # reads the mean and std off torchvision's entry for them.
 
 # %%
+from unet_tutorial.course.sample_data import carvana_data
 from unet_tutorial.data import carvana_split
 from unet_tutorial.densenet_unet import normalization
 from unet_tutorial.loaders import carvana_loaders
-from unet_tutorial.sample_data import carvana_data
 
 root, is_real = carvana_data(n_cars=SAMPLE_CARS, size=SAMPLE_SIZE, seed=SEED)
 train_ids, val_ids = carvana_split(root, val_fraction=VAL_FRACTION, seed=SEED)
@@ -643,7 +643,7 @@ def densenet_stage_channels(block_config: tuple[int, ...], growth_rate: int = 32
 
 
 # %%
-from unet_tutorial.exercises import check_densenet_stage_channels
+from unet_tutorial.course.exercises import check_densenet_stage_channels
 
 check_densenet_stage_channels(densenet_stage_channels)
 
@@ -699,7 +699,7 @@ drift_fixed = running_mean_drift(trial)
 print(f"largest change of a running mean: requires_grad_(False) only {drift_grad_only:.4f}, fixed {drift_fixed}")
 
 # %%
-from unet_tutorial.exercises import check_frozen_batchnorm
+from unet_tutorial.course.exercises import check_frozen_batchnorm
 
 check_frozen_batchnorm(drift_grad_only, drift_fixed, trial)
 

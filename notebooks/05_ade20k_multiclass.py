@@ -119,7 +119,7 @@ print(f"smoke mode: {SMOKE}, device: {DEVICE}, model: {MODEL}, checkpoints in {R
 
 # %% tags=["skip-execution"]
 # Download ADEChallengeData2016.zip (about 1 GB), check its SHA-1 and unpack it where the notebook looks.
-from unet_tutorial.download import fetch_ade20k
+from unet_tutorial.course.download import fetch_ade20k
 from unet_tutorial.utils import data_root
 
 if DOWNLOAD:
@@ -128,8 +128,8 @@ else:
     print("DOWNLOAD is False: nothing downloaded")
 
 # %%
+from unet_tutorial.course.sample_data import ade20k_data
 from unet_tutorial.data import ADE20KDataset
-from unet_tutorial.sample_data import ade20k_data
 
 ROOT, REAL = ade20k_data()
 KIND = "real" if REAL else "sample"
@@ -826,8 +826,8 @@ for name, picture in (("odd crop", odd), ("panorama", panorama)):
 # %%
 from functools import lru_cache
 
+from unet_tutorial.course.widgets import interactive_or_static
 from unet_tutorial.viz import overlay
-from unet_tutorial.widgets import interactive_or_static
 
 PICK_IMAGES = min(6, len(raw_val))
 pick_masks = [raw_val[i][1] for i in range(PICK_IMAGES)]
@@ -955,7 +955,7 @@ def median_frequency_weights(counts: torch.Tensor) -> torch.Tensor:
 
 
 # %%
-from unet_tutorial.exercises import check_median_frequency_weights
+from unet_tutorial.course.exercises import check_median_frequency_weights
 
 check_median_frequency_weights(median_frequency_weights)
 
@@ -990,7 +990,7 @@ if "weighted" in IOU:
     frequent_winner, rare_winner = winners["frequent"], winners["rare"]
 
 # %%
-from unet_tutorial.exercises import check_weighting_effect
+from unet_tutorial.course.exercises import check_weighting_effect
 
 if "weighted" in IOU:
     check_weighting_effect(frequent_winner, rare_winner, CONFUSIONS["plain"], CONFUSIONS["weighted"], share)
@@ -1030,7 +1030,7 @@ for name, keep_mask in (("network", False), ("annotation", True)):
 at_network, at_annotation = scores["network"], scores["annotation"]
 
 # %%
-from unet_tutorial.exercises import check_annotation_resolution
+from unet_tutorial.course.exercises import check_annotation_resolution
 
 check_annotation_resolution(at_network, at_annotation, model, ROOT, SHORT_SIDE, limit=EXPERIMENT_IMAGES, seed=0,
                             device=DEVICE, **NORM)
@@ -1063,7 +1063,7 @@ padding_share = float(np.mean(shares))
 print(f"{padding_share:.1%} of the pixels are padding; {np.mean([s > 0 for s in shares]):.0%} of the crops hold some")
 
 # %%
-from unet_tutorial.exercises import check_padding_share
+from unet_tutorial.course.exercises import check_padding_share
 
 check_padding_share(padding_share, image_size=(512, 683), crop_size=512, short_side=384)
 

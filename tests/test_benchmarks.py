@@ -92,7 +92,7 @@ def test_main_quick_writes_json(tmp_path, monkeypatch):
 
 
 def test_cache_draft_and_torchvision_pipelines(tmp_path):
-    from unet_tutorial.sample_data import make_carvana_like
+    from unet_tutorial.course.sample_data import make_carvana_like
 
     root = make_carvana_like(tmp_path / "carvana", 1, views=2, size=(128, 192))
     cached = bench_data.make_dataset(root, 0.25, "cache", "albumentations")  # 0.25 of Carvana: 480x320

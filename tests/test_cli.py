@@ -451,7 +451,8 @@ def test_os_errors_are_one_line_with_the_path():
 
 
 def test_kaggle_and_network_failures_are_sentences(monkeypatch, tmp_path, capsys):
-    from unet_tutorial import cli, download, safe_download
+    from unet_tutorial import cli
+    from unet_tutorial.course import download, safe_download
 
     def exits(root):
         print("Could not find kaggle.json. Make sure it's located in ~/.kaggle")

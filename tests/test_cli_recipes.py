@@ -7,8 +7,8 @@ from test_folder import make_folder
 
 from unet_tutorial.checkpoint import read_checkpoint
 from unet_tutorial.cli import main
+from unet_tutorial.course.sample_data import make_ade20k_like
 from unet_tutorial.data import ade20k_palette
-from unet_tutorial.sample_data import make_ade20k_like
 from unet_tutorial.viz import overlay, palette
 
 TINY = [

@@ -7,6 +7,7 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from unet_tutorial.conventions import IGNORE_INDEX
+from unet_tutorial.course.sample_data import make_ade20k_like, make_carvana_like
 from unet_tutorial.data import (
     ADE20K_CLASSES,
     ADE20KDataset,
@@ -19,7 +20,6 @@ from unet_tutorial.data import (
     read_label,
 )
 from unet_tutorial.loaders import carvana_loaders, seed_loader, seed_worker
-from unet_tutorial.sample_data import make_ade20k_like, make_carvana_like
 from unet_tutorial.transforms import eval_transforms, train_transforms
 from unet_tutorial.utils import set_seed
 

@@ -4,7 +4,7 @@ import matplotlib.pyplot as plt
 import pytest
 from matplotlib.figure import Figure
 
-from unet_tutorial.diagrams import draw_skip_merge, draw_unet
+from unet_tutorial.course.diagrams import draw_skip_merge, draw_unet
 from unet_tutorial.model import UNet
 
 

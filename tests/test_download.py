@@ -15,8 +15,8 @@ from typing import ClassVar
 
 import pytest
 
-from unet_tutorial.download import kaggle_download
-from unet_tutorial.safe_download import DownloadError, download_url, extract_archive, file_hash
+from unet_tutorial.course.download import kaggle_download
+from unet_tutorial.course.safe_download import DownloadError, download_url, extract_archive, file_hash
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
 
@@ -272,7 +272,7 @@ def test_tar_links_are_refused_without_data_filter_and_filter_errors_are_clear(t
 
 
 def test_zip_bombs_are_refused(tmp_path, monkeypatch):
-    from unet_tutorial import safe_download
+    from unet_tutorial.course import safe_download
 
     bomb = tmp_path / "bomb.zip"
     with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -428,7 +428,7 @@ def _serve_bytes(body: bytes):
 
 
 def test_fetch_ade20k_end_to_end_then_skips(monkeypatch, tmp_path):
-    from unet_tutorial import download
+    from unet_tutorial.course import download
 
     monkeypatch.setattr(download, "ADE20K_COUNTS", {"training": 2, "validation": 1})
     files = {
@@ -464,7 +464,7 @@ CARVANA_ARCHIVES = {
 
 
 def test_fetch_carvana_unpacks_kaggle_archives(client, site, monkeypatch, tmp_path):
-    from unet_tutorial import download
+    from unet_tutorial.course import download
 
     monkeypatch.setattr(download, "CARVANA_COUNT", 2)
     monkeypatch.setenv("KAGGLE_API_TOKEN", "token")
@@ -476,7 +476,7 @@ def test_fetch_carvana_unpacks_kaggle_archives(client, site, monkeypatch, tmp_pa
 
 
 def test_fetch_carvana_keeps_archives_in_their_own_folder_and_reuses_them(site, monkeypatch, tmp_path):
-    from unet_tutorial import download
+    from unet_tutorial.course import download
 
     monkeypatch.setattr(download, "CARVANA_COUNT", 2)
     monkeypatch.setenv("KAGGLE_API_TOKEN", "token")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from unet_tutorial import exercises
+from unet_tutorial.course import exercises
 
 
 class BilinearUpSkipLast(torch.nn.Module):

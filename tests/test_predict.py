@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch import nn
 
+from unet_tutorial.course.sample_data import make_carvana_like
 from unet_tutorial.data import read_label, rle_decode, rle_encode
 from unet_tutorial.model import UNet
 from unet_tutorial.predict import (
@@ -19,7 +20,6 @@ from unet_tutorial.predict import (
     sliding_window_predict,
     tile_starts,
 )
-from unet_tutorial.sample_data import make_carvana_like
 from unet_tutorial.utils import data_root
 
 

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from unet_tutorial.course.resized_cache import write_resized_carvana
+from unet_tutorial.course.sample_data import make_carvana_like
 from unet_tutorial.data import CarvanaDataset
-from unet_tutorial.resized_cache import write_resized_carvana
-from unet_tutorial.sample_data import make_carvana_like
 
 
 @pytest.fixture(scope="module")

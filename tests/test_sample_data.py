@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from unet_tutorial.course.sample_data import make_ade20k_like, make_carvana_like
 from unet_tutorial.data import ADE20K_CLASSES, rle_encode
-from unet_tutorial.sample_data import make_ade20k_like, make_carvana_like
 
 
 def _rle_decode(rle: str, shape) -> np.ndarray:
@@ -109,8 +109,8 @@ def test_make_sample_data_script(tmp_path, monkeypatch):
 
 
 def test_carvana_data_generates_with_a_notice_then_prefers_the_real_data(tmp_path, monkeypatch, capsys):
+    from unet_tutorial.course.sample_data import carvana_data
     from unet_tutorial.data import CarvanaDataset, carvana_split
-    from unet_tutorial.sample_data import carvana_data
 
     monkeypatch.setenv("UNET_TUTORIAL_DATA", str(tmp_path))
     folder, is_real = carvana_data(n_cars=2, size=(27, 40))
@@ -137,8 +137,8 @@ def test_carvana_data_generates_with_a_notice_then_prefers_the_real_data(tmp_pat
 
 
 def test_ade20k_data_generates_with_a_notice_then_prefers_the_real_data(tmp_path, monkeypatch, capsys):
+    from unet_tutorial.course.sample_data import ade20k_data
     from unet_tutorial.data import ADE20KDataset
-    from unet_tutorial.sample_data import ade20k_data
 
     monkeypatch.setenv("UNET_TUTORIAL_DATA", str(tmp_path))
     folder, is_real = ade20k_data(n_train=3, n_val=2, size=(32, 40))

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from unet_tutorial.toy_data import make_small_objects
+from unet_tutorial.course.toy_data import make_small_objects
 
 
 def test_shapes_ranges_and_small_foreground():

@@ -9,11 +9,11 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from unet_tutorial.checkpoint import read_checkpoint
+from unet_tutorial.course.sample_data import make_carvana_like
 from unet_tutorial.data import carvana_ids
 from unet_tutorial.loaders import carvana_loaders
 from unet_tutorial.measure import time_train_step
 from unet_tutorial.model import UNet
-from unet_tutorial.sample_data import make_carvana_like
 from unet_tutorial.train import (
     NonFiniteLossError,
     _amp_choice,

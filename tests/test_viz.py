@@ -7,7 +7,8 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from unet_tutorial import viz, widgets
+from unet_tutorial import viz
+from unet_tutorial.course import widgets
 
 matplotlib.use("Agg")
 

@@ -31,6 +31,9 @@ from tqdm.auto import tqdm
 from unet_tutorial import distributed
 from unet_tutorial.checkpoint import CheckpointError, load_checkpoint, read_checkpoint
 from unet_tutorial.conventions import IGNORE_INDEX, IMAGE_SUFFIXES, IMAGENET_MEAN, IMAGENET_STD
+from unet_tutorial.course.download import fetch_ade20k, fetch_carvana
+from unet_tutorial.course.safe_download import DownloadError
+from unet_tutorial.course.sample_data import make_ade20k_like, make_carvana_like
 from unet_tutorial.data import (
     ADE20KDataset,
     CarvanaDataset,
@@ -42,14 +45,11 @@ from unet_tutorial.data import (
     rle_encode,
 )
 from unet_tutorial.densenet_unet import DenseNetUNet, PretrainedWeightsUnavailable
-from unet_tutorial.download import fetch_ade20k, fetch_carvana
 from unet_tutorial.folder import FolderDataset, split_indices
 from unet_tutorial.loaders import seed_loader, seed_worker
 from unet_tutorial.losses import ComboLoss
 from unet_tutorial.model import UNet
 from unet_tutorial.predict import predict_mask, sliding_window_mask
-from unet_tutorial.safe_download import DownloadError
-from unet_tutorial.sample_data import make_ade20k_like, make_carvana_like
 from unet_tutorial.train import NonFiniteLossError, fit, memory_format_for
 from unet_tutorial.transforms import eval_transforms, scale_crop_transforms, train_transforms
 from unet_tutorial.utils import data_root, pick_device, set_seed

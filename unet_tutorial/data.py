@@ -157,7 +157,7 @@ def _carvana_image_dir(root: Path) -> Path:
         raise FileNotFoundError(
             f"Carvana root {root} is not a directory. Expected {root}/train/<car>_<view>.jpg and "
             f"{root}/train_masks/<car>_<view>_mask.gif (data_scripts/download_carvana.py or "
-            "unet_tutorial.sample_data.make_carvana_like make this layout)."
+            "unet_tutorial.course.sample_data.make_carvana_like make this layout)."
         )
     for name in CARVANA_IMAGE_DIRS:
         folder = root / name
@@ -343,7 +343,7 @@ class ADE20KDataset(Dataset):
                 raise FileNotFoundError(
                     f"{folder} is not a directory. ADE20KDataset expects the ADEChallengeData2016 layout: "
                     f"{self.root}/images/{split}/ADE_*.jpg and {self.root}/annotations/{split}/ADE_*.png "
-                    "(data_scripts/download_ade20k.py or unet_tutorial.sample_data.make_ade20k_like make it)."
+                    "(data_scripts/download_ade20k.py or unet_tutorial.course.sample_data.make_ade20k_like make it)."
                 )
         self.image_paths = sorted(p for p in image_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not self.image_paths:

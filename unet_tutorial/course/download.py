@@ -16,7 +16,7 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-from unet_tutorial.safe_download import download_url, extract_archive
+from unet_tutorial.course.safe_download import download_url, extract_archive
 
 _KAGGLE_SECRETS = ("KAGGLE_API_TOKEN", "KAGGLE_USERNAME", "KAGGLE_KEY")
 _KAGGLE_HOW = ("Create a token at https://www.kaggle.com/settings (API > Create New Token), then set KAGGLE_API_TOKEN "

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from unet_tutorial.course.drawing import car_view, paint_scene, random_car, scene_labels
 from unet_tutorial.data import rle_encode
-from unet_tutorial.drawing import car_view, paint_scene, random_car, scene_labels
 from unet_tutorial.utils import data_root, smoke_mode
 
 _INFO = "sample_info.json"

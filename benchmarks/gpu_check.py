@@ -149,7 +149,7 @@ def recipe_epochs(work: Path, device: torch.device, dry_run: bool, carvana_root:
     )
     for label, model in (
         (f"UNet(base {nb04['unet_base_channels']})", UNet(base_channels=nb04["unet_base_channels"])),
-        ("DenseNetUNet", DenseNetUNet(1, weights=None)),
+        ("DenseNetUNet", DenseNetUNet(num_classes=1, weights=None)),
     ):
         rows.append(
             run_epoch(
@@ -176,7 +176,7 @@ def recipe_epochs(work: Path, device: torch.device, dry_run: bool, carvana_root:
     train_loader = torch.utils.data.DataLoader(train_set, batch_size=batch, shuffle=True, drop_last=True, **args)
     val_loader = torch.utils.data.DataLoader(val_set, batch_size=1, **args)
     model = (
-        DenseNetUNet(150, weights=None)
+        DenseNetUNet(num_classes=150, weights=None)
         if nb05["model"] == "densenet_unet"
         else UNet(num_classes=150, base_channels=nb05["base_channels"])
     )

@@ -64,7 +64,7 @@ from pathlib import Path
 import torch
 
 from unet_tutorial.recipes import describe, recipe, recipe_mode
-from unet_tutorial.train import default_amp_dtype
+from unet_tutorial.precision import default_amp_dtype
 from unet_tutorial.utils import pick_device, runs_root, set_seed, smoke_mode
 
 SMOKE = smoke_mode()

@@ -357,7 +357,7 @@ def new_model() -> tuple[torch.nn.Module, torch.optim.Optimizer]:
     if MODEL == "densenet_unet":
         from unet_tutorial.densenet_unet import DenseNetUNet
 
-        model = DenseNetUNet(NUM_CLASSES, weights=None if SMOKE else "imagenet", allow_random_encoder=True)
+        model = DenseNetUNet(num_classes=NUM_CLASSES, weights=None if SMOKE else "imagenet", allow_random_encoder=True)
         groups = model.param_groups(LR / 10, LR) if model.pretrained else model.parameters()
     else:
         from unet_tutorial.model import UNet
@@ -899,7 +899,7 @@ interactive_or_static(draw_class, static=static, class_name=choices, index=(0, P
 # does it in about 3):
 #
 # ```bash
-# python -m unet_tutorial train --dataset ade20k --model densenet-unet --pretrained --image-size 512 \
+# python -m unet_tutorial train --dataset ade20k --model densenet_unet --pretrained --image-size 512 \
 #     --batch-size 8 --accumulate 2 --epochs 127 --scheduler onecycle --workers 8 --out runs/ade20k
 # ```
 #
@@ -907,7 +907,7 @@ interactive_or_static(draw_class, static=static, class_name=choices, index=(0, P
 # (`--batch-size` is per process: 4 x 4 = 16 here), and DistributedDataParallel averages the gradients:
 #
 # ```bash
-# torchrun --nproc_per_node=4 -m unet_tutorial train --dataset ade20k --model densenet-unet --pretrained \
+# torchrun --nproc_per_node=4 -m unet_tutorial train --dataset ade20k --model densenet_unet --pretrained \
 #     --image-size 512 --batch-size 4 --epochs 127 --scheduler onecycle --workers 8 --out runs/ade20k
 # python -m unet_tutorial predict --checkpoint runs/ade20k/best.pt my_photos/ --out predictions
 # ```

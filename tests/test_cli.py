@@ -363,7 +363,7 @@ def test_a_checkpoint_from_another_version_is_named(carvana, tmp_path, capsys):
         tmp_path / "other.pt", UNet(base_channels=4, depth=2), config={"model": "segformer", "model_kwargs": {}}
     )
     err = error_of(["predict", "--checkpoint", str(path), str(image), "--out", str(tmp_path)], capsys)
-    assert "other.pt holds a model called 'segformer'" in err
+    assert "other.pt names a model this version does not know: no model is called 'segformer'" in err
 
 
 def test_predict_refuses_inputs_whose_outputs_would_collide(carvana, trained, tmp_path, capsys):
@@ -490,5 +490,5 @@ def test_pretrained_weights_out_of_reach_is_a_sentence(monkeypatch, capsys):
         raise PretrainedWeightsUnavailable("DenseNet121 ImageNet weights are not cached and cannot be downloaded")
 
     monkeypatch.setattr(cli, "train_command", offline)
-    err = error_of(["train", "--dataset", "carvana", "--model", "densenet-unet", "--pretrained"], capsys)
+    err = error_of(["train", "--dataset", "carvana", "--model", "densenet_unet", "--pretrained"], capsys)
     assert "DenseNet121 ImageNet weights are not cached" in err

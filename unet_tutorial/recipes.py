@@ -260,7 +260,7 @@ def _unet(num_classes: int, base_channels: int) -> Callable[[], nn.Module]:
 def _densenet(num_classes: int) -> Callable[[], nn.Module]:
     from unet_tutorial.densenet_unet import DenseNetUNet
 
-    return lambda: DenseNetUNet(num_classes, weights=None)
+    return lambda: DenseNetUNet(num_classes=num_classes, weights=None)
 
 
 def estimate_times(

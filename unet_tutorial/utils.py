@@ -18,12 +18,27 @@ import torch
 SMOKE_ENV = "UNET_TUTORIAL_SMOKE"
 DATA_ENV = "UNET_TUTORIAL_DATA"
 REPORT_ENV = "UNET_TUTORIAL_REPORT"
+MODE_ENV = "UNET_TUTORIAL_MODE"
+MODES = ("smoke", "cpu", "gpu")
 REPO_URL = "https://github.com/unet-tutorial/unet-tutorial"
 
 
 def smoke_mode() -> bool:
     """True when ``UNET_TUTORIAL_SMOKE=1``: tiny data, tiny images, a few batches (tests and CI)."""
     return os.environ.get(SMOKE_ENV, "0").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def run_mode(device: torch.device | str) -> str:
+    """Which of a notebook's settings apply: "smoke" in smoke mode, "gpu" on CUDA, "cpu" anywhere else (MPS too).
+
+    ``$UNET_TUTORIAL_MODE`` overrides it, so that a test can read a notebook's GPU settings on a CPU.
+    """
+    forced = os.environ.get(MODE_ENV, "").strip().lower()
+    if forced:
+        if forced not in MODES:
+            raise ValueError(f"{MODE_ENV}={forced!r} is not a mode; use one of {', '.join(MODES)}")
+        return forced
+    return "smoke" if smoke_mode() else ("gpu" if torch.device(device).type == "cuda" else "cpu")
 
 
 def pick_device(prefer: str | None = None) -> torch.device:

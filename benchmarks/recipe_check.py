@@ -48,7 +48,11 @@ AUGMENT = {  # train_transforms keyword arguments
     "flip": {"crop": "resize", "rotate": 0.0, "shift": 0.0, "color_jitter": 0.0},  # resize + horizontal flip
     "none": {"crop": "resize", "hflip": 0.0, "rotate": 0.0, "shift": 0.0, "color_jitter": 0.0},
 }
-LOSSES = {"combo": None, "ce": {"bce": 1.0}, "ce+dice": {"bce": 1.0, "dice": 1.0}}  # None: ComboLoss() defaults
+LOSSES = {
+    "combo": None,
+    "ce": {"cross_entropy": 1.0},
+    "ce+dice": {"cross_entropy": 1.0, "dice": 1.0},
+}  # None: ComboLoss() defaults
 
 
 def loaders(root: Path, size: tuple[int, int], train_tf, *, train_limit: int, batch_size: int, seed: int):

@@ -230,11 +230,11 @@ plt.show()
 # | Lovász | optimises IoU itself; great for fine-tuning | slow to start from scratch; sorts every pixel |
 # | Combo (BCE + Dice + focal) | the stability of BCE and the overlap of Dice together | weights to choose |
 #
-# `ComboLoss(weights={"bce": 3, "dice": 1, "focal": 4})` is the weighted sum used by the winning SIIM-ACR
+# `ComboLoss(weights={"cross_entropy": 3, "dice": 1, "focal": 4})` is the weighted sum used by the winning SIIM-ACR
 # pneumothorax pipeline; after each call, `combo.components` holds the terms for logging.
 
 # %%
-combo = losses.ComboLoss(weights={"bce": 3, "dice": 1, "focal": 4})
+combo = losses.ComboLoss(weights={"cross_entropy": 3, "dice": 1, "focal": 4})
 total = combo(logits, targets)
 terms = " + ".join(f"{combo.weights[k]} x {v:.4f} ({k})" for k, v in combo.components.items())
 print(f"combo = {total:.4f} = {terms}")

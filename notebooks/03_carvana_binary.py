@@ -63,8 +63,8 @@ from pathlib import Path
 
 import torch
 
-from unet_tutorial.recipes import describe, recipe, recipe_mode
 from unet_tutorial.precision import default_amp_dtype
+from unet_tutorial.recipes import describe, recipe, recipe_mode
 from unet_tutorial.utils import pick_device, runs_root, set_seed, smoke_mode
 
 SMOKE = smoke_mode()
@@ -347,7 +347,7 @@ from unet_tutorial.losses import ComboLoss
 from unet_tutorial.model import UNet
 
 model = UNet(in_channels=3, num_classes=1, base_channels=BASE_CHANNELS).to(DEVICE)
-LOSS_WEIGHTS = {"bce": 1.0, "dice": 1.0}
+LOSS_WEIGHTS = {"cross_entropy": 1.0, "dice": 1.0}
 loss_fn = ComboLoss(LOSS_WEIGHTS)
 with torch.no_grad():
     logits = model(images[:2].to(DEVICE))  # (2, 1, H, W)

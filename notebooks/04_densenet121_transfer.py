@@ -343,7 +343,7 @@ from unet_tutorial.losses import ComboLoss
 from unet_tutorial.model import UNet
 from unet_tutorial.train import fit
 
-loss_fn = ComboLoss({"bce": 1, "dice": 1})
+loss_fn = ComboLoss({"cross_entropy": 1, "dice": 1})
 
 
 def train_run(model: torch.nn.Module, optimizer: torch.optim.Optimizer, epochs: int, folder: str) -> dict:

@@ -159,7 +159,7 @@ def train_command(args: argparse.Namespace) -> dict:
         model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
     # Cross-entropy + Dice, unweighted, for every dataset (as notebooks 03 and 05 train).
-    loss_fn = ComboLoss({"bce": 1.0, "dice": 1.0}, ignore_index=spec["ignore_index"])
+    loss_fn = ComboLoss({"cross_entropy": 1.0, "dice": 1.0}, ignore_index=spec["ignore_index"])
     bare = model.module if distributed.is_distributed() else model
     # A pretrained encoder learns at a tenth of the decoder's rate (notebooks 04 and 05).
     groups = bare.param_groups(args.lr / 10, args.lr) if getattr(bare, "pretrained", False) else model.parameters()

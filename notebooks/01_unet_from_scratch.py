@@ -732,7 +732,7 @@ class BilinearUp(nn.Module):
 
 
 # %%
-from unet_tutorial.course.exercises import check_bilinear_up
+from unet_tutorial.course.exercises.unet import check_bilinear_up
 
 check_bilinear_up(BilinearUp)
 
@@ -769,7 +769,7 @@ while field < 1024:  # one more level: twice the field below it, plus 8 pixels
 depth_to_see_1024 = depth
 
 # %%
-from unet_tutorial.course.exercises import check_depth_to_see
+from unet_tutorial.course.exercises.unet import check_depth_to_see
 
 check_depth_to_see(depth_to_see_1024, image_size=1024)
 
@@ -803,7 +803,7 @@ for k in range(1, 6):
 first_lossy = min(k for k, share in kept.items() if share < 0.8)
 
 # %%
-from unet_tutorial.course.exercises import check_pooling_round_trip
+from unet_tutorial.course.exercises.unet import check_pooling_round_trip
 
 check_pooling_round_trip(first_lossy, masks)
 

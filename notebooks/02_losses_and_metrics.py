@@ -554,7 +554,7 @@ def frequency_weighted_iou(confusion: torch.Tensor) -> float:
 
 
 # %%
-from unet_tutorial.course.exercises import check_frequency_weighted_iou
+from unet_tutorial.course.exercises.losses import check_frequency_weighted_iou
 
 check_frequency_weighted_iou(frequency_weighted_iou)
 print(f"section 3's three classes: frequency-weighted IoU {frequency_weighted_iou(cm3):.3f}, "
@@ -588,7 +588,7 @@ best_threshold = max(scores, key=scores.get)
 print(f"best threshold {best_threshold}: Dice {scores[best_threshold]:.3f} (at 0.5: {scores[0.5]:.3f})")
 
 # %%
-from unet_tutorial.course.exercises import check_best_threshold
+from unet_tutorial.course.exercises.losses import check_best_threshold
 
 check_best_threshold(best_threshold, focal_probs, val_masks)
 
@@ -621,7 +621,7 @@ lazy_pooled = dice_per_class(confusion_matrix(lazy_preds, with_empty, num_classe
 print(f"per-image Dice {lazy_dice:.3f}, pooled Dice {lazy_pooled:.3f}")
 
 # %%
-from unet_tutorial.course.exercises import check_empty_image_dice
+from unet_tutorial.course.exercises.losses import check_empty_image_dice
 
 check_empty_image_dice(lazy_dice, with_empty)
 

@@ -793,7 +793,7 @@ def edge_dice(preds: torch.Tensor, targets: torch.Tensor, width: int = 3) -> flo
 
 
 # %%
-from unet_tutorial.course.exercises import check_edge_dice
+from unet_tutorial.course.exercises.carvana import check_edge_dice
 
 check_edge_dice(edge_dice)
 truth = torch.from_numpy(full_mask)[None, None]  # section 11's image, at full size: (1, 1, H, W)
@@ -829,7 +829,7 @@ print({view: round(dice, 4) for view, dice in view_dice.items()})
 print("worst views:", worst_views)
 
 # %%
-from unet_tutorial.course.exercises import check_worst_views
+from unet_tutorial.course.exercises.carvana import check_worst_views
 
 check_worst_views(worst_views, val_ids, per_image)
 
@@ -859,7 +859,7 @@ threshold_gain = dice_score(val_probs[~tune] > tuned, val_masks[~tune]) - dice_s
 print(f"threshold picked on half of the cars: {tuned}; its gain on the other half: {threshold_gain:+.4f}")
 
 # %%
-from unet_tutorial.course.exercises import check_threshold_gain
+from unet_tutorial.course.exercises.carvana import check_threshold_gain
 
 check_threshold_gain(threshold_gain, val_ids, val_probs, val_masks)
 

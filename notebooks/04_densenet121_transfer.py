@@ -643,7 +643,7 @@ def densenet_stage_channels(block_config: tuple[int, ...], growth_rate: int = 32
 
 
 # %%
-from unet_tutorial.course.exercises import check_densenet_stage_channels
+from unet_tutorial.course.exercises.transfer import check_densenet_stage_channels
 
 check_densenet_stage_channels(densenet_stage_channels)
 
@@ -699,7 +699,7 @@ drift_fixed = running_mean_drift(trial)
 print(f"largest change of a running mean: requires_grad_(False) only {drift_grad_only:.4f}, fixed {drift_fixed}")
 
 # %%
-from unet_tutorial.course.exercises import check_frozen_batchnorm
+from unet_tutorial.course.exercises.transfer import check_frozen_batchnorm
 
 check_frozen_batchnorm(drift_grad_only, drift_fixed, trial)
 

@@ -955,7 +955,7 @@ def median_frequency_weights(counts: torch.Tensor) -> torch.Tensor:
 
 
 # %%
-from unet_tutorial.course.exercises import check_median_frequency_weights
+from unet_tutorial.course.exercises.multiclass import check_median_frequency_weights
 
 check_median_frequency_weights(median_frequency_weights)
 
@@ -990,7 +990,7 @@ if "weighted" in IOU:
     frequent_winner, rare_winner = winners["frequent"], winners["rare"]
 
 # %%
-from unet_tutorial.course.exercises import check_weighting_effect
+from unet_tutorial.course.exercises.multiclass import check_weighting_effect
 
 if "weighted" in IOU:
     check_weighting_effect(frequent_winner, rare_winner, CONFUSIONS["plain"], CONFUSIONS["weighted"], share)
@@ -1030,7 +1030,7 @@ for name, keep_mask in (("network", False), ("annotation", True)):
 at_network, at_annotation = scores["network"], scores["annotation"]
 
 # %%
-from unet_tutorial.course.exercises import check_annotation_resolution
+from unet_tutorial.course.exercises.multiclass import check_annotation_resolution
 
 check_annotation_resolution(at_network, at_annotation, model, ROOT, SHORT_SIDE, limit=EXPERIMENT_IMAGES, seed=0,
                             device=DEVICE, **NORM)
@@ -1063,7 +1063,7 @@ padding_share = float(np.mean(shares))
 print(f"{padding_share:.1%} of the pixels are padding; {np.mean([s > 0 for s in shares]):.0%} of the crops hold some")
 
 # %%
-from unet_tutorial.course.exercises import check_padding_share
+from unet_tutorial.course.exercises.multiclass import check_padding_share
 
 check_padding_share(padding_share, image_size=(512, 683), crop_size=512, short_side=384)
 

@@ -23,8 +23,7 @@ import time
 from pathlib import Path
 
 SOLUTION_TAG = "solution"
-ANSWER_TAG = "answer"  # a markdown cell that discusses an exercise's result: folded away in the student copy
-ANSWER_SUMMARY = "Our run's answer: open it once you have your own"
+ANSWER_TAG = "answer"  # a cell that discusses an exercise's result: left out of the student copy (the answer key)
 HINT_PREFIX = "# Hint:"
 EXERCISES_DIR = "exercises"  # student copies: notebooks/exercises/NN_slug.ipynb
 
@@ -175,8 +174,8 @@ def _colab_badges_to(title: str, notebook_name: str) -> str:
 
 
 def student_notebook(py_path: str | Path):
-    """The student copy: each ``solution`` cell a stub tagged ``exercise``, each ``answer`` cell folded into a
-    ``<details>`` block that the learner opens after answering, the badges leading to the copy."""
+    """The student copy: each ``solution`` cell a stub tagged ``exercise``, each ``answer`` cell left out (the
+    answer key stays in the solution notebook a teacher opens), the badges leading to the copy."""
     import jupytext
 
     notebook = jupytext.read(py_path)
@@ -192,8 +191,7 @@ def student_notebook(py_path: str | Path):
         if SOLUTION_TAG in cell.metadata.get("tags", []):
             cell.source = stub_source(cell.source)
             cell.metadata["tags"] = [t for t in cell.metadata["tags"] if t != SOLUTION_TAG] + ["exercise"]
-        elif ANSWER_TAG in cell.metadata.get("tags", []):
-            cell.source = f"<details><summary>{ANSWER_SUMMARY}</summary>\n\n{cell.source}\n\n</details>"
+    notebook.cells = [cell for cell in notebook.cells if ANSWER_TAG not in cell.metadata.get("tags", [])]
     return notebook
 
 

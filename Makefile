@@ -42,7 +42,8 @@ NBMAKE_TIMEOUT ?= 300
 SMOKE_RUN = UNET_TUTORIAL_SMOKE=1 $(1)/bin/python -m pytest --nbmake --nbmake-timeout=$(NBMAKE_TIMEOUT) tests $(NOTEBOOKS)
 
 ## make test-colab: Python 3.13 with exactly Colab's versions (.ci/colab-versions.txt) in .venv-colab; the package
-## installed through a notebook's own setup cell, which must keep torch, torchvision and ipywidgets; then the tests
+## installed through a notebook's own setup cell from a local copy of this checkout, without the release tag (main)
+## and with it, which must keep torch, torchvision and ipywidgets; then the tests
 COLAB_PYTHON ?= python3.13
 COLAB_VENV   := .venv-colab
 $(COLAB_VENV)/.installed: .ci/colab-versions.txt
@@ -99,7 +100,8 @@ site-check: site
 ## make badges: write utils.REPO_URL and the package's version into every notebook's badges and setup cell
 badges: $(STAMP)
 	$(BIN)/python -m tools.release $(NOTEBOOK_SOURCES)
-	$(BIN)/jupytext --to ipynb $(NOTEBOOK_SOURCES)
+	$(BIN)/jupytext --update --to ipynb $(NOTEBOOK_SOURCES)
+	$(BIN)/python -m tools.notebooks student $(NOTEBOOK_SOURCES)
 
 ## make lab: JupyterLab on notebooks/
 lab: $(STAMP)

@@ -9,6 +9,8 @@ writes the copies, checks that all three agree (cells and their tags), and runs 
     python -m tools.notebooks check   notebooks/*.py
     python -m tools.notebooks student notebooks/*.py   # -> notebooks/exercises/NN_slug.ipynb
     python -m tools.notebooks run     notebooks/*.ipynb --out build/notebooks
+    python -m tools.notebooks prose   notebooks/*.py notebooks/exercises/*.ipynb  # tools/prose.py's gates
+    python -m tools.notebooks readings build/notebooks/*.ipynb
 """
 
 from __future__ import annotations
@@ -289,8 +291,14 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("notebooks", nargs="+")
     run.add_argument("--out", default="build/notebooks")
     run.add_argument("--timeout", type=int, default=None, help="seconds per cell (default: no limit)")
+    for name, what in (("prose", "run-dependent numbers in markdown"), ("readings", "executed reading cells")):
+        sub.add_parser(name, help=f"tools/prose.py: fail on {what}").add_argument("notebooks", nargs="+")
     args = parser.parse_args(argv)
 
+    if args.command in ("prose", "readings"):
+        from tools import prose
+
+        return prose.main([args.command, *args.notebooks])
     if args.command == "check":
         problems = [p for source in args.sources for p in pairing_problems(source)]
         done = f"{len(args.sources)} notebook pair(s) and their student copies in sync, without outputs"

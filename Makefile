@@ -7,7 +7,7 @@ NOTEBOOK_SOURCES := $(sort $(wildcard notebooks/[0-9][0-9]_*.py))
 NOTEBOOKS        := $(NOTEBOOK_SOURCES:.py=.ipynb)
 PIP_QUIET ?= -q
 
-.PHONY: lint format unit test test-colab test-min tutorial site site-check badges lab sync student bench gpu-check clean
+.PHONY: lint format unit test test-colab test-min tutorial results site site-check badges lab sync student bench gpu-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -78,6 +78,11 @@ test-min: $(MIN_VENV)/.installed
 ## make tutorial: the five notebooks in order, full mode, saved with outputs in build/notebooks/
 tutorial: $(STAMP)
 	$(BIN)/python -m tools.notebooks run $(NOTEBOOKS) --out build/notebooks
+
+## make results: README.md's results table (between its results:start/end markers) rewritten from what make tutorial
+## wrote in build/notebooks (metrics/*.json, run.json: runtimes, machine, date, mode); a smoke run is refused
+results: $(STAMP)
+	$(BIN)/python -m tools.results build/notebooks --readme README.md
 
 ## make site: the executed notebooks in build/notebooks (make tutorial, or a smoke run) as a website in build/site,
 ## the README as its landing page (mkdocs + mkdocs-jupyter, in .venv-site)

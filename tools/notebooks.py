@@ -230,17 +230,24 @@ def exercise_pairs(py_path: str | Path) -> list[tuple[str, str]]:
 def run_notebooks(paths: list[str], out_dir: str | Path, timeout: int | None = None) -> list[dict]:
     """Execute notebooks in order (full mode unless the environment says so) and save them with outputs.
 
-    Each notebook records its headline metric with ``utils.report_metric``; returns one row per notebook.
+    Each notebook records its headline metric with ``utils.report_metric``; returns one row per notebook, also
+    written, with the date, the mode and the machine, to ``out_dir/run.json`` (``make results`` reads both).
     """
     import nbformat
     from nbclient import NotebookClient
 
+    from tools import results
+    from unet_tutorial.utils import smoke_mode
+
     out_dir = Path(out_dir)
     report_dir = out_dir / "metrics"
     os.environ["UNET_TUTORIAL_REPORT"] = str(report_dir.resolve())
+    mode, machine = "smoke" if smoke_mode() else "full", results.machine()
     rows = []
     for path in paths:
         path = Path(path)
+        metric_file = report_dir / f"{path.stem}.json"
+        metric_file.unlink(missing_ok=True)  # a notebook that fails early must not keep an older run's metric
         notebook = nbformat.read(path, as_version=4)
         start = time.perf_counter()
         client = NotebookClient(
@@ -254,7 +261,6 @@ def run_notebooks(paths: list[str], out_dir: str | Path, timeout: int | None = N
         seconds = time.perf_counter() - start
         out_dir.mkdir(parents=True, exist_ok=True)
         nbformat.write(notebook, out_dir / path.name)
-        metric_file = report_dir / f"{path.stem}.json"
         metric = json.loads(metric_file.read_text()) if metric_file.exists() else {}
         rows.append(
             {
@@ -266,6 +272,7 @@ def run_notebooks(paths: list[str], out_dir: str | Path, timeout: int | None = N
             }
         )
         print(format_row(rows[-1]), flush=True)
+        results.write_run(out_dir, rows, mode, machine)  # after each notebook: an interrupted run keeps its rows
     return rows
 
 

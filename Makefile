@@ -7,7 +7,7 @@ NOTEBOOK_SOURCES := $(sort $(wildcard notebooks/[0-9][0-9]_*.py))
 NOTEBOOKS        := $(NOTEBOOK_SOURCES:.py=.ipynb)
 PIP_QUIET ?= -q
 
-.PHONY: lint format unit test test-colab test-min tutorial site site-check badges lab sync student bench gpu-check clean
+.PHONY: lint format unit test test-colab test-min tutorial results site site-check badges lab sync student bench gpu-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,7 +42,8 @@ NBMAKE_TIMEOUT ?= 300
 SMOKE_RUN = UNET_TUTORIAL_SMOKE=1 $(1)/bin/python -m pytest --nbmake --nbmake-timeout=$(NBMAKE_TIMEOUT) tests $(NOTEBOOKS)
 
 ## make test-colab: Python 3.13 with exactly Colab's versions (.ci/colab-versions.txt) in .venv-colab; the package
-## installed through a notebook's own setup cell, which must keep torch, torchvision and ipywidgets; then the tests
+## installed through a notebook's own setup cell from a local copy of this checkout, without the release tag (main)
+## and with it, which must keep torch, torchvision and ipywidgets; then the tests
 COLAB_PYTHON ?= python3.13
 COLAB_VENV   := .venv-colab
 $(COLAB_VENV)/.installed: .ci/colab-versions.txt
@@ -78,6 +79,11 @@ test-min: $(MIN_VENV)/.installed
 tutorial: $(STAMP)
 	$(BIN)/python -m tools.notebooks run $(NOTEBOOKS) --out build/notebooks
 
+## make results: README.md's results table (between its results:start/end markers) rewritten from what make tutorial
+## wrote in build/notebooks (metrics/*.json, run.json: runtimes, machine, date, mode); a smoke run is refused
+results: $(STAMP)
+	$(BIN)/python -m tools.results build/notebooks --readme README.md
+
 ## make site: the executed notebooks in build/notebooks (make tutorial, or a smoke run) as a website in build/site,
 ## the README as its landing page (mkdocs + mkdocs-jupyter, in .venv-site)
 SITE_VENV := .venv-site
@@ -99,7 +105,8 @@ site-check: site
 ## make badges: write utils.REPO_URL and the package's version into every notebook's badges and setup cell
 badges: $(STAMP)
 	$(BIN)/python -m tools.release $(NOTEBOOK_SOURCES)
-	$(BIN)/jupytext --to ipynb $(NOTEBOOK_SOURCES)
+	$(BIN)/jupytext --update --to ipynb $(NOTEBOOK_SOURCES)
+	$(BIN)/python -m tools.notebooks student $(NOTEBOOK_SOURCES)
 
 ## make lab: JupyterLab on notebooks/
 lab: $(STAMP)

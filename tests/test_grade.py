@@ -64,7 +64,7 @@ def read_grades(path: Path) -> dict[tuple[str, str], dict]:
     with open(path, newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == ["student", "file", "notebook", "exercise", "status", "message", "seconds"]
-    return {(row["file"], row["exercise"]): row for row in rows}
+    return {(Path(row["file"]).name, row["exercise"]): row for row in rows}
 
 
 def test_a_planted_class_is_graded_row_by_row_and_no_notebook_touches_the_teachers_files(tmp_path, monkeypatch, capsys):
@@ -135,6 +135,15 @@ def test_a_bad_argument_is_one_line_naming_it(tmp_path, capsys):
     submission = planted(tmp_path / "alice.ipynb")
     assert grade.main([str(submission), "--out", str(submission)]) == 2
     assert "would overwrite a notebook" in capsys.readouterr().err
+
+
+def test_students_whose_files_share_a_name_are_told_apart_by_their_folder(tmp_path):
+    for student in ("ann", "ben"):  # a folder per student, as a learning platform exports them
+        (tmp_path / student).mkdir()
+        nbformat.write(new_notebook(cells=[new_markdown_cell("# 99 · Planted")]), tmp_path / student / "02.ipynb")
+    rows = grade.grade_files([tmp_path / "ann" / "02.ipynb", tmp_path / "ben" / "02.ipynb"])
+    assert [(row.student, row.status) for row in rows] == [("ann/02", "error"), ("ben/02", "error")]
+    assert "no cell calls a check_" in rows[0].message
 
 
 @pytest.mark.slow

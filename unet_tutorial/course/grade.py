@@ -94,11 +94,11 @@ def notebook_title(notebook, default: str) -> str:
     return found.group(1).strip() if found else default
 
 
-def student_name(notebook, path: Path) -> str:
-    """The notebook's ``authors`` metadata (nbformat's field) if filled in, else the file's name."""
+def student_name(notebook, default: str) -> str:
+    """The notebook's ``authors`` metadata (nbformat's field) if filled in, else ``default``."""
     authors = notebook.metadata.get("authors") or []
     names = [a.get("name", "").strip() for a in authors if isinstance(a, dict)]
-    return ", ".join(n for n in names if n) or path.stem
+    return ", ".join(n for n in names if n) or default
 
 
 def _one_line(text: str, limit: int = 300) -> str:
@@ -151,11 +151,15 @@ def _stop_reason(record: dict) -> str:
     return f"ran past {limit} ({record['limit']} s)"
 
 
-def grade_file(path: Path, timeout: float = 300, cell_timeout: float = 120, threads: int = 0) -> list[Row]:
+def grade_file(
+    path: Path, timeout: float = 300, cell_timeout: float = 120, threads: int = 0, student: str = ""
+) -> list[Row]:
     """The rows of one handed-in notebook: one per exercise, or one error row when it cannot be graded.
 
-    ``threads``: for torch in its kernel (0: all the cores), unless ``OMP_NUM_THREADS`` is set.
+    ``threads``: for torch in its kernel (0: all the cores), unless ``OMP_NUM_THREADS`` is set; ``student``:
+    the name to use when the notebook's metadata has none (default: the file's name).
     """
+    student, file = student or path.stem, str(path)
     import nbformat
 
     try:
@@ -164,11 +168,11 @@ def grade_file(path: Path, timeout: float = 300, cell_timeout: float = 120, thre
     except Exception as exc:  # a student's file: any way of being broken is a row of the CSV, not a crash
         why = _one_line(f"{type(exc).__name__}: {exc}", 160)
         message = f"not a readable notebook ({why}); ask for it again (Colab: File > Download > Download .ipynb)"
-        return [Row(path.stem, path.name, "", "", "error", message, 0.0)]
-    student, title = student_name(notebook, path), notebook_title(notebook, path.stem)
+        return [Row(student, file, "", "", "error", message, 0.0)]
+    student, title = student_name(notebook, student), notebook_title(notebook, path.stem)
     if not exercises:
         message = "no cell calls a check_... self-check: is this one of the course's exercise notebooks?"
-        return [Row(student, path.name, title, "", "error", message, 0.0)]
+        return [Row(student, file, title, "", "error", message, 0.0)]
     last = max(e.check_cell for e in exercises)
     records, stopped = run_notebook(notebook, timeout, cell_timeout, last, threads or os.cpu_count() or 1)
     rows = []
@@ -176,46 +180,57 @@ def grade_file(path: Path, timeout: float = 300, cell_timeout: float = 120, thre
         cells = [i for i in (exercise.exercise_cell, exercise.check_cell) if i is not None]
         status, message = classify(exercise, records, stopped, notebook.cells[cells[0]].source)
         seconds = sum(records.get(i, {}).get("seconds", 0.0) for i in cells)
-        rows.append(Row(student, path.name, title, exercise.name, status, message, round(seconds, 1)))
+        rows.append(Row(student, file, title, exercise.name, status, message, round(seconds, 1)))
     return rows
 
 
 def grade_files(paths: list[Path], timeout: float = 300, cell_timeout: float = 120, jobs: int = 1) -> list[Row]:
     """Grade notebooks (``jobs`` at a time), printing a line as each ends; rows in the order of ``paths``.
 
-    Every student gets a row for every exercise of their notebook: an exercise whose self-check cell is missing
-    from a file is an error, and so is every exercise of an unreadable file (when all the readable ones are
-    the same notebook, so that its exercises are known).
+    A student is named by the notebook's ``authors`` metadata, else by the file's name (with its folder's, where
+    files share a name). Every student gets a row for every exercise of their notebook: an exercise whose
+    self-check cell is missing from a file is an error, and so is every exercise of an unreadable file (when all
+    the readable ones are the same notebook, so that its exercises are known).
     """
     results: list[list[Row]] = [[] for _ in paths]
+    stems = [path.stem for path in paths]  # files of the same name (a folder per student): the folder's name too
+    names = [f"{p.parent.name}/{p.stem}" if stems.count(p.stem) > 1 else p.stem for p in paths]
+    threads = max(1, (os.cpu_count() or 1) // jobs)
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        threads = max(1, (os.cpu_count() or 1) // jobs)
-        futures = {pool.submit(grade_file, path, timeout, cell_timeout, threads): i for i, path in enumerate(paths)}
+        futures = {
+            pool.submit(grade_file, path, timeout, cell_timeout, threads, name): i
+            for i, (path, name) in enumerate(zip(paths, names))
+        }
         for done, future in enumerate(as_completed(futures), 1):
-            results[futures[future]] = future.result()
-            counts = _counts(results[futures[future]])
-            print(f"[{done}/{len(paths)}] {paths[futures[future]].name}: {counts}", flush=True)
-    names: dict[str, list[str]] = {}  # notebook -> its exercises, in order
+            i = futures[future]
+            results[i] = future.result()
+            print(f"[{done}/{len(paths)}] {paths[i]}: {_counts(results[i])}", flush=True)
+    return _every_exercise(results)
+
+
+def _every_exercise(results: list[list[Row]]) -> list[Row]:
+    """Each file's rows, with an error row for each exercise of its notebook that it lacks."""
+    exercises: dict[str, list[str]] = {}  # notebook -> its exercises, in order
     for row in (row for rows in results for row in rows if row.exercise):
-        names.setdefault(row.notebook, [])
-        if row.exercise not in names[row.notebook]:
-            names[row.notebook].append(row.exercise)
+        exercises.setdefault(row.notebook, [])
+        if row.exercise not in exercises[row.notebook]:
+            exercises[row.notebook].append(row.exercise)
     filled = []
     for rows in results:
         first = rows[0]
-        notebook = first.notebook or (next(iter(names)) if len(names) == 1 else "")
+        notebook = first.notebook or (next(iter(exercises)) if len(exercises) == 1 else "")
         if not first.exercise:  # the file could not be graded: an error for each exercise, where they are known
-            filled += [Row(**{**vars(first), "notebook": notebook, "exercise": n}) for n in names.get(notebook, [])]
-            filled += [] if names.get(notebook) else rows
+            filled += [Row(**{**vars(first), "notebook": notebook, "exercise": n}) for n in exercises.get(notebook, [])]
+            filled += [] if exercises.get(notebook) else rows
             continue
         have = {row.exercise for row in rows}
         missing = "no cell calls check_{} in this file: was it deleted?"
         rows = rows + [
             Row(first.student, first.file, notebook, n, "error", missing.format(n), 0.0)
-            for n in names[notebook]
+            for n in exercises[notebook]
             if n not in have
         ]
-        filled += sorted(rows, key=lambda row: names[notebook].index(row.exercise))
+        filled += sorted(rows, key=lambda row: exercises[notebook].index(row.exercise))
     return filled
 
 
@@ -279,10 +294,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("notebooks", nargs="+", help="the handed-in .ipynb files, or folders of them")
     parser.add_argument("--out", default="grades.csv", help="the CSV to write (default: grades.csv)")
     parser.add_argument(
-        "--timeout", type=float, default=300, help="seconds per notebook, from when its kernel is ready (300)"
+        "--timeout", type=float, default=300, help="seconds per notebook, from when its kernel is ready (default: 300)"
     )
     parser.add_argument("--cell-timeout", type=float, default=120, help="seconds per cell (default: 120)")
-    parser.add_argument("--jobs", type=int, default=1, help="notebooks graded at once, each in its own kernel (1)")
+    parser.add_argument("--jobs", type=int, default=1, help="notebooks graded at once, each in its kernel (default: 1)")
 
 
 def run(args: argparse.Namespace) -> int:

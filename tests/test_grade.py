@@ -119,6 +119,14 @@ def test_find_exercises_finds_every_exercise_of_the_course_and_its_cells():
             assert all(f"check_{e.name}(" in cells[e.check_cell].source for e in found), notebook
 
 
+def test_the_learners_cell_is_the_tagged_one_else_the_code_cell_before_the_check():
+    cells = [new_code_cell("x = 1"), new_code_cell("y = 2", metadata={"tags": ["exercise"]}), new_code_cell("z = 3")]
+    cells += [new_code_cell("check_one(y)"), new_code_cell("w = 4"), new_code_cell("# check_two(w) is a comment")]
+    cells += [new_code_cell("if w:\n    check_two(w)")]
+    found = grade.find_exercises(new_notebook(cells=cells))
+    assert [(e.name, e.exercise_cell, e.check_cell) for e in found] == [("one", 1, 3), ("two", 5, 6)]
+
+
 def test_the_grader_reads_what_the_stubs_raise_and_what_the_checks_print(capsys):
     for source in SOLUTIONS.values():
         stub = ast.parse(notebooks.stub_source(source))
@@ -144,6 +152,13 @@ def test_students_whose_files_share_a_name_are_told_apart_by_their_folder(tmp_pa
     rows = grade.grade_files([tmp_path / "ann" / "02.ipynb", tmp_path / "ben" / "02.ipynb"])
     assert [(row.student, row.status) for row in rows] == [("ann/02", "error"), ("ben/02", "error")]
     assert "no cell calls a check_" in rows[0].message
+
+
+def test_the_csv_quotes_what_a_spreadsheet_would_run_as_a_formula(tmp_path):
+    rows = [grade.Row("=HYPERLINK(1)", "a.ipynb", "99", "double", "failed", "-1 is not 2", 0.5)]
+    grade.write_csv(rows, tmp_path / "grades.csv")
+    row = next(iter(read_grades(tmp_path / "grades.csv").values()))
+    assert (row["student"], row["message"], row["seconds"]) == ("'=HYPERLINK(1)", "'-1 is not 2", "0.5")
 
 
 @pytest.mark.slow

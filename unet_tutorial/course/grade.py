@@ -39,14 +39,15 @@ from pathlib import Path
 
 from unet_tutorial.course.cell_runner import run_notebook
 
-STATUSES = ("passed", "failed", "not attempted", "error", "timed out", "not reached")
 SHORT = {"passed": "pass", "failed": "FAIL", "not attempted": "todo", "error": "ERROR", "timed out": "TIME"}
-SHORT["not reached"] = "--"
+SHORT["not reached"] = "--"  # each status, as the summary table writes it
+STATUSES = tuple(SHORT)
 STUB_MESSAGE = "Exercise: replace this line with your solution."  # what tools/notebooks.py's stubs raise
 PASSED_LINE = "✓ {name}: all checks passed"  # what each self-check prints (exercises._passed)
 CHECK_CALL = re.compile(r"(?<![\w.])check_(\w+)\s*\(")
 HEADING = re.compile(r"^#{1,4}\s+(.*)$", re.MULTILINE)
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
+FORMULA = ("=", "+", "-", "@")  # how a spreadsheet formula starts
 
 
 @dataclass
@@ -54,7 +55,7 @@ class Exercise:
     """One exercise of a notebook: its name (the check's, without ``check_``) and the cells that hold it."""
 
     name: str
-    exercise_cell: int | None  # the learner's cell, just before the check; None when there is none
+    exercise_cell: int | None  # the learner's cell (see find_exercises); None when there is none
     check_cell: int
 
 
@@ -72,17 +73,20 @@ class Row:
 
 
 def find_exercises(notebook) -> list[Exercise]:
-    """The exercises of an nbformat notebook: each code cell that calls a ``check_*`` function, with the code
-    cell before it (tagged ``exercise`` or ``solution`` in the course; the tags are not needed, so a copy whose
-    tags were lost on the way is graded the same)."""
-    exercises, previous_code = [], None
+    """The exercises of an nbformat notebook: each code cell that calls a ``check_*`` function, with the learner's
+    cell: the last one tagged ``exercise`` (the copy) or ``solution`` (the solved notebook) since the previous
+    check, else the code cell just before (a copy whose tags were lost on the way is graded the same)."""
+    exercises, previous_code, tagged = [], None, None
     for index, cell in enumerate(notebook.cells):
         if cell.cell_type != "code":
             continue
         code = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith("#"))
         call = CHECK_CALL.search(code)
         if call and call.group(1) not in {e.name for e in exercises}:
-            exercises.append(Exercise(call.group(1), previous_code, index))
+            exercises.append(Exercise(call.group(1), previous_code if tagged is None else tagged, index))
+            tagged = None
+        elif {"exercise", "solution"} & set(cell.metadata.get("tags", [])):
+            tagged = index
         previous_code = index
     return exercises
 
@@ -247,7 +251,8 @@ def write_csv(rows: list[Row], out: Path) -> None:
     ) as handle:
         writer = csv.writer(handle)
         writer.writerow([field.name for field in fields(Row)])
-        writer.writerows(astuple(row) for row in rows)
+        for row in rows:  # a student's text that a spreadsheet would run as a formula is quoted
+            writer.writerow([f"'{v}" if isinstance(v, str) and v.startswith(FORMULA) else v for v in astuple(row)])
     os.replace(handle.name, out)
 
 

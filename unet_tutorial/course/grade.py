@@ -163,17 +163,17 @@ def grade_file(
     ``threads``: for torch in its kernel (0: all the cores), unless ``OMP_NUM_THREADS`` is set; ``student``:
     the name to use when the notebook's metadata has none (default: the file's name).
     """
-    student, file = student or path.stem, str(path)
     import nbformat
 
+    student, file = student or path.stem, str(path)
     try:
         notebook = nbformat.read(path, as_version=4)
         exercises = find_exercises(notebook)
+        student, title = student_name(notebook, student), notebook_title(notebook, path.stem)
     except Exception as exc:  # a student's file: any way of being broken is a row of the CSV, not a crash
         why = _one_line(f"{type(exc).__name__}: {exc}", 160)
         message = f"not a readable notebook ({why}); ask for it again (Colab: File > Download > Download .ipynb)"
         return [Row(student, file, "", "", "error", message, 0.0)]
-    student, title = student_name(notebook, student), notebook_title(notebook, path.stem)
     if not exercises:
         message = "no cell calls a check_... self-check: is this one of the course's exercise notebooks?"
         return [Row(student, file, title, "", "error", message, 0.0)]
@@ -307,27 +307,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Grade ``args.notebooks``, write ``args.out``, print the summary; 2 (and one line) on a bad argument."""
-    import importlib.util
-
     paths, problem = _expand(args.notebooks)
-    out = Path(args.out)
-    needed = [name for name in ("nbclient", "nbformat", "ipykernel") if importlib.util.find_spec(name) is None]
-    if problem:
-        pass
-    elif needed:
-        problem = f"the grader needs {', '.join(needed)}: pip install {' '.join(needed)}"
-    elif out.suffix == ".ipynb" or out.resolve() in {path.resolve() for path in paths}:
-        problem = f"--out {out} would overwrite a notebook: name a .csv file, e.g. --out grades.csv"
-    elif min(args.timeout, args.cell_timeout) <= 0 or args.jobs < 1:
-        problem = "--timeout and --cell-timeout must be positive seconds and --jobs at least 1"
+    problem = problem or _argument_problem(paths, Path(args.out), args)
     if problem:
         print(f"grade: {problem}", file=sys.stderr)
         return 2
     print(f"grading {len(paths)} notebook(s) in smoke mode, at most {args.timeout:g} s each", flush=True)
     rows = grade_files(paths, args.timeout, args.cell_timeout, args.jobs)
-    write_csv(rows, out)
-    print("\n" + summary(rows) + f"\n{out}: {len(rows)} rows")
+    write_csv(rows, Path(args.out))
+    print("\n" + summary(rows) + f"\n{args.out}: {len(rows)} rows")
     return 0
+
+
+def _argument_problem(paths: list[Path], out: Path, args: argparse.Namespace) -> str:
+    import importlib.util
+
+    needed = [name for name in ("nbclient", "nbformat", "ipykernel") if importlib.util.find_spec(name) is None]
+    if needed:
+        return f"the grader needs {', '.join(needed)}: pip install {' '.join(needed)}"
+    if out.suffix == ".ipynb" or out.resolve() in {path.resolve() for path in paths}:
+        return f"--out {out} would overwrite a notebook: name a .csv file, e.g. --out grades.csv"
+    if out.is_dir():
+        return f"--out {out} is a folder: name a .csv file, e.g. --out {out / 'grades.csv'}"
+    if min(args.timeout, args.cell_timeout) <= 0 or args.jobs < 1:
+        return "--timeout and --cell-timeout must be positive seconds and --jobs at least 1"
+    return ""
 
 
 def main(argv: list[str] | None = None) -> int:

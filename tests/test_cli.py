@@ -492,3 +492,9 @@ def test_pretrained_weights_out_of_reach_is_a_sentence(monkeypatch, capsys):
     monkeypatch.setattr(cli, "train_command", offline)
     err = error_of(["train", "--dataset", "carvana", "--model", "densenet_unet", "--pretrained"], capsys)
     assert "DenseNet121 ImageNet weights are not cached" in err
+
+
+def test_grade_is_a_command_and_a_bad_argument_is_one_line(tmp_path, capsys):
+    assert main(["grade", str(tmp_path / "missing.ipynb"), "--out", str(tmp_path / "grades.csv")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("grade: ") and "missing.ipynb: no such file or folder" in err and err.count("\n") == 1

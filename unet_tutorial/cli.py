@@ -18,6 +18,7 @@ from unet_tutorial.checkpoint import CheckpointError
 from unet_tutorial.cli_args import CliError, available_device, parse_size, positive_int, unit_interval
 from unet_tutorial.cli_predict import predict_command
 from unet_tutorial.cli_train import AMP, DATASETS, train_command
+from unet_tutorial.course import grade
 from unet_tutorial.course.download import fetch_ade20k, fetch_carvana
 from unet_tutorial.course.safe_download import DownloadError
 from unet_tutorial.course.sample_data import make_ade20k_like, make_carvana_like
@@ -27,7 +28,7 @@ from unet_tutorial.models import MODELS
 from unet_tutorial.train import NonFiniteLossError
 from unet_tutorial.utils import data_root
 
-USAGE = """The command line: python -m unet_tutorial train | predict | data (also installed as unet-tutorial).
+USAGE = """The command line: python -m unet_tutorial train | predict | data | grade (also installed as unet-tutorial).
 
     python -m unet_tutorial data sample carvana --root data/sample
     python -m unet_tutorial train --dataset carvana --data-dir data/sample/carvana --base-channels 16 \\
@@ -36,6 +37,7 @@ USAGE = """The command line: python -m unet_tutorial train | predict | data (als
         --base-channels 16 --image-size 256 --out runs/mine          # your own data (1 class: binary masks)
     python -m unet_tutorial predict --checkpoint runs/carvana/best.pt photos/ --out predictions
     torchrun --nproc_per_node=2 -m unet_tutorial train ...      # several GPUs (or CPU processes): DDP
+    python -m unet_tutorial grade handed_in/*.ipynb --out grades.csv   # a teacher grades exercise notebooks
 """
 
 
@@ -149,6 +151,11 @@ def get_parser() -> argparse.ArgumentParser:
     data.add_argument("--height", type=positive_int, default=None, help="sample: height (Carvana 320, ADE20K 192)")
     data.add_argument("--width", type=positive_int, default=None, help="sample: width (Carvana 480, ADE20K 256)")
     data.add_argument("--seed", type=int, default=0)
+
+    grader = commands.add_parser(
+        "grade", help="grade handed-in exercise notebooks (smoke mode, each in its own kernel); a CSV and a summary"
+    )
+    grade.add_arguments(grader)
     return main
 
 
@@ -183,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     """
     args = get_parser().parse_args(argv)
     try:
+        if args.command == "grade":
+            return grade.run(args)
         {"train": train_command, "predict": predict_command, "data": data_command}[args.command](args)
     except EXPECTED_ERRORS as error:
         if os.environ.get("UNET_TUTORIAL_DEBUG"):

@@ -20,7 +20,8 @@ def test_raw_math_in_text_fails():
 
 
 def test_raw_display_math_fails():
-    assert site_check.raw_math(page("<p>$$\nL = -\\sum_i y_i \\log p_i\n$$</p>")) == ["$$ L = -\\sum_i y_i \\log p_i $$"]
+    display = page("<p>$$\nL = -\\sum_i y_i \\log p_i\n$$</p>")
+    assert site_check.raw_math(display) == ["$$ L = -\\sum_i y_i \\log p_i $$"]
     assert site_check.raw_math(page("<div>\\[ a + b \\]</div>")) == ["\\[ a + b \\]"]
 
 

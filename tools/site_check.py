@@ -87,8 +87,8 @@ class _Scanner(HTMLParser):
         if tag in VOID:
             return
         hidden, literal, output = self._state()
-        classes = (attrs.get("class") or "").split()
-        self.stack.append((tag, hidden or tag in NOT_TEXT, literal or tag in LITERAL, output or OUTPUT_CLASS in classes))
+        output = output or OUTPUT_CLASS in (attrs.get("class") or "").split()
+        self.stack.append((tag, hidden or tag in NOT_TEXT, literal or tag in LITERAL, output))
 
     def handle_startendtag(self, tag, attrs):
         self.handle_starttag(tag, attrs)

@@ -49,16 +49,19 @@ def test_anchor_that_matches_no_id_fails():
 def test_link_to_a_missing_file_fails_and_good_links_pass():
     pages = {
         "index.html": page(
-            '<a href="notebooks/">dir</a><a href="developers.html#top">dev</a><a href="missing.html">x</a>'
-            '<a href="https://example.org/#x">other site</a><a href="assets/a.css">css</a><a name="top"></a>'
+            '<a href="notebooks/">dir</a><a href="developers.html#top">dev</a><a href=".">here</a><a name="top"></a>'
+            '<a href="https://example.org/#x">other site</a><a href="assets/a.css">css</a><a href="missing.html">x</a>'
         ),
-        "notebooks/index.html": page('<a href="../index.html#top">home</a><a href="../../outside.html">up</a>'),
+        "notebooks/index.html": page('<a href="..">home</a><a href="../../out.html">up</a>'),
         "developers.html": page('<p id="top">dev</p>'),
+        # mkdocs' 404 page links from the site's root on its server: /course/ here
+        "404.html": page('<a href="/course/developers.html#top">dev</a><a href="/elsewhere/index.html">x</a>'),
     }
-    problems = site_check.broken_links(pages, set(pages) | {"assets/a.css"})
+    problems = site_check.broken_links(pages, set(pages) | {"assets/a.css"}, base="/course/")
     assert problems == [
         "index.html: link to missing.html names no file of the site",
-        "notebooks/index.html: link to ../../outside.html names no file of the site",
+        "notebooks/index.html: link to ../../out.html names no file of the site",
+        "404.html: link to /elsewhere/index.html names no file of the site",
     ]
 
 
@@ -70,7 +73,7 @@ def test_empty_toc_entry_fails():
 
 def test_absolute_local_path_in_an_output_fails():
     html = page(
-        OUTPUT.format(text="checkpoints: /tmp/tmpab12cd/best.pt")
+        OUTPUT.format(text="checkpoints: /tmp/tmpab12cd/best.pt: saved in /tmp.")
         + OUTPUT.format(text="NOTICE: the real data is not in /home/runner/.cache/unet_tutorial/carvana")
         + OUTPUT.format(text="saved to /srv/build/unet-tutorial/runs/03")
         + "<p>On Colab the data lives in /content/data; here it was /home/me/data (prose, not an output).</p>"
@@ -78,9 +81,11 @@ def test_absolute_local_path_in_an_output_fails():
     assert site_check.local_paths(html, roots=("/srv/build/unet-tutorial",)) == [
         "/home/runner/.cache/unet_tutorial/carvana",
         "/srv/build/unet-tutorial",
+        "/tmp",
         "/tmp/tmpab12cd/best.pt",
     ]
-    assert site_check.local_paths(page(OUTPUT.format(text="saved to ./runs/03 and ~/.cache, $TMPDIR/x"))) == []
+    shortened = page(OUTPUT.format(text="saved to ./runs/03 and ~/.cache, $TMPDIR/tmpab12cd/x"))
+    assert site_check.local_paths(shortened, roots=("/tmp", "/srv/build/unet-tutorial")) == []
 
 
 def test_missing_image_fails():

@@ -37,7 +37,7 @@ RAW_MATH = re.compile(
 )
 # paths only a build machine has: home folders, temporary folders (GitHub's runners live in /home/runner)
 LOCAL_PATH = re.compile(
-    r"(?<![\w.~$/-])(?:/(?:home|Users|root|tmp|private|var/folders|mnt|work)/[^\s'\"<>(),;]*"
+    r"(?<![\w.~$/-])(?:/(?:home|Users|root|tmp|private|var/folders|mnt|work)(?![\w-])(?:/[^\s'\"<>(),;]*[^\s'\"<>(),;.:])?"
     r"|[A-Za-z]:\\Users\\[^\s'\"<>]*)"
 )
 
@@ -150,7 +150,7 @@ def local_paths(html: str | Scan, roots: tuple[str, ...] = ()) -> list[str]:
     """Absolute paths of the build machine shown in a notebook's outputs (``roots``: more prefixes to look for)."""
     text = scan(html).output_text
     found = [m.group(0) for m in LOCAL_PATH.finditer(text)]
-    found += [root for root in roots if len(root) > 1 and root in text]
+    found += [root for root in roots if len(root) > 1 and re.search(rf"(?<![\w.~$/-]){re.escape(root)}(?![\w-])", text)]
     return sorted(set(found))
 
 
@@ -166,12 +166,22 @@ def _data_uri_ok(src: str) -> bool:
     return True
 
 
-def _resolve(page: str, path: str) -> str:
-    """The site-relative path that ``path`` (a link's path, relative to ``page``) names."""
+def _resolve(page: str, path: str, base: str = "/") -> str:
+    """The site-relative path that a link's path names: relative to ``page``, or absolute under the site's ``base``.
+
+    A path outside the site starts with "../".
+    """
+    if not path:
+        return page
     if path.startswith("/"):
-        return path.lstrip("/")
-    target = posixpath.normpath(posixpath.join(posixpath.dirname(page), path)) if path else page
-    return target + "/index.html" if path.endswith("/") else target
+        if not path.startswith(base):
+            return "../" + path.lstrip("/")
+        path = "/" + path[len(base) :]
+    target = posixpath.normpath(posixpath.join("/" if path.startswith("/") else posixpath.dirname(page), path))
+    target = target.lstrip("/") if path.startswith("/") else target
+    if path.endswith("/") or posixpath.basename(path) in (".", ".."):  # a folder: its index.html
+        target = posixpath.join("" if target == "." else target, "index.html")
+    return target
 
 
 def missing_images(html: str | Scan, page: str, files: set[str]) -> list[str]:
@@ -189,12 +199,13 @@ def missing_images(html: str | Scan, page: str, files: set[str]) -> list[str]:
     return problems
 
 
-def broken_links(pages: dict[str, str | Scan], files: set[str]) -> list[str]:
+def broken_links(pages: dict[str, str | Scan], files: set[str], base: str = "/") -> list[str]:
     """Same-site links that name no file, or an ``#anchor`` that no element of the target page has.
 
     Args:
-        pages: site-relative path of each HTML page -> its HTML.
+        pages: site-relative path of each HTML page -> its HTML (or its Scan).
         files: site-relative paths of every file of the site (pages included).
+        base: the site's path on its server ("/unet-tutorial/" on GitHub Pages), for links that start with "/".
     """
     scans = {path: scan(html) for path, html in pages.items()}
     problems = []
@@ -203,7 +214,7 @@ def broken_links(pages: dict[str, str | Scan], files: set[str]) -> list[str]:
             parts = urlsplit(link.href)
             if parts.scheme or parts.netloc or link.href.startswith("//"):
                 continue  # another site (or mailto:, javascript:)
-            target = _resolve(page, unquote(parts.path))
+            target = _resolve(page, unquote(parts.path), base)
             if target not in files and target + "/index.html" in files:
                 target += "/index.html"
             if target.startswith("../") or target not in files:
@@ -214,10 +225,15 @@ def broken_links(pages: dict[str, str | Scan], files: set[str]) -> list[str]:
 
 
 def check_files(site: Path, roots: tuple[str, ...] = ()) -> tuple[list[str], dict[str, int]]:
-    """Every static check over a built site; returns the problems and what was counted."""
+    """Every static check over a built site; returns the problems and what was counted.
+
+    The site's path on its server comes from the landing page's canonical link (mkdocs writes it from site_url).
+    """
     files = {p.relative_to(site).as_posix() for p in site.rglob("*") if p.is_file()}
     pages = {path: scan((site / path).read_text(encoding="utf-8")) for path in sorted(files) if path.endswith(".html")}
-    problems = broken_links(pages, files)
+    canonical = re.search(r'<link rel="canonical" href="([^"]+)"', (site / "index.html").read_text(encoding="utf-8"))
+    base = posixpath.dirname(urlsplit(canonical.group(1)).path).rstrip("/") + "/" if canonical else "/"
+    problems = broken_links(pages, files, base)
     links = anchors = toc = 0
     for path, page_scan in pages.items():
         links += len(page_scan.links)

@@ -60,6 +60,27 @@ OVERFLOW_JS = """() => {
 }"""
 
 
+# code lines longer than a code cell holds at this width: they wrap (legible, but a reader would rather not)
+WRAPPED_JS = """() => {
+    let lines = 0, wrapped = 0, fits = 0;
+    for (const pre of document.querySelectorAll('.jp-CodeCell .jp-InputArea-editor pre')) {
+        const probe = document.createElement('span');
+        probe.textContent = 'x'.repeat(100);
+        probe.style.cssText = 'white-space: pre; position: absolute; visibility: hidden';
+        pre.appendChild(probe);
+        const char = probe.getBoundingClientRect().width / 100;
+        probe.remove();
+        const style = getComputedStyle(pre);
+        fits = Math.floor((pre.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight)) / char);
+        for (const line of pre.textContent.replace(/\\n$/, '').split('\\n')) {
+            lines += 1;
+            wrapped += line.length > fits;
+        }
+    }
+    return {lines, wrapped, fits};
+}"""
+
+
 class QuietHandler(SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass
@@ -85,6 +106,9 @@ def browse(site: Path, chromium: str, shots: Path | None, max_overflow: float) -
     checked_links: dict[str, int] = {}
     cells = {width: 0 for width in WIDTHS}
     overflowing = {width: 0 for width in WIDTHS}
+    lines = {width: 0 for width in WIDTHS}
+    wrapped = {width: 0 for width in WIDTHS}
+    fits = {width: 0 for width in WIDTHS}
     notebook_pages = figures = typeset = 0
     failed: list[str] = []
 
@@ -140,6 +164,10 @@ def browse(site: Path, chromium: str, shots: Path | None, max_overflow: float) -
                         found = page.evaluate(OVERFLOW_JS)
                         cells[width] += len(found)
                         overflowing[width] += sum(line is not None for line in found)
+                        wrap = page.evaluate(WRAPPED_JS)
+                        lines[width] += wrap["lines"]
+                        wrapped[width] += wrap["wrapped"]
+                        fits[width] = wrap["fits"]
                         if width == WIDTHS[0]:
                             wide = [line for line in found if line is not None]
                             print(f"{name}: {len(wide)} of {len(found)} code cells overflow at {width} px"
@@ -171,7 +199,8 @@ def browse(site: Path, chromium: str, shots: Path | None, max_overflow: float) -
     print(f"{len(seen)} pages ({notebook_pages} notebooks), {figures} images drawn, {typeset} math expressions "
           f"typeset, {len(checked_links)} same-site links answered")  # fmt: skip
     for width in WIDTHS:
-        print(f"code cells overflowing at {width} px: {overflowing[width]} of {cells[width]}")
+        print(f"at {width} px: {overflowing[width]} of {cells[width]} code cells overflow their box; "
+              f"{wrapped[width]} of {lines[width]} code lines wrap (a cell holds {fits[width]} characters a line)")  # fmt: skip
     print(f"screenshots in {checks}" + (f" and, full-page, in {shots}" if shots else ""))
     if external:
         print(f"{len(external)} request(s) to other sites, not answered here: {sorted(external)[:3]} ...")

@@ -106,8 +106,7 @@ def describe_run(notebook: dict) -> str:
     found = re.search(r"smoke mode: (True|False), device: ([\w:]+)", text)
     if found is None:
         return "a run whose settings this page does not show"
-    mode = "a smoke run (tiny data, a few batches: it checks that every cell runs, its numbers are no results)"
-    run = mode if found.group(1) == "True" else "a full run"
+    run = "a smoke run" if found.group(1) == "True" else "a full run"
     device = found.group(2)
     run += " on a CPU" if device == "cpu" else f" on a GPU ({device})" if device.startswith("cuda") else f" on {device}"
     if "Using GENERATED" in text:
@@ -139,7 +138,11 @@ def stage(executed: Path, out: Path, mathjax: Path) -> list[Path]:
     for path in notebooks:
         notebook = clean(json.loads(path.read_text(encoding="utf-8")))
         runs.append(describe_run(notebook))
-        notebook["metadata"]["site"] = {"run": f"The outputs on this page come from {runs[-1]}."}
+        run = f"The outputs on this page come from {runs[-1]}."
+        if runs[-1].startswith("a smoke run"):
+            run += " A smoke run takes tiny data and a few batches to check that every cell runs: its numbers are not"
+            run += " results (the text quotes those of a full run). Run the notebook to get your own."
+        notebook["metadata"]["site"] = {"run": run}
         (out / "notebooks" / path.name).write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n")
     pages = {f"notebooks/{p.name}" for p in notebooks}
 

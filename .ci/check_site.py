@@ -102,7 +102,7 @@ def browse(site: Path, chromium: str, shots: Path | None, max_overflow: float) -
     checks.mkdir(exist_ok=True)
     if shots:
         shots.mkdir(parents=True, exist_ok=True)
-    problems, external, seen, todo = [], set(), set(), [base]
+    problems, external, seen, todo = [], set(), set(), [base + "index.html"]
     checked_links: dict[str, int] = {}
     cells = {width: 0 for width in WIDTHS}
     overflowing = {width: 0 for width in WIDTHS}
@@ -176,7 +176,7 @@ def browse(site: Path, chromium: str, shots: Path | None, max_overflow: float) -
                     if notebook_pages == 1:
                         page.screenshot(path=checks / "first-notebook.png")
                         problems += filter(None, [not_blank(checks / "first-notebook.png")])
-                if url == base:
+                if url == base + "index.html":
                     page.screenshot(path=checks / "landing.png")
                     problems += filter(None, [not_blank(checks / "landing.png")])
                 if shots:
@@ -199,8 +199,10 @@ def browse(site: Path, chromium: str, shots: Path | None, max_overflow: float) -
     print(f"{len(seen)} pages ({notebook_pages} notebooks), {figures} images drawn, {typeset} math expressions "
           f"typeset, {len(checked_links)} same-site links answered")  # fmt: skip
     for width in WIDTHS:
-        print(f"at {width} px: {overflowing[width]} of {cells[width]} code cells overflow their box; "
-              f"{wrapped[width]} of {lines[width]} code lines wrap (a cell holds {fits[width]} characters a line)")  # fmt: skip
+        print(
+            f"at {width} px: {overflowing[width]} of {cells[width]} code cells overflow their box; {wrapped[width]} "
+            f"of {lines[width]} code lines wrap (a cell holds {fits[width]} characters a line)"
+        )
     print(f"screenshots in {checks}" + (f" and, full-page, in {shots}" if shots else ""))
     if external:
         print(f"{len(external)} request(s) to other sites, not answered here: {sorted(external)[:3]} ...")

@@ -152,7 +152,13 @@ def stage(executed: Path, out: Path, mathjax: Path) -> list[Path]:
     if table is None:
         sys.exit("README.md: the table of the notebooks ('| # | Notebook ...') is missing; the landing page shows it")
     landing = (SITE / "index.md").read_text(encoding="utf-8")
-    fields = {"notebooks": table.group(0), "run": "; ".join(dict.fromkeys(runs)), "repo_url": REPO_URL}
+    by_run: dict[str, list[str]] = {}
+    for path, run in zip(notebooks, runs):
+        by_run.setdefault(run, []).append(path.name[:2])
+    run = "; ".join(
+        f"{', '.join(numbers[:-1])} and {numbers[-1]}: {run}".removeprefix(" and ") for run, numbers in by_run.items()
+    )
+    fields = {"notebooks": table.group(0), "run": run, "repo_url": REPO_URL}
     (out / "index.md").write_text(re.sub(r"\{(\w+)\}", lambda m: {**fields, "repo_name": REPO_NAME}[m[1]], landing))
 
     assets = out / "assets"

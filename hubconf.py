@@ -9,10 +9,10 @@ Both return untrained models (``densenet_unet`` with an ImageNet encoder when ``
 for a release, e.g. "unet-tutorial/unet-tutorial:v0.1.0". Taught in: notebooks 01 (UNet) and 04 (DenseNetUNet).
 """
 
-from unet_tutorial import densenet_unet as _densenet_unet
-from unet_tutorial import model as _model
+from unet_tutorial.models import MODELS as _MODELS
 
 dependencies = ["torch", "torchvision"]  # torch.hub checks that these import before loading
 
-unet = _model.UNet
-densenet_unet = _densenet_unet.DenseNetUNet
+# The entry points are named as everywhere else (models.MODELS): checkpoints, the command line, the notebooks.
+unet = _MODELS["unet"]
+densenet_unet = _MODELS["densenet_unet"]

@@ -49,7 +49,8 @@ from torch import nn
 
 from unet_tutorial.losses import ComboLoss
 from unet_tutorial.measure import train_flops_per_image as train_flops
-from unet_tutorial.train import default_amp_dtype, train_one_epoch
+from unet_tutorial.precision import default_amp_dtype
+from unet_tutorial.train import train_one_epoch
 from unet_tutorial.utils import set_seed
 
 MODELS = ("unet", "unet-small", "densenet")

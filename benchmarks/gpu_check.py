@@ -129,7 +129,7 @@ def recipe_epochs(work: Path, device: torch.device, dry_run: bool, carvana_root:
             UNet(base_channels=nb03["base_channels"]),
             train_loader,
             val_loader,
-            ComboLoss({"bce": 1.0, "dice": 1.0}),
+            ComboLoss({"cross_entropy": 1.0, "dice": 1.0}),
             device=device,
             num_classes=1,
             real_train_images=real.get("03"),
@@ -149,7 +149,7 @@ def recipe_epochs(work: Path, device: torch.device, dry_run: bool, carvana_root:
     )
     for label, model in (
         (f"UNet(base {nb04['unet_base_channels']})", UNet(base_channels=nb04["unet_base_channels"])),
-        ("DenseNetUNet", DenseNetUNet(1, weights=None)),
+        ("DenseNetUNet", DenseNetUNet(num_classes=1, weights=None)),
     ):
         rows.append(
             run_epoch(
@@ -157,7 +157,7 @@ def recipe_epochs(work: Path, device: torch.device, dry_run: bool, carvana_root:
                 model,
                 train_loader,
                 val_loader,
-                ComboLoss({"bce": 1.0, "dice": 1.0}),
+                ComboLoss({"cross_entropy": 1.0, "dice": 1.0}),
                 device=device,
                 num_classes=1,
                 real_train_images=real.get("04"),
@@ -176,7 +176,7 @@ def recipe_epochs(work: Path, device: torch.device, dry_run: bool, carvana_root:
     train_loader = torch.utils.data.DataLoader(train_set, batch_size=batch, shuffle=True, drop_last=True, **args)
     val_loader = torch.utils.data.DataLoader(val_set, batch_size=1, **args)
     model = (
-        DenseNetUNet(150, weights=None)
+        DenseNetUNet(num_classes=150, weights=None)
         if nb05["model"] == "densenet_unet"
         else UNet(num_classes=150, base_channels=nb05["base_channels"])
     )
@@ -186,7 +186,7 @@ def recipe_epochs(work: Path, device: torch.device, dry_run: bool, carvana_root:
             model,
             train_loader,
             val_loader,
-            ComboLoss({"bce": 1.0, "dice": 1.0}, IGNORE_INDEX),
+            ComboLoss({"cross_entropy": 1.0, "dice": 1.0}, IGNORE_INDEX),
             device=device,
             num_classes=150,
             ignore_index=IGNORE_INDEX,

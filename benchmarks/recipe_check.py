@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Subset
 
-from unet_tutorial.cli import parse_size
+from unet_tutorial.cli_args import parse_size
 from unet_tutorial.conventions import IGNORE_INDEX
 from unet_tutorial.data import random_subset
 from unet_tutorial.folder import FolderDataset
@@ -48,7 +48,11 @@ AUGMENT = {  # train_transforms keyword arguments
     "flip": {"crop": "resize", "rotate": 0.0, "shift": 0.0, "color_jitter": 0.0},  # resize + horizontal flip
     "none": {"crop": "resize", "hflip": 0.0, "rotate": 0.0, "shift": 0.0, "color_jitter": 0.0},
 }
-LOSSES = {"combo": None, "ce": {"bce": 1.0}, "ce+dice": {"bce": 1.0, "dice": 1.0}}  # None: ComboLoss() defaults
+LOSSES = {
+    "combo": None,
+    "ce": {"cross_entropy": 1.0},
+    "ce+dice": {"cross_entropy": 1.0, "dice": 1.0},
+}  # None: ComboLoss() defaults
 
 
 def loaders(root: Path, size: tuple[int, int], train_tf, *, train_limit: int, batch_size: int, seed: int):
@@ -77,7 +81,8 @@ def loaders(root: Path, size: tuple[int, int], train_tf, *, train_limit: int, ba
 def run(recipe: str, args: argparse.Namespace) -> dict:
     """Train one recipe and return its final validation metrics."""
     set_seed(args.seed)
-    model = UNet(3, NUM_CLASSES, base_channels=args.base_channels)  # the same initial weights for every recipe
+    # the same initial weights for every recipe
+    model = UNet(in_channels=3, num_classes=NUM_CLASSES, base_channels=args.base_channels)
     if recipe == "plain":
         train_tf = eval_transforms(args.size)  # resize and normalise, nothing else
         loss_fn = lambda logits, masks: cross_entropy(logits, masks, ignore_index=IGNORE_INDEX)  # noqa: E731

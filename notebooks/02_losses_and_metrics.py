@@ -27,18 +27,27 @@
 # **Runtime**: under a minute on a 2-core CPU (full mode, measured); a Colab GPU is faster.
 
 # %%
-# Setup: on Colab, install this course's package at the release this notebook was written for (its git tag).
-# Colab's own torch, torchvision and ipywidgets are pinned with a constraints file so that pip never reinstalls
-# them; pinned by their installed versions (torch.__version__ may say 2.11.0+cu130 where pip knows 2.11.0).
+# Setup: on Colab, install this course's package at the release this notebook was written for (its git tag), or
+# from main while that tag is not published yet; it prints which one came, and its commit. Colab's own torch,
+# torchvision and ipywidgets are pinned with a constraints file so that pip never reinstalls them; pinned by their
+# installed versions (torch.__version__ may say 2.11.0+cu130 where pip knows 2.11.0).
 import sys
 
 if "google.colab" in sys.modules:
-    from importlib.metadata import version
+    import json
+    import subprocess
+    from importlib.metadata import distribution, version
 
+    REPO, TAG = "https://github.com/unet-tutorial/unet-tutorial", "v0.1.0"
     with open("/tmp/keep.txt", "w") as f:
         f.write(f"torch=={version('torch')}\ntorchvision=={version('torchvision')}\n"
                 f"ipywidgets=={version('ipywidgets')}\n")
-    # %pip install -q -c /tmp/keep.txt "unet_tutorial @ git+https://github.com/unet-tutorial/unet-tutorial@v0.1.0"
+    tagged = subprocess.run(["git", "ls-remote", "--exit-code", REPO, f"refs/tags/{TAG}"], capture_output=True)
+    ref = TAG if tagged.returncode == 0 else "main"  # ls-remote exits with 2 when the repository has no such tag
+    # %pip install -q -c /tmp/keep.txt "unet_tutorial @ git+{REPO}@{ref}"
+    vcs = json.loads(distribution("unet_tutorial").read_text("direct_url.json"))["vcs_info"]  # what pip installed
+    print(f"unet_tutorial {version('unet_tutorial')} from {vcs['requested_revision']}, commit {vcs['commit_id']}"
+          + ("" if ref == TAG else f" ({TAG} is not published yet)"))
 
 # %%
 # Settings: every knob of this notebook, smaller in smoke mode (tests and CI).
@@ -230,11 +239,11 @@ plt.show()
 # | Lovász | optimises IoU itself; great for fine-tuning | slow to start from scratch; sorts every pixel |
 # | Combo (BCE + Dice + focal) | the stability of BCE and the overlap of Dice together | weights to choose |
 #
-# `ComboLoss(weights={"bce": 3, "dice": 1, "focal": 4})` is the weighted sum used by the winning SIIM-ACR
+# `ComboLoss(weights={"cross_entropy": 3, "dice": 1, "focal": 4})` is the weighted sum used by the winning SIIM-ACR
 # pneumothorax pipeline; after each call, `combo.components` holds the terms for logging.
 
 # %%
-combo = losses.ComboLoss(weights={"bce": 3, "dice": 1, "focal": 4})
+combo = losses.ComboLoss(weights={"cross_entropy": 3, "dice": 1, "focal": 4})
 total = combo(logits, targets)
 terms = " + ".join(f"{combo.weights[k]} x {v:.4f} ({k})" for k, v in combo.components.items())
 print(f"combo = {total:.4f} = {terms}")
@@ -554,7 +563,7 @@ def frequency_weighted_iou(confusion: torch.Tensor) -> float:
 
 
 # %%
-from unet_tutorial.course.exercises import check_frequency_weighted_iou
+from unet_tutorial.course.exercises.losses import check_frequency_weighted_iou
 
 check_frequency_weighted_iou(frequency_weighted_iou)
 print(f"section 3's three classes: frequency-weighted IoU {frequency_weighted_iou(cm3):.3f}, "
@@ -588,7 +597,7 @@ best_threshold = max(scores, key=scores.get)
 print(f"best threshold {best_threshold}: Dice {scores[best_threshold]:.3f} (at 0.5: {scores[0.5]:.3f})")
 
 # %%
-from unet_tutorial.course.exercises import check_best_threshold
+from unet_tutorial.course.exercises.losses import check_best_threshold
 
 check_best_threshold(best_threshold, focal_probs, val_masks)
 
@@ -621,7 +630,7 @@ lazy_pooled = dice_per_class(confusion_matrix(lazy_preds, with_empty, num_classe
 print(f"per-image Dice {lazy_dice:.3f}, pooled Dice {lazy_pooled:.3f}")
 
 # %%
-from unet_tutorial.course.exercises import check_empty_image_dice
+from unet_tutorial.course.exercises.losses import check_empty_image_dice
 
 check_empty_image_dice(lazy_dice, with_empty)
 

@@ -42,18 +42,27 @@
 # hardware.
 
 # %%
-# Setup: on Colab, install this course's package at the release this notebook was written for (its git tag).
-# Colab's own torch, torchvision and ipywidgets are pinned with a constraints file so that pip never reinstalls
-# them; pinned by their installed versions (torch.__version__ may say 2.11.0+cu130 where pip knows 2.11.0).
+# Setup: on Colab, install this course's package at the release this notebook was written for (its git tag), or
+# from main while that tag is not published yet; it prints which one came, and its commit. Colab's own torch,
+# torchvision and ipywidgets are pinned with a constraints file so that pip never reinstalls them; pinned by their
+# installed versions (torch.__version__ may say 2.11.0+cu130 where pip knows 2.11.0).
 import sys
 
 if "google.colab" in sys.modules:
-    from importlib.metadata import version
+    import json
+    import subprocess
+    from importlib.metadata import distribution, version
 
+    REPO, TAG = "https://github.com/unet-tutorial/unet-tutorial", "v0.1.0"
     with open("/tmp/keep.txt", "w") as f:
         f.write(f"torch=={version('torch')}\ntorchvision=={version('torchvision')}\n"
                 f"ipywidgets=={version('ipywidgets')}\n")
-    # %pip install -q -c /tmp/keep.txt "unet_tutorial @ git+https://github.com/unet-tutorial/unet-tutorial@v0.1.0"
+    tagged = subprocess.run(["git", "ls-remote", "--exit-code", REPO, f"refs/tags/{TAG}"], capture_output=True)
+    ref = TAG if tagged.returncode == 0 else "main"  # ls-remote exits with 2 when the repository has no such tag
+    # %pip install -q -c /tmp/keep.txt "unet_tutorial @ git+{REPO}@{ref}"
+    vcs = json.loads(distribution("unet_tutorial").read_text("direct_url.json"))["vcs_info"]  # what pip installed
+    print(f"unet_tutorial {version('unet_tutorial')} from {vcs['requested_revision']}, commit {vcs['commit_id']}"
+          + ("" if ref == TAG else f" ({TAG} is not published yet)"))
 
 # %%
 # Settings: every knob of this notebook. Smaller in smoke mode (tests and CI); the full recipe on a GPU.
@@ -63,8 +72,8 @@ from pathlib import Path
 
 import torch
 
+from unet_tutorial.precision import default_amp_dtype
 from unet_tutorial.recipes import describe, recipe, recipe_mode
-from unet_tutorial.train import default_amp_dtype
 from unet_tutorial.utils import pick_device, runs_root, set_seed, smoke_mode
 
 SMOKE = smoke_mode()
@@ -347,7 +356,7 @@ from unet_tutorial.losses import ComboLoss
 from unet_tutorial.model import UNet
 
 model = UNet(in_channels=3, num_classes=1, base_channels=BASE_CHANNELS).to(DEVICE)
-LOSS_WEIGHTS = {"bce": 1.0, "dice": 1.0}
+LOSS_WEIGHTS = {"cross_entropy": 1.0, "dice": 1.0}
 loss_fn = ComboLoss(LOSS_WEIGHTS)
 with torch.no_grad():
     logits = model(images[:2].to(DEVICE))  # (2, 1, H, W)
@@ -793,7 +802,7 @@ def edge_dice(preds: torch.Tensor, targets: torch.Tensor, width: int = 3) -> flo
 
 
 # %%
-from unet_tutorial.course.exercises import check_edge_dice
+from unet_tutorial.course.exercises.carvana import check_edge_dice
 
 check_edge_dice(edge_dice)
 truth = torch.from_numpy(full_mask)[None, None]  # section 11's image, at full size: (1, 1, H, W)
@@ -829,7 +838,7 @@ print({view: round(dice, 4) for view, dice in view_dice.items()})
 print("worst views:", worst_views)
 
 # %%
-from unet_tutorial.course.exercises import check_worst_views
+from unet_tutorial.course.exercises.carvana import check_worst_views
 
 check_worst_views(worst_views, val_ids, per_image)
 
@@ -859,7 +868,7 @@ threshold_gain = dice_score(val_probs[~tune] > tuned, val_masks[~tune]) - dice_s
 print(f"threshold picked on half of the cars: {tuned}; its gain on the other half: {threshold_gain:+.4f}")
 
 # %%
-from unet_tutorial.course.exercises import check_threshold_gain
+from unet_tutorial.course.exercises.carvana import check_threshold_gain
 
 check_threshold_gain(threshold_gain, val_ids, val_probs, val_masks)
 

@@ -36,18 +36,27 @@
 # baseline of section 4.
 
 # %%
-# Setup: on Colab, install this course's package at the release this notebook was written for (its git tag).
-# Colab's own torch, torchvision and ipywidgets are pinned with a constraints file so that pip never reinstalls
-# them; pinned by their installed versions (torch.__version__ may say 2.11.0+cu130 where pip knows 2.11.0).
+# Setup: on Colab, install this course's package at the release this notebook was written for (its git tag), or
+# from main while that tag is not published yet; it prints which one came, and its commit. Colab's own torch,
+# torchvision and ipywidgets are pinned with a constraints file so that pip never reinstalls them; pinned by their
+# installed versions (torch.__version__ may say 2.11.0+cu130 where pip knows 2.11.0).
 import sys
 
 if "google.colab" in sys.modules:
-    from importlib.metadata import version
+    import json
+    import subprocess
+    from importlib.metadata import distribution, version
 
+    REPO, TAG = "https://github.com/unet-tutorial/unet-tutorial", "v0.1.0"
     with open("/tmp/keep.txt", "w") as f:
         f.write(f"torch=={version('torch')}\ntorchvision=={version('torchvision')}\n"
                 f"ipywidgets=={version('ipywidgets')}\n")
-    # %pip install -q -c /tmp/keep.txt "unet_tutorial @ git+https://github.com/unet-tutorial/unet-tutorial@v0.1.0"
+    tagged = subprocess.run(["git", "ls-remote", "--exit-code", REPO, f"refs/tags/{TAG}"], capture_output=True)
+    ref = TAG if tagged.returncode == 0 else "main"  # ls-remote exits with 2 when the repository has no such tag
+    # %pip install -q -c /tmp/keep.txt "unet_tutorial @ git+{REPO}@{ref}"
+    vcs = json.loads(distribution("unet_tutorial").read_text("direct_url.json"))["vcs_info"]  # what pip installed
+    print(f"unet_tutorial {version('unet_tutorial')} from {vcs['requested_revision']}, commit {vcs['commit_id']}"
+          + ("" if ref == TAG else f" ({TAG} is not published yet)"))
 
 # %%
 # Settings: every knob of this notebook, smaller in smoke mode (tests and CI).
@@ -357,7 +366,7 @@ def new_model() -> tuple[torch.nn.Module, torch.optim.Optimizer]:
     if MODEL == "densenet_unet":
         from unet_tutorial.densenet_unet import DenseNetUNet
 
-        model = DenseNetUNet(NUM_CLASSES, weights=None if SMOKE else "imagenet", allow_random_encoder=True)
+        model = DenseNetUNet(num_classes=NUM_CLASSES, weights=None if SMOKE else "imagenet", allow_random_encoder=True)
         groups = model.param_groups(LR / 10, LR) if model.pretrained else model.parameters()
     else:
         from unet_tutorial.model import UNet
@@ -899,7 +908,7 @@ interactive_or_static(draw_class, static=static, class_name=choices, index=(0, P
 # does it in about 3):
 #
 # ```bash
-# python -m unet_tutorial train --dataset ade20k --model densenet-unet --pretrained --image-size 512 \
+# python -m unet_tutorial train --dataset ade20k --model densenet_unet --pretrained --image-size 512 \
 #     --batch-size 8 --accumulate 2 --epochs 127 --scheduler onecycle --workers 8 --out runs/ade20k
 # ```
 #
@@ -907,7 +916,7 @@ interactive_or_static(draw_class, static=static, class_name=choices, index=(0, P
 # (`--batch-size` is per process: 4 x 4 = 16 here), and DistributedDataParallel averages the gradients:
 #
 # ```bash
-# torchrun --nproc_per_node=4 -m unet_tutorial train --dataset ade20k --model densenet-unet --pretrained \
+# torchrun --nproc_per_node=4 -m unet_tutorial train --dataset ade20k --model densenet_unet --pretrained \
 #     --image-size 512 --batch-size 4 --epochs 127 --scheduler onecycle --workers 8 --out runs/ade20k
 # python -m unet_tutorial predict --checkpoint runs/ade20k/best.pt my_photos/ --out predictions
 # ```
@@ -955,7 +964,7 @@ def median_frequency_weights(counts: torch.Tensor) -> torch.Tensor:
 
 
 # %%
-from unet_tutorial.course.exercises import check_median_frequency_weights
+from unet_tutorial.course.exercises.multiclass import check_median_frequency_weights
 
 check_median_frequency_weights(median_frequency_weights)
 
@@ -990,7 +999,7 @@ if "weighted" in IOU:
     frequent_winner, rare_winner = winners["frequent"], winners["rare"]
 
 # %%
-from unet_tutorial.course.exercises import check_weighting_effect
+from unet_tutorial.course.exercises.multiclass import check_weighting_effect
 
 if "weighted" in IOU:
     check_weighting_effect(frequent_winner, rare_winner, CONFUSIONS["plain"], CONFUSIONS["weighted"], share)
@@ -1030,7 +1039,7 @@ for name, keep_mask in (("network", False), ("annotation", True)):
 at_network, at_annotation = scores["network"], scores["annotation"]
 
 # %%
-from unet_tutorial.course.exercises import check_annotation_resolution
+from unet_tutorial.course.exercises.multiclass import check_annotation_resolution
 
 check_annotation_resolution(at_network, at_annotation, model, ROOT, SHORT_SIDE, limit=EXPERIMENT_IMAGES, seed=0,
                             device=DEVICE, **NORM)
@@ -1063,7 +1072,7 @@ padding_share = float(np.mean(shares))
 print(f"{padding_share:.1%} of the pixels are padding; {np.mean([s > 0 for s in shares]):.0%} of the crops hold some")
 
 # %%
-from unet_tutorial.course.exercises import check_padding_share
+from unet_tutorial.course.exercises.multiclass import check_padding_share
 
 check_padding_share(padding_share, image_size=(512, 683), crop_size=512, short_side=384)
 

@@ -363,7 +363,7 @@ def test_a_checkpoint_from_another_version_is_named(carvana, tmp_path, capsys):
         tmp_path / "other.pt", UNet(base_channels=4, depth=2), config={"model": "segformer", "model_kwargs": {}}
     )
     err = error_of(["predict", "--checkpoint", str(path), str(image), "--out", str(tmp_path)], capsys)
-    assert "other.pt holds a model called 'segformer'" in err
+    assert "other.pt names a model this version does not know: no model is called 'segformer'" in err
 
 
 def test_predict_refuses_inputs_whose_outputs_would_collide(carvana, trained, tmp_path, capsys):
@@ -490,5 +490,11 @@ def test_pretrained_weights_out_of_reach_is_a_sentence(monkeypatch, capsys):
         raise PretrainedWeightsUnavailable("DenseNet121 ImageNet weights are not cached and cannot be downloaded")
 
     monkeypatch.setattr(cli, "train_command", offline)
-    err = error_of(["train", "--dataset", "carvana", "--model", "densenet-unet", "--pretrained"], capsys)
+    err = error_of(["train", "--dataset", "carvana", "--model", "densenet_unet", "--pretrained"], capsys)
     assert "DenseNet121 ImageNet weights are not cached" in err
+
+
+def test_grade_is_a_command_and_a_bad_argument_is_one_line(tmp_path, capsys):
+    assert main(["grade", str(tmp_path / "missing.ipynb"), "--out", str(tmp_path / "grades.csv")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("grade: ") and "missing.ipynb: no such file or folder" in err and err.count("\n") == 1

@@ -261,12 +261,12 @@ def test_combo_loss_is_the_weighted_sum():
     combo = ComboLoss()
     expected = 3 * cross_entropy(logits, targets) + dice_loss(logits, targets) + 4 * focal_loss(logits, targets)
     torch.testing.assert_close(combo(logits, targets), expected)
-    assert set(combo.components) == {"bce", "dice", "focal"}
+    assert set(combo.components) == {"cross_entropy", "dice", "focal"}
     logits, targets = multiclass_batch(9)
     targets[:, 0] = 255
-    combo = ComboLoss({"bce": 1, "lovasz": 0.5}, ignore_index=255)
+    combo = ComboLoss({"cross_entropy": 1, "lovasz": 0.5}, ignore_index=255)
     expected = F.cross_entropy(logits, targets, ignore_index=255) + 0.5 * lovasz_loss(logits, targets, ignore_index=255)
     torch.testing.assert_close(combo(logits, targets), expected)
     with pytest.raises(ValueError, match="unknown loss names \\['dise'\\]"):
         ComboLoss({"dise": 1})
-    assert set(LOSSES) >= {"bce", "dice", "focal", "jaccard", "tversky", "lovasz"}
+    assert set(LOSSES) >= {"cross_entropy", "dice", "focal", "jaccard", "tversky", "lovasz"}

@@ -25,7 +25,7 @@ def one_thread():
 def test_estimate_is_within_25_percent_of_the_profiled_peak(num_classes):
     torch.manual_seed(0)
     model = UNet(num_classes=num_classes, base_channels=8)
-    loss_fn = ComboLoss({"bce": 1.0, "dice": 1.0}, ignore_index=255)
+    loss_fn = ComboLoss({"cross_entropy": 1.0, "dice": 1.0}, ignore_index=255)
     batch, size = 2, 96
     estimate = training_memory(model, loss_fn, batch_size=batch, image_size=(size, size))
     images = torch.randn(batch, 3, size, size)
@@ -44,7 +44,7 @@ def test_estimate_is_within_25_percent_of_the_profiled_peak(num_classes):
 
 
 def test_saved_tensors_grow_with_pixels_and_shrink_under_autocast():
-    model, loss_fn = UNet(base_channels=8), ComboLoss({"bce": 1.0, "dice": 1.0})
+    model, loss_fn = UNet(base_channels=8), ComboLoss({"cross_entropy": 1.0, "dice": 1.0})
     small = saved_tensor_bytes(model, loss_fn, torch.zeros(1, 3, 32, 32))["saved"]
     large = saved_tensor_bytes(model, loss_fn, torch.zeros(1, 3, 64, 64))["saved"]
     assert large == pytest.approx(4 * small, rel=0.05)

@@ -69,7 +69,7 @@ def test_parameter_count_by_hand_for_a_small_unet():
         + double_conv(2 * b, b)  # transposed conv 2x2 with bias, DoubleConv
         + (b * k + k)
     )  # OutConv
-    assert count(UNet(c_in, k, base_channels=b, depth=1)) == expected
+    assert count(UNet(in_channels=c_in, num_classes=k, base_channels=b, depth=1)) == expected
 
 
 def test_backward_reaches_every_parameter():
@@ -147,7 +147,7 @@ def test_receptive_field_matches_a_measurement_by_perturbing_pixels(depth):
     # Positive weights make every activation positive, so a huge pixel always passes ReLU and max-pool and
     # changes the output exactly when it lies in the receptive field. Images are one row high.
     torch.manual_seed(0)
-    model = UNet(1, 1, base_channels=2, depth=depth).eval()
+    model = UNet(in_channels=1, num_classes=1, base_channels=2, depth=depth).eval()
     with torch.no_grad():
         for p in model.parameters():
             p.copy_(p.abs() + 0.1)

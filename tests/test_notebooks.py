@@ -4,6 +4,7 @@ import re
 from pathlib import Path
 
 import jupytext
+import nbformat
 import pytest
 
 from tools import notebooks
@@ -143,12 +144,21 @@ def test_committed_student_copies_open_themselves_and_stub_every_solution():
         assert not any("solution" in c.metadata.get("tags", []) for c in copy.cells)
 
 
-def test_student_copy_folds_the_answers_away(tmp_path):
+def test_student_copy_leaves_the_answers_out(tmp_path):
     source = tmp_path / "00_demo.py"
-    source.write_text('# %% [markdown] tags=["answer"]\n# The answer is 42.\n\n# %% [markdown]\n# ### Next\n')
-    answer, heading = notebooks.student_notebook(source).cells
-    assert answer.source.startswith("<details><summary>") and answer.source.endswith("42.\n\n</details>")
-    assert "The answer is 42." in answer.source and heading.source == "### Next"
+    source.write_text(
+        '# %% [markdown] tags=["answer"]\n# The answer is 42.\n\n# %% tags=["answer", "reading"]\n'
+        'reading("42")\n\n# %% [markdown]\n# ### Next\n'
+    )
+    (heading,) = notebooks.student_notebook(source).cells
+    assert heading.source == "### Next"
+
+
+def test_committed_student_copies_hold_no_answers():
+    for source in SOURCES:
+        copy = nbformat.read(notebooks.student_path(source), as_version=4)
+        assert not [c for c in copy.cells if notebooks.ANSWER_TAG in c.metadata.get("tags", [])], source
+        assert not [c for c in copy.cells if "<details>" in c.source], source
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=SOURCE_IDS)
@@ -196,7 +206,7 @@ def test_template_title_setup_settings_summary(source):
 
     setup = cells[1].source
     assert 'if "google.colab" in sys.modules' in setup, "the setup cell installs on Colab only"
-    assert f"git+{REPO_URL}" in setup and "-c /tmp/keep.txt" in setup
+    assert f'REPO, TAG = "{REPO_URL}"' in setup and "git+{REPO}" in setup and "-c /tmp/keep.txt" in setup
     for kept in ("torch", "torchvision", "ipywidgets"):
         assert f"{kept}==" in setup, f"the setup cell must pin Colab's own {kept} so pip never reinstalls it"
     assert not re.search(r"pip install[^\n]*\b(torch|torchvision|ipywidgets)\b(?!_)", setup)

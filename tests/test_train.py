@@ -14,16 +14,8 @@ from unet_tutorial.data import carvana_ids
 from unet_tutorial.loaders import carvana_loaders
 from unet_tutorial.measure import time_train_step
 from unet_tutorial.model import UNet
-from unet_tutorial.train import (
-    NonFiniteLossError,
-    _amp_choice,
-    cudnn_benchmark_for,
-    default_amp_dtype,
-    evaluate,
-    fit,
-    memory_format_for,
-    train_one_epoch,
-)
+from unet_tutorial.precision import amp_choice, cudnn_benchmark_for, default_amp_dtype, memory_format_for
+from unet_tutorial.train import NonFiniteLossError, evaluate, fit, train_one_epoch
 from unet_tutorial.utils import set_seed
 
 
@@ -164,7 +156,7 @@ def test_amp_dtype_follows_the_compute_capability(monkeypatch, capability, dtype
 
 def test_amp_reason_names_the_gpu_and_no_cuda_means_fp32(monkeypatch):
     fake_gpu(monkeypatch, (7, 5))
-    assert _amp_choice("cuda") == (torch.float16, "Tesla T4, compute capability 7.5 has no fast bf16")
+    assert amp_choice("cuda") == (torch.float16, "Tesla T4, compute capability 7.5 has no fast bf16")
 
     def no_cuda(*args):
         raise AssertionError("torch < 2.5 raises here without CUDA: ask is_available() first")
@@ -508,7 +500,7 @@ def test_time_train_step_times_a_copy_and_leaves_the_model_alone(amp_dtype, chan
 
 
 def test_a_second_onecycle_on_the_same_optimizer_peaks_at_the_first_ones_max_lr():
-    from unet_tutorial.train import make_scheduler
+    from unet_tutorial.schedules import make_scheduler
 
     weight = nn.Parameter(torch.zeros(1))
     optimizer = torch.optim.AdamW([{"params": [weight], "lr": 1e-3}])

@@ -112,7 +112,7 @@ def test_plot_history_one_run():
 
 def test_plot_history_several_runs():
     runs = {
-        "bce": {"train_loss": [1, 0.5], "val_loss": [1, 0.6], "val_miou": [0.1, 0.2]},
+        "cross_entropy": {"train_loss": [1, 0.5], "val_loss": [1, 0.6], "val_miou": [0.1, 0.2]},
         "dice": {"train_loss": [0.9, 0.4], "val_loss": [0.8, 0.5], "val_miou": [0.2, 0.3]},
     }
     fig = viz.plot_history(runs)
@@ -120,7 +120,7 @@ def test_plot_history_several_runs():
     fig.canvas.draw()
     ticks = [t for t in fig.axes[0].get_xticks() if 1 <= t <= 2]
     assert ticks and all(float(t).is_integer() for t in ticks), f"epoch ticks must be whole numbers, got {ticks}"
-    assert [line.get_label() for line in fig.axes[1].get_lines()] == ["bce val", "dice val"]
+    assert [line.get_label() for line in fig.axes[1].get_lines()] == ["cross_entropy val", "dice val"]
     assert len(fig.axes[0].get_lines()) == 4
     with pytest.raises(ValueError, match="empty"):
         viz.plot_history({})

@@ -9,6 +9,8 @@ writes the copies, checks that all three agree (cells and their tags), and runs 
     python -m tools.notebooks check   notebooks/*.py
     python -m tools.notebooks student notebooks/*.py   # -> notebooks/exercises/NN_slug.ipynb
     python -m tools.notebooks run     notebooks/*.ipynb --out build/notebooks
+    python -m tools.notebooks prose   notebooks/*.py notebooks/exercises/*.ipynb  # tools/prose.py's gates
+    python -m tools.notebooks readings build/notebooks/*.ipynb
 """
 
 from __future__ import annotations
@@ -23,8 +25,7 @@ import time
 from pathlib import Path
 
 SOLUTION_TAG = "solution"
-ANSWER_TAG = "answer"  # a markdown cell that discusses an exercise's result: folded away in the student copy
-ANSWER_SUMMARY = "Our run's answer: open it once you have your own"
+ANSWER_TAG = "answer"  # a cell that discusses an exercise's result: left out of the student copy (the answer key)
 HINT_PREFIX = "# Hint:"
 EXERCISES_DIR = "exercises"  # student copies: notebooks/exercises/NN_slug.ipynb
 
@@ -175,8 +176,8 @@ def _colab_badges_to(title: str, notebook_name: str) -> str:
 
 
 def student_notebook(py_path: str | Path):
-    """The student copy: each ``solution`` cell a stub tagged ``exercise``, each ``answer`` cell folded into a
-    ``<details>`` block that the learner opens after answering, the badges leading to the copy."""
+    """The student copy: each ``solution`` cell a stub tagged ``exercise``, each ``answer`` cell left out (the
+    answer key stays in the solution notebook a teacher opens), the badges leading to the copy."""
     import jupytext
 
     notebook = jupytext.read(py_path)
@@ -192,8 +193,7 @@ def student_notebook(py_path: str | Path):
         if SOLUTION_TAG in cell.metadata.get("tags", []):
             cell.source = stub_source(cell.source)
             cell.metadata["tags"] = [t for t in cell.metadata["tags"] if t != SOLUTION_TAG] + ["exercise"]
-        elif ANSWER_TAG in cell.metadata.get("tags", []):
-            cell.source = f"<details><summary>{ANSWER_SUMMARY}</summary>\n\n{cell.source}\n\n</details>"
+    notebook.cells = [cell for cell in notebook.cells if ANSWER_TAG not in cell.metadata.get("tags", [])]
     return notebook
 
 
@@ -228,17 +228,24 @@ def exercise_pairs(py_path: str | Path) -> list[tuple[str, str]]:
 def run_notebooks(paths: list[str], out_dir: str | Path, timeout: int | None = None) -> list[dict]:
     """Execute notebooks in order (full mode unless the environment says so) and save them with outputs.
 
-    Each notebook records its headline metric with ``utils.report_metric``; returns one row per notebook.
+    Each notebook records its headline metric with ``utils.report_metric``; returns one row per notebook, also
+    written, with the date, the mode and the machine, to ``out_dir/run.json`` (``make results`` reads both).
     """
     import nbformat
     from nbclient import NotebookClient
 
+    from tools import results
+    from unet_tutorial.utils import smoke_mode
+
     out_dir = Path(out_dir)
     report_dir = out_dir / "metrics"
     os.environ["UNET_TUTORIAL_REPORT"] = str(report_dir.resolve())
+    mode, machine = "smoke" if smoke_mode() else "full", results.machine()
     rows = []
     for path in paths:
         path = Path(path)
+        metric_file = report_dir / f"{path.stem}.json"
+        metric_file.unlink(missing_ok=True)  # a notebook that fails early must not keep an older run's metric
         notebook = nbformat.read(path, as_version=4)
         start = time.perf_counter()
         client = NotebookClient(
@@ -252,7 +259,6 @@ def run_notebooks(paths: list[str], out_dir: str | Path, timeout: int | None = N
         seconds = time.perf_counter() - start
         out_dir.mkdir(parents=True, exist_ok=True)
         nbformat.write(notebook, out_dir / path.name)
-        metric_file = report_dir / f"{path.stem}.json"
         metric = json.loads(metric_file.read_text()) if metric_file.exists() else {}
         rows.append(
             {
@@ -264,6 +270,7 @@ def run_notebooks(paths: list[str], out_dir: str | Path, timeout: int | None = N
             }
         )
         print(format_row(rows[-1]), flush=True)
+        results.write_run(out_dir, rows, mode, machine)  # after each notebook: an interrupted run keeps its rows
     return rows
 
 
@@ -289,8 +296,14 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("notebooks", nargs="+")
     run.add_argument("--out", default="build/notebooks")
     run.add_argument("--timeout", type=int, default=None, help="seconds per cell (default: no limit)")
+    for name, what in (("prose", "run-dependent numbers in markdown"), ("readings", "executed reading cells")):
+        sub.add_parser(name, help=f"tools/prose.py: fail on {what}").add_argument("notebooks", nargs="+")
     args = parser.parse_args(argv)
 
+    if args.command in ("prose", "readings"):
+        from tools import prose
+
+        return prose.main([args.command, *args.notebooks])
     if args.command == "check":
         problems = [p for source in args.sources for p in pairing_problems(source)]
         done = f"{len(args.sources)} notebook pair(s) and their student copies in sync, without outputs"

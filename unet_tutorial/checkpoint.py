@@ -2,24 +2,30 @@
 
 A checkpoint holds the model's state dict, the optimizer, scheduler and scaler states, the epoch, the history,
 every random generator's state (so a resumed run repeats the uninterrupted one) and a ``config`` of plain values
-(model name and constructor kwargs, so ``predict`` can rebuild the model). It is written to a temporary file and
-renamed, so a crash never leaves half a file, and loaded with ``weights_only=True``, so it can never run code.
-Reading checks the zip archive's CRCs (bit rot) and refuses weights that are NaN or infinite.
+(model name and constructor kwargs, so ``load_model`` can rebuild the model from the file alone). It is
+written to a temporary file and renamed, so a crash never leaves half a file, and loaded with
+``weights_only=True``, so it can never run code. Reading checks the zip archive's CRCs (bit rot) and refuses
+weights that are NaN or infinite. ``resumable`` says whether a run folder holds the run a notebook asks for.
 What it leaves out: sharded or distributed checkpoints, safetensors. Taught in: 03 (Carvana binary).
 """
 
 from __future__ import annotations
 
+import inspect
 import os
 import pickle
 import random
 import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
+
+from unet_tutorial.models import MODELS, model_name
 
 CHECKPOINT_FORMAT = "unet_tutorial.checkpoint/1"
 
@@ -221,3 +227,67 @@ def load_checkpoint(
     if restore_rng and "rng" in checkpoint:
         set_rng_states(checkpoint["rng"])
     return checkpoint
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
+    """The model a checkpoint names, rebuilt from its config and loaded with its weights, in eval mode.
+
+    The checkpoint's ``config`` must hold "model" (a name ``models.MODELS`` knows; older checkpoints' names too)
+    and "model_kwargs" (the constructor's keyword arguments): ``python -m unet_tutorial train`` and notebooks 03,
+    04 and 05 store both. A DenseNetUNet is rebuilt without fetching ImageNet weights: the file holds its encoder.
+
+    Returns:
+        (model on ``device``, the checkpoint's config).
+    Raises:
+        CheckpointError: no model config, a model name or constructor argument this version does not know, or
+            weights that do not fit.
+    """
+    config = read_checkpoint(path).get("config") or {}
+    if "model" not in config or "model_kwargs" not in config:
+        raise CheckpointError(
+            f"{path} has no model config (no 'model' and 'model_kwargs'); build the model yourself and load "
+            "the weights with load_checkpoint(path, model)"
+        )
+    try:
+        name = model_name(config["model"])
+    except KeyError as error:
+        raise CheckpointError(f"{path} names a model this version does not know: {error.args[0]}") from None
+    kwargs = dict(config["model_kwargs"])
+    if name == "densenet_unet":
+        kwargs["weights"] = None  # the checkpoint holds the trained encoder
+    if unknown := sorted(set(kwargs) - set(inspect.signature(MODELS[name]).parameters)):
+        raise CheckpointError(
+            f"{path} holds a {name} built with {config['model_kwargs']}, but this version's "
+            f"{MODELS[name].__name__} takes no {', '.join(unknown)}; use the unet_tutorial version that wrote it"
+        )
+    model = MODELS[name](**kwargs)
+    load_checkpoint(path, model)
+    return model.to(device).eval(), config
+
+
+def resumable(run_dir: str | Path | None, config: dict, log: Callable[[str], Any] = print) -> Path | None:
+    """The run folder's ``last.pt`` when it was trained with exactly ``config``, else None (train from scratch).
+
+    Pass it to ``fit(..., resume=resumable(run_dir, config), checkpoint_dir=run_dir, config=config)``: an
+    interrupted run continues after its last finished epoch, a finished one is loaded with nothing left to train,
+    and a run with any other setting (the whole ``config`` is compared) is trained again from scratch, its
+    checkpoints then replaced. One line says which, and which settings differ.
+    """
+    if run_dir is None:
+        return None
+    last = Path(run_dir) / "last.pt"
+    if not last.is_file():
+        log(f"no run in {run_dir} yet: training from scratch")
+        return None
+    saved = read_checkpoint(last)
+    stored = saved.get("config") or {}
+    if stored != config:
+        changed = [
+            f"{key} {stored.get(key, '(unset)')} -> {config.get(key, '(unset)')}"
+            for key in sorted(set(stored) | set(config))
+            if stored.get(key) != config.get(key)
+        ]
+        log(f"{last} was trained with other settings ({'; '.join(changed)}): training from scratch, replacing it")
+        return None
+    log(f"{last} holds this run after epoch {saved.get('epoch', 0)}: continuing it (delete {run_dir} to start over)")
+    return last

@@ -198,10 +198,10 @@ class DenseNetUNet(nn.Module):
 
     def __init__(
         self,
+        *,
         num_classes: int = 1,
         weights: DenseNet121_Weights | str | None = None,
         freeze_encoder: bool = False,
-        *,
         allow_random_encoder: bool = False,
         decoder_channels: tuple[int, int, int, int, int] = (256, 128, 64, 64, 32),
         memory_efficient: bool = False,

@@ -311,7 +311,7 @@ def class_weights(
 
 
 LOSSES = {
-    "bce": cross_entropy,
+    "cross_entropy": cross_entropy,
     "dice": dice_loss,
     "jaccard": jaccard_loss,
     "tversky": tversky_loss,
@@ -324,7 +324,8 @@ class ComboLoss(nn.Module):
     """A weighted sum of losses, e.g. BCE 3 + Dice 1 + focal 4 (the winning SIIM-ACR pneumothorax recipe).
 
     Args:
-        weights: loss name -> weight; names from ``LOSSES`` ("bce" is cross-entropy when multi-class).
+        weights: loss name -> weight; names from ``LOSSES`` ("cross_entropy": binary for one output channel,
+            multi-class for C).
         ignore_index: passed to every loss.
 
     After each call, ``components`` holds each term (detached, unweighted) for logging.
@@ -336,7 +337,7 @@ class ComboLoss(nn.Module):
 
     def __init__(self, weights: dict[str, float] | None = None, ignore_index: int | None = None) -> None:
         super().__init__()
-        self.weights = dict(weights if weights is not None else {"bce": 3, "dice": 1, "focal": 4})
+        self.weights = dict(weights if weights is not None else {"cross_entropy": 3, "dice": 1, "focal": 4})
         unknown = sorted(set(self.weights) - set(LOSSES))
         if unknown or not self.weights:
             raise ValueError(f"ComboLoss: unknown loss names {unknown} in weights; choose from {sorted(LOSSES)}.")

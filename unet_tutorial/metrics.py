@@ -257,6 +257,10 @@ class SegmentationMetrics:
             )
         return self.confusion
 
+    def confusion_matrix(self) -> Tensor:
+        """The counts so far on the CPU, checked for bad targets. Shape: (C, C), [target, predicted]; binary (2, 2)."""
+        return self._checked_confusion().cpu()
+
     def iou_per_class(self) -> Tensor:
         """IoU of each class on the CPU, NaN where a class did not occur; binary: the foreground IoU. Shape (C,)."""
         iou = iou_per_class(self._checked_confusion()).cpu()

@@ -153,6 +153,7 @@ class UNet(nn.Module):
 
     def __init__(
         self,
+        *,
         in_channels: int = 3,
         num_classes: int = 1,
         base_channels: int = 64,

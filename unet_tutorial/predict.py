@@ -284,3 +284,12 @@ def sliding_window_mask(
         if top < height:
             mask[top : top + probs.shape[1]] = probs_to_mask(probs[:, : height - top, :width], threshold)
     return mask
+
+
+def network_size(config: dict, image_hw: tuple[int, int]) -> tuple[int, int]:
+    """The (height, width) an image is resized to for the network: the training size, or, for a recipe that
+    trained at a short side (ADE20K), the image scaled so its shorter side is that long."""
+    if config.get("short_side"):
+        factor = config["short_side"] / min(image_hw)
+        return max(1, round(image_hw[0] * factor)), max(1, round(image_hw[1] * factor))
+    return tuple(config.get("image_size") or image_hw)

@@ -203,7 +203,7 @@ def runs(notebook: str, mode: str) -> list[dict]:
     epochs, batch size, image size (H, W), images per epoch (training, validation) on the real data, and
     "count" where several runs train the same model."""
     settings = RECIPES[notebook][mode]
-    binary = ComboLoss({"bce": 1.0, "dice": 1.0})
+    binary = ComboLoss({"cross_entropy": 1.0, "dice": 1.0})
     if notebook == "03_carvana_binary":
         return [
             {
@@ -241,7 +241,7 @@ def runs(notebook: str, mode: str) -> list[dict]:
         {
             "name": settings["model"],
             "build": build,
-            "loss": ComboLoss({"bce": 1.0, "dice": 1.0}, 255),
+            "loss": ComboLoss({"cross_entropy": 1.0, "dice": 1.0}, 255),
             "count": 2 if settings["compare_weights"] else 1,
             "epochs": settings["epochs"]["real"],
             "batch_size": settings["batch_size"],
@@ -260,7 +260,7 @@ def _unet(num_classes: int, base_channels: int) -> Callable[[], nn.Module]:
 def _densenet(num_classes: int) -> Callable[[], nn.Module]:
     from unet_tutorial.densenet_unet import DenseNetUNet
 
-    return lambda: DenseNetUNet(num_classes, weights=None)
+    return lambda: DenseNetUNet(num_classes=num_classes, weights=None)
 
 
 def estimate_times(

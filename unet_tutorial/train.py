@@ -31,61 +31,12 @@ from unet_tutorial.checkpoint import (
 from unet_tutorial.distributed import is_main_process
 from unet_tutorial.loaders import seed_loader
 from unet_tutorial.metrics import SegmentationMetrics
-
-SCHEDULERS = ("plateau", "onecycle", "cosine", None)
+from unet_tutorial.precision import amp_choice, cudnn_benchmark, cudnn_benchmark_for, memory_format_for
+from unet_tutorial.schedules import resolve_scheduler
 
 
 class NonFiniteLossError(RuntimeError):
     """The loss became NaN or infinite; the message names the epoch and step."""
-
-
-def default_amp_dtype(device: torch.device | str) -> torch.dtype | None:
-    """Autocast dtype that helps on ``device``. Taught in 03.
-
-    bf16 on GPUs of compute capability 8.0 and newer (A100, L4, H100); fp16 below (T4, V100), which needs a
-    GradScaler; None (fp32) off CUDA. The capability is asked for, not ``torch.cuda.is_bf16_supported()``, which
-    counts emulation and is true on a T4, where cuDNN has no bf16 convolutions. bf16 autocast works on the CPU
-    but is usually slower there, so it is never the default.
-    """
-    return _amp_choice(device)[0]
-
-
-def _amp_choice(device: torch.device | str) -> tuple[torch.dtype | None, str]:
-    """``default_amp_dtype`` and the reason for it, in words."""
-    device = torch.device(device)
-    # torch < 2.5 raises on get_device_capability without a CUDA runtime, so ask whether there is one first.
-    if device.type != "cuda" or not torch.cuda.is_available():
-        return None, f"{device.type}: autocast pays off on CUDA GPUs"
-    major, minor = torch.cuda.get_device_capability(device)
-    gpu = f"{torch.cuda.get_device_name(device)}, compute capability {major}.{minor}"
-    if (major, minor) >= (8, 0):
-        return torch.bfloat16, f"{gpu} has fast bf16"
-    return torch.float16, f"{gpu} has no fast bf16"
-
-
-def memory_format_for(device: torch.device | str) -> torch.memory_format:
-    """channels_last (NHWC) on CUDA, whose tensor-core convolutions want it; the default layout elsewhere."""
-    return torch.channels_last if torch.device(device).type == "cuda" else torch.contiguous_format
-
-
-def cudnn_benchmark_for(device: torch.device | str) -> bool:
-    """Whether cuDNN should time its convolution algorithms and keep the fastest: on CUDA, unless deterministic
-    kernels were asked for (``set_seed(..., deterministic=True)``).
-
-    It pays off when every batch has the same size, as training crops do; each new size is timed again, so
-    ``fit`` turns it on for the training epochs only (validation images may differ in size).
-    """
-    return torch.device(device).type == "cuda" and not torch.are_deterministic_algorithms_enabled()
-
-
-@contextlib.contextmanager
-def _cudnn_benchmark(enabled: bool):
-    previous = torch.backends.cudnn.benchmark
-    torch.backends.cudnn.benchmark = enabled
-    try:
-        yield
-    finally:
-        torch.backends.cudnn.benchmark = previous
 
 
 def train_one_epoch(
@@ -197,6 +148,7 @@ def evaluate(
     ignore_index: int | None = None,
     amp_dtype: torch.dtype | None = None,
     threshold: float = 0.5,
+    metrics: SegmentationMetrics | None = None,
     progress: bool = True,
 ) -> dict[str, float]:
     """Loss and segmentation metrics over ``loader``, without gradients. Taught in 03.
@@ -205,6 +157,10 @@ def evaluate(
     score: ``eval_transforms(..., keep_mask=True)``) are counted at the mask's resolution: the logits are
     upsampled bilinearly to the mask's size first, and the loss is computed there too.
 
+    Args:
+        metrics: the accumulator to count into (default: a new ``SegmentationMetrics(num_classes, ignore_index,
+            threshold)``); pass your own to read more than the summary afterwards, e.g. its
+            ``confusion_matrix()`` or ``iou_per_class()`` (notebook 05).
     Returns:
         {"loss" (when ``loss_fn`` is given), then ``SegmentationMetrics.compute()``: "dice_per_image", "iou",
         "pixel_accuracy" for num_classes=1; "miou", "dice", "pixel_accuracy" for more classes}.
@@ -212,7 +168,10 @@ def evaluate(
     device = torch.device(device)
     memory_format = memory_format_for(device)
     model.eval()
-    metrics = SegmentationMetrics(num_classes, ignore_index=ignore_index, threshold=threshold)
+    if metrics is None:
+        metrics = SegmentationMetrics(num_classes, ignore_index=ignore_index, threshold=threshold)
+    elif metrics.num_classes != num_classes:
+        raise ValueError(f"evaluate: metrics counts {metrics.num_classes} classes, num_classes is {num_classes}")
     total_loss, seen = 0.0, 0
     for images, masks in tqdm(
         iter(loader), total=len(loader), desc="evaluate", leave=False, disable=not (progress and is_main_process())
@@ -232,25 +191,6 @@ def evaluate(
     results = {"loss": total_loss / max(seen, 1)} if loss_fn is not None else {}
     results.update({name: float(value) for name, value in metrics.compute().items()})
     return results
-
-
-def make_scheduler(
-    name: str | None, optimizer: torch.optim.Optimizer, *, epochs: int, steps_per_epoch: int, mode: str = "max"
-):
-    """A learning-rate scheduler by name: "plateau" (halve the lr when the monitored metric stalls for 2 epochs),
-    "onecycle" (warm up, then anneal; stepped every optimizer step), "cosine" (per epoch), or None."""
-    if name == "plateau":
-        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode=mode, factor=0.5, patience=2)
-    if name == "onecycle":
-        # A second one-cycle on the same optimizer (e.g. after unfreezing) peaks where the first did ("max_lr"),
-        # not at the nearly-zero lr the first one left behind.
-        peaks = [g.get("max_lr", g["lr"]) for g in optimizer.param_groups]
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=peaks, total_steps=epochs * steps_per_epoch)
-    if name == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
-    if name is None:
-        return None
-    raise ValueError(f"scheduler={name!r} is not known; use one of {SCHEDULERS} or pass a scheduler object")
 
 
 def fit(
@@ -306,38 +246,10 @@ def fit(
     device = torch.device(device)
     monitor = monitor or ("dice_per_image" if num_classes == 1 else "miou")
     mode = "min" if monitor == "loss" else "max"
-    reason = f"amp_dtype={amp_dtype} was passed"
-    if amp_dtype == "auto":
-        amp_dtype, reason = _amp_choice(device)
-    scaler = torch.amp.GradScaler(device.type) if amp_dtype == torch.float16 else None
-    benchmark = cudnn_benchmark_for(device)
-    if is_main_process():
-        precision = "off, float32" if amp_dtype is None else str(amp_dtype).removeprefix("torch.")
-        log(f"mixed precision: {precision}{' with a GradScaler' if scaler else ''} ({reason})")
-        if device.type == "cuda":
-            log(
-                f"{device}: channels_last model and images; cudnn.benchmark "
-                f"{'on for training' if benchmark else 'off (deterministic kernels asked for)'}"
-            )
-        if getattr(train_loader, "num_workers", 0) > 0 and train_loader.worker_init_fn is None:
-            log(
-                f"note: train_loader starts {train_loader.num_workers} workers without a worker_init_fn, so each "
-                "gets the same copy of albumentations' generators and repeats the others' augmentations; pass "
-                "worker_init_fn=seed_worker (from unet_tutorial.loaders)"
-            )
+    amp_dtype, scaler, benchmark = _speed_choices(device, amp_dtype, train_loader, log)
     steps_per_epoch = math.ceil(len(train_loader) / accumulate)
-    if isinstance(scheduler, str) or scheduler is None:
-        if step_per_batch is not None:
-            raise ValueError(f"step_per_batch is for a scheduler object; scheduler={scheduler!r} knows its own")
-        step_per_batch = scheduler == "onecycle"
-        scheduler = make_scheduler(scheduler, optimizer, epochs=epochs, steps_per_epoch=steps_per_epoch, mode=mode)
+    scheduler, per_step = resolve_scheduler(scheduler, step_per_batch, optimizer, epochs, steps_per_epoch, mode)
     plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
-    if step_per_batch is None and not plateau:
-        raise ValueError(
-            f"fit(scheduler={type(scheduler).__name__}(...)) needs step_per_batch=True (stepped after "
-            "every optimizer step, e.g. OneCycleLR or a LinearLR warm-up) or False (once per epoch)"
-        )
-    per_step = bool(step_per_batch) and not plateau
 
     history: dict[str, list] = {"epoch": [], "train_loss": [], "val_loss": [], "lr": [], "seconds": []}
     best, bad_epochs, start_epoch = None, 0, 1
@@ -345,7 +257,10 @@ def fit(
         state = load_checkpoint(resume, model, optimizer, scheduler=scheduler, scaler=scaler, restore_rng=True)
         history, best, bad_epochs = state["history"], state["best"], state["bad_epochs"]
         start_epoch = state["epoch"] + 1
-        log(f"resumed from {resume} after epoch {state['epoch']}")
+        if start_epoch > epochs:
+            log(f"{resume} has finished its {state['epoch']} epochs: its weights are loaded, nothing left to train")
+        else:
+            log(f"resumed from {resume} after epoch {state['epoch']}")
         if getattr(train_loader, "persistent_workers", False):
             log(
                 "note: train_loader keeps its workers between epochs (persistent_workers=True), so their "
@@ -366,7 +281,7 @@ def fit(
         seed_loader(train_loader)
         lrs = {_group_label(group, i): group["lr"] for i, group in enumerate(optimizer.param_groups)}
         try:
-            with _cudnn_benchmark(benchmark):
+            with cudnn_benchmark(benchmark):
                 train = train_one_epoch(
                     model,
                     train_loader,
@@ -448,6 +363,30 @@ def fit(
                 log(f"early stop: val_{monitor} has not improved for {patience} epochs (best {best:.4f})")
             break
     return history
+
+
+def _speed_choices(device: torch.device, amp_dtype, train_loader, log: Callable[[str], Any]):
+    """(autocast dtype, GradScaler or None, cudnn.benchmark) for ``fit``, each choice logged once with its reason."""
+    reason = f"amp_dtype={amp_dtype} was passed"
+    if amp_dtype == "auto":
+        amp_dtype, reason = amp_choice(device)
+    scaler = torch.amp.GradScaler(device.type) if amp_dtype == torch.float16 else None
+    benchmark = cudnn_benchmark_for(device)
+    if is_main_process():
+        precision = "off, float32" if amp_dtype is None else str(amp_dtype).removeprefix("torch.")
+        log(f"mixed precision: {precision}{' with a GradScaler' if scaler else ''} ({reason})")
+        if device.type == "cuda":
+            log(
+                f"{device}: channels_last model and images; cudnn.benchmark "
+                f"{'on for training' if benchmark else 'off (deterministic kernels asked for)'}"
+            )
+        if getattr(train_loader, "num_workers", 0) > 0 and train_loader.worker_init_fn is None:
+            log(
+                f"note: train_loader starts {train_loader.num_workers} workers without a worker_init_fn, so each "
+                "gets the same copy of albumentations' generators and repeats the others' augmentations; pass "
+                "worker_init_fn=seed_worker (from unet_tutorial.loaders)"
+            )
+    return amp_dtype, scaler, benchmark
 
 
 def _group_label(group: dict, index: int) -> str:

@@ -18,12 +18,27 @@ import torch
 SMOKE_ENV = "UNET_TUTORIAL_SMOKE"
 DATA_ENV = "UNET_TUTORIAL_DATA"
 REPORT_ENV = "UNET_TUTORIAL_REPORT"
+MODE_ENV = "UNET_TUTORIAL_MODE"
+MODES = ("smoke", "cpu", "gpu")
 REPO_URL = "https://github.com/unet-tutorial/unet-tutorial"
 
 
 def smoke_mode() -> bool:
     """True when ``UNET_TUTORIAL_SMOKE=1``: tiny data, tiny images, a few batches (tests and CI)."""
     return os.environ.get(SMOKE_ENV, "0").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def run_mode(device: torch.device | str) -> str:
+    """Which of a notebook's settings apply: "smoke" in smoke mode, "gpu" on CUDA, "cpu" anywhere else (MPS too).
+
+    ``$UNET_TUTORIAL_MODE`` overrides it, so that a test can read a notebook's GPU settings on a CPU.
+    """
+    forced = os.environ.get(MODE_ENV, "").strip().lower()
+    if forced:
+        if forced not in MODES:
+            raise ValueError(f"{MODE_ENV}={forced!r} is not a mode; use one of {', '.join(MODES)}")
+        return forced
+    return "smoke" if smoke_mode() else ("gpu" if torch.device(device).type == "cuda" else "cpu")
 
 
 def pick_device(prefer: str | None = None) -> torch.device:
@@ -132,14 +147,19 @@ def runs_root(on_drive: bool = False) -> Path:
     return drive_root() / "runs" if on_drive and in_colab() else Path("runs")
 
 
-def report_metric(name: str, value: float, notebook: str) -> None:
+def report_metric(name: str, value: float, notebook: str, *, data: str | None = None) -> None:
     """Print a notebook's headline metric and, when ``$UNET_TUTORIAL_REPORT`` names a folder, record it there.
 
-    ``make tutorial`` sets that folder and prints one table of every notebook's headline metric.
+    ``make tutorial`` sets that folder and prints one table of every notebook's headline metric; ``make results``
+    writes them into the README.
+
+    Args:
+        data: what the metric was measured on, e.g. "generated" or "real" (the README's table says it).
     """
-    print(f"{notebook}: {name} = {value:.4f}")
+    print(f"{notebook}: {name} = {value:.4f}" + (f" ({data} data)" if data else ""))
     folder = os.environ.get(REPORT_ENV)
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
         path = Path(folder) / f"{notebook}.json"
-        path.write_text(json.dumps({"notebook": notebook, "metric": name, "value": float(value)}))
+        record = {"notebook": notebook, "metric": name, "value": float(value)}
+        path.write_text(json.dumps(record | ({"data": data} if data else {})))

@@ -1,0 +1,32 @@
+"""course.reading: paired gaps with their standard error, and the sentence a reading uses."""
+
+import math
+
+import pytest
+
+from unet_tutorial.course.reading import compare
+
+
+def test_a_paired_gap_has_the_standard_error_of_the_differences():
+    gap = compare("A", [0.9, 0.8, 0.7, 0.6], "B", [0.8, 0.75, 0.6, 0.58])
+    diffs = [0.1, 0.05, 0.1, 0.02]
+    mean = sum(diffs) / 4
+    se = math.sqrt(sum((d - mean) ** 2 for d in diffs) / 3) / 2
+    assert gap.difference == pytest.approx(mean) and gap.standard_error == pytest.approx(se)
+    assert gap.clear and gap.leader == "A"
+    assert gap.sentence().startswith("A scored higher than B by 0.068 Dice (± 0.020 over 4 images): more than twice")
+
+
+def test_a_gap_inside_the_noise_says_so_whichever_arm_leads():
+    gap = compare("A", [0.9, 0.5, 0.7], "B", [0.5, 0.9, 0.69])
+    assert not gap.clear and gap.leader == "A" and "cannot be told apart" in gap.sentence()
+    flipped = compare("A", [0.5, 0.9, 0.69], "B", [0.9, 0.5, 0.7])
+    assert flipped.leader == "B" and flipped.sentence().startswith("B scored higher than A")
+
+
+def test_unpaired_or_empty_scores_are_refused():
+    with pytest.raises(ValueError, match="A has 2 scores and B 1; pair them"):
+        compare("A", [1, 2], "B", [1])
+    with pytest.raises(ValueError, match="no scores"):
+        compare("A", [], "B", [])
+    assert "cannot be told apart on 1 image" in compare("A", [1.0], "B", [0.0]).sentence()

@@ -1,0 +1,76 @@
+"""Readings rendered from the run the reader sees: prose that cannot go stale, and gaps read with their noise.
+
+A notebook never types a number its run produces. A code cell tagged ``reading`` (its code hidden in Jupyter
+and on Colab) calls ``reading(f"...")`` with the run's variables, and the Markdown it displays is the text the
+reader reads. ``compare`` turns two arms' per-image scores into that text's core: which arm scored higher, by
+how much, and whether a gap this size is beyond the noise of this many images (a paired standard error), so a
+conclusion is drawn only where it holds. Left out: multiple-comparison corrections, bootstrap intervals.
+Taught in: every notebook's readings; the idea of the standard error in 03 (the leak experiment).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from textwrap import dedent
+
+
+def reading(text: str) -> None:
+    """Display ``text`` (Markdown, usually an f-string of the run's numbers) as the notebook's prose."""
+    from IPython.display import Markdown, display
+
+    display(Markdown(dedent(text).strip()))
+
+
+@dataclass(frozen=True)
+class Gap:
+    """``a`` minus ``b`` over paired per-image scores: the mean difference and its standard error."""
+
+    name_a: str
+    name_b: str
+    difference: float
+    standard_error: float
+    images: int
+
+    @property
+    def clear(self) -> bool:
+        """Beyond noise: the gap is more than twice its standard error (and measured on two images or more)."""
+        return self.images > 1 and abs(self.difference) > 2 * self.standard_error
+
+    @property
+    def leader(self) -> str:
+        return self.name_a if self.difference >= 0 else self.name_b
+
+    @property
+    def trailer(self) -> str:
+        return self.name_b if self.difference >= 0 else self.name_a
+
+    def sentence(self, metric: str = "Dice") -> str:
+        """E.g. "ImageNet scored higher than random by 0.031 Dice (± 0.008 over 64 images): beyond noise"."""
+        if self.images < 2:
+            return f"{self.leader} and {self.trailer} cannot be told apart on {self.images} image"
+        size = f"{abs(self.difference):.3f} {metric} (± {self.standard_error:.3f} over {self.images} images)"
+        if self.clear:
+            return f"{self.leader} scored higher than {self.trailer} by {size}: more than twice its noise"
+        return (
+            f"{self.leader} scored higher than {self.trailer} by {size}, within twice its noise: with this many "
+            "images the two cannot be told apart"
+        )
+
+
+def compare(name_a: str, scores_a: Sequence[float], name_b: str, scores_b: Sequence[float]) -> Gap:
+    """The paired gap between two arms scored on the same images (``scores_a[i]`` and ``scores_b[i]``: image i).
+
+    The standard error is that of the mean of the per-image differences, ``std(d) / sqrt(n)``: pairing removes
+    what makes one image hard for both arms, so it is smaller than comparing the two means as if unrelated.
+    """
+    if len(scores_a) != len(scores_b):
+        raise ValueError(f"compare: {name_a} has {len(scores_a)} scores and {name_b} {len(scores_b)}; pair them")
+    diffs = [float(a) - float(b) for a, b in zip(scores_a, scores_b)]
+    n = len(diffs)
+    if n == 0:
+        raise ValueError(f"compare: no scores for {name_a} and {name_b}")
+    mean = sum(diffs) / n
+    spread = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (n - 1)) if n > 1 else math.inf
+    return Gap(name_a, name_b, mean, spread / math.sqrt(n), n)

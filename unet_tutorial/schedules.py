@@ -1,0 +1,59 @@
+"""Learning-rate schedules by name, and when each one steps: what ``train.fit`` needs to know.
+
+"plateau" halves the rate when the monitored metric stalls (stepped once per epoch, on that metric),
+"onecycle" warms up and anneals (stepped after every optimizer step), "cosine" anneals per epoch. A scheduler
+object built by the caller works too, when the caller says when it steps. Left out: warm restarts, polynomial
+decay (pass such a scheduler object). Taught in: 03 (one-cycle), 04 (two parameter groups).
+"""
+
+from __future__ import annotations
+
+import torch
+
+SCHEDULERS = ("plateau", "onecycle", "cosine", None)
+
+
+def make_scheduler(
+    name: str | None, optimizer: torch.optim.Optimizer, *, epochs: int, steps_per_epoch: int, mode: str = "max"
+):
+    """A learning-rate scheduler by name: "plateau" (halve the lr when the monitored metric stalls for 2 epochs),
+    "onecycle" (warm up, then anneal; stepped every optimizer step), "cosine" (per epoch), or None."""
+    if name == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode=mode, factor=0.5, patience=2)
+    if name == "onecycle":
+        # A second one-cycle on the same optimizer (e.g. after unfreezing) peaks where the first did ("max_lr"),
+        # not at the nearly-zero lr the first one left behind.
+        peaks = [g.get("max_lr", g["lr"]) for g in optimizer.param_groups]
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=peaks, total_steps=epochs * steps_per_epoch)
+    if name == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+    if name is None:
+        return None
+    raise ValueError(f"scheduler={name!r} is not known; use one of {SCHEDULERS} or pass a scheduler object")
+
+
+def resolve_scheduler(
+    scheduler,
+    step_per_batch: bool | None,
+    optimizer: torch.optim.Optimizer,
+    epochs: int,
+    steps_per_epoch: int,
+    mode: str,
+):
+    """(scheduler object or None, whether it steps after every optimizer step) for ``fit``'s arguments.
+
+    A name knows when it steps; a scheduler object needs ``step_per_batch`` said (``ReduceLROnPlateau`` always
+    steps per epoch, on the monitored metric).
+    """
+    if isinstance(scheduler, str) or scheduler is None:
+        if step_per_batch is not None:
+            raise ValueError(f"step_per_batch is for a scheduler object; scheduler={scheduler!r} knows its own")
+        step_per_batch = scheduler == "onecycle"
+        scheduler = make_scheduler(scheduler, optimizer, epochs=epochs, steps_per_epoch=steps_per_epoch, mode=mode)
+    plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+    if step_per_batch is None and not plateau:
+        raise ValueError(
+            f"fit(scheduler={type(scheduler).__name__}(...)) needs step_per_batch=True (stepped after "
+            "every optimizer step, e.g. OneCycleLR or a LinearLR warm-up) or False (once per epoch)"
+        )
+    return scheduler, bool(step_per_batch) and not plateau

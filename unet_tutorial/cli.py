@@ -15,7 +15,17 @@ import sys
 from pathlib import Path
 
 from unet_tutorial.checkpoint import CheckpointError
-from unet_tutorial.cli_args import CliError, available_device, parse_size, positive_int, unit_interval
+from unet_tutorial.cli_args import (
+    CliError,
+    available_device,
+    class_count,
+    mask_value,
+    nonnegative_int,
+    open_unit_interval,
+    parse_size,
+    positive_int,
+    unit_interval,
+)
 from unet_tutorial.cli_predict import predict_command
 from unet_tutorial.cli_train import AMP, DATASETS, train_command
 from unet_tutorial.course import grade
@@ -90,10 +100,10 @@ def get_parser() -> argparse.ArgumentParser:
     train.add_argument("--data-dir", help="dataset folder (default: <data root>/carvana or .../ADEChallengeData2016)")
     train.add_argument("--images", help="--dataset folder: the folder of images")
     train.add_argument("--masks", help="--dataset folder: the folder of masks, one per image, same file names")
-    train.add_argument("--num-classes", type=int, help="--dataset folder: 1 for binary masks, else the classes")
+    train.add_argument("--num-classes", type=class_count, help="--dataset folder: 1 for binary masks, else 2..255")
     train.add_argument("--mask-suffix", default="", help="--dataset folder: mask name = image stem + this")
     train.add_argument(
-        "--ignore-index", type=int, default=None, help="--dataset folder: a mask value that is not a class (not scored)"
+        "--ignore-index", type=mask_value, default=None, help="--dataset folder: a mask value that is not a class"
     )
     train.add_argument("--model", default="unet", choices=list(MODELS))
     train.add_argument("--base-channels", type=int, default=64, help="UNet width; 8-16 for CPU runs")
@@ -101,7 +111,7 @@ def get_parser() -> argparse.ArgumentParser:
     train.add_argument("--pretrained", action="store_true", help="densenet_unet: ImageNet encoder weights")
     train.add_argument("--epochs", type=positive_int, default=10)
     train.add_argument("--batch-size", type=positive_int, default=8, help="per process")
-    train.add_argument("--lr", type=float, default=1e-3)
+    train.add_argument("--lr", type=float, default=None, help="learning rate (default 1e-3, or the resumed run's)")
     train.add_argument("--image-size", type=parse_size, default=(256, 256), help="256 or HEIGHTxWIDTH")
     train.add_argument(
         "--amp",
@@ -111,22 +121,29 @@ def get_parser() -> argparse.ArgumentParser:
         const="auto",
         help="autocast: auto = bf16 (or fp16 + GradScaler) on CUDA, off on the CPU",
     )
-    train.add_argument("--scheduler", choices=["plateau", "onecycle", "cosine", "none"], default="plateau")
+    train.add_argument(
+        "--scheduler",
+        choices=["plateau", "onecycle", "cosine", "none"],
+        default=None,
+        help="learning-rate schedule (default plateau, or the resumed run's)",
+    )
     train.add_argument("--patience", type=positive_int, default=None, help="early stopping after this many flat epochs")
     train.add_argument("--grad-clip", type=float, default=None)
     train.add_argument("--accumulate", type=positive_int, default=1, help="batches per optimizer step")
-    train.add_argument("--val-fraction", type=float, default=0.1, help="Carvana: cars held out; folder: images")
+    train.add_argument(
+        "--val-fraction", type=open_unit_interval, default=0.1, help="Carvana: cars held out; folder: images"
+    )
     train.add_argument(
         "--limit", type=positive_int, default=None, help="use only this many training images (quick runs)"
     )
-    train.add_argument("--workers", type=int, default=2, help="DataLoader worker processes")
+    train.add_argument("--workers", type=nonnegative_int, default=2, help="DataLoader worker processes")
     train.add_argument(
         "--device", type=available_device, default=None, help="cpu, cuda, mps (default: the best available)"
     )
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--deterministic", action="store_true", help="deterministic kernels (for exact resumes)")
-    train.add_argument("--resume", metavar="CKPT", help="continue from a last.pt")
-    train.add_argument("--out", default="runs/unet", help="folder for best.pt and last.pt")
+    train.add_argument("--resume", metavar="CKPT", help="continue from a last.pt, in its folder unless --out")
+    train.add_argument("--out", default=None, help="folder for best.pt and last.pt (default runs/unet, or --resume's)")
     train.add_argument("--overwrite", action="store_true", help="replace the checkpoints of a run already in --out")
     train.add_argument("--no-progress", action="store_true", help="no progress bars, only one line per epoch")
 

@@ -406,7 +406,8 @@ def test_predict_writes_masks_csv_as_it_goes_and_no_half_files(carvana, trained,
     assert "cannot read image" in err and "b.jpg" in err
     rows = (tmp_path / "out" / "masks.csv").read_text().splitlines()
     assert rows[0] == "img,rle_mask" and len(rows) == 2 and rows[1].startswith("a.jpg,")
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_mask.png", "a_overlay.jpg", "masks.csv"]
+    listed = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert listed == [".predict_written", "a_mask.png", "a_overlay.jpg", "masks.csv"]  # no half files, no .tmp
 
 
 def test_a_diverged_run_names_only_a_good_checkpoint(carvana, tmp_path, capsys):

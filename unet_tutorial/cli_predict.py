@@ -4,7 +4,8 @@ The model comes from the checkpoint alone (``checkpoint.load_model``); each imag
 trained (``predict.network_size``), or predicted in sliding windows at full size (``--tile``). Files are written
 through unique temporary names and renamed, so a crash never leaves half an image; a file in ``--out`` that predict
 did not write is never replaced (``.predict_written`` lists those it did), and masks.csv gains rows across runs.
-Left out: batching several images, video. Taught in: the README (command line) and notebooks 03 and 05 (their last sections).
+Left out: batching several images, video. Taught in: the README (command line) and notebooks 03 and 05 (their
+last sections).
 """
 
 from __future__ import annotations

@@ -20,11 +20,13 @@ _CELL = re.compile(r"^# %%(?P<header>[^\n]*)\n(?P<body>.*?)(?=^# %%|\Z)", re.M |
 
 def settings_cell(source: str | Path) -> str:
     """The code of ``source``'s cell tagged ``settings`` (a jupytext py:percent notebook)."""
-    cells = [
-        m["body"]
-        for m in _CELL.finditer(Path(source).read_text())
-        if re.search(r'tags=\[[^\]]*"settings"', m["header"])
-    ]
+    try:
+        text = Path(source).read_text(encoding="utf-8")  # not the locale's: the notebooks hold "·" and "±"
+    except UnicodeDecodeError as error:
+        raise ValueError(
+            f"{source} is not UTF-8 text ({error.reason} at byte {error.start}); save it as UTF-8"
+        ) from None
+    cells = [m["body"] for m in _CELL.finditer(text) if re.search(r'tags=\[[^\]]*"settings"', m["header"])]
     if len(cells) != 1:
         raise ValueError(f'{source}: expected one cell tagged settings (# %% tags=["settings"]), found {len(cells)}')
     return cells[0]

@@ -2,16 +2,20 @@
 
 A checkpoint holds the model's state dict, the optimizer, scheduler and scaler states, the epoch, the history,
 every random generator's state (so a resumed run repeats the uninterrupted one) and a ``config`` of plain values
-(model name and constructor kwargs, so ``load_model`` can rebuild the model from the file alone). It is
+(model name and constructor kwargs, so ``load_model`` can rebuild the model from the file alone; ``storable``
+refuses a NumPy number or a Path before anything is written, as a weights-only load would after). It is
 written to a temporary file and renamed, so a crash never leaves half a file, and loaded with
 ``weights_only=True``, so it can never run code. Reading checks the zip archive's CRCs (bit rot) and refuses
-weights that are NaN or infinite. ``resumable`` says whether a run folder holds the run a notebook asks for.
+weights that are NaN or infinite. ``resumable`` says whether a run folder holds the run a notebook asks for
+(``same_settings``: a tuple is the list of its items, NaN is NaN, so a round trip never forces a new run).
 What it leaves out: sharded or distributed checkpoints, safetensors. Taught in: 03 (Carvana binary).
 """
 
 from __future__ import annotations
 
 import inspect
+import io
+import math
 import os
 import pickle
 import random
@@ -98,6 +102,40 @@ def set_rng_states(states: dict) -> None:
     random.setstate((p["version"], tuple(p["state"]), p["gauss_next"]))
 
 
+def _unstorable(value, where: str) -> str | None:
+    """Where in ``value`` is something a ``weights_only`` load refuses (what it is), else None."""
+    buffer = io.BytesIO()
+    try:
+        torch.save(value, buffer)
+        buffer.seek(0)
+        torch.load(buffer, weights_only=True)
+        return None
+    except (pickle.PicklingError, pickle.UnpicklingError, AttributeError, TypeError):
+        pass
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list | tuple) else ()
+    for key, item in items:
+        if found := _unstorable(item, f"{where}[{key!r}]"):
+            return found
+    return f"{where} is a {type(value).__module__}.{type(value).__qualname__} ({value!r:.60})"
+
+
+def storable(value, name: str = "config"):
+    """``value`` itself, once it is known to load back from a checkpoint (``weights_only=True``).
+
+    Raises:
+        CheckpointError: it holds something else than plain values (bool, int, float, str, None, lists, tuples,
+            dicts, tensors), e.g. a NumPy number or a Path; the message names where. Written anyway, the file
+            could only be refused by every later load.
+    """
+    if found := _unstorable(value, name):
+        raise CheckpointError(
+            f"{found}, which a checkpoint cannot store: it must load with weights_only=True, so it holds only "
+            "bool, int, float, str, None, lists, tuples, dicts and tensors; convert it, e.g. float(x), int(x), "
+            "str(path) or x.tolist()"
+        )
+    return value
+
+
 def save_checkpoint(
     path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None, **extra
 ) -> Path:
@@ -110,7 +148,7 @@ def save_checkpoint(
     if optimizer is not None:
         checkpoint["optimizer"] = optimizer.state_dict()
     for key, value in extra.items():
-        checkpoint[key] = value.state_dict() if hasattr(value, "state_dict") else value
+        checkpoint[key] = value.state_dict() if hasattr(value, "state_dict") else storable(value, key)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -131,11 +169,13 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     """Load a checkpoint file as a dict with ``weights_only=True``; a bare state dict becomes {"model": ...}.
 
     Raises:
-        FileNotFoundError: no such file.
+        FileNotFoundError: no such file (IsADirectoryError: a folder).
         CheckpointError: truncated, damaged (a CRC mismatch) or not a checkpoint, it holds pickled objects that
             could run code, or its weights are not finite.
     """
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder, not a checkpoint; pass the last.pt or best.pt inside it")
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist; pass the last.pt or best.pt that training wrote")
     if not zipfile.is_zipfile(path):  # torch.save writes a zip archive; a cut-off one loses its directory
@@ -233,8 +273,9 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn
     """The model a checkpoint names, rebuilt from its config and loaded with its weights, in eval mode.
 
     The checkpoint's ``config`` must hold "model" (a name ``models.MODELS`` knows; older checkpoints' names too)
-    and "model_kwargs" (the constructor's keyword arguments): ``python -m unet_tutorial train`` and notebooks 03,
-    04 and 05 store both. A DenseNetUNet is rebuilt without fetching ImageNet weights: the file holds its encoder.
+    and "model_kwargs" (the constructor's keyword arguments): ``python -m unet_tutorial train`` and notebook 03
+    store both (notebooks 04 and 05 do not yet: load theirs with ``load_checkpoint`` into the model they build).
+    A DenseNetUNet is rebuilt without fetching ImageNet weights: the file holds its encoder.
 
     Returns:
         (model on ``device``, the checkpoint's config).
@@ -247,6 +288,11 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn
         raise CheckpointError(
             f"{path} has no model config (no 'model' and 'model_kwargs'); build the model yourself and load "
             "the weights with load_checkpoint(path, model)"
+        )
+    if not isinstance(config["model_kwargs"], dict):
+        raise CheckpointError(
+            f"{path}'s model_kwargs is {config['model_kwargs']!r}, not a dict of keyword arguments; build the "
+            "model yourself and load the weights with load_checkpoint(path, model)"
         )
     try:
         name = model_name(config["model"])
@@ -265,27 +311,55 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn
     return model.to(device).eval(), config
 
 
+def same_settings(a, b) -> bool:
+    """Whether two settings are the same as a learner means them: a tuple equals the list of its items (a notebook
+    may say either), NaN equals NaN, a tensor equals its values; otherwise ``==``."""
+    a, b = (x.tolist() if isinstance(x, torch.Tensor) else x for x in (a, b))
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(same_settings(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_settings(a[key], b[key]) for key in a)
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return bool(a == b)
+
+
 def resumable(run_dir: str | Path | None, config: dict, log: Callable[[str], Any] = print) -> Path | None:
     """The run folder's ``last.pt`` when it was trained with exactly ``config``, else None (train from scratch).
 
     Pass it to ``fit(..., resume=resumable(run_dir, config), checkpoint_dir=run_dir, config=config)``: an
     interrupted run continues after its last finished epoch, a finished one is loaded with nothing left to train,
-    and a run with any other setting (the whole ``config`` is compared) is trained again from scratch, its
-    checkpoints then replaced. One line says which, and which settings differ.
+    and a run with any other setting (the whole ``config`` is compared, see ``same_settings``) is trained again
+    from scratch, its checkpoints then replaced. One line says which, and which settings differ.
+
+    Raises:
+        CheckpointError: ``config`` holds a value a checkpoint cannot store, or ``last.pt`` cannot be read or was
+            not written by ``fit`` (it is never replaced then). NotADirectoryError: ``run_dir`` is a file.
     """
     if run_dir is None:
         return None
+    storable(config, "config")  # now, not after the first epoch's training
+    if Path(run_dir).exists() and not Path(run_dir).is_dir():
+        raise NotADirectoryError(f"run folder {run_dir} is a file, not a folder; pass a folder for last.pt and best.pt")
     last = Path(run_dir) / "last.pt"
-    if not last.is_file():
+    if not last.exists():
         log(f"no run in {run_dir} yet: training from scratch")
         return None
-    saved = read_checkpoint(last)
+    try:
+        saved = read_checkpoint(last)
+    except (CheckpointError, OSError) as error:
+        raise CheckpointError(f"{error}; to train this run from scratch instead, delete {last}") from None
+    if "epoch" not in saved:
+        raise CheckpointError(
+            f"{last} was not written by fit (it holds no epoch), and training would replace it; move it out of "
+            f"{run_dir}, or choose another run folder"
+        )
     stored = saved.get("config") or {}
-    if stored != config:
+    if not same_settings(stored, config):
         changed = [
             f"{key} {stored.get(key, '(unset)')} -> {config.get(key, '(unset)')}"
             for key in sorted(set(stored) | set(config))
-            if stored.get(key) != config.get(key)
+            if key not in stored or key not in config or not same_settings(stored[key], config[key])
         ]
         log(f"{last} was trained with other settings ({'; '.join(changed)}): training from scratch, replacing it")
         return None

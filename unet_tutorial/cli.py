@@ -23,7 +23,9 @@ from unet_tutorial.cli_args import (
     nonnegative_int,
     open_unit_interval,
     parse_size,
+    positive_float,
     positive_int,
+    seed_value,
     unit_interval,
 )
 from unet_tutorial.cli_predict import predict_command
@@ -106,12 +108,14 @@ def get_parser() -> argparse.ArgumentParser:
         "--ignore-index", type=mask_value, default=None, help="--dataset folder: a mask value that is not a class"
     )
     train.add_argument("--model", default="unet", choices=list(MODELS))
-    train.add_argument("--base-channels", type=int, default=64, help="UNet width; 8-16 for CPU runs")
-    train.add_argument("--depth", type=int, default=4, help="UNet down-sampling steps")
+    train.add_argument("--base-channels", type=positive_int, default=64, help="UNet width; 8-16 for CPU runs")
+    train.add_argument("--depth", type=positive_int, default=4, help="UNet down-sampling steps")
     train.add_argument("--pretrained", action="store_true", help="densenet_unet: ImageNet encoder weights")
     train.add_argument("--epochs", type=positive_int, default=10)
     train.add_argument("--batch-size", type=positive_int, default=8, help="per process")
-    train.add_argument("--lr", type=float, default=None, help="learning rate (default 1e-3, or the resumed run's)")
+    train.add_argument(
+        "--lr", type=positive_float, default=None, help="learning rate (default 1e-3, or the resumed run's)"
+    )
     train.add_argument("--image-size", type=parse_size, default=(256, 256), help="256 or HEIGHTxWIDTH")
     train.add_argument(
         "--amp",
@@ -128,7 +132,7 @@ def get_parser() -> argparse.ArgumentParser:
         help="learning-rate schedule (default plateau, or the resumed run's)",
     )
     train.add_argument("--patience", type=positive_int, default=None, help="early stopping after this many flat epochs")
-    train.add_argument("--grad-clip", type=float, default=None)
+    train.add_argument("--grad-clip", type=positive_float, default=None, help="clip the gradients' total norm")
     train.add_argument("--accumulate", type=positive_int, default=1, help="batches per optimizer step")
     train.add_argument(
         "--val-fraction", type=open_unit_interval, default=0.1, help="Carvana: cars held out; folder: images"
@@ -140,7 +144,7 @@ def get_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--device", type=available_device, default=None, help="cpu, cuda, mps (default: the best available)"
     )
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=seed_value, default=0)
     train.add_argument("--deterministic", action="store_true", help="deterministic kernels (for exact resumes)")
     train.add_argument("--resume", metavar="CKPT", help="continue from a last.pt, in its folder unless --out")
     train.add_argument("--out", default=None, help="folder for best.pt and last.pt (default runs/unet, or --resume's)")
@@ -167,7 +171,7 @@ def get_parser() -> argparse.ArgumentParser:
     data.add_argument("--scenes", type=positive_int, default=300, help="sample: ADE20K-like training scenes")
     data.add_argument("--height", type=positive_int, default=None, help="sample: height (Carvana 320, ADE20K 192)")
     data.add_argument("--width", type=positive_int, default=None, help="sample: width (Carvana 480, ADE20K 256)")
-    data.add_argument("--seed", type=int, default=0)
+    data.add_argument("--seed", type=seed_value, default=0)
 
     grader = commands.add_parser(
         "grade", help="grade handed-in exercise notebooks (smoke mode, each in its own kernel); a CSV and a summary"

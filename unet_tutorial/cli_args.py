@@ -41,6 +41,17 @@ def positive_int(text: str) -> int:
     return value
 
 
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number above 0 (``--lr``, ``--grad-clip``: a negative clip would flip gradients)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0.0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number, e.g. 1e-3")
+    return value
+
+
 def unit_interval(text: str) -> float:
     """An argparse type: a probability between 0 and 1."""
     try:
@@ -65,6 +76,11 @@ def _integer_in(text: str, low: int, high: int, what: str) -> int:
 def nonnegative_int(text: str) -> int:
     """An argparse type: an integer of at least 0 (``--workers 0`` loads in the main process)."""
     return _integer_in(text, 0, 2**31, "a whole number of at least 0, e.g. 0 or 2")
+
+
+def seed_value(text: str) -> int:
+    """An argparse type: a seed NumPy accepts, 0 to 2**32 - 1."""
+    return _integer_in(text, 0, 2**32 - 1, f"a seed from 0 to {2**32 - 1}, e.g. 0")
 
 
 def class_count(text: str) -> int:

@@ -44,7 +44,7 @@ def input_images(inputs: list[str]) -> list[Path]:
             raise CliError(f"input {item} does not exist; pass image files or folders of images")
     if not paths:
         raise CliError(f"no images ({', '.join(IMAGE_SUFFIXES)}) found in {inputs}")
-    return paths
+    return list({path.resolve(): path for path in paths}.values())  # an image named twice is predicted once
 
 
 MANIFEST = ".predict_written"  # the names of the files predict wrote in an --out folder, one a line
@@ -148,12 +148,14 @@ def predict_command(args: argparse.Namespace) -> list[Path]:
     check_out(out)
     device = pick_device(args.device)
     model, config = load_model(args.checkpoint, device)
-    binary = config.get("num_classes", 1) == 1
+    # The model's own count (its constructor's default is 1): "binary" by default saved class 2 as 2 * 255.
+    num_classes = getattr(model, "num_classes", config["model_kwargs"].get("num_classes", 1))
+    binary = num_classes == 1
     names = [name for path in paths for name in (f"{path.stem}_mask.png", f"{path.stem}_overlay.jpg")]
     ours = _check_clashes(out, names + (["masks.csv"] if binary else []))
     norm = {"mean": tuple(config.get("mean", IMAGENET_MEAN)), "std": tuple(config.get("std", IMAGENET_STD))}
     ade20k = config.get("dataset") == "ade20k"
-    colours = None if binary else ade20k_palette() if ade20k else palette(config["num_classes"])
+    colours = None if binary else ade20k_palette() if ade20k else palette(num_classes)
     table = _read_table(out / "masks.csv") if binary and "masks.csv" in ours else {}
     if binary and "masks.csv" not in ours:
         _remember(out, ["masks.csv"])

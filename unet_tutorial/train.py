@@ -26,6 +26,7 @@ from unet_tutorial.checkpoint import (
     non_finite,
     remove_stale_temporaries,
     save_checkpoint,
+    storable,
     unwrap,
 )
 from unet_tutorial.distributed import is_main_process
@@ -240,7 +241,7 @@ def fit(
     Raises:
         NonFiniteLossError: training diverged; the message names the step and the last good checkpoint.
     """
-    device = torch.device(device)
+    device, config = torch.device(device), storable(config or {}, "config")  # before, not after, an epoch
     monitor = monitor or ("dice_per_image" if num_classes == 1 else "miou")
     mode = "min" if monitor == "loss" else "max"
     amp_dtype, scaler, benchmark = _speed_choices(device, amp_dtype, train_loader, log)

@@ -93,14 +93,14 @@ def run_cells(argv: list[str]) -> int:
 
 
 def _kernel_env(run_dir: Path, threads: int) -> dict[str, str]:
-    """The environment of a worker and its kernel: smoke mode, no report folder, no trace of the teacher's cwd,
-    ``threads`` threads for torch unless set already (kernels side by side would fight over the cores); in a
-    source checkout, the checkout's package first (as the grader imports it)."""
+    """The environment of a worker and its kernel: smoke mode (whatever mode the shell forces), no report folder,
+    no trace of the teacher's cwd, ``threads`` threads for torch unless set already (kernels side by side would
+    fight over the cores); in a source checkout, the checkout's package first (as the grader imports it)."""
     import unet_tutorial
-    from unet_tutorial.utils import REPORT_ENV, SMOKE_ENV
+    from unet_tutorial.utils import MODE_ENV, REPORT_ENV, SMOKE_ENV
 
     env = {k: v for k, v in os.environ.items() if k not in (REPORT_ENV, "OLDPWD")}
-    env.update({SMOKE_ENV: "1", "PWD": str(run_dir)})
+    env.update({SMOKE_ENV: "1", MODE_ENV: "smoke", "PWD": str(run_dir)})  # a forced mode would win over smoke
     env.setdefault("OMP_NUM_THREADS", str(threads))
     root = Path(unet_tutorial.__file__).resolve().parents[1]
     if (root / "pyproject.toml").is_file():  # not site-packages: never put that before the standard library

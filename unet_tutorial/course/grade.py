@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import ast
 import csv
+import math
 import os
 import re
 import sys
@@ -43,7 +44,7 @@ SHORT = {"passed": "pass", "failed": "FAIL", "not attempted": "todo", "error": "
 SHORT["not reached"] = "--"  # each status, as the summary table writes it
 STATUSES = tuple(SHORT)
 STUB_MESSAGE = "Exercise: replace this line with your solution."  # what tools/notebooks.py's stubs raise
-PASSED_LINE = "✓ {name}: all checks passed"  # what each self-check prints (exercises._passed)
+PASSED_LINE = "✓ {name}: all checks passed"  # what each self-check prints (exercises.passed)
 CHECK_CALL = re.compile(r"(?<![\w.])check_(\w+)\s*\(")
 HEADING = re.compile(r"^#{1,4}\s+(.*)$", re.MULTILINE)
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -100,7 +101,8 @@ def notebook_title(notebook, default: str) -> str:
 
 def student_name(notebook, default: str) -> str:
     """The notebook's ``authors`` metadata (nbformat's field) if filled in, else ``default``."""
-    authors = notebook.metadata.get("authors") or []
+    authors = notebook.metadata.get("authors")
+    authors = authors if isinstance(authors, list) else []  # edited by hand: not nbformat's list of {"name": ...}
     names = [a.get("name", "").strip() for a in authors if isinstance(a, dict)]
     return ", ".join(n for n in names if n) or default
 
@@ -167,7 +169,7 @@ def grade_file(
 
     student, file = student or path.stem, str(path)
     try:
-        notebook = nbformat.read(path, as_version=4)
+        notebook = nbformat.reads(path.read_bytes().decode("utf-8-sig"), as_version=4)  # a Windows editor's BOM too
         exercises = find_exercises(notebook)
         student, title = student_name(notebook, student), notebook_title(notebook, path.stem)
     except Exception as exc:  # a student's file: any way of being broken is a row of the CSV, not a crash
@@ -329,8 +331,16 @@ def _argument_problem(paths: list[Path], out: Path, args: argparse.Namespace) ->
         return f"--out {out} would overwrite a notebook: name a .csv file, e.g. --out grades.csv"
     if out.is_dir():
         return f"--out {out} is a folder: name a .csv file, e.g. --out {out / 'grades.csv'}"
-    if min(args.timeout, args.cell_timeout) <= 0 or args.jobs < 1:
-        return "--timeout and --cell-timeout must be positive seconds and --jobs at least 1"
+    if not all(0 < t and math.isfinite(t) for t in (args.timeout, args.cell_timeout)) or args.jobs < 1:
+        return (
+            f"--timeout {args.timeout:g} --cell-timeout {args.cell_timeout:g} --jobs {args.jobs}: the time limits "
+            "must be positive numbers of seconds (e.g. 300 and 120) and --jobs at least 1"
+        )
+    try:  # now, not after an afternoon of grading
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=out.parent).close()
+    except OSError as error:
+        return f"--out {out} cannot be written ({error.strerror or error}); name a .csv file in a folder you can write"
     return ""
 
 

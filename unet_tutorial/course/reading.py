@@ -50,6 +50,9 @@ class Gap:
         """E.g. "ImageNet scored higher than random by 0.031 Dice (± 0.008 over 64 images): beyond noise"."""
         if self.images < 2:
             return f"{self.leader} and {self.trailer} cannot be told apart on {self.images} image"
+        if self.difference == 0:  # "a scored higher by 0.000" would name a winner
+            where = "all" if self.standard_error == 0 else "average over"
+            return f"{self.name_a} and {self.name_b} scored the same on {where} {self.images} images"
         size = f"{abs(self.difference):.3f} {metric} (± {self.standard_error:.3f} over {self.images} images)"
         if self.clear:
             return f"{self.leader} scored higher than {self.trailer} by {size}: more than twice its noise"
@@ -67,6 +70,14 @@ def compare(name_a: str, scores_a: Sequence[float], name_b: str, scores_b: Seque
     """
     if len(scores_a) != len(scores_b):
         raise ValueError(f"compare: {name_a} has {len(scores_a)} scores and {name_b} {len(scores_b)}; pair them")
+    for name, scores in ((name_a, scores_a), (name_b, scores_b)):  # a NaN would read "B scored higher by nan"
+        if bad := [(i, float(s)) for i, s in enumerate(scores, 1) if not math.isfinite(float(s))]:
+            images = ", ".join(str(i) for i, _ in bad)
+            raise ValueError(
+                f"compare: image{'s' if len(bad) > 1 else ''} {images} of {name} scored {bad[0][1]}, not finite; "
+                "score every image (e.g. Dice of an empty mask predicted empty is 1), or leave those images out "
+                "of both arms"
+            )
     diffs = [float(a) - float(b) for a, b in zip(scores_a, scores_b)]
     n = len(diffs)
     if n == 0:

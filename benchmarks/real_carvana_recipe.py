@@ -9,7 +9,9 @@ validation photo is predicted at its own 1918x1280 size with ``predict.predict_m
 without flip TTA), written in run-length encoding, decoded and scored with the per-image Dice against its GIF.
 
 Prints the validation Dice at training size, the full-resolution Dice of the decoded submission and the wall
-time of each phase, data loading included. ``--decode`` picks how the photos are read while training: "draft"
+time of each phase, data loading included, and the CPU time the process used: with ``--threads 1`` that is
+about the wall time on one idle core, whatever else the machine runs (contention for caches makes it a little
+larger). ``--decode`` picks how the photos are read while training: "draft"
 (``carvana_loaders`` as it is: each JPEG decoded at the smallest DCT scale its crops need), "cache" (a resized
 copy written once by ``course.resized_cache`` at 1.5 times the image size, into ``--work``; its writing is
 timed too) or "full" (every photo decoded at 1918x1280, for comparison). ``--model densenet`` trains
@@ -98,7 +100,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     work = args.work or Path(tempfile.mkdtemp(prefix="carvana_recipe_"))
-    load_start, start = os.getloadavg()[0], time.perf_counter()
+    load_start, start, cpu_start = os.getloadavg()[0], time.perf_counter(), time.process_time()
 
     set_seed(args.seed)
     train_ids, val_ids = carvana_split(args.data, val_fraction=args.val_fraction, seed=args.seed)
@@ -106,7 +108,7 @@ def main(argv: list[str] | None = None) -> dict:
     train_ids = [i for i in train_ids if i not in leak_ids][: args.train_images]
     val_ids = val_ids[: args.val_images]
     folder = training_folder(args.data, args.decode, args.image_size, work)
-    prep_s = time.perf_counter() - start
+    prep_s, prep_cpu_s = time.perf_counter() - start, time.process_time() - cpu_start
 
     if args.model == "unet":
         model, mean, std = (
@@ -128,19 +130,19 @@ def main(argv: list[str] | None = None) -> dict:
     )
     if args.decode == "full":  # what a dataset built without decode_size does: every photo in full
         train_loader.dataset.decode_size = val_loader.dataset.decode_size = None
-    train_start = time.perf_counter()
+    train_start, train_cpu_start = time.perf_counter(), time.process_time()
     history = fit(
         model, train_loader, val_loader, epochs=args.epochs, loss_fn=ComboLoss({"bce": 1.0, "dice": 1.0}),
         optimizer=optimizer, device="cpu", num_classes=1, scheduler="onecycle", checkpoint_dir=work / "run",
         progress=False,
     )  # fmt: skip
     best = load_checkpoint(work / "run" / "best.pt", model, map_location="cpu")
-    train_s = time.perf_counter() - train_start
+    train_s, train_cpu_s = time.perf_counter() - train_start, time.process_time() - train_cpu_start
 
-    score_start = time.perf_counter()
+    score_start, score_cpu_start = time.perf_counter(), time.process_time()
     model.eval()
     full = full_resolution_dice(model, args.data, val_ids, args.image_size, mean, std, tta=False)
-    score_s = time.perf_counter() - score_start
+    score_s, score_cpu_s = time.perf_counter() - score_start, time.process_time() - score_cpu_start
     full_tta = full_resolution_dice(model, args.data, val_ids, args.image_size, mean, std, tta=True)
     results = {
         "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
@@ -156,6 +158,7 @@ def main(argv: list[str] | None = None) -> dict:
         "epoch_s": history["seconds"],
         "score_s": score_s,
         "wall_s": prep_s + train_s + score_s,  # data, training, scoring without TTA: the recipe
+        "cpu_s": {"prep": prep_cpu_s, "train": train_cpu_s, "score": score_cpu_s},
         "load_average": [load_start, os.getloadavg()[0]],
         "threads": args.threads,
     }
@@ -166,7 +169,9 @@ def main(argv: list[str] | None = None) -> dict:
         f"  val Dice at {args.image_size[0]}x{args.image_size[1]} (best epoch {best['epoch']}): {best['best']:.4f}\n"
         f"  full-resolution Dice of the decoded submission: {full:.4f} (flip TTA: {full_tta:.4f})\n"
         f"  wall time {results['wall_s']:.0f} s: data {prep_s:.0f} s, training {train_s:.0f} s, full-size scoring "
-        f"{score_s:.0f} s; load average {load_start:.1f} at the start, {results['load_average'][1]:.1f} at the end"
+        f"{score_s:.0f} s; load average {load_start:.1f} at the start, {results['load_average'][1]:.1f} at the end\n"
+        f"  CPU time {prep_cpu_s + train_cpu_s + score_cpu_s:.0f} s: data {prep_cpu_s:.0f} s, training "
+        f"{train_cpu_s:.0f} s, scoring {score_cpu_s:.0f} s (with --threads 1, about what one idle core takes)"
     )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -133,7 +133,7 @@ def read_image(path: Path, min_size: int | tuple[int, int] | None = None) -> np.
 
 
 def _lossy_format(img: Image.Image, path: Path) -> str | None:
-    """ "JPEG" or "lossy WebP" for a file whose compression changes pixel values; None for a lossless one."""
+    """The name of a lossy format ("JPEG", "lossy WebP") when ``img`` was saved in one, else None."""
     if img.format in ("JPEG", "MPO"):  # MPO: a phone's JPEG with extra frames
         return "JPEG"
     if img.format != "WEBP":

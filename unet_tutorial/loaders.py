@@ -4,8 +4,8 @@ Albumentations' ``Compose`` keeps random generators of its own, which neither ``
 DataLoader's worker seeding reaches: without help every worker repeats the others' crops and flips, and a resumed
 run augments differently from the uninterrupted one. ``seed_worker`` and ``seed_loader`` hand one seed on to
 everything; ``carvana_loaders`` builds notebook 03's two Carvana loaders with them, decoding each photo at the
-smallest JPEG scale its crops need. Left out: samplers for
-class balance, distributed loaders (the command line builds those).
+smallest JPEG scale its crops need. Left out: samplers for class balance, distributed loaders (the command line
+builds those).
 Taught in: notebook 03 (Carvana), reused in 04 and 05.
 """
 
@@ -45,8 +45,8 @@ def carvana_loaders(
     in batches of ``2 * batch_size``. Both normalised with ``mean`` and ``std``. Both decode each JPEG at a
     reduced scale where that is still large enough (``CarvanaDataset(decode_size=...)``): validation at least
     ``image_size``, training 1.5 times it in each side, so that even the smallest crop is shrunk, never
-    enlarged. Both are seeded by
-    ``seed_loader``, so ``set_seed(s)`` before this call decides their shuffle and augmentations. The training
+    enlarged. Both are seeded by ``seed_loader``, so ``set_seed(s)`` before this call decides their shuffle and
+    augmentations. The training
     loader starts fresh workers each epoch (no ``persistent_workers``): ``fit`` re-seeds it every epoch, and only
     new workers take the new seed, which is what makes a resumed run repeat the uninterrupted one.
 

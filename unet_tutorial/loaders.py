@@ -46,9 +46,9 @@ def carvana_loaders(
     reduced scale where that is still large enough (``CarvanaDataset(decode_size=...)``): validation at least
     ``image_size``, training 1.5 times it in each side, so that even the smallest crop is shrunk, never
     enlarged. Both are seeded by ``seed_loader``, so ``set_seed(s)`` before this call decides their shuffle and
-    augmentations. The training
-    loader starts fresh workers each epoch (no ``persistent_workers``): ``fit`` re-seeds it every epoch, and only
-    new workers take the new seed, which is what makes a resumed run repeat the uninterrupted one.
+    augmentations. The training loader starts fresh workers each epoch (no ``persistent_workers``): ``fit``
+    re-seeds it every epoch, and only new workers take the new seed, which is what makes a resumed run repeat the
+    uninterrupted one.
 
     Returns:
         (train_loader, val_loader), yielding images float (B, 3, H, W) and masks float (B, 1, H, W).

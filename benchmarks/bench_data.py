@@ -139,8 +139,13 @@ def measure_loader(
     decode: str = "full",
     pipeline: str = "albumentations",
     work: Path | None = None,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> float:
-    """Images per second of a shuffled DataLoader over ``batches`` batches, after one warm-up batch."""
+    """Images per second of a shuffled DataLoader over ``batches`` batches, after one warm-up batch.
+
+    ``clock=time.process_time`` counts this process's CPU seconds instead: with ``workers=0`` (all loading in this
+    process) that gives the images per second of one idle core, however busy the machine is.
+    """
     dataset = make_dataset(root, scale, decode, pipeline, work)
     sampler = RandomSampler(dataset, num_samples=(batches + 1) * batch_size)  # several epochs if need be
     loader = DataLoader(
@@ -148,10 +153,10 @@ def measure_loader(
     )
     batches_iter = iter(loader)
     next(batches_iter)  # worker start-up and the first files off the disk
-    count, start = 0, time.perf_counter()
+    count, start = 0, clock()
     for images, _ in batches_iter:
         count += images.shape[0]
-    return count / (time.perf_counter() - start)
+    return count / (clock() - start)
 
 
 def _median_ms(function: Callable[[int], object], count: int) -> float:
@@ -219,8 +224,9 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"\nper-image stage costs, ms (output {output_size(scale)[1]}x{output_size(scale)[0]}):")
             print("\n".join(f"  {name:<24} {ms:8.1f}" for name, ms in costs.items()))
     print(
-        f"\n{'scale':>5} {'output':>9} {'decode':<6} {'transforms':<14} {'workers':>7} {'images/s':>8}"
-        f"   (batch {args.batch_size}, {args.batches} timed batches)"
+        f"\n{'scale':>5} {'output':>9} {'decode':<6} {'transforms':<14} {'workers':>7} {'images/s':>8} "
+        f"{'per CPU-s':>9}   (batch {args.batch_size}, {args.batches} timed batches; per CPU-second: one idle core, "
+        "0 workers only)"
     )
     for scale in args.scales:
         height, width = output_size(scale)
@@ -237,6 +243,19 @@ def main(argv: list[str] | None = None) -> dict:
                         pipeline=pipeline,
                         work=work,
                     )
+                    cpu_speed = None
+                    if workers == 0:  # a second pass, timed by this process's CPU time
+                        cpu_speed = measure_loader(
+                            root,
+                            scale=scale,
+                            workers=0,
+                            batch_size=args.batch_size,
+                            batches=args.batches,
+                            decode=decode,
+                            pipeline=pipeline,
+                            work=work,
+                            clock=time.process_time,
+                        )
                     results["loader"].append(
                         {
                             "scale": scale,
@@ -246,10 +265,12 @@ def main(argv: list[str] | None = None) -> dict:
                             "pipeline": pipeline,
                             "workers": workers,
                             "images_per_s": speed,
+                            "images_per_cpu_s": cpu_speed,
                         }
                     )
                     print(
-                        f"{scale:>5} {width:>4}x{height:<4} {decode:<6} {pipeline:<14} {workers:>7} {speed:>8.1f}",
+                        f"{scale:>5} {width:>4}x{height:<4} {decode:<6} {pipeline:<14} {workers:>7} {speed:>8.1f} "
+                        f"{'-' if cpu_speed is None else f'{cpu_speed:.1f}':>9}",
                         flush=True,
                     )
     if args.json:

@@ -450,5 +450,3 @@ def test_the_official_layout_tree_counts_as_real_data(official_data, monkeypatch
     assert {i.rsplit("_", 1)[0] for i in carvana_ids(carvana)} <= cars
     classes = (ade / "objectInfo150.txt").read_text().splitlines()
     assert len(classes) == 151 and classes[1].split("\t")[-1].startswith("wall")
-    monkeypatch.setenv("UNET_TUTORIAL_SMOKE", "1")
-    assert carvana_data()[1] is False  # smoke mode: generated, though the real data is there

@@ -8,17 +8,25 @@ so they are about twice the size of the real ones and decode somewhat slower), t
    pre-resized cached JPEG, decoding the GIF mask, and the training transforms (albumentations, as the package
    uses, against the same steps in plain torchvision.transforms.v2);
 2. DataLoader throughput over CarvanaDataset with the CLI's training pipeline, for each output scale (half:
-   959x640, full: 1918x1280), worker count (0, 2, all cores), decoding ("full"; at reduced scale also "draft"
-   and "cache", a copy resized once to the output size by unet_tutorial.course.resized_cache) and transform library.
+   959x640, full: 1918x1280), worker count (0, 2, all cores), decoding ("full"; at reduced scale also "draft",
+   ``CarvanaDataset(decode_size=...)`` as ``loaders.carvana_loaders`` sets it, and "cache", a copy resized once
+   to the output size by unet_tutorial.course.resized_cache) and transform library. The settings are measured
+   one after another in one process, so their ratios hold even on a busy machine; absolute numbers do not.
+
+With ``--data`` it measures a Carvana folder of yours instead, e.g. the real photos; resized copies then go to
+``--work``, never next to the data.
 
     python benchmarks/bench_data.py --quick          # a few seconds of each, to check the code paths
     python benchmarks/bench_data.py --json build/bench_data.json
+    python benchmarks/bench_data.py --data ~/.cache/unet_tutorial/carvana --scales 0.1 --workers 0 \
+        --pipelines albumentations --batches 20   # the real photos at notebook 03's CPU size, 128x192
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import time
@@ -27,13 +35,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from torch.utils.data import DataLoader, RandomSampler
 
 from unet_tutorial.conventions import IMAGENET_MEAN, IMAGENET_STD
 from unet_tutorial.course.resized_cache import write_resized_carvana
 from unet_tutorial.course.sample_data import make_carvana_like
-from unet_tutorial.data import CarvanaDataset, apply_transform, read_label
+from unet_tutorial.data import CarvanaDataset, read_image, read_label
+from unet_tutorial.loaders import CROP_MARGIN
 from unet_tutorial.transforms import train_transforms
 
 CARVANA_SIZE = (1280, 1918)  # (height, width) of a Carvana photo
@@ -51,31 +59,19 @@ def output_size(scale: float) -> tuple[int, int]:
     return round(CARVANA_SIZE[0] * scale), round(CARVANA_SIZE[1] * scale)
 
 
-def resized_copy(root: Path, scale: float) -> Path:
-    """The pre-resized cache of ``root`` at ``scale`` (``course.resized_cache``), written next to it once."""
+def resized_copy(root: Path, scale: float, work: Path | None = None) -> Path:
+    """The pre-resized cache of ``root`` at ``scale`` (``course.resized_cache``), written once in ``work``
+    (default: next to ``root``)."""
     height, width = output_size(scale)
-    return write_resized_carvana(root, root.with_name(f"{root.name}_{width}x{height}"), scale=scale)
+    dest = (work or root.parent) / f"{root.name}_{width}x{height}"
+    return write_resized_carvana(root, dest, scale=scale)
 
 
-class DraftCarvanaDataset(CarvanaDataset):
-    """CarvanaDataset that decodes each JPEG straight at (at least) ``size`` and resizes the mask to match.
-
-    ``size`` is (height, width). Draft mode only picks the decoder's scale (1/1, 1/2, 1/4, 1/8), so the image
-    comes out at the smallest such scale that is still >= ``size``; the transform does the rest.
-    """
-
-    def __init__(self, root: Path, size: tuple[int, int], transform: Callable | None = None) -> None:
-        super().__init__(root, transform=transform)
-        self.size = size
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        with Image.open(self.image_paths[index]) as image:
-            image.draft("RGB", (self.size[1], self.size[0]))
-            image = np.array(image.convert("RGB"))  # (h, w, 3) at 1/1, 1/2, 1/4 or 1/8 scale
-        mask = Image.fromarray(read_label(self.mask_paths[index]))
-        mask = np.asarray(mask.resize((image.shape[1], image.shape[0]), Image.Resampling.NEAREST)) > 0
-        image_t, mask_t = apply_transform(self.transform, image, mask.astype(np.uint8))
-        return image_t, mask_t.float().unsqueeze(0)  # (H, W) -> (1, H, W)
+def DraftCarvanaDataset(root: Path, size: tuple[int, int], transform: Callable | None = None) -> CarvanaDataset:
+    """CarvanaDataset that decodes each JPEG at the smallest scale still >= ``CROP_MARGIN`` x ``size`` (height,
+    width), as ``carvana_loaders`` does for its random crops, and resizes the mask to match (nearest)."""
+    decode = (math.ceil(CROP_MARGIN * size[0]), math.ceil(CROP_MARGIN * size[1]))
+    return CarvanaDataset(root, transform=transform, decode_size=decode)
 
 
 # Every augmentation on (train_transforms' defaults are lighter: resize and flip), as the twin below does.
@@ -121,15 +117,15 @@ def make_transform(pipeline: str, size: tuple[int, int]) -> Callable:
     raise ValueError(f"pipeline {pipeline!r} is not known; use one of {PIPELINES}")
 
 
-def make_dataset(root: Path, scale: float, decode: str, pipeline: str) -> CarvanaDataset:
-    """CarvanaDataset over ``root`` decoding in full, in draft mode, or from a resized copy next to ``root``."""
+def make_dataset(root: Path, scale: float, decode: str, pipeline: str, work: Path | None = None) -> CarvanaDataset:
+    """CarvanaDataset over ``root`` decoding in full, in draft mode, or from a resized copy (in ``work``)."""
     size, transform = output_size(scale), make_transform(pipeline, output_size(scale))
     if decode == "full":
         return CarvanaDataset(root, transform=transform)
     if decode == "draft":
         return DraftCarvanaDataset(root, size, transform=transform)
     if decode == "cache":
-        return CarvanaDataset(resized_copy(root, scale), transform=transform)
+        return CarvanaDataset(resized_copy(root, scale, work), transform=transform)
     raise ValueError(f"decode {decode!r} is not known; use one of {DECODES}")
 
 
@@ -142,19 +138,25 @@ def measure_loader(
     batches: int,
     decode: str = "full",
     pipeline: str = "albumentations",
+    work: Path | None = None,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> float:
-    """Images per second of a shuffled DataLoader over ``batches`` batches, after one warm-up batch."""
-    dataset = make_dataset(root, scale, decode, pipeline)
+    """Images per second of a shuffled DataLoader over ``batches`` batches, after one warm-up batch.
+
+    ``clock=time.process_time`` counts this process's CPU seconds instead: with ``workers=0`` (all loading in this
+    process) that gives the images per second of one idle core, however busy the machine is.
+    """
+    dataset = make_dataset(root, scale, decode, pipeline, work)
     sampler = RandomSampler(dataset, num_samples=(batches + 1) * batch_size)  # several epochs if need be
     loader = DataLoader(
         dataset, batch_size=batch_size, sampler=sampler, num_workers=workers, pin_memory=torch.cuda.is_available()
     )
     batches_iter = iter(loader)
     next(batches_iter)  # worker start-up and the first files off the disk
-    count, start = 0, time.perf_counter()
+    count, start = 0, clock()
     for images, _ in batches_iter:
         count += images.shape[0]
-    return count / (time.perf_counter() - start)
+    return count / (clock() - start)
 
 
 def _median_ms(function: Callable[[int], object], count: int) -> float:
@@ -166,26 +168,18 @@ def _median_ms(function: Callable[[int], object], count: int) -> float:
     return 1000 * statistics.median(times)
 
 
-def _decode(path: Path, draft: tuple[int, int] | None = None) -> np.ndarray:
-    """An RGB uint8 (H, W, 3) array; with ``draft`` (width, height), decoded at the smallest scale >= it."""
-    with Image.open(path) as image:
-        if draft is not None:
-            image.draft("RGB", draft)
-        return np.array(image.convert("RGB"))
-
-
-def stage_costs(root: Path, scale: float, count: int) -> dict[str, float]:
+def stage_costs(root: Path, scale: float, count: int, work: Path | None = None) -> dict[str, float]:
     """Median milliseconds per image of each loading stage, in this process, for output ``scale``."""
     dataset = CarvanaDataset(root)
     height, width = output_size(scale)
-    cache = CarvanaDataset(resized_copy(root, scale))
-    full = [_decode(p) for p in dataset.image_paths[:count]]
+    cache = CarvanaDataset(resized_copy(root, scale, work))
+    full = [read_image(p) for p in dataset.image_paths[:count]]
     masks = [read_label(p) for p in dataset.mask_paths[:count]]
 
     costs = {
-        "jpeg_full_decode": _median_ms(lambda i: _decode(dataset.image_paths[i]), count),
-        "jpeg_draft_decode": _median_ms(lambda i: _decode(dataset.image_paths[i], (width, height)), count),
-        "cached_jpeg_decode": _median_ms(lambda i: _decode(cache.image_paths[i]), count),
+        "jpeg_full_decode": _median_ms(lambda i: read_image(dataset.image_paths[i]), count),
+        "jpeg_draft_decode": _median_ms(lambda i: read_image(dataset.image_paths[i], (height, width)), count),
+        "cached_jpeg_decode": _median_ms(lambda i: read_image(cache.image_paths[i]), count),
         "gif_mask_decode": _median_ms(lambda i: read_label(dataset.mask_paths[i]), count),
         "cached_png_mask_decode": _median_ms(lambda i: read_label(cache.mask_paths[i]), count),
     }  # fmt: skip
@@ -197,7 +191,9 @@ def stage_costs(root: Path, scale: float, count: int) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", type=Path, default=Path("/tmp/unet_tutorial_bench_carvana"))
+    parser.add_argument("--root", type=Path, default=Path("/tmp/unet_tutorial_bench_carvana"), help="generated here")
+    parser.add_argument("--data", type=Path, default=None, help="a Carvana folder to measure instead (real photos)")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/unet_tutorial_bench_work"), help="resized copies")
     parser.add_argument("--cars", type=int, default=2, help="cars to generate (16 images each)")
     parser.add_argument("--scales", type=float, nargs="+", default=[0.5, 1.0], help="fractions of 1918x1280")
     parser.add_argument("--workers", type=int, nargs="+", default=sorted({0, 2, os.cpu_count() or 1}))
@@ -214,20 +210,23 @@ def main(argv: list[str] | None = None) -> dict:
         args.scales, args.workers, args.batch_size, args.batches = [0.5], [0], 2, 2
 
     start = time.perf_counter()
-    root = prepare_data(args.root, args.cars)
+    root = args.data if args.data is not None else prepare_data(args.root, args.cars)
+    work = args.work if args.data is not None else None  # generated data: its copies sit beside it
+    what = "real or your own" if args.data is not None else "generated"
     print(
-        f"data: {root} ({args.cars * 16} images of 1918x1280, ready in {time.perf_counter() - start:.1f} s); "
+        f"data: {root} ({len(CarvanaDataset(root))} {what} images, ready in {time.perf_counter() - start:.1f} s); "
         f"{os.cpu_count()} cores, 1-min load {os.getloadavg()[0]:.1f}, torch {torch.__version__}"
     )
     results: dict = {"stages_ms": {}, "loader": []}
     for scale in args.scales:
         if scale < 1:
-            results["stages_ms"][scale] = costs = stage_costs(root, scale, count=4 if args.quick else 12)
+            results["stages_ms"][scale] = costs = stage_costs(root, scale, count=4 if args.quick else 12, work=work)
             print(f"\nper-image stage costs, ms (output {output_size(scale)[1]}x{output_size(scale)[0]}):")
             print("\n".join(f"  {name:<24} {ms:8.1f}" for name, ms in costs.items()))
     print(
-        f"\n{'scale':>5} {'output':>9} {'decode':<6} {'transforms':<14} {'workers':>7} {'images/s':>8}"
-        f"   (batch {args.batch_size}, {args.batches} timed batches)"
+        f"\n{'scale':>5} {'output':>9} {'decode':<6} {'transforms':<14} {'workers':>7} {'images/s':>8} "
+        f"{'per CPU-s':>9}   (batch {args.batch_size}, {args.batches} timed batches; per CPU-second: one idle core, "
+        "0 workers only)"
     )
     for scale in args.scales:
         height, width = output_size(scale)
@@ -242,7 +241,21 @@ def main(argv: list[str] | None = None) -> dict:
                         batches=args.batches,
                         decode=decode,
                         pipeline=pipeline,
+                        work=work,
                     )
+                    cpu_speed = None
+                    if workers == 0:  # a second pass, timed by this process's CPU time
+                        cpu_speed = measure_loader(
+                            root,
+                            scale=scale,
+                            workers=0,
+                            batch_size=args.batch_size,
+                            batches=args.batches,
+                            decode=decode,
+                            pipeline=pipeline,
+                            work=work,
+                            clock=time.process_time,
+                        )
                     results["loader"].append(
                         {
                             "scale": scale,
@@ -252,10 +265,12 @@ def main(argv: list[str] | None = None) -> dict:
                             "pipeline": pipeline,
                             "workers": workers,
                             "images_per_s": speed,
+                            "images_per_cpu_s": cpu_speed,
                         }
                     )
                     print(
-                        f"{scale:>5} {width:>4}x{height:<4} {decode:<6} {pipeline:<14} {workers:>7} {speed:>8.1f}",
+                        f"{scale:>5} {width:>4}x{height:<4} {decode:<6} {pipeline:<14} {workers:>7} {speed:>8.1f} "
+                        f"{'-' if cpu_speed is None else f'{cpu_speed:.1f}':>9}",
                         flush=True,
                     )
     if args.json:

@@ -1,12 +1,15 @@
-"""Shared test settings: smoke mode on, a non-interactive matplotlib, few threads.
+"""Shared test settings: smoke mode on, a non-interactive matplotlib, few threads; shared fixtures.
 
 The Agg backend is chosen in this process only: notebooks under nbmake keep Jupyter's inline backend, so their
-figures are rendered exactly as a learner sees them.
+figures are rendered exactly as a learner sees them. ``official_data`` writes a tiny data folder in the real
+datasets' own layouts (drawn pictures, real file names and formats).
 """
 
 import os
 
 os.environ.setdefault("UNET_TUTORIAL_SMOKE", "1")
+
+from pathlib import Path  # noqa: E402
 
 import matplotlib  # noqa: E402
 import pytest  # noqa: E402
@@ -28,3 +31,34 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip_slow)
+
+
+@pytest.fixture(scope="session")
+def official_data(tmp_path_factory) -> Path:
+    """A tiny data folder in the official layouts, which ``carvana_data``/``ade20k_data`` take for the real data.
+
+    ``<folder>/carvana/``: ``train/<car>_<view>.jpg``, ``train_masks/<car>_<view>_mask.gif`` (palette 0/1),
+    ``train_masks.csv`` (img,rle_mask) and ``metadata.csv`` (Kaggle's columns), 3 drawn cars x 16 views of 64x96.
+    ``<folder>/ADEChallengeData2016/``: ``images/{training,validation}/ADE_*.jpg``,
+    ``annotations/{training,validation}/ADE_*.png`` and ``objectInfo150.txt``, 8 + 4 drawn scenes of 256x320
+    (at least one crop of notebook 05's real-data recipe, 256 px).
+    A notebook takes its real-data branch with ``UNET_TUTORIAL_DATA=<folder>`` and smoke mode off
+    (``UNET_TUTORIAL_SMOKE=0``): in smoke mode ``carvana_data``/``ade20k_data`` always generate their data.
+    """
+    from unet_tutorial.course.sample_data import make_ade20k_like, make_carvana_like
+    from unet_tutorial.data import ADE20K_CLASSES, carvana_ids
+
+    folder = tmp_path_factory.mktemp("official_data")
+    carvana = make_carvana_like(folder / "carvana", n_cars=3, size=(64, 96), seed=7)
+    ade = make_ade20k_like(folder / "ADEChallengeData2016", n_train=8, n_val=4, size=(256, 320), seed=7)
+    for root in (carvana, ade):
+        (root / "sample_info.json").unlink()  # the generators' marker: without it the folder looks downloaded
+    cars = sorted({i.rsplit("_", 1)[0] for i in carvana_ids(carvana)})
+    rows = ['"id","year","make","model","trim1","trim2"'] + [f'"{car}","2014","Acura","TL","TL","w/SE"' for car in cars]
+    (carvana / "metadata.csv").write_text("\n".join(rows) + "\n")
+    # ADE20K's class table: Idx, pixel ratio, images in training and validation, names (the real file's columns)
+    table = ["Idx\tRatio\tTrain\tVal\tName"] + [
+        f"{k}\t0.001\t10\t1\t{name}" for k, name in enumerate(ADE20K_CLASSES, start=1)
+    ]
+    (ade / "objectInfo150.txt").write_text("\n".join(table) + "\n")
+    return folder

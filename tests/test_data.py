@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 from torch.utils.data import DataLoader
 
 from unet_tutorial.conventions import IGNORE_INDEX
@@ -16,11 +16,12 @@ from unet_tutorial.data import (
     ade20k_palette,
     carvana_ids,
     carvana_split,
+    image_size,
     read_image,
     read_label,
 )
 from unet_tutorial.loaders import carvana_loaders, seed_loader, seed_worker
-from unet_tutorial.transforms import eval_transforms, train_transforms
+from unet_tutorial.transforms import eval_transforms, resize_image, train_transforms
 from unet_tutorial.utils import set_seed
 
 
@@ -292,3 +293,160 @@ def test_ade20k_limit_is_a_seeded_random_subset_not_the_first_files(tmp_path):
     assert ADE20KDataset(root, "training", limit=4, seed=0).image_paths == some
     assert ADE20KDataset(root, "training", limit=4, seed=1).image_paths != some
     assert ADE20KDataset(root, "training", limit=50).image_paths == every
+
+
+# ---- EXIF orientation, lossy masks, draft decoding ----------------------------------------------------------
+
+
+def _halves(width, height):
+    """RGB (height, width, 3): the left half red, the right half blue (big blocks survive JPEG)."""
+    pixels = np.zeros((height, width, 3), np.uint8)
+    pixels[:, : width // 2] = (255, 0, 0)
+    pixels[:, width // 2 :] = (0, 0, 255)
+    return pixels
+
+
+def _jpeg_with_orientation(path, pixels, orientation):
+    exif = Image.Exif()
+    exif[0x0112] = orientation  # the EXIF Orientation tag; 6 = "display rotated 90 degrees clockwise"
+    Image.fromarray(pixels).save(path, quality=95, exif=exif.tobytes())
+    return path
+
+
+def test_read_image_turns_the_photo_as_a_viewer_shows_it(tmp_path):
+    path = _jpeg_with_orientation(tmp_path / "phone.jpg", _halves(64, 32), 6)  # stored 64 wide, 32 high
+    with Image.open(path) as img:
+        assert img.size == (64, 32) and img.getexif()[0x0112] == 6
+    image = read_image(path)
+    assert image.shape == (64, 32, 3)  # displayed: 32 wide, 64 high
+    assert image[2, 16, 0] > 200 and image[2, 16, 2] < 50  # the stored left (red) is now the top
+    assert image[-3, 16, 2] > 200 and image[-3, 16, 0] < 50  # and the stored right (blue) the bottom
+    assert image_size(path) == (64, 32)  # (height, width) as displayed, from the header
+    with Image.open(path) as img:
+        assert np.array_equal(image, np.array(ImageOps.exif_transpose(img).convert("RGB")))
+
+
+def test_read_label_turns_a_mask_with_an_orientation_tag_too(tmp_path):
+    mask = np.zeros((4, 8), np.uint8)
+    mask[:, :4] = 1  # stored: the left half is foreground
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(mask).save(tmp_path / "m.png", exif=exif.tobytes())
+    label = read_label(tmp_path / "m.png")
+    assert label.shape == (8, 4) and label[:4].all() and not label[4:].any()  # the left half is now the top
+
+
+def test_read_image_min_size_decodes_at_the_largest_jpeg_scale_still_at_least_that_size(tmp_path):
+    pixels = np.asarray(Image.linear_gradient("L").resize((800, 480)).convert("RGB"))  # smooth, (480, 800, 3)
+    Image.fromarray(pixels).save(tmp_path / "photo.jpg", quality=95)
+    Image.fromarray(pixels).save(tmp_path / "photo.png")
+    assert read_image(tmp_path / "photo.jpg").shape == (480, 800, 3)
+    assert read_image(tmp_path / "photo.jpg", min_size=(60, 100)).shape == (60, 100, 3)  # 1/8
+    assert read_image(tmp_path / "photo.jpg", min_size=(61, 100)).shape == (120, 200, 3)  # 1/8 too small: 1/4
+    assert read_image(tmp_path / "photo.jpg", min_size=(100, 150)).shape == (120, 200, 3)
+    assert read_image(tmp_path / "photo.jpg", min_size=(240, 400)).shape == (240, 400, 3)  # 1/2
+    assert read_image(tmp_path / "photo.jpg", min_size=(241, 400)).shape == (480, 800, 3)  # full size
+    assert read_image(tmp_path / "photo.jpg", min_size=50).shape == (60, 100, 3)  # an int: a square
+    assert read_image(tmp_path / "photo.png", min_size=(60, 100)).shape == (480, 800, 3)  # not a JPEG: full size
+    # the DCT-scaled decode is close to decoding in full and shrinking with the package's resize
+    small = read_image(tmp_path / "photo.jpg", min_size=(60, 100)).astype(np.float64)
+    reference = resize_image(read_image(tmp_path / "photo.jpg"), (60, 100)).astype(np.float64)
+    assert np.abs(small - reference).mean() < 2
+    # an EXIF-turned photo: the size asked for is the displayed one
+    _jpeg_with_orientation(tmp_path / "turned.jpg", _halves(256, 128), 6)
+    assert read_image(tmp_path / "turned.jpg", min_size=(64, 32)).shape == (64, 32, 3)  # 1/4, then turned
+    with pytest.raises(ValueError, match="min_size"):
+        read_image(tmp_path / "photo.jpg", min_size=(0, 10))
+
+
+def _binary_mask():
+    mask = np.zeros((64, 96), np.uint8)
+    mask[16:48, 20:70] = 255  # a black-and-white 0/255 mask, as image editors save them
+    mask[30:40, 75:90] = 255
+    return mask
+
+
+def test_a_mask_saved_as_jpeg_is_refused_with_what_would_work(tmp_path):
+    mask = _binary_mask()
+    Image.fromarray(mask).save(tmp_path / "car_mask.jpg", quality=75)
+    noisy = np.array(Image.open(tmp_path / "car_mask.jpg"))
+    assert not set(np.unique(noisy).tolist()) <= {0, 255}  # the noise read_label would otherwise take as labels
+    with pytest.raises(DataError, match=r"car_mask\.jpg is a JPEG.*lossy.*PNG or GIF.*lossy_masks='threshold'"):
+        read_label(tmp_path / "car_mask.jpg")
+    assert np.array_equal(read_label(tmp_path / "car_mask.jpg", lossy_masks="threshold"), mask // 255)
+    Image.fromarray(mask).save(tmp_path / "car_mask.png")  # lossless: read as it is, 0/255
+    assert np.array_equal(read_label(tmp_path / "car_mask.png"), mask)
+    assert np.array_equal(read_label(tmp_path / "car_mask.png", lossy_masks="threshold"), mask)  # only for lossy
+    with pytest.raises(ValueError, match=r"lossy_masks='round'.*None.*'threshold'"):
+        read_label(tmp_path / "car_mask.png", lossy_masks="round")
+
+
+def test_a_lossy_webp_mask_is_refused_and_a_lossless_one_read(tmp_path):
+    mask = _binary_mask()
+    Image.fromarray(mask).save(tmp_path / "lossy.webp", quality=80)
+    Image.fromarray(mask).save(tmp_path / "lossless.webp", lossless=True)
+    with pytest.raises(DataError, match=r"lossy\.webp is a lossy WebP.*PNG or GIF"):
+        read_label(tmp_path / "lossy.webp")
+    assert np.array_equal(read_label(tmp_path / "lossless.webp"), mask)
+
+
+def test_carvana_refuses_a_jpeg_mask_naming_it(tmp_path):
+    _tiny_carvana(tmp_path)
+    (tmp_path / "train_masks" / "abcdefabcdef_01_mask.gif").unlink()
+    Image.new("L", (8, 6)).save(tmp_path / "train_masks" / "abcdefabcdef_01_mask.jpg")
+    with pytest.raises(DataError, match=r"abcdefabcdef_01_mask\.jpg is a JPEG"):
+        CarvanaDataset(tmp_path)[0]
+
+
+def test_carvana_decode_size_decodes_small_and_resizes_the_mask_nearest(tmp_path):
+    root = make_carvana_like(tmp_path, n_cars=1, views=2, size=(128, 192), seed=3)
+    full, small = CarvanaDataset(root), CarvanaDataset(root, decode_size=(32, 48))
+    image, mask = small[0]
+    assert image.shape == (3, 32, 48) and mask.shape == (1, 32, 48)  # decoded at 1/4
+    full_mask = read_label(full.mask_paths[0])
+    nearest = np.asarray(Image.fromarray(full_mask).resize((48, 32), Image.Resampling.NEAREST))
+    assert np.array_equal(mask[0].numpy(), nearest)  # the mask is never interpolated
+    assert CarvanaDataset(root, decode_size=(33, 48))[0][0].shape == (3, 64, 96)  # 1/4 is too small: 1/2
+    # after the same eval transform, the draft-decoded image is close to the fully decoded one
+    a = CarvanaDataset(root, transform=eval_transforms((32, 48), mean=None, std=None))[1][0]
+    b = CarvanaDataset(root, transform=eval_transforms((32, 48), mean=None, std=None), decode_size=(32, 48))[1][0]
+    assert a.shape == b.shape and (a - b).abs().mean() < 0.02
+
+
+def test_carvana_decode_size_still_checks_the_pair_sizes(tmp_path):
+    _tiny_carvana(tmp_path, mask_size=(9, 6))
+    with pytest.raises(DataError, match=r"abcdefabcdef_01\.jpg is 8x6.*abcdefabcdef_01_mask\.gif.*9x6"):
+        CarvanaDataset(tmp_path, decode_size=(2, 2))[0]
+
+
+def test_carvana_loaders_decode_no_larger_than_the_training_crops_need(carvana_root):
+    train_ids, val_ids = carvana_split(carvana_root, val_fraction=0.34, seed=0)
+    train_loader, val_loader = carvana_loaders(carvana_root, train_ids, val_ids, image_size=(8, 12), batch_size=2)
+    assert val_loader.dataset.decode_size == (8, 12)  # validation is resized to image_size only
+    assert train_loader.dataset.decode_size == (12, 18)  # crops of 60 % of the area need 1.5x in each side
+    images, masks = next(iter(train_loader))
+    assert images.shape == (2, 3, 8, 12) and masks.shape == (2, 1, 8, 12)
+
+
+# ---- a tiny tree in the official layouts ---------------------------------------------------------------------
+
+
+def test_the_official_layout_tree_counts_as_real_data(official_data, monkeypatch):
+    from unet_tutorial.course.sample_data import ade20k_data, carvana_data
+
+    monkeypatch.setenv("UNET_TUTORIAL_DATA", str(official_data))
+    monkeypatch.setenv("UNET_TUTORIAL_SMOKE", "0")  # smoke mode always takes generated data
+    carvana, is_real = carvana_data()
+    assert is_real and carvana == official_data / "carvana"
+    ade, is_real = ade20k_data()
+    assert is_real and ade == official_data / "ADEChallengeData2016"
+    train_ids, val_ids = carvana_split(carvana, val_fraction=0.15)
+    assert len(train_ids) >= 16 and len(val_ids) == 16
+    assert len(CarvanaDataset(carvana)) == len(train_ids) + len(val_ids)
+    assert len(ADE20KDataset(ade, "training")) >= 2 and len(ADE20KDataset(ade, "validation")) >= 1
+    rows = (carvana / "train_masks.csv").read_text().splitlines()
+    assert rows[0] == "img,rle_mask" and len(rows) == len(train_ids) + len(val_ids) + 1
+    cars = {line.split(",")[0].strip('"') for line in (carvana / "metadata.csv").read_text().splitlines()[1:]}
+    assert {i.rsplit("_", 1)[0] for i in carvana_ids(carvana)} <= cars
+    classes = (ade / "objectInfo150.txt").read_text().splitlines()
+    assert len(classes) == 151 and classes[1].split("\t")[-1].startswith("wall")

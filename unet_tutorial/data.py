@@ -4,8 +4,10 @@ A dataset here only finds files, reads them, checks them and hands (image, mask)
 (``read_image``, ``read_label``, ``apply_transform``) are shared with ``folder.py`` (your own data); loaders and
 their seeding live in ``loaders.py``, augmentation in ``transforms.py``, generated stand-in data in
 ``sample_data.py``, downloading in ``download.py``. ``rle_encode``/``rle_decode`` speak Carvana's run-length
-format (train_masks.csv, submissions). Bad input fails early with a message naming the file and the layout that
-was expected. Left out: the Kaggle test set (no masks) and ADE20K's full 3,688-class release.
+format (train_masks.csv, submissions). Every file is read as a viewer shows it (EXIF orientation applied), a
+JPEG can be decoded straight at a reduced size (``read_image(min_size=...)``, ``CarvanaDataset(decode_size=...)``),
+and masks saved in a lossy format (JPEG) are refused. Bad input fails early with a message naming the file and
+the layout that was expected. Left out: the Kaggle test set (no masks) and ADE20K's full 3,688-class release.
 Taught in: notebook 03 (Carvana) and notebook 05 (ADE20K).
 """
 
@@ -17,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 from torch.utils.data import Dataset
 
 from unet_tutorial.conventions import IGNORE_INDEX, IMAGE_SUFFIXES
@@ -70,14 +72,57 @@ class DataError(ValueError):
     """A data file or folder that cannot be used as it is; the message names the file and what would work."""
 
 
-def read_image(path: Path) -> np.ndarray:
-    """Read an image file as RGB uint8 (H, W, 3); 16-bit greyscale is scaled to 8 bits, not clipped.
+ORIENTATION = 0x0112  # the EXIF tag that says how to turn a stored photo for display
+_TURNED = (5, 6, 7, 8)  # orientations that swap width and height (a quarter turn, perhaps mirrored)
+LOSSY_MASKS = (None, "threshold")  # read_label's options for mask files saved in a lossy format
+
+
+def _size_hw(size: int | tuple[int, int], name: str) -> tuple[int, int]:
+    height, width = (size, size) if isinstance(size, int) else size
+    if height < 1 or width < 1:
+        raise ValueError(f"{name} must be a positive (height, width) or an int, got {size!r}")
+    return int(height), int(width)
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(height, width) of an image file as a viewer shows it (EXIF orientation applied), from its header only.
 
     Raises:
-        DataError: the file cannot be decoded (naming it).
+        DataError: the file cannot be read (naming it).
     """
     try:
         with Image.open(path) as img:
+            width, height = img.size
+            turned = img.getexif().get(ORIENTATION, 1) in _TURNED
+    except OSError as err:
+        raise DataError(f"cannot read image {path}: {err}. Is the file complete (re-download it)?") from err
+    return (width, height) if turned else (height, width)
+
+
+def read_image(path: Path, min_size: int | tuple[int, int] | None = None) -> np.ndarray:
+    """Read an image file as RGB uint8 (H, W, 3), turned upright as a viewer shows it.
+
+    Phones and cameras often store a photo sideways with an EXIF orientation tag saying how to turn it, and
+    annotation tools draw masks on the turned photo: the tag is applied here (``ImageOps.exif_transpose``), and
+    in ``read_label`` too, so that image and mask stay aligned. 16-bit greyscale is scaled to 8 bits, not clipped.
+
+    Args:
+        min_size: (height, width), or an int for a square, that the image is going to be shrunk to. A JPEG is
+            then decoded straight at the smallest of its scales 1/8, 1/4, 1/2, 1/1 that is still at least this
+            size (PIL's draft mode: the decoder's DCT scaling, several times faster than decoding in full and
+            close to decoding in full, then shrinking). Other formats are decoded in full. None: full size.
+    Raises:
+        DataError: the file cannot be decoded (naming it).
+    """
+    min_hw = None if min_size is None else _size_hw(min_size, "min_size")
+    try:
+        with Image.open(path) as img:
+            orientation = img.getexif().get(ORIENTATION, 1)
+            if min_hw is not None and img.format == "JPEG":
+                height, width = min_hw[::-1] if orientation in _TURNED else min_hw  # as stored, before the turn
+                img.draft(None, (width, height))  # a size below the full one picks a reduced DCT scale
+            if orientation != 1:
+                img = ImageOps.exif_transpose(img)
             if img.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit grey: 0..65535, 8 bits are the top byte
                 grey = np.array(img).astype(np.float64)
                 top = 65535.0 if grey.max() > 255 or img.mode != "I" else 255.0
@@ -87,20 +132,59 @@ def read_image(path: Path) -> np.ndarray:
         raise DataError(f"cannot read image {path}: {err}. Is the file complete (re-download it)?") from err
 
 
-def read_label(path: Path) -> np.ndarray:
-    """Read a single-channel mask file as uint8 (H, W) of labels.
+def _lossy_format(img: Image.Image, path: Path) -> str | None:
+    """The name of a lossy format ("JPEG", "lossy WebP") when ``img`` was saved in one, else None."""
+    if img.format in ("JPEG", "MPO"):  # MPO: a phone's JPEG with extra frames
+        return "JPEG"
+    if img.format != "WEBP":
+        return None
+    # A WebP holds either a lossy "VP8 " or a lossless "VP8L" bitstream; find it among the RIFF chunks (inside
+    # the first frame, ANMF, for an animation).
+    data = Path(path).read_bytes()
+    offset = 12
+    while offset + 8 <= len(data):
+        fourcc, length = data[offset : offset + 4], int.from_bytes(data[offset + 4 : offset + 8], "little")
+        if fourcc in (b"VP8 ", b"VP8L"):
+            return "lossy WebP" if fourcc == b"VP8 " else None
+        offset = offset + 24 if fourcc == b"ANMF" else offset + 8 + length + (length & 1)
+    return "lossy WebP"  # no bitstream found: assume the worst
+
+
+def read_label(path: Path, lossy_masks: str | None = None) -> np.ndarray:
+    """Read a single-channel mask file as uint8 (H, W) of labels, turned as a viewer shows it (EXIF orientation).
 
     Accepted: palette (P: the indices, as Carvana's GIFs store 0/1) and greyscale (L) images; RGB only when
     R == G == B; 16-bit greyscale only when every value fits in 0..255. A colour annotation would otherwise be
-    turned into luminance "labels", and 16-bit labels above 255 clipped, so those are refused.
+    turned into luminance "labels", and 16-bit labels above 255 clipped, so those are refused. So are masks in a
+    lossy format (JPEG, lossy WebP): compression noise near every edge becomes labels that nobody drew.
+
+    Args:
+        lossy_masks: None refuses a lossy mask file; "threshold" reads it as a black-and-white 0/255 mask:
+            pixels above 127 become 1, the rest 0 (for binary masks only: class indices cannot be recovered).
     Raises:
-        DataError: unreadable, or a mode/value range that is not a label image (naming the file and mode).
+        DataError: unreadable, lossy, or a mode/value range that is not a label image (naming the file and mode).
     """
+    if lossy_masks not in LOSSY_MASKS:
+        raise ValueError(
+            f"lossy_masks={lossy_masks!r} is not an option: use None (refuse masks saved as JPEG or lossy WebP) "
+            "or 'threshold' (read them as black-and-white 0/255 masks)"
+        )
     try:
         with Image.open(path) as img:
+            lossy = _lossy_format(img, path)
+            if img.getexif().get(ORIENTATION, 1) != 1:
+                img = ImageOps.exif_transpose(img)
+            if lossy and lossy_masks == "threshold":
+                return (np.array(img.convert("L")) > 127).astype(np.uint8)
             mode, array = img.mode, np.array(img)
     except OSError as err:
         raise DataError(f"cannot read mask {path}: {err}. Is the file complete (re-download it)?") from err
+    if lossy:
+        raise DataError(
+            f"mask {path} is a {lossy}: lossy compression turns pixels along every edge into values that are not "
+            "labels. Save masks as PNG or GIF (lossless); a black-and-white mask already saved this way can be read "
+            "with read_label(path, lossy_masks='threshold') (pixels above 127 become 1, the rest 0)"
+        )
     expected = (
         "expected a label image: palette (P) or 8-bit greyscale (L) whose pixel values are the labels, "
         "as the dataset ships them"
@@ -130,10 +214,14 @@ def label_values(mask: np.ndarray) -> set[int]:
 
 
 def check_same_size(image: np.ndarray, mask: np.ndarray, image_path: Path, mask_path: Path) -> None:
-    if image.shape[:2] != mask.shape[:2]:
+    _check_sizes(image.shape[:2], mask.shape[:2], image_path, mask_path)
+
+
+def _check_sizes(image_hw: tuple, mask_hw: tuple, image_path: Path, mask_path: Path) -> None:
+    if tuple(image_hw) != tuple(mask_hw):
         raise DataError(
-            f"image {image_path} is {image.shape[1]}x{image.shape[0]} (WxH) but its mask {mask_path} is "
-            f"{mask.shape[1]}x{mask.shape[0]}; an image and its mask must have the same size."
+            f"image {image_path} is {image_hw[1]}x{image_hw[0]} (WxH) but its mask {mask_path} is "
+            f"{mask_hw[1]}x{mask_hw[0]}; an image and its mask must have the same size."
         )
 
 
@@ -251,12 +339,24 @@ class CarvanaDataset(Dataset):
         ids: image ids to use (see ``carvana_split``); None means every image.
         transform: albumentations-style ``transform(image=uint8 HxWx3, mask=uint8 HxW) -> dict``; the mask
             it gets is 0/1 and must stay 0/1 (for binary masks build pipelines with ``mask_fill=0``).
+        decode_size: (height, width), or an int, that the transform shrinks images to: each JPEG is then decoded
+            at the smallest JPEG scale (1/8, 1/4, 1/2) still at least that size (``read_image(min_size=...)``),
+            and its mask resized to match with nearest neighbour. For Carvana's 1918x1280 photos and a
+            128x192 model input this reads 240x160 pixels instead of 2.5 million, several times faster.
+            None: full size.
 
     Shape:
         image float (3, H, W) in [0, 1] (or as the transform normalised it); mask float (1, H, W) of 0/1.
     """
 
-    def __init__(self, root: str | Path, ids: list[str] | None = None, transform: Callable | None = None):
+    def __init__(
+        self,
+        root: str | Path,
+        ids: list[str] | None = None,
+        transform: Callable | None = None,
+        *,
+        decode_size: int | tuple[int, int] | None = None,
+    ):
         self.root = Path(root)
         self.image_dir = _carvana_image_dir(self.root)
         self.mask_dir = self.root / CARVANA_MASK_DIR
@@ -278,13 +378,18 @@ class CarvanaDataset(Dataset):
             self.image_paths.append(images[i])
             self.mask_paths.append(masks[i])
         self.transform = transform
+        self.decode_size = None if decode_size is None else _size_hw(decode_size, "decode_size")
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         image_path, mask_path = self.image_paths[index], self.mask_paths[index]
-        image, mask = read_image(image_path), read_label(mask_path)
+        image, mask = read_image(image_path, min_size=self.decode_size), read_label(mask_path)
+        if self.decode_size is not None and image.shape[:2] != mask.shape[:2]:  # decoded at a reduced scale
+            _check_sizes(image_size(image_path), mask.shape, image_path, mask_path)  # the photo's own size
+            height, width = image.shape[:2]
+            mask = np.array(Image.fromarray(mask).resize((width, height), Image.Resampling.NEAREST))
         check_same_size(image, mask, image_path, mask_path)
         values = label_values(mask)
         if values <= {0, 255}:

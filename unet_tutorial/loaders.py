@@ -3,13 +3,15 @@
 Albumentations' ``Compose`` keeps random generators of its own, which neither ``torch.manual_seed`` nor the
 DataLoader's worker seeding reaches: without help every worker repeats the others' crops and flips, and a resumed
 run augments differently from the uninterrupted one. ``seed_worker`` and ``seed_loader`` hand one seed on to
-everything; ``carvana_loaders`` builds notebook 03's two Carvana loaders with them. Left out: samplers for
-class balance, distributed loaders (the command line builds those).
+everything; ``carvana_loaders`` builds notebook 03's two Carvana loaders with them, decoding each photo at the
+smallest JPEG scale its crops need. Left out: samplers for class balance, distributed loaders (the command line
+builds those).
 Taught in: notebook 03 (Carvana), reused in 04 and 05.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from pathlib import Path
 
@@ -20,6 +22,8 @@ from torch.utils.data import DataLoader, Dataset, Subset, get_worker_info
 from unet_tutorial.conventions import IMAGENET_MEAN, IMAGENET_STD
 from unet_tutorial.data import CarvanaDataset, DataError
 from unet_tutorial.transforms import eval_transforms, train_transforms
+
+CROP_MARGIN = 1.5  # training images are decoded at least this many times image_size: room for random crops
 
 
 def carvana_loaders(
@@ -38,10 +42,13 @@ def carvana_loaders(
 
     Training: ``train_transforms`` (random crops of 60-100 % of the image, flips, a small warp, colour jitter;
     invented pixels are background), shuffled, the last incomplete batch dropped. Validation: resized only,
-    in batches of ``2 * batch_size``. Both normalised with ``mean`` and ``std``. Both are seeded by
-    ``seed_loader``, so ``set_seed(s)`` before this call decides their shuffle and augmentations. The training
-    loader starts fresh workers each epoch (no ``persistent_workers``): ``fit`` re-seeds it every epoch, and only
-    new workers take the new seed, which is what makes a resumed run repeat the uninterrupted one.
+    in batches of ``2 * batch_size``. Both normalised with ``mean`` and ``std``. Both decode each JPEG at a
+    reduced scale where that is still large enough (``CarvanaDataset(decode_size=...)``): validation at least
+    ``image_size``, training 1.5 times it in each side, so that even the smallest crop is shrunk, never
+    enlarged. Both are seeded by ``seed_loader``, so ``set_seed(s)`` before this call decides their shuffle and
+    augmentations. The training loader starts fresh workers each epoch (no ``persistent_workers``): ``fit``
+    re-seeds it every epoch, and only new workers take the new seed, which is what makes a resumed run repeat the
+    uninterrupted one.
 
     Returns:
         (train_loader, val_loader), yielding images float (B, 3, H, W) and masks float (B, 1, H, W).
@@ -52,10 +59,16 @@ def carvana_loaders(
             "(the last incomplete batch is dropped): use more train_ids or a smaller batch_size"
         )
     augment = {"crop": "random_resized", "scale": (0.6, 1.0), "rotate": 10.0, "shift": 0.05, "color_jitter": 0.2}
+    height, width = (image_size, image_size) if isinstance(image_size, int) else image_size
+    # The smallest crop (60 % of the area, up to 1.25 times wider than the output) spans 0.69 of the height.
+    crop_decode = (math.ceil(CROP_MARGIN * height), math.ceil(CROP_MARGIN * width))
     train_set = CarvanaDataset(
-        root, train_ids, train_transforms(image_size, **augment, mean=mean, std=std, mask_fill=0)
+        root,
+        train_ids,
+        train_transforms(image_size, **augment, mean=mean, std=std, mask_fill=0),
+        decode_size=crop_decode,
     )
-    val_set = CarvanaDataset(root, val_ids, eval_transforms(image_size, mean=mean, std=std))
+    val_set = CarvanaDataset(root, val_ids, eval_transforms(image_size, mean=mean, std=std), decode_size=image_size)
     args = {"num_workers": num_workers, "pin_memory": pin_memory, "worker_init_fn": seed_worker}
     train_loader = DataLoader(
         train_set, batch_size=batch_size, shuffle=True, drop_last=True, generator=torch.Generator(), **args

@@ -5,7 +5,8 @@ and GIF masks that are then shrunk anyway (benchmarks/bench_data.py: about 110 m
 the GIF per image, against 16 ms and 1 ms for a half-scale JPEG and PNG). This writes the copy once, in the
 Carvana layout, so ``data.CarvanaDataset(dest)`` reads it unchanged. Images are decoded in PIL draft mode (the
 JPEG decoder's DCT scaling) at the smallest scale still at least the target size, then resized with a
-bilinear filter and saved as JPEG; masks are resized nearest-neighbour and saved as PNG (0/1, lossless).
+bilinear filter and saved as JPEG; masks are resized nearest-neighbour and saved as PNG (0/1, lossless). Files
+are read with ``data.read_image``/``read_label``, so EXIF-turned photos are turned and lossy masks refused.
 Left out: ADE20K (its images have many sizes; resize them in the transform instead).
 Used by: notebook 03's GPU recipe on the real photos (where loading speed matters); the CLI is
 data_scripts/make_resized_cache.py.
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from unet_tutorial.data import CarvanaDataset
+from unet_tutorial.data import CarvanaDataset, image_size, read_image, read_label
 
 _INFO = "resized_info.json"
 
@@ -58,12 +59,13 @@ def write_resized_carvana(root: str | Path, dest: str | Path, scale: float = 0.5
         image_out, mask_out = dest / "train" / f"{image_id}.jpg", dest / "train_masks" / f"{image_id}_mask.png"
         if image_out.is_file() and mask_out.is_file():
             continue
-        with Image.open(image_path) as image:
-            size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))  # (width, height)
-            image.draft("RGB", size)  # decode at 1/1, 1/2, 1/4 or 1/8 scale, >= size
-            resized = image.convert("RGB").resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
-        with Image.open(mask_path) as mask:
-            mask_small = mask.resize(size, Image.Resampling.NEAREST)  # palette indices 0/1 stay 0/1
+        height, width = image_size(image_path)  # as displayed (EXIF orientation applied)
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))  # (width, height), as PIL wants
+        image = read_image(image_path, min_size=size[::-1])  # decoded at 1/1, 1/2, 1/4 or 1/8 scale, >= size
+        resized = Image.fromarray(image).resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+        mask_small = Image.fromarray(read_label(mask_path)).resize(size, Image.Resampling.NEAREST)  # stays 0/1
+        mask_small = mask_small.convert("P")
+        mask_small.putpalette([0, 0, 0, 255, 255, 255])  # 0/1 indices, shown black and white
         # Write beside the folders, then move: the folders only ever hold complete files, even if interrupted.
         mask_small.save(dest / "mask.part", format="PNG")
         resized.save(dest / "image.part", format="JPEG", quality=quality)

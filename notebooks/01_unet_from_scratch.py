@@ -825,7 +825,7 @@ Time: the median pass took {time_on / time_off:.2f} times as long. The passes of
 # giving the answer away; once you have tried, `reveal=True` in the check's call shows the expected answer.
 #
 # ### Exercise 1: build the bilinear decoder step
-# Section 6 showed the other way up: a bilinear resize x2 (no weights, no 2x2 pattern) followed by a 1x1
+# Optional section 6 draws the other way up: a bilinear resize x2 (no weights, no 2x2 pattern) followed by a 1x1
 # convolution that halves the channels, as `UNet(bilinear=True)` does. Write `BilinearUp(in_channels,
 # out_channels)`, a drop-in for section 3's `Up`: the same `forward(x, skip)`, the same shapes, bilinear
 # up-sampling (`align_corners=False`) and a 1x1 convolution with a bias instead of the transposed convolution.
@@ -890,7 +890,8 @@ print("measured:", fields)
 
 
 def next_field(field: int) -> int:
-    """The receptive field one level deeper: each level doubles the field below it and adds 8 pixels."""
+    """The receptive field of a U one level deeper than the one whose field is ``field``."""
+    # Each level doubles the field below it and adds 8 pixels.
     return 2 * field + 8
 
 
@@ -966,7 +967,7 @@ where U-Net gets its context are the levels that cannot say *where*. The skips c
 #   sharp detail from the encoder to the decoder (section 5 memorised a few images with them and without them,
 #   and looked at where the mistakes sit).
 # - Overfitting one small batch tests the plumbing: the loss must fall by ten times or more. It says nothing
-#   about new images (section 5's models fail on them); scores count only on images never trained on.
+#   about new images (section 5 scored its models on new ones too); scores count only on images never trained on.
 # - `UNet(in_channels=3, num_classes=2)` has 31,037,698 parameters, most in the two deepest levels, and a
 #   receptive field of 200 pixels, about twice as much per extra level; it takes any H and W by padding inside.
 # - Transposed convolutions learn to up-sample but start with a 2x2 pattern; bilinear + 1x1 conv does not.

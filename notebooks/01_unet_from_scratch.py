@@ -26,7 +26,14 @@
 # - transposed convolution vs bilinear up-sampling; concatenated vs added skips
 # - optional: gradient checkpointing, activation memory traded for compute, measured
 #
-# **Runtime**: about a minute on an idle 2-core CPU (full mode, 67 s measured); a Colab GPU is faster.
+# **Prerequisites**: none of the other notebooks (this is the first). Python, and PyTorch's basics: tensors and
+# their shapes, `nn.Module`, a training step (`loss.backward()`, `optimizer.step()`); what a 2D convolution and
+# max-pooling compute.
+#
+# **Runtime**: a few minutes on a laptop CPU, less on a Colab GPU (the README's table has measured times).
+#
+# **For a 90-minute lab**: the sections marked *core* (1 to 5) and the exercises; the *optional* sections (6 to
+# 8) build on them and can be left for later. "Run all" works with or without them.
 
 # %%
 # Setup: on Colab, install this course's package at the release this notebook was written for (its git tag), or
@@ -51,26 +58,26 @@ if "google.colab" in sys.modules:
     print(f"unet_tutorial {version('unet_tutorial')} from {vcs['requested_revision']}, commit {vcs['commit_id']}"
           + ("" if ref == TAG else f" ({TAG} is not published yet)"))
 
-# %%
-# Settings: every knob of this notebook, smaller in smoke mode (tests and CI). Each is explained where it is used.
-from unet_tutorial.utils import pick_device, set_seed, smoke_mode
+# %% tags=["settings"]
+# Settings: every knob of this notebook, with its value in each mode on its line. Each is explained where it is used.
+from unet_tutorial.utils import pick_device, run_mode, set_seed
 
-SMOKE = smoke_mode()  # True when UNET_TUTORIAL_SMOKE=1 (tests, CI): tiny sizes, a quick run
 DEVICE = pick_device()  # a GPU (CUDA or Apple's MPS) if there is one, else the CPU
-GPU = DEVICE.type == "cuda"
-IMAGE_SIZE = 64 if SMOKE else (128 if GPU else 96)  # side of the generated images, in pixels (section 1)
-CHECK_SIZE = 64 if SMOKE else 256  # input side for printing the U's shapes and checking it (section 3)
-NUM_IMAGES = 4 if SMOKE else 8  # the small batch the model must memorise (section 5)
-BASE_CHANNELS = 8 if SMOKE else (32 if GPU else 16)  # first level's channels there; the paper uses 64
-TRAIN_STEPS = 60 if SMOKE else (400 if GPU else 200)  # optimizer steps on that one batch
+MODE = run_mode(DEVICE)  # "smoke" when smoke_mode() is on (UNET_TUTORIAL_SMOKE=1: tests, CI), else "cpu" or "gpu"
+IMAGE_SIZE = {"smoke": 64, "cpu": 96, "gpu": 128}[MODE]  # side of the generated square images, pixels (section 1)
+CHECK_SIZE = {"smoke": 64, "cpu": 256, "gpu": 256}[MODE]  # input side for printing the U's shapes (section 3)
+NUM_IMAGES = {"smoke": 4, "cpu": 8, "gpu": 8}[MODE]  # the small batch the model must memorise (section 5)
+BASE_CHANNELS = {"smoke": 8, "cpu": 16, "gpu": 32}[MODE]  # first level's channels there; the paper uses 64
+TRAIN_STEPS = {"smoke": 60, "cpu": 200, "gpu": 400}[MODE]  # optimizer steps on that one batch
 LEARNING_RATE = 3e-3  # Adam's step size
-CHECKPOINT_SIZE = 64 if SMOKE else 256  # image side for measuring gradient checkpointing (section 8)
-CHECKPOINT_REPEATS = 1 if SMOKE else 3  # timed passes; we keep the fastest
-set_seed(0)
-print(f"smoke mode: {SMOKE}, device: {DEVICE}, image size: {IMAGE_SIZE}, base channels: {BASE_CHANNELS}")
+SEED = 0  # the same weights and images on every run of this machine
+CHECKPOINT_SIZE = {"smoke": 64, "cpu": 256, "gpu": 256}[MODE]  # image side, gradient checkpointing (section 8)
+CHECKPOINT_REPEATS = {"smoke": 2, "cpu": 5, "gpu": 5}[MODE]  # timed passes of each model (section 8)
+set_seed(SEED)
+print(f"mode: {MODE}, device: {DEVICE}, image size: {IMAGE_SIZE}, base channels: {BASE_CHANNELS}")
 
 # %% [markdown]
-# ## 1. Semantic segmentation: a label for every pixel
+# ## 1. Semantic segmentation: a label for every pixel (core, ~10 min)
 #
 # A classifier says *"there is a cat"*. A segmentation model says, for every pixel, *which class it belongs
 # to*. Its answer is an image of labels, the **mask**, with the input's height and width.
@@ -136,7 +143,7 @@ for ax in axes:
 plt.show()
 
 # %% [markdown]
-# ## 2. Why an encoder-decoder, and why skip connections
+# ## 2. Why an encoder-decoder, and why skip connections (core, ~10 min)
 #
 # To call a pixel "ellipse" the network must see the shape around it: **context**. Convolutions see a few
 # pixels; pooling halves the resolution so the next 3x3 convolution covers twice as much of the image. That is
@@ -187,7 +194,7 @@ from unet_tutorial.model import UNet
 draw_unet(UNet(num_classes=2), image_size=256)
 
 # %% [markdown]
-# ## 3. Building the U, block by block
+# ## 3. Building the U, block by block (core, ~20 min)
 #
 # **DoubleConv**: two rounds of 3x3 convolution, BatchNorm, ReLU. `padding=1` keeps H and W (the 2015 paper
 # did not pad, so its output was smaller than its input). The convolutions have no bias: BatchNorm subtracts
@@ -352,7 +359,7 @@ except ValueError as error:
     print("ValueError:", error)
 
 # %% [markdown]
-# ## 4. How big is it, and how far does it see?
+# ## 4. How big is it, and how far does it see? (core, ~10 min)
 #
 # Where do the 31 million parameters sit? A 3x3 convolution from C to C' channels has 9·C·C' weights, so each
 # encoder (and decoder) block holds about four times the one a level above it: the bottom two levels hold most
@@ -407,7 +414,7 @@ plt.show()
 print("receptive field of UNet():", receptive_field(unet), "pixels")
 
 # %% [markdown]
-# ## 5. Does it learn? Overfit one small batch
+# ## 5. Does it learn? Overfit one small batch (core, ~15 min)
 #
 # Before any real data set, a model must be able to memorise a handful of images: if the loss does not fall
 # steadily, by ten times or more, something is broken (a wrong shape, a detached tensor, a bad learning rate).
@@ -452,7 +459,7 @@ def overfit(model: nn.Module, steps: int, label: str) -> list[float]:
     return losses
 
 
-set_seed(0)
+set_seed(SEED)
 with_skips = UNet(in_channels=3, num_classes=1, base_channels=BASE_CHANNELS)
 no_skips = UNet(in_channels=3, num_classes=1, base_channels=BASE_CHANNELS)
 no_skips.load_state_dict(with_skips.state_dict())  # the same starting weights
@@ -472,6 +479,25 @@ ax.set_ylabel("binary cross-entropy")
 ax.legend()
 plt.show()
 
+# %% tags=["reading"] jupyter={"source_hidden": true}
+# @title Did the loss fall by ten times?
+from unet_tutorial.course.reading import reading
+
+falls = {label: losses[0] / losses[-1] for label, losses in history.items()}
+short = [{"U-Net": "the U-Net's", "no skips": "the no-skips model's"}[label] for label, f in falls.items() if f < 10]
+if not short:
+    verdict = "both passed the plumbing test"
+elif MODE == "smoke":
+    verdict = (f"{' and '.join(short)} fell less than ten times, which says little after smoke mode's few steps; "
+               "with the cpu or gpu settings it should")
+else:
+    verdict = (f"{' and '.join(short)} fell less than ten times: look for a bug (a wrong shape, a detached tensor) "
+               "or try another learning rate before you go on")
+reading(f"""
+In this run, over {TRAIN_STEPS} steps, the U-Net's loss fell {falls["U-Net"]:.0f} times and the loss of the model
+without skips {falls["no skips"]:.0f} times: {verdict}.
+""")
+
 # %% [markdown]
 # The predictions, after training, on the training images (eval mode: BatchNorm uses its running statistics).
 # We score them with **Dice** = 2|P ∩ T| / (|P| + |T|), where P is the set of predicted foreground pixels and
@@ -483,6 +509,12 @@ from IPython.display import display
 
 from unet_tutorial.metrics import dice_score
 
+
+def dice_per_image(preds: torch.Tensor, masks: torch.Tensor) -> list[float]:
+    """Each image's Dice: (N, 1, H, W) 0/1 predictions and masks -> N numbers (dice_score gives their mean)."""
+    return [dice_score(preds[i:i + 1], masks[i:i + 1]) for i in range(len(masks))]
+
+
 preds = {}
 for label, model in (("U-Net", with_skips), ("no skips", no_skips)):
     model.eval()
@@ -493,9 +525,21 @@ for label, model in (("U-Net", with_skips), ("no skips", no_skips)):
 display(show(images[:3], masks[:3], preds["U-Net"][:3], titles=["U-Net"] * 3))  # display: not the last line
 show(images[:3], masks[:3], preds["no skips"][:3], titles=["no skips"] * 3)
 
+# %% tags=["reading"] jupyter={"source_hidden": true}
+# @title How well did each model memorise its images?
+from unet_tutorial.course.reading import compare
+
+memorised = {label: dice_per_image(preds[label], masks) for label in preds}
+gap = compare("the U-Net", memorised["U-Net"], "the model without skips", memorised["no skips"])
+reading(f"""
+On the {len(masks)} images they trained on, the U-Net scores Dice {np.mean(memorised["U-Net"]):.3f} and the model
+without skips {np.mean(memorised["no skips"]):.3f}. Compared image by image:
+{gap.sentence() if gap.difference else "the two score the same on every image"}.
+""")
+
 # %% [markdown]
-# Both models' masks look right at this size. Where does the no-skips model go wrong? We zoom into its
-# worst image, around its mistakes: each wrong pixel in red, the true mask in grey.
+# Where does the no-skips model go wrong? We zoom into its worst image, around its mistakes: each wrong pixel in
+# red, the true mask in grey.
 
 # %%
 worst = int((preds["no skips"] != masks).flatten(1).sum(1).argmax())  # the no-skips model's worst image
@@ -518,33 +562,76 @@ for ax, label in zip(axes[1:], preds):
 for ax in axes:
     ax.axis("off")
 plt.show()
+# An edge band: pixels within 2 of the true mask's boundary, where a 5 x 5 window holds both labels.
+band = (F.max_pool2d(masks, 5, stride=1, padding=2) != -F.max_pool2d(-masks, 5, stride=1, padding=2))  # (N, 1, H, W)
+on_edges = {label: int(((preds[label] != masks) & band).sum()) for label in preds}
+wrong = {label: int((preds[label] != masks).sum()) for label in preds}
+print("wrong pixels within 2 pixels of an edge:", {label: f"{on_edges[label]} of {wrong[label]}" for label in preds})
+
+# %% tags=["reading"] jupyter={"source_hidden": true}
+# @title Where do the mistakes sit?
+if wrong["no skips"] == 0:
+    where = "The model without skips made no mistake at all on these images: with this few, it memorised them."
+else:
+    share = on_edges["no skips"] / wrong["no skips"]
+    where = (f"Of the no-skips model's {wrong['no skips']} wrong pixels, {share:.0%} lie within 2 pixels of a "
+             "shape's edge"
+             + (": its mistakes sit on the **edges**, the *where* that section 2's round trip lost."
+                if share > 0.5 else ", so in this run most of them are not on edges: look at the zoom for where."))
+reading(f"""
+{where} The U-Net got {wrong["U-Net"]} pixels wrong, {on_edges["U-Net"]} of them near an edge.
+""")
 
 # %% [markdown]
-# Without skips the few mistakes sit on the shapes' **edges** (in our run's worst image, most of them where two
-# shapes nearly touch): the *where* that section 2's round trip lost.
-# The gap is small because memorising a few images is easy even without skips: the real bottleneck holds
-# 16 x base_channels numbers per cell, not the single number of section 2's analogy, and training can pack
-# the edges of 8 masks into them.
+# Memorising a few images is possible even without skips: the real bottleneck holds 16 x base_channels numbers
+# per cell, not the single number of section 2's analogy, and training can pack the edges of a few masks into
+# them.
 #
-# Memorising is not segmenting, though. The test that counts is on images the model has never seen: 8 new ones,
-# drawn the same way (another seed).
+# Memorising is not segmenting, though. The test that counts is on images the model has never seen: as many new
+# ones, drawn the same way (another seed).
 
 # %%
 new_images, new_masks = make_shapes(NUM_IMAGES, IMAGE_SIZE, seed=1)  # (N, 3, H, W), (N, 1, H, W), never trained on
+new_dice, new_wrong = {}, {}
 for label, model in (("U-Net", with_skips), ("no skips", no_skips)):
     with torch.no_grad():
         new_preds = (model(new_images.to(DEVICE)) > 0).float().cpu()  # (N, 1, H, W)
-    print(f"{label:>9} on new images: Dice {dice_score(new_preds, new_masks):.4f}, "
-          f"{int((new_preds != new_masks).sum())} of {new_masks.numel():,} pixels wrong")
+    new_dice[label], new_wrong[label] = dice_per_image(new_preds, new_masks), int((new_preds != new_masks).sum())
+    print(f"{label:>9} on new images: Dice {np.mean(new_dice[label]):.4f}, "
+          f"{new_wrong[label]:,} of {new_masks.numel():,} pixels wrong")
+nothing_wrong = int(new_masks.sum())  # predicting "no ellipse" everywhere misses every foreground pixel
+print(f"predicting 'no ellipse' everywhere: {nothing_wrong:,} pixels wrong")
+
+# %% tags=["reading"] jupyter={"source_hidden": true}
+# @title What the models do on new images
+drops = {}
+for label in new_dice:
+    drop = np.mean(memorised[label]) - np.mean(new_dice[label])
+    drops[label] = f"{abs(drop):.3f} {'below' if drop >= 0 else 'above'}"
+beats = [label for label in new_wrong if new_wrong[label] < nothing_wrong]
+names = {"U-Net": "the U-Net", "no skips": "the model without skips"}
+if not beats:
+    against_nothing = "neither does better than predicting nothing"
+elif len(beats) == 2:
+    against_nothing = "both do better than predicting nothing, if far from what they did on the images they memorised"
+else:
+    other = next(label for label in new_wrong if label not in beats)
+    against_nothing = f"{names[beats[0]]} does better than predicting nothing, {names[other]} does not"
+new_gap = compare("the U-Net", new_dice["U-Net"], "the model without skips", new_dice["no skips"])
+reading(f"""
+On {len(new_masks)} new images the U-Net scores Dice {np.mean(new_dice["U-Net"]):.3f}, {drops["U-Net"]} its score on
+the images it memorised, and the model without skips {np.mean(new_dice["no skips"]):.3f}, {drops["no skips"]} its
+own. They get {new_wrong["U-Net"]:,} and {new_wrong["no skips"]:,} pixels wrong, where predicting "no ellipse"
+everywhere gets {nothing_wrong:,} wrong: {against_nothing}. Between the two, image by image: {new_gap.sentence()}.
+""")
 
 # %% [markdown]
-# Both fail: in our CPU run Dice 0.15 (U-Net) and 0.27 (no skips) on the new images, 9,509 and 8,672 pixels
-# wrong where predicting "no ellipse" everywhere would get 8,489 wrong.
-# Eight images and a few hundred steps teach a model *these eight masks*, not what an ellipse is; which of the two
-# scores higher here, one seed cannot tell: both are guessing. That is what this test is for: it checks the plumbing
-# (shapes, gradients, learning rate), not the model. Learning to segment takes many images and a score on new
-# ones: notebook 02 trains on hundreds of generated images, notebook 03 on thousands of car photos, and from then on
-# every score we report is on images the model never trained on.
+# A handful of images and a few hundred steps teach a model *these* masks, not what an ellipse is, so whichever
+# of the two scores higher on new images says nothing about skips (with another seed or another machine the
+# order can flip). That is what this test is for: it checks the plumbing (shapes, gradients, learning rate), not
+# the model. Learning to segment takes many images and a score on new ones: notebook 02 trains on hundreds of
+# generated images, notebook 03 on thousands of car photos, and from then on every score we report is on images
+# the model never trained on.
 
 # %%
 from unet_tutorial.utils import report_metric
@@ -554,7 +641,7 @@ from unet_tutorial.utils import report_metric
 report_metric("memorised_dice", dice_score(preds["U-Net"], masks), "01_unet_from_scratch")
 
 # %% [markdown]
-# ## 6. Two design choices
+# ## 6. Two design choices (optional)
 #
 # ### Transposed convolution or bilinear up-sampling?
 #
@@ -620,7 +707,7 @@ for merge, merged_channels in (("concat", 128), ("addition", 64)):
           f"whole DoubleConv {total:,} parameters")
 
 # %% [markdown]
-# ## 7. Explorer: depth and width
+# ## 7. Explorer: depth and width (optional)
 #
 # Parameters grow with the square of `base_channels` and by about 4x per extra level; activation memory (what
 # training keeps for the backward pass) grows with `base_channels` and the image area; the receptive field
@@ -662,7 +749,7 @@ interactive_or_static(describe, static=[{"depth": 4, "base_channels": 64, "image
                       depth=(1, 6), base_channels=[8, 16, 32, 64, 128], image_size=[64, 128, 256, 512, 1024])
 
 # %% [markdown]
-# ## 8. Optional, advanced: gradient checkpointing, measured
+# ## 8. Gradient checkpointing, measured (optional, advanced)
 #
 # Skip this on a first reading; it matters at high resolution (a full-size Carvana photo is 1280 x 1918).
 #
@@ -674,44 +761,80 @@ interactive_or_static(describe, static=[{"depth": 4, "base_channels": 64, "image
 # `measure_training_step(model, images)` (in `unet_tutorial/measure.py`) measures both on the device the
 # images are on. Memory: what one forward pass allocates and still holds at its end, which is what it keeps
 # for backward; on a GPU it reads `torch.cuda.memory_allocated` before and after, on the CPU it asks
-# `torch.profiler`, which records every allocation and free. Time: the fastest of a few forward + backward
-# passes, gradients zeroed before each.
+# `torch.profiler`, which records every allocation and free. Time: one forward + backward pass, gradients
+# zeroed before it. One pass's time is noisy (other programs, caches, the clock speed), so we measure each model
+# several times, the two in turn, and compare medians.
 
 # %%
-from unet_tutorial.measure import measure_training_step
+from unet_tutorial.measure import activation_bytes, measure_training_step  # noqa: F811 (section 7 may be skipped)
 
-x = torch.randn(2, 3, CHECKPOINT_SIZE, CHECKPOINT_SIZE, device=DEVICE)
-results = {}
+x = torch.randn(2, 3, CHECKPOINT_SIZE, CHECKPOINT_SIZE, device=DEVICE)  # (B, 3, H, W)
+arms = {}
 for checkpointing in (False, True):
-    set_seed(0)  # the same weights for both
-    model = UNet(base_channels=16, checkpointing=checkpointing).to(DEVICE)
-    kept, seconds = measure_training_step(model, x, repeats=CHECKPOINT_REPEATS)
-    results[checkpointing] = kept / 2**20, seconds, [p.grad for p in model.parameters()]
-(mem_off, time_off, grads_off), (mem_on, time_on, grads_on) = results[False], results[True]
-for before, after in zip(grads_off, grads_on):
-    torch.testing.assert_close(before, after, rtol=1e-4, atol=1e-6)  # a GPU may add up in another order
+    set_seed(SEED)  # the same weights for both
+    arms[checkpointing] = UNet(base_channels=16, checkpointing=checkpointing).to(DEVICE)
+kept_mib, seconds = {False: [], True: []}, {False: [], True: []}
+for _ in range(CHECKPOINT_REPEATS):  # the two in turn, so that a slow spell of the machine hits both
+    for checkpointing, model in arms.items():
+        kept, step = measure_training_step(model, x)
+        kept_mib[checkpointing].append(kept / 2**20)
+        seconds[checkpointing].append(step)
+for plain, checkpointed in zip(arms[False].parameters(), arms[True].parameters()):
+    torch.testing.assert_close(plain.grad, checkpointed.grad, rtol=1e-4, atol=1e-6)  # a GPU may add in another order
 print(f"on {DEVICE}, batch {tuple(x.shape)}, UNet(base_channels=16): the same gradients ✓")
+mem_off, mem_on = np.median(kept_mib[False]), np.median(kept_mib[True])
+time_off, time_on = np.median(seconds[False]), np.median(seconds[True])
 print(f"kept for backward: {mem_off:.1f} MiB -> {mem_on:.1f} MiB ({mem_off / mem_on:.1f}x less)")
 estimate = activation_bytes(UNet(base_channels=16), CHECKPOINT_SIZE, batch_size=len(x)) / 2**20
 print(f"(activation_bytes, section 7, estimates {estimate:.1f} MiB for the plain model without running it)")
-print(f"forward + backward: {time_off:.3f} s -> {time_on:.3f} s ({time_on / time_off:.2f}x the time)")
+print(f"forward + backward, median of {CHECKPOINT_REPEATS}: {time_off:.3f} s -> {time_on:.3f} s "
+      f"({time_on / time_off:.2f}x the time)")
+for checkpointing, times in seconds.items():
+    print(f"  {'checkpointing' if checkpointing else 'plain':>13}: " + ", ".join(f"{t:.3f}" for t in times) + " s")
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(8, 3))
-for ax, values, unit in zip(axes, [(mem_off, mem_on), (time_off, time_on)], ["MiB kept for backward", "seconds"]):
-    ax.bar(["plain", "checkpointing"], values, color=["tab:blue", "tab:orange"])
-    ax.set_ylabel(unit)
+axes[0].bar(["plain", "checkpointing"], [mem_off, mem_on], color=["tab:blue", "tab:orange"])
+axes[0].set_ylabel("MiB kept for backward")
+for position, checkpointing in enumerate((False, True)):  # every pass, and the median as a bar
+    axes[1].bar(position, np.median(seconds[checkpointing]), color=["tab:blue", "tab:orange"][position], alpha=0.5)
+    times = seconds[checkpointing]
+    axes[1].plot([position] * len(times), times, "k.", label="one pass" if position else None)
+axes[1].set_xticks([0, 1], ["plain", "checkpointing"])
+axes[1].set_ylabel("seconds")
+axes[1].legend()
 fig.suptitle(f"gradient checkpointing on {DEVICE.type}: memory for compute")
 fig.tight_layout()
 plt.show()
 
+# %% tags=["reading"] jupyter={"source_hidden": true}
+# @title What checkpointing cost and saved, in this run
+from unet_tutorial.course.reading import reading
+
+spread = max((max(t) - min(t)) / np.median(t) for t in seconds.values())  # the wider of the two arms' spreads
+steady = all(max(m) - min(m) < 0.1 for m in kept_mib.values())
+slowdown = time_on / time_off - 1
+if len(seconds[False]) < 3:
+    noise = f"with {len(seconds[False])} passes per model the medians are rough; the full settings time more"
+elif abs(slowdown) > spread:
+    noise = f"a difference larger than that spread, so {'a slowdown' if slowdown > 0 else 'a speed-up'} beyond noise"
+else:
+    noise = "a difference within that spread: one machine's noise could explain it"
+reading(f"""
+Memory: checkpointing kept {mem_off / mem_on:.1f} times less for backward
+({"the same in every repeat: memory is counted, not timed" if steady else "it varied a little between repeats"}).
+Time: the median pass took {time_on / time_off:.2f} times as long. The passes of one model spread over up to
+{spread:.0%} of its median, and the gap between the medians is {abs(slowdown):.0%}: {noise}.
+""")
+
 # %% [markdown]
-# ## Exercises
+# ## Exercises (core, ~25 min)
 #
-# One to write, two experiments to run. Each ends with a self-check that says what is wrong, if anything.
+# One to write, two experiments to run. Each ends with a self-check that says what is wrong, if anything, without
+# giving the answer away; once you have tried, `reveal=True` in the check's call shows the expected answer.
 #
 # ### Exercise 1: build the bilinear decoder step
-# Section 6 showed the other way up: a bilinear resize x2 (no weights, no 2x2 pattern) followed by a 1x1
+# Optional section 6 draws the other way up: a bilinear resize x2 (no weights, no 2x2 pattern) followed by a 1x1
 # convolution that halves the channels, as `UNet(bilinear=True)` does. Write `BilinearUp(in_channels,
 # out_channels)`, a drop-in for section 3's `Up`: the same `forward(x, skip)`, the same shapes, bilinear
 # up-sampling (`align_corners=False`) and a 1x1 convolution with a bias instead of the transposed convolution.
@@ -753,14 +876,16 @@ check_bilinear_up(BilinearUp)
 
 # %% [markdown]
 # ### Experiment 2: how deep must the U be to see a whole 1024 x 1024 image?
-# Section 4 measured 200 pixels for `UNet()` (depth 4). Measure the receptive field of depths 1 to 4 only,
-# find the rule that takes one depth's field to the next, and use it to *predict* the smallest depth whose
-# centre pixel sees the whole of a 1024 x 1024 image, without building the deeper models. Set
-# `depth_to_see_1024`; the check builds them and measures.
+# Section 4 measured the receptive field of `UNet()` (depth 4). Measure the receptive field of depths 1 to 4
+# only, find the rule that takes one depth's field to the next, and write it as a function `next_field(field)`.
+# Then use it to *predict* the smallest depth whose centre pixel sees the whole of a 1024 x 1024 image, without
+# building the deeper models, and set `depth_to_see_1024`. The check first tests your rule on what you measured,
+# then builds the deeper models and measures.
 
 # %% tags=["solution"]
-# Hint: build each model on the "meta" device (section 7), so nothing is allocated, and ask receptive_field.
-#   Then compare each field with twice the one before it.
+# Hint: a model built under `with torch.device("meta"):` has shapes but no data, so even a deep one costs nothing,
+#   and receptive_field reads its layers. Lay the measured fields side by side: how does each compare with twice
+#   the one before it? Then apply your rule from depth 4 on until the field reaches the image's size.
 import torch
 
 from unet_tutorial.measure import receptive_field
@@ -770,37 +895,51 @@ fields = {}
 for depth in range(1, 5):
     with torch.device("meta"):
         fields[depth] = receptive_field(UNet(num_classes=1, depth=depth))
-print("measured:", fields)  # {1: 18, 2: 44, 3: 96, 4: 200}
+print("measured:", fields)
+
+
+def next_field(field: int) -> int:
+    """The receptive field of a U one level deeper than the one whose field is ``field``."""
+    # Each level doubles the field below it and adds 8 pixels.
+    return 2 * field + 8
+
+
 depth, field = 4, fields[4]
-while field < 1024:  # one more level: twice the field below it, plus 8 pixels
-    depth, field = depth + 1, 2 * field + 8
+while field < 1024:
+    depth, field = depth + 1, next_field(field)
     print(f"predicted: depth {depth}, {field} px")
 depth_to_see_1024 = depth
 
 # %%
 from unet_tutorial.course.exercises.unet import check_depth_to_see
 
-check_depth_to_see(depth_to_see_1024, image_size=1024)
+check_depth_to_see(depth_to_see_1024, image_size=1024, next_field=next_field)
 
-# %% [markdown] tags=["answer"]
-# Each level doubles the field and adds 8 pixels: its pooling makes everything below it look with twice the
-# spacing (twice the field below), and its four 3x3 convolutions, two before the pooling and two after the
-# up-sampling, add 2 pixels each. So field = 13 x 2^depth - 8, and the depth you need grows with the
-# *logarithm* of the image size: depth 7 for 1024 pixels. Depth also costs: about 4x the
-# parameters per level (section 7's explorer). Notebook 03 keeps depth 4: at its GPU size (320 x 480) a
-# 200-pixel field spans a car's full height and about half its length.
+# %% tags=["answer", "reading"] jupyter={"source_hidden": true}
+# @title The rule, and the depth it predicts
+from unet_tutorial.course.reading import reading
+
+reading(f"""
+Each level doubles the field and adds 8 pixels: its pooling makes everything below it look with twice the
+spacing (twice the field below), and its four 3x3 convolutions, two before the pooling and two after the
+up-sampling, add 2 pixels each. So field = 13 x 2^depth - 8, and the depth you need grows with the *logarithm*
+of the image size: depth {depth_to_see_1024} for 1024 pixels. Depth also costs: about 4x the parameters per level
+(section 7's explorer). Notebook 03 keeps depth 4: at its GPU size (320 x 480) a {fields[4]}-pixel field spans a
+car's full height and about half its length.
+""")
 
 # %% [markdown]
 # ### Experiment 3: how many poolings can a mask survive?
 # Repeat section 2's round trip (average-pool the masks, up-sample back, threshold at 0.5) with 1, 2, 3, ...
 # poolings (a factor of 2, 4, 8, ...). For each, measure the share of the true foreground pixels that come
-# back. Set `first_lossy` to the smallest number of poolings after which less than 80 % comes back. Before
-# you run it, predict: the smallest ellipses of section 1 are about 12 % of the side across (12 pixels at
-# 96); at which cell size should they start to vanish?
+# back. Set `first_lossy` to the smallest number of poolings after which less than four fifths (`share < 0.8`)
+# comes back, for *your* masks: the answer depends on their size, `IMAGE_SIZE`. Before you run it, predict:
+# the smallest ellipses of section 1 are about an eighth of the image's side across (`2 * 0.06 * IMAGE_SIZE`
+# pixels); at which cell size should they start to vanish?
 
 # %% tags=["solution"]
-# Hint: section 2's cell did it for 4 poolings; loop over k with factor 2**k, and count the foreground pixels
-#   of `masks` that are still foreground after the round trip.
+# Hint: section 2's cell did the round trip for 4 poolings. What must change with k, and which pixels do you
+#   count, over which? A pixel "comes back" when it is foreground both in the mask and after the round trip.
 import torch.nn.functional as F
 
 kept = {}
@@ -816,28 +955,34 @@ from unet_tutorial.course.exercises.unet import check_pooling_round_trip
 
 check_pooling_round_trip(first_lossy, masks)
 
-# %% [markdown] tags=["answer"]
-# A few poolings cost little, the deep ones cost most of the shapes: in our CPU run (96 pixels) 3 poolings
-# still brought back 89 %, the 4th only 48 %, so `first_lossy` is 4 (at the GPU's 128 pixels too). The
-# prediction: a 12-pixel ellipse is 1.5 cells of 8 pixels across, so most cells it touches average below 0.5
-# and it starts to drop out at 3 poolings; with 16-pixel cells it is gone. Exactly the levels where U-Net gets
-# its context are the levels that cannot say *where*. The skips carry the *where* across at every level.
+# %% tags=["answer", "reading"] jupyter={"source_hidden": true}
+# @title What the round trip kept, in this run
+smallest = 2 * 0.06 * IMAGE_SIZE  # the smallest ellipse's diameter, in pixels
+before = f"{kept[first_lossy - 1]:.0%} after {first_lossy - 1}" if first_lossy > 1 else "more than that at first"
+reading(f"""
+A few poolings cost little, the deep ones cost most of the shapes: at {IMAGE_SIZE} pixels the round trip brought
+back {before}, and {kept[first_lossy]:.0%} after {first_lossy}, so `first_lossy` is {first_lossy} here (a
+different `IMAGE_SIZE` moves it). The prediction: the smallest ellipse, {smallest:.0f} pixels across, spans
+{smallest / 2 ** first_lossy:.1f} cells of {2 ** first_lossy} pixels, so the cells it touches are mostly background
+on average, below 0.5, and it starts to drop out; bigger ones follow a pooling or two later. Exactly the levels
+where U-Net gets its context are the levels that cannot say *where*. The skips carry the *where* across at every level.
+""")
 
 # %% [markdown]
 # ## Summary
 # - Segmentation labels every pixel; logits (raw scores, one per class) come out as (B, num_classes, H, W).
 #   Two classes need just one logit per pixel: sigmoid, binary cross-entropy, and `logits > 0` for the mask.
 # - The encoder trades resolution for context; the decoder restores the resolution; the skips bring back the
-#   sharp detail from the encoder to the decoder (section 5: memorising a few images works even without
-#   them, with the few mistakes on the edges).
+#   sharp detail from the encoder to the decoder (section 5 memorised a few images with them and without them,
+#   and looked at where the mistakes sit).
 # - Overfitting one small batch tests the plumbing: the loss must fall by ten times or more. It says nothing
-#   about new images (section 5's models fail on them); scores count only on images never trained on.
+#   about new images (section 5 scored its models on new ones too); scores count only on images never trained on.
 # - `UNet(in_channels=3, num_classes=2)` has 31,037,698 parameters, most in the two deepest levels, and a
 #   receptive field of 200 pixels, about twice as much per extra level; it takes any H and W by padding inside.
 # - Transposed convolutions learn to up-sample but start with a 2x2 pattern; bilinear + 1x1 conv does not.
 #   Concatenated skips work for any channel counts and keep *what* and *where* apart.
-# - Gradient checkpointing kept several times less activation memory for a modest slowdown, with the same
-#   gradients.
+# - Gradient checkpointing (optional section 8) trades compute for activation memory, with the same gradients;
+#   measure both on your own hardware, timing several passes, since one pass's time is noisy.
 #
 # **Next**: notebook 02 (losses and metrics): why cross-entropy alone struggles with small objects, Dice,
 # focal and Lovász losses, and IoU/Dice counted the right way.

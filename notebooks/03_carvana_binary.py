@@ -77,9 +77,11 @@ VAL_FRACTION = {"smoke": 0.5, "cpu": 0.15, "gpu": 0.15}[MODE]  # of the *cars*; 
 LEAK_FRACTION = {"smoke": 0.1, "cpu": 0.1, "gpu": 0.02}[MODE]  # training cars' images kept back (section 9)
 IMAGE_SIZE = {"smoke": (64, 96), "cpu": {"real": (96, 144), "generated": (96, 144)}, "gpu": (320, 480)}[MODE]  # (H, W)
 BASE_CHANNELS = {"smoke": 8, "cpu": 16, "gpu": 32}[MODE]  # U-Net width (the paper's is 64)
-BATCH_SIZE = {"smoke": 8, "cpu": 8, "gpu": 16}[MODE]
+BATCH_SIZE = {"smoke": 4, "cpu": 8, "gpu": 16}[MODE]
 EPOCHS = {"smoke": 1, "cpu": {"real": 6, "generated": 6}, "gpu": 15}[MODE]
-LR = {"smoke": 3e-3, "cpu": 3e-3, "gpu": 1e-3}[MODE]  # AdamW's peak learning rate (one-cycle schedule)
+# AdamW's peak learning rate (one-cycle schedule); smoke: large, so that its few steps leave a model whose Dice
+# differs from image to image, and the exercises' checks have wrong answers to reject
+LR = {"smoke": 3e-2, "cpu": 3e-3, "gpu": 1e-3}[MODE]
 WEIGHT_DECAY = 1e-4
 LOSS_WEIGHTS = {"cross_entropy": 1.0, "dice": 1.0}  # BCE + Dice (notebook 02)
 # Training augmentations (section 4 shows each); mask_fill=0: pixels an augmentation invents are background
@@ -463,20 +465,20 @@ if leak_metrics is None:
     reading("`LEAK_FRACTION = 0`: no views of training cars were kept back, so there is no leak to measure here.")
 else:
     if abs(gap) <= 2 * noise:
-        verdict = ("within twice its noise: no leak that this many images can show"
+        verdict = ("within twice its noise, so no leak that this many images can show"
                    + ("" if IS_REAL else ". That is expected of drawn cars, which differ from one another in a "
                       "handful of numbers (size, proportions, colour): there is little car-specific to memorise, "
                       "while real cars differ in every detail"))
     elif gap > 0:
-        verdict = ("more than twice its noise: the model has memorised something of the cars it trained on, and a "
-                   "split by image would have reported that as skill")
+        verdict = ("more than twice its noise, so the model has memorised something of the cars it trained on, "
+                   "and a split by image would have reported that as skill")
     else:
         verdict = ("more than twice its noise, and the other way round: the held-out views of training cars were "
-                   "*harder* than the new cars, so in this run a split by image would not have flattered the model")
+                   "*harder* than the new cars, so here a split by image would not have flattered the model")
     reading(f"""
     The first number is what a split by image would have reported; the second is what the model does on new
     cars, the only thing a test set asks for. In this run the gap is {gap:+.4f} Dice, give or take {noise:.4f}
-    (one standard error; {len(leak_per_image)} and {len(per_image)} images): {verdict}.
+    (one standard error, from {len(leak_per_image)} and {len(per_image)} images). That is {verdict}.
 
     A gap near zero still does not make a split by image safe: validation must estimate the score on new cars,
     and only cars never seen in training can do that. Near the top every thousandth counts: the competition's
@@ -527,19 +529,24 @@ interactive_or_static(draw_threshold, static=[{"threshold": 0.5}], threshold=(0.
 from unet_tutorial.course.reading import reading
 
 middle = [d for t, d in zip(thresholds, dice_at) if 0.3 <= t <= 0.7]
-flat = f"Between 0.3 and 0.7 the validation Dice moves by {max(middle) - min(middle):.4f}"
+move = max(middle) - min(middle)
+if move < 0.01:
+    shape = ("the curve is flat near its top: the model is sure of most pixels, and only those near the edges "
+             "change sides with the threshold")
+else:
+    shape = "the curve is not flat: the model is unsure of many pixels, and the threshold matters"
 if best_threshold == 0.5:
     verdict = "0.5 itself scored highest on these images: nothing to tune, keep `THRESHOLD = 0.5`."
 elif threshold_gap.clear:
-    verdict = (f"{threshold_gap.sentence()}. But it was picked on these very images, which flatters it: "
-               f"experiment 3 measures it on cars it was not picked on. Only if it holds there, set "
+    verdict = (f"In this run {threshold_gap.sentence()}. But it was picked on these very images, which flatters "
+               f"it: experiment 3 measures it on cars it was not picked on. Only if it holds there, set "
                f"`THRESHOLD = {best_threshold}` in the settings.")
 else:
-    verdict = f"{threshold_gap.sentence()}: keep `THRESHOLD = 0.5`."
+    verdict = f"In this run {threshold_gap.sentence()}. Keep `THRESHOLD = 0.5`."
 reading(f"""
-{flat}: where a model is sure of most pixels, only those near the edges move with the threshold. {verdict}
-Picking a threshold on validation is fair (one number, and the test set is not touched); trusting a gain
-measured on the images it was picked on is not.
+Between 0.3 and 0.7 the validation Dice moves by {move:.4f}: {shape}. {verdict} Picking a threshold on
+validation is fair (one number, and the test set is not touched); trusting a gain measured on the images it
+was picked on is not.
 """)
 
 # %% [markdown]
@@ -559,12 +566,12 @@ print(f"validation Dice at 0.5: without TTA {per_image.mean():.4f}, with flip TT
 from unet_tutorial.course.reading import reading
 
 if tta_gap.clear and tta_gap.leader == "flip TTA":
-    advice = "worth its second forward pass here: set `TTA = True` in the settings for the submission (section 12)"
+    advice = "Worth its second forward pass: set `TTA = True` in the settings for the submission (section 12)"
 elif tta_gap.clear:
-    advice = "it hurt here, beyond noise: keep `TTA = False`"
+    advice = "It hurt, beyond noise: keep `TTA = False`"
 else:
-    advice = "a second forward pass is not worth a gain you cannot tell from noise: keep `TTA = False`"
-reading(f"In this run {tta_gap.sentence()}; {advice}.")
+    advice = "A second forward pass is not worth a gain you cannot tell from noise: keep `TTA = False`"
+reading(f"In this run {tta_gap.sentence()}. {advice}.")
 
 # %% [markdown]
 # ## 11. Prediction at full resolution (core, ~10 min)
@@ -600,8 +607,8 @@ for k, image_id in enumerate(tqdm(val_ids, desc="full-resolution Dice")):
     true_mask = torch.from_numpy(read_label(raw.mask_paths[index_of[image_id]]))[None, None]  # (1, 1, H, W)
     for name, pred in enlarge(val_probs[k][None], tuple(true_mask.shape[-2:])).items():
         full_dice[name].append(dice_score(pred, true_mask))
-enlarge_gap = compare("probabilities, bilinear", full_dice["probabilities, bilinear"],
-                      "labels, nearest", full_dice["labels, nearest"])
+enlarge_gap = compare("enlarging the probabilities", full_dice["probabilities, bilinear"],
+                      "enlarging the labels", full_dice["labels, nearest"])
 photo_size = tuple(true_mask.shape[-2:])
 print(f"validation Dice at IMAGE_SIZE {IMAGE_SIZE}: {per_image.mean():.4f}")
 print(f"at full size {photo_size}, from the same probabilities:")
@@ -613,12 +620,12 @@ for name, scores in full_dice.items():
 from unet_tutorial.course.reading import reading
 
 scale = photo_size[0] / IMAGE_SIZE[0]  # photo pixels per model pixel, each way
-if enlarge_gap.clear and enlarge_gap.leader == "probabilities, bilinear":
-    verdict = "enlarging the probabilities is the better way, beyond noise, as the staircase predicts"
+if enlarge_gap.clear and enlarge_gap.leader == "enlarging the probabilities":
+    verdict = "The probabilities are the better thing to enlarge, as the staircase predicts"
 elif enlarge_gap.clear:
-    verdict = "here the labels did better, beyond noise: unexpected, so look at the zoom below"
+    verdict = "The labels did better: unexpected, so look at the zoom below"
 else:
-    verdict = (f"at {scale:.1f} photo pixels per model pixel the staircase is too small to tell the two apart; it "
+    verdict = (f"At {scale:.1f} photo pixels per model pixel the staircase is too small to tell the two apart; it "
                "grows with the scale")
 if max(np.mean(s) for s in full_dice.values()) < per_image.mean():
     below = (f"Both full-size scores are below the Dice at `IMAGE_SIZE` ({per_image.mean():.4f}): there the model "
@@ -627,8 +634,8 @@ if max(np.mean(s) for s in full_dice.values()) < per_image.mean():
 else:
     below = (f"Here the Dice at `IMAGE_SIZE` ({per_image.mean():.4f}) is not above both full-size scores: scoring "
              "on the model's own grid does not always flatter it.")
-reading(f"Here a model pixel covers {scale:.1f} x {scale:.1f} photo pixels. {enlarge_gap.sentence()}: {verdict}. "
-        f"{below}")
+reading(f"A model pixel covers {scale:.1f} x {scale:.1f} photo pixels here. In this run {enlarge_gap.sentence()}. "
+        f"{verdict}. {below}")
 
 # %% [markdown]
 # To see the difference, we zoom into one typical validation image (the one with the median Dice), on the
@@ -845,8 +852,8 @@ print(f"your folder's model: validation Dice {max(own_history['val_dice_per_imag
 #
 # ### Exercise 1: Dice where it is hard, on the outline (optional)
 # Almost every pixel of a car photo is easy: deep inside the car or far out in the studio. Whole-image Dice
-# counts them all, which is why section 11's two ways of enlarging end up so close. A **boundary** score counts
-# only the pixels near the true outline (the idea of Boundary IoU, Cheng et al., CVPR 2021,
+# counts them all, which dilutes any difference at the outline, such as that between section 11's two ways of
+# enlarging. A **boundary** score counts only the pixels near the true outline (the idea of Boundary IoU, Cheng et al., CVPR 2021,
 # [arXiv:2103.16562](https://arxiv.org/abs/2103.16562)).
 #
 # Write `edge_dice(preds, targets, width)`: the per-image Dice of `dice_score` (`unet_tutorial/metrics.py`),
@@ -890,7 +897,7 @@ for k in tqdm(edge_sample, desc="edge Dice"):
     for name, pred in enlarge(val_probs[k][None], tuple(true_mask.shape[-2:])).items():
         whole_scores[name].append(dice_score(pred.float(), true_mask.float()))
         edge_scores[name].append(edge_dice(pred, true_mask))
-whole_gap, edge_gap = (compare("probabilities, bilinear", scores["probabilities, bilinear"], "labels, nearest",
+whole_gap, edge_gap = (compare("enlarging the probabilities", scores["probabilities, bilinear"], "enlarging the labels",
                                scores["labels, nearest"]) for scores in (whole_scores, edge_scores))
 for name in full_dice:
     print(f"{name:<26} Dice {np.mean(whole_scores[name]):.4f}, edge Dice (3 px) {np.mean(edge_scores[name]):.4f}")
@@ -992,15 +999,17 @@ held_out = compare(f"threshold {tuned}", dice_per_image(val_probs[~tune], val_ma
                    "threshold 0.5", dice_per_image(val_probs[~tune], val_masks[~tune]))
 in_sample = dice_score(val_probs[tune] > tuned, val_masks[tune]) - dice_score(val_probs[tune] > 0.5, val_masks[tune])
 if tuned == 0.5:
-    verdict = "0.5 was already the best on the first half: there was nothing to carry over"
+    verdict = "0.5 was already the best on the first half, so there was nothing to carry over."
 elif held_out.clear and held_out.leader != "threshold 0.5":
-    verdict = f"the gain held beyond noise on cars it was not picked on: `THRESHOLD = {tuned}` earns its place"
+    verdict = f"The gain held, beyond noise, on cars it was not picked on: `THRESHOLD = {tuned}` earns its place."
+elif held_out.clear:
+    verdict = "On the other cars the tuned threshold did worse than 0.5, beyond noise: keep 0.5."
 else:
-    verdict = "on the other cars it is no gain you can tell from noise: 0.5 is as good a choice as any"
+    verdict = "On the other cars that is no gain you can tell from noise: 0.5 is as good a choice as any."
 reading(f"""
 The threshold picked on {len(tune_cars)} of the {len(val_cars)} validation cars was {tuned}. It gained
 {in_sample:+.4f} Dice on those cars and {threshold_gain:+.4f} on the other {len(val_cars) - len(tune_cars)}.
-There, {held_out.sentence()}: {verdict}. A gain measured where it was tuned is no evidence; section 10's gain,
+There, {held_out.sentence()}. {verdict} A gain measured where it was tuned is no evidence; section 10's gain,
 picked and measured on all the validation cars, is exposed to the same flattery.
 """)
 
@@ -1040,7 +1049,7 @@ for name, value in {"epochs": EPOCHS + 4, "image_size": [2 * s for s in IMAGE_SI
     print(f"with {name}={value}:", end=" ")
     resumable(RUN_DIR, {**CONFIG, name: value})
 print("with these settings:", end=" ")
-resumable(RUN_DIR, CONFIG)
+_ = resumable(RUN_DIR, CONFIG)  # a finished run: fit would load it with nothing left to train
 
 # %% [markdown]
 # On Colab, set `CACHE_ON_DRIVE = True` before a long run: `RUN_DIR` is then on your Google Drive, and after a
@@ -1088,19 +1097,31 @@ for name, seconds in tries.items():
 from unet_tutorial.course.reading import reading
 
 fastest = min(timings, key=timings.get)
-spread = max(max(s) / min(s) for s in tries.values())  # the worst ratio of slowest to fastest try of one variant
 speedup = timings["fp32"] / timings[fastest]
-if fastest == "fp32":
-    verdict = "plain fp32 was the fastest here: keep the settings as they are"
-elif speedup > spread:
-    verdict = (f"{fastest} was {speedup:.2f} times as fast as fp32, more than the tries' own spread: worth a try "
-               "in the settings (`AMP_DTYPE`), checking that the Dice is unchanged")
+spread = max(max(s) / min(s) for s in tries.values())  # the worst ratio of slowest to fastest try of one variant
+if len(tries["fp32"]) < 2:
+    noise = "With one try per variant there is no telling a difference from noise."
 else:
-    verdict = (f"{fastest} was {speedup:.2f} times as fast as fp32, no more than the tries' own spread: run the "
-               "cell again before believing the order")
-reading(f"""
-One variant's tries differed by up to a factor of {spread:.2f} on this machine: that is how noisy one timing is
-here (other programs, a shared CPU). {verdict}. On a CPU the answer depends on the processor (server CPUs
-with bfloat16 units, such as Intel's AMX, can gain from bf16; most laptop CPUs cannot). A step on 2 images
-says little about a GPU's throughput at a real batch size, which is why on CUDA we time a full batch.
-""")
+    noise = (f"One variant's tries differed by up to a factor of {spread:.2f} on this machine: that is how noisy "
+             "one timing is here (other programs share the CPU).")
+if fastest == "fp32":
+    verdict = "Plain fp32 was the fastest: keep the settings as they are."
+elif len(tries["fp32"]) < 2 or speedup <= spread:
+    verdict = (f"{fastest} was {speedup:.2f} times as fast as fp32, no more than one timing's noise: run the cell "
+               "again before believing the order.")
+elif "AMP" in fastest:
+    verdict = (f"{fastest} was {speedup:.2f} times as fast as fp32, more than one timing's noise: "
+               + ("the settings already train with AMP (`AMP_DTYPE`)." if AMP_DTYPE is not None else
+                  "to train with it, set `AMP_DTYPE = torch.bfloat16` in the settings, and check that the Dice is "
+                  "unchanged."))
+else:
+    verdict = (f"{fastest} was {speedup:.2f} times as fast as fp32, more than one timing's noise"
+               + ("; `fit` uses channels_last on CUDA by itself." if DEVICE.type == "cuda" else
+                  "; `fit` uses channels_last on CUDA only, so on this CPU it stays a measurement."))
+if DEVICE.type == "cuda":
+    context = f"These are steps on a full batch of {len(step_images)} images."
+else:
+    context = ("On a CPU the answer depends on the processor (server CPUs with bfloat16 units, such as Intel's AMX, "
+               "can gain from bf16; most laptop CPUs cannot), and a step on 2 images says little about a GPU's "
+               "throughput at a real batch size, which is why on CUDA we time a full batch.")
+reading(f"{noise} {verdict} {context}")

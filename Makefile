@@ -7,7 +7,7 @@ NOTEBOOK_SOURCES := $(sort $(wildcard notebooks/[0-9][0-9]_*.py))
 NOTEBOOKS        := $(NOTEBOOK_SOURCES:.py=.ipynb)
 PIP_QUIET ?= -q
 
-.PHONY: lint format unit test test-colab test-min tutorial site site-check badges lab sync student bench gpu-check clean
+.PHONY: lint format unit test test-colab test-min tutorial results site site-check badges lab sync student bench gpu-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,7 +42,8 @@ NBMAKE_TIMEOUT ?= 300
 SMOKE_RUN = UNET_TUTORIAL_SMOKE=1 $(1)/bin/python -m pytest --nbmake --nbmake-timeout=$(NBMAKE_TIMEOUT) tests $(NOTEBOOKS)
 
 ## make test-colab: Python 3.13 with exactly Colab's versions (.ci/colab-versions.txt) in .venv-colab; the package
-## installed through a notebook's own setup cell, which must keep torch, torchvision and ipywidgets; then the tests
+## installed through a notebook's own setup cell from a local copy of this checkout, without the release tag (main)
+## and with it, which must keep torch, torchvision and ipywidgets; then the tests
 COLAB_PYTHON ?= python3.13
 COLAB_VENV   := .venv-colab
 $(COLAB_VENV)/.installed: .ci/colab-versions.txt
@@ -78,28 +79,46 @@ test-min: $(MIN_VENV)/.installed
 tutorial: $(STAMP)
 	$(BIN)/python -m tools.notebooks run $(NOTEBOOKS) --out build/notebooks
 
-## make site: the executed notebooks in build/notebooks (make tutorial, or a smoke run) as a website in build/site,
-## the README as its landing page (mkdocs + mkdocs-jupyter, in .venv-site)
+## make results: README.md's results table (between its results:start/end markers) rewritten from what make tutorial
+## wrote in build/notebooks (metrics/*.json, run.json: runtimes, machine, date, mode); a smoke run is refused
+results: $(STAMP)
+	$(BIN)/python -m tools.results build/notebooks --readme README.md
+
+## make site: the executed notebooks in build/notebooks (make tutorial, or a smoke run) as a website in build/site:
+## a landing page for learners and teachers, a page per notebook, the README as "Developers" (mkdocs +
+## mkdocs-jupyter, in .venv-site); MathJax is fetched once from npm (npm pack, pinned) and shipped with the site
 SITE_VENV := .venv-site
+MATHJAX   := 3.2.2
+MATHJAX_TGZ := build/vendor/mathjax-$(MATHJAX).tgz
 $(SITE_VENV)/.installed: .ci/site-requirements.txt
 	rm -rf $(SITE_VENV)
 	$(PYTHON) -m venv $(SITE_VENV)
 	$(SITE_VENV)/bin/python -m pip install $(PIP_QUIET) -r .ci/site-requirements.txt
 	touch $@
 
-site: $(SITE_VENV)/.installed
-	$(SITE_VENV)/bin/python .ci/site_pages.py build/notebooks build/site-src
+$(MATHJAX_TGZ):
+	mkdir -p $(@D)
+	cd $(@D) && npm pack --silent mathjax@$(MATHJAX) >/dev/null
+	test -s $@
+
+site: $(SITE_VENV)/.installed $(MATHJAX_TGZ)
+	$(SITE_VENV)/bin/python .ci/site_pages.py build/notebooks build/site-src --mathjax $(MATHJAX_TGZ)
 	NO_MKDOCS_2_WARNING=1 $(SITE_VENV)/bin/mkdocs build -q -f .ci/mkdocs.yml
 
-## make site-check: build/site opened in headless Chromium as a reader would (needs chromium on the PATH)
+## make site-check: build/site checked as a reader would see it (needs chromium on the PATH, or CHROMIUM=...):
+## links and #anchors, the table of contents, no local paths in outputs, images, math typeset, code cells not cut
+## off at 1280 px (at most 10 % may overflow). Screenshots at 1280 px of every page, full length:
+##   make site-check SITE_SHOTS=build/site-shots
+SITE_SHOTS ?=
 site-check: site
 	test -x $(SITE_VENV)/bin/playwright || $(SITE_VENV)/bin/python -m pip install $(PIP_QUIET) "playwright>=1.40" "pillow>=9.4"
-	$(SITE_VENV)/bin/python .ci/check_site.py build/site
+	$(SITE_VENV)/bin/python .ci/check_site.py build/site $(if $(SITE_SHOTS),--shots $(SITE_SHOTS))
 
 ## make badges: write utils.REPO_URL and the package's version into every notebook's badges and setup cell
 badges: $(STAMP)
 	$(BIN)/python -m tools.release $(NOTEBOOK_SOURCES)
-	$(BIN)/jupytext --to ipynb $(NOTEBOOK_SOURCES)
+	$(BIN)/jupytext --update --to ipynb $(NOTEBOOK_SOURCES)
+	$(BIN)/python -m tools.notebooks student $(NOTEBOOK_SOURCES)
 
 ## make lab: JupyterLab on notebooks/
 lab: $(STAMP)

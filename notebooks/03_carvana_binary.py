@@ -39,18 +39,27 @@
 # measured); `fit` prints each epoch's time, so after the first epoch you know your own total.
 
 # %%
-# Setup: on Colab, install this course's package at the release this notebook was written for (its git tag).
-# Colab's own torch, torchvision and ipywidgets are pinned with a constraints file so that pip never reinstalls
-# them; pinned by their installed versions (torch.__version__ may say 2.11.0+cu130 where pip knows 2.11.0).
+# Setup: on Colab, install this course's package at the release this notebook was written for (its git tag), or
+# from main while that tag is not published yet; it prints which one came, and its commit. Colab's own torch,
+# torchvision and ipywidgets are pinned with a constraints file so that pip never reinstalls them; pinned by their
+# installed versions (torch.__version__ may say 2.11.0+cu130 where pip knows 2.11.0).
 import sys
 
 if "google.colab" in sys.modules:
-    from importlib.metadata import version
+    import json
+    import subprocess
+    from importlib.metadata import distribution, version
 
+    REPO, TAG = "https://github.com/unet-tutorial/unet-tutorial", "v0.1.0"
     with open("/tmp/keep.txt", "w") as f:
         f.write(f"torch=={version('torch')}\ntorchvision=={version('torchvision')}\n"
                 f"ipywidgets=={version('ipywidgets')}\n")
-    # %pip install -q -c /tmp/keep.txt "unet_tutorial @ git+https://github.com/unet-tutorial/unet-tutorial@v0.1.0"
+    tagged = subprocess.run(["git", "ls-remote", "--exit-code", REPO, f"refs/tags/{TAG}"], capture_output=True)
+    ref = TAG if tagged.returncode == 0 else "main"  # ls-remote exits with 2 when the repository has no such tag
+    # %pip install -q -c /tmp/keep.txt "unet_tutorial @ git+{REPO}@{ref}"
+    vcs = json.loads(distribution("unet_tutorial").read_text("direct_url.json"))["vcs_info"]  # what pip installed
+    print(f"unet_tutorial {version('unet_tutorial')} from {vcs['requested_revision']}, commit {vcs['commit_id']}"
+          + ("" if ref == TAG else f" ({TAG} is not published yet)"))
 
 # %% tags=["settings"]
 # Settings: every knob of this notebook, with its value per mode on its own line. MODE is "smoke" when

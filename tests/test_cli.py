@@ -406,7 +406,8 @@ def test_predict_writes_masks_csv_as_it_goes_and_no_half_files(carvana, trained,
     assert "cannot read image" in err and "b.jpg" in err
     rows = (tmp_path / "out" / "masks.csv").read_text().splitlines()
     assert rows[0] == "img,rle_mask" and len(rows) == 2 and rows[1].startswith("a.jpg,")
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_mask.png", "a_overlay.jpg", "masks.csv"]
+    listed = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert listed == [".predict_written", "a_mask.png", "a_overlay.jpg", "masks.csv"]  # no half files, no .tmp
 
 
 def test_a_diverged_run_names_only_a_good_checkpoint(carvana, tmp_path, capsys):
@@ -492,3 +493,9 @@ def test_pretrained_weights_out_of_reach_is_a_sentence(monkeypatch, capsys):
     monkeypatch.setattr(cli, "train_command", offline)
     err = error_of(["train", "--dataset", "carvana", "--model", "densenet_unet", "--pretrained"], capsys)
     assert "DenseNet121 ImageNet weights are not cached" in err
+
+
+def test_grade_is_a_command_and_a_bad_argument_is_one_line(tmp_path, capsys):
+    assert main(["grade", str(tmp_path / "missing.ipynb"), "--out", str(tmp_path / "grades.csv")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("grade: ") and "missing.ipynb: no such file or folder" in err and err.count("\n") == 1

@@ -157,11 +157,18 @@ def test_offline_download_fails_with_one_sentence(tmp_path):
         )
 
 
-def test_checksum_mismatch_leaves_no_file(server, tmp_path):
-    url, _ = server
-    with pytest.raises(DownloadError, match="checksum mismatch"):
+def test_checksum_mismatch_keeps_the_download_aside_and_says_both_hashes(server, tmp_path):
+    url, handler = server
+    got = hashlib.sha256(PAYLOAD).hexdigest()
+    with pytest.raises(DownloadError, match=f"expected sha256 {'0' * 64}, got {got}.*f.bin.sha256-mismatch"):
         download_url(url, tmp_path / "f.bin", sha256="0" * 64, progress=False)
-    assert list(tmp_path.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.bin.sha256-mismatch"], "dest is never written"
+    assert (tmp_path / "f.bin.sha256-mismatch").read_bytes() == PAYLOAD, "a good file under a wrong hash is kept"
+    # A file already at dest that does not match is moved aside, not deleted, before downloading again.
+    (tmp_path / "f.bin").write_bytes(b"mine")
+    assert download_url(url, tmp_path / "f.bin", sha256=got, progress=False).read_bytes() == PAYLOAD
+    kept = [p for p in tmp_path.iterdir() if p.name.startswith("f.bin.sha256-mismatch")]
+    assert sorted(p.read_bytes() for p in kept) == sorted([PAYLOAD, b"mine"]), "nothing is overwritten"
 
 
 def test_existing_verified_file_is_kept(server, tmp_path):
@@ -284,6 +291,52 @@ def test_zip_bombs_are_refused(tmp_path, monkeypatch):
     with pytest.raises(DownloadError, match=r"bomb\.zip unpacks to 0\.0 GB but .* has 0\.0 GB free"):
         extract_archive(bomb, tmp_path / "out")
     assert not (tmp_path / "out" / "zeros.bin").exists()
+
+
+def test_tar_bombs_are_refused_like_zip_bombs_unless_allowed(tmp_path, monkeypatch):
+    from unet_tutorial.course import safe_download
+
+    bomb = tmp_path / "bomb.tar.gz"
+    with tarfile.open(bomb, "w:gz") as archive:
+        info = tarfile.TarInfo("zeros.bin")
+        info.size = 4 << 20  # 4 MiB of zeros pack into about 4 KiB
+        archive.addfile(info, io.BytesIO(bytes(info.size)))
+    monkeypatch.setattr(safe_download, "ZIP_BOMB_MIN_BYTES", 1 << 20)
+    with pytest.raises(DownloadError, match=r"bomb\.tar\.gz would unpack .*ratio .*pass max_ratio=\d+") as error:
+        extract_archive(bomb, tmp_path / "out")
+    assert "\n" not in str(error.value) and not (tmp_path / "out" / "zeros.bin").exists()
+    monkeypatch.setattr(safe_download.shutil, "disk_usage", lambda path: types.SimpleNamespace(free=1000))
+    with pytest.raises(DownloadError, match=r"bomb\.tar\.gz unpacks to 0\.0 GB but .* has 0\.0 GB free"):
+        extract_archive(bomb, tmp_path / "out", max_ratio=float("inf"))
+    monkeypatch.undo()
+    assert (extract_archive(bomb, tmp_path / "out", max_ratio=float("inf")) / "zeros.bin").stat().st_size == 4 << 20
+
+
+def _rot(path: Path) -> None:
+    """Flip bytes in the middle of a file, as a failing disk or a bad copy does."""
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 8] = bytes(b ^ 0xFF for b in data[middle : middle + 8])
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("name", ["a.zip", "a.tar.gz"])
+def test_a_damaged_archive_is_moved_aside_with_one_line_saying_to_run_again(tmp_path, name):
+    path = tmp_path / name
+    payload = bytes(range(256)) * 64
+    if name.endswith(".zip"):
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("data/a.bin", payload)
+    else:
+        with tarfile.open(path, "w:gz") as archive:
+            info = tarfile.TarInfo("data/a.bin")
+            info.size = len(payload)
+            archive.addfile(info, io.BytesIO(payload))
+    _rot(path)
+    with pytest.raises(DownloadError, match=rf"{name} is damaged .*moved it to .*{name}\.corrupt.*run again") as error:
+        extract_archive(path, tmp_path / "out")
+    assert "\n" not in str(error.value)
+    assert not path.exists() and (tmp_path / f"{name}.corrupt").is_file()
 
 
 def test_not_an_archive(tmp_path):
@@ -491,3 +544,21 @@ def test_fetch_carvana_keeps_archives_in_their_own_folder_and_reuses_them(site, 
         monkeypatch.setitem(sys.modules, name, None)
     download.fetch_carvana(second, archives=drive)
     assert (second / "train_masks.csv").is_file() and len(site.calls) == 3
+
+
+def test_fetch_carvana_replaces_a_bit_rotted_zip_on_the_next_run(site, monkeypatch, tmp_path):
+    from unet_tutorial.course import download
+
+    monkeypatch.setattr(download, "CARVANA_COUNT", 2)
+    monkeypatch.setenv("KAGGLE_API_TOKEN", "token")
+    site.files.update({name: _zip_bytes(files) for name, files in CARVANA_ARCHIVES.items()})
+    archives = tmp_path / "drive"
+    archives.mkdir()
+    rotten = {"train/abc_01.jpg": b"j" * 4000, "train/abc_02.jpg": b"j" * 4000}
+    (archives / "train.zip").write_bytes(_zip_bytes(rotten))
+    _rot(archives / "train.zip")  # still "a zip" (its central directory is whole), but its data is not
+    with pytest.raises(DownloadError, match=r"train\.zip is damaged.*run again"):
+        download.fetch_carvana(tmp_path / "data", archives=archives)
+    assert (archives / "train.zip.corrupt").is_file()
+    assert download.fetch_carvana(tmp_path / "data", archives=archives) == tmp_path / "data"
+    assert ("carvana-image-masking-challenge", "train.zip") in site.calls, "the damaged zip was fetched again"

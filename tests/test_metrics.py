@@ -212,3 +212,19 @@ def test_accumulator_perfect_and_empty_predictions():
     metrics = SegmentationMetrics(3)
     metrics.update(perfect, targets)
     assert metrics.compute()["miou"] == 1.0
+
+
+def test_dice_score_refuses_probabilities_and_0_255_targets_naming_the_fix():
+    targets = torch.tensor([[[0.0, 1.0, 1.0, 1.0]]])  # (1, 1, 4)
+    probs = torch.tensor([[[0.1, 0.9, 0.8, 0.3]]])
+    with pytest.raises(
+        ValueError, match=r"dice_score: preds .*0\.1.*threshold probabilities first: preds = probs > 0\.5"
+    ):
+        dice_score(probs, targets)
+    assert dice_score(probs > 0.5, targets) == pytest.approx(0.8)  # 2*2 / (2 + 3)
+    with pytest.raises(ValueError, match=r"dice_score: targets .*255.*divide a 0/255 mask by 255"):
+        dice_score(probs > 0.5, targets * 255)
+    with pytest.raises(ValueError, match=r"targets must be 0/1 or ignore_index=None; found values \[2.0\]"):
+        dice_score(probs > 0.5, targets * 2)
+    assert dice_score(probs > 0.5, (targets * 255).long() // 255) == pytest.approx(0.8)  # integer masks are fine
+    assert dice_score((probs > 0.5).long(), torch.tensor([[[255, 1, 1, 1]]]), ignore_index=255) == pytest.approx(0.8)

@@ -206,7 +206,7 @@ def test_template_title_setup_settings_summary(source):
 
     setup = cells[1].source
     assert 'if "google.colab" in sys.modules' in setup, "the setup cell installs on Colab only"
-    assert f"git+{REPO_URL}" in setup and "-c /tmp/keep.txt" in setup
+    assert f'REPO, TAG = "{REPO_URL}"' in setup and "git+{REPO}" in setup and "-c /tmp/keep.txt" in setup
     for kept in ("torch", "torchvision", "ipywidgets"):
         assert f"{kept}==" in setup, f"the setup cell must pin Colab's own {kept} so pip never reinstalls it"
     assert not re.search(r"pip install[^\n]*\b(torch|torchvision|ipywidgets)\b(?!_)", setup)

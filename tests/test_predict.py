@@ -110,6 +110,25 @@ def test_sliding_window_mask_never_holds_full_size_probabilities(monkeypatch):
     assert len(seen) > 5 and max(rows for _, rows, _ in seen) <= 32  # strips of at most a tile's height
 
 
+def test_sliding_window_never_makes_a_full_size_float_copy_of_a_uint8_image(monkeypatch):
+    from unet_tutorial import predict
+
+    largest = []
+
+    def recording(image, *args, **kwargs):
+        largest.append(image.shape[0] * image.shape[1])  # (H, W, 3) or (3, H, W): at least the pixels
+        return to_input(image, *args, **kwargs)
+
+    to_input = predict.to_input
+    monkeypatch.setattr(predict, "to_input", recording)
+    image = np.random.default_rng(0).integers(0, 256, (90, 70, 3), dtype=np.uint8)
+    mask = sliding_window_mask(pointwise(num_classes=2), image, tile=32, overlap=0.25)
+    assert mask.shape == (90, 70) and max(largest) <= 32 * 32, "the image is normalised tile by tile"
+    monkeypatch.undo()
+    expected = probs_to_mask(predict_probs(pointwise(num_classes=2), predict.to_input(image)[None])[0])
+    assert torch.equal(mask.long(), expected), "the same mask as normalising the whole image first"
+
+
 def test_sliding_window_runs_a_unet_on_uint8_images_with_tta():
     image = np.random.default_rng(0).integers(0, 256, (50, 70, 3), dtype=np.uint8)
     probs = sliding_window_predict(UNet(base_channels=4, depth=2), image, tile=32, tta=True)

@@ -108,6 +108,36 @@ def test_accumulation_matches_one_big_batch():
     torch.testing.assert_close(grads[0], grads[1])
 
 
+def test_a_short_last_accumulation_group_is_scaled_by_its_own_size():
+    # 3 batches, accumulate=2: steps after batches 1-2 and after batch 3 alone, each on the mean gradient of its
+    # own group; the last step must not be halved because its group is short.
+    data = tiny_data(3)
+    torch.manual_seed(0)
+    model = nn.Conv2d(3, 1, 3, padding=1)
+    reference = nn.Conv2d(3, 1, 3, padding=1)
+    reference.load_state_dict(model.state_dict())
+    loss_fn = nn.BCEWithLogitsLoss()
+    train_one_epoch(model, DataLoader(data, batch_size=1), loss_fn, torch.optim.SGD(model.parameters(), lr=0.5),
+                    "cpu", accumulate=2, progress=False)  # fmt: skip
+    optimizer = torch.optim.SGD(reference.parameters(), lr=0.5)
+    for group in ([0, 1], [2]):
+        optimizer.zero_grad()
+        loss_fn(reference(data.tensors[0][group]), data.tensors[1][group]).backward()  # the group's mean loss
+        optimizer.step()
+    torch.testing.assert_close(model.weight, reference.weight)
+
+
+def test_the_epoch_loss_is_the_mean_over_images_of_batch_losses():
+    data = tiny_data(5)
+    torch.manual_seed(0)
+    model = nn.Conv2d(3, 1, 3, padding=1)
+    losses = [nn.BCEWithLogitsLoss()(model(data.tensors[0][i : i + 2]), data.tensors[1][i : i + 2]) for i in (0, 2, 4)]
+    result = train_one_epoch(model, DataLoader(data, batch_size=2), nn.BCEWithLogitsLoss(),
+                             torch.optim.SGD(model.parameters(), lr=0.0), "cpu", progress=False)  # fmt: skip
+    assert result["images"] == 5
+    assert result["loss"] == pytest.approx((2 * losses[0].item() + 2 * losses[1].item() + losses[2].item()) / 5)
+
+
 def fake_gpu(monkeypatch, capability, name="Tesla T4"):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)

@@ -48,6 +48,9 @@ def test_report_metric_writes_json_when_asked(monkeypatch, tmp_path, capsys):
     utils.report_metric("val_dice", 0.5, "03_demo")
     assert json.loads((tmp_path / "03_demo.json").read_text())["value"] == 0.5
     assert "val_dice = 0.5000" in capsys.readouterr().out
+    utils.report_metric("val_dice", 0.25, "03_demo", data="generated")
+    assert json.loads((tmp_path / "03_demo.json").read_text())["data"] == "generated"
+    assert "val_dice = 0.2500 (generated data)" in capsys.readouterr().out
 
 
 def test_runs_root_is_local_off_colab_and_on_drive_on_colab(monkeypatch, tmp_path):

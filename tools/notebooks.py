@@ -9,6 +9,8 @@ writes the copies, checks that all three agree (cells and their tags), and runs 
     python -m tools.notebooks check   notebooks/*.py
     python -m tools.notebooks student notebooks/*.py   # -> notebooks/exercises/NN_slug.ipynb
     python -m tools.notebooks run     notebooks/*.ipynb --out build/notebooks
+    python -m tools.notebooks prose   notebooks/*.py notebooks/exercises/*.ipynb  # tools/prose.py's gates
+    python -m tools.notebooks readings build/notebooks/*.ipynb
 """
 
 from __future__ import annotations
@@ -226,17 +228,24 @@ def exercise_pairs(py_path: str | Path) -> list[tuple[str, str]]:
 def run_notebooks(paths: list[str], out_dir: str | Path, timeout: int | None = None) -> list[dict]:
     """Execute notebooks in order (full mode unless the environment says so) and save them with outputs.
 
-    Each notebook records its headline metric with ``utils.report_metric``; returns one row per notebook.
+    Each notebook records its headline metric with ``utils.report_metric``; returns one row per notebook, also
+    written, with the date, the mode and the machine, to ``out_dir/run.json`` (``make results`` reads both).
     """
     import nbformat
     from nbclient import NotebookClient
 
+    from tools import results
+    from unet_tutorial.utils import smoke_mode
+
     out_dir = Path(out_dir)
     report_dir = out_dir / "metrics"
     os.environ["UNET_TUTORIAL_REPORT"] = str(report_dir.resolve())
+    mode, machine = "smoke" if smoke_mode() else "full", results.machine()
     rows = []
     for path in paths:
         path = Path(path)
+        metric_file = report_dir / f"{path.stem}.json"
+        metric_file.unlink(missing_ok=True)  # a notebook that fails early must not keep an older run's metric
         notebook = nbformat.read(path, as_version=4)
         start = time.perf_counter()
         client = NotebookClient(
@@ -250,7 +259,6 @@ def run_notebooks(paths: list[str], out_dir: str | Path, timeout: int | None = N
         seconds = time.perf_counter() - start
         out_dir.mkdir(parents=True, exist_ok=True)
         nbformat.write(notebook, out_dir / path.name)
-        metric_file = report_dir / f"{path.stem}.json"
         metric = json.loads(metric_file.read_text()) if metric_file.exists() else {}
         rows.append(
             {
@@ -262,6 +270,7 @@ def run_notebooks(paths: list[str], out_dir: str | Path, timeout: int | None = N
             }
         )
         print(format_row(rows[-1]), flush=True)
+        results.write_run(out_dir, rows, mode, machine)  # after each notebook: an interrupted run keeps its rows
     return rows
 
 
@@ -287,8 +296,14 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("notebooks", nargs="+")
     run.add_argument("--out", default="build/notebooks")
     run.add_argument("--timeout", type=int, default=None, help="seconds per cell (default: no limit)")
+    for name, what in (("prose", "run-dependent numbers in markdown"), ("readings", "executed reading cells")):
+        sub.add_parser(name, help=f"tools/prose.py: fail on {what}").add_argument("notebooks", nargs="+")
     args = parser.parse_args(argv)
 
+    if args.command in ("prose", "readings"):
+        from tools import prose
+
+        return prose.main([args.command, *args.notebooks])
     if args.command == "check":
         problems = [p for source in args.sources for p in pairing_problems(source)]
         done = f"{len(args.sources)} notebook pair(s) and their student copies in sync, without outputs"

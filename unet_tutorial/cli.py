@@ -15,9 +15,20 @@ import sys
 from pathlib import Path
 
 from unet_tutorial.checkpoint import CheckpointError
-from unet_tutorial.cli_args import CliError, available_device, parse_size, positive_int, unit_interval
+from unet_tutorial.cli_args import (
+    CliError,
+    available_device,
+    class_count,
+    mask_value,
+    nonnegative_int,
+    open_unit_interval,
+    parse_size,
+    positive_int,
+    unit_interval,
+)
 from unet_tutorial.cli_predict import predict_command
 from unet_tutorial.cli_train import AMP, DATASETS, train_command
+from unet_tutorial.course import grade
 from unet_tutorial.course.download import fetch_ade20k, fetch_carvana
 from unet_tutorial.course.safe_download import DownloadError
 from unet_tutorial.course.sample_data import make_ade20k_like, make_carvana_like
@@ -27,7 +38,7 @@ from unet_tutorial.models import MODELS
 from unet_tutorial.train import NonFiniteLossError
 from unet_tutorial.utils import data_root
 
-USAGE = """The command line: python -m unet_tutorial train | predict | data (also installed as unet-tutorial).
+USAGE = """The command line: python -m unet_tutorial train | predict | data | grade (also installed as unet-tutorial).
 
     python -m unet_tutorial data sample carvana --root data/sample
     python -m unet_tutorial train --dataset carvana --data-dir data/sample/carvana --base-channels 16 \\
@@ -36,6 +47,7 @@ USAGE = """The command line: python -m unet_tutorial train | predict | data (als
         --base-channels 16 --image-size 256 --out runs/mine          # your own data (1 class: binary masks)
     python -m unet_tutorial predict --checkpoint runs/carvana/best.pt photos/ --out predictions
     torchrun --nproc_per_node=2 -m unet_tutorial train ...      # several GPUs (or CPU processes): DDP
+    python -m unet_tutorial grade handed_in/*.ipynb --out grades.csv   # a teacher grades exercise notebooks
 """
 
 
@@ -88,10 +100,10 @@ def get_parser() -> argparse.ArgumentParser:
     train.add_argument("--data-dir", help="dataset folder (default: <data root>/carvana or .../ADEChallengeData2016)")
     train.add_argument("--images", help="--dataset folder: the folder of images")
     train.add_argument("--masks", help="--dataset folder: the folder of masks, one per image, same file names")
-    train.add_argument("--num-classes", type=int, help="--dataset folder: 1 for binary masks, else the classes")
+    train.add_argument("--num-classes", type=class_count, help="--dataset folder: 1 for binary masks, else 2..255")
     train.add_argument("--mask-suffix", default="", help="--dataset folder: mask name = image stem + this")
     train.add_argument(
-        "--ignore-index", type=int, default=None, help="--dataset folder: a mask value that is not a class (not scored)"
+        "--ignore-index", type=mask_value, default=None, help="--dataset folder: a mask value that is not a class"
     )
     train.add_argument("--model", default="unet", choices=list(MODELS))
     train.add_argument("--base-channels", type=int, default=64, help="UNet width; 8-16 for CPU runs")
@@ -99,7 +111,7 @@ def get_parser() -> argparse.ArgumentParser:
     train.add_argument("--pretrained", action="store_true", help="densenet_unet: ImageNet encoder weights")
     train.add_argument("--epochs", type=positive_int, default=10)
     train.add_argument("--batch-size", type=positive_int, default=8, help="per process")
-    train.add_argument("--lr", type=float, default=1e-3)
+    train.add_argument("--lr", type=float, default=None, help="learning rate (default 1e-3, or the resumed run's)")
     train.add_argument("--image-size", type=parse_size, default=(256, 256), help="256 or HEIGHTxWIDTH")
     train.add_argument(
         "--amp",
@@ -109,22 +121,29 @@ def get_parser() -> argparse.ArgumentParser:
         const="auto",
         help="autocast: auto = bf16 (or fp16 + GradScaler) on CUDA, off on the CPU",
     )
-    train.add_argument("--scheduler", choices=["plateau", "onecycle", "cosine", "none"], default="plateau")
+    train.add_argument(
+        "--scheduler",
+        choices=["plateau", "onecycle", "cosine", "none"],
+        default=None,
+        help="learning-rate schedule (default plateau, or the resumed run's)",
+    )
     train.add_argument("--patience", type=positive_int, default=None, help="early stopping after this many flat epochs")
     train.add_argument("--grad-clip", type=float, default=None)
     train.add_argument("--accumulate", type=positive_int, default=1, help="batches per optimizer step")
-    train.add_argument("--val-fraction", type=float, default=0.1, help="Carvana: cars held out; folder: images")
+    train.add_argument(
+        "--val-fraction", type=open_unit_interval, default=0.1, help="Carvana: cars held out; folder: images"
+    )
     train.add_argument(
         "--limit", type=positive_int, default=None, help="use only this many training images (quick runs)"
     )
-    train.add_argument("--workers", type=int, default=2, help="DataLoader worker processes")
+    train.add_argument("--workers", type=nonnegative_int, default=2, help="DataLoader worker processes")
     train.add_argument(
         "--device", type=available_device, default=None, help="cpu, cuda, mps (default: the best available)"
     )
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--deterministic", action="store_true", help="deterministic kernels (for exact resumes)")
-    train.add_argument("--resume", metavar="CKPT", help="continue from a last.pt")
-    train.add_argument("--out", default="runs/unet", help="folder for best.pt and last.pt")
+    train.add_argument("--resume", metavar="CKPT", help="continue from a last.pt, in its folder unless --out")
+    train.add_argument("--out", default=None, help="folder for best.pt and last.pt (default runs/unet, or --resume's)")
     train.add_argument("--overwrite", action="store_true", help="replace the checkpoints of a run already in --out")
     train.add_argument("--no-progress", action="store_true", help="no progress bars, only one line per epoch")
 
@@ -149,6 +168,11 @@ def get_parser() -> argparse.ArgumentParser:
     data.add_argument("--height", type=positive_int, default=None, help="sample: height (Carvana 320, ADE20K 192)")
     data.add_argument("--width", type=positive_int, default=None, help="sample: width (Carvana 480, ADE20K 256)")
     data.add_argument("--seed", type=int, default=0)
+
+    grader = commands.add_parser(
+        "grade", help="grade handed-in exercise notebooks (smoke mode, each in its own kernel); a CSV and a summary"
+    )
+    grade.add_arguments(grader)
     return main
 
 
@@ -183,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     """
     args = get_parser().parse_args(argv)
     try:
+        if args.command == "grade":
+            return grade.run(args)
         {"train": train_command, "predict": predict_command, "data": data_command}[args.command](args)
     except EXPECTED_ERRORS as error:
         if os.environ.get("UNET_TUTORIAL_DEBUG"):

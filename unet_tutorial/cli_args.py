@@ -52,6 +52,42 @@ def unit_interval(text: str) -> float:
     return value
 
 
+def _integer_in(text: str, low: int, high: int, what: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = low - 1
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
+    return value
+
+
+def nonnegative_int(text: str) -> int:
+    """An argparse type: an integer of at least 0 (``--workers 0`` loads in the main process)."""
+    return _integer_in(text, 0, 2**31, "a whole number of at least 0, e.g. 0 or 2")
+
+
+def class_count(text: str) -> int:
+    """An argparse type: ``--num-classes``, 1 (binary masks) to 255 (labels are stored in 8-bit masks)."""
+    return _integer_in(text, 1, 255, "a number of classes from 1 (binary masks) to 255, e.g. 3")
+
+
+def mask_value(text: str) -> int:
+    """An argparse type: a value an 8-bit mask can hold, 0 to 255 (``--ignore-index``)."""
+    return _integer_in(text, 0, 255, "a mask value from 0 to 255, e.g. 255")
+
+
+def open_unit_interval(text: str) -> float:
+    """An argparse type: a fraction strictly between 0 and 1 (``--val-fraction``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a fraction strictly between 0 and 1, e.g. 0.1")
+    return value
+
+
 def available_device(text: str) -> str:
     """An argparse type: a device name that exists on this machine ("cpu", "cuda", "cuda:1", "mps")."""
 

@@ -9,6 +9,7 @@ hyperparameter search, experiment tracking. Taught in: the README (command line,
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 import torch
@@ -19,9 +20,10 @@ from torch.utils.data.distributed import DistributedSampler
 from unet_tutorial import distributed
 from unet_tutorial.checkpoint import CheckpointError, read_checkpoint
 from unet_tutorial.cli_args import CliError, check_out
+from unet_tutorial.cli_runs import DEFAULTS, check_run_folder, replacing, resumed_settings, run_folder
 from unet_tutorial.conventions import IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD
 from unet_tutorial.data import ADE20KDataset, CarvanaDataset, carvana_split, random_subset
-from unet_tutorial.folder import FolderDataset, split_indices
+from unet_tutorial.folder import FolderDataset, check_labels, split_indices
 from unet_tutorial.loaders import seed_loader, seed_worker
 from unet_tutorial.losses import ComboLoss
 from unet_tutorial.models import build_model
@@ -84,27 +86,15 @@ def datasets(args: argparse.Namespace, root: Path | None, num_classes: int, mean
 
         train_set, val_set = folder(train_tf), folder(val_tf)
         train_index, val_index = split_indices(len(train_set), args.val_fraction, seed)
+        # Every mask's labels now, not after the first epoch when a validation mask is read.
+        found = check_labels(train_set, num_classes, args.ignore_index)
+        if distributed.is_main_process():
+            print(f"checked the labels of {len(train_set)} masks: values {sorted(found)}")
         train_set, val_set = Subset(train_set, train_index), Subset(val_set, val_index)
     if limit:
         train_set = Subset(train_set, random_subset(list(range(len(train_set))), limit, seed))
         val_set = Subset(val_set, random_subset(list(range(len(val_set))), max(limit // 4, 1), seed))
     return train_set, val_set
-
-
-def check_run_folder(out: Path, resume: str | None, overwrite: bool) -> None:
-    """Refuse to train into a folder that holds another run's checkpoints unless --resume or --overwrite."""
-    existing = [out / name for name in ("best.pt", "last.pt") if (out / name).exists()]
-    if not existing or resume:
-        return
-    if not overwrite:
-        raise CliError(
-            f"--out {out} already holds {' and '.join(p.name for p in existing)} from an earlier run; "
-            f"pass --resume {out / 'last.pt'} to continue it, --overwrite to replace it, or another "
-            "--out"
-        )
-    if distributed.is_main_process():
-        for path in existing:
-            path.unlink()
 
 
 def train_command(args: argparse.Namespace) -> dict:
@@ -123,14 +113,42 @@ def train_command(args: argparse.Namespace) -> dict:
                 f"--data-dir {root} is not a directory; point it at the {args.dataset} data, or make a "
                 f"sample with: python -m unet_tutorial data sample {args.dataset} --root DIR"
             )
-    out = Path(args.out)
+    out = run_folder(args)
     check_out(out)
     check_run_folder(out, args.resume, args.overwrite)
+    kwargs = model_kwargs(args, spec["num_classes"])
+    resumed = _resumed(args, kwargs) if args.resume else None
+    with replacing(out, args.overwrite):  # --overwrite: the old run comes back if this one writes no checkpoint
+        history = _train(args, spec, root, out, kwargs, resumed)
+    written = [str(out / name) for name in ("best.pt", "last.pt") if (out / name).is_file()]
+    if distributed.is_main_process():
+        print(f"checkpoints: {' and '.join(written)}" if written else "no checkpoint was written")
+    distributed.cleanup_distributed()
+    return history
+
+
+def _resumed(args: argparse.Namespace, kwargs: dict) -> dict:
+    """The checkpoint ``--resume`` names, once it is known to hold a run of this model."""
+    resumed = read_checkpoint(args.resume)
+    if "epoch" not in resumed or "history" not in resumed:
+        raise CheckpointError(
+            f"--resume {args.resume} holds only model weights (no epoch, optimizer or "
+            "history to continue from); pass a last.pt written by train"
+        )
+    saved = resumed.get("config") or {}
+    if saved.get("model") not in (None, args.model) or saved.get("model_kwargs") not in (None, kwargs):
+        raise CliError(
+            f"--resume {args.resume} was trained as {saved.get('model')} {saved.get('model_kwargs')}, "
+            f"not {args.model} {kwargs}; pass the same --model/--base-channels/--depth"
+        )
+    return resumed
+
+
+def _train(args: argparse.Namespace, spec: dict, root: Path | None, out: Path, kwargs: dict, resumed) -> dict:
     device = (
         distributed.setup_distributed(args.device) if distributed.launched_by_torchrun() else pick_device(args.device)
     )
     set_seed(args.seed + distributed.rank(), deterministic=args.deterministic)
-    kwargs = model_kwargs(args, spec["num_classes"])
     model = build_model(args.model, **kwargs)
     norm = getattr(model, "normalization", None) or {"mean": IMAGENET_MEAN, "std": IMAGENET_STD}
     size = args.image_size
@@ -152,6 +170,10 @@ def train_command(args: argparse.Namespace) -> dict:
     # Every rank evaluates the whole validation set: the same numbers everywhere, so early stopping agrees.
     val_batch = 1 if args.dataset == "ade20k" else args.batch_size  # ADE20K: each image at its own size
     val_loader = seed_loader(DataLoader(val_set, batch_size=val_batch, generator=torch.Generator(), **loader_args))
+    if resumed is not None:  # its --lr and --scheduler, and an --epochs its schedule can reach
+        resumed_settings(args, resumed, math.ceil(len(train_loader) / args.accumulate))
+    args.lr = args.lr if args.lr is not None else DEFAULTS["lr"]
+    args.scheduler = args.scheduler or DEFAULTS["scheduler"]
 
     # channels_last before DDP wraps the model: DDP lays out its gradient buckets like the parameters.
     model = model.to(device, memory_format=memory_format_for(device))
@@ -174,35 +196,19 @@ def train_command(args: argparse.Namespace) -> dict:
         "num_classes": spec["num_classes"],
         "ignore_index": spec["ignore_index"],
         "pretrained": bool(getattr(args, "pretrained", False)),
+        "lr": args.lr,  # a resume keeps these two (cli_runs.resumed_settings)
+        "scheduler": args.scheduler,
+        "epochs": args.epochs,
     }
     if args.dataset == "ade20k":
         config["short_side"] = min(size)  # predict resizes each image to this short side, keeping its aspect
-    if args.resume:
-        resumed = read_checkpoint(args.resume)
-        if "epoch" not in resumed or "history" not in resumed:
-            raise CheckpointError(
-                f"--resume {args.resume} holds only model weights (no epoch, optimizer or "
-                "history to continue from); pass a last.pt written by train"
-            )
-        if resumed["epoch"] >= args.epochs:
-            raise CliError(
-                f"--resume {args.resume} has already trained {resumed['epoch']} epochs, and --epochs is "
-                f"{args.epochs}; pass --epochs larger than {resumed['epoch']} to train further"
-            )
-        saved = resumed.get("config") or {}
-        if saved.get("model") not in (None, args.model) or saved.get("model_kwargs") not in (None, kwargs):
-            raise CliError(
-                f"--resume {args.resume} was trained as {saved.get('model')} {saved.get('model_kwargs')}, "
-                f"not {args.model} {kwargs}; pass the same --model/--base-channels/--depth"
-            )
     if distributed.is_main_process():
         where = root or f"{args.images} + {args.masks}"
         print(
             f"train {args.model} {kwargs} on {args.dataset} ({len(train_set)} train / {len(val_set)} val images "
-            f"from {where}) at {size[0]}x{size[1]}, device {device} x{distributed.world_size()}, out {args.out}"
+            f"from {where}) at {size[0]}x{size[1]}, device {device} x{distributed.world_size()}, out {out}"
         )
-    scheduler = None if args.scheduler == "none" else args.scheduler
-    history = fit(
+    return fit(
         model,
         train_loader,
         val_loader,
@@ -212,9 +218,9 @@ def train_command(args: argparse.Namespace) -> dict:
         device=device,
         num_classes=spec["num_classes"],
         ignore_index=spec["ignore_index"],
-        scheduler=scheduler,
+        scheduler=None if args.scheduler == "none" else args.scheduler,
         patience=args.patience,
-        checkpoint_dir=args.out,
+        checkpoint_dir=out,
         resume=args.resume,
         amp_dtype=AMP[args.amp],
         grad_clip=args.grad_clip,
@@ -222,8 +228,3 @@ def train_command(args: argparse.Namespace) -> dict:
         config=config,
         progress=not args.no_progress,
     )
-    written = [str(out / name) for name in ("best.pt", "last.pt") if (out / name).is_file()]
-    if distributed.is_main_process():
-        print(f"checkpoints: {' and '.join(written)}" if written else "no checkpoint was written")
-    distributed.cleanup_distributed()
-    return history

@@ -138,14 +138,31 @@ def _dice_per_image(preds: Tensor, targets: Tensor, ignore_index: int | None) ->
     return torch.where(total > 0, 2 * inter / total.clamp(min=1), 1.0)
 
 
+def _check_binary(preds: Tensor, targets: Tensor, ignore_index: int | None) -> None:
+    """Refuse what ``dice_score`` would silently misread: soft predictions (any value > 0 would count as
+    foreground) and targets that are not 0/1 (a 0/255 mask would have no foreground at all)."""
+    if preds.numel() and preds.dtype != torch.bool and not bool(((preds == 0) | (preds == 1)).all()):
+        raise ValueError(
+            f"dice_score: preds must be 0/1; got values {preds.unique()[:10].tolist()}; "
+            "threshold probabilities first: preds = probs > 0.5 (or logits > 0)."
+        )
+    allowed = (targets == 0) | (targets == 1)
+    if ignore_index is not None:
+        allowed |= targets == ignore_index
+    if targets.numel() and not bool(allowed.all()):
+        bad = targets[~allowed].unique()[:10].tolist()
+        hint = "divide a 0/255 mask by 255 (masks / 255)" if 255 in bad and ignore_index != 255 else "use 0/1 masks"
+        raise ValueError(f"dice_score: targets must be 0/1 or ignore_index={ignore_index}; found values {bad}; {hint}.")
+
+
 def dice_score(preds: Tensor, targets: Tensor, *, ignore_index: int | None = None) -> float:
     """The Carvana competition metric: mean over images of the foreground Dice, 2|P∩T| / (|P| + |T|).
 
     An empty prediction of an empty mask scores 1 (nothing to find, nothing found).
 
     Args:
-        preds: binary predictions, 0/1 (e.g. ``(logits > 0)``).
-        targets: binary masks, 0/1; pixels equal to ``ignore_index`` are left out.
+        preds: binary predictions, 0/1 (e.g. ``(logits > 0)``); probabilities are refused, threshold them first.
+        targets: binary masks, 0/1; pixels equal to ``ignore_index`` are left out; other values are refused.
 
     Returns:
         The mean Dice as a float; NaN for an empty batch.
@@ -158,6 +175,7 @@ def dice_score(preds: Tensor, targets: Tensor, *, ignore_index: int | None = Non
             f"dice_score: preds {tuple(preds.shape)} and targets {tuple(targets.shape)} must have "
             "the same shape, (B, 1, H, W) or (B, H, W)."
         )
+    _check_binary(preds, targets, ignore_index)
     return _dice_per_image(preds, targets, ignore_index).double().mean().item()
 
 

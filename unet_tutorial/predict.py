@@ -1,12 +1,13 @@
 """Inference on real images: probabilities, masks at the original size, and big images in tiles.
 
-``predict_mask`` resizes an image to the size the model was trained at, predicts, and brings the probabilities
-back to the original size before thresholding (binary) or taking the argmax (classes) — labels are never
-interpolated. ``sliding_window_predict`` covers an image too large for memory with overlapping tiles whose
-borders are blended; ``sliding_window_mask`` gives the same mask strip by strip, never holding full-size
-probabilities. Horizontal-flip test-time augmentation averages a prediction with that of the mirrored image.
-What it leaves out: multi-scale TTA, CRF post-processing (and the Carvana run-length format, which lives with
-the Carvana files in data.py). Taught in: 03 (Carvana binary), 05 (ADE20K, sliding window).
+``predict_mask`` resizes an image to the size the model was trained at, predicts, and brings the probabilities back
+to the original size before thresholding (binary) or taking the argmax (classes) — labels are never interpolated.
+``sliding_window_predict`` covers an image too large for memory with overlapping tiles whose borders are blended;
+``sliding_window_mask`` gives the same mask strip by strip, never holding full-size probabilities or a full-size
+float copy of the image (tiles are normalised one at a time). Horizontal-flip test-time augmentation averages a
+prediction with that of the mirrored image. What it leaves out: multi-scale TTA, CRF post-processing (and the
+Carvana run-length format, which lives with the Carvana files in data.py). Taught in: 03 (Carvana binary), 05
+(ADE20K, sliding window).
 """
 
 from __future__ import annotations
@@ -153,21 +154,53 @@ def blend_window(height: int, width: int) -> Tensor:
     return (ramp(height)[:, None] * ramp(width)[None, :]).clamp_min(1e-3)  # (h, 1) * (1, w) -> (h, w)
 
 
+class _Tiles:
+    """Normalised tiles cut from an image on demand: a uint8 image stays uint8 (a full-size float32 copy would
+    take 4x its memory), and only the tiles being predicted exist as float. Images smaller than a tile are
+    mirrored out to a full tile first (that copy is tile-sized)."""
+
+    def __init__(self, image: np.ndarray | Tensor, tile: int | tuple[int, int], mean, std) -> None:
+        self.tile_h, self.tile_w = (tile, tile) if isinstance(tile, int) else tile
+        if isinstance(image, np.ndarray):
+            to_input(image[:1, :1], mean, std)  # checks dtype and shape; cheap
+            self.image, self.channels_last = torch.from_numpy(image), True  # (H, W, 3) uint8, no copy
+        else:
+            to_input(image)  # checks a float (3, H, W)
+            self.image, self.channels_last = image.cpu(), False  # (3, H, W), already normalised
+        self.mean, self.std = torch.tensor(mean).view(3, 1, 1), torch.tensor(std).view(3, 1, 1)
+        self.height, self.width = self.image.shape[:2] if self.channels_last else self.image.shape[-2:]
+        pad_h, pad_w = max(self.tile_h - self.height, 0), max(self.tile_w - self.width, 0)
+        if pad_h or pad_w:  # smaller than one tile: mirror the image out to a full tile
+            mode = "reflect" if pad_h < self.height and pad_w < self.width else "replicate"
+            x = self.image.permute(2, 0, 1).float() if self.channels_last else self.image  # (3, H, W)
+            x = F.pad(x[None], (0, pad_w, 0, pad_h), mode=mode)[0]  # (3, max(H, th), max(W, tw))
+            self.image = x.round().to(torch.uint8).permute(1, 2, 0) if self.channels_last else x
+        self.full_h, self.full_w = self.image.shape[:2] if self.channels_last else self.image.shape[-2:]
+
+    def __call__(self, top: int, left: int) -> Tensor:
+        """The normalised tile whose top-left corner is (top, left). Shape: (3, tile_h, tile_w) float32."""
+        rows, cols = slice(top, top + self.tile_h), slice(left, left + self.tile_w)
+        if not self.channels_last:
+            return self.image[:, rows, cols]
+        x = self.image[rows, cols].permute(2, 0, 1).float().div_(255.0)  # (th, tw, 3) uint8 -> (3, th, tw)
+        return x.sub_(self.mean).div_(self.std)
+
+
 def _blended_strips(
     model: nn.Module,
-    x: Tensor,
-    tile_h: int,
-    tile_w: int,
+    tiles: _Tiles,
     overlap: float,
     batch_size: int,
     tta: bool,
     device: torch.device,
     amp_dtype: torch.dtype | None,
 ):
-    """Yield (first row, probs (C, rows, W')) for consecutive horizontal strips of ``x``, each blended from
+    """Yield (first row, probs (C, rows, W')) for consecutive horizontal strips of the image, each blended from
     every tile that covers it, as soon as the last such tile is done. Only one tile's height of probabilities is
     held, never (C, H, W); a yielded strip is overwritten by the next step, so use (or copy) it at once."""
-    full_h, full_w = x.shape[-2:]
+    if not 0 <= overlap < 1:
+        raise ValueError(f"overlap={overlap} must be in [0, 1); e.g. 0.25 shares a quarter of each tile")
+    tile_h, tile_w, full_h, full_w = tiles.tile_h, tiles.tile_w, tiles.full_h, tiles.full_w
     stride_h, stride_w = max(1, round(tile_h * (1 - overlap))), max(1, round(tile_w * (1 - overlap)))
     tops, lefts = tile_starts(full_h, tile_h, stride_h), tile_starts(full_w, tile_w, stride_w)
     window = blend_window(tile_h, tile_w)  # (th, tw)
@@ -175,8 +208,8 @@ def _blended_strips(
     for i, top in enumerate(tops):
         for j in range(0, len(lefts), batch_size):
             chunk = lefts[j : j + batch_size]
-            tiles = torch.stack([x[:, top : top + tile_h, left : left + tile_w] for left in chunk])  # (b, 3, th, tw)
-            probs = predict_probs(model, tiles.to(device), tta=tta, amp_dtype=amp_dtype).cpu()  # (b, C, th, tw)
+            batch = torch.stack([tiles(top, left) for left in chunk])  # (b, 3, th, tw)
+            probs = predict_probs(model, batch.to(device), tta=tta, amp_dtype=amp_dtype).cpu()  # (b, C, th, tw)
             if total is None:
                 total = torch.zeros(probs.shape[1], tile_h, full_w)  # (C, th, W')
             for left, p in zip(chunk, probs):
@@ -187,19 +220,6 @@ def _blended_strips(
         keep = tile_h - done  # rows the next tiles add to: move them to the top of the buffer
         total[:, :keep], weight[:, :keep] = total[:, done:].clone(), weight[:, done:].clone()
         total[:, keep:], weight[:, keep:] = 0, 0
-
-
-def _tiling_input(image: np.ndarray | Tensor, tile: int | tuple[int, int], overlap: float, mean, std):
-    if not 0 <= overlap < 1:
-        raise ValueError(f"overlap={overlap} must be in [0, 1); e.g. 0.25 shares a quarter of each tile")
-    x = to_input(image, mean, std).cpu()  # (3, H, W)
-    height, width = x.shape[-2:]
-    tile_h, tile_w = (tile, tile) if isinstance(tile, int) else tile
-    pad_h, pad_w = max(tile_h - height, 0), max(tile_w - width, 0)
-    if pad_h or pad_w:  # smaller than one tile: mirror the image out to a full tile
-        mode = "reflect" if pad_h < height and pad_w < width else "replicate"
-        x = F.pad(x[None], (0, pad_w, 0, pad_h), mode=mode)[0]  # (3, max(H, th), max(W, tw))
-    return x, height, width, tile_h, tile_w
 
 
 @torch.inference_mode()
@@ -227,14 +247,12 @@ def sliding_window_predict(
     Returns:
         probs (C, H, W) on the CPU; ``probs_to_mask`` turns them into a mask.
     """
-    x, height, width, tile_h, tile_w = _tiling_input(image, tile, overlap, mean, std)
+    tiles = _Tiles(image, tile, mean, std)
     strips = [
         probs.clone()
-        for _, probs in _blended_strips(
-            model, x, tile_h, tile_w, overlap, batch_size, tta, _device(model, device), amp_dtype
-        )
+        for _, probs in _blended_strips(model, tiles, overlap, batch_size, tta, _device(model, device), amp_dtype)
     ]
-    return torch.cat(strips, dim=1)[:, :height, :width]  # (C, H, W)
+    return torch.cat(strips, dim=1)[:, : tiles.height, : tiles.width]  # (C, H, W)
 
 
 @torch.inference_mode()
@@ -253,16 +271,16 @@ def sliding_window_mask(
     amp_dtype: torch.dtype | None = None,
 ) -> Tensor:
     """The mask ``probs_to_mask(sliding_window_predict(...))`` gives, strip by strip: memory for a uint8 mask
-    and one strip of probabilities (C, tile height, W), whatever the image's height. Taught in 05.
+    and one strip of probabilities (C, tile height, W), whatever the image's height; a uint8 image is normalised
+    one tile at a time (``benchmarks/predict_memory.py`` measures it). Taught in 05.
 
     Returns:
         mask (H, W) uint8 on the CPU (0/1, or class indices).
     """
-    x, height, width, tile_h, tile_w = _tiling_input(image, tile, overlap, mean, std)
+    tiles = _Tiles(image, tile, mean, std)
+    height, width = tiles.height, tiles.width
     mask = torch.empty(height, width, dtype=torch.uint8)  # (H, W)
-    for top, probs in _blended_strips(
-        model, x, tile_h, tile_w, overlap, batch_size, tta, _device(model, device), amp_dtype
-    ):
+    for top, probs in _blended_strips(model, tiles, overlap, batch_size, tta, _device(model, device), amp_dtype):
         if top < height:
             mask[top : top + probs.shape[1]] = probs_to_mask(probs[:, : height - top, :width], threshold)
     return mask

@@ -61,12 +61,13 @@ def train_one_epoch(
         amp_dtype: autocast dtype (torch.bfloat16 or torch.float16), None for fp32. fp16 needs a ``scaler``
             (``torch.amp.GradScaler("cuda")``) so that small gradients do not underflow.
         grad_clip: clip the global gradient norm to this value.
-        accumulate: sum gradients over this many batches before each optimizer step (a bigger effective batch).
+        accumulate: step on the mean gradient of this many batches (a bigger batch); a short last group too.
         scheduler: stepped after every optimizer step (one-cycle); epoch schedulers are stepped by ``fit``.
         channels_last: NHWC memory layout for the images and the model's weights (both, so that no convolution
             converts back); default only on CUDA, where it speeds up convolutions.
     Returns:
-        {"loss": mean loss per image, "lr", "images", "seconds", "images_per_s"}.
+        {"loss", "lr", "images", "seconds", "images_per_s"}; "loss": the batches' losses averaged with their
+        sizes as weights (per image for losses that average over images; a batch-wide Dice is not).
     Raises:
         NonFiniteLossError: the loss became NaN or infinite; nothing of that step is applied.
     """
@@ -103,8 +104,9 @@ def train_one_epoch(
                     f"the loss became {loss.item()} at epoch {epoch}, step {index + 1} of "
                     f"{num_batches}; try a lower learning rate, grad_clip, or fp32"
                 )
-            # Dividing by ``accumulate`` makes the summed gradient the mean over the big batch.
-            scaled = loss / accumulate
+            # Divided by its group's size (the epoch's last may be short), the summed gradient is the group's mean.
+            group_size = min(accumulate, num_batches - index + index % accumulate)
+            scaled = loss / group_size
             (scaler.scale(scaled) if scaler is not None else scaled).backward()
         if stepping:
             if scaler is not None:

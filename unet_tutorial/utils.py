@@ -147,14 +147,19 @@ def runs_root(on_drive: bool = False) -> Path:
     return drive_root() / "runs" if on_drive and in_colab() else Path("runs")
 
 
-def report_metric(name: str, value: float, notebook: str) -> None:
+def report_metric(name: str, value: float, notebook: str, *, data: str | None = None) -> None:
     """Print a notebook's headline metric and, when ``$UNET_TUTORIAL_REPORT`` names a folder, record it there.
 
-    ``make tutorial`` sets that folder and prints one table of every notebook's headline metric.
+    ``make tutorial`` sets that folder and prints one table of every notebook's headline metric; ``make results``
+    writes them into the README.
+
+    Args:
+        data: what the metric was measured on, e.g. "generated" or "real" (the README's table says it).
     """
-    print(f"{notebook}: {name} = {value:.4f}")
+    print(f"{notebook}: {name} = {value:.4f}" + (f" ({data} data)" if data else ""))
     folder = os.environ.get(REPORT_ENV)
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
         path = Path(folder) / f"{notebook}.json"
-        path.write_text(json.dumps({"notebook": notebook, "metric": name, "value": float(value)}))
+        record = {"notebook": notebook, "metric": name, "value": float(value)}
+        path.write_text(json.dumps(record | ({"data": data} if data else {})))

@@ -9,9 +9,11 @@ chunks, cloud buckets. Taught in: no notebook cell; notebooks 03 and 05 call it 
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import http.client
 import json
+import lzma
 import os
 import shutil
 import tarfile
@@ -20,6 +22,7 @@ import urllib.error
 import urllib.request
 import warnings
 import zipfile
+import zlib
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -63,7 +66,9 @@ def download_url(
     """Download ``url`` to ``dest``, resuming after cut connections and checking the checksum.
 
     An existing ``dest`` that matches the checksum (or any existing ``dest`` when no checksum is given) is kept
-    and nothing is downloaded. A checksum mismatch removes the download and raises, leaving no file at ``dest``.
+    and nothing is downloaded; one that does not match is moved aside (``<dest>.sha256-mismatch``) and downloaded
+    again. A download that does not match is kept as ``<dest>.sha256-mismatch`` (the expected checksum may be the
+    wrong one) and the error says both checksums; no file is written at ``dest``.
     Without a checksum a warning says so, and completeness rests on the server's length: a response without
     one is confirmed by a Range request that must answer "nothing left" (416).
 
@@ -88,8 +93,8 @@ def download_url(
     if dest.is_file():
         if expected is None or file_hash(dest, expected[0]) == expected[1]:
             return dest
-        print(f"{dest} does not match its {expected[0]} checksum; downloading it again")
-        dest.unlink()
+        aside = move_aside(dest, f".{expected[0]}-mismatch")
+        print(f"{dest} does not match its {expected[0]} checksum: kept it as {aside.name}, downloading it again")
     if expected is None:
         warnings.warn(
             f"downloading {url} without a checksum: a damaged or substituted file cannot be detected; "
@@ -118,14 +123,29 @@ def download_url(
     if expected is not None:
         got = file_hash(part, expected[0])
         if got != expected[1]:
+            aside = move_aside(part, f".{expected[0]}-mismatch", dest)
             _restart(part)
             raise DownloadError(
-                f"checksum mismatch for {url}: expected {expected[0]} {expected[1]}, got {got}. The download was "
-                f"removed; {dest} was not written. Try again, or check that the URL is the official one."
+                f"checksum mismatch for {url}: expected {expected[0]} {expected[1]}, got {got}; {dest} was not "
+                f"written and the download is kept as {aside}. If the expected checksum is out of date (the "
+                f"publisher changed the file), check the file and rename it to {dest.name}; else delete it and "
+                "try again, from the official URL."
             )
     part.replace(dest)
     _restart(part)  # only the sidecar is left to remove
     return dest
+
+
+def move_aside(path: Path, tag: str, name_for: Path | None = None) -> Path:
+    """Rename ``path`` to ``<name_for><tag>`` (default: ``path`` itself), never over another file: a number is
+    added when that name is taken. Returns the new path."""
+    base = (name_for or path).with_name((name_for or path).name + tag)
+    target, n = base, 1
+    while target.exists() or target.is_symlink():
+        n += 1
+        target = base.with_name(f"{base.name}-{n}")
+    path.rename(target)
+    return target
 
 
 def _restart(part: Path) -> None:
@@ -226,10 +246,9 @@ def _check_link_target(member: tarfile.TarInfo, archive: Path, links: set[str]) 
             )
 
 
-def _check_zip_size(archive: zipfile.ZipFile, path: Path, dest: Path, max_ratio: float) -> None:
-    """Refuse a zip bomb: more unpacked bytes than the disk holds, or a compression ratio no real data has."""
-    unpacked = sum(info.file_size for info in archive.infolist())
-    packed = max(sum(info.compress_size for info in archive.infolist()), 1)
+def _check_size(unpacked: int, path: Path, dest: Path, max_ratio: float) -> None:
+    """Refuse a compression bomb: more unpacked bytes than the disk holds, or a ratio no real data has."""
+    packed = max(path.stat().st_size, 1)
     free = shutil.disk_usage(dest).free
     if unpacked > free:
         raise DownloadError(
@@ -237,10 +256,11 @@ def _check_zip_size(archive: zipfile.ZipFile, path: Path, dest: Path, max_ratio:
             f"{free / 1e9:.1f} GB free; free some space or extract elsewhere"
         )
     if unpacked > ZIP_BOMB_MIN_BYTES and unpacked / packed > max_ratio:
+        kind = "zip" if zipfile.is_zipfile(path) else "tar"
         raise DownloadError(
-            f"archive {path} would unpack {packed} bytes into {unpacked} (ratio "
-            f"{unpacked / packed:.0f}, above {max_ratio:.0f}): a zip bomb, not a dataset; "
-            "refusing to extract it"
+            f"archive {path} would unpack {packed} bytes into {unpacked} (ratio {unpacked / packed:.0f}, above "
+            f"max_ratio={max_ratio:.0f}): a {kind} bomb, not a dataset, so it was not extracted; if you trust "
+            f"it, pass max_ratio={unpacked / packed + 1:.0f}"
         )
 
 
@@ -249,10 +269,16 @@ def extract_archive(path: str | Path, dest: str | Path, *, max_ratio: float = 20
 
     Every member is checked first: absolute paths, ``..`` escapes, links pointing outside ``dest`` and members
     reached through a link member are refused (DownloadError naming the member) and nothing is extracted. Tar
-    links are refused altogether on Pythons without ``tarfile.data_filter`` (before 3.10.12 / 3.11.4). A zip
-    that would not fit on the disk, or that expands more than ``max_ratio`` times (past 64 MB), is refused.
+    links are refused altogether on Pythons without ``tarfile.data_filter`` (before 3.10.12 / 3.11.4). An archive
+    that would not fit on the disk, or that expands more than ``max_ratio`` times (past 64 MB), is refused. A
+    damaged archive (bad CRC, broken compressed data: a cut copy or a failing disk) is moved aside to
+    ``<path>.corrupt``, so that the next run downloads it again instead of failing on it forever.
+
+    Args:
+        max_ratio: the most unpacked bytes per archive byte; raise it (e.g. ``float("inf")``) for an archive you
+            trust that compresses better than real data does.
     Raises:
-        DownloadError: an unsafe member, a zip bomb, or not an archive.
+        DownloadError: an unsafe member, a compression bomb, a damaged archive, or not an archive.
 
     Returns:
         ``dest`` as a Path.
@@ -260,43 +286,72 @@ def extract_archive(path: str | Path, dest: str | Path, *, max_ratio: float = 20
     path, dest = Path(path), Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     dest = dest.resolve()
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as archive:
-            for name in archive.namelist():
-                _check_member(name, dest, path)
-            _check_zip_size(archive, path, dest, max_ratio)
-            archive.extractall(dest)
-    elif tarfile.is_tarfile(path):
-        with tarfile.open(path) as archive:
-            members = archive.getmembers()
-            links = {str(Path(m.name)) for m in members if m.issym() or m.islnk()}
-            for member in members:
-                _check_member(member.name, dest, path, links)
-                if member.issym() or member.islnk():
-                    _check_link_target(member, path, links)
-                    if not hasattr(tarfile, "data_filter"):
-                        raise DownloadError(
-                            f"archive {path} holds link {member.name!r}; this Python has no "
-                            "tarfile.data_filter to extract links safely (upgrade to 3.10.12+, "
-                            "3.11.4+ or 3.12+)"
-                        )
-                    base = (dest / member.name).parent if member.issym() else dest
-                    if os.path.isabs(member.linkname) or not (base / member.linkname).resolve().is_relative_to(dest):
-                        raise DownloadError(f"archive {path} holds link {member.name!r} -> {member.linkname!r} "
-                                            f"pointing outside {dest}; refusing to extract it")  # fmt: skip
-                elif not (member.isfile() or member.isdir()):
-                    raise DownloadError(
-                        f"archive {path} holds {member.name!r}, a device or fifo; refusing to extract it"
-                    )
-            try:
-                if hasattr(tarfile, "data_filter"):  # Python >= 3.12 (and patched 3.10/3.11): a second safety net
-                    archive.extractall(dest, members, filter="data")
-                else:
-                    archive.extractall(dest, members)
-            except tarfile.TarError as error:  # FilterError and its kinds: the filter caught what we missed
-                raise DownloadError(f"archive {path}: {error}; refusing to extract the rest") from None
-    else:
+    try:
+        if zipfile.is_zipfile(path):
+            _extract_zip(path, dest, max_ratio)
+        elif tarfile.is_tarfile(path):
+            _extract_tar(path, dest, max_ratio)
+        else:
+            raise DownloadError(
+                f"{path} is neither a zip nor a tar archive (or it is damaged: delete it and download again)"
+            )
+    except _DAMAGED as error:
+        aside = move_aside(path, ".corrupt")
+        reason = " ".join(f"{type(error).__name__}: {error}".split())
         raise DownloadError(
-            f"{path} is neither a zip nor a tar archive (or it is damaged: delete it and download again)"
-        )
+            f"archive {path} is damaged ({reason}); moved it to {aside}: run again to download it afresh "
+            f"(and delete {aside.name} once that works)"
+        ) from None
     return dest
+
+
+# What a damaged archive raises while it is read: bad CRCs and headers, broken deflate/gzip/bz2/xz streams.
+_DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, gzip.BadGzipFile, lzma.LZMAError, tarfile.ReadError)
+
+
+def _extract_zip(path: Path, dest: Path, max_ratio: float) -> None:
+    with zipfile.ZipFile(path) as archive:
+        for name in archive.namelist():
+            _check_member(name, dest, path)
+        _check_size(sum(info.file_size for info in archive.infolist()), path, dest, max_ratio)
+        for info in archive.infolist():  # each member's CRC is checked as it is read
+            try:
+                archive.extract(info, dest)
+            except _DAMAGED:
+                if not info.is_dir():  # never leave a damaged member behind, to be counted as a good file
+                    (dest / info.filename).unlink(missing_ok=True)
+                raise
+
+
+def _extract_tar(path: Path, dest: Path, max_ratio: float) -> None:
+    with tarfile.open(path) as archive:
+        members = archive.getmembers()
+        while archive.fileobj.read(CHUNK):  # to the end: gzip and xz check their CRC there, before anything is written
+            pass
+        links = {str(Path(m.name)) for m in members if m.issym() or m.islnk()}
+        for member in members:
+            _check_member(member.name, dest, path, links)
+            if member.issym() or member.islnk():
+                _check_link_target(member, path, links)
+                if not hasattr(tarfile, "data_filter"):
+                    raise DownloadError(
+                        f"archive {path} holds link {member.name!r}; this Python has no "
+                        "tarfile.data_filter to extract links safely (upgrade to 3.10.12+, "
+                        "3.11.4+ or 3.12+)"
+                    )
+                base = (dest / member.name).parent if member.issym() else dest
+                if os.path.isabs(member.linkname) or not (base / member.linkname).resolve().is_relative_to(dest):
+                    raise DownloadError(f"archive {path} holds link {member.name!r} -> {member.linkname!r} "
+                                        f"pointing outside {dest}; refusing to extract it")  # fmt: skip
+            elif not (member.isfile() or member.isdir()):
+                raise DownloadError(f"archive {path} holds {member.name!r}, a device or fifo; refusing to extract it")
+        _check_size(sum(m.size for m in members if m.isfile()), path, dest, max_ratio)
+        try:
+            if hasattr(tarfile, "data_filter"):  # Python >= 3.12 (and patched 3.10/3.11): a second safety net
+                archive.extractall(dest, members, filter="data")
+            else:
+                archive.extractall(dest, members)
+        except tarfile.ReadError:
+            raise  # damaged data: extract_archive moves the archive aside
+        except tarfile.TarError as error:  # FilterError and its kinds: the filter caught what we missed
+            raise DownloadError(f"archive {path}: {error}; refusing to extract the rest") from None

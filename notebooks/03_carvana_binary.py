@@ -31,7 +31,7 @@
 # **Prerequisites**: notebooks 01 (the U-Net) and 02 (BCE + Dice, the Dice metric, thresholds); PyTorch's
 # `Dataset`, `DataLoader` and a training step; the mean and its standard error (section 9 recalls the idea).
 #
-# **Core path** (a 90-minute lab): sections 1-3, 5-8 and 11-13, and experiment 2. Sections marked *(optional)*,
+# **Core path** (a 90-minute lab): sections 1-3, 5-8 and 11-13, and experiment 1. Sections marked *(optional)*,
 # the other exercises and the appendices deepen it; they use the core's variables, never the other way round.
 #
 # **Runtime**: a few minutes on a laptop CPU with the generated stand-in data, seconds in smoke mode. With the
@@ -443,7 +443,7 @@ show(worst_images, val_masks[worst], (val_probs[worst] > 0.5).long(),
 # %% [markdown]
 # Look at *where* the worst ones go wrong: where the car meets something of its own colour (the floor, the
 # wall), at the wheels, in the reflection under the car, at thin parts. Those are the places to watch when you
-# change the loss, the resolution or the augmentations. (Are some *views* harder than others? Experiment 2 asks.)
+# change the loss, the resolution or the augmentations. (Are some *views* harder than others? Experiment 1 asks.)
 
 # %% [markdown]
 # ## 9. The leak, measured (optional)
@@ -483,7 +483,8 @@ else:
                    "and a split by image would have reported that as skill")
     else:
         verdict = ("more than twice its noise, and the other way round: the held-out views of training cars were "
-                   "*harder* than the new cars, so here a split by image would not have flattered the model")
+                   "*harder* than the new cars (a random draw of views can do that: some views are harder than "
+                   "others, experiment 1), so here a split by image would not have flattered the model")
     reading(f"""
     The first number is what a split by image would have reported; the second is what the model does on new
     cars, the only thing a test set asks for. In this run the gap is {gap:+.4f} Dice, give or take {noise:.4f}
@@ -853,13 +854,59 @@ print(f"your folder's model: validation Dice {max(own_history['val_dice_per_imag
 # GPU-sized ones; `--base-channels` and `--image-size` change them.)
 
 # %% [markdown]
-# ## Exercises (experiment 2 is core, ~5 min; the others optional)
+# ## Exercises (experiment 1 is core, ~5 min; the others optional)
 #
-# One to write, two experiments on the model you just trained, each with a self-check. Experiment 2 belongs to
-# the core path; exercise 1 and experiment 3 are optional. (In the exercise version, "Run all" stops at the
-# first exercise you have not solved; the appendices after the summary need only the core sections.)
+# Two experiments on the model you just trained and one function to write, each with a self-check. Experiment 1
+# belongs to the core path; exercise 2 and experiment 3 are optional. (In the exercise version, "Run all" stops
+# at the first exercise you have not solved; the appendices after the summary need only the core sections.)
 #
-# ### Exercise 1: Dice where it is hard, on the outline (optional)
+# ### Experiment 1: which views fail? (core, ~5 min)
+# Section 8 showed the worst *images*. Are some *views* (01 to 16, around the car) harder than others? Compute
+# the mean Dice of each view over the validation cars from `per_image` (section 8, in the order of `val_ids`)
+# and put the three views with the lowest mean in `worst_views` (view numbers, as in the file names). Then look
+# at those views in the figure of section 3: what do they have in common?
+
+# %% tags=["solution"]
+# Hint: the view is the number after the last "_" of an id; collect per_image's values by view, average each
+#   group, and sort the views by that average. check_worst_views(..., reveal=True) shows the answer after a miss.
+from collections import defaultdict
+
+by_view = defaultdict(list)
+for image_id, dice in zip(val_ids, per_image):
+    by_view[int(image_id.rsplit("_", 1)[1])].append(dice)
+view_dice = {view: float(np.mean(scores)) for view, scores in sorted(by_view.items())}
+worst_views = sorted(view_dice, key=view_dice.get)[:3]
+print({view: round(dice, 4) for view, dice in view_dice.items()})
+print("worst views:", worst_views)
+
+# %%
+from unet_tutorial.course.exercises.carvana import check_worst_views
+
+check_worst_views(worst_views, val_ids, per_image)
+
+# %% tags=["answer", "reading"] jupyter={"source_hidden": true}
+from unet_tutorial.course.reading import reading
+
+worst_cover = np.mean([c for v, c in coverage_by_view.items() if v in worst_views])
+other_cover = np.mean([c for v, c in coverage_by_view.items() if v not in worst_views])
+if worst_cover < other_cover:
+    link = (f"smaller in the picture: on average the car covers {worst_cover:.1%} of them against {other_cover:.1%} "
+            "of the other views (section 2). An error band of the same width along the outline is a larger share "
+            "of a smaller car, so its Dice is lower")
+else:
+    link = (f"not smaller in the picture ({worst_cover:.1%} of the image is car, against {other_cover:.1%} in the "
+            "other views, section 2): look at them in section 3 for what else they share (reflections, wheels, "
+            "a dark side)")
+names = {1: "the front", 5: "the side", 9: "the back", 13: "the other side"}
+named = ", ".join(f"{v}" + (f" ({names[v]})" if v in names else "") for v in worst_views)
+reading(f"""
+In this run the worst views were {named}, on {len({car_of(i) for i in val_ids})} validation cars; they are
+{link}. With so few cars per view the ranking is noisy; on the real photos it may differ, and it tells you
+which photos to look at first.
+""")
+
+# %% [markdown]
+# ### Exercise 2: Dice where it is hard, on the outline (optional)
 # Almost every pixel of a car photo is easy: deep inside the car or far out in the studio. Whole-image Dice
 # counts them all, which dilutes any difference at the outline, such as that between section 11's two ways of
 # enlarging. A **boundary** score counts only the pixels near the true outline (the idea of Boundary IoU, Cheng et al., CVPR 2021,
@@ -928,52 +975,6 @@ the whole-image Dice by {whole_gap.difference:+.4f} and the edge Dice by {edge_g
 For the edge Dice, {edge_gap.sentence("edge Dice")}. Boundary scores are how papers compare models whose masks
 are all "good" by Dice; an edge Dice of {worst_edge:.3f} says the pixels around the outline are where a better
 model would gain.
-""")
-
-# %% [markdown]
-# ### Experiment 2: which views fail? (core, ~5 min)
-# Section 8 showed the worst *images*. Are some *views* (01 to 16, around the car) harder than others? Compute
-# the mean Dice of each view over the validation cars from `per_image` (section 8, in the order of `val_ids`)
-# and put the three views with the lowest mean in `worst_views` (view numbers, as in the file names). Then look
-# at those views in the figure of section 3: what do they have in common?
-
-# %% tags=["solution"]
-# Hint: the view is the number after the last "_" of an id; collect per_image's values by view, average each
-#   group, and sort the views by that average. check_worst_views(..., reveal=True) shows the answer after a miss.
-from collections import defaultdict
-
-by_view = defaultdict(list)
-for image_id, dice in zip(val_ids, per_image):
-    by_view[int(image_id.rsplit("_", 1)[1])].append(dice)
-view_dice = {view: float(np.mean(scores)) for view, scores in sorted(by_view.items())}
-worst_views = sorted(view_dice, key=view_dice.get)[:3]
-print({view: round(dice, 4) for view, dice in view_dice.items()})
-print("worst views:", worst_views)
-
-# %%
-from unet_tutorial.course.exercises.carvana import check_worst_views
-
-check_worst_views(worst_views, val_ids, per_image)
-
-# %% tags=["answer", "reading"] jupyter={"source_hidden": true}
-from unet_tutorial.course.reading import reading
-
-worst_cover = np.mean([c for v, c in coverage_by_view.items() if v in worst_views])
-other_cover = np.mean([c for v, c in coverage_by_view.items() if v not in worst_views])
-if worst_cover < other_cover:
-    link = (f"smaller in the picture: on average the car covers {worst_cover:.1%} of them against {other_cover:.1%} "
-            "of the other views (section 2). An error band of the same width along the outline is a larger share "
-            "of a smaller car, so its Dice is lower")
-else:
-    link = (f"not smaller in the picture ({worst_cover:.1%} of the image is car, against {other_cover:.1%} in the "
-            "other views, section 2): look at them in section 3 for what else they share (reflections, wheels, "
-            "a dark side)")
-names = {1: "the front", 5: "the side", 9: "the back", 13: "the other side"}
-named = ", ".join(f"{v}" + (f" ({names[v]})" if v in names else "") for v in worst_views)
-reading(f"""
-In this run the worst views were {named}, on {len({car_of(i) for i in val_ids})} validation cars; they are
-{link}. With so few cars per view the ranking is noisy; on the real photos it may differ, and it tells you
-which photos to look at first.
 """)
 
 # %% [markdown]

@@ -475,9 +475,9 @@ if leak_metrics is None:
 else:
     if abs(gap) <= 2 * noise:
         verdict = ("within twice its noise, so no leak that this many images can show"
-                   + ("" if IS_REAL else ". That is expected of drawn cars, which differ from one another in a "
-                      "handful of numbers (size, proportions, colour): there is little car-specific to memorise, "
-                      "while real cars differ in every detail"))
+                   + ("" if IS_REAL else ", as expected of drawn cars: they differ from one another in a handful "
+                      "of numbers (size, proportions, colour), so there is little car-specific to memorise, while "
+                      "real cars differ in every detail"))
     elif gap > 0:
         verdict = ("more than twice its noise, so the model has memorised something of the cars it trained on, "
                    "and a split by image would have reported that as skill")

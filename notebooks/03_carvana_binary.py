@@ -22,24 +22,21 @@
 # We train the U-Net of notebook 01 with a loss from notebook 02, end to end, the way you would on a real task.
 #
 # **What you will learn**
-# - how to get a Kaggle competition's data (token, rules, Google Drive caching on Colab)
-# - to look at images, masks and mask statistics before training anything
-# - why Carvana must be split **by car**, and how to measure what a split by image would flatter
-# - which augmentations make sense for cars, and why
-# - to train with `train_one_epoch`/`evaluate`/`fit` and keep checkpoints that a new session can resume
-# - to read a model's mistakes: learning curves, the per-image Dice histogram, the worst predictions
-# - test-time choices as experiments: the threshold, flip averaging, how to get back to full resolution
-# - to write a Kaggle submission in run-length encoding
-# - to train the same U-Net on a folder of your own images and masks
+# - to get a Kaggle competition's data, and to look at images, masks and their statistics before training
+# - why Carvana must be split **by car**, and how much a split by image would flatter the score
+# - to train with `fit` (= `train_one_epoch` + `evaluate`) and keep checkpoints that a new session resumes
+# - to read a model's mistakes (per-image Dice, the worst images) and to read a gap against its noise
+# - to get from the model's small masks back to the photo's full resolution, and to write a Kaggle submission
 #
-# **Runtime**: a little over a minute in full mode on an idle 2-core CPU (68-76 s measured; generated data, a
-# narrow U-Net on small images for 6 epochs, data generation included), seconds in smoke mode.
-# On a Colab T4 with the real data the GPU recipe (section 13: 15 epochs at 320x480) should take about 40
-# minutes, an estimate from the model's operation count (no GPU was at hand to measure it); `fit` prints each
-# epoch's time, so after the first epoch you know your own total.
+# **Prerequisites**: notebooks 01 (the U-Net) and 02 (BCE + Dice, the Dice metric, thresholds); PyTorch's
+# `Dataset`, `DataLoader` and a training step; the mean and its standard error (section 9 recalls the idea).
 #
-# Appendices after the summary: A, resuming a run safely; B, what mixed precision and channels_last do on your
-# hardware.
+# **Core path** (a 90-minute lab): sections 1-3, 5-8 and 11-13, and experiment 1. Sections marked *(optional)*,
+# the other exercises and the appendices deepen it; they use the core's variables, never the other way round.
+#
+# **Runtime**: a few minutes on a laptop CPU with the generated stand-in data, seconds in smoke mode. With the
+# real photos, and on a Colab GPU, see the runtimes table in the README (the GPU times are estimates until
+# measured); `fit` prints each epoch's time, so after the first epoch you know your own total.
 
 # %%
 # Setup: on Colab, install this course's package at the release this notebook was written for (its git tag), or
@@ -64,94 +61,98 @@ if "google.colab" in sys.modules:
     print(f"unet_tutorial {version('unet_tutorial')} from {vcs['requested_revision']}, commit {vcs['commit_id']}"
           + ("" if ref == TAG else f" ({TAG} is not published yet)"))
 
-# %%
-# Settings: every knob of this notebook. Smaller in smoke mode (tests and CI); the full recipe on a GPU.
-# The values per mode live in unet_tutorial/recipes.py, where tests check that the GPU recipe fits a T4.
+# %% tags=["settings"]
+# Settings: every knob of this notebook, with its value per mode on its own line. MODE is "smoke" when
+# smoke_mode() is on (tests and CI: tiny, seconds), "gpu" on CUDA, "cpu" anywhere else; $UNET_TUTORIAL_MODE
+# overrides it. A value written {"real": ..., "generated": ...} depends on the data section 1 finds.
+import os
 import tempfile
 from pathlib import Path
 
 import torch
 
 from unet_tutorial.precision import default_amp_dtype
-from unet_tutorial.recipes import describe, recipe, recipe_mode
-from unet_tutorial.utils import pick_device, runs_root, set_seed, smoke_mode
+from unet_tutorial.utils import pick_device, run_mode, runs_root, set_seed
 
-SMOKE = smoke_mode()
 DEVICE = pick_device()
-DOWNLOAD = False  # True: fetch the real data from Kaggle in the download cell below (token and rules needed)
-CACHE_ON_DRIVE = False  # Colab: keep the Kaggle archives and the checkpoints on Google Drive (mounted here)
-VAL_FRACTION = 0.15  # fraction of *cars* held out for validation
+MODE = run_mode(DEVICE)  # "smoke" | "cpu" | "gpu"
+DOWNLOAD = False  # True: fetch the real data from Kaggle in section 1 (a token and the rules accepted)
+CACHE_ON_DRIVE = False  # Colab: keep the Kaggle archives and the checkpoints on Google Drive
 SEED = 0
-# smoke: a few batches of tiny images, to check that every cell runs; gpu: quarter-resolution images read from
-# a half-scale copy of the photos, a wider U-Net, mixed precision; cpu: a narrow U-Net on small images
-RECIPE = recipe("03_carvana_binary", recipe_mode(DEVICE, SMOKE))
-SAMPLE_CARS, SAMPLE_SIZE = RECIPE["sample_cars"], RECIPE["sample_size"]  # generated data: cars (x16), (H, W)
-IMAGE_SIZE, BASE_CHANNELS, BATCH_SIZE = RECIPE["image_size"], RECIPE["base_channels"], RECIPE["batch_size"]
-EPOCHS, LR = RECIPE["epochs"], RECIPE["lr"]
-LEAK_FRACTION = RECIPE["leak_fraction"]  # training cars' images held back to measure a split by image (0: none)
-RESIZED_CACHE = RECIPE["resized_cache"]  # scale of a resized copy to train from (real photos), or None
-AMP_DTYPE = default_amp_dtype(DEVICE)  # bf16 (or fp16 on older GPUs) on CUDA; None = fp32 on the CPU
-NUM_WORKERS = RECIPE["num_workers"]  # GPU: min(8, CPU cores) loader processes, so the GPU never waits
-# Checkpoints: runs/03_carvana, on Google Drive with CACHE_ON_DRIVE (a new Colab VM then still finds last.pt);
-# smoke mode: a new temporary folder, never reused
-RUN_DIR = Path(tempfile.mkdtemp()) if SMOKE else runs_root(on_drive=CACHE_ON_DRIVE) / "03_carvana"
+# The generated stand-in, used when the real photos are not on disk: cars (16 views each), photo size (H, W)
+SAMPLE_CARS = {"smoke": 4, "cpu": 24, "gpu": 24}[MODE]
+SAMPLE_SIZE = {"smoke": (64, 96), "cpu": (160, 240), "gpu": (640, 960)}[MODE]
+VAL_FRACTION = {"smoke": 0.5, "cpu": 0.15, "gpu": 0.15}[MODE]  # of the *cars*; smoke: 2 of 4, two to compare
+LEAK_FRACTION = {"smoke": 0.1, "cpu": 0.1, "gpu": 0.02}[MODE]  # training cars' images kept back (section 9)
+IMAGE_SIZE = {"smoke": (64, 96), "cpu": {"real": (96, 144), "generated": (96, 144)}, "gpu": (320, 480)}[MODE]  # (H, W)
+BASE_CHANNELS = {"smoke": 8, "cpu": 16, "gpu": 32}[MODE]  # U-Net width (the paper's is 64)
+BATCH_SIZE = {"smoke": 4, "cpu": 8, "gpu": 16}[MODE]
+EPOCHS = {"smoke": 1, "cpu": {"real": 6, "generated": 6}, "gpu": 15}[MODE]
+# AdamW's peak learning rate (one-cycle schedule); smoke: large, so that its few steps leave a model whose Dice
+# differs from image to image, and the exercises' checks have wrong answers to reject
+LR = {"smoke": 3e-2, "cpu": 3e-3, "gpu": 1e-3}[MODE]
+WEIGHT_DECAY = 1e-4
+LOSS_WEIGHTS = {"cross_entropy": 1.0, "dice": 1.0}  # BCE + Dice (notebook 02)
+# Training augmentations (section 4 shows each); mask_fill=0: pixels an augmentation invents are background
+AUGMENT = {"crop": "random_resized", "scale": (0.6, 1.0), "hflip": 0.5, "rotate": 10.0, "shift": 0.05,
+           "color_jitter": 0.2, "mask_fill": 0}
+THRESHOLD = 0.5  # a pixel is car where its probability exceeds this (section 10 tests other values)
+TTA = False  # True: average each prediction with that of the mirror image (section 10 tests it)
+RESIZED_CACHE = {"smoke": None, "cpu": None, "gpu": 0.5}[MODE]  # real photos: train from a copy at this scale
+NUM_WORKERS = {"smoke": 0, "cpu": 0, "gpu": min(8, os.cpu_count() or 1)}[MODE]  # loader processes
+AMP_DTYPE = default_amp_dtype(DEVICE)  # bf16 (fp16 on a T4) on CUDA; None = fp32 on the CPU
+# Checkpoints: runs/03_carvana (on Google Drive with CACHE_ON_DRIVE); smoke: a new temporary folder
+RUN_DIR = Path(tempfile.mkdtemp()) if MODE == "smoke" else runs_root(on_drive=CACHE_ON_DRIVE) / "03_carvana"
 set_seed(SEED)
-print(describe(RECIPE))
-print(f"smoke mode: {SMOKE}, device: {DEVICE}, image size (H, W): {IMAGE_SIZE}, U-Net base channels: "
-      f"{BASE_CHANNELS}, batch: {BATCH_SIZE}, epochs: {EPOCHS}, AMP: {AMP_DTYPE}, checkpoints: {RUN_DIR}")
+print(f"mode {MODE}, device {DEVICE}, AMP {AMP_DTYPE}, checkpoints in {RUN_DIR}")
 
 # %% [markdown]
-# ## 1. Getting the data
+# ## 1. Getting the data (core, ~5 min)
 #
 # Carvana is a Kaggle competition, so downloading it takes three things, once:
 # 1. a Kaggle account, and the competition's rules accepted on
 #    [its rules page](https://www.kaggle.com/competitions/carvana-image-masking-challenge/rules)
 #    (without that, Kaggle answers 403 Forbidden even with a valid token);
 # 2. an API token: Kaggle > Settings > API > *Create New Token*. On Colab add it as a secret named
-#    `KAGGLE_API_TOKEN` (the key icon on the left); elsewhere set the environment variable of that name. (A
-#    `kaggle.json` file from an older token works too: put it in `~/.kaggle/`, or add its two values as the
-#    secrets `KAGGLE_USERNAME` and `KAGGLE_KEY`);
+#    `KAGGLE_API_TOKEN` (the key icon on the left); elsewhere set the environment variable of that name (an
+#    older `kaggle.json` works too, in `~/.kaggle/`);
 # 3. the Kaggle client (`pip install kaggle`; Colab has it).
 #
-# Then set `DOWNLOAD = True` in the settings and run the next cell, or from a terminal run
-# `python data_scripts/download_carvana.py`; both call `fetch_carvana` in `unet_tutorial/course/download.py`. We take
-# `train.zip` (5,088 JPEGs), `train_masks.zip` (one GIF mask per image) and `train_masks.csv.zip` (the same
-# masks in the submission format of section 12); the competition's test set has no masks and is not needed here.
-#
-# **On Colab**, everything under `/content` vanishes with the session. With `CACHE_ON_DRIVE = True` (the
-# settings cell mounts your Google Drive) the archives are kept on Drive and only unpacked to the fast local disk
-# in each new session, since reading thousands of small files straight from Drive would be slow; the run folder
-# with the checkpoints (`RUN_DIR`) lives on Drive too, so a new session resumes the training instead of
-# restarting it (section 7).
-#
-# The cell is tagged `skip-execution`, so tests and CI never run it, and it does nothing unless you asked.
+# Then set `DOWNLOAD = True` in the settings and run the next cell (or `python data_scripts/download_carvana.py`
+# in a terminal). It fetches `train.zip` (5,088 JPEGs), `train_masks.zip` (one GIF mask per image) and
+# `train_masks.csv.zip` (the same masks in the submission format of section 12). On Colab, `/content` vanishes
+# with the session: with `CACHE_ON_DRIVE = True` the archives and the checkpoints are kept on Google Drive, so a
+# new session unpacks instead of downloading, and resumes the training instead of restarting it (section 7).
+# The cell is tagged `skip-execution`: tests and CI never run it.
 
 # %% tags=["skip-execution"]
 # Download the real data: only when DOWNLOAD = True (and never in smoke mode).
-if DOWNLOAD and not SMOKE:
+if DOWNLOAD and MODE != "smoke":
     from unet_tutorial.course.download import fetch_carvana
     from unet_tutorial.utils import data_root, drive_root, in_colab
 
-    # default: the zips go next to the data and are deleted once unpacked; with CACHE_ON_DRIVE they are kept in
-    # MyDrive/unet_tutorial/carvana and reused by the next session
+    # with CACHE_ON_DRIVE the zips are kept in MyDrive/unet_tutorial/carvana for the next session; else they go
+    # next to the data and are deleted once unpacked. Anything already unpacked and complete is skipped.
     archives = drive_root() / "carvana" if in_colab() and CACHE_ON_DRIVE else None
-    # train.zip (5,088 JPEGs), train_masks.zip (GIF masks), train_masks.csv.zip (the masks as RLE);
-    # anything already unpacked and complete is skipped
     fetch_carvana(data_root() / "carvana", archives=archives)
 
 # %% [markdown]
 # `carvana_data()` returns the real data's folder when it is on disk. If it is not, it generates Carvana-like
-# data (drawn cars on a turntable: 16 views per car, the same file names and GIF masks) and says so loudly,
-# so that the rest of the notebook still runs. Every number you see is then about drawn cars.
+# data (drawn cars on a turntable: 16 views per car, the same file names and GIF masks) and says so loudly, so
+# that the rest of the notebook still runs; every number you see is then about drawn cars. The settings that
+# depend on the kind of data are picked here.
 
 # %%
 from unet_tutorial.course.sample_data import carvana_data
 
 DATA_DIR, IS_REAL = carvana_data(n_cars=SAMPLE_CARS, size=SAMPLE_SIZE, seed=SEED)
-print(f"data: {DATA_DIR} ({'the real Carvana data' if IS_REAL else 'GENERATED stand-in data'})")
-TRAIN_DIR = DATA_DIR  # what the loaders read
+KIND = "real" if IS_REAL else "generated"
+IMAGE_SIZE, EPOCHS = (value[KIND] if isinstance(value, dict) else value for value in (IMAGE_SIZE, EPOCHS))
+print(f"data: {DATA_DIR} ({'the real Carvana photos' if IS_REAL else 'GENERATED stand-in data'}); "
+      f"image size (H, W) {IMAGE_SIZE}, {EPOCHS} epochs")
+TRAIN_DIR = DATA_DIR  # what the training loaders read
 if RESIZED_CACHE is not None and IS_REAL:
-    # GPU: decoding 1918x1280 photos every epoch keeps the GPU waiting; decode them once into a smaller copy
+    # decoding 1918x1280 photos every epoch would keep a GPU waiting: decode them once into a smaller copy
     # (a few minutes the first time; later sessions on the same disk reuse it)
     from unet_tutorial.course.resized_cache import write_resized_carvana
 
@@ -160,7 +161,7 @@ if RESIZED_CACHE is not None and IS_REAL:
     print(f"training from the resized copy in {TRAIN_DIR}")
 
 # %% [markdown]
-# ## 2. Look at the data
+# ## 2. Look at the data (core, ~10 min)
 #
 # An image is `<car>_<view>.jpg` in `train/`; its mask is `<car>_<view>_mask.gif` in `train_masks/`, a palette
 # GIF whose pixels are 0 (background) or 1 (car). `CarvanaDataset` reads the pair and checks it.
@@ -182,9 +183,8 @@ image, mask = raw[0]
 print(f"{len(ids)} images of {len(cars)} cars; first id {ids[0]!r}")
 print(f"image {tuple(image.shape)} {image.dtype}, mask {tuple(mask.shape)} {mask.dtype}, "
       f"mask values {mask.unique().tolist()}")
-# For pictures, a second view of the same files: mean=None, std=None keeps the pixels in [0, 1] (no ImageNet
-# normalisation) so that they can be drawn; real photos are shrunk to 320x480 (16 full-size photos as floats
-# would take half a gigabyte), generated ones keep their size (None).
+# A second view of the same files, for pictures: mean=None, std=None keeps the pixels in [0, 1] (no ImageNet
+# normalisation); real photos are shrunk to 320x480 (16 full-size photos as floats would take half a gigabyte).
 look = CarvanaDataset(DATA_DIR, transform=eval_transforms((320, 480) if IS_REAL else None, mean=None, std=None))
 
 # %%
@@ -195,10 +195,10 @@ show(torch.stack([look[i][0] for i in picks]), torch.stack([look[i][1] for i in 
      titles=[ids[i] for i in picks])
 
 # %% [markdown]
-# The overlay column tints the mask over the photo: check the edges. In the real data the hard parts are thin
-# ones (antennas, wing mirrors), wheels and dark cars on the dark floor, and the car's own reflection, which is
-# *not* car. Next, how much of each image is car? We read the masks (a sample of them, on the real data) and
-# count.
+# The overlay column tints the mask over the photo: check the edges. In the real photos the hard parts are
+# thin ones (antennas, wing mirrors), wheels, dark cars on the dark floor, and the car's reflection, which is
+# *not* car. Next, how much of each image is car? We count the car pixels of the masks (of a sample of them,
+# on the real data).
 
 # %%
 import matplotlib.pyplot as plt
@@ -210,29 +210,31 @@ from unet_tutorial.data import read_label
 sample_ids = ids if len(ids) <= 400 else sorted(np.random.default_rng(SEED).choice(ids, 400, replace=False))
 coverage = {i: (read_label(DATA_DIR / "train_masks" / f"{i}_mask.gif") > 0).mean()
             for i in tqdm(sample_ids, desc="reading masks")}
-views = np.array([int(i.rsplit("_", 1)[1]) for i in coverage])  # "<car>_07" -> 7
-values = np.array(list(coverage.values()))
-print(f"car pixels per image: mean {values.mean():.1%}, min {values.min():.1%}, max {values.max():.1%}")
+coverage_views = np.array([int(i.rsplit("_", 1)[1]) for i in coverage])  # "<car>_07" -> 7
+coverage_values = np.array(list(coverage.values()))
+coverage_by_view = {v: coverage_values[coverage_views == v].mean() for v in range(1, 17) if (coverage_views == v).any()}
+print(f"car pixels per image: mean {coverage_values.mean():.1%}, min {coverage_values.min():.1%}, "
+      f"max {coverage_values.max():.1%}")
 
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.2))
-ax1.hist(values, bins=30)
+ax1.hist(coverage_values, bins=30)
 ax1.set(xlabel="fraction of the image that is car", ylabel="images", title="mask coverage")
-ax2.bar(range(1, 17), [values[views == v].mean() if (views == v).any() else 0 for v in range(1, 17)])
+ax2.bar(list(coverage_by_view), list(coverage_by_view.values()))
 ax2.set(xlabel="view (1..16, around the car)", ylabel="mean coverage", title="coverage by view")
 fig.tight_layout()
 
 # %% [markdown]
-# The car covers only part of each picture (the mean above), and how much depends on the view: a car seen from
-# the side is longer than one seen from the front. Unbalanced, but far less than the small objects of notebook
-# 02, where predicting "background" everywhere already scored high pixel accuracy. We still add Dice to BCE
-# (notebook 02): it scores the car's overlap rather than the easy background, and it is the competition's metric.
+# The car fills only part of each picture, and how much depends on the view: a car seen from the side is
+# longer than one seen from the front. Unbalanced, but far less than the small objects of notebook 02, where
+# predicting "background" everywhere already scored a high pixel accuracy. We still add Dice to BCE (notebook
+# 02): it scores the overlap with the car rather than the easy background, and it is the competition's metric.
 #
-# ## 3. Split by car, not by image
+# ## 3. Split by car, not by image (core, ~10 min)
 #
-# Each car is photographed 16 times on a turntable. Views next to each other differ by 22.5 degrees: same paint,
-# same wheels, same studio. If we shuffled *images* into train and validation, almost every validation image
-# would have near-twins in training, and the validation score would measure memory rather than skill on new
-# cars, the only thing the test set asks for. Here are the 16 views of one car:
+# Each car is photographed 16 times on a turntable: neighbouring views differ by 22.5 degrees, with the same
+# paint, the same wheels, the same studio. Shuffle *images* into train and validation, and almost every
+# validation image has near-twins in training: the score then measures memory rather than skill on new cars,
+# the only thing a test set asks for. The 16 views of one car:
 
 # %%
 first_car = [i for i, name in enumerate(raw.ids) if car_of(name) == cars[0]]
@@ -240,15 +242,12 @@ show(torch.stack([look[i][0] for i in first_car]), ncols=8, size=1.6, titles=[ra
 
 # %% [markdown]
 # As in the real data, view `_01` is the front of the car, `_05` and `_13` are its sides and `_09` its back.
-# Cars of one make and model look alike too: Kaggle's `metadata.csv` (not downloaded
-# here) names each car's make, model and year, and grouping the split by model instead of by car would measure
-# how well the model does on a kind of car it has never seen.
+# (Cars of one model look alike too: Kaggle's `metadata.csv` names each car's make and model, and a split by
+# model would measure how well the model does on a kind of car it has never seen.)
 #
-# `carvana_split` shuffles the *cars* and holds out a fraction of them. To see the leak with our own eyes, we
-# also keep back a random `LEAK_FRACTION` of the training cars' images from training: those are exactly what
-# a split by image would validate on (unseen photos of seen cars). After training we score both sets. The
-# GPU recipe keeps back only 2% (about 90 of Kaggle's photos): enough to measure the gap, little lost for
-# training; set `LEAK_FRACTION = 0` in the settings to train on them all and skip section 9.
+# `carvana_split` shuffles the *cars* and holds out `VAL_FRACTION` of them. To measure the leak (section 9),
+# we also keep a random `LEAK_FRACTION` of the training cars' images out of training: they are exactly what a
+# split by image would validate on, unseen photos of seen cars. Set `LEAK_FRACTION = 0` to train on them all.
 
 # %%
 import random
@@ -264,39 +263,34 @@ print(f"val:   {len(val_ids)} images of {len({car_of(i) for i in val_ids})} othe
 print(f"held-out views of training cars (the 'split by image' set): {len(leak_ids)} images")
 
 # %% [markdown]
-# ## 4. Augmentations: one image, many versions
+# ## 4. Augmentations: one image, many versions (optional)
 #
 # Augmentation shows the model variations it will meet, without new photos. Image and mask go through the
-# *same* geometric change, so the mask still fits (colour changes touch the image only). Each row below
-# applies one augmentation of `train_transforms`, four times, with the mask's outline in red; the last row is
-# the mix we train with (`AUGMENT` below, handed to `train_transforms` in section 5):
-# - **random resized crop** (60-100% of the image's area, resized to `IMAGE_SIZE`): the car at different
+# *same* geometric change, so the mask still fits (colour changes touch the image only). Each row applies one
+# augmentation of `train_transforms` four times, the mask's outline in red; the last row is the mix we train
+# with (`AUGMENT` in the settings):
+# - **random resized crop** (between 0.6 and all of the image's area, resized to `IMAGE_SIZE`): the car at other
 #   scales and positions, sometimes cut by the frame as in a close-up;
-# - **horizontal flip**: a car seen from its left looks like one seen from its right, mirrored (its row flips
-#   every time, so it shows one picture four times; the drawn cars are nearly symmetric end to end, so look for
-#   the headlight moving to the other end);
+# - **horizontal flip**: a car seen from its left looks like one seen from its right, mirrored (look for the
+#   headlight moving to the other end);
 # - **affine** (small rotation, shift, zoom; half of the samples): a slightly tilted or off-centre camera.
-#   Pixels it invents are filled with background (`mask_fill=0`), never with "car";
+#   Pixels it invents are background (`mask_fill=0`), never "car";
 # - **colour jitter** (brightness, contrast, saturation, a little hue): other paint, other lighting.
 #
-# What we leave out, and why: **vertical flips** and big rotations (cars are never upside down in a studio,
-# and the model would waste capacity on that), and heavy blur (the metric rewards sharp edges).
+# Left out, and why: **vertical flips** and big rotations (cars are never upside down in a studio, and the model
+# would spend capacity on them), and heavy blur (the metric rewards sharp edges).
 
 # %%
 import albumentations as A
 
 from unet_tutorial.transforms import train_transforms
-from unet_tutorial.viz import overlay
 
-# The training augmentation (section 5 trains with exactly this); mask_fill=0: invented pixels are background.
-AUGMENT = {"crop": "random_resized", "scale": (0.6, 1.0), "hflip": 0.5, "rotate": 10.0, "shift": 0.05,
-           "color_jitter": 0.2, "mask_fill": 0}
-# For the grid: everything off, then one augmentation on per row.
+# Everything off, then one augmentation on per row.
 off = {**AUGMENT, "crop": "resize", "hflip": 0.0, "rotate": 0.0, "shift": 0.0, "color_jitter": 0.0}
 grid = {"resize only": {}, "random resized crop": {"crop": "random_resized"}, "horizontal flip": {"hflip": 1.0},
         "affine": {"rotate": 10.0, "shift": 0.05}, "colour jitter": {"color_jitter": 0.2},
         "all of them (training)": AUGMENT}
-# view 03: seen from an angle, so that the mirror image differs (the front, view 01, would not), if only a little
+# view 03: seen from an angle, so that the mirror image differs (the front, view 01, would not)
 image, mask = raw[raw.ids.index(f"{cars[0]}_03")]
 image_u8 = (image.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)  # (3, H, W) -> (H, W, 3) uint8
 mask_u8 = mask[0].numpy().astype(np.uint8)  # (1, H, W) -> (H, W)
@@ -316,17 +310,18 @@ for row, (name, change) in zip(axes, grid.items()):
 fig.tight_layout()
 
 # %% [markdown]
-# ## 5. Datasets and loaders
+# ## 5. Datasets and loaders (core, ~5 min)
 #
-# Training images get the augmentations; validation images are only resized, so that the score is the same
-# every time. Both are normalised with the ImageNet mean and standard deviation (a convention; notebook 04
-# needs it for its pretrained encoder). The training loader shuffles and drops the last, incomplete batch;
-# the validation loaders take twice the batch, since evaluation keeps no gradients.
+# Training images get the augmentations of `AUGMENT` (section 4 shows them); validation images are only
+# resized, so that the score is the same every time. Both are normalised with ImageNet's mean and standard
+# deviation (a convention; notebook 04's pretrained encoder needs it). The training loader shuffles and drops
+# the last, incomplete batch; the validation loaders take twice the batch, since evaluation keeps no gradients.
 
 # %%
 from torch.utils.data import DataLoader
 
 from unet_tutorial.loaders import seed_worker
+from unet_tutorial.transforms import train_transforms
 
 train_set = CarvanaDataset(TRAIN_DIR, train_ids, train_transforms(IMAGE_SIZE, **AUGMENT))
 val_set = CarvanaDataset(TRAIN_DIR, val_ids, eval_transforms(IMAGE_SIZE))
@@ -344,19 +339,18 @@ print(f"a training batch: images {tuple(images.shape)} {images.dtype}, masks {tu
 print(f"{len(train_loader)} training batches, {len(val_loader)} validation batches per epoch")
 
 # %% [markdown]
-# ## 6. Model and loss
+# ## 6. Model and loss (core, ~5 min)
 #
-# The U-Net of notebook 01, with one output channel: one logit per pixel, car or not. `BASE_CHANNELS` sets its
-# width (64 is the paper's 31M-parameter model; 16 has 16 times fewer parameters and is what a CPU can train in
-# minutes). The loss is BCE + Dice from notebook 02: BCE gives every pixel a gradient, Dice optimises the overlap
-# the metric measures.
+# The U-Net of notebook 01 with one output channel: one logit per pixel, car or not. `BASE_CHANNELS` sets its
+# width (64 is the paper's 31M-parameter model; 16 has 16 times fewer parameters, what a CPU trains in minutes).
+# The loss is BCE + Dice from notebook 02: BCE gives every pixel a gradient, Dice optimises the overlap that the
+# metric measures.
 
 # %%
 from unet_tutorial.losses import ComboLoss
 from unet_tutorial.model import UNet
 
-model = UNet(in_channels=3, num_classes=1, base_channels=BASE_CHANNELS).to(DEVICE)
-LOSS_WEIGHTS = {"cross_entropy": 1.0, "dice": 1.0}
+model = UNet(num_classes=1, base_channels=BASE_CHANNELS).to(DEVICE)
 loss_fn = ComboLoss(LOSS_WEIGHTS)
 with torch.no_grad():
     logits = model(images[:2].to(DEVICE))  # (2, 1, H, W)
@@ -364,47 +358,43 @@ print(f"{sum(p.numel() for p in model.parameters()):,} parameters; logits {tuple
       f"loss at initialisation {loss_fn(logits, masks[:2].to(DEVICE)).item():.3f}")
 
 # %% [markdown]
-# ## 7. Train
+# ## 7. Train, and resume (core, ~15 min)
 #
-# `fit` is a short loop over `train_one_epoch` and `evaluate` (open `unet_tutorial/train.py`: no framework).
-# It prints one line per epoch (losses, validation Dice, images per second, seconds); a `*` marks a new best.
-# The optimiser is AdamW (Adam with weight decay) and the learning rate follows a **one-cycle** schedule: it
-# warms up from `LR / 25` to `LR` over the first 30% of the steps, then anneals to almost zero, which lets a
+# `fit` is a short loop over `train_one_epoch` and `evaluate` (open `unet_tutorial/train.py`: no framework). It
+# prints one line per epoch (losses, validation Dice, images per second, seconds); a `*` marks a new best. The
+# optimiser is AdamW (Adam with weight decay), and the learning rate follows a **one-cycle** schedule: it warms
+# up from `LR / 25` to `LR` over the first three tenths of the steps, then anneals to almost zero, which lets a
 # short run use a high rate and still settle at the end.
 #
-# After every epoch `fit` writes a checkpoint `last.pt` (weights, optimiser, schedule, random state, history,
-# settings) to `RUN_DIR`, and `best.pt` when the validation Dice improved. If `RUN_DIR` already holds a `last.pt`
-# trained with these same settings (everything in `CONFIG` below: the model, the image size, the schedule, the
-# loss, the augmentation, the data), the cell continues it: an interrupted run (Colab disconnected?) resumes
-# after its last epoch, and a finished one has nothing left to train, so running the notebook again costs no
-# training. Appendix A shows what that one line checks.
+# After every epoch `fit` writes `last.pt` (weights, optimiser, schedule, random state, history, settings) to
+# `RUN_DIR`, and `best.pt` when the validation Dice improved. `resumable(RUN_DIR, CONFIG)` looks there first:
+# a `last.pt` trained with exactly this `CONFIG` is continued (an interrupted run resumes after its last epoch;
+# a finished one is loaded with nothing left to train), and any other is trained again from scratch. It prints
+# one line saying which. `CONFIG` holds every setting that changes the trained model, and names the model, so
+# that `python -m unet_tutorial predict` can rebuild it from the checkpoint alone (section 12).
 
 # %%
-from unet_tutorial.checkpoint import load_checkpoint, read_checkpoint
+from unet_tutorial.checkpoint import load_checkpoint, resumable
 from unet_tutorial.train import fit
 
-# What makes two runs the same; stored in every checkpoint.
-WEIGHT_DECAY = 1e-4
-CONFIG = {"model": "UNet", "model_kwargs": {"base_channels": BASE_CHANNELS}, "image_size": list(IMAGE_SIZE),
-          "epochs": EPOCHS, "batch_size": BATCH_SIZE, "lr": LR, "weight_decay": WEIGHT_DECAY, "loss": LOSS_WEIGHTS,
+CONFIG = {"model": "unet", "model_kwargs": {"num_classes": 1, "base_channels": BASE_CHANNELS}, "num_classes": 1,
+          "image_size": list(IMAGE_SIZE), "epochs": EPOCHS, "batch_size": BATCH_SIZE, "lr": LR,
+          "weight_decay": WEIGHT_DECAY, "loss": LOSS_WEIGHTS,
           "augment": {name: list(v) if isinstance(v, tuple) else v for name, v in AUGMENT.items()},
-          "data": str(DATA_DIR), "real_data": IS_REAL, "train_images": len(train_ids), "seed": SEED}
-last_path, best_path = RUN_DIR / "last.pt", RUN_DIR / "best.pt"
-same_run = last_path.exists() and read_checkpoint(last_path).get("config") == CONFIG  # else: from scratch
+          "data": str(DATA_DIR), "real_data": IS_REAL, "resized_cache": RESIZED_CACHE,
+          "val_fraction": VAL_FRACTION, "leak_fraction": LEAK_FRACTION, "train_images": len(train_ids), "seed": SEED}
 optimizer = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=WEIGHT_DECAY)
 history = fit(model, train_loader, val_loader, epochs=EPOCHS, loss_fn=loss_fn, optimizer=optimizer,
               device=DEVICE, num_classes=1, scheduler="onecycle", checkpoint_dir=RUN_DIR,
-              resume=last_path if same_run else None, amp_dtype=AMP_DTYPE, config=CONFIG)
-best = load_checkpoint(best_path, model, map_location=DEVICE)  # the best epoch's weights
+              resume=resumable(RUN_DIR, CONFIG), amp_dtype=AMP_DTYPE, config=CONFIG)
+best = load_checkpoint(RUN_DIR / "best.pt", model, map_location=DEVICE)  # the best epoch's weights
 print(f"using the weights of epoch {best['epoch']} (validation Dice {best['best']:.4f})")
 
 # %% [markdown]
-# Training loss (dashed) and validation loss (solid) should fall together. Do not be surprised if the training
-# loss sits *above* the validation loss: it is averaged over the epoch while the model is still improving, and
-# on augmented images, which are harder than the plain resized validation images. The warning sign is the
-# opposite: a validation loss that rises while the training loss keeps falling (overfitting).
-# The learning rate (shown at the start of each epoch) follows the one-cycle schedule: up, then down towards
-# zero, which settles the weights at the end.
+# Read the curves before going on. Training loss (dashed) and validation loss (solid) should fall together;
+# a training loss *above* the validation loss is no alarm (it is averaged over an epoch in which the model is
+# still improving, on augmented images, which are harder). The warning sign is the opposite: a validation loss
+# that rises while the training loss keeps falling (overfitting). The learning rate goes up, then down.
 
 # %%
 from IPython.display import display
@@ -412,12 +402,12 @@ from IPython.display import display
 from unet_tutorial.train import evaluate
 from unet_tutorial.viz import plot_history
 
-display(plot_history(history, metrics=["val_dice_per_image", "lr"]))  # the curves: read them before going on
+display(plot_history(history, metrics=["val_dice_per_image", "lr"]))
 val_metrics = evaluate(model, val_loader, DEVICE, num_classes=1, amp_dtype=AMP_DTYPE)
 print("validation, best epoch:", {name: round(value, 4) for name, value in val_metrics.items()})
 
 # %% [markdown]
-# ## 8. Where does the model fail?
+# ## 8. Where does the model fail? (core, ~10 min)
 #
 # One average hides a lot. We predict every validation image once, keep the probabilities (the sigmoid of the
 # logits), and compute the Dice of each image: a histogram, then the worst images next to their masks.
@@ -426,10 +416,16 @@ print("validation, best epoch:", {name: round(value, 4) for name, value in val_m
 from unet_tutorial.metrics import dice_score
 from unet_tutorial.predict import predict_loader
 
+
+def dice_per_image(probs: torch.Tensor, masks: torch.Tensor, threshold: float = 0.5) -> np.ndarray:
+    """The Dice of each image, (N,), from probabilities and masks (N, 1, H, W): the metric before its mean."""
+    return np.array([dice_score(p[None] > threshold, m[None]) for p, m in zip(probs, masks)])
+
+
 # Every validation image's mask and probabilities, in order (uint8 and float16 to keep them small).
 val_masks, val_probs = predict_loader(model, val_loader, amp_dtype=AMP_DTYPE)  # (N, 1, H, W) each
+per_image = dice_per_image(val_probs, val_masks)
 print(f"validation masks {tuple(val_masks.shape)} {val_masks.dtype}, probabilities {val_probs.dtype}")
-per_image = np.array([dice_score(p[None] > 0.5, m[None]) for p, m in zip(val_probs, val_masks)])
 print(f"per-image Dice: mean {per_image.mean():.4f}, median {np.median(per_image):.4f}, "
       f"worst {per_image.min():.4f} ({val_ids[per_image.argmin()]})")
 
@@ -445,52 +441,80 @@ show(worst_images, val_masks[worst], (val_probs[worst] > 0.5).long(),
      titles=[f"{val_ids[i]}  Dice {per_image[i]:.3f}" for i in worst])
 
 # %% [markdown]
-# Look at *where* the worst ones go wrong: usually where the car meets something of its own colour (the floor,
-# the wall), at the wheels, in the reflection under the car, or at thin parts. Those are the places to look at
-# when you change the loss, the resolution or the augmentations. (Are some *views* harder than others?
-# Experiment 2 asks.)
+# Look at *where* the worst ones go wrong: where the car meets something of its own colour (the floor, the
+# wall), at the wheels, in the reflection under the car, at thin parts. Those are the places to watch when you
+# change the loss, the resolution or the augmentations. (Are some *views* harder than others? Experiment 1 asks.)
+
+# %% [markdown]
+# ## 9. The leak, measured (optional)
 #
-# ## 9. The leak, measured
-#
-# Now the held-out views of *training* cars (what a split by image would have used for validation) against the
-# validation cars the model has never seen.
+# Now the held-out views of *training* cars (what a split by image would have validated on) against the
+# validation cars the model has never seen. The two sets hold different images, so the gap's noise is that of
+# two independent means: a mean of $n$ per-image scores moves by about its **standard error**,
+# $s / \sqrt{n}$ ($s$: their standard deviation), when other images of the same kind are drawn. A gap within
+# about two standard errors could be luck.
 
 # %%
 leak_metrics = evaluate(model, leak_loader, DEVICE, num_classes=1, amp_dtype=AMP_DTYPE) if leak_ids else None
 if leak_metrics is not None:
     leak_masks, leak_probs = predict_loader(model, leak_loader, amp_dtype=AMP_DTYPE)
-    leak_per_image = np.array([dice_score(p[None] > 0.5, m[None]) for p, m in zip(leak_probs, leak_masks)])
+    leak_per_image = dice_per_image(leak_probs, leak_masks)
     gap = leak_per_image.mean() - per_image.mean()
-    # one standard error of the gap: how much it would move with other images drawn from the same cars
+    # one standard error of the gap between two independent means
     noise = np.sqrt(leak_per_image.var(ddof=1) / len(leak_per_image) + per_image.var(ddof=1) / len(per_image))
     print(f"Dice on unseen views of training cars (split by image): {leak_metrics['dice_per_image']:.4f}")
     print(f"Dice on unseen cars (split by car):                     {val_metrics['dice_per_image']:.4f}")
     print(f"a split by image would have reported {gap:+.4f} Dice, give or take {noise:.4f} (one standard error)")
 
+# %% tags=["reading"] jupyter={"source_hidden": true}
+# @title What the leak measurement says
+from unet_tutorial.course.reading import reading
+
+if leak_metrics is None:
+    reading("`LEAK_FRACTION = 0`: no views of training cars were kept back, so there is no leak to measure here.")
+else:
+    if abs(gap) <= 2 * noise:
+        verdict = ("within twice its noise, so no leak that this many images can show"
+                   + ("" if IS_REAL else ", as expected of drawn cars: they differ from one another in a handful "
+                      "of numbers (size, proportions, colour), so there is little car-specific to memorise, while "
+                      "real cars differ in every detail"))
+    elif gap > 0:
+        verdict = ("more than twice its noise, so the model has memorised something of the cars it trained on, "
+                   "and a split by image would have reported that as skill")
+    else:
+        verdict = ("more than twice its noise, and the other way round: the held-out views of training cars were "
+                   "*harder* than the new cars (a random draw of views can do that: some views are harder than "
+                   "others, experiment 1), so here a split by image would not have flattered the model")
+    reading(f"""
+    The first number is what a split by image would have reported; the second is what the model does on new
+    cars, the only thing a test set asks for. In this run the gap is {gap:+.4f} Dice, give or take {noise:.4f}
+    (one standard error, from {len(leak_per_image)} and {len(per_image)} images). That is {verdict}.
+
+    A gap near zero still does not make a split by image safe: validation must estimate the score on new cars,
+    and only cars never seen in training can do that. Near the top every thousandth counts: the competition's
+    leading scores differed in the fourth decimal.
+    """)
+
 # %% [markdown]
-# The first number is what you would have reported after splitting by image; the second is what the model
-# does on new cars, the only thing the test set asks for. Near 1 every thousandth counts: the competition's top
-# scores differed in the fourth decimal. The gap says how much the model memorised particular cars. On the
-# generated data expect it to be small: the drawn cars differ from one another in a handful of numbers (size,
-# proportions, colour), so there is little car-specific to memorise, while real cars differ in every detail.
-# Read the gap against its standard error: in our CPU run +0.0001 give or take 0.002, so no leak that this
-# many images could show. A gap near zero still does not make a split by image safe: validation must estimate
-# the score on new cars, and only cars never seen in training can do that.
+# ## 10. The threshold and flip test-time augmentation (optional)
 #
-# ## 10. The threshold and flip test-time augmentation
-#
-# A pixel is "car" when its probability exceeds a threshold, 0.5 by default. Move the slider to see the Dice
+# A pixel is "car" where its probability exceeds a threshold, 0.5 by default. Move the slider to see the Dice
 # of the whole validation set (left) and the worst image's mask (right) change. Without widgets (CI, GitHub)
-# you see the figure at 0.5.
+# you see the figure at 0.5. The best threshold is compared with 0.5 image by image: `compare` (in
+# `unet_tutorial/course/reading.py`) takes the Dice of each image under both, and the standard error of their
+# *differences*, which is smaller than that of two unrelated means because an image hard for one is hard for both.
 
 # %%
+from unet_tutorial.course.reading import compare
 from unet_tutorial.course.widgets import interactive_or_static
+from unet_tutorial.viz import overlay
 
 thresholds = np.round(np.arange(0.05, 0.96, 0.05), 2)
 dice_at = [dice_score(val_probs > t, val_masks) for t in thresholds]
-THRESHOLD = float(thresholds[int(np.argmax(dice_at))])  # picked on validation; the submission uses it
-print(f"best threshold on validation {THRESHOLD}: Dice {max(dice_at):.4f} (0.5: "
-      f"{dice_score(val_probs > 0.5, val_masks):.4f})")
+best_threshold = float(thresholds[int(np.argmax(dice_at))])
+threshold_gap = compare(f"threshold {best_threshold}", dice_per_image(val_probs, val_masks, best_threshold),
+                        "threshold 0.5", per_image)
+print(f"best threshold on validation {best_threshold}: Dice {max(dice_at):.4f} (0.5: {per_image.mean():.4f})")
 
 
 def draw_threshold(threshold: float):
@@ -510,77 +534,122 @@ def draw_threshold(threshold: float):
 
 interactive_or_static(draw_threshold, static=[{"threshold": 0.5}], threshold=(0.05, 0.95, 0.05))
 
+# %% tags=["reading"] jupyter={"source_hidden": true}
+# @title What the threshold curve says
+from unet_tutorial.course.reading import reading
+
+middle = [d for t, d in zip(thresholds, dice_at) if 0.3 <= t <= 0.7]
+move = max(middle) - min(middle)
+if move < 0.01:
+    shape = ("the curve is flat near its top: the model is sure of most pixels, and only those near the edges "
+             "change sides with the threshold")
+else:
+    shape = "the curve is not flat: the model is unsure of many pixels, and the threshold matters"
+if best_threshold == 0.5:
+    verdict = "0.5 itself scored highest on these images: nothing to tune, keep `THRESHOLD = 0.5`."
+elif threshold_gap.clear:
+    verdict = (f"In this run {threshold_gap.sentence()}. But it was picked on these very images, which flatters "
+               f"it: experiment 3 measures it on cars it was not picked on. Only if it holds there, set "
+               f"`THRESHOLD = {best_threshold}` in the settings.")
+else:
+    verdict = f"In this run {threshold_gap.sentence()}. Keep `THRESHOLD = 0.5`."
+reading(f"""
+Between 0.3 and 0.7 the validation Dice moves by {move:.4f}: {shape}. {verdict} Picking a threshold on
+validation is fair (one number, and the test set is not touched); trusting a gain measured on the images it
+was picked on is not.
+""")
+
 # %% [markdown]
-# The curve is flat near its top: a well-trained model is sure of almost every pixel, and only the edge pixels
-# move. Picking the threshold on the validation set is fair (it is one number, and the test set is not
-# touched), but the gain it shows is measured on the very images it was picked on, so it flatters a little;
-# experiment 3 measures it on cars the threshold was not picked on.
-#
 # **Flip TTA.** A car mirrored left-right is still a car. Predict the image and its mirror image, flip the
 # second prediction back and average the two probabilities (`predict_probs(..., tta=True)` in
 # `unet_tutorial/predict.py`): where the model errs on one side only, the average can undo it. It costs a
-# second forward pass, and whether it pays off is an empirical question, so compare the two numbers.
+# second forward pass, and whether it pays off is an empirical question.
 
 # %%
 _, val_probs_tta = predict_loader(model, val_loader, tta=True, amp_dtype=AMP_DTYPE)
-dice_plain, dice_tta = dice_score(val_probs > 0.5, val_masks), dice_score(val_probs_tta > 0.5, val_masks)
-TTA = dice_tta > dice_plain  # the submission uses flip TTA only if it helped on validation
-print(f"validation Dice at 0.5 without TTA {dice_plain:.4f}, with flip TTA {dice_tta:.4f}: "
-      f"the submission {'uses' if TTA else 'skips'} it")
+per_image_tta = dice_per_image(val_probs_tta, val_masks)
+tta_gap = compare("flip TTA", per_image_tta, "no TTA", per_image)
+print(f"validation Dice at 0.5: without TTA {per_image.mean():.4f}, with flip TTA {per_image_tta.mean():.4f}")
+
+# %% tags=["reading"] jupyter={"source_hidden": true}
+# @title What flip TTA did
+from unet_tutorial.course.reading import reading
+
+if tta_gap.clear and tta_gap.leader == "flip TTA":
+    advice = "Worth its second forward pass: set `TTA = True` in the settings for the submission (section 12)"
+elif tta_gap.clear:
+    advice = "It hurt, beyond noise: keep `TTA = False`"
+else:
+    advice = "A second forward pass is not worth a gain you cannot tell from noise: keep `TTA = False`"
+reading(f"In this run {tta_gap.sentence()}. {advice}.")
 
 # %% [markdown]
-# ## 11. Prediction at full resolution: an experiment
+# ## 11. Prediction at full resolution (core, ~10 min)
 #
 # The model saw images resized to `IMAGE_SIZE`, but the competition scores masks at the photo's own size. Two
 # ways to get there from the same low-resolution probabilities:
 # - threshold first, then enlarge the 0/1 **labels** (nearest neighbour): every small pixel becomes a block,
-#   and the car's outline becomes a staircase;
-# - enlarge the **probabilities** (bilinear), then threshold: the outline falls between the large pixels,
-#   where the interpolated probability crosses 0.5. This is what `predict_mask` does.
+#   and the car's outline a staircase;
+# - enlarge the **probabilities** (bilinear), then threshold: the outline falls between the large pixels, where
+#   the interpolated probability crosses 0.5. This is what `predict_mask` does.
 #
-# We score both on every validation image against its mask at full size, both without TTA, and then the second
-# with flip TTA, so that each number changes one thing.
+# We score both on every validation image against its mask at full size, and compare them image by image.
 
 # %%
 import torch.nn.functional as F
 
+from unet_tutorial.course.reading import compare
 from unet_tutorial.data import read_image
 
 index_of = {image_id: k for k, image_id in enumerate(raw.ids)}  # id -> index in the full-size dataset
 
 
 def enlarge(probs: torch.Tensor, size: tuple[int, int]) -> dict[str, torch.Tensor]:
-    """The three full-size masks (1, 1, H, W) of the experiment from low-resolution probabilities (2, 1, h, w):
-    [plain, flip TTA]."""
+    """The two full-size masks (1, 1, H, W) of the experiment, from low-resolution probabilities (1, 1, h, w)."""
     probs = probs.float()
-    labels = F.interpolate((probs[:1] > 0.5).float(), size=size, mode="nearest")  # threshold, then enlarge
+    labels = F.interpolate((probs > 0.5).float(), size=size, mode="nearest")  # threshold, then enlarge
     bilinear = F.interpolate(probs, size=size, mode="bilinear", align_corners=False) > 0.5  # enlarge, threshold
-    return {"labels, nearest": labels, "probabilities, bilinear": bilinear[:1],
-            "probabilities, bilinear, flip TTA": bilinear[1:]}
+    return {"labels, nearest": labels, "probabilities, bilinear": bilinear}
 
 
-full_dice = {name: [] for name in enlarge(val_probs[:1].repeat(2, 1, 1, 1), (2, 2))}
+full_dice = {"labels, nearest": [], "probabilities, bilinear": []}
 for k, image_id in enumerate(tqdm(val_ids, desc="full-resolution Dice")):
     true_mask = torch.from_numpy(read_label(raw.mask_paths[index_of[image_id]]))[None, None]  # (1, 1, H, W)
-    masks_k = enlarge(torch.stack([val_probs[k], val_probs_tta[k]]), tuple(true_mask.shape[-2:]))
-    for name, pred in masks_k.items():
+    for name, pred in enlarge(val_probs[k][None], tuple(true_mask.shape[-2:])).items():
         full_dice[name].append(dice_score(pred, true_mask))
-print(f"validation Dice at IMAGE_SIZE {IMAGE_SIZE}:{'':>16} {per_image.mean():.4f}")
-print(f"at full size {tuple(true_mask.shape[-2:])}, from the same probabilities:")
+enlarge_gap = compare("enlarging the probabilities", full_dice["probabilities, bilinear"],
+                      "enlarging the labels", full_dice["labels, nearest"])
+photo_size = tuple(true_mask.shape[-2:])
+print(f"validation Dice at IMAGE_SIZE {IMAGE_SIZE}: {per_image.mean():.4f}")
+print(f"at full size {photo_size}, from the same probabilities:")
 for name, scores in full_dice.items():
-    print(f"  {name:<36} {np.mean(scores):.4f}")
+    print(f"  {name:<26} {np.mean(scores):.4f}")
+
+# %% tags=["reading"] jupyter={"source_hidden": true}
+# @title What the two ways of enlarging did
+from unet_tutorial.course.reading import reading
+
+scale = photo_size[0] / IMAGE_SIZE[0]  # photo pixels per model pixel, each way
+if enlarge_gap.clear and enlarge_gap.leader == "enlarging the probabilities":
+    verdict = "The probabilities are the better thing to enlarge, as the staircase predicts"
+elif enlarge_gap.clear:
+    verdict = "The labels did better: unexpected, so look at the zoom below"
+else:
+    verdict = (f"At {scale:.1f} photo pixels per model pixel the staircase is too small to tell the two apart; it "
+               "grows with the scale")
+if max(np.mean(s) for s in full_dice.values()) < per_image.mean():
+    below = (f"Both full-size scores are below the Dice at `IMAGE_SIZE` ({per_image.mean():.4f}): there the model "
+             "is scored against a mask shrunk to its own grid, while at full size the true outline runs between "
+             "the model's pixels, and each photo pixel missed there counts.")
+else:
+    below = (f"Here the Dice at `IMAGE_SIZE` ({per_image.mean():.4f}) is not above both full-size scores: scoring "
+             "on the model's own grid does not always flatter it.")
+reading(f"A model pixel covers {scale:.1f} x {scale:.1f} photo pixels here. In this run {enlarge_gap.sentence()}. "
+        f"{verdict}. {below}")
 
 # %% [markdown]
-# Read the three lines one change at a time. In our CPU run on the generated data (photos of 160x240, a model
-# input of 96x144: 1.67 photo pixels per model pixel) enlarging the probabilities scored 0.9669 against 0.9624
-# for enlarging the labels, the largest of the effects here; flip TTA added 0.0004 on top (0.0008 at
-# `IMAGE_SIZE`, section 10). All three full-size scores sit below the Dice at `IMAGE_SIZE`: there the model is
-# scored against a mask shrunk to its own grid, while at full size the true outline runs between the model's
-# pixels, and every photo pixel it gets wrong there counts. With the real photos and the GPU recipe a
-# model pixel covers 4x4 photo pixels, so each step of the labels' staircase is 4 pixels high.
-#
-# To see the difference, we zoom into one typical validation image (the one with the median Dice), centred on
-# the stretch of the car's outline where the labels enlarged by nearest neighbour are most often wrong.
+# To see the difference, we zoom into one typical validation image (the one with the median Dice), on the
+# stretch of the outline where the enlarged labels are most often wrong.
 
 # %%
 median = int(np.argsort(per_image)[len(per_image) // 2])  # a typical image: the one with the median Dice
@@ -588,7 +657,7 @@ full_id = val_ids[median]
 full_image = read_image(raw.image_paths[index_of[full_id]])  # (H, W, 3) uint8, the photo's own size
 full_mask = read_label(raw.mask_paths[index_of[full_id]])  # (H, W) 0/1
 height, width = full_mask.shape
-zoom_masks = enlarge(torch.stack([val_probs[median], val_probs_tta[median]]), (height, width))
+zoom_masks = enlarge(val_probs[median][None], (height, width))
 nearest, bilinear = zoom_masks["labels, nearest"][0, 0], zoom_masks["probabilities, bilinear"][0, 0]
 truth = torch.from_numpy(full_mask).float()[None, None]  # (1, 1, H, W)
 outline = F.max_pool2d(truth, 3, 1, 1) != -F.max_pool2d(-truth, 3, 1, 1)  # pixels next to the car's edge
@@ -597,7 +666,7 @@ zh, zw = max(8, height // 5), max(8, width // 5)  # zoom window: a fifth of the 
 coarse = F.avg_pool2d(errors[None, None], 4, ceil_mode=True)  # (1, 1, H/4, W/4): 16x fewer sums at 1280x1918
 kh, kw = max(1, zh // 8) * 2 + 1, max(1, zw // 8) * 2 + 1  # the zoom window, in coarse pixels (odd sides)
 density = F.avg_pool2d(coarse, (kh, kw), stride=1, padding=(kh // 2, kw // 2))[0, 0]  # errors per window
-cy, cx = divmod(int(density.argmax()), density.shape[1])  # where the errors are densest: on the car's outline
+cy, cx = divmod(int(density.argmax()), density.shape[1])  # where the errors are densest: on the outline
 cy, cx = cy * 4 + 2, cx * 4 + 2  # back to photo pixels
 top, left = min(max(cy - zh // 2, 0), height - zh), min(max(cx - zw // 2, 0), width - zw)
 crop = (slice(top, top + zh), slice(left, left + zw))
@@ -618,18 +687,18 @@ fig.tight_layout()
 
 # %% [markdown]
 # Cyan is the true outline, dashed yellow the predicted one. Enlarged labels follow the model's coarse pixels
-# in steps; enlarged probabilities cut between them, closer to the truth.
+# in steps; enlarged probabilities cut between them.
 
 # %% [markdown]
-# ## 12. A submission file in run-length encoding
+# ## 12. A submission file in run-length encoding (core, ~10 min)
 #
 # Kaggle wants one line per image, `img,rle_mask`, where the mask is written as pairs "start length": runs of
 # car pixels, numbered from 1 along the rows (left to right, top row first). A 1918x1280 mask of 2.5M pixels
-# becomes a few thousand numbers. The competition's test set (100,064 photos, no masks) is not downloaded
-# here, so we write the file for the validation cars and check it the way Kaggle would: decode, compare.
-# `predict_mask` reads each photo at its own size and uses what validation chose above: the threshold
-# (`THRESHOLD`) and flip TTA (`TTA`). `train_masks.csv` in the data folder holds the true masks in this same
-# format, so we can check our encoding against it too.
+# becomes a few thousand numbers. The competition's test set (100,064 photos, no masks) is not downloaded here,
+# so we write the file for the validation cars and check it the way Kaggle would: decode, compare.
+# `predict_mask` reads each photo at its own size, shrinks it with the same resize as training, and enlarges
+# the probabilities as section 11 did, with the settings' `THRESHOLD` and `TTA`. `train_masks.csv` in the data
+# folder holds the true masks in this same format, so we check our encoding against it too.
 
 # %%
 import csv
@@ -638,7 +707,7 @@ from unet_tutorial.data import rle_decode, rle_encode
 from unet_tutorial.predict import predict_mask
 
 lines, scores = [], []  # (file name, RLE) per image; full-resolution Dice per image
-for image_id in tqdm(val_ids[:4] if SMOKE else val_ids, desc="full-size masks"):
+for image_id in tqdm(val_ids[:4] if MODE == "smoke" else val_ids, desc="full-size masks"):
     index = index_of[image_id]
     pred = predict_mask(model, read_image(raw.image_paths[index]), image_size=IMAGE_SIZE, threshold=THRESHOLD,
                         tta=TTA, amp_dtype=AMP_DTYPE)  # (H, W) 0/1 at the photo's size
@@ -658,21 +727,47 @@ if (DATA_DIR / "train_masks.csv").exists():  # the true masks as the competition
     with open(DATA_DIR / "train_masks.csv") as f:
         true_rle = dict(csv.reader(f))  # img -> rle_mask
     assert rle_encode(full_mask) == true_rle[f"{full_id}.jpg"], "our RLE of a true mask must match the competition's"
-    print(f"our encoding of {full_id}'s true mask matches train_masks.csv"
-          + ("" if IS_REAL else " (the generator wrote that file with the same rle_encode: only the real file tests it)"))
+    print(f"our encoding of {full_id}'s true mask matches train_masks.csv" + (
+        "" if IS_REAL else " (the generator wrote that file with the same rle_encode: only the real file tests it)"))
+
+# %% tags=["reading"] jupyter={"source_hidden": true}
+# @title What the submission's score means
+from unet_tutorial.course.reading import reading
+
+same_images = full_dice["probabilities, bilinear"][:len(scores)]
+difference = SUBMISSION_DICE - float(np.mean(same_images))
+if THRESHOLD != 0.5 or TTA:
+    why = (f"the settings' threshold {THRESHOLD} and flip TTA {'on' if TTA else 'off'}, picked on these same cars, "
+           "so the submission's score is a little optimistic")
+else:
+    why = ("the same threshold and no TTA, so what remains is how the photo is shrunk: "
+           + ("training read a half-scale copy of the photos, while `predict_mask` shrinks the original"
+              if TRAIN_DIR != DATA_DIR else "the same resize in both, up to the probabilities' rounding"))
+leaderboard = ("With the real photos this number is comparable to the leaderboard's, which used the same "
+               "per-image Dice at 1918x1280." if IS_REAL else "On drawn cars it says nothing about the leaderboard.")
+reading(f"""
+The decoded submission scored {SUBMISSION_DICE:.4f} on {len(scores)} validation images at full size: the
+competition's metric on cars the model never saw. Section 11's bilinear line scored {np.mean(same_images):.4f}
+on the same images, a difference of {difference:+.4f}; between the two: {why}. {leaderboard}
+""")
 
 # %% [markdown]
-# That last number is the competition's metric on cars the model never saw (with a threshold and a TTA choice
-# picked on those same cars, so a little optimistic). In our CPU run it was 0.9690, above section 11's 0.9673
-# for the same model with flip TTA: the difference is the threshold, 0.65 instead of 0.5, which gained more at
-# full size than at `IMAGE_SIZE` (0.0002), on the very images it was picked on; experiment 3 shows what such a
-# gain may be worth on new cars. On the real data this number is comparable to the leaderboard,
-# which used the same per-image Dice at 1918x1280. `predict_mask` shrinks each photo with the same resize as
-# training and validation (`transforms.resize`: area averaging), so the model sees at test time what it saw in
-# training. (Nearly: on a GPU with the real photos, training reads the half-scale copy, shrunk once with PIL's
-# bilinear filter and saved as JPEG, while `predict_mask` shrinks the original photo directly.)
-#
-# ## 13. The result
+# The checkpoint names its model (`CONFIG`'s `"model"` and `"model_kwargs"`), so `load_model` rebuilds it from
+# the file alone, and so does the command line, which writes a mask, an overlay and a row of `masks.csv` per
+# photo:
+
+# %%
+from unet_tutorial.checkpoint import load_model
+
+rebuilt, saved_config = load_model(RUN_DIR / "best.pt", device=DEVICE)  # the model the checkpoint names
+with torch.no_grad():
+    torch.testing.assert_close(rebuilt(images[:2].to(DEVICE)), model.eval()(images[:2].to(DEVICE)),
+                               rtol=1e-3, atol=1e-3)
+print(f"best.pt rebuilds {saved_config['model']} {saved_config['model_kwargs']} with the same outputs; in a terminal:")
+print(f"python -m unet_tutorial predict --checkpoint {RUN_DIR / 'best.pt'} --out predictions <photos or folders>")
+
+# %% [markdown]
+# ## 13. The result (core, ~5 min)
 #
 # The headline number is the validation Dice at `IMAGE_SIZE` of the best epoch, on cars never seen in training;
 # next to it, the numbers of the sections above.
@@ -682,45 +777,37 @@ from unet_tutorial.utils import report_metric
 
 report_metric("val_dice", val_metrics["dice_per_image"], "03_carvana_binary")
 print(f"full resolution, decoded submission:        {SUBMISSION_DICE:.4f}")
-if leak_metrics is not None:
+if "leak_metrics" in globals() and leak_metrics is not None:  # section 9 (optional) ran
     print(f"what a split by image would have reported:  {leak_metrics['dice_per_image']:.4f}")
 print(f"{'real Carvana photos' if IS_REAL else 'generated data'}, {len(train_ids)} training images, "
       f"{EPOCHS} epochs at {IMAGE_SIZE[0]}x{IMAGE_SIZE[1]} on {DEVICE}")
 
 # %% [markdown]
-# **The full recipe on a GPU.** On a CUDA device the settings cell switches to this recipe; nothing else changes.
-#
-# | setting | CPU (generated data) | GPU recipe (real data) |
-# |---|---|---|
-# | image size (H x W) | 96 x 144 | 320 x 480 (a quarter of 1280 x 1918 per side) |
-# | U-Net base channels | 16 (1.9M parameters) | 32 (7.8M parameters) |
-# | batch size, epochs | 8, 6 | 16, 15 |
-# | optimiser, schedule | AdamW 3e-3, one-cycle | AdamW 1e-3, one-cycle |
-# | precision, layout | fp32 | AMP (bf16; fp16 + GradScaler on GPUs without bf16), channels_last |
-# | loss | BCE + Dice | BCE + Dice |
-# | data loading | main process | min(8, CPU cores) workers, from a half-scale copy of the photos |
-#
-# On the real data we have no measured number for this recipe yet, so we quote none: run the notebook on a
-# GPU with the real data, and the Dice it prints *is* the recipe's number. For scale, a published point of
-# comparison: [milesial/Pytorch-UNet](https://github.com/milesial/Pytorch-UNet) trained a U-Net from scratch
-# on 5,000 of the training images, without augmentation, at its default input scale of 0.5 (959x640 pixels,
-# four times the pixels of our GPU recipe's 480x320), and reports a Dice of 0.988 on Kaggle's test set. To go
-# further: a larger image size (the winners trained at full resolution), a wider U-Net (`BASE_CHANNELS = 64`),
-# more epochs, or the pretrained encoder of notebook 04.
-#
-# ## 14. Your own data
+# On a CUDA device the settings cell switches to its `"gpu"` values (larger images, a wider U-Net, mixed
+# precision, loader processes, a half-scale copy of the photos); nothing else changes. To go further: larger
+# images (the winners trained at full resolution), a wider U-Net (`BASE_CHANNELS = 64`), more epochs, or the
+# pretrained encoder of notebook 04.
+
+# %% [markdown] tags=["reference"]
+# For scale, a published point of comparison: [milesial/Pytorch-UNet](https://github.com/milesial/Pytorch-UNet)
+# trained a U-Net from scratch on 5,000 of the training images, without augmentation, at an input scale of 0.5
+# (959x640 pixels, four times the pixels of our GPU settings' 480x320), and reports a Dice of 0.988 on
+# Kaggle's test set.
+
+# %% [markdown]
+# ## 14. Your own data (optional)
 #
 # Everything above works on any folder of images and masks. `FolderDataset(images_dir, masks_dir,
-# num_classes)` (in `unet_tutorial/folder.py`) pairs each image with the mask of the same name (plus
-# `mask_suffix`), reads masks as class indices (binary: any value above 0 is foreground, so 0/1 and 0/255 both
-# work) and says at once which file is unpaired or of the wrong size. To try it, we write a tiny folder of
-# our own from the Carvana data: PNG masks stored 0/255, training and validation from different cars.
+# num_classes)` (in `unet_tutorial/folder.py`) pairs each image with the mask of the same name, reads masks as
+# class indices (binary: any value above 0 is foreground, so 0/1 and 0/255 both work) and says at once which
+# file is unpaired or of the wrong size. To try it, we write a tiny folder of our own from the Carvana data:
+# PNG masks stored 0/255, training and validation from different cars.
 
 # %%
 from PIL import Image
 
 own = Path(tempfile.mkdtemp()) / "my_data"  # my_data/{train,val}/{images,masks}/<name>.jpg / <name>.png
-own_cars = {"train": cars[:2] if SMOKE else cars[:4], "val": cars[-1:]}  # 4 cars = 64 images to train on
+own_cars = {"train": cars[:2] if MODE == "smoke" else cars[:4], "val": cars[-1:]}  # 4 cars: 64 images to train on
 for split, split_cars in own_cars.items():
     (own / split / "images").mkdir(parents=True)
     (own / split / "masks").mkdir()
@@ -732,10 +819,8 @@ for split, split_cars in own_cars.items():
 print({split: len(list((own / split / "images").iterdir())) for split in own_cars}, "images in", own)
 
 # %% [markdown]
-# Then the few lines that train on it: two datasets, two loaders, a model, `fit`. A binary mask is padded with
-# 0 (background) where an augmentation invents pixels, hence `mask_fill=0`. With 64 images and 3 epochs the
-# Dice comes out about the same as above on the drawn cars (0.974 in our run), but one validation car is a noisy
-# estimate: the point is how little code your own data needs.
+# Then the few lines that train on it: two datasets, two loaders, a model, `fit`. The point is how little code
+# your own data needs, not the score: one validation car is a noisy estimate.
 
 # %%
 from unet_tutorial.folder import FolderDataset
@@ -747,11 +832,14 @@ own_val = FolderDataset(own / "val" / "images", own / "val" / "masks", num_class
 image, mask = own_train[0]
 print(f"{len(own_train)} training and {len(own_val)} validation pairs; image {tuple(image.shape)}, "
       f"mask {tuple(mask.shape)} with values {mask.unique().tolist()}")
-own_model = UNet(in_channels=3, num_classes=1, base_channels=BASE_CHANNELS).to(DEVICE)
+own_model = UNet(num_classes=1, base_channels=BASE_CHANNELS).to(DEVICE)
 own_history = fit(own_model, DataLoader(own_train, batch_size=BATCH_SIZE, shuffle=True, drop_last=True),
-                  DataLoader(own_val, batch_size=2 * BATCH_SIZE), epochs=1 if SMOKE else 3, loss_fn=loss_fn,
-                  optimizer=torch.optim.AdamW(own_model.parameters(), lr=LR, weight_decay=1e-4), device=DEVICE,
-                  num_classes=1, scheduler="onecycle", amp_dtype=AMP_DTYPE)
+                  DataLoader(own_val, batch_size=2 * BATCH_SIZE), epochs=1 if MODE == "smoke" else 3,
+                  loss_fn=loss_fn, optimizer=torch.optim.AdamW(own_model.parameters(), lr=LR, weight_decay=1e-4),
+                  device=DEVICE, num_classes=1, scheduler="onecycle", amp_dtype=AMP_DTYPE)
+print(f"your folder's model: validation Dice {max(own_history['val_dice_per_image']):.4f} on one car "
+      f"({len(own_val)} images), after {len(own_history['epoch'])} epochs on {len(own_train)} images; the model "
+      f"of section 7: {val_metrics['dice_per_image']:.4f} on {len(val_ids)} images")
 
 # %% [markdown]
 # The same from a terminal, for a folder of yours (`--num-classes 1` for binary masks; `python -m
@@ -760,22 +848,68 @@ own_history = fit(own_model, DataLoader(own_train, batch_size=BATCH_SIZE, shuffl
 # python -m unet_tutorial train --dataset folder --images my_data/train/images --masks my_data/train/masks \
 #     --num-classes 1 --val-fraction 0.2
 # ```
-# The command line holds out a random fraction of the *images*. That is right when the images are
-# independent photos, and wrong when, as here, several photos show the same object (section 3 showed why):
-# then train with the Python lines above, which take a validation folder of your own, split by object. (The
-# command's defaults are the GPU-sized ones, a base of 64 channels at 256 px; `--base-channels` and
-# `--image-size` change them.)
+# The command line holds out a random fraction of the *images*. That is right when the images are independent
+# photos, and wrong when, as here, several photos show the same object (section 3): then train with the Python
+# lines above, which take a validation folder of your own, split by object. (The command's defaults are the
+# GPU-sized ones; `--base-channels` and `--image-size` change them.)
+
+# %% [markdown]
+# ## Exercises (experiment 1 is core, ~5 min; the others optional)
 #
-# ## Exercises
+# Two experiments on the model you just trained and one function to write, each with a self-check. Experiment 1
+# belongs to the core path; exercise 2 and experiment 3 are optional. (In the exercise version, "Run all" stops
+# at the first exercise you have not solved; the appendices after the summary need only the core sections.)
 #
-# One to write, two experiments on the model you just trained. Each ends with a self-check. (In the exercise
-# version, "Run all" stops at the first exercise you have not solved; the appendices after the summary need
-# only sections 1-7.)
-#
-# ### Exercise 1: Dice where it is hard, on the outline
+# ### Experiment 1: which views fail? (core, ~5 min)
+# Section 8 showed the worst *images*. Are some *views* (01 to 16, around the car) harder than others? Compute
+# the mean Dice of each view over the validation cars from `per_image` (section 8, in the order of `val_ids`)
+# and put the three views with the lowest mean in `worst_views` (view numbers, as in the file names). Then look
+# at those views in the figure of section 3: what do they have in common?
+
+# %% tags=["solution"]
+# Hint: the view is the number after the last "_" of an id; collect per_image's values by view, average each
+#   group, and sort the views by that average. check_worst_views(..., reveal=True) shows the answer after a miss.
+from collections import defaultdict
+
+by_view = defaultdict(list)
+for image_id, dice in zip(val_ids, per_image):
+    by_view[int(image_id.rsplit("_", 1)[1])].append(dice)
+view_dice = {view: float(np.mean(scores)) for view, scores in sorted(by_view.items())}
+worst_views = sorted(view_dice, key=view_dice.get)[:3]
+print({view: round(dice, 4) for view, dice in view_dice.items()})
+print("worst views:", worst_views)
+
+# %%
+from unet_tutorial.course.exercises.carvana import check_worst_views
+
+check_worst_views(worst_views, val_ids, per_image)
+
+# %% tags=["answer", "reading"] jupyter={"source_hidden": true}
+from unet_tutorial.course.reading import reading
+
+worst_cover = np.mean([c for v, c in coverage_by_view.items() if v in worst_views])
+other_cover = np.mean([c for v, c in coverage_by_view.items() if v not in worst_views])
+if worst_cover < other_cover:
+    link = (f"smaller in the picture: on average the car covers {worst_cover:.1%} of them against {other_cover:.1%} "
+            "of the other views (section 2). An error band of the same width along the outline is a larger share "
+            "of a smaller car, so its Dice is lower")
+else:
+    link = (f"not smaller in the picture ({worst_cover:.1%} of the image is car, against {other_cover:.1%} in the "
+            "other views, section 2): look at them in section 3 for what else they share (reflections, wheels, "
+            "a dark side)")
+names = {1: "the front", 5: "the side", 9: "the back", 13: "the other side"}
+named = ", ".join(f"{v}" + (f" ({names[v]})" if v in names else "") for v in worst_views)
+reading(f"""
+In this run the worst views were {named}, on {len({car_of(i) for i in val_ids})} validation cars; they are
+{link}. With so few cars per view the ranking is noisy; on the real photos it may differ, and it tells you
+which photos to look at first.
+""")
+
+# %% [markdown]
+# ### Exercise 2: Dice where it is hard, on the outline (optional)
 # Almost every pixel of a car photo is easy: deep inside the car or far out in the studio. Whole-image Dice
-# counts them all, so the two ways of enlarging in section 11 differ by less than a hundredth. A **boundary**
-# score counts only the pixels near the true outline (the idea of Boundary IoU, Cheng et al., CVPR 2021,
+# counts them all, which dilutes any difference at the outline, such as that between section 11's two ways of
+# enlarging. A **boundary** score counts only the pixels near the true outline (the idea of Boundary IoU, Cheng et al., CVPR 2021,
 # [arXiv:2103.16562](https://arxiv.org/abs/2103.16562)).
 #
 # Write `edge_dice(preds, targets, width)`: the per-image Dice of `dice_score` (`unet_tutorial/metrics.py`),
@@ -785,7 +919,8 @@ own_history = fit(own_model, DataLoader(own_train, batch_size=BATCH_SIZE, shuffl
 
 # %% tags=["solution"]
 # Hint: section 11's zoom cell finds the pixels next to the outline (its `outline`); you need a wider band.
-#   dice_score can leave pixels out.
+#   dice_score can leave pixels out. Stuck after a failed check? check_edge_dice(edge_dice, reveal=True) shows
+#   the value it expected.
 import torch
 import torch.nn.functional as F
 
@@ -805,52 +940,46 @@ def edge_dice(preds: torch.Tensor, targets: torch.Tensor, width: int = 3) -> flo
 from unet_tutorial.course.exercises.carvana import check_edge_dice
 
 check_edge_dice(edge_dice)
-truth = torch.from_numpy(full_mask)[None, None]  # section 11's image, at full size: (1, 1, H, W)
-for name in ("labels, nearest", "probabilities, bilinear"):
-    print(f"{full_id}, {name:<24} Dice {dice_score(zoom_masks[name].float(), truth):.4f}, "
-          f"edge Dice (3 px) {edge_dice(zoom_masks[name], truth):.4f}")
-
-# %% [markdown] tags=["answer"]
-# In our CPU run, on section 11's image, enlarging the probabilities instead of the labels raised the Dice by
-# 0.004 (0.979 to 0.982) and the edge Dice by 0.019 (0.887 to 0.906), five times as much: the whole-image Dice
-# hides the staircase under the many easy pixels inside the car and out in the studio. Boundary scores are how
-# papers compare models whose masks are all "good" by Dice, and edge Dice of 0.9 says that roughly a tenth of the
-# pixels around the outline are still wrong: that is where a better model would gain.
 
 # %% [markdown]
-# ### Experiment 2: which views fail?
-# Section 8 showed the worst *images*. Are some *views* (01 to 16, around the car) harder than others? Compute
-# the mean Dice of each view over the validation cars from `per_image` (section 8, in the order of `val_ids`)
-# and put the three views with the lowest mean in `worst_views` (view numbers, as in the file names). Then look
-# at those views in the figure of section 3: what do they have in common?
-
-# %% tags=["solution"]
-# Hint: the view is the number after the last "_" of an id; collect per_image's values by view, average each
-#   group, and sort the views by that average.
-from collections import defaultdict
-
-by_view = defaultdict(list)
-for image_id, dice in zip(val_ids, per_image):
-    by_view[int(image_id.rsplit("_", 1)[1])].append(dice)
-view_dice = {view: float(np.mean(scores)) for view, scores in sorted(by_view.items())}
-worst_views = sorted(view_dice, key=view_dice.get)[:3]
-print({view: round(dice, 4) for view, dice in view_dice.items()})
-print("worst views:", worst_views)
+# Your `edge_dice` on section 11's experiment, image by image: both ways of enlarging, at full size, on up to 32
+# validation images.
 
 # %%
-from unet_tutorial.course.exercises.carvana import check_worst_views
+edge_sample = list(range(0, len(val_ids), max(1, len(val_ids) // 32)))  # every k-th validation image
+whole_scores, edge_scores = {name: [] for name in full_dice}, {name: [] for name in full_dice}
+for k in tqdm(edge_sample, desc="edge Dice"):
+    true_mask = torch.from_numpy(read_label(raw.mask_paths[index_of[val_ids[k]]]))[None, None]  # (1, 1, H, W)
+    for name, pred in enlarge(val_probs[k][None], tuple(true_mask.shape[-2:])).items():
+        whole_scores[name].append(dice_score(pred.float(), true_mask.float()))
+        edge_scores[name].append(edge_dice(pred, true_mask))
+whole_gap, edge_gap = (compare("enlarging the probabilities", scores["probabilities, bilinear"], "enlarging the labels",
+                               scores["labels, nearest"]) for scores in (whole_scores, edge_scores))
+for name in full_dice:
+    print(f"{name:<26} Dice {np.mean(whole_scores[name]):.4f}, edge Dice (3 px) {np.mean(edge_scores[name]):.4f}")
 
-check_worst_views(worst_views, val_ids, per_image)
+# %% tags=["answer", "reading"] jupyter={"source_hidden": true}
+from unet_tutorial.course.reading import reading
 
-# %% [markdown] tags=["answer"]
-# In our CPU run the worst views were 1 and 9 (then 8): the car seen from the front and from the back, which in
-# the generated data covers about 9% of the picture against 17-19% from the side (the coverage by view, section
-# 2). An error band of the same width along the outline is a larger share of a smaller car, so its Dice is
-# lower. On the real photos the answer may differ: it tells you which photos to look at first.
+ratio = edge_gap.difference / whole_gap.difference if whole_gap.difference else float("inf")
+if edge_gap.difference * whole_gap.difference > 0 and abs(ratio) > 1:
+    magnified = (f"the edge Dice moved {abs(ratio):.0f} times as much as the whole-image Dice: the whole-image "
+                 "score hides the staircase under the many easy pixels inside the car and out in the studio")
+else:
+    magnified = ("the edge Dice did not magnify the whole-image gap here, so on these images the two ways of "
+                 "enlarging differ little at the outline")
+worst_edge = min(np.mean(s) for s in edge_scores.values())
+reading(f"""
+On {edge_gap.images} validation images at full size, enlarging the probabilities instead of the labels changed
+the whole-image Dice by {whole_gap.difference:+.4f} and the edge Dice by {edge_gap.difference:+.4f}: {magnified}.
+For the edge Dice, {edge_gap.sentence("edge Dice")}. Boundary scores are how papers compare models whose masks
+are all "good" by Dice; an edge Dice of {worst_edge:.3f} says the pixels around the outline are where a better
+model would gain.
+""")
 
 # %% [markdown]
-# ### Experiment 3: does the tuned threshold hold on new cars?
-# Section 10 picked `THRESHOLD` on all validation images and measured its gain on the same images. Measure it
+# ### Experiment 3: does the tuned threshold hold on new cars? (optional; needs section 10)
+# Section 10 picked a threshold on all validation images and measured its gain on the same images. Measure it
 # honestly: make `val_cars`, the sorted cars of `val_ids`, and split them in two (`tune_cars`: the first
 # `len(val_cars) // 2` of them; the rest). Pick the best threshold on `tune_cars`' images only (the `thresholds`
 # of section 10), and report `threshold_gain`: the Dice at that threshold *minus* the Dice at 0.5, both on the
@@ -858,7 +987,8 @@ check_worst_views(worst_views, val_ids, per_image)
 
 # %% tags=["solution"]
 # Hint: a boolean index (one True/False per image of val_ids) selects each half's rows of val_probs and
-#   val_masks; dice_score(probs > t, masks) scores a threshold on them.
+#   val_masks; dice_score(probs > t, masks) scores a threshold on them. After a miss,
+#   check_threshold_gain(..., reveal=True) shows the expected value.
 val_cars = sorted({car_of(i) for i in val_ids})
 tune_cars = set(val_cars[:len(val_cars) // 2])
 tune = torch.tensor([car_of(i) in tune_cars for i in val_ids])
@@ -872,45 +1002,64 @@ from unet_tutorial.course.exercises.carvana import check_threshold_gain
 
 check_threshold_gain(threshold_gain, val_ids, val_probs, val_masks)
 
-# %% [markdown] tags=["answer"]
-# In our CPU run the threshold picked on two of the four validation cars was 0.35, which gained 0.0005 Dice on
-# those two cars and *lost* 0.0016 on the other two. A gain measured where it was tuned is no evidence; with a
-# curve this flat, 0.5 is as good a choice as any. (Section 10 picked 0.65 on all four cars, for a gain of
-# 0.0002: noise too, which the submission inherits.)
+# %% tags=["answer", "reading"] jupyter={"source_hidden": true}
+from unet_tutorial.course.reading import compare, reading
+
+held_out = compare(f"threshold {tuned}", dice_per_image(val_probs[~tune], val_masks[~tune], tuned),
+                   "threshold 0.5", dice_per_image(val_probs[~tune], val_masks[~tune]))
+in_sample = dice_score(val_probs[tune] > tuned, val_masks[tune]) - dice_score(val_probs[tune] > 0.5, val_masks[tune])
+if tuned == 0.5:
+    verdict = "0.5 was already the best on the first half, so there was nothing to carry over."
+elif held_out.clear and held_out.leader != "threshold 0.5":
+    verdict = f"The gain held, beyond noise, on cars it was not picked on: `THRESHOLD = {tuned}` earns its place."
+elif held_out.clear:
+    verdict = "On the other cars the tuned threshold did worse than 0.5, beyond noise: keep 0.5."
+else:
+    verdict = "On the other cars that is no gain you can tell from noise: 0.5 is as good a choice as any."
+reading(f"""
+The threshold picked on {len(tune_cars)} of the {len(val_cars)} validation cars was {tuned}. It gained
+{in_sample:+.4f} Dice on those cars and {threshold_gain:+.4f} on the other {len(val_cars) - len(tune_cars)}.
+There, {held_out.sentence()}. {verdict} A gain measured where it was tuned is no evidence; section 10's gain,
+picked and measured on all the validation cars, is exposed to the same flattery.
+""")
 
 # %% [markdown]
 # ## Summary
 #
-# - Real data comes with paperwork: a Kaggle token, the rules accepted once, and a place to keep the files
-#   and the checkpoints (Google Drive on Colab). Without it, `carvana_data()` generates a stand-in and says so.
-# - Look before training: images, masks, overlays and the coverage statistics tell you what the loss must do.
+# - Real data comes with paperwork: a Kaggle token, the rules accepted once, and a place to keep the files and
+#   the checkpoints (Google Drive on Colab). Without it, `carvana_data()` generates a stand-in and says so.
+# - Look before training: images, masks, overlays and coverage statistics tell you what the loss must do.
 # - Split by the unit that repeats (the car). A split by image validates on near-copies of training photos.
 # - Augment with what the camera could really do (crops, mirror images, small tilts, lighting), nothing more.
-# - `fit` = `train_one_epoch` + `evaluate` + checkpoints; a run with the same settings continues or loads.
-# - Read the failures, not only the mean: per-image Dice, the worst images, where their errors are.
-# - At test time: pick the threshold (and TTA) on validation, enlarge probabilities (never labels) to the
-#   photo's size, and encode masks as run lengths.
+# - `fit` = `train_one_epoch` + `evaluate` + checkpoints; `resumable` continues or loads a run with the same
+#   `CONFIG`, and the checkpoint names its model, so `load_model` and the command line rebuild it.
+# - Read the failures, not only the mean: per-image Dice, the worst images, where their errors are; read every
+#   gap against its standard error before you call it a gain.
+# - At test time: enlarge probabilities (never labels) to the photo's size, change the threshold or add TTA
+#   only for a gain that holds on cars it was not picked on, and encode masks as run lengths.
 # - `FolderDataset` trains the same U-Net on your own folder of images and masks.
 #
 # **Next**: notebook 04 swaps the encoder for a DenseNet121 pretrained on ImageNet: a few epochs of transfer
 # learning against training from scratch.
+
+# %% [markdown]
+# ## Appendix A: what "the same run" means (optional)
 #
-# ## Appendix A: what "the same run" means, and resuming after a disconnect
-#
-# Section 7 continues a `last.pt` only when its stored `CONFIG` equals this notebook's. Here is why that check
-# matters, with the checkpoint this notebook just wrote: change one setting (say `EPOCHS`) and the old run is
-# not continued, because its learning-rate schedule, its number of epochs and its best score belong to other
-# settings; the cell then trains from scratch and overwrites it.
+# Section 7 continues a `last.pt` only when its stored `CONFIG` equals this notebook's, compared whole. Here is
+# why, with the checkpoint this notebook just wrote: change one setting (say `EPOCHS`) and the old run is not
+# continued, because its learning-rate schedule, its number of epochs and its best score belong to other
+# settings; `fit` then trains from scratch and replaces it. `resumable` only reads, so we can ask it.
 
 # %%
-saved = read_checkpoint(last_path)
-print(f"{last_path}: epoch {saved['epoch']} of {saved['config']['epochs']}, best validation Dice {saved['best']:.4f}")
+from unet_tutorial.checkpoint import read_checkpoint, resumable
+
+saved = read_checkpoint(RUN_DIR / "last.pt")
+print(f"last.pt: epoch {saved['epoch']} of {saved['config']['epochs']}, best validation Dice {saved['best']:.4f}")
 for name, value in {"epochs": EPOCHS + 4, "image_size": [2 * s for s in IMAGE_SIZE]}.items():
-    other = {**CONFIG, name: value}
-    print(f"with {name}={value}: {'continue' if saved['config'] == other else 'train from scratch'} "
-          f"(stored {name}={saved['config'][name]})")
-print(f"with these settings: {'continue' if saved['config'] == CONFIG else 'train from scratch'}"
-      f"{' (finished: nothing left to train)' if saved['epoch'] >= EPOCHS else ''}")
+    print(f"with {name}={value}:", end=" ")
+    resumable(RUN_DIR, {**CONFIG, name: value})
+print("with these settings:", end=" ")
+_ = resumable(RUN_DIR, CONFIG)  # a finished run: fit would load it with nothing left to train
 
 # %% [markdown]
 # On Colab, set `CACHE_ON_DRIVE = True` before a long run: `RUN_DIR` is then on your Google Drive, and after a
@@ -919,45 +1068,70 @@ print(f"with these settings: {'continue' if saved['config'] == CONFIG else 'trai
 # epochs shuffle and augment as the uninterrupted run would have. To train again from scratch with the same
 # settings, delete `RUN_DIR`.
 #
-# ## Appendix B: mixed precision and channels_last on *your* runtime
+# ## Appendix B: mixed precision and channels_last on *your* runtime (optional)
 #
 # Two switches often speed up the training of convolutional networks on a GPU:
-# - **AMP** (automatic mixed precision, `torch.autocast`): convolutions and matrix multiplies in 16-bit
-#   floats (bfloat16, or float16 with a gradient scaler so that small gradients do not round to zero), which
-#   a GPU's tensor cores run several times faster than 32-bit; the weights stay in 32-bit;
+# - **AMP** (automatic mixed precision, `torch.autocast`): convolutions and matrix multiplies in 16-bit floats
+#   (bfloat16, or float16 with a gradient scaler so that small gradients do not round to zero), which a GPU's
+#   tensor cores run several times faster than 32-bit; the weights stay in 32-bit;
 # - **channels_last**: the (B, H, W, C) memory layout that those kernels prefer over PyTorch's default
 #   (B, C, H, W). The tensor's shape does not change, only the order of its numbers in memory.
 #
 # Whether they help depends on the hardware, so we measure: `time_train_step` (in `unet_tutorial/measure.py`)
-# times a few training steps of a *copy* of the model each way. On a GPU both usually pay off, which is why the
-# settings cell turns them on on CUDA (`AMP_DTYPE`; `fit` uses channels_last on CUDA by itself). On a CPU it
-# keeps fp32 and the default layout: CPUs without bfloat16 units emulate it, slowly.
+# times training steps of a *copy* of the model each way, three tries each. On a GPU both usually pay off,
+# which is why the settings turn AMP on on CUDA (`fit` uses channels_last on CUDA by itself); on a CPU they
+# keep fp32 and the default layout, since CPUs without bfloat16 units emulate it, slowly.
 
 # %%
 from unet_tutorial.measure import time_train_step
 
 amp_to_try = AMP_DTYPE or torch.bfloat16  # on the CPU, try bfloat16 autocast to see what it does
 timing_batch = BATCH_SIZE if DEVICE.type == "cuda" else 2  # on a CPU, 2 images keep this to a few seconds
-images, masks = next(iter(train_loader))
-images, masks = images[:timing_batch].to(DEVICE), masks[:timing_batch].to(DEVICE)  # (B, 3, H, W), (B, 1, H, W)
-timings = {}
-for _ in range(1 if SMOKE else 3):  # the fastest of three tries: other programs only ever slow a try down
+step_images, step_masks = images[:timing_batch].to(DEVICE), masks[:timing_batch].to(DEVICE)  # (B, 3, H, W)
+tries = {}  # name -> seconds per step, one per try
+for _ in range(1 if MODE == "smoke" else 3):  # the tries interleave, so a busy moment slows every variant
     for amp_dtype in (None, amp_to_try):
         for channels_last in (False, True):
             name = ("fp32" if amp_dtype is None else f"AMP {str(amp_dtype).split('.')[-1]}") + \
                 (" + channels_last" if channels_last else "")
-            seconds = time_train_step(model, images, masks, loss_fn, amp_dtype=amp_dtype,
-                                      channels_last=channels_last, steps=1 if SMOKE else 2)
-            timings[name] = min(seconds, timings.get(name, seconds))
-for name, seconds in timings.items():
-    print(f"{name:<32} {1000 * seconds:8.1f} ms/step   x{timings['fp32'] / seconds:.2f} vs fp32")
-print(f"fastest here: {min(timings, key=timings.get)}")
+            tries.setdefault(name, []).append(time_train_step(
+                model, step_images, step_masks, loss_fn, amp_dtype=amp_dtype, channels_last=channels_last,
+                steps=1 if MODE == "smoke" else 2))
+timings = {name: min(seconds) for name, seconds in tries.items()}  # other programs only ever slow a try down
+for name, seconds in tries.items():
+    print(f"{name:<32} {1000 * min(seconds):8.1f} ms/step (tries {', '.join(f'{1000 * s:.0f}' for s in seconds)})"
+          f"   x{timings['fp32'] / min(seconds):.2f} vs fp32")
 
-# %% [markdown]
-# The "x" column is the speed-up over plain fp32 (above 1 = faster). On a CPU the answer depends on the
-# processor (server CPUs with bfloat16 units, such as Intel's AMX, can gain from bf16; most laptop CPUs cannot)
-# and, on a machine shared with other programs, on what else is running: if a second run of the cell changes
-# the order, trust neither. In our CPU run bf16 with channels_last was almost twice as fast as fp32: that CPU
-# has bfloat16 units. If AMP wins on yours too, set `AMP_DTYPE = torch.bfloat16` in the settings (and check
-# that the Dice is unchanged). A step on 2 images says little about a GPU's throughput at a real batch size,
-# which is why on CUDA we time a full batch.
+# %% tags=["reading"] jupyter={"source_hidden": true}
+# @title What the timings say
+from unet_tutorial.course.reading import reading
+
+fastest = min(timings, key=timings.get)
+speedup = timings["fp32"] / timings[fastest]
+spread = max(max(s) / min(s) for s in tries.values())  # the worst ratio of slowest to fastest try of one variant
+if len(tries["fp32"]) < 2:
+    noise = "With one try per variant there is no telling a difference from noise."
+else:
+    noise = (f"One variant's tries differed by up to a factor of {spread:.2f} on this machine: that is how noisy "
+             "one timing is here (other programs share the CPU).")
+if fastest == "fp32":
+    verdict = "Plain fp32 was the fastest: keep the settings as they are."
+elif len(tries["fp32"]) < 2 or speedup <= spread:
+    verdict = (f"{fastest} was {speedup:.2f} times as fast as fp32, no more than one timing's noise: run the cell "
+               "again before believing the order.")
+elif "AMP" in fastest:
+    verdict = (f"{fastest} was {speedup:.2f} times as fast as fp32, more than one timing's noise: "
+               + ("the settings already train with AMP (`AMP_DTYPE`)." if AMP_DTYPE is not None else
+                  "to train with it, set `AMP_DTYPE = torch.bfloat16` in the settings, and check that the Dice is "
+                  "unchanged."))
+else:
+    verdict = (f"{fastest} was {speedup:.2f} times as fast as fp32, more than one timing's noise"
+               + ("; `fit` uses channels_last on CUDA by itself." if DEVICE.type == "cuda" else
+                  "; `fit` uses channels_last on CUDA only, so on this CPU it stays a measurement."))
+if DEVICE.type == "cuda":
+    context = f"These are steps on a full batch of {len(step_images)} images."
+else:
+    context = ("On a CPU the answer depends on the processor (server CPUs with bfloat16 units, such as Intel's AMX, "
+               "can gain from bf16; most laptop CPUs cannot), and a step on 2 images says little about a GPU's "
+               "throughput at a real batch size, which is why on CUDA we time a full batch.")
+reading(f"{noise} {verdict} {context}")

@@ -741,41 +741,24 @@ what should carry it past that.
 # The other reason to start frozen: no gradient flows through a frozen encoder, so a training step skips most of
 # the backward pass. `fit` prints each epoch's time, but one epoch's time moves with whatever else the machine is
 # doing (another program, a notebook next door, the processor's clock). A steadier measure: the median of several
-# steps on the same batch, taken in turns (frozen, unfrozen, unfrozen with BatchNorm frozen, then again), so that a
-# busy moment slows all three alike. The first round is a warm-up and is not counted.
+# single steps on the same batch, timed by notebook 03's `time_train_step` (on a copy of the model, after a warm-up
+# step, with the mixed precision and memory layout `fit` uses) and taken in turns (frozen, unfrozen, unfrozen
+# with BatchNorm frozen, then again), so that a busy moment slows all three alike.
 
 # %%
-import time
-
-
-def timed_steps(arms: dict[str, DenseNetUNet], steps: int) -> dict[str, list[float]]:
-    """Seconds of each training step (forward, backward, optimizer step) of each arm, the arms taken in turns."""
-    batch_images, batch_masks = (t.to(DEVICE) for t in next(iter(train_loader)))  # (B, 3, H, W), (B, 1, H, W)
-    optimizers = {name: torch.optim.AdamW(arm.param_groups(lr_encoder=LR_ENCODER, lr_decoder=LR))
-                  for name, arm in arms.items()}
-    seconds: dict[str, list[float]] = {name: [] for name in arms}
-    for step in range(steps + 1):  # step 0: the warm-up round
-        for name, arm in arms.items():
-            arm.train()
-            if ON_GPU:
-                torch.cuda.synchronize()  # CUDA runs asynchronously: wait, so the clock measures this step only
-            start = time.perf_counter()
-            loss = loss_fn(arm(batch_images), batch_masks)
-            optimizers[name].zero_grad()
-            loss.backward()
-            optimizers[name].step()
-            if ON_GPU:
-                torch.cuda.synchronize()
-            if step > 0:
-                seconds[name].append(time.perf_counter() - start)
-    return seconds
-
+from unet_tutorial.measure import time_train_step
+from unet_tutorial.precision import default_amp_dtype
 
 timing_arms = {name: copy.deepcopy(staged_bn) for name in ("frozen", "unfrozen, BatchNorm trains",
                                                            "unfrozen, BatchNorm frozen")}
 timing_arms["frozen"].freeze_encoder()
 timing_arms["unfrozen, BatchNorm trains"].unfreeze_encoder()  # the third stays as staged_bn is
-step_seconds = timed_steps(timing_arms, TIMING_STEPS)
+batch_images, batch_masks = (t.to(DEVICE) for t in next(iter(train_loader)))  # (B, 3, H, W), (B, 1, H, W)
+step_seconds: dict[str, list[float]] = {name: [] for name in timing_arms}
+for _ in range(TIMING_STEPS):  # in turns
+    for name, arm in timing_arms.items():
+        step_seconds[name].append(time_train_step(arm, batch_images, batch_masks, loss_fn, steps=1,
+                                                  amp_dtype=default_amp_dtype(DEVICE), channels_last=ON_GPU))
 for name, values in step_seconds.items():
     print(f"{name:<28} median {np.median(values):.3f} s per step, from {min(values):.3f} to {max(values):.3f} s "
           f"over {len(values)} steps")
@@ -855,19 +838,13 @@ from unet_tutorial.course.exercises.transfer import check_frozen_batchnorm
 
 check_frozen_batchnorm(drift_grad_only, drift_fixed, trial)
 
-# %% tags=["answer", "reading"] jupyter={"source_hidden": true}
-# @title What the experiment shows
-from unet_tutorial.course.reading import reading
-
-reading(f"""
-With `requires_grad_(False)` alone, three forward passes in train mode moved a running mean of the encoder by up
-to {drift_grad_only:.3g}: no gradient, no optimizer, and the "frozen" encoder still changed what it hands the
-decoder. A BatchNorm layer updates its running statistics whenever it is in train mode, whatever `requires_grad`
-says, and `model.train()` puts every submodule in train mode. So the fix has to act after every `model.train()`:
-a forward pre-hook, as here (drift {drift_fixed:.3g}), or an overridden `train()`, as the package's
-`freeze_encoder` does. Putting the whole model in eval mode would also stop the drift, but it would stop the
-decoder's BatchNorm from learning too.
-""")
+# %% [markdown] tags=["answer"]
+# The check printed how far `requires_grad_(False)` alone let a running mean move in three forward passes: no
+# gradient, no optimizer, and the "frozen" encoder still changed what it hands the decoder. A BatchNorm layer
+# updates its running statistics whenever it is in train mode, whatever `requires_grad` says, and `model.train()`
+# puts every submodule in train mode. So the fix has to act after every `model.train()`: a forward pre-hook, as
+# here, or an overridden `train()`, as the package's `freeze_encoder` does. Putting the whole model in eval mode
+# would also stop the drift, but it would stop the decoder's BatchNorm from learning too.
 
 # %% [markdown]
 # ## Exercise 2: channels of a DenseNet encoder (optional)

@@ -19,20 +19,25 @@
 #
 # **What you will learn**
 # - what transfer learning is, and why features learned on ImageNet help a segmentation model
-# - how a DenseNet is built: dense blocks that concatenate, transitions that shrink, in a picture
-# - how a U-Net decoder is put on top of it, shape by shape
-# - what the encoder sees: its feature maps at each of its five stages, for one image
-# - how much a pretrained encoder buys you: the from-scratch U-Net of notebook 03 against `DenseNetUNet` with a
-#   random and with an ImageNet encoder, on the same data and budget (Dice, parameters, time, memory)
+# - how a DenseNet is built (dense blocks that concatenate, transitions that shrink) and how a U-Net decoder sits
+#   on top of it, shape by shape
+# - how to measure what a pretrained encoder buys you: notebook 03's U-Net from scratch against `DenseNetUNet`
+#   with a random and with an ImageNet encoder, on the same data and budget, each gap read with its noise
 # - the fine-tuning recipe: freeze the encoder first, then unfreeze it with a lower learning rate
-# - why BatchNorm can make the Dice dip right after unfreezing at a small batch, and how to keep it frozen
+# - what BatchNorm does after unfreezing at a small batch, and how to keep its statistics frozen
 #
-# **Runtime**: 2 minutes in full mode on an idle 2-core CPU (generated data, 3 epochs per run; measured), under a
-# minute in smoke mode. On a Colab T4 with the real data the GPU recipe should take about 20 minutes for all
-# runs, an estimate from the models' operation counts (no GPU was at hand to measure it); `fit` prints each
-# epoch's time. On Colab the ImageNet weights (31 MB) download by themselves; **offline there
-# are no ImageNet weights**: the notebook says so, leaves the ImageNet run out, and runs its recipe on a random
-# encoder instead, labelled RANDOM wherever it appears.
+# **Before you start**: notebook 01 (the U-Net, forward hooks) and notebook 03 (the Carvana data, `fit`, Dice per
+# image, checkpoints). PyTorch: `nn.Module`, optimizers, `model.train()` and `model.eval()`. Math: a mean, a
+# variance (what BatchNorm computes) and a standard error (notebook 03's leak experiment).
+#
+# **The core path** (a 90-minute lab) is the sections marked *core*; those marked *optional* can be skipped, and
+# "Run all" works without them.
+#
+# **Runtime**: a few minutes on a laptop CPU (the README's table has measured times); on a Colab T4 with the real
+# Carvana photos, about 20 minutes for all runs, an estimate from the models' operation counts, not a measurement.
+# `fit` prints each epoch's time as it goes. On Colab the ImageNet weights (31 MB) download by themselves;
+# **offline there are no ImageNet weights**: the notebook says so, leaves the ImageNet run out, and runs its recipe
+# on a random encoder instead, labelled RANDOM wherever it appears.
 
 # %%
 # Setup: on Colab, install this course's package at the release this notebook was written for (its git tag), or
@@ -57,51 +62,56 @@ if "google.colab" in sys.modules:
     print(f"unet_tutorial {version('unet_tutorial')} from {vcs['requested_revision']}, commit {vcs['commit_id']}"
           + ("" if ref == TAG else f" ({TAG} is not published yet)"))
 
-# %%
-# Settings: every knob of this notebook, smaller in smoke mode (tests and CI) and on a CPU.
-# The values per mode live in unet_tutorial/recipes.py, where tests check that the GPU recipe fits a T4.
+# %% tags=["settings"]
+# Settings: every knob of this notebook, each with its value per mode on its line. MODE is "smoke" when
+# smoke_mode() is on (UNET_TUTORIAL_SMOKE=1: the tests and CI), "gpu" on CUDA, "cpu" anywhere else; the
+# environment variable UNET_TUTORIAL_MODE overrides it. Change a value here, then rerun from section 2.
+import os
 
 import torch
 
-from unet_tutorial.recipes import describe, recipe, recipe_mode
-from unet_tutorial.utils import pick_device, runs_root, set_seed, smoke_mode
+from unet_tutorial.utils import pick_device, run_mode, runs_root, set_seed
 
-SMOKE = smoke_mode()
 DEVICE = pick_device()
+MODE = run_mode(DEVICE)
 ON_GPU = DEVICE.type == "cuda"
 DOWNLOAD = False  # True: fetch the real data from Kaggle (or unpack it from Drive) in section 2's download cell;
 # on Colab set it to True: the ImageNet-vs-random comparison is meant for the real photos
 CACHE_ON_DRIVE = False  # Colab: the Kaggle archives and the run folders on your Google Drive, as in notebook 03
-VAL_FRACTION = 0.15  # fraction of cars held out, as in notebook 03
 SEED = 0
-# smoke: a few batches of tiny images; cpu: a few cars at small size, so that three models train in minutes;
-# gpu: 80 training cars at 320x480 for 8 epochs, so that all runs take about 20 minutes on a T4
-RECIPE = recipe("04_densenet121_transfer", recipe_mode(DEVICE, SMOKE))
-SAMPLE_CARS, SAMPLE_SIZE = RECIPE["sample_cars"], RECIPE["sample_size"]  # generated data: cars (x16), (H, W)
-IMAGE_SIZE, TRAIN_IMAGES, VAL_IMAGES = RECIPE["image_size"], RECIPE["train_images"], RECIPE["val_images"]
-BATCH_SIZE, EPOCHS = RECIPE["batch_size"], RECIPE["epochs"]
-FROZEN_EPOCHS = RECIPE["frozen_epochs"]  # the freeze-then-unfreeze run: epochs with a frozen encoder (section 7)
+VAL_FRACTION = 0.15  # fraction of cars held out, as in notebook 03
+# The generated stand-in, used when the real photos are not on disk: cars (16 views each), drawn at (H, W)
+SAMPLE_CARS = {"smoke": 3, "cpu": 24, "gpu": 24}[MODE]
+SAMPLE_SIZE = {"smoke": (64, 96), "cpu": (160, 240), "gpu": (640, 960)}[MODE]  # (H, W); GPU: real photos are larger
+IMAGE_SIZE = {"smoke": (64, 96), "cpu": (96, 144), "gpu": (320, 480)}[MODE]  # (H, W) the models see
+TRAIN_IMAGES = {"smoke": 8, "cpu": 96, "gpu": 1280}[MODE]  # the first images of the split: whole cars (GPU: 80)
+VAL_IMAGES = {"smoke": 8, "cpu": 64, "gpu": 320}[MODE]  # (GPU: 20 cars)
+BATCH_SIZE = {"smoke": 4, "cpu": 4, "gpu": 16}[MODE]
+EPOCHS = {"smoke": 2, "cpu": 3, "gpu": 8}[MODE]  # every run's budget, the same for all
+FROZEN_EPOCHS = {"smoke": 1, "cpu": 1, "gpu": 3}[MODE]  # section 7: the first epochs of EPOCHS, encoder frozen
+UNET_BASE_CHANNELS = {"smoke": 8, "cpu": 16, "gpu": 32}[MODE]  # the from-scratch U-Net: notebook 03's width
 LR = 1e-3  # the decoder of every DenseNet, and the from-scratch U-Net
 LR_ENCODER = 1e-4  # every DenseNet's encoder, random or ImageNet: ten times gentler, so that fine-tuning does
 # not wash out what a pretrained encoder knows; the same for both, so that the gap between them is ImageNet's
-UNET_BASE_CHANNELS = RECIPE["unet_base_channels"]  # the from-scratch U-Net: notebook 03's width in each mode
-WEIGHTS = None if SMOKE else "imagenet"  # the pretrained encoder; smoke mode never loads (or downloads) it
-NUM_WORKERS = RECIPE["num_workers"]  # on a CPU, loader processes would only take cores from the training
-# GPU: one checkpoint folder per run; a run finished before (a Colab reconnect) is loaded, not retrained.
-# With CACHE_ON_DRIVE on Colab they go to Google Drive (mounted here), so that also holds on a new VM.
-RUN_DIR = runs_root(on_drive=CACHE_ON_DRIVE) / "04_densenet" if ON_GPU and not SMOKE else None
+WEIGHTS = "imagenet"  # the pretrained encoder (torchvision's DenseNet121_Weights.DEFAULT)
+DOWNLOAD_WEIGHTS = {"smoke": False, "cpu": True, "gpu": True}[MODE]  # smoke: use them only if already cached
+DRIFT_BATCHES = {"smoke": 2, "cpu": 20, "gpu": 20}[MODE]  # section 7: forward passes of 4 images, no training
+TIMING_STEPS = {"smoke": 1, "cpu": 5, "gpu": 10}[MODE]  # section 9: training steps timed per arm (median)
+NUM_WORKERS = {"smoke": 0, "cpu": 0, "gpu": min(8, os.cpu_count() or 1)}[MODE]  # CPU: workers would take cores
+# One checkpoint folder per run: a run finished before (a Colab reconnect, a rerun) with exactly these settings
+# is loaded, not retrained; an interrupted one continues. With CACHE_ON_DRIVE on Colab they go to Google Drive.
+RUN_DIR = None if MODE == "smoke" else runs_root(on_drive=CACHE_ON_DRIVE) / "04_densenet"
 set_seed(SEED)
-print(describe(RECIPE))
-print(f"smoke mode: {SMOKE}, device: {DEVICE}, image size (H, W): {IMAGE_SIZE}, batch: {BATCH_SIZE}, "
-      f"epochs: {EPOCHS}, weights: {WEIGHTS}, checkpoints: {RUN_DIR}")
+print(f"mode {MODE}, device {DEVICE}: images {IMAGE_SIZE} (H, W), {TRAIN_IMAGES} train / {VAL_IMAGES} val, "
+      f"batch {BATCH_SIZE}, {EPOCHS} epochs ({FROZEN_EPOCHS} frozen), checkpoints {RUN_DIR}")
 
 # %% [markdown]
-# ## 1. Transfer learning in one paragraph
+# ## 1. Transfer learning in one paragraph (core, ~5 min)
 #
 # A segmentation model has to learn two things: *what is in the picture* (edges, textures, wheels, windows, "this
 # is a car") and *where exactly its outline runs*. The first part is the same for almost every vision task, and it
-# is what an image classifier trained on **ImageNet** (1.28 million photos, 1,000 classes) has already learned in
-# its convolutional layers. **Transfer learning** reuses those layers: we take the classifier, cut off its last
+# is what an image classifier trained on **ImageNet** (over a million photos, 1,000 classes) has already learned
+# in its convolutional layers. **Transfer learning** reuses those layers: we take the classifier, cut off its last
 # layer (the one that picks one of the 1,000 classes), use the rest as the **encoder** of a U-Net (the left side
 # of the U in notebook 01), and train what is new, the decoder, from scratch.
 #
@@ -113,12 +123,11 @@ print(f"smoke mode: {SMOKE}, device: {DEVICE}, image size (H, W): {IMAGE_SIZE}, 
 #   Dice in fewer epochs, which is also less compute.
 #
 # The price: the images must be normalised the way the ImageNet images were when the weights were trained (the
-# per-channel mean and standard deviation you met in notebook 03), and the encoder is large (DenseNet121 has
-# about 7 million parameters in its convolutional part, about as many as notebook 03's GPU U-Net, three and a half
-# times its CPU one).
+# per-channel mean and standard deviation you met in notebook 03), and the encoder is large: section 3 counts its
+# parameters.
 
 # %% [markdown]
-# ## 2. The data: notebook 03's Carvana set
+# ## 2. The data: notebook 03's Carvana set (core, ~5 min)
 #
 # The same data as notebook 03: the real Carvana photos when they are on disk, otherwise the generated
 # Carvana-like cars (with a notice saying so), split by car.
@@ -131,7 +140,7 @@ print(f"smoke mode: {SMOKE}, device: {DEVICE}, image size (H, W): {IMAGE_SIZE}, 
 
 # %% tags=["skip-execution"]
 # Download the real data, or unpack the archives kept on Drive: only when DOWNLOAD = True (never in smoke mode).
-if DOWNLOAD and not SMOKE:
+if DOWNLOAD and MODE != "smoke":
     from unet_tutorial.course.download import fetch_carvana
     from unet_tutorial.utils import data_root, drive_root, in_colab
 
@@ -163,7 +172,7 @@ print(f"train: {len(train_ids)} images, val: {len(val_ids)} images; normalisatio
 print(f"a validation batch: images {tuple(images.shape)} {images.dtype}, masks {tuple(masks.shape)} {masks.dtype}")
 
 # %% [markdown]
-# ## 3. DenseNet121 in pictures
+# ## 3. DenseNet121 in pictures (core, ~10 min)
 #
 # A DenseNet ([Huang et al., 2017](https://arxiv.org/abs/1608.06993)) is built from **dense blocks**. Inside a
 # block every layer (BatchNorm, ReLU, 1x1 conv to 128 channels, BatchNorm, ReLU, 3x3 conv) adds
@@ -173,8 +182,9 @@ print(f"a validation batch: images {tuple(images.shape)} {images.dtype}, masks {
 # keeps the growth in check. DenseNet121 has four dense blocks of 6, 12, 24 and 16 layers.
 #
 # `DenseNetUNet` (in `unet_tutorial/densenet_unet.py`) uses torchvision's `densenet121().features` as its encoder,
-# plus the final ReLU that torchvision applies in its `forward`. We build one with random weights, which is enough to read the architecture, and count the channels in
-# the first dense block: each layer's BatchNorm tells how many channels come in.
+# plus the final ReLU that torchvision applies in its `forward`. We build one with random weights, which is enough
+# to read the architecture, and count the channels in the first dense block: each layer's BatchNorm tells how many
+# channels come in.
 
 # %%
 import matplotlib.pyplot as plt
@@ -243,24 +253,29 @@ decoder_params = sum(p.numel() for p in model.decoder_parameters())
 print(f"encoder {encoder_params / 1e6:.2f} M parameters, decoder {decoder_params / 1e6:.2f} M")
 
 # %% [markdown]
-# ## 4. Loading the ImageNet weights
+# ## 4. Loading the ImageNet weights (core, ~5 min)
 #
 # `DenseNetUNet(weights="imagenet")` asks torchvision for the weights. They are cached in
-# `~/.cache/torch/hub/checkpoints` (or `$TORCH_HOME/hub/checkpoints`) after the first download, so this works offline once they are there. When they
-# can be neither found nor downloaded, the model raises `PretrainedWeightsUnavailable` (its message says where to
-# put the file) instead of silently training a random encoder that you would believe to be pretrained. We catch
-# it, say so, and skip the ImageNet part of the comparison.
+# `$TORCH_HOME/hub/checkpoints` (by default `~/.cache/torch/hub/checkpoints`) after the first download, so this
+# works offline once they are there. When they can be neither found nor downloaded, the model raises
+# `PretrainedWeightsUnavailable` (its message says where to put the file) instead of silently training a random
+# encoder that you would believe to be pretrained. We catch it, say so, and leave the ImageNet run out. Smoke mode
+# (the tests) never downloads: it uses the weights only when they are already in the cache.
 
 # %%
-from unet_tutorial.densenet_unet import PretrainedWeightsUnavailable
+from pathlib import Path
 
+from unet_tutorial.densenet_unet import PretrainedWeightsUnavailable, resolve_weights, weights_cache_path
+
+weights_file = Path(weights_cache_path(resolve_weights(WEIGHTS)))  # where torchvision keeps (and looks for) them
 pretrained_model = None
-if WEIGHTS is None:
-    print("Smoke mode: the ImageNet weights are not loaded (weights=None), so the ImageNet model is skipped.")
+if not DOWNLOAD_WEIGHTS and not weights_file.is_file():
+    print(f"No ImageNet weights in {weights_file}, and this mode ({MODE}) never downloads them: the ImageNet "
+          "model is left out and section 7's recipe runs on a RANDOM encoder.")
 else:
     try:
         pretrained_model = DenseNetUNet(num_classes=1, weights=WEIGHTS)
-        print(f"Loaded the ImageNet weights {pretrained_model.weights}")
+        print(f"Loaded the ImageNet weights {pretrained_model.weights} from {weights_file}")
     except PretrainedWeightsUnavailable as error:
         line = "=" * 100
         print(f"{line}\nNOTICE: the ImageNet weights are NOT available here, so the ImageNet model is left out\n"
@@ -269,14 +284,13 @@ else:
 PRETRAINED = pretrained_model is not None
 
 # %% [markdown]
-# ## 5. What the encoder sees
+# ## 5. What the encoder sees (optional)
 #
 # One validation image through the encoder: for each stage, the eight channels with the largest mean activation.
-# Early stages are sharp and local (with ImageNet weights: edges, colour); later ones are coarse (1/32 of the image) and abstract. With
-# ImageNet weights you should see the car's outline and parts light up; a random encoder's maps are mostly
-# blurred copies of the image, though even they pick out a car on a plain studio background, one reason the
-# random encoder does not do badly on these cars. (At the CPU recipe's width of 144, the dark bands at the
-# sides are the padding up to 160, a multiple of 32; at the GPU's 320 x 480 there is none.) The drawing code is plain matplotlib; what matters is the picture.
+# Early stages are sharp and local (with ImageNet weights: edges, colour); later ones are coarse (1/32 of the
+# image) and abstract. With ImageNet weights you should see the car's outline and parts light up; a random
+# encoder's maps are mostly blurred copies of the image. Bands along the borders, if any, are the padding up to a
+# multiple of 32 (the cell prints it). The drawing code is plain matplotlib; what matters is the picture.
 
 # %%
 from unet_tutorial.viz import denormalize
@@ -303,42 +317,42 @@ def plot_stage_features(model: DenseNetUNet, image: torch.Tensor, title: str, ch
     plt.show()
 
 
+padded_size = tuple(pad_to_multiple(images[:1], 32)[0].shape[-2:])
+print(f"image {tuple(images.shape[-2:])} (H, W), padded to {padded_size} for the encoder"
+      + ("" if padded_size == tuple(images.shape[-2:]) else ": the padding shows as bands along the borders"))
 plot_stage_features(pretrained_model if PRETRAINED else model, images[0],
                     "ImageNet encoder" if PRETRAINED else "RANDOM encoder (ImageNet weights not available here)")
 if PRETRAINED:  # the contrast is the lesson: section 3's random encoder on the same image
     plot_stage_features(model, images[0], "RANDOM encoder, for comparison")
 
 # %% [markdown]
-# ## 6. The comparison
+# ## 6. The comparison (core, ~20 min)
 #
-# Three models, the same data, the same epochs, the same loss (BCE + Dice) and learning-rate schedule (one-cycle:
-# warm up, then anneal; each parameter group peaks at its own learning rate), as in notebook 03:
+# Three models, the same data, the same epochs, the same loss (binary cross-entropy + Dice) and learning-rate
+# schedule (one-cycle: warm up, then anneal; each parameter group peaks at its own learning rate), as in notebook 03:
 # 1. **from scratch**: notebook 01's `UNet`, every weight random, learning rate `LR`;
 # 2. **DenseNet, random encoder**: `DenseNetUNet(weights=None)`, the same architecture as 3 with nothing
 #    transferred;
 # 3. **DenseNet, ImageNet encoder** (when the weights are available).
 #
-# On Colab the ImageNet weights download by themselves, but the Carvana photos only when you ask (`DOWNLOAD =
-# True` in the settings and section 2's download cell): on the drawn cars the gap between 2 and 3 says little about
-# real photos.
-#
 # Both DenseNets train with the same two learning rates: the encoder at `LR_ENCODER`, ten times lower than the
 # decoder's `LR`. One learning rate per part of the model is called *discriminative learning rates*;
 # `model.param_groups(lr_encoder, lr_decoder)` hands the optimizer two groups named "encoder" and "decoder", and
 # `fit` prints each group's learning rate. With everything else equal, the gap between 2 and 3 is what ImageNet
-# pretraining is worth here, under this recipe: a random encoder at the low fine-tuning rate `LR_ENCODER` is held
-# back, so the gap is, if anything, an upper bound.
+# pretraining is worth here, under this recipe (a random encoder at the low fine-tuning rate is held back, so the
+# gap is, if anything, an upper bound). On Colab the ImageNet weights download by themselves, but the Carvana
+# photos only when you ask (`DOWNLOAD = True`): on the drawn cars the gap says little about real photos.
 #
-# **The headline result, fixed before any training**: the recipe this notebook teaches in section 7, the ImageNet
-# encoder frozen for `FROZEN_EPOCHS` epochs, then unfrozen with its BatchNorm kept frozen. Where the ImageNet
-# weights are not available (offline, and in smoke mode), the same recipe on a random encoder stands in, and the
-# headline says so: in the tables, "RANDOM" (capitals) marks that stand-in for the ImageNet recipe, while "random
-# encoder" is run 2; both are built right after the same `set_seed`, so they start from the same weights. We do not report "the best of all runs on
-# validation": the same images would choose the run
-# and score it, which flatters it, and the winner could be a run that the lesson advises against.
+# **The headline result, fixed before any training**: the recipe of section 7, the ImageNet encoder frozen for
+# `FROZEN_EPOCHS` epochs, then unfrozen with its BatchNorm kept frozen. Where the ImageNet weights are not
+# available, the same recipe on a random encoder stands in, and the headline says so: "RANDOM" (capitals) marks
+# that stand-in, while "random encoder" is run 2; both are built right after the same `set_seed`, so they start
+# from the same weights. We do not report "the best of all runs on validation": the same images would choose the
+# run and score it, which flatters it.
 #
-# For each run we record the learning curves, the final validation Dice, the parameter count, the time per epoch
-# and, on CUDA, the peak GPU memory. `fit` is notebook 03's training loop.
+# Two runs scored on the same validation images are compared image by image: `compare` (from
+# `unet_tutorial.course.reading`) takes the mean of the per-image differences and its standard error, and calls a
+# gap clear only when it is more than twice that error. The readings below say what *your* run shows.
 
 # %%
 ENCODER_LABEL = "ImageNet" if PRETRAINED else "RANDOM"  # the encoder of section 7's recipe
@@ -347,44 +361,56 @@ print(f"headline run: {HEADLINE}" + ("" if PRETRAINED else
                                       "\n  (a STAND-IN: no ImageNet weights here, so the recipe runs on a random encoder)"))
 
 # %%
-from unet_tutorial.checkpoint import load_checkpoint, read_checkpoint
+from unet_tutorial.checkpoint import read_checkpoint, resumable
 from unet_tutorial.losses import ComboLoss
+from unet_tutorial.metrics import dice_score
 from unet_tutorial.model import UNet
 from unet_tutorial.train import fit
 
-loss_fn = ComboLoss({"cross_entropy": 1, "dice": 1})
+LOSS_WEIGHTS = {"cross_entropy": 1.0, "dice": 1.0}  # binary cross-entropy + Dice, as in notebook 03
+loss_fn = ComboLoss(LOSS_WEIGHTS)
+# Every setting that changes a trained model, stored in its checkpoints: a run folder trained with anything else
+# is trained again (resumable compares the whole config). "model" and "model_kwargs" (added per run) let
+# `python -m unet_tutorial predict --checkpoint <run folder>/best.pt` rebuild the model from the file alone.
+CONFIG = {"dataset": "carvana", "data": str(root), "real_data": is_real, "num_classes": 1,
+          "image_size": list(IMAGE_SIZE), "train_images": len(train_ids), "val_images": len(val_ids),
+          "mean": list(NORM["mean"]), "std": list(NORM["std"]), "batch_size": BATCH_SIZE, "seed": SEED,
+          "loss": LOSS_WEIGHTS, "scheduler": "onecycle", "lr": LR, "lr_encoder": LR_ENCODER, "epochs": EPOCHS,
+          "frozen_epochs": FROZEN_EPOCHS}
 
 
-def train_run(model: torch.nn.Module, optimizer: torch.optim.Optimizer, epochs: int, folder: str) -> dict:
-    """Train with ``fit`` and return its history plus parameters, seconds per epoch and peak GPU memory.
+def train_run(model: torch.nn.Module, optimizer: torch.optim.Optimizer, epochs: int, folder: str,
+              run_config: dict) -> dict:
+    """Train with ``fit`` and return its history plus parameters and peak GPU memory.
 
-    With ``RUN_DIR`` set (GPU), checkpoints go to ``RUN_DIR / folder``: a finished run there with the same
-    settings is loaded instead of trained (its GPU memory is then not measured), an unfinished one resumes.
+    ``run_config`` adds this run's model name and constructor arguments (and phase) to ``CONFIG``. With ``RUN_DIR`` set, checkpoints go to ``RUN_DIR / folder``: a finished run there with this exact config is
+    loaded (its GPU memory then not measured), an interrupted one continues, any other is trained again.
     """
     model.to(DEVICE)
+    run_dir = RUN_DIR / folder if RUN_DIR is not None else None
+    config = {**CONFIG, **run_config}
+    resume = resumable(run_dir, config)  # None, or the last.pt to continue from
+    trains = resume is None or read_checkpoint(resume)["epoch"] < epochs
     if ON_GPU:
         torch.cuda.reset_peak_memory_stats()
-    run_dir = RUN_DIR / folder if RUN_DIR is not None else None
-    config = {"image_size": list(IMAGE_SIZE), "train_images": len(train_ids), "batch_size": BATCH_SIZE,
-              "epochs": epochs, "data": str(root)}
-    last = run_dir / "last.pt" if run_dir is not None else None
-    saved = read_checkpoint(last) if last is not None and last.exists() else None
-    if saved is not None and saved.get("config") != config:
-        print(f"{last} was trained with other settings: training from scratch")
-        saved = None
-    if saved is not None and saved["epoch"] >= epochs:
-        print(f"loading the finished run in {run_dir} (delete that folder to train again)")
-        load_checkpoint(last, model, optimizer, map_location=DEVICE)
-        history, measured = saved["history"], False
-    else:
-        history = fit(model, train_loader, val_loader, epochs=epochs, loss_fn=loss_fn, optimizer=optimizer,
-                      device=DEVICE, num_classes=1, scheduler="onecycle", checkpoint_dir=run_dir,
-                      resume=last if saved is not None else None, config=config)
-        measured = True
+    history = fit(model, train_loader, val_loader, epochs=epochs, loss_fn=loss_fn, optimizer=optimizer,
+                  device=DEVICE, num_classes=1, scheduler="onecycle", checkpoint_dir=run_dir, resume=resume,
+                  config=config)
     history["params"] = sum(p.numel() for p in model.parameters())
     history["trainable"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    history["gpu_memory_gb"] = torch.cuda.max_memory_allocated() / 1e9 if ON_GPU and measured else None
+    history["gpu_memory_gb"] = torch.cuda.max_memory_allocated() / 1e9 if ON_GPU and trains else None
     return history
+
+
+def per_image_dice(model: torch.nn.Module) -> np.ndarray:
+    """Each validation image's Dice, in the order of ``val_ids``: two runs' arrays pair image by image."""
+    model.eval()
+    scores = []
+    with torch.no_grad():
+        for batch_images, batch_masks in val_loader:
+            logits = model(batch_images.to(DEVICE)).float().cpu()  # (B, 1, H, W)
+            scores += [dice_score(logit[None] > 0, mask[None]) for logit, mask in zip(logits, batch_masks)]
+    return np.array(scores)  # (len(val_ids),)
 
 
 runs: dict[str, dict] = {}  # run name -> history and measurements
@@ -392,84 +418,130 @@ models: dict[str, torch.nn.Module] = {}  # run name -> the trained model
 set_seed(SEED)
 models["U-Net from scratch"] = scratch = UNet(num_classes=1, base_channels=UNET_BASE_CHANNELS)
 runs["U-Net from scratch"] = train_run(scratch, torch.optim.AdamW(scratch.parameters(), lr=LR), EPOCHS,
-                                     "unet_scratch")
+                                       "unet_scratch",
+                                       {"model": "unet", "model_kwargs": {"num_classes": 1,
+                                                                          "base_channels": UNET_BASE_CHANNELS}})
 
 # %%
 set_seed(SEED)
 models["DenseNet, random encoder"] = random_dn = DenseNetUNet(num_classes=1, weights=None)
 optimizer = torch.optim.AdamW(random_dn.param_groups(lr_encoder=LR_ENCODER, lr_decoder=LR))
 print({group["name"]: group["lr"] for group in optimizer.param_groups})  # the two groups and their learning rates
-runs["DenseNet, random encoder"] = train_run(random_dn, optimizer, EPOCHS, "densenet_random")
+runs["DenseNet, random encoder"] = train_run(random_dn, optimizer, EPOCHS, "densenet_random",
+                                             {"model": "densenet_unet", "model_kwargs": {"num_classes": 1,
+                                                                                         "weights": None}})
 
 # %%
 if PRETRAINED:
     set_seed(SEED)
     models["DenseNet, ImageNet encoder"] = imagenet_dn = DenseNetUNet(num_classes=1, weights=WEIGHTS)
     optimizer = torch.optim.AdamW(imagenet_dn.param_groups(lr_encoder=LR_ENCODER, lr_decoder=LR))
-    runs["DenseNet, ImageNet encoder"] = train_run(imagenet_dn, optimizer, EPOCHS, "densenet_imagenet")
+    runs["DenseNet, ImageNet encoder"] = train_run(imagenet_dn, optimizer, EPOCHS, "densenet_imagenet",
+                                                   {"model": "densenet_unet",
+                                                    "model_kwargs": {"num_classes": 1, "weights": WEIGHTS}})
 else:
-    print("Skipped: DenseNet with an ImageNet encoder (the weights are not available here; see the notice above).")
+    print("Skipped: DenseNet with an ImageNet encoder (the weights are not available here; see section 4).")
 
 # %% [markdown]
 # ### Results
 #
-# Solid lines are validation, dashed lines training. Time per epoch counts training only (not evaluation).
+# Solid lines are validation, dashed lines training. Seconds per epoch count training only (not evaluation):
+# the table gives each run's median epoch.
 
 # %%
 from unet_tutorial.viz import plot_history
 
 
 def summary_table(runs: dict[str, dict]) -> None:
-    """One line per run: final validation Dice, parameters, seconds per training epoch, peak GPU memory."""
+    """One line per run: last validation Dice, parameters, median seconds per training epoch, peak GPU memory."""
     print(f"{'run':<66} {'val Dice':>9} {'params':>9} {'trainable':>10} {'s/epoch':>8} {'GPU memory':>11}")
     for name, run in runs.items():
         memory = "n/a" if run["gpu_memory_gb"] is None else f"{run['gpu_memory_gb']:.2f} GB"
         print(f"{name:<66} {run['val_dice_per_image'][-1]:>9.4f} {run['params'] / 1e6:>8.2f}M "
-              f"{run['trainable'] / 1e6:>9.2f}M {np.mean(run['seconds']):>8.1f} {memory:>11}")
+              f"{run['trainable'] / 1e6:>9.2f}M {np.median(run['seconds']):>8.1f} {memory:>11}")
 
 
 summary_table(runs)
-if PRETRAINED:  # the number section 6 is about
-    gap = (runs["DenseNet, ImageNet encoder"]["val_dice_per_image"][-1]
-           - runs["DenseNet, random encoder"]["val_dice_per_image"][-1])
-    print(f"what ImageNet was worth here: {gap:+.4f} Dice (ImageNet minus random encoder, the same recipe)")
+val_scores = {name: per_image_dice(models[name]) for name in runs}  # name -> (len(val_ids),) Dice per image
 plot_history({name: {k: run[k] for k in ("train_loss", "val_loss", "val_dice_per_image")} for name, run in runs.items()})
 
-# %% [markdown]
-# How to read it:
-# - the two DenseNets have the same architecture, parameter count and learning rates, so the gap between them
-#   is what ImageNet pretraining is worth on this data and budget (when the weights were available);
-# - the random-encoder DenseNet against the from-scratch U-Net: more parameters and more seconds per epoch are not
-#   knowledge, and on a small budget the bigger random model need not win. In our offline CPU run (3 epochs) the
-#   U-Net reached 0.912 at about 3 s per epoch, the random-encoder DenseNet 0.900 at about 10 s: more than five
-#   times the parameters (on a GPU, where the U-Net is wider, about one and a half times), no better;
-# - loss and Dice can disagree: there the U-Net's validation loss stayed far above the DenseNet's (0.86 against
-#   0.20) while its Dice was higher. They measure different things: the loss scores the probabilities
-#   themselves, the Dice only which side of the 0.5 threshold they fall on;
-# - the generated cars are simpler than real photos and look nothing like ImageNet's, so the gap you see on them
-#   says little about the real Carvana photos: every number here is about the data named in the data cell.
+# %% tags=["reading"] jupyter={"source_hidden": true}
+# @title What this run's comparison says
+from unet_tutorial.course.reading import compare, reading
+
+
+def cap(text: str) -> str:
+    """The text with a capital first letter: a reading's sentence may start with a gap's sentence."""
+    return text[:1].upper() + text[1:]
+
+
+unet_run, dense_run = runs["U-Net from scratch"], runs["DenseNet, random encoder"]
+size_gap = compare("the random-encoder DenseNet", val_scores["DenseNet, random encoder"],
+                   "the U-Net from scratch", val_scores["U-Net from scratch"])
+if size_gap.clear and size_gap.leader == "the U-Net from scratch":
+    size_verdict = "more parameters and more seconds per epoch, and a lower Dice: size is not knowledge"
+elif size_gap.clear:
+    size_verdict = "here the bigger random model did score higher; on a small budget it need not"
+else:
+    size_verdict = "more parameters and more seconds per epoch bought no clear gain"
+if PRETRAINED:
+    pretraining = compare("the ImageNet encoder", val_scores["DenseNet, ImageNet encoder"],
+                          "the random encoder", val_scores["DenseNet, random encoder"])
+    if pretraining.clear and pretraining.leader == "the ImageNet encoder":
+        pretraining_verdict = "pretraining paid off on this data and budget"
+    elif pretraining.clear:
+        pretraining_verdict = ("pretraining did not pay off on this data and budget: features learned on photos "
+                               "need not suit " + ("these photos" if is_real else "drawn cars"))
+    else:
+        pretraining_verdict = "this run cannot tell the two encoders apart"
+    pretraining_text = (f"{pretraining.sentence()}. The two DenseNets share architecture, learning rates and "
+                        f"budget, so {pretraining_verdict}.")
+else:
+    pretraining_text = ("not measured: there are no ImageNet weights here (section 4). On Colab they download by "
+                        "themselves.")
+by_loss = min(runs, key=lambda name: runs[name]["val_loss"][-1])
+by_dice = max(runs, key=lambda name: runs[name]["val_dice_per_image"][-1])
+if by_loss != by_dice:
+    loss_text = (f"disagree here: {by_loss} has the lowest validation loss "
+                 f"({runs[by_loss]['val_loss'][-1]:.3f}), {by_dice} the highest Dice "
+                 f"({runs[by_dice]['val_dice_per_image'][-1]:.3f}).")
+else:
+    loss_text = f"agree here on the best run ({by_dice}); they need not."
+data_text = ("**Real photos**: every number here is about the Carvana photos and this budget." if is_real else
+             "**Generated cars**: they look nothing like ImageNet's photos, so the gaps on them say little about the "
+             "real Carvana photos: every number here is about the data named in section 2.")
+reading(f"""
+- **What ImageNet was worth**: {pretraining_text}
+- **Size is not knowledge**: the random-encoder DenseNet has {dense_run['params'] / unet_run['params']:.1f} times
+  the U-Net's parameters and took a median {np.median(dense_run['seconds']):.1f} s per training epoch against
+  {np.median(unet_run['seconds']):.1f} s (one epoch's time moves with whatever else the machine is doing; section
+  9 measures steadier step times). {cap(size_gap.sentence())}. In short: {size_verdict}.
+- **Loss and Dice** {loss_text} They measure different things: the loss scores the probabilities themselves,
+  the Dice only which side of the 0.5 threshold they fall on.
+- {data_text}
+""")
 
 # %% [markdown]
-# ## 7. Freeze first, then unfreeze
+# ## 7. Freeze first, then unfreeze (core, ~20 min)
 #
 # The fine-tuning recipe for a pretrained encoder:
 # 1. **freeze** the encoder (`model.freeze_encoder()`: no gradients, and BatchNorm keeps the running mean and
 #    variance it learned on ImageNet instead of updating them) and train only the random decoder for a few epochs.
-#    Its first, large and noisy gradients then cannot damage the pretrained features, and each epoch is cheaper:
-#    no gradients through the encoder;
+#    Its first, large and noisy gradients then cannot damage the pretrained features, and each step is cheaper:
+#    no gradients through the encoder (section 9 times it);
 # 2. **unfreeze** (`model.unfreeze_encoder()`) and train everything, the encoder at `LR_ENCODER`, ten times lower
 #    than the decoder's `LR`, so that it adapts without forgetting.
 #
 # Unfreezing has a catch. A BatchNorm layer normalises with the statistics of the *current batch* while it trains,
 # and with its stored running statistics in eval mode (validation). Frozen, the encoder always used the stored
 # ones, and the decoder learned to read features normalised that way. Unfrozen in train mode, it normalises with
-# the mean and variance of one batch (`BATCH_SIZE` images: 4 on a CPU, 16 in the GPU recipe), which are noisy,
-# and it pulls its running statistics towards them at every step. The features the decoder reads change under
-# its feet, in training and in validation alike. The common practice at small batches (below about 16 per GPU)
-# is to keep the encoder's BatchNorm frozen after unfreezing: its weights train, its statistics stay. (At 16 the
-# batch statistics are steadier and the effect smaller: the two copies may tie. To make it more likely to show
-# on a GPU, add `BATCH_SIZE = 4` right after the settings line that sets it, and rerun from section 2.) `model.unfreeze_encoder(train_batchnorm=False)` does that;
-# the layers stay in eval mode even when `fit` calls `model.train()`.
+# the mean and variance of one batch of `BATCH_SIZE` images, which are noisy when the batch is small, and it pulls
+# its running statistics towards them at every step: the features the decoder reads change under its feet, in
+# training and in validation alike. The common practice at small batches (below about 16 per GPU) is to keep the
+# encoder's BatchNorm frozen after unfreezing: its weights train, its statistics stay.
+# `model.unfreeze_encoder(train_batchnorm=False)` does that; the layers stay in eval mode even when `fit` calls
+# `model.train()`. (At a batch of 16 the statistics are steadier and the two ways may tie; to test the practice
+# where it matters on a GPU, set the GPU value of `BATCH_SIZE` to 4 in the settings and rerun from section 2.)
 #
 # We train the frozen phase once, then unfreeze two copies of that model both ways, with the same optimizer state
 # and the same batches. The optimizer holds both parameter groups from the start: frozen parameters get no
@@ -481,40 +553,57 @@ import copy
 
 set_seed(SEED)
 staged = DenseNetUNet(num_classes=1, weights=WEIGHTS if PRETRAINED else None)
+staged_config = {"model": "densenet_unet", "model_kwargs": {"num_classes": 1, "weights": WEIGHTS if PRETRAINED else None}}
 optimizer = torch.optim.AdamW(staged.param_groups(lr_encoder=LR_ENCODER, lr_decoder=LR))
 staged.freeze_encoder()
-frozen = train_run(staged, optimizer, FROZEN_EPOCHS, f"staged_{ENCODER_LABEL.lower()}_frozen")
-print(f"frozen: {frozen['trainable'] / 1e6:.2f}M of {frozen['params'] / 1e6:.2f}M parameters train")
+frozen = train_run(staged, optimizer, FROZEN_EPOCHS, f"staged_{ENCODER_LABEL.lower()}_frozen",
+                   {**staged_config, "phase": "frozen"})
+frozen_scores = per_image_dice(staged)  # (len(val_ids),): each validation image after the frozen phase
+print(f"frozen: {frozen['trainable'] / 1e6:.2f}M of {frozen['params'] / 1e6:.2f}M parameters train; "
+      f"validation Dice {frozen_scores.mean():.4f}")
 
 # %% [markdown]
 # The catch, in one experiment and without any training: a copy of the frozen model whose encoder BatchNorm
-# layers, and only those, run in train mode for 20 batches of 4 under `torch.no_grad()` (no gradient, no
-# optimizer step: only the running statistics move, as they would in the first steps after a plain
-# unfreezing). Then we validate the copy.
+# layers, and only those, run in train mode for `DRIFT_BATCHES` batches of 4 under `torch.no_grad()` (no
+# gradient, no optimizer step: only the running statistics move, as they would in the first steps after a plain
+# unfreezing). Then we validate the copy on the same images.
 
 # %%
 import itertools
-
-from unet_tutorial.train import evaluate
 
 drifted = copy.deepcopy(staged).eval()  # the decoder's BatchNorm stays as it is
 for norm in drifted.encoder_batchnorms():
     norm.train()  # normalise with each batch's statistics, and pull the running ones towards them
 with torch.no_grad():
-    for batch_images, _ in itertools.islice(itertools.cycle(train_loader), 20):
+    for batch_images, _ in itertools.islice(itertools.cycle(train_loader), DRIFT_BATCHES):
         drifted(batch_images[:4].to(DEVICE))  # batches of 4, in every mode
-drifted_dice = evaluate(drifted, val_loader, DEVICE, num_classes=1, progress=False)["dice_per_image"]
-print(f"validation Dice after the frozen phase {frozen['val_dice_per_image'][-1]:.4f}; after 20 forward passes "
-      f"with the encoder's BatchNorm in train mode: {drifted_dice:.4f} (the weights did not change)")
+drifted_scores = per_image_dice(drifted)
+print(f"validation Dice after the frozen phase {frozen_scores.mean():.4f}; after {DRIFT_BATCHES} forward passes "
+      f"with the encoder's BatchNorm in train mode: {drifted_scores.mean():.4f} (the weights did not change)")
 
-# %% [markdown]
-# In our offline run the Dice fell from 0.907 to 0.658 and not one weight changed: the decoder had learned to
-# read features normalised with the stored statistics, and 20 batches of 4 replaced them with different ones,
-# measured on this data.
-# (The RANDOM stand-in's stored statistics are still the initial mean 0 and variance 1, so they move a lot;
-# ImageNet's, measured on real photos, may move less, but the decoder's input changes all the same.) Training
-# after a plain unfreezing has to repair this while it learns; keeping the encoder's BatchNorm frozen avoids
-# it. Below, both ways, trained.
+# %% tags=["reading"] jupyter={"source_hidden": true}
+# @title What the drift did in this run
+from unet_tutorial.course.reading import compare, reading
+
+drift = compare("the frozen model", frozen_scores, "its drifted copy", drifted_scores)
+stored = ("ImageNet's, measured on real photos" if PRETRAINED else
+          "the RANDOM stand-in's: still their initial mean 0 and variance 1, which describe nothing")
+if drift.clear and drift.leader == "the frozen model":
+    drift_text = ("The decoder had learned to read features normalised with the stored statistics "
+                  f"({stored}); {DRIFT_BATCHES} batches of 4 pulled them towards these images' own, and the "
+                  "decoder's input changed under it.")
+elif drift.clear:
+    drift_text = (f"Here the drift even helped: the stored statistics ({stored}) described these images worse "
+                  "than the batches' own did. Helped or not, the decoder's input changed with no weight trained.")
+else:
+    drift_text = (f"Here the Dice moved within its noise: the batches' statistics were close enough to the stored "
+                  f"ones ({stored}) for this decoder. The running statistics moved all the same; with another "
+                  "encoder or other data the same drift can cost a lot.")
+reading(f"""
+Not one weight changed, and the validation Dice went from {frozen_scores.mean():.3f} to
+{drifted_scores.mean():.3f}: {drift.sentence()}. {drift_text} Training after a plain unfreezing meets this drift
+while it learns; keeping the encoder's BatchNorm frozen avoids it. Below, both ways, trained.
+""")
 
 # %%
 # Two copies of the model after its frozen phase, with the same optimizer state, unfrozen two ways
@@ -525,41 +614,41 @@ staged.unfreeze_encoder()  # BatchNorm trains: each batch's statistics, and runn
 staged_bn.unfreeze_encoder(train_batchnorm=False)  # BatchNorm keeps the running statistics it has
 set_seed(SEED + 1)  # the same batches for both
 phases = {"BatchNorm trains": train_run(staged, optimizer, EPOCHS - FROZEN_EPOCHS,
-                                        f"staged_{ENCODER_LABEL.lower()}_unfrozen")}
+                                        f"staged_{ENCODER_LABEL.lower()}_unfrozen",
+                                        {**staged_config, "phase": "unfrozen, BatchNorm trains"})}
 set_seed(SEED + 1)
 phases["BatchNorm frozen"] = train_run(staged_bn, optimizer_bn, EPOCHS - FROZEN_EPOCHS,
-                                       f"staged_{ENCODER_LABEL.lower()}_unfrozen_bn_frozen")
+                                       f"staged_{ENCODER_LABEL.lower()}_unfrozen_bn_frozen",
+                                       {**staged_config, "phase": "unfrozen, BatchNorm frozen"})
+arm_scores = {"BatchNorm trains": per_image_dice(staged), "BatchNorm frozen": per_image_dice(staged_bn)}
 encoder_group, decoder_group = optimizer.param_groups  # one-cycle peaks at each group's "max_lr"
 print(f"unfrozen: {phases['BatchNorm trains']['trainable'] / 1e6:.2f}M parameters train; peak learning rates: "
       f"{encoder_group['name']} {encoder_group['max_lr']:.0e}, {decoder_group['name']} {decoder_group['max_lr']:.0e}")
 
 # %% [markdown]
 # The effect, against the same encoder trained end to end from the first epoch (the dotted line marks the
-# unfreezing), and what each phase cost:
+# unfreezing):
 
 # %%
 end_to_end_name = f"DenseNet, {'ImageNet' if PRETRAINED else 'random'} encoder"
 end_to_end = runs[end_to_end_name]
 staged_names = {name: f"DenseNet, {ENCODER_LABEL} encoder, frozen then unfrozen, {name}" for name in phases}
-for name, phase in phases.items():
-    runs[staged_names[name]] = {**{key: frozen[key] + phase[key] for key in ("train_loss", "val_loss", "val_dice_per_image",
-                                                                            "seconds")},
+for name, phase in phases.items():  # the frozen phase's epochs, then this copy's
+    runs[staged_names[name]] = {**{key: frozen[key] + phase[key]
+                                   for key in ("train_loss", "val_loss", "val_dice_per_image", "seconds")},
                                 "params": phase["params"], "trainable": phase["trainable"],
                                 "gpu_memory_gb": phase["gpu_memory_gb"]}
+    val_scores[staged_names[name]] = arm_scores[name]
 models[staged_names["BatchNorm trains"]], models[staged_names["BatchNorm frozen"]] = staged, staged_bn
 
-fig, (ax_dice, ax_time) = plt.subplots(1, 2, figsize=(11, 3.4))
+fig, ax = plt.subplots(figsize=(6.5, 3.4))
 epochs = np.arange(1, EPOCHS + 1)
-ax_dice.plot(epochs, end_to_end["val_dice_per_image"], "o-", label=f"{end_to_end_name}, all layers from epoch 1")
+ax.plot(epochs, end_to_end["val_dice_per_image"], "o-", label=f"{end_to_end_name}, all layers from epoch 1")
 for name in phases:
-    ax_dice.plot(epochs, runs[staged_names[name]]["val_dice_per_image"], "o-", label=f"frozen, then unfrozen: {name}")
-ax_dice.axvline(FROZEN_EPOCHS + 0.5, color="grey", linestyle=":")
-ax_dice.set(xlabel="epoch", ylabel="validation Dice", title=f"{ENCODER_LABEL} encoder: Dice", xticks=epochs)
-ax_dice.legend(fontsize=8)
-ax_time.bar(["frozen", "unfrozen,\nBN trains", "unfrozen,\nBN frozen", "end to end"],
-            [np.mean(frozen["seconds"])] + [np.mean(phase["seconds"]) for phase in phases.values()]
-            + [np.mean(end_to_end["seconds"])], color=["tab:blue", "tab:orange", "tab:green", "tab:grey"])
-ax_time.set(ylabel="seconds per training epoch", title="Time per epoch")
+    ax.plot(epochs, runs[staged_names[name]]["val_dice_per_image"], "o-", label=f"frozen, then unfrozen: {name}")
+ax.axvline(FROZEN_EPOCHS + 0.5, color="grey", linestyle=":")
+ax.set(xlabel="epoch", ylabel="validation Dice", title=f"{ENCODER_LABEL} encoder: Dice", xticks=epochs)
+ax.legend(fontsize=8)
 fig.tight_layout()
 plt.show()
 
@@ -572,31 +661,49 @@ for name, phase in phases.items():  # the dip, if any: the first unfrozen epoch 
     first = phase["val_dice_per_image"][0]
     print(f"{name}: first epoch after unfreezing {first:.4f}, {first - last_frozen:+.4f} against the last frozen epoch")
 
-# %% [markdown]
-# How to read it. With the ImageNet encoder (on Colab), look at the first epoch after the dotted line: with
-# BatchNorm training on small batches, its Dice can fall below the last frozen epoch's while the noisy batch
-# statistics replace ImageNet's; with BatchNorm frozen it should not. Then compare both copies with the encoder
-# trained end to end from epoch 1. The time panel shows the other reason to start frozen: no gradients
-# flow through the encoder, so a frozen epoch costs roughly half to two thirds of an unfrozen one.
-#
-# Our offline CPU run (generated cars, the RANDOM stand-in encoder, 3 epochs of 96 images) could not test this:
-# - the frozen epoch reached 0.907; the first epoch after unfreezing raised both copies to about 0.94, and the
-#   last one lowered both (0.913 with BatchNorm training, 0.889 with it frozen) while their training loss kept
-#   falling. With 64 validation images of 4 cars, one epoch's Dice moves by a few hundredths: neither the
-#   ordering of the two copies nor the last epoch's drop is evidence;
-# - a random encoder's running statistics are still their initial values (mean 0, variance 1), so "BatchNorm
-#   frozen" keeps statistics that describe nothing, where an ImageNet encoder keeps ones measured on 1.28
-#   million photos;
-# - the times did show the saving: a frozen epoch took about 5 s, an unfrozen one 9-10 s (they vary from run to
-#   run by a second).
+# %% tags=["reading"] jupyter={"source_hidden": true}
+# @title What unfreezing did in this run
+bn_gap = compare("BatchNorm frozen", arm_scores["BatchNorm frozen"], "BatchNorm trains", arm_scores["BatchNorm trains"])
+end_gap = compare("the frozen-then-unfrozen recipe", arm_scores["BatchNorm frozen"],
+                  "training end to end from epoch 1", val_scores[end_to_end_name])
+first_epoch = {name: phase["val_dice_per_image"][0] for name, phase in phases.items()}
+epoch_noise = frozen_scores.std(ddof=1) / np.sqrt(len(frozen_scores))  # standard error of one epoch's mean Dice
+start_gap = first_epoch["BatchNorm trains"] - first_epoch["BatchNorm frozen"]
+if start_gap < -3 * epoch_noise:
+    start_text = "the copy whose BatchNorm follows each batch started lower: the dip the practice warns about"
+elif start_gap > 3 * epoch_noise:
+    start_text = "the copy whose BatchNorm follows each batch started higher: no dip here"
+else:
+    start_text = "the two copies started within noise of each other"
+if bn_gap.clear and bn_gap.leader == "BatchNorm frozen":
+    end_text = (f"As the common practice predicts at a batch of {BATCH_SIZE}: the stored statistics served the "
+                "decoder better than each batch's own.")
+elif bn_gap.clear:
+    end_text = "The opposite of the common practice. " + (
+        "A likely reason here: this is the RANDOM stand-in, whose stored statistics are still their initial mean 0 "
+        "and variance 1, so keeping them frozen keeps statistics that describe nothing, where an ImageNet encoder "
+        "keeps ones measured on real photos." if not PRETRAINED else
+        "With ImageNet's statistics this happens when the images are unlike ImageNet's photos"
+        + ("" if is_real else " (these are drawn cars)") + " and the batches are large enough for their own "
+        f"statistics (here {BATCH_SIZE} images); or by chance in one run: try another `SEED`.")
+else:
+    end_text = ("The practice rests on larger experiments than this one; to test it here, give the run more "
+                "validation images or more epochs" + (", or a batch of 4 (the settings)." if BATCH_SIZE > 4 else "."))
+reading(f"""
+- **Right after unfreezing** (the first epoch after the dotted line), the Dice moved by
+  {first_epoch['BatchNorm trains'] - last_frozen:+.3f} with BatchNorm training and by
+  {first_epoch['BatchNorm frozen'] - last_frozen:+.3f} with it frozen, against the last frozen epoch: {start_text}.
+  (One epoch's mean Dice over these {len(frozen_scores)} images has a standard error of about {epoch_noise:.3f}:
+  a difference between two epochs needs about three times that to be more than noise.)
+- **At the end**: {bn_gap.sentence()}. {end_text}
+- **Against training end to end**: {end_gap.sentence()}.
+""")
 
 # %% [markdown]
-# ## 8. The headline result
+# ## 8. The headline result (core, ~5 min)
 #
-# The run named before training (section 6), on the data named at the top (generated or real), with its
-# predictions on a few validation images. It is reported whatever it scores: offline, the RANDOM stand-in of the
-# recipe scored lowest of the four runs (0.889), and it is still the headline, which is the point of naming it
-# before training.
+# The run named before training (section 6), on the data named in section 2, with its predictions on a few
+# validation images. It is reported whatever it scores: that is the point of naming it before training.
 
 # %%
 from IPython.display import display
@@ -608,56 +715,84 @@ print(f"headline run: {HEADLINE}" + ("" if PRETRAINED else " (a RANDOM-encoder s
 # the name says when the number is the stand-in's, so that make tutorial's table of results says it too
 report_metric("val_dice" if PRETRAINED else "val_dice_RANDOM_stand_in", runs[HEADLINE]["val_dice_per_image"][-1],
               "04_densenet121_transfer")
+first_views = {}
+for index, image_id in enumerate(val_ids):
+    first_views.setdefault(image_id.rsplit("_", 1)[0], index)  # car -> the index of its first view
+picks = list(first_views.values())[:4]  # up to four different cars
 with torch.no_grad():
-    first_views = {}
-    for index, image_id in enumerate(val_ids):
-        first_views.setdefault(image_id.rsplit("_", 1)[0], index)  # car -> the index of its first view
-    picks = list(first_views.values())[:4]  # up to four different cars
     shown = [val_loader.dataset[i] for i in picks]  # (image, mask) pairs, as the loader gives them
     shown_images, shown_masks = torch.stack([x for x, _ in shown]), torch.stack([m for _, m in shown])
     logits = models[HEADLINE].eval()(shown_images.to(DEVICE)).cpu()  # (4, 1, H, W)
-display(show(shown_images, shown_masks, preds=(logits.sigmoid() > 0.5).float(), titles=[val_ids[i] for i in picks]))
+display(show(shown_images, shown_masks, preds=(logits > 0).float(),
+             titles=[f"{val_ids[i]}  Dice {val_scores[HEADLINE][i]:.3f}" for i in picks]))
 print("every run, for context:")
 summary_table(runs)
 
+# %% tags=["reading"] jupyter={"source_hidden": true}
+# @title Where the headline stands in this run
+ranked = sorted(runs, key=lambda name: -val_scores[name].mean())
+best_other = next(name for name in ranked if name != HEADLINE)
+headline_gap = compare("the headline", val_scores[HEADLINE], best_other, val_scores[best_other])
+worst = min(picks, key=lambda i: val_scores[HEADLINE][i])
+stand_in = "" if PRETRAINED else "It is the RANDOM stand-in, not the ImageNet recipe: on Colab this cell reads the real one."
+reading(f"""
+The headline scored {val_scores[HEADLINE].mean():.3f}, number {ranked.index(HEADLINE) + 1} of the {len(runs)}
+runs by mean Dice. Against the best of the others, {headline_gap.sentence()}. {stand_in}
+Of the cars shown, {val_ids[worst]} scored lowest ({val_scores[HEADLINE][worst]:.3f}): look at where its errors
+sit (a part of the body, the wheels, the shadow, the outline). After {EPOCHS} short epochs on {len(train_ids)}
+images a model has learned what it saw most, not what a car is; features learned on over a million photos are
+what should carry it past that.
+""")
+
 # %% [markdown]
-# Look at the headline model car by car. Offline, the three orange and brown cars come out whole, the blue one
-# in pieces: its roof and a band along the floor, the blue body missed. After 3 short epochs on 96 drawn images
-# a model has learned the colours it saw most, not what a car is; features learned on 1.28 million photos are
-# what should carry it past that. On Colab, compare the same four cars with the ImageNet encoder.
+# ## 9. What freezing saves: the time of a training step (optional)
 #
-# ## Exercise 1: channels of a DenseNet encoder
-#
-# Write `densenet_stage_channels(block_config, growth_rate=32, num_init_features=64)`: the channels of every
-# encoder stage of a DenseNet, as a list of `len(block_config) + 1` numbers. The first is the stem's output
-# (`num_init_features`); then one number per dense block: the channels it hands on. Each dense block adds
-# `growth_rate` channels per layer; each transition (after every block but the last) halves the channels before
-# the next block. DenseNet121 is `block_config=(6, 12, 24, 16)` and gives `[64, 256, 512, 1024, 1024]`; the check
-# also tries DenseNet169, DenseNet201 and two made-up DenseNets.
-
-# %% tags=["solution"]
-# Hint: keep a running count: a block adds layers * growth_rate to it; what does a transition do to it?
-
-
-def densenet_stage_channels(block_config: tuple[int, ...], growth_rate: int = 32,
-                            num_init_features: int = 64) -> list[int]:
-    """Channels after the stem and after each dense block of a DenseNet."""
-    channels, stages = num_init_features, [num_init_features]
-    for index, layers in enumerate(block_config):
-        channels += layers * growth_rate
-        stages.append(channels)
-        if index < len(block_config) - 1:
-            channels //= 2  # the transition
-    return stages
-
+# The other reason to start frozen: no gradient flows through a frozen encoder, so a training step skips most of
+# the backward pass. `fit` prints each epoch's time, but one epoch's time moves with whatever else the machine is
+# doing (another program, a notebook next door, the processor's clock). A steadier measure: the median of several
+# single steps on the same batch, timed by notebook 03's `time_train_step` (on a copy of the model, after a warm-up
+# step, with the mixed precision and memory layout `fit` uses) and taken in turns (frozen, unfrozen, unfrozen
+# with BatchNorm frozen, then again), so that a busy moment slows all three alike.
 
 # %%
-from unet_tutorial.course.exercises.transfer import check_densenet_stage_channels
+from unet_tutorial.measure import time_train_step
+from unet_tutorial.precision import default_amp_dtype
 
-check_densenet_stage_channels(densenet_stage_channels)
+timing_arms = {name: copy.deepcopy(staged_bn) for name in ("frozen", "unfrozen, BatchNorm trains",
+                                                           "unfrozen, BatchNorm frozen")}
+timing_arms["frozen"].freeze_encoder()
+timing_arms["unfrozen, BatchNorm trains"].unfreeze_encoder()  # the third stays as staged_bn is
+batch_images, batch_masks = (t.to(DEVICE) for t in next(iter(train_loader)))  # (B, 3, H, W), (B, 1, H, W)
+step_seconds: dict[str, list[float]] = {name: [] for name in timing_arms}
+for _ in range(TIMING_STEPS):  # in turns
+    for name, arm in timing_arms.items():
+        step_seconds[name].append(time_train_step(arm, batch_images, batch_masks, loss_fn, steps=1,
+                                                  amp_dtype=default_amp_dtype(DEVICE), channels_last=ON_GPU))
+for name, values in step_seconds.items():
+    print(f"{name:<28} median {np.median(values):.3f} s per step, from {min(values):.3f} to {max(values):.3f} s "
+          f"over {len(values)} steps")
+del timing_arms
+
+# %% tags=["reading"] jupyter={"source_hidden": true}
+# @title What freezing saved in this run
+frozen_step, trains_step, bn_step = (np.median(step_seconds[name]) for name in
+                                     ("frozen", "unfrozen, BatchNorm trains", "unfrozen, BatchNorm frozen"))
+if max(step_seconds["frozen"]) < min(step_seconds["unfrozen, BatchNorm trains"]):
+    noise_text = "Every frozen step was faster than every unfrozen one: the saving is larger than this machine's noise."
+else:
+    noise_text = ("The two arms' step times overlap, so on this machine, now, the saving is within the noise: run "
+                  "the cell again when the machine is less busy.")
+reading(f"""
+In this run a training step took a median {frozen_step:.3f} s with the encoder frozen and {trains_step:.3f} s
+unfrozen: a frozen step cost {frozen_step / trains_step:.0%} of an unfrozen one. {noise_text}
+Unfrozen with the encoder's BatchNorm frozen, a step took a median {bn_step:.3f} s ({bn_step / trains_step:.0%}
+of the BatchNorm-training step): nearly the same work, since BatchNorm in train mode only adds each batch's
+statistics and their gradients. Compare the epoch times `fit` printed above only where they differ by far more
+than they vary from one epoch to the next.
+""")
 
 # %% [markdown]
-# ## Exercise 2: is `requires_grad_(False)` enough to freeze an encoder?
+# ## Exercise 1: is `requires_grad_(False)` enough to freeze an encoder? (core, ~15 min)
 #
 # Many tutorials freeze an encoder with `model.encoder.requires_grad_(False)` alone. Find out what that leaves
 # running, with an experiment (no optimizer, no training step):
@@ -712,21 +847,66 @@ from unet_tutorial.course.exercises.transfer import check_frozen_batchnorm
 
 check_frozen_batchnorm(drift_grad_only, drift_fixed, trial)
 
+# %% [markdown] tags=["answer"]
+# The check printed how far `requires_grad_(False)` alone let a running mean move in three forward passes: no
+# gradient, no optimizer, and the "frozen" encoder still changed what it hands the decoder. A BatchNorm layer
+# updates its running statistics whenever it is in train mode, whatever `requires_grad` says, and `model.train()`
+# puts every submodule in train mode. So the fix has to act after every `model.train()`: a forward pre-hook, as
+# here, or an overridden `train()`, as the package's `freeze_encoder` does. Putting the whole model in eval mode
+# would also stop the drift, but it would stop the decoder's BatchNorm from learning too.
+
 # %% [markdown]
-# ## Summary
+# ## Exercise 2: channels of a DenseNet encoder (optional)
+#
+# Write `densenet_stage_channels(block_config, growth_rate=32, num_init_features=64)`: the channels of every
+# encoder stage of a DenseNet, as a list of `len(block_config) + 1` numbers. The first is the stem's output
+# (`num_init_features`); then one number per dense block: the channels it hands on. Each dense block adds
+# `growth_rate` channels per layer; each transition (after every block but the last) halves the channels before
+# the next block. DenseNet121 is `block_config=(6, 12, 24, 16)` and gives `[64, 256, 512, 1024, 1024]`; the check
+# also tries DenseNet169, DenseNet201 and two made-up DenseNets. On a miss it says what went wrong, not the
+# expected list; `check_densenet_stage_channels(densenet_stage_channels, reveal=True)` shows that too.
+
+# %% tags=["solution"]
+# Hint: keep a running count: a block adds layers * growth_rate to it; what does a transition do to it?
+
+
+def densenet_stage_channels(block_config: tuple[int, ...], growth_rate: int = 32,
+                            num_init_features: int = 64) -> list[int]:
+    """Channels after the stem and after each dense block of a DenseNet."""
+    channels, stages = num_init_features, [num_init_features]
+    for index, layers in enumerate(block_config):
+        channels += layers * growth_rate
+        stages.append(channels)
+        if index < len(block_config) - 1:
+            channels //= 2  # the transition
+    return stages
+
+
+# %%
+from unet_tutorial.course.exercises.transfer import check_densenet_stage_channels
+
+check_densenet_stage_channels(densenet_stage_channels)
+
+# %% [markdown]
+# ## Summary (core, ~5 min)
 # - **Transfer learning** reuses an ImageNet classifier's convolutional layers as a U-Net encoder; only the decoder
 #   starts from scratch. The images must be normalised as the weights expect (`normalization("imagenet")`).
-# - **DenseNet**: inside a dense block every layer reads the concatenation of all earlier outputs and adds 32
-#   channels; transitions halve channels and resolution. DenseNet121's five stages give 64, 256, 512, 1024 and 1024
-#   channels at strides 2 to 32: the U-Net's skips. The decoder up-samples and merges one skip per step.
-# - **The comparison** (section 6) trains the random and the ImageNet encoder with the same learning rates
-#   (`param_groups(lr_encoder, lr_decoder)`), so that their gap measures pretraining; a bigger random model is not
-#   the same as a pretrained one. Offline, the ImageNet model is skipped with a notice, never faked.
+# - **DenseNet**: inside a dense block every layer reads the concatenation of all earlier outputs and adds
+#   `growth_rate` channels; transitions halve channels and resolution. DenseNet121's five stages give 64, 256, 512,
+#   1024 and 1024 channels at strides 2 to 32: the U-Net's skips. The decoder up-samples and merges one skip per
+#   step.
+# - **A fair comparison** (section 6) trains the random and the ImageNet encoder with the same learning rates
+#   (`param_groups(lr_encoder, lr_decoder)`), so that their gap measures pretraining, and reads every gap against
+#   its noise: two runs scored on the same images, compared image by image (`compare`). A bigger random model is
+#   not the same as a pretrained one. Offline, the ImageNet model is left out with a notice, never faked.
 # - **Fine-tuning recipe**: freeze the encoder, train the decoder; then unfreeze with a ~10x lower encoder
-#   learning rate. At a small batch keep the encoder's BatchNorm frozen (`unfreeze_encoder(train_batchnorm=False)`):
-#   its batch statistics are noisy, and `requires_grad_(False)` alone does not stop its running statistics
-#   from moving.
+#   learning rate. The common practice at a small batch is to keep the encoder's BatchNorm frozen
+#   (`unfreeze_encoder(train_batchnorm=False)`): its batch statistics are noisy, and `requires_grad_(False)` alone
+#   does not stop its running statistics from moving. Section 7's readings say whether your run bore it out.
+# - **Time**: a frozen step skips the encoder's backward pass; time steps with medians, not one epoch.
 # - **The headline** is the run named before training, never the best of all runs on the validation set.
+# - **Checkpoints**: each run's folder holds `best.pt` and `last.pt` with the settings that made it; a rerun with
+#   the same settings loads them, and `python -m unet_tutorial predict --checkpoint <run folder>/best.pt` uses one.
 #
 # **Next**: notebook 05 trains on ADE20K, 150 classes, where the model has to tell a wall from a building and a road
 # from a sidewalk: multi-class losses, mIoU, and class imbalance.

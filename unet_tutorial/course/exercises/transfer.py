@@ -12,19 +12,62 @@ import torch
 from unet_tutorial.course.exercises import passed
 
 
-def check_densenet_stage_channels(densenet_stage_channels: Callable[..., list[int]]) -> None:
-    """Notebook 04: channels after the stem and after each dense block, against torchvision's DenseNets."""
+def _stage_channels(
+    block_config: tuple[int, ...],
+    growth_rate: int,
+    num_init_features: int,
+    *,
+    halve: str = "between",
+    report: str = "output",
+    stem: bool = True,
+) -> list[int]:
+    """DenseNet stage channels, right (the defaults) or with one of the mistakes the check diagnoses.
+
+    halve: "between" (after every block but the last), "never" or "first" (the stem halved before block 1 as
+    well); report: "output" (a block's output), "input" (what it reads) or "transition" (after its transition).
+    """
+    channels, stages = num_init_features, [num_init_features] if stem else []
+    for index, layers in enumerate(block_config):
+        if halve == "first" and index == 0:
+            channels //= 2
+        before = channels
+        channels += layers * growth_rate
+        if halve != "never" and index < len(block_config) - 1:
+            channels, after = channels // 2, channels  # the transition
+        else:
+            after = channels
+        stages.append({"output": after, "input": before, "transition": channels}[report])
+    return stages
+
+
+# (mistake, what it says): each a way of counting that learners write, diagnosed without the expected list
+_CHANNEL_MISTAKES = (
+    (
+        {"stem": False},
+        "the stem's output is missing: the list starts with num_init_features, then one number per block",
+    ),
+    ({"halve": "never"}, "the channels never halve: a transition after each block but the last halves them"),
+    (
+        {"report": "transition"},
+        "each number is a transition's output: the list wants what each dense block hands "
+        "on, before the transition halves it",
+    ),
+    ({"halve": "first"}, "the stem goes into the first dense block as it is: there is no transition before block 1"),
+    ({"report": "input"}, "each number is what a block reads; the list wants what it hands on, after its layers"),
+)
+
+
+def check_densenet_stage_channels(densenet_stage_channels: Callable[..., list[int]], reveal: bool = False) -> None:
+    """Notebook 04: channels after the stem and after each dense block, against torchvision's DenseNets.
+
+    A miss is diagnosed (the stem left out, transitions in the wrong places, inputs for outputs, an argument
+    ignored) without the expected list; ``reveal=True`` adds it.
+    """
     from torchvision.models import DenseNet
 
-    from unet_tutorial.densenet_unet import ENCODER_CHANNELS
-
-    got = list(densenet_stage_channels((6, 12, 24, 16)))
-    assert got == list(ENCODER_CHANNELS), (
-        f"DenseNet121 (block_config=(6, 12, 24, 16)) should give {list(ENCODER_CHANNELS)}, got {got}: e.g. block 1 "
-        "gives 64 + 6 * 32 = 256, its transition halves that to 128, block 2 gives 128 + 12 * 32 = 512"
-    )
-    # DenseNet169 and 201, and two made-up ones; the truth is read off torchvision's modules (no forward pass)
+    # DenseNet121, 169 and 201, and two made-up ones; the truth is read off torchvision's modules (no forward pass)
     for config, growth, init in (
+        ((6, 12, 24, 16), 32, 64),
         ((6, 12, 32, 32), 32, 64),
         ((6, 12, 48, 32), 32, 64),
         ((2, 3), 12, 16),
@@ -34,10 +77,31 @@ def check_densenet_stage_channels(densenet_stage_channels: Callable[..., list[in
             features = DenseNet(growth_rate=growth, block_config=config, num_init_features=init).features
         blocks = [m for name, m in features.named_children() if name.startswith("denseblock")]
         expected = [init] + [b[-1].norm1.num_features + growth for b in (list(blk.values()) for blk in blocks)]
-        got = list(densenet_stage_channels(config, growth_rate=growth, num_init_features=init))
-        assert got == expected, (
-            f"block_config={config}, growth_rate={growth}, num_init_features={init}: "
-            f"expected {expected}, got {got}; every transition but the last halves the channels"
+        got = densenet_stage_channels(config, growth_rate=growth, num_init_features=init)
+        call = f"densenet_stage_channels({config}, growth_rate={growth}, num_init_features={init})"
+        assert isinstance(got, (list, tuple)), f"{call} returned a {type(got).__name__}: return a list of numbers"
+        got = list(got)
+        if got == expected:
+            continue
+        shown = f" (expected {expected})" if reveal else ""
+        for mistake, diagnosis in _CHANNEL_MISTAKES:
+            if got == _stage_channels(config, growth, init, **mistake):
+                raise AssertionError(f"{call} gave {got}{shown}: {diagnosis}")
+        if got == _stage_channels(config, 32, init) and growth != 32:
+            raise AssertionError(f"{call} gave {got}{shown}: use the growth_rate argument, not 32")
+        if got == _stage_channels(config, growth, 64) and init != 64:
+            raise AssertionError(f"{call} gave {got}{shown}: start from the num_init_features argument, not 64")
+        if len(got) != len(expected):
+            raise AssertionError(
+                f"{call} gave {len(got)} numbers{shown}: one for the stem and one per dense block, "
+                f"{len(config) + 1} for block_config={config}"
+            )
+        stage = next(k for k, (a, b) in enumerate(zip(got, expected)) if a != b)
+        where = "the stem's output" if stage == 0 else f"dense block {stage}'s output"
+        raise AssertionError(
+            f"{call} gave {got}{shown}: the first wrong number is {where} (position {stage}). A block adds "
+            "layers * growth_rate to what it reads; each transition but the last halves the count. "
+            + ("" if reveal else "Call the check with reveal=True to see the expected list.")
         )
     passed("densenet_stage_channels")
 
@@ -52,9 +116,23 @@ def check_frozen_batchnorm(drift_grad_only: float, drift_fixed: float, model: to
         model: the ``DenseNetUNet`` with the fix applied, in train mode (as ``fit`` leaves it).
     """
     import copy
+    import math
 
     from torch import nn
 
+    for name, value in (("drift_grad_only", drift_grad_only), ("drift_fixed", drift_fixed)):
+        if isinstance(value, torch.Tensor) and value.numel() != 1:
+            raise AssertionError(
+                f"{name} is a tensor of {value.numel()} values: pass one number, the largest absolute change of "
+                "any running mean (e.g. (after - before).abs().max().item())"
+            )
+        assert math.isfinite(float(value)), (
+            f"{name} is {float(value)}: measure the largest absolute change between running_mean copied with "
+            ".clone() before the forward passes and running_mean after them"
+        )
+    assert float(drift_grad_only) >= 0 and float(drift_fixed) >= 0, (
+        "a drift is the largest ABSOLUTE change of a running mean: take .abs() before .max()"
+    )
     assert float(drift_grad_only) > 0, (
         f"you measured a drift of {float(drift_grad_only)} with requires_grad_(False) only; look again: BatchNorm "
         "in train mode moves running_mean and running_var towards each batch's statistics on every forward pass, "

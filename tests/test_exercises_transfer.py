@@ -1,0 +1,207 @@
+"""Notebook 04's self-checks: every message, every plausible wrong answer, and no expected value on a miss."""
+
+import copy
+import functools
+
+import pytest
+import torch
+
+from unet_tutorial.course.exercises import transfer
+from unet_tutorial.course.exercises.transfer import (
+    _CHANNEL_MISTAKES,
+    _stage_channels,
+    check_densenet_stage_channels,
+    check_frozen_batchnorm,
+)
+from unet_tutorial.densenet_unet import ENCODER_CHANNELS, DenseNetUNet
+
+# what the check tries, with the right answers (torchvision's DenseNets, written out by hand)
+CONFIGS = {
+    ((6, 12, 24, 16), 32, 64): [64, 256, 512, 1024, 1024],  # DenseNet121
+    ((6, 12, 32, 32), 32, 64): [64, 256, 512, 1280, 1664],  # DenseNet169
+    ((6, 12, 48, 32), 32, 64): [64, 256, 512, 1792, 1920],  # DenseNet201
+    ((2, 3), 12, 16): [16, 40, 56],
+    ((1, 1, 1), 8, 24): [24, 32, 24, 20],
+}
+
+
+def right(block_config, growth_rate=32, num_init_features=64):
+    channels, stages = num_init_features, [num_init_features]
+    for index, layers in enumerate(block_config):
+        channels += layers * growth_rate
+        stages.append(channels)
+        if index < len(block_config) - 1:
+            channels //= 2
+    return stages
+
+
+def mistake(**kind):
+    return lambda block_config, growth_rate=32, num_init_features=64: _stage_channels(
+        block_config, growth_rate, num_init_features, **kind
+    )
+
+
+def test_the_cases_and_the_reference_agree_with_torchvision_and_the_model():
+    assert CONFIGS[((6, 12, 24, 16), 32, 64)] == list(ENCODER_CHANNELS)
+    for (config, growth, init), expected in CONFIGS.items():
+        assert right(config, growth, init) == expected == _stage_channels(config, growth, init)
+    check_densenet_stage_channels(right)  # and the check reads the same truth off torchvision
+
+
+def test_channel_check_passes_the_solution_also_as_a_tuple(capsys):
+    check_densenet_stage_channels(lambda *args, **kwargs: tuple(right(*args, **kwargs)))
+    assert "densenet_stage_channels: all checks passed" in capsys.readouterr().out
+
+
+def test_every_channel_mistake_is_told_apart_from_the_truth_and_from_the_others():
+    config = (6, 12, 24, 16)
+    answers = [tuple(_stage_channels(config, 32, 64, **kind)) for kind, _ in _CHANNEL_MISTAKES]
+    assert tuple(right(config)) not in answers
+    assert len(set(answers)) == len(answers), answers
+
+
+@pytest.mark.parametrize(("kind", "diagnosis"), _CHANNEL_MISTAKES, ids=[str(kind) for kind, _ in _CHANNEL_MISTAKES])
+def test_channel_check_diagnoses_each_mistake_without_the_expected_list(kind, diagnosis, capsys):
+    with pytest.raises(AssertionError) as error:
+        check_densenet_stage_channels(mistake(**kind))
+    message = str(error.value)
+    assert diagnosis in message
+    assert "expected" not in message and str(list(ENCODER_CHANNELS)) not in message, message
+    assert "passed" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("answer", "says"),
+    [
+        (lambda config, growth_rate=32, num_init_features=64: right(config, 32, num_init_features), "growth_rate"),
+        (lambda config, growth_rate=32, num_init_features=64: right(config, growth_rate, 64), "num_init_features"),
+        (lambda *args, **kwargs: right(*args, **kwargs) + [0], "one for the stem and one per dense block"),
+        (lambda *args, **kwargs: [c + 1 for c in right(*args, **kwargs)], "the first wrong number is the stem's"),
+        (lambda *args, **kwargs: right(*args, **kwargs)[:-1] + [-1], "dense block 4's output"),
+        (lambda *args, **kwargs: iter(right(*args, **kwargs)), "return a list"),
+    ],
+    ids=["growth-ignored", "init-ignored", "too-long", "all-off", "last-wrong", "iterator"],
+)
+def test_channel_check_names_other_mistakes_without_the_expected_list(answer, says):
+    with pytest.raises(AssertionError) as error:
+        check_densenet_stage_channels(answer)
+    message = str(error.value)
+    assert says in message, message
+    assert not any(str(expected) in message for expected in CONFIGS.values()), message
+
+
+def test_channel_check_diagnoses_a_mistake_the_first_case_cannot_show():
+    """Ignoring growth_rate is right for DenseNet121 (growth 32): the made-up DenseNets catch it."""
+
+    def growth_ignored(block_config, growth_rate=32, num_init_features=64):
+        return right(block_config, 32, num_init_features)
+
+    with pytest.raises(AssertionError, match=r"\(2, 3\), growth_rate=12.*use the growth_rate argument, not 32"):
+        check_densenet_stage_channels(growth_ignored)
+
+
+def test_channel_check_reveals_the_expected_list_only_on_request():
+    with pytest.raises(AssertionError) as error:
+        check_densenet_stage_channels(mistake(halve="never"))
+    assert "reveal" not in str(error.value)  # a diagnosed mistake needs no reveal
+    with pytest.raises(AssertionError) as error:
+        check_densenet_stage_channels(lambda *args, **kwargs: [c + 1 for c in right(*args, **kwargs)])
+    assert "reveal=True" in str(error.value) and "[64, 256" not in str(error.value)
+    with pytest.raises(AssertionError, match=r"\(expected \[64, 256, 512, 1024, 1024\]\)"):
+        check_densenet_stage_channels(mistake(halve="never"), reveal=True)
+
+
+@functools.cache
+def _template() -> DenseNetUNet:
+    return DenseNetUNet(num_classes=1, decoder_channels=(16, 8, 8, 8, 4))
+
+
+def small_densenet() -> DenseNetUNet:
+    return copy.deepcopy(_template())  # a copy costs far less than initialising DenseNet121 again
+
+
+def encoder_eval_hook(module, inputs):  # the notebook's fix
+    for norm in module.encoder_batchnorms():
+        norm.eval()
+
+
+def all_eval_hook(module, inputs):  # too much: the decoder's BatchNorm stops learning as well
+    for norm in module.modules():
+        if isinstance(norm, torch.nn.modules.batchnorm._BatchNorm):
+            norm.eval()
+
+
+@pytest.fixture(scope="module")
+def fixed() -> DenseNetUNet:
+    model = small_densenet()
+    model.encoder.requires_grad_(False)
+    model.register_forward_pre_hook(encoder_eval_hook)
+    return model.train()
+
+
+def test_frozen_batchnorm_accepts_the_fixes(fixed, capsys):
+    check_frozen_batchnorm(0.3, 0.0, fixed)
+    check_frozen_batchnorm(torch.tensor(0.3), torch.tensor(0.0), fixed)  # one-element tensors are numbers
+    package = small_densenet()
+    package.freeze_encoder()
+    check_frozen_batchnorm(0.3, 0.0, package.train())
+    out = capsys.readouterr().out
+    assert out.count("frozen_batchnorm: all checks passed") == 3
+
+
+@pytest.mark.parametrize(
+    ("drift_grad_only", "drift_fixed", "says"),
+    [
+        (torch.tensor([0.3, 0.1]), 0.0, "drift_grad_only is a tensor of 2 values: pass one number"),
+        (0.3, torch.zeros(5), "drift_fixed is a tensor of 5 values"),
+        (float("nan"), 0.0, "drift_grad_only is nan: measure the largest absolute change"),
+        (0.3, float("inf"), "drift_fixed is inf"),
+        (-0.3, 0.0, "ABSOLUTE change"),
+        (0.0, 0.0, "you measured a drift of 0.0 with requires_grad_(False) only; look again"),
+        (0.3, 0.2, "after the fix the running statistics still moved by 0.2"),
+    ],
+    ids=["many-values", "many-values-fixed", "nan", "inf", "negative", "no-drift", "fix-drifts"],
+)
+def test_frozen_batchnorm_rejects_wrong_numbers(drift_grad_only, drift_fixed, says, fixed):
+    with pytest.raises(AssertionError, match=says.replace("(", r"\(").replace(")", r"\)")):
+        check_frozen_batchnorm(drift_grad_only, drift_fixed, fixed)
+
+
+def test_frozen_batchnorm_rejects_wrong_fixes():
+    eval_mode = small_densenet()
+    eval_mode.encoder.requires_grad_(False)
+    with pytest.raises(AssertionError, match="the model is in eval mode"):
+        check_frozen_batchnorm(0.3, 0.0, eval_mode.eval())
+
+    grad_only = small_densenet()
+    grad_only.encoder.requires_grad_(False)
+    with pytest.raises(AssertionError, match="the encoder's running statistics moved"):
+        check_frozen_batchnorm(0.3, 0.0, grad_only.train())
+
+    once = small_densenet()
+    once.encoder.eval()  # evaluated once, undone by the check's model.train()
+    with pytest.raises(AssertionError, match="the encoder's running statistics moved"):
+        check_frozen_batchnorm(0.3, 0.0, once.train())
+
+    for setting in ({"momentum": 0.0}, {"track_running_stats": False}):
+        model = small_densenet()
+        for norm in model.encoder_batchnorms():
+            for name, value in setting.items():
+                setattr(norm, name, value)
+        with pytest.raises(AssertionError, match="still normalise with each batch's own statistics"):
+            check_frozen_batchnorm(0.3, 0.0, model.train())
+
+    everything = small_densenet()
+    everything.register_forward_pre_hook(all_eval_hook)
+    everything.train()
+    everything(torch.randn(2, 3, 64, 64))  # the hook has run: the decoder's layers are in eval mode now
+    with pytest.raises(AssertionError, match="the decoder's BatchNorm layers are in eval mode"):
+        check_frozen_batchnorm(0.3, 0.0, everything)
+
+
+def test_the_checks_leave_the_learners_model_as_it_was(fixed):
+    before = [norm.running_mean.clone() for norm in fixed.encoder_batchnorms()]
+    check_frozen_batchnorm(0.3, 0.0, fixed)
+    assert all(torch.equal(a, norm.running_mean) for a, norm in zip(before, fixed.encoder_batchnorms()))
+    assert fixed.training
+    assert transfer.check_frozen_batchnorm is check_frozen_batchnorm

@@ -181,18 +181,25 @@ def check_weighting_effect(
         wrong = {
             "flipped": (-truth[0], -truth[1]),
             "swapped": (truth[1], truth[0]),
-            **{m: _half_gaps(confusion_plain, confusion_weighted, train_share, m) for m in _GAP_MISTAKES if m not in (
-                "flipped", "swapped")},
+            **{
+                m: _half_gaps(confusion_plain, confusion_weighted, train_share, m)
+                for m in _GAP_MISTAKES
+                if m not in ("flipped", "swapped")
+            },
         }
         for method, values in wrong.items():
             if near(got, values) and not near(values, truth):
                 _fail(_GAP_MISTAKES[method], reveal, shown)
         if abs(got[0] - truth[0]) <= 5e-4:
-            _fail("frequent_gap is right, rare_gap is not: the rare half is every class after the first len // 2",
-                  reveal, shown)
+            _fail(
+                "frequent_gap is right, rare_gap is not: the rare half is every class after the first len // 2",
+                reveal,
+                shown,
+            )
         if abs(got[1] - truth[1]) <= 5e-4:
-            _fail("rare_gap is right, frequent_gap is not: the frequent half is the first len // 2 classes",
-                  reveal, shown)
+            _fail(
+                "rare_gap is right, frequent_gap is not: the frequent half is the first len // 2 classes", reveal, shown
+            )
         _fail(
             "neither gap matches: take the classes with validation pixels, sort them by training share (most "
             "frequent first, stable), cut after len // 2, and average IOU['weighted'] - IOU['plain'] over each half",

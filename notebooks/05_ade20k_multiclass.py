@@ -679,8 +679,7 @@ if "weighted" in SCORES:
         verdict = ("Here the weights raised mIoU beyond the noise: a short run on these images, so check it on "
                    "another seed or the real data before you adopt them.")
     else:
-        verdict = ("On mIoU the two cannot be told apart here: read the classes, and the pixel accuracy, instead "
-                   "of one average.")
+        verdict = "So read the classes and the pixel accuracy below, not one average."
     reading(f"""
     **Reading it.** Over the {len(val_set)} validation images the weighted model's mIoU is {weighted['miou']:.3f}
     against the plain model's {plain['miou']:.3f}, its pixel accuracy {weighted['pixel_accuracy']:.3f} against
@@ -909,7 +908,7 @@ if "weighted" in IOU:
         (direction(frequent_gap), direction(rare_gap)), "at least one half did not move")
     miou_change = RESULTS["weighted CE + Dice"]["miou"] - RESULTS["plain CE + Dice"]["miou"]
     reading(f"""
-    In this run the weighted model's mean IoU is {frequent_gap:+.3f} against the plain one's on the frequent half
+    In this run the weighted model's mean IoU minus the plain one's is {frequent_gap:+.3f} on the frequent half
     and {rare_gap:+.3f} on the rare half: {moved}. The mIoU, the mean over all of these classes, changed by
     {miou_change:+.3f}. A false positive costs IoU too (it joins the union), so a class the weighted model paints
     too often can lose even while it finds more of its own pixels. These are means over one run's classes;
@@ -1144,10 +1143,11 @@ check_annotation_resolution(at_network, at_annotation, model, ROOT, short_side, 
 # @title Reading experiment 3
 factor = min(read_image(raw_val.image_paths[0]).shape[:2]) / short_side
 blobs = "" if REAL else ", and the generated scenes' regions are large blobs, which a nearest resize mostly keeps"
+moved = at_network - at_annotation
+size = "barely moved" if abs(moved) < 0.001 else "raised" if moved > 0 else "lowered"
 reading(f"""
 In this run the network's resolution gives {at_network:.4f} and the annotation's {at_annotation:.4f}: counting on
-resized masks moved the score by {at_network - at_annotation:+.4f}. Here the masks shrink by a factor of about
-{factor:.1f}{blobs}. The gap grows with the resize factor and with thin structures (poles, railings, lamp
+resized masks {size} the score ({moved:+.5f}). Here the masks shrink by a factor of about {factor:.1f}{blobs}. The gap grows with the resize factor and with thin structures (poles, railings, lamp
 posts), and real photos have both. Whatever its size, only the annotation-resolution number can be compared
 with published ones.
 """)

@@ -82,8 +82,8 @@ NUM_CLASSES = 150
 # "unet" (notebook 01, from scratch) or "densenet_unet" (notebook 04: DenseNet121 encoder, ImageNet weights; on a
 # CPU it trains several times slower). MODEL_KWARGS go to its constructor and into every checkpoint.
 MODEL = {"smoke": "unet", "cpu": "unet", "gpu": "densenet_unet"}[MODE]
-MODEL_KWARGS = {"num_classes": NUM_CLASSES, **{"smoke": {"base_channels": 8}, "cpu": {"base_channels": 16},
-                                               "gpu": {"weights": "imagenet", "allow_random_encoder": True}}[MODE]}
+MODEL_KWARGS = {"smoke": {"base_channels": 8}, "cpu": {"base_channels": 16},
+                "gpu": {"weights": "imagenet", "allow_random_encoder": True}}[MODE] | {"num_classes": NUM_CLASSES}
 LR = {"smoke": 1e-2, "cpu": 3e-3, "gpu": 1e-3}[MODE]  # peak of the one-cycle schedule (a pretrained encoder: a tenth)
 # The side of the square training crops, which is also the short side every image is resized to (the standard
 # recipe: 512 and 512). On a CPU most of a step goes into the 150 logits per pixel: pixels are what it buys.

@@ -1122,7 +1122,6 @@ interactive_or_static(draw_class, static=static, class_name=choices, index=(0, P
 #   (check_annotation_resolution(..., reveal=True) shows the expected numbers.)
 from torch.utils.data import DataLoader
 
-from unet_tutorial.train import evaluate  # noqa: F811 (a solution imports what it uses)
 from unet_tutorial.transforms import eval_transforms
 
 scores = {}

@@ -18,22 +18,27 @@
 # [![Open the exercise version in Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/unet-tutorial/unet-tutorial/blob/main/notebooks/exercises/05_ade20k_multiclass.ipynb) the exercise version: you write the solutions
 #
 # **What you will learn**
-# - how ADE20K SceneParsing is stored, how to fetch it safely, and why label 0 ("other") is ignored
+# - how ADE20K SceneParsing is stored, and why label 0 ("other") is ignored
 # - what a long-tailed class distribution looks like, and what class weights do about it (and against it)
 # - the step from binary to multi-class: softmax, cross-entropy with `ignore_index`, multi-class Dice
 # - the standard scene-parsing training pipeline (random zoom, pad, crop) and scoring at annotation resolution
-# - how to train a 150-class U-Net with the course's training loop and judge it: mIoU against a
-#   majority-class baseline, per-class IoU, a confusion view, pictures
-# - whether median-frequency class weights help: the same model trained with and without them, side by side
-# - sliding-window inference, and what it changes in the score
-# - what the full recipe looks like on several GPUs, and where published ADE20K baselines sit
+# - how to train a 150-class U-Net and judge it: mIoU against a majority-class baseline, per-class IoU, a
+#   confusion view, pictures, and whether a gap between two models is beyond the noise of the validation set
+# - optional: sliding-window inference, and what the full recipe looks like on several GPUs
 #
-# **Runtime**: 2.5 to 3 minutes on a 2-core CPU (148-172 s measured; generated data, a narrow U-Net, two training
-# runs of 4 epochs); about 20 seconds in smoke mode. On a Colab GPU with the real data the settings print an
-# estimate per GPU (5 epochs, about 71 minutes on a T4). That estimate comes from the model's FLOPs, not from a
-# run: the GPU run on the real data **has not been measured**. `fit` prints each epoch's time; a healthy run
-# shows the training loss falling and the validation mIoU rising each epoch, well above the majority-class
-# baseline of section 4.
+# **Before you start**: notebooks 01 (the U-Net), 02 (Dice, IoU and cross-entropy) and 03 (the training loop,
+# `fit`, checkpoints); notebook 04 (a pretrained DenseNet121 encoder) only for the GPU settings. Math: softmax,
+# logarithms, mean and median. PyTorch: tensors, indexing, `nn.Module`.
+#
+# **The core path**, a 90-minute lab: sections 1 to 7 and exercises 1 and 2, each heading marked
+# *(core, ~N min)*, reading and running included. Sections 8 to 10 and experiments 3 and 4 are *(optional)*:
+# they use what the core built, and the core never needs them, so "Run all" of the core sections alone works.
+#
+# **Runtime**: a few minutes on a laptop CPU (generated scenes, a narrow U-Net, two short training runs), under a
+# minute in smoke mode; the README's table gives the times measured by `make tutorial`. `fit` prints each
+# epoch's time. On a Colab T4 with the real data the GPU settings are an *estimate* from the model's FLOPs, not a
+# measurement: about 71 minutes <!-- constant --> for 5 epochs. A healthy run shows the training loss falling and
+# the validation mIoU rising, above the majority-class baseline of section 4.
 
 # %%
 # Setup: on Colab, install this course's package at the release this notebook was written for (its git tag), or
@@ -58,51 +63,57 @@ if "google.colab" in sys.modules:
     print(f"unet_tutorial {version('unet_tutorial')} from {vcs['requested_revision']}, commit {vcs['commit_id']}"
           + ("" if ref == TAG else f" ({TAG} is not published yet)"))
 
-# %%
-# Settings: every knob of this notebook, smaller in smoke mode (tests and CI).
-# The values per mode live in unet_tutorial/recipes.py, where tests check that the GPU recipe fits a T4.
+# %% tags=["settings"]
+# Settings: every knob of this notebook, its value per mode on its own line: "smoke" (tests and CI: seconds),
+# "cpu" (a laptop: minutes) and "gpu" (a Colab T4 and up). A value that depends on the data too is a
+# {"real": ..., "sample": ...} pair: the real ADE20K photos, or the generated scenes used when they are not on
+# disk; section 1 picks one once it knows which is there.
+import os
 import tempfile
 from pathlib import Path
 
 from unet_tutorial.conventions import IGNORE_INDEX  # 255: label 0 ("other") becomes 255, left out of losses and metrics
-from unet_tutorial.recipes import describe, recipe, recipe_mode
-from unet_tutorial.utils import pick_device, set_seed, smoke_mode
+from unet_tutorial.utils import pick_device, run_mode, set_seed, smoke_mode
 
-SMOKE = smoke_mode()
 DEVICE = pick_device()
-GPU = DEVICE.type == "cuda"
+MODE = run_mode(DEVICE)  # "smoke" under UNET_TUTORIAL_SMOKE=1, else "gpu" on CUDA, "cpu" anywhere else
 DOWNLOAD = False  # True, then run the download cell by hand: the official ADE20K zip, about 1 GB
 NUM_CLASSES = 150
-RECIPE = recipe("05_ade20k_multiclass", recipe_mode(DEVICE, SMOKE))
-# "densenet_unet" (notebook 04: DenseNet121 encoder, ImageNet weights) or "unet" (notebook 01, from scratch).
-# On a CPU the narrow UNet is the default: DenseNet121 trains several times slower there.
-MODEL = RECIPE["model"]
-BASE_CHANNELS = RECIPE["base_channels"]  # UNet only; the paper's width is 64
-LR = RECIPE["lr"]  # peak of the one-cycle schedule (the DenseNet encoder gets a tenth)
-MAX_CLASS_WEIGHT = 10.0  # cap on the class weights of section 6
-SUBSET_LIMIT = 200  # at most this many validation images for section 8's sliding windows and experiment 3
-FREQ_IMAGES = 16 if SMOKE else 500  # training masks counted for class frequencies and weights
-# Per kind of data (the real photos when on disk, else generated scenes): the side of the training crops, which
-# is also the short side every image is resized to (the standard recipe: 512 and 512). On a CPU most of a step
-# goes into the 150 logits per pixel, so pixels are what the crop size buys.
-CROP = RECIPE["crop"]
+# "unet" (notebook 01, from scratch) or "densenet_unet" (notebook 04: DenseNet121 encoder, ImageNet weights; on a
+# CPU it trains several times slower). MODEL_KWARGS go to its constructor and into every checkpoint.
+MODEL = {"smoke": "unet", "cpu": "unet", "gpu": "densenet_unet"}[MODE]
+MODEL_KWARGS = {"smoke": {"base_channels": 8}, "cpu": {"base_channels": 16},
+                "gpu": {"weights": "imagenet", "allow_random_encoder": True}}[MODE] | {"num_classes": NUM_CLASSES}
+LR = {"smoke": 1e-2, "cpu": 3e-3, "gpu": 1e-3}[MODE]  # peak of the one-cycle schedule (a pretrained encoder: a tenth)
+# The side of the square training crops, which is also the short side every image is resized to (the standard
+# recipe: 512 and 512). On a CPU most of a step goes into the 150 logits per pixel: pixels are what it buys.
+CROP = {"smoke": {"real": 256, "sample": 32}, "cpu": {"real": 256, "sample": 96},
+        "gpu": {"real": 512, "sample": 128}}[MODE]
 SCALE = (0.5, 2.0)  # the random zoom of the standard recipe
-EPOCHS = RECIPE["epochs"]
-TRAIN_LIMIT = RECIPE["train_limit"]  # training images, a seeded random subset; None: all
-VAL_LIMIT = RECIPE["val_limit"]  # validation images, likewise
-# Section 6 trains a second model with class weights, to compare: it doubles the training time (opt-in on a GPU).
-COMPARE_WEIGHTS = RECIPE["compare_weights"]
+EPOCHS = {"smoke": {"real": 1, "sample": 6}, "cpu": {"real": 1, "sample": 4}, "gpu": {"real": 5, "sample": 30}}[MODE]
+# Training and validation images: a seeded random subset of that many (None: all of them).
+TRAIN_LIMIT = {"smoke": {"real": 16, "sample": 16}, "cpu": {"real": 1000, "sample": 200},
+               "gpu": {"real": None, "sample": None}}[MODE]
+VAL_LIMIT = {"smoke": {"real": 4, "sample": None}, "cpu": {"real": 200, "sample": None},
+             "gpu": {"real": None, "sample": None}}[MODE]
 # A T4 holds 8 crops of 512 px with 150 logits per pixel (16 would need about 20 GiB): ACCUMULATE adds the
 # gradients of that many batches before each optimizer step, for an effective batch of BATCH_SIZE x ACCUMULATE.
-BATCH_SIZE, ACCUMULATE = RECIPE["batch_size"], RECIPE["accumulate"]
-NUM_WORKERS = RECIPE["num_workers"]
-RUN_DIR = Path(tempfile.mkdtemp(prefix="nb05_")) if SMOKE else Path("runs/05_ade20k")  # checkpoints
+BATCH_SIZE = {"smoke": 4, "cpu": 8, "gpu": 8}[MODE]
+ACCUMULATE = {"smoke": 1, "cpu": 1, "gpu": 2}[MODE]
+NUM_WORKERS = {"smoke": 0, "cpu": 0, "gpu": min(8, os.cpu_count() or 1)}[MODE]  # loader processes
+# Section 6 trains a second model with class weights, to compare: it doubles the training time (opt-in on a GPU).
+COMPARE_WEIGHTS = {"smoke": True, "cpu": True, "gpu": False}[MODE]
+FREQ_IMAGES = {"smoke": 16, "cpu": 500, "gpu": 500}[MODE]  # training masks counted for class frequencies and weights
+MAX_CLASS_WEIGHT = 10.0  # cap on the class weights of section 3
+SUBSET_LIMIT = 200  # at most this many validation images for section 8's sliding windows and experiment 3
+OVERLAP = 0.25  # section 8: the share of a tile that its neighbour also covers
+# On a T4 with the real data, estimated from the model's FLOPs (not measured): about 14 min per epoch, 71 in all.
+RUN_DIR = Path(tempfile.mkdtemp(prefix="nb05_")) if smoke_mode() else Path("runs/05_ade20k")  # checkpoints
 set_seed(0)
-print(describe(RECIPE))
-print(f"smoke mode: {SMOKE}, device: {DEVICE}, model: {MODEL}, checkpoints in {RUN_DIR}")
+print(f"mode {MODE}, device {DEVICE}, model {MODEL} {MODEL_KWARGS}, checkpoints in {RUN_DIR}")
 
 # %% [markdown]
-# ## 1. Getting the data
+# ## 1. Getting the data (core, ~5 min <!-- constant -->)
 #
 # ADE20K SceneParsing (MIT, the "ADEChallengeData2016" release) is 20,210 training and 2,000 validation photos
 # of indoor and outdoor scenes, each with a per-pixel label among **150 classes**: wall, building, sky, floor,
@@ -115,15 +126,13 @@ print(f"smoke mode: {SMOKE}, device: {DEVICE}, model: {MODEL}, checkpoints in {R
 # ```
 #
 # An annotation is a single-channel PNG of the same size as its photo, holding labels 0..150. The photos differ
-# in size (most are a few hundred pixels on each side, some far larger), and the files are sorted by scene
-# (airport_terminal, art_gallery, badlands, bathroom, ...), so "the first 1,000" would be a handful of scene
-# types: when we train on part of the data, we draw a **seeded random subset** (`ADE20KDataset(..., limit=N,
-# seed=0)`).
+# in size, and the files are sorted by scene (airport_terminal, art_gallery, badlands, ...), so "the first
+# 1,000" would be a handful of scene types: when we train on part of the data, we draw a **seeded random
+# subset** (`ADE20KDataset(..., limit=N, seed=0)`).
 #
-# Two ways to get it: `python data_scripts/download_ade20k.py` from a clone of the repository, or the cell
-# below with `DOWNLOAD = True` (it calls `download.fetch_ade20k`, as the script does). Both check the archive's
-# SHA-1 before unpacking it, and resume an interrupted download. The cell is tagged `skip-execution`, so
-# automated runs (tests, CI) never download; run it by hand. When the real data is missing, the notebook
+# To get it, run `python data_scripts/download_ade20k.py` from a clone of the repository, or the cell below
+# with `DOWNLOAD = True`. Both check the archive's SHA-1 before unpacking it and resume an interrupted download.
+# The cell is tagged `skip-execution`: automated runs never download. Without the real data, the notebook
 # generates ADE20K-like scenes in the very same format and says so loudly.
 
 # %% tags=["skip-execution"]
@@ -142,17 +151,22 @@ from unet_tutorial.data import ADE20KDataset
 
 ROOT, REAL = ade20k_data()
 KIND = "real" if REAL else "sample"
+# This data's values of the settings that depend on it:
+crop, epochs, train_limit, val_limit = CROP[KIND], EPOCHS[KIND], TRAIN_LIMIT[KIND], VAL_LIMIT[KIND]
+short_side = crop  # every image's short side at zoom 1: the standard recipe keeps it equal to the crop
 raw_train = ADE20KDataset(ROOT, "training")  # no transform yet: images in [0, 1], masks as stored (shifted)
 raw_val = ADE20KDataset(ROOT, "validation")
-print(f"{'real ADE20K' if REAL else 'generated ADE20K-like data'} in {ROOT}")
-print(f"{len(raw_train)} training and {len(raw_val)} validation images")
+print(f"{'real ADE20K' if REAL else 'generated ADE20K-like data'} in {ROOT}: {len(raw_train)} training and "
+      f"{len(raw_val)} validation images")
+print(f"for this data: crops of {crop} px, {epochs} epochs, training images {train_limit or 'all'}, "
+      f"validation images {val_limit or 'all'}")
 
 # %% [markdown]
-# ## 2. Look at the data
+# ## 2. Look at the data (core, ~10 min <!-- constant -->)
 #
 # Every class gets a fixed colour (`ade20k_palette`); the legend names the classes present. Black is
-# "ignored": file label 0 ("other"), which the dataset turns into 255 (section 3); the legend's "0: wall" is
-# class 0 after that shift, file label 1.
+# "ignored": file label 0 ("other"), which the dataset turns into 255; the legend's "0: wall" is class 0 after
+# that shift, file label 1.
 
 # %%
 import matplotlib.pyplot as plt
@@ -174,11 +188,10 @@ show([s[0] for s in samples], [s[1] for s in samples], num_classes=NUM_CLASSES, 
 # ### Label 0, "other", and the shift to 0..149
 #
 # The PNG files store **0..150**: 1..150 are the classes, 0 means "none of the 150": things outside the
-# benchmark's classes and regions the annotators left unlabelled. (It is not a border label: ADE20K draws
-# objects edge to edge, without an outline class.) The benchmark does not score label 0, so we neither train
-# on it nor count it. The dataset shifts the labels once, when it reads a file: `k -> k - 1` for the classes,
-# and 0 -> **255**, the `ignore_index` that losses and metrics skip. Here is that shift by hand, checked
-# against the dataset:
+# benchmark's classes and regions the annotators left unlabelled (not a border label: ADE20K draws objects edge
+# to edge). The benchmark does not score label 0, so we neither train on it nor count it. The dataset shifts the
+# labels once, when it reads a file: `k -> k - 1` for the classes, and 0 -> **255**, the `ignore_index` that
+# losses and metrics skip. Here is that shift by hand, checked against the dataset:
 
 # %%
 from unet_tutorial.data import read_label
@@ -202,7 +215,7 @@ print(f"'other' pixels in this image: {(stored == 0).mean():.1%}; "
 # %% [markdown]
 # ### Class frequencies: a long tail
 #
-# Count the pixels of each class over (a random sample of) the training masks. Reading only the PNGs is fast.
+# Count the pixels of each class over a random sample of the training masks (reading only the PNGs is fast):
 
 # %%
 from tqdm.auto import tqdm
@@ -225,7 +238,6 @@ for k in order[:5].tolist():
 rarest = order[present - 1].item()
 print(f"  ... the rarest seen, {ADE20K_CLASSES[rarest]}: {share[rarest]:.2%}")
 
-# %%
 shown = order[: max(present, 1)]
 fig, ax = plt.subplots(figsize=(12, 3.5))
 ax.bar(range(len(shown)), share[shown].numpy(), color=PALETTE[shown.numpy()] / 255, edgecolor="black",
@@ -239,16 +251,18 @@ ax.set_title(f"class frequencies over {len(freq_ids)} training masks ({150 - pre
 fig.tight_layout()
 plt.show()
 
-# %% [markdown]
+# %% [markdown] tags=["reference"]
 # On the real ADE20K (all 20,210 training masks) the curve falls from **wall, 15.8%** of the pixels, to about
-# **0.02%** for the rarest classes: a factor of about 790. Wall, building, sky and floor together take 41%. (These
-# are the pixel ratios of `objectInfo150.csv`, ADE20K's class table, which ships with the benchmark's toolkit:
-# github.com/CSAILVision/sceneparsing.)
-# (The generated data uses only 20 of the 150 classes, so its tail is short.) A model trained on raw pixel
-# counts can ignore the tail and still score a fine pixel accuracy. That is why ADE20K is scored by **mIoU**:
-# every class counts the same.
+# **0.02%** for the rarest classes: a factor of about 790. Wall, building, sky and floor together take 41%. These
+# are the pixel ratios of `objectInfo150.csv`, ADE20K's class table, which ships with the benchmark's toolkit
+# (github.com/CSAILVision/sceneparsing). The generated scenes use only 20 of the 150 classes, so their tail is
+# short.
+
+# %% [markdown]
+# A model trained on raw pixel counts can ignore the tail and still score a fine pixel accuracy. That is why
+# ADE20K is scored by **mIoU**: every class counts the same.
 #
-# ## 3. From binary to multi-class
+# ## 3. From binary to multi-class (core, ~15 min <!-- constant -->)
 #
 # In notebooks 03 and 04 the model gave **one** logit per pixel, and a sigmoid turned it into "probability of
 # car". Now it gives **150** logits per pixel, and a **softmax** over the class axis turns them into a
@@ -286,11 +300,11 @@ torch.testing.assert_close(by_hand, cross_entropy(logits, targets, ignore_index=
 # ### Class weights
 #
 # Weighted cross-entropy multiplies each pixel's loss by the weight of its true class and averages with those
-# weights (it divides by their sum, as PyTorch does). **Median-frequency
-# weights** set `w_c = median(f) / f_c` (a simplified form of Eigen & Fergus 2015, who count each f_c only over
-# the images that contain class c): a class at the median frequency gets 1, a ten
-# times rarer one 10, a ten times more frequent one 0.1. We cap them at `MAX_CLASS_WEIGHT`: uncapped, a class
-# seen in only a few pixels of the sample would get a huge weight and steer the whole gradient.
+# weights (it divides by their sum, as PyTorch does). **Median-frequency weights** set `w_c = median(f) / f_c`
+# (a simplified form of Eigen & Fergus 2015, who count each f_c only over the images that contain class c): a
+# class at the median frequency gets 1, a ten times rarer one 10, a ten times more frequent one 0.1. We cap them
+# at `MAX_CLASS_WEIGHT`: uncapped, a class seen in only a few pixels of the sample would get a huge weight and
+# steer the whole gradient.
 
 # %%
 from unet_tutorial.losses import class_weights
@@ -299,31 +313,43 @@ freq_masks = (torch.from_numpy(shift_labels(read_label(raw_train.label_paths[i])
 weights = class_weights(freq_masks, NUM_CLASSES, ignore_index=IGNORE_INDEX, method="median")  # (150,)
 weights = weights.clamp(max=MAX_CLASS_WEIGHT)
 seen_ids = order[:present]
+weight_ratio = (weights[seen_ids].max() / weights[seen_ids].min()).item()
+loss_share = ((share * weights.double())[order[:4]].sum() / (share * weights.double()).sum()).item()
 print("weights of the 5 most frequent classes:", [f"{weights[k]:.2f}" for k in order[:5].tolist()])
 print("weights of the 5 rarest classes seen:  ", [f"{weights[k]:.2f}" for k in seen_ids[-5:].tolist()])
-loss_share = (share * weights.double())[order[:4]].sum() / (share * weights.double()).sum()
-print(f"the largest weight is {weights[seen_ids].max() / weights[seen_ids].min():.0f}x the smallest; the top 4 "
-      f"classes hold {cumulative[3]:.0%} of the pixels and would get {loss_share:.1%} of the weighted loss")
+print(f"the largest weight is {weight_ratio:.0f}x the smallest; the top 4 classes hold {cumulative[3]:.0%} of the "
+      f"pixels and would get {loss_share:.1%} of the weighted loss")
+
+# %% tags=["reading"] jupyter={"source_hidden": true}
+# @title What the weights do to the loss
+from unet_tutorial.course.reading import reading
+
+binds = bool((weights[seen_ids] >= MAX_CLASS_WEIGHT).any())
+cap = ("binds for some rare classes, which then get less than their equal share" if binds
+       else "binds for no class in this sample")
+reading(f"""
+Uncapped, `share x weight` is the median frequency for every class: each class that occurs gets the same
+share of the weighted loss, however many pixels it has. Here {present} classes occur, so the top 4 would get
+4/{present} = {4 / present:.1%} of it; the line above says {loss_share:.1%}: the cap of {MAX_CLASS_WEIGHT:g} {cap}.
+""")
+
+# %% [markdown] tags=["reference"]
+# On the real ADE20K (objectInfo150's pixel ratios) the uncapped weights span about **790x**, and wall, building,
+# sky and floor, 41% of the pixels, would get 4/150 = **2.7%** of the loss. None of the published ADE20K
+# baselines (FCN, PSPNet, UPerNet, as mmsegmentation trains them) weights its classes. So this notebook trains
+# with **plain** cross-entropy by default, and section 6 trains the weighted version beside it to see what
+# weighting does.
 
 # %% [markdown]
-# Uncapped, `share x weight` is the median frequency for every class: each class that occurs gets exactly 1/C
-# of the weighted loss, however many pixels it has, so the top 4 of 20 classes get 4/20 = 20% (the line above:
-# our cap does not bind here) and the top 4 of 150 on the real data 2.7%. On the real ADE20K (objectInfo150's pixel ratios)
-# the uncapped weights span about **790x**, and wall, building, sky and floor, 41% of the pixels, would get
-# **2.7%** of the loss. None of the published ADE20K
-# baselines (FCN, PSPNet, UPerNet, as mmsegmentation trains them) weights its classes. So this notebook trains
-# with **plain** cross-entropy by default, and section 6 trains the weighted version beside it to see what weighting does.
-#
 # ### Multi-class Dice
 #
 # The Dice loss of notebook 02 carries over class by class: soft-count the overlap between the softmax
 # probabilities of class c and the one-hot mask of class c over the valid pixels, turn it into a Dice score,
-# and average over the classes **present in the batch's targets**. A batch of crops shows a few of the 150
-# classes; averaging over all 150 would fill the mean with classes that are not there to be found.
-# (segmentation_models_pytorch's `DiceLoss` zeroes the absent classes' loss but still divides by all C; we average
-# over the present ones.) Cross-entropy judges every pixel on its own; Dice judges each class's region as a whole, so
-# a small class weighs as much as a big one. The default loss is their sum; the weighted variant differs only in
-# the cross-entropy:
+# and average over the classes **present in the batch's targets**: a batch of crops shows a few of the 150
+# classes, and averaging over all 150 would fill the mean with classes that are not there to be found.
+# Cross-entropy judges every pixel on its own; Dice judges each class's region as a whole, so a small class
+# weighs as much as a big one. The default loss is their sum; the weighted variant differs only in the
+# cross-entropy:
 
 # %%
 from unet_tutorial.losses import dice_loss
@@ -352,28 +378,22 @@ print(f"on random logits: plain {plain_loss(toy_logits, targets):.4f}, "
 # ### The model: 150 outputs per pixel
 #
 # Nothing in a U-Net is binary except its last 1x1 convolution: give it 150 output channels and it returns
-# (B, 150, H, W) logits. On a GPU this is notebook 04's DenseNet121 U-Net with ImageNet weights; on a CPU,
-# notebook 01's narrow UNet (set `MODEL` to choose). Where the pretrained weights cannot be downloaded
-# (offline), `allow_random_encoder=True` goes on with a random encoder and a visible warning. `new_model` builds
-# a fresh one with its optimizer: section 6 trains two.
+# (B, 150, H, W) logits. On a CPU this is notebook 01's narrow UNet; on a GPU, notebook 04's DenseNet121 U-Net
+# with ImageNet weights (`MODEL` in the settings). Offline, the pretrained weights cannot be downloaded:
+# `allow_random_encoder=True` then goes on with a random encoder and a visible warning. `new_model` builds a
+# fresh model with its optimizer: section 6 trains two.
 
 # %%
 from unet_tutorial.conventions import IMAGENET_MEAN, IMAGENET_STD
+from unet_tutorial.models import build_model
 
 
 def new_model() -> tuple[torch.nn.Module, torch.optim.Optimizer]:
     """A fresh 150-class model on DEVICE and its AdamW optimizer (a pretrained encoder learns at LR / 10)."""
-    if MODEL == "densenet_unet":
-        from unet_tutorial.densenet_unet import DenseNetUNet
-
-        model = DenseNetUNet(num_classes=NUM_CLASSES, weights=None if SMOKE else "imagenet", allow_random_encoder=True)
-        groups = model.param_groups(LR / 10, LR) if model.pretrained else model.parameters()
-    else:
-        from unet_tutorial.model import UNet
-
-        model = UNet(num_classes=NUM_CLASSES, base_channels=BASE_CHANNELS)
-        groups = model.parameters()
-    return model.to(DEVICE), torch.optim.AdamW(groups, lr=LR, weight_decay=1e-4)
+    model = build_model(MODEL, **MODEL_KWARGS).to(DEVICE)
+    pretrained = getattr(model, "pretrained", False)  # a DenseNet121 encoder that got its ImageNet weights
+    groups = model.param_groups(LR / 10, LR) if pretrained else model.parameters()
+    return model, torch.optim.AdamW(groups, lr=LR, weight_decay=1e-4)
 
 
 model, _ = new_model()
@@ -386,14 +406,14 @@ print(f"{type(model).__name__}: {sum(p.numel() for p in model.parameters()) / 1e
 print("images (1, 3, 64, 96) -> logits", tuple(out.shape))  # (B, 150, H, W)
 
 # %% [markdown]
-# ## 4. The training pipeline: zoom, pad, crop
+# ## 4. The training pipeline: zoom, pad, crop (core, ~10 min <!-- constant -->)
 #
 # ADE20K's photos come in many sizes. The standard training pipeline (mmsegmentation's and the MIT baseline's)
 # first brings every photo to one scale, then varies it on purpose, the same way for every photo:
 #
-# 1. resize so that the **short side** is `CROP` pixels times a random zoom in 0.5-2.0;
+# 1. resize so that the **short side** is `crop` pixels times a random zoom in 0.5-2.0;
 # 2. where the zoomed photo is smaller than the crop, **pad** it: the image with 0, the mask with 255 (ignored);
-# 3. cut a random `CROP` x `CROP` **crop**, flip it left-right half the time, jitter its colours.
+# 3. cut a random `crop` x `crop` **crop**, flip it left-right half the time, jitter its colours.
 #
 # `transforms.scale_crop_transforms` is that pipeline. Here are a few crops of one training image, drawn from it
 # again and again, with their masks (black: ignored, either "other" or padding):
@@ -403,10 +423,8 @@ from unet_tutorial.data import read_image
 from unet_tutorial.transforms import scale_crop_transforms
 from unet_tutorial.viz import colorize
 
-crop = CROP[KIND]
-SHORT_SIDE = crop  # every image's short side at zoom 1
-train_tf = scale_crop_transforms(crop, short_side=SHORT_SIDE, scale=SCALE, **NORM)
-show_tf = scale_crop_transforms(crop, short_side=SHORT_SIDE, scale=SCALE, mean=None, std=None)  # [0, 1], to draw
+train_tf = scale_crop_transforms(crop, short_side=short_side, scale=SCALE, **NORM)
+show_tf = scale_crop_transforms(crop, short_side=short_side, scale=SCALE, mean=None, std=None)  # [0, 1], to draw
 photo, labels = read_image(raw_train.image_paths[0]), raw_train[0][1].numpy().astype(np.uint8)
 crops = [show_tf(image=photo, mask=labels) for _ in range(5)]
 print("photo", photo.shape, "-> crops", tuple(crops[0]["image"].shape), "and masks", tuple(crops[0]["mask"].shape))
@@ -424,24 +442,24 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# How much of the training crops is padding? Pass a mask of class 0 everywhere (no 255 in it) through the same
-# pipeline: every 255 that comes out is padding.
+# How much of the training crops is padding? With the crop equal to the short side, every zoom below 1 (a third
+# of the range 0.5-2.0) makes the photo's short side smaller than the crop, and those crops carry a band of
+# padding. Measure it: pass a mask of class 0 everywhere (no 255 in it) through the same pipeline, and every 255
+# that comes out is padding.
 
 # %%
 pad_rng = np.random.default_rng(0)
 padding = []
-for i in pad_rng.integers(len(raw_train), size=500):
+for i in pad_rng.integers(len(raw_train), size=200):
     photo = read_image(raw_train.image_paths[i])
     out = show_tf(image=photo, mask=np.zeros(photo.shape[:2], np.uint8))  # 255 only where padded
     padding.append((out["mask"] == IGNORE_INDEX).float().mean().item())
-padded_crops = np.mean([p > 0 for p in padding])
-print(f"over 500 crops: {np.mean(padding):.1%} of the pixels are padding; {padded_crops:.0%} of the crops hold "
-      f"some (those zoomed out below the crop size); 'other', also 255, is {other_share:.1%} of the photos' pixels")
+print(f"over 200 crops: {np.mean(padding):.1%} of the pixels are padding; {np.mean([p > 0 for p in padding]):.0%} "
+      f"of the crops hold some; 'other', also 255, is {other_share:.1%} of the photos' pixels")
 
 # %% [markdown]
-# A bit over a third of the zooms make the photo smaller than the crop, and those crops carry a band of padding; the
-# loss skips it, so it costs compute, not correctness. In exchange the model sees every scene from half to
-# twice its size.
+# The loss skips the padding, so it costs compute, not correctness; in exchange the model sees every scene from
+# half to twice its size.
 #
 # **Validation** is deterministic: each image is resized to the same short side (no zoom, no crop), but its
 # **mask stays at its own size**, as the benchmark scores: `evaluate` upsamples the logits (bilinear) to the
@@ -454,10 +472,11 @@ from torch.utils.data import DataLoader
 from unet_tutorial.loaders import seed_worker
 from unet_tutorial.transforms import eval_transforms
 
-val_tf = eval_transforms(None, short_side=SHORT_SIDE, keep_mask=True, **NORM)
-train_set = ADE20KDataset(ROOT, "training", train_tf, limit=TRAIN_LIMIT[KIND], seed=0)
-val_set = ADE20KDataset(ROOT, "validation", val_tf, limit=VAL_LIMIT[KIND], seed=0)
-loader_args = {"num_workers": NUM_WORKERS, "pin_memory": GPU, "worker_init_fn": seed_worker}
+val_tf = eval_transforms(None, short_side=short_side, keep_mask=True, **NORM)
+train_set = ADE20KDataset(ROOT, "training", train_tf, limit=train_limit, seed=0)
+val_set = ADE20KDataset(ROOT, "validation", val_tf, limit=val_limit, seed=0)
+EXPERIMENT_IMAGES = min(len(val_set), SUBSET_LIMIT)  # section 8's sliding windows and experiment 3 score these
+loader_args = {"num_workers": NUM_WORKERS, "pin_memory": DEVICE.type == "cuda", "worker_init_fn": seed_worker}
 train_loader = DataLoader(train_set, batch_size=BATCH_SIZE, shuffle=True, drop_last=len(train_set) > BATCH_SIZE,
                           generator=torch.Generator(), **loader_args)
 # Real photos differ in size, so they are validated one by one; the generated scenes all share one size.
@@ -465,7 +484,7 @@ val_loader = DataLoader(val_set, batch_size=1 if REAL else BATCH_SIZE, **loader_
 images, masks = next(iter(train_loader))
 print("a training batch: images", tuple(images.shape), images.dtype, " masks", tuple(masks.shape), masks.dtype)
 image, mask = val_set[0]
-print("a validation pair: image", tuple(image.shape), "(short side", SHORT_SIDE, ") and mask", tuple(mask.shape))
+print("a validation pair: image", tuple(image.shape), "(short side", short_side, ") and mask", tuple(mask.shape))
 print(f"{len(train_set)} training images ({len(train_loader)} batches), {len(val_set)} validation images "
       f"(random subsets of {len(raw_train)} and {len(raw_val)})")
 
@@ -487,42 +506,35 @@ print(f"always {ADE20K_CLASSES[majority]!r}: mIoU {BASELINE['miou']:.3f}, "
       f"pixel accuracy {BASELINE['pixel_accuracy']:.3f}")
 
 # %% [markdown]
-# ## 5. Train
+# ## 5. Train (core, ~10 min <!-- constant -->)
 #
 # The training loop from notebook 03: `fit` runs `train_one_epoch` and `evaluate` per epoch, with a one-cycle
-# learning rate, and keeps `best.pt` (highest validation mIoU) and `last.pt`. `train_run` wraps it so that each
-# run gets its own folder: a finished run with the same settings is loaded instead of trained again, an
-# unfinished one (Colab disconnected?) resumes from `last.pt`. Every run starts from `set_seed(0)`: the same
-# initial weights and the same crops in the same order, so two runs differ only in what we change.
+# learning rate, and keeps `best.pt` (highest validation mIoU) and `last.pt` in the run's folder. With
+# `resume=resumable(run_dir, config)` a finished run with the same `config` (every setting that changes the
+# trained model) is loaded instead of trained again, an unfinished one (Colab disconnected?) continues from
+# `last.pt`, and a run with other settings starts over. Every run starts from `set_seed(0)`: the same initial
+# weights and the same crops in the same order, so two runs differ only in what we change.
 
 # %%
-from unet_tutorial.checkpoint import load_checkpoint, read_checkpoint
+from unet_tutorial.checkpoint import resumable
 from unet_tutorial.train import fit
 
-# Every setting that changes the trained model: a run saved with other values is trained again, not loaded.
-CONFIG = {"model": MODEL, "base_channels": BASE_CHANNELS, "num_classes": NUM_CLASSES, "lr": LR, "crop": crop,
-          "scale": list(SCALE), "epochs": EPOCHS[KIND], "batch_size": BATCH_SIZE, "accumulate": ACCUMULATE,
-          "max_class_weight": MAX_CLASS_WEIGHT, "train_images": len(train_set), "data": str(ROOT)}
+# Every setting that changes the trained model. "model" and "model_kwargs" let load_model rebuild it, so
+# `python -m unet_tutorial predict --checkpoint runs/05_ade20k/plain/best.pt photos/` works on these runs.
+CONFIG = {"model": MODEL, "model_kwargs": MODEL_KWARGS, "dataset": "ade20k", "num_classes": NUM_CLASSES,
+          "ignore_index": IGNORE_INDEX, "short_side": short_side, "mean": list(NORM["mean"]),
+          "std": list(NORM["std"]), "lr": LR, "crop": crop, "scale": list(SCALE), "epochs": epochs,
+          "batch_size": BATCH_SIZE, "accumulate": ACCUMULATE, "train_images": len(train_set), "data": str(ROOT)}
 
 
-def train_run(name: str, loss_fn) -> tuple[torch.nn.Module, dict]:
-    """A fresh model trained with ``loss_fn`` in RUN_DIR / name, or the run already there; (model, history)."""
+def train_run(name: str, loss_fn, **settings) -> tuple[torch.nn.Module, dict]:
+    """A fresh model trained with ``loss_fn`` in RUN_DIR / name (or the finished run there); (model, history)."""
     set_seed(0)  # the same initial weights and the same crops for every run
     model, optimizer = new_model()
-    run_dir, config = RUN_DIR / name, {**CONFIG, "loss": name}
-    last_path = run_dir / "last.pt"
-    saved = read_checkpoint(last_path) if last_path.exists() else None
-    if saved is not None and saved.get("config") != config:
-        print(f"{last_path} was trained with other settings: training from scratch")
-        saved = None
-    if saved is not None and saved["epoch"] >= EPOCHS[KIND]:
-        print(f"loading the finished run in {run_dir} (delete that folder to train again)")
-        load_checkpoint(last_path, model, map_location=DEVICE)
-        return model, saved["history"]
-    history = fit(model, train_loader, val_loader, epochs=EPOCHS[KIND], loss_fn=loss_fn, optimizer=optimizer,
+    run_dir, config = RUN_DIR / name, {**CONFIG, "loss": name, **settings}
+    history = fit(model, train_loader, val_loader, epochs=epochs, loss_fn=loss_fn, optimizer=optimizer,
                   device=DEVICE, num_classes=NUM_CLASSES, ignore_index=IGNORE_INDEX, scheduler="onecycle",
-                  accumulate=ACCUMULATE, checkpoint_dir=run_dir, resume=last_path if saved is not None else None,
-                  config=config)
+                  accumulate=ACCUMULATE, checkpoint_dir=run_dir, resume=resumable(run_dir, config), config=config)
     return model, history
 
 
@@ -534,55 +546,74 @@ from unet_tutorial.viz import plot_history
 
 final = {"miou": history["val_miou"][-1], "pixel_accuracy": history["val_pixel_accuracy"][-1]}
 best_epoch = int(np.argmax(history["val_miou"]))
+beats = "above" if final["miou"] > BASELINE["miou"] else "NOT above"
 print(f"after {len(history['epoch'])} epochs: validation mIoU {final['miou']:.3f}, pixel accuracy "
-      f"{final['pixel_accuracy']:.3f} (always {ADE20K_CLASSES[majority]!r}: {BASELINE['miou']:.3f} and "
+      f"{final['pixel_accuracy']:.3f}; {beats} always {ADE20K_CLASSES[majority]!r} ({BASELINE['miou']:.3f} and "
       f"{BASELINE['pixel_accuracy']:.3f})")
 print(f"best epoch {history['epoch'][best_epoch]}: mIoU {history['val_miou'][best_epoch]:.3f}")
-report_metric("val_miou", final["miou"], "05_ade20k_multiclass")
+report_metric("val_miou", final["miou"], "05_ade20k_multiclass", data="real" if REAL else "generated")
 plot_history(history, metrics=["val_miou", "val_pixel_accuracy"])
 
 # %% [markdown]
 # We report the **last** epoch, where the one-cycle schedule ends. The best epoch's mIoU (which `best.pt` keeps)
-# is picked on the very validation set it is measured on, so it is optimistic: the larger the number of epochs
-# to pick from, the more of it is luck. A held-out test set would give the unbiased number; ADE20K's own test
+# is picked on the very validation set it is measured on, so it is optimistic: the more epochs there are to
+# pick from, the more of it is luck. A held-out test set would give the unbiased number; ADE20K's own test
 # labels are not public, so you would split one off the training images.
 #
-# ## 6. Class weights: do they help?
+# ## 6. Class weights: do they help? (core, ~15 min <!-- constant -->)
 #
 # Now the same model, the same crops in the same order, the same number of steps; the only change is
-# median-frequency weights in the cross-entropy (`weighted_loss`). `COMPARE_WEIGHTS` turns this run on (it is
-# on by default on a CPU, where it takes as long as the first run; on a GPU it is off, as it would double the
-# time). Its `val_loss` is the weighted loss, so it cannot be compared with the plain run's: compare the two
-# models by their mIoU and per class, below.
+# median-frequency weights in the cross-entropy (`weighted_loss`). `COMPARE_WEIGHTS` turns this run on (on a
+# CPU it is on, and takes as long as the first run; on a GPU it is off, as it would double the time). Its
+# `val_loss` is the weighted loss, so it cannot be compared with the plain run's: compare the two models by
+# what they predict.
 
 # %%
 ARMS = {"plain": model}
 if COMPARE_WEIGHTS:
-    ARMS["weighted"], weighted_history = train_run("weighted", weighted_loss)
+    ARMS["weighted"], weighted_history = train_run("weighted", weighted_loss, max_class_weight=MAX_CLASS_WEIGHT,
+                                                   freq_images=FREQ_IMAGES)
 else:
     print("COMPARE_WEIGHTS is False: the weighted run is skipped (set it to True in the settings to train it)")
 
 # %% [markdown]
-# To compare the two per class we count one confusion matrix per model over the validation set, at annotation
-# resolution, as `evaluate` does: the logits are upsampled to the mask's size before the argmax.
+# Two models scored on the same validation images differ partly by chance: which images happened to be in the
+# set. To say whether a gap is beyond that noise we score **each image on its own** (with `evaluate`, at
+# annotation resolution) and compare the two models image by image: `compare` gives the mean of the per-image
+# differences and its standard error. Summed over the images, the same counts give the usual dataset-level
+# confusion matrix, mIoU and pixel accuracy.
 
 # %%
 from unet_tutorial.metrics import SegmentationMetrics
+from unet_tutorial.train import evaluate
 
 
-@torch.inference_mode()
-def validation_confusion(model: torch.nn.Module, loader: DataLoader = val_loader) -> torch.Tensor:
-    """(150, 150) pixel counts over the validation set (rows: true class, columns: predicted class)."""
-    model.eval()
-    metrics = SegmentationMetrics(NUM_CLASSES, ignore_index=IGNORE_INDEX)
-    for images, masks in tqdm(loader, desc="confusion matrix", leave=False):
-        logits = model(images.to(DEVICE)).float()  # (B, 150, h, w) at the network's resolution
-        logits = F.interpolate(logits, size=masks.shape[-2:], mode="bilinear", align_corners=False)  # (B, 150, H, W)
-        metrics.update(logits, masks.to(DEVICE))
-    return metrics.confusion.cpu()
+def score_images(model: torch.nn.Module, dataset) -> dict:
+    """``evaluate`` on each image alone: the summed confusion matrix (150, 150), and per image and class the
+    intersection, union and true pixel counts (N, 150), which paired comparisons need."""
+    confusion = torch.zeros(NUM_CLASSES, NUM_CLASSES, dtype=torch.long)
+    inter, union, truth = [], [], []
+    for image, mask in tqdm(dataset, desc="scoring images", leave=False):
+        metrics = SegmentationMetrics(NUM_CLASSES, ignore_index=IGNORE_INDEX)
+        evaluate(model, [(image[None], mask[None])], DEVICE, num_classes=NUM_CLASSES, ignore_index=IGNORE_INDEX,
+                 metrics=metrics, progress=False)  # one batch of one image
+        counts = metrics.confusion_matrix()  # (150, 150): rows true class, columns predicted class
+        confusion += counts
+        inter.append(counts.diag())
+        union.append(counts.sum(0) + counts.sum(1) - counts.diag())
+        truth.append(counts.sum(1))
+    return {"confusion": confusion, "inter": torch.stack(inter), "union": torch.stack(union),
+            "truth": torch.stack(truth)}
 
 
-CONFUSIONS = {name: validation_confusion(arm) for name, arm in ARMS.items()}
+def image_miou(scores: dict) -> torch.Tensor:
+    """(N,) each image's mIoU over the classes it shows or the model predicts in it."""
+    return (scores["inter"] / scores["union"]).nanmean(1)  # 0/0 = NaN for classes in neither
+
+
+SCORES = {name: score_images(arm, val_set) for name, arm in ARMS.items()}
+CONFUSIONS = {name: s["confusion"] for name, s in SCORES.items()}
+IOU = {name: iou_per_class(c) for name, c in CONFUSIONS.items()}  # (150,) each, NaN for absent classes
 val_pixels = CONFUSIONS["plain"].sum(1)  # (150,) true pixels per class
 RESULTS = {"always " + ADE20K_CLASSES[majority]: BASELINE}
 RESULTS.update({f"{name} CE + Dice": {"miou": mean_iou(c), "pixel_accuracy": pixel_accuracy(c)}
@@ -591,13 +622,13 @@ print(f"{'':<22}{'mIoU':>7}{'pixel accuracy':>16}")
 for name, result in RESULTS.items():
     print(f"{name:<22}{result['miou']:>7.3f}{result['pixel_accuracy']:>16.3f}")
 rare = share < 0.02  # (150,) classes under 2% of the training pixels
-print(f"classes under 2% of the training pixels: {val_pixels[rare].sum() / val_pixels.sum():.0%} of the validation "
-      "pixels; predicted there by " + ", ".join(f"{name} {c.sum(0)[rare].sum() / c.sum():.0%}"
-                                                 for name, c in CONFUSIONS.items()))
+rare_true = (val_pixels[rare].sum() / val_pixels.sum()).item()
+rare_predicted = {name: (c.sum(0)[rare].sum() / c.sum()).item() for name, c in CONFUSIONS.items()}
+print(f"classes under 2% of the training pixels: {rare_true:.0%} of the validation pixels; predicted there by "
+      + ", ".join(f"{name} {p:.0%}" for name, p in rare_predicted.items()))
 
 # %%
 classes = [k for k in order.tolist() if val_pixels[k] > 0][:40]  # in the validation masks, most frequent first
-IOU = {name: iou_per_class(c) for name, c in CONFUSIONS.items()}  # (150,) each
 fig, ax = plt.subplots(figsize=(max(6.0, 0.45 * len(classes)), 3.8))
 width = 0.8 / len(IOU)
 for i, (name, iou) in enumerate(IOU.items()):
@@ -611,21 +642,69 @@ ax.legend(title="cross-entropy")
 fig.tight_layout()
 plt.show()
 
-# %% [markdown]
-# **Reading it** (the CPU run on generated scenes). The weighted model loses on mIoU (0.134 against 0.157) and
-# halves the pixel accuracy (0.260 against 0.494). The last printed line says why. The weights make a pixel of a
-# rare class count up to 44 times as much as one of a frequent class (section 3), so wherever the model is unsure
-# it paints a rare class: it labels about half the validation pixels with a class under 2% of the training
-# pixels, where the truth has 11%. Which classes does that help, and which does it hurt? Guess from the bars;
-# experiment 2 measures it.
-#
-# That is one run, short and on drawn scenes, but it is consistent with the published ADE20K baselines'
-# choice to train unweighted. When the rare classes matter most, the first levers are more epochs and a
-# pretrained encoder; then milder weights (a lower cap, or the square root of the median-frequency weights),
-# judged per class, as here.
+# %% tags=["reading"] jupyter={"source_hidden": true}
+# @title Reading the comparison: plain against weighted
+from unet_tutorial.course.reading import compare
+
+
+def class_gaps(name_a: str, name_b: str) -> dict:
+    """Class index -> the paired gap of its per-image IoU, over the validation images that hold the class."""
+    gaps = {}
+    for k in (k for k in order.tolist() if val_pixels[k] > 0):
+        holds = SCORES[name_a]["truth"][:, k] > 0  # (N,) images where class k is in the mask
+        per_image = {name: (SCORES[name]["inter"][holds, k] / SCORES[name]["union"][holds, k]).tolist()
+                     for name in (name_a, name_b)}
+        gaps[k] = compare(name_a, per_image[name_a], name_b, per_image[name_b])
+    return gaps
+
+
+def named(ids: list[int], most: int = 6) -> str:
+    names = [ADE20K_CLASSES[k] for k in ids[:most]]
+    return ", ".join(names) + (f" and {len(ids) - most} more" if len(ids) > most else "") if names else "none"
+
+
+if "weighted" in SCORES:
+    plain, weighted = RESULTS["plain CE + Dice"], RESULTS["weighted CE + Dice"]
+    miou_gap = compare("weighted", image_miou(SCORES["weighted"]).tolist(), "plain",
+                       image_miou(SCORES["plain"]).tolist())
+    gaps = class_gaps("weighted", "plain")
+    ahead = {arm: [k for k, g in gaps.items() if g.clear and g.leader == arm] for arm in ("weighted", "plain")}
+    noisy = [k for k, g in gaps.items() if not g.clear]
+    paints = ("paints more pixels with rare classes than the plain one does: where it is unsure, a rare class now "
+              "wins the argmax" if rare_predicted["weighted"] > rare_predicted["plain"]
+              else "does not paint more pixels with rare classes than the plain one does")
+    if miou_gap.clear and miou_gap.leader == "plain":
+        verdict = "Here the weights cost mIoU, consistent with the published baselines' choice to train unweighted."
+    elif miou_gap.clear:
+        verdict = ("Here the weights raised mIoU beyond the noise: a short run on these images, so check it on "
+                   "another seed or the real data before you adopt them.")
+    else:
+        verdict = "So read the classes and the pixel accuracy below, not one average."
+    reading(f"""
+    **Reading it.** Over the {len(val_set)} validation images the weighted model's mIoU is {weighted['miou']:.3f}
+    against the plain model's {plain['miou']:.3f}, its pixel accuracy {weighted['pixel_accuracy']:.3f} against
+    {plain['pixel_accuracy']:.3f}. Image by image (each image's mIoU), {miou_gap.sentence('mIoU')}. {verdict}
+
+    The weights make a pixel of a rare class count up to {weight_ratio:.0f} times as much as one of a frequent
+    class (section 3). The classes under 2% of the training pixels hold {rare_true:.0%} of the validation pixels;
+    the weighted model labels {rare_predicted['weighted']:.0%} of the pixels with them, the plain one
+    {rare_predicted['plain']:.0%}: the weighted model {paints}.
+
+    Class by class (each class's IoU on the images that hold it, paired), the weighted model is ahead beyond the
+    noise on {len(ahead['weighted'])} classes ({named(ahead['weighted'])}), the plain one on
+    {len(ahead['plain'])} ({named(ahead['plain'])}), and {len(noisy)} classes are within the noise. Which kind
+    of class does each win, frequent or rare? Guess from the bars; experiment 2 measures it.
+    """)
+else:
+    reading("No weighted run (`COMPARE_WEIGHTS` is False): set it to True in the settings to compare the two.")
 
 # %% [markdown]
-# ## 7. Per class: what the plain model gets, and what it misses
+# When the rare classes matter most, the first levers are more epochs and a pretrained encoder; then milder
+# weights (a lower cap, or the square root of the median-frequency weights), judged per class and against the
+# noise, as here.
+
+# %% [markdown]
+# ## 7. Per class: what the plain model gets, and what it misses (core, ~10 min <!-- constant -->)
 #
 # mIoU is an average; the classes behind it tell more. For each class in the validation masks: its IoU, its
 # share of the validation and of the training pixels, and how many pixels the model *predicts* as that class
@@ -645,35 +724,62 @@ for row, k in enumerate(seen):
     print(f"{ADE20K_CLASSES[k]:<16}{iou[k]:>7.3f}{val_pixels[k] / val_pixels.sum():>12.2%}{share[k]:>14.2%}"
           f"{predicted[k] / val_pixels.sum():>11.2%}")
 zero = [k for k in seen if iou[k] == 0]
-print(f"{len(seen)} classes in the validation masks; IoU 0 for {len(zero)}: "
-      f"{', '.join(ADE20K_CLASSES[k] for k in zero) or 'none'}")
+print(f"{len(seen)} classes in the validation masks; IoU 0 for {len(zero)}")
+top = torch.argsort(val_pixels, descending=True, stable=True)[: min(10, len(seen))].tolist()  # the most frequent
+
+# %% tags=["reading"] jupyter={"source_hidden": true}
+# @title Reading the per-class table
+by_share = order.tolist()  # training classes, most frequent first
+never = [k for k in zero if predicted[k] == 0]
+misplaced = [k for k in zero if predicted[k] > 0]
+best = seen[0]
+rank = by_share.index(best) + 1  # 1: the most frequent training class
+swaps = []  # frequent classes whose pixels went mostly to one other class
+for k in top:
+    went = confusion[k].double() / confusion[k].sum()  # (150,) where class k's pixels went
+    j = int(went.argmax())
+    if j != k:
+        swaps.append(f"{ADE20K_CLASSES[k]} to {ADE20K_CLASSES[j]} ({went[j]:.0%} of its pixels)")
+most = int(predicted.argmax())  # the class the model predicts most, whether or not it is in the masks
+predicted_share, true_share = predicted / predicted.sum(), val_pixels / val_pixels.sum()  # (150,) each
+swapped = "; ".join(swaps[:5]) + ("; ..." if len(swaps) > 5 else "") if swaps else "none"
+if iou[best] == 0:
+    frequency = ("No class scores above 0 yet: the model has not learned to find any of them. Train longer (more "
+                 "epochs, more images) before reading the classes.")
+elif rank > 5:
+    frequency = (f"Frequency is not everything: the best class, **{ADE20K_CLASSES[best]}** (IoU {iou[best]:.3f}), "
+                 f"ranks only {rank} of {present} classes in training frequency. A colour and a shape that nothing else has "
+                 "can beat frequency.")
+else:
+    frequency = (f"The best class, **{ADE20K_CLASSES[best]}** (IoU {iou[best]:.3f}), is among the most frequent "
+                 f"training classes (rank {rank} of {present}).")
+colours = ("The generator draws some pairs in similar colours on purpose (wall and ceiling, grass and tree; road, "
+           "sidewalk and building): telling them apart takes texture and position in the scene."
+           if not REAL else "Look for pairs that share colour or texture, or sit in the same place in a scene.")
+reading(f"""
+**Reading it.** {len(seen)} classes occur in the validation masks, and the plain model scores IoU 0 on
+{len(zero)} of them. They come in two kinds:
+
+- **Never predicted** ({len(never)}): {named(never, 10)}. Such a class has not learned to win the argmax against
+  the frequent classes around it; this is what class weights try to fix (section 6).
+- **Predicted, but never in the right place** ({len(misplaced)}): {named(misplaced, 10)}.
+
+{frequency}
+
+**Frequent classes that look like another**: among the {len(top)} most frequent validation classes, the
+pixels of {len(swaps)} went mostly to another class: {swapped}. {colours} The class the model predicts most is
+**{ADE20K_CLASSES[most]}**: {predicted_share[most]:.1%} of the predicted pixels, {true_share[most]:.1%} of the true
+ones.
+""")
 
 # %% [markdown]
-# **Reading it** (the CPU run on generated scenes). The zeros come in two kinds:
-#
-# - **Rare classes that are (almost) never predicted.** Bed, windowpane, cabinet, sofa, mountain, painting,
-#   table, person and chair (0.44% to 1.37% of the training pixels) have IoU 0 with 0.00% of the pixels
-#   predicted as them; door (1.72%) scores 0.000, predicted on 0.12% of the pixels where it covers 1.85%, and
-#   nearly never in the right place. In 800 crops (4 epochs of 200) these classes have not learned to win the
-#   argmax against the frequent classes around them or of similar colour. This is what class weights try to fix (section 6).
-#   Frequency is not everything, though: **car**, rarer than half of them (0.86%), reaches IoU 0.566 and is
-#   predicted on about as many pixels as it covers (0.76% against 1.01%). The generator paints cars a
-#   distinctive red, as compact shapes on the road: a colour and a shape that nothing else has beat frequency.
-# - **Frequent classes that look like another.** Wall, the most frequent class of all, has IoU 0.001: the
-#   confusion view below shows its pixels going to ceiling; grass goes to tree, sidewalk and building to road and
-#   ceiling. The generator draws these pairs in similar colours on purpose (wall and ceiling, grass and tree,
-#   road, sidewalk and building); telling them apart takes texture and position in the scene, which a narrow
-#   U-Net has not learned in four epochs. It picks one class of each pair and over-predicts it: ceiling is 9% of
-#   the true pixels and 35% of the predicted ones.
-#
 # The **confusion view** shows what the misses become, among the most frequent classes: row c is where the
 # pixels of true class c went (each row sums to 1 over all 150 columns; only the frequent ones are drawn).
 
 # %%
-top = torch.argsort(val_pixels, descending=True, stable=True)[: min(10, len(seen))]
 rows = confusion[top].double() / confusion[top].sum(1, keepdim=True).clamp(min=1)  # (K, 150), rows sum to 1
 view = rows[:, top].numpy()  # (K, K)
-names = [ADE20K_CLASSES[k] for k in top.tolist()]
+names = [ADE20K_CLASSES[k] for k in top]
 fig, ax = plt.subplots(figsize=(6.5, 5.5))
 im = ax.imshow(view, cmap="Blues", vmin=0, vmax=1)
 for (r, c), value in np.ndenumerate(view):
@@ -691,18 +797,14 @@ plt.show()
 
 # %% [markdown]
 # Predictions beside the ground truth, at the annotation's size (black: ignored "other" pixels, which the models
-# still label):
+# still label). `predict_mask` resizes each photo as validation does: `network_size(CONFIG, (H, W))` gives the
+# size with the short side at `short_side`, which is also how the command line's `predict` reads a checkpoint.
+# Compare each model's column with the truth: which large regions does it get, which pairs of classes does it
+# swap, where does the weighted model paint a rare class?
 
 # %%
-from unet_tutorial.predict import predict_mask
+from unet_tutorial.predict import network_size, predict_mask
 from unet_tutorial.viz import legend
-
-
-def network_size(height: int, width: int) -> tuple[int, int]:
-    """(height, width) of an image resized so that its short side is SHORT_SIDE, as validation does."""
-    factor = SHORT_SIDE / min(height, width)
-    return round(height * factor), round(width * factor)
-
 
 pictures = [(read_image(raw_val.image_paths[i]), raw_val[i][1]) for i in range(min(3, len(raw_val)))]
 fig, axes = plt.subplots(len(pictures), 2 + len(ARMS), figsize=(2.8 * (2 + len(ARMS)), 2.3 * len(pictures)),
@@ -712,7 +814,7 @@ for row, (picture, truth) in zip(axes, pictures):
     panels = {"image": picture, "truth": colorize(truth, PALETTE)}
     shown_labels.append(truth.flatten())
     for name, arm in ARMS.items():
-        pred = predict_mask(arm, picture, image_size=network_size(*picture.shape[:2]), **NORM)  # (H, W)
+        pred = predict_mask(arm, picture, image_size=network_size(CONFIG, picture.shape[:2]), **NORM)  # (H, W)
         panels[name] = colorize(pred, PALETTE)
         shown_labels.append(pred.flatten())
     for ax, (title, panel) in zip(row, panels.items()):
@@ -726,12 +828,96 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# Read the rows. The plain model gets the large regions (sky, road, tree, the car) and confuses classes of
-# similar colour (in our run the wall as ceiling, the sidewalk as road); the weighted model paints a rare
-# class wherever it is unsure: mountain over the buildings and trees, door (second row) or mountain (third row)
-# over the road.
+# ## Exercises (core, ~15 min <!-- constant -->)
 #
-# ## 8. Sliding-window inference
+# One to write and one experiment to run; experiments 3 and 4, after the optional sections, are optional. Each
+# ends with a self-check that says what is wrong, if anything, without giving the answer away (unless you call
+# it again with `reveal=True`).
+#
+# ### Exercise 1: median-frequency class weights
+# Write `median_frequency_weights(counts)`: from pixel counts per class (a tensor (C,)), the weights
+# `median(f) / f_c` with `f = counts / counts.sum()`, where the median runs over the classes that occur (for an
+# even number of them, the mean of the middle two); a class that never occurs gets the largest weight of the
+# others.
+
+# %% tags=["solution"]
+# Hint: which classes belong in the median? And what does your median do with an even number of values?
+#   (A failing check says what went wrong; check_median_frequency_weights(..., reveal=True) shows the expected
+#   weights.)
+import torch
+
+
+def median_frequency_weights(counts: torch.Tensor) -> torch.Tensor:
+    """Median-frequency class weights (C,) from pixel counts per class (C,)."""
+    freq = counts.double() / counts.sum()
+    present = freq > 0
+    weights = freq[present].quantile(0.5) / freq  # quantile(0.5): the mean of the middle two for an even count
+    return torch.where(present, weights, weights[present].max())
+
+
+# %%
+from unet_tutorial.course.exercises.multiclass import check_median_frequency_weights
+
+check_median_frequency_weights(median_frequency_weights)
+
+# %% [markdown]
+# Your function on this notebook's own counts, with section 3's cap: it should give section 3's `weights`
+# (float32 or float64, either is fine).
+
+# %%
+mine = median_frequency_weights(pixel_counts).clamp(max=MAX_CLASS_WEIGHT)  # section 3's counts, and its cap
+torch.testing.assert_close(mine, weights, rtol=1e-4, atol=1e-6, check_dtype=False)  # the dtype is yours to pick
+print("on section 3's pixel counts, your weights are its `weights`; the 5 most frequent classes:",
+      [f"{w:.2f}" for w in mine[order[:5]].tolist()])
+
+# %% [markdown]
+# ### Experiment 2: where do the weights win, where do they lose?
+# (Needs the weighted run of section 6.) Take the classes that occur in the validation masks and sort them by
+# their share of the training pixels (`share`, most frequent first; a stable sort). Cut the list in two: the
+# first half (`len // 2` classes) are the frequent classes, the rest the rare ones. On each half, how much
+# higher is the weighted model's mean IoU than the plain model's? Set `frequent_gap` and `rare_gap` (weighted
+# minus plain; negative where the plain model is ahead). Before you compute them, look at the bars of section 6
+# and guess their signs.
+
+# %% tags=["solution"]
+# Hint: val_pixels says which classes occur in the validation masks, IOU holds each model's per-class IoU
+#   (IOU["weighted"] exists only after section 6's weighted run: guard with `if "weighted" in IOU`).
+if "weighted" in IOU:
+    ranked = [k for k in torch.argsort(share, descending=True, stable=True).tolist() if val_pixels[k] > 0]
+    frequent, rare_half = ranked[: len(ranked) // 2], ranked[len(ranked) // 2 :]
+    frequent_gap = (IOU["weighted"][frequent] - IOU["plain"][frequent]).mean().item()
+    rare_gap = (IOU["weighted"][rare_half] - IOU["plain"][rare_half]).mean().item()
+
+# %%
+from unet_tutorial.course.exercises.multiclass import check_weighting_effect
+
+if "weighted" in IOU:
+    check_weighting_effect(frequent_gap, rare_gap, CONFUSIONS["plain"], CONFUSIONS["weighted"], share)
+else:
+    print("no weighted run (COMPARE_WEIGHTS is False): set it to True in the settings and run section 6 first")
+
+# %% tags=["answer", "reading"] jupyter={"source_hidden": true}
+# @title Reading experiment 2
+if "weighted" in IOU:
+    def direction(gap: float) -> str:
+        return "up" if gap > 0.0005 else "down" if gap < -0.0005 else "unchanged"
+
+    moved = {("down", "up"): "weighting moved IoU from the frequent classes to the rare ones",
+             ("up", "down"): "weighting moved IoU from the rare classes to the frequent ones, against its purpose",
+             ("up", "up"): "weighting raised both halves", ("down", "down"): "weighting lowered both halves"}.get(
+        (direction(frequent_gap), direction(rare_gap)), "at least one half did not move")
+    miou_change = RESULTS["weighted CE + Dice"]["miou"] - RESULTS["plain CE + Dice"]["miou"]
+    reading(f"""
+    In this run the weighted model's mean IoU minus the plain one's is {frequent_gap:+.3f} on the frequent half
+    and {rare_gap:+.3f} on the rare half: {moved}. The mIoU, the mean over all of these classes, changed by
+    {miou_change:+.3f}. A false positive costs IoU too (it joins the union), so a class the weighted model paints
+    too often can lose even while it finds more of its own pixels. These are means over one run's classes;
+    section 6's class-by-class comparison says which gaps are beyond the noise of {len(val_set)} images.
+    Dice already gives every class in a batch an equal say; the weights push further.
+    """)
+
+# %% [markdown]
+# ## 8. Sliding-window inference (optional)
 #
 # Validation gave the network each whole image at the short side. A large photo, or a small GPU, calls for
 # **sliding windows** instead: `sliding_window_predict` cuts the image into overlapping tiles of the training
@@ -741,10 +927,9 @@ plt.show()
 # %%
 from matplotlib import patches
 
-from unet_tutorial.predict import blend_window, probs_to_mask, sliding_window_predict, tile_starts
+from unet_tutorial.predict import blend_window, sliding_window_predict, tile_starts
 from unet_tutorial.viz import denormalize
 
-OVERLAP = 0.25
 image, mask = val_set[0]  # (3, h, w) at the short side, normalised; mask (H, W) as annotated
 height, width = image.shape[-2:]
 stride = round(crop * (1 - OVERLAP))
@@ -775,62 +960,52 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# Does tiling change the score? Both ways, at annotation resolution, over the validation images, at most
-# `SUBSET_LIMIT` of them (on the real data, 200 of the 2,000 photos, drawn at random):
+# Does tiling change the score? `evaluate` scores any module that maps images to per-class scores, so a small
+# wrapper turns sliding windows into one (its probabilities stand in for logits: the argmax is the same). Both
+# ways, per image, over the validation images (at most `SUBSET_LIMIT` of them, drawn at random):
 
 # %%
-EXPERIMENT_IMAGES = min(len(val_set), SUBSET_LIMIT)  # also experiment 3's images
 window_set = val_set if EXPERIMENT_IMAGES == len(val_set) else ADE20KDataset(
     ROOT, "validation", val_tf, limit=EXPERIMENT_IMAGES, seed=0)
 
 
-@torch.inference_mode()
-def sliding_window_confusion(model: torch.nn.Module, dataset) -> torch.Tensor:
-    """Like validation_confusion, but each image predicted in overlapping tiles of the training crop size."""
-    metrics = SegmentationMetrics(NUM_CLASSES, ignore_index=IGNORE_INDEX)
-    for image, mask in tqdm(dataset, desc="sliding windows", leave=False):
-        probs = sliding_window_predict(model, image, tile=crop, overlap=OVERLAP, batch_size=4)  # (150, h, w)
-        probs = F.interpolate(probs[None], size=mask.shape, mode="bilinear", align_corners=False)  # (1, 150, H, W)
-        metrics.update(probs, mask[None])
-    return metrics.confusion
+class SlidingWindows(torch.nn.Module):
+    """``model`` applied in overlapping tiles of the training crop: images (1, 3, h, w) -> probs (1, 150, h, w)."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        probs = sliding_window_predict(self.model, images[0], tile=crop, overlap=OVERLAP, batch_size=4)  # (150, h, w)
+        return probs[None].to(images.device)
 
 
-whole_confusion = CONFUSIONS["plain"] if window_set is val_set else validation_confusion(
-    model, DataLoader(window_set, batch_size=1, **loader_args))
-tiled_confusion = sliding_window_confusion(model, window_set)
-tiled_name = "plain, sliding window" if window_set is val_set else f"plain, tiled, {len(window_set)} img"
-RESULTS[tiled_name] = {"miou": mean_iou(tiled_confusion), "pixel_accuracy": pixel_accuracy(tiled_confusion)}
-print(f"over {len(window_set)} validation images:")
-for name, c in (("whole images", whole_confusion), ("sliding windows", tiled_confusion)):
-    print(f"  {name:<16} mIoU {mean_iou(c):.3f}  pixel accuracy {pixel_accuracy(c):.3f}")
+whole = SCORES["plain"] if window_set is val_set else score_images(model, window_set)
+tiled = score_images(SlidingWindows(model), window_set)
+tiled_gap = compare("sliding windows", image_miou(tiled).tolist(), "whole images", image_miou(whole).tolist())
+for name, scores in (("whole images", whole), ("sliding windows", tiled)):
+    print(f"  {name:<16} mIoU {mean_iou(scores['confusion']):.3f}  "
+          f"pixel accuracy {pixel_accuracy(scores['confusion']):.3f}")
 
-# %% [markdown]
-# The same mIoU to three decimals. At the short side these validation images are 128 x 96, barely larger than
-# one tile, so two tiles see nearly what the whole image shows; tiling changes little. It matters when the
-# image is many tiles wide (a large photo, a panorama, a GPU with little memory): each tile then sees the
-# training view, but less context than the whole image. The benchmark accepts either; measure both for your
-# model, as here.
-#
-# Any shape works, including odd sizes and a panorama twice as wide:
-
-# %%
-from unet_tutorial.transforms import resize_image
-
-full = read_image(raw_val.image_paths[0])  # uint8 (H, W, 3), the file at its own size
-odd = np.ascontiguousarray(full[3 : 3 + int(full.shape[0] * 0.77), 5 : 5 + int(full.shape[1] * 0.83)])
-panorama = np.concatenate([full, full[:, ::-1]], axis=1)  # (H, 2W, 3)
-for name, picture in (("odd crop", odd), ("panorama", panorama)):
-    resized = resize_image(picture, network_size(*picture.shape[:2]))  # (h, w, 3) at the short side
-    probs = sliding_window_predict(model, resized, tile=crop, overlap=OVERLAP, **NORM)  # (150, h, w)
-    print(f"{name:<9} {picture.shape} -> resized {resized.shape} -> probs {tuple(probs.shape)}, "
-          f"{len(probs_to_mask(probs).unique())} classes predicted")
+# %% tags=["reading"] jupyter={"source_hidden": true}
+# @title Reading sliding windows against whole images
+view_note = ("so the tiles see nearly what the whole image shows" if len(tiles) <= 2
+             else "so each tile sees only part of the scene")
+reading(f"""
+Over {len(window_set)} validation images, whole images score mIoU {mean_iou(whole['confusion']):.3f} and sliding
+windows {mean_iou(tiled['confusion']):.3f}; image by image, {tiled_gap.sentence('mIoU')}. At the short side the
+first image is {width} x {height}: {len(tiles)} tiles of {crop} px, {view_note}. Tiling matters most when an
+image is many tiles wide (a large photo, a panorama, a GPU with little memory): each tile then sees the training
+view, but less context than the whole image. The benchmark accepts either; measure both for your model, as here.
+""")
 
 # %% [markdown]
-# ## 9. Explore: pick a class
+# ## 9. Explore: pick a class (optional)
 #
-# Choose a class: where it is (green) and where the model thinks it is (its softmax probability, and the
-# pixels where it wins the argmax). Where widgets cannot run you see two fixed settings instead: the class
-# the model scores best on, and the most frequent one it misses entirely.
+# Choose a class: where it is (green) and where the plain model thinks it is (its softmax probability, and the
+# pixels where it wins the argmax). Where widgets cannot run you see two fixed settings instead: the class the
+# model scores best on, and the most frequent one it misses entirely.
 
 # %%
 from functools import lru_cache
@@ -849,7 +1024,8 @@ choices = [ADE20K_CLASSES[k] for k in torch.argsort(val_pixels, descending=True,
 def image_and_probs(index: int) -> tuple[np.ndarray, torch.Tensor]:
     """The raw validation image and the plain model's class probabilities (150, H, W) at its own size."""
     image = read_image(raw_val.image_paths[index])
-    _, probs = predict_mask(model, image, image_size=network_size(*image.shape[:2]), return_probs=True, **NORM)
+    _, probs = predict_mask(model, image, image_size=network_size(CONFIG, image.shape[:2]), return_probs=True,
+                            **NORM)
     return image, probs
 
 
@@ -857,15 +1033,15 @@ def draw_class(class_name: str, index: int):
     """Image with the true region of one class, its predicted probability, and its predicted region."""
     k = ADE20K_CLASSES.index(class_name)
     image, probs = image_and_probs(index)
-    truth, predicted = pick_masks[index] == k, probs.argmax(0) == k
-    union = (truth | predicted).sum().item()
-    iou_k = (truth & predicted).sum().item() / union if union else float("nan")
+    truth, predicted_k = pick_masks[index] == k, probs.argmax(0) == k
+    union = (truth | predicted_k).sum().item()
+    iou_k = (truth & predicted_k).sum().item() / union if union else float("nan")
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
     axes[0].imshow(overlay(image, truth.long(), color=(0, 200, 0), alpha=0.6))
     axes[0].set_title(f"true {class_name!r}: {truth.float().mean():.1%} of pixels")
     axes[1].imshow(probs[k], cmap="magma", vmin=0, vmax=1)
     axes[1].set_title("predicted probability")
-    axes[2].imshow(overlay(image, predicted.long(), color=(255, 0, 0), alpha=0.6))
+    axes[2].imshow(overlay(image, predicted_k.long(), color=(255, 0, 0), alpha=0.6))
     axes[2].set_title(f"predicted region (IoU here {iou_k:.2f})")
     for ax in axes:
         ax.axis("off")
@@ -879,8 +1055,6 @@ def first_image_with(class_name: str) -> int:
     return next(i for i, m in enumerate(pick_masks) if (m == k).any())
 
 
-# Without widgets: the class the plain model scores best on (over the validation set), and the most frequent one
-# it misses entirely (IoU 0), each in the first of these images that holds it.
 scores_by_name = {name: IOU["plain"][ADE20K_CLASSES.index(name)].nan_to_num(-1).item() for name in choices}
 best_class = max(choices, key=scores_by_name.get)
 missed_class = next((name for name in choices if scores_by_name[name] == 0), min(choices, key=scores_by_name.get))
@@ -888,24 +1062,24 @@ static = [{"class_name": name, "index": first_image_with(name)} for name in dict
 interactive_or_static(draw_class, static=static, class_name=choices, index=(0, PICK_IMAGES - 1))
 
 # %% [markdown]
-# ## 10. Scaling up
+# ## 10. Scaling up (optional)
 #
-# What ran here is a short run. The published ADE20K numbers come from a much longer recipe (the one
-# mmsegmentation uses for its ADE20K baselines):
+# What ran here is a short run. The published ADE20K numbers come from a much longer recipe, the one
+# mmsegmentation uses for its ADE20K baselines; this notebook's GPU settings are a step towards it:
 #
-# | | this notebook on a CPU | this notebook on a Colab GPU (real data) | the standard recipe |
-# |---|---|---|---|
-# | training crops | 96 px (generated) / 256 px (real), after a 0.5-2.0 zoom of that short side | 512 x 512, after a 0.5-2.0 zoom of a short side of 512 | the same |
-# | batch | 8 | 8, two steps accumulated: 16 | 16 (e.g. 4 GPUs x 4) |
-# | iterations | about 100 (25 batches x 4 epochs) on generated data, 125 on the real data | about 6,300 (5 epochs of 20,210 / 16) | 80,000-160,000 (160k x 16 = about 127 epochs) |
-# | encoder | none pretrained | DenseNet121, ImageNet-pretrained | ImageNet-pretrained |
-# | loss | CE + Dice, unweighted | CE + Dice, unweighted | CE, unweighted |
-# | evaluation | short side 96 / 256, scored at annotation resolution | short side 512, scored at annotation resolution | short side 512, scored at annotation resolution, whole image or sliding window |
+# | | this notebook on a Colab GPU (real data) | the standard recipe |
+# |---|---|---|
+# | training crops | 512 x 512, after a 0.5-2.0 zoom of a short side of 512 | the same |
+# | batch | 8, two steps accumulated: 16 | 16 (e.g. 4 GPUs x 4) |
+# | iterations | about 6,300 (5 epochs of 20,210 / 16) | 80,000-160,000 (160k x 16 = about 127 epochs) |
+# | encoder | DenseNet121, ImageNet-pretrained | ImageNet-pretrained |
+# | loss | CE + Dice, unweighted | CE, unweighted |
+# | evaluation | short side 512, scored at annotation resolution | the same, whole image or sliding window |
 #
 # The command line trains the same model with the same pipeline (`scale_crop_transforms`, evaluation at
-# annotation resolution, unweighted CE + Dice, a tenth of the learning rate for a pretrained encoder). One GPU
-# (127 epochs at the settings cell's estimate of about 14 minutes per epoch on a T4: about 30 hours; an A100
-# does it in about 3):
+# annotation resolution, unweighted CE + Dice, a tenth of the learning rate for a pretrained encoder). On one
+# T4, 127 epochs at the settings cell's estimate of about 14 minutes <!-- constant --> per epoch would take
+# about 30 hours <!-- constant -->: an estimate from FLOPs, not a measurement.
 #
 # ```bash
 # python -m unet_tutorial train --dataset ade20k --model densenet_unet --pretrained --image-size 512 \
@@ -913,126 +1087,46 @@ interactive_or_static(draw_class, static=static, class_name=choices, index=(0, P
 # ```
 #
 # Several GPUs on one machine: `torchrun` starts one process per GPU, each trains on its own shard of the data
-# (`--batch-size` is per process: 4 x 4 = 16 here), and DistributedDataParallel averages the gradients:
+# (`--batch-size` is per process: 4 x 4 = 16 here), and DistributedDataParallel averages the gradients. The
+# notebook's checkpoints load the same way as the command line's:
 #
 # ```bash
 # torchrun --nproc_per_node=4 -m unet_tutorial train --dataset ade20k --model densenet_unet --pretrained \
 #     --image-size 512 --batch-size 4 --epochs 127 --scheduler onecycle --workers 8 --out runs/ade20k
 # python -m unet_tutorial predict --checkpoint runs/ade20k/best.pt my_photos/ --out predictions
+# python -m unet_tutorial predict --checkpoint runs/05_ade20k/plain/best.pt my_photos/ --out predictions
 # ```
-#
+
+# %% [markdown] tags=["reference"]
 # **Where should a U-Net land?** Published single-scale validation mIoU with a ResNet-50 encoder, 512 x 512
-# crops, scored at annotation resolution as here (mmsegmentation's model zoo): FCN about **0.36**, PSPNet
-# and UPerNet **0.41-0.42**. Those models add context modules (pyramid pooling) on a pretrained encoder; a
-# U-Net's decoder adds resolution, not context. We have not run the full recipe, so we make no claim of our
-# own; a hypothesis to test with the commands above: a DenseNet121 U-Net lands below the PSPNet/UPerNet line,
-# near FCN's 0.36. A U-Net trained from scratch (no pretrained encoder) lands lower still.
-#
-# ## Results
-#
-# Every number of this run on the validation images, at annotation resolution:
-
-# %%
-print(f"{len(train_set)} training images, {EPOCHS[KIND]} epochs, {len(val_set)} validation images "
-      f"({'real ADE20K' if REAL else 'generated scenes'})")
-print(f"{'':<24}{'mIoU':>7}{'pixel accuracy':>16}")
-for name, result in RESULTS.items():
-    print(f"{name:<24}{result['miou']:>7.3f}{result['pixel_accuracy']:>16.3f}")
+# crops, scored at annotation resolution as here (mmsegmentation's model zoo): FCN about **0.36**, PSPNet and
+# UPerNet **0.41-0.42**. Those models add context modules (pyramid pooling) on a pretrained encoder; a U-Net's
+# decoder adds resolution, not context. We have not run the full recipe, so we make no claim of our own; a
+# hypothesis to test with the commands above: a DenseNet121 U-Net lands below the PSPNet/UPerNet line, near
+# FCN's 0.36. A U-Net trained from scratch (no pretrained encoder) lands lower still.
 
 # %% [markdown]
-# ## Exercises
+# ## More experiments (optional)
 #
-# One to write, three experiments to run. Each ends with a self-check that says what is wrong, if anything.
-#
-# ### Exercise 1: median-frequency class weights
-# Write `median_frequency_weights(counts)`: from pixel counts per class (a tensor (C,)), the weights
-# `median(f) / f_c` with `f = counts / counts.sum()`, where the median runs over the classes that occur (for an
-# even number of them, the mean of the middle two); a class that never occurs gets the largest weight of the
-# others.
-
-# %% tags=["solution"]
-# Hint: which classes belong in the median? And what does your median do with an even number of values?
-import torch
-
-
-def median_frequency_weights(counts: torch.Tensor) -> torch.Tensor:
-    """Median-frequency class weights (C,) from pixel counts per class (C,)."""
-    freq = counts.double() / counts.sum()
-    present = freq > 0
-    weights = freq[present].quantile(0.5) / freq  # quantile(0.5): the mean of the middle two for an even count
-    return torch.where(present, weights, weights[present].max()).float()
-
-
-# %%
-from unet_tutorial.course.exercises.multiclass import check_median_frequency_weights
-
-check_median_frequency_weights(median_frequency_weights)
-
-# %% [markdown]
-# Your function on this notebook's own counts: it should give section 3's `weights`.
-
-# %%
-mine = median_frequency_weights(pixel_counts).clamp(max=MAX_CLASS_WEIGHT)  # section 3's counts, and its cap
-torch.testing.assert_close(mine, weights, rtol=1e-4, atol=1e-6, msg="not section 3's `weights` on the same counts")
-print("on section 3's pixel counts, your weights are its `weights`; the 5 most frequent classes:",
-      [f"{w:.2f}" for w in mine[order[:5]].tolist()])
-
-# %% [markdown]
-# ### Experiment 2: where do the weights win, where do they lose?
-# (Needs the weighted run of section 6.) Take the classes that occur in the validation masks and sort them by
-# their share of the training pixels (`share`, most frequent first; a stable sort). Cut the list in two: the
-# first half (`len // 2` classes) are the frequent classes, the rest the rare ones. On each half, which model
-# has the higher mean IoU? Set `frequent_winner` and `rare_winner` to "plain", "weighted" or "tie" (a
-# difference under 0.005). Before you compute it, look at the bar chart of section 6 and guess.
-
-# %% tags=["solution"]
-# Hint: val_pixels says which classes occur in the validation masks, IOU holds each model's per-class IoU
-#   (IOU["weighted"] exists only after section 6's weighted run: guard with `if "weighted" in IOU`).
-if "weighted" in IOU:
-    by_share = [k for k in torch.argsort(share, descending=True, stable=True).tolist() if val_pixels[k] > 0]
-    halves = {"frequent": by_share[: len(by_share) // 2], "rare": by_share[len(by_share) // 2 :]}
-    winners = {}
-    for half, ids in halves.items():
-        plain, weighted = IOU["plain"][ids].mean().item(), IOU["weighted"][ids].mean().item()
-        winners[half] = "tie" if abs(plain - weighted) < 0.005 else "plain" if plain > weighted else "weighted"
-        print(f"{half} half ({len(ids)} classes): plain {plain:.3f}, weighted {weighted:.3f}")
-    frequent_winner, rare_winner = winners["frequent"], winners["rare"]
-
-# %%
-from unet_tutorial.course.exercises.multiclass import check_weighting_effect
-
-if "weighted" in IOU:
-    check_weighting_effect(frequent_winner, rare_winner, CONFUSIONS["plain"], CONFUSIONS["weighted"], share)
-else:
-    print("no weighted run (COMPARE_WEIGHTS is False): set it to True in the settings and run section 6 first")
-
-# %% [markdown] tags=["answer"]
-# In the CPU run the plain loss wins the frequent half (0.257 against 0.154) and the weighted loss the rare half
-# (0.114 against 0.057): weighting moves IoU from the frequent classes to the rare ones. The bars of section 6
-# show it class by class: the weighted model wins most of the rare classes (painting, mountain, bed, cabinet,
-# ...), which the plain model never predicts, and even car, which it already had, and loses frequent ones the plain model had: road and floor fall
-# from about 0.55 and 0.62 to about 0. A false positive costs IoU too (it joins the union), so the rare classes
-# gain less than the frequent ones lose: mIoU went down because the frequent half lost more (0.10) than the rare
-# half gained (0.06). Dice already gives every class in a batch an equal say; the weights push further and
-# overshoot.
-
-# %% [markdown]
 # ### Experiment 3: score at the network's resolution, or at the annotation's?
 # The validation loader keeps each mask at its annotated size and `evaluate` upsamples the logits to it. A
 # quicker loop would resize the masks along with the images (nearest neighbour) and count at the network's
 # resolution. Measure the plain model's validation mIoU both ways: `at_annotation` with the masks as stored,
 # `at_network` with masks resized with the images, each over `ADE20KDataset(ROOT, "validation", ...,
-# limit=EXPERIMENT_IMAGES, seed=0)` (section 8's images: this run's validation set, at most `SUBSET_LIMIT` of
-# them, so that the real data's 2,000 photos are not scored four times over). Guess first: higher or lower, and
-# by much?
+# limit=EXPERIMENT_IMAGES, seed=0)` (section 4 set `EXPERIMENT_IMAGES`: this run's validation images, at most
+# `SUBSET_LIMIT` of them, so that the real data's 2,000 photos are not scored four times over). Guess first:
+# higher or lower, and by much?
 
 # %% tags=["solution"]
 # Hint: section 4's val_tf is the annotation-resolution one; which of its arguments decides that?
-from unet_tutorial.train import evaluate
+#   (check_annotation_resolution(..., reveal=True) shows the expected numbers.)
+from torch.utils.data import DataLoader
+
+from unet_tutorial.transforms import eval_transforms
 
 scores = {}
 for name, keep_mask in (("network", False), ("annotation", True)):
-    transform = eval_transforms(None, short_side=SHORT_SIDE, keep_mask=keep_mask, **NORM)
+    transform = eval_transforms(None, short_side=short_side, keep_mask=keep_mask, **NORM)
     dataset = ADE20KDataset(ROOT, "validation", transform, limit=EXPERIMENT_IMAGES, seed=0)
     loader = DataLoader(dataset, batch_size=1)  # one by one: real photos differ in size
     scores[name] = evaluate(model, loader, DEVICE, num_classes=NUM_CLASSES, ignore_index=IGNORE_INDEX)["miou"]
@@ -1041,14 +1135,21 @@ at_network, at_annotation = scores["network"], scores["annotation"]
 # %%
 from unet_tutorial.course.exercises.multiclass import check_annotation_resolution
 
-check_annotation_resolution(at_network, at_annotation, model, ROOT, SHORT_SIDE, limit=EXPERIMENT_IMAGES, seed=0,
+check_annotation_resolution(at_network, at_annotation, model, ROOT, short_side, limit=EXPERIMENT_IMAGES, seed=0,
                             device=DEVICE, **NORM)
 
-# %% [markdown] tags=["answer"]
-# On the generated scenes the two numbers differ by less than 0.001: their regions are large blobs, and a 2x
-# nearest resize keeps them. The gap grows with the resize factor and with thin structures (poles, railings,
-# lamp posts), and real photos have both. Whatever its size, only the annotation-resolution number can be
-# compared with published ones.
+# %% tags=["answer", "reading"] jupyter={"source_hidden": true}
+# @title Reading experiment 3
+factor = min(read_image(raw_val.image_paths[0]).shape[:2]) / short_side
+blobs = "" if REAL else ", and the generated scenes' regions are large blobs, which a nearest resize mostly keeps"
+moved = at_network - at_annotation
+size = "barely moved" if abs(moved) < 0.001 else "raised" if moved > 0 else "lowered"
+reading(f"""
+In this run the network's resolution gives {at_network:.4f} and the annotation's {at_annotation:.4f}: counting on
+resized masks {size} the score ({moved:+.5f}). Here the masks shrink by a factor of about {factor:.1f}{blobs}. The gap grows with the resize factor and with thin structures (poles, railings, lamp
+posts), and real photos have both. Whatever its size, only the annotation-resolution number can be compared
+with published ones.
+""")
 
 # %% [markdown]
 # ### Experiment 4: crops bigger than the image
@@ -1059,7 +1160,8 @@ check_annotation_resolution(at_network, at_annotation, model, ROOT, SHORT_SIDE, 
 
 # %% tags=["solution"]
 # Hint: a photo of zeros and a mask of zeros of that size are enough (only the mask's 255s matter); colour
-#   jitter and normalisation can be switched off to make it faster.
+#   jitter and normalisation can be switched off to make it faster. (check_padding_share(..., reveal=True) shows
+#   the expected share.)
 import numpy as np
 
 from unet_tutorial.transforms import scale_crop_transforms
@@ -1076,32 +1178,39 @@ from unet_tutorial.course.exercises.multiclass import check_padding_share
 
 check_padding_share(padding_share, image_size=(512, 683), crop_size=512, short_side=384)
 
-# %% [markdown] tags=["answer"]
-# With the short side at 384, a 512 crop is bigger than the zoomed photo in more than half of the draws: about a
-# fifth of every batch is padding, compute spent on pixels the loss skips, twice section 4's share, where crop
-# and short side are equal. That is one reason the standard recipe keeps them equal.
+# %% tags=["answer", "reading"] jupyter={"source_hidden": true}
+# @title Reading experiment 4
+padded_draws = float(np.mean([s > 0 for s in shares]))
+section4 = float(np.mean(padding))
+reading(f"""
+With the short side at 384, a 512 crop is bigger than the zoomed photo in {padded_draws:.0%} of the draws, and
+{padding_share:.0%} of every batch is padding: compute spent on pixels the loss skips, against {section4:.0%} in
+section 4, where crop and short side are equal. That is one reason the standard recipe keeps them equal.
+""")
 
 # %% [markdown]
 # ## Summary
 #
 # - ADE20K stores labels 0..150; we shift the classes to 0..149 and turn 0 ("other": no scored class, not
 #   borders) into 255, the `ignore_index` that every loss and metric skips.
-# - Its classes follow a long tail (on the real data wall is 15.8% of the pixels, the rarest classes 0.02%), so
-#   it is scored by mIoU, where every class counts the same; always compare with the majority-class baseline.
+# - Its classes follow a long tail (on the real data wall is 15.8% <!-- constant --> of the pixels, the rarest
+#   classes 0.02% <!-- constant -->), so it is scored by mIoU, where every class counts the same; always compare
+#   with the majority-class baseline.
 # - Multi-class segmentation is binary segmentation with C logits per pixel: softmax instead of sigmoid,
 #   cross-entropy (with `ignore_index`) instead of BCE, Dice averaged over the classes present.
 # - The standard pipeline zooms every photo by 0.5-2.0 around one short side, pads with 255 and crops;
 #   validation resizes the image only and scores at annotation resolution.
-# - Median-frequency class weights lowered the mIoU in our CPU run (0.157 plain, 0.134 weighted; pixel accuracy
-#   0.494 and 0.260); experiment 2 reads where they win and where they lose. Train unweighted, as the published
-#   baselines do, and read per-class IoU before changing that.
+# - Median-frequency class weights push a model towards the rare classes, and a false positive costs IoU too:
+#   section 6 and experiment 2 read, on your run, what the weights gained and what they cost, and whether the
+#   gap is beyond the noise of your validation images. The published baselines train unweighted.
 # - A model that never predicts a rare class, or confuses two similar ones, scores IoU 0 on it: per-class
 #   numbers and the confusion view say which it is.
-# - Sliding windows predict images of any size with bounded memory; on these small validation images they
-#   scored the same mIoU as whole images.
+# - Two models scored on the same images are compared image by image: the gap and its standard error say
+#   whether one validation set can tell them apart.
 # - The best epoch's score is picked on the validation set itself: report the last epoch, or a held-out set.
-# - The full recipe (512 crops, batch 16, 160k iterations, several GPUs with `torchrun`) is where published
-#   baselines come from: FCN-R50 about 0.36 mIoU, PSPNet/UPerNet-R50 0.41-0.42; measure a U-Net against them.
+# - Optional: sliding windows predict images of any size with bounded memory; the full recipe (512 crops, batch
+#   16, 160k iterations, several GPUs with `torchrun`) is where published baselines come from: FCN-R50 about
+#   0.36 <!-- constant --> mIoU, PSPNet/UPerNet-R50 0.41-0.42 <!-- constant -->; measure a U-Net against them.
 #
 # This is the last notebook of the course. Next: run the full recipe on a GPU, try another encoder, or bring
 # your own data: `unet_tutorial.folder.FolderDataset` reads a folder of images and one of masks, and

@@ -183,7 +183,7 @@ def test_discussion_after_a_self_check_is_tagged_answer(source):
 def test_answer_cells_hold_no_heading(source):
     """The exercise copy folds an answer cell away: a heading in it would hide the next exercise's task."""
     for cell in jupytext.read(source).cells:
-        if notebooks.ANSWER_TAG in cell.metadata.get("tags", []) and cell.cell_type == "markdown":  # code: comments
+        if notebooks.ANSWER_TAG in cell.metadata.get("tags", []) and cell.cell_type == "markdown":  # not "# @title"
             heading = next((line for line in cell.source.splitlines() if line.startswith("#")), None)
             assert heading is None, f"{source.name}: the answer cell holds {heading!r}: start it in a cell of its own"
 

@@ -32,9 +32,11 @@ format: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests
 
-## make test: lint, all unit tests (slow ones too), the notebook sync gate and every notebook under nbmake, in smoke mode
+## make test: lint, all unit tests (slow ones too), the notebook sync gate, the gate against run-dependent numbers
+## typed in prose, and every notebook under nbmake, in smoke mode
 test: lint
 	$(BIN)/python -m tools.notebooks check $(NOTEBOOK_SOURCES)
+	$(BIN)/python -m tools.notebooks prose $(NOTEBOOK_SOURCES) $(wildcard notebooks/exercises/[0-9][0-9]_*.ipynb)
 	UNET_TUTORIAL_SMOKE=1 $(BIN)/python -m pytest --runslow --nbmake --nbmake-timeout=300 --durations=12 tests $(NOTEBOOKS)
 
 # seconds per notebook in test-colab and test-min; raise it on a busy machine

@@ -854,7 +854,7 @@ print(f"your folder's model: validation Dice {max(own_history['val_dice_per_imag
 # GPU-sized ones; `--base-channels` and `--image-size` change them.)
 
 # %% [markdown]
-# ## Exercises (experiment 1 is core, ~5 min; the others optional)
+# ## Exercises (core, ~5 min: experiment 1; the others optional)
 #
 # Two experiments on the model you just trained and one function to write, each with a self-check. Experiment 1
 # belongs to the core path; exercise 2 and experiment 3 are optional. (In the exercise version, "Run all" stops

@@ -34,7 +34,7 @@
 # "Run all" works without them.
 #
 # **Runtime**: a few minutes on a laptop CPU (the README's table has measured times); on a Colab T4 with the real
-# Carvana photos, about 20 minutes for all runs, an estimate from the models' operation counts, not a measurement.
+# Carvana photos, about 20 minutes <!-- constant --> for all runs, an estimate from the models' operation counts, not a measurement.
 # `fit` prints each epoch's time as it goes. On Colab the ImageNet weights (31 MB) download by themselves;
 # **offline there are no ImageNet weights**: the notebook says so, leaves the ImageNet run out, and runs its recipe
 # on a random encoder instead, labelled RANDOM wherever it appears.

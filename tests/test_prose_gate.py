@@ -55,6 +55,8 @@ def test_a_planted_number_of_each_kind_is_found(text, found):
         "The published Dice is 0.988 <!-- constant --> and the split keeps 2% <!-- constant --> back.",
         "FCN about **0.36**<!-- constant --> on ADE20K.",
         '<img src="fig.png" width="0.75">',
+        "## 7. Train, and resume (core, ~15 min)",
+        "## 9. The leak (optional, ~10 min)",
     ],
 )
 def test_constants_code_math_links_and_marked_numbers_pass(text):

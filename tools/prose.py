@@ -56,6 +56,7 @@ _EXEMPT = [
     re.compile(r"\d+\.\d+\s*(?:thousand|million|billion|[kMB]\b)"),  # a count: 1.28 million photos
     re.compile(rf"{_SPAN}\s?(?:%|percent|{_TIME_UNIT})?[*_]*\s*{re.escape(CONSTANT_MARKER)}"),  # a marked constant
     re.compile(r"<[^>\n]*>"),  # HTML tags and comments
+    re.compile(r"\((?:core|optional)\b[^)\n]*\)"),  # a section's human time in a lab: "(core, ~15 min)"
 ]
 _PLACEHOLDER = re.compile(r"[{}]|\bTBD\b|\bTODO\b|\bXXX\b|\bnan\b|(?<![\w-])[+-]?inf\b", re.I)
 

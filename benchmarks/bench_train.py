@@ -45,10 +45,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import torch
+from estimates import train_flops_per_image as train_flops
 from torch import nn
 
 from unet_tutorial.losses import ComboLoss
-from unet_tutorial.measure import train_flops_per_image as train_flops
 from unet_tutorial.precision import default_amp_dtype
 from unet_tutorial.train import train_one_epoch
 from unet_tutorial.utils import set_seed

@@ -30,6 +30,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_data  # noqa: E402
 import bench_train  # noqa: E402
+from estimates import ADE20K_TRAIN, CARVANA_TRAIN, NOTEBOOKS, notebook_settings  # noqa: E402
 
 from unet_tutorial.conventions import IGNORE_INDEX  # noqa: E402
 from unet_tutorial.course.resized_cache import write_resized_carvana  # noqa: E402
@@ -39,7 +40,7 @@ from unet_tutorial.densenet_unet import DenseNetUNet  # noqa: E402
 from unet_tutorial.loaders import carvana_loaders  # noqa: E402
 from unet_tutorial.losses import ComboLoss  # noqa: E402
 from unet_tutorial.model import UNet  # noqa: E402
-from unet_tutorial.recipes import ADE20K_TRAIN, CARVANA_TRAIN, recipe  # noqa: E402
+from unet_tutorial.models import build_model  # noqa: E402
 from unet_tutorial.train import fit  # noqa: E402
 from unet_tutorial.transforms import eval_transforms, scale_crop_transforms  # noqa: E402
 from unet_tutorial.utils import set_seed  # noqa: E402
@@ -98,9 +99,9 @@ def run_epoch(
     return {"step": name, "images_per_s": speed, "peak_bytes": peak, "epoch_s": epoch_s, "wall_s": seconds}
 
 
-def nb04_train_images() -> int:
-    """Training images per epoch of notebook 04's GPU recipe on the real data (a subset of the cars)."""
-    return recipe("04_densenet121_transfer", "gpu")["train_images"] or CARVANA_TRAIN
+def settings(stem: str, mode: str) -> dict:
+    """The settings cell of notebook ``stem`` run in ``mode``: the values the learner reads (tools.settings)."""
+    return notebook_settings(NOTEBOOKS / f"{stem}.py", mode)
 
 
 def recipe_epochs(work: Path, device: torch.device, dry_run: bool, carvana_root: Path) -> list[dict]:
@@ -108,25 +109,26 @@ def recipe_epochs(work: Path, device: torch.device, dry_run: bool, carvana_root:
     mode = "smoke" if dry_run else "gpu"
     rows = []
     # 03: the half-scale cache of Carvana-size photos, as the notebook's GPU path reads the real data
-    nb03 = recipe("03_carvana_binary", mode)
+    nb03 = settings("03_carvana_binary", mode)
     root = carvana_root
     cache = write_resized_carvana(root, root.with_name(f"{root.name}_half"), scale=0.5)
     steps = 1 if dry_run else STEPS
-    real = {} if dry_run else {"03": CARVANA_TRAIN, "04": nb04_train_images(), "05": ADE20K_TRAIN}
+    nb04_images = settings("04_densenet121_transfer", "gpu")["TRAIN_IMAGES"] or CARVANA_TRAIN
+    real = {} if dry_run else {"03": CARVANA_TRAIN, "04": nb04_images, "05": ADE20K_TRAIN}
     ids = carvana_ids(cache)
     train_loader, val_loader = carvana_loaders(
         cache,
-        _repeat(ids, steps * nb03["batch_size"]),
-        ids[: nb03["batch_size"]],
-        image_size=nb03["image_size"],
-        batch_size=nb03["batch_size"],
-        num_workers=nb03["num_workers"],
+        _repeat(ids, steps * nb03["BATCH_SIZE"]),
+        ids[: nb03["BATCH_SIZE"]],
+        image_size=nb03["IMAGE_SIZE"],
+        batch_size=nb03["BATCH_SIZE"],
+        num_workers=nb03["NUM_WORKERS"],
         pin_memory=device.type == "cuda",
     )
     rows.append(
         run_epoch(
-            f"03 UNet(base {nb03['base_channels']}) {nb03['image_size']}, batch {nb03['batch_size']}",
-            UNet(base_channels=nb03["base_channels"]),
+            f"03 UNet(base {nb03['BASE_CHANNELS']}) {nb03['IMAGE_SIZE']}, batch {nb03['BATCH_SIZE']}",
+            UNet(base_channels=nb03["BASE_CHANNELS"]),
             train_loader,
             val_loader,
             ComboLoss({"cross_entropy": 1.0, "dice": 1.0}),
@@ -136,24 +138,24 @@ def recipe_epochs(work: Path, device: torch.device, dry_run: bool, carvana_root:
         )
     )
     # 04: its biggest run (the base-64 U-Net) and a DenseNetUNet, from the full-size photos as the notebook reads them
-    nb04 = recipe("04_densenet121_transfer", mode)
+    nb04 = settings("04_densenet121_transfer", mode)
     ids = carvana_ids(root)
     train_loader, val_loader = carvana_loaders(
         root,
-        _repeat(ids, steps * nb04["batch_size"]),
-        ids[: nb04["batch_size"]],
-        image_size=nb04["image_size"],
-        batch_size=nb04["batch_size"],
-        num_workers=nb04["num_workers"],
+        _repeat(ids, steps * nb04["BATCH_SIZE"]),
+        ids[: nb04["BATCH_SIZE"]],
+        image_size=nb04["IMAGE_SIZE"],
+        batch_size=nb04["BATCH_SIZE"],
+        num_workers=nb04["NUM_WORKERS"],
         pin_memory=device.type == "cuda",
     )
     for label, model in (
-        (f"UNet(base {nb04['unet_base_channels']})", UNet(base_channels=nb04["unet_base_channels"])),
+        (f"UNet(base {nb04['UNET_BASE_CHANNELS']})", UNet(base_channels=nb04["UNET_BASE_CHANNELS"])),
         ("DenseNetUNet", DenseNetUNet(num_classes=1, weights=None)),
     ):
         rows.append(
             run_epoch(
-                f"04 {label} {nb04['image_size']}, batch {nb04['batch_size']}",
+                f"04 {label} {nb04['IMAGE_SIZE']}, batch {nb04['BATCH_SIZE']}",
                 model,
                 train_loader,
                 val_loader,
@@ -164,22 +166,19 @@ def recipe_epochs(work: Path, device: torch.device, dry_run: bool, carvana_root:
             )
         )
     # 05: 150 classes on ADE20K-like scenes of a real photo's size, in crops of the recipe's side
-    nb05 = recipe("05_ade20k_multiclass", mode)
-    crop = nb05["crop"]["sample" if dry_run else "real"]
-    batch, accumulate = nb05["batch_size"], nb05["accumulate"]
+    nb05 = settings("05_ade20k_multiclass", mode)
+    crop = nb05["CROP"]["sample" if dry_run else "real"]
+    batch, accumulate = nb05["BATCH_SIZE"], nb05["ACCUMULATE"]
     ade = make_ade20k_like(work / "ade20k", 4 if dry_run else 16, 2, size=(64, 96) if dry_run else (512, 683))
     # notebook 05's pipelines: scale-and-crop for training; the short side at the crop's, masks as annotated
     train_set = ADE20KDataset(ade, "training", scale_crop_transforms(crop, short_side=crop))
     val_set = ADE20KDataset(ade, "validation", eval_transforms(None, short_side=crop, keep_mask=True))
     train_set = torch.utils.data.Subset(train_set, [i % len(train_set) for i in range(steps * accumulate * batch)])
-    args = {"num_workers": nb05["num_workers"], "pin_memory": device.type == "cuda"}
+    args = {"num_workers": nb05["NUM_WORKERS"], "pin_memory": device.type == "cuda"}
     train_loader = torch.utils.data.DataLoader(train_set, batch_size=batch, shuffle=True, drop_last=True, **args)
     val_loader = torch.utils.data.DataLoader(val_set, batch_size=1, **args)
-    model = (
-        DenseNetUNet(num_classes=150, weights=None)
-        if nb05["model"] == "densenet_unet"
-        else UNet(num_classes=150, base_channels=nb05["base_channels"])
-    )
+    kwargs = nb05["MODEL_KWARGS"] | ({"weights": None} if nb05["MODEL"] == "densenet_unet" else {})
+    model = build_model(nb05["MODEL"], **kwargs)
     rows.append(
         run_epoch(
             f"05 {type(model).__name__} 150 classes, crop {crop}, batch {batch} x {accumulate}",

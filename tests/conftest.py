@@ -6,10 +6,12 @@ datasets' own layouts (drawn pictures, real file names and formats).
 """
 
 import os
+import sys
+from pathlib import Path
 
 os.environ.setdefault("UNET_TUTORIAL_SMOKE", "1")
-
-from pathlib import Path  # noqa: E402
+# benchmarks/ is scripts, not a package: its estimates (benchmarks/estimates.py) are tested as `import estimates`
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 import matplotlib  # noqa: E402
 import pytest  # noqa: E402

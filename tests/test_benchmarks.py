@@ -111,5 +111,5 @@ def test_gpu_check_dry_run_starts_every_step(tmp_path):
     report = gpu_check.main(["--dry-run", "--out", str(tmp_path), "--work", str(tmp_path / "data")])
     table = report.read_text()
     assert report.name == "gpu_check_dry_run.md" and (tmp_path / "bench_train.json").is_file()
-    for step in ("bench_train unet-small", "bench_data", "03 UNet", "04 DenseNetUNet", "05 DenseNetUNet"):
+    for step in ("bench_train unet-small", "bench_data", "03 UNet", "04 DenseNetUNet", "05 UNet"):
         assert step in table

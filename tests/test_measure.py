@@ -1,15 +1,10 @@
-"""The training-memory estimate agrees with torch.profiler on the CPU; FLOPs are counted on the meta device."""
+"""benchmarks/estimates.py: the memory estimate agrees with torch.profiler on CPU; FLOPs counted on the meta device."""
 
 import pytest
 import torch
+from estimates import profiled_peak_bytes, saved_tensor_bytes, train_flops_per_image, training_memory
 
 from unet_tutorial.losses import ComboLoss
-from unet_tutorial.measure import (
-    profiled_peak_bytes,
-    saved_tensor_bytes,
-    train_flops_per_image,
-    training_memory,
-)
 from unet_tutorial.model import UNet
 
 

@@ -638,7 +638,7 @@ from unet_tutorial.utils import report_metric
 
 # Every notebook reports one headline number; `make tutorial` collects them into one table of results. Here:
 # the U-Net's Dice on the batch it memorised, the "does it learn?" test of this section.
-report_metric("memorised_dice", dice_score(preds["U-Net"], masks), "01_unet_from_scratch")
+report_metric("memorised_dice", dice_score(preds["U-Net"], masks), "01_unet_from_scratch", data="generated")
 
 # %% [markdown]
 # ## 6. Two design choices (optional)

@@ -514,7 +514,7 @@ So {verdict}.
 # %%
 from unet_tutorial.utils import report_metric
 
-report_metric("val_dice_combo", results["Combo"]["dice_per_image"], "02_losses_and_metrics")
+report_metric("val_dice_combo", results["Combo"]["dice_per_image"], "02_losses_and_metrics", data="generated")
 
 # %% [markdown]
 # The pictures show what the numbers hide: each model's **probability** for every pixel (dark 0, bright 1),

@@ -775,7 +775,7 @@ print(f"python -m unet_tutorial predict --checkpoint {RUN_DIR / 'best.pt'} --out
 # %%
 from unet_tutorial.utils import report_metric
 
-report_metric("val_dice", val_metrics["dice_per_image"], "03_carvana_binary")
+report_metric("val_dice", val_metrics["dice_per_image"], "03_carvana_binary", data="real" if IS_REAL else "generated")
 print(f"full resolution, decoded submission:        {SUBMISSION_DICE:.4f}")
 if "leak_metrics" in globals() and leak_metrics is not None:  # section 9 (optional) ran
     print(f"what a split by image would have reported:  {leak_metrics['dice_per_image']:.4f}")

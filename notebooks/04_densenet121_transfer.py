@@ -714,7 +714,7 @@ from unet_tutorial.viz import show
 print(f"headline run: {HEADLINE}" + ("" if PRETRAINED else " (a RANDOM-encoder stand-in: no ImageNet weights here)"))
 # the name says when the number is the stand-in's, so that make tutorial's table of results says it too
 report_metric("val_dice" if PRETRAINED else "val_dice_RANDOM_stand_in", runs[HEADLINE]["val_dice_per_image"][-1],
-              "04_densenet121_transfer")
+              "04_densenet121_transfer", data="real" if is_real else "generated")
 first_views = {}
 for index, image_id in enumerate(val_ids):
     first_views.setdefault(image_id.rsplit("_", 1)[0], index)  # car -> the index of its first view

@@ -73,7 +73,7 @@ import tempfile
 from pathlib import Path
 
 from unet_tutorial.conventions import IGNORE_INDEX  # 255: label 0 ("other") becomes 255, left out of losses and metrics
-from unet_tutorial.utils import pick_device, run_mode, set_seed, smoke_mode
+from unet_tutorial.utils import pick_device, run_mode, set_seed
 
 DEVICE = pick_device()
 MODE = run_mode(DEVICE)  # "smoke" under UNET_TUTORIAL_SMOKE=1, else "gpu" on CUDA, "cpu" anywhere else
@@ -108,7 +108,7 @@ MAX_CLASS_WEIGHT = 10.0  # cap on the class weights of section 3
 SUBSET_LIMIT = 200  # at most this many validation images for section 8's sliding windows and experiment 3
 OVERLAP = 0.25  # section 8: the share of a tile that its neighbour also covers
 # On a T4 with the real data, estimated from the model's FLOPs (not measured): about 14 min per epoch, 71 in all.
-RUN_DIR = Path(tempfile.mkdtemp(prefix="nb05_")) if smoke_mode() else Path("runs/05_ade20k")  # checkpoints
+RUN_DIR = Path(tempfile.mkdtemp(prefix="nb05_")) if MODE == "smoke" else Path("runs/05_ade20k")  # checkpoints
 set_seed(0)
 print(f"mode {MODE}, device {DEVICE}, model {MODEL} {MODEL_KWARGS}, checkpoints in {RUN_DIR}")
 

@@ -46,7 +46,8 @@ def outputs_text(notebook) -> str:
 
 
 @pytest.mark.slow
-def test_notebook_04_takes_its_imagenet_path_with_cached_weights(tmp_path, monkeypatch, capsys):
+def test_notebook_04_takes_its_imagenet_path_with_cached_weights(tmp_path, monkeypatch, capsys, official_data):
+    """On the real data's layout too (``official_data``): its real-data branch runs in the same pass."""
     from nbclient import NotebookClient
 
     from unet_tutorial.checkpoint import load_model
@@ -55,8 +56,10 @@ def test_notebook_04_takes_its_imagenet_path_with_cached_weights(tmp_path, monke
     weights = stand_in_weights(tmp_path / "torch")
     runs = tmp_path / "runs"
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    monkeypatch.setenv("UNET_TUTORIAL_SMOKE", "1")
-    monkeypatch.delenv("UNET_TUTORIAL_MODE", raising=False)
+    # smoke-mode sizes (UNET_TUTORIAL_MODE) on data in the official layout, which smoke mode itself would not read
+    monkeypatch.setenv("UNET_TUTORIAL_SMOKE", "0")
+    monkeypatch.setenv("UNET_TUTORIAL_MODE", "smoke")
+    monkeypatch.setenv("UNET_TUTORIAL_DATA", str(official_data))
     monkeypatch.setenv("UNET_TUTORIAL_REPORT", str(tmp_path / "report"))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
 
@@ -76,6 +79,7 @@ def test_notebook_04_takes_its_imagenet_path_with_cached_weights(tmp_path, monke
     assert "What ImageNet was worth**: the " in text  # read from the run, not "not measured"
     assert "STAND-IN" not in text and "RANDOM stand-in" not in text
     assert "the ImageNet weights are NOT available" not in text
+    assert "NOTICE" not in text, "the real-data branch: no notice about generated data"
     report = json.loads((tmp_path / "report" / "04_densenet121_transfer.json").read_text())
     assert report["metric"] == "val_dice", report  # not val_dice_RANDOM_stand_in
 
@@ -96,6 +100,7 @@ def test_notebook_04_takes_its_imagenet_path_with_cached_weights(tmp_path, monke
     assert type(model).__name__ == "DenseNetUNet" and config["model"] == "densenet_unet"
     assert config["model_kwargs"] == {"num_classes": 1, "weights": "imagenet"} and config["lr_encoder"] == 1e-4
     assert load_model(runs / "unet_scratch" / "best.pt")[1]["model"] == "unet"
+    assert Path(config["data"]) == official_data / "carvana"
     image = next((Path(config["data"]) / "train").glob("*.jpg"))
     assert main(["predict", "--checkpoint", str(headline), str(image), "--out", str(tmp_path / "predicted")]) == 0
     assert any((tmp_path / "predicted").iterdir()), capsys.readouterr()

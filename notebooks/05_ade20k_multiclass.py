@@ -113,7 +113,7 @@ set_seed(0)
 print(f"mode {MODE}, device {DEVICE}, model {MODEL} {MODEL_KWARGS}, checkpoints in {RUN_DIR}")
 
 # %% [markdown]
-# ## 1. Getting the data (core, ~5 min <!-- constant -->)
+# ## 1. Getting the data (core, ~5 min)
 #
 # ADE20K SceneParsing (MIT, the "ADEChallengeData2016" release) is 20,210 training and 2,000 validation photos
 # of indoor and outdoor scenes, each with a per-pixel label among **150 classes**: wall, building, sky, floor,
@@ -162,7 +162,7 @@ print(f"for this data: crops of {crop} px, {epochs} epochs, training images {tra
       f"validation images {val_limit or 'all'}")
 
 # %% [markdown]
-# ## 2. Look at the data (core, ~10 min <!-- constant -->)
+# ## 2. Look at the data (core, ~10 min)
 #
 # Every class gets a fixed colour (`ade20k_palette`); the legend names the classes present. Black is
 # "ignored": file label 0 ("other"), which the dataset turns into 255; the legend's "0: wall" is class 0 after
@@ -262,7 +262,7 @@ plt.show()
 # A model trained on raw pixel counts can ignore the tail and still score a fine pixel accuracy. That is why
 # ADE20K is scored by **mIoU**: every class counts the same.
 #
-# ## 3. From binary to multi-class (core, ~15 min <!-- constant -->)
+# ## 3. From binary to multi-class (core, ~15 min)
 #
 # In notebooks 03 and 04 the model gave **one** logit per pixel, and a sigmoid turned it into "probability of
 # car". Now it gives **150** logits per pixel, and a **softmax** over the class axis turns them into a
@@ -406,7 +406,7 @@ print(f"{type(model).__name__}: {sum(p.numel() for p in model.parameters()) / 1e
 print("images (1, 3, 64, 96) -> logits", tuple(out.shape))  # (B, 150, H, W)
 
 # %% [markdown]
-# ## 4. The training pipeline: zoom, pad, crop (core, ~10 min <!-- constant -->)
+# ## 4. The training pipeline: zoom, pad, crop (core, ~10 min)
 #
 # ADE20K's photos come in many sizes. The standard training pipeline (mmsegmentation's and the MIT baseline's)
 # first brings every photo to one scale, then varies it on purpose, the same way for every photo:
@@ -506,7 +506,7 @@ print(f"always {ADE20K_CLASSES[majority]!r}: mIoU {BASELINE['miou']:.3f}, "
       f"pixel accuracy {BASELINE['pixel_accuracy']:.3f}")
 
 # %% [markdown]
-# ## 5. Train (core, ~10 min <!-- constant -->)
+# ## 5. Train (core, ~10 min)
 #
 # The training loop from notebook 03: `fit` runs `train_one_epoch` and `evaluate` per epoch, with a one-cycle
 # learning rate, and keeps `best.pt` (highest validation mIoU) and `last.pt` in the run's folder. With
@@ -560,7 +560,7 @@ plot_history(history, metrics=["val_miou", "val_pixel_accuracy"])
 # pick from, the more of it is luck. A held-out test set would give the unbiased number; ADE20K's own test
 # labels are not public, so you would split one off the training images.
 #
-# ## 6. Class weights: do they help? (core, ~15 min <!-- constant -->)
+# ## 6. Class weights: do they help? (core, ~15 min)
 #
 # Now the same model, the same crops in the same order, the same number of steps; the only change is
 # median-frequency weights in the cross-entropy (`weighted_loss`). `COMPARE_WEIGHTS` turns this run on (on a
@@ -704,7 +704,7 @@ else:
 # noise, as here.
 
 # %% [markdown]
-# ## 7. Per class: what the plain model gets, and what it misses (core, ~10 min <!-- constant -->)
+# ## 7. Per class: what the plain model gets, and what it misses (core, ~10 min)
 #
 # mIoU is an average; the classes behind it tell more. For each class in the validation masks: its IoU, its
 # share of the validation and of the training pixels, and how many pixels the model *predicts* as that class
@@ -828,7 +828,7 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# ## Exercises (core, ~15 min <!-- constant -->)
+# ## Exercises (core, ~15 min)
 #
 # One to write and one experiment to run; experiments 3 and 4, after the optional sections, are optional. Each
 # ends with a self-check that says what is wrong, if anything, without giving the answer away (unless you call

@@ -40,8 +40,9 @@ from torch.utils.data import DataLoader, RandomSampler
 from unet_tutorial.conventions import IMAGENET_MEAN, IMAGENET_STD
 from unet_tutorial.course.resized_cache import write_resized_carvana
 from unet_tutorial.course.sample_data import make_carvana_like
-from unet_tutorial.data import CarvanaDataset, read_image, read_label
+from unet_tutorial.data import CarvanaDataset
 from unet_tutorial.loaders import CROP_MARGIN
+from unet_tutorial.readers import read_image, read_label
 from unet_tutorial.transforms import train_transforms
 
 CARVANA_SIZE = (1280, 1918)  # (height, width) of a Carvana photo

@@ -24,7 +24,7 @@ from pathlib import Path
 CHILD = """
 import resource, sys, json
 import numpy as np, torch
-from unet_tutorial.data import read_image
+from unet_tutorial.readers import read_image
 from unet_tutorial.predict import predict_mask, sliding_window_mask
 torch.set_num_threads(1)
 case, path, tile = sys.argv[1], sys.argv[2], int(sys.argv[3])

@@ -39,12 +39,13 @@ import torch
 from unet_tutorial.checkpoint import load_checkpoint
 from unet_tutorial.conventions import IMAGENET_MEAN, IMAGENET_STD
 from unet_tutorial.course.resized_cache import write_resized_carvana
-from unet_tutorial.data import CarvanaDataset, carvana_split, read_image, read_label, rle_decode, rle_encode
+from unet_tutorial.data import CarvanaDataset, carvana_split, rle_decode, rle_encode
 from unet_tutorial.loaders import CROP_MARGIN, carvana_loaders
 from unet_tutorial.losses import ComboLoss
 from unet_tutorial.metrics import dice_score
 from unet_tutorial.model import UNet
 from unet_tutorial.predict import predict_mask
+from unet_tutorial.readers import read_image, read_label
 from unet_tutorial.train import fit
 from unet_tutorial.utils import set_seed
 

@@ -205,7 +205,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from tqdm.auto import tqdm
 
-from unet_tutorial.data import read_label
+from unet_tutorial.readers import read_label
 
 sample_ids = ids if len(ids) <= 400 else sorted(np.random.default_rng(SEED).choice(ids, 400, replace=False))
 coverage = {i: (read_label(DATA_DIR / "train_masks" / f"{i}_mask.gif") > 0).mean()
@@ -599,7 +599,7 @@ reading(f"In this run {tta_gap.sentence()}. {advice}.")
 import torch.nn.functional as F
 
 from unet_tutorial.course.reading import compare
-from unet_tutorial.data import read_image
+from unet_tutorial.readers import read_image
 
 index_of = {image_id: k for k, image_id in enumerate(raw.ids)}  # id -> index in the full-size dataset
 

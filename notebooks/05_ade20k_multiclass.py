@@ -194,7 +194,7 @@ show([s[0] for s in samples], [s[1] for s in samples], num_classes=NUM_CLASSES, 
 # losses and metrics skip. Here is that shift by hand, checked against the dataset:
 
 # %%
-from unet_tutorial.data import read_label
+from unet_tutorial.readers import read_label
 
 stored = read_label(raw_train.label_paths[0])  # uint8 (H, W), exactly what the PNG holds
 print("stored labels:", np.unique(stored).tolist())
@@ -419,7 +419,7 @@ print("images (1, 3, 64, 96) -> logits", tuple(out.shape))  # (B, 150, H, W)
 # again and again, with their masks (black: ignored, either "other" or padding):
 
 # %%
-from unet_tutorial.data import read_image
+from unet_tutorial.readers import read_image
 from unet_tutorial.transforms import scale_crop_transforms
 from unet_tutorial.viz import colorize
 

@@ -8,19 +8,9 @@ from torch.utils.data import DataLoader
 
 from unet_tutorial.conventions import IGNORE_INDEX
 from unet_tutorial.course.sample_data import make_ade20k_like, make_carvana_like
-from unet_tutorial.data import (
-    ADE20K_CLASSES,
-    ADE20KDataset,
-    CarvanaDataset,
-    DataError,
-    ade20k_palette,
-    carvana_ids,
-    carvana_split,
-    image_size,
-    read_image,
-    read_label,
-)
+from unet_tutorial.data import ADE20K_CLASSES, ADE20KDataset, CarvanaDataset, ade20k_palette, carvana_ids, carvana_split
 from unet_tutorial.loaders import carvana_loaders, seed_loader, seed_worker
+from unet_tutorial.readers import DataError, image_size, read_image, read_label
 from unet_tutorial.transforms import eval_transforms, resize_image, train_transforms
 from unet_tutorial.utils import set_seed
 

@@ -5,8 +5,8 @@ import pytest
 import torch
 from PIL import Image
 
-from unet_tutorial.data import DataError
 from unet_tutorial.folder import FolderDataset, check_labels, split_indices
+from unet_tutorial.readers import DataError
 from unet_tutorial.transforms import eval_transforms, train_transforms
 
 

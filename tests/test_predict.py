@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from unet_tutorial.course.sample_data import make_carvana_like
-from unet_tutorial.data import read_label, rle_decode, rle_encode
+from unet_tutorial.data import rle_decode, rle_encode
 from unet_tutorial.model import UNet
 from unet_tutorial.predict import (
     blend_window,
@@ -20,6 +20,7 @@ from unet_tutorial.predict import (
     sliding_window_predict,
     tile_starts,
 )
+from unet_tutorial.readers import read_label
 from unet_tutorial.utils import data_root
 
 

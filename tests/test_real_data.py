@@ -14,16 +14,8 @@ import pytest
 import torch
 from PIL import Image
 
-from unet_tutorial.data import (
-    CarvanaDataset,
-    carvana_ids,
-    carvana_split,
-    image_size,
-    read_image,
-    read_label,
-    rle_decode,
-    rle_encode,
-)
+from unet_tutorial.data import CarvanaDataset, carvana_ids, carvana_split, rle_decode, rle_encode
+from unet_tutorial.readers import image_size, read_image, read_label
 from unet_tutorial.transforms import eval_transforms, resize_image
 
 REAL = Path(os.environ.get("UNET_TUTORIAL_REAL_CARVANA", Path(__file__).parents[1].parent / "shared/data/carvana"))

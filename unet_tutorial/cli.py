@@ -34,9 +34,9 @@ from unet_tutorial.course import grade
 from unet_tutorial.course.download import fetch_ade20k, fetch_carvana
 from unet_tutorial.course.safe_download import DownloadError
 from unet_tutorial.course.sample_data import make_ade20k_like, make_carvana_like
-from unet_tutorial.data import DataError
 from unet_tutorial.densenet_unet import PretrainedWeightsUnavailable
 from unet_tutorial.models import MODELS
+from unet_tutorial.readers import DataError
 from unet_tutorial.train import NonFiniteLossError
 from unet_tutorial.utils import data_root
 

@@ -26,8 +26,9 @@ from tqdm.auto import tqdm
 from unet_tutorial.checkpoint import _umask, load_model
 from unet_tutorial.cli_args import CliError, check_out
 from unet_tutorial.conventions import IMAGE_SUFFIXES, IMAGENET_MEAN, IMAGENET_STD
-from unet_tutorial.data import ade20k_palette, read_image, rle_encode
+from unet_tutorial.data import ade20k_palette, rle_encode
 from unet_tutorial.predict import network_size, predict_mask, sliding_window_mask
+from unet_tutorial.readers import read_image
 from unet_tutorial.utils import pick_device
 from unet_tutorial.viz import overlay, palette
 

@@ -23,7 +23,7 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset, Subset
 
 from unet_tutorial.conventions import IGNORE_INDEX, IMAGE_SUFFIXES
-from unet_tutorial.data import DataError, apply_transform, check_same_size, label_values, read_image, read_label
+from unet_tutorial.readers import DataError, apply_transform, check_same_size, label_values, read_image, read_label
 
 _SHOWN = 3  # how many files a message names before it gives a count
 

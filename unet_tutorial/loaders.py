@@ -20,7 +20,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset, get_worker_info
 
 from unet_tutorial.conventions import IMAGENET_MEAN, IMAGENET_STD
-from unet_tutorial.data import CarvanaDataset, DataError
+from unet_tutorial.data import CarvanaDataset
+from unet_tutorial.readers import DataError
 from unet_tutorial.transforms import eval_transforms, train_transforms
 
 CROP_MARGIN = 1.5  # training images are decoded at least this many times image_size: room for random crops

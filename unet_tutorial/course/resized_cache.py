@@ -6,7 +6,7 @@ the GIF per image, against 16 ms and 1 ms for a half-scale JPEG and PNG). This w
 Carvana layout, so ``data.CarvanaDataset(dest)`` reads it unchanged. Images are decoded in PIL draft mode (the
 JPEG decoder's DCT scaling) at the smallest scale still at least the target size, then resized with a
 bilinear filter and saved as JPEG; masks are resized nearest-neighbour and saved as PNG (0/1, lossless). Files
-are read with ``data.read_image``/``read_label``, so EXIF-turned photos are turned and lossy masks refused.
+are read with ``readers.read_image``/``read_label``, so EXIF-turned photos are turned and lossy masks refused.
 Left out: ADE20K (its images have many sizes; resize them in the transform instead).
 Used by: notebook 03's GPU recipe on the real photos (where loading speed matters); the CLI is
 data_scripts/make_resized_cache.py.
@@ -19,7 +19,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from unet_tutorial.data import CarvanaDataset, image_size, read_image, read_label
+from unet_tutorial.data import CarvanaDataset
+from unet_tutorial.readers import image_size, read_image, read_label
 
 _INFO = "resized_info.json"
 

@@ -165,3 +165,23 @@ def test_check_labels_reads_every_mask_before_training(tmp_path):
     with pytest.raises(DataError, match=r"img0_m\.png: \[7\]"):
         check_labels(ds.mask_paths[:1], 3)  # no ignore_index: 7 is a bad label
     assert check_labels(ds.mask_paths, 1) == {0, 1, 2, 5, 7}  # binary: any value > 0 is foreground
+
+
+def test_an_exif_turned_photo_matches_a_mask_drawn_on_the_displayed_photo(tmp_path):
+    """A phone stores a portrait photo landscape with an EXIF orientation; its mask is drawn on what a viewer shows."""
+    from PIL import Image
+
+    from unet_tutorial.folder import FolderDataset
+    from unet_tutorial.readers import ORIENTATION
+
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    exif = Image.Exif()
+    exif[ORIENTATION] = 6  # turn a quarter: stored 40 wide x 30 high, shown 30 wide x 40 high
+    Image.new("RGB", (40, 30), "red").save(tmp_path / "images" / "a.jpg", exif=exif)
+    Image.new("RGB", (40, 30), "blue").save(tmp_path / "images" / "b.jpg", exif=exif)
+    for name in ("a", "b"):
+        Image.new("L", (30, 40), 1).save(tmp_path / "masks" / f"{name}.png")
+    dataset = FolderDataset(tmp_path / "images", tmp_path / "masks", 1)
+    image, mask = dataset[0]
+    assert tuple(image.shape[-2:]) == tuple(mask.shape[-2:]) == (40, 30)

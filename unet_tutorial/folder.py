@@ -23,7 +23,16 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset, Subset
 
 from unet_tutorial.conventions import IGNORE_INDEX, IMAGE_SUFFIXES
-from unet_tutorial.readers import DataError, apply_transform, check_same_size, label_values, read_image, read_label
+from unet_tutorial.readers import (
+    ORIENTATION,
+    TURNED,
+    DataError,
+    apply_transform,
+    check_same_size,
+    label_values,
+    read_image,
+    read_label,
+)
 
 _SHOWN = 3  # how many files a message names before it gives a count
 
@@ -106,14 +115,16 @@ def _unreadable(path: Path, error: OSError) -> str:
 
 
 def _header_size(path: Path) -> tuple[int, int]:
-    """(width, height) from the file's header, without decoding the pixels.
+    """(width, height) from the file's header, as a viewer shows it (EXIF orientation), without decoding pixels.
 
     Raises:
         DataError: unreadable (empty, not an image, a dangling link) or over PIL's decompression-bomb limit.
     """
     try:
         with Image.open(path) as img:
-            return img.size
+            width, height = img.size
+            turned = img.getexif().get(ORIENTATION, 1) in TURNED
+        return (height, width) if turned else (width, height)
     except Image.DecompressionBombError:
         limit = Image.MAX_IMAGE_PIXELS
         try:  # only to say the size in the message

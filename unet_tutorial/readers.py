@@ -23,7 +23,7 @@ class DataError(ValueError):
 
 
 ORIENTATION = 0x0112  # the EXIF tag that says how to turn a stored photo for display
-_TURNED = (5, 6, 7, 8)  # orientations that swap width and height (a quarter turn, perhaps mirrored)
+TURNED = (5, 6, 7, 8)  # orientations that swap width and height (a quarter turn, perhaps mirrored)
 LOSSY_MASKS = (None, "threshold")  # read_label's options for mask files saved in a lossy format
 
 
@@ -43,7 +43,7 @@ def image_size(path: Path) -> tuple[int, int]:
     try:
         with Image.open(path) as img:
             width, height = img.size
-            turned = img.getexif().get(ORIENTATION, 1) in _TURNED
+            turned = img.getexif().get(ORIENTATION, 1) in TURNED
     except OSError as err:
         raise DataError(f"cannot read image {path}: {err}. Is the file complete (re-download it)?") from err
     return (width, height) if turned else (height, width)
@@ -69,7 +69,7 @@ def read_image(path: Path, min_size: int | tuple[int, int] | None = None) -> np.
         with Image.open(path) as img:
             orientation = img.getexif().get(ORIENTATION, 1)
             if min_hw is not None and img.format == "JPEG":
-                height, width = min_hw[::-1] if orientation in _TURNED else min_hw  # as stored, before the turn
+                height, width = min_hw[::-1] if orientation in TURNED else min_hw  # as stored, before the turn
                 img.draft(None, (width, height))  # a size below the full one picks a reduced DCT scale
             if orientation != 1:
                 img = ImageOps.exif_transpose(img)

@@ -83,11 +83,11 @@ def find_exercises(notebook) -> list[Exercise]:
             continue
         code = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith("#"))
         call = CHECK_CALL.search(code)
-        if call and call.group(1) not in {e.name for e in exercises}:
+        if {"exercise", "solution"} & set(cell.metadata.get("tags", [])):
+            tagged = index  # the learner's cell, even where its stub's message names the check (a hint)
+        elif call and call.group(1) not in {e.name for e in exercises}:
             exercises.append(Exercise(call.group(1), previous_code if tagged is None else tagged, index))
             tagged = None
-        elif {"exercise", "solution"} & set(cell.metadata.get("tags", [])):
-            tagged = index
         previous_code = index
     return exercises
 

@@ -84,10 +84,10 @@ VAL_FRACTION = 0.15  # fraction of cars held out, as in notebook 03
 SAMPLE_CARS = {"smoke": 3, "cpu": 24, "gpu": 24}[MODE]
 SAMPLE_SIZE = {"smoke": (64, 96), "cpu": (160, 240), "gpu": (640, 960)}[MODE]  # (H, W); GPU: real photos are larger
 IMAGE_SIZE = {"smoke": (64, 96), "cpu": (96, 144), "gpu": (320, 480)}[MODE]  # (H, W) the models see
-TRAIN_IMAGES = {"smoke": 8, "cpu": 96, "gpu": 1280}[MODE]  # the first images of the split: whole cars (GPU: 80)
-VAL_IMAGES = {"smoke": 8, "cpu": 64, "gpu": 320}[MODE]  # (GPU: 20 cars)
+TRAIN_IMAGES = {"smoke": 8, "cpu": {"real": 128, "generated": 96}, "gpu": 1280}[MODE]  # the split's first: whole cars
+VAL_IMAGES = {"smoke": 8, "cpu": {"real": 48, "generated": 64}, "gpu": 320}[MODE]  # GPU: 20 cars; real on a CPU: 3
 BATCH_SIZE = {"smoke": 4, "cpu": 4, "gpu": 16}[MODE]
-EPOCHS = {"smoke": 2, "cpu": 3, "gpu": 8}[MODE]  # every run's budget, the same for all
+EPOCHS = {"smoke": 2, "cpu": {"real": 4, "generated": 3}, "gpu": 8}[MODE]  # every run's budget, the same for all
 FROZEN_EPOCHS = {"smoke": 1, "cpu": 1, "gpu": 3}[MODE]  # section 7: the first epochs of EPOCHS, encoder frozen
 UNET_BASE_CHANNELS = {"smoke": 8, "cpu": 16, "gpu": 32}[MODE]  # the from-scratch U-Net: notebook 03's width
 LR = 1e-3  # the decoder of every DenseNet, and the from-scratch U-Net
@@ -102,8 +102,7 @@ NUM_WORKERS = {"smoke": 0, "cpu": 0, "gpu": min(8, os.cpu_count() or 1)}[MODE]  
 # is loaded, not retrained; an interrupted one continues. With CACHE_ON_DRIVE on Colab they go to Google Drive.
 RUN_DIR = None if MODE == "smoke" else runs_root(on_drive=CACHE_ON_DRIVE) / "04_densenet"
 set_seed(SEED)
-print(f"mode {MODE}, device {DEVICE}: images {IMAGE_SIZE} (H, W), {TRAIN_IMAGES} train / {VAL_IMAGES} val, "
-      f"batch {BATCH_SIZE}, {EPOCHS} epochs ({FROZEN_EPOCHS} frozen), checkpoints {RUN_DIR}")
+print(f"mode {MODE}, device {DEVICE}: images {IMAGE_SIZE} (H, W), batch {BATCH_SIZE}, checkpoints {RUN_DIR}")
 
 # %% [markdown]
 # ## 1. Transfer learning in one paragraph (core, ~5 min)
@@ -161,13 +160,16 @@ from unet_tutorial.densenet_unet import normalization
 from unet_tutorial.loaders import carvana_loaders
 
 root, is_real = carvana_data(n_cars=SAMPLE_CARS, size=SAMPLE_SIZE, seed=SEED)
+# A setting written {"real": ..., "generated": ...} in the settings cell takes the value for the data found here
+KIND = "real" if is_real else "generated"
+TRAIN_IMAGES, VAL_IMAGES, EPOCHS = (v[KIND] if isinstance(v, dict) else v for v in (TRAIN_IMAGES, VAL_IMAGES, EPOCHS))
 train_ids, val_ids = carvana_split(root, val_fraction=VAL_FRACTION, seed=SEED)
 train_ids, val_ids = train_ids[:TRAIN_IMAGES], val_ids[:VAL_IMAGES]  # ids are sorted by car: whole cars
 NORM = normalization("imagenet")  # {"mean": (r, g, b), "std": (r, g, b)}
 train_loader, val_loader = carvana_loaders(root, train_ids, val_ids, image_size=IMAGE_SIZE, batch_size=BATCH_SIZE,
                                            **NORM, num_workers=NUM_WORKERS, pin_memory=ON_GPU)
 images, masks = next(iter(val_loader))
-print(f"{'real' if is_real else 'generated'} data in {root}")
+print(f"{KIND} data in {root}: {EPOCHS} epochs per run ({FROZEN_EPOCHS} frozen)")
 print(f"train: {len(train_ids)} images, val: {len(val_ids)} images; normalisation {NORM}")
 print(f"a validation batch: images {tuple(images.shape)} {images.dtype}, masks {tuple(masks.shape)} {masks.dtype}")
 

@@ -485,14 +485,14 @@ else:
         verdict = ("more than twice its noise, and the other way round: the held-out views of training cars were "
                    "*harder* than the new cars (a random draw of views can do that: some views are harder than "
                    "others, experiment 1), so here a split by image would not have flattered the model")
+    lesson = "Even so, a split by image is not safe" if gap <= 2 * noise else "Hence the split by car"
     reading(f"""
     The first number is what a split by image would have reported; the second is what the model does on new
     cars, the only thing a test set asks for. In this run the gap is {gap:+.4f} Dice, give or take {noise:.4f}
     (one standard error, from {len(leak_per_image)} and {len(per_image)} images). That is {verdict}.
 
-    A gap near zero still does not make a split by image safe: validation must estimate the score on new cars,
-    and only cars never seen in training can do that. Near the top every thousandth counts: the competition's
-    leading scores differed in the fourth decimal.
+    {lesson}: validation must estimate the score on new cars, and only cars never seen in training can do that.
+    Near the top every thousandth counts: the competition's leading scores differed in the fourth decimal.
     """)
 
 # %% [markdown]
@@ -965,6 +965,11 @@ ratio = edge_gap.difference / whole_gap.difference if whole_gap.difference else 
 if edge_gap.difference * whole_gap.difference > 0 and abs(ratio) > 1:
     magnified = (f"the edge Dice moved {abs(ratio):.0f} times as much as the whole-image Dice: the whole-image "
                  "score hides the staircase under the many easy pixels inside the car and out in the studio")
+elif photo_size[0] / IMAGE_SIZE[0] > 3:
+    magnified = (f"the edge Dice did not magnify the whole-image gap here. At {photo_size[0] / IMAGE_SIZE[0]:.1f} "
+                 "photo pixels per model pixel a step of the staircase is higher than the 3-pixel band is wide, so "
+                 "much of the difference lies outside the band, among the model's own errors; try a wider band "
+                 "(`width`)")
 else:
     magnified = ("the edge Dice did not magnify the whole-image gap here, so on these images the two ways of "
                  "enlarging differ little at the outline")

@@ -718,19 +718,24 @@ check_best_threshold(best_thresholds, val_probs, val_masks)
 # @title What the thresholds say, in this run
 lowest = min(best_thresholds.values())
 at_lowest = [name for name, t in best_thresholds.items() if t == lowest]
-above = [f"{name} ({t})" for name, t in best_thresholds.items() if t > 0.5]
+above = [f"{the[name]} ({t})" for name, t in best_thresholds.items() if t > 0.5]
 moved = [name for name, t in best_thresholds.items() if t != 0.5]
 gains = []
 for name in moved:
     tuned = dice_per_image(val_probs[name] > best_thresholds[name], val_masks)
     gains.append(compare(f"{name} at {best_thresholds[name]}", tuned, f"{name} at 0.5", val_per_image[name]).sentence())
-focal_note = ("as section 2's table predicts for focal loss" if "focal" in at_lowest and lowest < 0.5
-              else "so in this run the focal model did not need the lowest threshold below 0.5, whatever section 2's "
-              "table predicts")
+owner = f"{the[at_lowest[0]]}'s" if len(at_lowest) == 1 else f"shared by {listed([the[n] for n in at_lowest])}"
+focal = best_thresholds["focal"]
+if "focal" in at_lowest and lowest < 0.5:
+    focal_note = "as section 2's table predicts for focal loss"
+elif focal < 0.5:
+    focal_note = f"the focal model's, {focal}, is below 0.5 as section 2's table predicts, but it is not the lowest"
+else:
+    focal_note = f"the focal model's, {focal}, is not below 0.5: section 2's table does not hold in this run"
 reading(f"""
 In this run the thresholds to keep are {listed([f"{name} {t}" for name, t in best_thresholds.items()])}. The
-lowest, {lowest}, is {listed([the[name] for name in at_lowest])}'s: {focal_note}.
-{"Above 0.5: " + ", ".join(above) + "." if above else "None lands above 0.5."}
+lowest, {lowest}, is {owner}: {focal_note}.
+{"Above 0.5: " + listed(above) + "." if above else "None lands above 0.5."}
 {"Where a threshold moved, its gain over 0.5, image by image:" if moved else "No threshold moved from 0.5."}
 
 {chr(10).join(f"- {sentence}" for sentence in gains)}

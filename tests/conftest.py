@@ -21,6 +21,17 @@ matplotlib.use("Agg")
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
+# Under pytest-xdist (`make test` runs two workers) each worker gets its own data folder, so two workers never
+# generate the same sample set at once, and its notebooks' kernels inherit it.
+if "PYTEST_XDIST_WORKER" in os.environ:
+    import atexit
+    import shutil
+    import tempfile
+
+    _worker_data = tempfile.mkdtemp(prefix=f"unet_tutorial_{os.environ['PYTEST_XDIST_WORKER']}_")
+    os.environ["UNET_TUTORIAL_DATA"] = _worker_data
+    atexit.register(shutil.rmtree, _worker_data, ignore_errors=True)
+
 
 def pytest_addoption(parser):
     parser.addoption("--runslow", action="store_true", default=False, help="also run tests marked slow")

@@ -46,6 +46,15 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip_slow)
 
 
+@pytest.fixture
+def one_thread():
+    """One torch thread for the test: a tiny model gains nothing from two, and loses a lot on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def official_data(tmp_path_factory) -> Path:
     """A tiny data folder in the official layouts, which ``carvana_data``/``ade20k_data`` take for the real data.

@@ -24,13 +24,7 @@ bench_train = _load("bench_train")
 bench_data = _load("bench_data")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: a tiny model gains nothing from two, and loses a lot when the machine is busy."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 @pytest.mark.parametrize("config", ["fp32", "checkpointing"])

@@ -7,12 +7,7 @@ import torch
 TRAINING = ("03_carvana_binary", "04_densenet121_transfer", "05_ade20k_multiclass")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 @pytest.mark.parametrize("stem", TRAINING)

@@ -7,13 +7,7 @@ from estimates import profiled_peak_bytes, saved_tensor_bytes, train_flops_per_i
 from unet_tutorial.losses import ComboLoss
 from unet_tutorial.model import UNet
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 @pytest.mark.parametrize("num_classes", [1, 150])  # Carvana's one logit; ADE20K's 150, where the loss dominates

@@ -30,3 +30,9 @@ def test_unpaired_or_empty_scores_are_refused():
     with pytest.raises(ValueError, match="no scores"):
         compare("A", [], "B", [])
     assert "cannot be told apart on 1 image" in compare("A", [1.0], "B", [0.0]).sentence()
+
+
+def test_a_gap_under_a_thousandth_keeps_two_significant_digits():
+    gap = compare("A", [0.90031, 0.80029, 0.7003], "B", [0.9, 0.8, 0.7])
+    assert "by 0.00030 Dice (± 0.0000058 over 3 images)" in gap.sentence()
+    assert "0.000 " not in gap.sentence()

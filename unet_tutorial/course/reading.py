@@ -53,13 +53,20 @@ class Gap:
         if self.difference == 0:  # "a scored higher by 0.000" would name a winner
             where = "all" if self.standard_error == 0 else "average over"
             return f"{self.name_a} and {self.name_b} scored the same on {where} {self.images} images"
-        size = f"{abs(self.difference):.3f} {metric} (± {self.standard_error:.3f} over {self.images} images)"
+        size = f"{_figure(abs(self.difference))} {metric} (± {_figure(self.standard_error)} over {self.images} images)"
         if self.clear:
             return f"{self.leader} scored higher than {self.trailer} by {size}: more than twice its noise"
         return (
             f"{self.leader} scored higher than {self.trailer} by {size}, within twice its noise: with this many "
             "images the two cannot be told apart"
         )
+
+
+def _figure(value: float) -> str:
+    """Three decimals, or two significant digits below 0.001, so a small gap never reads "0.000 (± 0.000)"."""
+    if value == 0 or value >= 0.001:
+        return f"{value:.3f}"
+    return f"{value:.{min(8, 1 - math.floor(math.log10(value)))}f}"
 
 
 def compare(name_a: str, scores_a: Sequence[float], name_b: str, scores_b: Sequence[float]) -> Gap:

@@ -36,3 +36,20 @@ def test_a_gap_under_a_thousandth_keeps_two_significant_digits():
     gap = compare("A", [0.90031, 0.80029, 0.7003], "B", [0.9, 0.8, 0.7])
     assert "by 0.00030 Dice (± 0.0000058 over 3 images)" in gap.sentence()
     assert "0.000 " not in gap.sentence()
+
+
+def test_grouped_images_count_their_groups_as_the_noise():
+    # Two cars of three views each: within a car the gap repeats, so six images carry two cars' evidence
+    a = [0.9, 0.9, 0.9, 0.8, 0.8, 0.8]
+    b = [0.85, 0.85, 0.85, 0.79, 0.79, 0.79]
+    by_image = compare("A", a, "B", b)
+    by_car = compare("A", a, "B", b, groups=["c1"] * 3 + ["c2"] * 3, group_name="cars")
+    assert by_car.difference == pytest.approx(by_image.difference) == pytest.approx(0.03)
+    # equal groups: the cluster-robust error is the standard error of the two car means, 0.02
+    assert by_car.standard_error == pytest.approx(0.02) and by_car.standard_error > by_image.standard_error
+    assert by_image.clear and not by_car.clear
+    assert "(± 0.020 over 2 cars, 6 images), within twice its noise: with this many cars" in by_car.sentence()
+    one_car = compare("A", a[:3], "B", b[:3], groups=["c1"] * 3, group_name="cars")
+    assert not one_car.clear and "cannot be told apart on 3 images, all of one car" in one_car.sentence()
+    with pytest.raises(ValueError, match="2 group labels for 6 scores"):
+        compare("A", a, "B", b, groups=["c1", "c2"])

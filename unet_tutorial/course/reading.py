@@ -25,18 +25,29 @@ def reading(text: str) -> None:
 
 @dataclass(frozen=True)
 class Gap:
-    """``a`` minus ``b`` over paired per-image scores: the mean difference and its standard error."""
+    """``a`` minus ``b`` over paired per-image scores: the mean difference and its standard error.
+
+    ``groups`` is the number of independent units the images come from (cars, say) when they were given; the
+    standard error then counts units, not images, and a verdict needs two units or more.
+    """
 
     name_a: str
     name_b: str
     difference: float
     standard_error: float
     images: int
+    groups: int | None = None
+    group_name: str = "groups"
+
+    @property
+    def units(self) -> int:
+        """What the noise is counted over: the groups when there are any, else the images."""
+        return self.images if self.groups is None else self.groups
 
     @property
     def clear(self) -> bool:
-        """Beyond noise: the gap is more than twice its standard error (and measured on two images or more)."""
-        return self.images > 1 and abs(self.difference) > 2 * self.standard_error
+        """Beyond noise: the gap is more than twice its standard error (and measured on two units or more)."""
+        return self.units > 1 and abs(self.difference) > 2 * self.standard_error
 
     @property
     def leader(self) -> str:
@@ -48,17 +59,25 @@ class Gap:
 
     def sentence(self, metric: str = "Dice") -> str:
         """E.g. "ImageNet scored higher than random by 0.031 Dice (± 0.008 over 64 images): beyond noise"."""
-        if self.images < 2:
-            return f"{self.leader} and {self.trailer} cannot be told apart on {self.images} image"
+        images = f"{self.images} image{'' if self.images == 1 else 's'}"
+        if self.groups is None:
+            over = images
+        elif self.groups == 1:  # "all of one car": the name's singular, by its plural's s
+            over = f"{images}, all of one {self.group_name.removesuffix('s')}"
+        else:
+            over = f"{self.groups} {self.group_name}, {images}"
+        if self.units < 2:
+            return f"{self.leader} and {self.trailer} cannot be told apart on {over}"
         if self.difference == 0:  # "a scored higher by 0.000" would name a winner
             where = "all" if self.standard_error == 0 else "average over"
             return f"{self.name_a} and {self.name_b} scored the same on {where} {self.images} images"
-        size = f"{_figure(abs(self.difference))} {metric} (± {_figure(self.standard_error)} over {self.images} images)"
+        size = f"{_figure(abs(self.difference))} {metric} (± {_figure(self.standard_error)} over {over})"
         if self.clear:
             return f"{self.leader} scored higher than {self.trailer} by {size}: more than twice its noise"
+        few = "images" if self.groups is None else self.group_name
         return (
             f"{self.leader} scored higher than {self.trailer} by {size}, within twice its noise: with this many "
-            "images the two cannot be told apart"
+            f"{few} the two cannot be told apart"
         )
 
 
@@ -69,14 +88,27 @@ def _figure(value: float) -> str:
     return f"{value:.{min(8, 1 - math.floor(math.log10(value)))}f}"
 
 
-def compare(name_a: str, scores_a: Sequence[float], name_b: str, scores_b: Sequence[float]) -> Gap:
+def compare(
+    name_a: str,
+    scores_a: Sequence[float],
+    name_b: str,
+    scores_b: Sequence[float],
+    *,
+    groups: Sequence[object] | None = None,
+    group_name: str = "groups",
+) -> Gap:
     """The paired gap between two arms scored on the same images (``scores_a[i]`` and ``scores_b[i]``: image i).
 
     The standard error is that of the mean of the per-image differences, ``std(d) / sqrt(n)``: pairing removes
     what makes one image hard for both arms, so it is smaller than comparing the two means as if unrelated.
+    Images that come in groups (the 16 views of a car) are not independent: pass ``groups`` (one label per image,
+    e.g. its car) and ``group_name`` ("cars"), and the standard error is the cluster-robust one, counted over the
+    groups, which is larger and honest. The gap itself stays the mean over images.
     """
     if len(scores_a) != len(scores_b):
         raise ValueError(f"compare: {name_a} has {len(scores_a)} scores and {name_b} {len(scores_b)}; pair them")
+    if groups is not None and len(groups) != len(scores_a):
+        raise ValueError(f"compare: {len(groups)} group labels for {len(scores_a)} scores; give one per image")
     for name, scores in ((name_a, scores_a), (name_b, scores_b)):  # a NaN would read "B scored higher by nan"
         if bad := [(i, float(s)) for i, s in enumerate(scores, 1) if not math.isfinite(float(s))]:
             images = ", ".join(str(i) for i, _ in bad)
@@ -90,5 +122,12 @@ def compare(name_a: str, scores_a: Sequence[float], name_b: str, scores_b: Seque
     if n == 0:
         raise ValueError(f"compare: no scores for {name_a} and {name_b}")
     mean = sum(diffs) / n
-    spread = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (n - 1)) if n > 1 else math.inf
-    return Gap(name_a, name_b, mean, spread / math.sqrt(n), n)
+    if groups is None:
+        spread = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (n - 1)) if n > 1 else math.inf
+        return Gap(name_a, name_b, mean, spread / math.sqrt(n), n)
+    sums: dict[object, float] = {}  # each group's summed deviation from the mean
+    for label, d in zip(groups, diffs):
+        sums[label] = sums.get(label, 0.0) + d - mean
+    g = len(sums)
+    error = math.sqrt(g / (g - 1) * sum(s**2 for s in sums.values())) / n if g > 1 else math.inf
+    return Gap(name_a, name_b, mean, error, n, g, group_name)

@@ -113,3 +113,50 @@ def test_eval_short_side_and_keep_mask():
     out = eval_transforms(None, short_side=20, keep_mask=True)(image=image, mask=mask)
     assert out["image"].shape == (3, 20, 30)
     np.testing.assert_array_equal(np.asarray(out["mask"]), mask)  # the annotation keeps its own size
+
+
+def _edge_offsets(transform, shape=(160, 240), edges=range(60, 180, 7)) -> list[float]:
+    """How far right of the image's edge the mask's lies, in pixels, for vertical step edges (car on the right).
+
+    On the middle row the edge's position is the row's length minus its sum, for the image's values in [0, 1]
+    (sub-pixel) and for the mask's 1s (padding, 255, left out), so the two are measured alike.
+    """
+    offsets = []
+    for edge in edges:
+        image = np.zeros((*shape, 3), np.uint8)
+        image[:, edge:] = 255
+        mask = (image[..., 0] > 0).astype(np.uint8)
+        out = transform(image=image, mask=mask)
+        row_image = np.asarray(out["image"])[0, out["image"].shape[1] // 2]  # (W,): channel 0, middle row
+        row_mask = np.asarray(out["mask"])[out["mask"].shape[0] // 2] == 1
+        if row_mask.all() or not row_mask.any():  # the edge left the picture
+            continue
+        offsets.append(float(row_image.sum() - row_mask.sum()))
+    return offsets
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: eval_transforms((96, 144), mean=None, std=None),
+        lambda: eval_transforms((96, 144), mean=None, std=None, keep_aspect=True),
+        lambda: eval_transforms(None, mean=None, std=None, short_side=72),
+        lambda: eval_transforms((400, 600), mean=None, std=None),
+        lambda: train_transforms((96, 144), crop="random_resized", hflip=0, mean=None, std=None),
+        lambda: scale_crop_transforms(64, short_side=72, scale=(1, 2), hflip=0, color_jitter=0, mean=None, std=None),
+    ],
+    ids=["eval-shrink", "eval-keep-aspect", "eval-short-side", "eval-enlarge", "train-random-resized", "scale-crop"],
+)
+def test_a_resized_mask_stays_on_its_image(make):
+    """Masks resized on pixel centres, like the image: OpenCV's INTER_NEAREST moved edges right by 0.4 px."""
+    offsets = _edge_offsets(make())
+    assert len(offsets) > 5 and max(map(abs, offsets)) <= 0.75 and abs(np.mean(offsets)) < 0.2, offsets
+
+
+def test_an_affine_warp_keeps_the_mask_on_its_image():
+    transform = train_transforms((160, 240), crop="resize", hflip=0, rotate=0, shift=0.05, mean=None, std=None)
+    offsets = []
+    for seed in range(8):
+        np.random.seed(seed)
+        offsets += _edge_offsets(transform, edges=range(80, 160, 20))
+    assert len(offsets) > 5 and max(map(abs, offsets)) <= 0.75 and abs(np.mean(offsets)) < 0.2, offsets

@@ -1,6 +1,9 @@
 """Self-checks of notebook 04 (DenseNet121 transfer learning): each takes the learner's answer and says what is wrong.
 
 A check raises AssertionError with a message a learner can act on, and prints a short success line otherwise.
+A miss diagnoses the method and never prints the expected value; ``reveal=True`` prints what the check expected
+or measured. The BatchNorm check takes the learner's measuring function, not a number, and calls it on copies of
+the learner's model with batches of its own, so it can tell what the function measures.
 """
 
 from __future__ import annotations

@@ -713,11 +713,12 @@ for merge, merged_channels in (("concat", 128), ("addition", 64)):
 #
 # Parameters grow with the square of `base_channels` and by about 4x per extra level; activation memory (what
 # training keeps for the backward pass) grows with `base_channels` and the image area; the receptive field
-# roughly doubles per level. Move the slider and pick from the menus (in Jupyter or Colab); below them, fixed
-# settings are drawn for
-# viewers without widgets. Nothing is computed: the models are built on PyTorch's `"meta"` device, which
-# knows shapes but holds no data. Compare the first and the last drawing: depth 5 with base 32 has almost the
-# parameters of depth 4 with base 64 (31.1M against 31.0M) and twice its receptive field (408 against 200 px).
+# does not depend on `base_channels` at all, only on depth, and grows fast with it: each extra level works at
+# twice the spacing of the one above (section 4). Experiment 2 finds by how much. Move the slider and pick from
+# the menus (in Jupyter or Colab); below them, fixed settings are drawn for viewers without widgets. Nothing is
+# computed: the models are built on PyTorch's `"meta"` device, which knows shapes but holds no data. Compare the
+# first and the last drawing: depth 5 with base 32 has almost the parameters of depth 4 with base 64 (31.1M
+# against 31.0M), and its centre pixel sees much more of the image.
 
 # %%
 from unet_tutorial.course.widgets import interactive_or_static
@@ -980,7 +981,8 @@ where U-Net gets its context are the levels that cannot say *where*. The skips c
 # - Overfitting one small batch tests the plumbing: the loss must fall by ten times or more. It says nothing
 #   about new images (section 5 scored its models on new ones too); scores count only on images never trained on.
 # - `UNet(in_channels=3, num_classes=2)` has 31,037,698 parameters, most in the two deepest levels, and a
-#   receptive field of 200 pixels, about twice as much per extra level; it takes any H and W by padding inside.
+#   receptive field of 200 pixels, which grows fast with depth and not at all with width (experiment 2 has the
+#   rule); it takes any H and W by padding inside.
 # - Transposed convolutions learn to up-sample but start with a 2x2 pattern; bilinear + 1x1 conv does not.
 #   Concatenated skips work for any channel counts and keep *what* and *where* apart.
 # - Gradient checkpointing (optional section 8) trades compute for activation memory, with the same gradients;

@@ -798,15 +798,19 @@ than they vary from one epoch to the next.
 #
 # Many tutorials freeze an encoder with `model.encoder.requires_grad_(False)` alone. Find out what that leaves
 # running, with an experiment (no optimizer, no training step):
-# 1. build a fresh `DenseNetUNet` called `trial` (the same encoder weights as section 7's), freeze its encoder
-#    with `requires_grad_(False)` only, put the model in train mode as `fit` does, and run three training
-#    batches through it under `torch.no_grad()`. `drift_grad_only`: the largest absolute change of any
-#    `running_mean` of the encoder's BatchNorm layers (`trial.encoder_batchnorms()` lists them);
+# 1. write `running_mean_drift(model, batches)`: it puts the model in train mode as `fit` does, runs each batch of
+#    images (a list of (B, 3, H, W) tensors) through it under `torch.no_grad()`, and returns the largest absolute
+#    change of any `running_mean` of the encoder's BatchNorm layers (`model.encoder_batchnorms()` lists them).
+#    Build a fresh `DenseNetUNet` called `trial` (the same encoder weights as section 7's), freeze its encoder with
+#    `requires_grad_(False)` only, and measure `drift_grad_only` on three training batches;
 # 2. fix it yourself, without the package's `freeze_encoder`: the encoder's statistics must stay put while the
 #    model (and so the decoder's BatchNorm) is in train mode, even after another `trial.train()`. Measure again:
 #    `drift_fixed`.
 #
-# `check_frozen_batchnorm(drift_grad_only, drift_fixed, trial)` checks both numbers and your fixed model.
+# `check_frozen_batchnorm(running_mean_drift, trial)` checks your fixed model, and calls your function on copies
+# of it with batches of its own: on one with your fix undone (frozen by `requires_grad_(False)` only), where it
+# compares your number with its own measurement, and on one as you fixed it. On a miss it says what your function
+# measured instead; `reveal=True` also shows the check's own numbers.
 
 # %% tags=["solution"]
 # Hint: copy the running means (.clone()) before the batches and compare after. For the fix: in which mode
@@ -819,12 +823,14 @@ def encoder_running_means(model: DenseNetUNet) -> torch.Tensor:
     return torch.cat([norm.running_mean for norm in model.encoder_batchnorms()]).clone()  # (all channels,)
 
 
-def running_mean_drift(model: DenseNetUNet, batches: int = 3) -> float:
+def running_mean_drift(model: DenseNetUNet, batches: list[torch.Tensor]) -> float:
+    """The largest absolute change of any running_mean of the encoder's BatchNorm layers, after one forward pass
+    of each batch of images (B, 3, H, W) in train mode, without gradients."""
     before = encoder_running_means(model)
     model.train()  # what fit does before every epoch
     with torch.no_grad():  # no gradients, no optimizer: only forward passes
-        for batch_images, _ in itertools.islice(train_loader, batches):
-            model(batch_images.to(DEVICE))
+        for images in batches:
+            model(images.to(DEVICE))
     return (encoder_running_means(model) - before).abs().max().item()
 
 
@@ -836,26 +842,28 @@ def keep_encoder_statistics(module: DenseNetUNet, inputs: tuple) -> None:
         norm.eval()
 
 
+batches = [images for images, _ in itertools.islice(train_loader, 3)]  # three training batches
 set_seed(SEED)  # the encoder weights of section 7's model
 trial = DenseNetUNet(num_classes=1, weights=WEIGHTS if PRETRAINED else None).to(DEVICE)
 trial.encoder.requires_grad_(False)
-drift_grad_only = running_mean_drift(trial)
+drift_grad_only = running_mean_drift(trial, batches)
 trial.register_forward_pre_hook(keep_encoder_statistics)
-drift_fixed = running_mean_drift(trial)
+drift_fixed = running_mean_drift(trial, batches)
 print(f"largest change of a running mean: requires_grad_(False) only {drift_grad_only:.4f}, fixed {drift_fixed}")
 
 # %%
 from unet_tutorial.course.exercises.transfer import check_frozen_batchnorm
 
-check_frozen_batchnorm(drift_grad_only, drift_fixed, trial)
+check_frozen_batchnorm(running_mean_drift, trial)
 
 # %% [markdown] tags=["answer"]
-# The check printed how far `requires_grad_(False)` alone let a running mean move in three forward passes: no
-# gradient, no optimizer, and the "frozen" encoder still changed what it hands the decoder. A BatchNorm layer
-# updates its running statistics whenever it is in train mode, whatever `requires_grad` says, and `model.train()`
-# puts every submodule in train mode. So the fix has to act after every `model.train()`: a forward pre-hook, as
-# here, or an overridden `train()`, as the package's `freeze_encoder` does. Putting the whole model in eval mode
-# would also stop the drift, but it would stop the decoder's BatchNorm from learning too.
+# Your `drift_grad_only` and the check's own batches tell the same story: with `requires_grad_(False)` alone a
+# running mean moved in a few forward passes. No gradient, no optimizer, and the "frozen" encoder still changed
+# what it hands the decoder. A BatchNorm layer updates its running statistics whenever it is in train mode,
+# whatever `requires_grad` says, and `model.train()` puts every submodule in train mode. So the fix has to act
+# after every `model.train()`: a forward pre-hook, as here, or an overridden `train()`, as the package's
+# `freeze_encoder` does. Putting the whole model in eval mode would also stop the drift, but it would stop the
+# decoder's BatchNorm from learning too.
 
 # %% [markdown]
 # ## Exercise 2: channels of a DenseNet encoder (optional)

@@ -205,6 +205,49 @@ def test_empty_image_dice_checks_the_models_score_too(model, diagnosis):
     assert "pass the model's predictions" in miss(check_empty_image_dice, lazy, TILE_MASKS, tile=4, model_dice=model)
 
 
+def coinciding_masks(kind):
+    """8 x 8 masks cut into tiles of 4 on which the whole images' lazy score equals that of another mistake."""
+    if kind == "strips":  # a full-height line: every strip of its image holds some, but only the left tiles do
+        masks = torch.zeros(2, 1, 8, 8)
+        masks[0, :, :, 0] = 1
+    else:  # "inverted": 1 of 3 images empty, and 4 of the 12 tiles hold an object (2 in each of the others)
+        masks = torch.zeros(3, 1, 8, 8)
+        masks[:2, :, 1:3, 1:7] = 1
+    return masks
+
+
+@pytest.mark.parametrize(
+    ("kind", "other"),
+    [("strips", "your tiles are not squares"), ("inverted", "the share of tiles with an object")],
+)
+def test_empty_image_dice_names_the_whole_images_first_where_another_mistake_gives_the_same_number(kind, other):
+    """Scoring the whole images is the likelier mistake: it is named first, and the other one as a possibility."""
+    masks = coinciding_masks(kind)
+    tiles = to_tiles(masks, 4)
+    right = dice_score(torch.zeros_like(tiles), tiles)
+    whole = dice_score(torch.zeros_like(masks), masks)
+    mistaken = {
+        "strips": dice_score(torch.zeros(len(tiles), 1, 4, 4), masks.reshape(-1, 1, 4, 4)),
+        "inverted": 1 - right,
+    }[kind]
+    assert whole == pytest.approx(mistaken) and whole != pytest.approx(right)
+    message = miss(check_empty_image_dice, whole, masks, tile=4)
+    first = message.index("that is the score on the whole images")
+    assert first < message.index("another mistake gives the same number") < message.index(other)
+    assert f"{right:.4f}" not in message and f"{right:.3f}" not in message
+
+
+def test_empty_image_dice_names_the_models_whole_image_score_first_where_the_strips_give_it_too():
+    masks = coinciding_masks("strips")
+    preds = masks.clone()
+    preds[0, :, 1::2, 0] = 0  # every other pixel of the line missed: each image, strip and tile of it half found
+    lazy = dice_score(torch.zeros(8, 1, 4, 4), to_tiles(masks, 4))
+    whole, strips = dice_score(preds, masks), dice_score(preds.reshape(-1, 1, 4, 4), masks.reshape(-1, 1, 4, 4))
+    assert whole == pytest.approx(strips) != pytest.approx(dice_score(to_tiles(preds, 4), to_tiles(masks, 4)))
+    message = miss(check_empty_image_dice, lazy, masks, tile=4, model_dice=whole, preds=preds)
+    assert message.index("the model's score on the whole images") < message.index("runs of whole rows")
+
+
 def test_empty_image_dice_can_fail_on_smoke_mode_validation_images():
     """The notebook's smoke validation masks, tiles of 16: only the answer for these masks passes."""
     _, masks = make_small_objects(8, 64, seed=2)

@@ -131,6 +131,35 @@ def all_eval_hook(module, inputs):  # too much: the decoder's BatchNorm stops le
             norm.eval()
 
 
+def norms_of(model, where="encoder"):
+    every = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    return model.encoder_batchnorms() if where == "encoder" else every
+
+
+def drift_measured(stat="running_mean", reduce="max", where="encoder", absolute=True, clone=True):
+    """running_mean_drift as a learner writes it: right with the defaults, else with one slip."""
+
+    def running_mean_drift(model, batches):
+        def stats():
+            values = torch.cat([getattr(norm, stat).flatten() for norm in norms_of(model, where)])
+            return values.clone() if clone else values
+
+        before = stats() if clone else [getattr(norm, stat) for norm in norms_of(model, where)]  # no copy: views
+        model.train()
+        with torch.no_grad():
+            for images in batches:
+                model(images)
+        after = stats()
+        change = after - (before if clone else torch.cat(before))
+        change = change.abs() if absolute else change
+        return getattr(change, reduce)().item()
+
+    return running_mean_drift
+
+
+right_drift = drift_measured()
+
+
 @pytest.fixture(scope="module")
 def fixed() -> DenseNetUNet:
     model = small_densenet()
@@ -139,49 +168,98 @@ def fixed() -> DenseNetUNet:
     return model.train()
 
 
+@pytest.fixture(scope="module")
+def truth(fixed) -> float:
+    """What the check measures with the fix undone: a message must not show it."""
+    return right_drift(transfer._undo_fix(fixed), transfer._batches())
+
+
 def test_frozen_batchnorm_accepts_the_fixes(fixed, capsys):
-    check_frozen_batchnorm(0.3, 0.0, fixed)
-    check_frozen_batchnorm(torch.tensor(0.3), torch.tensor(0.0), fixed)  # one-element tensors are numbers
+    check_frozen_batchnorm(right_drift, fixed)
+    check_frozen_batchnorm(lambda model, batches: torch.tensor(right_drift(model, batches)), fixed)  # a tensor of 1
     package = small_densenet()
     package.freeze_encoder()
-    check_frozen_batchnorm(0.3, 0.0, package.train())
+    check_frozen_batchnorm(right_drift, package.train())
+    package.unfreeze_encoder(train_batchnorm=False)  # the statistics stay frozen, the weights train
+    check_frozen_batchnorm(right_drift, package.train())
     out = capsys.readouterr().out
-    assert out.count("frozen_batchnorm: all checks passed") == 3
+    assert out.count("frozen_batchnorm: all checks passed") == 4 and "a running mean move by up to 0." in out
 
 
 @pytest.mark.parametrize(
-    ("drift_grad_only", "drift_fixed", "says"),
+    ("answer", "says"),
     [
-        (torch.tensor([0.3, 0.1]), 0.0, "drift_grad_only is a tensor of 2 values: pass one number"),
-        (0.3, torch.zeros(5), "drift_fixed is a tensor of 5 values"),
-        (float("nan"), 0.0, "drift_grad_only is nan: measure the largest absolute change"),
-        (0.3, float("inf"), "drift_fixed is inf"),
-        (-0.3, 0.0, "ABSOLUTE change"),
-        (0.0, 0.0, "you measured a drift of 0.0 with requires_grad_(False) only; look again"),
-        (0.3, 0.2, "after the fix the running statistics still moved by 0.2"),
+        (drift_measured(reduce="mean"), ".max(), not .mean()"),
+        (drift_measured(absolute=False), "a running mean that fell counts as much as one that rose"),
+        (drift_measured(stat="running_var"), "that is a change of running_var"),
+        (drift_measured(where="all"), "you counted the decoder's BatchNorm layers too"),
+        (drift_measured(clone=False), "copy them with .clone() before the forward passes"),
+        (lambda model, batches: -right_drift(model, batches), "ABSOLUTE change"),
+        (lambda model, batches: 2 * right_drift(model, batches), "Clone them all before the forward passes"),
+        (lambda model, batches: float("nan"), "returned nan"),
+        (lambda model, batches: torch.zeros(5), "a tensor of 5 values: return one number"),
+        (lambda model: 0.3, "running_mean_drift(model, batches) raised TypeError"),
+        (0.3, "pass your function running_mean_drift itself, not float"),
     ],
-    ids=["many-values", "many-values-fixed", "nan", "inf", "negative", "no-drift", "fix-drifts"],
-)
-def test_frozen_batchnorm_rejects_wrong_numbers(drift_grad_only, drift_fixed, says, fixed):
-    with pytest.raises(AssertionError, match=says.replace("(", r"\(").replace(")", r"\)")):
-        check_frozen_batchnorm(drift_grad_only, drift_fixed, fixed)
+    ids=["mean", "signed", "running-var", "decoder-too", "no-clone", "negative", "other", "nan", "many", "args",
+         "a-number"],
+)  # fmt: skip
+def test_frozen_batchnorm_diagnoses_each_wrong_measurement_without_the_expected_drift(
+    answer, says, fixed, truth, capsys
+):
+    with pytest.raises(AssertionError) as error:
+        check_frozen_batchnorm(answer, fixed)
+    message = str(error.value)
+    assert says in message, message
+    diagnosis = message.split(" on ", 1)[-1]  # what comes after the learner's own number
+    assert f"{truth:.4g}" not in diagnosis and f"{truth:.3g}" not in diagnosis
+    assert ("reveal=True" in message) == callable(answer)  # a number instead of a function: nothing to reveal
+    assert "passed" not in capsys.readouterr().out
+
+
+def test_a_signed_measurement_fails_even_where_the_largest_change_is_a_rise(fixed):
+    """On the check's own batches the largest change may well be a rise, where .max() without .abs() gives the
+    right number: the check also measures a copy where one running mean falls most, so the slip still fails."""
+    model = transfer._undo_fix(fixed)
+    with torch.no_grad():
+        for norm in model.encoder_batchnorms():
+            norm.running_mean -= 10  # every batch mean now lies above: every running mean rises
+    for norm in model.encoder_batchnorms():
+        norm.eval()
+    model.register_forward_pre_hook(encoder_eval_hook)
+    signed = drift_measured(absolute=False)
+    loose = transfer._undo_fix(model)
+    assert signed(copy.deepcopy(loose), transfer._batches()) == pytest.approx(right_drift(loose, transfer._batches()))
+    with pytest.raises(AssertionError, match="so that its fall is the largest change: that is the largest signed"):
+        check_frozen_batchnorm(signed, model.train())
+    check_frozen_batchnorm(right_drift, model.train())
+
+
+def test_frozen_batchnorm_reveals_what_it_measured_on_request(fixed, truth, capsys):
+    with pytest.raises(AssertionError):
+        check_frozen_batchnorm(drift_measured(reduce="mean"), fixed, reveal=True)
+    out = capsys.readouterr().out
+    assert f"the largest absolute change of an encoder running mean is {truth:.6g}" in out
+    assert "with your fix: the encoder's running means moved by 0" in out
+    check_frozen_batchnorm(right_drift, fixed, reveal=True)
+    assert "your function returned 0 on a copy of your fixed model" in capsys.readouterr().out
 
 
 def test_frozen_batchnorm_rejects_wrong_fixes():
     eval_mode = small_densenet()
     eval_mode.encoder.requires_grad_(False)
     with pytest.raises(AssertionError, match="the model is in eval mode"):
-        check_frozen_batchnorm(0.3, 0.0, eval_mode.eval())
+        check_frozen_batchnorm(right_drift, eval_mode.eval())
 
     grad_only = small_densenet()
     grad_only.encoder.requires_grad_(False)
     with pytest.raises(AssertionError, match="the encoder's running statistics moved"):
-        check_frozen_batchnorm(0.3, 0.0, grad_only.train())
+        check_frozen_batchnorm(right_drift, grad_only.train())
 
     once = small_densenet()
     once.encoder.eval()  # evaluated once, undone by the check's model.train()
     with pytest.raises(AssertionError, match="the encoder's running statistics moved"):
-        check_frozen_batchnorm(0.3, 0.0, once.train())
+        check_frozen_batchnorm(right_drift, once.train())
 
     for setting in ({"momentum": 0.0}, {"track_running_stats": False}):
         model = small_densenet()
@@ -189,19 +267,19 @@ def test_frozen_batchnorm_rejects_wrong_fixes():
             for name, value in setting.items():
                 setattr(norm, name, value)
         with pytest.raises(AssertionError, match="still normalise with each batch's own statistics"):
-            check_frozen_batchnorm(0.3, 0.0, model.train())
+            check_frozen_batchnorm(right_drift, model.train())
 
     everything = small_densenet()
     everything.register_forward_pre_hook(all_eval_hook)
     everything.train()
     everything(torch.randn(2, 3, 64, 64))  # the hook has run: the decoder's layers are in eval mode now
     with pytest.raises(AssertionError, match="the decoder's BatchNorm layers are in eval mode"):
-        check_frozen_batchnorm(0.3, 0.0, everything)
+        check_frozen_batchnorm(right_drift, everything)
 
 
 def test_the_checks_leave_the_learners_model_as_it_was(fixed):
     before = [norm.running_mean.clone() for norm in fixed.encoder_batchnorms()]
-    check_frozen_batchnorm(0.3, 0.0, fixed)
+    check_frozen_batchnorm(right_drift, fixed)
     assert all(torch.equal(a, norm.running_mean) for a, norm in zip(before, fixed.encoder_batchnorms()))
     assert fixed.training
     assert transfer.check_frozen_batchnorm is check_frozen_batchnorm

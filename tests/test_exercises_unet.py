@@ -201,13 +201,28 @@ def test_pooling_round_trip_names_the_slip_that_gives_the_answer(make_shapes):
     assert "the round trip's Dice" in miss(check_pooling_round_trip, by_dice, masks)
 
 
+def test_pooling_round_trip_names_an_off_by_one_before_a_slip_that_gives_the_same_number(make_shapes):
+    """On the smoke masks, measuring Dice gives one pooling more than the answer: a plain off-by-one gives the
+    same number, and is the likelier mistake, so it is named first and the slip only as a possibility."""
+    _, masks = make_shapes(4, 64)
+    right = reference_first_lossy(masks)
+    assert reference_first_lossy(masks, measure="dice") == right + 1
+    message = miss(check_pooling_round_trip, right + 1, masks)
+    assert message.index("one pooling too many") < message.index("also what you would get if you measured the round")
+    assert "your answer is what you get" not in message and f"is {right}" not in message
+    message = miss(check_pooling_round_trip, right - 1, masks)  # no slip gives this one: the off-by-one alone
+    assert "one pooling too few" in message and "would get if" not in message
+
+
 def test_pooling_round_trip_diagnoses_too_few_and_too_many():
     masks = torch.zeros(2, 1, 64, 64)
     masks[:, :, 8:40, 8:40] = 1  # one 32-pixel square: the round trip keeps most of it until the cells are 16 pixels
     assert reference_first_lossy(masks) == 4
     assert "at least 80 % of these masks' foreground still comes back" in miss(check_pooling_round_trip, 1, masks)
     assert "fewer poolings already lose" in miss(check_pooling_round_trip, 6, masks)  # 5: counting all pixels
-    assert "the share of all pixels that are right" in miss(check_pooling_round_trip, 5, masks)
+    message = miss(check_pooling_round_trip, 5, masks)  # one too many, and what counting all pixels gives
+    assert message.index("one pooling too many") < message.index("the share of all pixels that are right")
+    assert "would get if you pooled by a factor of k" in miss(check_pooling_round_trip, 12, masks)
     assert "whole number" in miss(check_pooling_round_trip, 2.5, masks)
     assert "at least one pooling" in miss(check_pooling_round_trip, 0, masks)
 

@@ -169,6 +169,17 @@ def _tiles(x: torch.Tensor, tile: int) -> torch.Tensor:
     return x.permute(0, 2, 4, 1, 3, 5).reshape(-1, c, tile, tile)  # (N * H/t * W/t, C, t, t)
 
 
+def _diagnosis(diagnoses: list[tuple[bool, str]], units: str, fallback: str | None = None) -> str:
+    """The first matching diagnosis (they come likeliest first), and any other that gives the same number."""
+    found = [text for matches, text in diagnoses if matches]
+    if not found:
+        return fallback or f"count the empty {units} and what an empty prediction scores on each kind ({_REVEAL})"
+    if len(found) == 1:
+        return found[0]
+    others = "; or: ".join(found[1:])
+    return f"{found[0]}. On these masks another mistake gives the same number, so it may be that one: {others}"
+
+
 def check_empty_image_dice(
     lazy_dice: float,
     masks: torch.Tensor,
@@ -194,26 +205,34 @@ def check_empty_image_dice(
     got = float(lazy_dice)
     if not math.isclose(got, expected, abs_tol=1e-4):
         strips = dice_score(torch.zeros_like(masks.reshape(scored.shape)), masks.reshape(scored.shape))
-        if tile and math.isclose(got, strips, abs_tol=1e-4):
-            problem = (
+        # The likeliest mistake first: with tiles asked for, scoring the whole images. Where several mistakes
+        # give this number (on some masks the whole images' score equals the strips' or 1 - expected), all are said.
+        diagnoses = [
+            (
+                bool(tile) and math.isclose(got, dice_score(torch.zeros_like(masks), masks), abs_tol=1e-4),
+                "that is the score on the whole images: cut the masks into tiles first",
+            ),
+            (
+                bool(tile) and math.isclose(got, strips, abs_tol=1e-4),
                 "your tiles are not squares: a plain reshape of (N, 1, H, W) to (-1, 1, tile, tile) cuts runs of "
                 "whole rows. Split H and W into (H / tile, tile) and (W / tile, tile) first, then move the two tile "
-                "indices next to the batch (permute) before the last reshape"
-            )
-        elif math.isclose(got, 0.0, abs_tol=1e-4):
-            problem = (
+                "indices next to the batch (permute) before the last reshape",
+            ),
+            (
+                math.isclose(got, 0.0, abs_tol=1e-4),
                 f"background everywhere scores 0 on {units} with an object, but on an empty one an empty prediction "
-                "scores 1 (nothing to find, nothing found: section 3)"
-            )
-        elif math.isclose(got, 1.0, abs_tol=1e-4):
-            problem = f"it scores 1 only on the empty {units}; on one with an object it finds nothing"
-        elif math.isclose(got, 1 - expected, abs_tol=1e-4):
-            problem = f"that is the share of {units} with an object; the lazy model scores 1 on the empty ones"
-        elif tile and math.isclose(got, dice_score(torch.zeros_like(masks), masks), abs_tol=1e-4):
-            problem = "that is the score on the whole images: cut the masks into tiles first"
-        else:
-            problem = f"count the empty {units} and what an empty prediction scores on each kind ({_REVEAL})"
-        raise AssertionError(f"lazy_dice = {got:.4f}: {problem}")
+                "scores 1 (nothing to find, nothing found: section 3)",
+            ),
+            (
+                math.isclose(got, 1.0, abs_tol=1e-4),
+                f"it scores 1 only on the empty {units}; on one with an object it finds nothing",
+            ),
+            (
+                math.isclose(got, 1 - expected, abs_tol=1e-4),
+                f"that is the share of {units} with an object; the lazy model scores 1 on the empty ones",
+            ),
+        ]
+        raise AssertionError(f"lazy_dice = {got:.4f}: {_diagnosis(diagnoses, units)}")
     if model_dice is not None:
         assert preds is not None, "pass the model's predictions too: preds=..."
         want = dice_score(per_tile(preds), scored)
@@ -221,17 +240,23 @@ def check_empty_image_dice(
             print(f"the model's per-{units[:-1]} Dice: {want:.4f}")
         got_model = float(model_dice)
         if not math.isclose(got_model, want, abs_tol=1e-4):
-            if tile and math.isclose(got_model, dice_score(preds, masks), abs_tol=1e-4):
-                problem = "that is the model's score on the whole images: tile its predictions and the masks alike"
-            elif tile and math.isclose(
-                got_model, dice_score(preds.reshape(scored.shape), masks.reshape(scored.shape)), abs_tol=1e-4
-            ):
-                problem = "your tiles are runs of whole rows, not squares: permute before the last reshape"
-            else:
-                problem = (
-                    "score the model's predictions with dice_score on the same tiles as the masks, cut the same way "
-                    f"({_REVEAL})"
-                )
-            raise AssertionError(f"model_dice = {got_model:.4f}: {problem}")
+            diagnoses = [
+                (
+                    bool(tile) and math.isclose(got_model, dice_score(preds, masks), abs_tol=1e-4),
+                    "that is the model's score on the whole images: tile its predictions and the masks alike",
+                ),
+                (
+                    bool(tile)
+                    and math.isclose(
+                        got_model, dice_score(preds.reshape(scored.shape), masks.reshape(scored.shape)), abs_tol=1e-4
+                    ),
+                    "your tiles are runs of whole rows, not squares: permute before the last reshape",
+                ),
+            ]
+            fallback = (
+                "score the model's predictions with dice_score on the same tiles as the masks, cut the same way "
+                f"({_REVEAL})"
+            )
+            raise AssertionError(f"model_dice = {got_model:.4f}: {_diagnosis(diagnoses, units, fallback)}")
     print(f"{empty} of the {len(scored)} {units} are empty; the lazy model scores {expected:.3f} per {units[:-1]}")
     passed("empty_image_dice")

@@ -1,13 +1,19 @@
 """Self-checks of notebook 04 (DenseNet121 transfer learning): each takes the learner's answer and says what is wrong.
 
 A check raises AssertionError with a message a learner can act on, and prints a short success line otherwise.
+A miss diagnoses the method and never prints the expected value; ``reveal=True`` prints what the check expected
+or measured. The BatchNorm check takes the learner's measuring function, not a number, and calls it on copies of
+the learner's model with batches of its own, so it can tell what the function measures.
 """
 
 from __future__ import annotations
 
+import copy
+import math
 from collections.abc import Callable
 
 import torch
+from torch import nn
 
 from unet_tutorial.course.exercises import passed
 
@@ -106,71 +112,229 @@ def check_densenet_stage_channels(densenet_stage_channels: Callable[..., list[in
     passed("densenet_stage_channels")
 
 
-def check_frozen_batchnorm(drift_grad_only: float, drift_fixed: float, model: torch.nn.Module) -> None:
+_REVEAL = "pass reveal=True to the check to see what it measured"
+_BATCHES = 2  # forward passes per measurement: two batches show the drift as well as more
+_STATS = ("running_mean", "running_var")
+
+
+def _norms(module: nn.Module) -> list[nn.Module]:
+    return [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
+def _drifts(model: nn.Module, batches: list[torch.Tensor]) -> dict[str, float]:
+    """Forward passes of ``batches`` in train mode (as fit runs them, without gradients), and the change of the
+    running statistics, measured the right way ("right": the largest absolute change of an encoder running_mean)
+    and the ways learners slip."""
+    encoder = [m for m in _norms(model.encoder) if m.running_mean is not None]  # None: built without statistics
+    decoder = [m for m in _norms(model) if m.running_mean is not None and all(m is not e for e in encoder)]
+    before = {(i, name): getattr(m, name).clone() for i, m in enumerate(encoder + decoder) for name in _STATS}
+    model.train()
+    with torch.no_grad():
+        for images in batches:
+            model(images)
+
+    def change(name: str, norms: list[nn.Module], offset: int = 0) -> torch.Tensor:  # (channels of all layers,)
+        return torch.cat([getattr(m, name) - before[i + offset, name] for i, m in enumerate(norms)]).float()
+
+    mean, var = change("running_mean", encoder), change("running_var", encoder)
+    decoder_mean = change("running_mean", decoder, len(encoder)) if decoder else mean[:0]
+    return {
+        "right": mean.abs().max().item(),
+        "mean": mean.abs().mean().item(),
+        "signed": mean.max().item(),
+        "var": var.abs().max().item(),
+        "both": torch.cat([mean, var]).abs().max().item(),
+        "decoder": torch.cat([mean, decoder_mean]).abs().max().item(),
+    }
+
+
+_DRIFT_METHOD = (
+    "that is not the largest absolute change of any running_mean of the encoder's BatchNorm layers. Clone them all "
+    "before the forward passes (one pass per batch, in train mode), compare after, and take .abs().max()"
+)
+_DRIFT_MISTAKES = {  # what each slip measures (a key of _drifts) -> what it says
+    "mean": "that is the mean absolute change over all the channels; the question is the largest: .max(), not .mean()",
+    "signed": "that is the largest signed change: a running mean that fell counts as much as one that rose, so take "
+    ".abs() before .max()",
+    "var": "that is a change of running_var; the question is about running_mean",
+    "both": "you measured running_var together with running_mean (and a variance moved most); measure running_mean "
+    "alone",
+    "decoder": "you counted the decoder's BatchNorm layers too; measure the encoder's (model.encoder_batchnorms())",
+}
+
+
+def _batches(device: torch.device | str = "cpu") -> list[torch.Tensor]:
+    """The check's own image batches: noise, the same every time, small (a forward pass costs little)."""
+    generator = torch.Generator().manual_seed(0)
+    return [torch.randn(2, 3, 32, 32, generator=generator).to(device) for _ in range(_BATCHES)]
+
+
+def _buffers(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A copy of every buffer (BatchNorm's running statistics and counts), to measure a model more than once."""
+    return {name: buffer.clone() for name, buffer in model.named_buffers()}
+
+
+def _restore(model: nn.Module, buffers: dict[str, torch.Tensor]) -> None:
+    with torch.no_grad():
+        for name, buffer in model.named_buffers():
+            buffer.copy_(buffers[name])
+
+
+def _undo_fix(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` frozen by ``requires_grad_(False)`` only: forward pre-hooks, ``train``/``eval``
+    overrides set on a module, and ``freeze_encoder``'s flags removed, so that its encoder's BatchNorm drifts."""
+    loose = copy.deepcopy(model)
+    for module in loose.modules():
+        module._forward_pre_hooks.clear()
+        for name in ("train", "eval", "forward"):
+            vars(module).pop(name, None)  # set on the instance: the class's own comes back
+    for flag in ("encoder_frozen", "encoder_batchnorm_frozen"):
+        if getattr(loose, flag, False):
+            setattr(loose, flag, False)
+    loose.encoder.requires_grad_(False)
+    return loose.train()
+
+
+def _measured(running_mean_drift: Callable, model: nn.Module, batches: list[torch.Tensor], which: str) -> float:
+    """The learner's function called on ``model`` (a copy) and the check's batches, as one number."""
+    try:
+        value = running_mean_drift(model, [images.clone() for images in batches])
+    except Exception as error:
+        raise AssertionError(
+            f"running_mean_drift(model, batches) raised {type(error).__name__}: {error} (on {which}). It takes a "
+            "DenseNetUNet and a list of image batches, each a tensor (B, 3, H, W) on the model's device, and "
+            f"returns one number ({_REVEAL})"
+        ) from error
+    if isinstance(value, torch.Tensor) and value.numel() != 1:
+        raise AssertionError(
+            f"running_mean_drift returned a tensor of {value.numel()} values: return one number, the largest "
+            f"absolute change of any running mean (e.g. (after - before).abs().max().item()) ({_REVEAL})"
+        )
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise AssertionError(f"running_mean_drift returned {value!r}: return one number ({_REVEAL})") from None
+    assert math.isfinite(value), (
+        f"running_mean_drift returned {value} (on {which}): compare running_mean copied with .clone() before the "
+        f"forward passes with running_mean after them ({_REVEAL})"
+    )
+    return value
+
+
+def check_frozen_batchnorm(
+    running_mean_drift: Callable[[nn.Module, list[torch.Tensor]], float], model: nn.Module, reveal: bool = False
+) -> None:
     """Notebook 04: ``requires_grad_(False)`` alone lets the encoder's BatchNorm statistics drift; the fix stops it.
 
+    The check calls ``running_mean_drift`` on copies of ``model``, with batches of its own: one copy with the fix
+    undone (forward pre-hooks and ``train`` overrides removed, the encoder frozen by ``requires_grad_(False)``
+    only), where it must return what the check measures on an identical copy, and one copy as fixed, where it
+    must return 0. The learner's model is left as it was.
+
     Args:
-        drift_grad_only: the largest change of any encoder ``running_mean`` after a few forward passes in train
-            mode, with the encoder frozen by ``requires_grad_(False)`` only.
-        drift_fixed: the same, measured after the fix.
+        running_mean_drift: ``running_mean_drift(model, batches)`` puts the model in train mode, runs the image
+            batches (a list of (B, 3, H, W) tensors) through it without gradients, and returns the largest
+            absolute change of any ``running_mean`` of the encoder's BatchNorm layers.
         model: the ``DenseNetUNet`` with the fix applied, in train mode (as ``fit`` leaves it).
+        reveal: print what the check measured (on its batches, with the fix undone and as fixed).
     """
-    import copy
-    import math
-
-    from torch import nn
-
-    for name, value in (("drift_grad_only", drift_grad_only), ("drift_fixed", drift_fixed)):
-        if isinstance(value, torch.Tensor) and value.numel() != 1:
-            raise AssertionError(
-                f"{name} is a tensor of {value.numel()} values: pass one number, the largest absolute change of "
-                "any running mean (e.g. (after - before).abs().max().item())"
-            )
-        assert math.isfinite(float(value)), (
-            f"{name} is {float(value)}: measure the largest absolute change between running_mean copied with "
-            ".clone() before the forward passes and running_mean after them"
-        )
-    assert float(drift_grad_only) >= 0 and float(drift_fixed) >= 0, (
-        "a drift is the largest ABSOLUTE change of a running mean: take .abs() before .max()"
+    assert callable(running_mean_drift), (
+        f"pass your function running_mean_drift itself, not {type(running_mean_drift).__name__}: the check calls "
+        "it on copies of your model, with batches of its own, so that it can tell what your function measures"
     )
-    assert float(drift_grad_only) > 0, (
-        f"you measured a drift of {float(drift_grad_only)} with requires_grad_(False) only; look again: BatchNorm "
-        "in train mode moves running_mean and running_var towards each batch's statistics on every forward pass, "
-        "gradients or not (compare the encoder's buffers before and after a few forward passes in model.train())"
-    )
-    assert float(drift_fixed) == 0, (
-        f"after the fix the running statistics still moved by {float(drift_fixed)}: the encoder's BatchNorm layers "
-        "must be in eval mode while the model trains"
-    )
+    batches = _batches(next(model.parameters()).device)
+    # What fit does: model.train(), then forward passes. Tried on a copy, so the learner's model stays as it was.
+    trial = copy.deepcopy(model)
+    as_given = _buffers(trial)
+    fixed = _drifts(trial, batches)
+    if reveal:
+        print(f"the check's {_BATCHES} batches, with your fix: the encoder's running means moved by {fixed['right']}")
     assert model.training, (
         "the model is in eval mode: that stops the drift, but fit calls model.train() before every epoch, and it "
         "would also stop the decoder's BatchNorm from learning; fix the encoder alone, so that it survives "
-        "model.train()"
+        f"model.train() ({_REVEAL})"
     )
-
-    def norms(module: nn.Module) -> list[nn.Module]:
-        return [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-
-    # What fit does: model.train(), then forward passes. Tried on a copy, so the learner's model stays as it was.
-    trial = copy.deepcopy(model)
-    encoder = norms(trial.encoder)
-    before = [b.clone() for norm in encoder for b in (norm.running_mean, norm.running_var)]
-    with torch.no_grad():
-        trial.train()(torch.randn(2, 3, 64, 64, device=next(trial.parameters()).device))
-    after = [b for norm in encoder for b in (norm.running_mean, norm.running_var)]
-    assert all(torch.equal(x, y) for x, y in zip(before, after)), (
-        "after model.train() and a forward pass, the encoder's running statistics moved: the encoder's BatchNorm "
-        "layers must normalise in eval mode while the model trains, and stay so through every model.train()"
+    assert fixed["right"] == 0 and fixed["var"] == 0, (
+        "after model.train() and forward passes, the encoder's running statistics moved: the encoder's BatchNorm "
+        f"layers must normalise in eval mode while the model trains, and stay so through every model.train() "
+        f"({_REVEAL})"
     )
+    encoder = _norms(trial.encoder)
     training = [norm for norm in encoder if norm.training or not norm.track_running_stats]
     assert not training, (
         f"{len(training)} of the encoder's {len(encoder)} BatchNorm layers still normalise with each batch's own "
         "statistics during training (train mode, or track_running_stats=False), so the decoder's input still "
-        "changes with the batch; stopping the running statistics (momentum=0) is not enough: put them in eval mode"
+        "changes with the batch; stopping the running statistics (momentum=0) is not enough: put them in eval mode "
+        f"({_REVEAL})"
     )
-    decoder = [m for m in norms(trial) if all(m is not e for e in encoder)]
+    decoder = [m for m in _norms(trial) if all(m is not e for e in encoder)]
     assert all(norm.training for norm in decoder), (
-        "the decoder's BatchNorm layers are in eval mode after model.train(): fix the encoder's layers only"
+        f"the decoder's BatchNorm layers are in eval mode after model.train(): fix the encoder's layers only "
+        f"({_REVEAL})"
     )
-    print(f"requires_grad_(False) alone: running means moved by up to {float(drift_grad_only):.3g}; with the fix: 0")
+
+    # requires_grad_(False) only: the learner's function against the check's own measurement of the same copy, as
+    # it was; then with one running mean raised far above what the batches give, so that a fall is the largest change
+    loose = _undo_fix(model)
+    unplanted = _buffers(loose)
+    truth = _drifts(loose, batches)
+    _restore(loose, unplanted)
+    with torch.no_grad():
+        _norms(loose.encoder)[0].running_mean[0] += 1000 * max(truth["right"], 1e-3)
+    planted = _buffers(loose)
+    trials = [
+        ("a copy of your model frozen by requires_grad_(False) only", unplanted, truth),
+        ("that copy with one running mean raised far above what the batches give, so that its fall is the largest "
+         "change", planted, _drifts(loose, batches)),
+    ]  # fmt: skip
+    if reveal:
+        for which, _, want in trials:
+            print(
+                f"on {which}: the largest absolute change of an encoder running mean is {want['right']:.6g} (the "
+                f"mean change {want['mean']:.3g}, the largest running_var change {want['var']:.3g})"
+            )
+    assert truth["right"] > 0, (
+        "to test running_mean_drift the check undoes your fix on a copy (it removes forward pre-hooks and train() "
+        "overrides), but that copy's encoder statistics still stayed put: fix the model with a forward pre-hook "
+        f"(notebook 01) or an overridden train() (as DenseNetUNet.freeze_encoder does) ({_REVEAL})"
+    )
+    measured = []
+    for which, state, want in trials:
+        _restore(loose, state)  # as it was before the check measured it
+        got = _measured(running_mean_drift, loose, batches, which)
+        measured.append(got)
+        if reveal:
+            print(f"your function returned {got:.6g} on {which}")
+        if math.isclose(got, want["right"], rel_tol=1e-4, abs_tol=1e-7):
+            continue
+        if got == 0:
+            problem = (
+                "no drift, though this copy's encoder running means do move: copy them with .clone() before the "
+                "forward passes (else 'before' changes with them), and put the model in train mode as fit does"
+            )
+        elif got < 0:
+            problem = "a drift is the largest ABSOLUTE change of a running mean: take .abs() before .max()"
+        else:
+            slips = [text for key, text in _DRIFT_MISTAKES.items() if math.isclose(got, want[key], rel_tol=1e-4)]
+            problem = slips[0] if slips else _DRIFT_METHOD
+        raise AssertionError(f"running_mean_drift returned {got:.4g} on {which}: {problem} ({_REVEAL})")
+    # as fixed: the encoder's statistics stay put (checked above), so the function must say 0
+    _restore(trial, as_given)
+    got_fixed = _measured(running_mean_drift, trial, batches, "a copy of your fixed model")
+    if reveal:
+        print(f"your function returned {got_fixed:.6g} on a copy of your fixed model")
+    if got_fixed != 0:
+        problem = (
+            _DRIFT_MISTAKES["decoder"]
+            if math.isclose(got_fixed, fixed["decoder"], rel_tol=1e-4)
+            else "measure the encoder's running means only, cloned before the passes and compared after"
+        )
+        raise AssertionError(
+            f"running_mean_drift returned {got_fixed:.4g} on a copy of your fixed model, whose encoder statistics "
+            f"the check saw stay put: {problem} ({_REVEAL})"
+        )
+    print(
+        f"requires_grad_(False) alone: your running_mean_drift saw a running mean move by up to {measured[0]:.3g} in "
+        f"{_BATCHES} forward passes of the check's batches; with your fix: 0"
+    )
     passed("frozen_batchnorm")

@@ -856,33 +856,45 @@ print(f"your folder's model: validation Dice {max(own_history['val_dice_per_imag
 # %% [markdown]
 # ## Exercises (core, ~5 min: experiment 1; the others optional)
 #
-# Two experiments on the model you just trained and one function to write, each with a self-check. Experiment 1
-# belongs to the core path; exercise 2 and experiment 3 are optional. (In the exercise version, "Run all" stops
-# at the first exercise you have not solved; the appendices after the summary need only the core sections.)
+# Two experiments on the model you just trained and one metric to write. Each asks for a function, and its
+# self-check runs that function on a small case of its own first, where the usual shortcuts give other answers,
+# then on your run. Experiment 1 belongs to the core path; exercise 2 and experiment 3 are optional. (In the
+# exercise version, "Run all" stops at the first exercise you have not solved; the appendices after the summary
+# need only the core sections.)
 #
 # ### Experiment 1: which views fail? (core, ~5 min)
-# Section 8 showed the worst *images*. Are some *views* (01 to 16, around the car) harder than others? Compute
-# the mean Dice of each view over the validation cars from `per_image` (section 8, in the order of `val_ids`)
-# and put the three views with the lowest mean in `worst_views` (view numbers, as in the file names). Then look
-# at those views in the figure of section 3: what do they have in common?
+# Section 8 showed the worst *images*. Are some *views* (01 to 16, around the car) harder than others? Write
+# `worst_views_of(val_ids, per_image) -> list[int]`: the three views (numbers 1 to 16, as in the file names) with
+# the lowest mean Dice over the validation cars, where `per_image` holds one Dice per image, in the order of
+# `val_ids` (section 8). End the cell with `worst_views = worst_views_of(val_ids, per_image)`. Then look at those
+# views in the figure of section 3: what do they have in common?
 
 # %% tags=["solution"]
 # Hint: the view is the number after the last "_" of an id; collect per_image's values by view, average each
-#   group, and sort the views by that average. check_worst_views(..., reveal=True) shows the answer after a miss.
+#   group, and sort the views by that average. A car may lack a view, and the worst images need not lie in the
+#   worst views. End with worst_views = worst_views_of(val_ids, per_image); after a miss,
+#   check_worst_views(..., reveal=True) shows the answer.
 from collections import defaultdict
 
-by_view = defaultdict(list)
-for image_id, dice in zip(val_ids, per_image):
-    by_view[int(image_id.rsplit("_", 1)[1])].append(dice)
-view_dice = {view: float(np.mean(scores)) for view, scores in sorted(by_view.items())}
-worst_views = sorted(view_dice, key=view_dice.get)[:3]
-print({view: round(dice, 4) for view, dice in view_dice.items()})
+import numpy as np
+
+
+def worst_views_of(val_ids: list[str], per_image: np.ndarray) -> list[int]:
+    """The three views (1 to 16) whose images have the lowest mean Dice; per_image: one Dice per id of val_ids."""
+    by_view = defaultdict(list)
+    for image_id, dice in zip(val_ids, per_image):
+        by_view[int(image_id.rsplit("_", 1)[1])].append(float(dice))
+    view_dice = {view: float(np.mean(scores)) for view, scores in by_view.items()}
+    return sorted(view_dice, key=view_dice.get)[:3]
+
+
+worst_views = worst_views_of(val_ids, per_image)
 print("worst views:", worst_views)
 
 # %%
 from unet_tutorial.course.exercises.carvana import check_worst_views
 
-check_worst_views(worst_views, val_ids, per_image)
+check_worst_views(worst_views_of, val_ids, per_image)
 
 # %% tags=["answer", "reading"] jupyter={"source_hidden": true}
 from unet_tutorial.course.reading import reading
@@ -985,31 +997,49 @@ model would gain.
 # %% [markdown]
 # ### Experiment 3: does the tuned threshold hold on new cars? (optional; needs section 10)
 # Section 10 picked a threshold on all validation images and measured its gain on the same images. Measure it
-# honestly: make `val_cars`, the sorted cars of `val_ids`, and split them in two (`tune_cars`: the first
-# `len(val_cars) // 2` of them; the rest). Pick the best threshold on `tune_cars`' images only (the `thresholds`
-# of section 10), and report `threshold_gain`: the Dice at that threshold *minus* the Dice at 0.5, both on the
-# *other* half's images. Is the gain still there?
+# honestly: write `held_out_gain(val_ids, val_probs, val_masks, thresholds) -> tuple[float, float]`. It sorts
+# the cars of `val_ids` and splits them in two (the first `len(val_cars) // 2` to tune on; the rest), picks the
+# best of `thresholds` on the tuning cars' images only, and returns `(threshold, gain)`: that threshold, and the
+# Dice at it *minus* the Dice at 0.5, both on the *other* half's images. End the cell with
+# `tuned, threshold_gain = held_out_gain(val_ids, val_probs, val_masks, thresholds)` (section 10's `thresholds`).
+# Is the gain still there?
 
 # %% tags=["solution"]
-# Hint: a boolean index (one True/False per image of val_ids) selects each half's rows of val_probs and
-#   val_masks; dice_score(probs > t, masks) scores a threshold on them. After a miss,
-#   check_threshold_gain(..., reveal=True) shows the expected value.
-val_cars = sorted({car_of(i) for i in val_ids})
-tune_cars = set(val_cars[:len(val_cars) // 2])
-tune = torch.tensor([car_of(i) in tune_cars for i in val_ids])
-tuned = max(thresholds, key=lambda t: dice_score(val_probs[tune] > t, val_masks[tune]))
-threshold_gain = dice_score(val_probs[~tune] > tuned, val_masks[~tune]) - dice_score(val_probs[~tune] > 0.5,
-                                                                                      val_masks[~tune])
+# Hint: car_of (section 2) gives an image's car; a boolean index (one True/False per image of val_ids) selects
+#   each half's rows of val_probs and val_masks; dice_score(probs > t, masks) scores a threshold on them. End with
+#   tuned, threshold_gain = held_out_gain(val_ids, val_probs, val_masks, thresholds); after a miss,
+#   check_threshold_gain(..., reveal=True) shows the expected values.
+import torch
+
+from unet_tutorial.metrics import dice_score
+
+
+def held_out_gain(val_ids: list[str], val_probs: torch.Tensor, val_masks: torch.Tensor,
+                  thresholds) -> tuple[float, float]:
+    """The best of thresholds on the first half of the sorted cars of val_ids, and its Dice gain over 0.5 on the
+    other half."""
+    val_cars = sorted({car_of(i) for i in val_ids})
+    tune_cars = set(val_cars[:len(val_cars) // 2])
+    tune = torch.tensor([car_of(i) in tune_cars for i in val_ids])  # one True/False per image
+    tuned = max(thresholds, key=lambda t: dice_score(val_probs[tune] > t, val_masks[tune]))
+    rest_probs, rest_masks = val_probs[~tune], val_masks[~tune]
+    return float(tuned), dice_score(rest_probs > tuned, rest_masks) - dice_score(rest_probs > 0.5, rest_masks)
+
+
+tuned, threshold_gain = held_out_gain(val_ids, val_probs, val_masks, thresholds)
 print(f"threshold picked on half of the cars: {tuned}; its gain on the other half: {threshold_gain:+.4f}")
 
 # %%
 from unet_tutorial.course.exercises.carvana import check_threshold_gain
 
-check_threshold_gain(threshold_gain, val_ids, val_probs, val_masks)
+check_threshold_gain(held_out_gain, val_ids, val_probs, val_masks)
 
 # %% tags=["answer", "reading"] jupyter={"source_hidden": true}
 from unet_tutorial.course.reading import compare, reading
 
+val_cars = sorted({car_of(i) for i in val_ids})  # the halves of held_out_gain, for the reading
+tune_cars = set(val_cars[:len(val_cars) // 2])
+tune = torch.tensor([car_of(i) in tune_cars for i in val_ids])
 held_out = compare(f"threshold {tuned}", dice_per_image(val_probs[~tune], val_masks[~tune], tuned),
                    "threshold 0.5", dice_per_image(val_probs[~tune], val_masks[~tune]))
 in_sample = dice_score(val_probs[tune] > tuned, val_masks[tune]) - dice_score(val_probs[tune] > 0.5, val_masks[tune])

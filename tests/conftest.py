@@ -2,7 +2,8 @@
 
 The Agg backend is chosen in this process only: notebooks under nbmake keep Jupyter's inline backend, so their
 figures are rendered exactly as a learner sees them. ``official_data`` writes a tiny data folder in the real
-datasets' own layouts (drawn pictures, real file names and formats).
+datasets' own layouts (drawn pictures, real file names and formats); ``smoke_val_ids``, the validation ids of
+notebook 03's smoke run.
 """
 
 import os
@@ -84,3 +85,20 @@ def official_data(tmp_path_factory) -> Path:
     ]
     (ade / "objectInfo150.txt").write_text("\n".join(table) + "\n")
     return folder
+
+
+@pytest.fixture(scope="session")
+def smoke_val_ids(tmp_path_factory) -> list[str]:
+    """The validation ids of notebook 03's smoke run: its SAMPLE_CARS cars split by its VAL_FRACTION (the
+    exercise checks' tests plant shortcuts on them)."""
+    from tools.settings import notebook_settings
+    from unet_tutorial.data import carvana_split
+
+    settings = notebook_settings(Path(__file__).resolve().parents[1] / "notebooks" / "03_carvana_binary.py", "smoke")
+    root = tmp_path_factory.mktemp("carvana")
+    (root / "train").mkdir()
+    for car in range(settings["SAMPLE_CARS"]):
+        for view in range(1, 17):
+            (root / "train" / f"car{car}_{view:02d}.jpg").touch()
+    _, val_ids = carvana_split(root, val_fraction=settings["VAL_FRACTION"], seed=settings["SEED"])
+    return val_ids

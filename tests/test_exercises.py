@@ -101,6 +101,29 @@ THRESHOLD_PROBS = torch.where(THRESHOLD_MASKS > 0, 0.3, 0.02)
 THRESHOLD_PROBS[4:, :, 2:4, 2:6] = 0.6
 
 
+def worst_views_of(val_ids, per_image, worst_images=False):
+    """Notebook 03's experiment 1: the three views with the lowest mean Dice (or those of the worst images)."""
+    if worst_images:
+        return [int(val_ids[i][-2:]) for i in np.argsort(per_image)[:3]]
+    views: dict[int, list[float]] = {}
+    for image_id, dice in zip(val_ids, per_image):
+        views.setdefault(int(image_id.rsplit("_", 1)[1]), []).append(dice)
+    return sorted(views, key=lambda v: np.mean(views[v]))[:3]
+
+
+def held_out_gain(val_ids, val_probs, val_masks, thresholds, measure_on_tune=False):
+    """Notebook 03's experiment 3: (the best threshold on the first half of the cars, its gain on the rest)."""
+    from unet_tutorial.metrics import dice_score
+
+    cars = sorted({i.rsplit("_", 1)[0] for i in val_ids})
+    tune = torch.tensor([i.rsplit("_", 1)[0] in cars[: len(cars) // 2] for i in val_ids])
+    tuned = max(thresholds, key=lambda t: dice_score(val_probs[tune] > t, val_masks[tune]))
+    rows = tune if measure_on_tune else ~tune
+    return tuned, dice_score(val_probs[rows] > tuned, val_masks[rows]) - dice_score(
+        val_probs[rows] > 0.5, val_masks[rows]
+    )
+
+
 def stage_channels_without_halving(block_config, growth_rate=32, num_init_features=64):
     channels, count = [num_init_features], num_init_features
     for layers in block_config:
@@ -235,15 +258,15 @@ WRONG_ANSWERS = {
         (edge_dice_with(zero_padded_band),),
     ],
     "check_worst_views": [
-        ([9, 10, 11], VIEW_IDS, PER_IMAGE),
-        ([1, 2, 3], VIEW_IDS, PER_IMAGE),
-        ([2, 3], VIEW_IDS, PER_IMAGE),
-        ([2, 3, 9], VIEW_IDS, PER_IMAGE),
+        (lambda val_ids, per_image: worst_views_of(val_ids, per_image, worst_images=True), VIEW_IDS, PER_IMAGE),
+        (lambda val_ids, per_image: [1, 2, 3], VIEW_IDS, PER_IMAGE),
+        (lambda val_ids, per_image: worst_views_of(val_ids, per_image)[:2], VIEW_IDS, PER_IMAGE),
+        ([2, 3, 4], VIEW_IDS, PER_IMAGE),  # the answer, not the function
     ],
     "check_threshold_gain": [
-        (1.0, THRESHOLD_IDS, THRESHOLD_PROBS, THRESHOLD_MASKS),  # measured where it was tuned
-        (-1 / 3, THRESHOLD_IDS, THRESHOLD_PROBS, THRESHOLD_MASKS),
-        (0.0, THRESHOLD_IDS, THRESHOLD_PROBS, THRESHOLD_MASKS),
+        (lambda *data: held_out_gain(*data, measure_on_tune=True), THRESHOLD_IDS, THRESHOLD_PROBS, THRESHOLD_MASKS),
+        (lambda *data: (0.3, 1 / 3), THRESHOLD_IDS, THRESHOLD_PROBS, THRESHOLD_MASKS),
+        (1 / 3, THRESHOLD_IDS, THRESHOLD_PROBS, THRESHOLD_MASKS),  # the gain, not the function
     ],
     "check_densenet_stage_channels": [(stage_channels_without_halving,)],
     "check_frozen_batchnorm": [
@@ -299,9 +322,9 @@ def test_new_self_checks_accept_the_right_answer():
     exercises.check_best_threshold(0.25, LOW_PROBS, LOW_MASKS)
     exercises.check_empty_image_dice(0.5, EMPTY_HALF)
     exercises.check_pooling_round_trip(1, LOW_MASKS)  # a 3 x 3 square loses a third of itself at once
-    exercises.check_worst_views([4, 2, 3], VIEW_IDS, PER_IMAGE)
-    exercises.check_threshold_gain(1 / 3, THRESHOLD_IDS, THRESHOLD_PROBS, THRESHOLD_MASKS)
-    exercises.check_threshold_gain(float("nan"), THRESHOLD_IDS[:2], THRESHOLD_PROBS[:2], THRESHOLD_MASKS[:2])
+    exercises.check_worst_views(worst_views_of, VIEW_IDS, PER_IMAGE)
+    exercises.check_threshold_gain(held_out_gain, THRESHOLD_IDS, THRESHOLD_PROBS, THRESHOLD_MASKS)
+    exercises.check_threshold_gain(held_out_gain, THRESHOLD_IDS[:2], THRESHOLD_PROBS[:2], THRESHOLD_MASKS[:2])
 
 
 def test_notebook_05_self_checks_accept_the_right_answer():

@@ -1,22 +1,18 @@
-"""Notebook 03's self-checks: each message they can give, every plausible wrong answer, and failing in smoke mode.
+"""Notebook 03's self-checks: each message they can give, every known shortcut planted as the learner's function.
 
-The notebook's smoke settings hold out two validation cars, so that the checks of experiments 2 and 3 have
-something to reject in CI: the fixture ``smoke_val_ids`` reads those settings from the notebook's own settings
-cell and splits a folder of that many cars as the notebook does; the wrong answers below are planted on it.
+The checks of experiments 1 and 3 take the learner's function and run it on crafted cases first: in smoke mode
+the notebook holds out two validation cars (the fixture ``smoke_val_ids`` of conftest.py splits a folder as the
+notebook's smoke settings do), where a shortcut often gives the right value by chance. The tests below build such
+runs, where the shortcuts agree with the right answer, and show that the check still names each shortcut.
+Experiment 3's tests are in test_exercises_carvana_threshold.py.
 """
-
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from tools.settings import notebook_settings
 from unet_tutorial.course.exercises import carvana
-from unet_tutorial.data import carvana_split
 from unet_tutorial.metrics import dice_score
-
-NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "03_carvana_binary.py"
 
 
 def reference_edge_dice(preds, targets, width=3):
@@ -84,179 +80,155 @@ def test_edge_dice_reveals_the_expected_value_on_request():
         carvana.check_edge_dice(EDGE_DICE_MISTAKES["unrecognised"][0], reveal=True)
 
 
-@pytest.fixture(scope="module")
-def smoke_val_ids(tmp_path_factory) -> list[str]:
-    """The validation ids of the notebook's smoke run: its SAMPLE_CARS cars split by its VAL_FRACTION."""
-    settings = notebook_settings(NOTEBOOK, "smoke")
-    root = tmp_path_factory.mktemp("carvana")
-    (root / "train").mkdir()
-    for car in range(settings["SAMPLE_CARS"]):
-        for view in range(1, 17):
-            (root / "train" / f"car{car}_{view:02d}.jpg").touch()
-    _, val_ids = carvana_split(root, val_fraction=settings["VAL_FRACTION"], seed=settings["SEED"])
-    return val_ids
-
-
 def test_smoke_mode_holds_out_two_validation_cars(smoke_val_ids):
-    cars = sorted({i.rsplit("_", 1)[0] for i in smoke_val_ids})
-    assert len(cars) >= 2, f"smoke mode validates on {cars}: experiments 2 and 3 would have nothing to reject"
+    cars = sorted({car_of(i) for i in smoke_val_ids})
+    assert len(cars) >= 2, f"smoke mode validates on {cars}: experiment 3 would not check the run's own halves"
 
 
-def view_scores(val_ids, weak: dict[int, dict[int, float]]) -> np.ndarray:
-    """Per-image Dice: car k (in sorted order) scores weak[k][view], else a high score that rises with the view."""
-    cars = sorted({i.rsplit("_", 1)[0] for i in val_ids})
-    return np.array(
-        [weak.get(cars.index(i.rsplit("_", 1)[0]), {}).get(int(i[-2:]), 0.9 + int(i[-2:]) / 1000) for i in val_ids]
-    )
+def car_of(image_id: str) -> str:
+    return image_id.rsplit("_", 1)[0]
 
 
-@pytest.fixture
-def views_data(smoke_val_ids):
-    """Views 2, 3, 4 weak on both cars (the answer); the first car alone has its worst images at 9, 10, 11."""
-    weak = {0: {2: 0.70, 3: 0.71, 4: 0.72, 9: 0.55, 10: 0.56, 11: 0.57}, 1: {2: 0.70, 3: 0.71, 4: 0.72}}
-    return smoke_val_ids, view_scores(smoke_val_ids, weak)
+def view_of(image_id: str) -> int:
+    return int(image_id.rsplit("_", 1)[1])
 
 
-@pytest.mark.parametrize("answer", [[2, 3, 4], [4, 2, 3], np.array([3, 4, 2]), ["02", "03", "04"]])
-def test_worst_views_accepts_the_right_answer(views_data, answer, capsys):
-    carvana.check_worst_views(answer, *views_data)
-    assert "passed" in capsys.readouterr().out
+# --- Experiment 1: worst_views_of(val_ids, per_image) -----------------------------------------------------------
+def by_view(val_ids, per_image, reduce=np.mean, view=view_of) -> dict[int, float]:
+    groups: dict[int, list[float]] = {}
+    for image_id, dice in zip(val_ids, per_image):
+        groups.setdefault(view(image_id), []).append(float(dice))
+    return {v: float(reduce(scores)) for v, scores in groups.items()}
 
 
-@pytest.mark.parametrize(
-    ("answer", "phrase"),
-    [
-        ([9, 10, 11], "three worst *images*"),
-        ([14, 15, 16], "*highest* mean Dice"),
-        ([1, 2, 3], "numbered as in the file names"),
-        ([0.70, 0.71, 0.72], "look like Dice values"),
-        ([2, 3], "three different views"),
-        ([2, 2, 3], "three different views"),
-        ([2, 3, 12], "view 12 has a mean Dice of 0.9120, and at least three views score lower"),
-        ([2, 3, 17], "view 17 is not a view of val_ids"),
-    ],
-)
-def test_worst_views_names_each_mistake_without_the_answer(views_data, answer, phrase):
-    with pytest.raises(AssertionError) as error:
-        carvana.check_worst_views(answer, *views_data)
-    message = str(error.value)
-    assert phrase in message and "reveal=True" in message, message
-    assert "[2, 3, 4]" not in message, message
+def lowest3(scores: dict[int, float]) -> list[int]:
+    return sorted(scores, key=scores.get)[:3]
 
 
-def test_worst_views_of_one_car_only(smoke_val_ids):
-    # the first car is weak at 5, 6, 7; the second, much weaker, at 2, 3, 4 (the answer, and the worst images)
-    per_image = view_scores(smoke_val_ids, {0: {5: 0.80, 6: 0.81, 7: 0.82}, 1: {2: 0.60, 3: 0.61, 4: 0.62}})
-    with pytest.raises(AssertionError, match="worst views of the first car only"):
-        carvana.check_worst_views([5, 6, 7], smoke_val_ids, per_image)
-    carvana.check_worst_views([2, 3, 4], smoke_val_ids, per_image)
+def right_worst_views(val_ids, per_image):
+    return lowest3(by_view(val_ids, per_image))
 
 
-def test_worst_views_reveals_the_answer_on_request(views_data):
-    with pytest.raises(AssertionError, match=r"Expected: views \[2, 3, 4\]"):
-        carvana.check_worst_views([2, 3, 12], *views_data, reveal=True)
+def first_car_only(val_ids, per_image):
+    mine = [k for k, i in enumerate(val_ids) if car_of(i) == car_of(val_ids[0])]
+    return right_worst_views([val_ids[k] for k in mine], [per_image[k] for k in mine])
 
 
-def threshold_data(val_ids, seed):
-    """Probabilities whose objects sit at a different level in each image: every slip gives a different number."""
-    generator = torch.Generator().manual_seed(seed)
-    n = len(val_ids)
-    masks = torch.zeros(n, 1, 8, 8)
-    masks[:, :, 2:6, 2:6] = 1
-    level = torch.rand(n, 1, 1, 1, generator=generator) * 0.8 + 0.1
-    objects = level + 0.3 * torch.rand(n, 1, 8, 8, generator=generator) - 0.15
-    probs = torch.where(masks > 0, objects, 0.4 * torch.rand(n, 1, 8, 8, generator=generator)).clamp(0, 1)
-    return probs.half(), masks.to(torch.uint8)  # as predict_loader returns them
+def zero_based(val_ids, per_image):
+    sums, counts = np.zeros(16), np.zeros(16)
+    for image_id, dice in zip(val_ids, per_image):
+        sums[view_of(image_id) - 1] += dice
+        counts[view_of(image_id) - 1] += 1
+    return list(np.argsort(sums / np.maximum(counts, 1) + (counts == 0))[:3])  # indices 0..15
 
 
-def slips(val_ids, probs, masks) -> dict[str, float]:
-    """The right gain and each slip's, computed here independently of the check."""
-    grid = [round(0.05 * i, 2) for i in range(1, 20)]
-    cars = sorted({i.rsplit("_", 1)[0] for i in val_ids})
-    tune = torch.tensor([i.rsplit("_", 1)[0] in cars[: len(cars) // 2] for i in val_ids])
-    every = torch.ones_like(tune)
-    first_images = torch.arange(len(val_ids)) < len(val_ids) // 2
-
-    def pick(rows):
-        return max(grid, key=lambda t: dice_score(probs[rows] > t, masks[rows]))
-
-    def gain(threshold, rows):
-        return dice_score(probs[rows] > threshold, masks[rows]) - dice_score(probs[rows] > 0.5, masks[rows])
-
-    tuned = pick(tune)
-    right = gain(tuned, ~tune)
-    return {
-        "right": right,
-        "measured where it was tuned": gain(tuned, tune),
-        "sign is reversed": -right,
-        "halves are swapped": gain(pick(~tune), tune),
-        "picked on all the validation cars": gain(pick(every), ~tune),
-        "section 10's gain": gain(pick(every), every),
-        "is a Dice, not a gain": dice_score(probs[~tune] > tuned, masks[~tune]),
-        "the threshold itself": tuned,
-        "looks like a percentage": 100 * right,
-        "split the *images*": gain(pick(first_images), ~first_images),
-    }
+def highest(val_ids, per_image):
+    means = by_view(val_ids, per_image)
+    return sorted(means, key=means.get)[-3:]
 
 
-SLIP_PHRASES = {
-    "measured where it was tuned": "the cars the threshold",
-    "sign is reversed": "the sign is reversed",
-    "halves are swapped": "the halves are swapped",
-    "picked on all the validation cars": "picked on all the validation cars",
-    "section 10's gain": "section 10's gain",
-    "is a Dice, not a gain": "is a Dice, not a gain",
-    "the threshold itself": "is the threshold itself",
-    "looks like a percentage": "looks like a percentage",
-    "split the *images*": "split the *images*",
+# shortcut -> (the learner's function, a phrase the check's message must hold)
+VIEW_SHORTCUTS = {
+    "worst images": (lambda ids, d: [view_of(ids[k]) for k in np.argsort(d)[:3]], "three worst *images*"),
+    "first car only": (first_car_only, "worst views of the first car only"),
+    "highest": (highest, "*highest* mean Dice"),
+    "0-based": (zero_based, "numbered as in the file names"),
+    "Dice values": (lambda ids, d: sorted(by_view(ids, d).values())[:3], "look like Dice values"),
+    "median": (lambda ids, d: lowest3(by_view(ids, d, np.median)), "lowest *median* Dice"),
+    "sum": (lambda ids, d: lowest3(by_view(ids, d, np.sum)), "lowest *sum* of Dice"),
+    "last digit": (lambda ids, d: lowest3(by_view(ids, d, view=lambda i: int(i[-1]))), "last digit of each id"),
+    "two views": (lambda ids, d: right_worst_views(ids, d)[:2], "name three different views"),
+    "16 per car": (lambda ids, d: list(np.argsort(np.reshape(d, (-1, 16)).mean(0))[:3] + 1), "raised ValueError"),
+    "ids": (lambda ids, d: [ids[k] for k in np.argsort(d)[:3]], "return a list of three view numbers"),
+    "unrecognised": (lambda ids, d: [1, 12, 13], "view 1 has a mean Dice of 0.863"),
 }
 
 
-def planted(val_ids, seed):
-    probs, masks = threshold_data(val_ids, seed)
-    values = slips(val_ids, probs, masks)
-    distinct = {name: v for name, v in values.items() if name == "right" or abs(v - values["right"]) > 1e-3}
-    return probs, masks, distinct
+def smoke_run_where_shortcuts_agree(val_ids):
+    """Two cars weak at views 2, 3, 4, the first car more so: the worst images, the first car's worst views, the
+    medians, sums and last digits all point at the right views."""
+    weak = [{2: 0.70, 3: 0.71, 4: 0.72}, {2: 0.75, 3: 0.76, 4: 0.77}]
+    cars = sorted({car_of(i) for i in val_ids})
+    return np.array([weak[cars.index(car_of(i))].get(view_of(i), 0.9 + view_of(i) / 1000) for i in val_ids])
 
 
-def test_threshold_gain_on_the_smoke_split_rejects_every_slip(smoke_val_ids):
-    probs, masks, values = planted(smoke_val_ids, seed=17)
-    # on two cars of 16 views the image halves are the car halves: every other slip gives its own number
-    assert set(values) == set(SLIP_PHRASES) - {"split the *images*"} | {"right"}, sorted(values)
-    ordered = sorted(values.values())
-    assert min(b - a for a, b in zip(ordered, ordered[1:])) > 1e-3, values
-    carvana.check_threshold_gain(values["right"], smoke_val_ids, probs, masks)
-    for name, value in values.items():
-        if name == "right":
-            continue
-        with pytest.raises(AssertionError) as error:
-            carvana.check_threshold_gain(value, smoke_val_ids, probs, masks)
-        message = str(error.value)
-        assert SLIP_PHRASES[name] in message and "reveal=True" in message, (name, message)
-        assert f"{values['right']:+.4f}" not in message, (name, message)
+def test_worst_views_accepts_the_right_method_on_its_case_and_on_a_smoke_run(smoke_val_ids, capsys):
+    carvana.check_worst_views(right_worst_views, *carvana._views_case())
+    carvana.check_worst_views(right_worst_views, smoke_val_ids, smoke_run_where_shortcuts_agree(smoke_val_ids))
+    carvana.check_worst_views(
+        right_worst_views, smoke_val_ids, torch.tensor(smoke_run_where_shortcuts_agree(smoke_val_ids))
+    )
+    out = capsys.readouterr().out
+    assert out.count("passed") == 3 and "{2: 0.725, 3: 0.735, 4: 0.745}" in out, out
 
 
-def test_threshold_gain_names_a_split_by_image():
-    val_ids = [f"car{car}_{view:02d}" for car in range(3) for view in range(1, 17)]  # 3 cars: 1 to tune on
-    probs, masks, values = planted(val_ids, seed=3)
-    assert "split the *images*" in values, values
-    with pytest.raises(AssertionError, match=r"split the \*images\*"):
-        carvana.check_threshold_gain(values["split the *images*"], val_ids, probs, masks)
+@pytest.mark.parametrize(
+    "answer", [lambda ids, d: tuple(right_worst_views(ids, d)), lambda ids, d: np.array(right_worst_views(ids, d))]
+)
+def test_worst_views_accepts_any_sequence_of_views(answer, smoke_val_ids):
+    carvana.check_worst_views(answer, smoke_val_ids, smoke_run_where_shortcuts_agree(smoke_val_ids))
 
 
-@pytest.mark.parametrize("answer", [0.0, float("nan"), 0.123])
-def test_threshold_gain_misses_say_what_to_do_and_reveal_only_on_request(smoke_val_ids, answer):
-    probs, masks, values = planted(smoke_val_ids, seed=17)
-    expected = f"{values['right']:+.4f}"
+def test_worst_views_accepts_ties_at_the_third_lowest_mean(smoke_val_ids):
+    per_image = np.array([0.7 if view_of(i) in (2, 3, 4, 5) else 0.9 for i in smoke_val_ids])  # 4 views tie
+
+    def picks_the_last_of_ties(val_ids, per_image):
+        means = by_view(val_ids, per_image)
+        return sorted(means, key=lambda v: (means[v], -v))[:3]
+
+    for method in (right_worst_views, picks_the_last_of_ties):
+        carvana.check_worst_views(method, smoke_val_ids, per_image)
+    assert set(right_worst_views(smoke_val_ids, per_image)) != set(picks_the_last_of_ties(smoke_val_ids, per_image))
+
+
+def test_the_views_case_tells_every_shortcut_from_the_answer():
+    val_ids, per_image = carvana._views_case()
+    right = set(right_worst_views(val_ids, per_image))
+    assert right == {12, 13, 14}
+    answers = {
+        name: frozenset(int(v) for v in function(val_ids, per_image))
+        for name, (function, _) in VIEW_SHORTCUTS.items()
+        if name not in ("16 per car", "ids", "Dice values")
+    }
+    assert right not in answers.values(), answers
+    assert len(set(answers.values())) == len(answers), answers  # each shortcut its own views
+
+
+@pytest.mark.parametrize("shortcut", VIEW_SHORTCUTS)
+def test_worst_views_names_each_shortcut_even_where_the_run_cannot_tell(shortcut, smoke_val_ids):
+    function, phrase = VIEW_SHORTCUTS[shortcut]
+    per_image = smoke_run_where_shortcuts_agree(smoke_val_ids)
     with pytest.raises(AssertionError) as error:
-        carvana.check_threshold_gain(answer, smoke_val_ids, probs, masks)
-    assert expected not in str(error.value) and "reveal=True" in str(error.value)
-    with pytest.raises(AssertionError, match=f"Expected: {expected.replace('+', '[+]')}"):
-        carvana.check_threshold_gain(answer, smoke_val_ids, probs, masks, reveal=True)
+        carvana.check_worst_views(function, smoke_val_ids, per_image)
+    message = str(error.value)
+    assert phrase in message and "on the check's test case" in message, message
+    assert "reveal=True" in message and "Expected" not in message and "[12, 13, 14]" not in message, message
 
 
-def test_threshold_gain_with_one_validation_car_says_so(capsys):
-    val_ids = [f"car0_{view:02d}" for view in range(1, 17)]
-    probs, masks = threshold_data(val_ids, seed=0)
-    carvana.check_threshold_gain(0.5, val_ids, probs, masks)
-    assert "only one validation car" in capsys.readouterr().out
+@pytest.mark.parametrize("shortcut", ["worst images", "first car only", "median", "sum", "last digit"])
+def test_those_shortcuts_give_the_right_views_on_the_smoke_run(shortcut, smoke_val_ids):
+    per_image = smoke_run_where_shortcuts_agree(smoke_val_ids)  # why a value-only check could not reject them
+    right = set(right_worst_views(smoke_val_ids, per_image))
+    assert {int(v) for v in VIEW_SHORTCUTS[shortcut][0](smoke_val_ids, per_image)} == right == {2, 3, 4}
+
+
+def test_worst_views_checks_the_run_too(smoke_val_ids):
+    def answers_the_test_case(val_ids, per_image):
+        return [12, 13, 14]  # right on the check's case, whatever the data
+
+    with pytest.raises(AssertionError, match="on your run: view 12 has a mean Dice of 0.9120"):
+        carvana.check_worst_views(answers_the_test_case, smoke_val_ids, smoke_run_where_shortcuts_agree(smoke_val_ids))
+
+
+def test_worst_views_reveals_the_answer_on_request(smoke_val_ids):
+    per_image = smoke_run_where_shortcuts_agree(smoke_val_ids)
+    with pytest.raises(AssertionError, match=r"three worst \*images\*.*Expected: views \[12, 13, 14\]"):
+        carvana.check_worst_views(VIEW_SHORTCUTS["worst images"][0], smoke_val_ids, per_image, reveal=True)
+
+
+def test_worst_views_lets_the_stub_through(smoke_val_ids):
+    def stub(val_ids, per_image):
+        raise NotImplementedError("Exercise: replace this line with your solution.")
+
+    with pytest.raises(NotImplementedError):  # the grader reads it as "not attempted"
+        carvana.check_worst_views(stub, smoke_val_ids, smoke_run_where_shortcuts_agree(smoke_val_ids))

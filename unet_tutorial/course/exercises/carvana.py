@@ -1,17 +1,21 @@
-"""Self-checks of notebook 03 (Carvana, binary segmentation): each takes the learner's answer and says what is wrong.
+"""Self-checks of notebook 03 (Carvana, binary segmentation): each takes the learner's function and says what is wrong.
 
 A check raises AssertionError with a message a learner can act on, and prints a short success line otherwise. A
-miss names the mistake when it recognises one (the learner's own number, never the expected one); the expected
-value is shown only on request, ``reveal=True``, which every failing message mentions. Each check accepts only the
-answer that is right for the data it is given, so it can fail in smoke mode too (the notebook's smoke settings
-hold out two validation cars for that; ``tests/test_exercises_carvana.py`` proves it).
+miss names the mistake when it recognises one (the learner's own result, never the expected one); the expected
+value is shown only on request, ``reveal=True``, which every failing message mentions. Every check takes the
+learner's *function*, not a number: a value computed on the run's own data cannot tell a right method from a
+shortcut that happens to agree with it (in smoke mode two validation cars and a barely trained model make that
+common). So each check first runs the function on crafted cases, where every known shortcut gives its own answer
+and is named, then on the run's data. ``tests/test_exercises_carvana.py`` plants each shortcut.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Callable
 
+import numpy as np
 import torch
 
 from unet_tutorial.course.exercises import passed
@@ -22,6 +26,17 @@ def _miss(message: str, reveal: bool, expected: str, call: str) -> AssertionErro
     if reveal:
         return AssertionError(f"{message}. Expected: {expected}")
     return AssertionError(f"{message}. Stuck? {call}(..., reveal=True) shows the expected value")
+
+
+def _call(function: Callable, where: str, *args):
+    """(function(*args), None), or (None, a miss) where it raised: the check's own cases are data the learner has
+    not seen, so the miss says which. A stub's NotImplementedError goes through (the grader reads it)."""
+    try:
+        return function(*args), None
+    except NotImplementedError:
+        raise
+    except Exception as error:
+        return None, f"{where}: {getattr(function, '__name__', function)!s} raised {type(error).__name__}: {error}"
 
 
 def _edge_band(targets: torch.Tensor, width: int) -> torch.Tensor:
@@ -131,184 +146,254 @@ def check_edge_dice(edge_dice: Callable[..., float], reveal: bool = False) -> No
     passed("edge_dice")
 
 
+# --- Experiment 1: which views fail? ----------------------------------------------------------------------------
+_CARS = ("0d3adbbc9a8b", "4e5ac4b9f074", "9a2bfb7b3f1e", "f3b482e091c0")
+_WEAK_VIEWS = {  # car -> {view: Dice}; the other images score 0.95 + view / 1000
+    0: {1: 0.60, 2: 0.61, 3: 0.62, 9: 0.70, 12: 0.66, 13: 0.67, 14: 0.68},  # the first car's worst: 1, 2, 3
+    1: {5: 0.30, 6: 0.31, 7: 0.32, 9: 0.70, 12: 0.70, 13: 0.71, 14: 0.72},  # the three worst images: 5, 6, 7
+    2: {9: 0.70, 12: 0.76, 13: 0.77, 14: 0.78},  # view 9: the lowest median, not the lowest mean
+    3: {12: 0.82, 13: 0.83, 14: 0.84},  # this car lacks views 10 and 11: their sums are the lowest
+}
+
+
 def _view_of(image_id: str) -> int:
     return int(image_id.rsplit("_", 1)[1])
 
 
-def _mean_dice_per_view(val_ids: list[str], per_image) -> dict[int, float]:
+def _car_of(image_id: str) -> str:
+    return image_id.rsplit("_", 1)[0]
+
+
+def _views_case() -> tuple[list[str], list[float]]:
+    """(val_ids, per_image): views 12, 13, 14 have the lowest means; every shortcut finds other views."""
+    pairs = [(car, view) for car in range(4) for view in range(1, 17) if car < 3 or view not in (10, 11)]
+    val_ids = [f"{_CARS[car]}_{view:02d}" for car, view in pairs]
+    return val_ids, [_WEAK_VIEWS[car].get(view, 0.95 + view / 1000) for car, view in pairs]
+
+
+def _by_view(val_ids: list[str], per_image, reduce=statistics.fmean, view_of=_view_of) -> dict[int, float]:
+    """Each view's Dice values (per_image, in the order of val_ids) reduced to one number."""
     views: dict[int, list[float]] = {}
     for image_id, dice in zip(val_ids, per_image):
-        views.setdefault(_view_of(image_id), []).append(float(dice))
-    return {view: sum(scores) / len(scores) for view, scores in sorted(views.items())}
+        views.setdefault(view_of(image_id), []).append(float(dice))
+    return {view: reduce(scores) for view, scores in sorted(views.items())}
 
 
-def check_worst_views(worst_views, val_ids: list[str], per_image, reveal: bool = False) -> None:
-    """Notebook 03: the three views ("<car>_<view>", 1..16) with the lowest mean validation Dice.
+def _lowest(scores: dict[int, float]) -> set[int]:
+    return set(sorted(scores, key=scores.get)[:3])
+
+
+_SHORTCUTS = {  # what a shortcut ranks by -> how to say it
+    "images": "are the views of the three worst *images*; average each view over all validation cars first, then "
+    "pick the three lowest means",
+    "first car": "are the worst views of the first car only; average each view over all validation cars",
+    "highest": "have the *highest* mean Dice; sort the other way round",
+    "median": "have the lowest *median* Dice; rank the views by their mean",
+    "sum": "have the lowest *sum* of Dice, which is lowest where a view has fewer images; take each view's mean",
+    "last digit": "come from the last digit of each id, which merges views 1 and 11, 2 and 12, ...; read the whole "
+    "number after the last '_'",
+}
+
+
+def _view_shortcuts(val_ids: list[str], per_image) -> dict[str, set[int]]:
+    """The three views each shortcut of _SHORTCUTS finds in (val_ids, per_image)."""
+    means = _by_view(val_ids, per_image)
+    order = sorted(range(len(val_ids)), key=lambda i: float(per_image[i]))
+    first = [i for i, image_id in enumerate(val_ids) if _car_of(image_id) == _car_of(val_ids[0])]
+    return {
+        "images": {_view_of(val_ids[i]) for i in order[:3]},
+        "first car": _lowest(_by_view([val_ids[i] for i in first], [per_image[i] for i in first])),
+        "highest": set(sorted(means, key=means.get)[-3:]),
+        "median": _lowest(_by_view(val_ids, per_image, statistics.median)),
+        "sum": _lowest(_by_view(val_ids, per_image, sum)),
+        "last digit": _lowest(_by_view(val_ids, per_image, view_of=lambda i: int(i[-1]))),
+    }
+
+
+def _views_miss(result, val_ids: list[str], per_image, where: str) -> str | None:
+    """What is wrong with result, the learner's three views for (val_ids, per_image); None when nothing is."""
+    means = _by_view(val_ids, per_image)
+    third = means[sorted(means, key=means.get)[2]]
+    try:
+        values = list(result)  # a generator, too
+        numbers = [float(v) for v in values]
+    except (TypeError, ValueError):
+        return f"{where}: worst_views_of returned {result!r}; return a list of three view numbers"
+    if numbers and all(0 <= v <= 1 for v in numbers) and any(v != int(v) for v in numbers):
+        return f"{where}: {[round(v, 4) for v in numbers]} look like Dice values; return the view numbers"
+    if len(set(got := [int(v) for v in numbers])) != 3 or len(got) != 3:
+        return f"{where}: name three different views, got {values}"
+    if all(v in means and means[v] <= third + 1e-9 for v in got):
+        return None
+    if set(got) == {v - 1 for v in _lowest(means)} or not set(got) & set(means):
+        return f"{where}: views are numbered as in the file names, {min(means)} to {max(means)}; you gave {got}"
+    right = _lowest(means)
+    for shortcut, views in _view_shortcuts(val_ids, per_image).items():
+        if set(got) == views and views != right:
+            return f"{where}: {got} {_SHORTCUTS[shortcut]}"
+    wrong = next(v for v in got if v not in means or means[v] > third + 1e-9)
+    if wrong not in means:
+        found = f"view {wrong} is not a view of val_ids"
+    else:
+        found = f"view {wrong} has a mean Dice of {means[wrong]:.4f}, and at least three views score lower"
+    return (
+        f"{where}: {found}; average per_image over the images of each view (the number after the last '_' of an id), "
+        "then take the three lowest means"
+    )
+
+
+def check_worst_views(worst_views_of: Callable[..., list[int]], val_ids: list[str], per_image, reveal: bool = False):
+    """Notebook 03: ``worst_views_of(val_ids, per_image)``, the three views ("<car>_<view>", 1..16) with the lowest
+    mean Dice over the cars (ties at the third lowest count too), on a crafted case where each shortcut finds other
+    views, then on the run's ``val_ids`` and ``per_image``.
 
     Args:
         reveal: after a miss, also show the three views that were expected.
     """
-    view_dice = _mean_dice_per_view(val_ids, per_image)
-    ranked = sorted(view_dice, key=view_dice.get)
-    third = view_dice[ranked[2]]
-    expected = f"views {sorted(ranked[:3])} (ties at the third lowest mean count too)"
-    values = list(worst_views)
-    numbers = [float(v) for v in values]
-    if numbers and all(0 <= v <= 1 for v in numbers) and any(v != int(v) for v in numbers):
-        raise _miss(
-            f"{values} look like Dice values; put the view numbers in worst_views (the number after the last '_' "
-            "of an id)",
-            reveal,
-            expected,
-            "check_worst_views",
-        )
-    got = [int(v) for v in values]
-    if len(got) != 3 or len(set(got)) != 3:
-        raise _miss(f"name three different views, got {values}", reveal, expected, "check_worst_views")
-    if set(got) == {v - 1 for v in ranked[:3]} or not set(got) & set(view_dice):
-        raise _miss(
-            f"views are numbered as in the file names, {min(view_dice)} to {max(view_dice)}; you gave {got}",
-            reveal,
-            expected,
-            "check_worst_views",
-        )
+    case_ids, case_dice = _views_case()
+    like_run = torch.tensor(case_dice) if isinstance(per_image, torch.Tensor) else np.array(case_dice)
+    crafted = (case_ids, like_run, "on the check's test case (4 cars, the last without views 10 and 11)")
+    for ids, dice, where in (crafted, (val_ids, per_image, "on your run")):
+        copy = dice.clone() if isinstance(dice, torch.Tensor) else np.array(dice)
+        got, miss = _call(worst_views_of, where, list(ids), copy)
+        miss = miss or _views_miss(got, ids, dice, where)
+        if miss is not None:
+            right = sorted(_lowest(_by_view(ids, dice)))
+            raise _miss(miss, reveal, f"views {right} (ties at the third lowest mean count too)", "check_worst_views")
+    means = _by_view(val_ids, per_image)
+    print("mean Dice of your run's worst views:", {int(v): round(means[int(v)], 4) for v in got})
+    passed("worst_views")
 
-    def is_worst(view: int) -> bool:
-        return view in view_dice and view_dice[view] <= third + 1e-9
 
-    if all(is_worst(v) for v in got):
-        print("mean Dice of those views:", {v: round(view_dice[v], 4) for v in got})
-        passed("worst_views")
-        return
-    if set(got) == set(ranked[-3:]):
-        raise _miss(
-            f"views {got} have the *highest* mean Dice; sort the other way round", reveal, expected, "check_worst_views"
-        )
-    order = sorted(range(len(per_image)), key=lambda i: float(per_image[i]))
-    if got == [_view_of(val_ids[i]) for i in order[:3]] or set(got) == {_view_of(val_ids[i]) for i in order[:3]}:
-        raise _miss(
-            f"{got} are the views of the three worst *images*; average each view over all validation cars first, "
-            "then pick the three lowest means",
-            reveal,
-            expected,
-            "check_worst_views",
-        )
-    first_car = val_ids[0].rsplit("_", 1)[0]
-    one_car = [i for i, image_id in enumerate(val_ids) if image_id.rsplit("_", 1)[0] == first_car]
-    if len(one_car) < len(val_ids):
-        car_dice = _mean_dice_per_view([val_ids[i] for i in one_car], [per_image[i] for i in one_car])
-        if set(got) == set(sorted(car_dice, key=car_dice.get)[:3]):
-            raise _miss(
-                f"{got} are the worst views of the first car only; average each view over all validation cars",
-                reveal,
-                expected,
-                "check_worst_views",
-            )
-    wrong = next(v for v in got if not is_worst(v))
-    if wrong not in view_dice:
-        found = f"view {wrong} is not a view of val_ids"
-    else:
-        found = f"view {wrong} has a mean Dice of {view_dice[wrong]:.4f}, and at least three views score lower"
-    raise _miss(
-        f"{found}; average per_image over the images of each view (the number after the last '_' of an id), then "
-        "take the three lowest means",
-        reveal,
-        expected,
-        "check_worst_views",
+# --- Experiment 3: does the tuned threshold hold on new cars? ---------------------------------------------------
+# Five cars of two images each, (object level, background level) per image: the best threshold of the first two
+# cars (0.45), of the other three (0.2), of all five (0.3), of the first five images (0.4) and of the first three
+# cars (0.35) all differ, each by a margin, and every slip below gives its own number.
+_THRESHOLD_LEVELS = [(0.5, 0.15), (0.65, 0.3), (0.7, 0.1), (0.7, 0.2), (0.45, 0.2)]
+_THRESHOLD_LEVELS += [(0.3, 0.15), (0.35, 0.2), (0.35, 0.25), (0.4, 0.2), (0.65, 0.2)]
+_GRID = [round(0.05 * i, 2) for i in range(1, 20)]  # section 10's thresholds
+
+
+def _threshold_case() -> tuple[list[str], torch.Tensor, torch.Tensor]:
+    """(val_ids, val_probs, val_masks) as predict_loader returns them; no probability lies near a threshold."""
+    n = len(_THRESHOLD_LEVELS)
+    masks = torch.zeros(n, 1, 8, 8)
+    masks[:, :, 2:6, 2:6] = 1
+    probs = torch.full((n, 1, 8, 8), 0.02)
+    hard = torch.zeros(8, 8, dtype=torch.bool)  # background pixels the model is unsure of
+    hard[0], hard[7], hard[1, :4] = True, True, True
+    for k, (level, background) in enumerate(_THRESHOLD_LEVELS):
+        probs[k, 0, 2:6, 2:6] = level + (torch.arange(16) * 0.025 - 0.1875).reshape(4, 4)  # odd multiples of 0.0125
+        probs[k, 0][hard] = background + torch.arange(20) * 0.025 - 0.2375
+    val_ids = [f"{car}_{view:02d}" for car in _CARS + ("fc2a9b0e4d17",) for view in (1, 9)]
+    return val_ids, probs.clamp(0.01, 0.99).half(), masks.to(torch.uint8)
+
+
+_SLIPS = {  # what a slip computes -> how to say it
+    "in sample": "the gain on the cars the threshold was picked on, which flatters it; measure it on the other half",
+    "sign": "the sign is reversed: Dice at the tuned threshold minus Dice at 0.5",
+    "on all": "the gain on all the validation cars; measure it on the other half only",
+    "dice": "a Dice, not a gain; subtract the Dice at 0.5 on the same images",
+    "threshold": "the threshold itself as the gain; report the Dice it gains over 0.5 on the other half",
+    "percent": "a gain that looks like a percentage; report the gain as a Dice difference",
+    "swapped": "the halves are swapped; pick on the first len(val_cars) // 2 sorted cars and measure on the rest",
+    "picked on all": "a threshold picked on all the validation cars (as section 10 did); pick it on the first half",
+    "section 10": "section 10's gain, picked and measured on all the validation cars; pick on one half, measure on "
+    "the other",
+    "images": "halves that split the *images*; split the cars (car_of) so no car is on both sides",
+    "rounded up": "a first half with one car too many; tune on the first len(val_cars) // 2 cars (rounded down)",
+}
+
+
+def _threshold_answers(val_ids: list[str], probs: torch.Tensor, masks: torch.Tensor):
+    """({each tied best threshold of the first half of the cars: its gain on the rest}, {slip: (threshold, gain)})."""
+    from unet_tutorial.metrics import dice_score
+
+    cars = sorted({_car_of(i) for i in val_ids})
+
+    def rows_of(tune_cars) -> torch.Tensor:
+        return torch.tensor([_car_of(i) in tune_cars for i in val_ids])
+
+    def pick(rows: torch.Tensor) -> float:
+        return max(_GRID, key=lambda t: dice_score(probs[rows] > t, masks[rows]))
+
+    def picked_on(rows: torch.Tensor, measured: torch.Tensor) -> tuple[float, float]:
+        return pick(rows), gain(pick(rows), measured)
+
+    def gain(t: float, rows: torch.Tensor) -> float:
+        return dice_score(probs[rows] > t, masks[rows]) - dice_score(probs[rows] > 0.5, masks[rows])
+
+    tune, every = rows_of(cars[: len(cars) // 2]), torch.ones(len(val_ids), dtype=torch.bool)
+    scores = {t: dice_score(probs[tune] > t, masks[tune]) for t in _GRID}
+    best = {t: gain(t, ~tune) for t in _GRID if scores[t] >= max(scores.values()) - 1e-12}
+    tuned, right = next(iter(best.items()))
+    by_image, rounded_up = torch.arange(len(val_ids)) < len(val_ids) // 2, rows_of(cars[: (len(cars) + 1) // 2])
+    return best, {
+        "in sample": (tuned, gain(tuned, tune)),
+        "sign": (tuned, -right),
+        "on all": (tuned, gain(tuned, every)),
+        "dice": (tuned, dice_score(probs[~tune] > tuned, masks[~tune])),
+        "threshold": (tuned, tuned),
+        "percent": (tuned, 100 * right),
+        "swapped": picked_on(~tune, tune),
+        "picked on all": picked_on(every, ~tune),
+        "section 10": picked_on(every, every),
+        "images": picked_on(by_image, ~by_image),
+        "rounded up": picked_on(rounded_up, ~rounded_up),
+    }
+
+
+def _threshold_miss(result, val_ids, probs, masks, where: str) -> str | None:
+    """What is wrong with result, the learner's (threshold, gain) for the data; None when nothing is."""
+    best, slips = _threshold_answers(val_ids, probs, masks)
+    try:
+        threshold, gain = (float(v) for v in result)
+    except (TypeError, ValueError):
+        return f"{where}: held_out_gain returned {result!r}; return two numbers, (threshold, gain)"
+    if any(math.isclose(threshold, t, abs_tol=1e-6) and abs(gain - g) <= 1e-4 for t, g in best.items()):
+        return None
+    said = f"{where}: you returned threshold {threshold}, gain {gain:+.4f}"
+    if math.isnan(gain):
+        return f"{said}: a Dice of no images; check the boolean index, one True/False per image of val_ids"
+    if any(math.isclose(gain, t, abs_tol=1e-6) and abs(threshold - g) <= 1e-4 for t, g in best.items()):
+        return f"{said}: the two are swapped; return (threshold, gain)"
+    for slip, (t, g) in slips.items():
+        if math.isclose(threshold, t, abs_tol=1e-6) and abs(gain - g) <= 1e-4 and abs(g - best.get(t, math.inf)) > 1e-4:
+            return f"{said}: {_SLIPS[slip]}"
+    if any(math.isclose(threshold, t, abs_tol=1e-6) for t in best):
+        return f"{said}: the threshold is right, the gain is not: Dice at it minus Dice at 0.5 on the other cars"
+    return (
+        f"{said}: that threshold is not the best of `thresholds` on the images of the first len(val_cars) // 2 "
+        "sorted validation cars; score each threshold there with dice_score and keep the highest"
     )
-
-
-def _threshold_halves(val_ids: list[str]) -> torch.Tensor:
-    cars = sorted({i.rsplit("_", 1)[0] for i in val_ids})
-    tune_cars = set(cars[: len(cars) // 2])
-    return torch.tensor([i.rsplit("_", 1)[0] in tune_cars for i in val_ids])
 
 
 def check_threshold_gain(
-    threshold_gain: float, val_ids: list[str], val_probs: torch.Tensor, val_masks: torch.Tensor, reveal: bool = False
+    held_out_gain: Callable[..., tuple[float, float]],
+    val_ids: list[str],
+    val_probs: torch.Tensor,
+    val_masks: torch.Tensor,
+    reveal: bool = False,
 ) -> None:
-    """Notebook 03: the Dice gain (tuned threshold minus 0.5) on validation cars the threshold was not tuned on.
+    """Notebook 03: ``held_out_gain(val_ids, val_probs, val_masks, thresholds)`` returns ``(threshold, gain)``.
 
-    The threshold is the best of 0.05, 0.10, ..., 0.95 on the first half of the sorted validation cars; the gain
-    is measured on the other half.
+    The threshold is the best of ``thresholds`` (0.05, 0.10, ..., 0.95) on the images of the first half of the
+    sorted validation cars; the gain is its Dice minus the Dice at 0.5 on the other half. Checked on a crafted case
+    where each known slip gives its own numbers, then on the run's validation images.
 
     Args:
-        reveal: after a miss, also show the gain that was expected.
+        reveal: after a miss, also show the threshold and gain that were expected.
     """
-    from unet_tutorial.metrics import dice_score
-
-    tune = _threshold_halves(val_ids)
-    if not tune.any():
-        print("only one validation car: no second half to measure on, nothing to check (hold out more cars)")
-        return
-    grid = [round(0.05 * i, 2) for i in range(1, 20)]
-
-    def pick(rows: torch.Tensor) -> float:
-        return max(grid, key=lambda t: dice_score(val_probs[rows] > t, val_masks[rows]))
-
-    def gain(threshold: float, rows: torch.Tensor) -> float:
-        return dice_score(val_probs[rows] > threshold, val_masks[rows]) - dice_score(
-            val_probs[rows] > 0.5, val_masks[rows]
-        )
-
-    tuned, test, every = pick(tune), ~tune, torch.ones_like(tune)
-    expected, in_sample = gain(tuned, test), gain(tuned, tune)
-    got = float(threshold_gain)
-    if abs(got - expected) <= 1e-4:
-        print(f"threshold {tuned}: {in_sample:+.4f} Dice on the cars it was picked on, {expected:+.4f} on the others")
-        passed("threshold_gain")
-        return
-    shown = f"{expected:+.4f} (threshold {tuned})"
-    if math.isnan(got):
-        raise _miss(
-            "threshold_gain is NaN: a Dice of no images; check the boolean index, one True/False per image of val_ids",
-            reveal,
-            shown,
-            "check_threshold_gain",
-        )
-    first_images = torch.arange(len(val_ids)) < len(val_ids) // 2
-    tuned_all = pick(every)
-    wrong = [
-        (
-            in_sample,
-            f"{got:+.4f} is the gain on the cars the threshold ({tuned}) was picked on, which flatters it; measure it "
-            "on the other half of the validation cars",
-        ),
-        (-expected, f"the sign is reversed: Dice at the tuned threshold ({tuned}) minus Dice at 0.5"),
-        (
-            gain(pick(test), tune),
-            f"{got:+.4f}: the halves are swapped; pick the threshold on the first len(val_cars) // 2 sorted cars and "
-            "measure on the rest",
-        ),
-        (
-            gain(tuned_all, test),
-            f"{got:+.4f}: the threshold was picked on all the validation cars (as section 10 did); pick it on the "
-            "first half only",
-        ),
-        (
-            gain(tuned_all, every),
-            f"{got:+.4f} is section 10's gain, picked and measured on all the validation cars; pick on one half, "
-            "measure on the other",
-        ),
-        (
-            dice_score(val_probs[test] > tuned, val_masks[test]),
-            f"{got:.4f} is a Dice, not a gain; subtract the Dice at 0.5 on the same images",
-        ),
-        (tuned, f"{got} is the threshold itself; report the Dice it gains over 0.5 on the other half"),
-        (100 * expected, f"{got:+.4f} looks like a percentage; report the gain as a Dice difference"),
-        (
-            gain(pick(first_images), ~first_images),
-            f"{got:+.4f}: the halves split the *images*; split the cars (car_of) so no car is on both sides",
-        ),
-    ]
-    for value, message in wrong:
-        if abs(got - value) <= 1e-4 and abs(value - expected) > 1e-4:
-            raise _miss(message, reveal, shown, "check_threshold_gain")
-    raise _miss(
-        f"{got:+.4f} is not the gain on the other half: pick the best of 0.05, 0.10, ..., 0.95 on the images of the "
-        f"first len(val_cars) // 2 sorted validation cars ({int(tune.sum())} images), then take Dice at it minus "
-        "Dice at 0.5 on the other cars' images",
-        reveal,
-        shown,
-        "check_threshold_gain",
-    )
+    cases = [(*_threshold_case(), "on the check's test case (5 cars of 2 images)")]
+    if len({_car_of(i) for i in val_ids}) > 1:
+        cases.append((val_ids, val_probs, val_masks, "on your run"))
+    for ids, probs, masks, where in cases:
+        result, miss = _call(held_out_gain, where, list(ids), probs.clone(), masks.clone(), np.array(_GRID))
+        miss = miss or _threshold_miss(result, ids, probs, masks, where)
+        if miss is not None:
+            best = _threshold_answers(ids, probs, masks)[0]
+            shown = " or ".join(f"threshold {t}, gain {g:+.4f}" for t, g in best.items())
+            raise _miss(miss, reveal, shown, "check_threshold_gain")
+    if len(cases) == 1:
+        print("only one validation car: no second half to measure on, your run was not checked (hold out more cars)")
+    passed("threshold_gain")

@@ -1,11 +1,14 @@
 """Every exercise self-check rejects a known-wrong answer (the right answers run in tests/test_notebooks.py)."""
 
 import inspect
+import tempfile
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
+from ade20k_fakes import AlwaysWall, thin_lines
 
 from unet_tutorial.course.exercises import carvana, losses, multiclass, transfer, unet
 
@@ -190,35 +193,18 @@ CONFUSION_PLAIN = torch.tensor([[90, 5, 5, 0], [10, 80, 10, 0], [20, 20, 10, 0],
 CONFUSION_WEIGHTED = torch.tensor([[50, 10, 30, 10], [10, 40, 30, 20], [5, 5, 35, 5], [0, 1, 1, 8]])
 
 
-class AlwaysWall(torch.nn.Module):
-    """Predicts class 0 (wall) everywhere, at the resolution of its input."""
-
-    def forward(self, images):
-        logits = torch.zeros(images.shape[0], 150, *images.shape[-2:])
-        logits[:, 0] = 1
-        return logits
-
-
-def thin_lines_ade20k():
-    """A one-image ADE20K validation folder: wall, with class 5 on every odd row, which a 2x nearest downsizing
-    drops. Always-wall scores mIoU 1.0 at half resolution and 0.25 at the annotation's."""
-    import tempfile
-    from pathlib import Path
-
-    from PIL import Image
-
-    root = Path(tempfile.mkdtemp(prefix="thin_lines_"))
-    (root / "images" / "validation").mkdir(parents=True)
-    (root / "annotations" / "validation").mkdir(parents=True)
-    labels = np.ones((32, 32), np.uint8)  # file label 1 = wall (class 0)
-    labels[1::2] = 6  # file label 6 = class 5
-    Image.fromarray(np.full((32, 32, 3), 128, np.uint8)).save(root / "images" / "validation" / "ADE_val_00000001.jpg")
-    Image.fromarray(labels).save(root / "annotations" / "validation" / "ADE_val_00000001.png")
-    return root
+def thin_lines_folder() -> Path:
+    return thin_lines(Path(tempfile.mkdtemp(prefix="thin_lines_")))
 
 
 def annotation_resolution_answers(at_network, at_annotation):
-    return lambda: (at_network, at_annotation, AlwaysWall(), thin_lines_ade20k(), 16)
+    return lambda: (
+        at_network,
+        at_annotation,
+        AlwaysWall(),
+        thin_lines_folder(),
+        16,
+    )
 
 
 # Probabilities where the best threshold is clearly below 0.5: the object's pixels sit at 0.3.
@@ -329,7 +315,7 @@ def test_new_self_checks_accept_the_right_answer():
 
 def test_notebook_05_self_checks_accept_the_right_answer():
     exercises.check_weighting_effect(-0.2512, 0.1696, CONFUSION_PLAIN, CONFUSION_WEIGHTED, TRAIN_SHARE)  # gaps, w - p
-    exercises.check_annotation_resolution(1.0, 0.25, AlwaysWall(), thin_lines_ade20k(), short_side=16)
+    exercises.check_annotation_resolution(1.0, 0.25, AlwaysWall(), thin_lines_folder(), short_side=16)
     exercises.check_padding_share(0.22)
     exercises.check_padding_share(0.10, short_side=512)
 

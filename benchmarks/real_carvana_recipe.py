@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> dict:
         train_loader.dataset.decode_size = val_loader.dataset.decode_size = None
     train_start, train_cpu_start = time.perf_counter(), time.process_time()
     history = fit(
-        model, train_loader, val_loader, epochs=args.epochs, loss_fn=ComboLoss({"bce": 1.0, "dice": 1.0}),
+        model, train_loader, val_loader, epochs=args.epochs, loss_fn=ComboLoss({"cross_entropy": 1.0, "dice": 1.0}),
         optimizer=optimizer, device="cpu", num_classes=1, scheduler="onecycle", checkpoint_dir=work / "run",
         progress=False,
     )  # fmt: skip

@@ -107,3 +107,16 @@ def test_gpu_check_dry_run_starts_every_step(tmp_path):
     assert report.name == "gpu_check_dry_run.md" and (tmp_path / "bench_train.json").is_file()
     for step in ("bench_train unet-small", "bench_data", "03 UNet", "04 DenseNetUNet", "05 UNet"):
         assert step in table
+
+
+@pytest.mark.slow
+def test_the_real_carvana_recipe_runs_end_to_end_on_the_official_layout(official_data, tmp_path):
+    """benchmarks/real_carvana_recipe.py, as the README's command runs it, on three drawn cars in Kaggle's layout."""
+    recipe = _load("real_carvana_recipe")
+    results = recipe.main(
+        ["--data", str(official_data / "carvana"), "--work", str(tmp_path), "--image-size", "32x48", "--epochs", "1"]
+        + ["--val-fraction", "0.34", "--batch-size", "4", "--threads", "1", "--json", str(tmp_path / "r.json")]
+    )
+    assert results["val_images"] == 16 and results["train_images"] > 0  # one whole car held out, of three
+    assert 0 <= results["full_resolution_dice"] <= 1 and 0 <= results["val_dice_at_image_size"] <= 1
+    assert json.loads((tmp_path / "r.json").read_text())["best_epoch"] == 1

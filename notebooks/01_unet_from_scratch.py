@@ -32,8 +32,8 @@
 #
 # **Runtime**: a few minutes on a laptop CPU, less on a Colab GPU (the README's table has measured times).
 #
-# **For a 90-minute lab**: the sections marked *core* (1 to 5) and the exercises; the *optional* sections (6 to
-# 8) build on them and can be left for later. "Run all" works with or without them.
+# **For a 90-minute lab**: the sections marked *core* (1, 2, 3 and 5) and the exercises; the *optional* sections (4
+# and 6 to 8) build on them and can be left for later. "Run all" works with or without them.
 
 # %%
 # Setup: on Colab, install this course's package at the release this notebook was written for (its git tag), or
@@ -151,8 +151,9 @@ plt.show()
 # a **decoder** brings the resolution back up.
 #
 # What can a decoder recover from the bottom of the U alone? After 4 poolings every cell of the bottom grid
-# stands for 16 x 16 input pixels. An analogy (the real bottleneck keeps 1024 numbers per cell, not one, so
-# it can hold more than this): average the mask over 16 x 16 cells, blow it up again, and threshold at 0.5.
+# stands for 16 x 16 input pixels. An analogy (a real bottleneck keeps many numbers per cell, not one: 16 times the
+# first level's channels, so 1024 in the paper's U-Net with its 64, and it can hold more than this): average the mask
+# over 16 x 16 cells, blow it up again, and threshold at 0.5.
 
 # %%
 import torch.nn.functional as F
@@ -172,7 +173,7 @@ plt.show()
 wrong = (restored != masks).float().mean().item()
 kept = ((restored * masks).sum() / masks.sum()).item()
 print(f"over all {len(masks)} images: {wrong:.1%} of the pixels are wrong after the round trip, "
-      f"and only {kept:.0%} of the foreground comes back")
+      f"and {kept:.0%} of the foreground comes back")
 
 # %% [markdown]
 # Big shapes come back as blobs, their edges in the wrong place; small or thin ellipses can vanish
@@ -359,7 +360,9 @@ except ValueError as error:
     print("ValueError:", error)
 
 # %% [markdown]
-# ## 4. How big is it, and how far does it see? (core, ~10 min)
+# ## 4. How big is it, and how far does it see? (optional, ~10 min)
+#
+# Skip it in a short lab: no core section needs it, and experiment 2 says what it takes from it.
 #
 # Where do the 31 million parameters sit? A 3x3 convolution from C to C' channels has 9·C·C' weights, so each
 # encoder (and decoder) block holds about four times the one a level above it: the bottom two levels hold most
@@ -418,7 +421,9 @@ print("receptive field of UNet():", receptive_field(unet), "pixels")
 #
 # Before any real data set, a model must be able to memorise a handful of images: if the loss does not fall
 # steadily, by ten times or more, something is broken (a wrong shape, a detached tensor, a bad learning rate).
-# And this is where we see what the skips of section 2 are worth.
+# We train the U-Net with its skips and without them, and both must pass this plumbing check. What the skips of
+# section 2 are worth would show only on images a model never trained on, after training on many: a handful is
+# too few to tell, whichever way it falls.
 #
 # Our two classes, ellipse and background, need only **one logit per pixel** (`num_classes=1`): its sigmoid
 # is the probability of "ellipse". The loss for it is **binary cross-entropy** (BCE);
@@ -510,7 +515,7 @@ from IPython.display import display
 from unet_tutorial.metrics import dice_score
 
 
-def dice_per_image(preds: torch.Tensor, masks: torch.Tensor) -> list[float]:
+def dice_of_each_image(preds: torch.Tensor, masks: torch.Tensor) -> list[float]:
     """Each image's Dice: (N, 1, H, W) 0/1 predictions and masks -> N numbers (dice_score gives their mean)."""
     return [dice_score(preds[i:i + 1], masks[i:i + 1]) for i in range(len(masks))]
 
@@ -529,18 +534,28 @@ show(images[:3], masks[:3], preds["no skips"][:3], titles=["no skips"] * 3)
 # @title How well did each model memorise its images?
 from unet_tutorial.course.reading import compare
 
-memorised = {label: dice_per_image(preds[label], masks) for label in preds}
+memorised = {label: dice_of_each_image(preds[label], masks) for label in preds}
+names = {"U-Net": "the U-Net", "no skips": "the model without skips"}
 gap = compare("the U-Net", memorised["U-Net"], "the model without skips", memorised["no skips"])
-both = " Both memorised their images almost perfectly." if min(map(np.mean, memorised.values())) > 0.99 else ""
+short_of = [names[label] for label, scores in memorised.items() if np.mean(scores) <= 0.99]
+near_perfect = not short_of  # both memorised their images: Dice above 0.99
+if near_perfect:
+    both = (f"Both memorised their images almost perfectly, so memorising a few images is possible even without "
+            f"skips: the bottleneck of this model holds 16 x {BASE_CHANNELS} = {16 * BASE_CHANNELS} numbers per cell, "
+            "not the single number of section 2's analogy, and training can pack the edges of a few masks into them.")
+else:
+    both = (f"{' and '.join(short_of)} stayed at or below Dice 0.99 on them"
+            + (", after smoke mode's few steps." if MODE == "smoke" else "."))
+both = both[0].upper() + both[1:]  # a sentence's first letter ("The U-Net"; str.capitalize would write "U-net")
 reading(f"""
-On the {len(masks)} images they trained on, the U-Net scores Dice {np.mean(memorised["U-Net"]):.3f} and the model
-without skips {np.mean(memorised["no skips"]):.3f}.{both} Compared image by image:
+On the {len(masks)} images they trained on, the U-Net scores Dice {np.mean(memorised["U-Net"]):.4f} and the model
+without skips {np.mean(memorised["no skips"]):.4f}. {both} Compared image by image:
 {gap.sentence() if gap.difference else "the two score the same on every image"}.
 """)
 
 # %% [markdown]
-# Where does the no-skips model go wrong? We zoom into its worst image, around its mistakes: each wrong pixel in
-# red, the true mask in grey.
+# Where do the two go wrong? We zoom into the no-skips model's worst image, around its mistakes: each wrong pixel
+# in red, the true mask in grey. Then we count the mistakes that lie near a shape's edge.
 
 # %%
 worst = int((preds["no skips"] != masks).flatten(1).sum(1).argmax())  # the no-skips model's worst image
@@ -567,28 +582,48 @@ plt.show()
 band = (F.max_pool2d(masks, 5, stride=1, padding=2) != -F.max_pool2d(-masks, 5, stride=1, padding=2))  # (N, 1, H, W)
 on_edges = {label: int(((preds[label] != masks) & band).sum()) for label in preds}
 wrong = {label: int((preds[label] != masks).sum()) for label in preds}
-print("wrong pixels within 2 pixels of an edge:", {label: f"{on_edges[label]} of {wrong[label]}" for label in preds})
+band_share = band.float().mean().item()  # the band's share of all pixels: where mistakes would fall by chance
+print(f"the edge band: {band_share:.1%} of the pixels; wrong pixels in it:",
+      {label: f"{on_edges[label]} of {wrong[label]}" for label in preds})
 
 # %% tags=["reading"] jupyter={"source_hidden": true}
 # @title Where do the mistakes sit?
-if wrong["no skips"] == 0:
-    where = "The model without skips made no mistake at all on these images: with this few, it memorised them."
+def tally(label: str) -> str:
+    if wrong[label] == 0:
+        return f"{names[label]} got no pixel wrong"
+    plural = "" if wrong[label] == 1 else "s"
+    return (f"{names[label]} got {wrong[label]} pixel{plural} wrong, {on_edges[label]} of them in the band "
+            f"({on_edges[label] / wrong[label]:.0%})")
+
+
+erring = [label for label in preds if wrong[label]]
+shares = {label: on_edges[label] / wrong[label] for label in erring}
+on_edge = [label for label in erring if shares[label] > max(0.5, band_share)]
+if not erring:
+    where = "so there is nothing to locate: with this few images, both memorised them exactly."
+elif len(on_edge) == len(erring):
+    whose = "both models' mistakes" if len(erring) == 2 else f"the mistakes of {names[erring[0]]}"
+    times = min(shares.values()) / band_share
+    where = (f"so {whose} sit mostly on edges: their share in the band is "
+             + (f"at least {int(times)} times" if times >= 2 else "more than") + " the band's share of the pixels.")
+    if near_perfect:
+        where += (" That is where the last mistakes of any model that has nearly memorised its masks sit (a pixel "
+                  "whose 5 x 5 neighbourhood holds one label is the easy case), with skips or without: where they "
+                  "sit does not tell the two apart here, only how many there are could, and the comparison above "
+                  "reads that against its noise.")
+elif on_edge:
+    elsewhere = next(label for label in erring if label not in on_edge)
+    where = (f"so the mistakes of {names[on_edge[0]]} sit mostly on edges, those of {names[elsewhere]} mostly "
+             "elsewhere: look at the zoom for where.")
 else:
-    share = on_edges["no skips"] / wrong["no skips"]
-    where = (f"Of the no-skips model's {wrong['no skips']} wrong pixels, {share:.0%} lie within 2 pixels of a "
-             "shape's edge"
-             + (": its mistakes sit on the **edges**, the *where* that section 2's round trip lost."
-                if share > 0.5 else ", so in this run most of them are not on edges: look at the zoom for where."))
+    where = "so in this run most mistakes are not on edges: look at the zoom for where."
+first = tally("U-Net")
 reading(f"""
-{where} The U-Net got {wrong["U-Net"]} pixel{"" if wrong["U-Net"] == 1 else "s"} wrong, {on_edges["U-Net"]} of them
-near an edge.
+The edge band, the pixels within 2 of a shape's edge, is {band_share:.0%} of all the pixels.
+{first[0].upper() + first[1:]}, and {tally("no skips")}: {where}
 """)
 
 # %% [markdown]
-# Memorising a few images is possible even without skips: the real bottleneck holds 16 x base_channels numbers
-# per cell, not the single number of section 2's analogy, and training can pack the edges of a few masks into
-# them.
-#
 # Memorising is not segmenting, though. The test that counts is on images the model has never seen: as many new
 # ones, drawn the same way (another seed).
 
@@ -598,7 +633,7 @@ new_dice, new_wrong = {}, {}
 for label, model in (("U-Net", with_skips), ("no skips", no_skips)):
     with torch.no_grad():
         new_preds = (model(new_images.to(DEVICE)) > 0).float().cpu()  # (N, 1, H, W)
-    new_dice[label], new_wrong[label] = dice_per_image(new_preds, new_masks), int((new_preds != new_masks).sum())
+    new_dice[label], new_wrong[label] = dice_of_each_image(new_preds, new_masks), int((new_preds != new_masks).sum())
     print(f"{label:>9} on new images: Dice {np.mean(new_dice[label]):.4f}, "
           f"{new_wrong[label]:,} of {new_masks.numel():,} pixels wrong")
 nothing_wrong = int(new_masks.sum())  # predicting "no ellipse" everywhere misses every foreground pixel
@@ -611,7 +646,6 @@ for label in new_dice:
     drop = np.mean(memorised[label]) - np.mean(new_dice[label])
     drops[label] = f"{abs(drop):.3f} {'below' if drop >= 0 else 'above'}"
 beats = [label for label in new_wrong if new_wrong[label] < nothing_wrong]
-names = {"U-Net": "the U-Net", "no skips": "the model without skips"}
 if not beats:
     against_nothing = "neither does better than predicting nothing"
 elif len(beats) == 2:
@@ -624,7 +658,8 @@ reading(f"""
 On {len(new_masks)} new images the U-Net scores Dice {np.mean(new_dice["U-Net"]):.3f}, {drops["U-Net"]} its score on
 the images it memorised, and the model without skips {np.mean(new_dice["no skips"]):.3f}, {drops["no skips"]} its
 own. They get {new_wrong["U-Net"]:,} and {new_wrong["no skips"]:,} pixels wrong, where predicting "no ellipse"
-everywhere gets {nothing_wrong:,} wrong: {against_nothing}. Between the two, image by image: {new_gap.sentence()}.
+everywhere gets {nothing_wrong:,} wrong: {against_nothing}. Between the two, image by image (one training run of
+each: the noise counts which images were drawn, not another seed's training): {new_gap.sentence()}.
 """)
 
 # %% [markdown]
@@ -662,12 +697,13 @@ nn.init.ones_(overlapping.weight)
 unet_style = nn.ConvTranspose2d(1, 1, kernel_size=2, stride=2, bias=False)  # random weights, as at the start
 ups = {"transposed k=3 s=2": overlapping, "transposed k=2 s=2 (random)": unet_style,
        "bilinear x2": lambda t: F.interpolate(t, scale_factor=2, mode="bilinear")}
-fig, axes = plt.subplots(2, 3, figsize=(10, 6.4))
+fig, axes = plt.subplots(2, 3, figsize=(11, 6.4), layout="constrained")
 for row, (name, picture) in enumerate((("flat", flat), ("ramp", ramp))):
     for col, (title, up) in enumerate(ups.items()):
         with torch.no_grad():
             output = up(picture)[0, 0]  # (16, 16) or (17, 17)
-        axes[row, col].imshow(output, cmap="magma", vmin=min(0.0, output.min().item()))  # flat stays bright
+        shown = axes[row, col].imshow(output, cmap="magma", vmin=min(0.0, output.min().item()))  # flat stays bright
+        fig.colorbar(shown, ax=axes[row, col], shrink=0.8, label="output value")  # each panel has its own scale
         axes[row, col].set_title(f"{title}, {name} input", fontsize=9)
         axes[row, col].axis("off")
 plt.show()
@@ -722,7 +758,7 @@ for merge, merged_channels in (("concat", 128), ("addition", 64)):
 
 # %%
 from unet_tutorial.course.widgets import interactive_or_static
-from unet_tutorial.measure import activation_bytes
+from unet_tutorial.measure import activation_bytes, receptive_field  # noqa: F811 (section 4 may be skipped)
 
 
 def describe(depth: int, base_channels: int, image_size: int) -> plt.Figure:
@@ -731,15 +767,16 @@ def describe(depth: int, base_channels: int, image_size: int) -> plt.Figure:
     params = sum(p.numel() for p in model.parameters())
     memory = activation_bytes(model, image_size) / 2**20
     field = receptive_field(model)
-    fig, axes = plt.subplots(1, 3, figsize=(10, 2.6))
-    for ax, value, label, limit in zip(axes, [params / 1e6, memory, field],
-                                       ["parameters (M)", f"activations at {image_size}² (MiB/image)",
-                                        "receptive field (px)"], [130, 2500, 500]):
+    fig, axes = plt.subplots(1, 3, figsize=(10, 2.9))
+    bars = [("parameters", params / 1e6, "{:,.1f} M", "parameters (millions)", 130),
+            ("activations", memory, "{:,.1f} MiB", f"MiB per image of {image_size} x {image_size} pixels", 2500),
+            ("receptive field", field, "{:,.0f} px", "pixels along one side", 500)]
+    for ax, (name, value, shown, unit, limit) in zip(axes, bars):
         ax.barh([0], [value], color="tab:blue")
         ax.set_xlim(0, max(limit, value * 1.1))
         ax.set_yticks([])
-        ax.set_title(f"{label}: {value:,.1f}" if label != "receptive field (px)" else f"{label}: {value:,.0f}",
-                     fontsize=9)
+        ax.set_xlabel(unit, fontsize=9)
+        ax.set_title(f"{name}: {shown.format(value)}", fontsize=9)
     fig.suptitle(f"UNet(depth={depth}, base_channels={base_channels})", fontsize=10)
     fig.tight_layout()
     plt.close(fig)
@@ -765,8 +802,9 @@ interactive_or_static(describe, static=[{"depth": 4, "base_channels": 64, "image
 # images are on. Memory: what one forward pass allocates and still holds at its end, which is what it keeps
 # for backward; on a GPU it reads `torch.cuda.memory_allocated` before and after, on the CPU it asks
 # `torch.profiler`, which records every allocation and free. Time: one forward + backward pass, gradients
-# zeroed before it. One pass's time is noisy (other programs, caches, the clock speed), so we measure each model
-# several times, the two in turn, and compare medians.
+# zeroed before it. One pass's time is noisy (other programs, caches, the clock speed), and a model's first pass
+# is slower still (memory to allocate, caches cold): so each model runs one untimed warm-up pass, then we time them
+# several times in turn, plain then checkpointing, and compare each pair timed back to back.
 
 # %%
 from unet_tutorial.measure import activation_bytes, measure_training_step  # noqa: F811 (section 7 may be skipped)
@@ -776,6 +814,8 @@ arms = {}
 for checkpointing in (False, True):
     set_seed(SEED)  # the same weights for both
     arms[checkpointing] = UNet(base_channels=16, checkpointing=checkpointing).to(DEVICE)
+for model in arms.values():  # a warm-up pass each, not timed: a model's first pass is the slowest
+    measure_training_step(model, x)
 kept_mib, seconds = {False: [], True: []}, {False: [], True: []}
 for _ in range(CHECKPOINT_REPEATS):  # the two in turn, so that a slow spell of the machine hits both
     for checkpointing, model in arms.items():
@@ -794,6 +834,8 @@ print(f"forward + backward, median of {CHECKPOINT_REPEATS}: {time_off:.3f} s -> 
       f"({time_on / time_off:.2f}x the time)")
 for checkpointing, times in seconds.items():
     print(f"  {'checkpointing' if checkpointing else 'plain':>13}: " + ", ".join(f"{t:.3f}" for t in times) + " s")
+ratios = [on / off for off, on in zip(seconds[False], seconds[True])]  # each pair timed back to back
+print("  checkpointing / plain, pair by pair: " + ", ".join(f"{r:.2f}" for r in ratios))
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(8, 3))
@@ -814,20 +856,22 @@ plt.show()
 # @title What checkpointing cost and saved, in this run
 from unet_tutorial.course.reading import reading
 
-spread = max((max(t) - min(t)) / np.median(t) for t in seconds.values())  # the wider of the two arms' spreads
 steady = all(max(m) - min(m) < 0.1 for m in kept_mib.values())
-slowdown = time_on / time_off - 1
-if len(seconds[False]) < 3:
-    noise = f"with {len(seconds[False])} passes per model the medians are rough; the full settings time more"
-elif abs(slowdown) > spread:
-    noise = f"a difference larger than that spread, so {'a slowdown' if slowdown > 0 else 'a speed-up'} beyond noise"
+slower = sum(r > 1 for r in ratios)  # the pairs in which checkpointing took longer
+pairs = len(ratios)
+if pairs < 3:
+    noise = f"with {pairs} pairs the comparison is rough; the full settings time more"
+elif slower in (0, pairs):
+    noise = (f"checkpointing was {'slower' if slower else 'faster'} in every one of the {pairs} pairs, so a slow "
+             "spell of the machine, which hits both passes of a pair, does not explain it")
 else:
-    noise = "a difference within that spread: one machine's noise could explain it"
+    noise = (f"checkpointing was slower in {slower} of the {pairs} pairs and faster in the others: this machine's "
+             "noise could explain the difference")
 reading(f"""
 Memory: checkpointing kept {mem_off / mem_on:.1f} times less for backward
 ({"the same in every repeat: memory is counted, not timed" if steady else "it varied a little between repeats"}).
-Time: the median pass took {time_on / time_off:.2f} times as long. The passes of one model spread over up to
-{spread:.0%} of its median, and the gap between the medians is {abs(slowdown):.0%}: {noise}.
+Time, after a warm-up pass of each: the median pass took {time_on / time_off:.2f} times as long, and pair by pair
+(the two timed back to back) the ratio ran from {min(ratios):.2f} to {max(ratios):.2f}: {noise}.
 """)
 
 # %% [markdown]
@@ -879,7 +923,8 @@ check_bilinear_up(BilinearUp)
 
 # %% [markdown]
 # ### Experiment 2: how deep must the U be to see a whole 1024 x 1024 image?
-# Section 4 measured the receptive field of `UNet()` (depth 4). Measure the receptive field of depths 1 to 4
+# The receptive field is how many input pixels, along one side, can influence one output pixel; optional section 4
+# measured it for `UNet()` (depth 4) with `receptive_field(model)`. Measure the receptive field of depths 1 to 4
 # only, find the rule that takes one depth's field to the next, and write it as a function `next_field(field)`.
 # Then use it to *predict* the smallest depth whose centre pixel sees the whole of a 1024 x 1024 image, without
 # building the deeper models, and set `depth_to_see_1024`. The check first tests your rule on what you measured,
@@ -960,15 +1005,40 @@ check_pooling_round_trip(first_lossy, masks)
 
 # %% tags=["answer", "reading"] jupyter={"source_hidden": true}
 # @title What the round trip kept, in this run
-smallest = 2 * 0.06 * IMAGE_SIZE  # the smallest ellipse's diameter, in pixels
-before = f"{kept[first_lossy - 1]:.0%} after {first_lossy - 1}" if first_lossy > 1 else "more than that at first"
+import math
+
+smallest = 2 * 0.06 * IMAGE_SIZE  # the smallest ellipse make_shapes can draw: a disc this many pixels across
+# A disc of diameter d covers at most pi d^2 / 4 of a cell of side c (when d <= c): less than half of any cell,
+# wherever the grid falls, once d / c < sqrt(2 / pi), about 0.8. Then every cell it touches averages below 0.5.
+half = math.sqrt(2 / math.pi)
+vanish = next(k for k in range(1, 20) if smallest / 2**k < half)  # the poolings after which it vanishes on its own
+span = smallest / 2**first_lossy  # its width in cells of first_lossy's size
+if span < half:
+    fits = "so it covers less than half of any cell it touches and vanishes on its own"
+elif span < 2 * math.sqrt(2):
+    fits = "so whether a cell it touches is more than half ellipse depends on where the grid falls"
+else:
+    fits = "so some cell lies wholly inside it wherever the grid falls: it shrinks but survives"
+if first_lossy == vanish:
+    timing = "at the same pooling as the prediction for the smallest ellipse"
+elif first_lossy > vanish:
+    timing = (f"{first_lossy - vanish} pooling{'s' if first_lossy - vanish > 1 else ''} after the smallest ellipse "
+              "vanishes: small ellipses hold too few of the foreground's pixels to cost a fifth of it on their own")
+else:
+    timing = (f"{vanish - first_lossy} pooling{'s' if vanish - first_lossy > 1 else ''} before the smallest ellipse "
+              "is sure to vanish: shapes lose pixels at their edges, and small ones may go whole where the grid "
+              "falls badly, before that")
+last = max(kept)
 reading(f"""
-A few poolings cost little, the deep ones cost most of the shapes: at {IMAGE_SIZE} pixels the round trip brought
-back {before}, and {kept[first_lossy]:.0%} after {first_lossy}, so `first_lossy` is {first_lossy} here (a
-different `IMAGE_SIZE` moves it). The prediction: the smallest ellipse, {smallest:.0f} pixels across, spans
-{smallest / 2 ** first_lossy:.1f} cells of {2 ** first_lossy} pixels, so the cells it touches are mostly background
-on average, below 0.5, and it starts to drop out; bigger ones follow a pooling or two later. Exactly the levels
-where U-Net gets its context are the levels that cannot say *where*. The skips carry the *where* across at every level.
+At {IMAGE_SIZE} pixels the round trip brought back {kept[1]:.0%} of the foreground after 1 pooling and
+{kept[last]:.0%} after {last}; `first_lossy` is {first_lossy} here ({kept[first_lossy]:.0%} comes back), and a
+different `IMAGE_SIZE` moves it. The prediction was about the smallest ellipse `make_shapes` can draw, a disc
+{smallest:.0f} pixels across. A disc covers π/4 of the square around it and less of any wider cell, so less than
+half once it is narrower than {half:.1f} cells: after {vanish} poolings, in cells of {2 ** vanish} pixels. In
+`first_lossy`'s cells of {2 ** first_lossy} pixels it spans {span:.1f} cells, {fits}. `first_lossy` counts all the
+foreground together, most of it in bigger ellipses, and here it falls below four fifths {timing}. The deepest levels,
+where U-Net gets its context, are the ones that cannot say *where*; the skips carry the *where* across at every
+level.
 """)
 
 # %% [markdown]
@@ -981,8 +1051,8 @@ where U-Net gets its context are the levels that cannot say *where*. The skips c
 # - Overfitting one small batch tests the plumbing: the loss must fall by ten times or more. It says nothing
 #   about new images (section 5 scored its models on new ones too); scores count only on images never trained on.
 # - `UNet(in_channels=3, num_classes=2)` has 31,037,698 parameters, most in the two deepest levels, and a
-#   receptive field of 200 pixels, which grows fast with depth and not at all with width (experiment 2 has the
-#   rule); it takes any H and W by padding inside.
+#   receptive field of 200 pixels (optional section 4), which grows fast with depth and not at all with width
+#   (experiment 2 has the rule); it takes any H and W by padding inside.
 # - Transposed convolutions learn to up-sample but start with a 2x2 pattern; bilinear + 1x1 conv does not.
 #   Concatenated skips work for any channel counts and keep *what* and *where* apart.
 # - Gradient checkpointing (optional section 8) trades compute for activation memory, with the same gradients;

@@ -407,6 +407,16 @@ this in mind for the next cell.
 # per loss. The training loop is the package's `train_one_epoch` and `evaluate` (notebook 03 takes them apart);
 # only the loss changes. `evaluate` runs a `SegmentationMetrics` over the validation images: per-image Dice at
 # threshold 0.5, foreground IoU and pixel accuracy.
+#
+# What the losses predict for the first epoch: cross-entropy averages over all pixels, and nearly all of them
+# are background, so its quickest way down is "background everywhere": Dice 0 at the pixel accuracy of the lazy
+# model above, the objects found only later. Focal loss with $\alpha = 0.25$ weighs the foreground even less. The
+# Dice loss scores the objects from its first step. The combo starts like cross-entropy, and its Dice term pushes
+# towards the objects. If a longer budget lets them all catch up, the choice of loss matters most when the budget
+# is short and the objects small. The cell prints each model's validation Dice and pixel accuracy after every
+# epoch, and the reading after the plot checks these predictions against them. (On a GPU this notebook trains more
+# images for more epochs with a wider U-Net, where all four may be high after one epoch: compare the first epoch
+# and the gaps there.)
 
 # %%
 from torch.utils.data import DataLoader, TensorDataset
@@ -419,23 +429,26 @@ train_loader = DataLoader(TensorDataset(train_images, train_masks), batch_size=B
 val_loader = DataLoader(TensorDataset(val_images, val_masks), batch_size=BATCH_SIZE)
 experiment = {"BCE": losses.cross_entropy, "Dice": losses.dice_loss, "focal": losses.focal_loss,
               "Combo": losses.ComboLoss()}  # default weights: BCE 3, Dice 1, focal 4, as in section 2
-results, models, val_dice = {}, {}, {}
+results, models, val_dice, val_accuracy = {}, {}, {}, {}
 for name, loss_fn in tqdm(experiment.items(), desc="losses"):
     set_seed(SEED)  # the same initial weights and batches for every loss
     model = UNet(in_channels=3, num_classes=1, base_channels=BASE_CHANNELS, depth=DEPTH).to(DEVICE)
     optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
-    val_dice[name] = []
+    val_dice[name], val_accuracy[name] = [], []
     for epoch in range(1, EPOCHS + 1):
         train_one_epoch(model, train_loader, loss_fn, optimizer, DEVICE, epoch=epoch, progress=False)
         results[name] = evaluate(model, val_loader, DEVICE, num_classes=1, progress=False)
         val_dice[name].append(results[name]["dice_per_image"])
+        val_accuracy[name].append(results[name]["pixel_accuracy"])
     models[name] = model.eval()
-    print(f"{name:>6}: " + ", ".join(f"{k} {v:.3f}" for k, v in results[name].items()))
+    print(f"{name:>6}, epoch by epoch: Dice " + ", ".join(f"{d:.3f}" for d in val_dice[name])
+          + "; pixel accuracy " + ", ".join(f"{a:.3f}" for a in val_accuracy[name])
+          + f"; at the end IoU {results[name]['iou']:.3f}")
 
 # %% [markdown]
 # Validation Dice after each epoch, and the four models' probabilities on the validation images, kept for the
-# rest of the notebook. `dice_per_image` gives each image's Dice (`dice_score` is their mean), so that two models
-# can be compared image by image.
+# rest of the notebook. `dice_of_each_image` gives each image's Dice (`dice_score` is their mean), so that two
+# models can be compared image by image.
 
 # %%
 import numpy as np
@@ -449,14 +462,14 @@ ax.legend()
 plt.show()
 
 
-def dice_per_image(preds: torch.Tensor, masks: torch.Tensor) -> list[float]:
+def dice_of_each_image(preds: torch.Tensor, masks: torch.Tensor) -> list[float]:
     """Each image's Dice: (N, 1, H, W) 0/1 predictions and masks -> N numbers (dice_score gives their mean)."""
     return [dice_score(preds[i:i + 1], masks[i:i + 1]) for i in range(len(masks))]
 
 
 with torch.no_grad():
     val_probs = {name: torch.sigmoid(model(val_images.to(DEVICE))).cpu() for name, model in models.items()}
-val_per_image = {name: dice_per_image(probs_of_model > 0.5, val_masks) for name, probs_of_model in val_probs.items()}
+val_per_image = {name: dice_of_each_image(probs_of_model > 0.5, val_masks) for name, probs_of_model in val_probs.items()}
 
 # %% tags=["reading"] jupyter={"source_hidden": true}
 # @title What this training run says about the four losses
@@ -473,13 +486,28 @@ steps = len(train_loader) * EPOCHS
 first = {name: curve[0] for name, curve in val_dice.items()}
 waiting = [name for name, dice in first.items() if dice < 0.05]  # still "background everywhere"
 finding = [name for name in first if name not in waiting]
+accuracies = [f"{val_accuracy[n][0]:.3f}" for n in waiting]
+if len(accuracies) > 1 and len(set(accuracies)) == 1:  # "0.985 each", not "0.985, 0.985 and 0.985"
+    accuracies = [f"{accuracies[0]} each"]
+accuracy = (f"at a pixel accuracy of {listed(accuracies)}, where background everywhere scores "
+            f"{lazy_scores['pixel_accuracy']:.3f}")
 if not waiting:
     start = "every model had started to find the objects after the first epoch"
 elif not finding:
-    start = "after the first epoch none of the four had found the objects yet (Dice under 0.05)"
+    start = f"after the first epoch none of the four had found the objects yet (Dice under 0.05, {accuracy})"
 else:
     start = (f"after the first epoch {listed([the[n] for n in waiting])} {'was' if len(waiting) == 1 else 'were'} "
-             f"still near Dice 0, while {listed([the[n] for n in finding])} had started to find the objects")
+             f"still near Dice 0 (under 0.05, {accuracy}), while {listed([the[n] for n in finding])} had started "
+             "to find the objects")
+spread_first = max(first.values()) - min(first.values())  # best minus worst validation Dice after epoch 1
+spread_last = max(curve[-1] for curve in val_dice.values()) - min(curve[-1] for curve in val_dice.values())
+if EPOCHS == 1:
+    catching = ""
+else:
+    moved = "narrowed" if spread_last < spread_first else "widened" if spread_last > spread_first else "stayed"
+    catching = (f" The gap between the best and the worst validation Dice was {spread_first:.3f} after the first "
+                f"epoch and {spread_last:.3f} after the last: it {moved} over this run's {EPOCHS} epochs, and whether "
+                "a longer budget closes it only a longer run can say.")
 ranking = sorted(val_per_image, key=lambda name: np.mean(val_per_image[name]), reverse=True)
 leader = ranking[0]
 gaps = [compare(the[leader], val_per_image[leader], the[name], val_per_image[name]) for name in ranking[1:]]
@@ -491,9 +519,11 @@ else:
     verdict = (f"the lead of {the[leader]} over {listed(unclear)} is within the noise of {len(val_masks)} images: "
                "this run cannot rank them, and another seed or another machine may reorder them")
 reading(f"""
-In this run ({EPOCHS} epochs, {steps} steps per loss), {start}. At the end {the[leader]} scored the highest Dice,
-{np.mean(val_per_image[leader]):.3f}, then {listed([f"{n} {np.mean(val_per_image[n]):.3f}" for n in ranking[1:]])}.
-Against each of the others, image by image on the same validation images:
+In this run ({EPOCHS} epochs, {steps} steps per loss), {start}.{catching} At the end {the[leader]} scored the
+highest Dice, {np.mean(val_per_image[leader]):.3f}, then
+{listed([f"{n} {np.mean(val_per_image[n]):.3f}" for n in ranking[1:]])}. Against each of the others, image by image
+on the same validation images (one training run: the ± is the noise of which images were drawn for validation, and
+another seed's training would add its own):
 
 {chr(10).join(f"- {gap.sentence()}" for gap in gaps)}
 
@@ -501,14 +531,6 @@ So {verdict}.
 """)
 
 # %% [markdown]
-# What the losses predict for the first epoch: cross-entropy averages over all pixels, and nearly all of them
-# are background, so its quickest way down is "background everywhere": Dice 0 while the pixel accuracy is
-# already near perfect, the objects found only later. Focal loss with $\alpha = 0.25$ weighs the foreground even
-# less. The Dice loss scores the objects from its first step. The combo starts like cross-entropy, and its Dice
-# term pushes towards the objects. With more epochs we expect them all to catch up: the choice of loss matters
-# most when the budget is short and the objects small. (On a GPU this notebook trains more images for more epochs
-# with a wider U-Net, where all four may be high after one epoch: compare the first epoch and the gaps there.)
-#
 # This notebook's headline number, the combo's validation Dice (`make tutorial` collects one per notebook):
 
 # %%
@@ -518,32 +540,54 @@ report_metric("val_dice_combo", results["Combo"]["dice_per_image"], "02_losses_a
 
 # %% [markdown]
 # The pictures show what the numbers hide: each model's **probability** for every pixel (dark 0, bright 1),
-# with the true objects outlined in cyan. The 0.5 threshold the metrics use turns bright into "found". Below
-# the figure, three numbers per model over all the validation images: its mean probability on the objects and on
-# the background, and the share of its predicted foreground (at 0.5) that lies outside the objects, its spill.
+# with the true objects outlined in cyan. The 0.5 threshold the metrics use turns bright into "found". Above
+# the figure, per model over all the validation images: its mean probability on the objects and on the
+# background; its predicted foreground (the pixels above 0.5), with the mean probability it gave them and the share
+# that are objects (the rest is its spill); and its **expected calibration error** (ECE). A probability is
+# calibrated when it is a frequency: of the pixels given 0.3, three in ten are objects. The ECE sorts the pixels
+# into ten bins of probability (0 to 0.1, 0.1 to 0.2, ...), takes in each bin the gap between the mean probability
+# and the share of objects, and averages those gaps over all the pixels: 0 is calibrated.
 
 # %%
+def calibration_error(probs: torch.Tensor, masks: torch.Tensor, bins: int = 10) -> float:
+    """Expected calibration error of probabilities and 0/1 masks of any (same) shape: in each of ``bins`` equal bins
+    of probability, |mean probability - share of objects|, weighted by the bin's share of the pixels."""
+    probs, masks = probs.flatten(), masks.flatten()  # (N * H * W,)
+    which = (probs * bins).long().clamp(max=bins - 1)  # each pixel's bin
+    error = 0.0
+    for b in which.unique():
+        inside = which == b
+        error += inside.float().mean().item() * abs(probs[inside].mean().item() - masks[inside].mean().item())
+    return error
+
+
 samples, sample_masks = val_images[:3], val_masks[:3]
-fig, axes = plt.subplots(3, 1 + len(models), figsize=(2.2 * (1 + len(models)), 6.6), squeeze=False)
+fig, axes = plt.subplots(3, 1 + len(models), figsize=(2.2 * (1 + len(models)) + 0.8, 6.8), squeeze=False,
+                         layout="constrained")
 for row in range(3):
     axes[row, 0].imshow(samples[row].permute(1, 2, 0))  # (3, H, W) -> (H, W, 3)
     axes[row, 0].contour(sample_masks[row, 0], levels=[0.5], colors="cyan", linewidths=0.8)
-on_objects, on_background, spill = {}, {}, {}
+on_objects, on_background, spill, claimed, calibration = {}, {}, {}, {}, {}
 for col, (name, probs_of_model) in enumerate(val_probs.items(), start=1):
     on_objects[name] = probs_of_model[val_masks > 0].mean().item()
     on_background[name] = probs_of_model[val_masks == 0].mean().item()
     found = probs_of_model > 0.5  # (N, 1, H, W)
     spill[name] = (found & (val_masks == 0)).sum().item() / max(found.sum().item(), 1)
+    calibration[name] = calibration_error(probs_of_model, val_masks)
+    called = "no pixel above 0.5"
+    if found.any():  # what it claims about the pixels it calls objects, against how many are
+        claimed[name] = probs_of_model[found].mean().item()
+        called = f"mean probability {claimed[name]:.2f} on its predicted foreground, {1 - spill[name]:.0%} of it objects"
     print(f"{name:>6}: mean probability on the objects {on_objects[name]:.3f}, on the background "
-          f"{on_background[name]:.3f}; spill {spill[name]:.0%} of its predicted foreground")
+          f"{on_background[name]:.3f}; {called} (spill {spill[name]:.0%}); ECE {calibration[name]:.3f}")
     for row in range(3):
-        axes[row, col].imshow(probs_of_model[row, 0], cmap="magma", vmin=0, vmax=1)
+        shown = axes[row, col].imshow(probs_of_model[row, 0], cmap="magma", vmin=0, vmax=1)
         axes[row, col].contour(sample_masks[row, 0], levels=[0.5], colors="cyan", linewidths=0.8)
-        axes[row, col].set_title(f"{name}: Dice {val_per_image[name][row]:.2f}", fontsize=9)
+        axes[row, col].set_title(f"{name}-loss model\nDice {val_per_image[name][row]:.2f}", fontsize=9)
 axes[0, 0].set_title("image", fontsize=9)
 for ax in axes.flat:
     ax.axis("off")
-fig.tight_layout()
+fig.colorbar(shown, ax=axes[:, 1:], shrink=0.6, label="predicted probability of an object")
 plt.show()
 
 # %% tags=["reading"] jupyter={"source_hidden": true}
@@ -552,19 +596,43 @@ confident = max(on_objects, key=on_objects.get)
 timid = min(on_objects, key=on_objects.get)
 bright = max(on_background, key=on_background.get)
 spiller = max(spill, key=spill.get)
+overshoot = {name: claimed[name] - (1 - spill[name]) for name in claimed}  # claimed minus delivered, at p > 0.5
+if not overshoot:
+    sure = "None of the four called any pixel an object, so there is no over-confidence to read."
+elif max(overshoot.values()) <= 0:
+    sure = ("None is over-confident on the pixels it calls objects: each is right about them at least as often as "
+            "its probabilities claim.")
+else:
+    over = max(overshoot, key=overshoot.get)
+    sure = (f"The pixels {the[over]} called objects got a mean probability of {claimed[over]:.2f}, yet "
+            f"{1 - spill[over]:.0%} of them are objects: it claims {overshoot[over]:.2f} more than it delivers, the "
+            "most of the four")
+    if over == "Dice":
+        sure += ", as section 2's table warned for the Dice loss."
+    elif "Dice" in overshoot:
+        sure += (f". Section 2's table warned about the Dice loss; in this run the Dice model's gap is "
+                 f"{overshoot['Dice']:.2f}.")
+    else:
+        sure += "."
+best, worst = min(calibration, key=calibration.get), max(calibration, key=calibration.get)
+share = val_masks.mean().item()
 reading(f"""
 In this run {the[confident]} is the most confident on the objects (a mean probability of {on_objects[confident]:.2f}
-there, against {on_objects[timid]:.2f} for {the[timid]}), {the[bright]} has the brightest background
+there, against {on_objects[timid]:.2f} for {the[timid]}), which is right where there are objects: over-confidence
+is being sure where it is wrong. {the[bright][0].upper() + the[bright][1:]} has the brightest background
 ({on_background[bright]:.3f} on average), and {the[spiller]} spills the most: {spill[spiller]:.0%} of its predicted
-foreground lies outside the objects.
-{"As section 2's table warned, the Dice loss is the most confident on the objects: it scores the overlap, not "
- "probabilities." if confident == "Dice" else ""}
+foreground lies outside the objects. {sure}
+
+Over all the validation pixels, the calibration error runs from {calibration[best]:.3f} for {the[best]} to
+{calibration[worst]:.3f} for {the[worst]}. Calibration is not accuracy: a model that gave every pixel the objects'
+share, {share:.3f}, would have an ECE of 0 and find nothing.
 """)
 
 # %% [markdown]
-# After this few steps none of the four is calibrated: an overlap loss rewards covering the objects, whatever the
-# probabilities say elsewhere, and a per-pixel loss rewards being right on the many background pixels first.
-# Faint grids or stripes, where you see them, are the transposed convolutions' 2x2 pattern from notebook 01.
+# What pulls the probabilities where: an overlap loss rewards covering the objects, whatever the probabilities say
+# elsewhere; cross-entropy is smallest when the probabilities are frequencies, so it pulls towards calibration, but
+# the many background pixels come first. Faint grids or stripes, where you see them, are the transposed
+# convolutions' 2x2 pattern from notebook 01.
 
 # %% [markdown]
 # ## 5. Playground: move a predicted blob, watch every number (optional)
@@ -722,16 +790,21 @@ above = [f"{the[name]} ({t})" for name, t in best_thresholds.items() if t > 0.5]
 moved = [name for name, t in best_thresholds.items() if t != 0.5]
 gains = []
 for name in moved:
-    tuned = dice_per_image(val_probs[name] > best_thresholds[name], val_masks)
+    tuned = dice_of_each_image(val_probs[name] > best_thresholds[name], val_masks)
     gains.append(compare(f"{name} at {best_thresholds[name]}", tuned, f"{name} at 0.5", val_per_image[name]).sentence())
 owner = f"{the[at_lowest[0]]}'s" if len(at_lowest) == 1 else f"shared by {listed([the[n] for n in at_lowest])}"
 focal = best_thresholds["focal"]
-if "focal" in at_lowest and lowest < 0.5:
-    focal_note = "as section 2's table predicts for focal loss"
-elif focal < 0.5:
-    focal_note = f"the focal model's, {focal}, is below 0.5 as section 2's table predicts, but it is not the lowest"
-else:
+below = [name for name, t in best_thresholds.items() if t < 0.5]
+others = [the[name] for name in below if name != "focal"]
+if focal >= 0.5:
     focal_note = f"the focal model's, {focal}, is not below 0.5: section 2's table does not hold in this run"
+elif not others:
+    focal_note = "section 2's table predicts a low threshold for focal loss, and the focal model is the only one below 0.5"
+else:
+    where = "the lowest" if "focal" in at_lowest else f"{focal}, not the lowest"
+    focal_note = (f"section 2's table predicts a low threshold for focal loss, and the focal model's is {where}, but "
+                  f"{len(below)} of the {len(best_thresholds)} models land below 0.5 ({listed(others)} too), so in "
+                  "this run a low threshold is not focal loss's alone")
 reading(f"""
 In this run the thresholds to keep are {listed([f"{name} {t}" for name, t in best_thresholds.items()])}. The
 lowest, {lowest}, is {owner}: {focal_note}.
@@ -788,15 +861,19 @@ check_empty_image_dice(lazy_dice, val_masks, tile=TILE, model_dice=model_dice, p
 # %% tags=["answer", "reading"] jupyter={"source_hidden": true}
 # @title Per tile and pooled, in this run
 empty = mask_tiles.flatten(1).sum(1) == 0  # (tiles,)
-model_tiles = dice_per_image(pred_tiles, mask_tiles)
-tile_gap = compare("the Dice model", model_tiles, "background everywhere", dice_per_image(0 * mask_tiles, mask_tiles))
+model_tiles = dice_of_each_image(pred_tiles, mask_tiles)
+tile_image = [i // (IMAGE_SIZE // TILE) ** 2 for i in range(len(mask_tiles))]  # to_tiles keeps each image's together
+tile_gap = compare("the Dice model", model_tiles, "background everywhere", dice_of_each_image(0 * mask_tiles, mask_tiles),
+                   groups=tile_image, group_name="validation images")  # the tiles of one image are not independent
 kept_empty = (pred_tiles.flatten(1).sum(1)[empty] == 0).float().mean().item()
 on_objects_tiles = float(np.mean([d for d, e in zip(model_tiles, empty.tolist()) if not e]))
 pooled_model = dice_per_class(confusion_matrix(pred_tiles, mask_tiles, num_classes=2))[1].item()
 reading(f"""
 {int(empty.sum())} of the {len(mask_tiles)} tiles are empty, and background everywhere scores 1 on each of them: a
 per-tile Dice of {lazy_dice:.3f} without finding a single object (pooled, its Dice is 0). The Dice model scores
-{model_dice:.3f} per tile and {pooled_model:.3f} pooled. Per tile, {tile_gap.sentence().replace("images", "tiles")}.
+{model_dice:.3f} per tile and {pooled_model:.3f} pooled. Per tile, with the noise counted over whole images, since
+the tiles of one image are not independent:
+{tile_gap.sentence().replace(f", {len(mask_tiles)} images", f", {len(mask_tiles)} tiles")}.
 {"A model that finds objects can lose to one that finds nothing: a single false alarm on an empty tile costs it that "
  "tile's whole point." if tile_gap.leader == "background everywhere" else "The lazy model's score is all free points."}
 The honest report separates the two kinds of tiles: the Dice model left {kept_empty:.0%} of the empty tiles empty,

@@ -23,22 +23,31 @@
 # - the step from binary to multi-class: softmax, cross-entropy with `ignore_index`, multi-class Dice
 # - the standard scene-parsing training pipeline (random zoom, pad, crop) and scoring at annotation resolution
 # - how to train a 150-class U-Net and judge it: mIoU against a majority-class baseline, per-class IoU, a
-#   confusion view, pictures, and whether a gap between two models is beyond the noise of the validation set
-# - optional: sliding-window inference, and what the full recipe looks like on several GPUs
+#   confusion view, pictures
+# - optional: whether class weights help, read against the noise of the validation set; sliding-window inference;
+#   what the full recipe looks like on several GPUs
 #
 # **Before you start**: notebooks 01 (the U-Net), 02 (Dice, IoU and cross-entropy) and 03 (the training loop,
-# `fit`, checkpoints); notebook 04 (a pretrained DenseNet121 encoder) only for the GPU settings. Math: softmax,
-# logarithms, mean and median. PyTorch: tensors, indexing, `nn.Module`.
+# `fit`, checkpoints, and the standard error of a mean); notebook 04 (a pretrained DenseNet121 encoder) only for
+# the GPU settings. Math: softmax, logarithms, mean and median, a standard error (notebook 03). PyTorch: tensors,
+# indexing, `nn.Module`.
 #
-# **The core path**, a 90-minute lab: sections 1 to 7 and exercises 1 and 2, each heading marked
-# *(core, ~N min)*, reading and running included. Sections 8 to 10 and experiments 3 and 4 are *(optional)*:
-# they use what the core built, and the core never needs them, so "Run all" of the core sections alone works.
+# **The core path**, about three quarters of a 90-minute lab: sections 1 to 5 and 7 and exercise 1, each heading
+# marked *(core, ~N min)*, reading and running included. Section 6 (a second model, trained with class weights,
+# against the first) and experiment 2 are *(optional)*: the CPU settings train that second model by default, the
+# GPU settings do not (`COMPARE_WEIGHTS`: it would double the training time). Sections 8 to 10 and experiments 3
+# and 4 are optional too. The optional parts use what the core built, and the core never needs them, so "Run all"
+# of the core sections alone works.
 #
-# **Runtime**: a few minutes on a laptop CPU (generated scenes, a narrow U-Net, two short training runs), under a
-# minute in smoke mode; the README's table gives the times measured by `make tutorial`. `fit` prints each
-# epoch's time. On a Colab T4 with the real data the GPU settings are an *estimate* from the model's FLOPs, not a
-# measurement: about 71 minutes <!-- constant --> for 5 epochs. A healthy run shows the training loss falling and
-# the validation mIoU rising, above the majority-class baseline of section 4.
+# **Runtime**: with the generated scenes, a few minutes on a laptop CPU (a narrow U-Net, two short training runs)
+# and under a minute in smoke mode; the README's table gives the times measured by `make tutorial`. `fit` prints
+# each epoch's time. With the real ADE20K on disk the notebook switches to it, and on a CPU it then takes far
+# longer: its CPU settings train on about 13 times the pixels (1,000 crops of 256 px once, against 200 crops of
+# 80 px four times) and validate on 200 full-size photos, so expect roughly ten times as long or more: an
+# *estimate* from the settings, not a measurement. On a Colab T4 with the real data the GPU settings take an
+# *estimated* 71 minutes <!-- constant --> for 5 epochs (from the model's FLOPs, not a measurement either). A
+# healthy run shows the training loss falling and the validation mIoU rising, above the majority-class baseline
+# of section 4.
 
 # %%
 # Setup: on Colab, install this course's package at the release this notebook was written for (its git tag), or
@@ -87,8 +96,9 @@ MODEL_KWARGS = {"smoke": {"base_channels": 8}, "cpu": {"base_channels": 16},
 LR = {"smoke": 1e-2, "cpu": 3e-3, "gpu": 1e-3}[MODE]  # peak of the one-cycle schedule (a pretrained encoder: a tenth)
 # The side of the square training crops, which is also the short side every image is resized to (the standard
 # recipe: 512 and 512). On a CPU most of a step goes into the 150 logits per pixel: pixels are what it buys. Smoke
-# mode shrinks its 64 px scenes 4 times: at exactly 2 times, experiment 3's two resolutions score nearly the same.
-CROP = {"smoke": {"real": 256, "sample": 16}, "cpu": {"real": 256, "sample": 96},
+# mode shrinks its 64 px scenes 4 times, CPU mode its 192 px ones 2.4 times: at exactly 2 times, the nearest-resized
+# masks and the upsampled logits line up, and experiment 3's two resolutions score nearly the same.
+CROP = {"smoke": {"real": 256, "sample": 16}, "cpu": {"real": 256, "sample": 80},
         "gpu": {"real": 512, "sample": 128}}[MODE]
 SCALE = (0.5, 2.0)  # the random zoom of the standard recipe
 EPOCHS = {"smoke": {"real": 1, "sample": 6}, "cpu": {"real": 1, "sample": 4}, "gpu": {"real": 5, "sample": 30}}[MODE]
@@ -102,7 +112,8 @@ VAL_LIMIT = {"smoke": {"real": 4, "sample": None}, "cpu": {"real": 200, "sample"
 BATCH_SIZE = {"smoke": 4, "cpu": 8, "gpu": 8}[MODE]
 ACCUMULATE = {"smoke": 1, "cpu": 1, "gpu": 2}[MODE]
 NUM_WORKERS = {"smoke": 0, "cpu": 0, "gpu": min(8, os.cpu_count() or 1)}[MODE]  # loader processes
-# Section 6 trains a second model with class weights, to compare: it doubles the training time (opt-in on a GPU).
+# Optional section 6 trains a second model with class weights, to compare: it doubles the training time (opt-in on
+# a GPU; the core sections never need it).
 COMPARE_WEIGHTS = {"smoke": True, "cpu": True, "gpu": False}[MODE]
 FREQ_IMAGES = {"smoke": 16, "cpu": 500, "gpu": 500}[MODE]  # training masks counted for class frequencies and weights
 MAX_CLASS_WEIGHT = 10.0  # cap on the class weights of section 3
@@ -338,8 +349,8 @@ share of the weighted loss, however many pixels it has. Here {present} classes o
 # On the real ADE20K (objectInfo150's pixel ratios) the uncapped weights span about **790x**, and wall, building,
 # sky and floor, 41% of the pixels, would get 4/150 = **2.7%** of the loss. None of the published ADE20K
 # baselines (FCN, PSPNet, UPerNet, as mmsegmentation trains them) weights its classes. So this notebook trains
-# with **plain** cross-entropy by default, and section 6 trains the weighted version beside it to see what
-# weighting does.
+# **unweighted** by default (its loss is cross-entropy plus the Dice loss below, neither weighted), and optional
+# section 6 trains a version with weighted cross-entropy beside it to see what weighting does.
 
 # %% [markdown]
 # ### Multi-class Dice
@@ -382,7 +393,7 @@ print(f"on random logits: plain {plain_loss(toy_logits, targets):.4f}, "
 # (B, 150, H, W) logits. On a CPU this is notebook 01's narrow UNet; on a GPU, notebook 04's DenseNet121 U-Net
 # with ImageNet weights (`MODEL` in the settings). Offline, the pretrained weights cannot be downloaded:
 # `allow_random_encoder=True` then goes on with a random encoder and a visible warning. `new_model` builds a
-# fresh model with its optimizer: section 6 trains two.
+# fresh model with its optimizer: section 5 trains one, optional section 6 a second.
 
 # %%
 from unet_tutorial.conventions import IMAGENET_MEAN, IMAGENET_STD
@@ -507,7 +518,7 @@ print(f"always {ADE20K_CLASSES[majority]!r}: mIoU {BASELINE['miou']:.3f}, "
       f"pixel accuracy {BASELINE['pixel_accuracy']:.3f}")
 
 # %% [markdown]
-# ## 5. Train (core, ~10 min)
+# ## 5. Train (core, ~15 min)
 #
 # The training loop from notebook 03: `fit` runs `train_one_epoch` and `evaluate` per epoch, with a one-cycle
 # learning rate, and keeps `best.pt` (highest validation mIoU) and `last.pt` in the run's folder. With
@@ -561,28 +572,13 @@ plot_history(history, metrics=["val_miou", "val_pixel_accuracy"])
 # pick from, the more of it is luck. A held-out test set would give the unbiased number; ADE20K's own test
 # labels are not public, so you would split one off the training images.
 #
-# ## 6. Class weights: do they help? (core, ~15 min)
+# ### Scoring image by image
 #
-# Now the same model, the same crops in the same order, the same number of steps; the only change is
-# median-frequency weights in the cross-entropy (`weighted_loss`). `COMPARE_WEIGHTS` turns this run on (on a
-# CPU it is on, and takes as long as the first run; on a GPU it is off, as it would double the time). Its
-# `val_loss` is the weighted loss, so it cannot be compared with the plain run's: compare the two models by
-# what they predict.
-
-# %%
-ARMS = {"plain": model}
-if COMPARE_WEIGHTS:
-    ARMS["weighted"], weighted_history = train_run("weighted", weighted_loss, max_class_weight=MAX_CLASS_WEIGHT,
-                                                   freq_images=FREQ_IMAGES)
-else:
-    print("COMPARE_WEIGHTS is False: the weighted run is skipped (set it to True in the settings to train it)")
-
-# %% [markdown]
-# Two models scored on the same validation images differ partly by chance: which images happened to be in the
-# set. To say whether a gap is beyond that noise we score **each image on its own** (with `evaluate`, at
-# annotation resolution) and compare the two models image by image: `compare` gives the mean of the per-image
-# differences and its standard error. Summed over the images, the same counts give the usual dataset-level
-# confusion matrix, mIoU and pixel accuracy.
+# To read the model class by class (section 7), and to tell whether a gap between two models is beyond the noise
+# of the validation set (section 6), we score **each image on its own** (with `evaluate`, at annotation
+# resolution) and keep its counts: per class, the pixels of the intersection, of the union and of the true mask.
+# Summed over the images, the same counts give the usual dataset-level confusion matrix, mIoU and pixel accuracy,
+# the numbers `fit` printed for its last epoch.
 
 # %%
 from unet_tutorial.metrics import SegmentationMetrics
@@ -612,13 +608,42 @@ def image_miou(scores: dict) -> torch.Tensor:
     return (scores["inter"] / scores["union"]).nanmean(1)  # 0/0 = NaN for classes in neither
 
 
-SCORES = {name: score_images(arm, val_set) for name, arm in ARMS.items()}
-CONFUSIONS = {name: s["confusion"] for name, s in SCORES.items()}
-IOU = {name: iou_per_class(c) for name, c in CONFUSIONS.items()}  # (150,) each, NaN for absent classes
+def summary(confusion: torch.Tensor) -> dict:
+    return {"miou": mean_iou(confusion), "pixel_accuracy": pixel_accuracy(confusion)}
+
+
+ARMS = {"plain": model}  # the trained models by name; optional section 6 adds the weighted one
+SCORES = {"plain": score_images(model, val_set)}
+CONFUSIONS = {"plain": SCORES["plain"]["confusion"]}  # (150, 150) each
+IOU = {"plain": iou_per_class(CONFUSIONS["plain"])}  # (150,) each, NaN for classes in neither masks nor predictions
 val_pixels = CONFUSIONS["plain"].sum(1)  # (150,) true pixels per class
-RESULTS = {"always " + ADE20K_CLASSES[majority]: BASELINE}
-RESULTS.update({f"{name} CE + Dice": {"miou": mean_iou(c), "pixel_accuracy": pixel_accuracy(c)}
-                for name, c in CONFUSIONS.items()})
+RESULTS = {"always " + ADE20K_CLASSES[majority]: BASELINE, "plain CE + Dice": summary(CONFUSIONS["plain"])}
+print(f"{len(val_set)} images scored one by one, counts summed: mIoU {RESULTS['plain CE + Dice']['miou']:.3f}, "
+      f"pixel accuracy {RESULTS['plain CE + Dice']['pixel_accuracy']:.3f} (fit's last epoch: {final['miou']:.3f} "
+      f"and {final['pixel_accuracy']:.3f})")
+
+# %% [markdown]
+# ## 6. Class weights: do they help? (optional, ~15 min; the CPU settings run it)
+#
+# Now the same model, the same crops in the same order, the same number of steps; the only change is
+# median-frequency weights in the cross-entropy (`weighted_loss`). `COMPARE_WEIGHTS` turns this run on: on a CPU
+# it is on, and adds a second training run (the cell prints both runs' training times); on a GPU it is off, as
+# it would double the time (set it to True to run this section there). Its `val_loss` is the weighted loss, so
+# it cannot be compared with the plain run's: compare the two models by what they predict, scored image by image
+# as in section 5.
+
+# %%
+if COMPARE_WEIGHTS:
+    ARMS["weighted"], weighted_history = train_run("weighted", weighted_loss, max_class_weight=MAX_CLASS_WEIGHT,
+                                                   freq_images=FREQ_IMAGES)
+    print(f"training time (the epochs' training steps, without validation): plain run "
+          f"{sum(history['seconds']):.0f} s, weighted run {sum(weighted_history['seconds']):.0f} s")
+    SCORES["weighted"] = score_images(ARMS["weighted"], val_set)
+    CONFUSIONS["weighted"] = SCORES["weighted"]["confusion"]
+    IOU["weighted"] = iou_per_class(CONFUSIONS["weighted"])
+    RESULTS["weighted CE + Dice"] = summary(CONFUSIONS["weighted"])
+else:
+    print("COMPARE_WEIGHTS is False: the weighted run is skipped (set it to True in the settings to train it)")
 print(f"{'':<22}{'mIoU':>7}{'pixel accuracy':>16}")
 for name, result in RESULTS.items():
     print(f"{name:<22}{result['miou']:>7.3f}{result['pixel_accuracy']:>16.3f}")
@@ -645,23 +670,42 @@ plt.show()
 
 # %% tags=["reading"] jupyter={"source_hidden": true}
 # @title Reading the comparison: plain against weighted
-from unet_tutorial.course.reading import compare
+from unet_tutorial.course.reading import Gap, compare
+
+RESAMPLES = 1000  # bootstrap draws of the validation images
 
 
 def class_gaps(name_a: str, name_b: str) -> dict:
-    """Class index -> the paired gap of its per-image IoU, over the validation images that hold the class."""
+    """Class index -> Gap of a's IoU minus b's, each pooled over all the validation images as in the bars (a false
+    positive in any image counts), with the standard error of redrawing the images with replacement (a bootstrap)."""
+    n = len(SCORES[name_a]["inter"])
+    draws = torch.randint(n, (RESAMPLES, n), generator=torch.Generator().manual_seed(0))  # (R, N) image indices
+    times = torch.zeros(RESAMPLES, n, dtype=torch.float64).scatter_add_(
+        1, draws, torch.ones(RESAMPLES, n, dtype=torch.float64))  # (R, N): how often each draw took each image
+
+    def pooled(name: str) -> torch.Tensor:  # (R, 150) each draw's IoU per class, NaN where a class is in none
+        return (times @ SCORES[name]["inter"].double()) / (times @ SCORES[name]["union"].double())
+
+    spread = (pooled(name_a) - pooled(name_b)).numpy()  # (R, 150)
     gaps = {}
     for k in (k for k in order.tolist() if val_pixels[k] > 0):
-        holds = SCORES[name_a]["truth"][:, k] > 0  # (N,) images where class k is in the mask
-        per_image = {name: (SCORES[name]["inter"][holds, k] / SCORES[name]["union"][holds, k]).tolist()
-                     for name in (name_a, name_b)}
-        gaps[k] = compare(name_a, per_image[name_a], name_b, per_image[name_b])
+        drawn = spread[:, k][~np.isnan(spread[:, k])]
+        error = float(drawn.std(ddof=1)) if len(drawn) > 1 else float("inf")
+        gaps[k] = Gap(name_a, name_b, (IOU[name_a][k] - IOU[name_b][k]).item(), error, n)
     return gaps
 
 
-def named(ids: list[int], most: int = 6) -> str:
-    names = [ADE20K_CLASSES[k] for k in ids[:most]]
-    return ", ".join(names) + (f" and {len(ids) - most} more" if len(ids) > most else "") if names else "none"
+def gap_text(k: int, gap: Gap) -> str:
+    error = f"{gap.standard_error:.3f}" if gap.standard_error >= 0.001 else f"{gap.standard_error:.1g}"
+    return f"{ADE20K_CLASSES[k]} {gap.difference:+.3f} (± {error}{'' if gap.clear else ', within the noise'})"
+
+
+def last_step(name: str, scores: list) -> str:
+    if len(scores) < 2:
+        return f"the {name} model trained a single epoch"
+    step = scores[-1] - scores[-2]
+    moved = "still rose" if step > 0 else "did not rise"
+    return f"the {name} model's validation mIoU {moved} in its last epoch ({step:+.3f})"
 
 
 if "weighted" in SCORES:
@@ -669,18 +713,31 @@ if "weighted" in SCORES:
     miou_gap = compare("weighted", image_miou(SCORES["weighted"]).tolist(), "plain",
                        image_miou(SCORES["plain"]).tolist())
     gaps = class_gaps("weighted", "plain")
-    ahead = {arm: [k for k, g in gaps.items() if g.clear and g.leader == arm] for arm in ("weighted", "plain")}
-    noisy = [k for k, g in gaps.items() if not g.clear]
+    by_size = sorted(gaps, key=lambda k: gaps[k].difference)  # the largest loss first, the largest gain last
+    gains = [gap_text(k, gaps[k]) for k in reversed(by_size) if gaps[k].difference > 0][:3]
+    losses = [gap_text(k, gaps[k]) for k in by_size if gaps[k].difference < 0][:3]
+    up = [gaps[k].difference for k in gaps if gaps[k].clear and gaps[k].difference > 0]
+    down = [gaps[k].difference for k in gaps if gaps[k].clear and gaps[k].difference < 0]
+    noisy = len(gaps) - len(up) - len(down)
     paints = ("paints more pixels with rare classes than the plain one does: where it is unsure, a rare class now "
               "wins the argmax" if rare_predicted["weighted"] > rare_predicted["plain"]
               else "does not paint more pixels with rare classes than the plain one does")
+    rising = [h["val_miou"][-1] > h["val_miou"][-2] for h in (history, weighted_history) if len(h["val_miou"]) > 1]
+    still_learning = any(rising) or not rising  # a model still climbing, or too few epochs to tell
+    caveat = (f"But this is one seed and {epochs} epoch{'s' if epochs != 1 else ''}: "
+              f"{last_step('plain', history['val_miou'])}, and {last_step('weighted', weighted_history['val_miou'])}"
+              + (", so a longer run may end elsewhere" if still_learning else "")
+              + ". Check it on another seed, a longer run or the real data before you adopt or reject class weights.")
     if miou_gap.clear and miou_gap.leader == "plain":
-        verdict = "Here the weights cost mIoU, consistent with the published baselines' choice to train unweighted."
+        verdict = (f"Here the weights cost mIoU, in line with the published baselines' choice to train unweighted. "
+                   f"{caveat}")
     elif miou_gap.clear:
-        verdict = ("Here the weights raised mIoU beyond the noise: a short run on these images, so check it on "
-                   "another seed or the real data before you adopt them.")
+        verdict = f"Here the weights raised mIoU beyond the noise. {caveat}"
     else:
-        verdict = "So read the classes and the pixel accuracy below, not one average."
+        verdict = f"Within the noise, mIoU picks neither: read the classes and the pixel accuracy below. {caveat}"
+    beyond = (f"{len(up)} class{'es' if len(up) != 1 else ''} gained"
+              + (f" ({sum(up) / len(up):+.3f} IoU on average)" if up else "")
+              + f" and {len(down)} lost" + (f" ({sum(down) / len(down):+.3f} on average)" if down else ""))
     reading(f"""
     **Reading it.** Over the {len(val_set)} validation images the weighted model's mIoU is {weighted['miou']:.3f}
     against the plain model's {plain['miou']:.3f}, its pixel accuracy {weighted['pixel_accuracy']:.3f} against
@@ -691,10 +748,12 @@ if "weighted" in SCORES:
     the weighted model labels {rare_predicted['weighted']:.0%} of the pixels with them, the plain one
     {rare_predicted['plain']:.0%}: the weighted model {paints}.
 
-    Class by class (each class's IoU on the images that hold it, paired), the weighted model is ahead beyond the
-    noise on {len(ahead['weighted'])} classes ({named(ahead['weighted'])}), the plain one on
-    {len(ahead['plain'])} ({named(ahead['plain'])}), and {len(noisy)} classes are within the noise. Which kind
-    of class does each win, frequent or rare? Guess from the bars; experiment 2 measures it.
+    Class by class, as in the bars (each class's IoU pooled over all {len(val_set)} images, so a false positive in
+    any image counts against it; the ± is the standard error of redrawing the images with replacement
+    {RESAMPLES} times, a bootstrap), the weights' largest gains are {'; '.join(gains) or 'none'}, and their
+    largest losses {'; '.join(losses) or 'none'}. Beyond twice their noise, {beyond}; {noisy} of the
+    {len(gaps)} classes moved within it. Which kind of class gains, frequent or rare? Guess from the bars;
+    experiment 2 measures it.
     """)
 else:
     reading("No weighted run (`COMPARE_WEIGHTS` is False): set it to True in the settings to compare the two.")
@@ -716,61 +775,113 @@ confusion = CONFUSIONS["plain"]
 iou = IOU["plain"]
 predicted = confusion.sum(0)  # (150,) pixels predicted as each class
 seen = [k for k in torch.argsort(iou.nan_to_num(-1), descending=True, stable=True).tolist() if val_pixels[k] > 0]
+
+
+def iou_text(value: float) -> str:
+    """An IoU as the table prints it: "0" only when exactly 0; a positive IoU under 0.001 as "<0.001"."""
+    return "0" if value == 0 else "<0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def share_text(value: float) -> str:
+    """A share of pixels as the table prints it: "0" only when exactly 0; a positive one under 0.01% as "<0.01%"."""
+    return "0" if value == 0 else "<0.01%" if value < 1e-4 else f"{value:.2%}"
+
+
 print(f"{'class':<16}{'IoU':>7}{'val pixels':>12}{'train pixels':>14}{'predicted':>11}")
 for row, k in enumerate(seen):
     if len(seen) > 30 and 15 <= row < len(seen) - 15:  # the real data: the 15 best and the 15 worst classes
         if row == 15:
             print(f"... {len(seen) - 30} classes in between ...")
         continue
-    print(f"{ADE20K_CLASSES[k]:<16}{iou[k]:>7.3f}{val_pixels[k] / val_pixels.sum():>12.2%}{share[k]:>14.2%}"
-          f"{predicted[k] / val_pixels.sum():>11.2%}")
-zero = [k for k in seen if iou[k] == 0]
-print(f"{len(seen)} classes in the validation masks; IoU 0 for {len(zero)}")
+    print(f"{ADE20K_CLASSES[k]:<16}{iou_text(iou[k].item()):>7}{share_text(val_pixels[k] / val_pixels.sum()):>12}"
+          f"{share_text(share[k].item()):>14}{share_text(predicted[k] / val_pixels.sum()):>11}")
+zero = [k for k in seen if iou[k] == 0]  # the table's "0": not one pixel right
+print(f"{len(seen)} classes in the validation masks; IoU 0 (not one pixel right) for {len(zero)}")
 top = torch.argsort(val_pixels, descending=True, stable=True)[: min(10, len(seen))].tolist()  # the most frequent
 
 # %% tags=["reading"] jupyter={"source_hidden": true}
 # @title Reading the per-class table
+from itertools import combinations
+
+
+def named(ids: list[int], most: int = 6) -> str:
+    names = [ADE20K_CLASSES[k] for k in ids[:most]]
+    return ", ".join(names) + (f" and {len(ids) - most} more" if len(ids) > most else "") if names else "none"
+
+
 by_share = order.tolist()  # training classes, most frequent first
 never = [k for k in zero if predicted[k] == 0]
 misplaced = [k for k in zero if predicted[k] > 0]
 best = seen[0]
 rank = by_share.index(best) + 1  # 1: the most frequent training class
-swaps = []  # frequent classes whose pixels went mostly to one other class
+swaps = []  # (class, the class that took the largest share of its pixels, that share)
 for k in top:
     went = confusion[k].double() / confusion[k].sum()  # (150,) where class k's pixels went
     j = int(went.argmax())
     if j != k:
-        swaps.append(f"{ADE20K_CLASSES[k]} to {ADE20K_CLASSES[j]} ({went[j]:.0%} of its pixels)")
+        swaps.append((k, j, went[j].item()))
+# Each class's mean colour over (up to 100 of) the validation images, to check whether a swapped pair looks alike
+colour_sum, colour_pixels = torch.zeros(NUM_CLASSES, 3, dtype=torch.float64), torch.zeros(NUM_CLASSES)
+for image, mask in ADE20KDataset(ROOT, "validation", limit=min(len(val_set), 100), seed=0):  # (3, H, W) in [0, 1]
+    valid = mask != IGNORE_INDEX
+    colour_sum.index_add_(0, mask[valid], image[:, valid].T.double())
+    colour_pixels.index_add_(0, mask[valid], torch.ones(int(valid.sum())))
+mean_colour = colour_sum / colour_pixels[:, None]  # (150, 3), NaN for classes not in these images
+distances = [torch.dist(mean_colour[a], mean_colour[b]).item() for a, b in combinations(top, 2)]
+close = float(np.nanquantile(distances, 0.25)) if distances else 0.0  # the closest quarter of the frequent pairs
+apart = {(k, j): torch.dist(mean_colour[k], mean_colour[j]).item() for k, j, _ in swaps}  # NaN: j not in the masks
+alike = [pair for pair, distance in apart.items() if distance <= close]
+unlike = [pair for pair, distance in apart.items() if distance > close]
+
+
+def pair_names(pairs: list) -> str:
+    names = [f"{ADE20K_CLASSES[k]}/{ADE20K_CLASSES[j]}" for k, j in pairs]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
 most = int(predicted.argmax())  # the class the model predicts most, whether or not it is in the masks
 predicted_share, true_share = predicted / predicted.sum(), val_pixels / val_pixels.sum()  # (150,) each
-swapped = "; ".join(swaps[:5]) + ("; ..." if len(swaps) > 5 else "") if swaps else "none"
 if iou[best] == 0:
     frequency = ("No class scores above 0 yet: the model has not learned to find any of them. Train longer (more "
                  "epochs, more images) before reading the classes.")
 elif rank > 5:
     frequency = (f"Frequency is not everything: the best class, **{ADE20K_CLASSES[best]}** (IoU {iou[best]:.3f}), "
-                 f"ranks only {rank} of {present} classes in training frequency. A colour and a shape that nothing else has "
-                 "can beat frequency.")
+                 f"ranks only {rank} of {present} classes in training frequency. A colour and a shape that nothing "
+                 "else has can beat frequency.")
 else:
     frequency = (f"The best class, **{ADE20K_CLASSES[best]}** (IoU {iou[best]:.3f}), is among the most frequent "
                  f"training classes (rank {rank} of {present}).")
-colours = ("The generator draws some pairs in similar colours on purpose (wall and ceiling, grass and tree; road, "
-           "sidewalk and building): telling them apart takes texture and position in the scene."
-           if not REAL else "Look for pairs that share colour or texture, or sit in the same place in a scene.")
+if swaps:
+    mostly = [k for k, _, part in swaps if part > 0.5]
+    went_text = "; ".join(f"{ADE20K_CLASSES[k]} to {ADE20K_CLASSES[j]} ({part:.0%})" for k, j, part in swaps)
+    swapped = (f"{len(swaps)} had the largest share of their pixels predicted as another class: {went_text}. "
+               + (f"For {named(mostly, 10)} that is most of their pixels (over half)" if mostly
+                  else "For none of them is it most of their pixels (over half)")
+               + ("." if len(mostly) == len(swaps) else
+                  f"; for {named([k for k, _, part in swaps if part <= 0.5], 10)} it is half or less."))
+    found = []  # what the mean colours say, where both classes of a pair are in the masks
+    if alike:
+        found.append(f"the mean colours of {pair_names(alike)} are as close as the closest quarter of the frequent "
+                     "classes' pairs: colour does little to tell those apart, so texture and position must")
+    if unlike:
+        found.append(f"{pair_names(unlike)} differ in mean colour more than that quarter of pairs does, so the model "
+                     "confuses them for a reason other than their colour")
+    colours = f" Measured on the validation images, {'; '.join(found)}." if found else ""
+else:
+    swapped, colours = "none had the largest share of its pixels predicted as another class.", ""
 reading(f"""
-**Reading it.** {len(seen)} classes occur in the validation masks, and the plain model scores IoU 0 on
-{len(zero)} of them. They come in two kinds:
+**Reading it.** {len(seen)} classes occur in the validation masks, and the plain model scores IoU 0 (the table's
+"0": not one pixel right) on {len(zero)} of them. They come in two kinds:
 
 - **Never predicted** ({len(never)}): {named(never, 10)}. Such a class has not learned to win the argmax against
-  the frequent classes around it; this is what class weights try to fix (section 6).
+  the frequent classes around it; this is what class weights try to fix (optional section 6).
 - **Predicted, but never in the right place** ({len(misplaced)}): {named(misplaced, 10)}.
 
 {frequency}
 
-**Frequent classes that look like another**: among the {len(top)} most frequent validation classes, the
-pixels of {len(swaps)} went mostly to another class: {swapped}. {colours} The class the model predicts most is
-**{ADE20K_CLASSES[most]}**: {predicted_share[most]:.1%} of the predicted pixels, {true_share[most]:.1%} of the true
-ones.
+**Where the frequent classes' pixels went**: of the {len(top)} most frequent validation classes, {swapped}{colours}
+The class the model predicts most is **{ADE20K_CLASSES[most]}**: {predicted_share[most]:.1%} of the predicted
+pixels, {true_share[most]:.1%} of the true ones.
 """)
 
 # %% [markdown]
@@ -801,7 +912,7 @@ plt.show()
 # still label). `predict_mask` resizes each photo as validation does: `network_size(CONFIG, (H, W))` gives the
 # size with the short side at `short_side`, which is also how the command line's `predict` reads a checkpoint.
 # Compare each model's column with the truth: which large regions does it get, which pairs of classes does it
-# swap, where does the weighted model paint a rare class?
+# swap, and (after optional section 6) where does the weighted model paint a rare class?
 
 # %%
 from unet_tutorial.predict import network_size, predict_mask
@@ -829,13 +940,14 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# ## Exercises (core, ~15 min)
+# ## Exercises
 #
-# One to write and one experiment to run; experiments 3 and 4, after the optional sections, are optional. Each
-# ends with a self-check that says what is wrong, if anything, without giving the answer away (unless you call
-# it again with `reveal=True`).
+# Exercise 1 is core: a function to write. Experiment 2 reads section 6's weighted run, so it is optional like
+# that section; experiments 3 and 4, after the optional sections, are optional too. Each ends with a self-check
+# that says what is wrong, if anything, without giving the answer away (unless you call it again with
+# `reveal=True`).
 #
-# ### Exercise 1: median-frequency class weights
+# ### Exercise 1: median-frequency class weights (core, ~10 min)
 # Write `median_frequency_weights(counts)`: from pixel counts per class (a tensor (C,)), the weights
 # `median(f) / f_c` with `f = counts / counts.sum()`, where the median runs over the classes that occur (for an
 # even number of them, the mean of the middle two); a class that never occurs gets the largest weight of the
@@ -872,13 +984,14 @@ print("on section 3's pixel counts, your weights are its `weights`; the 5 most f
       [f"{w:.2f}" for w in mine[order[:5]].tolist()])
 
 # %% [markdown]
-# ### Experiment 2: where do the weights win, where do they lose?
-# (Needs the weighted run of section 6.) Take the classes that occur in the validation masks and sort them by
-# their share of the training pixels (`share`, most frequent first; a stable sort). Cut the list in two: the
-# first half (`len // 2` classes) are the frequent classes, the rest the rare ones. On each half, how much
-# higher is the weighted model's mean IoU than the plain model's? Set `frequent_gap` and `rare_gap` (weighted
-# minus plain; negative where the plain model is ahead). Before you compute them, look at the bars of section 6
-# and guess their signs.
+# ### Experiment 2: where do the weights win, where do they lose? (optional, ~10 min)
+# (Needs the weighted run of section 6, which the CPU settings train; on a GPU, set `COMPARE_WEIGHTS = True` and
+# run section 6 first.) Take the classes that occur in the validation masks and sort them by their share of the
+# training pixels (`share`, most frequent first; a stable sort). Cut the list in two: the first half
+# (`len // 2` classes) are the frequent classes, the rest the rare ones. On each half, how much higher is the
+# weighted model's mean IoU than the plain model's? Set `frequent_gap` and `rare_gap` (weighted minus plain;
+# negative where the plain model is ahead). Before you compute them, look at the bars of section 6 and guess
+# their signs.
 
 # %% tags=["solution"]
 # Hint: val_pixels says which classes occur in the validation masks, IOU holds each model's per-class IoU
@@ -1005,8 +1118,9 @@ view, but less context than the whole image. The benchmark accepts either; measu
 # ## 9. Explore: pick a class (optional)
 #
 # Choose a class: where it is (green) and where the plain model thinks it is (its softmax probability, and the
-# pixels where it wins the argmax). Where widgets cannot run you see two fixed settings instead: the class the
-# model scores best on, and the most frequent one it misses entirely.
+# pixels where it wins the argmax, in red), both drawn on a grey copy of the photo, so that only the overlays are
+# in colour. Where widgets cannot run you see two fixed settings instead: the class the model scores best on, and
+# the most frequent one it misses entirely.
 
 # %%
 from functools import lru_cache
@@ -1031,19 +1145,24 @@ def image_and_probs(index: int) -> tuple[np.ndarray, torch.Tensor]:
 
 
 def draw_class(class_name: str, index: int):
-    """Image with the true region of one class, its predicted probability, and its predicted region."""
+    """The true region of one class (green), its predicted probability, and its predicted region (red), drawn on a
+    grey copy of the image so that no colour of the photo itself reads as a prediction."""
     k = ADE20K_CLASSES.index(class_name)
     image, probs = image_and_probs(index)
+    grey = np.repeat(image.mean(axis=2, keepdims=True), 3, axis=2).astype(image.dtype)  # (H, W, 3)
     truth, predicted_k = pick_masks[index] == k, probs.argmax(0) == k
     union = (truth | predicted_k).sum().item()
     iou_k = (truth & predicted_k).sum().item() / union if union else float("nan")
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
-    axes[0].imshow(overlay(image, truth.long(), color=(0, 200, 0), alpha=0.6))
-    axes[0].set_title(f"true {class_name!r}: {truth.float().mean():.1%} of pixels")
-    axes[1].imshow(probs[k], cmap="magma", vmin=0, vmax=1)
-    axes[1].set_title("predicted probability")
-    axes[2].imshow(overlay(image, predicted_k.long(), color=(255, 0, 0), alpha=0.6))
-    axes[2].set_title(f"predicted region (IoU here {iou_k:.2f})")
+    axes[0].imshow(overlay(grey, truth.long(), color=(0, 200, 0), alpha=0.6))
+    axes[0].set_title(f"true {class_name!r} (green): {truth.float().mean():.1%} of pixels", fontsize=10)
+    im = axes[1].imshow(probs[k], cmap="magma", vmin=0, vmax=1)
+    fig.colorbar(im, ax=axes[1], fraction=0.04)
+    axes[1].set_title(f"predicted probability of {class_name!r}", fontsize=10)
+    axes[2].imshow(overlay(grey, predicted_k.long(), color=(255, 0, 0), alpha=0.6))
+    found = (f"(red): {predicted_k.float().mean():.1%} of pixels" if predicted_k.any()
+             else "(red): none, not one pixel")
+    axes[2].set_title(f"predicted {class_name!r} {found}, IoU here {iou_k:.2f}", fontsize=10)
     for ax in axes:
         ax.axis("off")
     fig.tight_layout()
@@ -1115,7 +1234,7 @@ interactive_or_static(draw_class, static=static, class_name=choices, index=(0, P
 # resolution. Measure the plain model's validation mIoU both ways: `at_annotation` with the masks as stored,
 # `at_network` with masks resized with the images, each over `ADE20KDataset(ROOT, "validation", ...,
 # limit=EXPERIMENT_IMAGES, seed=0)` (section 4 set `EXPERIMENT_IMAGES`: this run's validation images, at most
-# `SUBSET_LIMIT` of them, so that the real data's 2,000 photos are not scored four times over). Guess first:
+# `SUBSET_LIMIT` of them, so that the real data's 2,000 photos are not scored many times over). Guess first:
 # higher or lower, and by much?
 
 # %% tags=["solution"]
@@ -1141,15 +1260,25 @@ check_annotation_resolution(at_network, at_annotation, model, ROOT, short_side, 
 
 # %% tags=["answer", "reading"] jupyter={"source_hidden": true}
 # @title Reading experiment 3
-factor = min(read_image(raw_val.image_paths[0]).shape[:2]) / short_side
-blobs = "" if REAL else ", and the generated scenes' regions are large blobs, which a nearest resize mostly keeps"
-moved = at_network - at_annotation
-size = "barely moved" if abs(moved) < 0.001 else "raised" if moved > 0 else "lowered"
+from PIL import Image
+
+resolutions = {}  # each image scored on its own at both resolutions (section 5's score_images), to pair them
+for name, keep_mask in (("network", False), ("annotation", True)):
+    transform = eval_transforms(None, short_side=short_side, keep_mask=keep_mask, **NORM)
+    subset = ADE20KDataset(ROOT, "validation", transform, limit=EXPERIMENT_IMAGES, seed=0)
+    resolutions[name] = score_images(model, subset)
+resolution_gap = compare("the network's resolution", image_miou(resolutions["network"]).tolist(),
+                         "the annotation's", image_miou(resolutions["annotation"]).tolist())
+factor = float(np.median([min(Image.open(path).size) / short_side for path in subset.image_paths]))
+integer = (f", exactly {round(factor)}: at an integer factor the nearest-resized masks and the upsampled logits "
+           "line up, and the two counts differ least" if abs(factor - round(factor)) < 0.01 else "")
 reading(f"""
-In this run the network's resolution gives {at_network:.4f} and the annotation's {at_annotation:.4f}: counting on
-resized masks {size} the score ({moved:+.5f}). Here the masks shrink by a factor of about {factor:.1f}{blobs}. The gap grows with the resize factor and with thin structures (poles, railings, lamp
-posts), and real photos have both. Whatever its size, only the annotation-resolution number can be compared
-with published ones.
+In this run the network's resolution gives {at_network:.4f} and the annotation's {at_annotation:.4f} (network
+minus annotation: {at_network - at_annotation:+.4f}). Image by image (each image's mIoU, paired),
+{resolution_gap.sentence('mIoU')}. Here the masks shrink by a factor of {factor:.2f} (the median over these
+images){integer}. Thin structures (poles, railings, lamp posts) lose the most pixels in a nearest resize, and
+real photos have many. Whatever the gap, only the annotation-resolution number can be compared with published
+ones.
 """)
 
 # %% [markdown]
@@ -1202,8 +1331,8 @@ section 4, where crop and short side are equal. That is one reason the standard 
 # - The standard pipeline zooms every photo by 0.5-2.0 around one short side, pads with 255 and crops;
 #   validation resizes the image only and scores at annotation resolution.
 # - Median-frequency class weights push a model towards the rare classes, and a false positive costs IoU too:
-#   section 6 and experiment 2 read, on your run, what the weights gained and what they cost, and whether the
-#   gap is beyond the noise of your validation images. The published baselines train unweighted.
+#   optional section 6 and experiment 2 read, on your run, what the weights gained and what they cost, and
+#   whether the gap is beyond the noise of your validation images. The published baselines train unweighted.
 # - A model that never predicts a rare class, or confuses two similar ones, scores IoU 0 on it: per-class
 #   numbers and the confusion view say which it is.
 # - Two models scored on the same images are compared image by image: the gap and its standard error say

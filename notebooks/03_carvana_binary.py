@@ -90,7 +90,7 @@ REAL_CARS = {"smoke": None, "cpu": 24, "gpu": None}[MODE]  # real photos: use th
 # Validation's share of the *cars*. Smoke: half of its 4 cars, since a standard error counted over cars (section 8)
 # needs two validation cars at least, and experiment 3 splits them in two; 15 % of 4 would leave one.
 VAL_FRACTION = {"smoke": 0.5, "cpu": 0.15, "gpu": 0.15}[MODE]
-# Training cars' images kept back to measure the leak (section 9), the same number of each view, one at least
+# Training cars' images kept back to measure the leak (section 9): of each view the same share, one at least
 LEAK_FRACTION = {"smoke": 0.1, "cpu": 0.1, "gpu": 0.02}[MODE]
 IMAGE_SIZE = {"smoke": (64, 96), "cpu": (96, 144), "gpu": (320, 480)}[MODE]  # (H, W) the model sees
 BASE_CHANNELS = {"smoke": 8, "cpu": 16, "gpu": 32}[MODE]  # U-Net width (the paper's is 64)
@@ -269,8 +269,9 @@ by_view = {}  # view ("01" .. "16") -> the training images of that view
 for image_id in train_ids:
     by_view.setdefault(image_id.rsplit("_", 1)[1], []).append(image_id)
 rng = random.Random(SEED)
+# per view: LEAK_FRACTION of its training images, one at least, but never the last one
 leak_ids = sorted(i for view, images in sorted(by_view.items()) if LEAK_FRACTION > 0
-                  for i in rng.sample(images, max(1, round(LEAK_FRACTION * len(images)))))  # per view, one at least
+                  for i in rng.sample(images, min(max(1, round(LEAK_FRACTION * len(images))), len(images) - 1)))
 train_ids = sorted(set(train_ids) - set(leak_ids))
 assert not {car_of(i) for i in train_ids} & {car_of(i) for i in val_ids}, "a car on both sides"
 used_cars = {car_of(i) for i in train_ids + val_ids + leak_ids}
@@ -278,8 +279,8 @@ print(f"{len(used_cars)} of the {len(cars)} cars used" + (" (REAL_CARS)" if len(
 print(f"train: {len(train_ids)} images of {len({car_of(i) for i in train_ids})} cars")
 print(f"val:   {len(val_ids)} images of {len({car_of(i) for i in val_ids})} other cars")
 leak_views = sorted({i.rsplit("_", 1)[1] for i in leak_ids})
-print(f"held back, views of training cars (the 'split by image' set): {len(leak_ids)} images, "
-      f"{len(leak_ids) // max(1, len(leak_views))} of each of {len(leak_views)} views")
+print(f"held back, views of training cars (the 'split by image' set): {len(leak_ids)} images"
+      + (f", {len(leak_ids) // len(leak_views)} of each of {len(leak_views)} views" if leak_ids else ""))
 
 # %% [markdown]
 # ## 4. Augmentations: one image, many versions (optional)
@@ -575,7 +576,8 @@ if leak_metrics is not None:
 from unet_tutorial.course.reading import reading
 
 if leak_metrics is None:
-    reading("`LEAK_FRACTION = 0`: no views of training cars were kept back, so there is no leak to measure here.")
+    reading("No views of training cars were kept back (`LEAK_FRACTION = 0`, or a single training car, whose "
+            "every view stays in training), so there is no leak to measure here.")
 elif not np.isfinite(noise):
     reading("With a single car on one side there is no standard error counted over cars: this run cannot tell a "
             "leak from noise. Give the validation set more cars (`VAL_FRACTION`) to measure it.")

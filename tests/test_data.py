@@ -54,6 +54,19 @@ def test_carvana_split_is_by_car(carvana_root):
     assert all(len(i) == 15 and i[12] == "_" for i in carvana_ids(carvana_root))  # 12 hex + _ + 2 digits
 
 
+def test_carvana_split_max_cars_takes_the_first_cars_of_the_same_shuffle(carvana_root):
+    def cars(ids):
+        return {i.rsplit("_", 1)[0] for i in ids}
+
+    everything = carvana_split(carvana_root, val_fraction=0.34, seed=0)
+    assert carvana_split(carvana_root, 0.34, seed=0, max_cars=3) == everything  # as many as there are: no change
+    train_ids, val_ids = carvana_split(carvana_root, val_fraction=0.34, seed=0, max_cars=2)
+    assert len(cars(train_ids)) == len(cars(val_ids)) == 1 and len(val_ids) == 4
+    assert cars(val_ids) == cars(everything[1]), "the capped split validates on the same first car of the shuffle"
+    with pytest.raises(DataError, match="max_cars=1"):
+        carvana_split(carvana_root, 0.34, max_cars=1)
+
+
 def test_carvana_accepts_png_0_255_masks(tmp_path):
     (tmp_path / "train").mkdir()
     (tmp_path / "train_masks").mkdir()

@@ -141,27 +141,33 @@ def carvana_ids(root: str | Path) -> list[str]:
     return sorted(p.stem for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def carvana_split(root: str | Path, val_fraction: float = 0.1, seed: int = 0) -> tuple[list[str], list[str]]:
+def carvana_split(
+    root: str | Path, val_fraction: float = 0.1, seed: int = 0, max_cars: int | None = None
+) -> tuple[list[str], list[str]]:
     """Split Carvana image ids into train and validation by car, so no car's views land on both sides.
 
     Args:
         root: folder holding ``train/`` (or ``train_hq/``) and ``train_masks/``.
         val_fraction: fraction of cars (not images) held out; at least one car goes to each side.
         seed: the shuffle of cars is reproducible for a given seed.
+        max_cars: use only this many cars, the first of the same shuffle (a short run on a CPU); None: all.
 
     Returns:
         (train_ids, val_ids), each sorted.
     """
     if not 0.0 < val_fraction < 1.0:
         raise DataError(f"val_fraction must be between 0 and 1 (exclusive), got {val_fraction}")
+    if max_cars is not None and max_cars < 2:
+        raise DataError(f"max_cars={max_cars}: a split by car needs at least 2 cars (None uses them all)")
     ids = carvana_ids(root)
     cars = sorted({i.rsplit("_", 1)[0] for i in ids})
     if len(cars) < 2:
         raise DataError(f"{root} holds {len(cars)} car(s); a split by car needs at least 2")
     random.Random(seed).shuffle(cars)
+    cars = cars[:max_cars]  # all of them when max_cars is None
     n_val = min(len(cars) - 1, max(1, round(len(cars) * val_fraction)))
-    val_cars = set(cars[:n_val])
-    train_ids = [i for i in ids if i.rsplit("_", 1)[0] not in val_cars]
+    val_cars, used = set(cars[:n_val]), set(cars)
+    train_ids = [i for i in ids if i.rsplit("_", 1)[0] in used - val_cars]
     val_ids = [i for i in ids if i.rsplit("_", 1)[0] in val_cars]
     return train_ids, val_ids
 

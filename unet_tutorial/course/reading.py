@@ -5,7 +5,7 @@ and on Colab) calls ``reading(f"...")`` with the run's variables, and the Markdo
 reader reads. ``compare`` turns two arms' per-image scores into that text's core: which arm scored higher, by
 how much, and whether a gap this size is beyond the noise of this many images (a paired standard error), so a
 conclusion is drawn only where it holds. Left out: multiple-comparison corrections, bootstrap intervals.
-Taught in: every notebook's readings; the idea of the standard error in 03 (the leak experiment).
+Taught in: every notebook's readings; the standard error, and why it counts cars, in 03 (section 8).
 """
 
 from __future__ import annotations

@@ -1,13 +1,13 @@
 """Notebook 03's training on the real Carvana photos, on a CPU: how good, and how long, for given settings.
 
-Trains as notebook 03 does, with the library: the split by car (15 % of the cars for validation), a random ``--leak-
-fraction`` of the training cars' images held back (never trained on, as in the notebook's split-by-image experiment,
-which draws them view by view; here they are drawn at random, as when the README's table was measured),
+Trains as notebook 03 does, with the library: the split by car (15 % of the cars for validation), a random
+``--leak-fraction`` of the training cars' images held back (never trained on, as in the notebook's split-by-image
+experiment, which draws them view by view; here they are drawn at random, as when the README's table was measured),
 ``loaders.carvana_loaders`` (the notebook's augmentation: random-resized crops of 60-100 %, flips, a small warp,
 colour jitter), ``UNet(base_channels)``, BCE + Dice (``ComboLoss``), AdamW (weight decay 1e-4) with the one-cycle
 schedule, ``fit`` keeping the best epoch. Then, as the notebook's section 12, every validation photo is predicted at
-its own 1918x1280 size with ``predict.predict_mask`` (threshold 0.5, with and without flip TTA), written in run-
-length encoding, decoded and scored with the per-image Dice against its GIF.
+its own 1918x1280 size with ``predict.predict_mask`` (threshold 0.5, with and without flip TTA), written in
+run-length encoding, decoded and scored with the per-image Dice against its GIF.
 
 Prints the validation Dice at training size, the full-resolution Dice of the decoded submission and the wall
 time of each phase, data loading included, and the CPU time the process used: with ``--threads 1`` that is

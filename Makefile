@@ -7,7 +7,7 @@ NOTEBOOK_SOURCES := $(sort $(wildcard notebooks/[0-9][0-9]_*.py))
 NOTEBOOKS        := $(NOTEBOOK_SOURCES:.py=.ipynb)
 PIP_QUIET ?= -q
 
-.PHONY: lint format unit test test-colab test-min tutorial results site site-check badges lab sync student bench gpu-check clean
+.PHONY: lint format unit test test-colab test-min core tutorial results site site-check badges lab sync student bench gpu-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -79,6 +79,13 @@ $(MIN_VENV)/.installed: pyproject.toml
 test-min: $(MIN_VENV)/.installed
 	$(MIN_VENV)/bin/python -m pip list | grep -iE '^(torch|torchvision|albumentations|numpy|matplotlib|pillow|ipywidgets|tqdm) '
 	$(call SMOKE_RUN,$(MIN_VENV))
+
+## make core: each notebook's core path alone (its optional parts left out, tools/core_path.py) in build/core/,
+## run in smoke mode: what a 90-minute lab runs must not need an optional section
+core: $(STAMP)
+	$(BIN)/python -m tools.core_path $(NOTEBOOK_SOURCES) --out build/core
+	UNET_TUTORIAL_SMOKE=1 $(BIN)/python -m pytest -n $(TEST_WORKERS) --nbmake --nbmake-timeout=$(NBMAKE_TIMEOUT) \
+		build/core/*_core.ipynb
 
 ## make tutorial: the five notebooks in order, full mode, saved with outputs in build/notebooks/
 tutorial: $(STAMP)

@@ -182,7 +182,9 @@ print(f"over all {len(masks)} images: {wrong:.1%} of the pixels are wrong after 
 # U-Net's answer (Ronneberger et al., 2015, [arXiv:1505.04597](https://arxiv.org/abs/1505.04597)): at every
 # level, **copy** the encoder's feature map across and **concatenate** it to the decoder's. The decoder then
 # has both *what* (deep, coarse features from below) and *where* (sharp, early features from the skip).
-# In section 5 we train the same network with its skips switched off and compare.
+# In section 5 we train the same network with its skips switched off, to check that both versions can learn
+# (the plumbing); what skips are worth on new images takes more images and more training than this notebook's
+# lab: notebook 03 trains on real photos, and this notebook's summary says where to look.
 #
 # Here is the whole U we are about to build, drawn by `draw_unet` from the package's `UNet` object (so it
 # changes when the model does: try `UNet(depth=3, base_channels=32)`). Box heights follow the resolution,
@@ -362,7 +364,8 @@ except ValueError as error:
 # %% [markdown]
 # ## 4. How big is it, and how far does it see? (optional, ~10 min)
 #
-# Skip it in a short lab: no core section needs it, and experiment 2 says what it takes from it.
+# Skip it in a short lab: no core section needs it. Experiment 2 (a core exercise) measures receptive fields
+# too, and its text says what one is, so it works without this section.
 #
 # Where do the 31 million parameters sit? A 3x3 convolution from C to C' channels has 9·C·C' weights, so each
 # encoder (and decoder) block holds about four times the one a level above it: the bottom two levels hold most
@@ -550,12 +553,16 @@ both = both[0].upper() + both[1:]  # a sentence's first letter ("The U-Net"; str
 reading(f"""
 On the {len(masks)} images they trained on, the U-Net scores Dice {np.mean(memorised["U-Net"]):.4f} and the model
 without skips {np.mean(memorised["no skips"]):.4f}. {both} Compared image by image:
-{gap.sentence() if gap.difference else "the two score the same on every image"}.
+{gap.sentence() if gap.difference else "the two score the same on every image"}. That ± counts only how these
+{len(masks)} images differ within one training run of each model: train again (another seed, even another number
+of threads) and the gap moves too, often by more. So this says whether both models memorise, not which
+architecture memorises better.
 """)
 
 # %% [markdown]
 # Where do the two go wrong? We zoom into the no-skips model's worst image, around its mistakes: each wrong pixel
-# in red, the true mask in grey. Then we count the mistakes that lie near a shape's edge.
+# in red, the true mask in grey, for both models on that same image (the U-Net's own mistakes may be on other
+# images). Then we count all the mistakes, on every image, that lie near a shape's edge.
 
 # %%
 worst = int((preds["no skips"] != masks).flatten(1).sum(1).argmax())  # the no-skips model's worst image
@@ -574,7 +581,7 @@ for ax, label in zip(axes[1:], preds):
     picture = 0.35 * masks[worst, 0, :, :, None].repeat(1, 1, 3)  # the true mask in grey, (H, W, 3)
     picture[errors > 0] = torch.tensor([1.0, 0.0, 0.0])
     ax.imshow(picture[zoom])
-    ax.set_title(f"zoom, {label}: {int(errors.sum())} wrong pixels")
+    ax.set_title(f"image {worst}, {label}: {int(errors.sum())} wrong here")
 for ax in axes:
     ax.axis("off")
 plt.show()
@@ -591,21 +598,29 @@ print(f"the edge band: {band_share:.1%} of the pixels; wrong pixels in it:",
 def tally(label: str) -> str:
     if wrong[label] == 0:
         return f"{names[label]} got no pixel wrong"
-    plural = "" if wrong[label] == 1 else "s"
-    return (f"{names[label]} got {wrong[label]} pixel{plural} wrong, {on_edges[label]} of them in the band "
+    if wrong[label] == 1:
+        return f"{names[label]} got one pixel wrong, {'in' if on_edges[label] else 'outside'} the band"
+    if wrong[label] < FEW:
+        return f"{names[label]} got {wrong[label]} pixels wrong, {on_edges[label]} of them in the band"
+    return (f"{names[label]} got {wrong[label]} pixels wrong, {on_edges[label]} of them in the band "
             f"({on_edges[label] / wrong[label]:.0%})")
 
 
-erring = [label for label in preds if wrong[label]]
+FEW = 5  # fewer wrong pixels than this: too few to say where a model's mistakes mostly sit
+erring = [label for label in preds if wrong[label] >= FEW]
 shares = {label: on_edges[label] / wrong[label] for label in erring}
 on_edge = [label for label in erring if shares[label] > max(0.5, band_share)]
 if not erring:
-    where = "so there is nothing to locate: with this few images, both memorised them exactly."
+    where = (f"too few mistakes (under {FEW} each) to say where they mostly sit: with this few images, both "
+             "memorised them (nearly) exactly.")
 elif len(on_edge) == len(erring):
     whose = "both models' mistakes" if len(erring) == 2 else f"the mistakes of {names[erring[0]]}"
     times = min(shares.values()) / band_share
     where = (f"so {whose} sit mostly on edges: their share in the band is "
-             + (f"at least {int(times)} times" if times >= 2 else "more than") + " the band's share of the pixels.")
+             + (f"at least {int(times * 10) / 10:.1f} times" if times >= 2 else "more than")
+             + " the band's share of the pixels.")
+    if len(erring) == 1 and wrong[[label for label in preds if label not in erring][0]]:
+        where += " (The other model made too few mistakes to say where.)"
     if near_perfect:
         where += (" That is where the last mistakes of any model that has nearly memorised its masks sit (a pixel "
                   "whose 5 x 5 neighbourhood holds one label is the easy case), with skips or without: where they "
@@ -728,8 +743,8 @@ skip = torch.randn(1, 64, 64, 64)
 try:
     from_below + skip
 except RuntimeError as error:
-    print("x + skip  ->  RuntimeError:", str(error).splitlines()[0])
-print("torch.cat([skip, x], dim=1) ->", tuple(torch.cat([skip, from_below], dim=1).shape))
+    print("from_below + skip  ->  RuntimeError:", str(error).splitlines()[0])
+print("torch.cat([skip, from_below], dim=1) ->", tuple(torch.cat([skip, from_below], dim=1).shape))
 
 # %% [markdown]
 # And when the shapes do match, addition mixes the two sources into one number per channel: the next
@@ -881,8 +896,8 @@ Time, after a warm-up pass of each: the median pass took {time_on / time_off:.2f
 # giving the answer away; once you have tried, `reveal=True` in the check's call shows the expected answer.
 #
 # ### Exercise 1: build the bilinear decoder step
-# Optional section 6 draws the other way up: a bilinear resize x2 (no weights, no 2x2 pattern) followed by a 1x1
-# convolution that halves the channels, as `UNet(bilinear=True)` does. Write `BilinearUp(in_channels,
+# Optional section 6 shows the other way to up-sample: a bilinear resize x2 (no weights, no 2x2 pattern)
+# followed by a 1x1 convolution that halves the channels, as `UNet(bilinear=True)` does. Write `BilinearUp(in_channels,
 # out_channels)`, a drop-in for section 3's `Up`: the same `forward(x, skip)`, the same shapes, bilinear
 # up-sampling (`align_corners=False`) and a 1x1 convolution with a bias instead of the transposed convolution.
 # Inputs of even sizes are enough (no padding). The self-check copies the package's weights into yours and
@@ -1046,8 +1061,9 @@ level.
 # - Segmentation labels every pixel; logits (raw scores, one per class) come out as (B, num_classes, H, W).
 #   Two classes need just one logit per pixel: sigmoid, binary cross-entropy, and `logits > 0` for the mask.
 # - The encoder trades resolution for context; the decoder restores the resolution; the skips bring back the
-#   sharp detail from the encoder to the decoder (section 5 memorised a few images with them and without them,
-#   and looked at where the mistakes sit).
+#   sharp detail from the encoder to the decoder. Section 5 checked that the U-Net learns with them and without
+#   them; a handful of images cannot show what they are worth (that takes many training images, scored on new
+#   ones: the original paper and notebook 03's real photos).
 # - Overfitting one small batch tests the plumbing: the loss must fall by ten times or more. It says nothing
 #   about new images (section 5 scored its models on new ones too); scores count only on images never trained on.
 # - `UNet(in_channels=3, num_classes=2)` has 31,037,698 parameters, most in the two deepest levels, and a

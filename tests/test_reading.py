@@ -32,10 +32,16 @@ def test_unpaired_or_empty_scores_are_refused():
     assert "cannot be told apart on 1 image" in compare("A", [1.0], "B", [0.0]).sentence()
 
 
-def test_a_gap_under_a_thousandth_keeps_two_significant_digits():
+def test_a_noise_under_a_thousandth_keeps_two_significant_digits_and_the_gap_as_many_places():
     gap = compare("A", [0.90031, 0.80029, 0.7003], "B", [0.9, 0.8, 0.7])
-    assert "by 0.00030 Dice (± 0.0000058 over 3 images)" in gap.sentence()
+    assert "by 0.0003000 Dice (± 0.0000058 over 3 images)" in gap.sentence()
     assert "0.000 " not in gap.sentence()
+
+
+def test_a_gap_is_printed_to_the_places_of_its_noise_so_that_twice_the_noise_can_be_checked():
+    gap = compare("A", [0.9013, 0.8018, 0.7008], "B", [0.9, 0.8, 0.7])  # a gap of 0.0013, ± 0.00029
+    assert "by 0.00130 Dice (± 0.00029 over 3 images)" in gap.sentence()
+    assert "more than twice its noise" in gap.sentence()
 
 
 def test_grouped_images_count_their_groups_as_the_noise():

@@ -71,7 +71,8 @@ class Gap:
         if self.difference == 0:  # "a scored higher by 0.000" would name a winner
             where = "all" if self.standard_error == 0 else "average over"
             return f"{self.name_a} and {self.name_b} scored the same on {where} {self.images} images"
-        size = f"{_figure(abs(self.difference))} {metric} (± {_figure(self.standard_error)} over {over})"
+        places = _places(self.standard_error)  # the gap to as many places as its noise, so the two can be compared
+        size = f"{abs(self.difference):.{places}f} {metric} (± {self.standard_error:.{places}f} over {over})"
         if self.clear:
             return f"{self.leader} scored higher than {self.trailer} by {size}: more than twice its noise"
         few = "images" if self.groups is None else self.group_name
@@ -81,11 +82,11 @@ class Gap:
         )
 
 
-def _figure(value: float) -> str:
-    """Three decimals, or two significant digits below 0.001, so a small gap never reads "0.000 (± 0.000)"."""
-    if value == 0 or value >= 0.001:
-        return f"{value:.3f}"
-    return f"{value:.{min(8, 1 - math.floor(math.log10(value)))}f}"
+def _places(value: float) -> int:
+    """Decimal places: three, or two significant digits below 0.001, so a small gap never reads "0.000 (± 0.000)"."""
+    if not math.isfinite(value) or value == 0 or value >= 0.001:
+        return 3
+    return min(8, 1 - math.floor(math.log10(value)))
 
 
 def compare(

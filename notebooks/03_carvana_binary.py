@@ -40,7 +40,9 @@
 # GPU takes them all): all 5,088 photos would make each CPU epoch more than 13 times as long. The README's
 # sections *Getting the real data* and *On the real Carvana photos, CPU* say how to get the photos and what these
 # settings reach on them, and in how long. For a Colab GPU see the README's *On a GPU* (estimates until
-# measured); `fit` prints each epoch's time, so after the first epoch you know your own total.
+# measured); `fit` prints each epoch's time, so after the first epoch you know your own total. For a lab on the
+# real photos, start the training (sections 1 to 7) before the class: sign-up, download and training take longer
+# than the lab.
 
 # %%
 # Setup: on Colab, install this course's package at the release this notebook was written for (its git tag), or
@@ -383,7 +385,7 @@ print(f"{sum(p.numel() for p in model.parameters()):,} parameters; logits {tuple
 # `fit` is a short loop over `train_one_epoch` and `evaluate` (open `unet_tutorial/train.py`: no framework). It
 # prints one line per epoch (losses, validation Dice, images per second, seconds); a `*` marks a new best. The
 # optimiser is AdamW (Adam with weight decay), and the learning rate follows a **one-cycle** schedule: it warms
-# up from `LR / 25` to `LR` over the first three tenths of the steps, then anneals to almost zero, which lets a
+# up from `LR / 25` to `LR` over the first three tenths of the steps, then anneals towards zero, which lets a
 # short run use a high rate and still settle at the end.
 #
 # After every epoch `fit` writes `last.pt` (everything needed to go on) to `RUN_DIR`, and `best.pt` when the
@@ -414,7 +416,9 @@ print(f"using the weights of epoch {best['epoch']} (validation Dice {best['best'
 # Read the curves before going on. Training loss (dashed) and validation loss (solid) should fall together;
 # a training loss *above* the validation loss is no alarm (it is averaged over an epoch in which the model is
 # still improving, on augmented images, which are harder). The warning sign is the opposite: a validation loss
-# that rises while the training loss keeps falling (overfitting). The learning rate goes up, then down.
+# that keeps rising, epoch after epoch, while the training loss keeps falling (overfitting). One epoch's jump that
+# the next epoch takes back is not that: while the learning rate warms up to its peak, a large step can throw the
+# model off for an epoch. The learning rate goes up, then down (the plot shows each epoch's first step).
 
 # %%
 from IPython.display import display
@@ -484,8 +488,10 @@ else:
     on_outline = float((wrong & near_outline).sum()) / n_wrong
     missed = float((wrong & truth.bool()).sum()) / n_wrong
     if on_outline >= 0.5:
-        where = ("most of their error hugs the outline: the model finds the car but draws its edge a little off, "
-                 "which a finer resolution (section 11) and a boundary score (exercise 2) are about")
+        where = ("most of their error lies near the outline: either the model draws the car's edge a little off, or "
+                 "it misses or invents parts only a few pixels wide (a wheel, a mirror), which the 2-pixel band "
+                 "cannot tell apart. The figure says which; both are what a finer resolution (section 11) and a "
+                 "boundary score (exercise 2) are about")
     else:
         where = ("most of their error lies away from the outline, whole regions missed or invented: look in the "
                  "figure for what those regions have in common")
@@ -543,8 +549,10 @@ else:
     Counted over the {len(car_means)} validation cars, the standard error of the mean Dice is {by_cars:.4f},
     {what}. So this run's mean Dice is known to about ± {by_cars:.4f}: a model scored on other cars would have
     to differ from it by about {2 * np.sqrt(2) * by_cars:.4f} (twice the standard error of a gap between two such
-    means) before the gap meant more than the luck of the draw. The comparisons that follow score two ways on the
-    *same* images, which cancels what makes an image hard for both and detects smaller gaps; they count cars too.
+    means) before the gap meant more than the luck of the draw of cars. Training adds its own noise on top: the
+    same notebook run again with another `SEED`, or even another number of CPU threads, trains another model, and
+    its mean moves too (rerun it to see by how much). The comparisons that follow score two ways on the *same*
+    images, which cancels what makes an image hard for both and detects smaller gaps; they count cars too.
     """)
 
 # %% [markdown]
@@ -665,7 +673,11 @@ if move < 0.01:
     shape = ("the curve is flat near its top: the model is sure of most pixels, and only those near the edges "
              "change sides with the threshold")
 else:
-    shape = "the curve is not flat, so the model is unsure of many pixels and the threshold matters"
+    shape = ("the curve is not flat: many pixels have probabilities between 0.3 and 0.7, so where the threshold "
+             "sits changes the mask" + (" (a best threshold above 0.5 means the model paints more car than there "
+             "is: raising the threshold trims it)" if best_threshold > 0.5 else " (a best threshold below 0.5 means "
+             "the model paints less car than there is)" if best_threshold < 0.5 else "")
+             + "; whether that beats 0.5 beyond the noise is the next question")
 if best_threshold == 0.5:
     verdict = ("0.5 itself scored highest on these images, so there is nothing to tune: keep `THRESHOLD = 0.5` "
                "(experiment 3 asks whether half of the cars would have picked the same).")
@@ -910,7 +922,8 @@ report_metric("val_dice", val_metrics["dice_per_image"], "03_carvana_binary", da
 print(f"± {by_cars:.4f}: one standard error, counted over the {len(car_order)} validation cars")
 print(f"full resolution, decoded submission:        {SUBMISSION_DICE:.4f}")
 if "leak_metrics" in globals() and leak_metrics is not None:  # section 9 (optional) ran
-    print(f"what a split by image would have reported:  {leak_metrics['dice_per_image']:.4f}")
+    print(f"what a split by image would have reported:  {leak_metrics['dice_per_image']:.4f} (section 9 reads "
+          "the gap with its standard error)")
 print(f"{'real Carvana photos' if IS_REAL else 'generated data'}, {len(train_ids)} training images of "
       f"{len({car_of(i) for i in train_ids})} cars, {EPOCHS} epochs at {IMAGE_SIZE[0]}x{IMAGE_SIZE[1]} on {DEVICE}")
 
@@ -1114,19 +1127,27 @@ if scale > 3:
                "band is wide, so much of the difference lies outside the band; try a wider band (`width`)")
 else:
     why_not = ": on these images the two ways of enlarging do not differ measurably at the outline"
-ratio = abs(edge_gap.difference / whole_gap.difference) if whole_gap.difference else float("inf")
-magnified = edge_gap.difference * whole_gap.difference > 0 and ratio > 1  # same direction, a larger move
+
+
+def strength(gap) -> float:
+    """How many standard errors a gap is: a score that magnifies the gap magnifies its noise too."""
+    return abs(gap.difference) / gap.standard_error if gap.standard_error else float("inf")
+
+
+sharper = edge_gap.difference * whole_gap.difference > 0 and strength(edge_gap) > strength(whole_gap)
+against = f"{strength(edge_gap):.1f} standard errors against {strength(whole_gap):.1f}"
 if edge_gap.clear and not whole_gap.clear:
     told = ("the edge Dice told the two ways apart beyond noise where the whole-image Dice could not: it does not "
             "drown the outline in the easy pixels inside the car and out in the studio")
-elif edge_gap.clear and magnified:
-    told = (f"both scores told them apart, and the edge Dice moved {ratio:.0f} times as much as the whole-image "
-            "Dice: the whole-image score hides the staircase under the many easy pixels")
+elif edge_gap.clear and sharper:
+    told = (f"both scores told them apart, and the edge Dice's gap stood out more from its noise ({against}): "
+            "the whole-image score hides the staircase under the many easy pixels")
 elif edge_gap.clear:
-    told = "both scores told them apart, but the edge Dice did not magnify the gap" + why_not
-elif magnified:
-    told = (f"the edge Dice moved {ratio:.0f} times as much as the whole-image Dice, as a score that leaves out the "
-            f"easy pixels should, but on {edge_gap.units} cars even that is within its noise")
+    told = (f"both scores told them apart, but the edge Dice's gap did not stand out more from its noise "
+            f"({against})" + why_not)
+elif sharper:
+    told = (f"the edge Dice's gap stood out more from its noise ({against}), as a score that leaves out the easy "
+            f"pixels should, but on {edge_gap.units} cars even that is within twice its noise")
 else:
     told = "the edge Dice did not tell them apart beyond noise" + why_not
 edge_bilinear = np.mean(edge_scores["probabilities, bilinear"])  # the way predict_mask enlarges
@@ -1244,7 +1265,8 @@ else:
 # - Read the failures, not only the mean: per-image Dice, the worst images, where their errors are; read every
 #   gap against its standard error, counted over the cars (views of one car rise and fall together), before you
 #   call it a gain.
-# - At test time: enlarge probabilities (never labels) to the photo's size, change the threshold or add TTA
+# - At test time: enlarge probabilities, not labels, to the photo's size (on thin parts the staircase of enlarged
+#   labels costs most; on these images the gap may be within the noise: section 11 reads it), change the threshold or add TTA
 #   only for a gain that holds on cars it was not picked on, and encode masks as run lengths.
 # - `FolderDataset` trains the same U-Net on your own folder of images and masks.
 #

@@ -123,8 +123,8 @@ print(f"mode {MODE}, device {DEVICE}: images {IMAGE_SIZE} (H, W), batch {BATCH_S
 #   Dice in fewer epochs, which is also less compute.
 #
 # The price: the images must be normalised the way the ImageNet images were when the weights were trained (the
-# per-channel mean and standard deviation you met in notebook 03), and the encoder is large: section 3 counts its
-# parameters.
+# per-channel mean and standard deviation you met in notebook 03), and the encoder is big: about 7 million
+# parameters (section 6 compares the whole model's size with notebook 03's U-Net).
 
 # %% [markdown]
 # ## 2. The data: notebook 03's Carvana set (core, ~5 min)
@@ -189,7 +189,8 @@ print(f"a validation batch: images {tuple(images.shape)} {images.dtype}, masks {
 # plus the final ReLU that torchvision applies in its `forward`. We build one with random weights, which is enough
 # to read the architecture, and count the channels in the first dense block: each layer's BatchNorm tells how many
 # channels come in. This section is optional: the core path uses `DenseNetUNet` as a whole from section 4 on, and
-# what you need from here is that its encoder hands the decoder five skips, at strides 2 to 32.
+# what you need from here is that its encoder hands the decoder five stages, at strides 2 to 32: four skips and
+# the bottom of the U.
 
 # %%
 import matplotlib.pyplot as plt
@@ -219,8 +220,8 @@ plt.show()
 
 # %% [markdown]
 # The encoder is read out after each of five **stages**; each stage ends at half the resolution of the one before
-# (stride 2, 4, 8, 16 and 32: one feature-map pixel per 2, 4, ... 32 image pixels). Those five outputs are the
-# U-Net's skips. As in notebook 01, the model first pads the image so that its sides are a multiple of the
+# (stride 2, 4, 8, 16 and 32: one feature-map pixel per 2, 4, ... 32 image pixels). The first four outputs are
+# the U-Net's skips; the fifth, at stride 32, is the bottom of the U, where the decoder starts. As in notebook 01, the model first pads the image so that its sides are a multiple of the
 # largest stride, 32, and crops the logits back at the end.
 
 # %%
@@ -666,9 +667,10 @@ elif drift.clear:
     drift_text = (f"Here the drift even helped: the stored statistics ({stored}) described these images worse "
                   "than the batches' own did. Helped or not, the decoder's input changed with no weight trained.")
 else:
-    drift_text = (f"Here the Dice moved within its noise: the batches' statistics were close enough to the stored "
-                  f"ones ({stored}) for this decoder. The running statistics moved all the same; with another "
-                  "encoder or other data the same drift can cost a lot.")
+    drift_text = (f"The Dice moved by {abs(drift.difference):.3f}, but it moved so differently from car to car "
+                  f"that {drift.groups or drift.units} {drift.group_name} cannot pin the change down: this run "
+                  "cannot say whether the drift cost anything. The running statistics moved all the same (the "
+                  f"stored ones were {stored}); with another encoder or other data the same drift can cost a lot.")
 stand_in_text = ("" if PRETRAINED else
                  " The size of this change says nothing about what the same drift would do to an ImageNet encoder: "
                  "the RANDOM encoder's stored statistics are still 0 and 1, which no batch of images was measured "
@@ -757,8 +759,9 @@ else:
     start_text = "the two copies started within noise of each other"
 if np.isfinite(epoch_noise):
     noise_text = (f"One epoch's mean Dice over these {len(frozen_scores)} images of {n_cars} cars has a standard "
-                  f"error of about {epoch_noise:.3f}, counted over cars: a difference between two epochs needs about "
-                  "three times that to be more than noise.")
+                  f"error of about {epoch_noise:.3f}, counted over cars. Two epochs scored on the same images "
+                  "share much of that noise, so this is a conservative bar: a start gap beyond three times it is "
+                  "more than noise, and a smaller one may still be real.")
 else:
     noise_text = (f"These {len(frozen_scores)} images are all of one car, so the noise of an epoch's mean Dice "
                   "cannot be measured: no difference between epochs is read as more than noise.")
@@ -929,7 +932,7 @@ else:
                   "run the cell again when the machine is less busy.")
 bn_ratio, bn_order = bn_step / trains_step, apart("unfrozen, BatchNorm frozen", "unfrozen, BatchNorm trains")
 if bn_order == "overlap":
-    bn_text = ("the two arms' step times overlap, so as far as this machine can tell it is the same work: what "
+    bn_text = ("the two arms' step times overlap, so this test cannot separate them: what "
                "BatchNorm in train mode adds, each batch's statistics and their gradients, is lost in the noise")
 elif bn_order == "faster" and bn_ratio > 0.9:
     bn_text = ("every step was faster than every BatchNorm-training one, but only a little: computing each batch's "
@@ -1058,8 +1061,8 @@ check_densenet_stage_channels(densenet_stage_channels)
 #   starts from scratch. The images must be normalised as the weights expect (`normalization("imagenet")`).
 # - **DenseNet**: inside a dense block every layer reads the concatenation of all earlier outputs and adds
 #   `growth_rate` channels; transitions halve channels and resolution. DenseNet121's five stages give 64, 256, 512,
-#   1024 and 1024 channels at strides 2 to 32: the U-Net's skips. The decoder up-samples and merges one skip per
-#   step.
+#   1024 and 1024 channels at strides 2 to 32: four skips and the bottom of the U. The decoder up-samples from the
+#   bottom and merges one skip per step.
 # - **A fair comparison** (section 6) trains the random and the ImageNet encoder with the same learning rates
 #   (`param_groups(lr_encoder, lr_decoder)`), so that their gap measures pretraining, and reads every gap against
 #   its noise: two runs scored on the same images, compared image by image (`compare`), with the noise counted

@@ -41,6 +41,15 @@ def test_a_changed_setting_still_trains_again_and_only_it_is_named(tmp_path, mod
     assert resumable(tmp_path, {**config, "lr": 2e-3}, log=lines.append) is None
 
 
+def test_a_setting_added_later_as_none_keeps_the_run_and_one_with_a_value_does_not(tmp_path, model):
+    config = {"image_size": (64, 96)}  # saved before the notebook had "max_cars"
+    save_checkpoint(tmp_path / "last.pt", model, epoch=1, history={}, config=config)
+    lines = []
+    assert resumable(tmp_path, {**config, "max_cars": None}, log=lines.append) == tmp_path / "last.pt", lines
+    assert resumable(tmp_path, {**config, "max_cars": 24}, log=lines.append) is None
+    assert "max_cars (unset) -> 24" in lines[-1]
+
+
 @pytest.mark.parametrize(
     ("value", "named"),
     [(np.float64(0.5), "numpy.float64"), (np.int64(3), "numpy.int64"), (Path("data/carvana"), "PosixPath")],

@@ -329,8 +329,9 @@ def resumable(run_dir: str | Path | None, config: dict, log: Callable[[str], Any
 
     Pass it to ``fit(..., resume=resumable(run_dir, config), checkpoint_dir=run_dir, config=config)``: an
     interrupted run continues after its last finished epoch, a finished one is loaded with nothing left to train,
-    and a run with any other setting (the whole ``config`` is compared, see ``same_settings``) is trained again
-    from scratch, its checkpoints then replaced. One line says which, and which settings differ.
+    and a run with any other setting (the whole ``config`` is compared, see ``same_settings``; a setting missing
+    on one side counts as None) is trained again from scratch, its checkpoints then replaced. One line says which,
+    and which settings differ.
 
     Raises:
         CheckpointError: ``config`` holds a value a checkpoint cannot store, or ``last.pt`` cannot be read or was
@@ -355,12 +356,14 @@ def resumable(run_dir: str | Path | None, config: dict, log: Callable[[str], Any
             f"{run_dir}, or choose another run folder"
         )
     stored = saved.get("config") or {}
-    if not same_settings(stored, config):
-        changed = [
-            f"{key} {stored.get(key, '(unset)')} -> {config.get(key, '(unset)')}"
-            for key in sorted(set(stored) | set(config))
-            if key not in stored or key not in config or not same_settings(stored[key], config[key])
-        ]
+    # A setting one side lacks counts as None: a run saved before a notebook added a setting whose value is None
+    # (the default, "off") is the same run, and is not thrown away.
+    changed = [
+        f"{key} {stored.get(key, '(unset)')} -> {config.get(key, '(unset)')}"
+        for key in sorted(set(stored) | set(config))
+        if not same_settings(stored.get(key), config.get(key))
+    ]
+    if changed:
         log(f"{last} was trained with other settings ({'; '.join(changed)}): training from scratch, replacing it")
         return None
     log(f"{last} holds this run after epoch {saved.get('epoch', 0)}: continuing it (delete {run_dir} to start over)")

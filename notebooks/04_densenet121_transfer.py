@@ -173,7 +173,8 @@ train_loader, val_loader = carvana_loaders(root, train_ids, val_ids, image_size=
 images, masks = next(iter(val_loader))
 print(f"{KIND} data in {root}: {EPOCHS} epochs per run ({FROZEN_EPOCHS} frozen)")
 print(f"train: {len(train_ids)} images, val: {len(val_ids)} images of {len(set(val_cars))} cars; normalisation {NORM}")
-print(f"a validation batch: images {tuple(images.shape)} {images.dtype}, masks {tuple(masks.shape)} {masks.dtype}")
+print(f"a validation batch (twice BATCH_SIZE, as in notebook 03: no gradients to keep): images "
+      f"{tuple(images.shape)} {images.dtype}, masks {tuple(masks.shape)} {masks.dtype}")
 
 # %% [markdown]
 # ## 3. DenseNet121 in pictures (optional)
@@ -375,9 +376,10 @@ else:
 # Both DenseNets train with the same two learning rates: the encoder at `LR_ENCODER`, ten times lower than the
 # decoder's `LR`. One learning rate per part of the model is called *discriminative learning rates*;
 # `model.param_groups(lr_encoder, lr_decoder)` hands the optimizer two groups named "encoder" and "decoder", and
-# `fit` prints each group's learning rate. With everything else equal, the gap between 2 and 3 is what ImageNet
-# pretraining is worth here, under this recipe (a random encoder at the low fine-tuning rate is held back, so the
-# gap is, if anything, an upper bound). On Colab the ImageNet weights download by themselves, but the Carvana
+# `fit` prints each group's learning rate at the start of each epoch (the one-cycle schedule warms it up within
+# the epoch, so a one-epoch phase shows only its first, small rate). With everything else equal, the gap between
+# 2 and 3 is what ImageNet pretraining is worth here, under this recipe (a random encoder at the low fine-tuning
+# rate is held back, so the gap is, if anything, an upper bound). On Colab the ImageNet weights download by themselves, but the Carvana
 # photos only when you ask (`DOWNLOAD = True`): on the drawn cars the gap says little about real photos.
 #
 # **The headline result, fixed before any training**: the recipe of section 7, the ImageNet encoder frozen for

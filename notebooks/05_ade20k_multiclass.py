@@ -32,8 +32,8 @@
 # the GPU settings. Math: softmax, logarithms, mean and median, a standard error (notebook 03). PyTorch: tensors,
 # indexing, `nn.Module`.
 #
-# **The core path**, about three quarters of a 90-minute lab: sections 1 to 5 and 7 and exercise 1, each heading
-# marked *(core, ~N min)*, reading and running included. Section 6 (a second model, trained with class weights,
+# **The core path**, about 75 minutes <!-- constant --> of a 90-minute lab: sections 1 to 5 and 7 and exercise 1,
+# each heading marked *(core, ~N min)*, reading and running included. Section 6 (a second model, trained with class weights,
 # against the first) and experiment 2 are *(optional)*: the CPU settings train that second model by default, the
 # GPU settings do not (`COMPARE_WEIGHTS`: it would double the training time). Sections 8 to 10 and experiments 3
 # and 4 are optional too. The optional parts use what the core built, and the core never needs them, so "Run all"
@@ -97,7 +97,8 @@ LR = {"smoke": 1e-2, "cpu": 3e-3, "gpu": 1e-3}[MODE]  # peak of the one-cycle sc
 # The side of the square training crops, which is also the short side every image is resized to (the standard
 # recipe: 512 and 512). On a CPU most of a step goes into the 150 logits per pixel: pixels are what it buys. Smoke
 # mode shrinks its 64 px scenes 4 times, CPU mode its 192 px ones 2.4 times: at exactly 2 times, the nearest-resized
-# masks and the upsampled logits line up, and experiment 3's two resolutions score nearly the same.
+# masks and the upsampled logits line up, and experiment 3's two resolutions score the same but for rounding
+# (at other factors they differ, if only a little on the drawn scenes).
 CROP = {"smoke": {"real": 256, "sample": 16}, "cpu": {"real": 256, "sample": 80},
         "gpu": {"real": 512, "sample": 128}}[MODE]
 SCALE = (0.5, 2.0)  # the random zoom of the standard recipe
@@ -498,7 +499,7 @@ print("a training batch: images", tuple(images.shape), images.dtype, " masks", t
 image, mask = val_set[0]
 print("a validation pair: image", tuple(image.shape), "(short side", short_side, ") and mask", tuple(mask.shape))
 print(f"{len(train_set)} training images ({len(train_loader)} batches), {len(val_set)} validation images "
-      f"(random subsets of {len(raw_train)} and {len(raw_val)})")
+      f"(drawn from {len(raw_train)} and {len(raw_val)})")
 
 # %% [markdown]
 # ### The baseline to beat
@@ -518,7 +519,7 @@ print(f"always {ADE20K_CLASSES[majority]!r}: mIoU {BASELINE['miou']:.3f}, "
       f"pixel accuracy {BASELINE['pixel_accuracy']:.3f}")
 
 # %% [markdown]
-# ## 5. Train (core, ~15 min)
+# ## 5. Train (core, ~15 min; with the real data on a GPU, start it before the lab)
 #
 # The training loop from notebook 03: `fit` runs `train_one_epoch` and `evaluate` per epoch, with a one-cycle
 # learning rate, and keeps `best.pt` (highest validation mIoU) and `last.pt` in the run's folder. With
@@ -741,7 +742,9 @@ if "weighted" in SCORES:
     reading(f"""
     **Reading it.** Over the {len(val_set)} validation images the weighted model's mIoU is {weighted['miou']:.3f}
     against the plain model's {plain['miou']:.3f}, its pixel accuracy {weighted['pixel_accuracy']:.3f} against
-    {plain['pixel_accuracy']:.3f}. Image by image (each image's mIoU), {miou_gap.sentence('mIoU')}. {verdict}
+    {plain['pixel_accuracy']:.3f}. Image by image (each image's own mIoU, over the classes in its mask or its
+    prediction, so a class a model invents in an image scores 0 there: a stricter measure than the pooled mIoU,
+    and the gap can differ from the pooled one), {miou_gap.sentence('mIoU')}. {verdict}
 
     The weights make a pixel of a rare class count up to {weight_ratio:.0f} times as much as one of a frequent
     class (section 3). The classes under 2% of the training pixels hold {rare_true:.0%} of the validation pixels;
@@ -752,8 +755,10 @@ if "weighted" in SCORES:
     any image counts against it; the ± is the standard error of redrawing the images with replacement
     {RESAMPLES} times, a bootstrap), the weights' largest gains are {'; '.join(gains) or 'none'}, and their
     largest losses {'; '.join(losses) or 'none'}. Beyond twice their noise, {beyond}; {noisy} of the
-    {len(gaps)} classes moved within it. Which kind of class gains, frequent or rare? Guess from the bars;
-    experiment 2 measures it.
+    {len(gaps)} classes moved within it. That ± counts only which images were drawn: each model is one training
+    run, and another seed (even another number of CPU threads) moves single classes by more than their ±, so
+    read these as this run's classes, not as classes the weights always help or hurt. Which kind of class gains,
+    frequent or rare? Guess from the bars; experiment 2 measures it.
     """)
 else:
     reading("No weighted run (`COMPARE_WEIGHTS` is False): set it to True in the settings to compare the two.")
@@ -865,7 +870,7 @@ if swaps:
                      "classes' pairs: colour does little to tell those apart, so texture and position must")
     if unlike:
         found.append(f"{pair_names(unlike)} differ in mean colour more than that quarter of pairs does, so the model "
-                     "confuses them for a reason other than their colour")
+                     "confuses them for a reason mean colour alone does not explain")
     colours = f" Measured on the validation images, {'; '.join(found)}." if found else ""
 else:
     swapped, colours = "none had the largest share of its pixels predicted as another class.", ""
@@ -1075,7 +1080,8 @@ plt.show()
 
 # %% [markdown]
 # Does tiling change the score? `evaluate` scores any module that maps images to per-class scores, so a small
-# wrapper turns sliding windows into one (its probabilities stand in for logits: the argmax is the same). Both
+# wrapper turns sliding windows into one (its probabilities stand in for logits: the argmax is the same at the
+# network's resolution, and nearly the same after the bilinear upsampling to the annotation's). Both
 # ways, per image, over the validation images (at most `SUBSET_LIMIT` of them, drawn at random):
 
 # %%
@@ -1275,8 +1281,10 @@ integer = (f", exactly {round(factor)}: at an integer factor the nearest-resized
 reading(f"""
 In this run the network's resolution gives {at_network:.4f} and the annotation's {at_annotation:.4f} (network
 minus annotation: {at_network - at_annotation:+.4f}). Image by image (each image's mIoU, paired),
-{resolution_gap.sentence('mIoU')}. Here the masks shrink by a factor of {factor:.2f} (the median over these
-images){integer}. Thin structures (poles, railings, lamp posts) lose the most pixels in a nearest resize, and
+{resolution_gap.sentence('mIoU')}. The two measures need not agree in sign: the pooled mIoU sums each class's
+pixels over all the images first, while each image's own mIoU averages only the classes in that image, and a nearest
+resize can erase a small region from a mask, and with it a class the model scored 0 on, which lifts that image's
+mean. Here the masks shrink by a factor of {factor:.2f} (the median over these images){integer}. Thin structures (poles, railings, lamp posts) lose the most pixels in a nearest resize, and
 real photos have many. Whatever the gap, only the annotation-resolution number can be compared with published
 ones.
 """)
@@ -1333,7 +1341,7 @@ section 4, where crop and short side are equal. That is one reason the standard 
 # - Median-frequency class weights push a model towards the rare classes, and a false positive costs IoU too:
 #   optional section 6 and experiment 2 read, on your run, what the weights gained and what they cost, and
 #   whether the gap is beyond the noise of your validation images. The published baselines train unweighted.
-# - A model that never predicts a rare class, or confuses two similar ones, scores IoU 0 on it: per-class
+# - A model that never predicts a rare class, or confuses two similar ones, scores IoU near 0 on it: per-class
 #   numbers and the confusion view say which it is.
 # - Two models scored on the same images are compared image by image: the gap and its standard error say
 #   whether one validation set can tell them apart.

@@ -34,7 +34,8 @@ unit: $(STAMP)
 
 ## make test: lint, all unit tests (slow ones too), the notebook sync gate, the gate against run-dependent numbers
 ## typed in prose, and every notebook under nbmake, in smoke mode. Two pytest workers (TEST_WORKERS), a test file
-## each at a time, one thread each: on 2 cores about 3 minutes instead of 4.5 with one worker of two threads
+## each at a time, one thread each: on 2 cores pytest takes about 3.5 minutes, and `make test` on a fresh clone
+## (the environment installed from the pip cache) about 5
 TEST_WORKERS ?= 2
 test: lint
 	$(BIN)/python -m tools.notebooks check $(NOTEBOOK_SOURCES)

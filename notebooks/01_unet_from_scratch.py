@@ -183,8 +183,8 @@ print(f"over all {len(masks)} images: {wrong:.1%} of the pixels are wrong after 
 # level, **copy** the encoder's feature map across and **concatenate** it to the decoder's. The decoder then
 # has both *what* (deep, coarse features from below) and *where* (sharp, early features from the skip).
 # In section 5 we train the same network with its skips switched off, to check that both versions can learn
-# (the plumbing); what skips are worth on new images takes more images and more training than this notebook's
-# lab: notebook 03 trains on real photos, and this notebook's summary says where to look.
+# (the plumbing); what skips are worth on new images takes more images and more training than this lab has (the
+# U-Net paper's ablations are the place to look).
 #
 # Here is the whole U we are about to build, drawn by `draw_unet` from the package's `UNet` object (so it
 # changes when the model does: try `UNet(depth=3, base_channels=32)`). Box heights follow the resolution,
@@ -679,8 +679,8 @@ each: the noise counts which images were drawn, not another seed's training): {n
 
 # %% [markdown]
 # A handful of images and a few hundred steps teach a model *these* masks, not what an ellipse is, so whichever
-# of the two scores higher on new images says nothing about skips (with another seed or another machine the
-# order can flip). That is what this test is for: it checks the plumbing (shapes, gradients, learning rate), not
+# of the two scores higher on new images says nothing about skips (one seed, a handful of images: whether the
+# order holds on another seed is not tested here). That is what this test is for: it checks the plumbing (shapes, gradients, learning rate), not
 # the model. Learning to segment takes many images and a score on new ones: notebook 02 trains on hundreds of
 # generated images, notebook 03 on thousands of car photos, and from then on every score we report is on images
 # the model never trained on.
@@ -1063,7 +1063,7 @@ level.
 # - The encoder trades resolution for context; the decoder restores the resolution; the skips bring back the
 #   sharp detail from the encoder to the decoder. Section 5 checked that the U-Net learns with them and without
 #   them; a handful of images cannot show what they are worth (that takes many training images, scored on new
-#   ones: the original paper and notebook 03's real photos).
+#   ones, as in the U-Net paper's comparisons).
 # - Overfitting one small batch tests the plumbing: the loss must fall by ten times or more. It says nothing
 #   about new images (section 5 scored its models on new ones too); scores count only on images never trained on.
 # - `UNet(in_channels=3, num_classes=2)` has 31,037,698 parameters, most in the two deepest levels, and a

@@ -541,6 +541,13 @@ runs = len(run_dice[leader])
 image_noise = max(gap.standard_error for gap in gaps)
 seed_spread = max(max(scores) - min(scores) for scores in run_dice.values())  # the most one loss moved
 by_mean = sorted(run_dice, key=lambda name: np.mean(run_dice[name]), reverse=True)  # over all the runs
+stuck = {name: sum(d < 0.05 for d in scores) for name, scores in run_dice.items()}  # runs ending near Dice 0
+if any(stuck.values()):
+    collapse_text = ("Part of that is not a spread but a collapse: runs that ended at \"background everywhere\" "
+                     "(Dice under 0.05), " + listed([f"{stuck[n]} of {runs} for {the[n]}" for n in run_dice])
+                     + ". A loss that stays there on a short budget is what this section set out to show.")
+else:
+    collapse_text = "No run ended at \"background everywhere\" (Dice under 0.05)."
 wins = {name: sum(a > b for a, b in zip(run_dice[by_mean[0]], run_dice[name])) for name in by_mean[1:]}
 always = [name for name in by_mean[1:] if wins[name] == runs]
 if len(always) == len(wins):
@@ -562,7 +569,7 @@ another draw of validation images; twice it is our bar for "beyond the noise"):
 
 That ± says nothing about training. Trained again with other seeds, one loss's final Dice moved by up to
 {seed_spread:.3f} from one run to another, {"more" if seed_spread > 2 * image_noise else "less"} than twice the
-largest ± above ({image_noise:.3f}). So {verdict}.
+largest ± above ({image_noise:.3f}). {collapse_text} So {verdict}.
 """)
 
 # %% [markdown]
@@ -735,7 +742,7 @@ perfect, tiny = blob_scores(10, 0, 0.5)[1], blob_scores(1, 0, 0.5)[1]
 strict = blob_scores(10, 0, 0.9)[1]
 reading(f"""
 A perfect radius still costs a Dice loss of {perfect["Dice"]:.2f}, because the soft rim is neither 0 nor 1, while
-the metrics, on the hard mask, are near 1 (Dice {perfect["metric: Dice"]:.3f}). A radius of 1 misses the object:
+the metrics, on the hard mask, are near 1 (Dice {perfect["metric: Dice"]:.3f}). A radius of 1 covers almost none of the object:
 the Dice and Jaccard losses go to {tiny["Dice"]:.2f} and {tiny["Jaccard"]:.2f}, BCE only to {tiny["BCE"]:.2f}, and
 pixel accuracy still claims {tiny["metric: pixel acc."]:.0%}. Things to try: move the blob off the disc; a threshold
 of 0.9 with the perfect radius shrinks the hard mask, and its IoU falls from {perfect["metric: IoU"]:.2f} to

@@ -59,3 +59,11 @@ def test_grouped_images_count_their_groups_as_the_noise():
     assert not one_car.clear and "cannot be told apart on 3 images, all of one car" in one_car.sentence()
     with pytest.raises(ValueError, match="2 group labels for 6 scores"):
         compare("A", a, "B", b, groups=["c1", "c2"])
+
+
+def test_a_gap_that_rounds_to_zero_names_no_winner():
+    gap = compare("A", [0.9, 0.8, 0.7, 0.6], "B", [0.9003, 0.75, 0.75, 0.6])  # a gap of 0.000075, ± 0.020
+    assert gap.sentence() == (
+        "A and B differ by less than 0.0005 Dice (± 0.020 over 4 images): with this many images the two cannot be "
+        "told apart"
+    )

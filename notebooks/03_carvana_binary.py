@@ -234,8 +234,8 @@ ax2.set(xlabel="view (1..16, around the car)", ylabel="mean coverage", title="co
 fig.tight_layout()
 
 # %% [markdown]
-# The car fills only part of each picture, and how much depends on the view (a car seen from the side is longer
-# than one seen from the front). Unbalanced, but far less than the small objects of notebook 02. We still add
+# The car fills only part of each picture, and how much depends on the view (a car seen from the front covers
+# less of the frame than one seen from the side or at an angle: the bars show which views cover the most). Unbalanced, but far less than the small objects of notebook 02. We still add
 # Dice to BCE (notebook 02): it scores the overlap with the car, not the easy background, and it is the
 # competition's metric.
 #
@@ -618,7 +618,7 @@ else:
     standard error, counted over {len(set(leak_cars))} and {len(set(val_cars))} cars). That is {verdict}.
 
     {lesson}: validation must estimate the score on new cars, and only cars never seen in training can do that.
-    Near the top every thousandth counts: the competition's leading scores differed in the fourth decimal.
+    Near the top every ten-thousandth counts: the competition's leading scores differed in the fourth decimal.
     """)
 
 # %% [markdown]
@@ -710,7 +710,11 @@ print(f"validation Dice at 0.5: without TTA {per_image.mean():.4f}, with flip TT
 # @title What flip TTA did
 from unet_tutorial.course.reading import reading
 
-if tta_gap.clear and tta_gap.leader == "flip TTA" and tta_gap.units < 5:
+WORTH = 0.001  # a Dice gain below this is too small to pay for a second forward pass, however clear
+if tta_gap.clear and tta_gap.leader == "flip TTA" and tta_gap.difference < WORTH:
+    advice = (f"Clear, but under {WORTH} Dice: too small to pay for a second forward pass on every image; keep "
+              "`TTA = False`")
+elif tta_gap.clear and tta_gap.leader == "flip TTA" and tta_gap.units < 5:
     advice = (f"On only {tta_gap.units} cars that is a hint, not a result (section 8): check it on more cars before "
               "setting `TTA = True`")
 elif tta_gap.clear and tta_gap.leader == "flip TTA":
@@ -783,16 +787,21 @@ if max(np.mean(s) for s in full_dice.values()) < per_image.mean():
     below = (f"Both full-size scores are below the Dice at `IMAGE_SIZE` ({per_image.mean():.4f}): there the model "
              "is scored against a mask shrunk to its own grid, while at full size the true outline runs between "
              "the model's pixels, and each photo pixel missed there counts.")
+elif min(np.mean(s) for s in full_dice.values()) > per_image.mean():
+    below = (f"Here both full-size scores are above the Dice at `IMAGE_SIZE` ({per_image.mean():.4f}): at "
+             "`IMAGE_SIZE` the model is scored against a mask shrunk to its grid, with a staircase of its own, while "
+             "at full size its enlarged prediction meets the smooth true outline. Which way this goes depends on "
+             "the model and the scale, so compare scores only at the same resolution.")
 else:
-    below = (f"Here the Dice at `IMAGE_SIZE` ({per_image.mean():.4f}) is not above both full-size scores: scoring "
-             "on the model's own grid does not always flatter it.")
+    below = (f"Here the Dice at `IMAGE_SIZE` ({per_image.mean():.4f}) lies between the two full-size scores: "
+             "scoring on the model's own grid does not always flatter it.")
 reading(f"A model pixel covers {scale:.1f} x {scale:.1f} photo pixels here. In this run {enlarge_gap.sentence()}. "
         f"{verdict}. {below}")
 
 # %% [markdown]
 # To see the staircase, we zoom into one typical validation image (the one with the median Dice), where the
-# enlarged labels are most often wrong: a window picked to show the mechanism, not a fair sample (the Dice above
-# is the fair comparison).
+# enlarged labels get the most pixels wrong that the enlarged probabilities get right: a window picked to show the
+# mechanism, not a fair sample (the Dice above is the fair comparison, and the reading below counts both ways).
 
 # %%
 median = int(np.argsort(per_image)[len(per_image) // 2])  # a typical image: the one with the median Dice
@@ -802,11 +811,14 @@ full_mask = read_label(raw.mask_paths[index_of[full_id]])  # (H, W) 0/1
 height, width = full_mask.shape
 zoom_masks = enlarge(val_probs[median][None], (height, width))
 nearest, bilinear = zoom_masks["labels, nearest"][0, 0].bool(), zoom_masks["probabilities, bilinear"][0, 0]  # (H, W)
-# The zoom window: a fifth of the photo each way, where the enlarged labels are most often wrong. Windows that
-# overlap by half tile the photo; avg_pool2d gives each one's share of wrong pixels, and we take the largest.
+# The zoom window: a fifth of the photo each way, where enlarging the labels loses the most pixels to enlarging
+# the probabilities. Windows that overlap by half tile the photo; avg_pool2d gives each one's share of such pixels
+# (labels wrong minus probabilities wrong), and we take the largest.
 zh, zw = max(2, height // 5), max(2, width // 5)
-labels_wrong = (nearest != torch.from_numpy(full_mask).bool()).float()[None, None]  # (1, 1, H, W)
-share = F.avg_pool2d(labels_wrong, (zh, zw), stride=(zh // 2, zw // 2))[0, 0]  # (rows, cols) of windows
+truth_full = torch.from_numpy(full_mask).bool()  # (H, W)
+labels_wrong = (nearest != truth_full).float()  # (H, W) 1 where wrong
+probs_wrong = ((bilinear > THRESHOLD) != truth_full).float()
+share = F.avg_pool2d((labels_wrong - probs_wrong)[None, None], (zh, zw), stride=(zh // 2, zw // 2))[0, 0]
 row, col = divmod(int(share.argmax()), share.shape[1])
 top, left = row * (zh // 2), col * (zw // 2)
 crop = (slice(top, top + zh), slice(left, left + zw))
@@ -829,6 +841,21 @@ fig.tight_layout()
 # Cyan is the true outline, dashed yellow the predicted one. Enlarged labels can only follow the model's coarse
 # pixels, in steps; enlarged probabilities can cut between them. Each title counts its mask's wrong pixels in the
 # window.
+
+# %% tags=["reading"] jupyter={"source_hidden": true}
+# @title What the zoom shows
+in_window = {"labels": int(labels_wrong[crop].sum()), "probabilities": int(probs_wrong[crop].sum())}
+in_photo = {"labels": int(labels_wrong.sum()), "probabilities": int(probs_wrong.sum())}
+if in_window["labels"] > in_window["probabilities"]:
+    window_text = (f"In the window the enlarged labels get {in_window['labels']} pixels wrong and the enlarged "
+                   f"probabilities {in_window['probabilities']}: the staircase, where the model's pixels are "
+                   "coarse against the outline.")
+else:
+    window_text = (f"Even in the window picked for it, the enlarged labels get no more pixels wrong "
+                   f"({in_window['labels']}) than the enlarged probabilities ({in_window['probabilities']}): on this "
+                   "image the staircase costs nothing you can see, and smoothing can round off a thin part too.")
+reading(f"{window_text} Over the whole photo: {in_photo['labels']:,} against {in_photo['probabilities']:,}. One "
+        "photo shows the mechanism, not its size: the Dice over all the validation images above is the comparison.")
 
 # %% [markdown]
 # ## 12. A submission file in run-length encoding (core, ~7 min)
@@ -1134,7 +1161,8 @@ def strength(gap) -> float:
     return abs(gap.difference) / gap.standard_error if gap.standard_error else float("inf")
 
 
-sharper = edge_gap.difference * whole_gap.difference > 0 and strength(edge_gap) > strength(whole_gap)
+# "Stood out more" only by a margin: 1.5 times the standard errors, since a tenth of one is no evidence
+sharper = edge_gap.difference * whole_gap.difference > 0 and strength(edge_gap) >= 1.5 * strength(whole_gap)
 against = f"{strength(edge_gap):.1f} standard errors against {strength(whole_gap):.1f}"
 if edge_gap.clear and not whole_gap.clear:
     told = ("the edge Dice told the two ways apart beyond noise where the whole-image Dice could not: it does not "
@@ -1234,7 +1262,10 @@ else:
                        groups=rest_cars, group_name="cars")
     in_sample = (dice_score(val_probs[tune] > tuned, val_masks[tune])
                  - dice_score(val_probs[tune] > 0.5, val_masks[tune]))
-    if held_out.clear and held_out.leader != "threshold 0.5" and held_out.units < 5:
+    if held_out.units < 3:
+        verdict = (f"With {held_out.units} held-out car{'s' if held_out.units != 1 else ''}, a standard error "
+                   "rests on almost nothing (section 8): this run cannot say whether the gain holds.")
+    elif held_out.clear and held_out.leader != "threshold 0.5" and held_out.units < 5:
         verdict = (f"The gain held beyond twice its noise on cars it was not picked on, but over only "
                    f"{held_out.units} cars, whose standard error is itself rough (section 8): a hint to check on more "
                    f"cars before setting `THRESHOLD = {tuned}`.")
@@ -1245,11 +1276,14 @@ else:
         verdict = "On the other cars the tuned threshold did worse than 0.5, beyond noise: keep 0.5."
     else:
         verdict = "On the other cars that is no gain you can tell from noise: 0.5 is as good a choice as any."
+    larger = ("(That the held-out gain came out larger than the tuning cars' own is chance: cars differ in how "
+              "much a threshold can fix, and with this few the two gains are noisy.)" if threshold_gain > in_sample
+              else "")
     reading(f"""
     The threshold picked on {n_tune} of the {len(halves)} validation cars was {tuned}. It gained
     {in_sample:+.4f} Dice on those cars and {threshold_gain:+.4f} on the other {n_rest}. There,
-    {held_out.sentence()}. {verdict} A gain measured where it was tuned is no evidence; section 10's gain,
-    picked and measured on all the validation cars, is exposed to the same flattery.
+    {held_out.sentence()}. {verdict} {larger} A gain measured where it was tuned is no evidence; section
+    10's gain, picked and measured on all the validation cars, is exposed to the same flattery.
     """)
 
 # %% [markdown]
@@ -1266,7 +1300,8 @@ else:
 #   gap against its standard error, counted over the cars (views of one car rise and fall together), before you
 #   call it a gain.
 # - At test time: enlarge probabilities, not labels, to the photo's size (on thin parts the staircase of enlarged
-#   labels costs most; on these images the gap may be within the noise: section 11 reads it), change the threshold or add TTA
+#   labels costs most where a model pixel covers many photo pixels; section 11 reads the gap against its noise),
+#   change the threshold or add TTA
 #   only for a gain that holds on cars it was not picked on, and encode masks as run lengths.
 # - `FolderDataset` trains the same U-Net on your own folder of images and masks.
 #

@@ -421,7 +421,7 @@ print("images (1, 3, 64, 96) -> logits", tuple(out.shape))  # (B, 150, H, W)
 # %% [markdown]
 # ## 4. The training pipeline: zoom, pad, crop (core, ~10 min)
 #
-# ADE20K's photos come in many sizes. The standard training pipeline (mmsegmentation's and the MIT baseline's)
+# ADE20K's photos come in many sizes. The standard training pipeline (mmsegmentation's ADE20K configs)
 # first brings every photo to one scale, then varies it on purpose, the same way for every photo:
 #
 # 1. resize so that the **short side** is `crop` pixels times a random zoom in 0.5-2.0;
@@ -522,7 +522,7 @@ print(f"always {ADE20K_CLASSES[majority]!r}: mIoU {BASELINE['miou']:.3f}, "
 # ## 5. Train (core, ~15 min; with the real data on a GPU, start it before the lab)
 #
 # The training loop from notebook 03: `fit` runs `train_one_epoch` and `evaluate` per epoch, with a one-cycle
-# learning rate, and keeps `best.pt` (highest validation mIoU) and `last.pt` in the run's folder. With
+# learning rate (`fit` prints each epoch's first value, which starts at `LR / 25`), and keeps `best.pt` (highest validation mIoU) and `last.pt` in the run's folder. With
 # `resume=resumable(run_dir, config)` a finished run with the same `config` (every setting that changes the
 # trained model) is loaded instead of trained again, an unfinished one (Colab disconnected?) continues from
 # `last.pt`, and a run with other settings starts over. Every run starts from `set_seed(0)`: the same initial
@@ -582,6 +582,7 @@ plot_history(history, metrics=["val_miou", "val_pixel_accuracy"])
 # the numbers `fit` printed for its last epoch.
 
 # %%
+from unet_tutorial.course.reading import compare
 from unet_tutorial.metrics import SegmentationMetrics
 from unet_tutorial.train import evaluate
 
@@ -671,7 +672,7 @@ plt.show()
 
 # %% tags=["reading"] jupyter={"source_hidden": true}
 # @title Reading the comparison: plain against weighted
-from unet_tutorial.course.reading import Gap, compare
+from unet_tutorial.course.reading import Gap
 
 RESAMPLES = 1000  # bootstrap draws of the validation images
 
@@ -730,12 +731,14 @@ if "weighted" in SCORES:
               + (", so a longer run may end elsewhere" if still_learning else "")
               + ". Check it on another seed, a longer run or the real data before you adopt or reject class weights.")
     if miou_gap.clear and miou_gap.leader == "plain":
-        verdict = (f"Here the weights cost mIoU, in line with the published baselines' choice to train unweighted. "
+        verdict = (f"By the per-image measure the weights cost mIoU, in line with the published baselines' choice "
+                   "to train unweighted. "
                    f"{caveat}")
     elif miou_gap.clear:
-        verdict = f"Here the weights raised mIoU beyond the noise. {caveat}"
+        verdict = f"By the per-image measure the weights raised mIoU beyond the noise. {caveat}"
     else:
-        verdict = f"Within the noise, mIoU picks neither: read the classes and the pixel accuracy below. {caveat}"
+        verdict = (f"Within the noise, the per-image mIoU picks neither: read the classes and the pixel accuracy "
+                   f"below. {caveat}")
     beyond = (f"{len(up)} class{'es' if len(up) != 1 else ''} gained"
               + (f" ({sum(up) / len(up):+.3f} IoU on average)" if up else "")
               + f" and {len(down)} lost" + (f" ({sum(down) / len(down):+.3f} on average)" if down else ""))
@@ -874,13 +877,15 @@ if swaps:
     colours = f" Measured on the validation images, {'; '.join(found)}." if found else ""
 else:
     swapped, colours = "none had the largest share of its pixels predicted as another class.", ""
+kinds = "".join([
+    f"\n\n- **Never predicted** ({len(never)}): {named(never, 10)}. Such a class has not learned to win the argmax "
+    "against the frequent classes around it; this is what class weights try to fix (optional section 6)."
+    if never else "",
+    f"\n- **Predicted, but never in the right place** ({len(misplaced)}): {named(misplaced, 10)}." if misplaced else "",
+])
 reading(f"""
 **Reading it.** {len(seen)} classes occur in the validation masks, and the plain model scores IoU 0 (the table's
-"0": not one pixel right) on {len(zero)} of them. They come in two kinds:
-
-- **Never predicted** ({len(never)}): {named(never, 10)}. Such a class has not learned to win the argmax against
-  the frequent classes around it; this is what class weights try to fix (optional section 6).
-- **Predicted, but never in the right place** ({len(misplaced)}): {named(misplaced, 10)}.
+"0": not one pixel right) on {len(zero)} of them.{kinds}
 
 {frequency}
 

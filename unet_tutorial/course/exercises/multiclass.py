@@ -342,7 +342,10 @@ def check_padding_share(
         _fail(f"{share} looks like a percentage: give the share as a fraction between 0 and 1", reveal, shown)
     assert 0 <= share <= 1, f"a share is between 0 and 1, got {share}"
     if abs(share - expected) <= 0.05:
-        print(f"{share:.1%} of the crops' pixels are padding ({padded_crops:.0%} of the crops hold some)")
+        print(
+            f"{share:.1%} of the crops' pixels are padding (expected, from the zoom's range: {padded_crops:.0%} of "
+            "the crops hold some)"
+        )
         passed("padding_share")
         return
     if abs(share - padded_crops) < 0.02:

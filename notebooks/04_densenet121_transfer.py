@@ -368,7 +368,7 @@ else:
 #
 # Three models, the same data, the same epochs, the same loss (binary cross-entropy + Dice) and learning-rate
 # schedule (one-cycle: warm up, then anneal; each parameter group peaks at its own learning rate), as in notebook 03:
-# 1. **from scratch**: notebook 01's `UNet`, every weight random, learning rate `LR`;
+# 1. **from scratch**: notebook 01's `UNet` at notebook 03's width, every weight random, learning rate `LR`;
 # 2. **DenseNet, random encoder**: `DenseNetUNet(weights=None)`, the same architecture as 3 with nothing
 #    transferred;
 # 3. **DenseNet, ImageNet encoder** (when the weights are available).
@@ -786,7 +786,9 @@ elif bn_gap.clear:
     end_text = "The opposite of the common practice. " + why
 else:
     end_text = ("The practice rests on larger experiments than this one; to test it here, give the run more "
-                "validation cars or more epochs" + (", or a batch of 4 (the settings)." if BATCH_SIZE > 4 else "."))
+                "validation cars or more epochs" + (", or a batch of 4 (the settings)" if BATCH_SIZE > 4 else "")
+                + ("." if PRETRAINED else ", with the ImageNet weights: on the RANDOM stand-in, whose stored "
+                   "statistics are still 0 and 1, no number of cars or epochs tests it."))
 reading(f"""
 - **Right after unfreezing** (the first epoch after the dotted line), the Dice moved by
   {first_epoch['BatchNorm trains'] - last_frozen:+.3f} with BatchNorm training and by
@@ -876,8 +878,8 @@ sit (a part of the body, the wheels, the shadow, the outline). {question}
 # >   By more or by less on the real photos than on the drawn cars?
 # > - the Dice curves: does the ImageNet run reach the random run's last Dice in fewer epochs?
 # > - section 5: at which stages do the ImageNet encoder's maps differ from the random one's?
-# > - section 7: does the drift of the encoder's BatchNorm statistics cost the ImageNet model more Dice or less
-# >   than it cost the stand-in, and does keeping BatchNorm frozen beat letting it train?
+# > - section 7: does the drift of the encoder's BatchNorm statistics change the ImageNet model's Dice more or
+# >   less than it changed the stand-in's, beyond the noise, and does keeping BatchNorm frozen beat letting it train?
 # > - section 8: where does the headline rank now, and do the worst car's errors sit in the same places?
 # > - with another `SEED`: which of these answers stay the same?
 
@@ -1022,8 +1024,8 @@ check_frozen_batchnorm(running_mean_drift, trial)
 # what it hands the decoder. A BatchNorm layer updates its running statistics whenever it is in train mode,
 # whatever `requires_grad` says, and `model.train()` puts every submodule in train mode. So the fix has to act
 # after every `model.train()`: a forward pre-hook, as here, or an overridden `train()`, as the package's
-# `freeze_encoder` does. Putting the whole model in eval mode would also stop the drift, but it would stop the
-# decoder's BatchNorm from learning too.
+# `freeze_encoder` does. Putting the whole model in eval mode would also stop the drift, but the decoder's
+# BatchNorm would then stop normalising by the batch and stop updating its statistics too.
 
 # %% [markdown]
 # ## Exercise 2: channels of a DenseNet encoder (optional)

@@ -73,8 +73,8 @@ class Gap:
             return f"{self.name_a} and {self.name_b} scored the same on {where} {self.images} images"
         places = _places(self.standard_error)  # the gap to as many places as its noise, so the two can be compared
         noise = f"± {self.standard_error:.{places}f} over {over}"
+        few = "images" if self.groups is None else self.group_name
         if round(abs(self.difference), places) == 0:  # "higher by 0.000" would name a winner of nothing
-            few = "images" if self.groups is None else self.group_name
             return (
                 f"{self.name_a} and {self.name_b} differ by less than {0.5 * 10**-places:g} {metric} ({noise}): "
                 f"with this many {few} the two cannot be told apart"
@@ -82,7 +82,6 @@ class Gap:
         size = f"{abs(self.difference):.{places}f} {metric} ({noise})"
         if self.clear:
             return f"{self.leader} scored higher than {self.trailer} by {size}: more than twice its noise"
-        few = "images" if self.groups is None else self.group_name
         return (
             f"{self.leader} scored higher than {self.trailer} by {size}, within twice its noise: with this many "
             f"{few} the two cannot be told apart"

@@ -464,7 +464,9 @@ ax2.set(xlabel="validation car (its id's first 6 characters)", ylabel="Dice", ti
 fig.tight_layout()
 
 # %% [markdown]
-# The four lowest-scoring images, each with its true mask and the model's (probabilities above 0.5):
+# The four lowest-scoring images, each with its true mask and the model's (probabilities above 0.5); the last
+# column marks the errors on the photo: magenta where the model painted car on background, cyan where it missed
+# car:
 
 # %%
 worst = np.argsort(per_image)[:4]
@@ -516,8 +518,10 @@ else:
 # of scoring the same images (a threshold, TTA, two ways of enlarging), `compare(..., groups=val_cars,
 # group_name="cars")` (in `unet_tutorial/course/reading.py`) reads the gap the same way, counted over cars, and
 # its readings say "± ... over N cars". With few cars the standard error is itself a rough estimate (from two cars
-# it rests on the one difference between them), so below five cars or so, even a gap beyond twice its noise is a
-# hint to check on more cars, not a result.
+# it rests on the one difference between them), so the bar rises as the cars get fewer: a gap counts as beyond
+# the noise when it is more than *t* standard errors, with *t* from Student's t-distribution for that many cars
+# (3.2 for 4 cars, 2.4 for 8, about 2 from 30 on), and the readings name the bar they used. Even beyond it, a gap
+# on fewer than five cars is a hint to check on more cars, not a result.
 
 # %%
 car_means = np.array([per_image[[c == car for c in val_cars]].mean() for car in car_order])  # (cars,)
@@ -529,7 +533,7 @@ print("each car's mean Dice:", ", ".join(f"{m:.4f}" for m in car_means))
 
 # %% tags=["reading"] jupyter={"source_hidden": true}
 # @title What counting cars changes
-from unet_tutorial.course.reading import reading
+from unet_tutorial.course.reading import noise_bar, reading
 
 if len(car_means) < 2:
     reading("With one validation car there is no standard error counted over cars: no gap on it can be told from "
@@ -548,8 +552,9 @@ else:
     reading(f"""
     Counted over the {len(car_means)} validation cars, the standard error of the mean Dice is {by_cars:.4f},
     {what}. So this run's mean Dice is known to about ± {by_cars:.4f}: a model scored on other cars would have
-    to differ from it by about {2 * np.sqrt(2) * by_cars:.4f} (twice the standard error of a gap between two such
-    means) before the gap meant more than the luck of the draw of cars. Training adds its own noise on top: the
+    to differ from it by about {noise_bar(len(car_means)) * np.sqrt(2) * by_cars:.4f} ({noise_bar(len(car_means)):.1f}
+    standard errors of a gap between two such means, the bar for {len(car_means)} cars) before the gap meant more
+    than the luck of the draw of cars. Training adds its own noise on top: the
     same notebook run again with another `SEED`, or even another number of CPU threads, trains another model, and
     its mean moves too (rerun it to see by how much). The comparisons that follow score two ways on the *same*
     images, which cancels what makes an image hard for both and detects smaller gaps; they count cars too.
@@ -586,7 +591,7 @@ if leak_metrics is not None:
 
 # %% tags=["reading"] jupyter={"source_hidden": true}
 # @title What the leak measurement says
-from unet_tutorial.course.reading import reading
+from unet_tutorial.course.reading import noise_bar, reading
 
 if leak_metrics is None:
     reading("No views of training cars were kept back (`LEAK_FRACTION = 0`, or a single training car, whose "
@@ -595,20 +600,22 @@ elif not np.isfinite(noise):
     reading("With a single car on one side there is no standard error counted over cars: this run cannot tell a "
             "leak from noise. Give the validation set more cars (`VAL_FRACTION`) to measure it.")
 else:
-    if abs(gap) <= 2 * noise:
-        verdict = (f"within twice its noise, so this many cars can neither show a leak nor rule one out: a leak "
-                   f"smaller than about {2 * noise:.4f} Dice would hide in it"
+    bar = noise_bar(min(len(set(leak_cars)), len(set(val_cars))))  # t for the smaller side's cars: cautious
+    if abs(gap) <= bar * noise:
+        verdict = (f"within {bar:.1f} times its noise (the bar for the smaller side's cars), so this many cars can "
+                   f"neither show a leak nor rule one out: a leak smaller than about {bar * noise:.4f} Dice would "
+                   "hide in it"
                    + ("" if IS_REAL else ". On drawn cars a small leak is what to expect: they differ from one "
                       "another in a handful of numbers (size, proportions, colour), so there is little "
                       "car-specific to memorise, while real cars differ in every detail"))
         lesson = "A leak this run cannot show is not a leak ruled out, so the split by car stands"
     elif gap > 0:
-        verdict = ("more than twice its noise: the model does better on unseen views of the cars it trained on "
+        verdict = (f"more than {bar:.1f} times its noise: the model does better on unseen views of the cars it trained on "
                    "than on new cars, so it has memorised something of them, and a split by image would have "
                    "reported that as skill")
         lesson = "Hence the split by car"
     else:
-        verdict = ("more than twice its noise, the other way round: the held-back views of training cars were "
+        verdict = (f"more than {bar:.1f} times its noise, the other way round: the held-back views of training cars were "
                    "*harder* than the new cars. Both sets hold the same views, so this is the luck of which cars "
                    "were hard; here a split by image would not have flattered the model")
         lesson = "One run's luck is no licence either, so the split by car stands"
@@ -1175,7 +1182,7 @@ elif edge_gap.clear:
             f"({against})" + why_not)
 elif sharper:
     told = (f"the edge Dice's gap stood out more from its noise ({against}), as a score that leaves out the easy "
-            f"pixels should, but on {edge_gap.units} cars even that is within twice its noise")
+            f"pixels should, but on {edge_gap.units} cars even that is within the bar ({edge_gap.bar:.1f} standard errors)")
 else:
     told = "the edge Dice did not tell them apart beyond noise" + why_not
 edge_bilinear = np.mean(edge_scores["probabilities, bilinear"])  # the way predict_mask enlarges
@@ -1266,7 +1273,7 @@ else:
         verdict = (f"With {held_out.units} held-out car{'s' if held_out.units != 1 else ''}, a standard error "
                    "rests on almost nothing (section 8): this run cannot say whether the gain holds.")
     elif held_out.clear and held_out.leader != "threshold 0.5" and held_out.units < 5:
-        verdict = (f"The gain held beyond twice its noise on cars it was not picked on, but over only "
+        verdict = (f"The gain held beyond its noise on cars it was not picked on, but over only "
                    f"{held_out.units} cars, whose standard error is itself rough (section 8): a hint to check on more "
                    f"cars before setting `THRESHOLD = {tuned}`.")
     elif held_out.clear and held_out.leader != "threshold 0.5":

@@ -35,7 +35,8 @@
 #
 # **Runtime**: a few minutes on a laptop CPU (the README's results table, which `make tutorial` and `make results`
 # fill, gives the time of one full CPU run of each notebook on generated data); on a Colab T4 with the real
-# Carvana photos, about 20 minutes <!-- constant --> for all runs, an estimate from the models' operation counts, not a measurement.
+# Carvana photos, about 22 minutes <!-- constant --> for all runs (the README's GPU table), an estimate from the models' operation
+# counts, not a measurement.
 # `fit` prints each epoch's time as it goes. On Colab the ImageNet weights (31 MB) download by themselves;
 # **offline there are no ImageNet weights**: the notebook says so, leaves the ImageNet run out, and runs its recipe
 # on a random encoder instead, labelled RANDOM wherever it appears.
@@ -80,13 +81,15 @@ DOWNLOAD = False  # True: fetch the real data from Kaggle (or unpack it from Dri
 # on Colab set it to True: the ImageNet-vs-random comparison is meant for the real photos
 CACHE_ON_DRIVE = False  # Colab: the Kaggle archives and the run folders on your Google Drive, as in notebook 03
 SEED = 0
-VAL_FRACTION = 0.15  # fraction of cars held out, as in notebook 03
+# Fraction of cars held out. CPU: a third, more than notebook 03's 0.15: its runs train on the first few training
+# cars only, and every validation car narrows the noise of the comparisons (section 6)
+VAL_FRACTION = {"smoke": 0.15, "cpu": 0.35, "gpu": 0.15}[MODE]
 # The generated stand-in, used when the real photos are not on disk: cars (16 views each), drawn at (H, W)
 SAMPLE_CARS = {"smoke": 3, "cpu": 24, "gpu": 24}[MODE]
 SAMPLE_SIZE = {"smoke": (64, 96), "cpu": (160, 240), "gpu": (640, 960)}[MODE]  # (H, W); GPU: real photos are larger
 IMAGE_SIZE = {"smoke": (64, 96), "cpu": (96, 144), "gpu": (320, 480)}[MODE]  # (H, W) the models see
 TRAIN_IMAGES = {"smoke": 8, "cpu": {"real": 128, "generated": 96}, "gpu": 1280}[MODE]  # the split's first: whole cars
-VAL_IMAGES = {"smoke": 8, "cpu": {"real": 48, "generated": 64}, "gpu": 320}[MODE]  # GPU: 20 cars; real on a CPU: 3
+VAL_IMAGES = {"smoke": 8, "cpu": 128, "gpu": 320}[MODE]  # whole cars: CPU 8; GPU 20 of the real photos' 48
 BATCH_SIZE = {"smoke": 4, "cpu": 4, "gpu": 16}[MODE]
 EPOCHS = {"smoke": 2, "cpu": {"real": 4, "generated": 3}, "gpu": 8}[MODE]  # every run's budget, the same for all
 FROZEN_EPOCHS = {"smoke": 1, "cpu": 1, "gpu": 3}[MODE]  # section 7: the first epochs of EPOCHS, encoder frozen
@@ -391,10 +394,12 @@ else:
 #
 # Two runs scored on the same validation images are compared image by image: `compare` (from
 # `unet_tutorial.course.reading`) takes the mean of the per-image differences and its standard error, and calls a
-# gap clear only when it is more than twice that error. The validation images are not independent: they are the
-# 16 views of each of a few cars, and the views of one car tend to be easy or hard together. So every comparison
-# passes each image's car (`groups=val_cars`, from section 2), and the error is counted over cars, not images:
-# it says how far the gap could move had other cars been held out, and with few cars it is large. It leaves
+# gap clear only when it is more than a few times that error. The validation images are not independent: they
+# are the 16 views of each of a few cars, and the views of one car tend to be easy or hard together. So every
+# comparison passes each image's car (`groups=val_cars`, from section 2), and the error is counted over cars, not
+# images: it says how far the gap could move had other cars been held out, and with few cars it is large, and
+# itself uncertain. So the bar is Student's *t* for that many cars, as in notebook 03's section 8: 2.4 standard
+# errors for 8 cars, 3.2 for 4, about 2 from 30 on; each reading names the bar it used. It leaves
 # something out too: each arm is one training run, and another `SEED` (other starting weights, other batches)
 # moves the gap as well. A gap called clear is beyond the noise of which cars were scored, in this one run; it is
 # not yet a rule. The readings below say what *your* run shows.
@@ -968,6 +973,10 @@ more than they vary from one epoch to the next.
 # 2. fix it yourself, without the package's `freeze_encoder`: the encoder's statistics must stay put while the
 #    model (and so the decoder's BatchNorm) is in train mode, even after another `trial.train()`. Measure again:
 #    `drift_fixed`.
+#
+# The exercise cell starts you with three stubs: `encoder_running_means(model)`, a helper that copies every
+# running mean of the encoder into one tensor; `running_mean_drift`; and `keep_encoder_statistics(module, inputs)`,
+# one way to write the fix (its arguments are a hint), which you may replace with your own.
 #
 # `check_frozen_batchnorm(running_mean_drift, trial)` checks your fixed model, and calls your function on copies
 # of it with batches of its own: on one with your fix undone (frozen by `requires_grad_(False)` only), where it

@@ -672,7 +672,7 @@ plt.show()
 
 # %% tags=["reading"] jupyter={"source_hidden": true}
 # @title Reading the comparison: plain against weighted
-from unet_tutorial.course.reading import Gap
+from unet_tutorial.course.reading import Gap, noise_bar
 
 RESAMPLES = 1000  # bootstrap draws of the validation images
 
@@ -757,7 +757,8 @@ if "weighted" in SCORES:
     Class by class, as in the bars (each class's IoU pooled over all {len(val_set)} images, so a false positive in
     any image counts against it; the ± is the standard error of redrawing the images with replacement
     {RESAMPLES} times, a bootstrap), the weights' largest gains are {'; '.join(gains) or 'none'}, and their
-    largest losses {'; '.join(losses) or 'none'}. Beyond twice their noise, {beyond}; {noisy} of the
+    largest losses {'; '.join(losses) or 'none'}. Beyond {noise_bar(len(val_set)):.1f} times their noise (the bar for
+    {len(val_set)} images), {beyond}; {noisy} of the
     {len(gaps)} classes moved within it. That ± counts only which images were drawn: each model is one training
     run, and another seed (even another number of CPU threads) moves single classes by more than their ±, so
     read these as this run's classes, not as classes the weights always help or hurt. Which kind of class gains,

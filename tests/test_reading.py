@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from unet_tutorial.course.reading import compare
+from unet_tutorial.course.reading import compare, noise_bar
 
 
 def test_a_paired_gap_has_the_standard_error_of_the_differences():
@@ -14,7 +14,7 @@ def test_a_paired_gap_has_the_standard_error_of_the_differences():
     se = math.sqrt(sum((d - mean) ** 2 for d in diffs) / 3) / 2
     assert gap.difference == pytest.approx(mean) and gap.standard_error == pytest.approx(se)
     assert gap.clear and gap.leader == "A"
-    assert gap.sentence().startswith("A scored higher than B by 0.068 Dice (± 0.020 over 4 images): more than twice")
+    assert gap.sentence().startswith("A scored higher than B by 0.068 Dice (± 0.020 over 4 images): more than 3.2 times its noise, the bar for 4 images")
 
 
 def test_a_gap_inside_the_noise_says_so_whichever_arm_leads():
@@ -38,10 +38,10 @@ def test_a_noise_under_a_thousandth_keeps_two_significant_digits_and_the_gap_as_
     assert "0.000 " not in gap.sentence()
 
 
-def test_a_gap_is_printed_to_the_places_of_its_noise_so_that_twice_the_noise_can_be_checked():
+def test_a_gap_is_printed_to_the_places_of_its_noise_so_that_the_bar_can_be_checked():
     gap = compare("A", [0.9013, 0.8018, 0.7008], "B", [0.9, 0.8, 0.7])  # a gap of 0.0013, ± 0.00029
     assert "by 0.00130 Dice (± 0.00029 over 3 images)" in gap.sentence()
-    assert "more than twice its noise" in gap.sentence()
+    assert "more than 4.3 times its noise, the bar for 3 images" in gap.sentence()
 
 
 def test_grouped_images_count_their_groups_as_the_noise():
@@ -54,7 +54,7 @@ def test_grouped_images_count_their_groups_as_the_noise():
     # equal groups: the cluster-robust error is the standard error of the two car means, 0.02
     assert by_car.standard_error == pytest.approx(0.02) and by_car.standard_error > by_image.standard_error
     assert by_image.clear and not by_car.clear
-    assert "(± 0.020 over 2 cars, 6 images), within twice its noise: with this many cars" in by_car.sentence()
+    assert "(± 0.020 over 2 cars, 6 images), within 12.7 times its noise, the bar for 2 cars: with this many cars" in by_car.sentence()
     one_car = compare("A", a[:3], "B", b[:3], groups=["c1"] * 3, group_name="cars")
     assert not one_car.clear and "cannot be told apart on 3 images, all of one car" in one_car.sentence()
     with pytest.raises(ValueError, match="2 group labels for 6 scores"):
@@ -67,3 +67,16 @@ def test_a_gap_that_rounds_to_zero_names_no_winner():
         "A and B differ by less than 0.0005 Dice (± 0.020 over 4 images): with this many images the two cannot be "
         "told apart"
     )
+
+
+def test_the_bar_is_students_t_so_a_few_cars_need_a_larger_gap_than_many_images():
+    assert noise_bar(1) == math.inf and noise_bar(4) == pytest.approx(3.182) and noise_bar(8) == pytest.approx(2.365)
+    assert noise_bar(31) == pytest.approx(2.042) and noise_bar(32) == pytest.approx(2.040, abs=0.001) and noise_bar(65) == pytest.approx(1.998, abs=0.001)
+    assert noise_bar(10**6) == pytest.approx(1.96, abs=0.001)
+    # four cars, each 2.5 standard errors' worth of gap: clear over 40 images, not over 4 cars
+    a = [0.9 + 0.01 * k for k in range(4) for _ in range(10)]
+    b = [x - [0.02, 0.0, 0.03, 0.01][i // 10] for i, x in enumerate(a)]  # each car's own gap
+    by_image = compare("A", a, "B", b)
+    by_car = compare("A", a, "B", b, groups=[k for k in range(4) for _ in range(10)], group_name="cars")
+    assert by_image.clear and not by_car.clear and 2 < abs(by_car.difference) / by_car.standard_error < 3.182
+    assert "within 3.2 times its noise, the bar for 4 cars" in by_car.sentence()

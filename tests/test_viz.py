@@ -80,6 +80,19 @@ def test_show_grid_sizes_and_no_open_pyplot_figures():
         viz.show(images, masks[:2])
 
 
+def test_a_binary_prediction_with_its_mask_shows_extra_and_missed_pixels_apart():
+    image = torch.zeros(3, 2, 2)  # black: a tinted pixel takes 0.8 of its colour
+    mask = torch.tensor([[1.0, 1.0], [0.0, 0.0]])
+    pred = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
+    fig = viz.show(image, mask, pred)
+    assert fig.axes[3].get_title().startswith("errors")
+    errors = fig.axes[3].images[0].get_array()  # (2, 2, 3): right, missed, extra, right
+    assert errors[0, 0].tolist() == [0, 0, 0] and errors[1, 1].tolist() == [0, 0, 0]
+    assert errors[0, 1].tolist() == [round(0.8 * c) for c in viz.ERROR_COLOURS["missed"]]
+    assert errors[1, 0].tolist() == [round(0.8 * c) for c in viz.ERROR_COLOURS["extra"]]
+    assert viz.show(image, mask).axes[2].get_title() == "overlay"  # no prediction: the mask tints the image
+
+
 def test_show_multiclass_with_legend():
     labels = torch.randint(0, 5, (2, 8, 8))
     labels[0, 0, 0] = 255
@@ -104,7 +117,7 @@ def test_plot_history_one_run():
         "lr": [1e-3, 5e-4, 1e-4],
     }
     fig = viz.plot_history(history)
-    assert [ax.get_title() for ax in fig.axes] == ["loss", "dice", "lr"]
+    assert [ax.get_title() for ax in fig.axes] == ["loss", "dice", "learning rate"]
     assert len(fig.axes[0].get_lines()) == 2 and fig.axes[2].get_yscale() == "log"
     np.testing.assert_allclose(fig.axes[1].get_lines()[0].get_ydata(), [0.2, 0.5, 0.7])
     assert [ax.get_title() for ax in viz.plot_history(history, metrics=["val_dice"]).axes] == ["loss", "dice"]
@@ -122,6 +135,9 @@ def test_plot_history_several_runs():
     assert ticks and all(float(t).is_integer() for t in ticks), f"epoch ticks must be whole numbers, got {ticks}"
     assert [line.get_label() for line in fig.axes[1].get_lines()] == ["cross_entropy val", "dice val"]
     assert len(fig.axes[0].get_lines()) == 4
+    assert fig.axes[1].get_title() == "mIoU" and all(ax.get_legend() is None for ax in fig.axes)
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == [
+        "cross_entropy train", "cross_entropy val", "dice train", "dice val"]  # one legend, under the panels
     with pytest.raises(ValueError, match="empty"):
         viz.plot_history({})
 

@@ -224,6 +224,9 @@ def legend(
     return [Patch(facecolor=table[i] / 255.0, edgecolor="black", label=f"{i}: {class_names[i]}") for i in indices]
 
 
+ERROR_COLOURS = {"extra": (255, 0, 255), "missed": (0, 220, 255)}  # show's binary error overlay: magenta, cyan
+
+
 def show(
     images: ArrayLike | Sequence[ArrayLike],
     masks: ArrayLike | Sequence[ArrayLike] | None = None,
@@ -239,7 +242,9 @@ def show(
     """A grid of samples: one row each, columns image / mask / prediction / overlay.
 
     With images only, they are laid out ``ncols`` to a row (default up to 4). The overlay column tints the
-    image with the prediction (or with the mask when there is no prediction).
+    image with the prediction (or with the mask when there is no prediction); for a binary prediction with its
+    mask it shows the errors instead: pixels predicted but not in the mask in magenta, mask pixels the
+    prediction missed in cyan (``ERROR_COLOURS``).
 
     Args:
         images: (B, 3, H, W) or (3, H, W) tensor/array, or a list of (3, H, W); normalized or in [0, 1].
@@ -280,8 +285,9 @@ def show(
         fig.tight_layout()
         return _done(fig)
 
+    errors = colours is None and mask_list is not None and pred_list is not None  # binary: the overlay shows errors
     headers = ["image"] + ["mask"] * (mask_list is not None) + ["prediction"] * (pred_list is not None)
-    headers.append("overlay")
+    headers.append("errors: magenta extra,\ncyan missed" if errors else "overlay")
     fig, axes = plt.subplots(
         len(image_list), len(headers), figsize=(size * len(headers), size * len(image_list)), squeeze=False
     )
@@ -291,8 +297,13 @@ def show(
             panels.append(mask_list[row])
         if pred_list is not None:
             panels.append(pred_list[row])
-        tinted = pred_list[row] if pred_list is not None else mask_list[row]
-        panels.append(overlay(image, tinted, palette=colours, ignore_index=ignore_index))
+        if errors:
+            predicted, truth = _label_map(pred_list[row]) == 1, _label_map(mask_list[row]) == 1
+            extra = overlay(image, predicted & ~truth, color=ERROR_COLOURS["extra"], alpha=0.8)
+            panels.append(overlay(extra / 255.0, truth & ~predicted, color=ERROR_COLOURS["missed"], alpha=0.8))
+        else:
+            tinted = pred_list[row] if pred_list is not None else mask_list[row]
+            panels.append(overlay(image, tinted, palette=colours, ignore_index=ignore_index))
         for col, (ax, panel) in enumerate(zip(axes[row], panels)):
             ax.axis("off")
             if 0 < col < len(panels) - 1:
@@ -321,6 +332,11 @@ def _group(key: str) -> str:
         if key.startswith(prefix):
             return key[len(prefix) :]
     return key
+
+
+# A panel's title by its metric's key; any other key is titled by itself, underscores as spaces
+PANEL_TITLES = {"dice_per_image": "Dice (mean over images)", "miou": "mIoU", "pixel_accuracy": "pixel accuracy",
+                "lr": "learning rate"}
 
 
 def plot_history(history: Mapping, metrics: Sequence[str] | None = None, size: float = 3.5) -> Figure:
@@ -364,12 +380,17 @@ def plot_history(history: Mapping, metrics: Sequence[str] | None = None, size: f
                 style = "--" if key.startswith("train_") else "-"
                 colour = cycle[run_index % len(cycle)] if len(runs) > 1 else None
                 ax.plot(np.arange(1, len(values) + 1), values, style, color=colour, marker=".", label=label)
-        ax.set_title(group)
+        ax.set_title(PANEL_TITLES.get(group, group.replace("_", " ")))
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers: no tick at 1.5
         if group == "lr":
             ax.set_yscale("log")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        if len(runs) == 1:
+            ax.legend(fontsize=8)
+    if len(runs) > 1:  # one legend under the panels: inside, several runs' labels would cover their curves
+        handles, labels = axes[0, 0].get_legend_handles_labels()  # the losses: every run, train and val
+        fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, fontsize=8,
+                   frameon=False)
     fig.tight_layout()
     return _done(fig)

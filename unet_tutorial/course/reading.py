@@ -4,7 +4,9 @@ A notebook never types a number its run produces. A code cell tagged ``reading``
 and on Colab) calls ``reading(f"...")`` with the run's variables, and the Markdown it displays is the text the
 reader reads. ``compare`` turns two arms' per-image scores into that text's core: which arm scored higher, by
 how much, and whether a gap this size is beyond the noise of this many images (a paired standard error), so a
-conclusion is drawn only where it holds. Left out: multiple-comparison corrections, bootstrap intervals.
+conclusion is drawn only where it holds. The bar is Student's t (two-sided 95%): about two standard errors when
+the noise is counted over many images, more over a few cars (3.2 over 4, 2.4 over 8), whose standard error is
+itself a rough estimate. Left out: multiple-comparison corrections, bootstrap intervals.
 Taught in: every notebook's readings; the standard error, and why it counts cars, in 03 (section 8).
 """
 
@@ -45,9 +47,14 @@ class Gap:
         return self.images if self.groups is None else self.groups
 
     @property
+    def bar(self) -> float:
+        """How many standard errors a gap must exceed to be called clear: ``noise_bar(self.units)``."""
+        return noise_bar(self.units)
+
+    @property
     def clear(self) -> bool:
-        """Beyond noise: the gap is more than twice its standard error (and measured on two units or more)."""
-        return self.units > 1 and abs(self.difference) > 2 * self.standard_error
+        """Beyond noise: the gap is more than ``bar`` standard errors (and measured on two units or more)."""
+        return self.units > 1 and abs(self.difference) > self.bar * self.standard_error
 
     @property
     def leader(self) -> str:
@@ -80,12 +87,34 @@ class Gap:
                 f"with this many {few} the two cannot be told apart"
             )
         size = f"{abs(self.difference):.{places}f} {metric} ({noise})"
+        bar = f"{self.bar:.1f} times its noise, the bar for {self.units} {few}"
         if self.clear:
-            return f"{self.leader} scored higher than {self.trailer} by {size}: more than twice its noise"
+            return f"{self.leader} scored higher than {self.trailer} by {size}: more than {bar}"
         return (
-            f"{self.leader} scored higher than {self.trailer} by {size}, within twice its noise: with this many "
-            f"{few} the two cannot be told apart"
+            f"{self.leader} scored higher than {self.trailer} by {size}, within {bar}: with this many {few} the two "
+            "cannot be told apart"
         )
+
+
+# Student's t, two-sided 95% (the 0.975 quantile), for 1 to 30 degrees of freedom
+_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+         2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+
+
+def noise_bar(units: int) -> float:
+    """The multiple of a standard error, measured over ``units`` independent units, that a gap must exceed.
+
+    Student's t at two-sided 95% with ``units - 1`` degrees of freedom: 12.7 for 2 units, 3.2 for 4, 2.4 for 8,
+    2.04 for 31 and 1.96 in the limit (beyond the table, the first terms of its Cornish-Fisher expansion).
+    Infinite below 2 units, where there is no standard error.
+    """
+    df = units - 1
+    if df < 1:
+        return math.inf
+    if df <= len(_T975):
+        return _T975[df - 1]
+    z = 1.959964
+    return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
 
 
 def _places(value: float) -> int:

@@ -549,15 +549,18 @@ else:
         what = ("about what the images alone would suggest: in this run the cars differ little more than the "
                 "views of one car do. Counting cars is still the honest choice; on other data or another run it "
                 "can be several times larger")
+    bar = noise_bar(len(car_means))
     reading(f"""
-    Counted over the {len(car_means)} validation cars, the standard error of the mean Dice is {by_cars:.4f},
-    {what}. So this run's mean Dice is known to about ± {by_cars:.4f}: a model scored on other cars would have
-    to differ from it by about {noise_bar(len(car_means)) * np.sqrt(2) * by_cars:.4f} ({noise_bar(len(car_means)):.1f}
-    standard errors of a gap between two such means, the bar for {len(car_means)} cars) before the gap meant more
-    than the luck of the draw of cars. Training adds its own noise on top: the
-    same notebook run again with another `SEED`, or even another number of CPU threads, trains another model, and
-    its mean moves too (rerun it to see by how much). The comparisons that follow score two ways on the *same*
-    images, which cancels what makes an image hard for both and detects smaller gaps; they count cars too.
+    - **Count cars**: over the {len(car_means)} validation cars, the standard error of the mean Dice is
+      {by_cars:.4f}, {what}.
+    - **What it allows**: this run's mean Dice is known to about ± {by_cars:.4f}. Another model, scored on other
+      cars, would have to differ from it by about {bar * np.sqrt(2) * by_cars:.4f} before the gap meant more than
+      the luck of the draw: {bar:.1f} standard errors (the bar for {len(car_means)} cars) of a gap between two such
+      means, whose standard error is √2 times one mean's.
+    - **What it leaves out**: training's own noise. The same notebook run again with another `SEED`, or even
+      another number of CPU threads, trains another model, whose mean moves too.
+    - **Next**: the comparisons that follow score two ways on the *same* images, which cancels what makes an
+      image hard for both and detects smaller gaps; they count cars too.
     """)
 
 # %% [markdown]

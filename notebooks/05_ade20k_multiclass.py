@@ -433,11 +433,12 @@ print("images (1, 3, 64, 96) -> logits", tuple(out.shape))  # (B, 150, H, W)
 
 # %%
 from unet_tutorial.readers import read_image
-from unet_tutorial.transforms import scale_crop_transforms
+from unet_tutorial.transforms import scale_crop_transforms, seed_pipeline
 from unet_tutorial.viz import colorize
 
 train_tf = scale_crop_transforms(crop, short_side=short_side, scale=SCALE, **NORM)
 show_tf = scale_crop_transforms(crop, short_side=short_side, scale=SCALE, mean=None, std=None)  # [0, 1], to draw
+seed_pipeline(show_tf, 0)  # albumentations draws from generators of its own: seeded, the same crops every run
 photo, labels = read_image(raw_train.image_paths[0]), raw_train[0][1].numpy().astype(np.uint8)
 crops = [show_tf(image=photo, mask=labels) for _ in range(5)]
 print("photo", photo.shape, "-> crops", tuple(crops[0]["image"].shape), "and masks", tuple(crops[0]["mask"].shape))
@@ -1308,9 +1309,10 @@ ones.
 #   the expected share.)
 import numpy as np
 
-from unet_tutorial.transforms import scale_crop_transforms
+from unet_tutorial.transforms import scale_crop_transforms, seed_pipeline
 
 cheap = scale_crop_transforms(512, short_side=384, scale=(0.5, 2.0), color_jitter=0, mean=None, std=None)
+seed_pipeline(cheap, 0)  # the same 400 crops every run
 photo = np.zeros((512, 683, 3), np.uint8)
 labels = np.zeros((512, 683), np.uint8)
 shares = [(cheap(image=photo, mask=labels)["mask"] == 255).float().mean().item() for _ in range(400)]

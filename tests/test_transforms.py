@@ -160,3 +160,20 @@ def test_an_affine_warp_keeps_the_mask_on_its_image():
         np.random.seed(seed)
         offsets += _edge_offsets(transform, edges=range(80, 160, 20))
     assert len(offsets) > 5 and max(map(abs, offsets)) <= 1 and abs(np.mean(offsets)) < 0.2, offsets
+
+
+def test_a_seeded_pipeline_repeats_its_crops_and_an_unseeded_one_need_not():
+    from unet_tutorial.transforms import scale_crop_transforms, seed_pipeline
+
+    image = np.random.default_rng(0).integers(0, 255, (64, 96, 3), dtype=np.uint8)
+    mask = np.zeros((64, 96), np.uint8)
+
+    def crops(seed):
+        pipeline = scale_crop_transforms(32, short_side=48, scale=(0.5, 2.0), mean=None, std=None)
+        if seed is not None:
+            seed_pipeline(pipeline, seed)
+        return [pipeline(image=image, mask=mask)["image"] for _ in range(4)]
+
+    assert all(torch.equal(a, b) for a, b in zip(crops(0), crops(0)))
+    assert not all(torch.equal(a, b) for a, b in zip(crops(0), crops(1)))
+    seed_pipeline(lambda **kw: kw, 0)  # a plain function has no generators: left alone

@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader, Dataset, Subset, get_worker_info
 from unet_tutorial.conventions import IMAGENET_MEAN, IMAGENET_STD
 from unet_tutorial.data import CarvanaDataset
 from unet_tutorial.readers import DataError
-from unet_tutorial.transforms import eval_transforms, train_transforms
+from unet_tutorial.transforms import eval_transforms, seed_pipeline, train_transforms
 
 CROP_MARGIN = 1.5  # training images are decoded at least this many times image_size: room for random crops
 
@@ -84,11 +84,7 @@ def _seed_transform(dataset: Dataset, seed: int) -> None:
     """Seed the albumentations pipeline of ``dataset`` (inside any ``Subset``): Compose keeps its own generators."""
     while isinstance(dataset, Subset):
         dataset = dataset.dataset
-    transform = getattr(dataset, "transform", None)
-    if hasattr(transform, "set_random_state"):  # albumentations >= 2
-        # One generator pair shared by every step; Compose.set_random_seed would give each step its own copy of
-        # the same stream, so that e.g. the flip and the warp would fire together on the first image.
-        transform.set_random_state(np.random.default_rng(seed), random.Random(seed))
+    seed_pipeline(getattr(dataset, "transform", None), seed)
 
 
 def seed_worker(worker_id: int) -> None:

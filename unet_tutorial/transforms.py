@@ -11,6 +11,7 @@ augmentation and multi-scale training. Taught in: notebook 03 (and reused in 04 
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 
 import albumentations as A
@@ -24,6 +25,15 @@ from unet_tutorial.conventions import IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD
 # INTER_NEAREST samples each cell's top-left source pixel instead, which moved a shrunk mask's edges by up to a
 # pixel right and down of the image's (0.4 px on average from 160x240 to 96x144).
 MASK_RESIZE = cv2.INTER_NEAREST_EXACT
+
+
+def seed_pipeline(transform: Callable, seed: int) -> None:
+    """Make an albumentations pipeline's random draws repeat: ``Compose`` keeps generators of its own, which
+    neither ``torch.manual_seed`` nor ``set_seed`` reaches. One generator pair is shared by every step
+    (``Compose.set_random_seed`` would give each step its own copy of the same stream, so that e.g. the flip and
+    the warp would fire together on the first image). Anything without generators of its own is left alone."""
+    if hasattr(transform, "set_random_state"):  # albumentations >= 2
+        transform.set_random_state(np.random.default_rng(seed), random.Random(seed))
 
 
 def _hw(size: int | tuple[int, int]) -> tuple[int, int]:

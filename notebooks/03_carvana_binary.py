@@ -1109,11 +1109,12 @@ which photos to look at first.
 # Write `edge_dice(preds, targets, width)`: the per-image Dice of `dice_score` (`unet_tutorial/metrics.py`),
 # counted only on the **band** of pixels within `width` pixels of the true outline, that is, the pixels whose
 # (2·width+1) x (2·width+1) square neighbourhood in `targets` holds both car and background. `preds` and
-# `targets` are 0/1 tensors of shape (N, 1, H, W).
+# `targets` are 0/1 tensors of shape (N, 1, H, W), of any type: the cell after the check passes masks as read from
+# the GIFs, uint8.
 
 # %% tags=["solution"]
 # Hint: section 8's reading "Where the worst images go wrong" (expand its code) finds the pixels within 2 pixels
-#   of the outline; you need `width`. To score only the band, look at dice_score's `ignore_index` parameter: it
+#   of the outline, on masks turned into floats first; you need `width`. To score only the band, look at dice_score's `ignore_index` parameter: it
 #   leaves out the pixels whose *target* holds that value. Stuck after a failed check?
 #   check_edge_dice(edge_dice, reveal=True) shows the value it expected.
 import torch

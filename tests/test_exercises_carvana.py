@@ -75,6 +75,16 @@ def test_edge_dice_names_each_mistake_without_the_expected_value(mistake):
     assert first_expected_edge_dice() not in message, message
 
 
+def test_edge_dice_without_a_cast_to_float_is_caught_on_uint8_masks():
+    def uncast(preds, targets, width=3):  # right on floats; on uint8, -targets wraps around and the band is empty
+        band = carvana._edge_band(targets, width)
+        return dice_score(preds, targets.masked_fill(~band, 255), ignore_index=255)
+
+    with pytest.raises(AssertionError, match="uint8") as error:
+        carvana.check_edge_dice(uncast)
+    assert ".float()" in str(error.value) and first_expected_edge_dice() not in str(error.value)
+
+
 def test_edge_dice_reveals_the_expected_value_on_request():
     with pytest.raises(AssertionError, match=f"Expected: {first_expected_edge_dice()}"):
         carvana.check_edge_dice(EDGE_DICE_MISTAKES["unrecognised"][0], reveal=True)

@@ -505,13 +505,20 @@ else:
     else:
         where = (f"most of their error lies away from the outline, whole regions {kind}: look in the figure (cyan "
                  "missed, magenta invented) for what those regions have in common")
+    worst_cars = sorted({val_cars[i] for i in worst})
+    if len(worst_cars) < len(worst):
+        shared = (f" They are views of only {len(worst_cars)} car{'s' if len(worst_cars) > 1 else ''} "
+                  f"({', '.join(c[:6] for c in worst_cars)}): a car that is hard in one view tends to be hard in "
+                  "others, which is why the standard error below counts cars.")
+    else:
+        shared = " They are views of four different cars."
     reading(f"""
     Of the {n_wrong} wrong pixels of these four images, {on_outline:.0%} lie within 2 pixels of the true outline;
     {missed:.0%} are car the model missed and {1 - missed:.0%} background it took for car. So {where}. In the real
     photos the usual suspects are where the car meets something of its own colour (the floor, the wall), the
     wheels, the reflection under the car (which is not car) and thin parts such as antennas. Those are the places
-    to watch when you change the loss, the resolution or the augmentations. (Are some *views* harder than others?
-    Experiment 1 asks.)
+    to watch when you change the loss, the resolution or the augmentations.{shared} (Are some *views* harder than
+    others? Experiment 1 asks.)
     """)
 
 # %% [markdown]
@@ -683,18 +690,29 @@ interactive_or_static(draw_threshold, static=[{"threshold": 0.5}], threshold=(0.
 
 # %% tags=["reading"] jupyter={"source_hidden": true}
 # @title What the threshold curve says
+import torch.nn.functional as F
+
 from unet_tutorial.course.reading import reading
 
 middle = [d for t, d in zip(thresholds, dice_at) if 0.3 <= t <= 0.7]
 move = max(middle) - min(middle)
+probs = val_probs.float()
+unsure = (probs > 0.3) & (probs < 0.7)  # (N, 1, H, W): the pixels a threshold from 0.3 to 0.7 can flip
+truth = val_masks.float()
+near_outline = F.max_pool2d(truth, 5, 1, 2) != -F.max_pool2d(-truth, 5, 1, 2)  # within 2 pixels of it
+near_share = float((unsure & near_outline).sum() / unsure.sum()) if unsure.any() else 0.0
+pixels = (f"{float(unsure.float().mean()):.2%} of the validation pixels have a probability between 0.3 and 0.7, "
+          f"{near_share:.0%} of them within 2 pixels of the true outline"
+          + (": the threshold mostly moves the outline" if near_share >= 0.5 else
+             ": the threshold moves whole regions too, not only the outline"))
 if move < 0.01:
-    shape = ("the curve is flat near its top: the model is sure of most pixels, and only those near the edges "
-             "change sides with the threshold")
+    shape = f"the curve is flat near its top: {pixels}"
 else:
-    shape = ("the curve is not flat: many pixels have probabilities between 0.3 and 0.7, so where the threshold "
-             "sits changes the mask" + (" (a best threshold above 0.5 means the model paints more car than there "
-             "is: raising the threshold trims it)" if best_threshold > 0.5 else " (a best threshold below 0.5 means "
-             "the model paints less car than there is)" if best_threshold < 0.5 else "")
+    shape = (f"the curve is not flat: {pixels}, so where the threshold sits changes the mask"
+             + (" (a best threshold above 0.5 means the model paints more car than there is: raising the threshold "
+                "trims it)" if best_threshold > 0.5 else
+                " (a best threshold below 0.5 means the model paints less car than there is)" if best_threshold < 0.5
+                else "")
              + "; whether that beats 0.5 beyond the noise is the next question")
 if best_threshold == 0.5:
     verdict = ("0.5 itself scored highest on these images, so there is nothing to tune: keep `THRESHOLD = 0.5` "
@@ -1305,13 +1323,16 @@ else:
         verdict = "On the other cars the tuned threshold did worse than 0.5, beyond noise: keep 0.5."
     else:
         verdict = "On the other cars that is no gain you can tell from noise: 0.5 is as good a choice as any."
-    larger = ("(That the held-out gain came out larger than the tuning cars' own is chance: cars differ in how "
-              "much a threshold can fix, and with this few the two gains are noisy.)" if threshold_gain > in_sample
-              else "")
+    larger = ("(That the held-out gain came out larger than the tuning cars' own may well be chance: cars differ "
+              "in how much a threshold can fix, and with this few the two gains are noisy.)"
+              if threshold_gain > in_sample else "")
+    moved = ("Section 10, picking on all the validation cars, found the same threshold." if tuned == best_threshold
+             else f"Section 10, picking on all the validation cars, found {best_threshold}: where the best threshold "
+             "moves with the cars it is picked on, part of any gain is the cars' noise.")
     reading(f"""
     The threshold picked on {n_tune} of the {len(halves)} validation cars was {tuned}. It gained
     {in_sample:+.4f} Dice on those cars and {threshold_gain:+.4f} on the other {n_rest}. There,
-    {held_out.sentence()}. {verdict} {larger} A gain measured where it was tuned is no evidence; section
+    {held_out.sentence()}. {verdict} {larger} {moved} A gain measured where it was tuned is no evidence; section
     10's gain, picked and measured on all the validation cars, is exposed to the same flattery.
     """)
 

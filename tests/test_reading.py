@@ -14,7 +14,10 @@ def test_a_paired_gap_has_the_standard_error_of_the_differences():
     se = math.sqrt(sum((d - mean) ** 2 for d in diffs) / 3) / 2
     assert gap.difference == pytest.approx(mean) and gap.standard_error == pytest.approx(se)
     assert gap.clear and gap.leader == "A"
-    assert gap.sentence().startswith("A scored higher than B by 0.068 Dice (± 0.020 over 4 images): more than 3.2 times its noise, the bar for 4 images")
+    assert gap.sentence().startswith(
+        "A scored higher than B by 0.068 Dice (± 0.020 over 4 images): more than 3.2 times its noise, "
+        "the bar for 4 images"
+    )
 
 
 def test_a_gap_inside_the_noise_says_so_whichever_arm_leads():
@@ -54,7 +57,10 @@ def test_grouped_images_count_their_groups_as_the_noise():
     # equal groups: the cluster-robust error is the standard error of the two car means, 0.02
     assert by_car.standard_error == pytest.approx(0.02) and by_car.standard_error > by_image.standard_error
     assert by_image.clear and not by_car.clear
-    assert "(± 0.020 over 2 cars, 6 images), within 12.7 times its noise, the bar for 2 cars: with this many cars" in by_car.sentence()
+    assert (
+        "(± 0.020 over 2 cars, 6 images), within 12.7 times its noise, the bar for 2 cars: with this many cars"
+        in by_car.sentence()
+    )
     one_car = compare("A", a[:3], "B", b[:3], groups=["c1"] * 3, group_name="cars")
     assert not one_car.clear and "cannot be told apart on 3 images, all of one car" in one_car.sentence()
     with pytest.raises(ValueError, match="2 group labels for 6 scores"):
@@ -71,7 +77,11 @@ def test_a_gap_that_rounds_to_zero_names_no_winner():
 
 def test_the_bar_is_students_t_so_a_few_cars_need_a_larger_gap_than_many_images():
     assert noise_bar(1) == math.inf and noise_bar(4) == pytest.approx(3.182) and noise_bar(8) == pytest.approx(2.365)
-    assert noise_bar(31) == pytest.approx(2.042) and noise_bar(32) == pytest.approx(2.040, abs=0.001) and noise_bar(65) == pytest.approx(1.998, abs=0.001)
+    assert (
+        noise_bar(31) == pytest.approx(2.042)
+        and noise_bar(32) == pytest.approx(2.040, abs=0.001)
+        and noise_bar(65) == pytest.approx(1.998, abs=0.001)
+    )
     assert noise_bar(10**6) == pytest.approx(1.96, abs=0.001)
     # four cars, each 2.5 standard errors' worth of gap: clear over 40 images, not over 4 cars
     a = [0.9 + 0.01 * k for k in range(4) for _ in range(10)]

@@ -137,7 +137,11 @@ def test_plot_history_several_runs():
     assert len(fig.axes[0].get_lines()) == 4
     assert fig.axes[1].get_title() == "mIoU" and all(ax.get_legend() is None for ax in fig.axes)
     assert [t.get_text() for t in fig.legends[0].get_texts()] == [
-        "cross_entropy train", "cross_entropy val", "dice train", "dice val"]  # one legend, under the panels
+        "cross_entropy train",
+        "cross_entropy val",
+        "dice train",
+        "dice val",
+    ]  # one legend, under the panels
     with pytest.raises(ValueError, match="empty"):
         viz.plot_history({})
 

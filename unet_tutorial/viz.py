@@ -335,8 +335,12 @@ def _group(key: str) -> str:
 
 
 # A panel's title by its metric's key; any other key is titled by itself, underscores as spaces
-PANEL_TITLES = {"dice_per_image": "Dice (mean over images)", "miou": "mIoU", "pixel_accuracy": "pixel accuracy",
-                "lr": "learning rate"}
+PANEL_TITLES = {
+    "dice_per_image": "Dice (mean over images)",
+    "miou": "mIoU",
+    "pixel_accuracy": "pixel accuracy",
+    "lr": "learning rate",
+}
 
 
 def plot_history(history: Mapping, metrics: Sequence[str] | None = None, size: float = 3.5) -> Figure:
@@ -390,7 +394,6 @@ def plot_history(history: Mapping, metrics: Sequence[str] | None = None, size: f
             ax.legend(fontsize=8)
     if len(runs) > 1:  # one legend under the panels: inside, several runs' labels would cover their curves
         handles, labels = axes[0, 0].get_legend_handles_labels()  # the losses: every run, train and val
-        fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, fontsize=8,
-                   frameon=False)
+        fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, fontsize=8, frameon=False)
     fig.tight_layout()
     return _done(fig)

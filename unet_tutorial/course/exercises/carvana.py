@@ -148,8 +148,11 @@ def check_edge_dice(edge_dice: Callable[..., float], reveal: bool = False) -> No
     got, error = _call(edge_dice, "uint8 masks", preds.to(torch.uint8), targets.to(torch.uint8), width)
     if error or not math.isclose(float(got), expected, abs_tol=1e-6):
         raise _miss(
-            (error or f"width {width}: with float masks your edge Dice was right, with the same masks as uint8 "
-             f"(read_label's type, which the next cell passes) it is {float(got):.4f}")
+            (
+                error
+                or f"width {width}: with float masks your edge Dice was right, with the same masks as uint8 "
+                f"(read_label's type, which the next cell passes) it is {float(got):.4f}"
+            )
             + "; on uint8, -targets wraps around (0 - 1 = 255) and max_pool2d refuses some integer types: turn "
             "preds and targets into floats first (.float())",
             reveal,

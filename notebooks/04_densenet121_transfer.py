@@ -584,6 +584,13 @@ if by_loss != by_dice:
                  f"({runs[by_dice]['val_dice_per_image'][-1]:.3f}).")
 else:
     loss_text = f"agree here on the best run ({by_dice}); they need not."
+by_worst_loss = max(runs, key=lambda name: runs[name]["val_loss"][-1])
+loss_ratio = runs[by_worst_loss]["val_loss"][-1] / runs[by_loss]["val_loss"][-1]
+if loss_ratio > 2:  # one run far less sure of its pixels, whatever its Dice
+    loss_text += (f" {by_worst_loss}'s validation loss is {loss_ratio:.1f} times {by_loss}'s at a Dice "
+                  f"{runs[by_worst_loss]['val_dice_per_image'][-1]:.3f} against "
+                  f"{runs[by_loss]['val_dice_per_image'][-1]:.3f}: its probabilities sit nearer 0.5, less sure of "
+                  "pixels that may still fall on the right side of the threshold.")
 data_text = ("**Real photos**: every number here is about the Carvana photos and this budget." if is_real else
              "**Generated cars**: they look nothing like ImageNet's photos, so the gaps on them say little about the "
              "real Carvana photos: every number here is about the data named in section 2.")
@@ -657,6 +664,9 @@ with torch.no_grad():
 drifted_scores = per_image_dice(drifted)
 print(f"validation Dice after the frozen phase {frozen_scores.mean():.4f}; after {DRIFT_BATCHES} forward passes "
       f"with the encoder's BatchNorm in train mode: {drifted_scores.mean():.4f} (the weights did not change)")
+for car in sorted(set(val_cars)):  # the mean hides how differently the cars took it
+    views = [c == car for c in val_cars]
+    print(f"  car {car[:6]}: {frozen_scores[views].mean():.3f} -> {drifted_scores[views].mean():.3f}")
 
 # %% tags=["reading"] jupyter={"source_hidden": true}
 # @title What the drift did in this run
@@ -674,10 +684,14 @@ elif drift.clear:
     drift_text = (f"Here the drift even helped: the stored statistics ({stored}) described these images worse "
                   "than the batches' own did. Helped or not, the decoder's input changed with no weight trained.")
 else:
-    drift_text = (f"The Dice moved by {abs(drift.difference):.3f}, but it moved so differently from car to car "
-                  f"that {drift.groups or drift.units} {drift.group_name} cannot pin the change down: this run "
-                  "cannot say whether the drift cost anything. The running statistics moved all the same (the "
-                  f"stored ones were {stored}); with another encoder or other data the same drift can cost a lot.")
+    by_car = [(frozen_scores[[c == car for c in val_cars]].mean()
+               - drifted_scores[[c == car for c in val_cars]].mean()) for car in sorted(set(val_cars))]
+    drift_text = (f"The cars took it very differently (the lines above: per car the Dice fell by up to "
+                  f"{max(by_car):.3f}" + (f" and rose by up to {-min(by_car):.3f}" if min(by_car) < 0 else
+                                         f", by as little as {min(by_car):.3f}")
+                  + "), so this run cannot say what the drift costs a car in general. The running statistics moved "
+                  f"all the same (the stored ones were {stored}); with another encoder or other data the same drift "
+                  "can cost a lot.")
 stand_in_text = ("" if PRETRAINED else
                  " The size of this change says nothing about what the same drift would do to an ImageNet encoder: "
                  "the RANDOM encoder's stored statistics are still 0 and 1, which no batch of images was measured "
@@ -794,7 +808,18 @@ else:
                 "validation cars or more epochs" + (", or a batch of 4 (the settings)" if BATCH_SIZE > 4 else "")
                 + ("." if PRETRAINED else ", with the ImageNet weights: on the RANDOM stand-in, whose stored "
                    "statistics are still 0 and 1, no number of cars or epochs tests it."))
+timed = {end_to_end_name: end_to_end["seconds"], **{f"the unfrozen phase, {name}": phase["seconds"]
+                                                    for name, phase in phases.items()}}
+spread_name = max(timed, key=lambda name: max(timed[name]) / min(timed[name]))  # the least steady run
+slowest, fastest = max(timed[spread_name]), min(timed[spread_name])
+if slowest > 2 * fastest:
+    time_text = (f"one run's epochs ({spread_name}) took from {fastest:.0f} to {slowest:.0f} s: the machine was busy, "
+                 "so the table's epoch times compare nothing here")
+else:
+    time_text = ("each run's epochs took about the same time, but two or three epochs per run are too few to "
+                 "compare runs by")
 reading(f"""
+- **Seconds per epoch** in the table: {time_text}. Section 9 times single steps, taken in turns: the fair test.
 - **Right after unfreezing** (the first epoch after the dotted line), the Dice moved by
   {first_epoch['BatchNorm trains'] - last_frozen:+.3f} with BatchNorm training and by
   {first_epoch['BatchNorm frozen'] - last_frozen:+.3f} with it frozen, against the last frozen epoch: {start_text}.
@@ -968,11 +993,12 @@ more than they vary from one epoch to the next.
 # 1. write `running_mean_drift(model, batches)`: it puts the model in train mode as `fit` does, runs each batch of
 #    images (a list of (B, 3, H, W) tensors) through it under `torch.no_grad()`, and returns the largest absolute
 #    change of any `running_mean` of the encoder's BatchNorm layers (`model.encoder_batchnorms()` lists them).
-#    Build a fresh `DenseNetUNet` called `trial` (the same encoder weights as section 7's), freeze its encoder with
-#    `requires_grad_(False)` only, and measure `drift_grad_only` on three training batches;
-# 2. fix it yourself, without the package's `freeze_encoder`: the encoder's statistics must stay put while the
-#    model (and so the decoder's BatchNorm) is in train mode, even after another `trial.train()`. Measure again:
-#    `drift_fixed`.
+#    Build a fresh `DenseNetUNet` called `trial` (the same encoder weights as section 7's: `set_seed(SEED)`, then
+#    `weights=WEIGHTS if PRETRAINED else None`), freeze its encoder with `requires_grad_(False)` only, and measure
+#    `drift_grad_only` on three training batches;
+# 2. fix it yourself, without the package's `freeze_encoder`: the encoder's BatchNorm layers must normalise with
+#    their stored statistics and leave them as they are, as in eval mode, while the model (and so the decoder's
+#    BatchNorm) is in train mode, even after another `trial.train()`. Measure again: `drift_fixed`.
 #
 # The exercise cell starts you with three stubs: `encoder_running_means(model)`, a helper that copies every
 # running mean of the encoder into one tensor; `running_mean_drift`; and `keep_encoder_statistics(module, inputs)`,
@@ -981,7 +1007,9 @@ more than they vary from one epoch to the next.
 # `check_frozen_batchnorm(running_mean_drift, trial)` checks your fixed model, and calls your function on copies
 # of it with batches of its own: on one with your fix undone (frozen by `requires_grad_(False)` only), where it
 # compares your number with its own measurement, and on one as you fixed it. On a miss it says what your function
-# measured instead; `reveal=True` also shows the check's own numbers.
+# measured instead; `reveal=True` also shows the check's own numbers. Two rules are yours to keep, as the check
+# cannot see them: no `freeze_encoder`, and `model.train()` inside your function (the check's copies are in train
+# mode already).
 
 # %% tags=["solution"]
 # Hint: copy the running means (.clone()) before the batches and compare after. For the fix: in which mode

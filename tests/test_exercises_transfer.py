@@ -195,14 +195,15 @@ def test_frozen_batchnorm_accepts_the_fixes(fixed, capsys):
         (drift_measured(where="all"), "you counted the decoder's BatchNorm layers too"),
         (drift_measured(clone=False), "copy them with .clone() before the forward passes"),
         (lambda model, batches: -right_drift(model, batches), "ABSOLUTE change"),
-        (lambda model, batches: 2 * right_drift(model, batches), "Clone them all before the forward passes"),
+        (lambda model, batches: 2 * right_drift(model, batches), "clone the running means before the forward passes"),
+        (lambda model, batches: right_drift(model, batches[:1]), "Run the `batches` your function is given"),
         (lambda model, batches: float("nan"), "returned nan"),
         (lambda model, batches: torch.zeros(5), "a tensor of 5 values: return one number"),
         (lambda model: 0.3, "running_mean_drift(model, batches) raised TypeError"),
         (0.3, "pass your function running_mean_drift itself, not float"),
     ],
-    ids=["mean", "signed", "running-var", "decoder-too", "no-clone", "negative", "other", "nan", "many", "args",
-         "a-number"],
+    ids=["mean", "signed", "running-var", "decoder-too", "no-clone", "negative", "other", "own-batches", "nan", "many",
+         "args", "a-number"],
 )  # fmt: skip
 def test_frozen_batchnorm_diagnoses_each_wrong_measurement_without_the_expected_drift(
     answer, says, fixed, truth, capsys

@@ -149,7 +149,8 @@ def _drifts(model: nn.Module, batches: list[torch.Tensor]) -> dict[str, float]:
 
 
 _DRIFT_METHOD = (
-    "that is not the largest absolute change of any running_mean of the encoder's BatchNorm layers. Clone them all "
+    "that is not the largest absolute change of any running_mean of the encoder's BatchNorm layers. Run the "
+    "`batches` your function is given (the check passes its own; not a list of yours), clone the running means "
     "before the forward passes (one pass per batch, in train mode), compare after, and take .abs().max()"
 )
 _DRIFT_MISTAKES = {  # what each slip measures (a key of _drifts) -> what it says

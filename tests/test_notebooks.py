@@ -107,8 +107,9 @@ total = area(2, 3)  # secret at the end of a line
     with pytest.raises(NotImplementedError, match="Hint: guide the learner"):
         exec(stub, namespace)  # the loose statement became a raise at the end of the cell
     for call in (lambda: namespace["area"](2, 3), lambda: namespace["Counter"]().add(1)):
-        with pytest.raises(NotImplementedError, match="Exercise"):
+        with pytest.raises(NotImplementedError, match="The hint is at the top of this cell"):
             call()
+    assert stub.count("guide the learner") == 2, stub  # the comment, and the cell's last line: not every stub
 
 
 def test_student_copy_badges_open_the_exercise_copy(tmp_path):

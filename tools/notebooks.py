@@ -81,8 +81,9 @@ def pairing_problems(py_path: str | Path) -> list[str]:
     return problems + _compare(student_notebook(py_path), committed, copy_path, py_path, "make student")
 
 
-def _raise_line(hint: str) -> str:
-    message = "Exercise: replace this line with your solution." + (f" Hint: {hint}" if hint else "")
+def _raise_line(hint: str, where: str = "") -> str:
+    """The line a stub raises: the hint itself, or ``where`` it is (once in a cell is enough), or nothing."""
+    message = "Exercise: replace this line with your solution." + (f" Hint: {hint}" if hint else where)
     return f"raise NotImplementedError({message!r})"
 
 
@@ -130,7 +131,7 @@ def stub_source(source: str) -> str:
 
     Only the comment lines above the first statement are kept (a comment further down belongs to the
     solution and would give it away); the first ``# Hint:`` among them, with the lines after it, goes into
-    the error message. Imports are kept, and functions and classes keep their signatures and docstrings as
+    the error message the cell raises at its end (a stubbed function's message points at it). Imports are kept, and functions and classes keep their signatures and docstrings as
     written, so the self-check that follows can call them and fails with the hint. Other top-level
     statements are dropped and the cell ends by raising.
     """
@@ -141,13 +142,15 @@ def stub_source(source: str) -> str:
     hint_at = next((i for i, line in enumerate(header) if line.lstrip().startswith(HINT_PREFIX)), len(header))
     hint = " ".join(line.lstrip().lstrip("#").strip() for line in header[hint_at:])  # with the lines that go on
     raise_line = _raise_line(hint.removeprefix(HINT_PREFIX.lstrip("# ")).strip())
+    # a function's stub points at the hint instead of repeating it: the cell's own last line raises with it
+    def_raise_line = _raise_line("", " The hint is at the top of this cell." if hint else "")
 
     pieces: list[tuple[ast.stmt | None, list[str]]] = []  # (statement, its student lines); None: the final raise
     for node in module.body:
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             pieces.append((node, lines[node.lineno - 1 : node.end_lineno]))
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            pieces.append((node, _stub_def(node, lines, raise_line)))
+            pieces.append((node, _stub_def(node, lines, def_raise_line)))
     if len(pieces) < len(module.body) or not pieces:  # loose code, or nothing kept: the cell raises at its end
         pieces.append((None, [raise_line]))
     out = header + ["# Your code here:"] + pieces[0][1]

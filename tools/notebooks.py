@@ -131,9 +131,9 @@ def stub_source(source: str) -> str:
 
     Only the comment lines above the first statement are kept (a comment further down belongs to the
     solution and would give it away); the first ``# Hint:`` among them, with the lines after it, goes into
-    the error message the cell raises at its end (a stubbed function's message points at it). Imports are kept, and functions and classes keep their signatures and docstrings as
-    written, so the self-check that follows can call them and fails with the hint. Other top-level
-    statements are dropped and the cell ends by raising.
+    the error message the cell raises at its end (a stubbed function's message points at it). Imports are
+    kept, and functions and classes keep their signatures and docstrings as written, so the self-check that
+    follows can call them and fails. Other top-level statements are dropped and the cell ends by raising.
     """
     lines = source.splitlines()
     module = ast.parse(source)

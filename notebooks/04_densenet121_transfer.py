@@ -28,7 +28,7 @@
 #
 # **Before you start**: notebook 01 (the U-Net, forward hooks) and notebook 03 (the Carvana data, `fit`, Dice per
 # image, checkpoints). PyTorch: `nn.Module`, optimizers, `model.train()` and `model.eval()`. Math: a mean, a
-# variance (what BatchNorm computes) and a standard error (notebook 03's leak experiment).
+# variance (what BatchNorm computes) and a standard error counted over cars (notebook 03's section 8).
 #
 # **The core path** (a 90-minute lab) is the sections marked *core*; those marked *optional* can be skipped, and
 # "Run all" works without them.
@@ -81,25 +81,27 @@ DOWNLOAD = False  # True: fetch the real data from Kaggle (or unpack it from Dri
 # on Colab set it to True: the ImageNet-vs-random comparison is meant for the real photos
 CACHE_ON_DRIVE = False  # Colab: the Kaggle archives and the run folders on your Google Drive, as in notebook 03
 SEED = 0
-# Fraction of cars held out. CPU: a third, more than notebook 03's 0.15: its runs train on the first few training
-# cars only, and every validation car narrows the noise of the comparisons (section 6)
-VAL_FRACTION = {"smoke": 0.15, "cpu": 0.35, "gpu": 0.15}[MODE]
+# Fraction of cars held out, as in notebook 03: a third of the 24 drawn cars or of the real ones on a CPU (8), since
+# every validation car narrows the noise of the comparisons (section 6); 15 % of the 318 real cars on a GPU
+VAL_FRACTION = {"smoke": 0.15, "cpu": 0.35, "gpu": {"real": 0.15, "generated": 0.35}}[MODE]
 # The generated stand-in, used when the real photos are not on disk: cars (16 views each), drawn at (H, W)
 SAMPLE_CARS = {"smoke": 3, "cpu": 24, "gpu": 24}[MODE]
 SAMPLE_SIZE = {"smoke": (64, 96), "cpu": (160, 240), "gpu": (640, 960)}[MODE]  # (H, W); GPU: real photos are larger
 IMAGE_SIZE = {"smoke": (64, 96), "cpu": (96, 144), "gpu": (320, 480)}[MODE]  # (H, W) the models see
 TRAIN_IMAGES = {"smoke": 8, "cpu": {"real": 128, "generated": 96}, "gpu": 1280}[MODE]  # the split's first: whole cars
-VAL_IMAGES = {"smoke": 8, "cpu": 128, "gpu": 320}[MODE]  # whole cars: CPU 8; GPU 20 of the real photos' 48
+VAL_IMAGES = {"smoke": 8, "cpu": 128, "gpu": {"real": 320, "generated": 128}}[MODE]  # whole cars: 8, or 20 of 48
 BATCH_SIZE = {"smoke": 4, "cpu": 4, "gpu": 16}[MODE]
 EPOCHS = {"smoke": 2, "cpu": {"real": 4, "generated": 3}, "gpu": 8}[MODE]  # every run's budget, the same for all
 FROZEN_EPOCHS = {"smoke": 1, "cpu": 1, "gpu": 3}[MODE]  # section 7: the first epochs of EPOCHS, encoder frozen
 UNET_BASE_CHANNELS = {"smoke": 8, "cpu": 16, "gpu": 32}[MODE]  # the from-scratch U-Net: notebook 03's width
-LR = 1e-3  # the decoder of every DenseNet, and the from-scratch U-Net
+LR = 1e-3  # the decoder of every DenseNet
+LR_UNET = {"smoke": 1e-3, "cpu": 3e-3, "gpu": 1e-3}[MODE]  # the from-scratch U-Net: notebook 03's, its own best
 LR_ENCODER = 1e-4  # every DenseNet's encoder, random or ImageNet: ten times gentler, so that fine-tuning does
 # not wash out what a pretrained encoder knows; the same for both, so that the gap between them is ImageNet's
 WEIGHTS = "imagenet"  # the pretrained encoder (torchvision's DenseNet121_Weights.DEFAULT)
 DOWNLOAD_WEIGHTS = {"smoke": False, "cpu": True, "gpu": True}[MODE]  # smoke: use them only if already cached
 DRIFT_BATCHES = {"smoke": 2, "cpu": 20, "gpu": 20}[MODE]  # section 7: forward passes of 4 images, no training
+STAND_IN_BATCHES = {"smoke": 2, "cpu": 20, "gpu": 20}[MODE]  # section 7, RANDOM only: batches its statistics come from
 TIMING_STEPS = {"smoke": 1, "cpu": 5, "gpu": 10}[MODE]  # section 9: training steps timed per arm (median)
 NUM_WORKERS = {"smoke": 0, "cpu": 0, "gpu": min(8, os.cpu_count() or 1)}[MODE]  # CPU: workers would take cores
 # One checkpoint folder per run: a run finished before (a Colab reconnect, a rerun) with exactly these settings
@@ -166,7 +168,8 @@ from unet_tutorial.loaders import carvana_loaders
 root, is_real = carvana_data(n_cars=SAMPLE_CARS, size=SAMPLE_SIZE, seed=SEED)
 # A setting written {"real": ..., "generated": ...} in the settings cell takes the value for the data found here
 KIND = "real" if is_real else "generated"
-TRAIN_IMAGES, VAL_IMAGES, EPOCHS = (v[KIND] if isinstance(v, dict) else v for v in (TRAIN_IMAGES, VAL_IMAGES, EPOCHS))
+TRAIN_IMAGES, VAL_IMAGES, EPOCHS, VAL_FRACTION = (v[KIND] if isinstance(v, dict) else v
+                                                  for v in (TRAIN_IMAGES, VAL_IMAGES, EPOCHS, VAL_FRACTION))
 train_ids, val_ids = carvana_split(root, val_fraction=VAL_FRACTION, seed=SEED)
 train_ids, val_ids = train_ids[:TRAIN_IMAGES], val_ids[:VAL_IMAGES]  # ids are sorted by car: whole cars
 val_cars = [image_id.rsplit("_", 1)[0] for image_id in val_ids]  # each validation image's car: ids are <car>_<view>
@@ -371,7 +374,8 @@ else:
 #
 # Three models, the same data, the same epochs, the same loss (binary cross-entropy + Dice) and learning-rate
 # schedule (one-cycle: warm up, then anneal; each parameter group peaks at its own learning rate), as in notebook 03:
-# 1. **from scratch**: notebook 01's `UNet` at notebook 03's width, every weight random, learning rate `LR`;
+# 1. **from scratch**: notebook 01's `UNet` at notebook 03's width and learning rate (`LR_UNET`), every weight
+#    random: the baseline at its own best, not handicapped;
 # 2. **DenseNet, random encoder**: `DenseNetUNet(weights=None)`, the same architecture as 3 with nothing
 #    transferred;
 # 3. **DenseNet, ImageNet encoder** (when the weights are available).
@@ -400,8 +404,8 @@ else:
 # images: it says how far the gap could move had other cars been held out, and with few cars it is large, and
 # itself uncertain. So the bar is Student's *t* for that many cars, as in notebook 03's section 8: 2.4 standard
 # errors for 8 cars, 3.2 for 4, about 2 from 30 on; each reading names the bar it used. It leaves
-# something out too: each arm is one training run, and another `SEED` (other starting weights, other batches)
-# moves the gap as well. A gap called clear is beyond the noise of which cars were scored, in this one run; it is
+# something out too: each arm is one training run, and another `SEED` (other starting weights, other batches),
+# or even the same seed on another machine or number of CPU threads, moves the gap as well. A gap called clear is beyond the noise of which cars were scored, in this one run; it is
 # not yet a rule. The readings below say what *your* run shows.
 
 # %%
@@ -410,7 +414,8 @@ HEADLINE = f"DenseNet, {ENCODER_LABEL} encoder, frozen then unfrozen, BatchNorm 
 print(f"headline run: {HEADLINE}" + ("" if PRETRAINED else
                                       "\n  (a STAND-IN: no ImageNet weights here, so the recipe runs on a random encoder)"
                                       "\n  RANDOM and run 2, 'DenseNet, random encoder', start from the same weights"
-                                      " (both built right after set_seed(SEED)); only their training differs"))
+                                      " (both built right after set_seed(SEED)); RANDOM's BatchNorm statistics are"
+                                      " then measured on training images (section 7), and their training differs"))
 
 # %%
 import numpy as np
@@ -471,10 +476,10 @@ runs: dict[str, dict] = {}  # run name -> history and measurements
 models: dict[str, torch.nn.Module] = {}  # run name -> the trained model
 set_seed(SEED)
 models["U-Net from scratch"] = scratch = UNet(num_classes=1, base_channels=UNET_BASE_CHANNELS)
-runs["U-Net from scratch"] = train_run(scratch, torch.optim.AdamW(scratch.parameters(), lr=LR), EPOCHS,
+runs["U-Net from scratch"] = train_run(scratch, torch.optim.AdamW(scratch.parameters(), lr=LR_UNET), EPOCHS,
                                        "unet_scratch",
-                                       {"model": "unet", "model_kwargs": {"num_classes": 1,
-                                                                          "base_channels": UNET_BASE_CHANNELS}})
+                                       {"model": "unet", "lr": LR_UNET,
+                                        "model_kwargs": {"num_classes": 1, "base_channels": UNET_BASE_CHANNELS}})
 
 # %%
 set_seed(SEED)
@@ -551,13 +556,10 @@ elif size_gap.clear:
 else:
     size_heading = "More parameters, no clear gain"
     size_verdict = f"{params_ratio:.1f} times the parameters{cost} bought no gain this run can see"
-if LR_ENCODER < LR:
-    lr_text = (f"its encoder trains at a {LR / LR_ENCODER:g} times lower learning rate (`LR_ENCODER`) than its "
-               "decoder and the whole U-Net (`LR`), so its random encoder moves less per step")
-else:
-    lr_text = "its encoder's learning rate (`LR_ENCODER`) is not the U-Net's (`LR`)" if LR_ENCODER != LR else ""
-size_caveat = "It is not a pure test of size: the two differ in architecture too" + (f", and {lr_text}." if lr_text
-                                                                                     else ".")
+size_caveat = ("It is not a pure test of size: the two differ in architecture and in learning rates too (the "
+               f"U-Net at notebook 03's `LR_UNET`, {LR_UNET:g}; the DenseNet's decoder at `LR`, {LR:g}, its random "
+               f"encoder at `LR_ENCODER`, {LR_ENCODER:g}, so that encoder moves little per step), and one training "
+               "run each: another `SEED`, or the same seed on another machine or number of threads, moves the gap.")
 if PRETRAINED:
     pretraining = compare("the ImageNet encoder", val_scores["DenseNet, ImageNet encoder"],
                           "the random encoder", val_scores["DenseNet, random encoder"], groups=val_cars,
@@ -629,15 +631,28 @@ reading(f"""
 #
 # We train the frozen phase once, then unfreeze two copies of that model both ways, with the same optimizer state
 # and the same batches. The optimizer holds both parameter groups from the start: frozen parameters get no
-# gradient, so it skips them until they are unfrozen. Each phase gets its own one-cycle schedule. Without the
-# ImageNet weights this runs, clearly labelled, on a random encoder.
+# gradient, so it skips them until they are unfrozen. Each phase gets its own one-cycle schedule.
+#
+# Without the ImageNet weights this runs, clearly labelled, on a random encoder, with one step first. A random
+# encoder's BatchNorm layers start at mean 0 and variance 1, which describe no image: frozen, it would normalise
+# with numbers that fit nothing, and "keep the stored statistics" would test nothing. ImageNet's were measured on
+# ImageNet's photos; the stand-in's are measured on `STAND_IN_BATCHES` training batches
+# (`model.measure_encoder_statistics`, no weight changes). So the stand-in's stored statistics fit these cars
+# better than ImageNet's would: it tests what batches of 4 do to statistics that fit, not the shift from
+# ImageNet's photos to cars, which only the real weights can show.
 
 # %%
 import copy
+import itertools
 
 set_seed(SEED)
 staged = DenseNetUNet(num_classes=1, weights=WEIGHTS if PRETRAINED else None)
 staged_config = {"model": "densenet_unet", "model_kwargs": {"num_classes": 1, "weights": WEIGHTS if PRETRAINED else None}}
+if not PRETRAINED:  # the stand-in's BatchNorm statistics, measured on training images as ImageNet's were on its own
+    measured = staged.measure_encoder_statistics(images for images, _ in
+                                                 itertools.islice(train_loader, STAND_IN_BATCHES))
+    staged_config["stand_in_statistics_images"] = measured  # part of the run's settings: a rerun must match
+    print(f"RANDOM stand-in: its encoder's BatchNorm statistics measured on {measured} training images")
 optimizer = torch.optim.AdamW(staged.param_groups(lr_encoder=LR_ENCODER, lr_decoder=LR))
 staged.freeze_encoder()
 frozen = train_run(staged, optimizer, FROZEN_EPOCHS, f"staged_{ENCODER_LABEL.lower()}_frozen",
@@ -653,8 +668,6 @@ print(f"frozen: {frozen['trainable'] / 1e6:.2f}M of {frozen['params'] / 1e6:.2f}
 # unfreezing). Then we validate the copy on the same images.
 
 # %%
-import itertools
-
 drifted = copy.deepcopy(staged).eval()  # the decoder's BatchNorm stays as it is
 for norm in drifted.encoder_batchnorms():
     norm.train()  # normalise with each batch's statistics, and pull the running ones towards them
@@ -675,7 +688,7 @@ from unet_tutorial.course.reading import compare, reading
 drift = compare("the frozen model", frozen_scores, "its drifted copy", drifted_scores, groups=val_cars,
                group_name="cars")
 stored = ("ImageNet's, measured on real photos" if PRETRAINED else
-          "the RANDOM stand-in's: still their initial mean 0 and variance 1, which describe nothing")
+          "the RANDOM stand-in's, measured on these training cars before the frozen phase")
 if drift.clear and drift.leader == "the frozen model":
     drift_text = ("The decoder had learned to read features normalised with the stored statistics "
                   f"({stored}); {DRIFT_BATCHES} batches of 4 pulled them towards these images' own, and the "
@@ -684,21 +697,25 @@ elif drift.clear:
     drift_text = (f"Here the drift even helped: the stored statistics ({stored}) described these images worse "
                   "than the batches' own did. Helped or not, the decoder's input changed with no weight trained.")
 else:
-    by_car = [(frozen_scores[[c == car for c in val_cars]].mean()
-               - drifted_scores[[c == car for c in val_cars]].mean()) for car in sorted(set(val_cars))]
+    cars = sorted(set(val_cars))
+    before = [frozen_scores[[c == car for c in val_cars]].mean() for car in cars]
+    after = [drifted_scores[[c == car for c in val_cars]].mean() for car in cars]
+    by_car = [b - a for b, a in zip(before, after)]
+    lost = sum(b > 0.5 and a < 0.1 for b, a in zip(before, after))  # cars the drifted model no longer finds
     drift_text = (f"The cars took it very differently (the lines above: per car the Dice fell by up to "
                   f"{max(by_car):.3f}" + (f" and rose by up to {-min(by_car):.3f}" if min(by_car) < 0 else
                                          f", by as little as {min(by_car):.3f}")
-                  + "), so this run cannot say what the drift costs a car in general. The running statistics moved "
-                  f"all the same (the stored ones were {stored}); with another encoder or other data the same drift "
-                  "can cost a lot.")
+                  + (f"; on {lost} of the {len(cars)} cars the drifted model lost the car almost entirely, Dice "
+                     "under 0.1" if lost else "")
+                  + "), so the mean cannot say what the drift costs a car in general. The running statistics moved "
+                  f"all the same (the stored ones were {stored}).")
 stand_in_text = ("" if PRETRAINED else
-                 " The size of this change says nothing about what the same drift would do to an ImageNet encoder: "
-                 "the RANDOM encoder's stored statistics are still 0 and 1, which no batch of images was measured "
-                 "to have, where ImageNet's were measured on photos. On Colab this cell reads the ImageNet case.")
+                 " This is the drift of statistics that already fit these cars: what batches of 4 add by their "
+                 "noise alone. An ImageNet encoder's statistics were measured on other photos, so the same batches "
+                 "pull them further; on Colab this cell reads that case.")
 reading(f"""
-Not one weight changed, and the validation Dice went from {frozen_scores.mean():.3f} to
-{drifted_scores.mean():.3f}: {drift.sentence()}. {drift_text}{stand_in_text} Training after a plain unfreezing
+Not one weight changed, and the mean validation Dice went from {frozen_scores.mean():.3f} to
+{drifted_scores.mean():.3f}. As a mean over cars, {drift.sentence()}. {drift_text}{stand_in_text} Training after a plain unfreezing
 meets this drift while it learns; keeping the encoder's BatchNorm frozen avoids it. Below, both ways, trained.
 """)
 
@@ -791,9 +808,10 @@ if bn_gap.clear and bn_gap.leader == "BatchNorm frozen":
                 "decoder better than each batch's own.")
 elif bn_gap.clear:
     if not PRETRAINED:
-        why = ("A likely reason here: this is the RANDOM stand-in, whose stored statistics are still their initial "
-               "mean 0 and variance 1, so keeping them frozen keeps statistics that describe nothing, where an "
-               "ImageNet encoder keeps ones measured on real photos.")
+        why = (f"At a batch of {BATCH_SIZE} each batch's statistics are noisy, the case the practice is made for, "
+               "so suspect chance in one run first (try another `SEED`). The stand-in's stored statistics were "
+               "measured once, on an encoder whose weights then moved as it trained: statistics that follow the "
+               "weights can serve a random encoder better, where an ImageNet encoder's weights move little.")
     elif BATCH_SIZE >= 16:  # section 7: the practice is for batches below about 16
         why = (f"At a batch of {BATCH_SIZE} each batch's statistics are fairly steady, so training them costs "
                "little, and following the data can win when the images are unlike ImageNet's photos"
@@ -806,8 +824,8 @@ elif bn_gap.clear:
 else:
     end_text = ("The practice rests on larger experiments than this one; to test it here, give the run more "
                 "validation cars or more epochs" + (", or a batch of 4 (the settings)" if BATCH_SIZE > 4 else "")
-                + ("." if PRETRAINED else ", with the ImageNet weights: on the RANDOM stand-in, whose stored "
-                   "statistics are still 0 and 1, no number of cars or epochs tests it."))
+                + ("." if PRETRAINED else ", and the ImageNet weights: the RANDOM stand-in tests only what small "
+                   "batches do to statistics measured on these cars, not the shift from ImageNet's photos."))
 timed = {end_to_end_name: end_to_end["seconds"], **{f"the unfrozen phase, {name}": phase["seconds"]
                                                     for name, phase in phases.items()}}
 spread_name = max(timed, key=lambda name: max(timed[name]) / min(timed[name]))  # the least steady run
@@ -816,8 +834,8 @@ if slowest > 2 * fastest:
     time_text = (f"one run's epochs ({spread_name}) took from {fastest:.0f} to {slowest:.0f} s: the machine was busy, "
                  "so the table's epoch times compare nothing here")
 else:
-    time_text = ("each run's epochs took about the same time, but two or three epochs per run are too few to "
-                 "compare runs by")
+    time_text = (f"the least steady run's epochs ({spread_name}) took from {fastest:.0f} to {slowest:.0f} s, and "
+                 "two or three epochs per run are too few to compare runs by")
 reading(f"""
 - **Seconds per epoch** in the table: {time_text}. Section 9 times single steps, taken in turns: the fair test.
 - **Right after unfreezing** (the first epoch after the dotted line), the Dice moved by
@@ -905,7 +923,8 @@ sit (a part of the body, the wheels, the shadow, the outline). {question}
 # > stand-in, these questions are left open; only the real weights answer them. Open this notebook from its badge
 # > (the weights download by themselves), set `DOWNLOAD = True` for the real photos, run it, and ask:
 # > - section 6: does the ImageNet encoder score higher than the random one, beyond the noise counted over cars?
-# >   By more or by less on the real photos than on the drawn cars?
+# >   By more or by less on the real photos than on the drawn cars (two runs on Colab: with and without
+# >   `DOWNLOAD`)?
 # > - the Dice curves: does the ImageNet run reach the random run's last Dice in fewer epochs?
 # > - section 5: at which stages do the ImageNet encoder's maps differ from the random one's?
 # > - section 7: does the drift of the encoder's BatchNorm statistics change the ImageNet model's Dice more or
@@ -1108,12 +1127,14 @@ check_densenet_stage_channels(densenet_stage_channels)
 #   (`param_groups(lr_encoder, lr_decoder)`), so that their gap measures pretraining, and reads every gap against
 #   its noise: two runs scored on the same images, compared image by image (`compare`), with the noise counted
 #   over cars, since the views of one car are not independent; one run per arm leaves the seed's noise uncounted.
-#   A bigger random model is not the same as a pretrained one. Offline, the ImageNet model is left out with a
-#   notice, never faked.
+#   A bigger random model is not the same as a pretrained one (only the ImageNet run, on Colab, measures the
+#   difference). Offline, the ImageNet model is left out with a notice, never faked.
 # - **Fine-tuning recipe**: freeze the encoder, train the decoder; then unfreeze with a ~10x lower encoder
 #   learning rate. The common practice at a small batch is to keep the encoder's BatchNorm frozen
-#   (`unfreeze_encoder(train_batchnorm=False)`): its batch statistics are noisy, and `requires_grad_(False)` alone
-#   does not stop its running statistics from moving. Section 7's readings say whether your run bore it out.
+#   (`unfreeze_encoder(train_batchnorm=False)`): its batch statistics are noisy. Section 7's readings say whether
+#   your run bore it out.
+# - **Freezing BatchNorm takes eval mode**, not `requires_grad_(False)`: a BatchNorm layer in train mode updates
+#   its running statistics with or without gradients (exercise 1).
 # - **Time**: a frozen step skips the encoder's backward pass; time steps with medians, not one epoch.
 # - **The headline** is the run named before training, never the best of all runs on the validation set.
 # - **Checkpoints**: each run's folder holds `best.pt` and `last.pt` with the settings that made it; a rerun with

@@ -91,7 +91,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--lr", type=float, default=3e-3)
-    parser.add_argument("--val-fraction", type=float, default=0.15, help="fraction of cars (notebook 03's GPU value; its CPU value is 0.35)")
+    parser.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.15,
+        help="fraction of cars (notebook 03's GPU value; its CPU one is 0.35)",
+    )
     parser.add_argument("--leak-fraction", type=float, default=0.1, help="training images held back, as 03")
     parser.add_argument("--train-images", type=int, default=None, help="use only the first N (whole cars first)")
     parser.add_argument("--val-images", type=int, default=None, help="likewise for validation")

@@ -91,8 +91,8 @@ SAMPLE_CARS = {"smoke": 4, "cpu": 24, "gpu": 24}[MODE]
 SAMPLE_SIZE = {"smoke": (64, 96), "cpu": (160, 240), "gpu": (640, 960)}[MODE]
 REAL_CARS = {"smoke": None, "cpu": 24, "gpu": None}[MODE]  # real photos: use this many of the 318 cars (None: all)
 # Validation's share of the *cars*. Smoke: half of its 4 cars, since a standard error counted over cars (section 8)
-# needs two validation cars at least, and experiment 3 splits them in two; 15 % of 4 would leave one. CPU: a third
-# of its 24 cars, 8: with 4 the bar for a clear gap is 3.2 standard errors, and experiment 3's halves of 2 cars
+# needs two validation cars at least, and experiment 3 splits them in two; 15 % of 4 would leave one. CPU: 0.35,
+# 8 of the 24 drawn cars (or of 23 real ones): with 4 the bar for a clear gap is 3.2 standard errors, and experiment 3's halves of 2 cars
 # could never clear theirs (12.7); a GPU's 15 % of the 318 real cars is 48.
 VAL_FRACTION = {"smoke": 0.5, "cpu": 0.35, "gpu": 0.15}[MODE]
 # Training cars' images kept back to measure the leak (section 9): of each view the same share, one at least
@@ -622,10 +622,8 @@ else:
     if abs(gap) <= bar * noise:
         verdict = (f"within {bar:.1f} times its noise (the bar for the smaller side's cars), so this many cars can "
                    f"neither show a leak nor rule one out: a leak smaller than about {bar * noise:.4f} Dice would "
-                   "hide in it"
-                   + ("" if IS_REAL else ". On drawn cars a small leak is what to expect: they differ from one "
-                      "another in a handful of numbers (size, proportions, colour), so there is little "
-                      "car-specific to memorise, while real cars differ in every detail"))
+                   "hide in it" + ("" if IS_REAL else ". The box after section 13 gives the same measurement on "
+                                   "real photos"))
         lesson = "A leak this run cannot show is not a leak ruled out, so the split by car stands"
     elif gap > 0:
         verdict = (f"more than {bar:.1f} times its noise: the model does better on unseen views of the cars it trained on "
@@ -650,7 +648,8 @@ else:
 # ## 10. The threshold and flip test-time augmentation (optional)
 #
 # A pixel is "car" where its probability exceeds a threshold, 0.5 by default. Move the slider to see the Dice
-# of the whole validation set (left) and the worst image's mask (right) change. Without widgets (CI, GitHub)
+# of the whole validation set (left) and the worst image's errors (right: magenta where the mask at that
+# threshold paints background, cyan where it misses car) change. Without widgets (CI, GitHub)
 # you see the figure at 0.5. The best threshold is compared with 0.5 image by image with `compare`: the mean of
 # the per-image *differences*, whose standard error (counted over cars, section 8) is smaller than that of two
 # unrelated means, because an image hard at one threshold is hard at the other.
@@ -658,7 +657,7 @@ else:
 # %%
 from unet_tutorial.course.reading import compare
 from unet_tutorial.course.widgets import interactive_or_static
-from unet_tutorial.viz import overlay
+from unet_tutorial.viz import error_overlay
 
 thresholds = np.round(np.arange(0.05, 0.96, 0.05), 2)  # 0.05, 0.10, ..., 0.95
 dice_at = [dice_score(val_probs > t, val_masks) for t in thresholds]  # the validation Dice at each
@@ -678,7 +677,7 @@ def draw_threshold(threshold: float):
     ax1.set(xlabel="threshold", ylabel="validation Dice", title="Dice against threshold")
     i = worst[0]
     pred = (val_probs[i] > threshold).long()  # (1, H, W)
-    ax2.imshow(overlay(worst_images[0], pred[0]))
+    ax2.imshow(error_overlay(worst_images[0], pred[0], val_masks[i][0]))  # magenta extra, cyan missed
     ax2.set_title(f"{val_ids[i]} at {threshold:.2f}: Dice {dice_score(pred[None], val_masks[i][None]):.3f}")
     ax2.axis("off")
     fig.tight_layout()
@@ -705,15 +704,14 @@ pixels = (f"{float(unsure.float().mean()):.2%} of the validation pixels have a p
           f"{near_share:.0%} of them within 2 pixels of the true outline"
           + (": the threshold mostly moves the outline" if near_share >= 0.5 else
              ": the threshold moves whole regions too, not only the outline"))
-if move < 0.01:
-    shape = f"the curve is flat near its top: {pixels}"
+direction = (" A best threshold above 0.5 means the model paints more car than there is: raising the threshold "
+             "trims it." if best_threshold > 0.5 else " A best threshold below 0.5 means the model paints less car "
+             "than there is." if best_threshold < 0.5 else "")
+if move < by_cars:  # less than the mean's own standard error (section 8)
+    shape = f"less than the mean Dice's standard error ({by_cars:.4f}), so the curve is flat near its top: {pixels}"
 else:
-    shape = (f"the curve is not flat: {pixels}, so where the threshold sits changes the mask"
-             + (" (a best threshold above 0.5 means the model paints more car than there is: raising the threshold "
-                "trims it)" if best_threshold > 0.5 else
-                " (a best threshold below 0.5 means the model paints less car than there is)" if best_threshold < 0.5
-                else "")
-             + "; whether that beats 0.5 beyond the noise is the next question")
+    shape = (f"more than the mean Dice's standard error ({by_cars:.4f}): {pixels}, so where the threshold sits "
+             "changes the mask; whether that beats 0.5 beyond the noise is the next question")
 if best_threshold == 0.5:
     verdict = ("0.5 itself scored highest on these images, so there is nothing to tune: keep `THRESHOLD = 0.5` "
                "(experiment 3 asks whether half of the cars would have picked the same).")
@@ -725,7 +723,7 @@ elif threshold_gap.clear:
 else:
     verdict = f"In this run {threshold_gap.sentence()}. Keep `THRESHOLD = 0.5`."
 reading(f"""
-Between 0.3 and 0.7 the validation Dice moves by {move:.4f}: {shape}. {verdict} Picking a threshold on
+Between 0.3 and 0.7 the validation Dice moves by {move:.4f}, {shape}.{direction} {verdict} Picking a threshold on
 validation is fair (one number, and the test set is not touched); trusting a gain measured on the images it
 was picked on is not.
 """)
@@ -898,8 +896,14 @@ if in_photo["labels"] < in_photo["probabilities"]:
                   "per model pixel.")
 else:
     photo_text = (f"Over the whole photo too: {in_photo['labels']:,} against {in_photo['probabilities']:,}.")
-reading(f"{window_text} {photo_text} One photo shows the mechanism, not its size: the Dice over all the "
-        "validation images above is the comparison.")
+both = int((labels_wrong * probs_wrong)[crop].sum())  # wrong whichever way it was enlarged
+both_text = (f" {both} of the window's pixels are wrong both ways: the model's own mistakes (a hole, a blob), which "
+             "no way of enlarging fixes." if both else "")
+small = (f" At {scale:.1f} photo pixels per model pixel a step of the staircase is barely a pixel high, so the two "
+         "outlines look alike; on the real photos (13 photo pixels per model pixel at the CPU settings) the steps "
+         "are plain to see." if scale < 3 else "")
+reading(f"{window_text}{both_text}{small} {photo_text} One photo shows the mechanism, not its size: the Dice over "
+        "all the validation images above is the comparison.")
 
 # %% [markdown]
 # ## 12. A submission file in run-length encoding (core, ~7 min)
@@ -1016,7 +1020,8 @@ print(f"{'real Carvana photos' if IS_REAL else 'generated data'}, {len(train_ids
 # > **What the real photos showed, measured once.** The drawn cars cannot show two of this notebook's lessons:
 # > they differ from one another in a handful of numbers, and at 160x240 a model pixel covers few photo pixels.
 # > So we ran this notebook, unchanged, at its CPU settings on 23 real Carvana cars (368 photos of Kaggle's training
-# > set: 15 cars to train on, 8 to validate, 10 epochs at 96x144, 2026-12-07; the README says how). What it read:
+# > set, the development copy; `REAL_CARS = 24` took them all: 15 cars to train on, 8 to validate, 10 epochs at
+# > 96x144, 2026-12-07; the README says how). What it read:
 # >
 # > | question (section) | measured, ± one standard error over cars | read against its bar (2.4 for 8 cars) |
 # > |---|---|---|

@@ -85,6 +85,28 @@ def test_edge_dice_without_a_cast_to_float_is_caught_on_uint8_masks():
     assert ".float()" in str(error.value) and first_expected_edge_dice() not in str(error.value)
 
 
+def test_edge_dice_that_indexes_the_band_away_is_told_to_keep_the_shape():
+    def indexed(preds, targets, width=3):  # 1-D pixels: dice_score wants (N, 1, H, W)
+        band = carvana._edge_band(targets.float(), width)
+        return dice_score(preds.float()[band], targets.float()[band])
+
+    with pytest.raises(AssertionError, match="keep preds and targets whole, \\(N, 1, H, W\\)"):
+        carvana.check_edge_dice(indexed)
+
+
+def test_edge_dice_with_section_8s_fixed_window_is_named():
+    with pytest.raises(AssertionError, match="section 8's 5 x 5 window"):
+        carvana.check_edge_dice(edge_dice_with(lambda p, t, w: carvana._edge_band(t, 2)))
+
+
+def test_worst_views_as_strings_are_refused(smoke_val_ids):
+    def as_strings(val_ids, per_image):
+        return [f"{v:02d}" for v in right_worst_views(val_ids, per_image)]
+
+    with pytest.raises(AssertionError, match="return the views as numbers"):
+        carvana.check_worst_views(as_strings, *carvana._views_case())
+
+
 def test_edge_dice_reveals_the_expected_value_on_request():
     with pytest.raises(AssertionError, match=f"Expected: {first_expected_edge_dice()}"):
         carvana.check_edge_dice(EDGE_DICE_MISTAKES["unrecognised"][0], reveal=True)

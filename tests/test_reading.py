@@ -90,3 +90,9 @@ def test_the_bar_is_students_t_so_a_few_cars_need_a_larger_gap_than_many_images(
     by_car = compare("A", a, "B", b, groups=[k for k in range(4) for _ in range(10)], group_name="cars")
     assert by_image.clear and not by_car.clear and 2 < abs(by_car.difference) / by_car.standard_error < 3.182
     assert "within 3.2 times its noise, the bar for 4 cars" in by_car.sentence()
+
+
+def test_a_noise_just_over_a_thousandth_keeps_two_significant_digits():
+    # 0.0025 ± 0.0012 is 2.1 standard errors: "0.003 (± 0.001)" would read as 3
+    gap = compare("A", [0.0025 + d for d in (0.00208, -0.00208, 0.00208, -0.00208)], "B", [0.0] * 4)
+    assert "by 0.0025 Dice (± 0.0012 over 4 images)" in gap.sentence()

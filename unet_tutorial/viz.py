@@ -224,7 +224,19 @@ def legend(
     return [Patch(facecolor=table[i] / 255.0, edgecolor="black", label=f"{i}: {class_names[i]}") for i in indices]
 
 
-ERROR_COLOURS = {"extra": (255, 0, 255), "missed": (0, 220, 255)}  # show's binary error overlay: magenta, cyan
+ERROR_COLOURS = {"extra": (255, 0, 255), "missed": (0, 220, 255)}  # error_overlay's colours: magenta, cyan
+
+
+def error_overlay(image: ArrayLike, pred: ArrayLike, mask: ArrayLike, alpha: float = 0.8) -> np.ndarray:
+    """A binary prediction's errors on the image: pixels predicted but not in the mask tinted magenta ("extra"),
+    mask pixels the prediction missed tinted cyan ("missed"); right pixels left as they are.
+
+    Shape: image (3, H, W) or (H, W, 3), normalized or in [0, 1]; pred and mask (H, W) or (1, H, W) of 0/1
+    -> uint8 (H, W, 3).
+    """
+    predicted, truth = _label_map(pred) == 1, _label_map(mask) == 1
+    extra = overlay(image, predicted & ~truth, color=ERROR_COLOURS["extra"], alpha=alpha)
+    return overlay(extra / 255.0, truth & ~predicted, color=ERROR_COLOURS["missed"], alpha=alpha)
 
 
 def show(
@@ -298,9 +310,7 @@ def show(
         if pred_list is not None:
             panels.append(pred_list[row])
         if errors:
-            predicted, truth = _label_map(pred_list[row]) == 1, _label_map(mask_list[row]) == 1
-            extra = overlay(image, predicted & ~truth, color=ERROR_COLOURS["extra"], alpha=0.8)
-            panels.append(overlay(extra / 255.0, truth & ~predicted, color=ERROR_COLOURS["missed"], alpha=0.8))
+            panels.append(error_overlay(image, pred_list[row], mask_list[row]))
         else:
             tinted = pred_list[row] if pred_list is not None else mask_list[row]
             panels.append(overlay(image, tinted, palette=colours, ignore_index=ignore_index))

@@ -148,10 +148,11 @@ def noise_bar(units: int) -> float:
 
 
 def _places(value: float) -> int:
-    """Decimal places: three, or two significant digits below 0.001, so a small gap never reads "0.000 (± 0.000)"."""
-    if not math.isfinite(value) or value == 0 or value >= 0.001:
+    """Decimal places for a standard error: two significant digits, at least three places, so that a gap printed
+    to as many places can be checked against its bar ("0.0025 (± 0.0010)", not "0.003 (± 0.001)")."""
+    if not math.isfinite(value) or value == 0:
         return 3
-    return min(8, 1 - math.floor(math.log10(value)))
+    return min(8, max(3, 1 - math.floor(math.log10(value))))
 
 
 def compare(

@@ -89,7 +89,17 @@ def check_edge_dice(edge_dice: Callable[..., float], reveal: bool = False) -> No
     from unet_tutorial.metrics import dice_score
 
     for preds, targets, width in _edge_dice_cases():
-        result = edge_dice(preds.clone(), targets.clone(), width)
+        result, error = _call(
+            edge_dice, f"width {width}, masks {tuple(targets.shape)}", preds.clone(), targets.clone(), width
+        )
+        if error:
+            raise _miss(
+                error + "; keep preds and targets whole, (N, 1, H, W), as dice_score wants them, and leave the pixels "
+                "off the band out with its ignore_index instead of indexing them away",
+                reveal,
+                f"{_band_dice(preds, targets, _edge_band(targets, width)):.4f}",
+                "check_edge_dice",
+            )
         band = _edge_band(targets, width)
         expected = _band_dice(preds, targets, band)
         if isinstance(result, torch.Tensor) and result.numel() > 1:
@@ -114,6 +124,9 @@ def check_edge_dice(edge_dice: Callable[..., float], reveal: bool = False) -> No
             ),
             "a band one pixel wide; use `width` (a window of 2 * width + 1)": _band_dice(
                 preds, targets, _edge_band(targets, 1)
+            ),
+            "a band two pixels wide, section 8's 5 x 5 window; use `width` (a window of 2 * width + 1)": _band_dice(
+                preds, targets, _edge_band(targets, 2)
             ),
             "the photo's border as outline: where the car touches the border there is no edge (pad with -inf, as "
             "max_pool2d's padding does, not with zeros)": _band_dice(
@@ -235,6 +248,8 @@ def _views_miss(result, val_ids: list[str], per_image, where: str) -> str | None
         numbers = [float(v) for v in values]
     except (TypeError, ValueError):
         return f"{where}: worst_views_of returned {result!r}; return a list of three view numbers"
+    if any(isinstance(v, str) for v in values):  # '09' would pass here and fail where the views are compared
+        return f"{where}: worst_views_of returned strings {values}; return the views as numbers (int('09') is 9)"
     if numbers and all(0 <= v <= 1 for v in numbers) and any(v != int(v) for v in numbers):
         return f"{where}: {[round(v, 4) for v in numbers]} look like Dice values; return the view numbers"
     if len(set(got := [int(v) for v in numbers])) != 3 or len(got) != 3:

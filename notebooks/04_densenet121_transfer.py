@@ -88,8 +88,10 @@ VAL_FRACTION = {"smoke": 0.15, "cpu": 0.35, "gpu": {"real": 0.15, "generated": 0
 SAMPLE_CARS = {"smoke": 3, "cpu": 24, "gpu": 24}[MODE]
 SAMPLE_SIZE = {"smoke": (64, 96), "cpu": (160, 240), "gpu": (640, 960)}[MODE]  # (H, W); GPU: real photos are larger
 IMAGE_SIZE = {"smoke": (64, 96), "cpu": (96, 144), "gpu": (320, 480)}[MODE]  # (H, W) the models see
-TRAIN_IMAGES = {"smoke": 8, "cpu": {"real": 128, "generated": 96}, "gpu": 1280}[MODE]  # the split's first: whole cars
-VAL_IMAGES = {"smoke": 8, "cpu": 128, "gpu": {"real": 320, "generated": 128}}[MODE]  # whole cars: 8, or 20 of 48
+# Images per split, the first of it, whole cars of 16 views: CPU 96 = 6 of the 16 drawn training cars (a few minutes
+# per run) and 128 = all 8 validation cars; GPU 1280 = 80 real training cars and 320 = 20 of the 48 validation ones
+TRAIN_IMAGES = {"smoke": 8, "cpu": {"real": 128, "generated": 96}, "gpu": 1280}[MODE]
+VAL_IMAGES = {"smoke": 8, "cpu": 128, "gpu": {"real": 320, "generated": 128}}[MODE]
 BATCH_SIZE = {"smoke": 4, "cpu": 4, "gpu": 16}[MODE]
 EPOCHS = {"smoke": 2, "cpu": {"real": 4, "generated": 3}, "gpu": 8}[MODE]  # every run's budget, the same for all
 FROZEN_EPOCHS = {"smoke": 1, "cpu": 1, "gpu": 3}[MODE]  # section 7: the first epochs of EPOCHS, encoder frozen
@@ -254,7 +256,9 @@ with torch.no_grad():
         print(f"up-sampled {tuple(x.shape)} + skip {tuple(skip.shape)}", end=" -> ")
         x = merge(x, skip)  # concatenate on channels, then 1x1 and 3x3 convs
         print(f"merged {tuple(x.shape)}")
-    logits = model.head(model.final_up(x))  # (1, 1, H', W')
+    x = model.final_up(x)  # the last up-sample, to the padded input's size
+    print(f"final up-sample -> {tuple(x.shape)}")
+    logits = model.head(x)  # a 1x1 conv: one logit per pixel, (1, 1, H', W')
     height, width = images.shape[-2:]
     top, left = (padded.shape[-2] - height) // 2, (padded.shape[-1] - width) // 2
     logits = logits[..., top:top + height, left:left + width]  # crop the padding away: (1, 1, H, W)
@@ -384,7 +388,8 @@ else:
 # decoder's `LR`. One learning rate per part of the model is called *discriminative learning rates*;
 # `model.param_groups(lr_encoder, lr_decoder)` hands the optimizer two groups named "encoder" and "decoder", and
 # `fit` prints each group's learning rate at the start of each epoch (the one-cycle schedule warms it up within
-# the epoch, so a one-epoch phase shows only its first, small rate). With everything else equal, the gap between
+# the epoch, so a one-epoch phase shows only its first, small rate; a frozen group's rate is printed, but nothing
+# of it trains). With everything else equal, the gap between
 # 2 and 3 is what ImageNet pretraining is worth here, under this recipe (a random encoder at the low fine-tuning
 # rate is held back, so the gap is, if anything, an upper bound). On Colab the ImageNet weights download by themselves, but the Carvana
 # photos only when you ask (`DOWNLOAD = True`): on the drawn cars the gap says little about real photos.
@@ -591,8 +596,10 @@ loss_ratio = runs[by_worst_loss]["val_loss"][-1] / runs[by_loss]["val_loss"][-1]
 if loss_ratio > 2:  # one run far less sure of its pixels, whatever its Dice
     loss_text += (f" {by_worst_loss}'s validation loss is {loss_ratio:.1f} times {by_loss}'s at a Dice "
                   f"{runs[by_worst_loss]['val_dice_per_image'][-1]:.3f} against "
-                  f"{runs[by_loss]['val_dice_per_image'][-1]:.3f}: its probabilities sit nearer 0.5, less sure of "
-                  "pixels that may still fall on the right side of the threshold.")
+                  f"{runs[by_loss]['val_dice_per_image'][-1]:.3f}: its probabilities likely sit nearer 0.5 (less "
+                  "sure, though often on the right side of the threshold), as a model less far along would: its "
+                  f"last training loss was {runs[by_worst_loss]['train_loss'][-1]:.2f} against "
+                  f"{runs[by_loss]['train_loss'][-1]:.2f}.")
 data_text = ("**Real photos**: every number here is about the Carvana photos and this budget." if is_real else
              "**Generated cars**: they look nothing like ImageNet's photos, so the gaps on them say little about the "
              "real Carvana photos: every number here is about the data named in section 2.")
@@ -662,7 +669,7 @@ print(f"frozen: {frozen['trainable'] / 1e6:.2f}M of {frozen['params'] / 1e6:.2f}
       f"validation Dice {frozen_scores.mean():.4f}")
 
 # %% [markdown]
-# The catch, in one experiment and without any training: a copy of the frozen model whose encoder BatchNorm
+# The catch, tested in one experiment without any training: a copy of the frozen model whose encoder BatchNorm
 # layers, and only those, run in train mode for `DRIFT_BATCHES` batches of 4 under `torch.no_grad()` (no
 # gradient, no optimizer step: only the running statistics move, as they would in the first steps after a plain
 # unfreezing). Then we validate the copy on the same images.
@@ -675,8 +682,11 @@ with torch.no_grad():
     for batch_images, _ in itertools.islice(itertools.cycle(train_loader), DRIFT_BATCHES):
         drifted(batch_images[:4].to(DEVICE))  # batches of 4, in every mode
 drifted_scores = per_image_dice(drifted)
+moved = max((a.running_mean - b.running_mean).abs().max().item()
+            for a, b in zip(staged.encoder_batchnorms(), drifted.encoder_batchnorms()))
+print(f"largest change of an encoder running mean: {moved:.3f} (the weights did not change)")
 print(f"validation Dice after the frozen phase {frozen_scores.mean():.4f}; after {DRIFT_BATCHES} forward passes "
-      f"with the encoder's BatchNorm in train mode: {drifted_scores.mean():.4f} (the weights did not change)")
+      f"with the encoder's BatchNorm in train mode: {drifted_scores.mean():.4f}")
 for car in sorted(set(val_cars)):  # the mean hides how differently the cars took it
     views = [c == car for c in val_cars]
     print(f"  car {car[:6]}: {frozen_scores[views].mean():.3f} -> {drifted_scores[views].mean():.3f}")
@@ -700,15 +710,17 @@ else:
     cars = sorted(set(val_cars))
     before = [frozen_scores[[c == car for c in val_cars]].mean() for car in cars]
     after = [drifted_scores[[c == car for c in val_cars]].mean() for car in cars]
-    by_car = [b - a for b, a in zip(before, after)]
+    by_car = [b - a for b, a in zip(before, after)]  # the fall of each car's Dice: negative where it rose
     lost = sum(b > 0.5 and a < 0.1 for b, a in zip(before, after))  # cars the drifted model no longer finds
-    drift_text = (f"The cars took it very differently (the lines above: per car the Dice fell by up to "
-                  f"{max(by_car):.3f}" + (f" and rose by up to {-min(by_car):.3f}" if min(by_car) < 0 else
-                                         f", by as little as {min(by_car):.3f}")
+    changes = ", ".join(filter(None, [f"fell by up to {max(by_car):.3f}" if max(by_car) > 0 else "",
+                                      f"rose by up to {-min(by_car):.3f}" if min(by_car) < 0 else ""]))
+    harm = ("so in this run the drift did no harm the mean can show" if drift.leader == "its drifted copy" else
+            "so the mean cannot say what the drift costs a car in general")
+    drift_text = (f"Car by car the Dice {changes} (the lines above)"
                   + (f"; on {lost} of the {len(cars)} cars the drifted model lost the car almost entirely, Dice "
                      "under 0.1" if lost else "")
-                  + "), so the mean cannot say what the drift costs a car in general. The running statistics moved "
-                  f"all the same (the stored ones were {stored}).")
+                  + f": {harm}. The running statistics moved all the same, by up to {moved:.3f} (the stored ones "
+                  f"were {stored}).")
 stand_in_text = ("" if PRETRAINED else
                  " This is the drift of statistics that already fit these cars: what batches of 4 add by their "
                  "noise alone. An ImageNet encoder's statistics were measured on other photos, so the same batches "
@@ -741,7 +753,9 @@ print(f"unfrozen: {phases['BatchNorm trains']['trainable'] / 1e6:.2f}M parameter
 
 # %% [markdown]
 # The effect, against the same encoder trained end to end from the first epoch (the dotted line marks the
-# unfreezing):
+# unfreezing; the two unfrozen copies share epoch 1, the frozen phase, so their lines start as one). In the table,
+# a frozen-then-unfrozen row's seconds per epoch is the median over both phases, the cheap frozen epoch included;
+# the phase rows under it give each phase's own.
 
 # %%
 import matplotlib.pyplot as plt
@@ -1014,10 +1028,11 @@ more than they vary from one epoch to the next.
 #    change of any `running_mean` of the encoder's BatchNorm layers (`model.encoder_batchnorms()` lists them).
 #    Build a fresh `DenseNetUNet` called `trial` (the same encoder weights as section 7's: `set_seed(SEED)`, then
 #    `weights=WEIGHTS if PRETRAINED else None`), freeze its encoder with `requires_grad_(False)` only, and measure
-#    `drift_grad_only` on three training batches;
+#    `drift_grad_only` on three training batches, before any fix (it must come out above 0);
 # 2. fix it yourself, without the package's `freeze_encoder`: the encoder's BatchNorm layers must normalise with
 #    their stored statistics and leave them as they are, as in eval mode, while the model (and so the decoder's
-#    BatchNorm) is in train mode, even after another `trial.train()`. Measure again: `drift_fixed`.
+#    BatchNorm) is in train mode, even after another `trial.train()`. Measure again: `drift_fixed`. Attach the fix
+#    to `trial` itself: `encode` runs the encoder's parts one by one, so `trial.encoder` as a whole never runs.
 #
 # The exercise cell starts you with three stubs: `encoder_running_means(model)`, a helper that copies every
 # running mean of the encoder into one tensor; `running_mean_drift`; and `keep_encoder_statistics(module, inputs)`,

@@ -15,8 +15,8 @@ def test_a_paired_gap_has_the_standard_error_of_the_differences():
     assert gap.difference == pytest.approx(mean) and gap.standard_error == pytest.approx(se)
     assert gap.clear and gap.leader == "A"
     assert gap.sentence().startswith(
-        "A scored higher than B by 0.068 Dice (± 0.020 over 4 images): more than 3.2 times its noise, "
-        "the bar for 4 images"
+        "A scored higher than B by 0.068 Dice (± 0.020 over 4 images): 3.4 standard errors, beyond the bar of 3.2 "
+        "for 4 images"
     )
 
 
@@ -44,7 +44,7 @@ def test_a_noise_under_a_thousandth_keeps_two_significant_digits_and_the_gap_as_
 def test_a_gap_is_printed_to_the_places_of_its_noise_so_that_the_bar_can_be_checked():
     gap = compare("A", [0.9013, 0.8018, 0.7008], "B", [0.9, 0.8, 0.7])  # a gap of 0.0013, ± 0.00029
     assert "by 0.00130 Dice (± 0.00029 over 3 images)" in gap.sentence()
-    assert "more than 4.3 times its noise, the bar for 3 images" in gap.sentence()
+    assert "4.5 standard errors, beyond the bar of 4.3 for 3 images" in gap.sentence()
 
 
 def test_grouped_images_count_their_groups_as_the_noise():
@@ -58,8 +58,8 @@ def test_grouped_images_count_their_groups_as_the_noise():
     assert by_car.standard_error == pytest.approx(0.02) and by_car.standard_error > by_image.standard_error
     assert by_image.clear and not by_car.clear
     assert (
-        "(± 0.020 over 2 cars, 6 images), within 12.7 times its noise, the bar for 2 cars: with this many cars"
-        in by_car.sentence()
+        "(± 0.020 over 2 cars, 6 images): 1.5 standard errors, within the bar of 12.7 for 2 cars, so with this "
+        "many cars" in by_car.sentence()
     )
     one_car = compare("A", a[:3], "B", b[:3], groups=["c1"] * 3, group_name="cars")
     assert not one_car.clear and "cannot be told apart on 3 images, all of one car" in one_car.sentence()
@@ -89,10 +89,18 @@ def test_the_bar_is_students_t_so_a_few_cars_need_a_larger_gap_than_many_images(
     by_image = compare("A", a, "B", b)
     by_car = compare("A", a, "B", b, groups=[k for k in range(4) for _ in range(10)], group_name="cars")
     assert by_image.clear and not by_car.clear and 2 < abs(by_car.difference) / by_car.standard_error < 3.182
-    assert "within 3.2 times its noise, the bar for 4 cars" in by_car.sentence()
+    assert "within the bar of 3.2 for 4 cars" in by_car.sentence()
 
 
 def test_a_noise_just_over_a_thousandth_keeps_two_significant_digits():
     # 0.0025 ± 0.0012 is 2.1 standard errors: "0.003 (± 0.001)" would read as 3
     gap = compare("A", [0.0025 + d for d in (0.00208, -0.00208, 0.00208, -0.00208)], "B", [0.0] * 4)
     assert "by 0.0025 Dice (± 0.0012 over 4 images)" in gap.sentence()
+
+
+def test_a_gap_at_the_bar_is_printed_to_two_places_so_the_order_shows():
+    diffs = [0.1, 0.2, 0.3, 0.4]  # mean 0.25, standard error 0.0645: 3.87 standard errors
+    assert "3.9 standard errors, beyond the bar of 3.2 for 4 images" in compare("A", diffs, "B", [0.0] * 4).sentence()
+    # mean 0.018302 ± 0.0057735 (values m ± 0.01): 3.17 standard errors, a hair under the bar of 3.182
+    close = compare("A", [0.018302 + 0.01 * (-1) ** i for i in range(4)], "B", [0.0] * 4)
+    assert not close.clear and "3.17 standard errors, within the bar of 3.18 for 4 images" in close.sentence()

@@ -87,12 +87,14 @@ class Gap:
                 f"with this many {few} the two cannot be told apart"
             )
         size = f"{abs(self.difference):.{places}f} {metric} ({noise})"
-        bar = f"{self.bar:.1f} times its noise, the bar for {self.units} {few}"
+        ratio = abs(self.difference) / self.standard_error if self.standard_error else math.inf
+        digits = 1 if round(ratio, 1) != round(self.bar, 1) else 2  # "2.4 ... the bar of 2.4" would hide the order
+        against = f"{ratio:.{digits}f} standard errors, {{}} the bar of {self.bar:.{digits}f} for {self.units} {few}"
         if self.clear:
-            return f"{self.leader} scored higher than {self.trailer} by {size}: more than {bar}"
+            return f"{self.leader} scored higher than {self.trailer} by {size}: {against.format('beyond')}"
         return (
-            f"{self.leader} scored higher than {self.trailer} by {size}, within {bar}: with this many {few} the two "
-            "cannot be told apart"
+            f"{self.leader} scored higher than {self.trailer} by {size}: {against.format('within')}, so with this "
+            f"many {few} the two cannot be told apart"
         )
 
 

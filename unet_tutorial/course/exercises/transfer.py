@@ -255,6 +255,11 @@ def check_frozen_batchnorm(
         "would also stop the decoder's BatchNorm from learning; fix the encoder alone, so that it survives "
         f"model.train() ({_REVEAL})"
     )
+    assert not (model.encoder._forward_pre_hooks and fixed["right"] != 0), (
+        "your forward pre-hook sits on model.encoder, which never runs as a whole: the model's encode() calls the "
+        "encoder's parts one by one (to keep each stage's output), so that hook never fires. Register it on the "
+        f"model itself, whose forward runs on every pass ({_REVEAL})"
+    )
     assert fixed["right"] == 0 and fixed["var"] == 0, (
         "after model.train() and forward passes, the encoder's running statistics moved: the encoder's BatchNorm "
         f"layers must normalise in eval mode while the model trains, and stay so through every model.train() "

@@ -81,17 +81,18 @@ DOWNLOAD = False  # True: fetch the real data from Kaggle (or unpack it from Dri
 # on Colab set it to True: the ImageNet-vs-random comparison is meant for the real photos
 CACHE_ON_DRIVE = False  # Colab: the Kaggle archives and the run folders on your Google Drive, as in notebook 03
 SEED = 0
-# Fraction of cars held out, as in notebook 03: a third of the 24 drawn cars or of the real ones on a CPU (8), since
-# every validation car narrows the noise of the comparisons (section 6); 15 % of the 318 real cars on a GPU
-VAL_FRACTION = {"smoke": 0.15, "cpu": 0.35, "gpu": {"real": 0.15, "generated": 0.35}}[MODE]
+# Fraction of cars held out: on a CPU (or on the drawn cars) half, 12 of 24 (of which VAL_IMAGES takes all), since
+# these runs train on 6 to 8 cars only and every validation car narrows the noise of the comparisons (section 6);
+# on a GPU with the real photos 15 %, 48 of the 318 cars
+VAL_FRACTION = {"smoke": 0.15, "cpu": 0.5, "gpu": {"real": 0.15, "generated": 0.5}}[MODE]
 # The generated stand-in, used when the real photos are not on disk: cars (16 views each), drawn at (H, W)
 SAMPLE_CARS = {"smoke": 3, "cpu": 24, "gpu": 24}[MODE]
 SAMPLE_SIZE = {"smoke": (64, 96), "cpu": (160, 240), "gpu": (640, 960)}[MODE]  # (H, W); GPU: real photos are larger
 IMAGE_SIZE = {"smoke": (64, 96), "cpu": (96, 144), "gpu": (320, 480)}[MODE]  # (H, W) the models see
 # Images per split, the first of it, whole cars of 16 views: CPU 96 = 6 of the 16 drawn training cars (a few minutes
-# per run) and 128 = all 8 validation cars; GPU 1280 = 80 real training cars and 320 = 20 of the 48 validation ones
+# per run) and 192 = all 12 validation cars; GPU 1280 = 80 real training cars and 320 = 20 of the 48 validation ones
 TRAIN_IMAGES = {"smoke": 8, "cpu": {"real": 128, "generated": 96}, "gpu": 1280}[MODE]
-VAL_IMAGES = {"smoke": 8, "cpu": 128, "gpu": {"real": 320, "generated": 128}}[MODE]
+VAL_IMAGES = {"smoke": 8, "cpu": 192, "gpu": {"real": 320, "generated": 192}}[MODE]
 BATCH_SIZE = {"smoke": 4, "cpu": 4, "gpu": 16}[MODE]
 EPOCHS = {"smoke": 2, "cpu": {"real": 4, "generated": 3}, "gpu": 8}[MODE]  # every run's budget, the same for all
 FROZEN_EPOCHS = {"smoke": 1, "cpu": 1, "gpu": 3}[MODE]  # section 7: the first epochs of EPOCHS, encoder frozen
@@ -374,7 +375,7 @@ else:
     """)
 
 # %% [markdown]
-# ## 6. The comparison (core, ~20 min)
+# ## 6. The comparison (core, ~15 min)
 #
 # Three models, the same data, the same epochs, the same loss (binary cross-entropy + Dice) and learning-rate
 # schedule (one-cycle: warm up, then anneal; each parameter group peaks at its own learning rate), as in notebook 03:
@@ -408,7 +409,7 @@ else:
 # comparison passes each image's car (`groups=val_cars`, from section 2), and the error is counted over cars, not
 # images: it says how far the gap could move had other cars been held out, and with few cars it is large, and
 # itself uncertain. So the bar is Student's *t* for that many cars, as in notebook 03's section 8: 2.4 standard
-# errors for 8 cars, 3.2 for 4, about 2 from 30 on; each reading names the bar it used. It leaves
+# errors for 12 cars, 2.4 for 8, 3.2 for 4, about 2 from 30 on; each reading names the bar it used. It leaves
 # something out too: each arm is one training run, and another `SEED` (other starting weights, other batches),
 # or even the same seed on another machine or number of CPU threads, moves the gap as well. A gap called clear is beyond the noise of which cars were scored, in this one run; it is
 # not yet a rule. The readings below say what *your* run shows.
@@ -596,10 +597,13 @@ loss_ratio = runs[by_worst_loss]["val_loss"][-1] / runs[by_loss]["val_loss"][-1]
 if loss_ratio > 2:  # one run far less sure of its pixels, whatever its Dice
     loss_text += (f" {by_worst_loss}'s validation loss is {loss_ratio:.1f} times {by_loss}'s at a Dice "
                   f"{runs[by_worst_loss]['val_dice_per_image'][-1]:.3f} against "
-                  f"{runs[by_loss]['val_dice_per_image'][-1]:.3f}: its probabilities likely sit nearer 0.5 (less "
-                  "sure, though often on the right side of the threshold), as a model less far along would: its "
-                  f"last training loss was {runs[by_worst_loss]['train_loss'][-1]:.2f} against "
-                  f"{runs[by_loss]['train_loss'][-1]:.2f}.")
+                  f"{runs[by_loss]['val_dice_per_image'][-1]:.3f}. Its probabilities may sit nearer 0.5 (less sure, "
+                  "though often on the right side of the threshold), as a model less far along would: its last "
+                  f"training loss was {runs[by_worst_loss]['train_loss'][-1]:.2f} against "
+                  f"{runs[by_loss]['train_loss'][-1]:.2f}"
+                  + (", and its Dice was still rising at the last epoch." if len(runs[by_worst_loss]["val_dice_per_image"])
+                     > 1 and runs[by_worst_loss]["val_dice_per_image"][-1] > runs[by_worst_loss]["val_dice_per_image"][-2]
+                     else "."))
 data_text = ("**Real photos**: every number here is about the Carvana photos and this budget." if is_real else
              "**Generated cars**: they look nothing like ImageNet's photos, so the gaps on them say little about the "
              "real Carvana photos: every number here is about the data named in section 2.")
@@ -695,7 +699,7 @@ for car in sorted(set(val_cars)):  # the mean hides how differently the cars too
 # @title What the drift did in this run
 from unet_tutorial.course.reading import compare, reading
 
-drift = compare("the frozen model", frozen_scores, "its drifted copy", drifted_scores, groups=val_cars,
+drift = compare("the frozen model", frozen_scores, "the drifted copy", drifted_scores, groups=val_cars,
                group_name="cars")
 stored = ("ImageNet's, measured on real photos" if PRETRAINED else
           "the RANDOM stand-in's, measured on these training cars before the frozen phase")
@@ -712,9 +716,11 @@ else:
     after = [drifted_scores[[c == car for c in val_cars]].mean() for car in cars]
     by_car = [b - a for b, a in zip(before, after)]  # the fall of each car's Dice: negative where it rose
     lost = sum(b > 0.5 and a < 0.1 for b, a in zip(before, after))  # cars the drifted model no longer finds
-    changes = ", ".join(filter(None, [f"fell by up to {max(by_car):.3f}" if max(by_car) > 0 else "",
-                                      f"rose by up to {-min(by_car):.3f}" if min(by_car) < 0 else ""]))
-    harm = ("so in this run the drift did no harm the mean can show" if drift.leader == "its drifted copy" else
+    fell, rose = sum(d > 0 for d in by_car), sum(d < 0 for d in by_car)
+    mover = max(range(len(cars)), key=lambda k: abs(by_car[k]))  # the car that moved most
+    changes = (f"fell on {fell} of the {len(cars)} cars and rose on {rose}; the largest move was car "
+               f"{cars[mover][:6]}'s, {before[mover]:.3f} to {after[mover]:.3f}")
+    harm = ("so in this run the drift did no harm the mean can show" if drift.leader == "the drifted copy" else
             "so the mean cannot say what the drift costs a car in general")
     drift_text = (f"Car by car the Dice {changes} (the lines above)"
                   + (f"; on {lost} of the {len(cars)} cars the drifted model lost the car almost entirely, Dice "
@@ -808,12 +814,13 @@ if start_gap < -3 * epoch_noise:
 elif start_gap > 3 * epoch_noise:
     start_text = "the copy whose BatchNorm follows each batch started higher: no dip here"
 else:
-    start_text = "the two copies started within noise of each other"
+    start_text = (f"a start gap of {start_gap:+.3f}, which this measure cannot read either way: only each image "
+                  "scored after that epoch, compared in pairs as at the end, could")
 if np.isfinite(epoch_noise):
     noise_text = (f"One epoch's mean Dice over these {len(frozen_scores)} images of {n_cars} cars has a standard "
-                  f"error of about {epoch_noise:.3f}, counted over cars. Two epochs scored on the same images "
-                  "share much of that noise, so this is a conservative bar: a start gap beyond three times it is "
-                  "more than noise, and a smaller one may still be real.")
+                  f"error of about {epoch_noise:.3f}, counted over cars. `fit` keeps only each epoch's mean, not "
+                  "each image's score, so the two starts cannot be paired image by image; three times that error "
+                  "is a deliberately high bar: a start gap beyond it is more than noise, a smaller one says nothing.")
 else:
     noise_text = (f"These {len(frozen_scores)} images are all of one car, so the noise of an epoch's mean Dice "
                   "cannot be measured: no difference between epochs is read as more than noise.")
@@ -938,7 +945,7 @@ sit (a part of the body, the wheels, the shadow, the outline). {question}
 # > (the weights download by themselves), set `DOWNLOAD = True` for the real photos, run it, and ask:
 # > - section 6: does the ImageNet encoder score higher than the random one, beyond the noise counted over cars?
 # >   By more or by less on the real photos than on the drawn cars (two runs on Colab: with and without
-# >   `DOWNLOAD`)?
+# >   `DOWNLOAD`; homework rather than lab time)?
 # > - the Dice curves: does the ImageNet run reach the random run's last Dice in fewer epochs?
 # > - section 5: at which stages do the ImageNet encoder's maps differ from the random one's?
 # > - section 7: does the drift of the encoder's BatchNorm statistics change the ImageNet model's Dice more or
@@ -947,7 +954,7 @@ sit (a part of the body, the wheels, the shadow, the outline). {question}
 # > - with another `SEED`: which of these answers stay the same?
 
 # %% [markdown]
-# ## 9. What freezing saves: the time of a training step (optional)
+# ## 9. What freezing saves: the time of a training step (core, ~5 min)
 #
 # The other reason to start frozen: no gradient flows through a frozen encoder, so a training step skips most of
 # the backward pass. `fit` prints each epoch's time, but one epoch's time moves with whatever else the machine is
@@ -1096,7 +1103,9 @@ check_frozen_batchnorm(running_mean_drift, trial)
 # whatever `requires_grad` says, and `model.train()` puts every submodule in train mode. So the fix has to act
 # after every `model.train()`: a forward pre-hook, as here, or an overridden `train()`, as the package's
 # `freeze_encoder` does. Putting the whole model in eval mode would also stop the drift, but the decoder's
-# BatchNorm would then stop normalising by the batch and stop updating its statistics too.
+# BatchNorm would then stop normalising by the batch and stop updating its statistics too. (Without the ImageNet
+# weights `trial` starts from BatchNorm's initial statistics, 0 and 1, so part of the drift you measured is their
+# move towards the data's; an ImageNet encoder's move less, but they move.)
 
 # %% [markdown]
 # ## Exercise 2: channels of a DenseNet encoder (optional)

@@ -94,6 +94,26 @@ def test_edge_dice_that_indexes_the_band_away_is_told_to_keep_the_shape():
         carvana.check_edge_dice(indexed)
 
 
+def test_edge_dice_of_an_empty_band_is_named():
+    with pytest.raises(AssertionError, match="as if the band were empty"):
+        carvana.check_edge_dice(lambda preds, targets, width=3: 1.0)
+
+
+def test_edge_dice_that_fails_on_bool_predictions_is_told_to_cast():
+    def by_hand(preds, targets, width=3):  # right on floats; 1 - preds fails on the notebook's bool predictions
+        targets = targets.float()
+        band = carvana._edge_band(targets, width)
+        missed_or_extra = (1 - preds) * targets + preds * (1 - targets)  # raises on bool preds
+        scores = []
+        for p, t, b, e in zip(preds, targets, band, missed_or_extra):
+            total = 2 * (p * t * b).sum() + (e * b).sum()
+            scores.append(1.0 if total == 0 else float(2 * (p * t * b).sum() / total))
+        return sum(scores) / len(scores)
+
+    with pytest.raises(AssertionError, match="bool and uint8 masks.*floats first"):
+        carvana.check_edge_dice(by_hand)
+
+
 def test_edge_dice_with_section_8s_fixed_window_is_named():
     with pytest.raises(AssertionError, match="section 8's 5 x 5 window"):
         carvana.check_edge_dice(edge_dice_with(lambda p, t, w: carvana._edge_band(t, 2)))

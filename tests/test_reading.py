@@ -104,3 +104,6 @@ def test_a_gap_at_the_bar_is_printed_to_two_places_so_the_order_shows():
     # mean 0.018302 ± 0.0057735 (values m ± 0.01): 3.17 standard errors, a hair under the bar of 3.182
     close = compare("A", [0.018302 + 0.01 * (-1) ** i for i in range(4)], "B", [0.0] * 4)
     assert not close.clear and "3.17 standard errors, within the bar of 3.18 for 4 images" in close.sentence()
+    assert close.near and "(close to it: another run can land on the other side)" in close.sentence()
+    far = compare("A", [d + 0.1 for d in diffs], "B", [0.0] * 4)  # 5.4 standard errors: past 1.25 times the bar
+    assert far.clear and not far.near and "close to it" not in far.sentence()

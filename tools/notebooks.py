@@ -24,6 +24,8 @@ import sys
 import time
 from pathlib import Path
 
+from unet_tutorial.course.exercises import STUB_MESSAGE
+
 SOLUTION_TAG = "solution"
 ANSWER_TAG = "answer"  # a cell that discusses an exercise's result: left out of the student copy (the answer key)
 HINT_PREFIX = "# Hint:"
@@ -83,7 +85,7 @@ def pairing_problems(py_path: str | Path) -> list[str]:
 
 def _raise_line(hint: str, where: str = "") -> str:
     """The line a stub raises: the hint itself, or ``where`` it is (once in a cell is enough), or nothing."""
-    message = "Exercise: replace this line with your solution." + (f" Hint: {hint}" if hint else where)
+    message = STUB_MESSAGE + (f" Hint: {hint}" if hint else where)
     return f"raise NotImplementedError({message!r})"
 
 

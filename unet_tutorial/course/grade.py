@@ -39,11 +39,11 @@ from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 
 from unet_tutorial.course.cell_runner import run_notebook
+from unet_tutorial.course.exercises import STUB_MESSAGE
 
 SHORT = {"passed": "pass", "failed": "FAIL", "not attempted": "todo", "error": "ERROR", "timed out": "TIME"}
 SHORT["not reached"] = "--"  # each status, as the summary table writes it
 STATUSES = tuple(SHORT)
-STUB_MESSAGE = "Exercise: replace this line with your solution."  # what tools/notebooks.py's stubs raise
 PASSED_LINE = "✓ {name}: all checks passed"  # what each self-check prints (exercises.passed)
 CHECK_CALL = re.compile(r"(?<![\w.])check_(\w+)\s*\(")
 HEADING = re.compile(r"^#{1,4}\s+(.*)$", re.MULTILINE)

@@ -57,6 +57,13 @@ class Gap:
         return self.units > 1 and abs(self.difference) > self.bar * self.standard_error
 
     @property
+    def near(self) -> bool:
+        """Within a quarter of the bar either way (``NEAR``): another seed or machine can land on the other side."""
+        if self.units < 2 or not self.standard_error:
+            return False
+        return NEAR[0] * self.bar < abs(self.difference) / self.standard_error < NEAR[1] * self.bar
+
+    @property
     def leader(self) -> str:
         return self.name_a if self.difference >= 0 else self.name_b
 
@@ -90,15 +97,18 @@ class Gap:
         ratio = abs(self.difference) / self.standard_error if self.standard_error else math.inf
         digits = 1 if round(ratio, 1) != round(self.bar, 1) else 2  # "2.4 ... the bar of 2.4" would hide the order
         against = f"{ratio:.{digits}f} standard errors, {{}} the bar of {self.bar:.{digits}f} for {self.units} {few}"
+        close = " (close to it: another run can land on the other side)" if self.near else ""
         if self.clear:
-            return f"{self.leader} scored higher than {self.trailer} by {size}: {against.format('beyond')}"
+            return f"{self.leader} scored higher than {self.trailer} by {size}: {against.format('beyond')}{close}"
         return (
-            f"{self.leader} scored higher than {self.trailer} by {size}: {against.format('within')}, so with this "
-            f"many {few} the two cannot be told apart"
+            f"{self.leader} scored higher than {self.trailer} by {size}: {against.format('within')}{close}, so with "
+            f"this many {few} the two cannot be told apart"
         )
 
 
 # Student's t, two-sided 95% (the 0.975 quantile), for 1 to 30 degrees of freedom
+NEAR = (0.8, 1.25)  # a gap between these multiples of its bar is read as close to it, whichever side it falls
+
 # fmt: off
 _T975 = (
     12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,

@@ -6,6 +6,8 @@ expected value on a first miss), and prints a short success line otherwise. Taug
 notebook (``make student`` stubs the solutions out).
 """
 
+STUB_MESSAGE = "Exercise: replace this line with your solution."  # what a stub raises (tools/notebooks.py writes it)
+
 
 def passed(name: str) -> None:
     """The line a check prints when every case passed."""

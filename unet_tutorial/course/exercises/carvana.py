@@ -18,7 +18,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from unet_tutorial.course.exercises import passed
+from unet_tutorial.course.exercises import STUB_MESSAGE, passed
 
 
 def _miss(message: str, reveal: bool, expected: str, call: str) -> AssertionError:
@@ -33,8 +33,10 @@ def _call(function: Callable, where: str, *args):
     not seen, so the miss says which. A stub's NotImplementedError goes through (the grader reads it)."""
     try:
         return function(*args), None
-    except NotImplementedError:
-        raise
+    except NotImplementedError as error:
+        if str(error).startswith(STUB_MESSAGE):  # a stub; torch raises it too, e.g. for 1 - a bool tensor
+            raise
+        return None, f"{where}: {getattr(function, '__name__', function)!s} raised NotImplementedError: {error}"
     except Exception as error:
         return None, f"{where}: {getattr(function, '__name__', function)!s} raised {type(error).__name__}: {error}"
 
@@ -148,6 +150,14 @@ def check_edge_dice(edge_dice: Callable[..., float], reveal: bool = False) -> No
                     f"{expected:.4f}",
                     "check_edge_dice",
                 )
+        if got == 1.0 and expected != 1.0:
+            raise _miss(
+                f"width {width}: your edge Dice is 1.0000, as if the band were empty (every pixel ignored): check "
+                "that the band holds the pixels whose neighbourhood holds both car and background",
+                reveal,
+                f"{expected:.4f}",
+                "check_edge_dice",
+            )
         raise _miss(
             f"width {width}, masks {tuple(targets.shape)}: your edge Dice {got:.4f} is not the Dice on the band; count "
             "the pixels whose (2 * width + 1)-square neighbourhood in targets holds both car and background, and "
@@ -156,18 +166,18 @@ def check_edge_dice(edge_dice: Callable[..., float], reveal: bool = False) -> No
             f"{expected:.4f}",
             "check_edge_dice",
         )
-    preds, targets, width = _edge_dice_cases()[0]  # as the notebook passes them: masks read from GIFs are uint8
+    preds, targets, width = _edge_dice_cases()[0]  # as the notebook passes them: bool masks, uint8 from the GIFs
     expected = _band_dice(preds, targets, _edge_band(targets, width))
-    got, error = _call(edge_dice, "uint8 masks", preds.to(torch.uint8), targets.to(torch.uint8), width)
+    got, error = _call(edge_dice, "bool and uint8 masks", preds.bool(), targets.to(torch.uint8), width)
     if error or not math.isclose(float(got), expected, abs_tol=1e-6):
         raise _miss(
             (
                 error
-                or f"width {width}: with float masks your edge Dice was right, with the same masks as uint8 "
-                f"(read_label's type, which the next cell passes) it is {float(got):.4f}"
+                or f"width {width}: with float masks your edge Dice was right, with the same masks as bool preds and "
+                f"uint8 targets (the types the next cell passes) it is {float(got):.4f}"
             )
-            + "; on uint8, -targets wraps around (0 - 1 = 255) and max_pool2d refuses some integer types: turn "
-            "preds and targets into floats first (.float())",
+            + "; on uint8, -targets wraps around (0 - 1 = 255), 1 - preds fails on bool, and max_pool2d refuses "
+            "integer types: turn preds and targets into floats first (.float())",
             reveal,
             f"{expected:.4f}",
             "check_edge_dice",

@@ -217,7 +217,10 @@ def runs(stem: str, mode: str = "gpu") -> list[dict]:
             "loss": binary,
             "batch_size": s["BATCH_SIZE"],
             "image_size": s["IMAGE_SIZE"],
-            "images": (s["TRAIN_IMAGES"] or CARVANA_TRAIN, s["VAL_IMAGES"] or CARVANA_VAL),
+            "images": tuple(  # a setting may depend on the data found: the real photos' value
+                (value["real"] if isinstance(value, dict) else value) or default
+                for value, default in ((s["TRAIN_IMAGES"], CARVANA_TRAIN), (s["VAL_IMAGES"], CARVANA_VAL))
+            ),
             "epochs": s["EPOCHS"],
         }
         densenet = lambda: DenseNetUNet(num_classes=1, weights=None)  # noqa: E731

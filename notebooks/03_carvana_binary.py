@@ -1217,7 +1217,7 @@ def edge_dice(preds: torch.Tensor, targets: torch.Tensor, width: int = 3) -> flo
 
 
 # %%
-from unet_tutorial.course.exercises.carvana import check_edge_dice
+from unet_tutorial.course.exercises.edges import check_edge_dice
 
 check_edge_dice(edge_dice)
 

@@ -10,11 +10,15 @@ import pytest
 import torch
 from ade20k_fakes import AlwaysWall, thin_lines
 
-from unet_tutorial.course.exercises import carvana, losses, multiclass, transfer, unet
+from unet_tutorial.course.exercises import carvana, edges, losses, multiclass, transfer, unet
 
 # every notebook's checks under one name, as the tests below were written against one module
 exercises = SimpleNamespace(
-    **{name: value for module in (unet, losses, carvana, transfer, multiclass) for name, value in vars(module).items()}
+    **{
+        name: value
+        for module in (unet, losses, carvana, edges, transfer, multiclass)
+        for name, value in vars(module).items()
+    }
 )
 
 

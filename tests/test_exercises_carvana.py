@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-from unet_tutorial.course.exercises import carvana
+from unet_tutorial.course.exercises import carvana, edges
 from unet_tutorial.metrics import dice_score
 
 
 def reference_edge_dice(preds, targets, width=3):
-    band = carvana._edge_band(targets.float(), width)
+    band = edges._edge_band(targets.float(), width)
     return dice_score(preds.float(), targets.float().masked_fill(~band, 255), ignore_index=255)
 
 
@@ -24,43 +24,43 @@ def edge_dice_with(band_of, pooled=False):
     """An edge Dice whose band is band_of(preds, targets, width): the learner's possible mistakes."""
 
     def edge_dice(preds, targets, width=3):
-        return carvana._band_dice(preds, targets, band_of(preds, targets, width), pooled=pooled)
+        return edges._band_dice(preds, targets, band_of(preds, targets, width), pooled=pooled)
 
     return edge_dice
 
 
 def zero_padded_band(preds, targets, width):
     padded = torch.nn.functional.pad(targets, (width,) * 4)  # the photo's border becomes an outline
-    return carvana._edge_band(padded, width)[..., width:-width, width:-width]
+    return edges._edge_band(padded, width)[..., width:-width, width:-width]
 
 
 def per_image_edge_dice(preds, targets, width=3):
-    band = carvana._edge_band(targets, width)
-    return torch.tensor([carvana._band_dice(p[None], t[None], b[None]) for p, t, b in zip(preds, targets, band)])
+    band = edges._edge_band(targets, width)
+    return torch.tensor([edges._band_dice(p[None], t[None], b[None]) for p, t, b in zip(preds, targets, band)])
 
 
 def first_expected_edge_dice() -> str:
-    preds, targets, width = carvana._edge_dice_cases()[0]
+    preds, targets, width = edges._edge_dice_cases()[0]
     return f"{reference_edge_dice(preds, targets, width):.4f}"
 
 
 # mistake -> (the learner's function, a phrase the check's message must hold)
 EDGE_DICE_MISTAKES = {
     "whole image": (lambda preds, targets, width=3: dice_score(preds, targets), "plain Dice"),
-    "outside only": (edge_dice_with(lambda p, t, w: carvana._edge_band(t, w) & (t == 0)), "outside the car only"),
-    "inside only": (edge_dice_with(lambda p, t, w: carvana._edge_band(t, w) & (t == 1)), "inside the car only"),
-    "width ignored": (edge_dice_with(lambda p, t, w: carvana._edge_band(t, 1)), "one pixel wide"),
+    "outside only": (edge_dice_with(lambda p, t, w: edges._edge_band(t, w) & (t == 0)), "outside the car only"),
+    "inside only": (edge_dice_with(lambda p, t, w: edges._edge_band(t, w) & (t == 1)), "inside the car only"),
+    "width ignored": (edge_dice_with(lambda p, t, w: edges._edge_band(t, 1)), "one pixel wide"),
     "zero padding": (edge_dice_with(zero_padded_band), "photo's border as outline"),
-    "predicted outline": (edge_dice_with(lambda p, t, w: carvana._edge_band(p, w)), "*predicted* outline"),
-    "inverted band": (edge_dice_with(lambda p, t, w: ~carvana._edge_band(t, w)), "*except* the band"),
-    "pooled": (edge_dice_with(lambda p, t, w: carvana._edge_band(t, w), pooled=True), "pooled over all images"),
+    "predicted outline": (edge_dice_with(lambda p, t, w: edges._edge_band(p, w)), "*predicted* outline"),
+    "inverted band": (edge_dice_with(lambda p, t, w: ~edges._edge_band(t, w)), "*except* the band"),
+    "pooled": (edge_dice_with(lambda p, t, w: edges._edge_band(t, w), pooled=True), "pooled over all images"),
     "per-image values": (per_image_edge_dice, "return one number"),
     "unrecognised": (lambda preds, targets, width=3: 0.5, "is not the Dice on the band"),
 }
 
 
 def test_edge_dice_accepts_the_right_answer(capsys):
-    carvana.check_edge_dice(reference_edge_dice)
+    edges.check_edge_dice(reference_edge_dice)
     assert "passed" in capsys.readouterr().out
 
 
@@ -68,7 +68,7 @@ def test_edge_dice_accepts_the_right_answer(capsys):
 def test_edge_dice_names_each_mistake_without_the_expected_value(mistake):
     edge_dice, phrase = EDGE_DICE_MISTAKES[mistake]
     with pytest.raises(AssertionError) as error:
-        carvana.check_edge_dice(edge_dice)
+        edges.check_edge_dice(edge_dice)
     message = str(error.value)
     assert phrase in message, message
     assert "reveal=True" in message and "Expected" not in message, message
@@ -77,32 +77,32 @@ def test_edge_dice_names_each_mistake_without_the_expected_value(mistake):
 
 def test_edge_dice_without_a_cast_to_float_is_caught_on_uint8_masks():
     def uncast(preds, targets, width=3):  # right on floats; on uint8, -targets wraps around and the band is empty
-        band = carvana._edge_band(targets, width)
+        band = edges._edge_band(targets, width)
         return dice_score(preds, targets.masked_fill(~band, 255), ignore_index=255)
 
     with pytest.raises(AssertionError, match="uint8") as error:
-        carvana.check_edge_dice(uncast)
+        edges.check_edge_dice(uncast)
     assert ".float()" in str(error.value) and first_expected_edge_dice() not in str(error.value)
 
 
 def test_edge_dice_that_indexes_the_band_away_is_told_to_keep_the_shape():
     def indexed(preds, targets, width=3):  # 1-D pixels: dice_score wants (N, 1, H, W)
-        band = carvana._edge_band(targets.float(), width)
+        band = edges._edge_band(targets.float(), width)
         return dice_score(preds.float()[band], targets.float()[band])
 
     with pytest.raises(AssertionError, match="keep preds and targets whole, \\(N, 1, H, W\\)"):
-        carvana.check_edge_dice(indexed)
+        edges.check_edge_dice(indexed)
 
 
 def test_edge_dice_of_an_empty_band_is_named():
     with pytest.raises(AssertionError, match="as if the band were empty"):
-        carvana.check_edge_dice(lambda preds, targets, width=3: 1.0)
+        edges.check_edge_dice(lambda preds, targets, width=3: 1.0)
 
 
 def test_edge_dice_that_fails_on_bool_predictions_is_told_to_cast():
     def by_hand(preds, targets, width=3):  # right on floats; 1 - preds fails on the notebook's bool predictions
         targets = targets.float()
-        band = carvana._edge_band(targets, width)
+        band = edges._edge_band(targets, width)
         missed_or_extra = (1 - preds) * targets + preds * (1 - targets)  # raises on bool preds
         scores = []
         for p, t, b, e in zip(preds, targets, band, missed_or_extra):
@@ -111,12 +111,12 @@ def test_edge_dice_that_fails_on_bool_predictions_is_told_to_cast():
         return sum(scores) / len(scores)
 
     with pytest.raises(AssertionError, match="bool and uint8 masks.*floats first"):
-        carvana.check_edge_dice(by_hand)
+        edges.check_edge_dice(by_hand)
 
 
 def test_edge_dice_with_section_8s_fixed_window_is_named():
     with pytest.raises(AssertionError, match="section 8's 5 x 5 window"):
-        carvana.check_edge_dice(edge_dice_with(lambda p, t, w: carvana._edge_band(t, 2)))
+        edges.check_edge_dice(edge_dice_with(lambda p, t, w: edges._edge_band(t, 2)))
 
 
 def test_worst_views_as_strings_are_refused(smoke_val_ids):
@@ -129,7 +129,7 @@ def test_worst_views_as_strings_are_refused(smoke_val_ids):
 
 def test_edge_dice_reveals_the_expected_value_on_request():
     with pytest.raises(AssertionError, match=f"Expected: {first_expected_edge_dice()}"):
-        carvana.check_edge_dice(EDGE_DICE_MISTAKES["unrecognised"][0], reveal=True)
+        edges.check_edge_dice(EDGE_DICE_MISTAKES["unrecognised"][0], reveal=True)
 
 
 def test_smoke_mode_holds_out_two_validation_cars(smoke_val_ids):

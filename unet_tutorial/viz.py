@@ -200,16 +200,8 @@ def legend(
     present: Iterable[int] | ArrayLike | None = None,
     ignore_index: int | None = 255,
 ) -> list[Patch]:
-    """Colour patches naming each class, for ``fig.legend(handles=...)`` or ``ax.legend(handles=...)``.
-
-    Args:
-        class_names: one name per class.
-        palette: (num_classes, 3) uint8 colours.
-        present: only these classes: a list of indices, or a mask/batch of masks whose labels are used.
-
-    Returns:
-        a list of ``matplotlib.patches.Patch``, one per class shown, in class order.
-    """
+    """Colour patches naming each class (one name and one (num_classes, 3) uint8 colour each), in class order, for
+    ``fig.legend(handles=...)``; ``present``: only these classes, a list of indices or masks whose labels count."""
     if present is None:
         indices = range(len(class_names))
     else:
@@ -228,12 +220,8 @@ ERROR_COLOURS = {"extra": (255, 0, 255), "missed": (0, 220, 255)}  # error_overl
 
 
 def error_overlay(image: ArrayLike, pred: ArrayLike, mask: ArrayLike, alpha: float = 0.8) -> np.ndarray:
-    """A binary prediction's errors on the image: pixels predicted but not in the mask tinted magenta ("extra"),
-    mask pixels the prediction missed tinted cyan ("missed"); right pixels left as they are.
-
-    Shape: image (3, H, W) or (H, W, 3), normalized or in [0, 1]; pred and mask (H, W) or (1, H, W) of 0/1
-    -> uint8 (H, W, 3).
-    """
+    """A binary prediction's errors on the image, uint8 (H, W, 3): predicted but not in the mask tinted magenta
+    ("extra"), in the mask but missed tinted cyan ("missed"). image as ``overlay`` takes it; pred, mask 0/1 (H, W)."""
     predicted, truth = _label_map(pred) == 1, _label_map(mask) == 1
     extra = overlay(image, predicted & ~truth, color=ERROR_COLOURS["extra"], alpha=alpha)
     return overlay(extra / 255.0, truth & ~predicted, color=ERROR_COLOURS["missed"], alpha=alpha)

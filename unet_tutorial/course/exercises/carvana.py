@@ -18,172 +18,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from unet_tutorial.course.exercises import STUB_MESSAGE, passed
-
-
-def _miss(message: str, reveal: bool, expected: str, call: str) -> AssertionError:
-    """The AssertionError of a miss: the diagnosis, then the expected value only when the learner asked for it."""
-    if reveal:
-        return AssertionError(f"{message}. Expected: {expected}")
-    return AssertionError(f"{message}. Stuck? {call}(..., reveal=True) shows the expected value")
-
-
-def _call(function: Callable, where: str, *args):
-    """(function(*args), None), or (None, a miss) where it raised: the check's own cases are data the learner has
-    not seen, so the miss says which. A stub's NotImplementedError goes through (the grader reads it)."""
-    try:
-        return function(*args), None
-    except NotImplementedError as error:
-        if str(error).startswith(STUB_MESSAGE):  # a stub; torch raises it too, e.g. for 1 - a bool tensor
-            raise
-        return None, f"{where}: {getattr(function, '__name__', function)!s} raised NotImplementedError: {error}"
-    except Exception as error:
-        return None, f"{where}: {getattr(function, '__name__', function)!s} raised {type(error).__name__}: {error}"
-
-
-def _edge_band(targets: torch.Tensor, width: int) -> torch.Tensor:
-    """Pixels whose (2 width + 1)-square neighbourhood in targets (N, 1, H, W) holds both 0 and 1."""
-    import torch.nn.functional as F
-
-    size = 2 * width + 1
-    return F.max_pool2d(targets, size, 1, width) != -F.max_pool2d(-targets, size, 1, width)
-
-
-def _edge_dice_cases() -> list[tuple[torch.Tensor, torch.Tensor, int]]:
-    """(preds, targets, width): blobs with ragged predicted edges; the last set's cars touch the border."""
-    import torch.nn.functional as F
-
-    generator = torch.Generator().manual_seed(0)
-    cases = []
-    for width, (height, width_px) in ((1, (20, 28)), (2, (24, 32)), (3, (30, 30))):
-        noise = torch.rand(3, 1, height // 4, width_px // 4, generator=generator)
-        targets = (F.interpolate(noise, size=(height, width_px), mode="bilinear") > 0.5).float()
-        ragged = F.interpolate(
-            torch.rand(3, 1, height // 2, width_px // 2, generator=generator), size=(height, width_px)
-        )
-        preds = (F.avg_pool2d(targets, 3, 1, 1) + 0.3 * (ragged - 0.5) > 0.5).float()
-        cases.append((preds, targets, width))
-    targets = torch.zeros(2, 1, 16, 16)
-    targets[:, :, 4:, :10] = 1  # a car cut by the bottom and left borders of the photo
-    preds = targets.clone()
-    preds[:, :, 3:6, :12] = 1
-    cases.append((preds, targets, 2))
-    return cases
-
-
-def _band_dice(preds: torch.Tensor, targets: torch.Tensor, band: torch.Tensor, pooled: bool = False) -> float:
-    """Dice on the pixels of ``band`` only: per image then averaged (dice_score), or pooled over all images."""
-    from unet_tutorial.metrics import dice_score
-
-    if not pooled:
-        return dice_score(preds, targets.masked_fill(~band, 255), ignore_index=255)
-    p, t = preds.bool() & band, targets.bool() & band
-    total = p.sum() + t.sum()
-    return 1.0 if total == 0 else float(2 * (p & t).sum() / total)
-
-
-def check_edge_dice(edge_dice: Callable[..., float], reveal: bool = False) -> None:
-    """Notebook 03: ``edge_dice(preds, targets, width)``, the per-image Dice on the band around the true outline.
-
-    Args:
-        reveal: after a miss, also show the value that was expected.
-    """
-    from unet_tutorial.metrics import dice_score
-
-    for preds, targets, width in _edge_dice_cases():
-        result, error = _call(
-            edge_dice, f"width {width}, masks {tuple(targets.shape)}", preds.clone(), targets.clone(), width
-        )
-        if error:
-            raise _miss(
-                error + "; keep preds and targets whole, (N, 1, H, W), as dice_score wants them, and leave the pixels "
-                "off the band out with its ignore_index instead of indexing them away",
-                reveal,
-                f"{_band_dice(preds, targets, _edge_band(targets, width)):.4f}",
-                "check_edge_dice",
-            )
-        band = _edge_band(targets, width)
-        expected = _band_dice(preds, targets, band)
-        if isinstance(result, torch.Tensor) and result.numel() > 1:
-            raise _miss(
-                f"width {width}: edge_dice returned {tuple(result.shape)} values for {len(preds)} images; return one "
-                "number, the mean of the images' Dice, as dice_score does",
-                reveal,
-                f"{expected:.4f}",
-                "check_edge_dice",
-            )
-        got = float(result)
-        if math.isclose(got, expected, abs_tol=1e-6):
-            continue
-        padded = torch.nn.functional.pad(targets, (width,) * 4)  # zeros outside the photo
-        wrong = {
-            "every pixel of the image (plain Dice); count only the band around the outline": dice_score(preds, targets),
-            "a band outside the car only; the band reaches inside the car as well": _band_dice(
-                preds, targets, band & (targets == 0)
-            ),
-            "a band inside the car only; the band reaches outside the car as well": _band_dice(
-                preds, targets, band & (targets == 1)
-            ),
-            "a band one pixel wide; use `width` (a window of 2 * width + 1)": _band_dice(
-                preds, targets, _edge_band(targets, 1)
-            ),
-            "a band two pixels wide, section 8's 5 x 5 window; use `width` (a window of 2 * width + 1)": _band_dice(
-                preds, targets, _edge_band(targets, 2)
-            ),
-            "the photo's border as outline: where the car touches the border there is no edge (pad with -inf, as "
-            "max_pool2d's padding does, not with zeros)": _band_dice(
-                preds, targets, _edge_band(padded, width)[..., width:-width, width:-width]
-            ),
-            "the band around the *predicted* outline; the band follows the true outline, in targets": _band_dice(
-                preds, targets, _edge_band(preds, width)
-            ),
-            "every pixel *except* the band; count the band and leave the rest out": _band_dice(preds, targets, ~band),
-            "the band's pixels pooled over all images; dice_score averages each image's Dice": _band_dice(
-                preds, targets, band, pooled=True
-            ),
-        }
-        for mistake, value in wrong.items():
-            if math.isclose(got, value, abs_tol=1e-6) and not math.isclose(value, expected, abs_tol=1e-6):
-                raise _miss(
-                    f"width {width}: you scored {got:.4f}, the Dice of {mistake}",
-                    reveal,
-                    f"{expected:.4f}",
-                    "check_edge_dice",
-                )
-        if got == 1.0 and expected != 1.0:
-            raise _miss(
-                f"width {width}: your edge Dice is 1.0000, as if the band were empty (every pixel ignored): check "
-                "that the band holds the pixels whose neighbourhood holds both car and background",
-                reveal,
-                f"{expected:.4f}",
-                "check_edge_dice",
-            )
-        raise _miss(
-            f"width {width}, masks {tuple(targets.shape)}: your edge Dice {got:.4f} is not the Dice on the band; count "
-            "the pixels whose (2 * width + 1)-square neighbourhood in targets holds both car and background, and "
-            "average the Dice of each image, as dice_score does",
-            reveal,
-            f"{expected:.4f}",
-            "check_edge_dice",
-        )
-    preds, targets, width = _edge_dice_cases()[0]  # as the notebook passes them: bool masks, uint8 from the GIFs
-    expected = _band_dice(preds, targets, _edge_band(targets, width))
-    got, error = _call(edge_dice, "bool and uint8 masks", preds.bool(), targets.to(torch.uint8), width)
-    if error or not math.isclose(float(got), expected, abs_tol=1e-6):
-        raise _miss(
-            (
-                error
-                or f"width {width}: with float masks your edge Dice was right, with the same masks as bool preds and "
-                f"uint8 targets (the types the next cell passes) it is {float(got):.4f}"
-            )
-            + "; on uint8, -targets wraps around (0 - 1 = 255), 1 - preds fails on bool, and max_pool2d refuses "
-            "integer types: turn preds and targets into floats first (.float())",
-            reveal,
-            f"{expected:.4f}",
-            "check_edge_dice",
-        )
-    passed("edge_dice")
-
+from unet_tutorial.course.exercises import call_learner, miss, passed
 
 # --- Experiment 1: which views fail? ----------------------------------------------------------------------------
 _CARS = ("0d3adbbc9a8b", "4e5ac4b9f074", "9a2bfb7b3f1e", "f3b482e091c0")
@@ -296,11 +131,11 @@ def check_worst_views(worst_views_of: Callable[..., list[int]], val_ids: list[st
     crafted = (case_ids, like_run, "on the check's test case (4 cars, the last without views 10 and 11)")
     for ids, dice, where in (crafted, (val_ids, per_image, "on your run")):
         copy = dice.clone() if isinstance(dice, torch.Tensor) else np.array(dice)
-        got, miss = _call(worst_views_of, where, list(ids), copy)
-        miss = miss or _views_miss(got, ids, dice, where)
-        if miss is not None:
+        got, problem = call_learner(worst_views_of, where, list(ids), copy)
+        problem = problem or _views_miss(got, ids, dice, where)
+        if problem is not None:
             right = sorted(_lowest(_by_view(ids, dice)))
-            raise _miss(miss, reveal, f"views {right} (ties at the third lowest mean count too)", "check_worst_views")
+            raise miss(problem, reveal, f"views {right} (ties at the third lowest mean count too)", "check_worst_views")
     means = _by_view(val_ids, per_image)
     print("mean Dice of your run's worst views:", {int(v): round(means[int(v)], 4) for v in got})
     passed("worst_views")
@@ -429,12 +264,12 @@ def check_threshold_gain(
     if len({_car_of(i) for i in val_ids}) > 1:
         cases.append((val_ids, val_probs, val_masks, "on your run"))
     for ids, probs, masks, where in cases:
-        result, miss = _call(held_out_gain, where, list(ids), probs.clone(), masks.clone(), np.array(_GRID))
-        miss = miss or _threshold_miss(result, ids, probs, masks, where)
-        if miss is not None:
+        result, problem = call_learner(held_out_gain, where, list(ids), probs.clone(), masks.clone(), np.array(_GRID))
+        problem = problem or _threshold_miss(result, ids, probs, masks, where)
+        if problem is not None:
             best = _threshold_answers(ids, probs, masks)[0]
             shown = " or ".join(f"threshold {t}, gain {g:+.4f}" for t, g in best.items())
-            raise _miss(miss, reveal, shown, "check_threshold_gain")
+            raise miss(problem, reveal, shown, "check_threshold_gain")
     if len(cases) == 1:
         print("only one validation car: no second half to measure on, your run was not checked (hold out more cars)")
     passed("threshold_gain")

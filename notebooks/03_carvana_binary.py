@@ -425,7 +425,9 @@ print(f"using the weights of epoch {best['epoch']} (validation Dice {best['best'
 # that keeps rising, epoch after epoch, while the training loss keeps falling (overfitting). One epoch's jump that
 # the next epoch takes back is not that: while the learning rate warms up to its peak, a large step can throw the
 # model off for an epoch, and at any time a few validation cars make one epoch's score move by about its standard
-# error (section 8). The learning rate goes up, then down (the plot shows each epoch's first step).
+# error (section 8). Loss and Dice can disagree from one epoch to the next (the loss scores the probabilities, the
+# Dice only which side of 0.5 they fall); `best.pt` is the epoch of the best validation Dice, picked on these same
+# cars, and section 13 shows what that choice is worth. The learning rate goes up, then down (the plot shows each epoch's first step).
 
 # %%
 from IPython.display import display
@@ -511,13 +513,14 @@ else:
     else:
         where = (f"most of their error lies away from the outline, whole regions {kind}: look in the figure (cyan "
                  "missed, magenta invented) for what those regions have in common")
-    worst_cars = sorted({val_cars[i] for i in worst})
-    if len(worst_cars) <= 2:
-        shared = (f" They are views of only {len(worst_cars)} car{'s' if len(worst_cars) > 1 else ''} "
-                  f"({', '.join(c[:6] for c in worst_cars)}): a car that is hard in one view tends to be hard in "
-                  "others, which is why the standard error below counts cars.")
+    worst_cars = [val_cars[i] for i in worst]
+    repeated = sorted({car for car in worst_cars if worst_cars.count(car) > 1})
+    if repeated:
+        shared = (f" They are views of {len(set(worst_cars))} car{'s' if len(set(worst_cars)) > 1 else ''}, "
+                  f"{', '.join(c[:6] for c in repeated)} more than once: a car that is hard in one view tends to be "
+                  "hard in others, which is why the standard error below counts cars.")
     else:
-        shared = " They are views of four different cars."
+        shared = f" They are views of {len(worst_cars)} different cars."
     reading(f"""
     Of the {n_wrong} wrong pixels of these four images, {on_outline:.0%} lie within 2 pixels of the true outline;
     {missed:.0%} are car the model missed and {1 - missed:.0%} background it took for car. So {where}. In the real
@@ -715,14 +718,11 @@ pixels = (f"{float(unsure.float().mean()):.2%} of the validation pixels have a p
           f"{near_share:.0%} of them within 2 pixels of the true outline"
           + (": the threshold mostly moves the outline" if near_share >= 0.5 else
              ": the threshold moves whole regions too, not only the outline"))
-direction = (" A best threshold above 0.5 means the model paints more car than there is: raising the threshold "
-             "trims it." if best_threshold > 0.5 else " A best threshold below 0.5 means the model paints less car "
-             "than there is." if best_threshold < 0.5 else "")
-if move < by_cars:  # less than the mean's own standard error (section 8)
-    shape = f"less than the mean Dice's standard error ({by_cars:.4f}), so the curve is flat near its top: {pixels}"
-else:
-    shape = (f"more than the mean Dice's standard error ({by_cars:.4f}): {pixels}, so where the threshold sits "
-             "changes the mask; whether that beats 0.5 beyond the noise is the next question")
+direction = (" If it holds, a best threshold above 0.5 means the model paints more car than there is (section 8's "
+             "magenta): raising the threshold trims it." if best_threshold > 0.5 else " If it holds, a best "
+             "threshold below 0.5 means the model paints less car than there is (section 8's cyan)."
+             if best_threshold < 0.5 else "")
+shape = f"{pixels}; whether the best threshold beats 0.5 beyond the noise is the next question"
 if best_threshold == 0.5:
     verdict = ("0.5 itself scored highest on these images, so there is nothing to tune: keep `THRESHOLD = 0.5` "
                "(experiment 3 asks whether half of the cars would have picked the same).")
@@ -734,7 +734,7 @@ elif threshold_gap.clear:
 else:
     verdict = f"In this run {threshold_gap.sentence()}. Keep `THRESHOLD = 0.5`."
 reading(f"""
-Between 0.3 and 0.7 the validation Dice moves by {move:.4f}, {shape}.{direction} {verdict} Picking a threshold on
+Between 0.3 and 0.7 the validation Dice moves by {move:.4f}: {shape}.{direction} {verdict} Picking a threshold on
 validation is fair (one number, and the test set is not touched); trusting a gain measured on the images it
 was picked on is not.
 """)
@@ -1034,9 +1034,9 @@ print(f"{'real Carvana photos' if IS_REAL else 'generated data'}, {len(train_ids
 # Kaggle's test set.
 
 # %% [markdown] tags=["reference"]
-# > **What the real photos showed, measured once.** The drawn cars cannot show two of this notebook's lessons:
-# > they differ from one another in a handful of numbers, and at 160x240 a model pixel covers few photo pixels.
-# > So we ran this notebook, unchanged, at its CPU settings on 23 real Carvana cars (368 photos of Kaggle's training
+# > **What the real photos showed, measured once.** What the drawn cars show about two of this notebook's
+# > lessons says little about real photos: at 160x240 a model pixel covers few photo pixels, and drawn cars differ
+# > from one another in a handful of numbers, real ones in every detail. So we ran this notebook, unchanged, at its CPU settings on 23 real Carvana cars (368 photos of Kaggle's training
 # > set, the development copy; `REAL_CARS = 24` took them all: 15 cars to train on, 8 to validate, 10 epochs at
 # > 96x144, 2026-12-07; the README says how). What it read:
 # >
@@ -1049,8 +1049,8 @@ print(f"{'real Carvana photos' if IS_REAL else 'generated data'}, {len(train_ids
 # > | flip TTA (10) | +0.0006 ± 0.0003 | within the noise |
 # >
 # > So on the real photos enlarging the probabilities pays, by a small margin but far beyond its noise, and the
-# > leak stays below what 8 validation cars can see: the split by car is what keeps a leak from flattering the
-# > score, not a leak this budget measured. With all 318 cars on a GPU (48 validation cars) both can be measured
+# > leak stayed below what 8 validation cars can see, whatever the drawn cars showed in your run: the split by car
+# > rests on design (validation must score cars never seen), not on a leak this budget measured. With all 318 cars on a GPU (48 validation cars) both can be measured
 # > more finely.
 
 # %% [markdown]
@@ -1165,7 +1165,7 @@ covers = ", ".join(f"view {v} {coverage_by_view[v]:.1%}" for v in worst_views)
 if len(smaller) == len(worst_views):
     link = (f"all smaller in the picture ({covers} of the image is car, against {other_cover:.1%} on average in the "
             "other views, section 2). An error band of the same width along the outline is a larger share of a "
-            "smaller car, so its Dice is lower")
+            "smaller car, which may be why its Dice is lower")
 elif smaller:
     link = (f"not all smaller in the picture ({covers} of the image is car, against {other_cover:.1%} on average "
             f"in the other views, section 2): for view{'s' if len(smaller) > 1 else ''} "
@@ -1179,7 +1179,8 @@ names = {1: "the front", 5: "the side", 9: "the back", 13: "the other side"}
 named = ", ".join(f"{v}" + (f" ({names[v]})" if v in names else "") for v in worst_views)
 reading(f"""
 In this run the worst views were {named}, on {len({car_of(i) for i in val_ids})} validation cars; they are
-{link}. With so few cars per view the ranking is noisy; on the real photos it may differ, and it tells you
+{link}. No standard error comes with this ranking: with one image per car and view, the order past the first
+one or two views is likely noise; on the real photos it may differ, and it tells you
 which photos to look at first.
 """)
 

@@ -89,7 +89,7 @@ VAL_FRACTION = {"smoke": 0.15, "cpu": 0.5, "gpu": {"real": 0.15, "generated": 0.
 SAMPLE_CARS = {"smoke": 3, "cpu": 24, "gpu": 24}[MODE]
 SAMPLE_SIZE = {"smoke": (64, 96), "cpu": (160, 240), "gpu": (640, 960)}[MODE]  # (H, W); GPU: real photos are larger
 IMAGE_SIZE = {"smoke": (64, 96), "cpu": (96, 144), "gpu": (320, 480)}[MODE]  # (H, W) the models see
-# Images per split, the first of it, whole cars of 16 views: CPU 96 = 6 of the 16 drawn training cars (a few minutes
+# Images per split, the first of it, whole cars of 16 views: CPU 96 = 6 of the 12 drawn training cars (a few minutes
 # per run) and 192 = all 12 validation cars; GPU 1280 = 80 real training cars and 320 = 20 of the 48 validation ones
 TRAIN_IMAGES = {"smoke": 8, "cpu": {"real": 128, "generated": 96}, "gpu": 1280}[MODE]
 VAL_IMAGES = {"smoke": 8, "cpu": 192, "gpu": {"real": 320, "generated": 192}}[MODE]
@@ -408,7 +408,7 @@ else:
 # are the 16 views of each of a few cars, and the views of one car tend to be easy or hard together. So every
 # comparison passes each image's car (`groups=val_cars`, from section 2), and the error is counted over cars, not
 # images: it says how far the gap could move had other cars been held out, and with few cars it is large, and
-# itself uncertain. So the bar is Student's *t* for that many cars, as in notebook 03's section 8: 2.4 standard
+# itself uncertain. So the bar is Student's *t* for that many cars, as in notebook 03's section 8: 2.2 standard
 # errors for 12 cars, 2.4 for 8, 3.2 for 4, about 2 from 30 on; each reading names the bar it used. It leaves
 # something out too: each arm is one training run, and another `SEED` (other starting weights, other batches),
 # or even the same seed on another machine or number of CPU threads, moves the gap as well. A gap called clear is beyond the noise of which cars were scored, in this one run; it is
@@ -722,6 +722,9 @@ else:
                f"{cars[mover][:6]}'s, {before[mover]:.3f} to {after[mover]:.3f}")
     harm = ("so in this run the drift did no harm the mean can show" if drift.leader == "the drifted copy" else
             "so the mean cannot say what the drift costs a car in general")
+    if after[mover] > before[mover]:  # the car that moved most rose: its batches' statistics fitted it better
+        harm += (f". Car {cars[mover][:6]} rose: for it the batches' own statistics served the decoder better than "
+                 "the stored ones")
     drift_text = (f"Car by car the Dice {changes} (the lines above)"
                   + (f"; on {lost} of the {len(cars)} cars the drifted model lost the car almost entirely, Dice "
                      "under 0.1" if lost else "")
@@ -784,7 +787,7 @@ for name in phases:
     ax.plot(epochs, runs[staged_names[name]]["val_dice_per_image"], "o-", label=f"frozen, then unfrozen: {name}")
 ax.axvline(FROZEN_EPOCHS + 0.5, color="grey", linestyle=":")
 ax.set(xlabel="epoch", ylabel="validation Dice", title=f"{ENCODER_LABEL} encoder: Dice", xticks=epochs)
-ax.legend(fontsize=8)
+ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2))  # under the axes: no point hidden
 fig.tight_layout()
 plt.show()
 
@@ -808,7 +811,7 @@ first_epoch = {name: phase["val_dice_per_image"][0] for name, phase in phases.it
 epoch_noise = compare("the frozen phase", frozen_scores, "zero", np.zeros_like(frozen_scores), groups=val_cars,
                       group_name="cars").standard_error
 n_cars = len(set(val_cars))
-start_gap = first_epoch["BatchNorm trains"] - first_epoch["BatchNorm frozen"]
+start_gap = round(first_epoch["BatchNorm trains"], 3) - round(first_epoch["BatchNorm frozen"], 3)  # as printed
 if start_gap < -3 * epoch_noise:
     start_text = "the copy whose BatchNorm follows each batch started lower: the dip the practice warns about"
 elif start_gap > 3 * epoch_noise:
@@ -816,6 +819,15 @@ elif start_gap > 3 * epoch_noise:
 else:
     start_text = (f"a start gap of {start_gap:+.3f}, which this measure cannot read either way: only each image "
                   "scored after that epoch, compared in pairs as at the end, could")
+both_dipped = all(first_epoch[name] < last_frozen for name in phases)
+frozen_deeper = first_epoch["BatchNorm frozen"] < first_epoch["BatchNorm trains"]
+dip_text = ""
+if both_dipped:  # the encoder starts to move under a decoder trained on it frozen, whichever way BatchNorm runs
+    dip_text = (" Both copies dipped: once unfrozen, the encoder's features start to move under a decoder trained "
+                "on them frozen.")
+if both_dipped and frozen_deeper and not PRETRAINED:
+    dip_text += (" The BatchNorm-frozen copy dipped further, which the stand-in may explain: its statistics were "
+                 "measured once, for weights that now move, where the training copy's follow them.")
 if np.isfinite(epoch_noise):
     noise_text = (f"One epoch's mean Dice over these {len(frozen_scores)} images of {n_cars} cars has a standard "
                   f"error of about {epoch_noise:.3f}, counted over cars. `fit` keeps only each epoch's mean, not "
@@ -862,7 +874,7 @@ reading(f"""
 - **Right after unfreezing** (the first epoch after the dotted line), the Dice moved by
   {first_epoch['BatchNorm trains'] - last_frozen:+.3f} with BatchNorm training and by
   {first_epoch['BatchNorm frozen'] - last_frozen:+.3f} with it frozen, against the last frozen epoch: {start_text}.
-  ({noise_text})
+  ({noise_text}){dip_text}
 - **At the end**: {bn_gap.sentence()}. {end_text}
 - **Against training end to end**: {end_gap.sentence()}.
 """)
@@ -870,8 +882,9 @@ reading(f"""
 # %% [markdown]
 # ## 8. The headline result (core, ~5 min)
 #
-# The run named before training (section 6), on the data named in section 2, with its predictions on a few
-# validation images. It is reported whatever it scores: that is the point of naming it before training.
+# The run named before training (section 6), on the data named in section 2, with its predictions on the first
+# view of the first four validation cars by id (not chosen by score). It is reported whatever it scores: that is
+# the point of naming it before training.
 
 # %%
 from IPython.display import display
@@ -935,7 +948,7 @@ The headline scored {val_scores[HEADLINE].mean():.3f}, number {ranked.index(HEAD
 runs by mean Dice. Against the best of the others, {headline_gap.sentence()}. {stand_in}
 {best_text}{turn_text}
 
-Of the cars shown, {val_ids[worst]} scored lowest ({val_scores[HEADLINE][worst]:.3f}): look at where its errors
+Of the images shown, {val_ids[worst]} scored lowest ({val_scores[HEADLINE][worst]:.3f}): look at where its errors
 sit (a part of the body, the wheels, the shadow, the outline). {question}
 """)
 
@@ -1065,7 +1078,7 @@ def encoder_running_means(model: DenseNetUNet) -> torch.Tensor:
 
 def running_mean_drift(model: DenseNetUNet, batches: list[torch.Tensor]) -> float:
     """The largest absolute change of any running_mean of the encoder's BatchNorm layers, after one forward pass
-    of each batch of images (B, 3, H, W) in train mode, without gradients."""
+    of each batch of images (B, 3, H, W), moved to the model's device, in train mode, without gradients."""
     before = encoder_running_means(model)
     model.train()  # what fit does before every epoch
     with torch.no_grad():  # no gradients, no optimizer: only forward passes

@@ -270,6 +270,11 @@ def test_frozen_batchnorm_rejects_wrong_fixes():
         with pytest.raises(AssertionError, match="still normalise with each batch's own statistics"):
             check_frozen_batchnorm(right_drift, model.train())
 
+    after = small_densenet()  # a forward hook runs after the pass: too late for that pass's statistics
+    after.register_forward_hook(lambda module, inputs, output: encoder_eval_hook(module, inputs))
+    with pytest.raises(AssertionError, match="register it with register_forward_pre_hook"):
+        check_frozen_batchnorm(right_drift, after.train())
+
     on_encoder = small_densenet()  # encode() runs the encoder's parts by name: a hook on the whole never fires
     on_encoder.encoder.register_forward_pre_hook(lambda module, inputs: [m.eval() for m in module.modules()])
     with pytest.raises(AssertionError, match="your forward pre-hook sits on model.encoder"):

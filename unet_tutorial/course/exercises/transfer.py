@@ -255,6 +255,11 @@ def check_frozen_batchnorm(
         "would also stop the decoder's BatchNorm from learning; fix the encoder alone, so that it survives "
         f"model.train() ({_REVEAL})"
     )
+    assert not (model._forward_hooks and not model._forward_pre_hooks and fixed["right"] != 0), (
+        "your hook is a forward hook, which runs after the forward pass, so the pass itself ran with the encoder's "
+        "BatchNorm in train mode and moved its statistics: register it with register_forward_pre_hook, which runs "
+        f"before ({_REVEAL})"
+    )
     assert not (model.encoder._forward_pre_hooks and fixed["right"] != 0), (
         "your forward pre-hook sits on model.encoder, which never runs as a whole: the model's encode() calls the "
         "encoder's parts one by one (to keep each stage's output), so that hook never fires. Register it on the "

@@ -632,7 +632,9 @@ elif not np.isfinite(noise):
 else:
     bar = noise_bar(min(len(set(leak_cars)), len(set(val_cars))))  # t for the smaller side's cars: cautious
     ratio = abs(gap) / noise
-    against = f"{ratio:.2f} standard errors against a bar of {bar:.2f} (Student's t for the smaller side's cars)"
+    digits = 1 if round(ratio, 1) != round(bar, 1) else 2  # as compare prints it: two places only where they'd tie
+    against = (f"{ratio:.{digits}f} standard errors against a bar of {bar:.{digits}f} (Student's t for the smaller "
+               "side's cars)")
     if NEAR[0] * bar < ratio < NEAR[1] * bar:  # close to the bar, as compare's readings say it everywhere
         verdict = (f"{against}: close to it, where another run can land on the other side, so read it as a hint "
                    "of a leak of about that size, not as a measured one")

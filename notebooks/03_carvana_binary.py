@@ -1259,14 +1259,10 @@ else:
     why_not = ""
 
 
-def strength(gap) -> float:
-    """How many standard errors a gap is: a score that magnifies the gap magnifies its noise too."""
-    return abs(gap.difference) / gap.standard_error if gap.standard_error else float("inf")
-
-
-# "Stood out more" only by a margin: 1.5 times the standard errors, since a tenth of one is no evidence
-sharper = edge_gap.difference * whole_gap.difference > 0 and strength(edge_gap) >= 1.5 * strength(whole_gap)
-against = (f"{strength(edge_gap):.1f} standard errors, against the whole-image Dice's {strength(whole_gap):.1f}; "
+# A gap's strength is its number of standard errors (`Gap.ratio`): a score that magnifies the gap magnifies its
+# noise too. "Stood out more" only by a margin: 1.5 times the standard errors, since a tenth of one is no evidence
+sharper = edge_gap.difference * whole_gap.difference > 0 and edge_gap.ratio >= 1.5 * whole_gap.ratio
+against = (f"{edge_gap.ratio:.1f} standard errors, against the whole-image Dice's {whole_gap.ratio:.1f}; "
            f"the bar is {edge_gap.bar:.1f}")
 if edge_gap.clear and not whole_gap.clear:
     told = (f"the edge Dice told the two ways apart beyond noise where the whole-image Dice could not ({against}): "

@@ -57,11 +57,16 @@ class Gap:
         return self.units > 1 and abs(self.difference) > self.bar * self.standard_error
 
     @property
+    def ratio(self) -> float:
+        """How many standard errors the gap is (infinite when the noise is 0)."""
+        return abs(self.difference) / self.standard_error if self.standard_error else math.inf
+
+    @property
     def near(self) -> bool:
         """Within a quarter of the bar either way (``NEAR``): another seed or machine can land on the other side."""
         if self.units < 2 or not self.standard_error:
             return False
-        return NEAR[0] * self.bar < abs(self.difference) / self.standard_error < NEAR[1] * self.bar
+        return NEAR[0] * self.bar < self.ratio < NEAR[1] * self.bar
 
     @property
     def leader(self) -> str:
@@ -94,7 +99,7 @@ class Gap:
                 f"with this many {few} the two cannot be told apart"
             )
         size = f"{abs(self.difference):.{places}f} {metric} ({noise})"
-        ratio = abs(self.difference) / self.standard_error if self.standard_error else math.inf
+        ratio = self.ratio
         digits = 1 if round(ratio, 1) != round(self.bar, 1) else 2  # "2.4 ... the bar of 2.4" would hide the order
         against = f"{ratio:.{digits}f} standard errors, {{}} the bar of {self.bar:.{digits}f} for {self.units} {few}"
         close = " (close to it: another run can land on the other side)" if self.near else ""

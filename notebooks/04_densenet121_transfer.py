@@ -38,8 +38,9 @@
 # Carvana photos, about 22 minutes <!-- constant --> for all runs (the README's GPU table), an estimate from the models' operation
 # counts, not a measurement, plus the download: in a lab, run sections 2, 4, 6 and 7 first and discuss sections 1,
 # 3 and 5 while they train. `fit` prints each epoch's time as it goes. On Colab the ImageNet weights (31 MB) download by themselves;
-# **offline there are no ImageNet weights**: the notebook says so, leaves the ImageNet run out, and runs its recipe
-# on a random encoder instead, labelled RANDOM wherever it appears.
+# **offline there are no ImageNet weights**: the notebook says so and first pretrains a **STAND-IN** encoder on other
+# drawn cars (section 4, about two minutes on a CPU), which then takes the ImageNet encoder's place, labelled
+# STAND-IN wherever it appears.
 
 # %%
 # Setup: on Colab, install this course's package at the release this notebook was written for (its git tag), or
@@ -103,8 +104,13 @@ LR_ENCODER = 1e-4  # every DenseNet's encoder, random or ImageNet: ten times gen
 # not wash out what a pretrained encoder knows; the same for both, so that the gap between them is ImageNet's
 WEIGHTS = "imagenet"  # the pretrained encoder (torchvision's DenseNet121_Weights.DEFAULT)
 DOWNLOAD_WEIGHTS = {"smoke": False, "cpu": True, "gpu": True}[MODE]  # smoke: use them only if already cached
+# Offline only (no ImageNet weights), section 4's STAND-IN: a DenseNetUNet first trained on SOURCE_CARS drawn cars of
+# another seed (none of them in this notebook's split) for SOURCE_EPOCHS epochs, at the learning rate LR; its encoder
+# then stands in for ImageNet's
+SOURCE_CARS = {"smoke": 2, "cpu": 24, "gpu": 24}[MODE]
+SOURCE_EPOCHS = {"smoke": 1, "cpu": 2, "gpu": 4}[MODE]
+SOURCE_SEED = SEED + 1  # another seed: other cars than the ones generated for section 2
 DRIFT_BATCHES = {"smoke": 2, "cpu": 20, "gpu": 20}[MODE]  # section 7: forward passes of 4 images, no training
-STAND_IN_BATCHES = {"smoke": 2, "cpu": 20, "gpu": 20}[MODE]  # section 7, RANDOM only: batches its statistics come from
 TIMING_STEPS = {"smoke": 1, "cpu": 5, "gpu": 10}[MODE]  # section 9: training steps timed per arm (median)
 NUM_WORKERS = {"smoke": 0, "cpu": 0, "gpu": min(8, os.cpu_count() or 1)}[MODE]  # CPU: workers would take cores
 # One checkpoint folder per run: a run finished before (a Colab reconnect, a rerun) with exactly these settings
@@ -184,6 +190,69 @@ print(f"{KIND} data in {root}: {EPOCHS} epochs per run ({FROZEN_EPOCHS} frozen)"
 print(f"train: {len(train_ids)} images, val: {len(val_ids)} images of {len(set(val_cars))} cars; normalisation {NORM}")
 print(f"a validation batch (twice BATCH_SIZE, as in notebook 03: no gradients to keep): images "
       f"{tuple(images.shape)} {images.dtype}, masks {tuple(masks.shape)} {masks.dtype}")
+
+# %% [markdown]
+# Every model below trains through one helper, `train_run`: notebook 03's `fit` (binary cross-entropy + Dice, a
+# one-cycle schedule, checkpoints) with this notebook's settings stored in each checkpoint, so that a rerun with the
+# same settings loads a finished run instead of training it again. `per_image_dice` scores a model on each
+# validation image, in the order of `val_ids`, so that two models' scores pair image by image (section 6).
+
+# %%
+import numpy as np
+
+from unet_tutorial.checkpoint import read_checkpoint, resumable
+from unet_tutorial.losses import ComboLoss
+from unet_tutorial.metrics import dice_score
+from unet_tutorial.train import fit
+
+LOSS_WEIGHTS = {"cross_entropy": 1.0, "dice": 1.0}  # binary cross-entropy + Dice, as in notebook 03
+loss_fn = ComboLoss(LOSS_WEIGHTS)
+# Every setting that changes a trained model, stored in its checkpoints: a run folder trained with anything else
+# is trained again (resumable compares the whole config). "model" and "model_kwargs" (added per run) let
+# `python -m unet_tutorial predict --checkpoint <run folder>/best.pt` rebuild the model from the file alone.
+CONFIG = {"dataset": "carvana", "data": str(root), "real_data": is_real, "num_classes": 1,
+          "image_size": list(IMAGE_SIZE), "train_images": len(train_ids), "val_images": len(val_ids),
+          "mean": list(NORM["mean"]), "std": list(NORM["std"]), "batch_size": BATCH_SIZE, "seed": SEED,
+          "loss": LOSS_WEIGHTS, "scheduler": "onecycle", "lr": LR, "lr_encoder": LR_ENCODER, "epochs": EPOCHS,
+          "frozen_epochs": FROZEN_EPOCHS}
+
+
+def train_run(model: torch.nn.Module, optimizer: torch.optim.Optimizer, epochs: int, folder: str,
+              run_config: dict, loaders: tuple | None = None) -> dict:
+    """Train with ``fit`` and return its history plus parameters and peak GPU memory.
+
+    ``run_config`` adds this run's model name and constructor arguments (and phase) to ``CONFIG``. With ``RUN_DIR``
+    set, checkpoints go to ``RUN_DIR / folder``: a finished run there with this exact config is loaded (its GPU
+    memory then not measured), an interrupted one continues, any other is trained again. ``loaders``: (train,
+    validation) loaders of other data (section 4's source cars); default section 2's.
+    """
+    model.to(DEVICE)
+    run_dir = RUN_DIR / folder if RUN_DIR is not None else None
+    config = {**CONFIG, **run_config}
+    resume = resumable(run_dir, config)  # None, or the last.pt to continue from
+    trains = resume is None or read_checkpoint(resume)["epoch"] < epochs
+    if ON_GPU:
+        torch.cuda.reset_peak_memory_stats()
+    train_batches, val_batches = loaders or (train_loader, val_loader)
+    history = fit(model, train_batches, val_batches, epochs=epochs, loss_fn=loss_fn, optimizer=optimizer,
+                  device=DEVICE, num_classes=1, scheduler="onecycle", checkpoint_dir=run_dir, resume=resume,
+                  config=config)
+    history["params"] = sum(p.numel() for p in model.parameters())
+    history["trainable"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    history["gpu_memory_gb"] = torch.cuda.max_memory_allocated() / 1e9 if ON_GPU and trains else None
+    return history
+
+
+def per_image_dice(model: torch.nn.Module) -> np.ndarray:
+    """Each validation image's Dice, in the order of ``val_ids``: two runs' arrays pair image by image."""
+    model.eval()
+    scores = []
+    with torch.no_grad():
+        for batch_images, batch_masks in val_loader:
+            logits = model(batch_images.to(DEVICE)).float().cpu()  # (B, 1, H, W)
+            scores += [dice_score(logit[None] > 0, mask[None]) for logit, mask in zip(logits, batch_masks)]
+    return np.array(scores)  # (len(val_ids),)
+
 
 # %% [markdown]
 # ## 3. DenseNet121 in pictures (optional)
@@ -277,8 +346,8 @@ print(f"encoder {encoder_params / 1e6:.2f} M parameters, decoder {decoder_params
 # `$TORCH_HOME/hub/checkpoints` (by default `~/.cache/torch/hub/checkpoints`) after the first download, so this
 # works offline once they are there. When they can be neither found nor downloaded, the model raises
 # `PretrainedWeightsUnavailable` (its message says where to put the file) instead of silently training a random
-# encoder that you would believe to be pretrained. We catch it, say so, and leave the ImageNet run out. Smoke mode
-# (the tests) never downloads: it uses the weights only when they are already in the cache.
+# encoder that you would believe to be pretrained. We catch it, say so, and pretrain a STAND-IN instead (the cell
+# after next). Smoke mode (the tests) never downloads: it uses the weights only when they are already in the cache.
 #
 # **For a lab on machines without internet**: download `densenet121-a639ec97.pth` once, on a machine with
 # internet (`python -c "from torchvision.models import densenet121 as d; d(weights='DEFAULT')"` saves it under
@@ -293,18 +362,77 @@ from unet_tutorial.densenet_unet import DenseNetUNet, PretrainedWeightsUnavailab
 weights_file = Path(weights_cache_path(resolve_weights(WEIGHTS)))  # where torchvision keeps (and looks for) them
 pretrained_model = None
 if not DOWNLOAD_WEIGHTS and not weights_file.is_file():
-    print(f"No ImageNet weights in {weights_file}, and this mode ({MODE}) never downloads them: the ImageNet "
-          "model is left out and section 7's recipe runs on a RANDOM encoder.")
+    print(f"No ImageNet weights in {weights_file}, and this mode ({MODE}) never downloads them: a STAND-IN "
+          "encoder takes their place (below).")
 else:
     try:
         pretrained_model = DenseNetUNet(num_classes=1, weights=WEIGHTS)
         print(f"Loaded the ImageNet weights {pretrained_model.weights} from {weights_file}")
     except PretrainedWeightsUnavailable as error:
         line = "=" * 100
-        print(f"{line}\nNOTICE: the ImageNet weights are NOT available here, so the ImageNet model is left out\n"
-              f"and the freeze-then-unfreeze recipe (the headline) runs on a RANDOM encoder instead.\n{error}\n"
+        print(f"{line}\nNOTICE: the ImageNet weights are NOT available here, so a STAND-IN encoder pretrained on\n"
+              f"other drawn cars takes their place (below), labelled STAND-IN wherever it appears.\n{error}\n"
               f"On Colab (or any machine with internet) they download by themselves.\n{line}")
 PRETRAINED = pretrained_model is not None
+ENCODER_LABEL = "ImageNet" if PRETRAINED else "STAND-IN"  # the pretrained encoder of sections 5 to 8
+
+# %% [markdown]
+# ### Offline: a STAND-IN for the ImageNet encoder (core without the weights, ~5 min)
+#
+# Without the ImageNet weights, what can take their place? Not a random encoder: it brings nothing learned, so
+# every question this notebook asks of a pretrained encoder would go unanswered. Instead we pretrain one, the way
+# ImageNet's was made, only smaller: train a whole model on a labelled **source** set, keep its encoder, drop the
+# rest. The source is `SOURCE_CARS` drawn cars of another seed (`SOURCE_SEED`: none of them is in section 2's
+# split), segmented for `SOURCE_EPOCHS` epochs by a `DenseNetUNet` that starts from random weights (both parts at
+# `LR`: nothing is pretrained yet to protect). Its encoder, weights and BatchNorm statistics, is the **STAND-IN**.
+#
+# Read what it buys with care. Its source is far closer to section 2's cars than ImageNet's photos are to
+# Carvana's (the same drawing code, even the same task), so on the drawn cars it likely buys more than ImageNet
+# would; on the real photos (when they are on disk) it measures transfer from drawings to photos. It teaches the
+# mechanism (a head start, what freezing keeps, BatchNorm statistics that come from another data set), not what
+# ImageNet is worth: the run with the weights, on Colab, measures that. With the weights, the cell does nothing.
+
+# %%
+import copy
+
+from unet_tutorial.course.sample_data import make_carvana_like
+from unet_tutorial.utils import data_root
+
+STAND_IN_CONFIG = {}  # what the STAND-IN was pretrained on: stored with every run built on it, so a rerun must match
+if PRETRAINED:
+    stand_in_encoder = None
+    print("The ImageNet weights are here: no STAND-IN is needed.")
+else:
+    source_root = make_carvana_like(data_root(writable=True) / f"carvana_source_{SOURCE_CARS}cars_"
+                                    f"{SAMPLE_SIZE[0]}x{SAMPLE_SIZE[1]}_seed{SOURCE_SEED}",
+                                    n_cars=SOURCE_CARS, size=SAMPLE_SIZE, seed=SOURCE_SEED)
+    source_train_ids, source_val_ids = carvana_split(source_root, val_fraction=0.15, seed=SEED)
+    source_loaders = carvana_loaders(source_root, source_train_ids, source_val_ids, image_size=IMAGE_SIZE,
+                                     batch_size=BATCH_SIZE, **NORM, num_workers=NUM_WORKERS, pin_memory=ON_GPU)
+    STAND_IN_CONFIG = {"stand_in_source": {"cars": SOURCE_CARS, "size": list(SAMPLE_SIZE), "seed": SOURCE_SEED,
+                                           "epochs": SOURCE_EPOCHS}}
+    set_seed(SEED)
+    source_model = DenseNetUNet(num_classes=1, weights=None)
+    source_run = train_run(source_model, torch.optim.AdamW(source_model.parameters(), lr=LR), SOURCE_EPOCHS,
+                           "stand_in_source", {"model": "densenet_unet", "data": str(source_root),
+                                               "model_kwargs": {"num_classes": 1, "weights": None},
+                                               "train_images": len(source_train_ids),
+                                               "val_images": len(source_val_ids), "epochs": SOURCE_EPOCHS,
+                                               **STAND_IN_CONFIG},
+                           loaders=source_loaders)
+    stand_in_encoder = copy.deepcopy(source_model.encoder.state_dict())  # weights and BatchNorm statistics
+    source_cars = len({image_id.rsplit("_", 1)[0] for image_id in source_train_ids})
+    print(f"STAND-IN: an encoder pretrained on {len(source_train_ids)} images of {source_cars} other drawn cars; "
+          f"the source model's Dice on its {len(source_val_ids)} held-out source images: "
+          f"{source_run['val_dice_per_image'][-1]:.3f}")
+
+
+def pretrained_densenet() -> DenseNetUNet:
+    """A fresh one-class DenseNetUNet with the pretrained encoder: ImageNet's, or offline the STAND-IN's."""
+    model = DenseNetUNet(num_classes=1, weights=WEIGHTS if PRETRAINED else None)
+    if not PRETRAINED:
+        model.encoder.load_state_dict(stand_in_encoder)
+    return model
 
 # %% [markdown]
 # ## 5. What the encoder sees (optional)
@@ -353,31 +481,23 @@ def plot_stage_features(model: DenseNetUNet, image: torch.Tensor, title: str, ch
 padded_size = tuple(pad_to_multiple(images[:1], 32)[0].shape[-2:])
 print(f"image {tuple(images.shape[-2:])} (H, W), padded to {padded_size} for the encoder"
       + ("" if padded_size == tuple(images.shape[-2:]) else ": the padding shows as bands along the borders"))
-set_seed(SEED)  # the starting weights of section 6's random-encoder run, before any training
-random_model = DenseNetUNet(num_classes=1, weights=None)
-plot_stage_features(pretrained_model if PRETRAINED else random_model, images[0],
-                    "ImageNet encoder" if PRETRAINED else "RANDOM encoder (ImageNet weights not available here)")
-if PRETRAINED:  # the contrast is the lesson: a random encoder on the same image
-    plot_stage_features(random_model, images[0], "RANDOM encoder, for comparison")
+plot_stage_features(pretrained_densenet(), images[0], "ImageNet encoder" if PRETRAINED else
+                    "STAND-IN encoder (pretrained on other drawn cars: no ImageNet weights here)")
+set_seed(SEED)  # the starting weights of section 6's random-encoder run: the contrast is the lesson
+plot_stage_features(DenseNetUNet(num_classes=1, weights=None), images[0], "random encoder, for comparison")
 
 # %% tags=["reading"] jupyter={"source_hidden": true}
 # @title Which encoder you are looking at
 from unet_tutorial.course.reading import reading
 
-if PRETRAINED:
-    reading("""
-    The first figure is the ImageNet encoder's, the second a random one's (the starting weights of section 6's
-    random-encoder run) on the same image. Compare them row by row with the questions above: at which stages do
-    they differ most, and does either put the car and the background into different channels? A picture cannot
-    say whether those features help; section 6's comparison measures that.
-    """)
-else:
-    reading("""
-    This is a RANDOM encoder only (the starting weights of section 6's random-encoder run): there are no ImageNet
-    weights here. Whatever you see in it comes from the architecture and the image, not from anything learned, so
-    read no "the encoder found the car" into it. On Colab, with the weights, this cell draws the ImageNet encoder
-    first and this random one below it: ask the questions above of both, row by row.
-    """)
+source_text = ("ImageNet's photos" if PRETRAINED else "other drawn cars (the STAND-IN: no ImageNet weights here)")
+reading(f"""
+The first figure is the {ENCODER_LABEL} encoder's, learned on {source_text}; the second a random one's (the
+starting weights of section 6's random-encoder run) on the same image. Compare them row by row with the questions
+above: at which stages do they differ most, and does either put the car and the background into different
+channels? A random encoder's maps come from the architecture and the image alone, so structure in them is not
+learning. A picture cannot say whether the learned features help; section 6's comparison measures that.
+""")
 
 # %% [markdown]
 # ## 6. The comparison (core, ~15 min)
@@ -388,24 +508,26 @@ else:
 #    random: the baseline at its own best, not handicapped;
 # 2. **DenseNet, random encoder**: `DenseNetUNet(weights=None)`, the same architecture as 3 with nothing
 #    transferred;
-# 3. **DenseNet, ImageNet encoder** (when the weights are available).
+# 3. **DenseNet, ImageNet encoder**, or offline **DenseNet, STAND-IN encoder** (section 4's, pretrained on other
+#    drawn cars).
 #
 # Both DenseNets train with the same two learning rates: the encoder at `LR_ENCODER`, ten times lower than the
 # decoder's `LR`. One learning rate per part of the model is called *discriminative learning rates*;
 # `model.param_groups(lr_encoder, lr_decoder)` hands the optimizer two groups named "encoder" and "decoder", and
 # `fit` prints each group's learning rate at the start of each epoch (the one-cycle schedule warms it up within
 # the epoch, so a one-epoch phase shows only its first, small rate; a frozen group's rate is printed, but nothing
-# of it trains). With everything else equal, the gap between
-# 2 and 3 is what ImageNet pretraining is worth here, under this recipe (a random encoder at the low fine-tuning
-# rate is held back, so the gap is, if anything, an upper bound). On Colab the ImageNet weights download by themselves, but the Carvana
-# photos only when you ask (`DOWNLOAD = True`): on the drawn cars the gap says little about real photos.
+# of it trains). With everything else equal, the gap between 2 and 3 is what pretraining is worth here, under this
+# recipe (a random encoder at the low fine-tuning rate is held back, so the gap is, if anything, an upper bound):
+# ImageNet's pretraining, or offline the STAND-IN's, which says how the mechanism works, not what ImageNet is worth.
+# On Colab the ImageNet weights download by themselves, but the Carvana photos only when you ask
+# (`DOWNLOAD = True`): on the drawn cars the gap says little about real photos.
 #
 # **The headline result, fixed before any training**: the recipe of section 7, the ImageNet encoder frozen for
 # `FROZEN_EPOCHS` epochs, then unfrozen with its BatchNorm kept frozen. Where the ImageNet weights are not
-# available, the same recipe on a random encoder stands in, and the headline says so: "RANDOM" (capitals) marks
-# that stand-in, while "random encoder" is run 2; both are built right after the same `set_seed`, so they start
-# from the same weights. We do not report "the best of all runs on validation": the same images would choose the
-# run and score it, which flatters it.
+# available, the same recipe runs on the STAND-IN encoder, and the headline's name says so. Every DenseNet is built
+# right after the same `set_seed`, so all three start from the same decoder weights, and 2 from the same encoder
+# weights the STAND-IN's pretraining started from. We do not report "the best of all runs on validation": the same
+# images would choose the run and score it, which flatters it.
 #
 # Two runs scored on the same validation images are compared image by image: `compare` (from
 # `unet_tutorial.course.reading`) takes the mean of the per-image differences and its standard error, and calls a
@@ -416,72 +538,18 @@ else:
 # itself uncertain. So the bar is Student's *t* for that many cars, as in notebook 03's section 8: 2.2 standard
 # errors for 12 cars, 2.4 for 8, 3.2 for 4, about 2 from 30 on; each reading names the bar it used. It leaves
 # something out too: each arm is one training run, and another `SEED` (other starting weights, other batches),
-# or even the same seed on another machine or number of CPU threads, moves the gap as well. A gap called clear is beyond the noise of which cars were scored, in this one run; it is
-# not yet a rule. The readings below say what *your* run shows.
+# or even the same seed on another machine or number of CPU threads, moves the gap as well. A gap called clear is
+# beyond the noise of which cars were scored, in this one run; it is not yet a rule. The readings below say what
+# *your* run shows.
 
 # %%
-ENCODER_LABEL = "ImageNet" if PRETRAINED else "RANDOM"  # the encoder of section 7's recipe
 HEADLINE = f"DenseNet, {ENCODER_LABEL} encoder, frozen then unfrozen, BatchNorm frozen"
 print(f"headline run: {HEADLINE}" + ("" if PRETRAINED else
-                                      "\n  (a STAND-IN: no ImageNet weights here, so the recipe runs on a random encoder)"
-                                      "\n  RANDOM and run 2, 'DenseNet, random encoder', start from the same weights"
-                                      " (both built right after set_seed(SEED)); RANDOM's BatchNorm statistics are"
-                                      " then measured on training images (section 7), and their training differs"))
+                                      "\n  (the STAND-IN encoder of section 4, pretrained on other drawn cars: no "
+                                      "ImageNet weights here)"))
 
 # %%
-import numpy as np
-
-from unet_tutorial.checkpoint import read_checkpoint, resumable
-from unet_tutorial.losses import ComboLoss
-from unet_tutorial.metrics import dice_score
 from unet_tutorial.model import UNet
-from unet_tutorial.train import fit
-
-LOSS_WEIGHTS = {"cross_entropy": 1.0, "dice": 1.0}  # binary cross-entropy + Dice, as in notebook 03
-loss_fn = ComboLoss(LOSS_WEIGHTS)
-# Every setting that changes a trained model, stored in its checkpoints: a run folder trained with anything else
-# is trained again (resumable compares the whole config). "model" and "model_kwargs" (added per run) let
-# `python -m unet_tutorial predict --checkpoint <run folder>/best.pt` rebuild the model from the file alone.
-CONFIG = {"dataset": "carvana", "data": str(root), "real_data": is_real, "num_classes": 1,
-          "image_size": list(IMAGE_SIZE), "train_images": len(train_ids), "val_images": len(val_ids),
-          "mean": list(NORM["mean"]), "std": list(NORM["std"]), "batch_size": BATCH_SIZE, "seed": SEED,
-          "loss": LOSS_WEIGHTS, "scheduler": "onecycle", "lr": LR, "lr_encoder": LR_ENCODER, "epochs": EPOCHS,
-          "frozen_epochs": FROZEN_EPOCHS}
-
-
-def train_run(model: torch.nn.Module, optimizer: torch.optim.Optimizer, epochs: int, folder: str,
-              run_config: dict) -> dict:
-    """Train with ``fit`` and return its history plus parameters and peak GPU memory.
-
-    ``run_config`` adds this run's model name and constructor arguments (and phase) to ``CONFIG``. With ``RUN_DIR`` set, checkpoints go to ``RUN_DIR / folder``: a finished run there with this exact config is
-    loaded (its GPU memory then not measured), an interrupted one continues, any other is trained again.
-    """
-    model.to(DEVICE)
-    run_dir = RUN_DIR / folder if RUN_DIR is not None else None
-    config = {**CONFIG, **run_config}
-    resume = resumable(run_dir, config)  # None, or the last.pt to continue from
-    trains = resume is None or read_checkpoint(resume)["epoch"] < epochs
-    if ON_GPU:
-        torch.cuda.reset_peak_memory_stats()
-    history = fit(model, train_loader, val_loader, epochs=epochs, loss_fn=loss_fn, optimizer=optimizer,
-                  device=DEVICE, num_classes=1, scheduler="onecycle", checkpoint_dir=run_dir, resume=resume,
-                  config=config)
-    history["params"] = sum(p.numel() for p in model.parameters())
-    history["trainable"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    history["gpu_memory_gb"] = torch.cuda.max_memory_allocated() / 1e9 if ON_GPU and trains else None
-    return history
-
-
-def per_image_dice(model: torch.nn.Module) -> np.ndarray:
-    """Each validation image's Dice, in the order of ``val_ids``: two runs' arrays pair image by image."""
-    model.eval()
-    scores = []
-    with torch.no_grad():
-        for batch_images, batch_masks in val_loader:
-            logits = model(batch_images.to(DEVICE)).float().cpu()  # (B, 1, H, W)
-            scores += [dice_score(logit[None] > 0, mask[None]) for logit, mask in zip(logits, batch_masks)]
-    return np.array(scores)  # (len(val_ids),)
-
 
 runs: dict[str, dict] = {}  # run name -> history and measurements
 models: dict[str, torch.nn.Module] = {}  # run name -> the trained model
@@ -502,15 +570,13 @@ runs["DenseNet, random encoder"] = train_run(random_dn, optimizer, EPOCHS, "dens
                                                                                          "weights": None}})
 
 # %%
-if PRETRAINED:
-    set_seed(SEED)
-    models["DenseNet, ImageNet encoder"] = imagenet_dn = DenseNetUNet(num_classes=1, weights=WEIGHTS)
-    optimizer = torch.optim.AdamW(imagenet_dn.param_groups(lr_encoder=LR_ENCODER, lr_decoder=LR))
-    runs["DenseNet, ImageNet encoder"] = train_run(imagenet_dn, optimizer, EPOCHS, "densenet_imagenet",
-                                                   {"model": "densenet_unet",
-                                                    "model_kwargs": {"num_classes": 1, "weights": WEIGHTS}})
-else:
-    print("Skipped: DenseNet with an ImageNet encoder (the weights are not available here; see section 4).")
+PRETRAINED_RUN = f"DenseNet, {ENCODER_LABEL} encoder"
+set_seed(SEED)
+models[PRETRAINED_RUN] = pretrained_dn = pretrained_densenet()
+optimizer = torch.optim.AdamW(pretrained_dn.param_groups(lr_encoder=LR_ENCODER, lr_decoder=LR))
+runs[PRETRAINED_RUN] = train_run(pretrained_dn, optimizer, EPOCHS, f"densenet_{ENCODER_LABEL.lower()}",
+                                 {"model": "densenet_unet", **STAND_IN_CONFIG,
+                                  "model_kwargs": {"num_classes": 1, "weights": WEIGHTS if PRETRAINED else None}})
 
 # %% [markdown]
 # ### Results
@@ -571,24 +637,28 @@ size_caveat = ("It is not a pure test of size: the two differ in architecture an
                f"U-Net at notebook 03's `LR_UNET`, {LR_UNET:g}; the DenseNet's decoder at `LR`, {LR:g}, its random "
                f"encoder at `LR_ENCODER`, {LR_ENCODER:g}, so that encoder moves little per step), and one training "
                "run each: another `SEED`, or the same seed on another machine or number of threads, moves the gap.")
-if PRETRAINED:
-    pretraining = compare("the ImageNet encoder", val_scores["DenseNet, ImageNet encoder"],
-                          "the random encoder", val_scores["DenseNet, random encoder"], groups=val_cars,
-                          group_name="cars")
-    if pretraining.clear and pretraining.leader == "the ImageNet encoder":
-        pretraining_verdict = ("pretraining paid off on this data and budget, beyond the noise of which cars were "
-                               "scored (one run each: another seed moves the gap too)")
-    elif pretraining.clear:
-        pretraining_verdict = ("pretraining did not pay off on this data and budget: features learned on photos "
-                               "need not suit " + ("these photos" if is_real else "drawn cars")
-                               + " (one run each: another seed moves the gap too)")
-    else:
-        pretraining_verdict = "neither a gain nor a loss from pretraining shows in this run"
-    pretraining_text = (f"{pretraining.sentence()}. The two DenseNets share architecture, learning rates and "
-                        f"budget, so {pretraining_verdict}.")
+pretrained_name, random_run = f"the {ENCODER_LABEL} encoder", runs["DenseNet, random encoder"]
+pretraining = compare(pretrained_name, val_scores[PRETRAINED_RUN], "the random encoder",
+                      val_scores["DenseNet, random encoder"], groups=val_cars, group_name="cars")
+source_words = "ImageNet's photos" if PRETRAINED else "other drawn cars"
+if pretraining.clear and pretraining.leader == pretrained_name:
+    pretraining_verdict = (f"pretraining on {source_words} paid off on this data and budget, beyond the noise of "
+                           "which cars were scored (one run each: another seed moves the gap too)")
+elif pretraining.clear:
+    pretraining_verdict = (f"pretraining on {source_words} did not pay off on this data and budget: features "
+                           "learned there need not suit " + ("these photos" if is_real else "drawn cars")
+                           + " (one run each: another seed moves the gap too)")
 else:
-    pretraining_text = ("not measured: there are no ImageNet weights here (section 4). On Colab they download by "
-                        "themselves.")
+    pretraining_verdict = "neither a gain nor a loss from pretraining shows at the end of this run"
+head_start = (f"After the first epoch the {ENCODER_LABEL} run stood at "
+              f"{runs[PRETRAINED_RUN]['val_dice_per_image'][0]:.3f} and the random one at "
+              f"{random_run['val_dice_per_image'][0]:.3f}: one mean each, not paired image by image, so read the "
+              "head start, if any, from the curves, not as a measured gap.")
+stand_in_note = ("" if PRETRAINED else " The STAND-IN learned on drawn cars much like these, far closer to them than "
+                 "ImageNet's photos are to Carvana's (section 4): this says how pretraining works, not what ImageNet "
+                 "is worth; on Colab this cell reads the ImageNet run.")
+pretraining_text = (f"{cap(pretraining.sentence())}. The two DenseNets share architecture, learning rates and "
+                    f"budget, so {pretraining_verdict}. {head_start}{stand_in_note}")
 by_loss = min(runs, key=lambda name: runs[name]["val_loss"][-1])
 by_dice = max(runs, key=lambda name: runs[name]["val_dice_per_image"][-1])
 if by_loss != by_dice:
@@ -616,7 +686,7 @@ data_text = ("**Real photos**: every number here is about the Carvana photos and
              "**Generated cars**: they look nothing like ImageNet's photos, so the gaps on them say little about the "
              "real Carvana photos: every number here is about the data named in section 2.")
 reading(f"""
-- **What ImageNet was worth**: {pretraining_text}
+- **What {'ImageNet' if PRETRAINED else 'the STAND-IN'}'s pretraining was worth**: {pretraining_text}
 - **{size_heading}**: the random-encoder DenseNet has {params_ratio:.1f} times the U-Net's parameters and took a
   median {np.median(dense_run['seconds']):.1f} s per training epoch against {np.median(unet_run['seconds']):.1f} s:
   {time_text} (one epoch's time moves with whatever else the machine is doing; section 9 times single steps of the
@@ -631,7 +701,8 @@ reading(f"""
 #
 # The fine-tuning recipe for a pretrained encoder:
 # 1. **freeze** the encoder (`model.freeze_encoder()`: no gradients, and BatchNorm keeps the running mean and
-#    variance it learned on ImageNet instead of updating them) and train only the random decoder for a few epochs.
+#    variance it learned on ImageNet, or the STAND-IN on its source cars, instead of updating them) and train
+#    only the random decoder for a few epochs.
 #    Its first, large and noisy gradients then cannot damage the pretrained features, and each step is cheaper:
 #    no gradients through the encoder (section 9 times it);
 # 2. **unfreeze** (`model.unfreeze_encoder()`) and train everything, the encoder at `LR_ENCODER`, ten times lower
@@ -652,26 +723,18 @@ reading(f"""
 # and the same batches. The optimizer holds both parameter groups from the start: frozen parameters get no
 # gradient, so it skips them until they are unfrozen. Each phase gets its own one-cycle schedule.
 #
-# Without the ImageNet weights this runs, clearly labelled, on a random encoder, with one step first. A random
-# encoder's BatchNorm layers start at mean 0 and variance 1, which describe no image: frozen, it would normalise
-# with numbers that fit nothing, and "keep the stored statistics" would test nothing. ImageNet's were measured on
-# ImageNet's photos; the stand-in's are measured on `STAND_IN_BATCHES` training batches
-# (`model.measure_encoder_statistics`, no weight changes). So the stand-in's stored statistics fit these cars
-# better than ImageNet's would: it tests what batches of 4 do to statistics that fit, not the shift from
-# ImageNet's photos to cars, which only the real weights can show.
+# Without the ImageNet weights this runs on the STAND-IN encoder, whose stored statistics were measured on its
+# source cars as ImageNet's were on ImageNet's photos. Those cars come from the same drawing code as section 2's,
+# so the stand-in's statistics fit these cars better than ImageNet's would fit Carvana's: the drift below is the
+# smaller of the two cases.
 
 # %%
-import copy
 import itertools
 
 set_seed(SEED)
-staged = DenseNetUNet(num_classes=1, weights=WEIGHTS if PRETRAINED else None)
-staged_config = {"model": "densenet_unet", "model_kwargs": {"num_classes": 1, "weights": WEIGHTS if PRETRAINED else None}}
-if not PRETRAINED:  # the stand-in's BatchNorm statistics, measured on training images as ImageNet's were on its own
-    measured = staged.measure_encoder_statistics(images for images, _ in
-                                                 itertools.islice(train_loader, STAND_IN_BATCHES))
-    staged_config["stand_in_statistics_images"] = measured  # part of the run's settings: a rerun must match
-    print(f"RANDOM stand-in: its encoder's BatchNorm statistics measured on {measured} training images")
+staged = pretrained_densenet()  # the encoder of section 6's third run, the same decoder start
+staged_config = {"model": "densenet_unet", **STAND_IN_CONFIG,
+                 "model_kwargs": {"num_classes": 1, "weights": WEIGHTS if PRETRAINED else None}}
 optimizer = torch.optim.AdamW(staged.param_groups(lr_encoder=LR_ENCODER, lr_decoder=LR))
 staged.freeze_encoder()
 frozen = train_run(staged, optimizer, FROZEN_EPOCHS, f"staged_{ENCODER_LABEL.lower()}_frozen",
@@ -709,8 +772,8 @@ from unet_tutorial.course.reading import compare, reading
 
 drift = compare("the frozen model", frozen_scores, "the drifted copy", drifted_scores, groups=val_cars,
                group_name="cars")
-stored = ("ImageNet's, measured on real photos" if PRETRAINED else
-          "the RANDOM stand-in's, measured on these training cars before the frozen phase")
+stored = ("ImageNet's, measured on its photos" if PRETRAINED else
+          "the STAND-IN's, measured on its source cars, other drawn cars than these")
 if drift.clear and drift.leader == "the frozen model":
     drift_text = ("The decoder had learned to read features normalised with the stored statistics "
                   f"({stored}); {DRIFT_BATCHES} batches of 4 pulled them towards these images' own, and the "
@@ -731,22 +794,22 @@ else:
     harm = ("so in this run the drift did no harm the mean can show" if drift.leader == "the drifted copy" else
             "so the mean cannot say what the drift costs a car in general")
     if after[mover] > before[mover]:  # the car that moved most rose: its batches' statistics fitted it better
-        harm += (f". Car {cars[mover][:6]} rose: both sets of statistics are averages over the same training "
-                 "cars, so the change shows how sensitive the decoder is, for that car, to their sampling noise")
+        harm += (f". Car {cars[mover][:6]} rose: for that car, statistics drawn from batches of these training "
+                 "cars served the decoder better than the stored ones")
     drift_text = (f"Car by car the Dice {changes} (the lines above)"
                   + (f"; on {lost} of the {len(cars)} cars the drifted model lost the car almost entirely, Dice "
                      "under 0.1" if lost else "")
                   + f": {harm}. The running statistics moved all the same, by up to {moved:.3f} (the stored ones "
                   f"were {stored}).")
 stand_in_text = ("" if PRETRAINED else
-                 " The stand-in's statistics were measured on these training cars, and the drift re-estimates them "
-                 "from batches of 4 of the same cars: what the lines above show is the decoder's sensitivity to that "
-                 "sampling noise, which is why this arm is not expected to lose offline. An ImageNet encoder's statistics were measured on other photos, so the same batches pull them "
-                 "further; on Colab this cell reads that case.")
+                 " The STAND-IN's source cars come from the same drawing code as these, so the batches pull its "
+                 "statistics less far than they would pull ImageNet's, measured on other photos; on Colab this cell "
+                 "reads that case.")
 reading(f"""
 Not one weight changed, and the mean validation Dice went from {frozen_scores.mean():.3f} to
-{drifted_scores.mean():.3f}. As a mean over cars, {drift.sentence()}. {drift_text}{stand_in_text} Training after a plain unfreezing
-meets this drift while it learns; keeping the encoder's BatchNorm frozen avoids it. Below, both ways, trained.
+{drifted_scores.mean():.3f}. As a mean over cars, {drift.sentence()}. {drift_text}{stand_in_text} Training after a
+plain unfreezing meets this drift while it learns; keeping the encoder's BatchNorm frozen avoids it. Below, both
+ways, trained.
 """)
 
 # %%
@@ -778,7 +841,7 @@ print(f"unfrozen: {phases['BatchNorm trains']['trainable'] / 1e6:.2f}M parameter
 # %%
 import matplotlib.pyplot as plt
 
-end_to_end_name = f"DenseNet, {'ImageNet' if PRETRAINED else 'random'} encoder"
+end_to_end_name = PRETRAINED_RUN  # section 6's run with the same encoder, trained end to end
 end_to_end = runs[end_to_end_name]
 staged_names = {name: f"DenseNet, {ENCODER_LABEL} encoder, frozen then unfrozen, {name}" for name in phases}
 for name, phase in phases.items():  # the frozen phase's epochs, then this copy's
@@ -836,9 +899,10 @@ if both_dipped:  # the encoder starts to move under a decoder trained on it froz
     dip_text = (" Both copies dipped, which may have two causes: once unfrozen, the encoder's features start to "
                 "move under a decoder trained on them frozen, and the unfrozen phase's own one-cycle schedule warms "
                 "the decoder's learning rate up again.")
-if both_dipped and frozen_deeper and not PRETRAINED:
-    dip_text += (" The BatchNorm-frozen copy dipped further, which the stand-in may explain: its statistics were "
-                 "measured once, for weights that now move, where the training copy's follow them.")
+if both_dipped and frozen_deeper:
+    dip_text += (" The BatchNorm-frozen copy dipped further: its stored statistics were measured for the encoder's "
+                 "weights before unfreezing, and those weights now move, where the training copy's statistics "
+                 "follow them.")
 if np.isfinite(epoch_noise):
     noise_text = (f"One epoch's mean Dice over these {len(frozen_scores)} images of {n_cars} cars has a standard "
                   f"error of about {epoch_noise:.3f}, counted over cars. `fit` keeps only each epoch's mean, not "
@@ -851,25 +915,22 @@ if bn_gap.clear and bn_gap.leader == "BatchNorm frozen":
     end_text = (f"As the common practice predicts at a batch of {BATCH_SIZE}: the stored statistics served the "
                 "decoder better than each batch's own.")
 elif bn_gap.clear:
-    if not PRETRAINED:
-        why = (f"At a batch of {BATCH_SIZE} each batch's statistics are noisy, the case the practice is made for, "
-               "so suspect chance in one run first (try another `SEED`). The stand-in's stored statistics were "
-               "measured once, on an encoder whose weights then moved as it trained: statistics that follow the "
-               "weights can serve a random encoder better, where an ImageNet encoder's weights move little.")
-    elif BATCH_SIZE >= 16:  # section 7: the practice is for batches below about 16
+    if BATCH_SIZE >= 16:  # section 7: the practice is for batches below about 16
         why = (f"At a batch of {BATCH_SIZE} each batch's statistics are fairly steady, so training them costs "
                "little, and following the data can win when the images are unlike ImageNet's photos"
                + ("." if is_real else " (these are drawn cars).") + " Or it is chance in one run: try another `SEED`.")
     else:
         why = (f"At a batch of {BATCH_SIZE} each batch's statistics are noisy, the case the practice is made for, "
                "so suspect chance in one run first (try another `SEED`), then the images: the stored statistics "
-               "are ImageNet's, and " + ("these photos" if is_real else "drawn cars") + " may be unlike its photos.")
+               + ("are ImageNet's, and " + ("these photos" if is_real else "drawn cars") + " may be unlike its photos."
+                  if PRETRAINED else "are the STAND-IN's source cars', and training moved the weights they were "
+                  "measured for."))
     end_text = "The opposite of the common practice. " + why
 else:
     end_text = ("The practice rests on larger experiments than this one; to test it here, give the run more "
                 "validation cars or more epochs" + (", or a batch of 4 (the settings)" if BATCH_SIZE > 4 else "")
-                + ("." if PRETRAINED else ", and the ImageNet weights: the RANDOM stand-in tests only what small "
-                   "batches do to statistics measured on these cars, not the shift from ImageNet's photos."))
+                + ("." if PRETRAINED else ", and the ImageNet weights: the STAND-IN's statistics come from drawn cars "
+                   "much like these, so it tests little of the shift from ImageNet's photos."))
 timed = {end_to_end_name: end_to_end["seconds"], **{f"the unfrozen phase, {name}": phase["seconds"]
                                                     for name, phase in phases.items()}}
 spread_name = max(timed, key=lambda name: max(timed[name]) / min(timed[name]))  # the least steady run
@@ -903,9 +964,9 @@ from IPython.display import display
 from unet_tutorial.utils import report_metric
 from unet_tutorial.viz import show
 
-print(f"headline run: {HEADLINE}" + ("" if PRETRAINED else " (a RANDOM-encoder stand-in: no ImageNet weights here)"))
-# the name says when the number is the stand-in's, so that make tutorial's table of results says it too
-report_metric("val_dice" if PRETRAINED else "val_dice_RANDOM_stand_in", runs[HEADLINE]["val_dice_per_image"][-1],
+print(f"headline run: {HEADLINE}" + ("" if PRETRAINED else " (the STAND-IN encoder: no ImageNet weights here)"))
+# the name says when the number is the STAND-IN's, so that make tutorial's table of results says it too
+report_metric("val_dice" if PRETRAINED else "val_dice_STAND_IN", runs[HEADLINE]["val_dice_per_image"][-1],
               "04_densenet121_transfer", data="real" if is_real else "generated")
 first_views = {}
 for index, car in enumerate(val_cars):
@@ -929,19 +990,14 @@ best_other = next(name for name in ranked if name != HEADLINE)
 headline_gap = compare("the headline", val_scores[HEADLINE], best_other, val_scores[best_other], groups=val_cars,
                        group_name="cars")
 worst = min(picks, key=lambda i: val_scores[HEADLINE][i])
-stand_in = ("" if PRETRAINED else "It is the RANDOM stand-in, not the ImageNet recipe: on Colab this cell reads the "
-            "real one. Offline the recipe is handicapped by design: it spends its frozen epoch training the decoder "
-            "on a random encoder's features, an epoch an end-to-end run spends improving those features, so a low "
-            "rank here says nothing about freezing a pretrained encoder.")
-if PRETRAINED:
-    question = (f"Did features learned on ImageNet's photos carry the model past what {EPOCHS} short epochs on "
-                f"{len(train_ids)} images teach? Section 6's gap between the ImageNet and the random encoder is this "
-                "run's answer, read with its noise; the pictures only show where the errors sit.")
-else:
-    question = (f"After {EPOCHS} short epochs on {len(train_ids)} images, would features learned on ImageNet's "
-                "photos carry a model further? This run cannot say: its encoder learned nothing elsewhere. On Colab, "
-                "with the weights, check whether this car's errors shrink or only move, and read section 6's gap "
-                "between the ImageNet and the random encoder.")
+stand_in = ("" if PRETRAINED else "It is the STAND-IN's recipe, not the ImageNet one: on Colab this cell reads "
+            "the real one.")
+source_words = "ImageNet's photos" if PRETRAINED else "other drawn cars (the STAND-IN)"
+question = (f"Did features learned on {source_words} carry the model past what {EPOCHS} short epochs on "
+            f"{len(train_ids)} images teach? Section 6's gap between the {ENCODER_LABEL} and the random encoder is "
+            "this run's answer, read with its noise; the pictures only show where the errors sit."
+            + ("" if PRETRAINED else " On Colab, with the weights, check whether this car's errors shrink or only "
+               "move with the ImageNet encoder."))
 # best.pt: the unfrozen phase's best epoch by validation Dice (fit's monitor); the number reported is the last
 unfrozen_dice, unfrozen_loss = phases["BatchNorm frozen"]["val_dice_per_image"], phases["BatchNorm frozen"]["val_loss"]
 best_epoch = FROZEN_EPOCHS + 1 + int(np.argmax(unfrozen_dice))  # counted over both phases, as in the figure
@@ -969,8 +1025,8 @@ sit (a part of the body, the wheels, the shadow, the outline). {question}
 """)
 
 # %% [markdown]
-# > **What to check with the real ImageNet weights (on Colab).** Where the readings above read the RANDOM
-# > stand-in, these questions are left open; only the real weights answer them. Open this notebook from its badge
+# > **What to check with the real ImageNet weights (on Colab).** Where the readings above read the STAND-IN,
+# > these questions are left open; only the real weights answer them. Open this notebook from its badge
 # > (the weights download by themselves), set `DOWNLOAD = True` for the real photos, run it, and ask:
 # > - section 6: does the ImageNet encoder score higher than the random one, beyond the noise counted over cars?
 # >   By more or by less on the real photos than on the drawn cars (two runs on Colab: with and without
@@ -978,7 +1034,7 @@ sit (a part of the body, the wheels, the shadow, the outline). {question}
 # > - the Dice curves: does the ImageNet run reach the random run's last Dice in fewer epochs?
 # > - section 5: at which stages do the ImageNet encoder's maps differ from the random one's?
 # > - section 7: does the drift of the encoder's BatchNorm statistics change the ImageNet model's Dice more or
-# >   less than it changed the stand-in's, beyond the noise, and does keeping BatchNorm frozen beat letting it train?
+# >   less than it changed the STAND-IN's, beyond the noise, and does keeping BatchNorm frozen beat letting it train?
 # > - section 8: where does the headline rank now, and do the worst car's errors sit in the same places?
 # > - with another `SEED`: which of these answers stay the same?
 
@@ -1062,10 +1118,10 @@ more than they vary from one epoch to the next.
 # 1. write `running_mean_drift(model, batches)`: it puts the model in train mode as `fit` does, runs each batch of
 #    images (a list of (B, 3, H, W) tensors) through it under `torch.no_grad()`, and returns the largest absolute
 #    change of any `running_mean` of the encoder's BatchNorm layers (`model.encoder_batchnorms()` lists them).
-#    Build a fresh `DenseNetUNet` called `trial` on `DEVICE` (the same encoder weights as section 7's: `set_seed(SEED)`,
-#    then `weights=WEIGHTS if PRETRAINED else None`; offline its BatchNorm statistics stay at 0 and 1, unmeasured, so
-#    expect a larger drift than section 7's), freeze its encoder with `requires_grad_(False)` only, and measure
-#    `drift_grad_only` on three training batches, before any fix (it must come out above 0);
+#    Build a fresh model called `trial` on `DEVICE` with the encoder of section 7 (`set_seed(SEED)`, then
+#    `pretrained_densenet()` from section 4: ImageNet's encoder, or offline the STAND-IN's), freeze its encoder
+#    with `requires_grad_(False)` only, and measure `drift_grad_only` on three training batches, before any fix
+#    (it must come out above 0);
 # 2. fix it yourself, without the package's `freeze_encoder`: the encoder's BatchNorm layers must normalise with
 #    their stored statistics and leave them as they are, as in eval mode, while the model (and so the decoder's
 #    BatchNorm) is in train mode, even after another `trial.train()`. Measure again: `drift_fixed`. Attach the fix
@@ -1115,7 +1171,7 @@ def keep_encoder_statistics(module: DenseNetUNet, inputs: tuple) -> None:
 
 batches = [images for images, _ in itertools.islice(train_loader, 3)]  # three training batches
 set_seed(SEED)  # the encoder weights of section 7's model
-trial = DenseNetUNet(num_classes=1, weights=WEIGHTS if PRETRAINED else None).to(DEVICE)
+trial = pretrained_densenet().to(DEVICE)
 trial.encoder.requires_grad_(False)
 drift_grad_only = running_mean_drift(trial, batches)
 trial.register_forward_pre_hook(keep_encoder_statistics)
@@ -1134,9 +1190,7 @@ check_frozen_batchnorm(running_mean_drift, trial)
 # whatever `requires_grad` says, and `model.train()` puts every submodule in train mode. So the fix has to act
 # after every `model.train()`: a forward pre-hook, as here, or an overridden `train()`, as the package's
 # `freeze_encoder` does. Putting the whole model in eval mode would also stop the drift, but the decoder's
-# BatchNorm would then stop normalising by the batch and stop updating its statistics too. (Without the ImageNet
-# weights `trial` starts from BatchNorm's initial statistics, 0 and 1, so part of the drift you measured is their
-# move towards the data's; an ImageNet encoder's move less, but they move.)
+# BatchNorm would then stop normalising by the batch and stop updating its statistics too.
 
 # %% [markdown]
 # ## Exercise 2: channels of a DenseNet encoder (optional)
@@ -1182,8 +1236,9 @@ check_densenet_stage_channels(densenet_stage_channels)
 #   (`param_groups(lr_encoder, lr_decoder)`), so that their gap measures pretraining, and reads every gap against
 #   its noise: two runs scored on the same images, compared image by image (`compare`), with the noise counted
 #   over cars, since the views of one car are not independent; one run per arm leaves the seed's noise uncounted.
-#   A bigger random model is not the same as a pretrained one (only the ImageNet run, on Colab, measures the
-#   difference). Offline, the ImageNet model is left out with a notice, never faked.
+#   A bigger random model is not the same as a pretrained one. Offline, a STAND-IN pretrained on other drawn cars
+#   takes the ImageNet encoder's place, named wherever it appears and never passed off as ImageNet: it shows how
+#   pretraining works; only the ImageNet run, on Colab, measures what ImageNet is worth.
 # - **Fine-tuning recipe**: freeze the encoder, train the decoder; then unfreeze with a ~10x lower encoder
 #   learning rate. The common practice at a small batch is to keep the encoder's BatchNorm frozen
 #   (`unfreeze_encoder(train_batchnorm=False)`): its batch statistics are noisy. Section 7's readings say whether

@@ -182,27 +182,6 @@ def test_requires_grad_alone_lets_batchnorm_statistics_drift():
     assert any(not torch.equal(v, _buffers(model.encoder)[k]) for k, v in before.items())
 
 
-def test_measured_encoder_statistics_are_those_of_the_images_and_leave_weights_and_modes_alone():
-    torch.manual_seed(0)
-    model = DenseNetUNet().train()
-    model.freeze_encoder()  # the stand-in's case: measured, then frozen
-    weights = {k: v.clone() for k, v in model.state_dict().items() if "running" not in k and "num_batches" not in k}
-    images = torch.rand(6, 3, 64, 64) * 3 + 2  # mean 3.5 per channel: far from the initial 0 and 1
-    assert model.measure_encoder_statistics([images[:3], images[3:]]) == 6
-    stem = model.encoder.norm0  # its input is conv0's output: compare with the conv0 output's own statistics
-    conv = model.encoder.conv0(images)  # (6, 64, 32, 32)
-    first, second = conv[:3], conv[3:]
-    torch.testing.assert_close(stem.running_mean, (first.mean((0, 2, 3)) + second.mean((0, 2, 3))) / 2)
-    torch.testing.assert_close(
-        stem.running_var, (first.var((0, 2, 3)) + second.var((0, 2, 3))) / 2, rtol=1e-4, atol=1e-5
-    )
-    assert all(torch.equal(v, model.state_dict()[k]) for k, v in weights.items()), "no weight changes"
-    assert all(norm.momentum == 0.1 and not norm.training for norm in model.encoder_batchnorms())
-    assert model.merges.training
-    with pytest.raises(ValueError, match="no batches"):
-        model.measure_encoder_statistics([])
-
-
 def test_gradient_reaches_every_decoder_parameter():
     model = DenseNetUNet(num_classes=3)
     model(torch.randn(2, 3, 64, 64)).square().mean().backward()

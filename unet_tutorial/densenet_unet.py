@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 import pickle
 import warnings
-from collections.abc import Iterable
 from urllib.parse import urlparse
 
 import torch
@@ -300,39 +299,6 @@ class DenseNetUNet(nn.Module):
         self.encoder_frozen = False
         self.encoder_batchnorm_frozen = not train_batchnorm
         self.train(self.training)
-
-    @torch.no_grad()
-    def measure_encoder_statistics(self, batches: Iterable[torch.Tensor]) -> int:
-        """Set the encoder's BatchNorm running statistics to those of ``batches`` of images; no weight changes.
-
-        A random encoder's BatchNorm layers start at mean 0 and variance 1, which describe no image, so a frozen
-        random encoder (eval mode) normalises with numbers that fit nothing; a pretrained one's were measured on
-        the images it learned from. This measures them for the random one: each layer's running mean and
-        variance become the average of the batches' own (PyTorch's cumulative average, ``momentum=None``). The
-        layers' momentum and train/eval mode are restored after. Returns the number of images measured.
-
-        Shape:
-            batches: (B, 3, H, W) image tensors, normalised as for training.
-        """
-        norms = self.encoder_batchnorms()
-        kept = [(norm.momentum, norm.training) for norm in norms]
-        device = next(self.parameters()).device
-        images = 0
-        try:
-            for norm in norms:
-                norm.reset_running_stats()
-                norm.momentum = None  # a cumulative average over all the batches, not a moving one
-                norm.train()
-            for batch in batches:
-                self.encode(batch.to(device))  # only the encoder's statistics are wanted
-                images += len(batch)
-        finally:
-            for norm, (momentum, training) in zip(norms, kept):
-                norm.momentum = momentum
-                norm.train(training)
-        if images == 0:
-            raise ValueError("measure_encoder_statistics: no batches of images given; pass e.g. a few training batches")
-        return images
 
     def encoder_batchnorms(self) -> list[nn.modules.batchnorm._BatchNorm]:
         """The encoder's BatchNorm layers: DenseNet121 has 121 (two per dense layer, the stem's, the transitions',

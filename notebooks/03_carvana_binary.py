@@ -88,7 +88,8 @@ CACHE_ON_DRIVE = False  # Colab: keep the Kaggle archives and the checkpoints on
 SEED = 0
 # The generated stand-in, used when the real photos are not on disk: cars (16 views each), photo size (H, W)
 SAMPLE_CARS = {"smoke": 4, "cpu": 24, "gpu": 24}[MODE]
-SAMPLE_SIZE = {"smoke": (64, 96), "cpu": (160, 240), "gpu": (640, 960)}[MODE]
+# CPU: five times IMAGE_SIZE each way, so that section 11 has a staircase to show (a real photo is 13 times it)
+SAMPLE_SIZE = {"smoke": (64, 96), "cpu": (480, 720), "gpu": (640, 960)}[MODE]
 REAL_CARS = {"smoke": None, "cpu": 24, "gpu": None}[MODE]  # real photos: use this many of the 318 cars (None: all)
 # Validation's share of the *cars*. Smoke: half of its 4 cars, since a standard error counted over cars (section 8)
 # needs two validation cars at least, and experiment 3 splits them in two; 15 % of 4 would leave one. CPU: 0.35,
@@ -284,7 +285,8 @@ assert not {car_of(i) for i in train_ids} & {car_of(i) for i in val_ids}, "a car
 used_cars = {car_of(i) for i in train_ids + val_ids + leak_ids}
 print(f"{len(used_cars)} of the {len(cars)} cars used" + (" (REAL_CARS)" if len(used_cars) < len(cars) else ""))
 print(f"train: {len(train_ids)} images of {len({car_of(i) for i in train_ids})} cars")
-print(f"val:   {len(val_ids)} images of {len({car_of(i) for i in val_ids})} other cars")
+print(f"val:   {len(val_ids)} images of {len({car_of(i) for i in val_ids})} other cars: "
+      + ", ".join(sorted({car_of(i)[:6] for i in val_ids})))  # the first 6 characters of each car's id
 leak_views = sorted({i.rsplit("_", 1)[1] for i in leak_ids})
 print(f"held back, views of training cars (the 'split by image' set): {len(leak_ids)} images"
       + (f", {len(leak_ids) // len(leak_views)} of each of {len(leak_views)} views" if leak_ids else ""))
@@ -1040,8 +1042,8 @@ print(f"{'real Carvana photos' if IS_REAL else 'generated data'}, {len(train_ids
 
 # %% [markdown] tags=["reference"]
 # > **What the real photos showed, measured once.** What the drawn cars show about two of this notebook's
-# > lessons says little about real photos: at 160x240 a model pixel covers few photo pixels, and drawn cars differ
-# > from one another in a handful of numbers, real ones in every detail. So we ran this notebook, unchanged, at its CPU settings on 23 real Carvana cars (368 photos of Kaggle's training
+# > lessons says little about real photos: a model pixel covers far fewer drawn pixels than photo pixels, and drawn
+# > cars differ from one another in a handful of numbers, real ones in every detail. So we ran this notebook, unchanged, at its CPU settings on 23 real Carvana cars (368 photos of Kaggle's training
 # > set, the development copy; `REAL_CARS = 24` took them all: 15 cars to train on, 8 to validate, 10 epochs at
 # > 96x144, 2026-12-07; the README says how). What it read:
 # >

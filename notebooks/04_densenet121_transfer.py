@@ -88,7 +88,7 @@ SEED = 0
 VAL_FRACTION = {"smoke": 0.15, "cpu": 0.5, "gpu": {"real": 0.15, "generated": 0.5}}[MODE]
 # The generated stand-in, used when the real photos are not on disk: cars (16 views each), drawn at (H, W)
 SAMPLE_CARS = {"smoke": 3, "cpu": 24, "gpu": 24}[MODE]
-SAMPLE_SIZE = {"smoke": (64, 96), "cpu": (160, 240), "gpu": (640, 960)}[MODE]  # (H, W); GPU: real photos are larger
+SAMPLE_SIZE = {"smoke": (64, 96), "cpu": (480, 720), "gpu": (640, 960)}[MODE]  # (H, W): notebook 03's
 IMAGE_SIZE = {"smoke": (64, 96), "cpu": (96, 144), "gpu": (320, 480)}[MODE]  # (H, W) the models see
 # Images per split, the first of it, whole cars of 16 views: CPU 96 = 6 of the 12 drawn training cars (a few minutes
 # per run) and 192 = all 12 validation cars; GPU 1280 = 80 real training cars and 320 = 20 of the 48 validation ones
@@ -490,7 +490,7 @@ plot_stage_features(DenseNetUNet(num_classes=1, weights=None), images[0], "rando
 # @title Which encoder you are looking at
 from unet_tutorial.course.reading import reading
 
-source_text = ("ImageNet's photos" if PRETRAINED else "other drawn cars (the STAND-IN: no ImageNet weights here)")
+source_text = "ImageNet's photos" if PRETRAINED else "other drawn cars (no ImageNet weights here)"
 reading(f"""
 The first figure is the {ENCODER_LABEL} encoder's, learned on {source_text}; the second a random one's (the
 starting weights of section 6's random-encoder run) on the same image. Compare them row by row with the questions
@@ -650,10 +650,25 @@ elif pretraining.clear:
                            + " (one run each: another seed moves the gap too)")
 else:
     pretraining_verdict = "neither a gain nor a loss from pretraining shows at the end of this run"
-head_start = (f"After the first epoch the {ENCODER_LABEL} run stood at "
-              f"{runs[PRETRAINED_RUN]['val_dice_per_image'][0]:.3f} and the random one at "
-              f"{random_run['val_dice_per_image'][0]:.3f}: one mean each, not paired image by image, so read the "
-              "head start, if any, from the curves, not as a measured gap.")
+# The head start: each run's first epoch is one mean (fit keeps no per-image scores), so the two cannot be paired.
+# The bar is section 7's: three standard errors of one epoch's mean, counted over cars (the larger of the two runs'
+# at the end), deliberately high for an unpaired gap between means that share their cars.
+first_pretrained, first_random = (run["val_dice_per_image"][0] for run in (runs[PRETRAINED_RUN], random_run))
+mean_noise = max(compare(name, val_scores[name], "zero", np.zeros_like(val_scores[name]), groups=val_cars,
+                         group_name="cars").standard_error for name in (PRETRAINED_RUN, "DenseNet, random encoder"))
+first_gap = first_pretrained - first_random
+if abs(first_gap) > 3 * mean_noise:
+    head_verdict = ("a head start beyond three times that error" if first_gap > 0 else
+                    "the pretrained run started behind, beyond three times that error")
+else:
+    head_verdict = "within three times that error, so no head start this measure can read"
+last_pretrained = runs[PRETRAINED_RUN]["val_dice_per_image"][-1]
+fell_text = (f" From there the {ENCODER_LABEL} run fell to {last_pretrained:.3f} by the last epoch: what "
+             f"{EPOCHS} epochs on {len(train_ids)} images did to a pretrained encoder here; section 7's frozen phase "
+             "shows what it gives untouched." if last_pretrained < first_pretrained - 3 * mean_noise else "")
+head_start = (f"After the first epoch the {ENCODER_LABEL} run stood at {first_pretrained:.3f} and the random one at "
+              f"{first_random:.3f}, {first_gap:+.3f} (one epoch's mean has a standard error of about "
+              f"{mean_noise:.3f}): {head_verdict}.{fell_text}")
 stand_in_note = ("" if PRETRAINED else " The STAND-IN learned on drawn cars much like these, far closer to them than "
                  "ImageNet's photos are to Carvana's (section 4): this says how pretraining works, not what ImageNet "
                  "is worth; on Colab this cell reads the ImageNet run.")
@@ -879,6 +894,19 @@ bn_gap = compare("BatchNorm frozen", arm_scores["BatchNorm frozen"], "BatchNorm 
 end_gap = compare("the frozen-then-unfrozen recipe", arm_scores["BatchNorm frozen"],
                   "training end to end from epoch 1", val_scores[end_to_end_name], groups=val_cars, group_name="cars")
 first_epoch = {name: phase["val_dice_per_image"][0] for name, phase in phases.items()}
+unfreeze_gap = compare("the model after unfreezing", arm_scores["BatchNorm frozen"], "the frozen phase alone",
+                       frozen_scores, groups=val_cars, group_name="cars")
+frozen_span = f"epoch{'s 1-' if FROZEN_EPOCHS > 1 else ' '}{FROZEN_EPOCHS}"
+if unfreeze_gap.clear and unfreeze_gap.leader == "the frozen phase alone":
+    unfreeze_text = (f"Unfreezing cost Dice here: with {len(train_ids)} training images, the encoder as pretrained "
+                     f"({'ImageNet' if PRETRAINED else 'the STAND-IN'}'s) served these cars better than what the "
+                     "unfrozen epochs made of it. With a small training set, keeping the encoder frozen (or "
+                     "unfreezing later, or at a lower rate) is a real choice: make it on validation cars and confirm "
+                     "it on new ones.")
+elif unfreeze_gap.clear:
+    unfreeze_text = "Unfreezing paid off: the encoder adapted to these cars beyond what its pretrained features gave."
+else:
+    unfreeze_text = "So this run cannot tell whether unfreezing helped."
 # The standard error of one epoch's mean Dice, counted over cars: compare's, against scores of zero everywhere
 epoch_noise = compare("the frozen phase", frozen_scores, "zero", np.zeros_like(frozen_scores), groups=val_cars,
                       group_name="cars").standard_error
@@ -949,6 +977,8 @@ reading(f"""
   ({noise_text}){dip_text}
 - **At the end**: {bn_gap.sentence()}. {end_text}
 - **Against training end to end**: {end_gap.sentence()}.
+- **Was unfreezing worth it?** The same model after its frozen phase alone ({frozen_span}) against the end of the
+  BatchNorm-frozen copy: {unfreeze_gap.sentence()}. {unfreeze_text}
 """)
 
 # %% [markdown]

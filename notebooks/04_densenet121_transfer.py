@@ -401,7 +401,7 @@ from unet_tutorial.utils import data_root
 STAND_IN_CONFIG = {}  # what the STAND-IN was pretrained on: stored with every run built on it, so a rerun must match
 if PRETRAINED:
     stand_in_encoder = None
-    print("The ImageNet weights are here: no STAND-IN is needed.")
+    print("The ImageNet weights are here: this cell has nothing to do.")
 else:
     source_root = make_carvana_like(data_root(writable=True) / f"carvana_source_{SOURCE_CARS}cars_"
                                     f"{SAMPLE_SIZE[0]}x{SAMPLE_SIZE[1]}_seed{SOURCE_SEED}",

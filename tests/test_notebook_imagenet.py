@@ -1,7 +1,7 @@
-"""Notebook 04 takes its ImageNet path end to end in smoke mode, with a RANDOM stand-in for the ImageNet weights.
+"""Notebook 04 takes its ImageNet path end to end in smoke mode, with a random file in place of the ImageNet weights.
 
 Nowhere else does that path run: CI has no network and no cached weights, so the notebook always takes its
-RANDOM branch there. torchvision checks a weights file's hash only when it downloads it; a file already in
+STAND-IN branch there. torchvision checks a weights file's hash only when it downloads it; a file already in
 ``$TORCH_HOME/hub/checkpoints`` is loaded as it is. So the state dict of a randomly initialised
 ``torchvision.models.densenet121()``, saved under the file name of ``DenseNet121_Weights.IMAGENET1K_V1``'s url in a
 temporary ``TORCH_HOME``, makes the notebook load "ImageNet" weights from the cache (smoke mode never downloads).
@@ -76,12 +76,12 @@ def test_notebook_04_takes_its_imagenet_path_with_cached_weights(tmp_path, monke
     assert f"Loaded the ImageNet weights DenseNet121_Weights.IMAGENET1K_V1 from {weights}" in text, text[:3000]
     assert "headline run: DenseNet, ImageNet encoder, frozen then unfrozen, BatchNorm frozen" in text
     assert "DenseNet, ImageNet encoder " in text  # its row in the comparison's table
-    assert "What ImageNet was worth**: the " in text  # read from the run, not "not measured"
-    assert "STAND-IN" not in text and "RANDOM stand-in" not in text
+    assert "What ImageNet's pretraining was worth**: The ImageNet encoder" in text  # the gap, read from the run
+    assert "STAND-IN" not in text, "no STAND-IN is pretrained when the ImageNet weights are there"
     assert "the ImageNet weights are NOT available" not in text
     assert "NOTICE" not in text, "the real-data branch: no notice about generated data"
     report = json.loads((tmp_path / "report" / "04_densenet121_transfer.json").read_text())
-    assert report["metric"] == "val_dice", report  # not val_dice_RANDOM_stand_in
+    assert report["metric"] == "val_dice", report  # not val_dice_STAND_IN
 
     # The checkpoints the notebook wrote name their model: the command line rebuilds it from the file alone.
     folders = sorted(p.name for p in runs.iterdir())

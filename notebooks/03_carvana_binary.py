@@ -853,8 +853,8 @@ reading(f"A model pixel covers {scale:.1f} x {scale:.1f} photo pixels here. In t
 
 # %% [markdown]
 # To see the staircase, we zoom into one typical validation image (the one with the median Dice), where the
-# enlarged labels get the most pixels wrong that the enlarged probabilities get right: a window picked to show the
-# mechanism, not a fair sample (the Dice above is the fair comparison, and the reading below counts both ways).
+# enlarged labels get the most pixels wrong that the enlarged probabilities get right along a slanted or curved
+# stretch of the outline: a window picked to show the mechanism, not a fair sample (the Dice above is the fair comparison, and the reading below counts both ways).
 
 # %%
 median = int(np.argsort(per_image)[len(per_image) // 2])  # a typical image: the one with the median Dice
@@ -865,13 +865,20 @@ height, width = full_mask.shape
 zoom_masks = enlarge(val_probs[median][None], (height, width))
 nearest, bilinear = zoom_masks["labels, nearest"][0, 0].bool(), zoom_masks["probabilities, bilinear"][0, 0]  # (H, W)
 # The zoom window: a fifth of the photo each way, where enlarging the labels loses the most pixels to enlarging
-# the probabilities. Windows that overlap by half tile the photo; avg_pool2d gives each one's share of such pixels
-# (labels wrong minus probabilities wrong), and we take the largest.
+# the probabilities along slanted or curved stretches of the true outline (along a straight level or upright edge
+# the labels can only be offset, with no steps to see). Windows that overlap by half tile the photo; avg_pool2d
+# gives each one's share of such pixels (labels wrong minus probabilities wrong), and we take the largest.
 zh, zw = max(2, height // 5), max(2, width // 5)
 truth_full = torch.from_numpy(full_mask).bool()  # (H, W)
 labels_wrong = (nearest != truth_full).float()  # (H, W) 1 where wrong
 probs_wrong = (bilinear != truth_full).float()
-share = F.avg_pool2d((labels_wrong - probs_wrong)[None, None], (zh, zw), stride=(zh // 2, zw // 2))[0, 0]
+reach = 2 * round(height / IMAGE_SIZE[0]) + 1  # about one model pixel either side, in photo pixels
+steps_x = F.pad((truth_full[:, 1:] != truth_full[:, :-1]).float(), (0, 1))[None, None]  # the outline, seen along x
+steps_y = F.pad((truth_full[1:] != truth_full[:-1]).float(), (0, 0, 0, 1))[None, None]  # ... and along y
+slanted = (F.max_pool2d(steps_x, reach, stride=1, padding=reach // 2)
+           * F.max_pool2d(steps_y, reach, stride=1, padding=reach // 2))[0, 0]  # (H, W) 1 where it turns both ways
+share = F.avg_pool2d(((labels_wrong - probs_wrong) * slanted)[None, None], (zh, zw),
+                     stride=(zh // 2, zw // 2))[0, 0]
 row, col = divmod(int(share.argmax()), share.shape[1])
 top, left = row * (zh // 2), col * (zw // 2)
 crop = (slice(top, top + zh), slice(left, left + zw))

@@ -437,18 +437,18 @@ def pretrained_densenet() -> DenseNetUNet:
 # %% [markdown]
 # ## 5. What the encoder sees (optional)
 #
-# One validation image through the encoder: one row per stage, with the eight channels of the largest mean
-# activation. Each row has half the resolution of the one above, from 1/2 of the image at stage 1 to 1/32 at
-# stage 5, so the last rows are coarse whatever the weights. Things to look for, row by row:
+# One validation image through the pretrained encoder (ImageNet's, or offline the STAND-IN), then through a random
+# one: one row per stage, with the eight channels of the largest mean activation. Each row has half the resolution
+# of the one above, from 1/2 of the image at stage 1 to 1/32 at stage 5, so the last rows are coarse whatever the
+# weights. Things to look for, row by row:
 # - down to which stage can you still make out the car's outline, its windows, the line where the ground starts?
 # - from which stage on are the maps blobs, and do they sit on the whole car or on a part of it?
 # - do some channels light up on the car and others on the background (a map that is dark where the car is)?
 #
 # A random encoder passes the image on too: random filters still respond where the image changes, so its first
-# stages can show sharp outlines. Structure in these maps is therefore not by itself a sign of learning; the
-# reading under the figure says which encoder you are looking at. Bands along the borders, if any, are the
-# padding up to a multiple of 32 (the cell prints it). The drawing code is plain matplotlib; what matters is the
-# picture.
+# stages can show sharp outlines. Structure in these maps is therefore not by itself a sign of learning: compare
+# the two figures, not one figure with your expectations. Bands along the borders, if any, are the padding up to a
+# multiple of 32 (the cell prints it). The drawing code is plain matplotlib; what matters is the picture.
 
 # %%
 import matplotlib.pyplot as plt
@@ -1059,8 +1059,8 @@ sit (a part of the body, the wheels, the shadow, the outline). {question}
 # > these questions are left open; only the real weights answer them. Open this notebook from its badge
 # > (the weights download by themselves), set `DOWNLOAD = True` for the real photos, run it, and ask:
 # > - section 6: does the ImageNet encoder score higher than the random one, beyond the noise counted over cars?
-# >   By more or by less on the real photos than on the drawn cars (two runs on Colab: with and without
-# >   `DOWNLOAD`; homework rather than lab time)?
+# >   By more or by less than the STAND-IN did offline, and on the real photos than on the drawn cars (two runs
+# >   on Colab: with and without `DOWNLOAD`; homework rather than lab time)?
 # > - the Dice curves: does the ImageNet run reach the random run's last Dice in fewer epochs?
 # > - section 5: at which stages do the ImageNet encoder's maps differ from the random one's?
 # > - section 7: does the drift of the encoder's BatchNorm statistics change the ImageNet model's Dice more or

@@ -669,9 +669,15 @@ fell_text = (f" From there the {ENCODER_LABEL} run fell to {last_pretrained:.3f}
 head_start = (f"After the first epoch the {ENCODER_LABEL} run stood at {first_pretrained:.3f} and the random one at "
               f"{first_random:.3f}, {first_gap:+.3f} (one epoch's mean has a standard error of about "
               f"{mean_noise:.3f}): {head_verdict}.{fell_text}")
-stand_in_note = ("" if PRETRAINED else " The STAND-IN learned on drawn cars much like these, far closer to them than "
-                 "ImageNet's photos are to Carvana's (section 4): this says how pretraining works, not what ImageNet "
-                 "is worth; on Colab this cell reads the ImageNet run.")
+if PRETRAINED:
+    stand_in_note = ""
+elif is_real:
+    stand_in_note = (" The STAND-IN learned on drawn cars and was scored here on real photos: transfer from drawings "
+                     "to photos, not what ImageNet is worth; on Colab this cell reads the ImageNet run.")
+else:
+    stand_in_note = (" The STAND-IN learned on drawn cars much like these, far closer to them than ImageNet's photos "
+                     "are to Carvana's (section 4): this says how pretraining works, not what ImageNet is worth; on "
+                     "Colab this cell reads the ImageNet run.")
 pretraining_text = (f"{cap(pretraining.sentence())}. The two DenseNets share architecture, learning rates and "
                     f"budget, so {pretraining_verdict}. {head_start}{stand_in_note}")
 by_loss = min(runs, key=lambda name: runs[name]["val_loss"][-1])
@@ -739,9 +745,9 @@ reading(f"""
 # gradient, so it skips them until they are unfrozen. Each phase gets its own one-cycle schedule.
 #
 # Without the ImageNet weights this runs on the STAND-IN encoder, whose stored statistics were measured on its
-# source cars as ImageNet's were on ImageNet's photos. Those cars come from the same drawing code as section 2's,
-# so the stand-in's statistics fit these cars better than ImageNet's would fit Carvana's: the drift below is the
-# smaller of the two cases.
+# source cars as ImageNet's were on ImageNet's photos. On the drawn cars of section 2 those source cars come from
+# the same drawing code, so its statistics fit them better than ImageNet's would fit Carvana's; on the real photos
+# they were measured on drawings. The reading below says which case your run is.
 
 # %%
 import itertools
@@ -788,7 +794,8 @@ from unet_tutorial.course.reading import compare, reading
 drift = compare("the frozen model", frozen_scores, "the drifted copy", drifted_scores, groups=val_cars,
                group_name="cars")
 stored = ("ImageNet's, measured on its photos" if PRETRAINED else
-          "the STAND-IN's, measured on its source cars, other drawn cars than these")
+          "the STAND-IN's, measured on its source cars, " + ("drawings, not photos" if is_real else
+                                                            "other drawn cars than these"))
 if drift.clear and drift.leader == "the frozen model":
     drift_text = ("The decoder had learned to read features normalised with the stored statistics "
                   f"({stored}); {DRIFT_BATCHES} batches of 4 pulled them towards these images' own, and the "
@@ -817,9 +824,11 @@ else:
                   + f": {harm}. The running statistics moved all the same, by up to {moved:.3f} (the stored ones "
                   f"were {stored}).")
 stand_in_text = ("" if PRETRAINED else
-                 " The STAND-IN's source cars come from the same drawing code as these, so the batches pull its "
-                 "statistics less far than they would pull ImageNet's, measured on other photos; on Colab this cell "
-                 "reads that case.")
+                 (" The STAND-IN's statistics come from drawings, and these are photos: a shift of its own, not "
+                  "ImageNet's; on Colab this cell reads the ImageNet case." if is_real else
+                  " The STAND-IN's source cars come from the same drawing code as these, so the batches pull its "
+                  "statistics less far than they would pull ImageNet's, measured on other photos; on Colab this "
+                  "cell reads that case."))
 reading(f"""
 Not one weight changed, and the mean validation Dice went from {frozen_scores.mean():.3f} to
 {drifted_scores.mean():.3f}. As a mean over cars, {drift.sentence()}. {drift_text}{stand_in_text} Training after a
@@ -957,8 +966,9 @@ elif bn_gap.clear:
 else:
     end_text = ("The practice rests on larger experiments than this one; to test it here, give the run more "
                 "validation cars or more epochs" + (", or a batch of 4 (the settings)" if BATCH_SIZE > 4 else "")
-                + ("." if PRETRAINED else ", and the ImageNet weights: the STAND-IN's statistics come from drawn cars "
-                   "much like these, so it tests little of the shift from ImageNet's photos."))
+                + ("." if PRETRAINED else ", and the ImageNet weights: the STAND-IN's statistics come from drawn "
+                   "cars, so it tests " + ("the shift from drawings to photos" if is_real else "little of the shift")
+                   + ", not the one from ImageNet's photos."))
 timed = {end_to_end_name: end_to_end["seconds"], **{f"the unfrozen phase, {name}": phase["seconds"]
                                                     for name, phase in phases.items()}}
 spread_name = max(timed, key=lambda name: max(timed[name]) / min(timed[name]))  # the least steady run

@@ -107,3 +107,12 @@ def test_a_gap_at_the_bar_is_printed_to_two_places_so_the_order_shows():
     assert close.near and "(close to it: another run can land on the other side)" in close.sentence()
     far = compare("A", [d + 0.1 for d in diffs], "B", [0.0] * 4)  # 5.4 standard errors: past 1.25 times the bar
     assert far.clear and not far.near and "close to it" not in far.sentence()
+
+
+def test_a_verdict_for_a_table_says_clear_within_or_close_in_a_few_words():
+    diffs = [0.1, 0.2, 0.3, 0.4]  # 3.9 standard errors against a bar of 3.2: clear, and within 1.25 times it
+    assert compare("A", diffs, "B", [0.0] * 4).verdict == "clear, close to the bar"
+    assert compare("A", [d + 0.1 for d in diffs], "B", [0.0] * 4).verdict == "clear"
+    assert compare("A", [0.1, -0.1, 0.1, -0.1], "B", [0.0] * 4).verdict == "within the noise"
+    one_car = compare("A", diffs, "B", [0.0] * 4, groups=["car"] * 4, group_name="cars")
+    assert one_car.verdict == "no noise estimate (one unit)"

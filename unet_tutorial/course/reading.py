@@ -69,6 +69,14 @@ class Gap:
         return NEAR[0] * self.bar < self.ratio < NEAR[1] * self.bar
 
     @property
+    def verdict(self) -> str:
+        """The reading in a few words, for a table: "clear" or "within the noise", "close to the bar" when near."""
+        if self.units < 2:
+            return "no noise estimate (one unit)"
+        word = "clear" if self.clear else "within the noise"
+        return f"{word}, close to the bar" if self.near else word
+
+    @property
     def leader(self) -> str:
         return self.name_a if self.difference >= 0 else self.name_b
 

@@ -155,6 +155,12 @@ def test_accumulator_binary_matches_the_functions():
     assert result["pixel_accuracy"] == pytest.approx(pixel_accuracy(cm))
     assert metrics.iou_per_class().shape == (1,)
     assert all(isinstance(v, float) for v in result.values())
+    each = metrics.dice_of_each_image()  # (6,), in the order the batches came
+    assert each.shape == (6,) and each.mean().item() == pytest.approx(result["dice_per_image"])
+    one_by_one = [dice_score(p[None], t[None]) for p, t in zip(preds, targets)]
+    assert each.tolist() == pytest.approx(one_by_one)
+    with pytest.raises(ValueError, match="binary only"):
+        SegmentationMetrics(num_classes=3).dice_of_each_image()
 
 
 def test_accumulator_binary_threshold_and_mask_without_channel():

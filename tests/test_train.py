@@ -3,6 +3,7 @@ truncated files, the NaN guard, and the GPU choices (precision, layout, cudnn.be
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -301,6 +302,8 @@ def test_fit_history_checkpoints_and_early_stopping(tmp_path):
     assert set(history) >= {"epoch", "train_loss", "val_loss", "val_dice_per_image", "val_iou", "lr", "seconds"}
     assert not [key for key in history if key.startswith("lr_")], "one parameter group: only 'lr'"
     assert history["epoch"] == [1, 2, 3] and all(len(v) == 3 for v in history.values())
+    each = history["val_dice_of_each_image"]  # every epoch's validation images, one Dice each, in order
+    assert all(np.mean(scores) == pytest.approx(mean) for scores, mean in zip(each, history["val_dice_per_image"]))
     assert history["lr"][0] > history["lr"][-1]  # cosine annealing
     last = read_checkpoint(tmp_path / "last.pt")
     assert last["epoch"] == 3 and last["config"] == {"model": "unet"} and last["history"] == history

@@ -207,8 +207,7 @@ class SegmentationMetrics:
     def reset(self) -> None:
         """Forget everything counted so far."""
         self.confusion: Tensor | None = None  # (2, 2) for binary, (C, C) otherwise
-        self.dice_sum: Tensor | None = None
-        self.images = 0
+        self.image_dice: list[Tensor] = []  # binary: each batch's (B,) Dice per image, on the logits' device
         self.bad: Tensor | None = None
 
     @torch.no_grad()
@@ -239,13 +238,11 @@ class SegmentationMetrics:
         confusion, bad = _count(preds, targets, max(self.num_classes, 2), self.ignore_index)
         if self.confusion is None:
             self.confusion, self.bad = confusion, bad
-            self.dice_sum = torch.zeros((), dtype=torch.float64, device=logits.device)
         else:
             self.confusion += confusion
             self.bad += bad
         if self.num_classes == 1:
-            self.dice_sum += _dice_per_image(preds, targets, self.ignore_index).sum()
-        self.images += preds.shape[0]
+            self.image_dice.append(_dice_per_image(preds, targets, self.ignore_index).double())
 
     def _checked_confusion(self) -> Tensor:
         if self.confusion is None:
@@ -266,13 +263,20 @@ class SegmentationMetrics:
         iou = iou_per_class(self._checked_confusion()).cpu()
         return iou[1:] if self.num_classes == 1 else iou
 
+    def dice_of_each_image(self) -> Tensor:
+        """Binary: each image's Dice so far, in the order the batches came, on the CPU. Shape (N,)."""
+        if self.num_classes != 1:
+            raise ValueError("SegmentationMetrics.dice_of_each_image: binary only (num_classes=1); use iou_per_class")
+        self._checked_confusion()
+        return torch.cat(self.image_dice).cpu()
+
     def compute(self) -> dict[str, float]:
         """Reduce the counts to plain floats (one host sync)."""
         confusion = self._checked_confusion()
         if self.num_classes == 1:
             foreground_iou = iou_per_class(confusion)[1].nan_to_num(1.0).item()  # NaN: both empty, a perfect 1
             return {
-                "dice_per_image": (self.dice_sum / self.images).item(),
+                "dice_per_image": torch.cat(self.image_dice).mean().item(),
                 "iou": foreground_iou,
                 "pixel_accuracy": pixel_accuracy(confusion),
             }

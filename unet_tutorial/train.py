@@ -237,7 +237,8 @@ def fit(
     Returns:
         history, a dict of lists: "epoch", "train_loss", "val_loss", "val_<metric>" for each metric, "lr" (the
         first parameter group's), "seconds" — what ``viz.plot_history`` draws; with several parameter groups
-        also "lr_<name>" for each (a group's "name" key, else its index), logged the same way.
+        also "lr_<name>" for each (a group's "name" key, else its index), logged the same way; with one class also
+        "val_dice_of_each_image", each epoch's list of every validation image's Dice, in the loader's order.
     Raises:
         NonFiniteLossError: training diverged; the message names the step and the last good checkpoint.
     """
@@ -296,16 +297,9 @@ def fit(
                 )
         except NonFiniteLossError as error:
             raise NonFiniteLossError(f"training stopped: {error}{kept()}") from None
-        val = evaluate(
-            model,
-            val_loader,
-            device,
-            num_classes=num_classes,
-            loss_fn=loss_fn,
-            ignore_index=ignore_index,
-            amp_dtype=amp_dtype,
-            progress=progress,
-        )
+        counts = SegmentationMetrics(num_classes, ignore_index=ignore_index)
+        val = evaluate(model, val_loader, device, num_classes=num_classes, loss_fn=loss_fn, metrics=counts,
+                       ignore_index=ignore_index, amp_dtype=amp_dtype, progress=progress)  # fmt: skip
         # A finite training loss can still leave NaN weights or inf BatchNorm statistics: never save those.
         broken = ([] if math.isfinite(val.get("loss", 0.0)) else ["the validation loss"]) + non_finite(
             unwrap(model).state_dict()
@@ -328,6 +322,8 @@ def fit(
         history["train_loss"].append(train["loss"])
         for name, value in val.items():
             history.setdefault(f"val_{name}", []).append(value)
+        if num_classes == 1:  # in the loader's order, so that two runs' epochs can be compared image by image
+            history.setdefault("val_dice_of_each_image", []).append(counts.dice_of_each_image().tolist())
         history["lr"].append(next(iter(lrs.values())))  # the first group's, which plot_history draws
         if len(lrs) > 1:
             for label, value in lrs.items():

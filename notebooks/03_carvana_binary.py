@@ -1034,6 +1034,7 @@ print(f"python -m unet_tutorial predict --checkpoint {RUN_DIR / 'best.pt'} --out
 # can differ in the fourth decimal where a pixel's probability sits at 0.5.)
 
 # %%
+from unet_tutorial.course.reading import findings_table
 from unet_tutorial.utils import report_metric
 
 report_metric("val_dice", val_metrics["dice_per_image"], "03_carvana_binary", data="real" if IS_REAL else "generated")
@@ -1058,32 +1059,16 @@ for question, name in (("the leak: unseen views of training cars - new cars (9)"
                        ("flip TTA - none (10)", "tta_gap")):
     if name in globals():
         findings[question] = globals()[name]
-print(f"\n{'question (section)':<56} {'gap':>8} {'± SE':>7} {'SEs':>5} {'bar':>5}  verdict")
-for question, finding in findings.items():
-    ratio = finding.ratio if finding.difference else 0.0  # no gap: no standard errors
-    print(f"{question:<56} {finding.difference:+8.4f} {finding.standard_error:7.4f} {ratio:5.1f} {finding.bar:5.1f}"
-          f"  {finding.verdict}")
+print()
+print(findings_table(findings))
 
 # %% tags=["reading"] jupyter={"source_hidden": true}
 # @title What your run showed
-from unet_tutorial.course.reading import reading
+from unet_tutorial.course.reading import findings_summary, reading
 
-
-def listed(questions: list[str]) -> str:
-    """The table's questions, without their section numbers, in one phrase."""
-    return "; ".join(question.rsplit(" (", 1)[0] for question in questions)
-
-
-beyond = [question for question, finding in findings.items() if finding.clear]
-within = [question for question, finding in findings.items() if not finding.clear]
-close = any(finding.near for finding in findings.values())
 box = ("The box below gives the same measurements, made once on the real photos: a lesson that holds on both is "
        "one to trust more." if not IS_REAL else "These are the real photos; the box below is one other run on them.")
-turn = ", and a gap close to its bar can land on the other side in another run" if close else ""
-reading(f"""
-**Beyond the noise in your run**: {listed(beyond) or "none of these gaps"}. **Within it**: {listed(within) or "none"}:
-your run cannot tell which way those go, whichever way they lean{turn}. {box}
-""")
+reading(f"{findings_summary(findings)} {box}")
 
 # %% [markdown]
 # On a CUDA device the settings cell switches to its `"gpu"` values (larger images, a wider U-Net, mixed

@@ -214,7 +214,8 @@ CONFIG = {"dataset": "carvana", "data": str(root), "real_data": is_real, "num_cl
           "image_size": list(IMAGE_SIZE), "train_images": len(train_ids), "val_images": len(val_ids),
           "mean": list(NORM["mean"]), "std": list(NORM["std"]), "batch_size": BATCH_SIZE, "seed": SEED,
           "loss": LOSS_WEIGHTS, "scheduler": "onecycle", "lr": LR, "lr_encoder": LR_ENCODER, "epochs": EPOCHS,
-          "frozen_epochs": FROZEN_EPOCHS}
+          "frozen_epochs": FROZEN_EPOCHS,
+          "dice_of_each_image": True}  # sections 6 and 7 pair epochs image by image: a run folder without them retrains
 
 
 def train_run(model: torch.nn.Module, optimizer: torch.optim.Optimizer, epochs: int, folder: str,
@@ -525,7 +526,7 @@ learning. A picture cannot say whether the learned features help; section 6's co
 # **The headline result, fixed before any training**: the recipe of section 7, the ImageNet encoder frozen for
 # `FROZEN_EPOCHS` epochs, then unfrozen with its BatchNorm kept frozen. Where the ImageNet weights are not
 # available, the same recipe runs on the STAND-IN encoder, and the headline's name says so. Every DenseNet is built
-# right after the same `set_seed`, so all three start from the same decoder weights, and 2 from the same encoder
+# right after the same `set_seed`, so all three DenseNets start from the same decoder weights, and 2 from the same encoder
 # weights the STAND-IN's pretraining started from. We do not report "the best of all runs on validation": the same
 # images would choose the run and score it, which flatters it.
 #
@@ -616,7 +617,12 @@ unet_run, dense_run = runs["U-Net from scratch"], runs["DenseNet, random encoder
 size_gap = compare("the random-encoder DenseNet", val_scores["DenseNet, random encoder"],
                    "the U-Net from scratch", val_scores["U-Net from scratch"], groups=val_cars, group_name="cars")
 params_ratio = dense_run["params"] / unet_run["params"]
-if min(dense_run["seconds"]) > max(unet_run["seconds"]):  # the times first: what the size cost, if anything
+busiest = max(runs, key=lambda name: max(runs[name]["seconds"]) / min(runs[name]["seconds"]))  # the least steady
+if max(runs[busiest]["seconds"]) > 2 * min(runs[busiest]["seconds"]):  # the times first: what the size cost, if any
+    time_text, cost = (f"but one run's epochs ({busiest}) took from {min(runs[busiest]['seconds']):.0f} to "
+                       f"{max(runs[busiest]['seconds']):.0f} s: the machine was busy, so these times compare nothing",
+                       "")
+elif min(dense_run["seconds"]) > max(unet_run["seconds"]):
     time_text, cost = "every DenseNet epoch took longer than every U-Net epoch", " (and more seconds per epoch)"
 elif min(unet_run["seconds"]) > max(dense_run["seconds"]):
     time_text, cost = "every DenseNet epoch was faster than every U-Net epoch", " (at fewer seconds per epoch)"
@@ -650,25 +656,25 @@ elif pretraining.clear:
                            + " (one run each: another seed moves the gap too)")
 else:
     pretraining_verdict = "neither a gain nor a loss from pretraining shows at the end of this run"
-# The head start: each run's first epoch is one mean (fit keeps no per-image scores), so the two cannot be paired.
-# The bar is section 7's: three standard errors of one epoch's mean, counted over cars (the larger of the two runs'
-# at the end), deliberately high for an unpaired gap between means that share their cars.
-first_pretrained, first_random = (run["val_dice_per_image"][0] for run in (runs[PRETRAINED_RUN], random_run))
-mean_noise = max(compare(name, val_scores[name], "zero", np.zeros_like(val_scores[name]), groups=val_cars,
-                         group_name="cars").standard_error for name in (PRETRAINED_RUN, "DenseNet, random encoder"))
-first_gap = first_pretrained - first_random
-if abs(first_gap) > 3 * mean_noise:
-    head_verdict = ("a head start beyond three times that error" if first_gap > 0 else
-                    "the pretrained run started behind, beyond three times that error")
+# The head start: both runs' first epoch, image by image (fit keeps each epoch's Dice of every validation image)
+first_pretrained, first_random = (np.array(run["val_dice_of_each_image"][0]) for run in (runs[PRETRAINED_RUN],
+                                                                                       random_run))
+head = compare(f"the {ENCODER_LABEL} run", first_pretrained, "the random one", first_random, groups=val_cars,
+               group_name="cars")
+if head.clear and head.leader == f"the {ENCODER_LABEL} run":
+    head_verdict = "a head start"
+elif head.clear:
+    head_verdict = "the pretrained run started behind"
 else:
-    head_verdict = "within three times that error, so no head start this measure can read"
-last_pretrained = runs[PRETRAINED_RUN]["val_dice_per_image"][-1]
-fell_text = (f" From there the {ENCODER_LABEL} run fell to {last_pretrained:.3f} by the last epoch: what "
-             f"{EPOCHS} epochs on {len(train_ids)} images did to a pretrained encoder here; section 7's frozen phase "
-             "shows what it gives untouched." if last_pretrained < first_pretrained - 3 * mean_noise else "")
-head_start = (f"After the first epoch the {ENCODER_LABEL} run stood at {first_pretrained:.3f} and the random one at "
-              f"{first_random:.3f}, {first_gap:+.3f} (one epoch's mean has a standard error of about "
-              f"{mean_noise:.3f}): {head_verdict}.{fell_text}")
+    head_verdict = "no head start this run can tell from noise"
+fall = compare("its first epoch", first_pretrained, "its last", val_scores[PRETRAINED_RUN], groups=val_cars,
+               group_name="cars")
+fell_text = (f" From there the {ENCODER_LABEL} run fell to {val_scores[PRETRAINED_RUN].mean():.3f} at the last "
+             f"epoch ({fall.sentence()}): what {EPOCHS} epochs on {len(train_ids)} images did to a pretrained encoder "
+             "here; section 7's frozen phase shows what it gives untouched."
+             if fall.clear and fall.leader == "its first epoch" else "")
+head_start = (f"After the first epoch the {ENCODER_LABEL} run stood at {first_pretrained.mean():.3f} and the random "
+              f"one at {first_random.mean():.3f}: {head.sentence()}, so {head_verdict}.{fell_text}")
 if PRETRAINED:
     stand_in_note = ""
 elif is_real:
@@ -746,8 +752,8 @@ reading(f"""
 #
 # Without the ImageNet weights this runs on the STAND-IN encoder, whose stored statistics were measured on its
 # source cars as ImageNet's were on ImageNet's photos. On the drawn cars of section 2 those source cars come from
-# the same drawing code, so its statistics fit them better than ImageNet's would fit Carvana's; on the real photos
-# they were measured on drawings. The reading below says which case your run is.
+# the same drawing code, so one would expect them to fit better than ImageNet's fit Carvana's (only a run with the
+# weights can check); on the real photos they were measured on drawings. The reading below says which case yours is.
 
 # %%
 import itertools
@@ -826,8 +832,8 @@ else:
 stand_in_text = ("" if PRETRAINED else
                  (" The STAND-IN's statistics come from drawings, and these are photos: a shift of its own, not "
                   "ImageNet's; on Colab this cell reads the ImageNet case." if is_real else
-                  " The STAND-IN's source cars come from the same drawing code as these, so the batches pull its "
-                  "statistics less far than they would pull ImageNet's, measured on other photos; on Colab this "
+                  " The STAND-IN's source cars come from the same drawing code as these, so one would expect the "
+                  "batches to pull its statistics less far than ImageNet's, measured on other photos; on Colab this "
                   "cell reads that case."))
 reading(f"""
 Not one weight changed, and the mean validation Dice went from {frozen_scores.mean():.3f} to
@@ -916,38 +922,28 @@ elif unfreeze_gap.clear:
     unfreeze_text = "Unfreezing paid off: the encoder adapted to these cars beyond what its pretrained features gave."
 else:
     unfreeze_text = "So this run cannot tell whether unfreezing helped."
-# The standard error of one epoch's mean Dice, counted over cars: compare's, against scores of zero everywhere
-epoch_noise = compare("the frozen phase", frozen_scores, "zero", np.zeros_like(frozen_scores), groups=val_cars,
-                      group_name="cars").standard_error
-n_cars = len(set(val_cars))
-start_gap = (round(first_epoch["BatchNorm trains"] - last_frozen, 3)
-             - round(first_epoch["BatchNorm frozen"] - last_frozen, 3))  # from the two moves, as the reading prints them
-if start_gap < -3 * epoch_noise:
+# Right after unfreezing: each copy's first unfrozen epoch, image by image, against the other and the frozen phase
+first_scores = {name: np.array(phase["val_dice_of_each_image"][0]) for name, phase in phases.items()}
+start = compare("BatchNorm frozen", first_scores["BatchNorm frozen"], "BatchNorm trains",
+                first_scores["BatchNorm trains"], groups=val_cars, group_name="cars")
+if start.clear and start.leader == "BatchNorm frozen":
     start_text = "the copy whose BatchNorm follows each batch started lower: the dip the practice warns about"
-elif start_gap > 3 * epoch_noise:
+elif start.clear:
     start_text = "the copy whose BatchNorm follows each batch started higher: no dip here"
 else:
-    start_text = (f"a start gap of {start_gap:+.3f}, which this measure cannot read either way: only each image "
-                  "scored after that epoch, compared in pairs as at the end, could")
-both_dipped = all(first_epoch[name] < last_frozen for name in phases)
-frozen_deeper = first_epoch["BatchNorm frozen"] < first_epoch["BatchNorm trains"]
+    start_text = "the two starts cannot be told apart"
+dips = {name: compare("the last frozen epoch", frozen_scores, name, first_scores[name], groups=val_cars,
+                      group_name="cars") for name in phases}  # a clear lead of the frozen epoch is a dip
+dipped = [name for name, dip in dips.items() if dip.clear and dip.leader == "the last frozen epoch"]
 dip_text = ""
-if both_dipped:  # the encoder starts to move under a decoder trained on it frozen, whichever way BatchNorm runs
-    dip_text = (" Both copies dipped, which may have two causes: once unfrozen, the encoder's features start to "
-                "move under a decoder trained on them frozen, and the unfrozen phase's own one-cycle schedule warms "
-                "the decoder's learning rate up again.")
-if both_dipped and frozen_deeper:
-    dip_text += (" The BatchNorm-frozen copy dipped further: its stored statistics were measured for the encoder's "
-                 "weights before unfreezing, and those weights now move, where the training copy's statistics "
-                 "follow them.")
-if np.isfinite(epoch_noise):
-    noise_text = (f"One epoch's mean Dice over these {len(frozen_scores)} images of {n_cars} cars has a standard "
-                  f"error of about {epoch_noise:.3f}, counted over cars. `fit` keeps only each epoch's mean, not "
-                  "each image's score, so the two starts cannot be paired image by image; three times that error "
-                  "is a deliberately high bar: a start gap beyond it is more than noise, a smaller one says nothing.")
-else:
-    noise_text = (f"These {len(frozen_scores)} images are all of one car, so the noise of an epoch's mean Dice "
-                  "cannot be measured: no difference between epochs is read as more than noise.")
+if len(dipped) == len(phases):  # the encoder starts to move under a decoder trained on it frozen, either way
+    dip_text = (" Both copies dipped below the last frozen epoch, beyond the noise, which may have two causes: once "
+                "unfrozen, the encoder's features start to move under a decoder trained on them frozen, and the "
+                "unfrozen phase's own one-cycle schedule warms the decoder's learning rate up again.")
+    if start.clear and start.leader == "BatchNorm trains":
+        dip_text += (" The BatchNorm-frozen copy dipped further: its stored statistics were measured for the "
+                     "encoder's weights before unfreezing, and those weights now move, where the training copy's "
+                     "statistics follow them.")
 if bn_gap.clear and bn_gap.leader == "BatchNorm frozen":
     end_text = (f"As the common practice predicts at a batch of {BATCH_SIZE}: the stored statistics served the "
                 "decoder better than each batch's own.")
@@ -983,8 +979,8 @@ reading(f"""
 - **Seconds per epoch** in the table: {time_text}. Section 9 times single steps, taken in turns: the fair test.
 - **Right after unfreezing** (the first epoch after the dotted line), the Dice moved by
   {first_epoch['BatchNorm trains'] - last_frozen:+.3f} with BatchNorm training and by
-  {first_epoch['BatchNorm frozen'] - last_frozen:+.3f} with it frozen, against the last frozen epoch: {start_text}.
-  ({noise_text}){dip_text}
+  {first_epoch['BatchNorm frozen'] - last_frozen:+.3f} with it frozen, against the last frozen epoch. Image by image,
+  {start.sentence()}: {start_text}.{dip_text}
 - **At the end**: {bn_gap.sentence()}. {end_text}
 - **Against training end to end**: {end_gap.sentence()}.
 - **Was unfreezing worth it?** The same model after its frozen phase alone ({frozen_span}) against the end of the
@@ -1043,13 +1039,17 @@ unfrozen_dice, unfrozen_loss = phases["BatchNorm frozen"]["val_dice_per_image"],
 best_epoch = FROZEN_EPOCHS + 1 + int(np.argmax(unfrozen_dice))  # counted over both phases, as in the figure
 holds = ("what `best.pt` in its run folder holds" if RUN_DIR is not None else
          "what `best.pt` would hold (smoke mode writes no checkpoints)")
-if best_epoch == EPOCHS:
-    best_text = (f"Its best epoch by validation Dice was the last, epoch {EPOCHS}: {holds} is the model reported.")
+if best_epoch == EPOCHS or round(max(unfrozen_dice), 4) == round(unfrozen_dice[-1], 4):
+    best_text = (f"Of its unfrozen epochs the last, epoch {EPOCHS}, scored highest (or tied, to four places): {holds} "
+                 "is the model reported, so no epoch was picked on these validation images.")
 else:
-    best_text = (f"Its best epoch by validation Dice was epoch {best_epoch} of the figure ({max(unfrozen_dice):.3f}), "
-                 f"{holds}. The number reported is the last epoch's: reporting epoch {best_epoch} instead would let "
-                 "these validation images pick the epoch they then score, which flatters it as picking the best of "
-                 "several runs would.")
+    best_text = (f"Of its unfrozen epochs the best by validation Dice was epoch {best_epoch} of the figure "
+                 f"({max(unfrozen_dice):.3f}), {holds}. The number reported is the last epoch's: reporting epoch "
+                 f"{best_epoch} instead would let these validation images pick the epoch they then score, which "
+                 "flatters it as picking the best of several runs would.")
+if frozen["val_dice_per_image"][-1] > max(unfrozen_dice):
+    best_text += (f" Its frozen phase scored higher still ({frozen['val_dice_per_image'][-1]:.3f}): section 7's 'Was "
+                  "unfreezing worth it?' reads that gap.")
 turned = (len(unfrozen_dice) > 1 and unfrozen_loss[-1] > unfrozen_loss[-2]
           and unfrozen_dice[-1] < unfrozen_dice[-2])
 turn_text = (f" In the last epoch its validation loss rose ({unfrozen_loss[-2]:.3f} to {unfrozen_loss[-1]:.3f}) "
@@ -1063,6 +1063,35 @@ runs by mean Dice. Against the best of the others, {headline_gap.sentence()}. {s
 Of the images shown, {val_ids[worst]} scored lowest ({val_scores[HEADLINE][worst]:.3f}): look at where its errors
 sit (a part of the body, the wheels, the shadow, the outline). {question}
 """)
+
+# %% [markdown]
+# ### What your run showed (core, with section 8)
+#
+# Every gap the readings above measured, in one table: each with its standard error over cars, its size in
+# standard errors (SEs), the bar it had to pass and the verdict. Compare your table with a neighbour's: the same
+# code on another machine or thread count can move a verdict, which is what "within the noise" means.
+
+# %%
+from unet_tutorial.course.reading import findings_summary, findings_table
+
+findings = {
+    f"{ENCODER_LABEL} - random encoder, after the first epoch (6)": head,
+    f"{ENCODER_LABEL} - random encoder, at the end (6)": pretraining,
+    "random-encoder DenseNet - U-Net from scratch (6)": size_gap,
+    "frozen model - its drifted copy (7)": drift,
+    "after unfreezing - the frozen phase alone (7)": unfreeze_gap,
+    "BatchNorm frozen - BatchNorm trains, first unfrozen epoch (7)": start,
+    "BatchNorm frozen - BatchNorm trains, at the end (7)": bn_gap,
+    "the recipe - the same encoder end to end (7)": end_gap,
+    "the headline - the best other run (8)": headline_gap,
+}
+print(findings_table(findings))
+
+# %% tags=["reading"] jupyter={"source_hidden": true}
+# @title What your run showed
+later = ("" if PRETRAINED else " Every row is about the STAND-IN; the box below lists what the ImageNet weights, on "
+         "Colab, would answer.")
+reading(f"{findings_summary(findings)}{later}")
 
 # %% [markdown]
 # > **What to check with the real ImageNet weights (on Colab).** Where the readings above read the STAND-IN,

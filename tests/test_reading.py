@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from unet_tutorial.course.reading import compare, noise_bar
+from unet_tutorial.course.reading import compare, findings_summary, findings_table, noise_bar
 
 
 def test_a_paired_gap_has_the_standard_error_of_the_differences():
@@ -116,3 +116,19 @@ def test_a_verdict_for_a_table_says_clear_within_or_close_in_a_few_words():
     assert compare("A", [0.1, -0.1, 0.1, -0.1], "B", [0.0] * 4).verdict == "within the noise"
     one_car = compare("A", diffs, "B", [0.0] * 4, groups=["car"] * 4, group_name="cars")
     assert one_car.verdict == "no noise estimate (one unit)"
+
+
+def test_a_table_of_findings_lines_up_each_gap_with_its_noise_bar_and_verdict():
+    diffs = [0.1, 0.2, 0.3, 0.4]
+    findings = {
+        "clear one (1)": compare("A", [d + 0.1 for d in diffs], "B", [0.0] * 4),
+        "noisy one (2)": compare("A", [0.1, -0.1, 0.1, -0.1], "B", [0.0] * 4),
+        "no gap (3)": compare("A", [0.5] * 4, "B", [0.5] * 4),
+    }
+    lines = findings_table(findings).splitlines()
+    assert lines[0].split() == ["question", "(section)", "gap", "±", "SE", "SEs", "bar", "verdict"]
+    assert lines[1].startswith("clear one (1)") and lines[1].endswith("clear") and "+0.3500" in lines[1]
+    assert lines[2].endswith("within the noise") and lines[3].split()[3:6] == ["+0.0000", "0.0000", "0.0"]
+    summary = findings_summary(findings)
+    assert summary.startswith("**Beyond the noise in your run**: clear one. **Within it**: noisy one; no gap:")
+    assert findings_summary({"clear one (1)": findings["clear one (1)"]}).endswith("**Within it**: none.")

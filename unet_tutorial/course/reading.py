@@ -130,6 +130,39 @@ _T975 = (
 # fmt: on
 
 
+def findings_table(findings: dict[str, Gap]) -> str:
+    """The gaps a run measured, one line each: the gap, its standard error, how many standard errors, the bar, the
+    verdict. ``findings`` maps each question (say "threshold 0.35 - 0.5 (10)") to its ``Gap``."""
+    width = max(len("question (section)"), *map(len, findings)) + 1
+    lines = [f"{'question (section)':<{width}} {'gap':>8} {'± SE':>7} {'SEs':>5} {'bar':>5}  verdict"]
+    for question, gap in findings.items():
+        ratio = gap.ratio if gap.difference else 0.0  # no gap: no standard errors, even when the noise is 0
+        lines.append(
+            f"{question:<{width}} {gap.difference:+8.4f} {gap.standard_error:7.4f} {ratio:5.1f} {gap.bar:5.1f}  "
+            f"{gap.verdict}"
+        )
+    return "\n".join(lines)
+
+
+def findings_summary(findings: dict[str, Gap]) -> str:
+    """Markdown: which of the questions (their section numbers dropped) this run answered beyond its noise."""
+
+    def listed(questions: list[str]) -> str:
+        return "; ".join(question.rsplit(" (", 1)[0] for question in questions)
+
+    beyond = [question for question, gap in findings.items() if gap.clear]
+    within = [question for question, gap in findings.items() if not gap.clear]
+    turn = (
+        ", and a gap close to its bar can land on the other side in another run"
+        if any(gap.near for gap in findings.values())
+        else ""
+    )
+    return (
+        f"**Beyond the noise in your run**: {listed(beyond) or 'none of these gaps'}. **Within it**: "
+        f"{listed(within) or 'none'}" + (f": your run cannot tell which way those go{turn}." if within else ".")
+    )
+
+
 def noise_bar(units: int) -> float:
     """The multiple of a standard error, measured over ``units`` independent units, that a gap must exceed.
 

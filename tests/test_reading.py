@@ -132,3 +132,4 @@ def test_a_table_of_findings_lines_up_each_gap_with_its_noise_bar_and_verdict():
     summary = findings_summary(findings)
     assert summary.startswith("**Beyond the noise in your run**: clear one. **Within it**: noisy one; no gap:")
     assert findings_summary({"clear one (1)": findings["clear one (1)"]}).endswith("**Within it**: none.")
+    assert findings_table({}).split() == ["question", "(section)", "gap", "±", "SE", "SEs", "bar", "verdict"]

@@ -133,7 +133,7 @@ _T975 = (
 def findings_table(findings: dict[str, Gap]) -> str:
     """The gaps a run measured, one line each: the gap, its standard error, how many standard errors, the bar, the
     verdict. ``findings`` maps each question (say "threshold 0.35 - 0.5 (10)") to its ``Gap``."""
-    width = max(len("question (section)"), *map(len, findings)) + 1
+    width = max([len("question (section)"), *map(len, findings)]) + 1  # an empty table is its header
     lines = [f"{'question (section)':<{width}} {'gap':>8} {'± SE':>7} {'SEs':>5} {'bar':>5}  verdict"]
     for question, gap in findings.items():
         ratio = gap.ratio if gap.difference else 0.0  # no gap: no standard errors, even when the noise is 0

@@ -148,18 +148,21 @@ def findings_summary(findings: dict[str, Gap]) -> str:
     """Markdown: which of the questions (their section numbers dropped) this run answered beyond its noise."""
 
     def listed(questions: list[str]) -> str:
-        return "; ".join(question.rsplit(" (", 1)[0] for question in questions)
+        return "; ".join(
+            question.rsplit(" (", 1)[0] + (" (close to the bar)" if findings[question].near else "")
+            for question in questions
+        )
 
     beyond = [question for question, gap in findings.items() if gap.clear]
     within = [question for question, gap in findings.items() if not gap.clear]
-    turn = (
-        ", and a gap close to its bar can land on the other side in another run"
+    close = (
+        " A gap close to its bar can land on the other side in another run."
         if any(gap.near for gap in findings.values())
         else ""
     )
     return (
         f"**Beyond the noise in your run**: {listed(beyond) or 'none of these gaps'}. **Within it**: "
-        f"{listed(within) or 'none'}" + (f": your run cannot tell which way those go{turn}." if within else ".")
+        f"{listed(within) or 'none'}" + (": your run cannot tell which way those go." if within else ".") + close
     )
 
 

@@ -81,7 +81,10 @@ ON_GPU = DEVICE.type == "cuda"
 DOWNLOAD = False  # True: fetch the real data from Kaggle (or unpack it from Drive) in section 2's download cell;
 # on Colab set it to True: the ImageNet-vs-random comparison is meant for the real photos
 CACHE_ON_DRIVE = False  # Colab: the Kaggle archives and the run folders on your Google Drive, as in notebook 03
-SEED = 0
+SEED = 0  # the drawn cars, the split by car and the STAND-IN's source cars
+# The starting weights and the batches of every run: change it alone (to your student number, say) to see
+# training's own noise on the same data; section 8's table shows which verdicts move
+TRAIN_SEED = SEED
 # Fraction of cars held out: on a CPU (or on the drawn cars) half, 12 of 24 (of which VAL_IMAGES takes all), since
 # these runs train on 6 to 8 cars only and every validation car narrows the noise of the comparisons (section 6);
 # on a GPU with the real photos 15 %, 48 of the 318 cars
@@ -213,6 +216,7 @@ loss_fn = ComboLoss(LOSS_WEIGHTS)
 CONFIG = {"dataset": "carvana", "data": str(root), "real_data": is_real, "num_classes": 1,
           "image_size": list(IMAGE_SIZE), "train_images": len(train_ids), "val_images": len(val_ids),
           "mean": list(NORM["mean"]), "std": list(NORM["std"]), "batch_size": BATCH_SIZE, "seed": SEED,
+          "train_seed": TRAIN_SEED,
           "loss": LOSS_WEIGHTS, "scheduler": "onecycle", "lr": LR, "lr_encoder": LR_ENCODER, "epochs": EPOCHS,
           "frozen_epochs": FROZEN_EPOCHS,
           "dice_of_each_image": True}  # sections 6 and 7 pair epochs image by image: a run folder without them retrains
@@ -412,7 +416,7 @@ else:
                                      batch_size=BATCH_SIZE, **NORM, num_workers=NUM_WORKERS, pin_memory=ON_GPU)
     STAND_IN_CONFIG = {"stand_in_source": {"cars": SOURCE_CARS, "size": list(SAMPLE_SIZE), "seed": SOURCE_SEED,
                                            "epochs": SOURCE_EPOCHS}}
-    set_seed(SEED)
+    set_seed(TRAIN_SEED)
     source_model = DenseNetUNet(num_classes=1, weights=None)
     source_run = train_run(source_model, torch.optim.AdamW(source_model.parameters(), lr=LR), SOURCE_EPOCHS,
                            "stand_in_source", {"model": "densenet_unet", "data": str(source_root),
@@ -484,7 +488,7 @@ print(f"image {tuple(images.shape[-2:])} (H, W), padded to {padded_size} for the
       + ("" if padded_size == tuple(images.shape[-2:]) else ": the padding shows as bands along the borders"))
 plot_stage_features(pretrained_densenet(), images[0], "ImageNet encoder" if PRETRAINED else
                     "STAND-IN encoder (pretrained on other drawn cars: no ImageNet weights here)")
-set_seed(SEED)  # the starting weights of section 6's random-encoder run: the contrast is the lesson
+set_seed(TRAIN_SEED)  # the starting weights of section 6's random-encoder run: the contrast is the lesson
 plot_stage_features(DenseNetUNet(num_classes=1, weights=None), images[0], "random encoder, for comparison")
 
 # %% tags=["reading"] jupyter={"source_hidden": true}
@@ -538,7 +542,7 @@ learning. A picture cannot say whether the learned features help; section 6's co
 # images: it says how far the gap could move had other cars been held out, and with few cars it is large, and
 # itself uncertain. So the bar is Student's *t* for that many cars, as in notebook 03's section 8: 2.2 standard
 # errors for 12 cars, 2.4 for 8, 3.2 for 4, about 2 from 30 on; each reading names the bar it used. It leaves
-# something out too: each arm is one training run, and another `SEED` (other starting weights, other batches),
+# something out too: each arm is one training run, and another `TRAIN_SEED` (other starting weights, other batches),
 # or even the same seed on another machine or number of CPU threads, moves the gap as well. A gap called clear is
 # beyond the noise of which cars were scored, in this one run; it is not yet a rule. The readings below say what
 # *your* run shows.
@@ -554,7 +558,7 @@ from unet_tutorial.model import UNet
 
 runs: dict[str, dict] = {}  # run name -> history and measurements
 models: dict[str, torch.nn.Module] = {}  # run name -> the trained model
-set_seed(SEED)
+set_seed(TRAIN_SEED)
 models["U-Net from scratch"] = scratch = UNet(num_classes=1, base_channels=UNET_BASE_CHANNELS)
 runs["U-Net from scratch"] = train_run(scratch, torch.optim.AdamW(scratch.parameters(), lr=LR_UNET), EPOCHS,
                                        "unet_scratch",
@@ -562,7 +566,7 @@ runs["U-Net from scratch"] = train_run(scratch, torch.optim.AdamW(scratch.parame
                                         "model_kwargs": {"num_classes": 1, "base_channels": UNET_BASE_CHANNELS}})
 
 # %%
-set_seed(SEED)
+set_seed(TRAIN_SEED)
 models["DenseNet, random encoder"] = random_dn = DenseNetUNet(num_classes=1, weights=None)
 optimizer = torch.optim.AdamW(random_dn.param_groups(lr_encoder=LR_ENCODER, lr_decoder=LR))
 print({group["name"]: group["lr"] for group in optimizer.param_groups})  # the two groups and their learning rates
@@ -572,7 +576,7 @@ runs["DenseNet, random encoder"] = train_run(random_dn, optimizer, EPOCHS, "dens
 
 # %%
 PRETRAINED_RUN = f"DenseNet, {ENCODER_LABEL} encoder"
-set_seed(SEED)
+set_seed(TRAIN_SEED)
 models[PRETRAINED_RUN] = pretrained_dn = pretrained_densenet()
 optimizer = torch.optim.AdamW(pretrained_dn.param_groups(lr_encoder=LR_ENCODER, lr_decoder=LR))
 runs[PRETRAINED_RUN] = train_run(pretrained_dn, optimizer, EPOCHS, f"densenet_{ENCODER_LABEL.lower()}",
@@ -642,7 +646,7 @@ else:
 size_caveat = ("It is not a pure test of size: the two differ in architecture and in learning rates too (the "
                f"U-Net at notebook 03's `LR_UNET`, {LR_UNET:g}; the DenseNet's decoder at `LR`, {LR:g}, its random "
                f"encoder at `LR_ENCODER`, {LR_ENCODER:g}, so that encoder moves little per step), and one training "
-               "run each: another `SEED`, or the same seed on another machine or number of threads, moves the gap.")
+               "run each: another `TRAIN_SEED`, or the same seed on another machine or number of threads, moves the gap.")
 pretrained_name, random_run = f"the {ENCODER_LABEL} encoder", runs["DenseNet, random encoder"]
 pretraining = compare(pretrained_name, val_scores[PRETRAINED_RUN], "the random encoder",
                       val_scores["DenseNet, random encoder"], groups=val_cars, group_name="cars")
@@ -758,7 +762,7 @@ reading(f"""
 # %%
 import itertools
 
-set_seed(SEED)
+set_seed(TRAIN_SEED)
 staged = pretrained_densenet()  # the encoder of section 6's third run, the same decoder start
 staged_config = {"model": "densenet_unet", **STAND_IN_CONFIG,
                  "model_kwargs": {"num_classes": 1, "weights": WEIGHTS if PRETRAINED else None}}
@@ -849,11 +853,11 @@ optimizer_bn = torch.optim.AdamW(staged_bn.param_groups(lr_encoder=LR_ENCODER, l
 optimizer_bn.load_state_dict(optimizer.state_dict())
 staged.unfreeze_encoder()  # BatchNorm trains: each batch's statistics, and running ones that move
 staged_bn.unfreeze_encoder(train_batchnorm=False)  # BatchNorm keeps the running statistics it has
-set_seed(SEED + 1)  # the same batches for both
+set_seed(TRAIN_SEED + 1)  # the same batches for both
 phases = {"BatchNorm trains": train_run(staged, optimizer, EPOCHS - FROZEN_EPOCHS,
                                         f"staged_{ENCODER_LABEL.lower()}_unfrozen",
                                         {**staged_config, "phase": "unfrozen, BatchNorm trains"})}
-set_seed(SEED + 1)
+set_seed(TRAIN_SEED + 1)
 phases["BatchNorm frozen"] = train_run(staged_bn, optimizer_bn, EPOCHS - FROZEN_EPOCHS,
                                        f"staged_{ENCODER_LABEL.lower()}_unfrozen_bn_frozen",
                                        {**staged_config, "phase": "unfrozen, BatchNorm frozen"})
@@ -930,8 +934,11 @@ if start.clear and start.leader == "BatchNorm frozen":
     start_text = "the copy whose BatchNorm follows each batch started lower: the dip the practice warns about"
 elif start.clear:
     start_text = "the copy whose BatchNorm follows each batch started higher: no dip here"
+if start.clear and not drift.clear:  # the forward-only test above found no harm, the trained copies differ
+    start_text += (". The drift test above moved only the statistics; here the weights trained too, on features "
+                   "normalised by each batch, which is a different test")
 else:
-    start_text = "the two starts cannot be told apart"
+    start_text = "no dip this run can see"
 dips = {name: compare("the last frozen epoch", frozen_scores, name, first_scores[name], groups=val_cars,
                       group_name="cars") for name in phases}  # a clear lead of the frozen epoch is a dip
 dipped = [name for name, dip in dips.items() if dip.clear and dip.leader == "the last frozen epoch"]
@@ -951,10 +958,10 @@ elif bn_gap.clear:
     if BATCH_SIZE >= 16:  # section 7: the practice is for batches below about 16
         why = (f"At a batch of {BATCH_SIZE} each batch's statistics are fairly steady, so training them costs "
                "little, and following the data can win when the images are unlike ImageNet's photos"
-               + ("." if is_real else " (these are drawn cars).") + " Or it is chance in one run: try another `SEED`.")
+               + ("." if is_real else " (these are drawn cars).") + " Or it is chance in one run: try another `TRAIN_SEED`.")
     else:
         why = (f"At a batch of {BATCH_SIZE} each batch's statistics are noisy, the case the practice is made for, "
-               "so suspect chance in one run first (try another `SEED`), then the images: the stored statistics "
+               "so suspect chance in one run first (try another `TRAIN_SEED`), then the images: the stored statistics "
                + ("are ImageNet's, and " + ("these photos" if is_real else "drawn cars") + " may be unlike its photos."
                   if PRETRAINED else "are the STAND-IN's source cars', and training moved the weights they were "
                   "measured for."))
@@ -963,8 +970,9 @@ else:
     end_text = ("The practice rests on larger experiments than this one; to test it here, give the run more "
                 "validation cars or more epochs" + (", or a batch of 4 (the settings)" if BATCH_SIZE > 4 else "")
                 + ("." if PRETRAINED else ", and the ImageNet weights: the STAND-IN's statistics come from drawn "
-                   "cars, so it tests " + ("the shift from drawings to photos" if is_real else "little of the shift")
-                   + ", not the one from ImageNet's photos."))
+                   "cars, so this tests " + ("the step from drawings to photos" if is_real else
+                                             "statistics from cars much like these")
+                   + ", not the step from ImageNet's photos to cars."))
 timed = {end_to_end_name: end_to_end["seconds"], **{f"the unfrozen phase, {name}": phase["seconds"]
                                                     for name, phase in phases.items()}}
 spread_name = max(timed, key=lambda name: max(timed[name]) / min(timed[name]))  # the least steady run
@@ -973,7 +981,7 @@ if slowest > 2 * fastest:
     time_text = (f"one run's epochs ({spread_name}) took from {fastest:.0f} to {slowest:.0f} s: the machine was busy, "
                  "so the table's epoch times compare nothing here")
 else:
-    time_text = (f"the least steady run's epochs ({spread_name}) took from {fastest:.0f} to {slowest:.0f} s, and "
+    time_text = (f"the least steady run's epochs ({spread_name}) took from {fastest:.1f} to {slowest:.1f} s, and "
                  "two or three epochs per run are too few to compare runs by")
 reading(f"""
 - **Seconds per epoch** in the table: {time_text}. Section 9 times single steps, taken in turns: the fair test.
@@ -1039,9 +1047,13 @@ unfrozen_dice, unfrozen_loss = phases["BatchNorm frozen"]["val_dice_per_image"],
 best_epoch = FROZEN_EPOCHS + 1 + int(np.argmax(unfrozen_dice))  # counted over both phases, as in the figure
 holds = ("what `best.pt` in its run folder holds" if RUN_DIR is not None else
          "what `best.pt` would hold (smoke mode writes no checkpoints)")
-if best_epoch == EPOCHS or round(max(unfrozen_dice), 4) == round(unfrozen_dice[-1], 4):
-    best_text = (f"Of its unfrozen epochs the last, epoch {EPOCHS}, scored highest (or tied, to four places): {holds} "
-                 "is the model reported, so no epoch was picked on these validation images.")
+if best_epoch == EPOCHS:
+    best_text = (f"Of its unfrozen epochs the last, epoch {EPOCHS}, scored highest: {holds} is the model reported, "
+                 "so no epoch was picked on these validation images.")
+elif round(max(unfrozen_dice), 4) == round(unfrozen_dice[-1], 4):
+    best_text = (f"Its last epoch, reported, ties its best, epoch {best_epoch} of the figure, to four places "
+                 f"({max(unfrozen_dice):.4f}); {holds} is epoch {best_epoch}, the first of them (`fit` keeps a new "
+                 "best only when it is strictly higher), a different model with the same score.")
 else:
     best_text = (f"Of its unfrozen epochs the best by validation Dice was epoch {best_epoch} of the figure "
                  f"({max(unfrozen_dice):.3f}), {holds}. The number reported is the last epoch's: reporting epoch "
@@ -1065,35 +1077,6 @@ sit (a part of the body, the wheels, the shadow, the outline). {question}
 """)
 
 # %% [markdown]
-# ### What your run showed (core, with section 8)
-#
-# Every gap the readings above measured, in one table: each with its standard error over cars, its size in
-# standard errors (SEs), the bar it had to pass and the verdict. Compare your table with a neighbour's: the same
-# code on another machine or thread count can move a verdict, which is what "within the noise" means.
-
-# %%
-from unet_tutorial.course.reading import findings_summary, findings_table
-
-findings = {
-    f"{ENCODER_LABEL} - random encoder, after the first epoch (6)": head,
-    f"{ENCODER_LABEL} - random encoder, at the end (6)": pretraining,
-    "random-encoder DenseNet - U-Net from scratch (6)": size_gap,
-    "frozen model - its drifted copy (7)": drift,
-    "after unfreezing - the frozen phase alone (7)": unfreeze_gap,
-    "BatchNorm frozen - BatchNorm trains, first unfrozen epoch (7)": start,
-    "BatchNorm frozen - BatchNorm trains, at the end (7)": bn_gap,
-    "the recipe - the same encoder end to end (7)": end_gap,
-    "the headline - the best other run (8)": headline_gap,
-}
-print(findings_table(findings))
-
-# %% tags=["reading"] jupyter={"source_hidden": true}
-# @title What your run showed
-later = ("" if PRETRAINED else " Every row is about the STAND-IN; the box below lists what the ImageNet weights, on "
-         "Colab, would answer.")
-reading(f"{findings_summary(findings)}{later}")
-
-# %% [markdown]
 # > **What to check with the real ImageNet weights (on Colab).** Where the readings above read the STAND-IN,
 # > these questions are left open; only the real weights answer them. Open this notebook from its badge
 # > (the weights download by themselves), set `DOWNLOAD = True` for the real photos, run it, and ask:
@@ -1105,7 +1088,7 @@ reading(f"{findings_summary(findings)}{later}")
 # > - section 7: does the drift of the encoder's BatchNorm statistics change the ImageNet model's Dice more or
 # >   less than it changed the STAND-IN's, beyond the noise, and does keeping BatchNorm frozen beat letting it train?
 # > - section 8: where does the headline rank now, and do the worst car's errors sit in the same places?
-# > - with another `SEED`: which of these answers stay the same?
+# > - with another `TRAIN_SEED`: which of these answers stay the same?
 
 # %% [markdown]
 # ## 9. What freezing saves: the time of a training step (core, ~5 min)
@@ -1187,7 +1170,7 @@ more than they vary from one epoch to the next.
 # 1. write `running_mean_drift(model, batches)`: it puts the model in train mode as `fit` does, runs each batch of
 #    images (a list of (B, 3, H, W) tensors) through it under `torch.no_grad()`, and returns the largest absolute
 #    change of any `running_mean` of the encoder's BatchNorm layers (`model.encoder_batchnorms()` lists them).
-#    Build a fresh model called `trial` on `DEVICE` with the encoder of section 7 (`set_seed(SEED)`, then
+#    Build a fresh model called `trial` on `DEVICE` with the encoder of section 7 (`set_seed(TRAIN_SEED)`, then
 #    `pretrained_densenet()` from section 4: ImageNet's encoder, or offline the STAND-IN's), freeze its encoder
 #    with `requires_grad_(False)` only, and measure `drift_grad_only` on three training batches, before any fix
 #    (it must come out above 0);
@@ -1239,7 +1222,7 @@ def keep_encoder_statistics(module: DenseNetUNet, inputs: tuple) -> None:
 
 
 batches = [images for images, _ in itertools.islice(train_loader, 3)]  # three training batches
-set_seed(SEED)  # the encoder weights of section 7's model
+set_seed(TRAIN_SEED)  # the encoder weights of section 7's model
 trial = pretrained_densenet().to(DEVICE)
 trial.encoder.requires_grad_(False)
 drift_grad_only = running_mean_drift(trial, batches)
@@ -1295,6 +1278,55 @@ check_densenet_stage_channels(densenet_stage_channels)
 
 # %% [markdown]
 # ## Summary (core, ~5 min)
+#
+# ### What your run showed
+#
+# Every gap the readings above measured, in one table: each with its standard error over cars, its size in
+# standard errors (SEs), the bar it had to pass and the verdict. Then what held, what this run could not decide,
+# and how to find out which verdicts are training's own noise.
+
+# %%
+from unet_tutorial.course.reading import findings_summary, findings_table
+
+findings = {
+    f"{ENCODER_LABEL} - random encoder, after the first epoch (6)": head,
+    f"{ENCODER_LABEL} - random encoder, at the end (6)": pretraining,
+    "random-encoder DenseNet - U-Net from scratch (6)": size_gap,
+    "frozen model - its drifted copy (7)": drift,
+    "after unfreezing - the frozen phase alone (7)": unfreeze_gap,
+    "BatchNorm frozen - BatchNorm trains, first unfrozen epoch (7)": start,
+    "BatchNorm frozen - BatchNorm trains, at the end (7)": bn_gap,
+    "the recipe - the same encoder end to end (7)": end_gap,
+    "the headline - the best other run (8)": headline_gap,
+}
+print(findings_table(findings))
+
+# %% tags=["reading"] jupyter={"source_hidden": true}
+# @title What to take away from your run
+held = [f"BatchNorm layers in train mode moved their running statistics (by up to {moved:.3f}) with no weight "
+        "trained (section 7; exercise 1 shows `requires_grad_(False)` does not stop it)"]
+if freeze_order == "faster":
+    held.append(f"a frozen training step cost {frozen_step / trains_step:.0%} of an unfrozen one, every step "
+                "faster (section 9)")
+if head.clear and head.leader == f"the {ENCODER_LABEL} run":
+    held.append(f"the {ENCODER_LABEL} encoder started ahead of the random one after the first epoch, by "
+                f"{head.ratio:.1f} standard errors (section 6)")
+stand_in_rows = ("" if PRETRAINED else " Every row is about the STAND-IN; the box after section 8 lists what the "
+                 "ImageNet weights, on Colab, would answer.")
+reading(f"""
+**What held in your run**: {"; ".join(held)}.
+
+{findings_summary(findings)} Each arm is one training run of {EPOCHS} epochs on {len(train_ids)} images, scored on
+{len(set(val_cars))} cars, and {len(findings)} questions were read at a 95 % bar each, so one of them may clear by
+chance.{stand_in_rows}
+
+**To see which verdicts are training's own noise**: set `TRAIN_SEED` to another number in the settings and run
+the notebook again. The cars and the split stay (they follow `SEED`); only the starting weights and the batches
+change. A verdict that survives a few seeds is one to believe; in a class, give every student their own.
+""")
+
+# %% [markdown]
+# ### What this notebook taught
 # - **Transfer learning** reuses an ImageNet classifier's convolutional layers as a U-Net encoder; only the decoder
 #   starts from scratch. The images must be normalised as the weights expect (`normalization("imagenet")`).
 # - **DenseNet**: inside a dense block every layer reads the concatenation of all earlier outputs and adds

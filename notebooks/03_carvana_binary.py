@@ -507,10 +507,12 @@ else:
     kind = "missed" if missed >= 2 / 3 else "invented" if missed <= 1 / 3 else "mixed"
     if on_outline >= 0.5 and kind == "missed":
         where = ("most of their error lies near the outline and is car missed: the model draws the car a little too "
-                 "thin there, or misses parts a few pixels wide, which a threshold below 0.5 would widen (section 10)")
+                 "thin there, or misses parts a few pixels wide; a lower threshold would widen it (section 10 measures "
+                 "whether that pays over all the images, not only these four)")
     elif on_outline >= 0.5 and kind == "invented":
         where = ("most of their error lies near the outline and is background taken for car: a halo, the car drawn "
-                 "a little too fat, which a threshold above 0.5 would trim (section 10)")
+                 "a little too fat; a higher threshold would trim it (section 10 measures whether that pays over all the "
+                 "images, not only these four)")
     elif on_outline >= 0.5:
         where = ("most of their error lies near the outline, missed and invented alike: the model draws the car's "
                  "edge a little off in both directions, which no single threshold fixes; a finer resolution "
@@ -1056,7 +1058,7 @@ if best["epoch"] == len(history["val_dice_per_image"]):
     print("the headline's epoch is the last: no epoch was picked on the validation cars")
 else:
     print(f"the last epoch's validation Dice:           {history['val_dice_per_image'][-1]:.4f} (the headline's "
-          f"epoch {best['epoch']} was picked on these same cars, which flatters it by up to the difference, as a "
+          f"epoch {best['epoch']} was picked on these same cars, which flatters it by roughly the difference, as a "
           "threshold picked on them would: section 10)")
 if "leak_metrics" in globals() and leak_metrics is not None:  # section 9 (optional) ran
     print(f"what a split by image would have reported:  {leak_metrics['dice_per_image']:.4f} (section 9 reads "

@@ -388,7 +388,7 @@ ENCODER_LABEL = "ImageNet" if PRETRAINED else "STAND-IN"  # the pretrained encod
 # every question this notebook asks of a pretrained encoder would go unanswered. Instead we pretrain one, the way
 # ImageNet's was made, only smaller: train a whole model on a labelled **source** set, keep its encoder, drop the
 # rest. The source is `SOURCE_CARS` drawn cars of another seed (`SOURCE_SEED`: none of them is in section 2's
-# split), segmented for `SOURCE_EPOCHS` epochs by a `DenseNetUNet` that starts from random weights (both parts at
+# split; a few of them are held out to score the source task), segmented for `SOURCE_EPOCHS` epochs by a `DenseNetUNet` that starts from random weights (both parts at
 # `LR`: nothing is pretrained yet to protect). Its encoder, weights and BatchNorm statistics, is the **STAND-IN**.
 #
 # Read what it buys with care. Its source is far closer to section 2's cars than ImageNet's photos are to
@@ -652,12 +652,12 @@ pretraining = compare(pretrained_name, val_scores[PRETRAINED_RUN], "the random e
                       val_scores["DenseNet, random encoder"], groups=val_cars, group_name="cars")
 source_words = "ImageNet's photos" if PRETRAINED else "other drawn cars"
 if pretraining.clear and pretraining.leader == pretrained_name:
-    pretraining_verdict = (f"pretraining on {source_words} paid off on this data and budget, beyond the noise of "
-                           "which cars were scored (one run each: another seed moves the gap too)")
+    pretraining_verdict = (f"pretraining on {source_words} paid off in this run, beyond the noise of which cars "
+                           "were scored; one run each, so another `TRAIN_SEED` can move the gap too")
 elif pretraining.clear:
-    pretraining_verdict = (f"pretraining on {source_words} did not pay off on this data and budget: features "
-                           "learned there need not suit " + ("these photos" if is_real else "drawn cars")
-                           + " (one run each: another seed moves the gap too)")
+    pretraining_verdict = (f"pretraining on {source_words} did not pay off in this run: features learned there "
+                           "need not suit " + ("these photos" if is_real else "drawn cars")
+                           + "; one run each, so another `TRAIN_SEED` can move the gap too")
 else:
     pretraining_verdict = "neither a gain nor a loss from pretraining shows at the end of this run"
 # The head start: both runs' first epoch, image by image (fit keeps each epoch's Dice of every validation image)
@@ -673,10 +673,13 @@ else:
     head_verdict = "no head start this run can tell from noise"
 fall = compare("its first epoch", first_pretrained, "its last", val_scores[PRETRAINED_RUN], groups=val_cars,
                group_name="cars")
-fell_text = (f" From there the {ENCODER_LABEL} run fell to {val_scores[PRETRAINED_RUN].mean():.3f} at the last "
-             f"epoch ({fall.sentence()}): what {EPOCHS} epochs on {len(train_ids)} images did to a pretrained encoder "
-             "here; section 7's frozen phase shows what it gives untouched."
-             if fall.clear and fall.leader == "its first epoch" else "")
+if fall.difference > 0:  # the mean fell after the first epoch
+    fell_text = (f" From there the {ENCODER_LABEL} run fell to {val_scores[PRETRAINED_RUN].mean():.3f} at the last "
+                 f"epoch ({fall.sentence()})" + (f": what {EPOCHS} epochs on {len(train_ids)} images did to a "
+                 "pretrained encoder here; section 7's frozen phase shows what it gives untouched."
+                 if fall.clear else "."))
+else:
+    fell_text = ""
 head_start = (f"After the first epoch the {ENCODER_LABEL} run stood at {first_pretrained.mean():.3f} and the random "
               f"one at {first_random.mean():.3f}: {head.sentence()}, so {head_verdict}.{fell_text}")
 if PRETRAINED:
@@ -934,11 +937,11 @@ if start.clear and start.leader == "BatchNorm frozen":
     start_text = "the copy whose BatchNorm follows each batch started lower: the dip the practice warns about"
 elif start.clear:
     start_text = "the copy whose BatchNorm follows each batch started higher: no dip here"
+else:
+    start_text = "which copy started lower, this run cannot tell"
 if start.clear and not drift.clear:  # the forward-only test above found no harm, the trained copies differ
     start_text += (". The drift test above moved only the statistics; here the weights trained too, on features "
                    "normalised by each batch, which is a different test")
-else:
-    start_text = "no dip this run can see"
 dips = {name: compare("the last frozen epoch", frozen_scores, name, first_scores[name], groups=val_cars,
                       group_name="cars") for name in phases}  # a clear lead of the frozen epoch is a dip
 dipped = [name for name, dip in dips.items() if dip.clear and dip.leader == "the last frozen epoch"]
@@ -951,6 +954,10 @@ if len(dipped) == len(phases):  # the encoder starts to move under a decoder tra
         dip_text += (" The BatchNorm-frozen copy dipped further: its stored statistics were measured for the "
                      "encoder's weights before unfreezing, and those weights now move, where the training copy's "
                      "statistics follow them.")
+elif dipped:
+    dip_text = f" Against the last frozen epoch, only the copy with {dipped[0]} dipped beyond the noise."
+else:
+    dip_text = " Against the last frozen epoch, neither copy's move is beyond the noise."
 if bn_gap.clear and bn_gap.leader == "BatchNorm frozen":
     end_text = (f"As the common practice predicts at a batch of {BATCH_SIZE}: the stored statistics served the "
                 "decoder better than each batch's own.")

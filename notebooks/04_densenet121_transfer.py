@@ -197,8 +197,9 @@ print(f"a validation batch (twice BATCH_SIZE, as in notebook 03: no gradients to
 # %% [markdown]
 # Every model below trains through one helper, `train_run`: notebook 03's `fit` (binary cross-entropy + Dice, a
 # one-cycle schedule, checkpoints) with this notebook's settings stored in each checkpoint, so that a rerun with the
-# same settings loads a finished run instead of training it again. `per_image_dice` scores a model on each
-# validation image, in the order of `val_ids`, so that two models' scores pair image by image (section 6).
+# same settings loads a finished run instead of training it again. `fit` keeps each epoch's Dice of every
+# validation image, in the order of `val_ids`, so that two runs' epochs pair image by image (section 6);
+# `per_image_dice` scores the same way a model as it is now, such as section 7's copies that `fit` never trains.
 
 # %%
 import numpy as np
@@ -604,7 +605,8 @@ def summary_table(runs: dict[str, dict]) -> None:
 
 
 summary_table(runs)
-val_scores = {name: per_image_dice(models[name]) for name in runs}  # name -> (len(val_ids),) Dice per image
+# name -> (len(val_ids),) each validation image's Dice at the last epoch, as fit scored it
+val_scores = {name: np.array(run["val_dice_of_each_image"][-1]) for name, run in runs.items()}
 plot_history({name: {k: run[k] for k in ("train_loss", "val_loss", "val_dice_per_image")} for name, run in runs.items()})
 
 # %% tags=["reading"] jupyter={"source_hidden": true}
@@ -773,7 +775,7 @@ optimizer = torch.optim.AdamW(staged.param_groups(lr_encoder=LR_ENCODER, lr_deco
 staged.freeze_encoder()
 frozen = train_run(staged, optimizer, FROZEN_EPOCHS, f"staged_{ENCODER_LABEL.lower()}_frozen",
                    {**staged_config, "phase": "frozen"})
-frozen_scores = per_image_dice(staged)  # (len(val_ids),): each validation image after the frozen phase
+frozen_scores = per_image_dice(staged)  # (len(val_ids),): as the drifted copy below will be scored
 print(f"frozen: {frozen['trainable'] / 1e6:.2f}M of {frozen['params'] / 1e6:.2f}M parameters train; "
       f"validation Dice {frozen_scores.mean():.4f}")
 
@@ -864,7 +866,7 @@ set_seed(TRAIN_SEED + 1)
 phases["BatchNorm frozen"] = train_run(staged_bn, optimizer_bn, EPOCHS - FROZEN_EPOCHS,
                                        f"staged_{ENCODER_LABEL.lower()}_unfrozen_bn_frozen",
                                        {**staged_config, "phase": "unfrozen, BatchNorm frozen"})
-arm_scores = {"BatchNorm trains": per_image_dice(staged), "BatchNorm frozen": per_image_dice(staged_bn)}
+arm_scores = {name: np.array(phase["val_dice_of_each_image"][-1]) for name, phase in phases.items()}
 encoder_group, decoder_group = optimizer.param_groups  # one-cycle peaks at each group's "max_lr"
 print(f"unfrozen: {phases['BatchNorm trains']['trainable'] / 1e6:.2f}M parameters train; peak learning rates: "
       f"{encoder_group['name']} {encoder_group['max_lr']:.0e}, {decoder_group['name']} {decoder_group['max_lr']:.0e}")

@@ -224,15 +224,16 @@ def runs(stem: str, mode: str = "gpu") -> list[dict]:
             "epochs": s["EPOCHS"],
         }
         densenet = lambda: DenseNetUNet(num_classes=1, weights=None)  # noqa: E731
-        # three DenseNetUNets (random encoder, ImageNet encoder, freeze then unfreeze) at full cost, and the second
-        # unfrozen phase (encoder BatchNorm frozen) that starts from the same frozen phase
+        # three DenseNetUNets (random encoder, ImageNet encoder, freeze then unfreeze) at full cost, the random and
+        # ImageNet ones again on each further seed of SEED_RUNS, and the second unfrozen phase (encoder BatchNorm
+        # frozen) that starts from the same frozen phase
         return [
             {
                 "name": "U-Net from scratch",
                 "build": lambda: UNet(num_classes=1, base_channels=s["UNET_BASE_CHANNELS"]),
                 **common,
             },
-            {"name": "DenseNetUNet", "build": densenet, "count": 3, **common},
+            {"name": "DenseNetUNet", "build": densenet, "count": 3 + 2 * (s["SEED_RUNS"] - 1), **common},
             {
                 "name": "DenseNetUNet, unfrozen again",
                 "build": densenet,

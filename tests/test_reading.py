@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from unet_tutorial.course.reading import compare, findings_summary, findings_table, noise_bar
+from unet_tutorial.course.reading import agreement, compare, findings_summary, findings_table, noise_bar
 
 
 def test_a_paired_gap_has_the_standard_error_of_the_differences():
@@ -133,3 +133,29 @@ def test_a_table_of_findings_lines_up_each_gap_with_its_noise_bar_and_verdict():
     assert summary.startswith("**Beyond the noise in your run**: clear one. **Within it**: noisy one; no gap:")
     assert findings_summary({"clear one (1)": findings["clear one (1)"]}).endswith("**Within it**: none.")
     assert findings_table({}).split() == ["question", "(section)", "gap", "±", "SE", "SEs", "bar", "verdict"]
+
+
+def test_a_short_form_gives_the_signed_gap_its_noise_and_bar_in_a_few_words():
+    diffs = [0.1, 0.2, 0.3, 0.4]  # mean 0.25 ± 0.0645: 3.9 standard errors, bar 3.2 for 4 images
+    assert compare("A", diffs, "B", [0.0] * 4).short() == "+0.250 Dice ± 0.065 (3.9 SE, bar 3.2)"
+    assert compare("B", [0.0] * 4, "A", diffs).short("IoU").startswith("-0.250 IoU ± 0.065")
+    one_car = compare("A", diffs, "B", [0.0] * 4, groups=["car"] * 4, group_name="cars")
+    assert one_car.short() == "+0.250 Dice, no noise estimate (one car)"
+
+
+def test_agreement_over_runs_holds_only_when_every_run_is_clear_the_same_way():
+    clear = compare("A", [0.5, 0.6, 0.7, 0.8], "B", [0.0] * 4)  # A ahead, clear
+    within = compare("A", [0.2, -0.1, 0.2, -0.1], "B", [0.0] * 4)  # A ahead, within the noise
+    behind = compare("A", [0.0] * 4, "B", [0.5, 0.6, 0.7, 0.8])  # B ahead, clear
+    assert agreement([clear, clear, clear]) == "A ahead in all 3 seeds, clear in each: the gap held"
+    assert agreement([behind, behind]).startswith("B ahead in all 2 seeds, clear in each")
+    assert agreement([clear, within, clear]) == (
+        "A ahead in all 3 seeds, clear in 2 of them: the direction held, its size did not clear the noise every time"
+    )
+    assert "clear in none of them" in agreement([within, within])
+    split = agreement([clear, behind, within], runs="runs")
+    assert split.startswith("A ahead in 2 of 3 runs, B in 1; clear: 1 for A, 1 for B") and "open" in split
+    with pytest.raises(ValueError, match="no gaps"):
+        agreement([])
+    with pytest.raises(ValueError, match="A minus B"):
+        agreement([clear, compare("C", [0.0] * 4, "B", [0.0] * 4)])

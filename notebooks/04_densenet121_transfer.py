@@ -495,17 +495,72 @@ plot_stage_features(pretrained_densenet(), images[0], "ImageNet encoder" if PRET
 set_seed(TRAIN_SEED)  # the starting weights of section 6's random-encoder run: the contrast is the lesson
 plot_stage_features(DenseNetUNet(num_classes=1, weights=None), images[0], "random encoder, for comparison")
 
+# %% [markdown]
+# The third question can be measured. For each stage and each channel, compare the channel's mean activation on
+# the car's pixels with its mean on the background's, in units of the channel's spread over all pixels (a
+# difference of means over a standard deviation, as in an effect size). A channel that lights up on the car
+# scores high and positive; one that is dark where the car is, high and negative; one that ignores the car, near
+# 0. The table gives, per stage, the channel that separates the two best, over the first validation batch (the
+# mask is shrunk to each stage's size: a cell is car when most of its pixels are).
+
+# %%
+import torch.nn.functional as F
+
+
+def car_separation(model: DenseNetUNet, batch_images: torch.Tensor, batch_masks: torch.Tensor) -> list[float]:
+    """Per encoder stage, the most car-selective channel's (car mean - background mean) / its standard deviation
+    over all pixels of the batch, signed (negative: darker on the car); NaN where a stage has no car or no
+    background cell."""
+    padded, _ = pad_to_multiple(batch_images, 32)  # (B, 3, H', W')
+    padded_masks, _ = pad_to_multiple(batch_masks.float(), 32)  # (B, 1, H', W')
+    with torch.no_grad():
+        features = model.eval().encode(padded.to(next(model.parameters()).device))  # five (B, C, h, w)
+    separations = []
+    for maps in features:
+        car = F.interpolate(padded_masks, size=maps.shape[-2:], mode="area").flatten() > 0.5  # (B * h * w,)
+        values = maps.float().cpu().transpose(0, 1).flatten(1)  # (C, B * h * w)
+        if car.all() or not car.any():
+            separations.append(float("nan"))
+            continue
+        effect = (values[:, car].mean(1) - values[:, ~car].mean(1)) / values.std(1).clamp_min(1e-6)  # (C,)
+        separations.append(effect[effect.abs().argmax()].item())
+    return separations
+
+
+set_seed(TRAIN_SEED)
+separation = {ENCODER_LABEL: car_separation(pretrained_densenet(), images, masks),
+              "random": car_separation(DenseNetUNet(num_classes=1, weights=None), images, masks)}
+print(f"{'stage':<7} {'scale':>6} {ENCODER_LABEL + ' encoder':>18} {'random encoder':>16}   (best channel, in SDs)")
+for stage in range(5):
+    print(f"{stage + 1:<7} {'1/' + str(2 ** (stage + 1)):>6} {separation[ENCODER_LABEL][stage]:>+18.2f} "
+          f"{separation['random'][stage]:>+16.2f}")
+
 # %% tags=["reading"] jupyter={"source_hidden": true}
-# @title Which encoder you are looking at
+# @title What the two encoders show in this run
 from unet_tutorial.course.reading import reading
 
 source_text = "ImageNet's photos" if PRETRAINED else "other drawn cars (no ImageNet weights here)"
+stages = [stage for stage in range(5) if not np.isnan(separation[ENCODER_LABEL][stage] + separation["random"][stage])]
+ahead = [stage + 1 for stage in stages if abs(separation[ENCODER_LABEL][stage]) > abs(separation["random"][stage])]
+best = max(stages, key=lambda stage: abs(separation[ENCODER_LABEL][stage])) if stages else None
+if best is None:
+    separation_text = "No stage had both car and background cells in this batch, so the measurement says nothing here."
+else:
+    value = separation[ENCODER_LABEL][best]
+    ahead_text = ("at every stage" if len(ahead) == len(stages) else
+                  f"at stage{'s' if len(ahead) > 1 else ''} {', '.join(map(str, ahead))} of {len(stages)}"
+                  if ahead else "at no stage")
+    separation_text = (f"The {ENCODER_LABEL} encoder's best channel told car from background better than the random "
+                       f"one's {ahead_text}. Its strongest was at stage {best + 1}, {abs(value):.1f} standard "
+                       f"deviations {'brighter' if value > 0 else 'darker'} on the car than off it, against "
+                       f"{abs(separation['random'][best]):.1f} for the random encoder's best channel there.")
 reading(f"""
 The first figure is the {ENCODER_LABEL} encoder's, learned on {source_text}; the second a random one's (the
-starting weights of section 6's random-encoder run) on the same image. Compare them row by row with the questions
-above: at which stages do they differ most, and does either put the car and the background into different
-channels? A random encoder's maps come from the architecture and the image alone, so structure in them is not
-learning. A picture cannot say whether the learned features help; section 6's comparison measures that.
+starting weights of section 6's random-encoder run) on the same image. {separation_text} A random encoder's maps
+come from the architecture and the image alone: a car drawn in flat colours on a plain background can be told
+apart by a random filter too, so what counts is the difference between the two columns, not either alone. The
+outlines and blobs of the first two questions are for your eyes: compare the rows. Neither the pictures nor this
+table say whether the learned features help the segmentation; section 6's comparison measures that.
 """)
 
 # %% [markdown]
@@ -1011,14 +1066,17 @@ else:
 first_scores = {name: np.array(phase["val_dice_of_each_image"][0]) for name, phase in phases.items()}
 start = compare("BatchNorm frozen", first_scores["BatchNorm frozen"], "BatchNorm trains",
                 first_scores["BatchNorm trains"], groups=val_cars, group_name="cars")
+start_note = ""  # what the start adds to the heading's verdict
 if start.clear and start.leader == "BatchNorm frozen":
-    start_text = "the copy whose BatchNorm follows each batch started lower: the dip the practice warns about"
+    start_words = "the copy whose BatchNorm follows each batch started lower"
+    start_note = ": the dip the practice warns about"
 elif start.clear:
-    start_text = "the copy whose BatchNorm follows each batch started higher: no dip here"
+    start_words = "the copy whose BatchNorm follows each batch started higher"
+    start_note = ": no dip here"
 else:
-    start_text = "which copy started lower, this run cannot tell"
+    start_words = "which copy started lower, this run cannot tell"
 if start.clear and not drift.clear:  # the forward-only test above found no harm, the trained copies differ
-    start_text += (". The drift test above moved only the statistics; here the weights trained too, on features "
+    start_note += (". The drift test above moved only the statistics; here the weights trained too, on features "
                    "normalised by each batch, which is a different test")
 dips = {name: compare("the last frozen epoch", frozen_scores, name, first_scores[name], groups=val_cars,
                       group_name="cars") for name in phases}  # a clear lead of the frozen epoch is a dip
@@ -1068,16 +1126,29 @@ if slowest > 2 * fastest:
 else:
     time_text = (f"the least steady run's epochs ({spread_name}) took from {fastest:.1f} to {slowest:.1f} s, and "
                  "two or three epochs per run are too few to compare runs by")
+if bn_gap.clear:
+    end_words = f"{bn_gap.leader} ended higher"
+else:
+    end_words = "no difference this run can see"
+if end_gap.clear:
+    recipe_words = "the recipe ended higher" if end_gap.leader == end_gap.name_a else "end to end ended higher"
+else:
+    recipe_words = "no difference this run can see"
+if unfreeze_gap.clear:
+    worth_words = "yes" if unfreeze_gap.leader == unfreeze_gap.name_a else "no, it cost Dice"
+else:
+    worth_words = "this run cannot tell"
 reading(f"""
+Each gap below is written *A − B: the gap ± its standard error over cars (its size in SE, the bar)*, as in
+section 6.
+- **Right after unfreezing: {start_words}** ({start.short(named=True)}){start_note}. Against the last frozen
+  epoch, the Dice moved by {first_epoch['BatchNorm trains'] - last_frozen:+.3f} with BatchNorm training and by
+  {first_epoch['BatchNorm frozen'] - last_frozen:+.3f} with it frozen.{dip_text}
+- **At the end: {end_words}** ({bn_gap.short(named=True)}). {end_text}
+- **Against training end to end: {recipe_words}** ({end_gap.short(named=True)}).
+- **Was unfreezing worth it? {cap(worth_words)}.** The same model after its frozen phase alone ({frozen_span})
+  against the end of the BatchNorm-frozen copy ({unfreeze_gap.short(named=True)}). {unfreeze_text}
 - **Seconds per epoch** in the table: {time_text}. Section 9 times single steps, taken in turns: the fair test.
-- **Right after unfreezing** (the first epoch after the dotted line), the Dice moved by
-  {first_epoch['BatchNorm trains'] - last_frozen:+.3f} with BatchNorm training and by
-  {first_epoch['BatchNorm frozen'] - last_frozen:+.3f} with it frozen, against the last frozen epoch. Image by image,
-  {start.sentence()}: {start_text}.{dip_text}
-- **At the end**: {bn_gap.sentence()}. {end_text}
-- **Against training end to end**: {end_gap.sentence()}.
-- **Was unfreezing worth it?** The same model after its frozen phase alone ({frozen_span}) against the end of the
-  BatchNorm-frozen copy: {unfreeze_gap.sentence()}. {unfreeze_text}
 """)
 
 # %% [markdown]
@@ -1328,6 +1399,13 @@ check_frozen_batchnorm(running_mean_drift, trial)
 # after every `model.train()`: a forward pre-hook, as here, or an overridden `train()`, as the package's
 # `freeze_encoder` does. Putting the whole model in eval mode would also stop the drift, but the decoder's
 # BatchNorm would then stop normalising by the batch and stop updating its statistics too.
+#
+# Three sizes of the same drift appear in this notebook, and they need not agree: section 7's (after
+# `DRIFT_BATCHES` batches of training images, on the model after its frozen phase), your `drift_grad_only` (three
+# training batches, on a fresh model) and the check's (two batches of random noise, far from any image the
+# statistics were measured on, so they move further). Each running mean moves a tenth of the way towards the batch's
+# mean per pass (BatchNorm's `momentum`), so the size grows with the passes and with how unlike the stored
+# statistics the images are. What the three share is the point: none is 0.
 
 # %% [markdown]
 # ## Exercise 2: channels of a DenseNet encoder (optional)

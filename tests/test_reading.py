@@ -139,6 +139,7 @@ def test_a_short_form_gives_the_signed_gap_its_noise_and_bar_in_a_few_words():
     diffs = [0.1, 0.2, 0.3, 0.4]  # mean 0.25 ± 0.0645: 3.9 standard errors, bar 3.2 for 4 images
     assert compare("A", diffs, "B", [0.0] * 4).short() == "+0.250 Dice ± 0.065 (3.9 SE, bar 3.2)"
     assert compare("B", [0.0] * 4, "A", diffs).short("IoU").startswith("-0.250 IoU ± 0.065")
+    assert compare("A", diffs, "B", [0.0] * 4).short(named=True).startswith("A − B: +0.250 Dice")
     one_car = compare("A", diffs, "B", [0.0] * 4, groups=["car"] * 4, group_name="cars")
     assert one_car.short() == "+0.250 Dice, no noise estimate (one car)"
 

@@ -118,14 +118,17 @@ class Gap:
             f"this many {few} the two cannot be told apart"
         )
 
-    def short(self, metric: str = "Dice") -> str:
+    def short(self, metric: str = "Dice", named: bool = False) -> str:
         """The gap in a few words, for a reading that gave its full ``sentence`` once already: "+0.077 Dice ± 0.018
-        (4.4 SE, bar 2.2)", signed as ``name_a`` minus ``name_b``."""
+        (4.4 SE, bar 2.2)", signed as ``name_a`` minus ``name_b``; ``named`` puts "a − b: " in front."""
+        names = f"{self.name_a} − {self.name_b}: " if named else ""
         if self.units < 2:
-            return f"{self.difference:+.3f} {metric}, no noise estimate (one {self.group_name.removesuffix('s')})"
+            return (
+                f"{names}{self.difference:+.3f} {metric}, no noise estimate (one {self.group_name.removesuffix('s')})"
+            )
         places = _places(self.standard_error)
         return (
-            f"{self.difference:+.{places}f} {metric} ± {self.standard_error:.{places}f} "
+            f"{names}{self.difference:+.{places}f} {metric} ± {self.standard_error:.{places}f} "
             f"({self.ratio:.1f} SE, bar {self.bar:.1f})"
         )
 

@@ -346,6 +346,7 @@ def check_frozen_batchnorm(
         )
     print(
         f"requires_grad_(False) alone: your running_mean_drift saw a running mean move by up to {measured[0]:.3g} in "
-        f"{_BATCHES} forward passes of the check's batches; with your fix: 0"
+        f"{_BATCHES} forward passes of the check's batches (random noise, unlike any photo, so the statistics move "
+        "further than on your training batches); with your fix: 0"
     )
     passed("frozen_batchnorm")

@@ -1523,8 +1523,10 @@ _ = resumable(RUN_DIR, CONFIG)  # a finished run: fit would load it with nothing
 #
 # Whether they help depends on the hardware, so we measure: `time_train_step` (in `unet_tutorial/measure.py`)
 # times training steps of a *copy* of the model each way, three tries each. On a GPU both usually pay off,
-# which is why the settings turn AMP on on CUDA (`fit` uses channels_last on CUDA by itself); on a CPU they
-# keep fp32 and the default layout, since CPUs without bfloat16 units emulate it, slowly.
+# which is why the settings turn AMP on on CUDA (`fit` uses channels_last on CUDA by itself). On a CPU `fit` keeps
+# fp32, since CPUs without bfloat16 units emulate it, slowly, and the default layout: whether channels_last pays on
+# a CPU depends on the processor and the model (on our 2-core test machine whole training runs of the full U-Net
+# were slower with it, while single steps of a small model can be faster), so the cell below measures yours.
 
 # %%
 from unet_tutorial.measure import time_train_step
@@ -1571,7 +1573,8 @@ elif "AMP" in fastest:
 else:
     verdict = (f"{fastest} was {speedup:.2f} times as fast as fp32, more than one timing's noise"
                + ("; `fit` uses channels_last on CUDA by itself." if DEVICE.type == "cuda" else
-                  "; `fit` uses channels_last on CUDA only, so on this CPU it stays a measurement."))
+                  "; `fit` uses channels_last on CUDA only. One step on 2 images is not an epoch: to use it on "
+                  "this CPU, pass `channels_last=True` to `fit` and compare the seconds per epoch it prints."))
 if DEVICE.type == "cuda":
     context = f"These are steps on a full batch of {len(step_images)} images."
 else:

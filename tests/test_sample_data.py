@@ -186,3 +186,22 @@ def test_carvana_like_view_01_is_the_front(tmp_path):
         coverage.setdefault(view, []).append(np.array(Image.open(path)).mean())
     mean = {view: np.mean(values) for view, values in coverage.items()}
     assert mean[1] < 0.75 * mean[5] and mean[9] < 0.75 * mean[13], mean
+
+
+def _generate(root: str) -> str:  # in a process of its own: what make_carvana_like wrote
+    return str(make_carvana_like(root, n_cars=3, views=16, size=(96, 144)))
+
+
+def test_two_processes_sharing_a_fresh_root_write_one_set_and_both_succeed(tmp_path):
+    # Two notebooks (or test workers) on one fresh data root: without a lock the second saw the first's
+    # half-written folders as "not written by this generator" and failed.
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        roots = pool.map(_generate, [str(tmp_path / "shared")] * 2)
+    assert roots == [str(tmp_path / "shared")] * 2
+    manifest = json.loads((tmp_path / "shared" / "sample_info.json").read_text())
+    assert len(manifest["files"]) == 3 * 16 * 2 + 1  # every jpg and gif once, and the csv
+    assert sorted(p.name for p in (tmp_path / "shared" / "train").iterdir()) == sorted(
+        name.split("/")[1] for name in manifest["files"] if name.startswith("train/")
+    )

@@ -12,6 +12,8 @@ Taught in: notebook 03 (Carvana) and notebook 05 (ADE20K), whenever the real dat
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +24,27 @@ from unet_tutorial.data import rle_encode
 from unet_tutorial.utils import data_root, smoke_mode
 
 _INFO = "sample_info.json"
+_LOCK = ".sample_data.lock"  # held while a set is generated (_exclusive)
+
+
+@contextmanager
+def _exclusive(root: Path) -> Iterator[None]:
+    """Hold a lock on ``root`` while a set is generated there, so that two processes sharing a fresh data root (two
+    notebooks, two test workers) never write it at once: the second waits, then finds the set written. The lock is
+    the operating system's (``fcntl.flock``), so a process that dies releases it; where there is none (Windows),
+    no lock is taken."""
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # no POSIX locks: generate without one
+        yield
+        return
+    with open(root / _LOCK, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # waits while another process generates here
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _prepare(root: Path, info: dict, folders: list[str], overwrite: bool) -> bool:
@@ -95,8 +118,15 @@ def make_carvana_like(
         "seed": seed,
         "layout": 2,
     }
-    if _prepare(root, info, ["train", "train_masks", "train_masks.csv"], overwrite):
-        return root
+    with _exclusive(root):
+        if not _prepare(root, info, ["train", "train_masks", "train_masks.csv"], overwrite):
+            _write_carvana_like(root, info, n_cars, views, (height, width), seed)
+    return root
+
+
+def _write_carvana_like(root: Path, info: dict, n_cars: int, views: int, size: tuple[int, int], seed: int) -> None:
+    """``make_carvana_like``'s files, into a root that ``_prepare`` has cleared of an earlier set."""
+    height, width = size
     (root / "train").mkdir(parents=True, exist_ok=True)
     (root / "train_masks").mkdir(exist_ok=True)
     ss = 2 if width * height <= 640 * 480 else 1  # draw at 2x and shrink: smooth edges, sub-pixel masks
@@ -123,7 +153,6 @@ def make_carvana_like(
             files += [f"train/{name}.jpg", f"train_masks/{name}_mask.gif"]
     (root / "train_masks.csv").write_text("\n".join(rows) + "\n")
     _finish(root, info, [*files, "train_masks.csv"])
-    return root
 
 
 def make_ade20k_like(
@@ -152,8 +181,15 @@ def make_ade20k_like(
     """
     root, (height, width) = Path(root), size
     info = {"kind": "ade20k_like", "n_train": n_train, "n_val": n_val, "size": [height, width], "seed": seed}
-    if _prepare(root, info, ["images", "annotations"], overwrite):
-        return root
+    with _exclusive(root):
+        if not _prepare(root, info, ["images", "annotations"], overwrite):
+            _write_ade20k_like(root, info, n_train, n_val, (height, width), seed)
+    return root
+
+
+def _write_ade20k_like(root: Path, info: dict, n_train: int, n_val: int, size: tuple[int, int], seed: int) -> None:
+    """``make_ade20k_like``'s files, into a root that ``_prepare`` has cleared of an earlier set."""
+    height, width = size
     files = []
     for split, prefix, count, offset in (
         ("training", "train", n_train, 0),
@@ -169,7 +205,6 @@ def make_ade20k_like(
             Image.fromarray(label, mode="L").save(root / "annotations" / split / f"{name}.png")
             files += [f"images/{split}/{name}.jpg", f"annotations/{split}/{name}.png"]
     _finish(root, info, files)
-    return root
 
 
 def _has_carvana_layout(root: Path) -> bool:

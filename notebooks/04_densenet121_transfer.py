@@ -1194,8 +1194,9 @@ stand_in = ("" if PRETRAINED else "It is the STAND-IN's recipe, not the ImageNet
             "the real one.")
 source_words = "ImageNet's photos" if PRETRAINED else "other drawn cars (the STAND-IN)"
 question = (f"Did features learned on {source_words} carry the model past what {EPOCHS} short epochs on "
-            f"{len(train_ids)} images teach? Section 6's gap between the {ENCODER_LABEL} and the random encoder is "
-            "this run's answer, read with its noise; the pictures only show where the errors sit."
+            f"{len(train_ids)} images teach? Section 6's gaps between the {ENCODER_LABEL} and the random encoder, "
+            f"on {len(seed_runs)} seeds, are this run's answer, read with their noise; the pictures only show where "
+            "the errors sit."
             + ("" if PRETRAINED else " On Colab, with the weights, check whether this car's errors shrink or only "
                "move with the ImageNet encoder."))
 # best.pt: the unfrozen phase's best epoch by validation Dice (fit's monitor); the number reported is the last
@@ -1236,11 +1237,12 @@ sit (a part of the body, the wheels, the shadow, the outline). {question}
 # > **What to check with the real ImageNet weights (on Colab).** Where the readings above read the STAND-IN,
 # > these questions are left open; only the real weights answer them. Open this notebook from its badge
 # > (the weights download by themselves), set `DOWNLOAD = True` for the real photos, run it, and ask:
-# > - section 6: does the ImageNet encoder score higher than the random one, beyond the noise counted over cars?
-# >   By more or by less than the STAND-IN did offline, and on the real photos than on the drawn cars (two runs
+# > - section 6: does the ImageNet encoder score higher than the random one, clear in every seed? By more or by
+# >   less than the STAND-IN did offline, and on the real photos than on the drawn cars (two runs
 # >   on Colab: with and without `DOWNLOAD`; homework rather than lab time)?
 # > - the Dice curves: does the ImageNet run reach the random run's last Dice in fewer epochs?
-# > - section 5: at which stages do the ImageNet encoder's maps differ from the random one's?
+# > - section 5: at which stages does the ImageNet encoder's best channel tell car from background better than
+# >   the random one's, and better than the STAND-IN's did?
 # > - section 7: does the drift of the encoder's BatchNorm statistics change the ImageNet model's Dice more or
 # >   less than it changed the STAND-IN's, beyond the noise, and does keeping BatchNorm frozen beat letting it train?
 # > - section 8: where does the headline rank now, and do the worst car's errors sit in the same places?

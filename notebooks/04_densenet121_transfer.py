@@ -760,8 +760,8 @@ reading(f"""
 #
 # How to read them: a gap *holds* when it is clear, the same way, in every seed. Pointing the same way in all of
 # three seeds is weak evidence by itself: a gap of nothing does that one time in four. The last two rows average
-# the seeds and count the noise over seeds (the bar is Student's *t* for that many seeds: large, since three seeds
-# say little about their own spread); the car rows count it over cars. Each noise leaves the other out.
+# the seeds image by image, with the noise counted over the cars as in every other row: averaging shrinks
+# training's noise, but only the count of seeds that agree shows how large it was.
 
 # %%
 import matplotlib.pyplot as plt
@@ -774,24 +774,22 @@ for seed in range(TRAIN_SEED + 1, TRAIN_SEED + SEED_RUNS):  # the next seeds: tw
 
 
 def seed_gap(seeds: list[int], epoch: int) -> Gap:
-    """The pretrained arm minus the random one at ``epoch`` (0: the first, -1: the last), image by image: over the
-    cars for one seed, over the seeds (each seed's images in turn) for several."""
+    """The pretrained arm minus the random one at ``epoch`` (0: the first, -1: the last), image by image over the
+    given seeds' runs (each seed's images in turn), its noise counted over the cars."""
     scores = {arm: np.concatenate([seed_runs[seed][arm]["val_dice_of_each_image"][epoch] for seed in seeds])
               for arm in ("pretrained", "random")}  # (len(seeds) * len(val_ids),)
-    groups, group_name = ((val_cars, "cars") if len(seeds) == 1 else
-                          ([seed for seed in seeds for _ in val_ids], "seeds"))
     return compare(f"the {ENCODER_LABEL} encoder", scores["pretrained"], "the random encoder", scores["random"],
-                   groups=groups, group_name=group_name)
+                   groups=val_cars * len(seeds), group_name="cars")
 
 
 heads = {seed: seed_gap([seed], 0) for seed in seed_runs}  # after the first epoch
 ends = {seed: seed_gap([seed], -1) for seed in seed_runs}  # at the end
 head_over_seeds, end_over_seeds = seed_gap(list(seed_runs), 0), seed_gap(list(seed_runs), -1)
 print(f"{ENCODER_LABEL} encoder minus random encoder, validation Dice:")
-print(findings_table({**{f"TRAIN_SEED {seed}, after epoch 1 (over cars)": gap for seed, gap in heads.items()},
-                      **{f"TRAIN_SEED {seed}, at the end (over cars)": gap for seed, gap in ends.items()},
-                      f"after epoch 1, mean of {len(seed_runs)} seeds (over seeds)": head_over_seeds,
-                      f"at the end, mean of {len(seed_runs)} seeds (over seeds)": end_over_seeds}))
+print(findings_table({**{f"TRAIN_SEED {seed}, after epoch 1": gap for seed, gap in heads.items()},
+                      **{f"TRAIN_SEED {seed}, at the end": gap for seed, gap in ends.items()},
+                      f"after epoch 1, mean of {len(seed_runs)} seeds": head_over_seeds,
+                      f"at the end, mean of {len(seed_runs)} seeds": end_over_seeds}))
 fig, ax = plt.subplots(figsize=(6.5, 3.2))
 for index, (seed, arms) in enumerate(seed_runs.items()):
     for arm, style in (("pretrained", "o-"), ("random", "s--")):
@@ -859,7 +857,7 @@ Each gap below is the {ENCODER_LABEL} encoder's Dice minus the random encoder's,
 first seed after epoch 1: {heads[TRAIN_SEED].sentence()}.
 - **After the first epoch: {agreement(list(heads.values()))}.** {by_seed(heads)}.
 - **At the end: {agreement(list(ends.values()))}.** {by_seed(ends)}. Averaged over the seeds:
-  {end_over_seeds.short()}, counted over seeds.
+  {end_over_seeds.short()}.
 - **In short**: {worth}.{fall_text}{stand_in_note}
 """)
 
@@ -1482,9 +1480,9 @@ stand_in_rows = ("" if PRETRAINED else " Every row is about the STAND-IN; the bo
 reading(f"""
 **What held in your run**: {"; ".join(held)}.
 
-{findings_summary(findings)} The first two rows average {len(seed_runs)} seeds, with their noise counted over
-seeds; every other row is one training run per arm ({EPOCHS} epochs on {len(train_ids)} images), with its noise
-counted over the {len(set(val_cars))} cars. {len(findings)} questions were read at a 95 % bar each, so one of them
+{findings_summary(findings)} The first two rows average {len(seed_runs)} seeds; every other row is one training
+run per arm ({EPOCHS} epochs on {len(train_ids)} images); every row's noise is counted over the
+{len(set(val_cars))} cars. {len(findings)} questions were read at a 95 % bar each, so one of them
 may clear by chance.{stand_in_rows}
 
 **To see which of the other verdicts are training's own noise**, do what section 6 did for the central one: set

@@ -708,20 +708,20 @@ elif size_gap.clear:
 else:
     size_heading = "More parameters, no clear gain"
     size_verdict = f"{params_ratio:.1f} times the parameters{cost} bought no gain this run can see"
-size_caveat = ("It is not a pure test of size: the two differ in architecture and in learning rates too (the "
-               f"U-Net at notebook 03's `LR_UNET`, {LR_UNET:g}; the DenseNet's decoder at `LR`, {LR:g}, its random "
-               f"encoder at `LR_ENCODER`, {LR_ENCODER:g}, so that encoder moves little per step), and one training "
-               "run each: another `TRAIN_SEED`, or the same seed on another machine or number of threads, moves the gap.")
+size_caveat = ("Not a pure test of size: the two differ in architecture and learning rates too (the U-Net at "
+               f"`LR_UNET`, {LR_UNET:g}; the DenseNet's decoder at `LR`, {LR:g}, its encoder at `LR_ENCODER`, "
+               f"{LR_ENCODER:g}), and each trained once.")
 by_loss = min(runs, key=lambda name: runs[name]["val_loss"][-1])
 by_dice = max(runs, key=lambda name: runs[name]["val_dice_per_image"][-1])
 if by_loss != by_dice:
-    loss_text = (f"disagree here: {by_loss} has the lowest validation loss "
-                 f"({runs[by_loss]['val_loss'][-1]:.3f}), {by_dice} the highest Dice "
-                 f"({runs[by_dice]['val_dice_per_image'][-1]:.3f}).")
+    loss_heading = "Loss and Dice disagree"
+    loss_text = (f"{by_loss} has the lowest validation loss ({runs[by_loss]['val_loss'][-1]:.3f}), {by_dice} the "
+                 f"highest Dice ({runs[by_dice]['val_dice_per_image'][-1]:.3f}).")
 else:
     runner_up = max((name for name in runs if name != by_dice), key=lambda name: val_scores[name].mean())
     lead = compare(by_dice, val_scores[by_dice], runner_up, val_scores[runner_up], groups=val_cars, group_name="cars")
-    loss_text = (f"agree here on the run ahead ({by_dice})" + ("" if lead.clear else ", though its Dice lead is "
+    loss_heading = "Loss and Dice agree on the run ahead"
+    loss_text = (f"{by_dice}" + (", by a Dice lead beyond the noise" if lead.clear else ", though its Dice lead is "
                  "within the noise") + "; they need not.")
 by_worst_loss = max(runs, key=lambda name: runs[name]["val_loss"][-1])
 loss_ratio = runs[by_worst_loss]["val_loss"][-1] / runs[by_loss]["val_loss"][-1]
@@ -739,11 +739,10 @@ data_text = ("**Real photos**: every number here is about the Carvana photos and
              "**Generated cars**: they look nothing like ImageNet's photos, so the gaps on them say little about the "
              "real Carvana photos: every number here is about the data named in section 2.")
 reading(f"""
-- **{size_heading}**: the random-encoder DenseNet has {params_ratio:.1f} times the U-Net's parameters and took a
-  median {np.median(dense_run['seconds']):.1f} s per training epoch against {np.median(unet_run['seconds']):.1f} s:
-  {time_text} (one epoch's time moves with whatever else the machine is doing; section 9 times single steps of the
-  DenseNet, frozen and not). {cap(size_gap.sentence())}. In short: {size_verdict}. {size_caveat}
-- **Loss and Dice** {loss_text} They measure different things: the loss scores the probabilities themselves,
+- **{size_heading}.** {cap(size_gap.sentence())}. So {size_verdict}. {size_caveat} The DenseNet took a median
+  {np.median(dense_run['seconds']):.1f} s per training epoch against the U-Net's
+  {np.median(unet_run['seconds']):.1f} s: {time_text} (section 9 times single steps, the fairer test).
+- **{loss_heading}**: {loss_text} They measure different things: the loss scores the probabilities themselves,
   the Dice only which side of the 0.5 threshold they fall on.
 - {data_text}
 """)
@@ -1222,9 +1221,11 @@ turned = (len(unfrozen_dice) > 1 and unfrozen_loss[-1] > unfrozen_loss[-2]
 turn_text = (f" In the last epoch its validation loss rose ({unfrozen_loss[-2]:.3f} to {unfrozen_loss[-1]:.3f}) "
              f"while its Dice fell: the pattern of overfitting, though one epoch on {len(set(val_cars))} cars cannot "
              "tell it from noise." if turned else "")
+rank_words = ("ahead of every other run" if ranked[0] == HEADLINE else
+              f"number {ranked.index(HEADLINE) + 1} of the {len(runs)} runs")
 reading(f"""
-The headline scored {val_scores[HEADLINE].mean():.3f}, number {ranked.index(HEADLINE) + 1} of the {len(runs)}
-runs by mean Dice. Against the best of the others, {headline_gap.sentence()}. {stand_in}
+**The headline scored {val_scores[HEADLINE].mean():.3f}, {rank_words} by mean Dice; its gap to the best other
+run is {headline_gap.verdict}** ({headline_gap.short(named=True)}). {stand_in}
 {best_text}{turn_text}
 
 Of the images shown, {val_ids[worst]} scored lowest ({val_scores[HEADLINE][worst]:.3f}): look at where its errors

@@ -205,3 +205,17 @@ def test_two_processes_sharing_a_fresh_root_write_one_set_and_both_succeed(tmp_p
     assert sorted(p.name for p in (tmp_path / "shared" / "train").iterdir()) == sorted(
         name.split("/")[1] for name in manifest["files"] if name.startswith("train/")
     )
+
+
+def test_a_set_already_generated_is_read_from_a_read_only_folder(tmp_path):
+    # A teacher may share a generated folder read-only: finding the set there must not need the lock or a write.
+    root = make_carvana_like(tmp_path / "shared", n_cars=1, views=2, size=(32, 48))
+    (root / ".sample_data.lock").unlink()
+    for path in [root, *root.rglob("*")]:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    try:
+        assert make_carvana_like(root, n_cars=1, views=2, size=(32, 48)) == root
+        assert not (root / ".sample_data.lock").exists()
+    finally:
+        for path in [root, *root.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)

@@ -47,6 +47,16 @@ def _exclusive(root: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _holds(root: Path, info: dict) -> bool:
+    """Whether ``root`` already holds exactly this generated set (read only: a shared read-only folder will do)."""
+    marker = root / _INFO
+    if not marker.is_file():
+        return False
+    manifest = json.loads(marker.read_text())
+    manifest.pop("files", None)
+    return manifest == info
+
+
 def _prepare(root: Path, info: dict, folders: list[str], overwrite: bool) -> bool:
     """True when ``root`` already holds exactly this generated set; otherwise remove what we wrote before.
 
@@ -55,10 +65,9 @@ def _prepare(root: Path, info: dict, folders: list[str], overwrite: bool) -> boo
     """
     marker = root / _INFO
     if marker.is_file():
-        manifest = json.loads(marker.read_text())
-        files = manifest.pop("files", None)
-        if manifest == info and not overwrite:
+        if _holds(root, info) and not overwrite:
             return True
+        files = json.loads(marker.read_text()).get("files")
         if files is None:
             raise FileExistsError(
                 f"{root} holds sample data from an older version without a list of its files; "
@@ -118,9 +127,10 @@ def make_carvana_like(
         "seed": seed,
         "layout": 2,
     }
-    with _exclusive(root):
-        if not _prepare(root, info, ["train", "train_masks", "train_masks.csv"], overwrite):
-            _write_carvana_like(root, info, n_cars, views, (height, width), seed)
+    if overwrite or not _holds(root, info):  # a set already there is only read: no lock, no write
+        with _exclusive(root):
+            if not _prepare(root, info, ["train", "train_masks", "train_masks.csv"], overwrite):
+                _write_carvana_like(root, info, n_cars, views, (height, width), seed)
     return root
 
 
@@ -181,9 +191,10 @@ def make_ade20k_like(
     """
     root, (height, width) = Path(root), size
     info = {"kind": "ade20k_like", "n_train": n_train, "n_val": n_val, "size": [height, width], "seed": seed}
-    with _exclusive(root):
-        if not _prepare(root, info, ["images", "annotations"], overwrite):
-            _write_ade20k_like(root, info, n_train, n_val, (height, width), seed)
+    if overwrite or not _holds(root, info):  # a set already there is only read: no lock, no write
+        with _exclusive(root):
+            if not _prepare(root, info, ["images", "annotations"], overwrite):
+                _write_ade20k_like(root, info, n_train, n_val, (height, width), seed)
     return root
 
 

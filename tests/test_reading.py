@@ -151,11 +151,9 @@ def test_agreement_over_runs_holds_only_when_every_run_is_clear_the_same_way():
     assert agreement([clear, clear, clear]) == "A ahead in all 3 seeds, clear in each: the gap held"
     assert agreement([behind, behind]).startswith("B ahead in all 2 seeds, clear in each")
     assert agreement([clear, within, clear]) == (
-        "A ahead in all 3 seeds, clear in 2 of them: the direction held, its size did not clear the noise every time"
+        "A ahead in all 3 seeds, clear in 2 of them: the same way each time, not clear of the noise each time"
     )
-    assert agreement([within, within]).endswith(
-        "clear in none: the direction held, but no run could tell it from noise"
-    )
+    assert agreement([within, within]).endswith("clear in none: no run could tell the gap from noise")
     split = agreement([clear, behind, within], runs="runs")
     assert split.startswith("A ahead in 2 of 3 runs, B in 1; clear: 1 for A, 1 for B") and "open" in split
     with pytest.raises(ValueError, match="no gaps"):

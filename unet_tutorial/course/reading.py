@@ -148,14 +148,11 @@ def agreement(gaps: Sequence[Gap], runs: str = "seeds") -> str:
         if len(led[leader]) == n and clear[leader] == n:
             return f"{leader} ahead in all {n} {runs}, clear in each: the gap held"
         if len(led[leader]) == n and clear[leader] == 0:
-            return (
-                f"{leader} ahead in all {n} {runs}, clear in none: the direction held, but no run could tell it "
-                "from noise"
-            )
+            return f"{leader} ahead in all {n} {runs}, clear in none: no run could tell the gap from noise"
         if len(led[leader]) == n:
             return (
-                f"{leader} ahead in all {n} {runs}, clear in {clear[leader]} of them: the direction held, its size "
-                "did not clear the noise every time"
+                f"{leader} ahead in all {n} {runs}, clear in {clear[leader]} of them: the same way each time, not "
+                "clear of the noise each time"
             )
     cleared = "; clear: " + ", ".join(f"{clear[name]} for {name}" for name in (a, b))
     return (

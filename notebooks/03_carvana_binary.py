@@ -429,8 +429,8 @@ print(f"using the weights of epoch {best['epoch']} (validation Dice {best['best'
 # still improving, on augmented images, which are harder). The warning sign is the opposite: a validation loss
 # that keeps rising, epoch after epoch, while the training loss keeps falling (overfitting). One epoch's jump that
 # the next epoch takes back is not that: while the learning rate warms up to its peak, a large step can throw the
-# model off for an epoch, and at any time a few validation cars make one epoch's score move by about its standard
-# error (section 8). Loss and Dice can disagree from one epoch to the next (the loss scores the probabilities, the
+# model off for an epoch; and with only a few validation cars, the score changes from epoch to epoch whenever the
+# model gets one hard car a little better or worse, since each car weighs a lot in the mean. Loss and Dice can disagree from one epoch to the next (the loss scores the probabilities, the
 # Dice only which side of 0.5 they fall); `best.pt` is the epoch of the best validation Dice, picked on these same
 # cars, and section 13 shows what that choice is worth. The learning rate goes up, then down (the plot shows each epoch's first step).
 
@@ -784,18 +784,18 @@ from unet_tutorial.course.reading import reading
 
 WORTH = 0.001  # a Dice gain below this is too small to pay for a second forward pass, however clear
 if tta_gap.clear and tta_gap.leader == "flip TTA" and tta_gap.difference < WORTH:
-    advice = (f"Clear, but under {WORTH} Dice: too small to pay for a second forward pass on every image; keep "
+    tta_advice = (f"Clear, but under {WORTH} Dice: too small to pay for a second forward pass on every image; keep "
               "`TTA = False`")
 elif tta_gap.clear and tta_gap.leader == "flip TTA" and tta_gap.units < 5:
-    advice = (f"On only {tta_gap.units} cars that is a hint, not a result (section 8): check it on more cars before "
+    tta_advice = (f"On only {tta_gap.units} cars that is a hint, not a result (section 8): check it on more cars before "
               "setting `TTA = True`")
 elif tta_gap.clear and tta_gap.leader == "flip TTA":
-    advice = "Worth its second forward pass: set `TTA = True` in the settings for the submission (section 12)"
+    tta_advice = "Worth its second forward pass: set `TTA = True` in the settings for the submission (section 12)"
 elif tta_gap.clear:
-    advice = "It hurt, beyond noise: keep `TTA = False`"
+    tta_advice = "It hurt, beyond noise: keep `TTA = False`"
 else:
-    advice = "A second forward pass is not worth a gain you cannot tell from noise: keep `TTA = False`"
-reading(f"In this run {tta_gap.sentence()}. {advice}.")
+    tta_advice = "A second forward pass is not worth a gain you cannot tell from noise: keep `TTA = False`"
+reading(f"In this run {tta_gap.sentence()}. {tta_advice}.")
 
 # %% [markdown]
 # ## 11. Prediction at full resolution (core, ~8 min)
@@ -1058,7 +1058,7 @@ if best["epoch"] == len(history["val_dice_per_image"]):
     print("the headline's epoch is the last: no epoch was picked on the validation cars")
 else:
     print(f"the last epoch's validation Dice:           {history['val_dice_per_image'][-1]:.4f} (the headline's "
-          f"epoch {best['epoch']} was picked on these same cars, which flatters it by roughly the difference, as a "
+          f"epoch {best['epoch']} was picked on these same cars, which flatters it by up to the difference, as a "
           "threshold picked on them would: section 10)")
 if "leak_metrics" in globals() and leak_metrics is not None:  # section 9 (optional) ran
     print(f"what a split by image would have reported:  {leak_metrics['dice_per_image']:.4f} (section 9 reads "
@@ -1067,10 +1067,10 @@ print(f"{'real Carvana photos' if IS_REAL else 'generated data'}, {len(train_ids
       f"{len({car_of(i) for i in train_ids})} cars, {EPOCHS} epochs at {IMAGE_SIZE[0]}x{IMAGE_SIZE[1]} on {DEVICE}")
 
 # The gaps the sections above measured, in one table: the optional sections' only where they ran
-findings = {"enlarging the probabilities, not the labels (11)": enlarge_gap}
-for question, name in (("the leak: unseen views of training cars - new cars (9)", "leak_gap"),
-                       ("the best threshold on validation - 0.5 (10)", "threshold_gap"),
-                       ("flip TTA - none (10)", "tta_gap")):
+findings = {"enlarge the probabilities, not the labels? (11)": enlarge_gap}
+for question, name in (("a leak: unseen views of training cars above new cars? (9)", "leak_gap"),
+                       ("the best threshold on validation above 0.5? (10)", "threshold_gap"),
+                       ("flip TTA above none? (10)", "tta_gap")):
     if name in globals():
         findings[question] = globals()[name]
 print()
@@ -1082,7 +1082,32 @@ from unet_tutorial.course.reading import findings_summary, reading
 
 box = ("The box below gives the same measurements, made once on the real photos: a lesson that holds on both is "
        "one to trust more." if not IS_REAL else "These are the real photos; the box below is one other run on them.")
-reading(f"{findings_summary(findings)} {box}")
+decisions = [f"**Report** {val_metrics['dice_per_image']:.4f} ± {by_cars:.4f} Dice on {len(car_order)} new "
+             f"{'real' if IS_REAL else 'drawn'} cars: the headline, named before training (section 12 wrote its "
+             "submission)."]
+if enlarge_gap.clear and enlarge_gap.leader == "enlarging the labels":
+    decisions.append("**Full resolution**: the labels did better here, against the staircase's prediction: look at "
+                     "section 11's zoom before you choose.")
+else:
+    decisions.append("**Full resolution**: enlarge the probabilities, then threshold (`enlarge`, bilinear): "
+                     + ("clear in this run." if enlarge_gap.clear else "within the noise in this run, clear on the "
+                        "real photos (the box below)."))
+if "threshold_gap" in globals():  # section 10 (optional) ran
+    decisions.append("**Threshold**: " + (
+        "keep 0.5: it scored highest itself." if best_threshold == 0.5 else
+        f"{best_threshold} beat 0.5 beyond the noise, but on the cars it was picked on: set `THRESHOLD = "
+        f"{best_threshold}` only if experiment 3 finds the gain on held-out cars too." if threshold_gap.clear else
+        f"keep 0.5: the best threshold, {best_threshold}, gained within the noise."))
+    decisions.append(f"**Flip TTA**: {tta_advice[:1].lower()}{tta_advice[1:]}.")
+if "leak_gap" in globals():  # section 9 (optional) ran
+    decisions.append("**Split**: by car. " + (
+        "This run measured the leak a split by image hides." if leak_gap.clear and leak_gap.difference > 0 else
+        "This run could not tell a leak from its noise, which does not make a split by image safe: new cars are "
+        "what the model will meet, so they are what it must be scored on."))
+else:
+    decisions.append("**Split**: by car (section 3): new cars are what the model will meet.")
+reading(f"{findings_summary(findings)} {box}\n\n**What to do with your model**, from the gaps above:\n"
+        + "\n".join(f"{number}. {decision}" for number, decision in enumerate(decisions, 1)))
 
 # %% [markdown]
 # On a CUDA device the settings cell switches to its `"gpu"` values (larger images, a wider U-Net, mixed

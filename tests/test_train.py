@@ -235,6 +235,28 @@ def test_cuda_gets_channels_last_for_the_model_too_and_cudnn_benchmark(monkeypat
     assert not cudnn_benchmark_for("cuda")
 
 
+def test_fit_hands_channels_last_to_every_epoch_so_a_cpu_can_measure_it():
+    model = tiny_model()
+    weights = [p for p in model.parameters() if p.dim() == 4]
+    train_loader, val_loader = loaders()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
+    fit(
+        model,
+        train_loader,
+        val_loader,
+        epochs=1,
+        loss_fn=nn.BCEWithLogitsLoss(),
+        optimizer=optimizer,
+        device="cpu",
+        num_classes=1,
+        scheduler=None,
+        channels_last=True,
+        progress=False,
+        log=lambda _: None,
+    )
+    assert all(w.is_contiguous(memory_format=torch.channels_last) for w in weights)
+
+
 def test_fit_logs_and_records_each_parameter_groups_lr(tmp_path):
     model = tiny_model()
     params = list(model.parameters())

@@ -211,6 +211,7 @@ def fit(
     amp_dtype: torch.dtype | str | None = "auto",
     grad_clip: float | None = None,
     accumulate: int = 1,
+    channels_last: bool | None = None,
     config: dict | None = None,
     progress: bool = True,
     log: Callable[[str], Any] = print,
@@ -233,6 +234,8 @@ def fit(
         amp_dtype: "auto" picks ``default_amp_dtype(device)``; fp16 adds a GradScaler. The choice and its reason
             are logged once; on CUDA so are channels_last (``train_one_epoch``) and ``cudnn.benchmark``, which
             is on for the training epochs unless deterministic kernels were asked for.
+        channels_last: the NHWC memory layout (``train_one_epoch``); None: on CUDA only. Set it to measure it on
+            a CPU, where it can go either way (notebook 03, appendix B).
         config: plain values stored in every checkpoint (e.g. the model name and its constructor kwargs).
     Returns:
         history, a dict of lists: "epoch", "train_loss", "val_loss", "val_<metric>" for each metric, "lr" (the
@@ -292,6 +295,7 @@ def fit(
                     grad_clip=grad_clip,
                     accumulate=accumulate,
                     scheduler=scheduler if per_step else None,
+                    channels_last=channels_last,
                     epoch=epoch,
                     progress=progress,
                 )

@@ -775,7 +775,11 @@ import matplotlib.pyplot as plt
 
 from unet_tutorial.course.reading import Gap, compare, findings_table
 
+if SEED_RUNS < 1:
+    raise ValueError(f"SEED_RUNS is {SEED_RUNS}: set it to 1 or more in the settings (1: section 6's runs alone)")
 seed_runs = {TRAIN_SEED: {"random": runs["DenseNet, random encoder"], "pretrained": runs[PRETRAINED_RUN]}}
+# "mean of 3 seeds", or with SEED_RUNS = 1 the one seed's name: the labels of the rows that pool the seeds
+pooled = f"mean of {SEED_RUNS} seeds" if SEED_RUNS > 1 else f"TRAIN_SEED {TRAIN_SEED} alone"
 for seed in range(TRAIN_SEED + 1, TRAIN_SEED + SEED_RUNS):  # the next seeds: two more runs each
     seed_runs[seed] = {encoder: train_densenet(encoder, seed)[1] for encoder in ("random", "pretrained")}
 
@@ -795,8 +799,8 @@ head_over_seeds, end_over_seeds = seed_gap(list(seed_runs), 0), seed_gap(list(se
 print(f"{ENCODER_LABEL} encoder minus random encoder, validation Dice:")
 print(findings_table({**{f"TRAIN_SEED {seed}, after epoch 1": gap for seed, gap in heads.items()},
                       **{f"TRAIN_SEED {seed}, at the end": gap for seed, gap in ends.items()},
-                      f"after epoch 1, mean of {len(seed_runs)} seeds": head_over_seeds,
-                      f"at the end, mean of {len(seed_runs)} seeds": end_over_seeds}))
+                      **({f"after epoch 1, {pooled}": head_over_seeds, f"at the end, {pooled}": end_over_seeds}
+                         if len(seed_runs) > 1 else {})}))
 fig, ax = plt.subplots(figsize=(6.5, 3.2))
 for index, (seed, arms) in enumerate(seed_runs.items()):
     for arm, style in (("pretrained", "o-"), ("random", "s--")):
@@ -854,6 +858,10 @@ elif held_in_every_seed(ends, "the random encoder"):
              "suit " + ("these photos" if is_real else "these cars") + " under this recipe")
 else:
     worth = "no gap held in every seed: with this budget, your seeds cannot say what pretraining is worth here"
+averaged = f" Averaged over the seeds: {end_over_seeds.short()}." if len(seed_runs) > 1 else ""
+if len(seed_runs) == 1:  # SEED_RUNS = 1: the verdicts above are one training run per arm
+    worth = ("one seed (`SEED_RUNS = 1`) cannot say what pretraining is worth beyond training's own noise: each gap "
+             "above is one training run per arm; set `SEED_RUNS` to 3 in the settings to see that noise")
 fall_text = (f" The {ENCODER_LABEL} run's Dice fell from epoch 1 to its last epoch, beyond the noise, in "
              f"{len(fell)} of {len(seed_runs)} seeds (TRAIN_SEED {', '.join(map(str, fell))}): what {EPOCHS - 1} "
              f"more epochs on {len(train_ids)} images did to a pretrained model; section 7's frozen phase shows what "
@@ -873,8 +881,7 @@ Each gap below is the {ENCODER_LABEL} encoder's Dice minus the random encoder's,
 {len(set(val_cars))} validation cars, its size in standard errors (SE) and the bar it must pass. In full, for the
 first seed after epoch 1: {heads[TRAIN_SEED].sentence()}.
 - **After the first epoch: {agreement(list(heads.values()))}.** {by_seed(heads)}.
-- **At the end: {agreement(list(ends.values()))}.** {by_seed(ends)}. Averaged over the seeds:
-  {end_over_seeds.short()}.
+- **At the end: {agreement(list(ends.values()))}.** {by_seed(ends)}.{averaged}
 - **In short**: {worth}.{fall_text}{stand_in_note}
 """)
 
@@ -1210,7 +1217,7 @@ stand_in = ("" if PRETRAINED else "It is the STAND-IN's recipe, not the ImageNet
 source_words = "ImageNet's photos" if PRETRAINED else "other drawn cars (the STAND-IN)"
 question = (f"Did features learned on {source_words} carry the model past what {EPOCHS} short epochs on "
             f"{len(train_ids)} images teach? Section 6's gaps between the {ENCODER_LABEL} and the random encoder, "
-            f"on {len(seed_runs)} seeds, are this run's answer, read with their noise; the pictures only show where "
+            f"on {len(seed_runs)} seed{'s' if len(seed_runs) > 1 else ''}, are this run's answer, read with their noise; the pictures only show where "
             "the errors sit."
             + ("" if PRETRAINED else " On Colab, with the weights, check whether this car's errors shrink or only "
                "move with the ImageNet encoder."))
@@ -1471,8 +1478,8 @@ check_densenet_stage_channels(densenet_stage_channels)
 from unet_tutorial.course.reading import findings_summary, findings_table
 
 findings = {
-    f"{ENCODER_LABEL} - random encoder, after epoch 1, mean of {len(seed_runs)} seeds (6)": head_over_seeds,
-    f"{ENCODER_LABEL} - random encoder, at the end, mean of {len(seed_runs)} seeds (6)": end_over_seeds,
+    f"{ENCODER_LABEL} - random encoder, after epoch 1, {pooled} (6)": head_over_seeds,
+    f"{ENCODER_LABEL} - random encoder, at the end, {pooled} (6)": end_over_seeds,
     "random-encoder DenseNet - U-Net from scratch (6)": size_gap,
     "frozen model - its drifted copy (7)": drift,
     "after unfreezing - the frozen phase alone (7)": unfreeze_gap,
@@ -1492,15 +1499,18 @@ if freeze_order == "faster":
                 "faster (section 9)")
 for gaps, when in ((heads, "after the first epoch"), (ends, "at the end")):
     if held_in_every_seed(gaps, pretrained_name):
-        held.append(f"the {ENCODER_LABEL} encoder was ahead of the random one {when}, beyond the noise in each of "
-                    f"the {len(seed_runs)} seeds (section 6)")
+        held.append(f"the {ENCODER_LABEL} encoder was ahead of the random one {when}, beyond the noise "
+                    + (f"in each of the {len(seed_runs)} seeds" if len(seed_runs) > 1 else
+                       "in its one seed (`SEED_RUNS = 1`: training's own noise not measured)") + " (section 6)")
+rows_text = (f"The first two rows average {len(seed_runs)} seeds; every other row is" if len(seed_runs) > 1 else
+             "Every row is")
 stand_in_rows = ("" if PRETRAINED else " Every row is about the STAND-IN; the box after section 8 lists what the "
                  "ImageNet weights, on Colab, would answer.")
 reading(f"""
 **What held in your run**: {"; ".join(held)}.
 
-{findings_summary(findings)} The first two rows average {len(seed_runs)} seeds; every other row is one training
-run per arm ({EPOCHS} epochs on {len(train_ids)} images); every row's noise is counted over the
+{findings_summary(findings)} {rows_text} one training run per arm ({EPOCHS} epochs on {len(train_ids)} images);
+every row's noise is counted over the
 {len(set(val_cars))} cars. {len(findings)} questions were read at a 95 % bar each, so one of them
 may clear by chance.{stand_in_rows}
 

@@ -156,6 +156,9 @@ def test_agreement_over_runs_holds_only_when_every_run_is_clear_the_same_way():
     assert agreement([within, within]).endswith("clear in none: no run could tell the gap from noise")
     split = agreement([clear, behind, within], runs="runs")
     assert split.startswith("A ahead in 2 of 3 runs, B in 1; clear: 1 for A, 1 for B") and "open" in split
+    assert agreement([within]) == (
+        "A ahead, within the noise, in the one seed: one run cannot separate the gap from training's own noise"
+    )
     with pytest.raises(ValueError, match="no gaps"):
         agreement([])
     with pytest.raises(ValueError, match="A minus B"):

@@ -142,6 +142,11 @@ def agreement(gaps: Sequence[Gap], runs: str = "seeds") -> str:
     a, b, n = gaps[0].name_a, gaps[0].name_b, len(gaps)
     if any((gap.name_a, gap.name_b) != (a, b) for gap in gaps):
         raise ValueError(f"agreement: every gap must be {a} minus {b}, as the first; compare the same two arms")
+    if n == 1:
+        return (
+            f"{gaps[0].leader} ahead, {gaps[0].verdict}, in the one {runs.removesuffix('s')}: one run cannot separate "
+            "the gap from training's own noise"
+        )
     led = {a: [gap for gap in gaps if gap.difference > 0], b: [gap for gap in gaps if gap.difference < 0]}
     clear = {name: sum(gap.clear for gap in arm) for name, arm in led.items()}
     for leader in (a, b):

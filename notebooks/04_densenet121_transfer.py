@@ -36,8 +36,8 @@
 # **Runtime**: a few minutes on a laptop CPU (the README's results table, which `make tutorial` and `make results`
 # fill, gives the time of one full CPU run of each notebook on generated data); on a Colab T4 with the real
 # Carvana photos, about 38 minutes <!-- constant --> for all runs (the README's GPU table), an estimate from the models' operation
-# counts, not a measurement, plus the download: in a lab, run sections 2, 4, 6 and 7 first and discuss sections 1,
-# 3 and 5 while they train. `fit` prints each epoch's time as it goes. On Colab the ImageNet weights (31 MB) download by themselves;
+# counts, not a measurement, plus the download: in a lab, start "Run all" at the beginning and read the sections
+# while it trains (one kernel runs one cell at a time; TEACHING.md has a timed plan). `fit` prints each epoch's time as it goes. On Colab the ImageNet weights (31 MB) download by themselves;
 # **offline there are no ImageNet weights**: the notebook says so and first pretrains a **STAND-IN** encoder on other
 # drawn cars (section 4, about two minutes on a CPU), which then takes the ImageNet encoder's place, labelled
 # STAND-IN wherever it appears.
@@ -87,6 +87,7 @@ SEED = 0  # the drawn cars, the split by car and the STAND-IN's source cars
 TRAIN_SEED = SEED
 # Section 6 trains its two central runs (random and pretrained encoder) on this many seeds, TRAIN_SEED and the
 # next ones, so that its verdict rests on training's noise as well as the cars': each extra seed costs two runs
+# (offline also its own STAND-IN, pretrained from that seed)
 SEED_RUNS = {"smoke": 2, "cpu": 3, "gpu": 3}[MODE]
 # Fraction of cars held out: on a CPU (or on the drawn cars) half, 12 of 24 (of which VAL_IMAGES takes all), since
 # these runs train on 6 to 8 cars only and every validation car narrows the noise of the comparisons (section 6);
@@ -408,8 +409,30 @@ from unet_tutorial.course.sample_data import make_carvana_like
 from unet_tutorial.utils import data_root
 
 STAND_IN_CONFIG = {}  # what the STAND-IN was pretrained on: stored with every run built on it, so a rerun must match
+stand_in_encoders: dict[int, dict] = {}  # training seed -> the STAND-IN's encoder state pretrained from it
+
+
+def stand_in_encoder(seed: int) -> dict:
+    """The STAND-IN's encoder (weights and BatchNorm statistics), pretrained on the source cars from
+    ``set_seed(seed)``: each training seed of section 6 gets its own, so that the seeds repeat the whole
+    experiment, pretraining included. Pretrained once per seed (and kept in its run folder)."""
+    if seed not in stand_in_encoders:
+        set_seed(seed)
+        source_model = DenseNetUNet(num_classes=1, weights=None)
+        source_run = train_run(source_model, torch.optim.AdamW(source_model.parameters(), lr=LR), SOURCE_EPOCHS,
+                               "stand_in_source" + ("" if seed == TRAIN_SEED else f"_seed{seed}"),
+                               {"model": "densenet_unet", "data": str(source_root), "train_seed": seed,
+                                "model_kwargs": {"num_classes": 1, "weights": None},
+                                "train_images": len(source_train_ids), "val_images": len(source_val_ids),
+                                "epochs": SOURCE_EPOCHS, **STAND_IN_CONFIG},
+                               loaders=source_loaders)
+        stand_in_encoders[seed] = copy.deepcopy(source_model.encoder.state_dict())
+        source_dice[seed] = source_run["val_dice_per_image"][-1]
+    return stand_in_encoders[seed]
+
+
+source_dice: dict[int, float] = {}  # training seed -> the source model's Dice on its held-out source images
 if PRETRAINED:
-    stand_in_encoder = None
     print("The ImageNet weights are here: this cell has nothing to do.")
 else:
     source_root = make_carvana_like(data_root(writable=True) / f"carvana_source_{SOURCE_CARS}cars_"
@@ -420,34 +443,28 @@ else:
                                      batch_size=BATCH_SIZE, **NORM, num_workers=NUM_WORKERS, pin_memory=ON_GPU)
     STAND_IN_CONFIG = {"stand_in_source": {"cars": SOURCE_CARS, "size": list(SAMPLE_SIZE), "seed": SOURCE_SEED,
                                            "epochs": SOURCE_EPOCHS}}
-    set_seed(TRAIN_SEED)
-    source_model = DenseNetUNet(num_classes=1, weights=None)
-    source_run = train_run(source_model, torch.optim.AdamW(source_model.parameters(), lr=LR), SOURCE_EPOCHS,
-                           "stand_in_source", {"model": "densenet_unet", "data": str(source_root),
-                                               "model_kwargs": {"num_classes": 1, "weights": None},
-                                               "train_images": len(source_train_ids),
-                                               "val_images": len(source_val_ids), "epochs": SOURCE_EPOCHS,
-                                               **STAND_IN_CONFIG},
-                           loaders=source_loaders)
-    stand_in_encoder = copy.deepcopy(source_model.encoder.state_dict())  # weights and BatchNorm statistics
+    stand_in_encoder(TRAIN_SEED)
     source_cars = len({image_id.rsplit("_", 1)[0] for image_id in source_train_ids})
     print(f"STAND-IN: an encoder pretrained on {len(source_train_ids)} images of {source_cars} other drawn cars; "
           f"the source model's Dice on its {len(source_val_ids)} held-out source images: "
-          f"{source_run['val_dice_per_image'][-1]:.3f}")
+          f"{source_dice[TRAIN_SEED]:.3f}")
 
 
-def pretrained_densenet() -> DenseNetUNet:
-    """A fresh one-class DenseNetUNet with the pretrained encoder: ImageNet's, or offline the STAND-IN's."""
+def pretrained_densenet(seed: int = TRAIN_SEED) -> DenseNetUNet:
+    """A fresh one-class DenseNetUNet with the pretrained encoder: ImageNet's, or offline the STAND-IN pretrained
+    from ``seed`` (call ``stand_in_encoder(seed)`` before ``set_seed``, so that pretraining does not move the
+    random state the new decoder is drawn from)."""
     model = DenseNetUNet(num_classes=1, weights=WEIGHTS if PRETRAINED else None)
     if not PRETRAINED:
-        model.encoder.load_state_dict(stand_in_encoder)
+        model.encoder.load_state_dict(stand_in_encoder(seed))
     return model
 
 # %% [markdown]
 # ## 5. What the encoder sees (optional)
 #
 # One validation image through the pretrained encoder (ImageNet's, or offline the STAND-IN), then through a random
-# one: one row per stage, with the eight channels of the largest mean activation. Each row has half the resolution
+# one: one row per stage, with the eight channels that tell the car from the background best on this image (the
+# number over each map, explained below the figures). Each row has half the resolution
 # of the one above, from 1/2 of the image at stage 1 to 1/32 at stage 5, so the last rows are coarse whatever the
 # weights. Things to look for, row by row:
 # - down to which stage can you still make out the car's outline, its windows, the line where the ground starts?
@@ -461,24 +478,46 @@ def pretrained_densenet() -> DenseNetUNet:
 
 # %%
 import matplotlib.pyplot as plt
+import torch.nn.functional as F
 
 from unet_tutorial.model import pad_to_multiple
 from unet_tutorial.viz import denormalize
 
 
-def plot_stage_features(model: DenseNetUNet, image: torch.Tensor, title: str, channels: int = 8) -> None:
-    """One row per encoder stage: the image, then the ``channels`` most active feature maps of that stage."""
-    padded, _ = pad_to_multiple(image[None], 32)  # (1, 3, H', W')
+def channel_effects(model: DenseNetUNet, batch_images: torch.Tensor,
+                    batch_masks: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Per encoder stage, its feature maps (B, C, h, w) and each channel's (car mean - background mean) / its
+    standard deviation over all pixels of the batch, shape (C,), signed (negative: darker on the car); NaN where a
+    stage has no car cell or no background cell (a cell is car when most of its pixels are)."""
+    padded, _ = pad_to_multiple(batch_images, 32)  # (B, 3, H', W')
+    padded_masks, _ = pad_to_multiple(batch_masks.float(), 32)  # (B, 1, H', W')
     with torch.no_grad():
-        features = model.eval().encode(padded.to(next(model.parameters()).device))  # five (1, C, h, w)
-    fig, axes = plt.subplots(len(features), channels + 1, figsize=(1.3 * (channels + 1), 1.2 * len(features)))
-    for row, maps in zip(axes, features):
-        maps = maps[0].float().cpu()  # (C, h, w)
+        features = [maps.float().cpu() for maps in
+                    model.eval().encode(padded.to(next(model.parameters()).device))]  # five (B, C, h, w)
+    effects = []
+    for maps in features:
+        car = F.interpolate(padded_masks, size=maps.shape[-2:], mode="area").flatten() > 0.5  # (B * h * w,)
+        values = maps.transpose(0, 1).flatten(1)  # (C, B * h * w)
+        if car.all() or not car.any():
+            effects.append(torch.full((maps.shape[1],), float("nan")))
+            continue
+        effects.append((values[:, car].mean(1) - values[:, ~car].mean(1)) / values.std(1).clamp_min(1e-6))
+    return features, effects
+
+
+def plot_stage_features(model: DenseNetUNet, image: torch.Tensor, mask: torch.Tensor, title: str,
+                        channels: int = 8) -> None:
+    """One row per encoder stage: the image, then the ``channels`` feature maps that tell car from background
+    best on this image (largest effect either way), each titled with its channel and effect."""
+    features, effects = channel_effects(model, image[None], mask[None])
+    fig, axes = plt.subplots(len(features), channels + 1, figsize=(1.3 * (channels + 1), 1.25 * len(features)))
+    for row, maps, effect in zip(axes, features, effects):
+        maps = maps[0]  # (C, h, w)
         row[0].imshow(denormalize(image, **NORM))
         row[0].set_ylabel(f"{maps.shape[0]} ch\n{maps.shape[1]}x{maps.shape[2]}", fontsize=7)
-        for ax, channel in zip(row[1:], maps.mean(dim=(1, 2)).argsort(descending=True)[:channels].tolist()):
+        for ax, channel in zip(row[1:], effect.abs().nan_to_num(-1.0).argsort(descending=True)[:channels].tolist()):
             ax.imshow(maps[channel], cmap="magma")
-            ax.set_title(f"#{channel}", fontsize=6)
+            ax.set_title(f"#{channel} {effect[channel]:+.1f}", fontsize=6)
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
@@ -490,41 +529,26 @@ def plot_stage_features(model: DenseNetUNet, image: torch.Tensor, title: str, ch
 padded_size = tuple(pad_to_multiple(images[:1], 32)[0].shape[-2:])
 print(f"image {tuple(images.shape[-2:])} (H, W), padded to {padded_size} for the encoder"
       + ("" if padded_size == tuple(images.shape[-2:]) else ": the padding shows as bands along the borders"))
-plot_stage_features(pretrained_densenet(), images[0], "ImageNet encoder" if PRETRAINED else
+plot_stage_features(pretrained_densenet(), images[0], masks[0], "ImageNet encoder" if PRETRAINED else
                     "STAND-IN encoder (pretrained on other drawn cars: no ImageNet weights here)")
 set_seed(TRAIN_SEED)  # the starting weights of section 6's random-encoder run: the contrast is the lesson
-plot_stage_features(DenseNetUNet(num_classes=1, weights=None), images[0], "random encoder, for comparison")
+plot_stage_features(DenseNetUNet(num_classes=1, weights=None), images[0], masks[0], "random encoder, for comparison")
 
 # %% [markdown]
-# The third question can be measured. For each stage and each channel, compare the channel's mean activation on
-# the car's pixels with its mean on the background's, in units of the channel's spread over all pixels (a
-# difference of means over a standard deviation, as in an effect size). A channel that lights up on the car
-# scores high and positive; one that is dark where the car is, high and negative; one that ignores the car, near
-# 0. The table gives, per stage, the channel that separates the two best, over one view of each validation car (the
-# mask is shrunk to each stage's size: a cell is car when most of its pixels are).
+# The number over each map is what ranks them, and it answers the third question. For each channel, compare its
+# mean activation on the car's pixels with its mean on the background's, in units of the channel's spread over
+# all pixels (a difference of means over a standard deviation, as in an effect size). A channel that lights up on
+# the car scores high and positive; one that is dark where the car is, high and negative; one that ignores the
+# car, near 0. The table gives, per stage, the channel that separates the two best over one view of each
+# validation car, a steadier measure than one image (the mask is shrunk to each stage's size: a cell is car when
+# most of its pixels are).
 
 # %%
-import torch.nn.functional as F
-
-
 def car_separation(model: DenseNetUNet, batch_images: torch.Tensor, batch_masks: torch.Tensor) -> list[float]:
-    """Per encoder stage, the most car-selective channel's (car mean - background mean) / its standard deviation
-    over all pixels of the batch, signed (negative: darker on the car); NaN where a stage has no car or no
-    background cell."""
-    padded, _ = pad_to_multiple(batch_images, 32)  # (B, 3, H', W')
-    padded_masks, _ = pad_to_multiple(batch_masks.float(), 32)  # (B, 1, H', W')
-    with torch.no_grad():
-        features = model.eval().encode(padded.to(next(model.parameters()).device))  # five (B, C, h, w)
-    separations = []
-    for maps in features:
-        car = F.interpolate(padded_masks, size=maps.shape[-2:], mode="area").flatten() > 0.5  # (B * h * w,)
-        values = maps.float().cpu().transpose(0, 1).flatten(1)  # (C, B * h * w)
-        if car.all() or not car.any():
-            separations.append(float("nan"))
-            continue
-        effect = (values[:, car].mean(1) - values[:, ~car].mean(1)) / values.std(1).clamp_min(1e-6)  # (C,)
-        separations.append(effect[effect.abs().argmax()].item())
-    return separations
+    """Per encoder stage, the effect of the channel that tells car from background best (signed); NaN where
+    the stage has no car or no background cell."""
+    return [effect[effect.abs().nan_to_num(-1.0).argmax()].item()
+            for effect in channel_effects(model, batch_images, batch_masks)[1]]
 
 
 one_per_car = [val_loader.dataset[val_cars.index(car)] for car in dict.fromkeys(val_cars)]  # each car's first view
@@ -636,8 +660,10 @@ runs["U-Net from scratch"] = train_run(scratch, torch.optim.AdamW(scratch.parame
 def train_densenet(encoder: str, seed: int) -> tuple[DenseNetUNet, dict]:
     """A DenseNetUNet with a "random" or the "pretrained" encoder (section 4's), trained from ``set_seed(seed)``
     with the two learning rates; its run folder is named by the encoder, and by the seed unless it is TRAIN_SEED."""
+    if encoder != "random" and not PRETRAINED:
+        stand_in_encoder(seed)  # pretrained (or loaded) first: set_seed below then draws the same decoder
     set_seed(seed)
-    model = DenseNetUNet(num_classes=1, weights=None) if encoder == "random" else pretrained_densenet()
+    model = DenseNetUNet(num_classes=1, weights=None) if encoder == "random" else pretrained_densenet(seed)
     optimizer = torch.optim.AdamW(model.param_groups(lr_encoder=LR_ENCODER, lr_decoder=LR))
     print(f"{encoder} encoder, TRAIN_SEED {seed}:", {group["name"]: group["lr"] for group in optimizer.param_groups})
     label = "random" if encoder == "random" else ENCODER_LABEL.lower()
@@ -761,7 +787,10 @@ reading(f"""
 # The central question of this notebook is the gap between the two DenseNets. One run per arm cannot separate that
 # gap from training's own noise: another `TRAIN_SEED` draws other starting decoder weights (and, for the random
 # arm, other encoder weights) and other batches, and the gap moves. So the two DenseNets train again on the next
-# `SEED_RUNS - 1` seeds, on the same data (two more runs per seed; the epoch lines scroll by). Then, for each
+# `SEED_RUNS - 1` seeds, on the same data (two more runs per seed; the epoch lines scroll by). Offline, each seed
+# first pretrains its own STAND-IN from that seed (on the same source cars), since pretraining is training too
+# and has noise of its own: each seed repeats the whole experiment, pretraining included, and only the cars (the
+# source's and section 2's) stay the same. Then, for each
 # seed, two gaps, each paired image by image over the same validation cars: **after the first epoch** (the head
 # start, before much training) and **at the end**.
 #
@@ -846,10 +875,15 @@ elif held_in_every_seed(heads, pretrained_name) and all(gap.difference > 0 for g
              "noise but does not count it). Not settled: a gap of nothing points the same way in every one of "
              f"{len(ends)} seeds one time in {2 ** (len(ends) - 1)}, so more seeds or validation cars would settle it")
 elif held_in_every_seed(heads, pretrained_name):
+    moved = {arm: np.mean([arms[arm]["val_dice_per_image"][-1] - arms[arm]["val_dice_per_image"][0]
+                           for arms in seed_runs.values()]) for arm in ("pretrained", "random")}
     worth = (f"pretraining on {source_words} bought a head start in every seed, but by epoch {EPOCHS} no gap held "
-             "(the bullet above), so what it is worth after training is open. A head start that fades is what one "
-             "expects when the budget lets a random encoder catch up: pretraining pays most when data or time are "
-             "short")
+             "(the bullet above), so what it is worth after training is open. From epoch 1 to the last the "
+             f"{ENCODER_LABEL} runs moved by {moved['pretrained']:+.3f} on average and the random ones by "
+             f"{moved['random']:+.3f} (the figure): the gap closed "
+             + ("because the random runs rose faster" if moved["pretrained"] >= 0 else
+                "from both sides: the pretrained runs fell while the random ones rose" if moved["random"] > 0 else
+                "because the pretrained runs fell further"))
 elif held_in_every_seed(ends, pretrained_name):
     worth = (f"pretraining on {source_words} was ahead at the end in every seed, though its head start did not "
              "hold: the gain grew with training")
@@ -948,7 +982,12 @@ with torch.no_grad():
 drifted_scores = per_image_dice(drifted)
 moved = max((a.running_mean - b.running_mean).abs().max().item()
             for a, b in zip(staged.encoder_batchnorms(), drifted.encoder_batchnorms()))
-print(f"largest change of an encoder running mean: {moved:.3f} (the weights did not change)")
+# For scale: each channel's change in units of its stored standard deviation (the square root of running_var),
+# the size BatchNorm divides by: a change of 1 shifts every normalised feature of that channel by one unit
+moved_in_sd = torch.cat([(b.running_mean - a.running_mean).abs() / a.running_var.sqrt()
+                         for a, b in zip(staged.encoder_batchnorms(), drifted.encoder_batchnorms())])  # (channels,)
+print(f"largest change of an encoder running mean: {moved:.3f} (the weights did not change); in units of each "
+      f"channel's stored standard deviation: median {moved_in_sd.median():.3f}, largest {moved_in_sd.max():.2f}")
 print(f"validation Dice after the frozen phase {frozen_scores.mean():.4f}; after {DRIFT_BATCHES} forward passes "
       f"with the encoder's BatchNorm in train mode: {drifted_scores.mean():.4f}")
 for car in sorted(set(val_cars)):  # the mean hides how differently the cars took it
@@ -1091,7 +1130,7 @@ start = compare("BatchNorm frozen", first_scores["BatchNorm frozen"], "BatchNorm
 start_note = ""  # what the start adds to the heading's verdict
 if start.clear and start.leader == "BatchNorm frozen":
     start_words = "the copy whose BatchNorm follows each batch started lower"
-    start_note = ": the dip the practice warns about"
+    start_note = ": in this run, the dip the practice warns about"
 elif start.clear:
     start_words = "the copy whose BatchNorm follows each batch started higher"
     start_note = ": no dip here"
@@ -1230,9 +1269,9 @@ if best_epoch == EPOCHS:
     best_text = (f"Of its unfrozen epochs the last, epoch {EPOCHS}, scored highest: {holds} is the model reported, "
                  "so no epoch was picked on these validation images.")
 elif round(max(unfrozen_dice), 4) == round(unfrozen_dice[-1], 4):
-    best_text = (f"Its last epoch, reported, ties its best, epoch {best_epoch} of the figure, to four places "
-                 f"({max(unfrozen_dice):.4f}); {holds} is epoch {best_epoch}, the first of them (`fit` keeps a new "
-                 "best only when it is strictly higher), a different model with the same score.")
+    best_text = (f"Its last epoch (the one reported) and epoch {best_epoch} of the figure tie at "
+                 f"{max(unfrozen_dice):.4f}; {holds} is epoch {best_epoch}, the first of the tie (`fit` replaces it "
+                 "only on a strictly higher score): a different model with the same score.")
 else:
     best_text = (f"Of its unfrozen epochs the best by validation Dice was epoch {best_epoch} of the figure "
                  f"({max(unfrozen_dice):.3f}), {holds}. The number reported is the last epoch's: reporting epoch "
@@ -1504,6 +1543,29 @@ for gaps, when in ((heads, "after the first epoch"), (ends, "at the end")):
                        "in its one seed (`SEED_RUNS = 1`: training's own noise not measured)") + " (section 6)")
 rows_text = (f"The first two rows average {len(seed_runs)} seeds; every other row is" if len(seed_runs) > 1 else
              "Every row is")
+# What to do: each step of the recipe with what this run showed about it
+best_run = max(runs, key=lambda name: val_scores[name].mean())
+frozen_best = frozen_scores.mean() > val_scores[best_run].mean()
+frozen_length = f"{FROZEN_EPOCHS} epoch{'s' if FROZEN_EPOCHS > 1 else ''}"
+steps = [f"**Freeze first**: the frozen phase alone ({frozen_length}, decoder only) reached {frozen_scores.mean():.3f}"
+         + (f", above every model trained further ({best_run}: {val_scores[best_run].mean():.3f}): with "
+            f"{len(train_ids)} training images the encoder as pretrained was already hard to beat." if frozen_best
+            else f"; the best run reached {val_scores[best_run].mean():.3f} ({best_run}).")]
+if unfreeze_gap.clear:
+    steps.append("**Then unfreeze**: " + (f"it paid in this run ({unfreeze_gap.short(named=True)})." if
+                 unfreeze_gap.leader == unfreeze_gap.name_a else f"it cost Dice in this run "
+                 f"({unfreeze_gap.short(named=True)}): with so few images, keep the encoder frozen or unfreeze later."))
+else:
+    steps.append(f"**Then unfreeze**: your run cannot tell whether it paid ({unfreeze_gap.short(named=True)}). The "
+                 "recipe unfreezes because, given more images and epochs, the encoder adapts to the task: a practice "
+                 "this run is too small to test.")
+steps.append(f"**Keep the encoder's BatchNorm frozen at a batch of {BATCH_SIZE}**: " + (
+    "your run agrees" if bn_gap.clear and bn_gap.leader == "BatchNorm frozen" else
+    "your run found the opposite (section 7 says what to suspect)" if bn_gap.clear else
+    "your run cannot test it") + f" ({bn_gap.short(named=True)}); the statistics did drift with no weight trained "
+    "(section 7, exercise 1).")
+steps.append(f"**Pretraining**: {agreement(list(heads.values()))} after epoch 1; at the end, "
+             f"{agreement(list(ends.values()))}.")
 stand_in_rows = ("" if PRETRAINED else " Every row is about the STAND-IN; the box after section 8 lists what the "
                  "ImageNet weights, on Colab, would answer.")
 reading(f"""
@@ -1514,9 +1576,12 @@ every row's noise is counted over the
 {len(set(val_cars))} cars. {len(findings)} questions were read at a 95 % bar each, so one of them
 may clear by chance.{stand_in_rows}
 
+**What to do, and what your run showed**:
+{chr(10).join(f"{number}. {step}" for number, step in enumerate(steps, 1))}
+
 **To see which of the other verdicts are training's own noise**, do what section 6 did for the central one: set
 `TRAIN_SEED` to another number in the settings and run the notebook again. The cars and the split stay (they
-follow `SEED`); only the starting weights and the batches change. A verdict that survives a few seeds is one to
+follow `SEED`); the starting weights and the batches change{"" if PRETRAINED else ", and so does the STAND-IN, pretrained from it"}. A verdict that survives a few seeds is one to
 believe; in a class, give every student their own and tally the table's verdicts.
 """)
 

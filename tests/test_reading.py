@@ -159,6 +159,8 @@ def test_agreement_over_runs_holds_only_when_every_run_is_clear_the_same_way():
     assert agreement([within]) == (
         "A ahead, within the noise, in the one seed: one run cannot separate the gap from training's own noise"
     )
+    tie = compare("A", [0.5] * 4, "B", [0.5] * 4)
+    assert agreement([tie, tie]) == "A and B scored the same in all 2 seeds"
     with pytest.raises(ValueError, match="no gaps"):
         agreement([])
     with pytest.raises(ValueError, match="A minus B"):

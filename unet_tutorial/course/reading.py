@@ -148,6 +148,8 @@ def agreement(gaps: Sequence[Gap], runs: str = "seeds") -> str:
             "the gap from training's own noise"
         )
     led = {a: [gap for gap in gaps if gap.difference > 0], b: [gap for gap in gaps if gap.difference < 0]}
+    if not led[a] and not led[b]:
+        return f"{a} and {b} scored the same in all {n} {runs}"
     clear = {name: sum(gap.clear for gap in arm) for name, arm in led.items()}
     for leader in (a, b):
         if len(led[leader]) == n and clear[leader] == n:

@@ -568,25 +568,34 @@ from unet_tutorial.course.reading import reading
 
 source_text = "ImageNet's photos" if PRETRAINED else "other drawn cars (no ImageNet weights here)"
 stages = [stage for stage in range(5) if not np.isnan(separation[ENCODER_LABEL][stage] + separation["random"][stage])]
-ahead = [stage + 1 for stage in stages if abs(separation[ENCODER_LABEL][stage]) > abs(separation["random"][stage])]
+MARGIN = 0.25  # standard deviations: a smaller difference between the two encoders' best channels is read as none
+margins = {stage + 1: abs(separation[ENCODER_LABEL][stage]) - abs(separation["random"][stage]) for stage in stages}
+ahead = [stage for stage, margin in margins.items() if margin > MARGIN]
+behind = [stage for stage, margin in margins.items() if margin < -MARGIN]
 best = max(stages, key=lambda stage: abs(separation[ENCODER_LABEL][stage])) if stages else None
+
+
+def listed(stage_numbers: list[int]) -> str:
+    return f"stage{'s' if len(stage_numbers) > 1 else ''} {', '.join(map(str, stage_numbers))}"
+
+
 if best is None:
     separation_text = "No stage had both car and background cells in this batch, so the measurement says nothing here."
 else:
     value = separation[ENCODER_LABEL][best]
-    ahead_text = ("at every stage" if len(ahead) == len(stages) else
-                  f"at stage{'s' if len(ahead) > 1 else ''} {', '.join(map(str, ahead))} of {len(stages)}"
-                  if ahead else "at no stage")
-    margins = [abs(separation[ENCODER_LABEL][stage]) - abs(separation["random"][stage]) for stage in stages]
-    separation_text = (f"The {ENCODER_LABEL} encoder's best channel told car from background better than the random "
-                       f"one's {ahead_text}, by {min(margins):+.2f} to {max(margins):+.2f} standard deviations "
-                       f"across the stages. Its strongest was at stage {best + 1}, {abs(value):.1f} standard "
-                       f"deviations {'brighter' if value > 0 else 'darker'} on the car than off it, against "
-                       f"{abs(separation['random'][best]):.1f} for the random encoder's best channel there. "
-                       + ("Margins under half a standard deviation, on one view per car, describe these images; "
-                          "they test nothing." if max(map(abs, margins)) < 0.5 else
-                          "A margin this size suggests pretraining made some channels car-selective.")
-                       + " Whether the features help the segmentation is section 6's question.")
+    compared = (f"The {ENCODER_LABEL} encoder's best channel told car from background better than the random one's "
+                f"by more than {MARGIN} standard deviations at {listed(ahead)} (by up to "
+                f"{max(margins[stage] for stage in ahead):.2f})" if ahead else
+                f"At no stage did the {ENCODER_LABEL} encoder's best channel beat the random one's by more than "
+                f"{MARGIN} standard deviations")
+    compared += (f", and worse at {listed(behind)}" if behind else "") + (
+        "; elsewhere the two were alike." if ahead or behind else ": the two were alike at every stage.")
+    separation_text = (f"{compared} Its strongest was at stage {best + 1}, {abs(value):.1f} standard deviations "
+                       f"{'brighter' if value > 0 else 'darker'} on the car than off it, against "
+                       f"{abs(separation['random'][best]):.1f} for the random encoder's best channel there. The "
+                       "coarsest stages have few cells per image (the table's scale), so their numbers move most "
+                       f"from one set of images to another; on {len(one_per_car)} images these margins describe, they "
+                       "do not test."                       + " Whether the features help the segmentation is section 6's question.")
 reading(f"""
 The first figure is the {ENCODER_LABEL} encoder's, learned on {source_text}; the second a random one's (the
 starting weights of section 6's random-encoder run) on the same image. {separation_text} A random encoder's maps
@@ -598,45 +607,30 @@ outlines and blobs of the first two questions are for your eyes: compare the row
 # %% [markdown]
 # ## 6. The comparison (core, ~20 min, the seeds below included)
 #
-# Three models, the same data, the same epochs, the same loss (binary cross-entropy + Dice) and learning-rate
-# schedule (one-cycle: warm up, then anneal; each parameter group peaks at its own learning rate), as in notebook 03:
-# 1. **from scratch**: notebook 01's `UNet` at notebook 03's width and learning rate (`LR_UNET`), every weight
-#    random: the baseline at its own best, not handicapped;
+# Three models, the same data, epochs, loss (binary cross-entropy + Dice) and one-cycle schedule as notebook 03:
+# 1. **from scratch**: notebook 01's `UNet` at notebook 03's width and learning rate (`LR_UNET`): the baseline at
+#    its own best;
 # 2. **DenseNet, random encoder**: `DenseNetUNet(weights=None)`, the same architecture as 3 with nothing
 #    transferred;
-# 3. **DenseNet, ImageNet encoder**, or offline **DenseNet, STAND-IN encoder** (section 4's, pretrained on other
-#    drawn cars).
+# 3. **DenseNet, ImageNet encoder**, or offline **DenseNet, STAND-IN encoder** (section 4's).
 #
-# Both DenseNets train with the same two learning rates: the encoder at `LR_ENCODER`, ten times lower than the
-# decoder's `LR`. One learning rate per part of the model is called *discriminative learning rates*;
-# `model.param_groups(lr_encoder, lr_decoder)` hands the optimizer two groups named "encoder" and "decoder", and
-# `fit` prints each group's learning rate at the start of each epoch (the one-cycle schedule warms it up within
-# the epoch, so a one-epoch phase shows only its first, small rate; a frozen group's rate is printed, but nothing
-# of it trains). With everything else equal, the gap between 2 and 3 is what pretraining is worth here, under this
-# recipe (a random encoder at the low fine-tuning rate is held back, so the gap is, if anything, an upper bound):
-# ImageNet's pretraining, or offline the STAND-IN's, which says how the mechanism works, not what ImageNet is worth.
-# On Colab the ImageNet weights download by themselves, but the Carvana photos only when you ask
-# (`DOWNLOAD = True`): on the drawn cars the gap says little about real photos.
+# Both DenseNets train the encoder at `LR_ENCODER`, ten times lower than the decoder's `LR`: *discriminative
+# learning rates*, which `model.param_groups(lr_encoder, lr_decoder)` hands the optimizer as two named groups
+# (`fit` prints each group's rate per epoch). With everything else equal, the gap between 2 and 3 is what
+# pretraining is worth under this recipe (if anything an upper bound: the low rate holds a random encoder back).
+# Every DenseNet is built right after the same `set_seed`, so all three start from the same decoder weights.
 #
-# **The headline result, fixed before any training**: the recipe of section 7, the ImageNet encoder frozen for
-# `FROZEN_EPOCHS` epochs, then unfrozen with its BatchNorm kept frozen. Where the ImageNet weights are not
-# available, the same recipe runs on the STAND-IN encoder, and the headline's name says so. Every DenseNet is built
-# right after the same `set_seed`, so all three DenseNets start from the same decoder weights, and 2 from the same encoder
-# weights the STAND-IN's pretraining started from. We do not report "the best of all runs on validation": the same
-# images would choose the run and score it, which flatters it.
+# **The headline, fixed before any training**: section 7's recipe, the pretrained encoder frozen for
+# `FROZEN_EPOCHS` epochs, then unfrozen with its BatchNorm kept frozen (offline on the STAND-IN, and its name says
+# so). We never report "the best of all runs on validation": the same images would choose the run and score it.
 #
-# Two runs scored on the same validation images are compared image by image: `compare` (from
-# `unet_tutorial.course.reading`) takes the mean of the per-image differences and its standard error, and calls a
-# gap clear only when it is more than the bar below times that error. The validation images are not independent: they
-# are the 16 views of each of a few cars, and the views of one car tend to be easy or hard together. So every
-# comparison passes each image's car (`groups=val_cars`, from section 2), and the error is counted over cars, not
-# images: it says how far the gap could move had other cars been held out, and with few cars it is large, and
-# itself uncertain. So the bar is Student's *t* for that many cars, as in notebook 03's section 8: 2.2 standard
-# errors for 12 cars, 2.4 for 8, 3.2 for 4, about 2 from 30 on; each reading names the bar it used. It leaves
-# something out too: each arm is one training run, and another `TRAIN_SEED` (other starting weights, other batches),
-# or even the same seed on another machine or number of CPU threads, moves the gap as well. A gap called clear is
-# beyond the noise of which cars were scored, in one run; it is not yet a rule. So the two DenseNets, the central
-# comparison, are trained again on other seeds after the results (`SEED_RUNS` in the settings).
+# > **How each gap is read** (notebook 03's section 8, in brief). Two runs scored on the same validation images
+# > are compared image by image (`compare`): the mean of the per-image differences and its standard error (SE),
+# > counted over cars (`groups=val_cars`), since the 16 views of a car are easy or hard together. A gap is *clear*
+# > when it is more than a bar of Student's *t* SEs for that many cars: 2.2 for 12 cars, 3.2 for 4, about 2 from
+# > 30 on. This counts which cars were scored, not training's own noise: another `TRAIN_SEED`, or even another
+# > number of CPU threads, moves a gap too. So the central comparison, the two DenseNets, is trained again on other
+# > seeds after the results (`SEED_RUNS`).
 
 # %%
 HEADLINE = f"DenseNet, {ENCODER_LABEL} encoder, frozen then unfrozen, BatchNorm frozen"
@@ -877,8 +871,9 @@ elif held_in_every_seed(heads, pretrained_name) and all(gap.difference > 0 for g
 elif held_in_every_seed(heads, pretrained_name):
     moved = {arm: np.mean([arms[arm]["val_dice_per_image"][-1] - arms[arm]["val_dice_per_image"][0]
                            for arms in seed_runs.values()]) for arm in ("pretrained", "random")}
-    worth = (f"pretraining on {source_words} bought a head start in every seed, but by epoch {EPOCHS} no gap held "
-             "(the bullet above), so what it is worth after training is open. From epoch 1 to the last the "
+    worth = (f"pretraining on {source_words} bought a head start in every seed, but at epoch {EPOCHS} the lead "
+             f"was not clear, the same way, in every seed ({sum(gap.clear for gap in ends.values())} of {len(ends)} "
+             "clear: the bullet above), so what it is worth after training is open. From epoch 1 to the last the "
              f"{ENCODER_LABEL} runs moved by {moved['pretrained']:+.3f} on average and the random ones by "
              f"{moved['random']:+.3f} (the figure): the gap closed "
              + ("because the random runs rose faster" if moved["pretrained"] >= 0 else
@@ -1543,14 +1538,10 @@ for gaps, when in ((heads, "after the first epoch"), (ends, "at the end")):
                        "in its one seed (`SEED_RUNS = 1`: training's own noise not measured)") + " (section 6)")
 rows_text = (f"The first two rows average {len(seed_runs)} seeds; every other row is" if len(seed_runs) > 1 else
              "Every row is")
-# What to do: each step of the recipe with what this run showed about it
-best_run = max(runs, key=lambda name: val_scores[name].mean())
-frozen_best = frozen_scores.mean() > val_scores[best_run].mean()
-frozen_length = f"{FROZEN_EPOCHS} epoch{'s' if FROZEN_EPOCHS > 1 else ''}"
-steps = [f"**Freeze first**: the frozen phase alone ({frozen_length}, decoder only) reached {frozen_scores.mean():.3f}"
-         + (f", above every model trained further ({best_run}: {val_scores[best_run].mean():.3f}): with "
-            f"{len(train_ids)} training images the encoder as pretrained was already hard to beat." if frozen_best
-            else f"; the best run reached {val_scores[best_run].mean():.3f} ({best_run}).")]
+# What to do: each step of the recipe with what this run showed about it, each read from its own gap
+steps = [f"**Freeze first**: the frozen phase alone ({FROZEN_EPOCHS} epoch{'s' if FROZEN_EPOCHS > 1 else ''}, "
+         f"decoder only) reached {frozen_scores.mean():.3f}, each step taking {frozen_step / trains_step:.0%} of the "
+         "time of an unfrozen one (section 9)."]
 if unfreeze_gap.clear:
     steps.append("**Then unfreeze**: " + (f"it paid in this run ({unfreeze_gap.short(named=True)})." if
                  unfreeze_gap.leader == unfreeze_gap.name_a else f"it cost Dice in this run "
@@ -1559,11 +1550,16 @@ else:
     steps.append(f"**Then unfreeze**: your run cannot tell whether it paid ({unfreeze_gap.short(named=True)}). The "
                  "recipe unfreezes because, given more images and epochs, the encoder adapts to the task: a practice "
                  "this run is too small to test.")
-steps.append(f"**Keep the encoder's BatchNorm frozen at a batch of {BATCH_SIZE}**: " + (
-    "your run agrees" if bn_gap.clear and bn_gap.leader == "BatchNorm frozen" else
-    "your run found the opposite (section 7 says what to suspect)" if bn_gap.clear else
-    "your run cannot test it") + f" ({bn_gap.short(named=True)}); the statistics did drift with no weight trained "
-    "(section 7, exercise 1).")
+start_words_summary = ("right after unfreezing the BatchNorm-frozen copy was ahead, beyond the noise: the dip the "
+                       "practice warns about" if start.clear and start.leader == "BatchNorm frozen" else
+                       "right after unfreezing the BatchNorm-training copy was ahead, beyond the noise"
+                       if start.clear else "right after unfreezing the two copies could not be told apart")
+end_words_summary = ("at the end the frozen one was still ahead" if bn_gap.clear and bn_gap.leader == "BatchNorm frozen"
+                     else "at the end the training one was ahead" if bn_gap.clear else
+                     "at the end they could not be told apart")
+steps.append(f"**Keep the encoder's BatchNorm frozen at a batch of {BATCH_SIZE}**: {start_words_summary}; "
+             f"{end_words_summary} ({bn_gap.short(named=True)}). The statistics drift with no weight trained "
+             "(section 7, exercise 1): that much your run showed either way.")
 steps.append(f"**Pretraining**: {agreement(list(heads.values()))} after epoch 1; at the end, "
              f"{agreement(list(ends.values()))}.")
 stand_in_rows = ("" if PRETRAINED else " Every row is about the STAND-IN; the box after section 8 lists what the "

@@ -595,13 +595,17 @@ else:
                        f"{abs(separation['random'][best]):.1f} for the random encoder's best channel there. The "
                        "coarsest stages have few cells per image (the table's scale), so their numbers move most "
                        f"from one set of images to another; on {len(one_per_car)} images these margins describe, they "
-                       "do not test."                       + " Whether the features help the segmentation is section 6's question.")
+                       "do not test. At the coarsest stage a channel that fires on the car's few cells alone "
+                       "reaches the largest value the measure allows there, so several channels of either encoder "
+                       "can share the same top value (as over the maps of the figures)." + " Whether the features "
+                       "help the segmentation is section 6's question.")
 reading(f"""
 The first figure is the {ENCODER_LABEL} encoder's, learned on {source_text}; the second a random one's (the
-starting weights of section 6's random-encoder run) on the same image. {separation_text} A random encoder's maps
-come from the architecture and the image alone: a car drawn in flat colours on a plain background can be told
-apart by a random filter too, so what counts is the difference between the two columns, not either alone. The
-outlines and blobs of the first two questions are for your eyes: compare the rows.
+starting weights of section 6's random-encoder run) on the same image; the numbers below are the table's, over
+{len(one_per_car)} cars, not the one image's. {separation_text} A random encoder's maps come from the architecture
+and the image alone: a car drawn in flat colours on a plain background can be told apart by a random filter too,
+so what counts is the difference between the two encoders (the table's two columns), not either alone. The
+outlines and blobs of the first two questions are for your eyes: compare the two figures row by row.
 """)
 
 # %% [markdown]
@@ -618,7 +622,8 @@ outlines and blobs of the first two questions are for your eyes: compare the row
 # learning rates*, which `model.param_groups(lr_encoder, lr_decoder)` hands the optimizer as two named groups
 # (`fit` prints each group's rate per epoch). With everything else equal, the gap between 2 and 3 is what
 # pretraining is worth under this recipe (if anything an upper bound: the low rate holds a random encoder back).
-# Every DenseNet is built right after the same `set_seed`, so all three start from the same decoder weights.
+# Every DenseNet, here and in section 7, is built right after the same `set_seed`, so all of them start from the
+# same decoder weights.
 #
 # **The headline, fixed before any training**: section 7's recipe, the pretrained encoder frozen for
 # `FROZEN_EPOCHS` epochs, then unfrozen with its BatchNorm kept frozen (offline on the STAND-IN, and its name says
@@ -766,7 +771,15 @@ if loss_ratio > 2:  # one run far less sure of its pixels, whatever its Dice
 data_text = ("**Real photos**: every number here is about the Carvana photos and this budget." if is_real else
              "**Generated cars**: they look nothing like ImageNet's photos, so the gaps on them say little about the "
              "real Carvana photos: every number here is about the data named in section 2.")
+pretrained_curve = runs[PRETRAINED_RUN]["val_dice_per_image"]
+pretrained_rank = sorted(runs, key=lambda name: -val_scores[name].mean()).index(PRETRAINED_RUN) + 1
+pretrained_text = (f"**The {ENCODER_LABEL} run** stood at {pretrained_curve[0]:.3f} after epoch 1 and ended at "
+                   f"{pretrained_curve[-1]:.3f}, number {pretrained_rank} of the {len(runs)} runs"
+                   + (", below its own first epoch" if pretrained_curve[-1] < pretrained_curve[0] else "")
+                   + ". The next part reads it against the random encoder on several seeds, the question of this "
+                   "notebook.")
 reading(f"""
+- {pretrained_text}
 - **{size_heading}.** {cap(size_gap.sentence())}. So {size_verdict}. {size_caveat} The DenseNet took a median
   {np.median(dense_run['seconds']):.1f} s per training epoch against the U-Net's
   {np.median(unet_run['seconds']):.1f} s: {time_text} (section 9 times single steps, the fairer test).
@@ -1024,7 +1037,10 @@ else:
                   + (f"; on {lost} of the {len(cars)} cars the drifted model lost the car almost entirely, Dice "
                      "under 0.1" if lost else "")
                   + f": {harm}. The running statistics moved all the same, by up to {moved:.3f} (the stored ones "
-                  f"were {stored}).")
+                  f"were {stored}); in units of each channel's standard deviation the median channel moved "
+                  f"{moved_in_sd.median():.3f} and the most {moved_in_sd.max():.2f}"
+                  + (": most channels barely moved, which may be why the decoder's input, and the Dice, changed so "
+                     "little." if moved_in_sd.median() < 0.1 else "."))
 stand_in_text = ("" if PRETRAINED else
                  (" The STAND-IN's statistics come from drawings, and these are photos: a shift of its own, not "
                   "ImageNet's; on Colab this cell reads the ImageNet case." if is_real else
@@ -1194,6 +1210,17 @@ if unfreeze_gap.clear:
     worth_words = "yes" if unfreeze_gap.leader == unfreeze_gap.name_a else "no, it cost Dice"
 else:
     worth_words = "this run cannot tell"
+later = {"training end to end": end_to_end["val_dice_per_image"][1:],
+         **{f"BatchNorm {name.split()[-1]}": phase["val_dice_per_image"] for name, phase in phases.items()}}
+if all(max(scores) < last_frozen for scores in later.values() if scores):  # the frozen epoch beat everything after
+    fell_note = (f"\n- **Your figure: the decoder-only model after the frozen phase ({last_frozen:.3f}) is above every "
+                 "later epoch of every copy.** Two likely causes, for you to test: each unfrozen phase starts a new "
+                 f"one-cycle schedule, so the decoder's learning rate climbs back towards `LR` ({LR:g}; the "
+                 f"`lr_decoder` column of the log), and {len(train_ids)} training images are few to adapt a whole "
+                 "encoder on. To test them, set a lower `LR`, or `FROZEN_EPOCHS = "
+                 f"{EPOCHS - 1}` (the decoder alone for all but the last epoch), and rerun from section 7.")
+else:
+    fell_note = ""
 reading(f"""
 Each gap below is written *A − B: the gap ± its standard error over cars (its size in SE, the bar)*, as in
 section 6.
@@ -1204,7 +1231,7 @@ section 6.
 - **Against training end to end: {recipe_words}** ({end_gap.short(named=True)}).
 - **Was unfreezing worth it? {cap(worth_words)}.** The same model after its frozen phase alone ({frozen_span})
   against the end of the BatchNorm-frozen copy ({unfreeze_gap.short(named=True)}). {unfreeze_text}
-- **Seconds per epoch** in the table: {time_text}. Section 9 times single steps, taken in turns: the fair test.
+- **Seconds per epoch** in the table: {time_text}. Section 9 times single steps, taken in turns: the fair test.{fell_note}
 """)
 
 # %% [markdown]
@@ -1233,7 +1260,7 @@ picks += [] if lowest in picks else [lowest]
 with torch.no_grad():
     shown = [val_loader.dataset[i] for i in picks]  # (image, mask) pairs, as the loader gives them
     shown_images, shown_masks = torch.stack([x for x, _ in shown]), torch.stack([m for _, m in shown])
-    logits = models[HEADLINE].eval()(shown_images.to(DEVICE)).cpu()  # (4, 1, H, W)
+    logits = models[HEADLINE].eval()(shown_images.to(DEVICE)).cpu()  # (len(picks), 1, H, W)
 display(show(shown_images, shown_masks, preds=(logits > 0).float(),
              titles=[f"{val_ids[i]}  Dice {val_scores[HEADLINE][i]:.3f}" for i in picks]))
 print("every run, for context:")
@@ -1554,15 +1581,18 @@ start_words_summary = ("right after unfreezing the BatchNorm-frozen copy was ahe
                        "practice warns about" if start.clear and start.leader == "BatchNorm frozen" else
                        "right after unfreezing the BatchNorm-training copy was ahead, beyond the noise"
                        if start.clear else "right after unfreezing the two copies could not be told apart")
-end_words_summary = ("at the end the frozen one was still ahead" if bn_gap.clear and bn_gap.leader == "BatchNorm frozen"
+end_words_summary = ("at the end the frozen one was ahead" if bn_gap.clear and bn_gap.leader == "BatchNorm frozen"
                      else "at the end the training one was ahead" if bn_gap.clear else
                      "at the end they could not be told apart")
-steps.append(f"**Keep the encoder's BatchNorm frozen at a batch of {BATCH_SIZE}**: {start_words_summary}; "
-             f"{end_words_summary} ({bn_gap.short(named=True)}). The statistics drift with no weight trained "
+bn_words = (f"{start_words_summary}; {end_words_summary}" if start.clear or bn_gap.clear else
+            "the two copies could not be told apart, right after unfreezing or at the end")
+steps.append(f"**Keep the encoder's BatchNorm frozen at a batch of {BATCH_SIZE}**: {bn_words} "
+             f"({bn_gap.short(named=True)}). The statistics drift with no weight trained "
              "(section 7, exercise 1): that much your run showed either way.")
 steps.append(f"**Pretraining**: {agreement(list(heads.values()))} after epoch 1; at the end, "
              f"{agreement(list(ends.values()))}.")
-stand_in_rows = ("" if PRETRAINED else " Every row is about the STAND-IN; the box after section 8 lists what the "
+stand_in_rows = ("" if PRETRAINED else " Every row with a pretrained encoder is about the STAND-IN; the box after "
+                 "section 8 lists what the "
                  "ImageNet weights, on Colab, would answer.")
 reading(f"""
 **What held in your run**: {"; ".join(held)}.

@@ -775,7 +775,8 @@ pretrained_curve = runs[PRETRAINED_RUN]["val_dice_per_image"]
 pretrained_rank = sorted(runs, key=lambda name: -val_scores[name].mean()).index(PRETRAINED_RUN) + 1
 pretrained_text = (f"**The {ENCODER_LABEL} run** stood at {pretrained_curve[0]:.3f} after epoch 1 and ended at "
                    f"{pretrained_curve[-1]:.3f}, number {pretrained_rank} of the {len(runs)} runs"
-                   + (", below its own first epoch" if pretrained_curve[-1] < pretrained_curve[0] else "")
+                   + (", below its own first epoch (whether beyond the noise, the next part reads)"
+                      if pretrained_curve[-1] < pretrained_curve[0] else "")
                    + ". The next part reads it against the random encoder on several seeds, the question of this "
                    "notebook.")
 reading(f"""
@@ -918,7 +919,17 @@ else:
     stand_in_note = ("\n- **A STAND-IN**: it learned on drawn cars much like these, far closer to them than "
                      "ImageNet's photos are to Carvana's (section 4), so this says how pretraining works, not what "
                      "ImageNet is worth; on Colab this cell reads the ImageNet runs.")
+if held_in_every_seed(heads, pretrained_name):
+    lead = (f"**The {ENCODER_LABEL} encoder gave a clear head start in every seed (on average "
+            f"{head_over_seeds.difference:+.3f} Dice after epoch 1); at the end "
+            + ("it was still clearly ahead in every seed.**" if held_in_every_seed(ends, pretrained_name) else
+               f"the gap was {end_over_seeds.difference:+.3f} on average and not clear in every seed.**"))
+else:
+    lead = (f"**No head start held in every seed; at the end the {ENCODER_LABEL} encoder's gap was "
+            f"{end_over_seeds.difference:+.3f} on average.**")
 reading(f"""
+{lead}
+
 Each gap below is the {ENCODER_LABEL} encoder's Dice minus the random encoder's, ± its standard error over the
 {len(set(val_cars))} validation cars, its size in standard errors (SE) and the bar it must pass. In full, for the
 first seed after epoch 1: {heads[TRAIN_SEED].sentence()}.
@@ -1163,7 +1174,7 @@ if len(dipped) == len(phases):  # the encoder starts to move under a decoder tra
                      "encoder's weights before unfreezing, and those weights now move, where the training copy's "
                      "statistics follow them.")
 elif dipped:
-    dip_text = f" Only the copy with {dipped[0]} dipped beyond the noise."
+    dip_text = f" Only the '{dipped[0]}' copy dipped beyond the noise."
 else:
     dip_text = " Neither copy's move is beyond the noise."
 if bn_gap.clear and bn_gap.leader == "BatchNorm frozen":
@@ -1215,13 +1226,20 @@ later = {"training end to end": end_to_end["val_dice_per_image"][1:],
 if all(max(scores) < last_frozen for scores in later.values() if scores):  # the frozen epoch beat everything after
     fell_note = (f"\n- **Your figure: the decoder-only model after the frozen phase ({last_frozen:.3f}) is above every "
                  "later epoch of every copy.** Two likely causes, for you to test: each unfrozen phase starts a new "
-                 f"one-cycle schedule, so the decoder's learning rate climbs back towards `LR` ({LR:g}; the "
-                 f"`lr_decoder` column of the log), and {len(train_ids)} training images are few to adapt a whole "
+                 f"one-cycle schedule, so the decoder's learning rate warms up again to `LR` ({LR:g}) within the "
+                 "phase's first epoch (the log prints only each epoch's starting rate), and {len(train_ids)} training images are few to adapt a whole "
                  "encoder on. To test them, set a lower `LR`, or `FROZEN_EPOCHS = "
                  f"{EPOCHS - 1}` (the decoder alone for all but the last epoch), and rerun from section 7.")
 else:
     fell_note = ""
+best_later = max(max(scores) for scores in later.values() if scores) if any(later.values()) else last_frozen
+lead7 = (f"**Here, training on after the frozen phase made no epoch better than it: every copy stayed below the "
+         f"frozen model's {last_frozen:.3f}.**" if fell_note else
+         f"**Training on after the frozen phase reached {best_later:.3f} at best, against the frozen model's "
+         f"{last_frozen:.3f}; the gaps below say which of the differences are beyond the noise.**")
 reading(f"""
+{lead7}
+
 Each gap below is written *A − B: the gap ± its standard error over cars (its size in SE, the bar)*, as in
 section 6.
 - **Right after unfreezing: {start_words}** ({start.short(named=True)}){start_note}. Against the last frozen
@@ -1563,7 +1581,8 @@ for gaps, when in ((heads, "after the first epoch"), (ends, "at the end")):
         held.append(f"the {ENCODER_LABEL} encoder was ahead of the random one {when}, beyond the noise "
                     + (f"in each of the {len(seed_runs)} seeds" if len(seed_runs) > 1 else
                        "in its one seed (`SEED_RUNS = 1`: training's own noise not measured)") + " (section 6)")
-rows_text = (f"The first two rows average {len(seed_runs)} seeds; every other row is" if len(seed_runs) > 1 else
+rows_text = (f"The first two rows average {len(seed_runs)} seeds (an average shrinks training's noise but does not "
+             "count it: section 6's count of seeds that agree does); every other row is" if len(seed_runs) > 1 else
              "Every row is")
 # What to do: each step of the recipe with what this run showed about it, each read from its own gap
 steps = [f"**Freeze first**: the frozen phase alone ({FROZEN_EPOCHS} epoch{'s' if FROZEN_EPOCHS > 1 else ''}, "

@@ -148,8 +148,11 @@ def _edge_offsets(transform, shape=(160, 240), edges=range(60, 180, 7)) -> list[
     ids=["eval-shrink", "eval-keep-aspect", "eval-short-side", "eval-enlarge", "train-random-resized", "scale-crop"],
 )
 def test_a_resized_mask_stays_on_its_image(make):
-    """Masks resized on pixel centres, like the image: OpenCV's INTER_NEAREST moved edges right by 0.4 px."""
-    offsets = _edge_offsets(make())
+    """Masks resized on pixel centres, like the image: OpenCV's INTER_NEAREST moved edges right by 0.4 px.
+
+    Four draws of each transform: one draw of a random crop's scale left the mean of its 15 or so offsets past 0.2
+    once in twenty runs; four make that chance negligible without loosening the bar."""
+    offsets = [offset for _ in range(4) for offset in _edge_offsets(make())]
     assert len(offsets) > 5 and max(map(abs, offsets)) <= 1 and abs(np.mean(offsets)) < 0.2, offsets
 
 

@@ -779,7 +779,13 @@ pretrained_text = (f"**The {ENCODER_LABEL} run** stood at {pretrained_curve[0]:.
                       if pretrained_curve[-1] < pretrained_curve[0] else "")
                    + ". The next part reads it against the random encoder on several seeds, the question of this "
                    "notebook.")
+top = max(runs, key=lambda name: val_scores[name].mean())
+size_lead = ("the bigger random-encoder DenseNet ended " + ("below" if size_gap.leader == "the U-Net from scratch"
+             else "above") + " the U-Net from scratch, beyond the noise" if size_gap.clear else
+             "the bigger random-encoder DenseNet and the U-Net from scratch could not be told apart")
 reading(f"""
+**{top} ended highest here ({val_scores[top].mean():.3f}); {size_lead}.**
+
 - {pretrained_text}
 - **{size_heading}.** {cap(size_gap.sentence())}. So {size_verdict}. {size_caveat} The DenseNet took a median
   {np.median(dense_run['seconds']):.1f} s per training epoch against the U-Net's
@@ -919,16 +925,20 @@ else:
     stand_in_note = ("\n- **A STAND-IN**: it learned on drawn cars much like these, far closer to them than "
                      "ImageNet's photos are to Carvana's (section 4), so this says how pretraining works, not what "
                      "ImageNet is worth; on Colab this cell reads the ImageNet runs.")
-if held_in_every_seed(heads, pretrained_name):
-    lead = (f"**The {ENCODER_LABEL} encoder gave a clear head start in every seed (on average "
-            f"{head_over_seeds.difference:+.3f} Dice after epoch 1); at the end "
-            + ("it was still clearly ahead in every seed.**" if held_in_every_seed(ends, pretrained_name) else
-               f"the gap was {end_over_seeds.difference:+.3f} on average and not clear in every seed.**"))
+if held_in_every_seed(heads, pretrained_name):  # the answer in one sentence, here and in the summary
+    seeds_lead = (f"The {ENCODER_LABEL} encoder gave a clear head start in every seed (on average "
+                  f"{head_over_seeds.difference:+.3f} Dice after epoch 1); at the end "
+                  + ("it was still clearly ahead in every seed." if held_in_every_seed(ends, pretrained_name) else
+                     f"the gap was {end_over_seeds.difference:+.3f} on average and not clear in every seed."))
 else:
-    lead = (f"**No head start held in every seed; at the end the {ENCODER_LABEL} encoder's gap was "
-            f"{end_over_seeds.difference:+.3f} on average.**")
+    seeds_lead = (f"No head start held in every seed; at the end the {ENCODER_LABEL} encoder's gap was "
+                  f"{end_over_seeds.difference:+.3f} on average.")
+if len(seed_runs) == 1:
+    seeds_lead = (f"In its one seed the {ENCODER_LABEL} encoder's gap was {head_over_seeds.difference:+.3f} Dice "
+                  f"after epoch 1 and {end_over_seeds.difference:+.3f} at the end: one seed cannot separate a gap "
+                  "from training's own noise.")
 reading(f"""
-{lead}
+**{seeds_lead}**
 
 Each gap below is the {ENCODER_LABEL} encoder's Dice minus the random encoder's, ± its standard error over the
 {len(set(val_cars))} validation cars, its size in standard errors (SE) and the bar it must pass. In full, for the
@@ -961,8 +971,10 @@ first seed after epoch 1: {heads[TRAIN_SEED].sentence()}.
 # `model.train()`. (At a batch of 16 the statistics are steadier and the two ways may tie; to test the practice
 # where it matters on a GPU, set the GPU value of `BATCH_SIZE` to 4 in the settings and rerun from section 2.)
 #
-# We train the frozen phase once, then unfreeze two copies of that model both ways, with the same optimizer state
-# and the same batches. The optimizer holds both parameter groups from the start: frozen parameters get no
+# We train the frozen phase once, then continue three copies of that model with the same optimizer state and the
+# same batches: two unfrozen, both ways, and a third **kept frozen**, the control. It trains as many epochs on the
+# same schedule with its encoder still frozen, so that "was unfreezing worth it?" compares two models that differ
+# in one thing only. The optimizer holds both parameter groups from the start: frozen parameters get no
 # gradient, so it skips them until they are unfrozen. Each phase gets its own one-cycle schedule.
 #
 # Without the ImageNet weights this runs on the STAND-IN encoder, whose stored statistics were measured on its
@@ -1058,18 +1070,25 @@ stand_in_text = ("" if PRETRAINED else
                   " The STAND-IN's source cars come from the same drawing code as these, so one would expect the "
                   "batches to pull its statistics less far than ImageNet's, measured on other photos; on Colab this "
                   "cell reads that case."))
+drift_lead = ("the drifted copy scored lower, beyond the noise" if drift.clear and drift.leader == "the frozen model"
+              else "the drifted copy scored higher, beyond the noise" if drift.clear else
+              "the mean cannot tell the two apart")
 reading(f"""
-Not one weight changed, and the mean validation Dice went from {frozen_scores.mean():.3f} to
-{drifted_scores.mean():.3f}. As a mean over cars, {drift.sentence()}. {drift_text}{stand_in_text} Training after a
+**Not one weight changed, and the mean validation Dice went from {frozen_scores.mean():.3f} to
+{drifted_scores.mean():.3f}: {drift_lead}.**
+
+As a mean over cars, {drift.sentence()}. {drift_text}{stand_in_text} Training after a
 plain unfreezing meets this drift while it learns; keeping the encoder's BatchNorm frozen avoids it. Below, both
 ways, trained.
 """)
 
 # %%
-# Two copies of the model after its frozen phase, with the same optimizer state, unfrozen two ways
-staged_bn = copy.deepcopy(staged)
+# Three copies of the model after its frozen phase, with the same optimizer state: unfrozen two ways, and kept frozen
+staged_bn, kept = copy.deepcopy(staged), copy.deepcopy(staged)  # deepcopy keeps the frozen encoder frozen
 optimizer_bn = torch.optim.AdamW(staged_bn.param_groups(lr_encoder=LR_ENCODER, lr_decoder=LR))
 optimizer_bn.load_state_dict(optimizer.state_dict())
+optimizer_kept = torch.optim.AdamW(kept.param_groups(lr_encoder=LR_ENCODER, lr_decoder=LR))
+optimizer_kept.load_state_dict(optimizer.state_dict())
 staged.unfreeze_encoder()  # BatchNorm trains: each batch's statistics, and running ones that move
 staged_bn.unfreeze_encoder(train_batchnorm=False)  # BatchNorm keeps the running statistics it has
 set_seed(TRAIN_SEED + 1)  # the same batches for both
@@ -1080,16 +1099,22 @@ set_seed(TRAIN_SEED + 1)
 phases["BatchNorm frozen"] = train_run(staged_bn, optimizer_bn, EPOCHS - FROZEN_EPOCHS,
                                        f"staged_{ENCODER_LABEL.lower()}_unfrozen_bn_frozen",
                                        {**staged_config, "phase": "unfrozen, BatchNorm frozen"})
+set_seed(TRAIN_SEED + 1)
+kept_frozen = train_run(kept, optimizer_kept, EPOCHS - FROZEN_EPOCHS, f"staged_{ENCODER_LABEL.lower()}_kept_frozen",
+                        {**staged_config, "phase": "kept frozen"})  # the control: the encoder never unfrozen
 arm_scores = {name: np.array(phase["val_dice_of_each_image"][-1]) for name, phase in phases.items()}
+kept_scores = np.array(kept_frozen["val_dice_of_each_image"][-1])  # (len(val_ids),)
 encoder_group, decoder_group = optimizer.param_groups  # one-cycle peaks at each group's "max_lr"
 print(f"unfrozen: {phases['BatchNorm trains']['trainable'] / 1e6:.2f}M parameters train; peak learning rates: "
       f"{encoder_group['name']} {encoder_group['max_lr']:.0e}, {decoder_group['name']} {decoder_group['max_lr']:.0e}")
 
 # %% [markdown]
-# The effect, against the same encoder trained end to end from the first epoch (the dotted line marks the
-# unfreezing; the two unfrozen copies share epoch 1, the frozen phase, so their lines start as one). In the table,
-# a frozen-then-unfrozen row's seconds per epoch is the median over both phases, the cheap frozen epoch included;
-# the phase rows under it give each phase's own.
+# The effect, against the same encoder trained end to end from the first epoch and against the copy kept frozen
+# (dashed). The dotted line marks the unfreezing; the copies share the frozen phase, so their lines start as one.
+# The lower panel is the decoder's learning rate at every step, as the one-cycle schedules set it: the run trained
+# end to end has one cycle, the three copies one per phase, so their rate climbs again after the frozen phase
+# (the log prints only each epoch's first rate). In the table, a copy's seconds per epoch is the median over both
+# phases, the cheap frozen epochs included; the phase rows under it give each phase's own.
 
 # %%
 import matplotlib.pyplot as plt
@@ -1104,22 +1129,44 @@ for name, phase in phases.items():  # the frozen phase's epochs, then this copy'
                                 "gpu_memory_gb": phase["gpu_memory_gb"]}
     val_scores[staged_names[name]] = arm_scores[name]
 models[staged_names["BatchNorm trains"]], models[staged_names["BatchNorm frozen"]] = staged, staged_bn
+kept_name = f"DenseNet, {ENCODER_LABEL} encoder, kept frozen"
+runs[kept_name] = {**{key: frozen[key] + kept_frozen[key]
+                      for key in ("train_loss", "val_loss", "val_dice_per_image", "seconds")},
+                   "params": kept_frozen["params"], "trainable": kept_frozen["trainable"],
+                   "gpu_memory_gb": kept_frozen["gpu_memory_gb"]}
+val_scores[kept_name], models[kept_name] = kept_scores, kept
 
-fig, ax = plt.subplots(figsize=(6.5, 3.4))
-epochs = np.arange(1, EPOCHS + 1)
+from unet_tutorial.schedules import planned_rates
+
+fig, (ax, ax_rate) = plt.subplots(2, 1, figsize=(10, 5.2), sharex=True, gridspec_kw={"height_ratios": [2, 1]})
+epochs = np.arange(1, EPOCHS + 1)  # each epoch's Dice is measured at its end
 ax.plot(epochs, end_to_end["val_dice_per_image"], "o-", label=f"{end_to_end_name}, all layers from epoch 1")
 for name in phases:
     ax.plot(epochs, runs[staged_names[name]]["val_dice_per_image"], "o-", label=f"frozen, then unfrozen: {name}")
-ax.axvline(FROZEN_EPOCHS + 0.5, color="grey", linestyle=":")
-ax.set(xlabel="epoch", ylabel="validation Dice", title=f"{ENCODER_LABEL} encoder: Dice", xticks=epochs)
-ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.28))  # under the axes and their label
+ax.plot(epochs, runs[kept_name]["val_dice_per_image"], "o--", color="grey", label="kept frozen (the control)")
+steps_per_epoch = len(train_loader)  # optimizer steps
+one_cycle = planned_rates("onecycle", LR, epochs=EPOCHS, steps_per_epoch=steps_per_epoch)
+two_cycles = (planned_rates("onecycle", LR, epochs=FROZEN_EPOCHS, steps_per_epoch=steps_per_epoch)
+              + planned_rates("onecycle", LR, epochs=EPOCHS - FROZEN_EPOCHS, steps_per_epoch=steps_per_epoch))
+step_edges = np.arange(EPOCHS * steps_per_epoch + 1) / steps_per_epoch  # in epochs trained: each step's start, and the end
+ax_rate.step(step_edges, one_cycle + one_cycle[-1:], where="post", label="trained end to end: one cycle")
+ax_rate.step(step_edges, two_cycles + two_cycles[-1:], where="post", label="the three copies: a cycle per phase")
+for axis in (ax, ax_rate):
+    axis.axvline(FROZEN_EPOCHS, color="grey", linestyle=":")  # the unfreezing
+ax.set(ylabel="validation Dice", title=f"{ENCODER_LABEL} encoder: Dice, and the decoder's learning rate")
+ax_rate.set(xlabel="epochs trained", ylabel="decoder's rate", xticks=np.arange(EPOCHS + 1))
+ax_rate.ticklabel_format(axis="y", style="sci", scilimits=(0, 0))
+for axis in (ax, ax_rate):  # the legends right of the axes, where they hide no line
+    axis.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1))
 fig.tight_layout()
 plt.show()
 
 summary_table({end_to_end_name: end_to_end, **{staged_names[name]: runs[staged_names[name]] for name in phases},
+               kept_name: runs[kept_name],
                f"  the frozen phase (epoch{'s 1-' if FROZEN_EPOCHS > 1 else ' '}{FROZEN_EPOCHS})": frozen,
                **{f"  the unfrozen phase, {name} (epochs {FROZEN_EPOCHS + 1}-{EPOCHS})": phase
-                  for name, phase in phases.items()}})
+                  for name, phase in phases.items()},
+               f"  the phase kept frozen (epochs {FROZEN_EPOCHS + 1}-{EPOCHS})": kept_frozen})
 last_frozen = frozen["val_dice_per_image"][-1]
 for name, phase in phases.items():  # the dip, if any: the first unfrozen epoch against the last frozen one
     first = phase["val_dice_per_image"][0]
@@ -1132,17 +1179,17 @@ bn_gap = compare("BatchNorm frozen", arm_scores["BatchNorm frozen"], "BatchNorm 
 end_gap = compare("the frozen-then-unfrozen recipe", arm_scores["BatchNorm frozen"],
                   "training end to end from epoch 1", val_scores[end_to_end_name], groups=val_cars, group_name="cars")
 first_epoch = {name: phase["val_dice_per_image"][0] for name, phase in phases.items()}
-unfreeze_gap = compare("the model after unfreezing", arm_scores["BatchNorm frozen"], "the frozen phase alone",
-                       frozen_scores, groups=val_cars, group_name="cars")
-frozen_span = f"epoch{'s 1-' if FROZEN_EPOCHS > 1 else ' '}{FROZEN_EPOCHS}"
-if unfreeze_gap.clear and unfreeze_gap.leader == "the frozen phase alone":
-    unfreeze_text = (f"Unfreezing cost Dice here: with {len(train_ids)} training images, the encoder as pretrained "
-                     f"({'ImageNet' if PRETRAINED else 'the STAND-IN'}'s) served these cars better than what the "
-                     "unfrozen epochs made of it. With a small training set, keeping the encoder frozen (or "
-                     "unfreezing later, or at a lower rate) is a real choice: make it on validation cars and confirm "
-                     "it on new ones.")
+unfreeze_gap = compare("the model after unfreezing", arm_scores["BatchNorm frozen"], "the copy kept frozen",
+                       kept_scores, groups=val_cars, group_name="cars")
+if unfreeze_gap.clear and unfreeze_gap.leader == "the copy kept frozen":
+    unfreeze_text = (f"Unfreezing cost Dice here: trained as long on the same schedule, with {len(train_ids)} "
+                     f"training images, the encoder as pretrained ({'ImageNet' if PRETRAINED else 'the STAND-IN'}'s) "
+                     "served these cars better than what the unfrozen epochs made of it. With a small training set, "
+                     "keeping the encoder frozen (or unfreezing later, or at a lower rate) is a real choice: make it "
+                     "on validation cars and confirm it on new ones.")
 elif unfreeze_gap.clear:
-    unfreeze_text = "Unfreezing paid off: the encoder adapted to these cars beyond what its pretrained features gave."
+    unfreeze_text = ("Unfreezing paid off: trained as long on the same schedule, the unfrozen encoder adapted to "
+                     "these cars beyond what its pretrained features gave.")
 else:
     unfreeze_text = "So this run cannot tell whether unfreezing helped."
 # Right after unfreezing: each copy's first unfrozen epoch, image by image, against the other and the frozen phase
@@ -1165,10 +1212,16 @@ dips = {name: compare("the last frozen epoch", frozen_scores, name, first_scores
                       group_name="cars") for name in phases}  # a clear lead of the frozen epoch is a dip
 dipped = [name for name, dip in dips.items() if dip.clear and dip.leader == "the last frozen epoch"]
 dip_text = ""
+kept_dip = compare("the last frozen epoch", frozen_scores, "the copy kept frozen",
+                   np.array(kept_frozen["val_dice_of_each_image"][0]), groups=val_cars, group_name="cars")
+kept_dipped = kept_dip.clear and kept_dip.leader == "the last frozen epoch"
 if len(dipped) == len(phases):  # the encoder starts to move under a decoder trained on it frozen, either way
     dip_text = (" Both copies dipped below the last frozen epoch, beyond the noise, which may have two causes: once "
                 "unfrozen, the encoder's features start to move under a decoder trained on them frozen, and the "
-                "unfrozen phase's own one-cycle schedule warms the decoder's learning rate up again.")
+                "new phase's one-cycle schedule warms the decoder's learning rate up again. "
+                + ("The copy kept frozen dipped too, with no encoder weight moving: the schedule alone can do it."
+                   if kept_dipped else "The copy kept frozen, on the same schedule, did not dip beyond the noise: "
+                   "the dip came with unfreezing."))
     if start.clear and start.leader == "BatchNorm trains":
         dip_text += (" The BatchNorm-frozen copy dipped further: its stored statistics were measured for the "
                      "encoder's weights before unfreezing, and those weights now move, where the training copy's "
@@ -1223,13 +1276,21 @@ else:
     worth_words = "this run cannot tell"
 later = {"training end to end": end_to_end["val_dice_per_image"][1:],
          **{f"BatchNorm {name.split()[-1]}": phase["val_dice_per_image"] for name, phase in phases.items()}}
+kept_best = max(kept_frozen["val_dice_per_image"])
 if all(max(scores) < last_frozen for scores in later.values() if scores):  # the frozen epoch beat everything after
     fell_note = (f"\n- **Your figure: the decoder-only model after the frozen phase ({last_frozen:.3f}) is above every "
-                 "later epoch of every copy.** Two likely causes, for you to test: each unfrozen phase starts a new "
-                 f"one-cycle schedule, so the decoder's learning rate warms up again to `LR` ({LR:g}) within the "
-                 "phase's first epoch (the log prints only each epoch's starting rate), and {len(train_ids)} training images are few to adapt a whole "
-                 "encoder on. To test them, set a lower `LR`, or `FROZEN_EPOCHS = "
-                 f"{EPOCHS - 1}` (the decoder alone for all but the last epoch), and rerun from section 7.")
+                 "later epoch of the unfrozen copies and of the run trained end to end.** Two likely causes: the new phase's one-cycle schedule warms "
+                 f"the decoder's learning rate up to `LR` ({LR:g}) again (the figure's lower panel), and "
+                 f"{len(train_ids)} training images are few to adapt a whole encoder on. ")
+    if kept_best < last_frozen:  # the control fell too, with no encoder weight moving
+        fell_note += (f"The copy kept frozen fell too (its best later epoch {kept_best:.3f}), with no encoder weight "
+                      "moving, which points at the schedule more than at unfreezing: to test it, set a lower `LR` "
+                      "and rerun from section 7.")
+    else:
+        fell_note += (f"The copy kept frozen did not fall below it (its best later epoch {kept_best:.3f}), on the "
+                      "same schedule: that points at unfreezing itself, the encoder moving under a decoder trained "
+                      f"on it frozen. To test it, set `FROZEN_EPOCHS = {EPOCHS - 1}` or a lower `LR_ENCODER` and "
+                      "rerun from section 7.")
 else:
     fell_note = ""
 best_later = max(max(scores) for scores in later.values() if scores) if any(later.values()) else last_frozen
@@ -1247,8 +1308,8 @@ section 6.
   {first_epoch['BatchNorm frozen'] - last_frozen:+.3f} with it frozen.{dip_text}
 - **At the end: {end_words}** ({bn_gap.short(named=True)}). {end_text}
 - **Against training end to end: {recipe_words}** ({end_gap.short(named=True)}).
-- **Was unfreezing worth it? {cap(worth_words)}.** The same model after its frozen phase alone ({frozen_span})
-  against the end of the BatchNorm-frozen copy ({unfreeze_gap.short(named=True)}). {unfreeze_text}
+- **Was unfreezing worth it? {cap(worth_words)}.** The BatchNorm-frozen copy against the copy kept frozen, the
+  control trained as long on the same schedule ({unfreeze_gap.short(named=True)}). {unfreeze_text}
 - **Seconds per epoch** in the table: {time_text}. Section 9 times single steps, taken in turns: the fair test.{fell_note}
 """)
 
@@ -1318,8 +1379,8 @@ else:
                  f"{best_epoch} instead would let these validation images pick the epoch they then score, which "
                  "flatters it as picking the best of several runs would.")
 if frozen["val_dice_per_image"][-1] > max(unfrozen_dice):
-    best_text += (f" Its frozen phase scored higher still ({frozen['val_dice_per_image'][-1]:.3f}): section 7's 'Was "
-                  "unfreezing worth it?' reads that gap.")
+    best_text += (f" Its frozen phase scored higher still ({frozen['val_dice_per_image'][-1]:.3f}): section 7's "
+                  "reading says whether the copy kept frozen fell too, which separates unfreezing from the schedule.")
 turned = (len(unfrozen_dice) > 1 and unfrozen_loss[-1] > unfrozen_loss[-2]
           and unfrozen_dice[-1] < unfrozen_dice[-2])
 turn_text = (f" In the last epoch its validation loss rose ({unfrozen_loss[-2]:.3f} to {unfrozen_loss[-1]:.3f}) "
@@ -1561,7 +1622,7 @@ findings = {
     f"{ENCODER_LABEL} - random encoder, at the end, {pooled} (6)": end_over_seeds,
     "random-encoder DenseNet - U-Net from scratch (6)": size_gap,
     "frozen model - its drifted copy (7)": drift,
-    "after unfreezing - the frozen phase alone (7)": unfreeze_gap,
+    "after unfreezing - the copy kept frozen (7)": unfreeze_gap,
     "BatchNorm frozen - BatchNorm trains, first unfrozen epoch (7)": start,
     "BatchNorm frozen - BatchNorm trains, at the end (7)": bn_gap,
     "the recipe - the same encoder end to end (7)": end_gap,
@@ -1589,9 +1650,10 @@ steps = [f"**Freeze first**: the frozen phase alone ({FROZEN_EPOCHS} epoch{'s' i
          f"decoder only) reached {frozen_scores.mean():.3f}, each step taking {frozen_step / trains_step:.0%} of the "
          "time of an unfrozen one (section 9)."]
 if unfreeze_gap.clear:
-    steps.append("**Then unfreeze**: " + (f"it paid in this run ({unfreeze_gap.short(named=True)})." if
-                 unfreeze_gap.leader == unfreeze_gap.name_a else f"it cost Dice in this run "
-                 f"({unfreeze_gap.short(named=True)}): with so few images, keep the encoder frozen or unfreeze later."))
+    steps.append("**Then unfreeze**: " + (f"it paid in this run, against a copy kept frozen as long "
+                 f"({unfreeze_gap.short(named=True)})." if unfreeze_gap.leader == unfreeze_gap.name_a else
+                 f"it cost Dice in this run, against a copy kept frozen as long ({unfreeze_gap.short(named=True)}): "
+                 "with so few images, keep the encoder frozen or unfreeze later."))
 else:
     steps.append(f"**Then unfreeze**: your run cannot tell whether it paid ({unfreeze_gap.short(named=True)}). The "
                  "recipe unfreezes because, given more images and epochs, the encoder adapts to the task: a practice "
@@ -1614,6 +1676,8 @@ stand_in_rows = ("" if PRETRAINED else " Every row with a pretrained encoder is 
                  "section 8 lists what the "
                  "ImageNet weights, on Colab, would answer.")
 reading(f"""
+**This notebook's question, whether a pretrained encoder beats a random one, in your run: {seeds_lead[:1].lower()}{seeds_lead[1:]}**
+
 **What held in your run**: {"; ".join(held)}.
 
 {findings_summary(findings)} {rows_text} one training run per arm ({EPOCHS} epochs on {len(train_ids)} images);
@@ -1647,7 +1711,8 @@ believe; in a class, give every student their own and tally the table's verdicts
 #   takes the ImageNet encoder's place, named wherever it appears and never passed off as ImageNet: it shows how
 #   pretraining works; only the ImageNet run, on Colab, measures what ImageNet is worth.
 # - **Fine-tuning recipe**: freeze the encoder, train the decoder; then unfreeze with a ~10x lower encoder
-#   learning rate. The common practice at a small batch is to keep the encoder's BatchNorm frozen
+#   learning rate. Whether unfreezing paid is read against a control, a copy kept frozen as long on the same
+#   schedule: a comparison changes one thing at a time. The common practice at a small batch is to keep the encoder's BatchNorm frozen
 #   (`unfreeze_encoder(train_batchnorm=False)`): its batch statistics are noisy. Section 7's readings say whether
 #   your run bore it out.
 # - **Freezing BatchNorm takes eval mode**, not `requires_grad_(False)`: a BatchNorm layer in train mode updates

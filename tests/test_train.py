@@ -575,3 +575,33 @@ def test_evaluate_loss_is_the_mean_per_image_on_a_hand_case():
     assert evaluate(Certain(), loader, "cpu", num_classes=1, loss_fn=bce, progress=False)["loss"] == pytest.approx(
         40 / 3, rel=1e-6
     )
+
+
+def test_planned_rates_are_the_rates_fit_starts_each_epoch_with(tmp_path):
+    from unet_tutorial.schedules import planned_rates
+
+    loader = DataLoader(tiny_data(8), batch_size=2)  # 4 steps per epoch
+    for name in ("onecycle", "cosine", None):
+        model = tiny_model()
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+        history = fit(
+            model,
+            loader,
+            loader,
+            epochs=3,
+            loss_fn=nn.BCEWithLogitsLoss(),
+            optimizer=optimizer,
+            device="cpu",
+            num_classes=1,
+            scheduler=name,
+            progress=False,
+        )
+        rates = planned_rates(name, 1e-3, epochs=3, steps_per_epoch=4)
+        assert len(rates) == 12
+        assert rates[::4] == pytest.approx(history["lr"]), name  # the logged rate is each epoch's first step's
+    onecycle = planned_rates("onecycle", 1e-3, epochs=3, steps_per_epoch=4)
+    assert (
+        max(onecycle) == pytest.approx(1e-3, rel=0.01) and onecycle[0] < 1e-4 and onecycle[-1] < 1e-5
+    )  # warm up, anneal
+    with pytest.raises(ValueError, match="plateau"):
+        planned_rates("plateau", 1e-3, epochs=1, steps_per_epoch=4)

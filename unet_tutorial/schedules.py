@@ -57,3 +57,24 @@ def resolve_scheduler(
             "every optimizer step, e.g. OneCycleLR or a LinearLR warm-up) or False (once per epoch)"
         )
     return scheduler, bool(step_per_batch) and not plateau
+
+
+def planned_rates(name: str | None, peak: float, *, epochs: int, steps_per_epoch: int) -> list[float]:
+    """The learning rate that ``fit(scheduler=name)`` sets at each optimizer step of a run whose rate peaks at
+    ``peak``, without training: epochs * steps_per_epoch values, for a figure of the schedule (the history logs
+    only each epoch's first). "plateau" follows the metric, so it cannot be planned."""
+    if name == "plateau":
+        raise ValueError(
+            'planned_rates(name="plateau"): the plateau schedule follows the validation metric; pick '
+            '"onecycle", "cosine" or None'
+        )
+    weight = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([weight], lr=peak)
+    scheduler, per_step = resolve_scheduler(name, None, optimizer, epochs, steps_per_epoch, "max")
+    rates = []
+    for step in range(epochs * steps_per_epoch):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()  # no gradient: only so that the scheduler sees a step taken
+        if scheduler is not None and (per_step or (step + 1) % steps_per_epoch == 0):
+            scheduler.step()
+    return rates

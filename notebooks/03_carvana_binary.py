@@ -94,8 +94,9 @@ SAMPLE_SIZE = {"smoke": (64, 96), "cpu": (480, 720), "gpu": (640, 960)}[MODE]
 REAL_CARS = {"smoke": None, "cpu": 24, "gpu": None}[MODE]  # real photos: use this many of the 318 cars (None: all)
 # Validation's share of the *cars*. Smoke: half of its 4 cars, since a standard error counted over cars (section 8)
 # needs two validation cars at least, and experiment 3 splits them in two; 15 % of 4 would leave one. CPU: 0.35,
-# 8 of the 24 drawn cars (or of 23 real ones): with 4 the bar for a clear gap is 3.2 standard errors, and experiment 3's halves of 2 cars
-# could never clear theirs (12.7); a GPU's 15 % of the 318 real cars is 48.
+# 8 of the 24 drawn cars (or of 23 real ones): the fewer the cars, the higher the bar a gap must clear (section 8
+# explains it), and with 4 validation cars experiment 3's halves of 2 could never clear theirs; a GPU's 15 % of the
+# 318 real cars is 48.
 VAL_FRACTION = {"smoke": 0.5, "cpu": 0.35, "gpu": {"real": 0.15, "generated": 0.35}}[MODE]
 # Training cars' images kept back to measure the leak (section 9): of each view the same share, one at least
 LEAK_FRACTION = {"smoke": 0.1, "cpu": 0.1, "gpu": 0.02}[MODE]
@@ -267,6 +268,10 @@ show(torch.stack([look[i][0] for i in first_car]), ncols=8, size=1.6, titles=[ra
 # first keeps `REAL_CARS` of them). For the leak experiment (section 9) we also keep `LEAK_FRACTION` of the
 # training cars' images out of training, the same number of each view: unseen photos of seen cars, exactly what a
 # split by image would validate on, with the validation set's even mix of views. `LEAK_FRACTION = 0` trains on all.
+#
+# > **Predict first**: on those unseen views of its training cars, will the model score higher or lower than on
+# > the new cars, and by a lot? Section 9 measures it. **Discuss**: if no run of yours could show a leak, would
+# > you still split by car? What decides it, a measurement or the design of the test?
 
 # %%
 import random
@@ -531,7 +536,11 @@ else:
         part = ((image_wrong.nonzero()[:, 0] - top) * 3 // (bottom - top + 1)).clamp(0, 2)
         counts = [c + int((part == k).sum()) for k, c in enumerate(counts)]
     main = max(range(3), key=counts.__getitem__)
-    where += f". By height, {counts[main] / n_wrong:.0%} of the wrong pixels sit in the {thirds[main]} of the car"
+    if counts[main] / n_wrong >= 0.45:  # an even spread puts a third in each
+        where += f". By height, {counts[main] / n_wrong:.0%} of the wrong pixels sit in the {thirds[main]} of the car"
+    else:
+        where += (". By height they are spread over the car: no third of its height holds much more than a third "
+                  f"of them (the most, {counts[main] / n_wrong:.0%}, in the {thirds[main]})")
     worst_cars = [val_cars[i] for i in worst]
     repeated = sorted({car for car in worst_cars if worst_cars.count(car) > 1})
     if repeated:
@@ -543,7 +552,11 @@ else:
                   "why the standard error below counts cars.")
     else:
         shared = f" They are views of {len(worst_cars)} different cars."
+    kind_words = {"missed": "most of them car the model missed", "invented": "most of them background taken for car",
+                  "mixed": "missed car and invented car alike"}[kind]
     reading(f"""
+    **{on_outline:.0%} of these four images' wrong pixels lie within 2 pixels of the true outline, {kind_words}.**
+
     Of the {n_wrong} wrong pixels of these four images, {on_outline:.0%} lie within 2 pixels of the true outline;
     {missed:.0%} are car the model missed and {1 - missed:.0%} background it took for car. So {where}. In the real
     photos the usual suspects are where the car meets something of its own colour (the floor, the wall), the
@@ -565,9 +578,14 @@ else:
 # group_name="cars")` (in `unet_tutorial/course/reading.py`) reads the gap the same way, counted over cars, and
 # its readings say "± ... over N cars". With few cars the standard error is itself a rough estimate (from two cars
 # it rests on the one difference between them), so the bar rises as the cars get fewer: a gap counts as beyond
-# the noise when it is more than *t* standard errors, with *t* from Student's t-distribution for that many cars
-# (3.2 for 4 cars, 2.4 for 8, about 2 from 30 on), and the readings name the bar they used. Even beyond it, a gap
-# on fewer than five cars is a hint to check on more cars, not a result.
+# the noise when it is more than *t* standard errors, with *t* the two-sided 95 % <!-- constant --> point of Student's
+# t-distribution with (cars − 1) degrees of freedom (3.2 for 4 cars, 2.4 for 8, about 2 from 30 on), and the
+# readings name the bar they used. Even beyond it, a gap on fewer than five cars is a hint to check on more cars,
+# not a result. Turned around, the bar says how small a gap these cars can see at all: the bar times the standard
+# error; a true gap smaller than that hides in the noise.
+#
+# > **Predict first**: a car's 16 views rise and fall together. Will the standard error counted over the cars be
+# > larger or smaller than the one counted over the images, as if each were an independent draw?
 
 # %%
 car_means = np.array([per_image[[c == car for c in val_cars]].mean() for car in car_order])  # (cars,)
@@ -597,6 +615,8 @@ else:
                 "can be several times larger")
     bar = noise_bar(len(car_means))
     reading(f"""
+    **Counted over the {len(car_means)} cars, this run's mean Dice is known to about ± {by_cars:.4f}.**
+
     - **Count cars**: over the {len(car_means)} validation cars, the standard error of the mean Dice is
       {by_cars:.4f}, {what}.
     - **What it allows**: this run's mean Dice is known to about ± {by_cars:.4f}. Another model, scored on other
@@ -675,7 +695,18 @@ else:
         lesson = "One run's luck is no licence either, so the split by car stands"
     if not IS_REAL:
         verdict += ". The box after section 13 gives the same measurement on the real photos"
+    if leak_gap.near:
+        leak_lead = f"A hint of a leak, close to the bar: {gap:+.4f} Dice for the views of training cars"
+    elif ratio <= bar:
+        leak_lead = f"No leak this run can show: {gap:+.4f} Dice for the views of training cars, within the noise"
+    elif gap > 0:
+        leak_lead = f"A leak: the views of training cars scored {gap:+.4f} Dice above the new cars, beyond the noise"
+    else:
+        leak_lead = (f"The other way round: the views of training cars scored {gap:+.4f} Dice below the new cars, "
+                     "beyond the noise")
     reading(f"""
+    **{leak_lead}.**
+
     The first number is what a split by image would have reported; the second is what the model does on new
     cars, the only thing a test set asks for. In this run the gap is {gap:+.4f} Dice, ± {noise:.4f} (one
     standard error, counted over {len(set(leak_cars))} and {len(set(val_cars))} cars). That is {verdict}.
@@ -759,8 +790,19 @@ elif threshold_gap.clear:
                f"it: experiment 3 measures it on cars it was not picked on. Only if it holds there{few}, set "
                f"`THRESHOLD = {best_threshold}` in the settings.")
 else:
-    verdict = f"In this run {threshold_gap.sentence()}. Keep `THRESHOLD = 0.5`."
+    verdict = (f"In this run {threshold_gap.sentence()}. With these {threshold_gap.units} cars a true gain smaller than "
+               f"about {threshold_gap.smallest_clear:.4f} Dice cannot be told from noise, so a threshold that moves "
+               "the Dice by less may still be worth having; this run just cannot show it. Keep `THRESHOLD = 0.5`.")
+if best_threshold == 0.5:
+    threshold_lead = "0.5 itself scored highest: nothing to tune."
+elif threshold_gap.clear:
+    threshold_lead = (f"Threshold {best_threshold} beat 0.5 beyond the noise, on the very images that picked it: "
+                      "experiment 3 tests it on others.")
+else:
+    threshold_lead = f"The best threshold, {best_threshold}, did not beat 0.5 beyond the noise: keep 0.5."
 reading(f"""
+**{threshold_lead}**
+
 Between 0.3 and 0.7 the validation Dice moves by {move:.4f}: {shape}.{direction} {verdict} Picking a threshold on
 validation is fair (one number, and the test set is not touched); trusting a gain measured on the images it
 was picked on is not.
@@ -795,7 +837,9 @@ elif tta_gap.clear:
     tta_advice = "It hurt, beyond noise: keep `TTA = False`"
 else:
     tta_advice = "A second forward pass is not worth a gain you cannot tell from noise: keep `TTA = False`"
-reading(f"In this run {tta_gap.sentence()}. {tta_advice}.")
+tta_lead = ("Flip TTA helped beyond the noise" if tta_gap.clear and tta_gap.leader == "flip TTA" else
+            "Flip TTA hurt beyond the noise" if tta_gap.clear else "Flip TTA made no difference beyond the noise")
+reading(f"**{tta_lead}.** In this run {tta_gap.sentence()}. {tta_advice}.")
 
 # %% [markdown]
 # ## 11. Prediction at full resolution (core, ~8 min)
@@ -812,6 +856,9 @@ reading(f"In this run {tta_gap.sentence()}. {tta_advice}.")
 # down and to the right, an error of its own (the package's transforms resize masks with OpenCV's
 # `INTER_NEAREST_EXACT` for the same reason). We score both ways on every validation image against its mask at
 # full size, and compare them image by image.
+#
+# > **Predict first**: which way will score higher at full size, and will the gap be large next to the Dice
+# > itself? Think about how few of a photo's pixels lie on the car's outline.
 
 # %%
 import torch.nn.functional as F
@@ -848,13 +895,15 @@ for name, scores in full_dice.items():
 from unet_tutorial.course.reading import reading
 
 scale = photo_size[0] / IMAGE_SIZE[0]  # photo pixels per model pixel, each way
+real_note = ""  # what the real photos showed, where this run cannot tell
 if enlarge_gap.clear and enlarge_gap.leader == "enlarging the probabilities":
     verdict = "The probabilities are the better thing to enlarge, as the staircase predicts"
 elif enlarge_gap.clear:
     verdict = "The labels did better: unexpected, so look at the zoom below"
 else:
-    verdict = ("Not beyond the noise here. On the real photos (the box after section 13), at many more photo "
-               "pixels per model pixel, the gap was steady from car to car and cleared its bar")
+    verdict = "No difference beyond the noise here"
+    real_note = (" On the real photos (the box after section 13), at many more photo pixels per model pixel, the gap "
+                 "was steady from car to car and cleared its bar.")
 if max(np.mean(s) for s in full_dice.values()) < per_image.mean():
     below = (f"Both full-size scores are below the Dice at `IMAGE_SIZE` ({per_image.mean():.4f}): there the model "
              "is scored against a mask shrunk to its own grid, while at full size the true outline runs between "
@@ -867,8 +916,8 @@ elif min(np.mean(s) for s in full_dice.values()) > per_image.mean():
 else:
     below = (f"Here the Dice at `IMAGE_SIZE` ({per_image.mean():.4f}) lies between the two full-size scores: "
              "scoring on the model's own grid does not always flatter it.")
-reading(f"A model pixel covers {scale:.1f} x {scale:.1f} photo pixels here. In this run {enlarge_gap.sentence()}. "
-        f"{verdict}. {below}")
+reading(f"**{verdict}.** A model pixel covers {scale:.1f} x {scale:.1f} photo pixels here. In this run "
+        f"{enlarge_gap.sentence()}.{real_note} {below}")
 
 # %% [markdown]
 # To see the staircase, we zoom into one typical validation image (the one with the median Dice), where the
@@ -903,13 +952,13 @@ top, left = row * (zh // 2), col * (zw // 2)
 crop = (slice(top, top + zh), slice(left, left + zw))
 fig, axes = plt.subplots(1, 3, figsize=(15, 3.6))
 axes[0].imshow(full_image)
-axes[0].contour(full_mask, levels=[0.5], colors="cyan", linewidths=1)
-axes[0].add_patch(plt.Rectangle((left, top), zw, zh, fill=False, color="yellow", linewidth=1.5))
-axes[0].set_title(f"{full_id}: true outline (cyan), zoom window")
+axes[0].contour(full_mask, levels=[0.5], colors="lime", linewidths=1)
+axes[0].add_patch(plt.Rectangle((left, top), zw, zh, fill=False, color="orange", linewidth=1.5))
+axes[0].set_title(f"{full_id}: true outline (green), zoom window (orange)")
 for ax, pred, name in [(axes[1], nearest, "labels, nearest"), (axes[2], bilinear, "probs, bilinear")]:
     pred = pred.numpy().astype(np.uint8)  # (H, W) 0/1
     ax.imshow(full_image[crop])
-    ax.contour(full_mask[crop], levels=[0.5], colors="cyan", linewidths=2)  # the truth
+    ax.contour(full_mask[crop], levels=[0.5], colors="lime", linewidths=2)  # the truth
     ax.contour(pred[crop], levels=[0.5], colors="yellow", linewidths=1.5, linestyles="--")  # the prediction
     ax.set_title(f"zoom, {name}: {int((pred[crop] != full_mask[crop]).sum())} pixels wrong")
 for ax in axes:
@@ -917,7 +966,8 @@ for ax in axes:
 fig.tight_layout()
 
 # %% [markdown]
-# Cyan is the true outline, dashed yellow the predicted one. Enlarged labels can only follow the model's coarse
+# Green is the true outline, dashed yellow the predicted one (cyan and magenta keep their meaning from section 8:
+# car missed, car invented). Enlarged labels can only follow the model's coarse
 # pixels, in steps; enlarged probabilities can cut between them. Each title counts its mask's wrong pixels in the
 # window.
 
@@ -1017,7 +1067,7 @@ else:
 leaderboard = ("With the real photos this number is comparable to the leaderboard's, which used the same "
                "per-image Dice at 1918x1280." if IS_REAL else "On drawn cars it says nothing about the leaderboard.")
 reading(f"""
-The decoded submission scored {SUBMISSION_DICE:.4f} on {len(scores)} validation images at full size: the
+**The decoded submission scored {SUBMISSION_DICE:.4f} on {len(scores)} validation images at full size**: the
 competition's metric on cars the model never saw. Section 11's bilinear line scored {np.mean(same_images):.4f}
 on the same images: {apart}. What differs between the two: {why}. {leaderboard}
 """)
@@ -1046,6 +1096,10 @@ print(f"python -m unet_tutorial predict --checkpoint {RUN_DIR / 'best.pt'} --out
 # error over cars, its size in standard errors (SEs), the bar it had to pass and the verdict.
 # (`evaluate` thresholds the logits themselves, section 8 the probabilities it kept in float16, so the two means
 # can differ in the fourth decimal where a pixel's probability sits at 0.5.)
+#
+# > **Discuss** (the lab's closing question): for a gap the table reads as within the noise, what would it take to
+# > tell it apart: more cars, more seeds, a score that leaves out the easy pixels (exercise 2)? And which choices
+# > would you make by design, without waiting for a measurement (the split by car is one)?
 
 # %%
 from unet_tutorial.course.reading import findings_table
@@ -1083,8 +1137,8 @@ from unet_tutorial.course.reading import findings_summary, reading
 box = ("The box below gives the same measurements, made once on the real photos: a lesson that holds on both is "
        "one to trust more." if not IS_REAL else "These are the real photos; the box below is one other run on them.")
 decisions = [f"**Report** {val_metrics['dice_per_image']:.4f} ± {by_cars:.4f} Dice on {len(car_order)} new "
-             f"{'real' if IS_REAL else 'drawn'} cars: the headline, named before training (section 12 wrote its "
-             "submission)."]
+             f"{'real' if IS_REAL else 'drawn'} cars at the model's size (`IMAGE_SIZE`), and the competition's "
+             f"number beside it: {SUBMISSION_DICE:.4f}, section 12's submission scored at full size."]
 if enlarge_gap.clear and enlarge_gap.leader == "enlarging the labels":
     decisions.append("**Full resolution**: the labels did better here, against the staircase's prediction: look at "
                      "section 11's zoom before you choose.")
@@ -1266,8 +1320,8 @@ else:
 names = {1: "the front", 5: "the side", 9: "the back", 13: "the other side"}
 named = ", ".join(f"{v}" + (f" ({names[v]})" if v in names else "") for v in worst_views)
 reading(f"""
-In this run the worst views were {named}, on {len({car_of(i) for i in val_ids})} validation cars; they are
-{link}. No standard error comes with this ranking: with one image per car and view, the order past the first
+**In this run the worst views were {named}**, scored on {len({car_of(i) for i in val_ids})} validation cars.
+These views are {link}. No standard error comes with this ranking: with one image per car and view, the order past the first
 one or two views is likely noise; on the real photos it may differ, and it tells you
 which photos to look at first.
 """)
@@ -1386,7 +1440,12 @@ else:
     gain = (f"With the probabilities enlarged, as `predict_mask` does, the edge Dice ({edge_bilinear:.3f}) is no "
             f"lower than the whole image's ({whole_bilinear:.3f}): this model's errors are not concentrated at "
             "the outline.")
+edge_lead = ("The edge Dice told the two ways of enlarging apart better than the whole-image Dice"
+             if edge_gap.clear and (sharper or not whole_gap.clear) else
+             "The edge Dice did not tell the two ways of enlarging apart better than the whole-image Dice")
 reading(f"""
+**{edge_lead}.**
+
 On {edge_gap.images} validation images of {edge_gap.groups} cars at full size, enlarging the probabilities
 instead of the labels changed the whole-image Dice by {whole_gap.difference:+.4f} and the edge Dice by
 {edge_gap.difference:+.4f}: {told}. {papers}{gain}
@@ -1450,6 +1509,8 @@ if tuned == 0.5:
         also = (f"Section 10, picking on all the validation cars, found {best_threshold}: a best threshold that "
                 "moves with the cars it is picked on is a sign that its gain is noise.")
     reading(f"""
+    **Nothing to carry over: the tuning cars picked 0.5 itself.**
+
     On the first {n_tune} of the {len(halves)} validation cars the best threshold was 0.5 itself, the default:
     there was nothing to tune, so nothing to carry over to the other {n_rest} (the gain there is 0 by
     construction). {also} A gain measured where it was tuned is no evidence; only one that holds on cars it
@@ -1482,9 +1543,11 @@ else:
              else f"Section 10, picking on all the validation cars, found {best_threshold}: where the best threshold "
              "moves with the cars it is picked on, part of any gain is the cars' noise.")
     reading(f"""
+    **{verdict}**
+
     The threshold picked on {n_tune} of the {len(halves)} validation cars was {tuned}. It gained
     {in_sample:+.4f} Dice on those cars and {threshold_gain:+.4f} on the other {n_rest}. There,
-    {held_out.sentence()}. {verdict} {larger} {moved} A gain measured where it was tuned is no evidence; section
+    {held_out.sentence()}. {larger} {moved} A gain measured where it was tuned is no evidence; section
     10's gain, picked and measured on all the validation cars, is exposed to the same flattery.
     """)
 
@@ -1606,4 +1669,4 @@ else:
     context = ("On a CPU the answer depends on the processor (server CPUs with bfloat16 units, such as Intel's AMX, "
                "can gain from bf16; most laptop CPUs cannot), and a step on 2 images says little about a GPU's "
                "throughput at a real batch size, which is why on CUDA we time a full batch.")
-reading(f"{noise} {verdict} {context}")
+reading(f"**{verdict}** {noise} {context}")

@@ -90,6 +90,10 @@ def test_the_bar_is_students_t_so_a_few_cars_need_a_larger_gap_than_many_images(
     by_car = compare("A", a, "B", b, groups=[k for k in range(4) for _ in range(10)], group_name="cars")
     assert by_image.clear and not by_car.clear and 2 < abs(by_car.difference) / by_car.standard_error < 3.182
     assert "within the bar of 3.2 for 4 cars" in by_car.sentence()
+    # the smallest gap these cars could tell from noise: the bar times the standard error, and only just past it
+    assert by_car.smallest_clear == pytest.approx(3.182 * by_car.standard_error, rel=1e-3)
+    assert abs(by_car.difference) < by_car.smallest_clear
+    assert compare("A", [0.9], "B", [0.8], groups=["car"], group_name="cars").smallest_clear == math.inf
 
 
 def test_a_noise_just_over_a_thousandth_keeps_two_significant_digits():

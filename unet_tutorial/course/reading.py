@@ -57,6 +57,12 @@ class Gap:
         return self.units > 1 and abs(self.difference) > self.bar * self.standard_error
 
     @property
+    def smallest_clear(self) -> float:
+        """The smallest gap that would clear the bar at this noise: with these units, a smaller true gap cannot be
+        told from noise (infinite with fewer than two units)."""
+        return self.bar * self.standard_error if self.units > 1 else math.inf
+
+    @property
     def ratio(self) -> float:
         """How many standard errors the gap is (infinite when the noise is 0)."""
         return abs(self.difference) / self.standard_error if self.standard_error else math.inf

@@ -37,7 +37,7 @@
 # STAND-INs they pretrain (set `SEED_RUNS = 1` in the settings for about half; the README's results table, which
 # `make tutorial` and `make results` fill, gives the time of one full CPU run of each notebook on generated data);
 # on a Colab T4 with the real
-# Carvana photos, about 38 minutes <!-- constant --> for all runs (the README's GPU table), an estimate from the models' operation
+# Carvana photos, about 41 minutes <!-- constant --> for all runs (the README's GPU table), an estimate from the models' operation
 # counts, not a measurement, plus the download: in a lab, start "Run all" at the beginning and read the sections
 # while it trains (one kernel runs one cell at a time; TEACHING.md has a timed plan). `fit` prints each epoch's time as it goes. On Colab the ImageNet weights (31 MB) download by themselves;
 # **offline there are no ImageNet weights**: the notebook says so and first pretrains a **STAND-IN** encoder on other

@@ -258,6 +258,10 @@ WRONG_ANSWERS = {
         (lambda *data: (0.3, 1 / 3), THRESHOLD_IDS, THRESHOLD_PROBS, THRESHOLD_MASKS),
         (1 / 3, THRESHOLD_IDS, THRESHOLD_PROBS, THRESHOLD_MASKS),  # the gain, not the function
     ],
+    "check_rle_encode": [
+        (lambda mask: " ".join(str(n) for n in np.flatnonzero(np.asarray(mask).ravel())),),  # 0-based pixel list
+        ("2 2 9 4 20 1",),  # the answer, not the function
+    ],
     "check_densenet_stage_channels": [(stage_channels_without_halving,)],
     "check_frozen_batchnorm": [
         (mean_running_mean_drift, "fixed"),  # a mean change, not the largest

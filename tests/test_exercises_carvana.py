@@ -284,3 +284,79 @@ def test_worst_views_lets_the_stub_through(smoke_val_ids):
 
     with pytest.raises(NotImplementedError):  # the grader reads it as "not attempted"
         carvana.check_worst_views(stub, smoke_val_ids, smoke_run_where_shortcuts_agree(smoke_val_ids))
+
+
+# --- Exercise 4: rle_by_hand(mask) ------------------------------------------------------------------------------
+def rle_by_hand(mask, *, first=1, order="C", pair="length", rows_apart=False, last=True, lead=True, as_list=False):
+    """The notebook's loop, right with the defaults, else with one slip a learner makes."""
+    mask = np.asarray(mask)
+    rows = [mask[r : r + 1] for r in range(mask.shape[0])] if rows_apart else [mask]
+    pairs = []
+    for row_index, part in enumerate(rows):
+        offset = row_index * mask.shape[1] if rows_apart else 0
+        start = None
+        flat = part.ravel(order=order)
+        for number, pixel in enumerate(flat, start=first):
+            if pixel and start is None:
+                start = number
+            elif not pixel and start is not None:
+                pairs.append((offset + start, number - start))
+                start = None
+        if start is not None and last:
+            pairs.append((offset + start, first + len(flat) - start))
+    if not lead and pairs and pairs[0][0] == first:
+        pairs = pairs[1:]
+    if pair == "end":
+        pairs = [(start, start + length - 1) for start, length in pairs]
+    numbers = [n for p in pairs for n in p]
+    return numbers if as_list else " ".join(map(str, numbers))
+
+
+def test_rle_by_hand_passes_and_agrees_with_the_package_on_a_run_mask(capsys):
+    from unet_tutorial.data import rle_encode
+
+    mask = np.zeros((40, 60), np.uint8)
+    mask[10:30, 5:55] = 1
+    carvana.check_rle_encode(rle_by_hand, mask)
+    carvana.check_rle_encode(rle_by_hand, torch.from_numpy(mask))  # a tensor from the run, too
+    assert rle_by_hand(mask) == rle_encode(mask)
+    assert capsys.readouterr().out.count("rle_encode: all checks passed") == 2
+
+
+@pytest.mark.parametrize(
+    ("slip", "says"),
+    [
+        ({"first": 0}, "counted from 0"),
+        ({"order": "F"}, "down the columns"),
+        ({"pair": "end"}, "'start end'"),
+        ({"rows_apart": True}, "split a run where a row ends"),
+        ({"last": False}, "lost the last run"),
+        ({"lead": False}, "lost the first run"),
+        ({"as_list": True}, "returned a list"),
+    ],
+    ids=["zero-based", "column-major", "start-end", "rows-apart", "no-last-run", "no-first-run", "a-list"],
+)
+def test_rle_encode_names_each_slip_without_the_expected_string(slip, says):
+    with pytest.raises(AssertionError) as error:
+        carvana.check_rle_encode(lambda mask: rle_by_hand(mask, **slip))
+    message = str(error.value)
+    assert says in message, message
+    with pytest.raises(AssertionError) as revealed:
+        carvana.check_rle_encode(lambda mask: rle_by_hand(mask, **slip), reveal=True)
+    expected = str(revealed.value).split("Expected: ", 1)[1]  # shown on request only
+    assert expected.strip("'") not in message and "Expected" not in message and "reveal=True" in message
+
+
+def test_rle_encode_refuses_an_empty_mask_code_and_other_strings():
+    with pytest.raises(AssertionError, match="empty mask has no runs"):
+        carvana.check_rle_encode(lambda mask: rle_by_hand(mask) or "0 0")
+    with pytest.raises(AssertionError, match="differs from the one given in"):
+        carvana.check_rle_encode(lambda mask: rle_by_hand(mask[:, ::-1]))  # mirrored: decodes, to another mask
+    with pytest.raises(AssertionError, match="could not decode"):
+        carvana.check_rle_encode(lambda mask: "1 2 3" if mask.any() else "")
+    with pytest.raises(AssertionError, match="single spaces"):
+        carvana.check_rle_encode(lambda mask: rle_by_hand(mask).replace(" ", "  "))
+    with pytest.raises(AssertionError, match="pass your function rle_by_hand itself"):
+        carvana.check_rle_encode("2 2 9 4 20 1")
+    with pytest.raises(AssertionError, match="on your run's 2x2 mask"):
+        carvana.check_rle_encode(lambda mask: rle_by_hand(mask) if mask.shape != (2, 2) else "1 1", np.eye(2))

@@ -136,7 +136,7 @@ def norms_of(model, where="encoder"):
     return model.encoder_batchnorms() if where == "encoder" else every
 
 
-def drift_measured(stat="running_mean", reduce="max", where="encoder", absolute=True, clone=True):
+def drift_measured(stat="running_mean", reduce="max", where="encoder", absolute=True, clone=True, train=True):
     """running_mean_drift as a learner writes it: right with the defaults, else with one slip."""
 
     def running_mean_drift(model, batches):
@@ -145,7 +145,8 @@ def drift_measured(stat="running_mean", reduce="max", where="encoder", absolute=
             return values.clone() if clone else values
 
         before = stats() if clone else [getattr(norm, stat) for norm in norms_of(model, where)]  # no copy: views
-        model.train()
+        if train:  # a learner who forgets it measures whatever mode the model came in
+            model.train()
         with torch.no_grad():
             for images in batches:
                 model(images)
@@ -194,6 +195,7 @@ def test_frozen_batchnorm_accepts_the_fixes(fixed, capsys):
         (drift_measured(stat="running_var"), "that is a change of running_var"),
         (drift_measured(where="all"), "you counted the decoder's BatchNorm layers too"),
         (drift_measured(clone=False), "copy them with .clone() before the forward passes"),
+        (drift_measured(train=False), "put it in train mode (model.train()) inside your function"),
         (lambda model, batches: -right_drift(model, batches), "ABSOLUTE change"),
         (lambda model, batches: 2 * right_drift(model, batches), "clone the running means before the forward passes"),
         (lambda model, batches: right_drift(model, batches[:1]), "Run the `batches` your function is given"),
@@ -202,8 +204,8 @@ def test_frozen_batchnorm_accepts_the_fixes(fixed, capsys):
         (lambda model: 0.3, "running_mean_drift(model, batches) raised TypeError"),
         (0.3, "pass your function running_mean_drift itself, not float"),
     ],
-    ids=["mean", "signed", "running-var", "decoder-too", "no-clone", "negative", "other", "own-batches", "nan", "many",
-         "args", "a-number"],
+    ids=["mean", "signed", "running-var", "decoder-too", "no-clone", "no-train", "negative", "other", "own-batches",
+         "nan", "many", "args", "a-number"],
 )  # fmt: skip
 def test_frozen_batchnorm_diagnoses_each_wrong_measurement_without_the_expected_drift(
     answer, says, fixed, truth, capsys

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from unet_tutorial.course.reading import agreement, compare, findings_summary, findings_table, noise_bar
+from unet_tutorial.course.reading import Gap, agreement, compare, findings_summary, findings_table, noise_bar
 
 
 def test_a_paired_gap_has_the_standard_error_of_the_differences():
@@ -146,6 +146,10 @@ def test_a_short_form_gives_the_signed_gap_its_noise_and_bar_in_a_few_words():
     assert compare("A", diffs, "B", [0.0] * 4).short(named=True).startswith("A − B: +0.250 Dice")
     one_car = compare("A", diffs, "B", [0.0] * 4, groups=["car"] * 4, group_name="cars")
     assert one_car.short() == "+0.250 Dice, no noise estimate (one car)"
+    # a gap just under its bar: two places, so that "2.2 SE, bar 2.2" cannot hide which is larger
+    near = Gap("A", "B", 0.0216, 0.01, images=12, groups=12, group_name="cars")  # 2.16 SE against 2.20
+    assert near.short().endswith("(2.16 SE, bar 2.20)") and not near.clear
+    assert "2.16  2.20  within the noise" in findings_table({"a near one (1)": near})
 
 
 def test_agreement_over_runs_holds_only_when_every_run_is_clear_the_same_way():

@@ -133,9 +133,10 @@ class Gap:
                 f"{names}{self.difference:+.3f} {metric}, no noise estimate (one {self.group_name.removesuffix('s')})"
             )
         places = _places(self.standard_error)
+        digits = 1 if round(self.ratio, 1) != round(self.bar, 1) else 2  # "2.2 SE, bar 2.2" would hide the order
         return (
             f"{names}{self.difference:+.{places}f} {metric} ± {self.standard_error:.{places}f} "
-            f"({self.ratio:.1f} SE, bar {self.bar:.1f})"
+            f"({self.ratio:.{digits}f} SE, bar {self.bar:.{digits}f})"
         )
 
 
@@ -192,9 +193,10 @@ def findings_table(findings: dict[str, Gap]) -> str:
     lines = [f"{'question (section)':<{width}} {'gap':>8} {'± SE':>7} {'SEs':>5} {'bar':>5}  verdict"]
     for question, gap in findings.items():
         ratio = gap.ratio if gap.difference else 0.0  # no gap: no standard errors, even when the noise is 0
+        digits = 1 if round(ratio, 1) != round(gap.bar, 1) else 2  # "2.2 2.2" would hide which is larger
         lines.append(
-            f"{question:<{width}} {gap.difference:+8.4f} {gap.standard_error:7.4f} {ratio:5.1f} {gap.bar:5.1f}  "
-            f"{gap.verdict}"
+            f"{question:<{width}} {gap.difference:+8.4f} {gap.standard_error:7.4f} {ratio:5.{digits}f} "
+            f"{gap.bar:5.{digits}f}  {gap.verdict}"
         )
     return "\n".join(lines)
 

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from unet_tutorial.course.exercises import call_learner, miss, passed
+from unet_tutorial.data import rle_decode, rle_encode
 
 # --- Experiment 1: which views fail? ----------------------------------------------------------------------------
 _CARS = ("0d3adbbc9a8b", "4e5ac4b9f074", "9a2bfb7b3f1e", "f3b482e091c0")
@@ -273,3 +274,101 @@ def check_threshold_gain(
     if len(cases) == 1:
         print("only one validation car: no second half to measure on, your run was not checked (hold out more cars)")
     passed("threshold_gain")
+
+
+# --- Exercise 4: the submission's run-length code, by hand --------------------------------------------------------
+# A run that crosses a row's end (pixels 9-12), one that reaches the last pixel, and a mask that starts with a run
+_RLE_CASES = (
+    np.array([[0, 1, 1, 0, 0], [0, 0, 0, 1, 1], [1, 1, 0, 0, 0], [0, 0, 0, 0, 1]], np.uint8),
+    np.array([[1, 1, 0], [0, 1, 1]], np.uint8),
+)
+
+
+def _pairs(rle: str) -> list[tuple[int, int]]:
+    numbers = [int(n) for n in rle.split()]
+    return list(zip(numbers[::2], numbers[1::2]))
+
+
+def _joined(pairs: list[tuple[int, int]]) -> str:
+    return " ".join(f"{a} {b}" for a, b in pairs)
+
+
+def _rle_slips(mask: np.ndarray) -> dict[str, str]:
+    """What each usual slip writes for ``mask``, by what it means to the learner."""
+    right = _pairs(rle_encode(mask))
+    width = mask.shape[1]
+    by_rows = [(row * width + start, length) for row in range(mask.shape[0])
+               for start, length in _pairs(rle_encode(mask[row:row + 1]))]  # fmt: skip
+    return {
+        _joined([(start - 1, length) for start, length in right]): (
+            "your starts are counted from 0: Kaggle numbers the pixels from 1, so the first pixel is 1"
+        ),
+        rle_encode(mask.T): (
+            "you numbered the pixels down the columns (column-major): Kaggle numbers them along the rows, left to "
+            "right on the top row, then the next row down (mask.ravel(), NumPy's default order)"
+        ),
+        _joined([(start, start + length - 1) for start, length in right]): (
+            "your pairs are 'start end': Kaggle's are 'start length', the number of pixels in the run"
+        ),
+        _joined([(start, start + length) for start, length in right]): (
+            "your pairs are 'start end' (end excluded): Kaggle's are 'start length', the number of pixels in the run"
+        ),
+        _joined(by_rows): (
+            "you split a run where a row ends: the pixels are numbered on from one row to the next, so a run that "
+            "reaches the end of a row and goes on at the start of the next is one run"
+        ),
+        _joined(right[:-1]): "you lost the last run: one that reaches the mask's last pixel still has to be written",
+        _joined(right[1:]): "you lost the first run: one that starts at the mask's first pixel still has to be written",
+    }
+
+
+def check_rle_encode(rle_by_hand: Callable[[np.ndarray], str], mask=None, reveal: bool = False) -> None:
+    """Notebook 03: ``rle_by_hand(mask) -> str``, the Carvana submission's "start length" pairs, pixels numbered from
+    1 along the rows; on the check's small masks (each usual slip gives its own string), an empty one, a random one
+    (decoded back with the package's ``rle_decode``), then on ``mask`` from your run when given.
+
+    Args:
+        mask: a 0/1 mask (H, W) of your run, e.g. section 11's full-size true mask.
+        reveal: after a miss, also show the string that was expected.
+    """
+    assert callable(rle_by_hand), (
+        f"pass your function rle_by_hand itself, not {type(rle_by_hand).__name__}: the check calls it on masks of "
+        "its own"
+    )
+    generator = np.random.default_rng(0)
+    cases = [(case, f"on the check's {case.shape[0]}x{case.shape[1]} mask {case.tolist()}") for case in _RLE_CASES]
+    cases.append((np.zeros((3, 4), np.uint8), "on an empty 3x4 mask (no car)"))
+    cases.append(((generator.random((24, 36)) > 0.6).astype(np.uint8), "on a random 24x36 mask"))
+    if mask is not None:
+        mask = mask.cpu().numpy() if isinstance(mask, torch.Tensor) else np.asarray(mask)
+        cases.append(((mask > 0).astype(np.uint8), f"on your run's {mask.shape[0]}x{mask.shape[1]} mask"))
+    for case, where in cases:
+        got, problem = call_learner(rle_by_hand, where, case.copy())
+        expected = rle_encode(case)
+        if problem is None and not isinstance(got, str):
+            problem = (
+                f"{where}: rle_by_hand returned a {type(got).__name__}: return one string, the numbers "
+                "separated by single spaces, as a line of the submission file holds them"
+            )
+        elif problem is None and (got.strip() != got or "  " in got):
+            problem = f"{where}: separate the numbers by single spaces, with none at the start or end"
+        elif problem is None and got != expected:
+            slip = _rle_slips(case).get(got) if case.any() else None
+            if case.any() and not got:
+                slip = "you returned an empty string for a mask with car in it"
+            elif not case.any():
+                slip = f'an empty mask has no runs, so its code is the empty string "", not {got[:40]!r}'
+            elif slip is None:
+                try:  # a string that decodes to the same mask must be the same string: say what it decodes to
+                    wrong = int((rle_decode(got, case.shape) != case).sum())
+                    slip = (
+                        f"your string decodes to a mask that differs from the one given in {wrong} of its "
+                        f"{case.size} pixels"
+                    )
+                except ValueError as error:
+                    slip = f"Kaggle could not decode your string: {error}"
+            problem = f"{where}: {slip}"
+        if problem is not None:
+            raise miss(problem, reveal, repr(expected), "check_rle_encode")
+    print(f"your code of the check's first mask: {rle_by_hand(_RLE_CASES[0].copy())!r}")
+    passed("rle_encode")

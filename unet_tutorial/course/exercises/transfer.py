@@ -181,6 +181,9 @@ def _restore(model: nn.Module, buffers: dict[str, torch.Tensor]) -> None:
             buffer.copy_(buffers[name])
 
 
+_HANDED_IN_EVAL = "that copy handed over in eval mode, as validation leaves a model"
+
+
 def _undo_fix(model: nn.Module) -> nn.Module:
     """A copy of ``model`` frozen by ``requires_grad_(False)`` only: forward pre-hooks, ``train``/``eval``
     overrides set on a module, and ``freeze_encoder``'s flags removed, so that its encoder's BatchNorm drifts."""
@@ -229,7 +232,8 @@ def check_frozen_batchnorm(
 
     The check calls ``running_mean_drift`` on copies of ``model``, with batches of its own: one copy with the fix
     undone (forward pre-hooks and ``train`` overrides removed, the encoder frozen by ``requires_grad_(False)``
-    only), where it must return what the check measures on an identical copy, and one copy as fixed, where it
+    only), where it must return what the check measures on an identical copy (also when that copy comes in eval
+    mode, as validation leaves a model: the function must put it in train mode), and one copy as fixed, where it
     must return 0. The learner's model is left as it was.
 
     Args:
@@ -297,6 +301,7 @@ def check_frozen_batchnorm(
         ("a copy of your model frozen by requires_grad_(False) only", unplanted, truth),
         ("that copy with one running mean raised far above what the batches give, so that its fall is the largest "
          "change", planted, _drifts(loose, batches)),
+        (_HANDED_IN_EVAL, unplanted, truth),
     ]  # fmt: skip
     if reveal:
         for which, _, want in trials:
@@ -312,13 +317,19 @@ def check_frozen_batchnorm(
     measured = []
     for which, state, want in trials:
         _restore(loose, state)  # as it was before the check measured it
+        loose.train(which != _HANDED_IN_EVAL)  # as validation leaves a model: the function must put it in train mode
         got = _measured(running_mean_drift, loose, batches, which)
         measured.append(got)
         if reveal:
             print(f"your function returned {got:.6g} on {which}")
         if math.isclose(got, want["right"], rel_tol=1e-4, abs_tol=1e-7):
             continue
-        if got == 0:
+        if got == 0 and which == _HANDED_IN_EVAL:
+            problem = (
+                "no drift on a model handed to you in eval mode, as validation leaves it: put it in train mode "
+                "(model.train()) inside your function before the forward passes, as fit does before every epoch"
+            )
+        elif got == 0:
             problem = (
                 "no drift, though this copy's encoder running means do move: copy them with .clone() before the "
                 "forward passes (else 'before' changes with them), and put the model in train mode as fit does"

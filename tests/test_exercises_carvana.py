@@ -360,3 +360,24 @@ def test_rle_encode_refuses_an_empty_mask_code_and_other_strings():
         carvana.check_rle_encode("2 2 9 4 20 1")
     with pytest.raises(AssertionError, match="on your run's 2x2 mask"):
         carvana.check_rle_encode(lambda mask: rle_by_hand(mask) if mask.shape != (2, 2) else "1 1", np.eye(2))
+
+
+def test_rle_encode_says_when_a_string_decodes_right_but_is_not_kaggles_form():
+    pixel_by_pixel = lambda mask: " ".join(f"{i + 1} 1" for i in np.flatnonzero(np.asarray(mask).ravel()))  # noqa: E731
+    with pytest.raises(AssertionError, match="decodes to the right mask, but Kaggle's form is stricter"):
+        carvana.check_rle_encode(pixel_by_pixel)
+    too_long = lambda mask: " ".join(  # noqa: E731
+        str(n + i % 2) for i, n in enumerate(int(n) for n in rle_by_hand(mask).split())
+    )
+    with pytest.raises(AssertionError, match="reaches past the mask's last pixel"):
+        carvana.check_rle_encode(too_long)
+
+
+def test_rle_encode_takes_the_runs_mask_in_any_plain_form():
+    ellipse = torch.zeros(1, 30, 40)
+    ellipse[0, 5:25, 8:32] = 1
+    carvana.check_rle_encode(rle_by_hand, ellipse.requires_grad_())  # (1, H, W), with a gradient: squeezed, detached
+    carvana.check_rle_encode(rle_by_hand, np.ones((6, 7, 1)))
+    for shape in ((10,), ()):
+        with pytest.raises(ValueError, match="one mask \\(H, W\\) of 0/1"):
+            carvana.check_rle_encode(rle_by_hand, np.ones(shape))

@@ -605,3 +605,12 @@ def test_planned_rates_are_the_rates_fit_starts_each_epoch_with(tmp_path):
     )  # warm up, anneal
     with pytest.raises(ValueError, match="plateau"):
         planned_rates("plateau", 1e-3, epochs=1, steps_per_epoch=4)
+    with pytest.raises(ValueError, match=r"planned_rates\(name='nonsense'\) is not known"):
+        planned_rates("nonsense", 1e-3, epochs=1, steps_per_epoch=4)
+    for bad in (
+        {"epochs": 0, "steps_per_epoch": 4},
+        {"epochs": 2.0, "steps_per_epoch": 4},
+        {"epochs": 1, "steps_per_epoch": 0},
+    ):
+        with pytest.raises(ValueError, match="give a whole number of 1 or more"):
+            planned_rates("cosine", 1e-3, **bad)  # cosine and None would return [] without a word

@@ -8,6 +8,8 @@ decay (pass such a scheduler object). Taught in: 03 (one-cycle), 04 (two paramet
 
 from __future__ import annotations
 
+import numbers
+
 import torch
 
 SCHEDULERS = ("plateau", "onecycle", "cosine", None)
@@ -68,6 +70,11 @@ def planned_rates(name: str | None, peak: float, *, epochs: int, steps_per_epoch
             'planned_rates(name="plateau"): the plateau schedule follows the validation metric; pick '
             '"onecycle", "cosine" or None'
         )
+    if name not in ("onecycle", "cosine", None):
+        raise ValueError(f'planned_rates(name={name!r}) is not known; pick "onecycle", "cosine" or None')
+    for label, value in (("epochs", epochs), ("steps_per_epoch", steps_per_epoch)):
+        if not isinstance(value, numbers.Integral) or value < 1:
+            raise ValueError(f"planned_rates({label}={value!r}): give a whole number of 1 or more")
     weight = torch.nn.Parameter(torch.zeros(1))
     optimizer = torch.optim.SGD([weight], lr=peak)
     scheduler, per_step = resolve_scheduler(name, None, optimizer, epochs, steps_per_epoch, "max")

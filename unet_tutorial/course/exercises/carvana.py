@@ -340,7 +340,14 @@ def check_rle_encode(rle_by_hand: Callable[[np.ndarray], str], mask=None, reveal
     cases.append((np.zeros((3, 4), np.uint8), "on an empty 3x4 mask (no car)"))
     cases.append(((generator.random((24, 36)) > 0.6).astype(np.uint8), "on a random 24x36 mask"))
     if mask is not None:
-        mask = mask.cpu().numpy() if isinstance(mask, torch.Tensor) else np.asarray(mask)
+        mask = mask.detach().cpu().numpy() if isinstance(mask, torch.Tensor) else np.asarray(mask)
+        if mask.ndim > 2:  # (H, W, 1) or (1, H, W): one mask all the same
+            mask = mask.squeeze()
+        if mask.ndim != 2:
+            raise ValueError(
+                f"check_rle_encode(..., mask): one mask (H, W) of 0/1, e.g. section 11's full_mask; got shape "
+                f"{tuple(mask.shape)}"
+            )
         cases.append(((mask > 0).astype(np.uint8), f"on your run's {mask.shape[0]}x{mask.shape[1]} mask"))
     for case, where in cases:
         got, problem = call_learner(rle_by_hand, where, case.copy())
@@ -359,14 +366,22 @@ def check_rle_encode(rle_by_hand: Callable[[np.ndarray], str], mask=None, reveal
             elif not case.any():
                 slip = f'an empty mask has no runs, so its code is the empty string "", not {got[:40]!r}'
             elif slip is None:
-                try:  # a string that decodes to the same mask must be the same string: say what it decodes to
+                try:  # say what the string decodes to
                     wrong = int((rle_decode(got, case.shape) != case).sum())
                     slip = (
                         f"your string decodes to a mask that differs from the one given in {wrong} of its "
                         f"{case.size} pixels"
+                        if wrong
+                        else "your string decodes to the right mask, but Kaggle's form is stricter: each run written "
+                        "once and whole (not split, not pixel by pixel), the runs in increasing order, plain numbers "
+                        "separated by single spaces"
                     )
                 except ValueError as error:
-                    slip = f"Kaggle could not decode your string: {error}"
+                    slip = (
+                        "a run of yours reaches past the mask's last pixel (a length one too long?)"
+                        if "outside" in str(error)
+                        else f"Kaggle could not decode your string: {error}"
+                    )
             problem = f"{where}: {slip}"
         if problem is not None:
             raise miss(problem, reveal, repr(expected), "check_rle_encode")

@@ -385,5 +385,8 @@ def check_rle_encode(rle_by_hand: Callable[[np.ndarray], str], mask=None, reveal
             problem = f"{where}: {slip}"
         if problem is not None:
             raise miss(problem, reveal, repr(expected), "check_rle_encode")
-    print(f"your code of the check's first mask: {rle_by_hand(_RLE_CASES[0].copy())!r}")
+    if mask is None:
+        print(f"your code of the check's first mask: {rle_by_hand(_RLE_CASES[0].copy())!r}")
+    else:  # the last case was the run's mask
+        print(f"your code of your run's mask: {len(got.split()) // 2} runs, starting {got[:40]!r}")
     passed("rle_encode")

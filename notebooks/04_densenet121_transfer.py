@@ -839,8 +839,8 @@ from unet_tutorial.course.reading import Gap, compare, findings_table
 if SEED_RUNS < 1:
     raise ValueError(f"SEED_RUNS is {SEED_RUNS}: set it to 1 or more in the settings (1: section 6's runs alone)")
 seed_runs = {TRAIN_SEED: {"random": runs["DenseNet, random encoder"], "pretrained": runs[PRETRAINED_RUN]}}
-# "mean of 3 seeds", or with SEED_RUNS = 1 the one seed's name: the labels of the rows that pool the seeds
-pooled = f"mean of {SEED_RUNS} seeds" if SEED_RUNS > 1 else f"TRAIN_SEED {TRAIN_SEED} alone"
+# "mean of 3 seeds, ...", or with SEED_RUNS = 1 the one seed's name: the labels of the rows that pool the seeds
+pooled = f"mean of {SEED_RUNS} seeds, the cars' noise only" if SEED_RUNS > 1 else f"TRAIN_SEED {TRAIN_SEED} alone"
 for seed in range(TRAIN_SEED + 1, TRAIN_SEED + SEED_RUNS):  # the next seeds: two more runs each
     seed_runs[seed] = {encoder: train_densenet(encoder, seed)[1] for encoder in ("random", "pretrained")}
 
@@ -1523,7 +1523,8 @@ share_text = (f" The prompt's arithmetic, a frozen step taking (3 − 2*e*)/3 of
               f"{ratio:.0%} into *e* ≈ {share:.2f}: the encoder did about {share:.0%} of the forward work, if a "
               "backward pass costs twice its forward pass (on a GPU, small layers and memory traffic bend that rule)."
               if freeze_order == "faster" and 1 / 3 < ratio < 1 else "")
-step_lead = {"faster": f"A frozen step took {frozen_step / trains_step:.0%} of an unfrozen one's time, faster in every turn.",
+in_turns = "in every turn" if TIMING_STEPS > 1 else "in its one turn"
+step_lead = {"faster": f"A frozen step took {frozen_step / trains_step:.0%} of an unfrozen one's time, faster {in_turns}.",
              "slower": "The frozen steps were slower in every turn: something else was using this machine.",
              "mixed": "Frozen and unfrozen steps did not separate on this machine, now."}[freeze_order]
 reading(f"""
@@ -1688,8 +1689,8 @@ print(findings_table(findings))
 held = [f"BatchNorm layers in train mode moved their running statistics (by up to {moved:.3f}) with no weight "
         "trained (section 7; exercise 1 shows `requires_grad_(False)` does not stop it)"]
 if freeze_order == "faster":
-    held.append(f"a frozen training step cost {frozen_step / trains_step:.0%} of an unfrozen one, faster in every "
-                "turn (section 9)")
+    held.append(f"a frozen training step cost {frozen_step / trains_step:.0%} of an unfrozen one, faster {in_turns} "
+                "(section 9)")
 for gaps, when in ((heads, "after the first epoch"), (ends, "at the end")):
     if held_in_every_seed(gaps, pretrained_name):
         held.append(f"the {ENCODER_LABEL} encoder was ahead of the random one {when}, beyond the noise "

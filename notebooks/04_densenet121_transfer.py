@@ -33,8 +33,8 @@
 # **The core path** (a 90-minute lab) is the sections marked *core*; those marked *optional* can be skipped, and
 # "Run all" works without them.
 #
-# **Runtime**: about 20 minutes <!-- constant --> on a 2-core laptop CPU, most of it section 6's seeds and the
-# STAND-INs they pretrain (set `SEED_RUNS = 1` in the settings for about half; the README's results table, which
+# **Runtime**: about 20 minutes <!-- constant --> on a 2-core laptop CPU with the drawn cars, 35 <!-- constant -->
+# with the real photos, most of it section 6's seeds and the STAND-INs they pretrain (set `SEED_RUNS = 1` in the settings for about half; the README's results table, which
 # `make tutorial` and `make results` fill, gives the time of one full CPU run of each notebook on generated data);
 # on a Colab T4 with the real
 # Carvana photos, about 41 minutes <!-- constant --> for all runs (the README's GPU table), an estimate from the models' operation
@@ -610,7 +610,8 @@ reading(f"""
 The first figure is the {ENCODER_LABEL} encoder's, learned on {source_text}; the second a random one's (the
 starting weights of section 6's random-encoder run) on the same image; the numbers in this reading are the
 table's above, over {len(one_per_car)} cars, not the one image's. {separation_text} A random encoder's maps come from the architecture
-and the image alone: a car drawn in flat colours on a plain background can be told apart by a random filter too,
+and the image alone: {"a car in front of a plain studio wall" if is_real else
+"a car drawn in flat colours on a plain background"} can be told apart by a random filter too,
 so what counts is the difference between the two encoders (the table's two columns), not either alone. The
 outlines and blobs of the first two questions are for your eyes: compare the two figures row by row.
 """)
@@ -806,7 +807,7 @@ reading(f"""
 - {pretrained_text}
 - **{size_heading}.** {cap(size_gap.sentence())}. So {size_verdict}. {size_caveat} The DenseNet took a median
   {np.median(dense_run['seconds']):.1f} s per training epoch against the U-Net's
-  {np.median(unet_run['seconds']):.1f} s: {time_text} (epoch times include validation and move with the machine's
+  {np.median(unet_run['seconds']):.1f} s: {time_text} (training epochs only, and they move with the machine's
   load; section 9 times single DenseNet steps in turns).
 - **{loss_heading}**: {loss_text} They measure different things: the loss scores the probabilities themselves,
   the Dice only which side of the 0.5 threshold they fall on.
@@ -943,14 +944,17 @@ else:
     stand_in_note = ("\n- **A STAND-IN**: it learned on drawn cars much like these, far closer to them than "
                      "ImageNet's photos are to Carvana's (section 4), so this says how pretraining works, not what "
                      "ImageNet is worth; on Colab this cell reads the ImageNet runs.")
-if held_in_every_seed(heads, pretrained_name):  # the answer in one sentence, here and in the summary
-    seeds_lead = (f"The {ENCODER_LABEL} encoder gave a clear head start in every seed (on average "
-                  f"{head_over_seeds.difference:+.3f} Dice after epoch 1); at the end "
-                  + ("it was still clearly ahead in every seed." if held_in_every_seed(ends, pretrained_name) else
-                     f"the gap was {end_over_seeds.difference:+.3f} on average and not clear in every seed."))
-else:
-    seeds_lead = (f"No head start held in every seed; at the end the {ENCODER_LABEL} encoder's gap was "
-                  f"{end_over_seeds.difference:+.3f} on average.")
+def counted(gaps: dict[int, Gap]) -> str:
+    """How many seeds had the pretrained encoder ahead, how many clearly, and the mean gap: in plain words."""
+    ahead = sum(gap.difference > 0 for gap in gaps.values())
+    clear = sum(gap.clear and gap.leader == pretrained_name for gap in gaps.values())
+    mean = np.mean([gap.difference for gap in gaps.values()])
+    return f"ahead in {ahead} of {len(gaps)} seeds (clear in {clear}; {mean:+.3f} Dice on average)"
+
+
+# the answer in one sentence, here and in the summary
+seeds_lead = (f"After the first epoch the {ENCODER_LABEL} encoder was {counted(heads)}; at the end it was "
+              f"{counted(ends)}.")
 if len(seed_runs) == 1:
     seeds_lead = (f"In its one seed the {ENCODER_LABEL} encoder's gap was {head_over_seeds.difference:+.3f} Dice "
                   f"after epoch 1 and {end_over_seeds.difference:+.3f} at the end: one seed cannot separate a gap "
@@ -1082,8 +1086,10 @@ else:
                   + f": {harm}. The running statistics moved all the same, by up to {moved:.3f} (the stored ones "
                   f"were {stored}); in units of each channel's standard deviation the median channel moved "
                   f"{moved_in_sd.median():.3f} and the most {moved_in_sd.max():.2f}"
-                  + (": most channels barely moved, which may be why the decoder's input, and the Dice, changed so "
-                     "little." if moved_in_sd.median() < 0.1 else "."))
+                  + ((": most channels barely moved, which may be why the decoder's input, and the Dice, changed so "
+                      "little." if abs(by_car[mover]) < 0.05 else ": most channels barely moved, yet some cars' Dice "
+                      "moved a lot (the lines above): a few channels that moved far can be enough")
+                     if moved_in_sd.median() < 0.1 else "."))
 stand_in_text = ("" if PRETRAINED else
                  (" The STAND-IN's statistics come from drawings, and these are photos: a shift of its own, not "
                   "ImageNet's; on Colab this cell reads the ImageNet case." if is_real else
@@ -1223,7 +1229,9 @@ start = compare("BatchNorm frozen", first_scores["BatchNorm frozen"], "BatchNorm
 start_note = ""  # what the start adds to the heading's verdict
 if start.clear and start.leader == "BatchNorm frozen":
     start_words = "the copy whose BatchNorm follows each batch started lower"
-    start_note = ": in this run, the dip the practice warns about"
+    start_note = (": in this run, the dip the practice warns about"
+                  if first_epoch["BatchNorm trains"] < frozen["val_dice_per_image"][-1] else
+                  ": both copies rose from the frozen phase, the one whose BatchNorm follows each batch by less")
 elif start.clear:
     start_words = "the copy whose BatchNorm follows each batch started higher"
     start_note = ": no dip here"
@@ -1252,8 +1260,11 @@ if len(dipped) == len(phases):  # the encoder starts to move under a decoder tra
                      "statistics follow them.")
 elif dipped:
     dip_text = f" Only the '{dipped[0]}' copy dipped beyond the noise."
-else:
-    dip_text = " Neither copy's move is beyond the noise."
+else:  # no dip: a rise beyond the noise is news too
+    rose = [name for name, dip in dips.items() if dip.clear and dip.leader == name]
+    dip_text = (" Both copies rose beyond the noise: no dip here." if len(rose) == len(phases) else
+                f" Only the '{rose[0]}' copy rose beyond the noise; neither dipped." if rose else
+                " Neither copy's move is beyond the noise.")
 if bn_gap.clear and bn_gap.leader == "BatchNorm frozen":
     end_text = (f"As the common practice predicts at a batch of {BATCH_SIZE}: the stored statistics served the "
                 "decoder better than each batch's own.")
@@ -1714,8 +1725,10 @@ else:
     steps.append(f"**Then unfreeze**: your run cannot tell whether it paid ({unfreeze_gap.short(named=True)}). The "
                  "recipe unfreezes because, given more images and epochs, the encoder adapts to the task: a practice "
                  "this run is too small to test.")
-start_words_summary = ("right after unfreezing the BatchNorm-frozen copy was ahead, beyond the noise: the dip the "
-                       "practice warns about" if start.clear and start.leader == "BatchNorm frozen" else
+start_words_summary = ("right after unfreezing the BatchNorm-frozen copy was ahead, beyond the noise"
+                       + (": the dip the practice warns about" if first_epoch["BatchNorm trains"] < last_frozen else
+                          " (both rose from the frozen phase)")
+                       if start.clear and start.leader == "BatchNorm frozen" else
                        "right after unfreezing the BatchNorm-training copy was ahead, beyond the noise"
                        if start.clear else "right after unfreezing the two copies could not be told apart")
 end_words_summary = ("at the end the frozen one was ahead" if bn_gap.clear and bn_gap.leader == "BatchNorm frozen"

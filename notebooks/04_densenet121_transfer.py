@@ -1088,7 +1088,7 @@ else:
                   f"{moved_in_sd.median():.3f} and the most {moved_in_sd.max():.2f}"
                   + ((": most channels barely moved, which may be why the decoder's input, and the Dice, changed so "
                       "little." if abs(by_car[mover]) < 0.05 else ": most channels barely moved, yet some cars' Dice "
-                      "moved a lot (the lines above): a few channels that moved far can be enough")
+                      "moved a lot (the lines above): a few channels that moved far can be enough.")
                      if moved_in_sd.median() < 0.1 else "."))
 stand_in_text = ("" if PRETRAINED else
                  (" The STAND-IN's statistics come from drawings, and these are photos: a shift of its own, not "

@@ -225,9 +225,9 @@ def runs(stem: str, mode: str = "gpu") -> list[dict]:
         }
         densenet = lambda: DenseNetUNet(num_classes=1, weights=None)  # noqa: E731
         # three DenseNetUNets (random encoder, ImageNet encoder, freeze then unfreeze) at full cost, the random and
-        # ImageNet ones again on each further seed of SEED_RUNS, and two more copies that continue the same frozen
-        # phase: the second unfrozen one (encoder BatchNorm frozen) and the control kept frozen, counted at full
-        # cost although its steps skip the encoder's backward pass (an upper bound)
+        # ImageNet ones again on each further seed of SEED_RUNS, and three more copies that continue the same frozen
+        # phase: the second unfrozen one (encoder BatchNorm frozen), the control kept frozen (counted at full cost
+        # although its steps skip the encoder's backward pass: an upper bound) and exercise 2's copy
         return [
             {
                 "name": "U-Net from scratch",
@@ -236,9 +236,9 @@ def runs(stem: str, mode: str = "gpu") -> list[dict]:
             },
             {"name": "DenseNetUNet", "build": densenet, "count": 3 + 2 * (s["SEED_RUNS"] - 1), **common},
             {
-                "name": "DenseNetUNet, two more copies after the frozen phase",
+                "name": "DenseNetUNet, three more copies after the frozen phase",
                 "build": densenet,
-                "count": 2,
+                "count": 3,
                 **common,
                 "epochs": s["EPOCHS"] - s["FROZEN_EPOCHS"],
             },

@@ -37,7 +37,7 @@
 # with the real photos, most of it section 6's seeds and the STAND-INs they pretrain (set `SEED_RUNS = 1` in the settings for about half; the README's results table, which
 # `make tutorial` and `make results` fill, gives the time of one full CPU run of each notebook on generated data);
 # on a Colab T4 with the real
-# Carvana photos, about 41 minutes <!-- constant --> for all runs (the README's GPU table), an estimate from the models' operation
+# Carvana photos, about 44 minutes <!-- constant --> for all runs (the README's GPU table), an estimate from the models' operation
 # counts, not a measurement, plus the download: in a lab, start "Run all" at the beginning and read the sections
 # while it trains (one kernel runs one cell at a time; TEACHING.md has a timed plan). `fit` prints each epoch's time as it goes. On Colab the ImageNet weights (31 MB) download by themselves;
 # **offline there are no ImageNet weights**: the notebook says so and first pretrains a **STAND-IN** encoder on other
@@ -101,7 +101,8 @@ SAMPLE_CARS = {"smoke": 3, "cpu": 24, "gpu": 24}[MODE]
 SAMPLE_SIZE = {"smoke": (64, 96), "cpu": (480, 720), "gpu": (640, 960)}[MODE]  # (H, W): notebook 03's
 IMAGE_SIZE = {"smoke": (64, 96), "cpu": (96, 144), "gpu": (320, 480)}[MODE]  # (H, W) the models see
 # Images per split, the first of it, whole cars of 16 views: CPU 96 = 6 of the 12 drawn training cars (a few minutes
-# per run) and 192 = all 12 validation cars; GPU 1280 = 80 real training cars and 320 = 20 of the 48 validation ones
+# per run) and 192 = up to 12 validation cars (with real photos on a CPU, 128 = 8 training cars, and as many of the
+# held-out cars as there are, up to 12); GPU 1280 = 80 real training cars and 320 = 20 of the 48 validation ones
 TRAIN_IMAGES = {"smoke": 8, "cpu": {"real": 128, "generated": 96}, "gpu": 1280}[MODE]
 VAL_IMAGES = {"smoke": 8, "cpu": 192, "gpu": {"real": 320, "generated": 192}}[MODE]
 BATCH_SIZE = {"smoke": 4, "cpu": 4, "gpu": 16}[MODE]
@@ -151,7 +152,7 @@ print(f"mode {MODE}, device {DEVICE}: images {IMAGE_SIZE} (H, W), batch {BATCH_S
 # parameters (section 6 compares the whole model's size with notebook 03's U-Net).
 
 # %% [markdown]
-# ## 2. The data: notebook 03's Carvana set (core, ~5 min)
+# ## 2. The data: notebook 03's Carvana set (core, ~3 min)
 #
 # The same data as notebook 03: the real Carvana photos when they are on disk, otherwise the generated
 # Carvana-like cars (with a notice saying so), split by car.
@@ -383,8 +384,9 @@ else:
         print(f"Loaded the ImageNet weights {pretrained_model.weights} from {weights_file}")
     except PretrainedWeightsUnavailable as error:
         line = "=" * 100
-        print(f"{line}\nNOTICE: the ImageNet weights are NOT available here, so a STAND-IN encoder pretrained on\n"
-              f"other drawn cars takes their place (below), labelled STAND-IN wherever it appears.\n{error}\n"
+        print(f"{line}\nNOTICE: the ImageNet weights are NOT available here (a 'Downloading:' line above is\n"
+              "torchvision's attempt, which failed), so a STAND-IN encoder pretrained on other drawn cars takes\n"
+              f"their place (below), labelled STAND-IN wherever it appears.\n{error}\n"
               f"On Colab (or any machine with internet) they download by themselves.\n{line}")
 PRETRAINED = pretrained_model is not None
 ENCODER_LABEL = "ImageNet" if PRETRAINED else "STAND-IN"  # the pretrained encoder of sections 5 to 8
@@ -617,7 +619,7 @@ outlines and blobs of the first two questions are for your eyes: compare the two
 """)
 
 # %% [markdown]
-# ## 6. The comparison (core, ~20 min, the seeds below included)
+# ## 6. The comparison (core, ~15 min, the seeds below included)
 #
 # Three models, the same data, epochs, loss (binary cross-entropy + Dice) and one-cycle schedule as notebook 03:
 # 1. **from scratch**: notebook 01's `UNet` at notebook 03's width and learning rate (`LR_UNET`): the baseline at
@@ -1110,30 +1112,38 @@ ways, trained.
 """)
 
 # %%
-# Three copies of the model after its frozen phase, with the same optimizer state: unfrozen two ways, and kept frozen
-staged_bn, kept = copy.deepcopy(staged), copy.deepcopy(staged)  # deepcopy keeps the frozen encoder frozen
-optimizer_bn = torch.optim.AdamW(staged_bn.param_groups(lr_encoder=LR_ENCODER, lr_decoder=LR))
-optimizer_bn.load_state_dict(optimizer.state_dict())
-optimizer_kept = torch.optim.AdamW(kept.param_groups(lr_encoder=LR_ENCODER, lr_decoder=LR))
-optimizer_kept.load_state_dict(optimizer.state_dict())
-staged.unfreeze_encoder()  # BatchNorm trains: each batch's statistics, and running ones that move
-staged_bn.unfreeze_encoder(train_batchnorm=False)  # BatchNorm keeps the running statistics it has
-set_seed(TRAIN_SEED + 1)  # the same batches for both
-phases = {"BatchNorm trains": train_run(staged, optimizer, EPOCHS - FROZEN_EPOCHS,
-                                        f"staged_{ENCODER_LABEL.lower()}_unfrozen",
-                                        {**staged_config, "phase": "unfrozen, BatchNorm trains"})}
-set_seed(TRAIN_SEED + 1)
-phases["BatchNorm frozen"] = train_run(staged_bn, optimizer_bn, EPOCHS - FROZEN_EPOCHS,
-                                       f"staged_{ENCODER_LABEL.lower()}_unfrozen_bn_frozen",
-                                       {**staged_config, "phase": "unfrozen, BatchNorm frozen"})
-set_seed(TRAIN_SEED + 1)
-kept_frozen = train_run(kept, optimizer_kept, EPOCHS - FROZEN_EPOCHS, f"staged_{ENCODER_LABEL.lower()}_kept_frozen",
-                        {**staged_config, "phase": "kept frozen"})  # the control: the encoder never unfrozen
+# Three copies of the model after its frozen phase, each with the optimizer's state and the same batches:
+# unfrozen two ways, and kept frozen
+after_frozen, frozen_optimizer_state = staged, optimizer.state_dict()
+
+
+def continue_after_frozen(folder: str, phase: str, *, unfreeze: bool, train_batchnorm: bool = True,
+                          lr_encoder: float = LR_ENCODER) -> tuple[DenseNetUNet, dict]:
+    """A copy of the model after its frozen phase, trained EPOCHS - FROZEN_EPOCHS more epochs on the same batches
+    and the same one-cycle schedule, its encoder unfrozen (its BatchNorm training or not) or kept frozen; the
+    encoder's learning rate peaks at lr_encoder. Returns the copy and its history."""
+    model = copy.deepcopy(after_frozen)  # deepcopy keeps the frozen encoder frozen
+    optimizer_copy = torch.optim.AdamW(model.param_groups(lr_encoder=lr_encoder, lr_decoder=LR))
+    optimizer_copy.load_state_dict(frozen_optimizer_state)  # Adam's running averages: as if training went on
+    for group in optimizer_copy.param_groups:  # the loaded state holds the first phase's peaks
+        group["max_lr"] = lr_encoder if group["name"] == "encoder" else LR
+    if unfreeze:
+        model.unfreeze_encoder(train_batchnorm=train_batchnorm)
+    set_seed(TRAIN_SEED + 1)  # the same batches for every copy
+    history = train_run(model, optimizer_copy, EPOCHS - FROZEN_EPOCHS, f"staged_{ENCODER_LABEL.lower()}_{folder}",
+                        {**staged_config, "phase": phase, "lr_encoder": lr_encoder})
+    return model, history
+
+
+staged, trains_run = continue_after_frozen("unfrozen", "unfrozen, BatchNorm trains", unfreeze=True)
+staged_bn, bn_frozen_run = continue_after_frozen("unfrozen_bn_frozen", "unfrozen, BatchNorm frozen", unfreeze=True,
+                                                 train_batchnorm=False)  # BatchNorm keeps the statistics it has
+kept, kept_frozen = continue_after_frozen("kept_frozen", "kept frozen", unfreeze=False)  # the control
+phases = {"BatchNorm trains": trains_run, "BatchNorm frozen": bn_frozen_run}
 arm_scores = {name: np.array(phase["val_dice_of_each_image"][-1]) for name, phase in phases.items()}
 kept_scores = np.array(kept_frozen["val_dice_of_each_image"][-1])  # (len(val_ids),)
-encoder_group, decoder_group = optimizer.param_groups  # one-cycle peaks at each group's "max_lr"
 print(f"unfrozen: {phases['BatchNorm trains']['trainable'] / 1e6:.2f}M parameters train; peak learning rates: "
-      f"{encoder_group['name']} {encoder_group['max_lr']:.0e}, {decoder_group['name']} {decoder_group['max_lr']:.0e}")
+      f"encoder {LR_ENCODER:.0e}, decoder {LR:.0e}")
 
 # %% [markdown]
 # The effect, against the same encoder trained end to end from the first epoch and against the copy kept frozen
@@ -1353,7 +1363,7 @@ section 6.
 """)
 
 # %% [markdown]
-# ## 8. The headline result (core, ~5 min)
+# ## 8. The headline result (core, ~3 min)
 #
 # The run named before training (section 6), on the data named in section 2, with its predictions on the first
 # view of the first four validation cars by id (not chosen by score) and on the validation image it scored lowest. It is reported whatever it scores: that is
@@ -1455,7 +1465,7 @@ sit (a part of the body, the wheels, the shadow, the outline). {question}
 # > - with another `TRAIN_SEED`: which of these answers stay the same?
 
 # %% [markdown]
-# ## 9. What freezing saves: the time of a training step (core, ~5 min)
+# ## 9. What freezing saves: the time of a training step (core, ~3 min)
 #
 # The other reason to start frozen: no gradient flows through a frozen encoder, so a training step skips most of
 # the backward pass. `fit` prints each epoch's time, but one epoch's time moves with whatever else the machine is
@@ -1638,7 +1648,73 @@ check_frozen_batchnorm(running_mean_drift, trial)
 # statistics the images are. What the three share is the point: none is 0.
 
 # %% [markdown]
-# ## Exercise 2: channels of a DenseNet encoder (optional)
+# ## Exercise 2: change one setting, predict, retrain (core, ~10 min)
+#
+# Section 7 unfroze the encoder at `LR_ENCODER`, ten times gentler than the decoder's `LR`, for a reason the
+# settings state: so that fine-tuning does not wash out what the pretrained encoder knows. Test that reason the way
+# this notebook tests everything: change that one setting, keep everything else, and read the gap with its noise.
+# 1. Choose `MY_LR_ENCODER`: `LR` (one learning rate for the whole model, as many tutorials use) or `LR_ENCODER / 10`
+#    (gentler still). **Before anything trains**, write `my_prediction`: will your copy end "higher", "lower" or
+#    "within the noise" of section 7's BatchNorm-frozen copy? A prediction written after the run teaches nothing.
+# 2. Continue a copy of the model after its frozen phase with section 7's `continue_after_frozen`, as section 7 did
+#    for its BatchNorm-frozen copy, but with `lr_encoder=MY_LR_ENCODER` and a folder of its own: it trains as long as
+#    one of section 7's copies, on the same batches. That copy is your reference because yours differs from it in
+#    this one setting only.
+# 3. Build `my_gap` with `compare` from the last epoch's scores: your copy first, section 7's second, the noise
+#    counted over cars. `check_one_setting_gap` checks how you built it, and names what is off.
+# 4. Read it: `my_verdict` is "higher", "lower" or "within the noise". `check_one_setting_verdict` checks your
+#    reading against your gap, and tells you how your prediction did.
+#
+# Whatever your run says, it answers one question on one seed and these cars; the discussion below says what it can
+# and cannot tell you.
+
+# %% tags=["solution"]
+# Hint: set MY_LR_ENCODER and my_prediction first, before anything trains. continue_after_frozen(folder, phase,
+#   unfreeze=..., train_batchnorm=..., lr_encoder=...) returns (model, history), and history["val_dice_of_each_image"]
+#   holds one list of per-image scores per epoch. compare(name_a, scores_a, name_b, scores_b, groups=...,
+#   group_name=...) as in section 7.
+MY_LR_ENCODER = LR  # one learning rate for the whole model
+my_prediction = "lower"  # the solution's guess: a fast encoder forgets
+mine, my_run = continue_after_frozen(f"unfrozen_bn_frozen_lr_{MY_LR_ENCODER:g}", "unfrozen, BatchNorm frozen",
+                                     unfreeze=True, train_batchnorm=False, lr_encoder=MY_LR_ENCODER)
+my_scores = np.array(my_run["val_dice_of_each_image"][-1])  # (len(val_ids),): after the last epoch
+my_gap = compare(f"encoder at {MY_LR_ENCODER:g}", my_scores, "section 7's BatchNorm-frozen copy",
+                 arm_scores["BatchNorm frozen"], groups=val_cars, group_name="cars")
+print(my_gap.short(named=True))
+
+# %%
+from unet_tutorial.course.exercises.transfer import check_one_setting_gap
+
+check_one_setting_gap(my_gap, my_scores, arm_scores["BatchNorm frozen"], val_cars,
+                      others={"the copy where BatchNorm trains": arm_scores["BatchNorm trains"],
+                              "the copy kept frozen": kept_scores, "the model after its frozen phase": frozen_scores})
+
+# %% [markdown]
+# Now read your gap as the readings of this notebook do: its sign says which copy scored higher on these cars; its
+# size against the bar says whether that could be training's noise.
+
+# %% tags=["solution"]
+# Hint: the gap is your copy minus section 7's. Is it more standard errors than the bar? my_gap.short() prints both.
+my_verdict = ("within the noise" if not my_gap.clear else "higher" if my_gap.difference > 0 else "lower")
+
+# %%
+from unet_tutorial.course.exercises.transfer import check_one_setting_verdict
+
+check_one_setting_verdict(my_verdict, my_prediction, my_gap)
+
+# %% [markdown] tags=["answer"]
+# What your run can say: on these cars, after these epochs, with this seed, whether one learning rate for the
+# whole model scored differently from the ten-times-gentler encoder. What it cannot say: whether the difference
+# holds on another seed (section 6's lesson: a class that tallies its members' verdicts can tell), or with the
+# ImageNet weights, whose features are worth more to protect than the STAND-IN's. A gap within the noise is not
+# "no effect": `check_one_setting_verdict` printed the smallest gap these cars could have shown. The gentler
+# encoder rate comes from fine-tuning good pretrained features on few new images (ULMFiT's "discriminative
+# fine-tuning", [Howard and Ruder, 2018](https://arxiv.org/abs/1801.06146)): with the ImageNet weights there is more
+# to lose than with a STAND-IN pretrained on a few drawn cars. Compare your verdict with your neighbours': one run is
+# one seed.
+
+# %% [markdown]
+# ## Exercise 3: channels of a DenseNet encoder (optional)
 #
 # Write `densenet_stage_channels(block_config, growth_rate=32, num_init_features=64)`: the channels of every
 # encoder stage of a DenseNet, as a list of `len(block_config) + 1` numbers. The first is the stem's output
@@ -1780,7 +1856,7 @@ believe; in a class, give every student their own and tally the table's verdicts
 #   takes the ImageNet encoder's place, named wherever it appears and never passed off as ImageNet: it shows how
 #   pretraining works; only the ImageNet run, on Colab, measures what ImageNet is worth.
 # - **Fine-tuning recipe**: freeze the encoder, train the decoder; then unfreeze with a ~10x lower encoder
-#   learning rate. Whether unfreezing paid is read against a control, a copy kept frozen as long on the same
+#   learning rate (exercise 2 changes that one setting and reads the gap). Whether unfreezing paid is read against a control, a copy kept frozen as long on the same
 #   schedule: a comparison changes one thing at a time. The common practice at a small batch is to keep the encoder's BatchNorm frozen
 #   (`unfreeze_encoder(train_batchnorm=False)`): its batch statistics are noisy. Section 7's readings say whether
 #   your run bore it out.

@@ -11,6 +11,7 @@ import torch
 from ade20k_fakes import AlwaysWall, thin_lines
 
 from unet_tutorial.course.exercises import carvana, edges, losses, multiclass, transfer, unet
+from unet_tutorial.course.reading import compare
 
 # every notebook's checks under one name, as the tests below were written against one module
 exercises = SimpleNamespace(
@@ -230,6 +231,15 @@ def densenet_with_encoder_batchnorm(**settings):
     return model.train()
 
 
+# notebook 04, exercise 2: a copy with one setting changed against section 7's, 4 cars of 3 views each
+SETTING_CARS = [car for car in "abcd" for _ in range(3)]
+SETTING_REFERENCE = np.linspace(0.70, 0.92, 12)
+SETTING_MINE = SETTING_REFERENCE + np.array([0.06, 0.05, 0.07, 0.04, 0.06, 0.05, 0.07, 0.06, 0.05, 0.06, 0.04, 0.05])
+SETTING_GAP = compare(
+    "yours", SETTING_MINE, "section 7's", SETTING_REFERENCE, groups=SETTING_CARS, group_name="cars"
+)  # clear: +0.055, a small SE
+
+
 WRONG_ANSWERS = {
     "check_bilinear_up": [(BilinearUpSkipLast,), (BilinearUpNearest,), (transposed_up,)],
     "check_depth_to_see": [(4,), (6,), (5, 128)],
@@ -270,6 +280,27 @@ WRONG_ANSWERS = {
         (running_mean_drift, "eval"),
         (running_mean_drift, "momentum_zero"),
         (running_mean_drift, "no_running_stats"),
+    ],
+    "check_one_setting_gap": [
+        (
+            compare("s", SETTING_REFERENCE, "y", SETTING_MINE, groups=SETTING_CARS),
+            SETTING_MINE,
+            SETTING_REFERENCE,
+            SETTING_CARS,
+        ),  # flipped
+        (
+            compare("y", SETTING_MINE, "s", SETTING_REFERENCE),
+            SETTING_MINE,
+            SETTING_REFERENCE,
+            SETTING_CARS,
+        ),  # the noise over images
+        (SETTING_GAP, SETTING_REFERENCE, SETTING_REFERENCE, SETTING_CARS),  # nothing changed
+        (0.055, SETTING_MINE, SETTING_REFERENCE, SETTING_CARS),  # a number, not the Gap
+    ],
+    "check_one_setting_verdict": [
+        ("lower", "lower", SETTING_GAP),  # the sign read backwards
+        ("within the noise", "higher", SETTING_GAP),  # a clear gap called noise
+        ("higher", "bigger", SETTING_GAP),  # a prediction that is not a reading
     ],
     "check_median_frequency_weights": [(mean_frequency_weights,), (lower_median_weights,)],
     "check_weighting_effect": [

@@ -3,6 +3,7 @@
 import copy
 import functools
 
+import numpy as np
 import pytest
 import torch
 
@@ -12,7 +13,10 @@ from unet_tutorial.course.exercises.transfer import (
     _stage_channels,
     check_densenet_stage_channels,
     check_frozen_batchnorm,
+    check_one_setting_gap,
+    check_one_setting_verdict,
 )
+from unet_tutorial.course.reading import compare
 from unet_tutorial.densenet_unet import ENCODER_CHANNELS, DenseNetUNet
 
 # what the check tries, with the right answers (torchvision's DenseNets, written out by hand)
@@ -296,3 +300,67 @@ def test_the_checks_leave_the_learners_model_as_it_was(fixed):
     assert all(torch.equal(a, norm.running_mean) for a, norm in zip(before, fixed.encoder_batchnorms()))
     assert fixed.training
     assert transfer.check_frozen_batchnorm is check_frozen_batchnorm
+
+
+# --- Exercise 2: one setting changed, the gap and its reading ---------------------------------------------------------
+
+CARS = [car for car in "abcde" for _ in range(4)]  # 5 cars of 4 views
+REFERENCE = np.linspace(0.6, 0.95, 20)  # section 7's BatchNorm-frozen copy
+KEPT = REFERENCE - 0.01  # the copy kept frozen
+
+
+def gap_of(mine, reference=REFERENCE, **kwargs):
+    return compare("yours", mine, "section 7's", reference, **{"groups": CARS, "group_name": "cars", **kwargs})
+
+
+def test_one_setting_gap_accepts_compare_over_cars_and_names_each_slip(capsys):
+    mine = REFERENCE + np.random.default_rng(0).normal(0.0, 0.02, 20)
+    check_one_setting_gap(gap_of(mine), mine, REFERENCE, CARS, others={"the copy kept frozen": KEPT})
+    assert "one_setting_gap: all checks passed" in capsys.readouterr().out
+    slips = {
+        "put your copy first": (compare("a", REFERENCE, "b", mine, groups=CARS), mine),
+        "you compared your copy with the copy kept frozen": (gap_of(mine, KEPT), mine),
+        "counts its noise over the 20 images": (compare("a", mine, "b", REFERENCE), mine),
+        "counts its noise over 20 groups": (compare("a", mine, "b", REFERENCE, groups=range(20)), mine),
+        "is a float": (0.01, mine),
+        "nothing was changed": (gap_of(REFERENCE), REFERENCE),
+        "has shape": (gap_of(mine), np.stack([mine, mine])),  # every epoch's scores
+        "pairs 10 images": (compare("a", mine[:10], "b", REFERENCE[:10], groups=CARS[:10]), mine),
+    }
+    for message, (gap, scores) in slips.items():
+        with pytest.raises(AssertionError, match=message) as miss:
+            check_one_setting_gap(gap, scores, REFERENCE, CARS, others={"the copy kept frozen": KEPT})
+        assert 'compare("yours"' not in str(miss.value)  # the expected call only with reveal=True
+    with pytest.raises(AssertionError, match="is not the mean of your copy's scores minus"):
+        check_one_setting_gap(gap_of(mine + 0.3), mine, REFERENCE, CARS)  # scores of another run
+    with pytest.raises(AssertionError, match=r"compare\(\"yours\""):
+        check_one_setting_gap(gap_of(mine, KEPT), mine, REFERENCE, CARS, others={"kept": KEPT}, reveal=True)
+
+
+def test_one_setting_verdict_reads_the_bar_and_the_sign(capsys):
+    clear_up = gap_of(REFERENCE + 0.05 + np.random.default_rng(1).normal(0.0, 0.005, 20))
+    noisy = gap_of(REFERENCE + np.random.default_rng(2).normal(0.0, 0.05, 20))
+    assert clear_up.clear and not noisy.clear
+    check_one_setting_verdict(" Higher", "lower", clear_up)  # case and spaces forgiven
+    out = capsys.readouterr().out
+    assert 'you had predicted "lower"' in out and "one_setting_verdict: all checks passed" in out
+    check_one_setting_verdict("within the noise", "within the noise", noisy)
+    out = capsys.readouterr().out
+    assert "as you predicted" in out and "could not have cleared the bar" in out
+    for verdict, prediction, gap, message in (
+        ("higher", "higher", noisy, "that is the sign of the mean difference"),
+        ("within the noise", "higher", clear_up, "it is beyond the noise. Which way"),
+        ("lower", "higher", clear_up, "read the sign again"),
+        ("up", "higher", clear_up, "my_verdict is 'up': write one of \"higher\""),
+        ("higher", None, clear_up, "my_prediction is None"),
+        ("higher", "higher", 0.05, "my_gap is a float"),
+    ):
+        with pytest.raises(AssertionError, match=message):
+            check_one_setting_verdict(verdict, prediction, gap)
+
+
+def test_one_setting_verdict_on_one_car_says_there_is_no_noise_estimate(capsys):
+    one_car = compare("yours", REFERENCE[:4] + 0.01, "section 7's", REFERENCE[:4], groups=CARS[:4], group_name="cars")
+    check_one_setting_verdict("within the noise", "lower", one_car)
+    out = capsys.readouterr().out
+    assert "With one of the cars there is no noise estimate" in out and "inf" not in out

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
 from unet_tutorial.course.exercises import passed
+from unet_tutorial.course.reading import Gap, compare
 
 
 def _stage_channels(
@@ -361,3 +363,139 @@ def check_frozen_batchnorm(
         "further than on your training batches); with your fix: 0"
     )
     passed("frozen_batchnorm")
+
+
+# --- Exercise 2: change one setting, predict, retrain ---------------------------------------------------------------
+
+VERDICTS = ("higher", "lower", "within the noise")  # a reading of a gap, as my_prediction and my_verdict write it
+_GAP_CALL = (
+    'compare("yours", my_scores, "section 7\'s", arm_scores["BatchNorm frozen"], groups=val_cars, group_name="cars")'
+)
+
+
+def _mean_gap(scores_a: np.ndarray, scores_b: np.ndarray) -> float:
+    return float(np.mean(np.asarray(scores_a, dtype=float) - np.asarray(scores_b, dtype=float)))
+
+
+def check_one_setting_gap(
+    my_gap,
+    my_scores,
+    reference,
+    val_cars: Sequence[str],
+    *,
+    others: dict[str, np.ndarray] | None = None,
+    reveal: bool = False,
+) -> None:
+    """Notebook 04, exercise 2: the gap between the learner's copy (one setting changed) and section 7's copy.
+
+    ``my_gap`` must be ``compare(...)`` of ``my_scores`` (the learner's copy, after its last epoch, one score per
+    validation image) first and ``reference`` (section 7's BatchNorm-frozen copy) second, with the noise counted
+    over ``val_cars``. ``others``: the other runs scored on the same images (name -> scores), so that a gap taken
+    against one of them is named.
+    """
+    scores = np.asarray(my_scores, dtype=float)
+    reference = np.asarray(reference, dtype=float)
+    assert scores.ndim == 1, (
+        f"my_scores has shape {scores.shape}: one score per validation image is 1-D. The history holds one list "
+        'per epoch: take the last, my_run["val_dice_of_each_image"][-1]'
+    )
+    assert len(scores) == len(reference), (
+        f"my_scores holds {len(scores)} scores and section 7's copy {len(reference)}, one per validation image: "
+        'take your run\'s last epoch, my_run["val_dice_of_each_image"][-1]'
+    )
+    assert not np.array_equal(scores, reference), (
+        "your copy scored every image exactly as section 7's BatchNorm-frozen copy: nothing was changed. Set "
+        "MY_LR_ENCODER to another value than LR_ENCODER and pass it as lr_encoder"
+    )
+    assert isinstance(my_gap, Gap), (
+        f"my_gap is a {type(my_gap).__name__}: build it with compare(...), which returns a Gap (the difference, its "
+        "standard error and the bar)"
+    )
+    assert my_gap.images == len(scores), (
+        f"my_gap pairs {my_gap.images} images; the validation set has {len(scores)}: compare all of the last "
+        "epoch's scores"
+    )
+    right = compare("yours", scores, "section 7's", reference, groups=list(val_cars), group_name="cars")
+    stuck = f"Stuck? {_GAP_CALL} is the gap the check expects" if reveal else "Stuck? Pass reveal=True to the check"
+    if not math.isclose(my_gap.difference, right.difference, abs_tol=1e-9):
+        if math.isclose(my_gap.difference, -right.difference, abs_tol=1e-9):
+            raise AssertionError(
+                "your gap is section 7's copy minus yours: put your copy first, so that a positive gap means yours "
+                f"scored higher. {stuck}"
+            )
+        for name, other in (others or {}).items():
+            against = _mean_gap(scores, other)
+            if math.isclose(abs(my_gap.difference), abs(against), abs_tol=1e-9):
+                raise AssertionError(
+                    f"you compared your copy with {name}: the copy that differs from yours in one setting only is "
+                    f'section 7\'s BatchNorm-frozen one, arm_scores["BatchNorm frozen"]. {stuck}'
+                )
+        raise AssertionError(
+            f"my_gap's difference, {my_gap.difference:+.4f}, is not the mean of your copy's scores minus section "
+            "7's BatchNorm-frozen copy's, image by image: pass my_scores (your last epoch) and "
+            f'arm_scores["BatchNorm frozen"] to compare. {stuck}'
+        )
+    cars = len(set(val_cars))
+    assert my_gap.groups is not None, (
+        f"my_gap counts its noise over the {my_gap.images} images, as if each were independent, but a car's "
+        f'views share its shape and colours: pass groups=val_cars and group_name="cars", and the noise is counted '
+        f"over the {cars} cars. {stuck}"
+    )
+    assert my_gap.groups == cars, (
+        f"my_gap counts its noise over {my_gap.groups} groups; the validation images come from {cars} cars: "
+        f"pass groups=val_cars, one car per image. {stuck}"
+    )
+    assert math.isclose(my_gap.standard_error, right.standard_error, rel_tol=1e-6, abs_tol=1e-12), (
+        f"my_gap's standard error, {my_gap.standard_error:.4f}, is not compare's over cars: build it with "
+        f"compare(...), not by hand. {stuck}"
+    )
+    passed("one_setting_gap")
+
+
+def _reading_of(gap: Gap) -> str:
+    if not gap.clear:
+        return "within the noise"
+    return "higher" if gap.difference > 0 else "lower"
+
+
+def _verdict(name: str, value) -> str:
+    said = value.strip().lower() if isinstance(value, str) else value
+    assert said in VERDICTS, (
+        f"{name} is {value!r}: write one of " + ", ".join(f'"{v}"' for v in VERDICTS) + " (your copy against "
+        "section 7's)"
+    )
+    return said
+
+
+def check_one_setting_verdict(my_verdict: str, my_prediction: str, my_gap: Gap) -> None:
+    """Notebook 04, exercise 2: the learner's reading of their gap, "higher", "lower" or "within the noise", must be
+    the gap's own (clear beyond its bar, and which way); then how the prediction written before training did."""
+    prediction = _verdict("my_prediction", my_prediction)
+    verdict = _verdict("my_verdict", my_verdict)
+    assert isinstance(my_gap, Gap), f"my_gap is a {type(my_gap).__name__}: pass the Gap that compare(...) returned"
+    truth = _reading_of(my_gap)
+    if verdict != truth:
+        if truth == "within the noise":
+            raise AssertionError(
+                f'my_verdict says "{verdict}": that is the sign of the mean difference, but a gap counts only once it '
+                "is more standard errors than its bar. Compare the two numbers my_gap.short() prints"
+            )
+        if verdict == "within the noise":
+            raise AssertionError(
+                'my_verdict says "within the noise", but your gap is more standard errors than its bar: it is '
+                "beyond the noise. Which way?"
+            )
+        raise AssertionError(
+            f'my_verdict says "{verdict}": read the sign again. The gap is your copy minus section 7\'s (the first '
+            "name minus the second): a positive difference means your copy scored higher"
+        )
+    outcome = "as you predicted" if prediction == truth else f'you had predicted "{prediction}"'
+    print(f"Your copy against section 7's: {truth} ({my_gap.short()}); {outcome}.")
+    if truth == "within the noise" and my_gap.units < 2:
+        print(f"With one of the {my_gap.group_name} there is no noise estimate: a verdict needs two or more.")
+    elif truth == "within the noise":
+        print(
+            f"Within the noise is not 'no effect': with these {my_gap.units} {my_gap.group_name} a true gap under "
+            f"about {my_gap.smallest_clear:.3f} could not have cleared the bar."
+        )
+    passed("one_setting_verdict")

@@ -1755,7 +1755,7 @@ check_densenet_stage_channels(densenet_stage_channels)
 # and how to find out which verdicts are training's own noise.
 
 # %%
-from unet_tutorial.course.reading import findings_summary, findings_table
+from unet_tutorial.course.reading import findings_table
 
 findings = {
     f"{ENCODER_LABEL} - random encoder, after epoch 1, {pooled} (6)": head_over_seeds,
@@ -1783,10 +1783,11 @@ for gaps, when in ((heads, "after the first epoch"), (ends, "at the end")):
         held.append(f"the {ENCODER_LABEL} encoder was ahead of the random one {when}, beyond the noise "
                     + (f"in each of the {len(seed_runs)} seeds" if len(seed_runs) > 1 else
                        "in its one seed (`SEED_RUNS = 1`: training's own noise not measured)") + " (section 6)")
-rows_text = (f"The first two rows average {len(seed_runs)} seeds: such a row can clear the cars' noise while the seeds "
-             "disagree, since an average shrinks training's noise without counting it; the pretraining step below "
-             "reads the seeds one by one, and where they disagree it is open. Every other row is"
-             if len(seed_runs) > 1 else "Every row is")
+cleared = sum(gap.clear for gap in findings.values())
+near_rows = [question.rsplit(" (", 1)[0] for question, gap in findings.items() if gap.near]
+near_text = (f"; close to it: {'; '.join(near_rows)} (another run can land on the other side)" if near_rows else "")
+rows_text = (f"The first two rows average {len(seed_runs)} seeds, which shrinks training's noise without counting "
+             "it: step 4 below reads the seeds one by one. The others are" if len(seed_runs) > 1 else "Every row is")
 # What to do: each step of the recipe with what this run showed about it, each read from its own gap
 steps = [f"**Freeze first**: the frozen phase alone ({FROZEN_EPOCHS} epoch{'s' if FROZEN_EPOCHS > 1 else ''}, "
          f"decoder only) reached {frozen_scores.mean():.3f}, each step taking {frozen_step / trains_step:.0%} of the "
@@ -1825,18 +1826,16 @@ reading(f"""
 
 **What held in your run**: {"; ".join(held)}.
 
-{findings_summary(findings)} {rows_text} one training run per arm ({EPOCHS} epochs on {len(train_ids)} images);
-every row's noise is counted over the
-{len(set(val_cars))} cars. {len(findings)} questions were read at a 95 % bar each, so one of them
-may clear by chance.{stand_in_rows}
+**The table above**: {cleared} of its {len(findings)} rows cleared the bar{near_text}. {rows_text} one training run
+per arm ({EPOCHS} epochs on {len(train_ids)} images), each row's noise counted over the {len(set(val_cars))} cars;
+with {len(findings)} questions at a 95 % bar each, one may clear by chance.{stand_in_rows}
 
 **What to do, and what your run showed**:
 {chr(10).join(f"{number}. {step}" for number, step in enumerate(steps, 1))}
 
-**To see which of the other verdicts are training's own noise**, do what section 6 did for the central one: set
-`TRAIN_SEED` to another number in the settings and run the notebook again. The cars and the split stay (they
-follow `SEED`); the starting weights and the batches change{"" if PRETRAINED else ", and so does the STAND-IN, pretrained from it"}. A verdict that survives a few seeds is one to
-believe; in a class, give every student their own and tally the table's verdicts.
+**To see which verdicts are training's own noise**, set `TRAIN_SEED` to another number and run again: the cars
+and the split stay, the starting weights and the batches change{"" if PRETRAINED else " (and the STAND-IN, pretrained from it)"}. A verdict that survives a few
+seeds is one to believe; in a class, give every student their own and tally the table's verdicts.
 """)
 
 # %% [markdown]

@@ -326,6 +326,11 @@ def test_one_setting_gap_accepts_compare_over_cars_and_names_each_slip(capsys):
         "nothing was changed": (gap_of(REFERENCE), REFERENCE),
         "has shape": (gap_of(mine), np.stack([mine, mine])),  # every epoch's scores
         "pairs 10 images": (compare("a", mine[:10], "b", REFERENCE[:10], groups=CARS[:10]), mine),
+        "my_scores are the copy kept frozen's scores": (gap_of(KEPT), KEPT),
+        "not finite": (gap_of(mine), np.where(np.arange(20) == 3, np.nan, mine)),
+        "my_scores is a dict": (gap_of(mine), {"val_dice_of_each_image": [mine]}),
+        "the first scores are yours": (compare("section 7's", mine, "yours", REFERENCE, groups=CARS), mine),
+        "in the order of my_scores": (compare("a", mine, "b", REFERENCE, groups=[i % 5 for i in range(20)]), mine),
     }
     for message, (gap, scores) in slips.items():
         with pytest.raises(AssertionError, match=message) as miss:
@@ -346,9 +351,11 @@ def test_one_setting_verdict_reads_the_bar_and_the_sign(capsys):
     assert 'you had predicted "lower"' in out and "one_setting_verdict: all checks passed" in out
     check_one_setting_verdict("within the noise", "within the noise", noisy)
     out = capsys.readouterr().out
-    assert "as you predicted" in out and "could not have cleared the bar" in out
+    assert "as you predicted" in out and "stays within the noise, whatever the true one" in out
     for verdict, prediction, gap, message in (
-        ("higher", "higher", noisy, "that is the sign of the mean difference"),
+        ("higher" if noisy.difference > 0 else "lower", "higher", noisy, "reads the sign of the mean difference"),
+        ("lower" if noisy.difference > 0 else "higher", "higher", noisy, "the mean difference is not even that way"),
+        ("higher", "higher", compare("a", REFERENCE + 0.05, "b", REFERENCE), "counts its noise over images"),
         ("within the noise", "higher", clear_up, "it is beyond the noise. Which way"),
         ("lower", "higher", clear_up, "read the sign again"),
         ("up", "higher", clear_up, "my_verdict is 'up': write one of \"higher\""),

@@ -393,8 +393,12 @@ def check_one_setting_gap(
     over ``val_cars``. ``others``: the other runs scored on the same images (name -> scores), so that a gap taken
     against one of them is named.
     """
-    scores = np.asarray(my_scores, dtype=float)
+    scores = _scores(my_scores)
     reference = np.asarray(reference, dtype=float)
+    assert np.isfinite(scores).all(), (
+        f"my_scores holds {int((~np.isfinite(scores)).sum())} scores that are not finite (NaN): score every "
+        "validation image, as per_image_dice does"
+    )
     assert scores.ndim == 1, (
         f"my_scores has shape {scores.shape}: one score per validation image is 1-D. The history holds one list "
         'per epoch: take the last, my_run["val_dice_of_each_image"][-1]'
@@ -407,10 +411,12 @@ def check_one_setting_gap(
         "your copy scored every image exactly as section 7's BatchNorm-frozen copy: nothing was changed. Set "
         "MY_LR_ENCODER to another value than LR_ENCODER and pass it as lr_encoder"
     )
-    assert isinstance(my_gap, Gap), (
-        f"my_gap is a {type(my_gap).__name__}: build it with compare(...), which returns a Gap (the difference, its "
-        "standard error and the bar)"
-    )
+    for name, other in (others or {}).items():
+        assert not np.array_equal(scores, np.asarray(other, dtype=float)), (
+            f"my_scores are {name}'s scores, image for image: take your own copy's, from the history your "
+            "continue_after_frozen returned"
+        )
+    _assert_gap(my_gap)
     assert my_gap.images == len(scores), (
         f"my_gap pairs {my_gap.images} images; the validation set has {len(scores)}: compare all of the last "
         "epoch's scores"
@@ -446,10 +452,37 @@ def check_one_setting_gap(
         f"pass groups=val_cars, one car per image. {stuck}"
     )
     assert math.isclose(my_gap.standard_error, right.standard_error, rel_tol=1e-6, abs_tol=1e-12), (
-        f"my_gap's standard error, {my_gap.standard_error:.4f}, is not compare's over cars: build it with "
-        f"compare(...), not by hand. {stuck}"
+        f"my_gap's standard error, {my_gap.standard_error:.4f}, is not the one over cars: groups must give each "
+        f"image its own car, in the order of my_scores (groups=val_cars), and compare(...) computes the rest. {stuck}"
     )
+    assert "section 7" not in my_gap.name_a.lower(), (
+        f"my_gap's first name is {my_gap.name_a!r}, but the first scores are yours: name the two in the order you "
+        "pass them, so that its printed line reads the right way round"
+    )
+    print(f"your gap: {my_gap.short(named=True)}")
     passed("one_setting_gap")
+
+
+def _scores(my_scores) -> np.ndarray:
+    """The learner's per-image scores as floats, or a miss that says what they should be."""
+    if isinstance(my_scores, torch.Tensor):
+        my_scores = my_scores.detach().cpu()
+    try:
+        return np.asarray(my_scores, dtype=float)
+    except (TypeError, ValueError):
+        raise AssertionError(
+            f"my_scores is a {type(my_scores).__name__}: it should be your copy's Dice of each validation image "
+            'after its last epoch, my_run["val_dice_of_each_image"][-1]'
+        ) from None
+
+
+def _assert_gap(my_gap) -> None:
+    """A Gap, by what it holds (a Gap of a reloaded module is one too)."""
+    fields = ("name_a", "name_b", "difference", "standard_error", "images", "groups", "clear")
+    assert isinstance(my_gap, Gap) or all(hasattr(my_gap, field) for field in fields), (
+        f"my_gap is a {type(my_gap).__name__}: build it with compare(...), which returns a Gap (the difference, its "
+        "standard error and the bar)"
+    )
 
 
 def _reading_of(gap: Gap) -> str:
@@ -472,13 +505,23 @@ def check_one_setting_verdict(my_verdict: str, my_prediction: str, my_gap: Gap) 
     the gap's own (clear beyond its bar, and which way); then how the prediction written before training did."""
     prediction = _verdict("my_prediction", my_prediction)
     verdict = _verdict("my_verdict", my_verdict)
-    assert isinstance(my_gap, Gap), f"my_gap is a {type(my_gap).__name__}: pass the Gap that compare(...) returned"
+    _assert_gap(my_gap)
+    assert my_gap.groups is not None, (
+        "my_gap counts its noise over images: build it over cars first, as check_one_setting_gap asks"
+    )
     truth = _reading_of(my_gap)
     if verdict != truth:
         if truth == "within the noise":
+            sign = "higher" if my_gap.difference > 0 else "lower"
             raise AssertionError(
-                f'my_verdict says "{verdict}": that is the sign of the mean difference, but a gap counts only once it '
-                "is more standard errors than its bar. Compare the two numbers my_gap.short() prints"
+                f'my_verdict says "{verdict}": '
+                + (
+                    "that reads the sign of the mean difference without its noise"
+                    if verdict == sign
+                    else "the mean difference is not even that way"
+                )
+                + ". A gap counts only once it is more standard errors than its bar: compare the two numbers "
+                "my_gap.short() prints"
             )
         if verdict == "within the noise":
             raise AssertionError(
@@ -490,12 +533,13 @@ def check_one_setting_verdict(my_verdict: str, my_prediction: str, my_gap: Gap) 
             "name minus the second): a positive difference means your copy scored higher"
         )
     outcome = "as you predicted" if prediction == truth else f'you had predicted "{prediction}"'
-    print(f"Your copy against section 7's: {truth} ({my_gap.short()}); {outcome}.")
+    close = ", close to the bar: another seed can land on the other side" if my_gap.near else ""
+    print(f"Your copy against section 7's: {truth} ({my_gap.short()}){close}; {outcome}.")
     if truth == "within the noise" and my_gap.units < 2:
         print(f"With one of the {my_gap.group_name} there is no noise estimate: a verdict needs two or more.")
     elif truth == "within the noise":
         print(
-            f"Within the noise is not 'no effect': with these {my_gap.units} {my_gap.group_name} a true gap under "
-            f"about {my_gap.smallest_clear:.3f} could not have cleared the bar."
+            f"Within the noise is not 'no effect': with these {my_gap.units} {my_gap.group_name} any measured gap "
+            f"under about {my_gap.smallest_clear:.3f} stays within the noise, whatever the true one."
         )
     passed("one_setting_verdict")

@@ -612,7 +612,7 @@ reading(f"""
 The first figure is the {ENCODER_LABEL} encoder's, learned on {source_text}; the second a random one's (the
 starting weights of section 6's random-encoder run) on the same image; the numbers in this reading are the
 table's above, over {len(one_per_car)} cars, not the one image's. {separation_text} A random encoder's maps come from the architecture
-and the image alone: {"a car in front of a plain studio wall" if is_real else
+and the image alone: {"a car in front of a studio backdrop" if is_real else
 "a car drawn in flat colours on a plain background"} can be told apart by a random filter too,
 so what counts is the difference between the two encoders (the table's two columns), not either alone. The
 outlines and blobs of the first two questions are for your eyes: compare the two figures row by row.
@@ -926,6 +926,11 @@ elif held_in_every_seed(ends, pretrained_name):
 elif held_in_every_seed(ends, "the random encoder"):
     worth = (f"the random encoder was ahead at the end in every seed: features learned on {source_words} did not "
              "suit " + ("these photos" if is_real else "these cars") + " under this recipe")
+elif all(gap.difference > 0 for gap in heads.values()):
+    worth = (f"pretraining on {source_words} started ahead in every seed, but beyond the noise in only "
+             f"{sum(gap.clear for gap in heads.values())} of {len(heads)}, and no lead held at the end in every "
+             "seed: a head start that more seeds or validation cars would have to confirm, and no end gap your "
+             "seeds agree on")
 else:
     worth = "no gap held in every seed: with this budget, your seeds cannot say what pretraining is worth here"
 averaged = f" Averaged over the seeds: {end_over_seeds.short()}." if len(seed_runs) > 1 else ""
@@ -946,17 +951,28 @@ else:
     stand_in_note = ("\n- **A STAND-IN**: it learned on drawn cars much like these, far closer to them than "
                      "ImageNet's photos are to Carvana's (section 4), so this says how pretraining works, not what "
                      "ImageNet is worth; on Colab this cell reads the ImageNet runs.")
-def counted(gaps: dict[int, Gap]) -> str:
-    """How many seeds had the pretrained encoder ahead, how many clearly, and the mean gap: in plain words."""
+def in_words(gaps: dict[int, Gap], start: bool) -> str:
+    """What the seeds' gaps at one point (after epoch 1, or at the end) say, in plain words: how many seeds had the
+    pretrained encoder ahead, how many beyond the noise either way, and the mean gap."""
+    n, mean = len(gaps), np.mean([gap.difference for gap in gaps.values()])
     ahead = sum(gap.difference > 0 for gap in gaps.values())
     clear = sum(gap.clear and gap.leader == pretrained_name for gap in gaps.values())
-    mean = np.mean([gap.difference for gap in gaps.values()])
-    return f"ahead in {ahead} of {len(gaps)} seeds (clear in {clear}; {mean:+.3f} Dice on average)"
+    behind = sum(gap.clear and gap.leader != pretrained_name for gap in gaps.values())
+    what, when = ("a head start", "after epoch 1") if start else ("a lead", f"at the end (epoch {EPOCHS})")
+    if clear == n:
+        return f"{what} {when} in every seed, beyond the noise each time ({mean:+.3f} Dice on average)"
+    if ahead == n:
+        return f"{what} {when} in every seed, beyond the noise in {clear} of {n} ({mean:+.3f} Dice on average)"
+    if clear == behind == 0:
+        return (f"no gap beyond the noise {when} in any seed ({mean:+.3f} Dice on average; ahead in {ahead} of "
+                f"{n})")
+    return (f"{when}, ahead in {ahead} of {n} seeds, beyond the noise in {clear}"
+            + (f" and behind beyond it in {behind}" if behind else "") + f" ({mean:+.3f} Dice on average)")
 
 
 # the answer in one sentence, here and in the summary
-seeds_lead = (f"After the first epoch the {ENCODER_LABEL} encoder was {counted(heads)}; at the end it was "
-              f"{counted(ends)}.")
+seeds_lead = (f"The {ENCODER_LABEL} encoder against the random one: {in_words(heads, True)}; "
+              f"{in_words(ends, False)}.")
 if len(seed_runs) == 1:
     seeds_lead = (f"In its one seed the {ENCODER_LABEL} encoder's gap was {head_over_seeds.difference:+.3f} Dice "
                   f"after epoch 1 and {end_over_seeds.difference:+.3f} at the end: one seed cannot separate a gap "
@@ -1228,8 +1244,9 @@ if unfreeze_gap.clear and unfreeze_gap.leader == "the copy kept frozen":
                      "keeping the encoder frozen (or unfreezing later, or at a lower rate) is a real choice: make it "
                      "on validation cars and confirm it on new ones.")
 elif unfreeze_gap.clear:
-    unfreeze_text = ("Unfreezing paid off: trained as long on the same schedule, the unfrozen encoder adapted to "
-                     "these cars beyond what its pretrained features gave.")
+    unfreeze_text = ("Trained as long on the same schedule, the unfrozen encoder adapted to these cars beyond what "
+                     "its pretrained features gave" + (": one seed, close to the bar, so another seed may not "
+                                                       "repeat it." if unfreeze_gap.near else "."))
 else:
     unfreeze_text = "So this run cannot tell whether unfreezing helped."
 # Right after unfreezing: each copy's first unfrozen epoch, image by image, against the other and the frozen phase
@@ -1250,9 +1267,9 @@ else:
 if start.clear and not drift.clear:  # the forward-only test above found no harm, the trained copies differ
     start_note += (". The drift test above moved only the statistics; here the weights trained too, on features "
                    "normalised by each batch, which is a different test")
-dips = {name: compare("the last frozen epoch", frozen_scores, name, first_scores[name], groups=val_cars,
-                      group_name="cars") for name in phases}  # a clear lead of the frozen epoch is a dip
-dipped = [name for name, dip in dips.items() if dip.clear and dip.leader == "the last frozen epoch"]
+moves = {name: compare(name, first_scores[name], "the last frozen epoch", frozen_scores, groups=val_cars,
+                       group_name="cars") for name in phases}  # each copy's first unfrozen epoch - the frozen one
+dipped = [name for name, move in moves.items() if move.clear and move.difference < 0]
 dip_text = ""
 kept_dip = compare("the last frozen epoch", frozen_scores, "the copy kept frozen",
                    np.array(kept_frozen["val_dice_of_each_image"][0]), groups=val_cars, group_name="cars")
@@ -1271,7 +1288,7 @@ if len(dipped) == len(phases):  # the encoder starts to move under a decoder tra
 elif dipped:
     dip_text = f" Only the '{dipped[0]}' copy dipped beyond the noise."
 else:  # no dip: a rise beyond the noise is news too
-    rose = [name for name, dip in dips.items() if dip.clear and dip.leader == name]
+    rose = [name for name, move in moves.items() if move.clear and move.difference > 0]
     dip_text = (" Both copies rose beyond the noise: no dip here." if len(rose) == len(phases) else
                 f" Only the '{rose[0]}' copy rose beyond the noise; neither dipped." if rose else
                 " Neither copy's move is beyond the noise.")
@@ -1306,7 +1323,7 @@ if slowest > 2 * fastest:
                  "so the table's epoch times compare nothing here")
 else:
     time_text = (f"the least steady run's epochs ({spread_name}) took from {fastest:.1f} to {slowest:.1f} s, and "
-                 "two or three epochs per run are too few to compare runs by")
+                 f"{EPOCHS} epochs or fewer per run are too few to compare runs by")
 if bn_gap.clear:
     end_words = f"{bn_gap.leader} ended higher"
 else:
@@ -1316,7 +1333,8 @@ if end_gap.clear:
 else:
     recipe_words = "no difference this run can see"
 if unfreeze_gap.clear:
-    worth_words = "yes" if unfreeze_gap.leader == unfreeze_gap.name_a else "no, it cost Dice"
+    worth_words = ("yes" if unfreeze_gap.leader == unfreeze_gap.name_a else "no, it cost Dice") + (
+        ", in this run, close to the bar" if unfreeze_gap.near else "")
 else:
     worth_words = "this run cannot tell"
 later = {"training end to end": end_to_end["val_dice_per_image"][1:],
@@ -1338,6 +1356,10 @@ if all(max(scores) < last_frozen for scores in later.values() if scores):  # the
                       "rerun from section 7.")
 else:
     fell_note = ""
+kept_rise = kept_scores.mean() - frozen_scores.mean()  # what more epochs alone did, the encoder still frozen
+kept_rise_text = (f"The copy kept frozen itself went from {frozen_scores.mean():.3f} to {kept_scores.mean():.3f} "
+                  f"({kept_rise:+.3f}): more of the gain after the frozen phase came from more training than from "
+                  "unfreezing." if kept_rise > abs(unfreeze_gap.difference) else "")
 ended = {"BatchNorm trains": arm_scores["BatchNorm trains"].mean(), "BatchNorm frozen":
          arm_scores["BatchNorm frozen"].mean(), "kept frozen": kept_scores.mean()}
 ended_text = ", ".join(f"{score:.3f} ({name})" for name, score in ended.items())
@@ -1352,13 +1374,14 @@ reading(f"""
 Each gap below is written *A − B: the gap ± its standard error over cars (its size in SE, the bar)*, as in
 section 6.
 - **Right after unfreezing: {start_words}** ({start.short(named=True)}){start_note}. Against the last frozen
-  epoch, the Dice moved by {first_epoch['BatchNorm trains'] - last_frozen:+.3f} with BatchNorm training and by
-  {first_epoch['BatchNorm frozen'] - last_frozen:+.3f} with it frozen.{dip_text}
+  epoch, with BatchNorm training: {moves['BatchNorm trains'].short()}; with it frozen:
+  {moves['BatchNorm frozen'].short()}.{dip_text}
 - **At the end: {end_words}** ({bn_gap.short(named=True)}). {end_text}
 - **Against training end to end: {recipe_words}** ({end_gap.short(named=True)}). The two differ in schedule as well
   as in freezing (the lower panel), so this gap does not isolate either.
 - **Was unfreezing worth it? {cap(worth_words)}.** The BatchNorm-frozen copy against the copy kept frozen, the
   control trained as long on the same schedule ({unfreeze_gap.short(named=True)}). {unfreeze_text}
+  {kept_rise_text}
 - **Seconds per epoch** in the table: {time_text}. Section 9 times single steps, taken in turns: the fair test.
 """)
 
@@ -1559,7 +1582,7 @@ more than they vary from one epoch to the next.
 """)
 
 # %% [markdown]
-# ## Exercise 1: is `requires_grad_(False)` enough to freeze an encoder? (core, ~20 min)
+# ## Exercise 1: is `requires_grad_(False)` enough to freeze an encoder? (core, ~15 min)
 #
 # Many tutorials freeze an encoder with `model.encoder.requires_grad_(False)` alone. Find out what that leaves
 # running, with an experiment (no optimizer, no training step):
@@ -1648,39 +1671,51 @@ check_frozen_batchnorm(running_mean_drift, trial)
 # statistics the images are. What the three share is the point: none is 0.
 
 # %% [markdown]
-# ## Exercise 2: change one setting, predict, retrain (core, ~10 min)
+# ## Exercise 2: change one setting, predict, retrain (core, ~12 min)
 #
 # Section 7 unfroze the encoder at `LR_ENCODER`, ten times gentler than the decoder's `LR`, for a reason the
 # settings state: so that fine-tuning does not wash out what the pretrained encoder knows. Test that reason the way
 # this notebook tests everything: change that one setting, keep everything else, and read the gap with its noise.
-# 1. Choose `MY_LR_ENCODER`: `LR` (one learning rate for the whole model, as many tutorials use) or `LR_ENCODER / 10`
-#    (gentler still). **Before anything trains**, write `my_prediction`: will your copy end "higher", "lower" or
-#    "within the noise" of section 7's BatchNorm-frozen copy? A prediction written after the run teaches nothing.
-# 2. Continue a copy of the model after its frozen phase with section 7's `continue_after_frozen`, as section 7 did
-#    for its BatchNorm-frozen copy, but with `lr_encoder=MY_LR_ENCODER` and a folder of its own: it trains as long as
-#    one of section 7's copies, on the same batches. That copy is your reference because yours differs from it in
-#    this one setting only.
-# 3. Build `my_gap` with `compare` from the last epoch's scores: your copy first, section 7's second, the noise
-#    counted over cars. `check_one_setting_gap` checks how you built it, and names what is off.
-# 4. Read it: `my_verdict` is "higher", "lower" or "within the noise". `check_one_setting_verdict` checks your
+# 1. **Predict, before anything trains.** Choose `MY_LR_ENCODER`: `LR` (one learning rate for the whole model, as
+#    many tutorials use), `LR * 10` (a hundred times section 7's) or `LR_ENCODER / 10` (gentler still). Write
+#    `my_prediction`: will your copy end "higher", "lower" or "within the noise" of section 7's BatchNorm-frozen
+#    copy? And `my_reason`, one sentence: why? `check_one_setting_prediction` records both; a prediction written
+#    after the run teaches nothing. (In a class, split the three rates between neighbours.)
+# 2. **Retrain.** Continue a copy of the model after its frozen phase with section 7's `continue_after_frozen`, as
+#    section 7 did for its BatchNorm-frozen copy, but with `lr_encoder=MY_LR_ENCODER`, a folder name of your own
+#    and a phase in your own words (both are stored with the checkpoint). It trains as long as one of section 7's
+#    copies, on the same batches. Keep its last epoch's score of each validation image as `my_scores`, and build
+#    `my_gap` with `compare`: your copy first, section 7's second, the noise counted over cars.
+#    `check_one_setting_gap` checks how you built it, and names what is off.
+# 3. **Read it**: `my_verdict` is "higher", "lower" or "within the noise". `check_one_setting_verdict` checks your
 #    reading against your gap, and tells you how your prediction did.
 #
-# Whatever your run says, it answers one question on one seed and these cars; the discussion below says what it can
-# and cannot tell you.
+# Section 7's BatchNorm-frozen copy is your reference because yours differs from it in this one setting only.
 
 # %% tags=["solution"]
-# Hint: set MY_LR_ENCODER and my_prediction first, before anything trains. continue_after_frozen(folder, phase,
-#   unfreeze=..., train_batchnorm=..., lr_encoder=...) returns (model, history), and history["val_dice_of_each_image"]
-#   holds one list of per-image scores per epoch. compare(name_a, scores_a, name_b, scores_b, groups=...,
-#   group_name=...) as in section 7.
+# Hint: three names. A rate is a positive number, not LR_ENCODER itself; the prediction is one of the three
+#   phrases above; the reason is a sentence of your own.
 MY_LR_ENCODER = LR  # one learning rate for the whole model
-my_prediction = "lower"  # the solution's guess: a fast encoder forgets
+my_prediction = "lower"
+my_reason = "at the decoder's rate the encoder moves ten times as far per step and can forget what it learned"
+
+# %%
+from unet_tutorial.course.exercises.transfer import check_one_setting_prediction
+
+check_one_setting_prediction(MY_LR_ENCODER, my_prediction, my_reason, lr_encoder=LR_ENCODER)
+
+# %% [markdown]
+# Now retrain: your copy and its gap to section 7's.
+
+# %% tags=["solution"]
+# Hint: continue_after_frozen(folder, phase, unfreeze=..., train_batchnorm=..., lr_encoder=...) returns (model,
+#   history); history["val_dice_of_each_image"] holds one list of per-image scores per epoch. compare(name_a,
+#   scores_a, name_b, scores_b, groups=..., group_name=...) as in section 7.
 mine, my_run = continue_after_frozen(f"unfrozen_bn_frozen_lr_{MY_LR_ENCODER:g}", "unfrozen, BatchNorm frozen",
                                      unfreeze=True, train_batchnorm=False, lr_encoder=MY_LR_ENCODER)
 my_scores = np.array(my_run["val_dice_of_each_image"][-1])  # (len(val_ids),): after the last epoch
 my_gap = compare(f"encoder at {MY_LR_ENCODER:g}", my_scores, "section 7's BatchNorm-frozen copy",
                  arm_scores["BatchNorm frozen"], groups=val_cars, group_name="cars")
-print(my_gap.short(named=True))
 
 # %%
 from unet_tutorial.course.exercises.transfer import check_one_setting_gap
@@ -1703,11 +1738,11 @@ from unet_tutorial.course.exercises.transfer import check_one_setting_verdict
 check_one_setting_verdict(my_verdict, my_prediction, my_gap)
 
 # %% [markdown] tags=["answer"]
-# What your run can say: on these cars, after these epochs, with this seed, whether one learning rate for the
-# whole model scored differently from the ten-times-gentler encoder. What it cannot say: whether the difference
+# What your run can say: on these cars, after these epochs, with this seed, whether your encoder rate scored
+# differently from section 7's ten-times-gentler one. What it cannot say: whether the difference
 # holds on another seed (section 6's lesson: a class that tallies its members' verdicts can tell), or with the
 # ImageNet weights, whose features are worth more to protect than the STAND-IN's. A gap within the noise is not
-# "no effect": `check_one_setting_verdict` printed the smallest gap these cars could have shown. The gentler
+# "no effect": `check_one_setting_verdict` printed how large a measured gap must be to clear the bar with these cars. The gentler
 # encoder rate comes from fine-tuning good pretrained features on few new images (ULMFiT's "discriminative
 # fine-tuning", [Howard and Ruder, 2018](https://arxiv.org/abs/1801.06146)): with the ImageNet weights there is more
 # to lose than with a STAND-IN pretrained on a few drawn cars. Compare your verdict with your neighbours': one run is
@@ -1822,7 +1857,7 @@ stand_in_rows = ("" if PRETRAINED else " Every row with a pretrained encoder is 
                  "section 8 lists what the "
                  "ImageNet weights, on Colab, would answer.")
 reading(f"""
-**This notebook's question, whether a pretrained encoder beats a random one, in your run: {seeds_lead[:1].lower()}{seeds_lead[1:]}**
+**This notebook's question was whether a pretrained encoder beats a random one. In your run, {seeds_lead[:1].lower()}{seeds_lead[1:]}**
 
 **What held in your run**: {"; ".join(held)}.
 

@@ -297,6 +297,11 @@ WRONG_ANSWERS = {
         (SETTING_GAP, SETTING_REFERENCE, SETTING_REFERENCE, SETTING_CARS),  # nothing changed
         (0.055, SETTING_MINE, SETTING_REFERENCE, SETTING_CARS),  # a number, not the Gap
     ],
+    "check_one_setting_prediction": [
+        (1e-4, "lower", "the encoder moves as far as before", 1e-4),  # the setting left as it was
+        (1e-3, "worse", "the encoder moves ten times as far", 1e-4),  # not one of the three readings
+        (1e-3, "lower", "", 1e-4),  # no reason
+    ],
     "check_one_setting_verdict": [
         ("lower", "lower", SETTING_GAP),  # the sign read backwards
         ("within the noise", "higher", SETTING_GAP),  # a clear gap called noise

@@ -14,6 +14,7 @@ from unet_tutorial.course.exercises.transfer import (
     check_densenet_stage_channels,
     check_frozen_batchnorm,
     check_one_setting_gap,
+    check_one_setting_prediction,
     check_one_setting_verdict,
 )
 from unet_tutorial.course.reading import compare
@@ -371,3 +372,32 @@ def test_one_setting_verdict_on_one_car_says_there_is_no_noise_estimate(capsys):
     check_one_setting_verdict("within the noise", "lower", one_car)
     out = capsys.readouterr().out
     assert "With one of the cars there is no noise estimate" in out and "inf" not in out
+
+
+def test_one_setting_prediction_records_a_changed_rate_a_reading_and_a_reason(capsys):
+    check_one_setting_prediction(1e-3, " Lower", "the encoder moves ten times as far per step", lr_encoder=1e-4)
+    out = capsys.readouterr().out
+    assert '10 times faster than section 7\'s; you predict "lower"' in out and "all checks passed" in out
+    check_one_setting_prediction(1e-5, "within the noise", "a gentler rate barely moves the encoder", lr_encoder=1e-4)
+    assert "10 times gentler" in capsys.readouterr().out
+    reason = "a reason of four words"
+    for args, message in (
+        ((True, "lower", reason), "a learning rate is a positive number"),
+        (("1e-3", "lower", reason), "a learning rate is a positive number"),
+        ((float("nan"), "lower", reason), "a learning rate is a positive number"),
+        ((-1e-3, "lower", reason), "a learning rate is a positive number"),
+        ((1e-4, "lower", reason), "is LR_ENCODER itself"),
+        ((5.0, "lower", reason), "useful rates lie between"),
+        ((1e-3, ..., reason), "my_prediction is Ellipsis"),
+        ((1e-3, "lower", "because"), "write one sentence of your own"),
+        ((1e-3, "lower", None), "my_reason is None"),
+    ):
+        with pytest.raises(AssertionError, match=message):
+            check_one_setting_prediction(*args, lr_encoder=1e-4)
+
+
+def test_one_setting_gap_lets_untrained_runs_score_alike(capsys):
+    """Smoke mode: models too small to find a car score 0 on every image, whatever was changed."""
+    zeros, reference = np.zeros(20), np.where(np.arange(20) == 0, 0.5, 0.0)
+    check_one_setting_gap(gap_of(zeros, reference), zeros, reference, CARS, others={"the copy kept frozen": zeros})
+    assert "all checks passed" in capsys.readouterr().out

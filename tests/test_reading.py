@@ -173,3 +173,11 @@ def test_agreement_over_runs_holds_only_when_every_run_is_clear_the_same_way():
         agreement([])
     with pytest.raises(ValueError, match="A minus B"):
         agreement([clear, compare("C", [0.0] * 4, "B", [0.0] * 4)])
+
+
+def test_a_gap_close_to_the_bar_is_printed_so_that_a_reader_can_see_it_is():
+    """1.94 SE against a bar of 2.365 is close (0.82 of it); rounded to "1.9 SE, bar 2.4" it would read 0.79, not."""
+    gap = Gap("A", "B", 1.94 * 0.01, 0.01, 80, 8, "cars")  # 8 cars: bar 2.365
+    assert gap.near and "(1.94 SE, bar 2.37)" in gap.short()
+    assert "1.94 standard errors, within the bar of 2.37" in gap.sentence()
+    assert "1.94" in findings_table({"q": gap})

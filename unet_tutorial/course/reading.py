@@ -83,6 +83,14 @@ class Gap:
         return f"{word}, close to the bar" if self.near else word
 
     @property
+    def digits(self) -> int:
+        """Decimals to print the gap's size in SEs and its bar with: 2 where one would hide which is larger ("2.4 SE,
+        bar 2.4") or would say otherwise than ``near`` (1.94 of 2.36 is close to the bar; "1.9 of 2.4" reads as not)."""
+        shown_ratio, shown_bar = round(self.ratio, 1), round(self.bar, 1)
+        shown_near = NEAR[0] * shown_bar < shown_ratio < NEAR[1] * shown_bar  # what a reader works out from them
+        return 2 if shown_ratio == shown_bar or shown_near != self.near else 1
+
+    @property
     def leader(self) -> str:
         return self.name_a if self.difference >= 0 else self.name_b
 
@@ -114,7 +122,7 @@ class Gap:
             )
         size = f"{abs(self.difference):.{places}f} {metric} ({noise})"
         ratio = self.ratio
-        digits = 1 if round(ratio, 1) != round(self.bar, 1) else 2  # "2.4 ... the bar of 2.4" would hide the order
+        digits = self.digits
         against = f"{ratio:.{digits}f} standard errors, {{}} the bar of {self.bar:.{digits}f} for {self.units} {few}"
         close = " (close to it: another run can land on the other side)" if self.near else ""
         if self.clear:
@@ -133,7 +141,7 @@ class Gap:
                 f"{names}{self.difference:+.3f} {metric}, no noise estimate (one {self.group_name.removesuffix('s')})"
             )
         places = _places(self.standard_error)
-        digits = 1 if round(self.ratio, 1) != round(self.bar, 1) else 2  # "2.2 SE, bar 2.2" would hide the order
+        digits = self.digits
         return (
             f"{names}{self.difference:+.{places}f} {metric} ± {self.standard_error:.{places}f} "
             f"({self.ratio:.{digits}f} SE, bar {self.bar:.{digits}f})"
@@ -193,7 +201,7 @@ def findings_table(findings: dict[str, Gap]) -> str:
     lines = [f"{'question (section)':<{width}} {'gap':>8} {'± SE':>7} {'SEs':>5} {'bar':>5}  verdict"]
     for question, gap in findings.items():
         ratio = gap.ratio if gap.difference else 0.0  # no gap: no standard errors, even when the noise is 0
-        digits = 1 if round(ratio, 1) != round(gap.bar, 1) else 2  # "2.2 2.2" would hide which is larger
+        digits = gap.digits if gap.difference else 1
         lines.append(
             f"{question:<{width}} {gap.difference:+8.4f} {gap.standard_error:7.4f} {ratio:5.{digits}f} "
             f"{gap.bar:5.{digits}f}  {gap.verdict}"

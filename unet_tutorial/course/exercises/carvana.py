@@ -142,7 +142,7 @@ def check_worst_views(worst_views_of: Callable[..., list[int]], val_ids: list[st
     passed("worst_views")
 
 
-# --- Experiment 3: does the tuned threshold hold on new cars? ---------------------------------------------------
+# --- Experiment 4: does the tuned threshold hold on new cars? ---------------------------------------------------
 # Five cars of two images each, (object level, background level) per image: the best threshold of the first two
 # cars (0.45), of the other three (0.2), of all five (0.3), of the first five images (0.4) and of the first three
 # cars (0.35) all differ, each by a margin, and every slip below gives its own number.
@@ -276,7 +276,7 @@ def check_threshold_gain(
     passed("threshold_gain")
 
 
-# --- Exercise 4: the submission's run-length code, by hand --------------------------------------------------------
+# --- Exercise 2: the submission's run-length code, by hand --------------------------------------------------------
 # A run that crosses a row's end (pixels 9-12), one that reaches the last pixel, and a mask that starts with a run
 _RLE_CASES = (
     np.array([[0, 1, 1, 0, 0], [0, 0, 0, 1, 1], [1, 1, 0, 0, 0], [0, 0, 0, 0, 1]], np.uint8),

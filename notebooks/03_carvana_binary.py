@@ -577,15 +577,7 @@ else:
 # *cars*, so we count them: the standard error of the mean of the cars' own mean Dice. When we compare two ways
 # of scoring the same images (a threshold, TTA, two ways of enlarging), `compare(..., groups=val_cars,
 # group_name="cars")` (in `unet_tutorial/course/reading.py`) reads the gap the same way, counted over cars, and
-# its readings say "± ... over N cars". With few cars the standard error is itself a rough estimate (from two cars
-# it rests on the one difference between them), so the bar rises as the cars get fewer: a gap counts as beyond
-# the noise when it is more than *t* standard errors, with *t* the two-sided 95 % <!-- constant --> point of Student's
-# t-distribution with (cars − 1) degrees of freedom (3.2 for 4 cars, 2.4 for 8, about 2 from 30 on), and the
-# readings name the bar they used. Even beyond it, a gap on fewer than five cars is a hint to check on more cars,
-# not a result. Turned around, the bar says how small a gap these cars can see at all: the bar times the standard
-# error; a true gap smaller than that usually stays within the noise. A gap from four fifths to five fourths of
-# its bar is read as *close to the bar*, on either side: another run can land on the other side of it. Each
-# comparison below prints its gap in short, *A − B: gap ± SE (its size in SE, the bar)*, before its reading.
+# its readings say "± ... over N cars".
 #
 # > **Predict first**: a car's 16 views rise and fall together. Will the standard error counted over the cars be
 # > larger or smaller than the one counted over the images, as if each were an independent draw?
@@ -598,9 +590,33 @@ print(f"mean Dice {per_image.mean():.4f}; its standard error counted over the {l
       f"{by_images:.4f}, over the {len(car_means)} cars: {by_cars:.4f}")
 print("each car's mean Dice:", ", ".join(f"{m:.4f}" for m in car_means))
 
+# %% [markdown]
+# **The bar.** With few cars the standard error is itself a rough estimate (from two cars it rests on the one
+# difference between them), so the bar rises as the cars get fewer: a gap counts as beyond the noise when it is
+# more than *t* standard errors, with *t* the two-sided 95 % <!-- constant --> point of Student's t-distribution
+# with (cars − 1) degrees of freedom (`noise_bar`). Turned around, the bar times a gap's standard error is the
+# smallest gap these cars can tell from noise. A gap from four fifths to five fourths of its bar is *close to the
+# bar*: another run can land on the other side. The cell below works it out once with your run's numbers; every
+# comparison after it prints its gap in short, *A − B: gap ± SE (its size in SE, the bar)*, and does the sum for
+# you. Even beyond the bar, a gap on fewer than five cars is a hint to check on more cars, not a result.
+
+# %%
+from unet_tutorial.course.reading import noise_bar
+
+bar = noise_bar(len(car_means))  # Student's t for len(car_means) - 1 degrees of freedom
+for cars_shown in (4, 8, 30):
+    print(f"the bar for {cars_shown} cars: {noise_bar(cars_shown):.2f} standard errors")
+# A gap between two means like this one, each over these cars, has a standard error sqrt(2) times one mean's;
+# the sum is worked with the numbers as printed, so that it can be redone by hand
+shown_se, shown_bar = round(by_cars, 4), round(bar, 2)
+gap_se = round(np.sqrt(2) * shown_se, 4)
+print(f"your {len(car_means)} cars: bar {shown_bar:.2f}; a gap between two such means: SE √2 × {shown_se:.4f} = "
+      f"{gap_se:.4f}; clear beyond {shown_bar:.2f} × {gap_se:.4f} = {shown_bar * gap_se:.4f} Dice; close to the "
+      f"bar from {0.8 * shown_bar:.2f} to {1.25 * shown_bar:.2f} SE")
+
 # %% tags=["reading"] jupyter={"source_hidden": true}
 # @title What counting cars changes
-from unet_tutorial.course.reading import noise_bar, reading
+from unet_tutorial.course.reading import reading
 
 if len(car_means) < 2:
     reading("With one validation car there is no standard error counted over cars: no gap on it can be told from "
@@ -616,22 +632,14 @@ else:
         what = ("about what the images alone would suggest: in this run the cars differ little more than the "
                 "views of one car do. Counting cars is still the honest choice; on other data or another run it "
                 "can be several times larger")
-    bar = noise_bar(len(car_means))
-    # the worked sum from the numbers as printed, so that a learner redoing it by hand gets the same digits
-    shown_se, shown_bar = round(by_cars, 4), round(bar, 2)
-    gap_se = round(np.sqrt(2) * shown_se, 4)
     reading(f"""
     **Counted over the {len(car_means)} cars, this run's mean Dice is known to about ± {by_cars:.4f}.**
 
     - **Count cars**: over the {len(car_means)} validation cars, the standard error of the mean Dice is
       {by_cars:.4f}, {what}.
     - **What it allows**: this run's mean Dice is known to about ± {by_cars:.4f}. Another model, scored on other
-      cars, would have to differ from it by more than the bar times the gap's standard error before the gap meant
-      more than the luck of the draw. Worked out with this run's numbers: a gap between two such means has a
-      standard error √2 times one mean's, √2 × {shown_se:.4f} = {gap_se:.4f}; the bar for
-      {len(car_means)} cars is {shown_bar:.2f}; so {shown_bar:.2f} × {gap_se:.4f} =
-      {shown_bar * gap_se:.4f} Dice. Every later reading does this sum for you: "± SE" is the gap's
-      standard error, "the bar" the t for its cars, and a gap is clear when it exceeds their product.
+      cars, would have to differ from it by more than {shown_bar * gap_se:.4f} Dice (the sum above) before the
+      gap meant more than the luck of the draw.
     - **What it leaves out**: training's own noise. The same notebook run again with another `SEED`, or even
       another number of CPU threads, trains another model, whose mean moves too.
     - **Next**: the comparisons that follow score two ways on the *same* images, which cancels what makes an
@@ -747,7 +755,7 @@ elif not np.isfinite(noise):
             "leak from noise. Give the validation set more cars (`VAL_FRACTION`) to measure it.")
 else:
     bar, ratio = leak_gap.bar, leak_gap.ratio  # t for the smaller side's cars: cautious
-    digits = 1 if round(ratio, 1) != round(bar, 1) else 2  # as compare prints it: two places only where they'd tie
+    digits = leak_gap.digits  # as compare prints it
     against = (f"{ratio:.{digits}f} standard errors against a bar of {bar:.{digits}f} (Student's t for the smaller "
                "side's cars)")
     if leak_gap.near:  # close to the bar, as compare's readings say it everywhere

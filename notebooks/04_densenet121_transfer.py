@@ -1901,5 +1901,9 @@ seeds is one to believe; in a class, give every student their own and tally the 
 # - **Checkpoints**: each run's folder holds `best.pt` and `last.pt` with the settings that made it; a rerun with
 #   the same settings loads them, and `python -m unet_tutorial predict --checkpoint <run folder>/best.pt` uses one.
 #
+# **Discuss** (the lab's last minutes): the headline run was named before training; why does that matter when this
+# many runs are compared? Your exercise 2 verdict against your neighbours' (each rate, each seed): which way do
+# they point, and how many agree? When would you not freeze BatchNorm after unfreezing?
+#
 # **Next**: notebook 05 trains on ADE20K, 150 classes, where the model has to tell a wall from a building and a road
 # from a sidewalk: multi-class losses, mIoU, and class imbalance.

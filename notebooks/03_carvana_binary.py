@@ -570,7 +570,7 @@ else:
 # **How far can you trust a mean? The standard error.** The mean Dice above comes from a handful of validation
 # cars; other cars would give another mean. A mean of $n$ independent scores with standard deviation $s$ moves by
 # about its **standard error**, $s / \sqrt{n}$, from one draw of images to the next, and a gap between two means
-# smaller than about two standard errors could be luck.
+# smaller than a few such standard errors could be luck (the bar, below, says how many).
 #
 # But the 16 views of a car are not 16 independent draws: same paint, same shape, same studio, so a car that is
 # hard in one view tends to be hard in the others (the right panel above). What was drawn independently is the
@@ -622,12 +622,15 @@ if len(car_means) < 2:
     reading("With one validation car there is no standard error counted over cars: no gap on it can be told from "
             "noise.")
 else:
-    ratio = by_cars / by_images if by_images > 0 else float("inf")
+    # the ratio of the two standard errors as printed above, so that it can be checked by hand
+    ratio = round(by_cars, 4) / round(by_images, 4) if round(by_images, 4) > 0 else float("inf")
     if ratio > 1.2:
         worth = max(1, round(len(per_image) / ratio**2))  # independent images with the same standard error
         what = (f"{ratio:.1f} times what the images alone would suggest: the {len(per_image)} images count for "
                 f"about as much as {worth} independent image{'s' if worth > 1 else ''} would, because a car's "
-                "views rise and fall together")
+                "views rise and fall together"
+                + (" (here as many as the cars: a coincidence of this run, not a rule)" if worth == len(car_means)
+                   else ""))
     else:
         what = ("about what the images alone would suggest: in this run the cars differ little more than the "
                 "views of one car do. Counting cars is still the honest choice; on other data or another run it "
@@ -642,8 +645,9 @@ else:
       gap meant more than the luck of the draw.
     - **What it leaves out**: training's own noise. The same notebook run again with another `SEED`, or even
       another number of CPU threads, trains another model, whose mean moves too.
-    - **Next**: the comparisons that follow score two ways on the *same* images, which cancels what makes an
-      image hard for both and detects smaller gaps; they count cars too.
+    - **Next**: most comparisons that follow score two ways on the *same* images, which cancels what makes an
+      image hard for both and detects smaller gaps (the leak, section 9, compares different cars and cannot);
+      they count cars too.
     """)
 
 # %% [markdown]
@@ -689,15 +693,20 @@ from unet_tutorial.course.reading import reading
 other_cover = np.mean([c for v, c in coverage_by_view.items() if v not in worst_views])
 smaller = [v for v in worst_views if coverage_by_view[v] < 0.9 * other_cover]  # each view judged on its own
 covers = ", ".join(f"view {v} {coverage_by_view[v]:.1%}" for v in worst_views)
+as_small = sorted(v for v, c in coverage_by_view.items()  # other views whose car is no larger than a worst one's
+                  if v not in worst_views and c <= max(coverage_by_view[w] for w in smaller)) if smaller else []
+not_only = (f"; but view{'s' if len(as_small) > 1 else ''} {', '.join(map(str, as_small))}, as small, "
+            f"{'are' if len(as_small) > 1 else 'is'} not among the worst, so size is at most part of it"
+            if as_small else "")
 if len(smaller) == len(worst_views):
     link = (f"all smaller in the picture ({covers} of the image is car, against {other_cover:.1%} on average in the "
             "other views, section 2). An error band of the same width along the outline is a larger share of a "
-            "smaller car, which may be why its Dice is lower")
+            f"smaller car, which may be why its Dice is lower{not_only}")
 elif smaller:
     link = (f"not all smaller in the picture ({covers} of the image is car, against {other_cover:.1%} on average "
             f"in the other views, section 2): for view{'s' if len(smaller) > 1 else ''} "
             f"{', '.join(map(str, smaller))} a smaller car, whose outline band is a larger share of it, may be the "
-            "reason; for the others look in section 3 for what else they share (reflections, wheels, a dark side)")
+            f"reason{not_only}; for the others look in section 3 for what else they share (reflections, wheels, a dark side)")
 else:
     link = (f"not smaller in the picture ({covers} of the image is car, against {other_cover:.1%} on average in "
             "the other views, section 2): look at them in section 3 for what else they share (reflections, wheels, "
@@ -756,7 +765,7 @@ elif not np.isfinite(noise):
 else:
     bar, ratio = leak_gap.bar, leak_gap.ratio  # t for the smaller side's cars: cautious
     digits = leak_gap.digits  # as compare prints it
-    against = (f"{ratio:.{digits}f} standard errors against a bar of {bar:.{digits}f} (Student's t for the smaller "
+    against = (f"{ratio:.{digits}f} standard errors against a bar of {bar:.2f} (Student's t for the smaller "
                "side's cars)")
     if leak_gap.near:  # close to the bar, as compare's readings say it everywhere
         verdict = (f"{against}: close to it, where another run can land on the other side, so read it as a hint "
@@ -989,10 +998,10 @@ if enlarge_gap.clear and enlarge_gap.leader == "enlarging the probabilities":
 elif enlarge_gap.clear:
     verdict = "The labels did better: unexpected, so look at the zoom below"
 else:
-    verdict = ("Labels and probabilities scored alike at full size, within the noise" + (
+    verdict = ("At full size, labels and probabilities could not be told apart: within the noise" + (
         ", close to the bar" if enlarge_gap.near else ""))
-    real_note = (" On the real photos (the box after section 13), at many more photo pixels per model pixel, the gap "
-                 "was steady from car to car and cleared its bar.")
+    real_note = (" On the real photos (the box after section 13) the gap was steady from car to car, so its noise "
+                 "was far smaller, and it cleared its bar.")
 if max(np.mean(s) for s in full_dice.values()) < per_image.mean():
     below = (f"Both full-size scores are below the Dice at `IMAGE_SIZE` ({per_image.mean():.4f}): there the model "
              "is scored against a mask shrunk to its own grid, while at full size the true outline runs between "
@@ -1093,8 +1102,10 @@ else:
 small = (f" At {scale:.1f} photo pixels per model pixel a step of the staircase is barely a pixel high, so the two "
          "outlines look alike; on the real photos (13 photo pixels per model pixel at the CPU settings) the steps "
          "are plain to see." if scale < 3 else "")
-reading(f"{window_text}{both_text}{small} {photo_text} One photo shows the mechanism, not its size: the Dice over "
-        "all the validation images above is the comparison.")
+zoom_lead = ("In the zoom the enlarged labels get more pixels wrong: the staircase" if in_window["labels"] >
+             in_window["probabilities"] else "In this zoom the staircase costs nothing you can see")
+reading(f"**{zoom_lead}.** {window_text}{both_text}{small} {photo_text} One photo shows the mechanism, not its size: "
+        "the Dice over all the validation images above is the comparison.")
 
 # %% [markdown]
 # ## 12. A submission file in run-length encoding (core, ~7 min)
@@ -1296,8 +1307,8 @@ decisions = [f"**Report** {val_metrics['dice_per_image']:.4f} ± {by_cars:.4f} D
              f"{'real' if IS_REAL else 'drawn'} cars at the model's size (`IMAGE_SIZE`), and the competition's "
              f"number beside it: {SUBMISSION_DICE:.4f}, section 12's submission scored at full size; and the "
              f"yardstick, each view's usual place without a model: {usual_per_image.mean():.4f}."
-             + (" The Dice rose in each of the last two epochs, so the model was still improving when training "
-                "stopped: more `EPOCHS` would likely raise it." if len(history["val_dice_per_image"]) > 2 and
+             + (" The Dice rose in each of the last two epochs: the model may still have been improving (part of a "
+                "late rise is the one-cycle schedule's falling learning rate), so more `EPOCHS` may raise it." if len(history["val_dice_per_image"]) > 2 and
                 history["val_dice_per_image"][-1] > history["val_dice_per_image"][-2] > history["val_dice_per_image"][-3]
                 else "")]
 if enlarge_gap.clear and enlarge_gap.leader == "enlarging the labels":
@@ -1327,7 +1338,9 @@ if "leak_gap" in globals():  # section 9 (optional) ran
 else:
     decisions.append("**Split**: by car (section 3): new cars are what the model will meet.")
 cleared = sum(gap.clear for gap in findings.values())
+cleared_names = [question.rsplit(" (", 1)[0].rstrip("?") for question, gap in findings.items() if gap.clear]
 lead = (f"**{cleared} of the {len(findings)} gaps this run measured cleared the noise"
+        + (f" ({'; '.join(cleared_names)})" if 0 < cleared <= 2 else "")
         + ("; for the rest, these cars could not tell the two choices apart. The decisions below say what to do "
            "either way.**" if cleared < len(findings) else ".**"))
 reading(f"{lead}\n\n{findings_summary(findings)} {box}\n\n**What to do with your model**, from the gaps above:\n"
@@ -1352,7 +1365,7 @@ reading(f"{lead}\n\n{findings_summary(findings)} {box}\n\n**What to do with your
 # > set, the development copy; `REAL_CARS = 24` asks for up to 24 cars, so all 23 came: 15 cars to train on, 8 to validate, 10 epochs at
 # > 96x144, 2026-12-07; the README says how). What it read:
 # >
-# > | question (section) | measured, ± one standard error over cars | read against its bar (2.4 for 8 cars) |
+# > | question (section) | measured, ± one standard error over cars | read against its bar (2.37 for 8 cars) |
 # > |---|---|---|
 # > | validation Dice at `IMAGE_SIZE` (8) | 0.9644 ± 0.0026 | |
 # > | enlarging the probabilities against the labels, to 1918x1280 (11) | +0.0013 ± 0.00015 | clear: at 13.3 photo pixels per model pixel the staircase costs Dice |
@@ -1760,8 +1773,8 @@ else:
 if fastest == "fp32":
     verdict = "Plain fp32 was the fastest: keep the settings as they are."
 elif len(tries["fp32"]) < 2 or speedup <= spread:
-    verdict = (f"{fastest} was {speedup:.2f} times as fast as fp32, no more than one timing's noise: run the cell "
-               "again before believing the order.")
+    verdict = (f"{fastest} and fp32 took the same time within one timing's noise ({speedup:.2f} times as fast): "
+               "run the cell again before believing the order.")
 elif "AMP" in fastest:
     verdict = (f"{fastest} was {speedup:.2f} times as fast as fp32, more than one timing's noise: "
                + ("the settings already train with AMP (`AMP_DTYPE`)." if AMP_DTYPE is not None else

@@ -15,7 +15,7 @@ def test_a_paired_gap_has_the_standard_error_of_the_differences():
     assert gap.difference == pytest.approx(mean) and gap.standard_error == pytest.approx(se)
     assert gap.clear and gap.leader == "A"
     assert gap.sentence().startswith(
-        "A scored higher than B by 0.068 Dice (± 0.020 over 4 images): 3.4 standard errors, beyond the bar of 3.2 "
+        "A scored higher than B by 0.068 Dice (± 0.020 over 4 images): 3.4 standard errors, beyond the bar of 3.18 "
         "for 4 images"
     )
 
@@ -44,7 +44,7 @@ def test_a_noise_under_a_thousandth_keeps_two_significant_digits_and_the_gap_as_
 def test_a_gap_is_printed_to_the_places_of_its_noise_so_that_the_bar_can_be_checked():
     gap = compare("A", [0.9013, 0.8018, 0.7008], "B", [0.9, 0.8, 0.7])  # a gap of 0.0013, ± 0.00029
     assert "by 0.00130 Dice (± 0.00029 over 3 images)" in gap.sentence()
-    assert "4.5 standard errors, beyond the bar of 4.3 for 3 images" in gap.sentence()
+    assert "4.5 standard errors, beyond the bar of 4.30 for 3 images" in gap.sentence()
 
 
 def test_grouped_images_count_their_groups_as_the_noise():
@@ -58,7 +58,7 @@ def test_grouped_images_count_their_groups_as_the_noise():
     assert by_car.standard_error == pytest.approx(0.02) and by_car.standard_error > by_image.standard_error
     assert by_image.clear and not by_car.clear
     assert (
-        "(± 0.020 over 2 cars, 6 images): 1.5 standard errors, within the bar of 12.7 for 2 cars, so with this "
+        "(± 0.020 over 2 cars, 6 images): 1.5 standard errors, within the bar of 12.71 for 2 cars, so with this "
         "many cars" in by_car.sentence()
     )
     one_car = compare("A", a[:3], "B", b[:3], groups=["c1"] * 3, group_name="cars")
@@ -89,7 +89,7 @@ def test_the_bar_is_students_t_so_a_few_cars_need_a_larger_gap_than_many_images(
     by_image = compare("A", a, "B", b)
     by_car = compare("A", a, "B", b, groups=[k for k in range(4) for _ in range(10)], group_name="cars")
     assert by_image.clear and not by_car.clear and 2 < abs(by_car.difference) / by_car.standard_error < 3.182
-    assert "within the bar of 3.2 for 4 cars" in by_car.sentence()
+    assert "within the bar of 3.18 for 4 cars" in by_car.sentence()
     # the smallest gap these cars could tell from noise: the bar times the standard error, and only just past it
     assert by_car.smallest_clear == pytest.approx(3.182 * by_car.standard_error, rel=1e-3)
     assert abs(by_car.difference) < by_car.smallest_clear
@@ -104,7 +104,7 @@ def test_a_noise_just_over_a_thousandth_keeps_two_significant_digits():
 
 def test_a_gap_at_the_bar_is_printed_to_two_places_so_the_order_shows():
     diffs = [0.1, 0.2, 0.3, 0.4]  # mean 0.25, standard error 0.0645: 3.87 standard errors
-    assert "3.9 standard errors, beyond the bar of 3.2 for 4 images" in compare("A", diffs, "B", [0.0] * 4).sentence()
+    assert "3.9 standard errors, beyond the bar of 3.18 for 4 images" in compare("A", diffs, "B", [0.0] * 4).sentence()
     # mean 0.018302 ± 0.0057735 (values m ± 0.01): 3.17 standard errors, a hair under the bar of 3.182
     close = compare("A", [0.018302 + 0.01 * (-1) ** i for i in range(4)], "B", [0.0] * 4)
     assert not close.clear and "3.17 standard errors, within the bar of 3.18 for 4 images" in close.sentence()
@@ -141,7 +141,7 @@ def test_a_table_of_findings_lines_up_each_gap_with_its_noise_bar_and_verdict():
 
 def test_a_short_form_gives_the_signed_gap_its_noise_and_bar_in_a_few_words():
     diffs = [0.1, 0.2, 0.3, 0.4]  # mean 0.25 ± 0.0645: 3.9 standard errors, bar 3.2 for 4 images
-    assert compare("A", diffs, "B", [0.0] * 4).short() == "+0.250 Dice ± 0.065 (3.9 SE, bar 3.2)"
+    assert compare("A", diffs, "B", [0.0] * 4).short() == "+0.250 Dice ± 0.065 (3.9 SE, bar 3.18)"
     assert compare("B", [0.0] * 4, "A", diffs).short("IoU").startswith("-0.250 IoU ± 0.065")
     assert compare("A", diffs, "B", [0.0] * 4).short(named=True).startswith("A − B: +0.250 Dice")
     one_car = compare("A", diffs, "B", [0.0] * 4, groups=["car"] * 4, group_name="cars")
@@ -176,8 +176,10 @@ def test_agreement_over_runs_holds_only_when_every_run_is_clear_the_same_way():
 
 
 def test_a_gap_close_to_the_bar_is_printed_so_that_a_reader_can_see_it_is():
-    """1.94 SE against a bar of 2.365 is close (0.82 of it); rounded to "1.9 SE, bar 2.4" it would read 0.79, not."""
-    gap = Gap("A", "B", 1.94 * 0.01, 0.01, 80, 8, "cars")  # 8 cars: bar 2.365
-    assert gap.near and "(1.94 SE, bar 2.37)" in gap.short()
-    assert "1.94 standard errors, within the bar of 2.37" in gap.sentence()
-    assert "1.94" in findings_table({"q": gap})
+    """The bar prints to two places; the SEs to two where one place would move the gap across "close to the bar"."""
+    near = Gap("A", "B", 1.905 * 0.01, 0.01, 80, 8, "cars")  # 8 cars: bar 2.365; 1.905 is 0.805 of it, close
+    assert near.near and "(1.9 SE, bar 2.37)" in near.short()  # 1.9 of 2.37 reads as close too
+    far = Gap("A", "B", 1.88 * 0.01, 0.01, 80, 8, "cars")  # 0.795 of the bar: not close, but "1.9" would read as
+    assert not far.near and "(1.88 SE, bar 2.37)" in far.short()
+    assert "1.88 standard errors, within the bar of 2.37" in far.sentence()
+    assert " 1.88  2.37" in findings_table({"q": far})

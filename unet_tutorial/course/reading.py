@@ -84,11 +84,13 @@ class Gap:
 
     @property
     def digits(self) -> int:
-        """Decimals to print the gap's size in SEs and its bar with: 2 where one would hide which is larger ("2.4 SE,
-        bar 2.4") or would say otherwise than ``near`` (1.94 of 2.36 is close to the bar; "1.9 of 2.4" reads as not)."""
-        shown_ratio, shown_bar = round(self.ratio, 1), round(self.bar, 1)
+        """Decimals to print the gap's size in SEs with (the bar always has two): 2 where one would hide or turn which
+        is larger ("2.4 SE, bar 2.37" for 2.36) or would say otherwise than ``near`` (1.94 of 2.37 is close to the
+        bar; "1.9 of 2.37" reads as not)."""
+        shown_ratio, shown_bar = round(self.ratio, 1), round(self.bar, 2)  # the bar always prints to two places
+        order_hidden = shown_ratio == shown_bar or (shown_ratio > shown_bar) != (self.ratio > self.bar)
         shown_near = NEAR[0] * shown_bar < shown_ratio < NEAR[1] * shown_bar  # what a reader works out from them
-        return 2 if shown_ratio == shown_bar or shown_near != self.near else 1
+        return 2 if order_hidden or shown_near != self.near else 1
 
     @property
     def leader(self) -> str:
@@ -123,7 +125,7 @@ class Gap:
         size = f"{abs(self.difference):.{places}f} {metric} ({noise})"
         ratio = self.ratio
         digits = self.digits
-        against = f"{ratio:.{digits}f} standard errors, {{}} the bar of {self.bar:.{digits}f} for {self.units} {few}"
+        against = f"{ratio:.{digits}f} standard errors, {{}} the bar of {self.bar:.2f} for {self.units} {few}"
         close = " (close to it: another run can land on the other side)" if self.near else ""
         if self.clear:
             return f"{self.leader} scored higher than {self.trailer} by {size}: {against.format('beyond')}{close}"
@@ -144,7 +146,7 @@ class Gap:
         digits = self.digits
         return (
             f"{names}{self.difference:+.{places}f} {metric} ± {self.standard_error:.{places}f} "
-            f"({self.ratio:.{digits}f} SE, bar {self.bar:.{digits}f})"
+            f"({self.ratio:.{digits}f} SE, bar {self.bar:.2f})"
         )
 
 
@@ -204,7 +206,7 @@ def findings_table(findings: dict[str, Gap]) -> str:
         digits = gap.digits if gap.difference else 1
         lines.append(
             f"{question:<{width}} {gap.difference:+8.4f} {gap.standard_error:7.4f} {ratio:5.{digits}f} "
-            f"{gap.bar:5.{digits}f}  {gap.verdict}"
+            f"{gap.bar:5.2f}  {gap.verdict}"
         )
     return "\n".join(lines)
 
@@ -214,7 +216,7 @@ def findings_summary(findings: dict[str, Gap]) -> str:
 
     def listed(questions: list[str]) -> str:
         return "; ".join(
-            question.rsplit(" (", 1)[0] + (" (close to the bar)" if findings[question].near else "")
+            question.rsplit(" (", 1)[0].rstrip("?") + (" (close to the bar)" if findings[question].near else "")
             for question in questions
         )
 

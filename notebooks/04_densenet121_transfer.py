@@ -1700,9 +1700,9 @@ my_prediction = "lower"
 my_reason = "at the decoder's rate the encoder moves ten times as far per step and can forget what it learned"
 
 # %%
-from unet_tutorial.course.exercises.transfer import check_one_setting_prediction
+from unet_tutorial.course.exercises.one_setting import check_one_setting_prediction
 
-check_one_setting_prediction(MY_LR_ENCODER, my_prediction, my_reason, lr_encoder=LR_ENCODER)
+check_one_setting_prediction(MY_LR_ENCODER, my_prediction, my_reason, LR_ENCODER, notebook="04")
 
 # %% [markdown]
 # Now retrain: your copy and its gap to section 7's.
@@ -1718,9 +1718,9 @@ my_gap = compare(f"encoder at {MY_LR_ENCODER:g}", my_scores, "section 7's BatchN
                  arm_scores["BatchNorm frozen"], groups=val_cars, group_name="cars")
 
 # %%
-from unet_tutorial.course.exercises.transfer import check_one_setting_gap
+from unet_tutorial.course.exercises.one_setting import check_one_setting_gap
 
-check_one_setting_gap(my_gap, my_scores, arm_scores["BatchNorm frozen"], val_cars,
+check_one_setting_gap(my_gap, my_scores, arm_scores["BatchNorm frozen"], val_cars, notebook="04",
                       others={"the copy where BatchNorm trains": arm_scores["BatchNorm trains"],
                               "the copy kept frozen": kept_scores, "the model after its frozen phase": frozen_scores})
 
@@ -1733,9 +1733,9 @@ check_one_setting_gap(my_gap, my_scores, arm_scores["BatchNorm frozen"], val_car
 my_verdict = ("within the noise" if not my_gap.clear else "higher" if my_gap.difference > 0 else "lower")
 
 # %%
-from unet_tutorial.course.exercises.transfer import check_one_setting_verdict
+from unet_tutorial.course.exercises.one_setting import check_one_setting_verdict
 
-check_one_setting_verdict(my_verdict, my_prediction, my_gap)
+check_one_setting_verdict(my_verdict, my_prediction, my_gap, notebook="04")
 
 # %% [markdown] tags=["answer"]
 # What your run can say: on these cars, after these epochs, with this seed, whether your encoder rate scored

@@ -1,0 +1,273 @@
+"""Self-checks of the "change one setting, predict, retrain" exercises (notebook 03's experiment 3, notebook 04's
+exercise 2): a prediction with a reason written before training, the gap to the run that differs in that one
+setting only, and the learner's reading of it.
+
+The three checks are the same skill in both notebooks; a notebook names its setup (``notebook="03"`` or ``"04"``):
+the setting the learner changes, the run they compare with, and where their scores come from, so that every
+message speaks the notebook's own names. A miss diagnoses the method and never prints the expected reading;
+``reveal=True`` on the gap check shows the call it expects.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from unet_tutorial.course.exercises import passed
+from unet_tutorial.course.reading import Gap, compare
+
+VERDICTS = ("higher", "lower", "within the noise")  # a reading of a gap, as my_prediction and my_verdict write it
+
+
+@dataclass(frozen=True)
+class Setup:
+    """One notebook's exercise, in its own names."""
+
+    setting: str  # the learner's variable, e.g. "MY_LR_ENCODER"
+    default: str  # the notebook's setting it changes, e.g. "LR_ENCODER"
+    examples: str  # what to try, for a message
+    low: float  # the values that make sense, inclusive
+    high: float
+    reference: str  # the run that differs from the learner's in this one setting only
+    reference_expr: str  # how the notebook names that run's scores
+    scores_from: str  # where the learner's own per-image scores come from
+    maker: str  # the function that trained the learner's run
+
+
+SETUPS = {
+    "03": Setup(
+        "MY_DICE_WEIGHT",
+        'LOSS_WEIGHTS["dice"]',
+        "0 (BCE alone) or 3",
+        0.0,
+        10.0,
+        "section 7's model",
+        "per_image",
+        "dice_per_image(my_probs, val_masks), from your model's best epoch",
+        "train_unet",
+    ),
+    "04": Setup(
+        "MY_LR_ENCODER",
+        "LR_ENCODER",
+        "LR, LR * 10 or LR_ENCODER / 10",
+        1e-7,
+        0.1,
+        "section 7's BatchNorm-frozen copy",
+        'arm_scores["BatchNorm frozen"]',
+        'my_run["val_dice_of_each_image"][-1], your copy\'s last epoch',
+        "continue_after_frozen",
+    ),
+}
+
+
+def _setup(notebook: str) -> Setup:
+    if notebook not in SETUPS:
+        raise ValueError(f"notebook={notebook!r}: the exercise exists in notebooks {sorted(SETUPS)}")
+    return SETUPS[notebook]
+
+
+def _verdict(name: str, value, setup: Setup) -> str:
+    said = value.strip().lower() if isinstance(value, str) else value
+    assert said in VERDICTS, (
+        f"{name} is {value!r}: write one of " + ", ".join(f'"{v}"' for v in VERDICTS) + f" (your run against "
+        f"{setup.reference})"
+    )
+    return said
+
+
+def check_one_setting_prediction(
+    my_value, my_prediction: str, my_reason: str, default: float, *, notebook: str = "04"
+) -> None:
+    """Before training: the changed setting (a number other than the notebook's ``default``, within the values that
+    make sense), the predicted reading and a reason in a sentence, recorded before the run."""
+    setup = _setup(notebook)
+    number = isinstance(my_value, (int, float, np.floating, np.integer)) and not isinstance(my_value, bool)
+    assert number and math.isfinite(my_value), (
+        f"{setup.setting} is {my_value!r}: give it a number, e.g. {setup.examples}"
+    )
+    assert my_value != default, (
+        f"{setup.setting} is {setup.default} itself: your run would repeat {setup.reference}. Change the one setting"
+    )
+    assert setup.low <= my_value <= setup.high, (
+        f"{setup.setting} is {my_value:g}: the values that make sense here lie between {setup.low:g} and "
+        f"{setup.high:g}; take one of the exercise's, {setup.examples}"
+    )
+    said = _verdict("my_prediction", my_prediction, setup)
+    words = my_reason.split() if isinstance(my_reason, str) else []
+    assert len(words) >= 4, (
+        f"my_reason is {my_reason!r}: write one sentence of your own, why you expect that (a prediction with a "
+        "reason is one you can learn from when it misses)"
+    )
+    print(
+        f"Recorded before training: {setup.setting} = {my_value:g} ({setup.default}: {default:g}); you predict "
+        f'"{said}".'
+    )
+    passed("one_setting_prediction")
+
+
+def _scores(my_scores, setup: Setup) -> np.ndarray:
+    """The learner's per-image scores as floats, or a miss that says what they should be."""
+    if isinstance(my_scores, torch.Tensor):
+        my_scores = my_scores.detach().cpu()
+    try:
+        return np.asarray(my_scores, dtype=float)
+    except (TypeError, ValueError):
+        raise AssertionError(
+            f"my_scores is a {type(my_scores).__name__}: it should be the Dice of each validation image, "
+            f"{setup.scores_from}"
+        ) from None
+
+
+def _assert_gap(my_gap) -> None:
+    """A Gap, by what it holds (a Gap of a reloaded module is one too)."""
+    fields = ("name_a", "name_b", "difference", "standard_error", "images", "groups", "clear")
+    assert isinstance(my_gap, Gap) or all(hasattr(my_gap, field) for field in fields), (
+        f"my_gap is a {type(my_gap).__name__}: build it with compare(...), which returns a Gap (the difference, its "
+        "standard error and the bar)"
+    )
+
+
+def _mean_gap(scores_a: np.ndarray, scores_b) -> float:
+    return float(np.mean(scores_a - np.asarray(scores_b, dtype=float)))
+
+
+def check_one_setting_gap(
+    my_gap,
+    my_scores,
+    reference,
+    val_cars: Sequence[str],
+    *,
+    others: dict[str, np.ndarray] | None = None,
+    notebook: str = "04",
+    reveal: bool = False,
+) -> None:
+    """The gap between the learner's run (one setting changed) and the notebook's run that differs in it only.
+
+    ``my_gap`` must be ``compare(...)`` of ``my_scores`` (the learner's run, one score per validation image) first
+    and ``reference`` second, with the noise counted over ``val_cars``. ``others``: the notebook's other runs
+    scored on the same images (name -> scores), so that a gap taken against one of them is named.
+    """
+    setup = _setup(notebook)
+    scores = _scores(my_scores, setup)
+    reference = np.asarray(reference, dtype=float)
+    assert np.isfinite(scores).all(), (
+        f"my_scores holds {int((~np.isfinite(scores)).sum())} scores that are not finite (NaN): score every "
+        "validation image"
+    )
+    assert scores.ndim == 1, (
+        f"my_scores has shape {scores.shape}: one score per validation image is 1-D; take {setup.scores_from}"
+    )
+    assert len(scores) == len(reference), (
+        f"my_scores holds {len(scores)} scores and {setup.reference} {len(reference)}, one per validation image: "
+        f"take {setup.scores_from}"
+    )
+    telling = len(set(scores.tolist())) > 1  # scores that vary: an untrained model's all-0 can match by chance
+    assert not (telling and np.array_equal(scores, reference)), (
+        f"your run scored every image exactly as {setup.reference}: nothing was changed. Set {setup.setting} to "
+        f"another value than {setup.default} and pass it to {setup.maker}"
+    )
+    for name, other in (others or {}).items():
+        assert not (telling and np.array_equal(scores, np.asarray(other, dtype=float))), (
+            f"my_scores are {name}'s scores, image for image: take your own run's, {setup.scores_from}"
+        )
+    _assert_gap(my_gap)
+    assert my_gap.images == len(scores), (
+        f"my_gap pairs {my_gap.images} images; the validation set has {len(scores)}: compare all of them"
+    )
+    right = compare("yours", scores, "the reference", reference, groups=list(val_cars), group_name="cars")
+    call = (
+        f'compare("yours", my_scores, "{setup.reference}", {setup.reference_expr}, groups=val_cars, group_name="cars")'
+    )
+    stuck = f"Stuck? {call} is the gap the check expects" if reveal else "Stuck? Pass reveal=True to the check"
+    if not math.isclose(my_gap.difference, right.difference, abs_tol=1e-9):
+        if math.isclose(my_gap.difference, -right.difference, abs_tol=1e-9):
+            raise AssertionError(
+                f"your gap is {setup.reference} minus yours: put your run first, so that a positive gap means yours "
+                f"scored higher. {stuck}"
+            )
+        for name, other in (others or {}).items():
+            if math.isclose(abs(my_gap.difference), abs(_mean_gap(scores, other)), abs_tol=1e-9):
+                raise AssertionError(
+                    f"you compared your run with {name}: the run that differs from yours in one setting only is "
+                    f"{setup.reference}, {setup.reference_expr}. {stuck}"
+                )
+        raise AssertionError(
+            f"my_gap's difference, {my_gap.difference:+.4f}, is not the mean of your scores minus those of "
+            f"{setup.reference}, image by image: pass my_scores and {setup.reference_expr} to compare. {stuck}"
+        )
+    cars = len(set(val_cars))
+    assert my_gap.groups is not None, (
+        f"my_gap counts its noise over the {my_gap.images} images, as if each were independent, but a car's "
+        f'views share its shape and colours: pass groups=val_cars and group_name="cars", and the noise is counted '
+        f"over the {cars} cars. {stuck}"
+    )
+    assert my_gap.groups == cars, (
+        f"my_gap counts its noise over {my_gap.groups} groups; the validation images come from {cars} cars: "
+        f"pass groups=val_cars, one car per image. {stuck}"
+    )
+    assert math.isclose(my_gap.standard_error, right.standard_error, rel_tol=1e-6, abs_tol=1e-12), (
+        f"my_gap's standard error, {my_gap.standard_error:.4f}, is not the one over cars: groups must give each "
+        f"image its own car, in the order of my_scores (groups=val_cars), and compare(...) computes the rest. {stuck}"
+    )
+    assert "section 7" not in my_gap.name_a.lower(), (
+        f"my_gap's first name is {my_gap.name_a!r}, but the first scores are yours: name the two in the order you "
+        "pass them, so that its printed line reads the right way round"
+    )
+    print(f"your gap: {my_gap.short(named=True)}")
+    passed("one_setting_gap")
+
+
+def _reading_of(gap: Gap) -> str:
+    if not gap.clear:
+        return "within the noise"
+    return "higher" if gap.difference > 0 else "lower"
+
+
+def check_one_setting_verdict(my_verdict: str, my_prediction: str, my_gap: Gap, *, notebook: str = "04") -> None:
+    """The learner's reading of their gap, "higher", "lower" or "within the noise", must be the gap's own (clear
+    beyond its bar, and which way); then how the prediction written before training did."""
+    setup = _setup(notebook)
+    prediction = _verdict("my_prediction", my_prediction, setup)
+    verdict = _verdict("my_verdict", my_verdict, setup)
+    _assert_gap(my_gap)
+    assert my_gap.groups is not None, (
+        "my_gap counts its noise over images: build it over cars first, as check_one_setting_gap asks"
+    )
+    truth = _reading_of(my_gap)
+    if verdict != truth:
+        if truth == "within the noise":
+            sign = "higher" if my_gap.difference > 0 else "lower"
+            raise AssertionError(
+                f'my_verdict says "{verdict}": '
+                + (
+                    "that reads the sign of the mean difference without its noise"
+                    if verdict == sign
+                    else "the mean difference is not even that way"
+                )
+                + ". A gap counts only once it is more standard errors than its bar: compare the two numbers "
+                "my_gap.short() prints"
+            )
+        if verdict == "within the noise":
+            raise AssertionError(
+                'my_verdict says "within the noise", but your gap is more standard errors than its bar: it is '
+                "beyond the noise. Which way?"
+            )
+        raise AssertionError(
+            f'my_verdict says "{verdict}": read the sign again. The gap is your run minus {setup.reference} (the '
+            "first name minus the second): a positive difference means yours scored higher"
+        )
+    outcome = "as you predicted" if prediction == truth else f'you had predicted "{prediction}"'
+    close = ", close to the bar: another seed can land on the other side" if my_gap.near else ""
+    print(f"Your run against {setup.reference}: {truth} ({my_gap.short()}){close}; {outcome}.")
+    if truth == "within the noise" and my_gap.units < 2:
+        print(f"With one of the {my_gap.group_name} there is no noise estimate: a verdict needs two or more.")
+    elif truth == "within the noise":
+        print(
+            f"Within the noise is not 'no effect': with these {my_gap.units} {my_gap.group_name} any measured gap "
+            f"under about {my_gap.smallest_clear:.3f} stays within the noise, whatever the true one."
+        )
+    passed("one_setting_verdict")

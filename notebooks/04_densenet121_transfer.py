@@ -92,7 +92,7 @@ TRAIN_SEED = SEED
 # (offline also its own STAND-IN, pretrained from that seed). On a slow machine set it to 1: the readings then say
 # that one seed cannot separate a gap from training's noise
 SEED_RUNS = {"smoke": 2, "cpu": 3, "gpu": 3}[MODE]
-# Fraction of cars held out: on a CPU (or on the drawn cars) half, 12 of 24 (of which VAL_IMAGES takes all), since
+# Fraction of cars held out: on a CPU (or on the drawn cars) half, 12 of 24 drawn cars (or of 23 real ones; VAL_IMAGES takes them all), since
 # these runs train on 6 to 8 cars only and every validation car narrows the noise of the comparisons (section 6);
 # on a GPU with the real photos 15 %, 48 of the 318 cars
 VAL_FRACTION = {"smoke": 0.15, "cpu": 0.5, "gpu": {"real": 0.15, "generated": 0.5}}[MODE]
@@ -374,6 +374,7 @@ from pathlib import Path
 from unet_tutorial.densenet_unet import DenseNetUNet, PretrainedWeightsUnavailable, resolve_weights, weights_cache_path
 
 weights_file = Path(weights_cache_path(resolve_weights(WEIGHTS)))  # where torchvision keeps (and looks for) them
+SOURCE_WORDS = "drawn cars" if is_real else "other drawn cars"  # what a STAND-IN learns on, against section 2's
 pretrained_model = None
 if not DOWNLOAD_WEIGHTS and not weights_file.is_file():
     print(f"No ImageNet weights in {weights_file}, and this mode ({MODE}) never downloads them: a STAND-IN "
@@ -385,7 +386,7 @@ else:
     except PretrainedWeightsUnavailable as error:
         line = "=" * 100
         print(f"{line}\nNOTICE: the ImageNet weights are NOT available here (a 'Downloading:' line above is\n"
-              "torchvision's attempt, which failed), so a STAND-IN encoder pretrained on other drawn cars takes\n"
+              f"torchvision's attempt, which failed), so a STAND-IN encoder pretrained on {SOURCE_WORDS} takes\n"
               f"their place (below), labelled STAND-IN wherever it appears.\n{error}\n"
               f"On Colab (or any machine with internet) they download by themselves.\n{line}")
 PRETRAINED = pretrained_model is not None
@@ -401,9 +402,9 @@ ENCODER_LABEL = "ImageNet" if PRETRAINED else "STAND-IN"  # the pretrained encod
 # split; a few of them are held out to score the source task), segmented for `SOURCE_EPOCHS` epochs by a `DenseNetUNet` that starts from random weights (both parts at
 # `LR`: nothing is pretrained yet to protect). Its encoder, weights and BatchNorm statistics, is the **STAND-IN**.
 #
-# Read what it buys with care. Its source is far closer to section 2's cars than ImageNet's photos are to
-# Carvana's (the same drawing code, even the same task), so on the drawn cars it likely buys more than ImageNet
-# would; on the real photos (when they are on disk) it measures transfer from drawings to photos. It teaches the
+# Read what it buys with care. With the drawn cars of section 2, its source is far closer to them than ImageNet's
+# photos are to Carvana's (the same drawing code, even the same task), so it likely buys more than ImageNet would;
+# with the real photos (when they are on disk) it measures transfer from drawings to photos, a step of its own. It teaches the
 # mechanism (a head start, what freezing keeps, BatchNorm statistics that come from another data set), not what
 # ImageNet is worth: the run with the weights, on Colab, measures that. With the weights, the cell does nothing.
 
@@ -450,7 +451,7 @@ else:
                                            "epochs": SOURCE_EPOCHS}}
     stand_in_encoder(TRAIN_SEED)
     source_cars = len({image_id.rsplit("_", 1)[0] for image_id in source_train_ids})
-    print(f"STAND-IN: an encoder pretrained on {len(source_train_ids)} images of {source_cars} other drawn cars; "
+    print(f"STAND-IN: an encoder pretrained on {len(source_train_ids)} images of {source_cars} {SOURCE_WORDS}; "
           f"the source model's Dice on its {len(source_val_ids)} held-out source images: "
           f"{source_dice[TRAIN_SEED]:.3f}")
 
@@ -535,7 +536,7 @@ padded_size = tuple(pad_to_multiple(images[:1], 32)[0].shape[-2:])
 print(f"image {tuple(images.shape[-2:])} (H, W), padded to {padded_size} for the encoder"
       + ("" if padded_size == tuple(images.shape[-2:]) else ": the padding shows as bands along the borders"))
 plot_stage_features(pretrained_densenet(), images[0], masks[0], "ImageNet encoder" if PRETRAINED else
-                    "STAND-IN encoder (pretrained on other drawn cars: no ImageNet weights here)")
+                    f"STAND-IN encoder (pretrained on {SOURCE_WORDS}: no ImageNet weights here)")
 set_seed(TRAIN_SEED)  # the starting weights of section 6's random-encoder run: the contrast is the lesson
 plot_stage_features(DenseNetUNet(num_classes=1, weights=None), images[0], masks[0], "random encoder, for comparison")
 
@@ -572,7 +573,7 @@ for stage in range(5):
 # @title What the two encoders show in this run
 from unet_tutorial.course.reading import reading
 
-source_text = "ImageNet's photos" if PRETRAINED else "other drawn cars (no ImageNet weights here)"
+source_text = "ImageNet's photos" if PRETRAINED else f"{SOURCE_WORDS} (no ImageNet weights here)"
 stages = [stage for stage in range(5) if not np.isnan(separation[ENCODER_LABEL][stage] + separation["random"][stage])]
 MARGIN = 0.25  # standard deviations: a smaller difference between the two encoders' best channels is read as none
 margins = {stage + 1: abs(separation[ENCODER_LABEL][stage]) - abs(separation["random"][stage]) for stage in stages}
@@ -590,9 +591,11 @@ if best is None:
     separation_text = ""
 else:
     value = separation[ENCODER_LABEL][best]
+    by = (f"by {margins[ahead[0]]:.2f}" if len(ahead) == 1 else
+          f"by up to {max(margins[stage] for stage in ahead):.2f}") if ahead else ""
     compared = (f"The {ENCODER_LABEL} encoder's best channel told car from background better than the random one's "
-                f"by more than {MARGIN} standard deviations at {listed(ahead)} (by up to "
-                f"{max(margins[stage] for stage in ahead):.2f})" if ahead else
+                f"at {listed(ahead)} ({by} standard deviations; the reading counts a margin over {MARGIN} as one)"
+                if ahead else
                 f"At no stage did the {ENCODER_LABEL} encoder's best channel beat the random one's by more than "
                 f"{MARGIN} standard deviations")
     compared += (f", and worse at {listed(behind)}" if behind else "") + (
@@ -653,7 +656,7 @@ outlines and blobs of the first two questions are for your eyes: compare the two
 # %%
 HEADLINE = f"DenseNet, {ENCODER_LABEL} encoder, frozen then unfrozen, BatchNorm frozen"
 print(f"headline run: {HEADLINE}" + ("" if PRETRAINED else
-                                      "\n  (the STAND-IN encoder of section 4, pretrained on other drawn cars: no "
+                                      f"\n  (the STAND-IN encoder of section 4, pretrained on {SOURCE_WORDS}: no "
                                       "ImageNet weights here)"))
 
 # %%
@@ -896,7 +899,7 @@ falls = {seed: compare("epoch 1", np.array(arms["pretrained"]["val_dice_of_each_
                        np.array(arms["pretrained"]["val_dice_of_each_image"][-1]), groups=val_cars,
                        group_name="cars") for seed, arms in seed_runs.items()}
 fell = [seed for seed, gap in falls.items() if gap.clear and gap.leader == "epoch 1"]
-source_words = "ImageNet's photos" if PRETRAINED else "other drawn cars"
+source_words = "ImageNet's photos" if PRETRAINED else SOURCE_WORDS
 if held_in_every_seed(heads, pretrained_name) and held_in_every_seed(ends, pretrained_name):
     worth = (f"pretraining on {source_words} paid, from the first epoch to the last, in every seed: a result that "
              "held against both the cars' noise and training's")
@@ -1289,7 +1292,8 @@ elif dipped:
     dip_text = f" Only the '{dipped[0]}' copy dipped beyond the noise."
 else:  # no dip: a rise beyond the noise is news too
     rose = [name for name, move in moves.items() if move.clear and move.difference > 0]
-    dip_text = (" Both copies rose beyond the noise: no dip here." if len(rose) == len(phases) else
+    near_rise = " (close to the bar)" if any(moves[name].near for name in rose) else ""
+    dip_text = (f" Both copies rose beyond the noise{near_rise}: no dip here." if len(rose) == len(phases) else
                 f" Only the '{rose[0]}' copy rose beyond the noise; neither dipped." if rose else
                 " Neither copy's move is beyond the noise.")
 if bn_gap.clear and bn_gap.leader == "BatchNorm frozen":
@@ -1363,13 +1367,22 @@ kept_rise_text = (f"The copy kept frozen itself went from {frozen_scores.mean():
 ended = {"BatchNorm trains": arm_scores["BatchNorm trains"].mean(), "BatchNorm frozen":
          arm_scores["BatchNorm frozen"].mean(), "kept frozen": kept_scores.mean()}
 ended_text = ", ".join(f"{score:.3f} ({name})" for name, score in ended.items())
-cleared = [heading for heading, gap in (("right after unfreezing", start), ("at the end", bn_gap),
-                                        ("against end to end", end_gap), ("unfreezing", unfreeze_gap)) if gap.clear]
-verdicts = (f"of the four gaps below, {len(cleared)} cleared the noise ({', '.join(cleared)})" if cleared else
-            "none of the four gaps below cleared the noise")
-lead7 = (f"**After the frozen phase ({last_frozen:.3f}) the three copies ended at {ended_text}; {verdicts}.**")
+# the lead: each gap that cleared, which way, in words; the rest within the noise
+said = [(start, "the copy with its BatchNorm frozen started higher right after unfreezing",
+          "the copy whose BatchNorm trains started higher right after unfreezing"),
+         (bn_gap, "the BatchNorm-frozen copy ended higher than the one whose BatchNorm trains",
+          "the copy whose BatchNorm trains ended higher than the BatchNorm-frozen one"),
+         (unfreeze_gap, "unfreezing beat the copy kept frozen", "the copy kept frozen beat unfreezing"),
+         (end_gap, "the recipe beat training end to end", "training end to end beat the recipe")]  # (gap, a ahead, b)
+phrases = [(ahead if gap.difference > 0 else behind) + (" (close to the bar)" if gap.near else "")
+           for gap, ahead, behind in said if gap.clear]
+lead7 = ("**" + cap("; ".join(phrases)) + (f"; the other {len(said) - len(phrases)} gaps stayed within the noise.**"
+                                           if len(phrases) < len(said) else ".**") if phrases else
+         "**None of the four gaps cleared the noise: on these cars the three copies could not be told apart.**")
 reading(f"""
 {lead7}{fell_note}
+
+After the frozen phase ({last_frozen:.3f}) the three copies ended at {ended_text}.
 
 Each gap below is written *A − B: the gap ± its standard error over cars (its size in SE, the bar)*, as in
 section 6.
@@ -1426,7 +1439,7 @@ headline_gap = compare("the headline", val_scores[HEADLINE], best_other, val_sco
 worst = min(picks, key=lambda i: val_scores[HEADLINE][i])
 stand_in = ("" if PRETRAINED else "It is the STAND-IN's recipe, not the ImageNet one: on Colab this cell reads "
             "the real one.")
-source_words = "ImageNet's photos" if PRETRAINED else "other drawn cars (the STAND-IN)"
+source_words = "ImageNet's photos" if PRETRAINED else f"{SOURCE_WORDS} (the STAND-IN)"
 question = (f"Did features learned on {source_words} carry the model past what {EPOCHS} short epochs on "
             f"{len(train_ids)} images teach? Section 6's gaps between the {ENCODER_LABEL} and the random encoder, "
             f"on {len(seed_runs)} seed{'s' if len(seed_runs) > 1 else ''}, are this run's answer, read with their noise; the pictures only show where "
@@ -1666,7 +1679,7 @@ check_frozen_batchnorm(running_mean_drift, trial)
 # Three sizes of the same drift appear in this notebook, and they need not agree: section 7's (after
 # `DRIFT_BATCHES` batches of training images, on the model after its frozen phase), your `drift_grad_only` (three
 # training batches, on a fresh model) and the check's (two batches of random noise, far from any image the
-# statistics were measured on, so they move further). Each running mean moves a tenth of the way towards the batch's
+# statistics were measured on, but only two passes). Each running mean moves a tenth of the way towards the batch's
 # mean per pass (BatchNorm's `momentum`), so the size grows with the passes and with how unlike the stored
 # statistics the images are. What the three share is the point: none is 0.
 
@@ -1711,7 +1724,7 @@ check_one_setting_prediction(MY_LR_ENCODER, my_prediction, my_reason, LR_ENCODER
 # Hint: continue_after_frozen(folder, phase, unfreeze=..., train_batchnorm=..., lr_encoder=...) returns (model,
 #   history); history["val_dice_of_each_image"] holds one list of per-image scores per epoch. compare(name_a,
 #   scores_a, name_b, scores_b, groups=..., group_name=...) as in section 7.
-mine, my_run = continue_after_frozen(f"unfrozen_bn_frozen_lr_{MY_LR_ENCODER:g}", "unfrozen, BatchNorm frozen",
+mine, my_run = continue_after_frozen(f"unfrozen_bn_frozen_lr_{MY_LR_ENCODER:g}", "my rate, BatchNorm frozen",
                                      unfreeze=True, train_batchnorm=False, lr_encoder=MY_LR_ENCODER)
 my_scores = np.array(my_run["val_dice_of_each_image"][-1])  # (len(val_ids),): after the last epoch
 my_gap = compare(f"encoder at {MY_LR_ENCODER:g}", my_scores, "section 7's BatchNorm-frozen copy",
@@ -1745,8 +1758,9 @@ check_one_setting_verdict(my_verdict, my_prediction, my_gap, notebook="04")
 # "no effect": `check_one_setting_verdict` printed how large a measured gap must be to clear the bar with these cars. The gentler
 # encoder rate comes from fine-tuning good pretrained features on few new images (ULMFiT's "discriminative
 # fine-tuning", [Howard and Ruder, 2018](https://arxiv.org/abs/1801.06146)): with the ImageNet weights there is more
-# to lose than with a STAND-IN pretrained on a few drawn cars. Compare your verdict with your neighbours': one run is
-# one seed.
+# to lose than with a STAND-IN pretrained on a few drawn cars. Compare your verdict with neighbours who chose another
+# rate; with the same rate and `TRAIN_SEED` on the same kind of machine, a run repeats exactly, so only another
+# `TRAIN_SEED` shows training's own noise.
 
 # %% [markdown]
 # ## Exercise 3: channels of a DenseNet encoder (optional)
@@ -1862,7 +1876,7 @@ reading(f"""
 **What held in your run**: {"; ".join(held)}.
 
 **The table above**: {cleared} of its {len(findings)} rows cleared the bar{near_text}. {rows_text} one training run
-per arm ({EPOCHS} epochs on {len(train_ids)} images), each row's noise counted over the {len(set(val_cars))} cars;
+per arm (at most {EPOCHS} epochs on {len(train_ids)} images; the drift row trains nothing), each row's noise counted over the {len(set(val_cars))} cars;
 with {len(findings)} questions at a 95 % bar each, one may clear by chance.{stand_in_rows}
 
 **What to do, and what your run showed**:
@@ -1886,7 +1900,8 @@ seeds is one to believe; in a class, give every student their own and tally the 
 #   its noise: two runs scored on the same images, compared image by image (`compare`), with the noise counted
 #   over cars, since the views of one car are not independent; one run per arm leaves training's own noise
 #   uncounted, so the central gap is trained on several seeds and holds only if it is clear the same way in each.
-#   A bigger random model is not the same as a pretrained one. Offline, a STAND-IN pretrained on other drawn cars
+#   A bigger random model asks another question than a pretrained one (section 6 reads both gaps). Offline, a
+#   STAND-IN pretrained on drawn cars
 #   takes the ImageNet encoder's place, named wherever it appears and never passed off as ImageNet: it shows how
 #   pretraining works; only the ImageNet run, on Colab, measures what ImageNet is worth.
 # - **Fine-tuning recipe**: freeze the encoder, train the decoder; then unfreeze with a ~10x lower encoder

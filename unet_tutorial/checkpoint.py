@@ -366,5 +366,9 @@ def resumable(run_dir: str | Path | None, config: dict, log: Callable[[str], Any
     if changed:
         log(f"{last} was trained with other settings ({'; '.join(changed)}): training from scratch, replacing it")
         return None
-    log(f"{last} holds this run after epoch {saved.get('epoch', 0)}: continuing it (delete {run_dir} to start over)")
+    epoch, epochs = saved.get("epoch", 0), config.get("epochs")
+    if isinstance(epochs, int) and epoch >= epochs:  # nothing left to train: say so, not "continuing"
+        log(f"{last} holds this run, finished after epoch {epoch}: loading it (delete {run_dir} to train it again)")
+    else:
+        log(f"{last} holds this run after epoch {epoch}: continuing it (delete {run_dir} to start over)")
     return last

@@ -34,7 +34,7 @@
 # introduces the bar a gap must clear, from Student's t: no more than its name and a table of values is needed).
 #
 # **Core path** (a 90-minute lab; the core headings' minutes add up to 88, which leaves a little time for questions):
-# sections 1-3, 5-8 and 11-13, experiment 1 and exercise 2. Sections marked *(optional)*, the other exercises and the
+# sections 1-3, 5-8 and 11-13, experiments 1 and 3 and exercise 2. Sections marked *(optional)*, the other exercises and the
 # appendices deepen it; they use the core's variables, never the other way round.
 #
 # **Runtime**: several minutes on a laptop CPU with the generated stand-in data (the README gives one measured run;
@@ -94,9 +94,9 @@ SAMPLE_CARS = {"smoke": 4, "cpu": 24, "gpu": 24}[MODE]
 SAMPLE_SIZE = {"smoke": (64, 96), "cpu": (480, 720), "gpu": (640, 960)}[MODE]
 REAL_CARS = {"smoke": None, "cpu": 24, "gpu": None}[MODE]  # real photos: use this many of the 318 cars (None: all)
 # Validation's share of the *cars*. Smoke: half of its 4 cars, since a standard error counted over cars (section 8)
-# needs two validation cars at least, and experiment 4 splits them in two; 15 % of 4 would leave one. CPU: 0.35,
+# needs two validation cars at least, and experiment 5 splits them in two; 15 % of 4 would leave one. CPU: 0.35,
 # 8 of the 24 drawn cars (or of 23 real ones): the fewer the cars, the higher the bar a gap must clear (section 8
-# explains it), and with 4 validation cars experiment 4's halves of 2 could never clear theirs; a GPU's 15 % of the
+# explains it), and with 4 validation cars experiment 5's halves of 2 could never clear theirs; a GPU's 15 % of the
 # 318 real cars is 48.
 VAL_FRACTION = {"smoke": 0.5, "cpu": 0.35, "gpu": {"real": 0.15, "generated": 0.35}}[MODE]
 # Training cars' images kept back to measure the leak (section 9): of each view the same share, one at least
@@ -180,7 +180,7 @@ if RESIZED_CACHE is not None and IS_REAL:
     print(f"training from the resized copy in {TRAIN_DIR}")
 
 # %% [markdown]
-# ## 2. Look at the data (core, ~8 min)
+# ## 2. Look at the data (core, ~6 min)
 #
 # An image is `<car>_<view>.jpg` in `train/`; its mask is `<car>_<view>_mask.gif` in `train_masks/`, a palette
 # GIF whose pixels are 0 (background) or 1 (car). `CarvanaDataset` reads the pair and checks it.
@@ -247,7 +247,7 @@ fig.tight_layout()
 # Dice to BCE (notebook 02): it scores the overlap with the car, not the easy background, and it is the
 # competition's metric.
 #
-# ## 3. Split by car, not by image (core, ~8 min)
+# ## 3. Split by car, not by image (core, ~6 min)
 #
 # Each car is photographed 16 times on a turntable: neighbouring views differ by 22.5 degrees, with the same
 # paint, the same wheels, the same studio. Shuffle *images* into train and validation, and almost every
@@ -396,7 +396,7 @@ print(f"{sum(p.numel() for p in model.parameters()):,} parameters; logits {tuple
       f"loss at initialisation {loss_fn(logits, masks[:2].to(DEVICE)).item():.3f}")
 
 # %% [markdown]
-# ## 7. Train, and resume (core, ~12 min)
+# ## 7. Train, and resume (core, ~10 min)
 #
 # `fit` is a short loop over `train_one_epoch` and `evaluate` (open `unet_tutorial/train.py`: no framework). It
 # prints one line per epoch (losses, validation Dice, images per second, seconds); a `*` marks a new best. The
@@ -411,6 +411,8 @@ print(f"{sum(p.numel() for p in model.parameters()):,} parameters; logits {tuple
 # rebuilds it (section 12). Appendix A shows why "exactly".
 
 # %%
+import copy
+
 from unet_tutorial.checkpoint import load_checkpoint, resumable
 from unet_tutorial.train import fit
 
@@ -421,6 +423,7 @@ CONFIG = {"model": "unet", "model_kwargs": {"num_classes": 1, "base_channels": B
           "data": str(DATA_DIR), "real_data": IS_REAL, "resized_cache": RESIZED_CACHE,
           "max_cars": REAL_CARS if IS_REAL else None,
           "val_fraction": VAL_FRACTION, "leak_fraction": LEAK_FRACTION, "train_images": len(train_ids), "seed": SEED}
+start = {"weights": copy.deepcopy(model.state_dict()), "rng": torch.get_rng_state()}  # experiment 3 starts here too
 optimizer = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=WEIGHT_DECAY)
 history = fit(model, train_loader, val_loader, epochs=EPOCHS, loss_fn=loss_fn, optimizer=optimizer,
               device=DEVICE, num_classes=1, scheduler="onecycle", checkpoint_dir=RUN_DIR,
@@ -451,7 +454,7 @@ val_metrics = evaluate(model, val_loader, DEVICE, num_classes=1, amp_dtype=AMP_D
 print("validation, best epoch:", {name: round(value, 4) for name, value in val_metrics.items()})
 
 # %% [markdown]
-# ## 8. Where does the model fail? (core, ~15 min)
+# ## 8. Where does the model fail? (core, ~13 min)
 #
 # One average hides a lot. We predict every validation image once, keep the probabilities (the sigmoid of the
 # logits), and compute the Dice of each image: their histogram, the same scores car by car, then the worst images.
@@ -522,7 +525,7 @@ else:
     elif on_outline >= 0.5:
         where = ("most of their error lies near the outline, missed and invented alike: the model draws the car's "
                  "edge a little off in both directions, which no single threshold fixes; a finer resolution "
-                 "(section 11) and a boundary score (exercise 3) are about that")
+                 "(section 11) and a boundary score (exercise 4) are about that")
     else:
         where = (f"most of their error lies away from the outline, whole regions "
                  f"{'of car missed' if kind == 'missed' else 'invented' if kind == 'invented' else 'missed or invented'}"
@@ -875,11 +878,11 @@ direction = ("" if not threshold_gap.clear else
 shape = f"{pixels}; whether the best threshold beats 0.5 beyond the noise is the next question"
 if best_threshold == 0.5:
     verdict = ("0.5 itself scored highest on these images, so there is nothing to tune: keep `THRESHOLD = 0.5` "
-               "(experiment 4 asks whether half of the cars would have picked the same).")
+               "(experiment 5 asks whether half of the cars would have picked the same).")
 elif threshold_gap.clear:
     few = "" if threshold_gap.units >= 5 else f" (on only {threshold_gap.units} cars, even that is a hint: section 8)"
     verdict = (f"In this run {threshold_gap.sentence()}. But it was picked on these very images, which flatters "
-               f"it: experiment 4 measures it on cars it was not picked on. Only if it holds there{few}, set "
+               f"it: experiment 5 measures it on cars it was not picked on. Only if it holds there{few}, set "
                f"`THRESHOLD = {best_threshold}` in the settings.")
 else:
     verdict = (f"In this run {threshold_gap.sentence()}. With these {threshold_gap.units} cars a true gain smaller than "
@@ -889,7 +892,7 @@ if best_threshold == 0.5:
     threshold_lead = "0.5 itself scored highest: nothing to tune."
 elif threshold_gap.clear:
     threshold_lead = (f"Threshold {best_threshold} beat 0.5 beyond the noise, on the very images that picked it: "
-                      "experiment 4 tests it on others.")
+                      "experiment 5 tests it on others.")
 else:
     threshold_lead = f"The best threshold, {best_threshold}, did not beat 0.5 beyond the noise: keep 0.5."
 reading(f"""
@@ -937,7 +940,7 @@ tta_lead = ("Flip TTA helped beyond the noise" if tta_gap.clear and tta_gap.lead
 reading(f"**{tta_lead}.** In this run {tta_gap.sentence()}. {tta_advice}.")
 
 # %% [markdown]
-# ## 11. Prediction at full resolution (core, ~8 min)
+# ## 11. Prediction at full resolution (core, ~7 min)
 #
 # The model saw images resized to `IMAGE_SIZE`, but the competition scores masks at the photo's own size. Two
 # ways to get there from the same low-resolution probabilities:
@@ -1234,7 +1237,7 @@ check_rle_encode(rle_by_hand, full_mask)  # and on section 11's full-size true m
 # can differ in the fourth decimal where a pixel's probability sits at 0.5.)
 #
 # > **Discuss** (the lab's closing question): for a gap the table reads as within the noise, what would it take to
-# > tell it apart: more cars, more seeds, a score that leaves out the easy pixels (exercise 3)? And which choices
+# > tell it apart: more cars, more seeds, a score that leaves out the easy pixels (exercise 4)? And which choices
 # > would you make by design, without waiting for a measurement (the split by car is one)? In a class: each
 # > student sets their own `SEED`, runs the notebook, and the class counts per row of the table below how many
 # > runs cleared the bar.
@@ -1322,12 +1325,12 @@ if "threshold_gap" in globals():  # section 10 (optional) ran
     decisions.append("**Threshold**: " + (
         "keep 0.5: it scored highest itself." if best_threshold == 0.5 else
         f"{best_threshold} beat 0.5 beyond the noise, but on the cars it was picked on: set `THRESHOLD = "
-        f"{best_threshold}` only if experiment 4 finds the gain on held-out cars too." if threshold_gap.clear else
+        f"{best_threshold}` only if experiment 5 finds the gain on held-out cars too." if threshold_gap.clear else
         f"keep 0.5 for now: the best threshold, {best_threshold}, gained within the noise, and with these cars a "
         f"gain under about {threshold_gap.smallest_clear:.3f} Dice would usually stay within it" + (
             ". Section 8's worst images point the same way (" + ("a halo of invented car, which a higher threshold "
             "trims" if best_threshold > 0.5 else "car missed at the outline, which a lower threshold widens")
-            + "): a small effect, perhaps, that this run is too small to confirm; experiment 4 and more validation "
+            + "): a small effect, perhaps, that this run is too small to confirm; experiment 5 and more validation "
             "cars test it." if globals().get("kind") == ("invented" if best_threshold > 0.5 else "missed") else ".")))
     decisions.append(f"**Flip TTA**: {tta_advice[:1].lower()}{tta_advice[1:]}.")
 if "leak_gap" in globals():  # section 9 (optional) ran
@@ -1377,6 +1380,88 @@ reading(f"{lead}\n\n{findings_summary(findings)} {box}\n\n**What to do with your
 # > leak stayed below what 8 validation cars can see, whatever the drawn cars showed in your run: the split by car
 # > rests on design (validation must score cars never seen), not on a leak this budget measured. With all 318 cars on a GPU (48 validation cars) both can be measured
 # > more finely.
+
+# %% [markdown]
+# ### Experiment 3: change one setting, predict, retrain (core, ~10 min)
+#
+# Section 6 trains on BCE + Dice, "BCE gives every pixel a gradient, Dice optimises the overlap that the metric
+# measures". Test the Dice half the way this notebook tests everything: change that one setting, keep everything
+# else, and read the gap with its noise.
+# 1. **Predict, before anything trains.** Choose `MY_DICE_WEIGHT`, the weight of the Dice term (section 7's is
+#    `LOSS_WEIGHTS["dice"]`, 1): 0 (BCE alone) or 3 (Dice three times as strong). Write `my_prediction`: will your
+#    model end "higher", "lower" or "within the noise" of section 7's? And `my_reason`, one sentence: why?
+#    `check_one_setting_prediction` records both. (In a class, split the two weights between neighbours.)
+# 2. **Retrain.** `retrain(dice_weight)` (the cell after the check) trains a U-Net exactly as section 7 did, from the
+#    same starting weights and on the same batches, with only the Dice weight changed, and returns it at its best
+#    epoch. Score it on the validation images (`predict_loader` and `dice_per_image`, as in section 8) as
+#    `my_scores`, and build `my_gap` with `compare`: your model first, section 7's (`per_image`) second, the noise
+#    counted over cars. `check_one_setting_gap` checks how you built it. It trains as long as section 7 did.
+# 3. **Read it**: `my_verdict` is "higher", "lower" or "within the noise"; `check_one_setting_verdict` checks it.
+
+# %% tags=["solution"]
+# Hint: three names. The weight is a number other than section 7's; the prediction is one of the three phrases
+#   above; the reason is a sentence of your own.
+MY_DICE_WEIGHT = 0.0  # BCE alone
+my_prediction = "within the noise"
+my_reason = "BCE alone already pushes every pixel towards its label, and the cars are large and easy"
+
+# %%
+from unet_tutorial.course.exercises.one_setting import check_one_setting_prediction
+
+check_one_setting_prediction(MY_DICE_WEIGHT, my_prediction, my_reason, LOSS_WEIGHTS["dice"], notebook="03")
+
+# %%
+def retrain(dice_weight: float) -> UNet:
+    """Section 7's training with one setting changed, the Dice weight of the loss: the same starting weights and
+    batches (torch's random state as section 7 found it), its own checkpoint folder; the model at its best epoch."""
+    weights = {**LOSS_WEIGHTS, "dice": dice_weight}
+    config = {**CONFIG, "loss": weights}
+    run_dir = RUN_DIR.parent / f"{RUN_DIR.name}_dice_{dice_weight:g}"
+    retrained = UNet(num_classes=1, base_channels=BASE_CHANNELS).to(DEVICE)
+    retrained.load_state_dict(start["weights"])
+    torch.set_rng_state(start["rng"])  # the same shuffles and augmentations as section 7's run
+    fit(retrained, train_loader, val_loader, epochs=EPOCHS, loss_fn=ComboLoss(weights),
+        optimizer=torch.optim.AdamW(retrained.parameters(), lr=LR, weight_decay=WEIGHT_DECAY), device=DEVICE,
+        num_classes=1, scheduler="onecycle", checkpoint_dir=run_dir, resume=resumable(run_dir, config),
+        amp_dtype=AMP_DTYPE, config=config)
+    load_checkpoint(run_dir / "best.pt", retrained, map_location=DEVICE)
+    return retrained
+
+# %% tags=["solution"]
+# Hint: retrain(MY_DICE_WEIGHT) returns the model; predict_loader(model, val_loader, amp_dtype=AMP_DTYPE) gives
+#   (masks, probabilities), and dice_per_image(probabilities, val_masks) one Dice per image. compare(name_a,
+#   scores_a, name_b, scores_b, groups=..., group_name=...) as in sections 10 and 11.
+my_model = retrain(MY_DICE_WEIGHT)
+_, my_probs = predict_loader(my_model, val_loader, amp_dtype=AMP_DTYPE)  # (N, 1, H, W)
+my_scores = dice_per_image(my_probs, val_masks)  # (N,)
+my_gap = compare(f"Dice weight {MY_DICE_WEIGHT:g}", my_scores, "section 7's model", per_image, groups=val_cars,
+                 group_name="cars")
+
+# %%
+from unet_tutorial.course.exercises.one_setting import check_one_setting_gap
+
+check_one_setting_gap(my_gap, my_scores, per_image, val_cars, notebook="03",
+                      others={"each view's usual place": usual_per_image})
+
+# %% [markdown]
+# Now read your gap: its sign says which model scored higher on these cars; its size against the bar whether that
+# could be the luck of the draw.
+
+# %% tags=["solution"]
+# Hint: the gap is your model minus section 7's. Is it more standard errors than the bar? my_gap.short() prints both.
+my_verdict = ("within the noise" if not my_gap.clear else "higher" if my_gap.difference > 0 else "lower")
+
+# %%
+from unet_tutorial.course.exercises.one_setting import check_one_setting_verdict
+
+check_one_setting_verdict(my_verdict, my_prediction, my_gap, notebook="03")
+
+# %% [markdown] tags=["answer"]
+# Your run changed one thing, so its gap is that thing's, on these cars, after these epochs: both models started
+# from the same weights and saw the same batches. What it cannot say is whether the gap would hold with other
+# starting weights (another `SEED`) or on the real photos, where thin parts and reflections make the overlap harder
+# to get right and the Dice term may matter more. A class that splits the weights and tallies its verdicts by
+# weight, each student on their own `SEED`, measures what no single run can.
 
 # %% [markdown]
 # ## 14. Your own data (optional)
@@ -1440,13 +1525,13 @@ print(f"your folder's model: validation Dice {max(own_history['val_dice_per_imag
 # %% [markdown]
 # ## More exercises (optional)
 #
-# A metric to write and an experiment on the model you trained (the core's two, experiment 1 and exercise 2, sit
-# in sections 8 and 12). Each asks for a function, and its self-check runs that function on a small case of its
+# A metric to write and an experiment on the model you trained (the core's three, experiments 1 and 3 and exercise
+# 2, sit in sections 8, 13 and 12). Each asks for a function, and its self-check runs that function on a small case of its
 # own first, where the usual shortcuts give other answers, then on your run. (In the exercise version, "Run all"
 # stops at the first exercise you have not solved; the appendices after the summary need only the core sections.)
 
 # %% [markdown]
-# ### Exercise 3: Dice where it is hard, on the outline (optional)
+# ### Exercise 4: Dice where it is hard, on the outline (optional)
 # Almost every pixel of a car photo is easy: deep inside the car or far out in the studio. Whole-image Dice
 # counts them all, which dilutes any difference at the outline, such as that between section 11's two ways of
 # enlarging. A **boundary** score counts only the pixels near the true outline (the idea of Boundary IoU, Cheng et al., CVPR 2021,
@@ -1572,7 +1657,7 @@ instead of the labels changed the whole-image Dice by {whole_gap.difference:+.4f
 """)
 
 # %% [markdown]
-# ### Experiment 4: does the tuned threshold hold on new cars? (optional; needs section 10)
+# ### Experiment 5: does the tuned threshold hold on new cars? (optional; needs section 10)
 # Section 10 picked a threshold on all validation images and measured its gain on the same images. Measure it
 # honestly: write `held_out_gain(val_ids, val_probs, val_masks, thresholds) -> tuple[float, float]`. It sorts
 # the cars of `val_ids` and splits them in two (the first half, rounded down, to tune on; the rest), picks the

@@ -120,7 +120,7 @@ def worst_views_of(val_ids, per_image, worst_images=False):
 
 
 def held_out_gain(val_ids, val_probs, val_masks, thresholds, measure_on_tune=False):
-    """Notebook 03's experiment 4: (the best threshold on the first half of the cars, its gain on the rest)."""
+    """Notebook 03's experiment 5: (the best threshold on the first half of the cars, its gain on the rest)."""
     from unet_tutorial.metrics import dice_score
 
     cars = sorted({i.rsplit("_", 1)[0] for i in val_ids})

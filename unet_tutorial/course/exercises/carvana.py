@@ -142,7 +142,7 @@ def check_worst_views(worst_views_of: Callable[..., list[int]], val_ids: list[st
     passed("worst_views")
 
 
-# --- Experiment 4: does the tuned threshold hold on new cars? ---------------------------------------------------
+# --- Experiment 5: does the tuned threshold hold on new cars? ---------------------------------------------------
 # Five cars of two images each, (object level, background level) per image: the best threshold of the first two
 # cars (0.45), of the other three (0.2), of all five (0.3), of the first five images (0.4) and of the first three
 # cars (0.35) all differ, each by a margin, and every slip below gives its own number.

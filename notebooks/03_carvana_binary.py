@@ -1401,6 +1401,7 @@ reading(f"{lead}\n\n{findings_summary(findings)} {box}\n\n**What to do with your
 # %% tags=["solution"]
 # Hint: three names. The weight is a number other than section 7's; the prediction is one of the three phrases
 #   above; the reason is a sentence of your own.
+print(f"section 7's loss weights: {LOSS_WEIGHTS}")  # what you change one of
 MY_DICE_WEIGHT = 0.0  # BCE alone
 my_prediction = "within the noise"
 my_reason = "BCE alone already pushes every pixel towards its label, and the cars are large and easy"

@@ -210,7 +210,17 @@ def runs(stem: str, mode: str = "gpu") -> list[dict]:
                 "batch_size": s["BATCH_SIZE"],
                 "image_size": s["IMAGE_SIZE"],
                 "images": (CARVANA_TRAIN, CARVANA_VAL + CARVANA_LEAK),
-            }
+            },
+            {  # experiment 3: on a GPU, the changed run and its reference, each EXPERIMENT_EPOCHS long
+                "name": "UNet, experiment 3's two short runs",
+                "build": lambda: UNet(num_classes=1, base_channels=s["BASE_CHANNELS"]),
+                "count": 2,
+                "loss": binary,
+                "epochs": s["EXPERIMENT_EPOCHS"],
+                "batch_size": s["BATCH_SIZE"],
+                "image_size": s["IMAGE_SIZE"],
+                "images": (CARVANA_TRAIN, CARVANA_VAL),
+            },
         ]
     if stem.startswith("04"):
         common = {

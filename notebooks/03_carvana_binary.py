@@ -33,7 +33,7 @@
 # `Dataset`, `DataLoader` and a training step; the mean and its standard error (section 8 recalls the idea, and
 # introduces the bar a gap must clear, from Student's t: no more than its name and a table of values is needed).
 #
-# **Core path** (a 90-minute lab; the core headings' minutes add up to 88, which leaves a little time for questions):
+# **Core path** (a 90-minute lab; the core headings' minutes add up to 89, which leaves a minute for questions):
 # sections 1-3, 5-8 and 11-13, experiments 1 and 3 and exercise 2. Sections marked *(optional)*, the other exercises and the
 # appendices deepen it; they use the core's variables, never the other way round.
 #
@@ -111,6 +111,10 @@ EPOCHS = {"smoke": 1, "cpu": {"real": 10, "generated": 6}, "gpu": 15}[MODE]  # r
 LR = {"smoke": 3e-2, "cpu": 3e-3, "gpu": 1e-3}[MODE]
 WEIGHT_DECAY = 1e-4
 LOSS_WEIGHTS = {"cross_entropy": 1.0, "dice": 1.0}  # BCE + Dice (notebook 02)
+# Experiment 3's runs: None trains them as long as section 7 (which is then their reference); a GPU's full recipe
+# would double the lab, so there both the changed run and a reference with the recipe's loss train this many epochs
+# (smoke mode takes that path too, so that the tests run it)
+EXPERIMENT_EPOCHS = {"smoke": 1, "cpu": None, "gpu": 3}[MODE]
 # Training augmentations (section 4 shows each); mask_fill=0: pixels an augmentation invents are background
 AUGMENT = {"crop": "random_resized", "scale": (0.6, 1.0), "hflip": 0.5, "rotate": 10.0, "shift": 0.05,
            "color_jitter": 0.2, "mask_fill": 0}
@@ -696,8 +700,9 @@ from unet_tutorial.course.reading import reading
 other_cover = np.mean([c for v, c in coverage_by_view.items() if v not in worst_views])
 smaller = [v for v in worst_views if coverage_by_view[v] < 0.9 * other_cover]  # each view judged on its own
 covers = ", ".join(f"view {v} {coverage_by_view[v]:.1%}" for v in worst_views)
-as_small = sorted(v for v, c in coverage_by_view.items()  # other views whose car is no larger than a worst one's
-                  if v not in worst_views and c <= max(coverage_by_view[w] for w in smaller)) if smaller else []
+largest_small = max((coverage_by_view[w] for w in smaller), default=0.0)
+# other views whose car is as small as a worst one's, within half a point of the image: not among the worst
+as_small = sorted(v for v, c in coverage_by_view.items() if v not in worst_views and c <= largest_small + 0.005)
 not_only = (f"; but view{'s' if len(as_small) > 1 else ''} {', '.join(map(str, as_small))}, as small, "
             f"{'are' if len(as_small) > 1 else 'is'} not among the worst, so size is at most part of it"
             if as_small else "")
@@ -1235,12 +1240,7 @@ check_rle_encode(rle_by_hand, full_mask)  # and on section 11's full-size true m
 # error over cars, its size in standard errors (SEs), the bar it had to pass and the verdict.
 # (`evaluate` thresholds the logits themselves, section 8 the probabilities it kept in float16, so the two means
 # can differ in the fourth decimal where a pixel's probability sits at 0.5.)
-#
-# > **Discuss** (the lab's closing question): for a gap the table reads as within the noise, what would it take to
-# > tell it apart: more cars, more seeds, a score that leaves out the easy pixels (exercise 4)? And which choices
-# > would you make by design, without waiting for a measurement (the split by car is one)? In a class: each
-# > student sets their own `SEED`, runs the notebook, and the class counts per row of the table below how many
-# > runs cleared the bar.
+
 
 # %% [markdown]
 # **A yardstick first.** Is a Dice near 1 hard to reach here? Carvana's cars sit in the middle of the frame at
@@ -1269,6 +1269,108 @@ usual_gap = compare("the U-Net", per_image, "each view's usual place", usual_per
 print(f"the baseline (each view's mean training mask, thresholded): Dice {usual_per_image.mean():.4f}")
 print(usual_gap.short(named=True))
 
+# %% [markdown]
+# ### Experiment 3: change one setting, predict, retrain (core, ~10 min)
+#
+# Section 6 trains on BCE + Dice, "BCE gives every pixel a gradient, Dice optimises the overlap that the metric
+# measures". Test the Dice half the way this notebook tests everything: change that one setting, keep everything
+# else, and read the gap with its noise.
+# 1. **Predict, before anything trains.** Choose `MY_DICE_WEIGHT`, the weight of the Dice term (section 7's is
+#    `LOSS_WEIGHTS["dice"]`, 1): 0 (BCE alone) or 3 (Dice three times as strong). Write `my_prediction`: will your
+#    model end "higher", "lower" or "within the noise" of the reference, the same training with the recipe's loss?
+#    And `my_reason`, one sentence: why? `check_one_setting_prediction` records both. (In a class, split the two
+#    weights between neighbours.)
+# 2. **Retrain.** `retrain(dice_weight)` (the cell after the check) trains a U-Net as section 7 did, from the same
+#    starting weights and on the same batches, with only the Dice weight changed, and returns it at its best epoch.
+#    On a CPU it trains as long as section 7, whose model is then the reference (`reference_scores` is its
+#    `per_image`); on a GPU, where that would double the lab, it trains `EXPERIMENT_EPOCHS`, and the same cell first
+#    retrains the recipe's loss as long, as the reference. Score your model on the validation images
+#    (`predict_loader` and `dice_per_image`, as in section 8) as `my_scores`, and build `my_gap` with `compare`:
+#    yours first, `reference_scores` second, the noise counted over cars. `check_one_setting_gap` checks how you
+#    built it. (A teacher can run both weights before class: a finished run folder is loaded, not trained again.)
+# 3. **Read it**: `my_verdict` is "higher", "lower" or "within the noise"; `check_one_setting_verdict` checks it.
+
+# %% tags=["solution"]
+# Hint: three names. The weight is a number other than section 7's; the prediction is one of the three phrases
+#   above; the reason is a sentence of your own.
+print(f"section 7's loss weights: {LOSS_WEIGHTS}")  # what you change one of
+MY_DICE_WEIGHT = 0.0  # BCE alone
+my_prediction = "within the noise"
+my_reason = "BCE alone already pushes every pixel towards its label, and the cars are large and easy"
+
+# %%
+from unet_tutorial.course.exercises.one_setting import check_one_setting_prediction
+
+check_one_setting_prediction(MY_DICE_WEIGHT, my_prediction, my_reason, LOSS_WEIGHTS["dice"], notebook="03")
+
+# %%
+def retrain(dice_weight: float) -> UNet:
+    """Section 7's training with one setting changed, the Dice weight of the loss: the same starting weights and
+    batches (torch's random state as section 7 found it), `EXPERIMENT_EPOCHS` epochs (section 7's number when None),
+    its own checkpoint folder; the model at its best epoch."""
+    weights = {**LOSS_WEIGHTS, "dice": dice_weight}
+    epochs = EXPERIMENT_EPOCHS or EPOCHS
+    config = {**CONFIG, "loss": weights, "epochs": epochs}
+    run_dir = RUN_DIR.parent / f"{RUN_DIR.name}_dice_{dice_weight:g}_{epochs}_epochs"
+    retrained = UNet(num_classes=1, base_channels=BASE_CHANNELS).to(DEVICE)
+    retrained.load_state_dict(start["weights"])
+    torch.set_rng_state(start["rng"])  # the same shuffles and augmentations as section 7's run
+    fit(retrained, train_loader, val_loader, epochs=epochs, loss_fn=ComboLoss(weights),
+        optimizer=torch.optim.AdamW(retrained.parameters(), lr=LR, weight_decay=WEIGHT_DECAY), device=DEVICE,
+        num_classes=1, scheduler="onecycle", checkpoint_dir=run_dir, resume=resumable(run_dir, config),
+        amp_dtype=AMP_DTYPE, config=config)
+    load_checkpoint(run_dir / "best.pt", retrained, map_location=DEVICE)
+    return retrained
+
+
+if EXPERIMENT_EPOCHS is None:  # trained as long, section 7's model is the run that differs in the weight only
+    reference_scores = per_image
+else:  # a shorter budget (a GPU): the recipe's Dice weight retrained as long, from the same start
+    _, reference_probs = predict_loader(retrain(LOSS_WEIGHTS["dice"]), val_loader, amp_dtype=AMP_DTYPE)
+    reference_scores = dice_per_image(reference_probs, val_masks)  # (N,)
+reference_epochs = EXPERIMENT_EPOCHS or EPOCHS
+print(f"the reference: {reference_epochs} epoch{'s' if reference_epochs > 1 else ''} with Dice weight "
+      f"{LOSS_WEIGHTS['dice']:g}, validation Dice {reference_scores.mean():.4f}")
+
+# %% tags=["solution"]
+# Hint: retrain(MY_DICE_WEIGHT) returns the model; predict_loader(model, val_loader, amp_dtype=AMP_DTYPE) gives
+#   (masks, probabilities), and dice_per_image(probabilities, val_masks) one Dice per image. compare(name_a,
+#   scores_a, name_b, scores_b, groups=..., group_name=...) as in sections 10 and 11.
+my_model = retrain(MY_DICE_WEIGHT)
+_, my_probs = predict_loader(my_model, val_loader, amp_dtype=AMP_DTYPE)  # (N, 1, H, W)
+my_scores = dice_per_image(my_probs, val_masks)  # (N,)
+my_gap = compare(f"Dice weight {MY_DICE_WEIGHT:g}", my_scores, "the reference", reference_scores, groups=val_cars,
+                 group_name="cars")
+
+# %%
+from unet_tutorial.course.exercises.one_setting import check_one_setting_gap
+
+check_one_setting_gap(my_gap, my_scores, reference_scores, val_cars, notebook="03",
+                      others={"each view's usual place": usual_per_image})
+
+# %% [markdown]
+# Now read your gap: its sign says which model scored higher on these cars; its size against the bar whether that
+# could be the luck of the draw.
+
+# %% tags=["solution"]
+# Hint: the gap is your model minus section 7's. Is it more standard errors than the bar? my_gap.short() prints both.
+my_verdict = ("within the noise" if not my_gap.clear else "higher" if my_gap.difference > 0 else "lower")
+
+# %%
+from unet_tutorial.course.exercises.one_setting import check_one_setting_verdict
+
+check_one_setting_verdict(my_verdict, my_prediction, my_gap, notebook="03")
+
+# %% [markdown] tags=["answer"]
+# Your run changed one thing, so its gap is that thing's, on these cars, after these epochs: both models started
+# from the same weights and saw the same batches. What it cannot say is whether the gap would hold with other
+# starting weights (another `SEED`) or on the real photos, where thin parts and reflections make the overlap harder
+# to get right and the Dice term may matter more. A class that splits the weights and tallies its verdicts by
+# weight, each student on their own `SEED`, measures what no single run can.
+
+# %% [markdown]
+# ### Your run's gaps, in one table
+
 # %%
 from unet_tutorial.course.reading import findings_table
 from unet_tutorial.utils import report_metric
@@ -1292,6 +1394,8 @@ print(f"{'real Carvana photos' if IS_REAL else 'generated data'}, {len(train_ids
 # The gaps the sections above measured, in one table: the optional sections' only where they ran
 findings = {"the U-Net above each view's usual place? (13)": usual_gap,
             "enlarge the probabilities, not the labels? (11)": enlarge_gap}
+if "my_gap" in globals():  # experiment 3, once solved
+    findings[f"Dice weight {MY_DICE_WEIGHT:g} against {LOSS_WEIGHTS['dice']:g}? (13)"] = my_gap
 for question, name in (("a leak: unseen views of training cars above new cars? (9)", "leak_gap"),
                        ("the best threshold on validation above 0.5? (10)", "threshold_gap"),
                        ("flip TTA above none? (10)", "tta_gap")):
@@ -1350,6 +1454,14 @@ reading(f"{lead}\n\n{findings_summary(findings)} {box}\n\n**What to do with your
         + "\n".join(f"{number}. {decision}" for number, decision in enumerate(decisions, 1)))
 
 # %% [markdown]
+# > **Discuss** (the lab's closing question): for a gap the table reads as within the noise, what would it take to
+# > tell it apart: more cars, more seeds, a score that leaves out the easy pixels (exercise 4)? And which choices
+# > would you make by design, without waiting for a measurement (the split by car is one)? In a class: each
+# > student sets their own `SEED`, runs the notebook, and the class counts per row of the table above how many
+# > runs cleared the bar (a `SEED` also redraws the cars and the split, so the tally mixes the data's noise with
+# > training's).
+
+# %% [markdown]
 # On a CUDA device the settings cell switches to its `"gpu"` values (larger images, a wider U-Net, mixed
 # precision, loader processes and, with the real photos, every car and a larger resized copy of them); the code
 # stays the same. To go further: larger images (the winners trained at full resolution), a wider U-Net
@@ -1380,89 +1492,6 @@ reading(f"{lead}\n\n{findings_summary(findings)} {box}\n\n**What to do with your
 # > leak stayed below what 8 validation cars can see, whatever the drawn cars showed in your run: the split by car
 # > rests on design (validation must score cars never seen), not on a leak this budget measured. With all 318 cars on a GPU (48 validation cars) both can be measured
 # > more finely.
-
-# %% [markdown]
-# ### Experiment 3: change one setting, predict, retrain (core, ~10 min)
-#
-# Section 6 trains on BCE + Dice, "BCE gives every pixel a gradient, Dice optimises the overlap that the metric
-# measures". Test the Dice half the way this notebook tests everything: change that one setting, keep everything
-# else, and read the gap with its noise.
-# 1. **Predict, before anything trains.** Choose `MY_DICE_WEIGHT`, the weight of the Dice term (section 7's is
-#    `LOSS_WEIGHTS["dice"]`, 1): 0 (BCE alone) or 3 (Dice three times as strong). Write `my_prediction`: will your
-#    model end "higher", "lower" or "within the noise" of section 7's? And `my_reason`, one sentence: why?
-#    `check_one_setting_prediction` records both. (In a class, split the two weights between neighbours.)
-# 2. **Retrain.** `retrain(dice_weight)` (the cell after the check) trains a U-Net exactly as section 7 did, from the
-#    same starting weights and on the same batches, with only the Dice weight changed, and returns it at its best
-#    epoch. Score it on the validation images (`predict_loader` and `dice_per_image`, as in section 8) as
-#    `my_scores`, and build `my_gap` with `compare`: your model first, section 7's (`per_image`) second, the noise
-#    counted over cars. `check_one_setting_gap` checks how you built it. It trains as long as section 7 did.
-# 3. **Read it**: `my_verdict` is "higher", "lower" or "within the noise"; `check_one_setting_verdict` checks it.
-
-# %% tags=["solution"]
-# Hint: three names. The weight is a number other than section 7's; the prediction is one of the three phrases
-#   above; the reason is a sentence of your own.
-print(f"section 7's loss weights: {LOSS_WEIGHTS}")  # what you change one of
-MY_DICE_WEIGHT = 0.0  # BCE alone
-my_prediction = "within the noise"
-my_reason = "BCE alone already pushes every pixel towards its label, and the cars are large and easy"
-
-# %%
-from unet_tutorial.course.exercises.one_setting import check_one_setting_prediction
-
-check_one_setting_prediction(MY_DICE_WEIGHT, my_prediction, my_reason, LOSS_WEIGHTS["dice"], notebook="03")
-
-# %%
-def retrain(dice_weight: float) -> UNet:
-    """Section 7's training with one setting changed, the Dice weight of the loss: the same starting weights and
-    batches (torch's random state as section 7 found it), its own checkpoint folder; the model at its best epoch."""
-    weights = {**LOSS_WEIGHTS, "dice": dice_weight}
-    config = {**CONFIG, "loss": weights}
-    run_dir = RUN_DIR.parent / f"{RUN_DIR.name}_dice_{dice_weight:g}"
-    retrained = UNet(num_classes=1, base_channels=BASE_CHANNELS).to(DEVICE)
-    retrained.load_state_dict(start["weights"])
-    torch.set_rng_state(start["rng"])  # the same shuffles and augmentations as section 7's run
-    fit(retrained, train_loader, val_loader, epochs=EPOCHS, loss_fn=ComboLoss(weights),
-        optimizer=torch.optim.AdamW(retrained.parameters(), lr=LR, weight_decay=WEIGHT_DECAY), device=DEVICE,
-        num_classes=1, scheduler="onecycle", checkpoint_dir=run_dir, resume=resumable(run_dir, config),
-        amp_dtype=AMP_DTYPE, config=config)
-    load_checkpoint(run_dir / "best.pt", retrained, map_location=DEVICE)
-    return retrained
-
-# %% tags=["solution"]
-# Hint: retrain(MY_DICE_WEIGHT) returns the model; predict_loader(model, val_loader, amp_dtype=AMP_DTYPE) gives
-#   (masks, probabilities), and dice_per_image(probabilities, val_masks) one Dice per image. compare(name_a,
-#   scores_a, name_b, scores_b, groups=..., group_name=...) as in sections 10 and 11.
-my_model = retrain(MY_DICE_WEIGHT)
-_, my_probs = predict_loader(my_model, val_loader, amp_dtype=AMP_DTYPE)  # (N, 1, H, W)
-my_scores = dice_per_image(my_probs, val_masks)  # (N,)
-my_gap = compare(f"Dice weight {MY_DICE_WEIGHT:g}", my_scores, "section 7's model", per_image, groups=val_cars,
-                 group_name="cars")
-
-# %%
-from unet_tutorial.course.exercises.one_setting import check_one_setting_gap
-
-check_one_setting_gap(my_gap, my_scores, per_image, val_cars, notebook="03",
-                      others={"each view's usual place": usual_per_image})
-
-# %% [markdown]
-# Now read your gap: its sign says which model scored higher on these cars; its size against the bar whether that
-# could be the luck of the draw.
-
-# %% tags=["solution"]
-# Hint: the gap is your model minus section 7's. Is it more standard errors than the bar? my_gap.short() prints both.
-my_verdict = ("within the noise" if not my_gap.clear else "higher" if my_gap.difference > 0 else "lower")
-
-# %%
-from unet_tutorial.course.exercises.one_setting import check_one_setting_verdict
-
-check_one_setting_verdict(my_verdict, my_prediction, my_gap, notebook="03")
-
-# %% [markdown] tags=["answer"]
-# Your run changed one thing, so its gap is that thing's, on these cars, after these epochs: both models started
-# from the same weights and saw the same batches. What it cannot say is whether the gap would hold with other
-# starting weights (another `SEED`) or on the real photos, where thin parts and reflections make the overlap harder
-# to get right and the Dice term may matter more. A class that splits the weights and tallies its verdicts by
-# weight, each student on their own `SEED`, measures what no single run can.
 
 # %% [markdown]
 # ## 14. Your own data (optional)

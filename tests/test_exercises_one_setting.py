@@ -108,9 +108,11 @@ def test_one_setting_prediction_records_a_changed_value_a_reading_and_a_reason(c
 
 def test_the_messages_speak_each_notebooks_names():
     mine = REFERENCE + 0.02
-    with pytest.raises(AssertionError, match="section 7's model minus yours"):
+    with pytest.raises(
+        AssertionError, match=r"the reference \(section 7's training with the recipe's loss\) minus yours"
+    ):
         check_one_setting_gap(compare("a", REFERENCE, "b", mine, groups=CARS), mine, REFERENCE, CARS, notebook="03")
     with pytest.raises(AssertionError, match="nothing was changed. Set MY_DICE_WEIGHT"):
         check_one_setting_gap(gap_of(REFERENCE), REFERENCE, REFERENCE, CARS, notebook="03")
-    with pytest.raises(AssertionError, match="minus section 7's model"):
+    with pytest.raises(AssertionError, match="your run minus the reference"):
         check_one_setting_verdict("lower", "lower", gap_of(REFERENCE + 0.05), notebook="03")

@@ -45,10 +45,10 @@ SETUPS = {
         "0 (BCE alone) or 3",
         0.0,
         10.0,
-        "section 7's model",
-        "per_image",
+        "the reference (section 7's training with the recipe's loss)",
+        "reference_scores",
         "dice_per_image(my_probs, val_masks), from your model's best epoch",
-        "train_unet",
+        "retrain",
     ),
     "04": Setup(
         "MY_LR_ENCODER",

@@ -563,7 +563,7 @@ In the first run ({EPOCHS} epochs, {steps} steps per loss), {start}.{catching} A
 highest Dice, {np.mean(val_per_image[leader]):.3f}, then
 {listed([f"{the[n]} {np.mean(val_per_image[n]):.3f}" for n in ranking[1:]])}. Image by image on the same validation
 images (the ± is the standard error of the mean of the per-image differences: how far the gap would move with
-another draw of validation images; a gap beyond {gaps[0].bar:.1f} times it, Student's t for
+another draw of validation images; a gap beyond {gaps[0].bar:.2f} times it, Student's t for
 {gaps[0].units} images, is our bar for "beyond the noise"):
 
 {chr(10).join(f"- {gap.sentence()}" for gap in gaps)}

@@ -1646,7 +1646,7 @@ else:
 # noise too. "Stood out more" only by a margin: 1.5 times the standard errors, since a tenth of one is no evidence
 sharper = edge_gap.difference * whole_gap.difference > 0 and edge_gap.ratio >= 1.5 * whole_gap.ratio
 against = (f"{edge_gap.ratio:.1f} standard errors, against the whole-image Dice's {whole_gap.ratio:.1f}; "
-           f"the bar is {edge_gap.bar:.1f}")
+           f"the bar is {edge_gap.bar:.2f}")
 if edge_gap.clear and not whole_gap.clear:
     told = (f"the edge Dice told the two ways apart beyond noise where the whole-image Dice could not ({against}): "
             "it does not drown the outline in the easy pixels inside the car and out in the studio")
@@ -1658,7 +1658,7 @@ elif edge_gap.clear:
             f"({against})" + why_not)
 elif sharper:
     told = (f"the edge Dice's gap stood out more from its noise ({against}), as a score that leaves out the easy "
-            f"pixels should, but on {edge_gap.units} cars even that is within the bar ({edge_gap.bar:.1f} standard errors)")
+            f"pixels should, but on {edge_gap.units} cars even that is within the bar ({edge_gap.bar:.2f} standard errors)")
 else:
     told = f"the edge Dice did not tell them apart beyond noise ({against})" + why_not
 papers = ("Boundary scores are how papers compare models whose masks are all \"good\" by Dice, and here the band "
@@ -1906,10 +1906,11 @@ else:
     context = ("On a CPU the answer depends on the processor (server CPUs with bfloat16 units, such as Intel's AMX, "
                "can gain from bf16; most laptop CPUs cannot), and a step on 2 images says little about a GPU's "
                "throughput at a real batch size, which is why on CUDA we time a full batch.")
-slowest = max(timings, key=timings.get)
-slow_text = (f" {slowest} was {timings[slowest] / timings['fp32']:.1f} times slower than fp32: this processor has no "
-             "fast path for it, so on this machine it costs time instead of saving it."
-             if timings[slowest] > 3 * timings["fp32"] and len(tries[slowest]) > 1 else "")
+slow = [name for name in timings if timings[name] > 3 * timings["fp32"] and len(tries[name]) > 1]  # far slower
+slow_text = (f" {' and '.join(slow)} {'were' if len(slow) > 1 else 'was'} "
+             + " and ".join(f"{timings[name] / timings['fp32']:.1f}" for name in slow)
+             + f" times slower than fp32: this processor has no fast path for {'them' if len(slow) > 1 else 'it'}, so "
+             "on this machine it costs time instead of saving it." if slow else "")
 if slow_text and (fastest == "fp32" or len(tries["fp32"]) < 2 or speedup <= spread):  # the slow one is the news
     reading(f"**{slow_text.strip()}** {verdict} {noise} {context}")
 else:

@@ -636,7 +636,8 @@ else:
         what = (f"{ratio:.1f} times what the images alone would suggest: the {len(per_image)} images count for "
                 f"about as much as {worth} independent image{'s' if worth > 1 else ''} would, because a car's "
                 "views rise and fall together"
-                + (" (here as many as the cars: a coincidence of this run, not a rule)" if worth == len(car_means)
+                + (" (here as many as the cars: a car's views moved almost as one, so each car counted about once)"
+                   if worth == len(car_means)
                    else ""))
     else:
         what = ("about what the images alone would suggest: in this run the cars differ little more than the "
@@ -1122,7 +1123,7 @@ reading(f"**{zoom_lead}.** {window_text}{both_text}{small} {photo_text} One phot
 # numbered from 1 along the rows (left to right, top row first), so a 1918x1280 mask of 2.5M pixels becomes a few
 # thousand numbers. The competition's test photos are not downloaded here, so we write the file for the
 # validation cars and check it as Kaggle would: decode, compare. `predict_mask` reads each photo at its own size,
-# shrinks it as training did and enlarges the probabilities as section 11 did, with the settings' `THRESHOLD` and
+# shrinks it as validation did and enlarges the probabilities as section 11 did, with the settings' `THRESHOLD` and
 # `TTA`. The data folder's `train_masks.csv` holds the true masks in this format: a check of our encoding.
 
 # %%
@@ -1278,8 +1279,9 @@ print(usual_gap.short(named=True))
 # 1. **Predict, before anything trains.** Choose `MY_DICE_WEIGHT`, the weight of the Dice term (section 7's is
 #    `LOSS_WEIGHTS["dice"]`, 1): 0 (BCE alone) or 3 (Dice three times as strong). Write `my_prediction`: will your
 #    model end "higher", "lower" or "within the noise" of the reference, the same training with the recipe's loss?
-#    And `my_reason`, one sentence: why? `check_one_setting_prediction` records both. (In a class, split the two
-#    weights between neighbours.)
+#    (Section 8's cell printed how large a gap these cars can tell from noise.) And `my_reason`, one sentence: why?
+#    `check_one_setting_prediction` records both. Guess too at which epoch the two runs will differ most: the figure
+#    after the verdict shows it. (In a class, split the two weights between neighbours.)
 # 2. **Retrain.** `retrain(dice_weight)` (the cell after the check) trains a U-Net as section 7 did, from the same
 #    starting weights and on the same batches, with only the Dice weight changed, and returns it at its best epoch.
 #    On a CPU it trains as long as section 7, whose model is then the reference (`reference_scores` is its
@@ -1304,10 +1306,10 @@ from unet_tutorial.course.exercises.one_setting import check_one_setting_predict
 check_one_setting_prediction(MY_DICE_WEIGHT, my_prediction, my_reason, LOSS_WEIGHTS["dice"], notebook="03")
 
 # %%
-def retrain(dice_weight: float) -> UNet:
+def retrain(dice_weight: float) -> tuple[UNet, dict]:
     """Section 7's training with one setting changed, the Dice weight of the loss: the same starting weights and
     batches (torch's random state as section 7 found it), `EXPERIMENT_EPOCHS` epochs (section 7's number when None),
-    its own checkpoint folder; the model at its best epoch."""
+    its own checkpoint folder; the model at its best epoch, and fit's history."""
     weights = {**LOSS_WEIGHTS, "dice": dice_weight}
     epochs = EXPERIMENT_EPOCHS or EPOCHS
     config = {**CONFIG, "loss": weights, "epochs": epochs}
@@ -1315,28 +1317,29 @@ def retrain(dice_weight: float) -> UNet:
     retrained = UNet(num_classes=1, base_channels=BASE_CHANNELS).to(DEVICE)
     retrained.load_state_dict(start["weights"])
     torch.set_rng_state(start["rng"])  # the same shuffles and augmentations as section 7's run
-    fit(retrained, train_loader, val_loader, epochs=epochs, loss_fn=ComboLoss(weights),
+    run = fit(retrained, train_loader, val_loader, epochs=epochs, loss_fn=ComboLoss(weights),
         optimizer=torch.optim.AdamW(retrained.parameters(), lr=LR, weight_decay=WEIGHT_DECAY), device=DEVICE,
-        num_classes=1, scheduler="onecycle", checkpoint_dir=run_dir, resume=resumable(run_dir, config),
-        amp_dtype=AMP_DTYPE, config=config)
+              num_classes=1, scheduler="onecycle", checkpoint_dir=run_dir, resume=resumable(run_dir, config),
+              amp_dtype=AMP_DTYPE, config=config)
     load_checkpoint(run_dir / "best.pt", retrained, map_location=DEVICE)
-    return retrained
+    return retrained, run
 
 
 if EXPERIMENT_EPOCHS is None:  # trained as long, section 7's model is the run that differs in the weight only
-    reference_scores = per_image
+    reference_scores, reference_history = per_image, history
 else:  # a shorter budget (a GPU): the recipe's Dice weight retrained as long, from the same start
-    _, reference_probs = predict_loader(retrain(LOSS_WEIGHTS["dice"]), val_loader, amp_dtype=AMP_DTYPE)
+    reference_model, reference_history = retrain(LOSS_WEIGHTS["dice"])
+    _, reference_probs = predict_loader(reference_model, val_loader, amp_dtype=AMP_DTYPE)
     reference_scores = dice_per_image(reference_probs, val_masks)  # (N,)
 reference_epochs = EXPERIMENT_EPOCHS or EPOCHS
 print(f"the reference: {reference_epochs} epoch{'s' if reference_epochs > 1 else ''} with Dice weight "
       f"{LOSS_WEIGHTS['dice']:g}, validation Dice {reference_scores.mean():.4f}")
 
 # %% tags=["solution"]
-# Hint: retrain(MY_DICE_WEIGHT) returns the model; predict_loader(model, val_loader, amp_dtype=AMP_DTYPE) gives
+# Hint: retrain(MY_DICE_WEIGHT) returns the model and its history; predict_loader(model, val_loader, amp_dtype=AMP_DTYPE) gives
 #   (masks, probabilities), and dice_per_image(probabilities, val_masks) one Dice per image. compare(name_a,
 #   scores_a, name_b, scores_b, groups=..., group_name=...) as in sections 10 and 11.
-my_model = retrain(MY_DICE_WEIGHT)
+my_model, my_history = retrain(MY_DICE_WEIGHT)
 _, my_probs = predict_loader(my_model, val_loader, amp_dtype=AMP_DTYPE)  # (N, 1, H, W)
 my_scores = dice_per_image(my_probs, val_masks)  # (N,)
 my_gap = compare(f"Dice weight {MY_DICE_WEIGHT:g}", my_scores, "the reference", reference_scores, groups=val_cars,
@@ -1361,9 +1364,28 @@ from unet_tutorial.course.exercises.one_setting import check_one_setting_verdict
 
 check_one_setting_verdict(my_verdict, my_prediction, my_gap, notebook="03")
 
+# %% [markdown]
+# The verdict reads the end of training. The curves show the way there: the two runs epoch by epoch.
+
+# %%
+import matplotlib.pyplot as plt
+
+fig, ax = plt.subplots(figsize=(7, 3.2))
+for name, run in ((f"Dice weight {LOSS_WEIGHTS['dice']:g} (the reference)", reference_history),
+                  (f"Dice weight {MY_DICE_WEIGHT:g} (yours)", my_history)):
+    ax.plot(range(1, len(run["val_dice_per_image"]) + 1), run["val_dice_per_image"], "o-", label=name)
+ax.set(xlabel="epoch", ylabel="validation Dice per image", title="experiment 3: the same start, one setting apart")
+ax.legend()
+plt.show()
+by_epoch = np.array(my_history["val_dice_per_image"]) - np.array(reference_history["val_dice_per_image"])
+widest = int(np.argmax(np.abs(by_epoch)))  # the epoch where the two runs were furthest apart
+print("yours − the reference, epoch by epoch:", ", ".join(f"{d:+.4f}" for d in by_epoch))
+print(f"furthest apart after epoch {widest + 1} ({by_epoch[widest]:+.4f}); at the end {by_epoch[-1]:+.4f}")
+
 # %% [markdown] tags=["answer"]
 # Your run changed one thing, so its gap is that thing's, on these cars, after these epochs: both models started
-# from the same weights and saw the same batches. What it cannot say is whether the gap would hold with other
+# from the same weights and saw the same batches. Where the curves part early and meet again, the setting changed
+# the way there more than the end: a loss that trains faster or slower matters when the budget is short. What it cannot say is whether the gap would hold with other
 # starting weights (another `SEED`) or on the real photos, where thin parts and reflections make the overlap harder
 # to get right and the Dice term may matter more. A class that splits the weights and tallies its verdicts by
 # weight, each student on their own `SEED`, measures what no single run can.

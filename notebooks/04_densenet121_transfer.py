@@ -40,8 +40,8 @@
 # Carvana photos, about 44 minutes <!-- constant --> for all runs (the README's GPU table), an estimate from the models' operation
 # counts, not a measurement, plus the download: in a lab, start "Run all" at the beginning and read the sections
 # while it trains (one kernel runs one cell at a time; TEACHING.md has a timed plan). `fit` prints each epoch's time as it goes. On Colab the ImageNet weights (31 MB) download by themselves;
-# **offline there are no ImageNet weights**: the notebook says so and first pretrains a **STAND-IN** encoder on other
-# drawn cars (section 4, about two minutes on a CPU), which then takes the ImageNet encoder's place, labelled
+# **offline there are no ImageNet weights**: the notebook says so and first pretrains a **STAND-IN** encoder on
+# drawn cars, none of them in this notebook's data (section 4, about two minutes on a CPU per training seed), which then takes the ImageNet encoder's place, labelled
 # STAND-IN wherever it appears.
 
 # %%
@@ -207,7 +207,7 @@ print(f"a validation batch (twice BATCH_SIZE, as in notebook 03: no gradients to
 # one-cycle schedule, checkpoints) with this notebook's settings stored in each checkpoint, so that a rerun with the
 # same settings loads a finished run instead of training it again. `fit` keeps each epoch's Dice of every
 # validation image, in the order of `val_ids`, so that two runs' epochs pair image by image (section 6);
-# `per_image_dice` scores the same way a model as it is now, such as section 7's copies that `fit` never trains.
+# `per_image_dice` scores the same way a model as it is now, such as section 7's drifted copy, which `fit` never sees.
 
 # %%
 import numpy as np
@@ -635,8 +635,8 @@ outlines and blobs of the first two questions are for your eyes: compare the two
 # learning rates*, which `model.param_groups(lr_encoder, lr_decoder)` hands the optimizer as two named groups
 # (`fit` prints each group's rate per epoch). With everything else equal, the gap between 2 and 3 is what
 # pretraining is worth under this recipe (if anything an upper bound: the low rate holds a random encoder back).
-# Every DenseNet, here and in section 7, is built right after the same `set_seed`, so all of them start from the
-# same decoder weights.
+# For one `TRAIN_SEED`, every DenseNet, here and in section 7, is built right after the same `set_seed`, so all of
+# them start from the same decoder weights (the further seeds below each draw their own).
 #
 # **The headline, fixed before any training**: section 7's recipe, the pretrained encoder frozen for
 # `FROZEN_EPOCHS` epochs, then unfrozen with its BatchNorm kept frozen (offline on the STAND-IN, and its name says
@@ -1011,7 +1011,8 @@ first seed after epoch 1: {heads[TRAIN_SEED].sentence()}.
 # training and in validation alike. The common practice at small batches (below about 16 per GPU) is to keep the
 # encoder's BatchNorm frozen after unfreezing: its weights train, its statistics stay.
 # `model.unfreeze_encoder(train_batchnorm=False)` does that; the layers stay in eval mode even when `fit` calls
-# `model.train()`. (At a batch of 16 the statistics are steadier and the two ways may tie; to test the practice
+# `model.train()`. (fastai's `Learner` chooses the other way by default, `train_bn=True`: a frozen encoder's BatchNorm
+# layers keep training; both are choices, and this section measures one against the other. At a batch of 16 the statistics are steadier and the two ways may tie; to test the practice
 # where it matters on a GPU, set the GPU value of `BATCH_SIZE` to 4 in the settings and rerun from section 2.)
 #
 # We train the frozen phase once, then continue three copies of that model with the same optimizer state and the
@@ -1292,7 +1293,7 @@ elif dipped:
     dip_text = f" Only the '{dipped[0]}' copy dipped beyond the noise."
 else:  # no dip: a rise beyond the noise is news too
     rose = [name for name, move in moves.items() if move.clear and move.difference > 0]
-    near_rise = " (close to the bar)" if any(moves[name].near for name in rose) else ""
+    near_rise = "".join(f" (the '{name}' copy close to the bar)" for name in rose if moves[name].near)
     dip_text = (f" Both copies rose beyond the noise{near_rise}: no dip here." if len(rose) == len(phases) else
                 f" Only the '{rose[0]}' copy rose beyond the noise; neither dipped." if rose else
                 " Neither copy's move is beyond the noise.")
@@ -1379,6 +1380,9 @@ phrases = [(ahead if gap.difference > 0 else behind) + (" (close to the bar)" if
 lead7 = ("**" + cap("; ".join(phrases)) + (f"; the other {len(said) - len(phrases)} gaps stayed within the noise.**"
                                            if len(phrases) < len(said) else ".**") if phrases else
          "**None of the four gaps cleared the noise: on these cars the three copies could not be told apart.**")
+if kept_rise > abs(unfreeze_gap.difference):  # the bigger lesson: more epochs did more than unfreezing
+    lead7 = (f"**Most of the gain after the frozen phase came from more training: the copy kept frozen rose by "
+             f"{kept_rise:+.3f}, and unfreezing added {unfreeze_gap.difference:+.4f} to that.** " + lead7)
 reading(f"""
 {lead7}{fell_note}
 
@@ -1403,7 +1407,8 @@ section 6.
 #
 # The run named before training (section 6), on the data named in section 2, with its predictions on the first
 # view of the first four validation cars by id (not chosen by score) and on the validation image it scored lowest. It is reported whatever it scores: that is
-# the point of naming it before training.
+# the point of naming it before training. It is the best recipe's score, not the answer to this notebook's question:
+# what pretraining is worth is section 6's gap between the two encoders, trained alike.
 
 # %%
 from IPython.display import display
@@ -1692,7 +1697,8 @@ check_frozen_batchnorm(running_mean_drift, trial)
 # 1. **Predict, before anything trains.** Choose `MY_LR_ENCODER`: `LR` (one learning rate for the whole model, as
 #    many tutorials use), `LR * 10` (a hundred times section 7's) or `LR_ENCODER / 10` (gentler still). Write
 #    `my_prediction`: will your copy end "higher", "lower" or "within the noise" of section 7's BatchNorm-frozen
-#    copy? And `my_reason`, one sentence: why? `check_one_setting_prediction` records both; a prediction written
+#    copy? (Section 7's gaps printed their noise: a gap under about the bar times that standard error cannot
+#    clear, which for these cars is a few thousandths of Dice.) And `my_reason`, one sentence: why? `check_one_setting_prediction` records both; a prediction written
 #    after the run teaches nothing. (In a class, split the three rates between neighbours.)
 # 2. **Retrain.** Continue a copy of the model after its frozen phase with section 7's `continue_after_frozen`, as
 #    section 7 did for its BatchNorm-frozen copy, but with `lr_encoder=MY_LR_ENCODER`, a folder name of your own
@@ -1750,9 +1756,23 @@ from unet_tutorial.course.exercises.one_setting import check_one_setting_verdict
 
 check_one_setting_verdict(my_verdict, my_prediction, my_gap, notebook="04")
 
+# %% [markdown]
+# The verdict reads the end of training; the epochs show the way there.
+
+# %%
+yours_by_epoch = np.array(my_run["val_dice_per_image"])  # (EPOCHS - FROZEN_EPOCHS,): after each unfrozen epoch
+theirs_by_epoch = np.array(phases["BatchNorm frozen"]["val_dice_per_image"])
+print("your copy:           ", ", ".join(f"{d:.3f}" for d in yours_by_epoch))
+print("section 7's copy:    ", ", ".join(f"{d:.3f}" for d in theirs_by_epoch))
+gaps_by_epoch = yours_by_epoch - theirs_by_epoch
+widest = int(np.argmax(np.abs(gaps_by_epoch)))
+print(f"furthest apart after unfrozen epoch {widest + 1} ({gaps_by_epoch[widest]:+.3f}); at the end "
+      f"{gaps_by_epoch[-1]:+.4f}")
+
 # %% [markdown] tags=["answer"]
 # What your run can say: on these cars, after these epochs, with this seed, whether your encoder rate scored
-# differently from section 7's ten-times-gentler one. What it cannot say: whether the difference
+# differently from section 7's ten-times-gentler one. A copy that falls behind right after unfreezing and catches
+# up by the end shows the washing out the gentle rate guards against, and that this budget let it recover. What it cannot say: whether the difference
 # holds on another seed (section 6's lesson: a class that tallies its members' verdicts can tell), or with the
 # ImageNet weights, whose features are worth more to protect than the STAND-IN's. A gap within the noise is not
 # "no effect": `check_one_setting_verdict` printed how large a measured gap must be to clear the bar with these cars. The gentler

@@ -159,11 +159,14 @@ def test_agreement_over_runs_holds_only_when_every_run_is_clear_the_same_way():
     assert agreement([clear, clear, clear]) == "A ahead in all 3 seeds, clear in each: the gap held"
     assert agreement([behind, behind]).startswith("B ahead in all 2 seeds, clear in each")
     assert agreement([clear, within, clear]) == (
-        "A ahead in all 3 seeds, clear in 2 of them: the same way each time, not clear of the noise each time"
+        "A ahead in all 3 seeds, beyond the noise in 2 of them: the same direction each time, but not clear each time"
     )
     assert agreement([within, within]).endswith("clear in none: no run could tell the gap from noise")
     split = agreement([clear, behind, within], runs="runs")
-    assert split.startswith("A ahead in 2 of 3 runs, B in 1; clear: 1 for A, 1 for B") and "open" in split
+    assert split.startswith("A ahead in 2 of 3 runs, B in 1 (beyond the noise: 1 for A, 1 for B)") and "open" in split
+    flipped = compare("A", [-0.2, 0.1, -0.2, 0.1], "B", [0.0] * 4)  # B ahead, within the noise
+    unmeasured = agreement([within, flipped, within])
+    assert "none clear of the noise" in unmeasured and "training's own noise" not in unmeasured  # nothing to blame
     assert agreement([within]) == (
         "A ahead, within the noise, in the one seed: one run cannot separate the gap from training's own noise"
     )

@@ -364,11 +364,12 @@ def resumable(run_dir: str | Path | None, config: dict, log: Callable[[str], Any
         if not same_settings(stored.get(key), config.get(key))
     ]
     if changed:
-        log(f"{last} was trained with other settings ({'; '.join(changed)}): training from scratch, replacing it")
+        log(f"{last} was trained with other settings ({'; '.join(changed)}): training it anew, replacing it")
         return None
     epoch, epochs = saved.get("epoch", 0), config.get("epochs")
     if isinstance(epochs, int) and epoch >= epochs:  # nothing left to train: say so, not "continuing"
         log(f"{last} holds this run, finished after epoch {epoch}: loading it (delete {run_dir} to train it again)")
     else:
-        log(f"{last} holds this run after epoch {epoch}: continuing it (delete {run_dir} to start over)")
+        log(f"{last} holds this run after epoch {epoch}: resuming from it, fit trains only the epochs left "
+            f"(delete {run_dir} to start over)")
     return last

@@ -175,13 +175,18 @@ def agreement(gaps: Sequence[Gap], runs: str = "seeds") -> str:
             return f"{leader} ahead in all {n} {runs}, clear in none: no run could tell the gap from noise"
         if len(led[leader]) == n:
             return (
-                f"{leader} ahead in all {n} {runs}, clear in {clear[leader]} of them: the same way each time, not "
-                "clear of the noise each time"
+                f"{leader} ahead in all {n} {runs}, beyond the noise in {clear[leader]} of them: the same direction "
+                "each time, but not clear each time"
             )
-    cleared = "; clear: " + ", ".join(f"{clear[name]} for {name}" for name in (a, b))
+    if not clear[a] and not clear[b]:
+        return (
+            f"{a} ahead in {len(led[a])} of {n} {runs}, {b} in {len(led[b])}, and none clear of the noise: the "
+            f"{runs} disagree on a gap none of them could measure, so which way it goes is open"
+        )
+    cleared = ", ".join(f"{clear[name]} for {name}" for name in (a, b))
     return (
-        f"{a} ahead in {len(led[a])} of {n} {runs}, {b} in {len(led[b])}{cleared}: training's own noise is as large "
-        "as the gap, so which way it goes is open"
+        f"{a} ahead in {len(led[a])} of {n} {runs}, {b} in {len(led[b])} (beyond the noise: {cleared}): the {runs} "
+        "disagree, so training's own noise is as large as the gap, and which way it goes is open"
     )
 
 

@@ -1279,7 +1279,8 @@ print(usual_gap.short(named=True))
 # 1. **Predict, before anything trains.** Choose `MY_DICE_WEIGHT`, the weight of the Dice term (section 7's is
 #    `LOSS_WEIGHTS["dice"]`, 1): 0 (BCE alone) or 3 (Dice three times as strong). Write `my_prediction`: will your
 #    model end "higher", "lower" or "within the noise" of the reference, the same training with the recipe's loss?
-#    (Section 8's cell printed how large a gap these cars can tell from noise.) And `my_reason`, one sentence: why?
+#    (Sections 10 and 11 compared two ways on the same images, as you will: a gap under about their bar times their
+#    standard error, a few thousandths of Dice here, stays within the noise.) And `my_reason`, one sentence: why?
 #    `check_one_setting_prediction` records both. Guess too at which epoch the two runs will differ most: the figure
 #    after the verdict shows it. (In a class, split the two weights between neighbours.)
 # 2. **Retrain.** `retrain(dice_weight)` (the cell after the check) trains a U-Net as section 7 did, from the same
@@ -1932,7 +1933,7 @@ slow = [name for name in timings if timings[name] > 3 * timings["fp32"] and len(
 slow_text = (f" {' and '.join(slow)} {'were' if len(slow) > 1 else 'was'} "
              + " and ".join(f"{timings[name] / timings['fp32']:.1f}" for name in slow)
              + f" times slower than fp32: this processor has no fast path for {'them' if len(slow) > 1 else 'it'}, so "
-             "on this machine it costs time instead of saving it." if slow else "")
+             f"on this machine {'they cost' if len(slow) > 1 else 'it costs'} time instead of saving it." if slow else "")
 if slow_text and (fastest == "fp32" or len(tries["fp32"]) < 2 or speedup <= spread):  # the slow one is the news
     reading(f"**{slow_text.strip()}** {verdict} {noise} {context}")
 else:

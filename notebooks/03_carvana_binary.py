@@ -35,7 +35,8 @@
 #
 # **Core path** (a 90-minute lab; the core headings' minutes add up to 89, which leaves a minute for questions):
 # sections 1-3, 5-8 and 11-13, experiments 1 and 3 and exercise 2. Sections marked *(optional)*, the other exercises and the
-# appendices deepen it; they use the core's variables, never the other way round.
+# appendices deepen it; they use the core's variables, never the other way round. At each **Predict first** box,
+# write your answer down before you scroll: after "Run all" the cell below it already shows the result.
 #
 # **Runtime**: several minutes on a laptop CPU with the generated stand-in data (the README gives one measured run;
 # a busy machine takes longer), seconds in smoke mode. With the
@@ -1366,7 +1367,8 @@ from unet_tutorial.course.exercises.one_setting import check_one_setting_verdict
 check_one_setting_verdict(my_verdict, my_prediction, my_gap, notebook="03")
 
 # %% [markdown]
-# The verdict reads the end of training. The curves show the way there: the two runs epoch by epoch.
+# The verdict reads each run's best epoch (`best.pt`). The curves show the way there: the two runs epoch by epoch,
+# without a noise estimate per epoch, so read them as a picture, not as verdicts.
 
 # %%
 import matplotlib.pyplot as plt

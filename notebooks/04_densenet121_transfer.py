@@ -31,7 +31,8 @@
 # variance (what BatchNorm computes) and a standard error counted over cars (notebook 03's section 8).
 #
 # **The core path** (a 90-minute lab) is the sections marked *core*; those marked *optional* can be skipped, and
-# "Run all" works without them.
+# "Run all" works without them. At each **Predict first** box, write your answer down before you scroll: after
+# "Run all" the cell below it already shows the result.
 #
 # **Runtime**: about 20 minutes <!-- constant --> on a 2-core laptop CPU with the drawn cars, 35 <!-- constant -->
 # with the real photos, most of it section 6's seeds and the STAND-INs they pretrain (set `SEED_RUNS = 1` in the settings for about half; the README's results table, which
@@ -1757,7 +1758,8 @@ from unet_tutorial.course.exercises.one_setting import check_one_setting_verdict
 check_one_setting_verdict(my_verdict, my_prediction, my_gap, notebook="04")
 
 # %% [markdown]
-# The verdict reads the end of training; the epochs show the way there.
+# The verdict reads the end of training; the epochs show the way there (one number per epoch, without a noise
+# estimate: a picture, not verdicts).
 
 # %%
 yours_by_epoch = np.array(my_run["val_dice_per_image"])  # (EPOCHS - FROZEN_EPOCHS,): after each unfrozen epoch

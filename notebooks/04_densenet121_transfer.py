@@ -1408,7 +1408,7 @@ section 6.
 #
 # The run named before training (section 6), on the data named in section 2, with its predictions on the first
 # view of the first four validation cars by id (not chosen by score) and on the validation image it scored lowest. It is reported whatever it scores: that is
-# the point of naming it before training. It is the best recipe's score, not the answer to this notebook's question:
+# the point of naming it before training. It is the score of the recipe named in advance, not the answer to this notebook's question:
 # what pretraining is worth is section 6's gap between the two encoders, trained alike.
 
 # %%

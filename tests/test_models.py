@@ -54,7 +54,7 @@ def test_resumable_continues_only_the_same_settings_and_says_which_differ(tmp_pa
     assert resumable(tmp_path, config, log=lines.append) is None and "training from scratch" in lines[-1]
     save_checkpoint(tmp_path / "last.pt", UNet(base_channels=4, depth=1), epoch=1, config=config)
     assert resumable(tmp_path, config, log=lines.append) == tmp_path / "last.pt"
-    assert "after epoch 1: resuming from it" in lines[-1]
+    assert "after epoch 1: fit resumes from it" in lines[-1]
     save_checkpoint(tmp_path / "last.pt", UNet(base_channels=4, depth=1), epoch=2, config=config)
     assert resumable(tmp_path, config, log=lines.append) == tmp_path / "last.pt"
     assert "finished after epoch 2: loading it" in lines[-1]  # not "continuing" a run with nothing left

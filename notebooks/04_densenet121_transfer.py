@@ -35,7 +35,7 @@
 # "Run all" the cell below it already shows the result.
 #
 # **Runtime**: about 20 minutes <!-- constant --> on a 2-core laptop CPU with the drawn cars, 35 <!-- constant -->
-# with the real photos, most of it section 6's seeds and the STAND-INs they pretrain (set `SEED_RUNS = 1` in the settings for about half; the README's results table, which
+# with the real photos, most of it section 6's seeds and the STAND-INs they pretrain (set `SEED_RUNS = 1` in the settings to save about eight minutes of the drawn cars' twenty; the README's results table, which
 # `make tutorial` and `make results` fill, gives the time of one full CPU run of each notebook on generated data);
 # on a Colab T4 with the real
 # Carvana photos, about 44 minutes <!-- constant --> for all runs (the README's GPU table), an estimate from the models' operation
@@ -1773,8 +1773,9 @@ print(f"furthest apart after unfrozen epoch {widest + 1} ({gaps_by_epoch[widest]
 
 # %% [markdown] tags=["answer"]
 # What your run can say: on these cars, after these epochs, with this seed, whether your encoder rate scored
-# differently from section 7's ten-times-gentler one. A copy that falls behind right after unfreezing and catches
-# up by the end shows the washing out the gentle rate guards against, and that this budget let it recover. What it cannot say: whether the difference
+# differently from section 7's ten-times-gentler one. A copy that falls far behind right after unfreezing and
+# catches up by the end may show the washing out the gentle rate guards against (one epoch's gap, with no noise
+# estimate, at the new rate's peak: a hint to test with more seeds, not a measurement). What it cannot say: whether the difference
 # holds on another seed (section 6's lesson: a class that tallies its members' verdicts can tell), or with the
 # ImageNet weights, whose features are worth more to protect than the STAND-IN's. A gap within the noise is not
 # "no effect": `check_one_setting_verdict` printed how large a measured gap must be to clear the bar with these cars. The gentler
@@ -1866,7 +1867,7 @@ steps = [f"**Freeze first**: the frozen phase alone ({FROZEN_EPOCHS} epoch{'s' i
                                                   "not separate: a rough ratio") + ")."]
 if unfreeze_gap.clear:
     steps.append("**Then unfreeze**: " + (f"it paid in this run, against a copy kept frozen as long "
-                 f"({unfreeze_gap.short(named=True)})." if unfreeze_gap.leader == unfreeze_gap.name_a else
+                 f"({unfreeze_gap.short(named=True)}" + (", close to the bar" if unfreeze_gap.near else "") + ")." if unfreeze_gap.leader == unfreeze_gap.name_a else
                  f"it cost Dice in this run, against a copy kept frozen as long ({unfreeze_gap.short(named=True)}): "
                  "with so few images, keep the encoder frozen or unfreeze later."))
 else:

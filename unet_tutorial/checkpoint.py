@@ -370,6 +370,8 @@ def resumable(run_dir: str | Path | None, config: dict, log: Callable[[str], Any
     if isinstance(epochs, int) and epoch >= epochs:  # nothing left to train: say so, not "continuing"
         log(f"{last} holds this run, finished after epoch {epoch}: loading it (delete {run_dir} to train it again)")
     else:
-        log(f"{last} holds this run after epoch {epoch}: fit resumes from it, if any epochs are left "
-            f"(delete {run_dir} to start over)")
+        log(
+            f"{last} holds this run after epoch {epoch}: fit resumes from it, if any epochs are left "
+            f"(delete {run_dir} to start over)"
+        )
     return last

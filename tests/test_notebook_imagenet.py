@@ -96,6 +96,7 @@ def test_notebook_04_takes_its_imagenet_path_with_cached_weights(tmp_path, monke
             "staged_imagenet_unfrozen",
             "staged_imagenet_unfrozen_bn_frozen",
             "staged_imagenet_kept_frozen",  # section 7's control
+            "staged_imagenet_unfrozen_bn_frozen_lr_0.001",  # exercise 2's copy, the encoder at LR
         ]
     ), folders
     headline = runs / "staged_imagenet_unfrozen_bn_frozen" / "best.pt"

@@ -116,3 +116,51 @@ def test_the_messages_speak_each_notebooks_names():
         check_one_setting_gap(gap_of(REFERENCE), REFERENCE, REFERENCE, CARS, notebook="03")
     with pytest.raises(AssertionError, match="your run minus the reference"):
         check_one_setting_verdict("lower", "lower", gap_of(REFERENCE + 0.05), notebook="03")
+
+
+def test_the_first_epoch_is_read_with_its_own_names(capsys):
+    """Notebook 04 reads the first unfrozen epoch too: the messages then name my_first_scores, my_first_gap,
+    my_first_prediction and my_first_verdict, and taking the last epoch's scores instead is named."""
+    first_reference = REFERENCE - 0.05
+    mine_last = REFERENCE + np.random.default_rng(3).normal(0.0, 0.02, 20)
+    mine_first = first_reference - 0.08 + np.random.default_rng(4).normal(0.0, 0.01, 20)
+    first_gap = gap_of(mine_first, first_reference)
+    others = {"your copy's last epoch": mine_last, "section 7's copy at its last epoch": REFERENCE}
+    check_one_setting_gap(first_gap, mine_first, first_reference, CARS, others=others, epoch="first")
+    check_one_setting_verdict("lower", "lower", first_gap, epoch="first")
+    out = capsys.readouterr().out
+    assert "after the first unfrozen epoch: lower" in out and "as you predicted" in out
+    with pytest.raises(AssertionError, match="my_first_scores are your copy's last epoch's scores"):
+        check_one_setting_gap(
+            gap_of(mine_last, first_reference), mine_last, first_reference, CARS, others=others, epoch="first"
+        )
+    with pytest.raises(AssertionError, match="you compared your run with section 7's copy at its last epoch"):
+        check_one_setting_gap(gap_of(mine_first), mine_first, first_reference, CARS, others=others, epoch="first")
+    with pytest.raises(AssertionError, match=r'compare\("yours", my_first_scores, .*reference_first'):
+        check_one_setting_gap(gap_of(mine_first), mine_first, first_reference, CARS, epoch="first", reveal=True)
+    with pytest.raises(AssertionError, match="my_first_gap counts its noise over the 20 images"):
+        check_one_setting_gap(
+            compare("a", mine_first, "b", first_reference), mine_first, first_reference, CARS, epoch="first"
+        )
+    with pytest.raises(AssertionError, match='my_first_verdict says "within the noise"'):
+        check_one_setting_verdict("within the noise", "lower", first_gap, epoch="first")
+    with pytest.raises(AssertionError, match="my_first_prediction is 'down'"):
+        check_one_setting_verdict("lower", "down", first_gap, epoch="first")
+    with pytest.raises(ValueError, match="notebook 03's exercise reads the epochs"):
+        check_one_setting_verdict("lower", "lower", first_gap, notebook="03", epoch="first")
+
+
+def test_the_prediction_records_the_first_epoch_where_the_exercise_reads_it(capsys):
+    check_one_setting_prediction(
+        1e-3, "within the noise", "one rate may wash out the encoder", 1e-4, my_first_prediction="lower"
+    )
+    out = capsys.readouterr().out
+    assert 'you predict "lower" after the first unfrozen epoch, and "within the noise" at the end.' in out
+    with pytest.raises(AssertionError, match="my_first_prediction is 'worse'"):
+        check_one_setting_prediction(
+            1e-3, "lower", "one rate may wash out the encoder", 1e-4, my_first_prediction="worse"
+        )
+    with pytest.raises(ValueError, match="epoch='first'"):
+        check_one_setting_prediction(
+            0.0, "lower", "the Dice term steers the outline", 1.0, notebook="03", my_first_prediction="lower"
+        )

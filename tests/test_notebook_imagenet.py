@@ -76,7 +76,7 @@ def test_notebook_04_takes_its_imagenet_path_with_cached_weights(tmp_path, monke
     assert f"Loaded the ImageNet weights DenseNet121_Weights.IMAGENET1K_V1 from {weights}" in text, text[:3000]
     assert "headline run: DenseNet, ImageNet encoder, frozen then unfrozen, BatchNorm frozen" in text
     assert "DenseNet, ImageNet encoder " in text  # its row in the comparison's table
-    assert "Each gap below is the ImageNet encoder's Dice minus the random encoder's" in text  # read from the run
+    assert "the ImageNet encoder's Dice minus the random encoder's" in text  # read from the run
     assert "STAND-IN" not in text, "no STAND-IN is pretrained when the ImageNet weights are there"
     assert "the ImageNet weights are NOT available" not in text
     assert "NOTICE" not in text, "the real-data branch: no notice about generated data"
@@ -97,6 +97,7 @@ def test_notebook_04_takes_its_imagenet_path_with_cached_weights(tmp_path, monke
             "staged_imagenet_unfrozen_bn_frozen",
             "staged_imagenet_kept_frozen",  # section 7's control
             "staged_imagenet_unfrozen_bn_frozen_lr_0.001",  # exercise 2's copy, the encoder at LR
+            "staged_imagenet_unfrozen_bn_frozen_batches_2",  # exercise 2's reference: smoke mode's own batch order
         ]
     ), folders
     headline = runs / "staged_imagenet_unfrozen_bn_frozen" / "best.pt"

@@ -186,3 +186,20 @@ def test_a_gap_close_to_the_bar_is_printed_so_that_a_reader_can_see_it_is():
     assert not far.near and "(1.88 SE, bar 2.37)" in far.short()
     assert "1.88 standard errors, within the bar of 2.37" in far.sentence()
     assert " 1.88  2.37" in findings_table({"q": far})
+
+
+def test_a_gap_pooled_over_seeds_holds_only_where_every_seed_is_clear_the_same_way():
+    clear = compare("A", [0.5, 0.6, 0.7, 0.8], "B", [0.0] * 4)  # A ahead, clear
+    within = compare("A", [0.2, -0.1, 0.2, -0.1], "B", [0.0] * 4)  # A ahead, within the noise
+    pooled = compare("A", [0.5, 0.6, 0.7, 0.8] * 2, "B", [0.0] * 8)
+    assert pooled.clear and pooled.held and pooled.verdict == "clear"  # no runs attached: held is clear
+    every = pooled.pooled([clear, clear, clear])
+    assert every.held and every.verdict == "clear" and every.held_in == 3
+    some = pooled.pooled([clear, within, clear])
+    assert some.clear and not some.held
+    assert some.verdict == "clear pooled, not held: clear in 2 of 3 seeds"
+    assert some.verdict in findings_table({"pooled (6)": some})
+    summary = findings_summary({"pooled (6)": some, "alone (7)": clear})
+    assert summary.startswith("**Beyond the noise in your run**: alone. **Within it**: none.")
+    assert "**Clear pooled, not in every run**: pooled:" in summary
+    assert not compare("A", [0.0] * 4, "B", [0.0] * 4).pooled([within]).held  # not clear: never held

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from textwrap import dedent
 
 
@@ -40,6 +40,8 @@ class Gap:
     images: int
     groups: int | None = None
     group_name: str = "groups"
+    runs: tuple[Gap, ...] = ()  # a gap pooled over several runs (seeds): each run's own gap, see ``pooled``
+    run_name: str = "seeds"
 
     @property
     def units(self) -> int:
@@ -75,12 +77,31 @@ class Gap:
         return NEAR[0] * self.bar < self.ratio < NEAR[1] * self.bar
 
     @property
+    def held_in(self) -> int:
+        """Of the pooled ``runs``, how many had the gap clear and the same way as the pooled mean."""
+        return sum(run.clear and (run.difference > 0) == (self.difference > 0) for run in self.runs)
+
+    @property
+    def held(self) -> bool:
+        """Clear, and for a gap pooled over runs clear the same way in every run: pooling shrinks training's noise
+        without counting it, so a pooled gap holds only where each run's does (``agreement``)."""
+        return self.clear and self.held_in == len(self.runs)
+
+    @property
     def verdict(self) -> str:
-        """The reading in a few words, for a table: "clear" or "within the noise", "close to the bar" when near."""
+        """The reading in a few words, for a table: "clear" or "within the noise", "close to the bar" when near;
+        a pooled gap that is clear but not clear the same way in every run says so."""
         if self.units < 2:
             return "no noise estimate (one unit)"
         word = "clear" if self.clear else "within the noise"
+        if self.clear and not self.held:
+            word = f"clear pooled, not held: clear in {self.held_in} of {len(self.runs)} {self.run_name}"
         return f"{word}, close to the bar" if self.near else word
+
+    def pooled(self, runs: Sequence[Gap], run_name: str = "seeds") -> Gap:
+        """This gap, measured over the images of several runs together, with each run's own gap attached: its
+        verdict then says whether it held in every run."""
+        return replace(self, runs=tuple(runs), run_name=run_name)
 
     @property
     def digits(self) -> int:
@@ -225,8 +246,9 @@ def findings_summary(findings: dict[str, Gap]) -> str:
             for question in questions
         )
 
-    beyond = [question for question, gap in findings.items() if gap.clear]
+    beyond = [question for question, gap in findings.items() if gap.held]
     within = [question for question, gap in findings.items() if not gap.clear]
+    not_held = [question for question, gap in findings.items() if gap.clear and not gap.held]
     close = (
         " A gap close to its bar can land on the other side in another run."
         if any(gap.near for gap in findings.values())
@@ -234,7 +256,14 @@ def findings_summary(findings: dict[str, Gap]) -> str:
     )
     return (
         f"**Beyond the noise in your run**: {listed(beyond) or 'none of these gaps'}. **Within it**: "
-        f"{listed(within) or 'none'}" + (": your run cannot tell which way those go." if within else ".") + close
+        f"{listed(within) or 'none'}"
+        + (": your run cannot tell which way those go." if within else ".")
+        + (
+            f" **Clear pooled, not in every run**: {listed(not_held)}: training's own noise is as large as these."
+            if not_held
+            else ""
+        )
+        + close
     )
 
 

@@ -497,26 +497,37 @@ fig.tight_layout()
 # car:
 
 # %%
+import torch.nn.functional as F
+
 worst = np.argsort(per_image)[:4]
 worst_images = torch.stack([val_set[i][0] for i in worst])  # (4, 3, H, W), normalised; show() undoes that
 show(worst_images, val_masks[worst], (val_probs[worst] > 0.5).long(),
      titles=[f"{val_ids[i]}  Dice {per_image[i]:.3f}" for i in worst])
-
-# %% tags=["reading"] jupyter={"source_hidden": true}
-# @title Where the worst images go wrong
-import torch.nn.functional as F
-
-from unet_tutorial.course.reading import reading
-
+# Their wrong pixels, counted: where they lie against the true outline, which kind, and at what height of the car
 truth = val_masks[worst].float()  # (4, 1, H, W) 0/1
 wrong = (val_probs[worst].float() > 0.5) != truth.bool()  # (4, 1, H, W): the wrong pixels
 near_outline = F.max_pool2d(truth, 5, 1, 2) != -F.max_pool2d(-truth, 5, 1, 2)  # within 2 pixels of the outline
-n_wrong = int(wrong.sum())
+n_wrong, n_missed = int(wrong.sum()), int((wrong & truth.bool()).sum())
+thirds = ["upper third (roof, windows)", "middle third (body, lights)", "lower third (wheels, underside)"]
+counts = [0, 0, 0]  # wrong pixels per third of the car's height (rows above the car count as upper, below as lower)
+for image_truth, image_wrong in zip(truth[:, 0], wrong[:, 0]):  # (H, W) each
+    car_rows = image_truth.any(1).nonzero()[:, 0]
+    top, bottom = (int(car_rows.min()), int(car_rows.max())) if len(car_rows) else (0, image_truth.shape[0] - 1)
+    part = ((image_wrong.nonzero()[:, 0] - top) * 3 // (bottom - top + 1)).clamp(0, 2)
+    counts = [c + int((part == k).sum()) for k, c in enumerate(counts)]
+print(f"wrong pixels in these four images: {n_wrong}; within 2 pixels of the true outline: "
+      f"{int((wrong & near_outline).sum())}; car missed: {n_missed}; background taken for car: {n_wrong - n_missed}")
+print("by the car's height: " + ", ".join(f"{name.split(' (')[0]} {count}" for name, count in zip(thirds, counts)))
+
+# %% tags=["reading"] jupyter={"source_hidden": true}
+# @title Where the worst images go wrong
+from unet_tutorial.course.reading import reading
+
 if n_wrong == 0:
     reading("The four lowest-scoring images have no wrong pixel at this size: nothing to look for here.")
 else:
     on_outline = float((wrong & near_outline).sum()) / n_wrong
-    missed = float((wrong & truth.bool()).sum()) / n_wrong
+    missed = n_missed / n_wrong
     # what the wrong pixels are: mostly car missed (two thirds or more), mostly background invented, or both
     kind = "missed" if missed >= 2 / 3 else "invented" if missed <= 1 / 3 else "mixed"
     if on_outline >= 0.5 and kind == "missed":
@@ -535,15 +546,6 @@ else:
         where = (f"most of their error lies away from the outline, whole regions "
                  f"{'of car missed' if kind == 'missed' else 'invented' if kind == 'invented' else 'missed or invented'}"
                  ": look in the figure (cyan missed, magenta invented) for what those regions have in common")
-    # where on the car: each image's wrong pixels by the third of the car's height they fall in (rows above the
-    # car count as upper, below as lower)
-    thirds = ["upper third (roof, windows)", "middle third (body, lights)", "lower third (wheels, underside)"]
-    counts = [0, 0, 0]
-    for image_truth, image_wrong in zip(truth[:, 0], wrong[:, 0]):  # (H, W) each
-        car_rows = image_truth.any(1).nonzero()[:, 0]
-        top, bottom = (int(car_rows.min()), int(car_rows.max())) if len(car_rows) else (0, image_truth.shape[0] - 1)
-        part = ((image_wrong.nonzero()[:, 0] - top) * 3 // (bottom - top + 1)).clamp(0, 2)
-        counts = [c + int((part == k).sum()) for k, c in enumerate(counts)]
     main = max(range(3), key=counts.__getitem__)
     if counts[main] / n_wrong >= 0.45:  # an even spread puts a third in each
         where += f". By height, {counts[main] / n_wrong:.0%} of the wrong pixels sit in the {thirds[main]} of the car"
@@ -566,7 +568,7 @@ else:
     reading(f"""
     **{on_outline:.0%} of these four images' wrong pixels lie within 2 pixels of the true outline, {kind_words}.**
 
-    Of the {n_wrong} wrong pixels of these four images, {on_outline:.0%} lie within 2 pixels of the true outline;
+    Of the {n_wrong} wrong pixels printed above, {on_outline:.0%} lie within 2 pixels of the true outline;
     {missed:.0%} are car the model missed and {1 - missed:.0%} background it took for car. So {where}. In the real
     photos the usual suspects are where the car meets something of its own colour (the floor, the wall), the
     wheels, the reflection under the car (which is not car) and thin parts such as antennas. Those are the places
@@ -827,6 +829,8 @@ else:
 # unrelated means, because an image hard at one threshold is hard at the other.
 
 # %%
+import torch.nn.functional as F
+
 from unet_tutorial.course.reading import compare
 from unet_tutorial.course.widgets import interactive_or_static
 from unet_tutorial.viz import error_overlay
@@ -841,6 +845,14 @@ if best_threshold == 0.5:
 else:
     print(f"best threshold on validation {best_threshold}: Dice {max(dice_at):.4f} (0.5: {per_image.mean():.4f})")
     print(threshold_gap.short(named=True))
+# The pixels a threshold between 0.3 and 0.7 can flip, and how many of them sit on the outline
+probs = val_probs.float()
+unsure = (probs > 0.3) & (probs < 0.7)  # (N, 1, H, W)
+truth = val_masks.float()
+near_outline = F.max_pool2d(truth, 5, 1, 2) != -F.max_pool2d(-truth, 5, 1, 2)  # within 2 pixels of the outline
+near_share = float((unsure & near_outline).sum() / unsure.sum()) if unsure.any() else 0.0
+print(f"pixels with a probability between 0.3 and 0.7: {float(unsure.float().mean()):.2%} of the validation "
+      f"pixels, {near_share:.0%} of them within 2 pixels of the true outline")
 
 
 def draw_threshold(threshold: float):
@@ -862,17 +874,10 @@ interactive_or_static(draw_threshold, static=[{"threshold": 0.5}], threshold=(0.
 
 # %% tags=["reading"] jupyter={"source_hidden": true}
 # @title What the threshold curve says
-import torch.nn.functional as F
-
 from unet_tutorial.course.reading import reading
 
 middle = [d for t, d in zip(thresholds, dice_at) if 0.3 <= t <= 0.7]
 move = max(middle) - min(middle)
-probs = val_probs.float()
-unsure = (probs > 0.3) & (probs < 0.7)  # (N, 1, H, W): the pixels a threshold from 0.3 to 0.7 can flip
-truth = val_masks.float()
-near_outline = F.max_pool2d(truth, 5, 1, 2) != -F.max_pool2d(-truth, 5, 1, 2)  # within 2 pixels of it
-near_share = float((unsure & near_outline).sum() / unsure.sum()) if unsure.any() else 0.0
 pixels = (f"{float(unsure.float().mean()):.2%} of the validation pixels have a probability between 0.3 and 0.7, "
           f"{near_share:.0%} of them within 2 pixels of the true outline"
           + (": the threshold mostly moves the outline" if near_share >= 0.5 else
@@ -1072,6 +1077,12 @@ for ax, pred, name in [(axes[1], nearest, "labels, nearest"), (axes[2], bilinear
 for ax in axes:
     ax.axis("off")
 fig.tight_layout()
+both_wrong = (labels_wrong * probs_wrong)[crop]  # (h, w) 1 where wrong whichever way it was enlarged
+outline = F.max_pool2d(((steps_x + steps_y) > 0).float(), reach, stride=1, padding=reach // 2)[0, 0][crop]
+both, both_near = int(both_wrong.sum()), int((both_wrong * outline).sum())  # the latter within a model pixel of it
+print(f"wrong pixels in the window: labels {int(labels_wrong[crop].sum())}, probabilities "
+      f"{int(probs_wrong[crop].sum())}, both ways {both} ({both_near} of them within a model pixel of the true "
+      f"outline); in the whole photo: labels {int(labels_wrong.sum()):,}, probabilities {int(probs_wrong.sum()):,}")
 
 # %% [markdown]
 # Green is the true outline, dashed yellow the predicted one. Enlarged labels can only follow the model's coarse
@@ -1097,9 +1108,6 @@ if in_photo["labels"] < in_photo["probabilities"]:
                   "per model pixel.")
 else:
     photo_text = (f"Over the whole photo too: {in_photo['labels']:,} against {in_photo['probabilities']:,}.")
-both_wrong = (labels_wrong * probs_wrong)[crop]  # (h, w) 1 where wrong whichever way it was enlarged
-outline = F.max_pool2d(((steps_x + steps_y) > 0).float(), reach, stride=1, padding=reach // 2)[0, 0][crop]
-both, both_near = int(both_wrong.sum()), int((both_wrong * outline).sum())  # the latter within a model pixel of it
 if both and both_near >= both / 2:
     both_text = (f" {both} of the window's pixels are wrong both ways, {both_near} of them within a model pixel of "
                  "the true outline: there the model's own outline runs off the true one, which no way of enlarging "

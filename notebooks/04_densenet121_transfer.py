@@ -609,8 +609,8 @@ else:
                        f"Measured on {len(one_per_car)} images, one per car, these margins describe this batch; they "
                        "are not a test, and the coarsest stages, with the fewest cells, move most from one batch to "
                        "another (there, several channels can share the top value a few car cells allow).")
-backdrop = (" Look for maps that light up on the backdrop's lettering rather than on the car: structure in the "
-            "background, which the sign of the number counts as background." if is_real else "")
+backdrop = (" Look for maps that light up on the backdrop's lettering rather than on the car: a channel brighter "
+            "off the car than on it scores negative." if is_real else "")
 reading(f"""
 **{compared}**
 
@@ -781,15 +781,11 @@ else:
 by_worst_loss = max(runs, key=lambda name: runs[name]["val_loss"][-1])
 loss_ratio = runs[by_worst_loss]["val_loss"][-1] / runs[by_loss]["val_loss"][-1]
 if loss_ratio > 2:  # one run far less sure of its pixels, whatever its Dice
-    loss_text += (f" {by_worst_loss}'s validation loss is {loss_ratio:.1f} times {by_loss}'s at a Dice "
-                  f"{runs[by_worst_loss]['val_dice_per_image'][-1]:.3f} against "
-                  f"{runs[by_loss]['val_dice_per_image'][-1]:.3f}. Its probabilities may sit nearer 0.5 (less sure, "
-                  "though often on the right side of the threshold), as a model less far along would: its last "
-                  f"training loss was {runs[by_worst_loss]['train_loss'][-1]:.2f} against "
-                  f"{runs[by_loss]['train_loss'][-1]:.2f}"
-                  + (", and its Dice was still rising at the last epoch." if len(runs[by_worst_loss]["val_dice_per_image"])
-                     > 1 and runs[by_worst_loss]["val_dice_per_image"][-1] > runs[by_worst_loss]["val_dice_per_image"][-2]
-                     else "."))
+    loss_text += (f" {by_worst_loss}'s validation loss is {loss_ratio:.1f} times {by_loss}'s (the table): its "
+                  "probabilities may sit nearer 0.5, less sure though often on the right side, as a model less far "
+                  "along would" + (", and its Dice was still rising at the last epoch." if len(
+                      runs[by_worst_loss]["val_dice_per_image"]) > 1 and runs[by_worst_loss]["val_dice_per_image"][-1]
+                      > runs[by_worst_loss]["val_dice_per_image"][-2] else "."))
 data_text = ("" if is_real else "\n\nThese are generated cars: they look nothing like ImageNet's photos, so the gaps "
              "on them say little about the real Carvana photos.")
 pretrained_curve = runs[PRETRAINED_RUN]["val_dice_per_image"]
@@ -1920,6 +1916,14 @@ steps.append(f"**Keep the encoder's BatchNorm frozen at a batch of {BATCH_SIZE}*
              "(section 7, exercise 1): that much your run showed either way.")
 steps.append(f"**Pretraining**: {agreement(list(heads.values()))} after epoch 1; at the end, "
              f"{agreement(list(ends.values()))}.")
+if "my_gap" in globals() and "my_first_gap" in globals():  # exercise 2, once solved
+    steps.append(f"**A gentler encoder rate** (exercise 2): at {MY_LR_ENCODER:g} instead of {LR_ENCODER:g}, your copy "
+                 + ("was" if my_first_gap.clear else "could not be told apart from the reference")
+                 + (f" {'above' if my_first_gap.difference > 0 else 'below'} the reference, beyond the noise,"
+                    if my_first_gap.clear else "") + " after the first unfrozen epoch, and "
+                 + (f"{'above' if my_gap.difference > 0 else 'below'} it, beyond the noise, at the end"
+                    if my_gap.clear else "within the noise of it at the end")
+                 + f" ({my_gap.short()}): one batch order; the class's tally says more.")
 stand_in_rows = ("" if PRETRAINED else " Every row with a pretrained encoder is about the STAND-IN; the box after "
                  "section 8 lists what the "
                  "ImageNet weights, on Colab, would answer.")
@@ -1971,8 +1975,8 @@ seeds is one to believe; in a class, give every student their own and tally the 
 #   the same settings loads them, and `python -m unet_tutorial predict --checkpoint <run folder>/best.pt` uses one.
 #
 # **Discuss** (the lab's last minutes): the headline run was named before training; why does that matter when this
-# many runs are compared? Your exercise 2 verdict against your neighbours' (each rate, each seed): which way do
-# they point, and how many agree? When would you not freeze BatchNorm after unfreezing?
+# many runs are compared? Your exercise 2 verdicts against your neighbours' (each rate, each batch order): which
+# way do they point, and how many agree? When would you not freeze BatchNorm after unfreezing?
 #
 # **Next**: notebook 05 trains on ADE20K, 150 classes, where the model has to tell a wall from a building and a road
 # from a sidewalk: multi-class losses, mIoU, and class imbalance.

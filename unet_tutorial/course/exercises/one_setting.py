@@ -299,15 +299,20 @@ def check_one_setting_verdict(
             f'{verdict_name} says "{verdict}": read the sign again. The gap is your run minus {setup.reference} (the '
             "first name minus the second): a positive difference means yours scored higher"
         )
-    outcome = "as you predicted" if prediction == truth else f'you had predicted "{prediction}"'
+    outcome = "as you predicted" if prediction == truth else f'your prediction missed: you had predicted "{prediction}"'
     close = ", close to the bar: another seed can land on the other side" if my_gap.near else ""
     when = f" {setup.first}" if epoch == "first" else ""
     print(f"Your run against {setup.reference}{when}: {truth} ({my_gap.short()}){close}; {outcome}.")
+    if truth != "within the noise":
+        print(
+            f"This bar counts the noise of which {my_gap.group_name} were scored, not training's own: another seed "
+            "(or batch order) of both runs can move the gap, and a class that tallies its runs measures that."
+        )
     if truth == "within the noise" and my_gap.units < 2:
         print(f"With one of the {my_gap.group_name} there is no noise estimate: a verdict needs two or more.")
     elif truth == "within the noise":
         print(
             f"Within the noise is not 'no effect': with these {my_gap.units} {my_gap.group_name} any measured gap "
-            f"under about {my_gap.smallest_clear:.3f} stays within the noise, whatever the true one."
+            f"under about {my_gap.smallest_clear:.2g} stays within the noise, whatever the true one."
         )
     passed("one_setting_verdict")

@@ -594,7 +594,7 @@ else:
     by = (f"by {margins[ahead[0]]:.2f}" if len(ahead) == 1 else
           f"by up to {max(margins[stage] for stage in ahead):.2f}") if ahead else ""
     compared = (f"The {ENCODER_LABEL} encoder's best channel told car from background better than the random one's "
-                f"at {listed(ahead)} ({by} standard deviations; the reading counts a margin over {MARGIN} as one)"
+                f"at {listed(ahead)} ({by} standard deviations)"
                 if ahead else
                 f"At no stage did the {ENCODER_LABEL} encoder's best channel beat the random one's by more than "
                 f"{MARGIN} standard deviations")
@@ -614,7 +614,9 @@ backdrop = (" Look for maps that light up on the backdrop's lettering rather tha
 reading(f"""
 **{compared}**
 
-- The numbers are the table's, over {len(one_per_car)} cars, not the one image's of the figures. {separation_text}
+- The numbers are the table's, over {len(one_per_car)} cars, not the one image's of the figures; a margin
+  between the two encoders' best channels counts only over {MARGIN} standard deviations (`MARGIN`, a rule of
+  thumb for a batch this small, not a test). {separation_text}
 - A random encoder's maps come from the architecture and the image alone: {"a car in front of a studio backdrop"
   if is_real else "a car drawn in flat colours on a plain background"} can be told apart by a random filter too,
   so what counts is the difference between the two encoders (the table's two columns).{backdrop}
@@ -649,7 +651,8 @@ reading(f"""
 # > when it is more than a bar of Student's *t* SEs for that many cars: 2.2 for 12 cars, 3.2 for 4, about 2 from
 # > 30 on. This counts which cars were scored, not training's own noise: another `TRAIN_SEED`, or even another
 # > number of CPU threads, moves a gap too. So the central comparison, the two DenseNets, is trained again on other
-# > seeds after the results (`SEED_RUNS`).
+# > seeds after the results (`SEED_RUNS`). A gap within a quarter of its bar either way (0.8 to 1.25 <!-- constant --> times it) is
+# > called *close to the bar*: clear or not, another run can land on the other side.
 #
 # > **Predict first** (a minute, on paper): after one epoch, will the pretrained encoder be ahead of the random
 # > one? And after the last epoch, by more or by less? Section 6's readings will tell you.
@@ -702,7 +705,8 @@ models[PRETRAINED_RUN], runs[PRETRAINED_RUN] = train_densenet("pretrained", TRAI
 #
 # In the loss panel, solid lines are validation and dashed lines training; the Dice panel is validation only
 # (Dice is measured on the validation images after each epoch). The table gives each run's last epoch; seconds
-# per epoch count training only (not evaluation): the median epoch, then the fastest and the slowest.
+# per epoch count training only (not evaluation): the median epoch, then the fastest and the slowest, as the run
+# recorded them when it trained (a run loaded from its checkpoint keeps its own).
 
 # %%
 from unet_tutorial.viz import plot_history
@@ -713,13 +717,13 @@ def summary_table(runs: dict[str, dict]) -> None:
     epoch (the median, and the fastest and slowest epoch), and peak GPU memory where a GPU trained it."""
     memory = any(run["gpu_memory_gb"] is not None for run in runs.values())
     print(f"{'run':<66} {'val Dice':>8} {'val loss':>8} {'train loss':>10} {'params':>7} {'trainable':>9} "
-          f"{'s/epoch (min-max)':>18}" + (f" {'GPU memory':>10}" if memory else ""))
+          f"{'s/epoch (min-max)':>20}" + (f" {'GPU memory':>10}" if memory else ""))
     for name, run in runs.items():
         seconds = run["seconds"]
         used = "" if not memory else "n/a" if run["gpu_memory_gb"] is None else f"{run['gpu_memory_gb']:.2f} GB"
         print(f"{name:<66} {run['val_dice_per_image'][-1]:>8.4f} {run['val_loss'][-1]:>8.3f} "
               f"{run['train_loss'][-1]:>10.3f} {run['params'] / 1e6:>6.2f}M {run['trainable'] / 1e6:>8.2f}M "
-              f"{f'{np.median(seconds):.1f} ({min(seconds):.0f}-{max(seconds):.0f})':>18}"
+              f"{f'{np.median(seconds):.1f} ({min(seconds):.1f}-{max(seconds):.1f})':>20}"
               + (f" {used:>10}" if memory else ""))
 
 
@@ -959,7 +963,7 @@ def in_words(gaps: dict[int, Gap], start: bool) -> str:
     if clear == n:
         return f"{what} {when} in every seed, beyond the noise each time ({mean:+.3f} Dice on average)"
     if ahead == n:
-        return f"{what} {when} in every seed, beyond the noise in {clear} of {n} ({mean:+.3f} Dice on average)"
+        return f"ahead {when} in every seed, beyond the noise in {clear} of {n} ({mean:+.3f} Dice on average)"
     if clear == behind == 0:
         return (f"no gap beyond the noise {when} in any seed ({mean:+.3f} Dice on average; ahead in {ahead} of "
                 f"{n})")
@@ -1096,10 +1100,10 @@ else:
     if after[mover] > before[mover]:  # the car that moved most rose: its batches' statistics fitted it better
         harm += (f". Car {cars[mover][:6]} rose: for that car, statistics drawn from batches of these training "
                  "cars served the decoder better than the stored ones")
-    drift_text = (f"Car by car the Dice {changes} (the lines above)"
+    drift_text = (f"\n- **Car by car** (the lines above), the Dice {changes}"
                   + (f"; on {lost} of the {len(cars)} cars the drifted model lost the car almost entirely, Dice "
                      "under 0.1" if lost else "")
-                  + f": {harm}. The running statistics moved all the same, by up to {moved:.3f} (the stored ones "
+                  + f": {harm}.\n- **The running statistics** moved all the same, by up to {moved:.3f} (the stored ones "
                   f"were {stored}); in units of each channel's standard deviation the median channel moved "
                   f"{moved_in_sd.median():.3f} and the most {moved_in_sd.max():.2f}"
                   + ((": most channels barely moved, which may be why the decoder's input, and the Dice, changed so "
@@ -1114,15 +1118,16 @@ stand_in_text = ("" if PRETRAINED else
                   "cell reads that case."))
 drift_lead = ("the drifted copy scored lower, beyond the noise" if drift.clear and drift.leader == "the frozen model"
               else "the drifted copy scored higher, beyond the noise" if drift.clear else
-              "the mean cannot tell the two apart")
+              "within the noise")
 places = 3 if round(frozen_scores.mean(), 3) != round(drifted_scores.mean(), 3) else 4  # "0.958 to 0.958" hides it
 reading(f"""
 **Not one weight changed, and the mean validation Dice went from {frozen_scores.mean():.{places}f} to
 {drifted_scores.mean():.{places}f}: {drift_lead}.**
 
-As a mean over cars: {drift.short(named=True)}. {drift_text}{stand_in_text} Training after a
-plain unfreezing meets this drift while it learns; keeping the encoder's BatchNorm frozen avoids it. Below, both
-ways, trained.
+- **The mean over cars**: {drift.short(named=True)}. {drift_text}{stand_in_text}
+
+Training after a plain unfreezing meets this drift while it learns; keeping the encoder's BatchNorm frozen avoids
+it. Below, both ways, trained: the copies right after unfreezing test it again, with the weights moving too.
 """)
 
 # %%
@@ -1205,7 +1210,8 @@ two_cycles = (planned_rates("onecycle", LR, epochs=FROZEN_EPOCHS, steps_per_epoc
               + planned_rates("onecycle", LR, epochs=EPOCHS - FROZEN_EPOCHS, steps_per_epoch=steps_per_epoch))
 step_edges = np.arange(EPOCHS * steps_per_epoch + 1) / steps_per_epoch  # in epochs trained: each step's start, and the end
 ax_rate.step(step_edges, one_cycle + one_cycle[-1:], where="post", label="trained end to end: one cycle")
-ax_rate.step(step_edges, two_cycles + two_cycles[-1:], where="post", label="the three copies: a cycle per phase")
+ax_rate.step(step_edges, two_cycles + two_cycles[-1:], where="post",
+             label="the frozen phase, then the three copies: a cycle per phase")
 for axis in (ax, ax_rate):
     axis.axvline(FROZEN_EPOCHS, color="grey", linestyle=":")  # the unfreezing
 ax.set(ylabel="validation Dice", title=f"{ENCODER_LABEL} encoder: Dice, and the decoder's learning rate")
@@ -1369,8 +1375,12 @@ said = [(start, "the copy with its BatchNorm frozen started higher right after u
          (end_gap, "the recipe beat training end to end", "training end to end beat the recipe")]  # (gap, a ahead, b)
 phrases = [(ahead if gap.difference > 0 else behind) + (" (close to the bar)" if gap.near else "")
            for gap, ahead, behind in said if gap.clear]
-lead7 = ("**" + cap("; ".join(phrases)) + (f"; the other {len(said) - len(phrases)} gaps stayed within the noise.**"
-                                           if len(phrases) < len(said) else ".**") if phrases else
+within = [name for gap, name in zip((start, bn_gap, unfreeze_gap, end_gap),
+                                     ("the two copies right after unfreezing", "the two copies at the end",
+                                      "unfreezing against the copy kept frozen", "the recipe against end to end"))
+          if not gap.clear]
+lead7 = ("**" + cap("; ".join(phrases)) + (f"; within the noise: {', '.join(within)}.**"
+                                           if within else ".**") if phrases else
          "**None of the four gaps cleared the noise: on these cars the three copies could not be told apart.**")
 if kept_rise > abs(unfreeze_gap.difference):  # the bigger lesson: more epochs did more than unfreezing
     lead7 = (f"**Most of the gain after the frozen phase came from more training: the copy kept frozen rose by "
@@ -1538,50 +1548,61 @@ frozen_step, trains_step, bn_step = (np.median(step_seconds[name]) for name in
                                      ("frozen", "unfrozen, BatchNorm trains", "unfrozen, BatchNorm frozen"))
 
 
-def apart(a: str, b: str) -> str:
-    """Whether arm a's step was faster than arm b's in every turn (the two timed one after the other, so that a busy
-    moment slows both), or slower in every turn; "mixed" when neither."""
+def apart(a: str, b: str) -> tuple[str, str]:
+    """Whether arm a's steps were "faster" or "slower" than arm b's, or "mixed", and how: in every turn (the two timed
+    one after the other, so that a busy moment slows both), or by a's median step against b's fastest (slowest)
+    step, which one busy moment cannot move."""
     pairs = list(zip(step_seconds[a], step_seconds[b]))
-    if all(x < y for x, y in pairs):
-        return "faster"
-    return "slower" if all(x > y for x, y in pairs) else "mixed"
+    faster_turns = sum(x < y for x, y in pairs)
+    if faster_turns == len(pairs):
+        return "faster", "in every turn" if len(pairs) > 1 else "in its one turn"
+    if faster_turns == 0 and all(x > y for x, y in pairs):
+        return "slower", "in every turn" if len(pairs) > 1 else "in its one turn"
+    if np.median(step_seconds[a]) < min(step_seconds[b]):
+        return "faster", (f"in {faster_turns} of {len(pairs)} turns, and its median step below every one of the "
+                          "other's (a slow step or two, a busy moment, did not change that)")
+    if np.median(step_seconds[a]) > max(step_seconds[b]):
+        return "slower", (f"in {len(pairs) - faster_turns} of {len(pairs)} turns, and its median above every one of "
+                          "the other's")
+    return "mixed", f"faster in {faster_turns} of {len(pairs)} turns and slower in the others"
 
 
-every_turn = f"In every one of the {TIMING_STEPS} turns" if TIMING_STEPS > 1 else "In the one turn"
-freeze_order = apart("frozen", "unfrozen, BatchNorm trains")
+freeze_order, freeze_how = apart("frozen", "unfrozen, BatchNorm trains")
 if freeze_order == "faster":
-    noise_text = (f"{every_turn} the frozen step was faster than the unfrozen one timed right after "
-                  "it: a saving larger than this machine's noise" + (" (one turn is thin evidence: raise "
-                  "`TIMING_STEPS`)." if TIMING_STEPS < 3 else "."))
+    noise_text = (f"The frozen step was faster than the unfrozen one timed right after it {freeze_how}: a saving "
+                  "larger than this machine's noise" + (" (one turn is thin evidence: raise `TIMING_STEPS`)."
+                                                        if TIMING_STEPS < 3 else "."))
 elif freeze_order == "slower":
-    noise_text = (f"{every_turn} the frozen step was slower, the opposite of what skipping the "
-                  "encoder's backward pass should do: most likely something else was using this machine; run the "
-                  "cell again.")
+    noise_text = (f"The frozen step was slower {freeze_how}, the opposite of what skipping the encoder's backward "
+                  "pass should do: most likely something else was using this machine; run the cell again.")
 else:
-    noise_text = (f"The frozen step was faster in some of the {TIMING_STEPS} turns and slower in others, so on this machine, now, "
-                  "the difference is within the noise: run the cell again when the machine is less busy.")
-bn_ratio, bn_order = bn_step / trains_step, apart("unfrozen, BatchNorm frozen", "unfrozen, BatchNorm trains")
+    noise_text = (f"The frozen step was {freeze_how}, so on this machine, now, the difference is within the noise: "
+                  "run the cell again when the machine is less busy.")
+bn_ratio = bn_step / trains_step
+bn_order, bn_how = apart("unfrozen, BatchNorm frozen", "unfrozen, BatchNorm trains")
 if bn_order == "mixed":
-    bn_text = ("faster in some turns and slower in others, so this test cannot separate the two: what "
-               "BatchNorm in train mode adds, each batch's statistics and their gradients, is lost in the noise")
+    bn_text = (f"{bn_how}, so this test cannot separate the two: what BatchNorm in train mode adds, each batch's "
+               "statistics and their gradients, is lost in the noise")
 elif bn_order == "faster" and bn_ratio > 0.9:
-    bn_text = ("faster in every turn, but only a little: computing each batch's statistics and their gradients is "
+    bn_text = (f"faster {bn_how}, but only a little: computing each batch's statistics and their gradients is "
                "a small part of a step here")
 elif bn_order == "faster":
-    bn_text = ("faster in every turn, by a clear margin: on this machine each batch's statistics and their "
+    bn_text = (f"faster {bn_how}, by a clear margin: on this machine each batch's statistics and their "
                "gradients are a real part of a step's work")
 else:
-    bn_text = ("slower in every turn: on this machine the eval-mode path costs more than computing each batch's "
+    bn_text = (f"slower {bn_how}: on this machine the eval-mode path costs more than computing each batch's "
                "statistics, which the arithmetic alone would not predict")
 ratio = frozen_step / trains_step
 share = 1.5 * (1 - ratio)  # from ratio = (3 - 2e) / 3, the arithmetic of the prompt above
 share_text = (f" The prompt's arithmetic, a frozen step taking (3 − 2*e*)/3 of an unfrozen one, turns your "
               f"{ratio:.0%} into *e* ≈ {share:.2f}: the encoder did about {share:.0%} of the forward work, if a "
               "backward pass costs twice its forward pass (on a GPU, small layers and memory traffic bend that rule)."
-              if freeze_order == "faster" and 1 / 3 < ratio < 1 else "")
-in_turns = "in every turn" if TIMING_STEPS > 1 else "in its one turn"
-step_lead = {"faster": f"A frozen step took {frozen_step / trains_step:.0%} of an unfrozen one's time, faster {in_turns}.",
-             "slower": "The frozen steps were slower in every turn: something else was using this machine.",
+              if freeze_order == "faster" and 1 / 3 < ratio < 1 else
+              f" (The prompt's arithmetic would turn {ratio:.0%} into *e* ≈ {share:.2f}, but only for steps that "
+              "separated.)" if 1 / 3 < ratio < 1 else "")
+in_turns = freeze_how if freeze_how.startswith("in every") or "one turn" in freeze_how else "by its median step"
+step_lead = {"faster": f"A frozen step took {frozen_step / trains_step:.0%} of an unfrozen one's time.",
+             "slower": "The frozen steps were slower: something else was using this machine.",
              "mixed": "Frozen and unfrozen steps did not separate on this machine, now."}[freeze_order]
 reading(f"""
 **{step_lead}**
@@ -1697,8 +1718,9 @@ check_frozen_batchnorm(running_mean_drift, trial)
 #    sentence. `check_one_setting_prediction` records them: a prediction written after the run teaches nothing.
 # 2. **Retrain.** Continue a copy of the model after its frozen phase with section 7's `continue_after_frozen`, as
 #    section 7 did for its BatchNorm-frozen copy, but at your rate and on the batch order `MY_BATCH_SEED` (below).
-#    Build two gaps with `compare`, your copy first, the reference second, the noise counted over cars:
-#    `my_first_gap` after the first unfrozen epoch, `my_gap` at the end.
+#    Use a folder name of your own (one of section 7's would retrain and replace its run). Build two gaps with
+#    `compare`, your copy first, the reference second (`reference_first` and `reference_scores`, below), the noise
+#    counted over cars: `my_first_gap` after the first unfrozen epoch, `my_gap` at the end.
 # 3. **Read them**: `my_first_verdict` and `my_verdict`, each "higher", "lower" or "within the noise".
 #
 # The reference differs from your copy in the encoder's rate only: section 7's BatchNorm-frozen copy, or, on
@@ -1917,7 +1939,7 @@ steps.append(f"**Keep the encoder's BatchNorm frozen at a batch of {BATCH_SIZE}*
 steps.append(f"**Pretraining**: {agreement(list(heads.values()))} after epoch 1; at the end, "
              f"{agreement(list(ends.values()))}.")
 if "my_gap" in globals() and "my_first_gap" in globals():  # exercise 2, once solved
-    steps.append(f"**A gentler encoder rate** (exercise 2): at {MY_LR_ENCODER:g} instead of {LR_ENCODER:g}, your copy "
+    steps.append(f"**Another encoder rate** (exercise 2): at {MY_LR_ENCODER:g} instead of {LR_ENCODER:g}, your copy "
                  + ("was" if my_first_gap.clear else "could not be told apart from the reference")
                  + (f" {'above' if my_first_gap.difference > 0 else 'below'} the reference, beyond the noise,"
                     if my_first_gap.clear else "") + " after the first unfrozen epoch, and "

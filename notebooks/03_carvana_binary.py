@@ -33,7 +33,7 @@
 # `Dataset`, `DataLoader` and a training step; the mean and its standard error (section 8 recalls the idea, and
 # introduces the bar a gap must clear, from Student's t: no more than its name and a table of values is needed).
 #
-# **Core path** (a 90-minute lab; the core headings' minutes add up to 84, which leaves five for the closing
+# **Core path** (a 90-minute lab; the core headings' minutes add up to 84, which leaves six for the closing
 # discussion): sections 1-3, 5-8 and 11-13, experiment 3 and exercise 2. Sections marked *(optional)*, the other exercises and the
 # appendices deepen it; they use the core's variables, never the other way round. At each **Predict first** box,
 # write your answer down before you scroll: after "Run all" the cell below it already shows the result.
@@ -547,8 +547,13 @@ else:
                  f"{'of car missed' if kind == 'missed' else 'invented' if kind == 'invented' else 'missed or invented'}"
                  ": look in the figure (cyan missed, magenta invented) for what those regions have in common")
     main = max(range(3), key=counts.__getitem__)
+    least = min(range(3), key=counts.__getitem__)
     if counts[main] / n_wrong >= 0.45:  # an even spread puts a third in each
         where += f". By height, {counts[main] / n_wrong:.0%} of the wrong pixels sit in the {thirds[main]} of the car"
+    elif counts[least] / n_wrong <= 0.22:  # one third nearly free of them: the other two hold the rest
+        others = [thirds[k] for k in range(3) if k != least]
+        where += (f". By height, the {others[0]} and the {others[1]} hold "
+                  f"{1 - counts[least] / n_wrong:.0%} of them, the {thirds[least]} only {counts[least] / n_wrong:.0%}")
     else:
         where += (". By height they are spread over the car: no third of its height holds much more than a third "
                   f"of them (the most, {counts[main] / n_wrong:.0%}, in the {thirds[main]})")
@@ -1183,7 +1188,7 @@ if THRESHOLD != 0.5 or TTA:
 elif TRAIN_DIR != DATA_DIR:
     why = (f"with the same threshold and no TTA, only how the photo is shrunk: training read a copy of the photos "
            f"resized to {RESIZED_CACHE:g} of their size (`RESIZED_CACHE`, in `{TRAIN_DIR}`) before its own resize to "
-           "`IMAGE_SIZE`, while `predict_mask` shrinks the original in one step (and section 11 kept its probabilities "
+           "`IMAGE_SIZE`, while `predict_mask` shrinks the original in one step (and section 8 kept its probabilities "
            "as float16)")
 else:
     why = "with the same threshold, no TTA and the same resize, only the rounding of the stored probabilities"
@@ -1299,7 +1304,8 @@ print(usual_gap.short(named=True))
 #    standard error stays within the noise.) And `my_reason`, one sentence: why?
 #    `check_one_setting_prediction` records both. (In a class, split the two weights between neighbours.)
 # 2. **Retrain.** `retrain(dice_weight)` (the cell after the check) trains a U-Net as section 7 did, from the same
-#    starting weights and on the same batches, with only the Dice weight changed, and returns it at its best epoch.
+#    starting weights and on the same batches, with only the Dice weight changed, and returns it at its best epoch
+#    with its history: keep them as `my_model` and `my_history` (the figure after the verdict draws `my_history`).
 #    On a CPU it trains as long as section 7, whose model is then the reference (`reference_scores` is its
 #    `per_image`); on a GPU, where that would double the lab, it trains `EXPERIMENT_EPOCHS`, and the same cell first
 #    retrains the recipe's loss as long, as the reference. Score your model on the validation images
@@ -1352,9 +1358,10 @@ print(f"the reference: {reference_epochs} epoch{'s' if reference_epochs > 1 else
       f"{LOSS_WEIGHTS['dice']:g}, validation Dice {reference_scores.mean():.4f}")
 
 # %% tags=["solution"]
-# Hint: retrain(MY_DICE_WEIGHT) returns the model and its history; predict_loader(model, val_loader, amp_dtype=AMP_DTYPE) gives
-#   (masks, probabilities), and dice_per_image(probabilities, val_masks) one Dice per image. compare(name_a,
-#   scores_a, name_b, scores_b, groups=..., group_name=...) as in sections 10 and 11.
+# Hint: retrain(MY_DICE_WEIGHT) returns (model, history): keep them as my_model and my_history (the figure below
+#   draws my_history). predict_loader(model, val_loader, amp_dtype=AMP_DTYPE) gives (masks, probabilities), and
+#   dice_per_image(probabilities, val_masks) one Dice per image. compare(name_a, scores_a, name_b, scores_b,
+#   groups=..., group_name=...) as in sections 10 and 11.
 my_model, my_history = retrain(MY_DICE_WEIGHT)
 _, my_probs = predict_loader(my_model, val_loader, amp_dtype=AMP_DTYPE)  # (N, 1, H, W)
 my_scores = dice_per_image(my_probs, val_masks)  # (N,)
@@ -1453,7 +1460,8 @@ decisions = [f"**Report** {val_metrics['dice_per_image']:.4f} ± {by_cars:.4f} D
              f"{'real' if IS_REAL else 'drawn'} cars at the model's size (`IMAGE_SIZE`), and the competition's "
              f"number beside it: {SUBMISSION_DICE:.4f}, section 12's submission scored at full size; and the "
              f"yardstick, each view's usual place without a model: {usual_per_image.mean():.4f}."
-             + (" The Dice rose in each of the last two epochs: the model may still have been improving (part of a "
+             + (" The Dice rose in each of the last two epochs (" + ", ".join(f"{d:.4f}" for d in
+                history["val_dice_per_image"][-3:]) + "): the model may still have been improving (part of a "
                 "late rise is the one-cycle schedule's falling learning rate), so more `EPOCHS` may raise it." if len(history["val_dice_per_image"]) > 2 and
                 history["val_dice_per_image"][-1] > history["val_dice_per_image"][-2] > history["val_dice_per_image"][-3]
                 else "")]
@@ -1598,8 +1606,8 @@ print(f"your folder's model: validation Dice {max(own_history['val_dice_per_imag
 # %% [markdown]
 # ## More exercises (optional)
 #
-# A metric to write and an experiment on the model you trained (the core's three, experiments 1 and 3 and exercise
-# 2, sit in sections 8, 13 and 12). Each asks for a function, and its self-check runs that function on a small case of its
+# A metric to write and an experiment on the model you trained (experiment 1 sits at the end of section 8; the
+# core's two, exercise 2 and experiment 3, in sections 12 and 13). Each asks for a function, and its self-check runs that function on a small case of its
 # own first, where the usual shortcuts give other answers, then on your run. (In the exercise version, "Run all"
 # stops at the first exercise you have not solved; the appendices after the summary need only the core sections.)
 
@@ -1617,8 +1625,8 @@ print(f"your folder's model: validation Dice {max(own_history['val_dice_per_imag
 # and masks as read from the GIFs, uint8.
 
 # %% tags=["solution"]
-# Hint: section 8's reading "Where the worst images go wrong" (expand its code) finds the pixels within 2 pixels
-#   of the outline, on masks turned into floats first; you need `width`. To score only the band, look at dice_score's `ignore_index` parameter: it
+# Hint: section 8's cell that counts the worst images' wrong pixels finds the pixels within 2 pixels
+#   of the outline (`near_outline`), on masks turned into floats first; you need `width`. To score only the band, look at dice_score's `ignore_index` parameter: it
 #   leaves out the pixels whose *target* holds that value. Stuck after a failed check?
 #   check_edge_dice(edge_dice, reveal=True) shows the value it expected.
 import torch
@@ -1673,8 +1681,8 @@ from unet_tutorial.course.reading import reading
 if whole_gap.difference and whole_gap.standard_error:
     gap_times = edge_gap.difference / whole_gap.difference
     noise_times = edge_gap.standard_error / whole_gap.standard_error
-    noise_words = (f"its noise {noise_times:.1f} times (± {whole_gap.standard_error:.5f} to ± "
-                   f"{edge_gap.standard_error:.5f})")
+    noise_words = (f"its noise {noise_times:.1f} times (± {whole_gap.standard_error:.3g} to ± "
+                   f"{edge_gap.standard_error:.3g})")
     if gap_times < 0:  # the band scored the other way round
         times = (f"the band turned the gap's sign ({whole_gap.difference:+.4f} to {edge_gap.difference:+.4f}) and "
                  f"multiplied {noise_words}")

@@ -578,7 +578,7 @@ else:
     photos the usual suspects are where the car meets something of its own colour (the floor, the wall), the
     wheels, the reflection under the car (which is not car) and thin parts such as antennas. Those are the places
     to watch when you change the loss, the resolution or the augmentations.{shared} (Are some *views* harder than
-    others? Experiment 1, optional, at the end of this section, asks.)
+    others? Experiment 1, under "More exercises" near the end, asks.)
     """)
 
 # %% [markdown]
@@ -665,78 +665,6 @@ else:
       image hard for both and detects smaller gaps (the leak, section 9, compares different cars and cannot);
       they count cars too.
     """)
-
-# %% [markdown]
-# ### Experiment 1: which views fail? (optional, ~5 min)
-# Section 8 showed the worst *images*. Are some *views* (01 to 16, around the car) harder than others? Write
-# `worst_views_of(val_ids, per_image) -> list[int]`: the three views (numbers 1 to 16, as in the file names) with
-# the lowest mean Dice over the validation cars, where `per_image` holds one Dice per image, in the order of
-# `val_ids` (section 8). End the cell with `worst_views = worst_views_of(val_ids, per_image)`. Then look at those
-# views in the figure of section 3, and at their bars in section 2's share of car by view: what do they have in
-# common?
-
-# %% tags=["solution"]
-# Hint: the view is the number after the last "_" of an id; collect per_image's values by view, average each
-#   group, and sort the views by that average. A car may lack a view, and the worst images need not lie in the
-#   worst views. End with worst_views = worst_views_of(val_ids, per_image); after a miss,
-#   check_worst_views(..., reveal=True) shows the answer.
-from collections import defaultdict
-
-import numpy as np
-
-
-def worst_views_of(val_ids: list[str], per_image: np.ndarray) -> list[int]:
-    """The three views (1 to 16) whose images have the lowest mean Dice; per_image: one Dice per id of val_ids."""
-    by_view = defaultdict(list)
-    for image_id, dice in zip(val_ids, per_image):
-        by_view[int(image_id.rsplit("_", 1)[1])].append(float(dice))
-    view_dice = {view: float(np.mean(scores)) for view, scores in by_view.items()}
-    return sorted(view_dice, key=view_dice.get)[:3]
-
-
-worst_views = worst_views_of(val_ids, per_image)
-print("worst views:", worst_views)
-
-# %%
-from unet_tutorial.course.exercises.carvana import check_worst_views
-
-check_worst_views(worst_views_of, val_ids, per_image)
-
-# %% tags=["answer", "reading"] jupyter={"source_hidden": true}
-# @title What the worst views have in common
-from unet_tutorial.course.reading import reading
-
-other_cover = np.mean([c for v, c in coverage_by_view.items() if v not in worst_views])
-smaller = [v for v in worst_views if coverage_by_view[v] < 0.9 * other_cover]  # each view judged on its own
-covers = ", ".join(f"view {v} {coverage_by_view[v]:.1%}" for v in worst_views)
-largest_small = max((coverage_by_view[w] for w in smaller), default=0.0)
-# other views whose car is as small as a worst one's, within half a point of the image: not among the worst
-as_small = sorted(v for v, c in coverage_by_view.items() if v not in worst_views and c <= largest_small + 0.005)
-not_only = (f"; but view{'s' if len(as_small) > 1 else ''} {', '.join(map(str, as_small))}, as small, "
-            f"{'are' if len(as_small) > 1 else 'is'} not among the worst, so size is at most part of it"
-            if as_small else "")
-if len(smaller) == len(worst_views):
-    link = (f"all smaller in the picture ({covers} of the image is car, against {other_cover:.1%} on average in the "
-            "other views, section 2). An error band of the same width along the outline is a larger share of a "
-            f"smaller car, which may be why its Dice is lower{not_only}")
-elif smaller:
-    link = (f"not all smaller in the picture ({covers} of the image is car, against {other_cover:.1%} on average "
-            f"in the other views, section 2): for view{'s' if len(smaller) > 1 else ''} "
-            f"{', '.join(map(str, smaller))} a smaller car, whose outline band is a larger share of it, may be the "
-            f"reason{not_only}; for the others look in section 3 for what else they share (reflections, wheels, a dark side)")
-else:
-    larger = all(coverage_by_view[v] > other_cover for v in worst_views)  # more car than the other views' average
-    link = (f"{'if anything larger' if larger else 'not smaller'} in the picture ({covers} of the image is car, "
-            f"against {other_cover:.1%} on average in the other views, section 2), so size does not explain them: "
-            "look at them in section 3 for what else they share (reflections, wheels, a dark side)")
-names = {1: "the front", 5: "the side", 9: "the back", 13: "the other side"}
-named = ", ".join(f"{v}" + (f" ({names[v]})" if v in names else "") for v in worst_views)
-reading(f"""
-**In this run the worst views were {named}**, scored on {len({car_of(i) for i in val_ids})} validation cars.
-These views are {link}. No standard error comes with this ranking: with one image per car and view, the order past the first
-one or two views is likely noise; on {"the drawn cars" if IS_REAL else "the real photos"} it may differ, and
-it tells you which photos to look at first.
-""")
 
 # %% [markdown]
 # ## 9. The leak, measured (optional)
@@ -1455,7 +1383,9 @@ print(findings_table(findings))
 from unet_tutorial.course.reading import findings_summary, reading
 
 box = ("The box below gives the same measurements, made once on the real photos: a lesson that holds on both is "
-       "one to trust more." if not IS_REAL else "These are the real photos; the box below is one other run on them.")
+       "one to trust more." if not IS_REAL else "These are the real photos; the box below is our own run on them: "
+       "where yours matches it to the digit, it repeated that run (same code, data and seed, or its checkpoints), "
+       "which is no second piece of evidence.")
 decisions = [f"**Report** {val_metrics['dice_per_image']:.4f} ± {by_cars:.4f} Dice on {len(car_order)} new "
              f"{'real' if IS_REAL else 'drawn'} cars at the model's size (`IMAGE_SIZE`), and the competition's "
              f"number beside it: {SUBMISSION_DICE:.4f}, section 12's submission scored at full size; and the "
@@ -1521,10 +1451,9 @@ reading(f"{lead}\n\n{findings_summary(findings)} {box}\n\n**What to do with your
 # Kaggle's test set.
 
 # %% [markdown] tags=["reference"]
-# > **What the real photos showed, measured once.** What the drawn cars show about two of this notebook's
-# > lessons, the leak and the way to enlarge a mask, says little about real photos: a model pixel covers far fewer
-# > drawn pixels than photo pixels, and drawn cars differ from one another in a handful of numbers, real ones in
-# > every detail. So we ran this notebook at its CPU settings on 23 real Carvana cars (368 photos of Kaggle's
+# > **What the real photos showed, measured once.** Two of this notebook's lessons, the leak and the way to
+# > enlarge a mask, depend on the data: a model pixel covers far fewer drawn pixels than photo pixels, and drawn
+# > cars differ from one another in a handful of numbers, real ones in every detail. So we ran this notebook at its CPU settings on 23 real Carvana cars (368 photos of Kaggle's
 # > training set, the development copy; `REAL_CARS = 24` asks for up to 24 cars, so all 23 came: 15 cars to train
 # > on, 8 to validate, 10 epochs at 96x144, two CPU threads, 2026-12-08; the README says how). If your run is on
 # > the real photos, your table above measures the same again (another machine or thread count moves the numbers
@@ -1587,9 +1516,11 @@ own_history = fit(own_model, DataLoader(own_train, batch_size=BATCH_SIZE, shuffl
                   DataLoader(own_val, batch_size=2 * BATCH_SIZE), epochs=1 if MODE == "smoke" else 3,
                   loss_fn=loss_fn, optimizer=torch.optim.AdamW(own_model.parameters(), lr=LR, weight_decay=1e-4),
                   device=DEVICE, num_classes=1, scheduler="onecycle", amp_dtype=AMP_DTYPE)
-print(f"your folder's model: validation Dice {max(own_history['val_dice_per_image']):.4f} on one car "
-      f"({len(own_val)} images), after {len(own_history['epoch'])} epochs on {len(own_train)} images; the model "
-      f"of section 7: {val_metrics['dice_per_image']:.4f} on {len(val_ids)} images")
+own_dice = own_history["val_dice_per_image"]
+print(f"your folder's model, {len(own_history['epoch'])} epochs on {len(own_train)} images: validation Dice "
+      f"{own_dice[-1]:.4f} after the last (best {max(own_dice):.4f}, epoch {int(np.argmax(own_dice)) + 1}) on one car "
+      f"({len(own_val)} images); the model of section 7: {val_metrics['dice_per_image']:.4f} on {len(val_ids)} "
+      "images")
 
 # %% [markdown]
 # The same from a terminal, for a folder of yours (`--num-classes 1` for binary masks; `python -m
@@ -1606,10 +1537,84 @@ print(f"your folder's model: validation Dice {max(own_history['val_dice_per_imag
 # %% [markdown]
 # ## More exercises (optional)
 #
-# A metric to write and an experiment on the model you trained (experiment 1 sits at the end of section 8; the
-# core's two, exercise 2 and experiment 3, in sections 12 and 13). Each asks for a function, and its self-check runs that function on a small case of its
-# own first, where the usual shortcuts give other answers, then on your run. (In the exercise version, "Run all"
-# stops at the first exercise you have not solved; the appendices after the summary need only the core sections.)
+# Two experiments and a metric, on the model you trained (the core's two, exercise 2 and experiment 3, sit in
+# sections 12 and 13). Each asks for a function, and its self-check runs that function on a small case of its own
+# first, where the usual shortcuts give other answers, then on your run. (In the exercise version, "Run all" stops
+# at the first exercise you have not solved, which is why these come after the core; the appendices after the
+# summary need only the core sections.)
+
+# %% [markdown]
+# ### Experiment 1: which views fail? (optional, ~5 min)
+# Section 8 showed the worst *images*. Are some *views* (01 to 16, around the car) harder than others? Write
+# `worst_views_of(val_ids, per_image) -> list[int]`: the three views (numbers 1 to 16, as in the file names) with
+# the lowest mean Dice over the validation cars, where `per_image` holds one Dice per image, in the order of
+# `val_ids` (section 8). End the cell with `worst_views = worst_views_of(val_ids, per_image)`. Then look at those
+# views in the figure of section 3, and at their bars in section 2's share of car by view: what do they have in
+# common?
+
+# %% tags=["solution"]
+# Hint: the view is the number after the last "_" of an id; collect per_image's values by view, average each
+#   group, and sort the views by that average. A car may lack a view, and the worst images need not lie in the
+#   worst views. End with worst_views = worst_views_of(val_ids, per_image); after a miss,
+#   check_worst_views(..., reveal=True) shows the answer.
+from collections import defaultdict
+
+import numpy as np
+
+
+def worst_views_of(val_ids: list[str], per_image: np.ndarray) -> list[int]:
+    """The three views (1 to 16) whose images have the lowest mean Dice; per_image: one Dice per id of val_ids."""
+    by_view = defaultdict(list)
+    for image_id, dice in zip(val_ids, per_image):
+        by_view[int(image_id.rsplit("_", 1)[1])].append(float(dice))
+    view_dice = {view: float(np.mean(scores)) for view, scores in by_view.items()}
+    return sorted(view_dice, key=view_dice.get)[:3]
+
+
+worst_views = worst_views_of(val_ids, per_image)
+print("worst views:", worst_views)
+
+# %%
+from unet_tutorial.course.exercises.carvana import check_worst_views
+
+check_worst_views(worst_views_of, val_ids, per_image)
+
+# %% tags=["answer", "reading"] jupyter={"source_hidden": true}
+# @title What the worst views have in common
+from unet_tutorial.course.reading import reading
+
+other_cover = np.mean([c for v, c in coverage_by_view.items() if v not in worst_views])
+smaller = [v for v in worst_views if coverage_by_view[v] < 0.9 * other_cover]  # each view judged on its own
+covers = ", ".join(f"view {v} {coverage_by_view[v]:.1%}" for v in worst_views)
+largest_small = max((coverage_by_view[w] for w in smaller), default=0.0)
+# other views whose car is as small as a worst one's, within half a point of the image: not among the worst
+as_small = sorted(v for v, c in coverage_by_view.items() if v not in worst_views and c <= largest_small + 0.005)
+not_only = (f"; but view{'s' if len(as_small) > 1 else ''} {', '.join(map(str, as_small))}, as small, "
+            f"{'are' if len(as_small) > 1 else 'is'} not among the worst, so size is at most part of it"
+            if as_small else "")
+if len(smaller) == len(worst_views):
+    link = (f"all smaller in the picture ({covers} of the image is car, against {other_cover:.1%} on average in the "
+            "other views, section 2). An error band of the same width along the outline is a larger share of a "
+            f"smaller car, which may be why its Dice is lower{not_only}")
+elif smaller:
+    link = (f"not all smaller in the picture ({covers} of the image is car, against {other_cover:.1%} on average "
+            f"in the other views, section 2): for view{'s' if len(smaller) > 1 else ''} "
+            f"{', '.join(map(str, smaller))} a smaller car, whose outline band is a larger share of it, may be the "
+            f"reason{not_only}; for the others look in section 3 for what else they share (reflections, wheels, a dark side)")
+else:
+    larger = all(coverage_by_view[v] > other_cover for v in worst_views)  # more car than the other views' average
+    link = (f"{'if anything larger' if larger else 'not smaller'} in the picture ({covers} of the image is car, "
+            f"against {other_cover:.1%} on average in the other views, section 2), so size does not explain them: "
+            "look at them in section 3 for what else they share (reflections, wheels, a dark side)")
+names = {1: "the front", 5: "the side", 9: "the back", 13: "the other side"}
+named = ", ".join(f"{v}" + (f" ({names[v]})" if v in names else "") for v in worst_views)
+reading(f"""
+**In this run the worst views were {named}**, scored on {len({car_of(i) for i in val_ids})} validation cars.
+These views are {link}. No standard error comes with this ranking: with one image per car and view, the order past the first
+one or two views is likely noise; on {"the drawn cars" if IS_REAL else "the real photos"} it may differ, and
+it tells you which photos to look at first.
+""")
+
 
 # %% [markdown]
 # ### Exercise 4: Dice where it is hard, on the outline (optional)

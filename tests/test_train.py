@@ -614,3 +614,30 @@ def test_planned_rates_are_the_rates_fit_starts_each_epoch_with(tmp_path):
     ):
         with pytest.raises(ValueError, match="give a whole number of 1 or more"):
             planned_rates("cosine", 1e-3, **bad)  # cosine and None would return [] without a word
+
+
+def test_a_loaded_run_logs_the_epochs_it_holds_as_they_ran(tmp_path):
+    """A finished run loaded from its checkpoint trains nothing, and its log still shows each stored epoch."""
+    from unet_tutorial.train import stored_epoch_lines
+
+    set_seed(0)
+    model = tiny_model()
+    train, val = loaders()
+    kwargs = dict(loss_fn=nn.BCEWithLogitsLoss(), device="cpu", num_classes=1, checkpoint_dir=tmp_path, progress=False)
+    history = fit(model, train, val, epochs=2, optimizer=torch.optim.Adam(model.parameters()), log=print, **kwargs)
+    lines: list[str] = []
+    fit(
+        model,
+        train,
+        val,
+        epochs=2,
+        optimizer=torch.optim.Adam(model.parameters()),
+        resume=tmp_path / "last.pt",
+        log=lines.append,
+        **kwargs,
+    )
+    stored = [line for line in lines if line.endswith("(stored)")]
+    assert stored == stored_epoch_lines(history, "dice_per_image", 2) and len(stored) == 2
+    assert stored[1].startswith(f"epoch 2/2  train_loss {history['train_loss'][1]:.4f}")
+    assert f"val_dice_per_image {history['val_dice_per_image'][1]:.4f}" in stored[1]
+    assert any("nothing left to train" in line for line in lines)

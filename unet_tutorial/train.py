@@ -259,6 +259,8 @@ def fit(
         state = load_checkpoint(resume, model, optimizer, scheduler=scheduler, scaler=scaler, restore_rng=True)
         history, best, bad_epochs = state["history"], state["best"], state["bad_epochs"]
         start_epoch = state["epoch"] + 1
+        for line in stored_epoch_lines(history, monitor, epochs):  # the log of the epochs it holds, as they ran
+            log(line)
         if start_epoch > epochs:
             log(f"{resume} has finished its {state['epoch']} epochs: its weights are loaded, nothing left to train")
         else:
@@ -361,6 +363,23 @@ def fit(
                 log(f"early stop: val_{monitor} has not improved for {patience} epochs (best {best:.4f})")
             break
     return history
+
+
+def stored_epoch_lines(history: dict[str, list], monitor: str, epochs: int) -> list[str]:
+    """The epoch lines of a run loaded from its checkpoint, from the history it stored: what ``fit`` logged when
+    those epochs trained (their losses, score and seconds), marked "(stored)" since this session trained none."""
+    scores = history.get(f"val_{monitor}", [])
+    return [
+        f"epoch {epoch}/{epochs}  train_loss {train:.4f}  val_loss {val:.4f}  val_{monitor} {score:.4f}  "
+        f"{seconds:.0f}s  (stored)"
+        for epoch, train, val, score, seconds in zip(
+            history.get("epoch", []),
+            history.get("train_loss", []),
+            history.get("val_loss", []),
+            scores,
+            history.get("seconds", []),
+        )
+    ]
 
 
 def _speed_choices(device: torch.device, amp_dtype, train_loader, log: Callable[[str], Any]):

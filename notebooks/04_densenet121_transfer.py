@@ -651,7 +651,7 @@ reading(f"""
 # > when it is more than a bar of Student's *t* SEs for that many cars: 2.2 for 12 cars, 3.2 for 4, about 2 from
 # > 30 on. This counts which cars were scored, not training's own noise: another `TRAIN_SEED`, or even another
 # > number of CPU threads, moves a gap too. So the central comparison, the two DenseNets, is trained again on other
-# > seeds after the results (`SEED_RUNS`). A gap within a quarter of its bar either way (0.8 to 1.25 <!-- constant --> times it) is
+# > seeds after the results (`SEED_RUNS`). A gap between 0.8 and 1.25 <!-- constant --> times its bar is
 # > called *close to the bar*: clear or not, another run can land on the other side.
 #
 # > **Predict first** (a minute, on paper): after one epoch, will the pretrained encoder be ahead of the random
@@ -981,12 +981,12 @@ if len(seed_runs) == 1:
 reading(f"""
 **{seeds_lead}**
 
-Each seed's gaps are in the table above: the {ENCODER_LABEL} encoder's Dice minus the random encoder's, ± its
-standard error over the {len(set(val_cars))} validation cars. In words, the first seed after epoch 1:
-{heads[TRAIN_SEED].sentence()}.
-- **After the first epoch: {agreement(list(heads.values()))}.**
-- **At the end: {agreement(list(ends.values()))}.**{averaged}
-- **In short**: {worth}.{fall_text}{stand_in_note}
+Each gap in the table above is the {ENCODER_LABEL} encoder's Dice minus the random encoder's, ± its standard
+error over the {len(set(val_cars))} validation cars.
+- **After the first epoch**: {agreement(list(heads.values()))}.
+- **At the end**: {agreement(list(ends.values()))}.{averaged}{fall_text}{stand_in_note}
+
+**So**: {worth}.
 """)
 
 # %% [markdown]
@@ -1133,7 +1133,7 @@ it. Below, both ways, trained: the copies right after unfreezing test it again, 
 # %%
 # Three copies of the model after its frozen phase, each with the optimizer's state and the same batches:
 # unfrozen two ways, and kept frozen
-after_frozen, frozen_optimizer_state = staged, optimizer.state_dict()
+after_frozen, frozen_optimizer_state = staged, optimizer.state_dict()  # the frozen phase's model, copied below
 BATCH_SEED = TRAIN_SEED + 1  # the order of the batches after the frozen phase, the same for every copy
 
 
@@ -1155,7 +1155,7 @@ def continue_after_frozen(folder: str, phase: str, *, unfreeze: bool, train_batc
     return model, history
 
 
-staged, trains_run = continue_after_frozen("unfrozen", "unfrozen, BatchNorm trains", unfreeze=True)
+staged_trains, trains_run = continue_after_frozen("unfrozen", "unfrozen, BatchNorm trains", unfreeze=True)
 staged_bn, bn_frozen_run = continue_after_frozen("unfrozen_bn_frozen", "unfrozen, BatchNorm frozen", unfreeze=True,
                                                  train_batchnorm=False)  # BatchNorm keeps the statistics it has
 kept, kept_frozen = continue_after_frozen("kept_frozen", "kept frozen", unfreeze=False)  # the control
@@ -1188,7 +1188,7 @@ for name, phase in phases.items():  # the frozen phase's epochs, then this copy'
                                 "params": phase["params"], "trainable": phase["trainable"],
                                 "gpu_memory_gb": phase["gpu_memory_gb"]}
     val_scores[staged_names[name]] = arm_scores[name]
-models[staged_names["BatchNorm trains"]], models[staged_names["BatchNorm frozen"]] = staged, staged_bn
+models[staged_names["BatchNorm trains"]], models[staged_names["BatchNorm frozen"]] = staged_trains, staged_bn
 kept_name = f"DenseNet, {ENCODER_LABEL} encoder, kept frozen"
 runs[kept_name] = {**{key: frozen[key] + kept_frozen[key]
                       for key in ("train_loss", "val_loss", "val_dice_per_image", "seconds")},
@@ -1328,7 +1328,8 @@ if slowest > 2 * fastest:
     time_text = (f"one run's epochs ({spread_name}) took from {fastest:.0f} to {slowest:.0f} s: the machine was busy, "
                  "so the table's epoch times compare nothing here")
 else:
-    time_text = (f"the least steady run's epochs ({spread_name}) took from {fastest:.1f} to {slowest:.1f} s, and "
+    time_text = (f"of the runs that trained every layer, the least steady ({spread_name}) took from {fastest:.1f} "
+                 f"to {slowest:.1f} s per epoch, and "
                  f"{EPOCHS} epochs or fewer per run are too few to compare runs by")
 if bn_gap.clear:
     end_words = f"{bn_gap.leader} ended higher"
@@ -1384,7 +1385,8 @@ lead7 = ("**" + cap("; ".join(phrases)) + (f"; within the noise: {', '.join(with
          "**None of the four gaps cleared the noise: on these cars the three copies could not be told apart.**")
 if kept_rise > abs(unfreeze_gap.difference):  # the bigger lesson: more epochs did more than unfreezing
     lead7 = (f"**Most of the gain after the frozen phase came from more training: the copy kept frozen rose by "
-             f"{kept_rise:+.3f}, and unfreezing added {unfreeze_gap.difference:+.4f} to that.** " + lead7)
+             f"{kept_rise:+.3f}, and unfreezing added {unfreeze_gap.difference:+.4f} to that.** "
+             + lead7.strip("*"))  # the rest in plain type: one bold sentence leads
 reading(f"""
 {lead7}{fell_note}
 
@@ -1393,7 +1395,8 @@ its standard error over cars (its size in SE, the bar)*, as in section 6.
 - **Right after unfreezing: {start_words}** ({start.short(named=True)}){start_note}. Against the last frozen
   epoch, with BatchNorm training: {moves['BatchNorm trains'].short()}; with it frozen:
   {moves['BatchNorm frozen'].short()}.{dip_text}
-- **At the end: {end_words}** ({bn_gap.short(named=True)}). {end_text}
+- **At the end: {end_words}{" (close to the bar)" if bn_gap.near else ""}** ({bn_gap.short(named=True)}).
+  {end_text}
 - **Was unfreezing worth it? {cap(worth_words)}.** The BatchNorm-frozen copy against the copy kept frozen, the
   control trained as long on the same schedule ({unfreeze_gap.short(named=True)}). {unfreeze_text}
 
@@ -1549,22 +1552,23 @@ frozen_step, trains_step, bn_step = (np.median(step_seconds[name]) for name in
 
 
 def apart(a: str, b: str) -> tuple[str, str]:
-    """Whether arm a's steps were "faster" or "slower" than arm b's, or "mixed", and how: in every turn (the two timed
-    one after the other, so that a busy moment slows both), or by a's median step against b's fastest (slowest)
-    step, which one busy moment cannot move."""
+    """Whether arm a's steps were "faster" or "slower" than arm b's, or "mixed", and how. The two are timed one after
+    the other in each turn, so that a busy moment slows both; a verdict needs every turn to agree, or all but one
+    of four or more when a's median step is beyond every one of b's (one busy turn cannot then turn it)."""
     pairs = list(zip(step_seconds[a], step_seconds[b]))
-    faster_turns = sum(x < y for x, y in pairs)
-    if faster_turns == len(pairs):
-        return "faster", "in every turn" if len(pairs) > 1 else "in its one turn"
-    if faster_turns == 0 and all(x > y for x, y in pairs):
-        return "slower", "in every turn" if len(pairs) > 1 else "in its one turn"
-    if np.median(step_seconds[a]) < min(step_seconds[b]):
-        return "faster", (f"in {faster_turns} of {len(pairs)} turns, and its median step below every one of the "
-                          "other's (a slow step or two, a busy moment, did not change that)")
-    if np.median(step_seconds[a]) > max(step_seconds[b]):
-        return "slower", (f"in {len(pairs) - faster_turns} of {len(pairs)} turns, and its median above every one of "
-                          "the other's")
-    return "mixed", f"faster in {faster_turns} of {len(pairs)} turns and slower in the others"
+    n, faster_turns = len(pairs), sum(x < y for x, y in pairs)
+    slower_turns = sum(x > y for x, y in pairs)
+    if faster_turns == n:
+        return "faster", "in every turn" if n > 1 else "in its one turn"
+    if slower_turns == n:
+        return "slower", "in every turn" if n > 1 else "in its one turn"
+    if n >= 4 and faster_turns == n - 1 and np.median(step_seconds[a]) < min(step_seconds[b]):
+        return "faster", (f"in {faster_turns} of {n} turns, and its median step below every one of the other's (one "
+                          "slow turn, a busy moment, did not change that)")
+    if n >= 4 and slower_turns == n - 1 and np.median(step_seconds[a]) > max(step_seconds[b]):
+        return "slower", (f"in {slower_turns} of {n} turns, and its median step above every one of the other's (one "
+                          "fast turn did not change that)")
+    return "mixed", f"faster in {faster_turns} of {n} turns and slower in {slower_turns}"
 
 
 freeze_order, freeze_how = apart("frozen", "unfrozen, BatchNorm trains")
@@ -1590,8 +1594,8 @@ elif bn_order == "faster":
     bn_text = (f"faster {bn_how}, by a clear margin: on this machine each batch's statistics and their "
                "gradients are a real part of a step's work")
 else:
-    bn_text = (f"slower {bn_how}: on this machine the eval-mode path costs more than computing each batch's "
-               "statistics, which the arithmetic alone would not predict")
+    bn_text = (f"slower {bn_how}: on this machine, now, the eval-mode path took longer, which the arithmetic alone "
+               f"would not predict; {TIMING_STEPS} steps are few, so run the cell again before reading more into it")
 ratio = frozen_step / trains_step
 share = 1.5 * (1 - ratio)  # from ratio = (3 - 2e) / 3, the arithmetic of the prompt above
 share_text = (f" The prompt's arithmetic, a frozen step taking (3 − 2*e*)/3 of an unfrozen one, turns your "
@@ -1718,9 +1722,10 @@ check_frozen_batchnorm(running_mean_drift, trial)
 #    sentence. `check_one_setting_prediction` records them: a prediction written after the run teaches nothing.
 # 2. **Retrain.** Continue a copy of the model after its frozen phase with section 7's `continue_after_frozen`, as
 #    section 7 did for its BatchNorm-frozen copy, but at your rate and on the batch order `MY_BATCH_SEED` (below).
-#    Use a folder name of your own (one of section 7's would retrain and replace its run). Build two gaps with
-#    `compare`, your copy first, the reference second (`reference_first` and `reference_scores`, below), the noise
-#    counted over cars: `my_first_gap` after the first unfrozen epoch, `my_gap` at the end.
+#    Use a folder name of your own (one of section 7's would retrain and replace its run). Keep the copy's history as
+#    `my_run` and its per-image scores as `my_first_scores` (the first unfrozen epoch) and `my_scores` (the last).
+#    Build two gaps with `compare`, your copy first, the reference second (`reference_first` and
+#    `reference_scores`, below), the noise counted over cars: `my_first_gap` and `my_gap`.
 # 3. **Read them**: `my_first_verdict` and `my_verdict`, each "higher", "lower" or "within the noise".
 #
 # The reference differs from your copy in the encoder's rate only: section 7's BatchNorm-frozen copy, or, on
@@ -1748,7 +1753,9 @@ check_one_setting_prediction(MY_LR_ENCODER, my_prediction, my_reason, LR_ENCODER
 # gap moves with the batches alone. Smoke mode (the tests) takes another order, so that this path is tested too.
 
 # %%
-MY_BATCH_SEED = BATCH_SEED + (1 if MODE == "smoke" else 0)  # your student number, say
+MY_BATCH_SEED = BATCH_SEED  # or your student number
+if MODE == "smoke":  # the tests take the other path, a batch order of one's own
+    MY_BATCH_SEED = BATCH_SEED + 1
 if MY_BATCH_SEED == BATCH_SEED:
     reference_run = phases["BatchNorm frozen"]  # section 7's copy, on section 7's batches
 else:  # section 7's BatchNorm-frozen copy again, on your batches
@@ -1829,38 +1836,6 @@ print("yours - reference:   ", ", ".join(f"{d:+.3f}" for d in yours_by_epoch - t
 # a measured gap must be to clear the bar with these cars. The gentler encoder rate comes from fine-tuning good
 # pretrained features on few new images (ULMFiT's "discriminative fine-tuning",
 # [Howard and Ruder, 2018](https://arxiv.org/abs/1801.06146)).
-
-# %% [markdown]
-# ## Exercise 3: channels of a DenseNet encoder (optional)
-#
-# Write `densenet_stage_channels(block_config, growth_rate=32, num_init_features=64)`: the channels of every
-# encoder stage of a DenseNet, as a list of `len(block_config) + 1` numbers. The first is the stem's output
-# (`num_init_features`); then one number per dense block: the channels it hands on. Each dense block adds
-# `growth_rate` channels per layer; each transition (after every block but the last) halves the channels before
-# the next block. DenseNet121 is `block_config=(6, 12, 24, 16)` and gives `[64, 256, 512, 1024, 1024]`; the check
-# also tries DenseNet169, DenseNet201 and two made-up DenseNets. On a miss it says what went wrong, not the
-# expected list; `check_densenet_stage_channels(densenet_stage_channels, reveal=True)` shows that too.
-
-# %% tags=["solution"]
-# Hint: keep a running count: a block adds layers * growth_rate to it; what does a transition do to it?
-
-
-def densenet_stage_channels(block_config: tuple[int, ...], growth_rate: int = 32,
-                            num_init_features: int = 64) -> list[int]:
-    """Channels after the stem and after each dense block of a DenseNet."""
-    channels, stages = num_init_features, [num_init_features]
-    for index, layers in enumerate(block_config):
-        channels += layers * growth_rate
-        stages.append(channels)
-        if index < len(block_config) - 1:
-            channels //= 2  # the transition
-    return stages
-
-
-# %%
-from unet_tutorial.course.exercises.transfer import check_densenet_stage_channels
-
-check_densenet_stage_channels(densenet_stage_channels)
 
 # %% [markdown]
 # ## Summary (core, ~5 min)
@@ -2002,3 +1977,38 @@ seeds is one to believe; in a class, give every student their own and tally the 
 #
 # **Next**: notebook 05 trains on ADE20K, 150 classes, where the model has to tell a wall from a building and a road
 # from a sidewalk: multi-class losses, mIoU, and class imbalance.
+
+
+# %% [markdown]
+# ## Exercise 3: channels of a DenseNet encoder (optional)
+#
+# After the summary, so that in the exercise version an unsolved one does not stop "Run all" before it.
+#
+# Write `densenet_stage_channels(block_config, growth_rate=32, num_init_features=64)`: the channels of every
+# encoder stage of a DenseNet, as a list of `len(block_config) + 1` numbers. The first is the stem's output
+# (`num_init_features`); then one number per dense block: the channels it hands on. Each dense block adds
+# `growth_rate` channels per layer; each transition (after every block but the last) halves the channels before
+# the next block. DenseNet121 is `block_config=(6, 12, 24, 16)` and gives `[64, 256, 512, 1024, 1024]`; the check
+# also tries DenseNet169, DenseNet201 and two made-up DenseNets. On a miss it says what went wrong, not the
+# expected list; `check_densenet_stage_channels(densenet_stage_channels, reveal=True)` shows that too.
+
+# %% tags=["solution"]
+# Hint: keep a running count: a block adds layers * growth_rate to it; what does a transition do to it?
+
+
+def densenet_stage_channels(block_config: tuple[int, ...], growth_rate: int = 32,
+                            num_init_features: int = 64) -> list[int]:
+    """Channels after the stem and after each dense block of a DenseNet."""
+    channels, stages = num_init_features, [num_init_features]
+    for index, layers in enumerate(block_config):
+        channels += layers * growth_rate
+        stages.append(channels)
+        if index < len(block_config) - 1:
+            channels //= 2  # the transition
+    return stages
+
+
+# %%
+from unet_tutorial.course.exercises.transfer import check_densenet_stage_channels
+
+check_densenet_stage_channels(densenet_stage_channels)

@@ -81,3 +81,32 @@ def test_every_notebook_has_a_core_and_optional_parts():
     for source in sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9][0-9]_*.py")):
         core, full = core_path.core_notebook(source), jupytext.read(source)
         assert 0 < len(core.cells) < len(full.cells), f"{source.name}: no optional part marked, or no core"
+
+
+def test_no_optional_exercise_stops_run_all_before_the_core_ends(tmp_path):
+    """In an exercise copy an unsolved stub stops "Run all": an optional exercise must come after the core's code."""
+    blocking = """# %% [markdown]
+# ## 1. Core (core, ~10 min)
+
+# %%
+a = 1
+
+# %% [markdown]
+# ### Exercise 1: extra (optional)
+
+# %% tags=["solution"]
+b = a + 1
+
+# %% [markdown]
+# ## 2. More core (core, ~5 min)
+
+# %%
+c = a * 2
+"""
+    source = tmp_path / "00_blocking.py"
+    source.write_text(blocking)
+    assert core_path.stubs_before_core(source) == ["Exercise 1: extra (optional) before 2. More core (core, ~5 min)"]
+    source.write_text(blocking.split("# %% [markdown]\n# ## 2. More core")[0])  # the exercise last: nothing blocks
+    assert core_path.stubs_before_core(source) == []
+    for notebook in sorted(Path(__file__).parents[1].glob("notebooks/[0-9][0-9]_*.py")):
+        assert core_path.stubs_before_core(notebook) == [], notebook.name

@@ -123,6 +123,17 @@ def test_plot_history_one_run():
     assert [ax.get_title() for ax in viz.plot_history(history, metrics=["val_dice"]).axes] == ["loss", "dice"]
 
 
+def test_plot_history_draws_losses_on_a_log_scale_when_one_spike_would_flatten_the_rest():
+    steady = {"train_loss": [0.5, 0.3, 0.2], "val_loss": [0.4, 0.3, 0.25]}
+    assert viz.plot_history(steady).axes[0].get_yscale() == "linear"
+    spiked = {
+        "a": {"train_loss": [0.9, 0.3], "val_loss": [5.8, 0.3]},
+        "b": {"train_loss": [0.4, 0.2], "val_loss": [0.3, 0.13]},
+    }
+    loss_panel = viz.plot_history(spiked).axes[0]
+    assert loss_panel.get_yscale() == "log" and loss_panel.get_title() == "loss (log scale)"
+
+
 def test_plot_history_several_runs():
     runs = {
         "cross_entropy": {"train_loss": [1, 0.5], "val_loss": [1, 0.6], "val_miou": [0.1, 0.2]},

@@ -44,6 +44,30 @@ def core_notebook(py_path: str | Path):
     return notebook
 
 
+def stubs_before_core(py_path: str | Path) -> list[str]:
+    """Optional exercises that come before a core code cell: in the exercise version an unsolved one stops "Run
+    all" there, before the core's end. Each as "<its heading> before <the core heading after it>"; none is right."""
+    import jupytext
+
+    found, skipping, optional_heading, current = [], None, None, ""
+    pending: list[str] = []  # optional exercises' headings seen, not yet followed by core code
+    for cell in jupytext.read(py_path).cells:
+        heading = _heading(cell)
+        if heading and skipping is not None and heading[0] <= skipping:
+            skipping = None
+        if heading and skipping is None and "(optional" in heading[1]:
+            skipping, optional_heading = heading[0], heading[1]
+        if heading:
+            current = heading[1]
+        solution = "solution" in cell.metadata.get("tags", [])
+        if skipping is not None and solution and optional_heading not in pending:
+            pending.append(optional_heading)
+        elif skipping is None and cell.cell_type == "code" and pending:
+            found += [f"{stub} before {current}" for stub in pending]
+            pending = []
+    return found
+
+
 def write_core(py_path: str | Path, out_dir: str | Path) -> Path:
     import nbformat
 

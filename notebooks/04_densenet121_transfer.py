@@ -2012,3 +2012,39 @@ def densenet_stage_channels(block_config: tuple[int, ...], growth_rate: int = 32
 from unet_tutorial.course.exercises.transfer import check_densenet_stage_channels
 
 check_densenet_stage_channels(densenet_stage_channels)
+
+
+# %% [markdown]
+# ## Exercise 4: discriminative learning rates by hand (optional, ~10 min)
+#
+# Every DenseNet of this notebook trained with `model.param_groups(LR_ENCODER, LR)`: two parameter groups, so that
+# the optimizer gives the encoder its gentler rate. Write that yourself, for any model with an `encoder` submodule:
+# `encoder_decoder_groups(model, lr_encoder, lr_decoder)` returns
+# `[{"name": "encoder", "params": [...], "lr": lr_encoder}, {"name": "decoder", "params": [...], "lr": lr_decoder}]`,
+# the encoder's parameters in the first group and every other parameter of the model in the second, each exactly
+# once. Two traps: a frozen encoder's parameters belong in their group too (they get no gradient, so the
+# optimizer skips them until `unfreeze_encoder`; left out, they would never train), and a model's last layer need
+# not sit inside `model.decoder`. The check tries a toy model with both traps, then a `DenseNetUNet` against its
+# own `param_groups`, and names the parameters it finds missing, doubled or in the wrong group.
+
+# %% tags=["solution"]
+# Hint: model.encoder.parameters() is the first group; for the second, go through model.parameters() and keep those
+#   that are not the encoder's (compare with `id(p)` or `is`: `==` on tensors compares their values).
+
+
+def encoder_decoder_groups(model: torch.nn.Module, lr_encoder: float, lr_decoder: float) -> list[dict]:
+    """Two parameter groups: the encoder's parameters (frozen ones too) at lr_encoder, all others at lr_decoder."""
+    encoder = list(model.encoder.parameters())
+    in_encoder = {id(p) for p in encoder}
+    rest = [p for p in model.parameters() if id(p) not in in_encoder]
+    return [{"name": "encoder", "params": encoder, "lr": lr_encoder},
+            {"name": "decoder", "params": rest, "lr": lr_decoder}]
+
+
+# %%
+from unet_tutorial.course.exercises.transfer import check_encoder_decoder_groups
+
+check_encoder_decoder_groups(encoder_decoder_groups)
+groups = encoder_decoder_groups(models[HEADLINE], LR_ENCODER, LR)
+print({group["name"]: f"{sum(p.numel() for p in group['params']) / 1e6:.2f}M parameters at {group['lr']:g}"
+       for group in groups})

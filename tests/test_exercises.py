@@ -273,6 +273,45 @@ WRONG_ANSWERS = {
         ("2 2 9 4 20 1",),  # the answer, not the function
     ],
     "check_densenet_stage_channels": [(stage_channels_without_halving,)],
+    "check_encoder_decoder_groups": [
+        (
+            lambda model, a, b: [
+                {"name": "encoder", "params": list(model.encoder.parameters()), "lr": a},
+                {"name": "decoder", "params": list(model.parameters()), "lr": b},
+            ],
+        ),  # the encoder twice
+        (
+            lambda model, a, b: [
+                {"name": "encoder", "params": list(model.encoder.parameters()), "lr": a},
+                {"name": "decoder", "params": list(model.decoder.parameters()), "lr": b},
+            ],
+        ),  # no head
+        (
+            lambda model, a, b: [
+                {"name": "encoder", "params": [p for p in model.encoder.parameters() if p.requires_grad], "lr": a},
+                {
+                    "name": "decoder",
+                    "params": [p for n, p in model.named_parameters() if not n.startswith("encoder.")],
+                    "lr": b,
+                },
+            ],
+        ),
+        (
+            lambda model, a, b: (
+                model.param_groups(b, a)
+                if hasattr(model, "param_groups")
+                else [
+                    {"name": "encoder", "params": list(model.encoder.parameters()), "lr": b},
+                    {
+                        "name": "decoder",
+                        "params": [p for n, p in model.named_parameters() if not n.startswith("encoder.")],
+                        "lr": a,
+                    },
+                ]
+            ),
+        ),  # the rates swapped
+        ([],),  # an answer, not the function
+    ],
     "check_frozen_batchnorm": [
         (mean_running_mean_drift, "fixed"),  # a mean change, not the largest
         (0.2, "fixed"),  # a number, not the function

@@ -11,6 +11,7 @@ from unet_tutorial.course.exercises.transfer import (
     _CHANNEL_MISTAKES,
     _stage_channels,
     check_densenet_stage_channels,
+    check_encoder_decoder_groups,
     check_frozen_batchnorm,
 )
 from unet_tutorial.densenet_unet import ENCODER_CHANNELS, DenseNetUNet
@@ -296,3 +297,36 @@ def test_the_checks_leave_the_learners_model_as_it_was(fixed):
     assert all(torch.equal(a, norm.running_mean) for a, norm in zip(before, fixed.encoder_batchnorms()))
     assert fixed.training
     assert transfer.check_frozen_batchnorm is check_frozen_batchnorm
+
+
+def _groups(encoder_params, rest_params):
+    return lambda model, a, b: [
+        {"name": "encoder", "params": encoder_params(model), "lr": a},
+        {"name": "decoder", "params": rest_params(model), "lr": b},
+    ]
+
+
+def test_encoder_decoder_groups_accepts_the_right_split_and_names_each_slip(capsys):
+    def encoder(model):
+        return list(model.encoder.parameters())
+
+    def rest(model):
+        return [p for name, p in model.named_parameters() if not name.startswith("encoder.")]
+
+    check_encoder_decoder_groups(_groups(encoder, rest))
+    assert "encoder_decoder_groups: all checks passed" in capsys.readouterr().out
+    slips = {
+        "the decoder group holds the encoder's encoder.0.weight": _groups(encoder, lambda m: list(m.parameters())),
+        "no group holds head.weight, head.bias": _groups(encoder, lambda m: list(m.decoder.parameters())),
+        "frozen parameters: keep them": _groups(lambda m: [p for p in encoder(m) if p.requires_grad], rest),
+        r"the rates \[0.001, 0.0001\].*\(swapped\?\)": lambda m, a, b: _groups(encoder, rest)(m, b, a),
+        r"named its groups \['decoder', 'encoder'\]": lambda m, a, b: [
+            {**group, "name": name} for group, name in zip(_groups(encoder, rest)(m, a, b), ("decoder", "encoder"))
+        ],
+        "which are not the encoder's": _groups(lambda m: list(m.parameters()), lambda m: []),
+        "raised ZeroDivisionError": lambda m, a, b: 1 / 0,
+        "pass the function itself": [],
+    }
+    for message, answer in slips.items():
+        with pytest.raises(AssertionError, match=message):
+            check_encoder_decoder_groups(answer)

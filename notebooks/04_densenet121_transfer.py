@@ -615,7 +615,7 @@ reading(f"""
 **{compared}**
 
 - The numbers are the table's, over {len(one_per_car)} cars, not the one image's of the figures; a margin
-  between the two encoders' best channels counts only over {MARGIN} standard deviations (`MARGIN`, a rule of
+  between the two encoders' best channels (by size, whatever the sign) counts only over {MARGIN} standard deviations (`MARGIN`, a rule of
   thumb for a batch this small, not a test). {separation_text}
 - A random encoder's maps come from the architecture and the image alone: {"a car in front of a studio backdrop"
   if is_real else "a car drawn in flat colours on a plain background"} can be told apart by a random filter too,
@@ -780,8 +780,8 @@ else:
     runner_up = max((name for name in runs if name != by_dice), key=lambda name: val_scores[name].mean())
     lead = compare(by_dice, val_scores[by_dice], runner_up, val_scores[runner_up], groups=val_cars, group_name="cars")
     loss_heading = "Loss and Dice agree on the run ahead"
-    loss_text = (f"{by_dice}" + (", by a Dice lead beyond the noise" if lead.clear else ", though its Dice lead is "
-                 "within the noise") + "; they need not.")
+    loss_text = (f"{by_dice}, whose Dice lead over {runner_up} is " + ("beyond" if lead.clear else "within")
+                 + f" the noise ({lead.short()}). The two need not agree.")
 by_worst_loss = max(runs, key=lambda name: runs[name]["val_loss"][-1])
 loss_ratio = runs[by_worst_loss]["val_loss"][-1] / runs[by_loss]["val_loss"][-1]
 if loss_ratio > 2:  # one run far less sure of its pixels, whatever its Dice
@@ -953,27 +953,34 @@ else:
                      "ImageNet's photos are to Carvana's (section 4), so this says how pretraining works, not what "
                      "ImageNet is worth; on Colab this cell reads the ImageNet runs.")
 def in_words(gaps: dict[int, Gap], start: bool) -> str:
-    """What the seeds' gaps at one point (after epoch 1, or at the end) say, in plain words: how many seeds had the
-    pretrained encoder ahead, how many beyond the noise either way, and the mean gap."""
+    """What the seeds' gaps at one point (after epoch 1, or at the end) say, as the rest of a sentence that starts
+    "The <pretrained> encoder": how many seeds had it ahead, how many beyond the noise either way, the mean gap."""
     n, mean = len(gaps), np.mean([gap.difference for gap in gaps.values()])
     ahead = sum(gap.difference > 0 for gap in gaps.values())
     clear = sum(gap.clear and gap.leader == pretrained_name for gap in gaps.values())
     behind = sum(gap.clear and gap.leader != pretrained_name for gap in gaps.values())
-    what, when = ("a head start", "after epoch 1") if start else ("a lead", f"at the end (epoch {EPOCHS})")
+    when = "after epoch 1" if start else f"at the end (epoch {EPOCHS})"
     if clear == n:
-        return f"{what} {when} in every seed, beyond the noise each time ({mean:+.3f} Dice on average)"
+        return f"was ahead {when} in every seed, beyond the noise each time ({mean:+.3f} Dice on average)"
     if ahead == n:
-        return f"ahead {when} in every seed, beyond the noise in {clear} of {n} ({mean:+.3f} Dice on average)"
+        return f"was ahead {when} in every seed ({mean:+.3f} Dice on average), beyond the noise in {clear} of {n}"
     if clear == behind == 0:
-        return (f"no gap beyond the noise {when} in any seed ({mean:+.3f} Dice on average; ahead in {ahead} of "
-                f"{n})")
-    return (f"{when}, ahead in {ahead} of {n} seeds, beyond the noise in {clear}"
+        return (f"could not be told from the random one {when} in any seed ({mean:+.3f} Dice on average; ahead in "
+                f"{ahead} of {n})")
+    return (f"was ahead {when} in {ahead} of {n} seeds, beyond the noise in {clear}"
             + (f" and behind beyond it in {behind}" if behind else "") + f" ({mean:+.3f} Dice on average)")
 
 
-# the answer in one sentence, here and in the summary
-seeds_lead = (f"The {ENCODER_LABEL} encoder against the random one: {in_words(heads, True)}; "
-              f"{in_words(ends, False)}.")
+# the answer in one sentence, here and in the summary: a plain verdict first, then the counts behind it
+every_head = all(gap.difference > 0 for gap in heads.values())
+no_end = not any(gap.clear for gap in ends.values())
+plain = ("Pretraining paid, from the first epoch to the last. " if held_in_every_seed(heads, pretrained_name)
+         and held_in_every_seed(ends, pretrained_name) else
+         "A head start that did not last to the end. " if every_head and no_end else
+         "No gap this run can see, at either end. " if no_end and not any(gap.clear for gap in heads.values())
+         else "")
+seeds_lead = (f"{plain}The {ENCODER_LABEL} encoder {in_words(heads, True)}; at the end it "
+              f"{in_words(ends, False).replace(' at the end (epoch', ' (epoch')}.")
 if len(seed_runs) == 1:
     seeds_lead = (f"In its one seed the {ENCODER_LABEL} encoder's gap was {head_over_seeds.difference:+.3f} Dice "
                   f"after epoch 1 and {end_over_seeds.difference:+.3f} at the end: one seed cannot separate a gap "
@@ -1722,7 +1729,8 @@ check_frozen_batchnorm(running_mean_drift, trial)
 #    sentence. `check_one_setting_prediction` records them: a prediction written after the run teaches nothing.
 # 2. **Retrain.** Continue a copy of the model after its frozen phase with section 7's `continue_after_frozen`, as
 #    section 7 did for its BatchNorm-frozen copy, but at your rate and on the batch order `MY_BATCH_SEED` (below).
-#    Use a folder name of your own (one of section 7's would retrain and replace its run). Keep the copy's history as
+#    Use a folder name and a phase label of your own (both are stored with the checkpoint; one of section 7's
+#    folders would retrain and replace its run). Keep the copy's history as
 #    `my_run` and its per-image scores as `my_first_scores` (the first unfrozen epoch) and `my_scores` (the last).
 #    Build two gaps with `compare`, your copy first, the reference second (`reference_first` and
 #    `reference_scores`, below), the noise counted over cars: `my_first_gap` and `my_gap`.
@@ -1925,7 +1933,7 @@ stand_in_rows = ("" if PRETRAINED else " Every row with a pretrained encoder is 
                  "section 8 lists what the "
                  "ImageNet weights, on Colab, would answer.")
 reading(f"""
-**This notebook's question was whether a pretrained encoder beats a random one. In your run, {seeds_lead[:1].lower()}{seeds_lead[1:]}**
+**This notebook's question was whether a pretrained encoder beats a random one. In your run: {seeds_lead}**
 
 **What held in your run**: {"; ".join(held)}.
 

@@ -640,4 +640,5 @@ def test_a_loaded_run_logs_the_epochs_it_holds_as_they_ran(tmp_path):
     assert stored == stored_epoch_lines(history, "dice_per_image", 2) and len(stored) == 2
     assert stored[1].startswith(f"epoch 2/2  train_loss {history['train_loss'][1]:.4f}")
     assert f"val_dice_per_image {history['val_dice_per_image'][1]:.4f}" in stored[1]
+    assert "lr 1.00e-03" in stored[1]  # the rate the epoch trained at, as the live line gives it
     assert any("nothing left to train" in line for line in lines)

@@ -367,19 +367,20 @@ def fit(
 
 def stored_epoch_lines(history: dict[str, list], monitor: str, epochs: int) -> list[str]:
     """The epoch lines of a run loaded from its checkpoint, from the history it stored: what ``fit`` logged when
-    those epochs trained (their losses, score and seconds), marked "(stored)" since this session trained none."""
+    those epochs trained (their losses, score, learning rates and seconds), marked "(stored)" since this session
+    trained none of them."""
     scores = history.get(f"val_{monitor}", [])
-    return [
-        f"epoch {epoch}/{epochs}  train_loss {train:.4f}  val_loss {val:.4f}  val_{monitor} {score:.4f}  "
-        f"{seconds:.0f}s  (stored)"
-        for epoch, train, val, score, seconds in zip(
-            history.get("epoch", []),
-            history.get("train_loss", []),
-            history.get("val_loss", []),
-            scores,
-            history.get("seconds", []),
+    groups = [key.removeprefix("lr_") for key in history if key.startswith("lr_")]  # several parameter groups
+    lines = []
+    for index, (epoch, train, val, score, seconds) in enumerate(
+        zip(history["epoch"], history["train_loss"], history["val_loss"], scores, history["seconds"])
+    ):
+        lrs = {group: history[f"lr_{group}"][index] for group in groups} if groups else {"": history["lr"][index]}
+        lines.append(
+            f"epoch {epoch}/{epochs}  train_loss {train:.4f}  val_loss {val:.4f}  val_{monitor} {score:.4f}  "
+            f"{_lr_text(lrs)}  {seconds:.0f}s  (stored)"
         )
-    ]
+    return lines
 
 
 def _speed_choices(device: torch.device, amp_dtype, train_loader, log: Callable[[str], Any]):

@@ -1041,7 +1041,7 @@ staged_config = {"model": "densenet_unet", **STAND_IN_CONFIG,
 optimizer = torch.optim.AdamW(staged.param_groups(lr_encoder=LR_ENCODER, lr_decoder=LR))
 staged.freeze_encoder()
 frozen = train_run(staged, optimizer, FROZEN_EPOCHS, f"staged_{ENCODER_LABEL.lower()}_frozen",
-                   {**staged_config, "phase": "frozen"})
+                   {**staged_config, "phase": "frozen", "epochs": FROZEN_EPOCHS})  # the epochs this phase trains
 frozen_scores = per_image_dice(staged)  # (len(val_ids),): as the drifted copy below will be scored
 print(f"frozen: {frozen['trainable'] / 1e6:.2f}M of {frozen['params'] / 1e6:.2f}M parameters train; "
       f"validation Dice {frozen_scores.mean():.4f}")
@@ -1158,7 +1158,8 @@ def continue_after_frozen(folder: str, phase: str, *, unfreeze: bool, train_batc
         model.unfreeze_encoder(train_batchnorm=train_batchnorm)
     set_seed(batch_seed)  # the batches (and augmentations): the same for every copy given the same seed
     history = train_run(model, optimizer_copy, EPOCHS - FROZEN_EPOCHS, f"staged_{ENCODER_LABEL.lower()}_{folder}",
-                        {**staged_config, "phase": phase, "lr_encoder": lr_encoder, "batch_seed": batch_seed})
+                        {**staged_config, "phase": phase, "lr_encoder": lr_encoder, "batch_seed": batch_seed,
+                         "epochs": EPOCHS - FROZEN_EPOCHS})
     return model, history
 
 
@@ -1286,6 +1287,15 @@ dip_text = ""
 kept_dip = compare("the last frozen epoch", frozen_scores, "the copy kept frozen",
                    np.array(kept_frozen["val_dice_of_each_image"][0]), groups=val_cars, group_name="cars")
 kept_dipped = kept_dip.clear and kept_dip.leader == "the last frozen epoch"
+kept_first = np.array(kept_frozen["val_dice_of_each_image"][0])  # the control after the same first epoch
+against_kept = {name: compare(name, first_scores[name], "the copy kept frozen", kept_first, groups=val_cars,
+                              group_name="cars") for name in phases}  # same epoch, same schedule: unfreezing's cost
+lagged = [name for name, gap in against_kept.items() if gap.clear and gap.difference < 0]
+kept_text = (f" Against the copy kept frozen after the same epoch, on the same schedule: with BatchNorm training "
+             f"{against_kept['BatchNorm trains'].short()}; with it frozen {against_kept['BatchNorm frozen'].short()}"
+             + (f": the '{lagged[0]}' copy" + (" and the other" if len(lagged) > 1 else "")
+                + " lagged the control there, beyond the noise, which the last frozen epoch does not show."
+                if lagged else "."))
 if len(dipped) == len(phases):  # the encoder starts to move under a decoder trained on it frozen, either way
     dip_text = (" Both copies dipped below the last frozen epoch, beyond the noise, which may have two causes: once "
                 "unfrozen, the encoder's features start to move under a decoder trained on them frozen, and the "
@@ -1401,7 +1411,7 @@ After the frozen phase ({last_frozen:.3f}) the three copies ended at {ended_text
 its standard error over cars (its size in SE, the bar)*, as in section 6.
 - **Right after unfreezing: {start_words}** ({start.short(named=True)}){start_note}. Against the last frozen
   epoch, with BatchNorm training: {moves['BatchNorm trains'].short()}; with it frozen:
-  {moves['BatchNorm frozen'].short()}.{dip_text}
+  {moves['BatchNorm frozen'].short()}.{dip_text}{kept_text}
 - **At the end: {end_words}{" (close to the bar)" if bn_gap.near else ""}** ({bn_gap.short(named=True)}).
   {end_text}
 - **Was unfreezing worth it? {cap(worth_words)}.** The BatchNorm-frozen copy against the copy kept frozen, the
@@ -1605,7 +1615,7 @@ else:
                f"would not predict; {TIMING_STEPS} steps are few, so run the cell again before reading more into it")
 ratio = frozen_step / trains_step
 share = 1.5 * (1 - ratio)  # from ratio = (3 - 2e) / 3, the arithmetic of the prompt above
-share_text = (f" The prompt's arithmetic, a frozen step taking (3 − 2*e*)/3 of an unfrozen one, turns your "
+share_text = (f" The prompt's arithmetic, a frozen step taking (3 − 2*e*)/3 of an unfrozen one, turns the measured "
               f"{ratio:.0%} into *e* ≈ {share:.2f}: the encoder did about {share:.0%} of the forward work, if a "
               "backward pass costs twice its forward pass (on a GPU, small layers and memory traffic bend that rule)."
               if freeze_order == "faster" and 1 / 3 < ratio < 1 else
@@ -1736,6 +1746,9 @@ check_frozen_batchnorm(running_mean_drift, trial)
 #    `reference_scores`, below), the noise counted over cars: `my_first_gap` and `my_gap`.
 # 3. **Read them**: `my_first_verdict` and `my_verdict`, each "higher", "lower" or "within the noise".
 #
+# If your rate is too high to train, `fit` stops with a `NonFiniteLossError` that names the step: that is a
+# result too (write it down, and try a rate between).
+#
 # The reference differs from your copy in the encoder's rate only: section 7's BatchNorm-frozen copy, or, on
 # another batch order, that copy trained again on it.
 
@@ -1837,8 +1850,11 @@ print("yours - reference:   ", ", ".join(f"{d:+.3f}" for d in yours_by_epoch - t
 # %% [markdown] tags=["answer"]
 # What your run can say: on these cars, with these batches, whether your encoder rate scored differently from the
 # ten-times-gentler one right after unfreezing and at the end. A copy that falls behind beyond the noise after
-# its first unfrozen epoch and is within it at the end is the washing out the gentle rate guards against, repaired
-# by the epochs after. What it cannot say: whether that holds on other batches (the class's tally: each
+# its first unfrozen epoch and is within it at the end looks like the washing out the gentle rate guards against,
+# repaired by the epochs after; but that first epoch is also where the new cycle's rate peaks (section 7's lower
+# panel), and a higher rate at its peak makes a noisier model whether or not features were lost. To tell the two
+# apart, freeze your copy's encoder after that epoch and retrain the decoder alone: features that were lost stay
+# lost, a noisy decoder recovers. What it cannot say: whether that holds on other batches (the class's tally: each
 # `MY_BATCH_SEED` is one data point), on another `TRAIN_SEED`, or with the ImageNet weights, whose features are
 # worth more to protect than the STAND-IN's. A gap within the noise is not "no effect": the check printed how large
 # a measured gap must be to clear the bar with these cars. The gentler encoder rate comes from fine-tuning good
@@ -1897,8 +1913,10 @@ steps = [f"**Freeze first**: the frozen phase alone ({FROZEN_EPOCHS} epoch{'s' i
          "time of an unfrozen one (section 9" + ("" if freeze_order == "faster" else ", where the step times did "
                                                   "not separate: a rough ratio") + ")."]
 if unfreeze_gap.clear:
-    steps.append("**Then unfreeze**: " + (f"it paid in this run, against a copy kept frozen as long "
-                 f"({unfreeze_gap.short(named=True)}" + (", close to the bar" if unfreeze_gap.near else "") + ")." if unfreeze_gap.leader == unfreeze_gap.name_a else
+    steps.append("**Then unfreeze**: " + (f"it scored higher in this run than a copy kept frozen as long "
+                 f"({unfreeze_gap.short(named=True)}" + (", close to the bar: another seed may not repeat it"
+                                                         if unfreeze_gap.near else "") + ")."
+                 if unfreeze_gap.leader == unfreeze_gap.name_a else
                  f"it cost Dice in this run, against a copy kept frozen as long ({unfreeze_gap.short(named=True)}): "
                  "with so few images, keep the encoder frozen or unfreeze later."))
 else:

@@ -262,7 +262,8 @@ def fit(
         for line in stored_epoch_lines(history, monitor, epochs):  # the log of the epochs it holds, as they ran
             log(line)
         if start_epoch > epochs:
-            log(f"{resume} has finished its {state['epoch']} epochs: its weights are loaded, nothing left to train")
+            finished = f"{state['epoch']} epoch{'s' if state['epoch'] != 1 else ''}"
+            log(f"{resume} has finished its {finished}: its weights are loaded, nothing left to train")
         else:
             log(f"resumed from {resume} after epoch {state['epoch']}")
         if getattr(train_loader, "persistent_workers", False):

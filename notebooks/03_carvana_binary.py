@@ -404,7 +404,9 @@ print(f"{sum(p.numel() for p in model.parameters()):,} parameters; logits {tuple
 # ## 7. Train, and resume (core, ~10 min)
 #
 # `fit` is a short loop over `train_one_epoch` and `evaluate` (open `unet_tutorial/train.py`: no framework). It
-# prints one line per epoch (losses, validation Dice, images per second, seconds); a `*` marks a new best. The
+# prints one line per epoch (losses, validation Dice, the learning rate, images per second, seconds); a `*` marks a
+# new best. A run loaded from its checkpoint prints the lines it stored instead, marked "(stored)", without the
+# images per second. The
 # optimiser is AdamW (Adam with weight decay), and the learning rate follows a **one-cycle** schedule: it warms
 # up from `LR / 25` to `LR` over the first three tenths of the steps, then anneals towards zero, which lets a
 # short run use a high rate and still settle at the end.
@@ -457,6 +459,43 @@ from unet_tutorial.viz import plot_history
 display(plot_history(history, metrics=["val_dice_per_image", "lr"]))
 val_metrics = evaluate(model, val_loader, DEVICE, num_classes=1, amp_dtype=AMP_DTYPE)
 print("validation, best epoch:", {name: round(value, 4) for name, value in val_metrics.items()})
+
+# %% tags=["reading"] jupyter={"source_hidden": true}
+# @title What your curves show
+from unet_tutorial.course.reading import reading
+
+val_loss, val_dice, rates = history["val_loss"], history["val_dice_per_image"], history["lr"]
+peak_epoch = int(np.argmax(rates)) + 1  # the epoch whose first step had the highest rate (the log shows first steps)
+jumps = [(val_loss[k] / val_loss[k - 1], k) for k in range(1, len(val_loss))]  # (ratio, index of the jumped epoch)
+ratio, jumped = max(jumps, default=(1.0, 0))
+if ratio > 1.5:  # a jump worth naming: half again as high as the epoch before
+    back = next((k + 1 for k in range(jumped + 1, len(val_loss)) if val_loss[k] < val_loss[jumped - 1]), None)
+    warm = " while the learning rate was still warming up" if jumped + 1 <= peak_epoch + 1 else ""
+    story = (f"At epoch {jumped + 1} the validation loss jumped from {val_loss[jumped - 1]:.3f} to "
+             f"{val_loss[jumped]:.3f} (Dice {val_dice[jumped - 1]:.3f} to {val_dice[jumped]:.3f}){warm}; "
+             + (f"by epoch {back} it was below where it had been: one epoch's jump, taken back." if back else
+                "it did not come back below that level: look at the settings before trusting this run."))
+else:
+    story = "The validation loss had no jump: no epoch ended half again as high as the one before."
+rising = 0  # the last epochs in a row whose validation loss rose while the training loss fell
+for k in range(len(val_loss) - 1, 0, -1):
+    if val_loss[k] > val_loss[k - 1] and history["train_loss"][k] < history["train_loss"][k - 1]:
+        rising += 1
+    else:
+        break
+overfit = (f"the validation loss rose in each of the last {rising} epochs while the training loss fell: the "
+           "warning sign of overfitting" if rising >= 2 else
+           "no sign of overfitting: the validation loss did not keep rising while the training loss fell")
+last = val_dice[-3:]
+settled = (f"over the last {len(last)} epochs the Dice moved by {max(last) - min(last):.4f}"
+           + (": it had levelled off" if max(last) - min(last) < 0.01 else ": it was still moving"))
+reading(f"""
+**{story}**
+
+- {overfit[:1].upper()}{overfit[1:]}.
+- The best validation Dice, {max(val_dice):.4f}, came at epoch {int(np.argmax(val_dice)) + 1} of {len(val_dice)}
+  (`best.pt`); {settled}.
+""")
 
 # %% [markdown]
 # ## 8. Where does the model fail? (core, ~13 min)
@@ -1064,7 +1103,7 @@ reading(f"**{zoom_lead}.** {window_text}{both_text}{small} {photo_text} One phot
 #
 # Kaggle wants one line per image, `img,rle_mask`, the mask written as pairs "start length": runs of car pixels,
 # numbered from 1 along the rows (left to right, top row first), so a 1918x1280 mask of 2.5M pixels becomes about
-# two numbers per row the car crosses, a thousand or a few. The competition's test photos are not downloaded here, so we write the file for the
+# two numbers per row the car crosses: a thousand numbers, or a few thousand. The competition's test photos are not downloaded here, so we write the file for the
 # validation cars and check it as Kaggle would: decode, compare. `predict_mask` reads each photo at its own size,
 # shrinks it as validation did and enlarges the probabilities as section 11 did, with the settings' `THRESHOLD` and
 # `TTA`. Where the data folder holds `train_masks.csv` (the competition's true masks in this format), the cell checks
@@ -1369,7 +1408,7 @@ print(f"{'real Carvana photos' if IS_REAL else 'generated data'}, {len(train_ids
 findings = {"the U-Net above each view's usual place? (13)": usual_gap,
             "enlarge the probabilities, not the labels? (11)": enlarge_gap}
 if "my_gap" in globals():  # experiment 3, once solved
-    findings[f"Dice weight {MY_DICE_WEIGHT:g} against {LOSS_WEIGHTS['dice']:g}? (13)"] = my_gap
+    findings[f"Dice weight {MY_DICE_WEIGHT:g} against {LOSS_WEIGHTS['dice']:g}, on one seed? (13)"] = my_gap
 for question, name in (("a leak: unseen views of training cars above new cars? (9)", "leak_gap"),
                        ("the best threshold on validation above 0.5? (10)", "threshold_gap"),
                        ("flip TTA above none? (10)", "tta_gap")):
@@ -1459,7 +1498,7 @@ reading(f"{lead}\n\n{findings_summary(findings)} {box}\n\n**What to do with your
 # > the real photos, your table above measures the same again (another machine or thread count moves the numbers
 # > a little). What that run read:
 # >
-# > | question (section) | measured, ± one standard error over cars | read against its bar (2.37 for 8 cars) |
+# > | question (section) | measured, ± one standard error over cars | read against its bar (2.36 for 8 cars) |
 # > |---|---|---|
 # > | validation Dice at `IMAGE_SIZE` (8) | 0.9672 ± 0.0015 | |
 # > | enlarging the probabilities against the labels, to 1918x1280 (11) | +0.0015 ± 0.00016 | clear: at 13.3 photo pixels per model pixel the staircase costs Dice |

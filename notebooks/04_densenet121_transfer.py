@@ -1417,13 +1417,10 @@ its standard error over cars (its size in SE, the bar)*, as in section 6.
 - **Was unfreezing worth it? {cap(worth_words)}.** The BatchNorm-frozen copy against the copy kept frozen, the
   control trained as long on the same schedule ({unfreeze_gap.short(named=True)}). {unfreeze_text}
 
-<details><summary>Two more readings: against training end to end, and the epoch times</summary>
-
+*Two more readings:*
 - **Against training end to end: {recipe_words}** ({end_gap.short(named=True)}). The two differ in schedule as well
   as in freezing (the lower panel), so this gap does not isolate either.
 - **Seconds per epoch** in the table: {time_text}. Section 9 times single steps, taken in turns: the fair test.
-
-</details>
 """)
 
 # %% [markdown]
@@ -2068,7 +2065,7 @@ def encoder_decoder_groups(model: torch.nn.Module, lr_encoder: float, lr_decoder
 
 
 # %%
-from unet_tutorial.course.exercises.transfer import check_encoder_decoder_groups
+from unet_tutorial.course.exercises.param_groups import check_encoder_decoder_groups
 
 check_encoder_decoder_groups(encoder_decoder_groups)
 groups = encoder_decoder_groups(models[HEADLINE], LR_ENCODER, LR)

@@ -10,14 +10,23 @@ import pytest
 import torch
 from ade20k_fakes import AlwaysWall, thin_lines
 
-from unet_tutorial.course.exercises import carvana, edges, losses, multiclass, one_setting, transfer, unet
+from unet_tutorial.course.exercises import (
+    carvana,
+    edges,
+    losses,
+    multiclass,
+    one_setting,
+    param_groups,
+    transfer,
+    unet,
+)
 from unet_tutorial.course.reading import compare
 
 # every notebook's checks under one name, as the tests below were written against one module
 exercises = SimpleNamespace(
     **{
         name: value
-        for module in (unet, losses, carvana, edges, transfer, one_setting, multiclass)
+        for module in (unet, losses, carvana, edges, transfer, param_groups, one_setting, multiclass)
         for name, value in vars(module).items()
     }
 )

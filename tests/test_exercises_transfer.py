@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from unet_tutorial.course.exercises import transfer
+from unet_tutorial.course.exercises.param_groups import check_encoder_decoder_groups
 from unet_tutorial.course.exercises.transfer import (
     _CHANNEL_MISTAKES,
     _stage_channels,
     check_densenet_stage_channels,
-    check_encoder_decoder_groups,
     check_frozen_batchnorm,
 )
 from unet_tutorial.densenet_unet import ENCODER_CHANNELS, DenseNetUNet

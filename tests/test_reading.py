@@ -76,9 +76,10 @@ def test_a_gap_that_rounds_to_zero_names_no_winner():
 
 
 def test_the_bar_is_students_t_so_a_few_cars_need_a_larger_gap_than_many_images():
-    assert noise_bar(1) == math.inf and noise_bar(4) == pytest.approx(3.182) and noise_bar(8) == pytest.approx(2.365)
+    assert noise_bar(1) == math.inf and noise_bar(4) == pytest.approx(3.1824) and noise_bar(8) == pytest.approx(2.3646)
+    assert f"{noise_bar(8):.2f}" == "2.36" and f"{noise_bar(30):.2f}" == "2.05"  # printed to two places: rounded once
     assert (
-        noise_bar(31) == pytest.approx(2.042)
+        noise_bar(31) == pytest.approx(2.0423)
         and noise_bar(32) == pytest.approx(2.040, abs=0.001)
         and noise_bar(65) == pytest.approx(1.998, abs=0.001)
     )
@@ -180,12 +181,12 @@ def test_agreement_over_runs_holds_only_when_every_run_is_clear_the_same_way():
 
 def test_a_gap_close_to_the_bar_is_printed_so_that_a_reader_can_see_it_is():
     """The bar prints to two places; the SEs to two where one place would move the gap across "close to the bar"."""
-    near = Gap("A", "B", 1.905 * 0.01, 0.01, 80, 8, "cars")  # 8 cars: bar 2.365; 1.905 is 0.805 of it, close
-    assert near.near and "(1.9 SE, bar 2.37)" in near.short()  # 1.9 of 2.37 reads as close too
+    near = Gap("A", "B", 1.905 * 0.01, 0.01, 80, 8, "cars")  # 8 cars: bar 2.3646; 1.905 is 0.806 of it, close
+    assert near.near and "(1.9 SE, bar 2.36)" in near.short()  # 1.9 of 2.36 reads as close too
     far = Gap("A", "B", 1.88 * 0.01, 0.01, 80, 8, "cars")  # 0.795 of the bar: not close, but "1.9" would read as
-    assert not far.near and "(1.88 SE, bar 2.37)" in far.short()
-    assert "1.88 standard errors, within the bar of 2.37" in far.sentence()
-    assert " 1.88  2.37" in findings_table({"q": far})
+    assert not far.near and "(1.88 SE, bar 2.36)" in far.short()
+    assert "1.88 standard errors, within the bar of 2.36" in far.sentence()
+    assert " 1.88  2.36" in findings_table({"q": far})
 
 
 def test_a_gap_pooled_over_seeds_holds_only_where_every_seed_is_clear_the_same_way():

@@ -618,7 +618,7 @@ def test_planned_rates_are_the_rates_fit_starts_each_epoch_with(tmp_path):
 
 def test_a_loaded_run_logs_the_epochs_it_holds_as_they_ran(tmp_path):
     """A finished run loaded from its checkpoint trains nothing, and its log still shows each stored epoch."""
-    from unet_tutorial.train import stored_epoch_lines
+    from unet_tutorial.epoch_log import stored_epoch_lines
 
     set_seed(0)
     model = tiny_model()
@@ -641,4 +641,5 @@ def test_a_loaded_run_logs_the_epochs_it_holds_as_they_ran(tmp_path):
     assert stored[1].startswith(f"epoch 2/2  train_loss {history['train_loss'][1]:.4f}")
     assert f"val_dice_per_image {history['val_dice_per_image'][1]:.4f}" in stored[1]
     assert "lr 1.00e-03" in stored[1]  # the rate the epoch trained at, as the live line gives it
+    assert f"{history['val_dice_per_image'][0]:.4f} *" in stored[0]  # the first epoch is a new best, as fit marked it
     assert any("nothing left to train" in line for line in lines)

@@ -30,6 +30,7 @@ from unet_tutorial.checkpoint import (
     unwrap,
 )
 from unet_tutorial.distributed import is_main_process
+from unet_tutorial.epoch_log import epoch_line, stored_epoch_lines
 from unet_tutorial.loaders import seed_loader
 from unet_tutorial.metrics import SegmentationMetrics
 from unet_tutorial.precision import amp_choice, cudnn_benchmark, cudnn_benchmark_for, memory_format_for
@@ -354,34 +355,17 @@ def fit(
                 save_checkpoint(Path(checkpoint_dir) / "best.pt", model, optimizer, **state)
             good = save_checkpoint(last_path, model, optimizer, **state)
         if is_main_process():
+            losses = (train["loss"], val["loss"])
             log(
-                f"epoch {epoch}/{epochs}  train_loss {train['loss']:.4f}  val_loss {val['loss']:.4f}  "
-                f"val_{monitor} {score:.4f}{' *' if improved else ''}  {_lr_text(lrs)}  "
-                f"{train['images_per_s']:.1f} img/s  {train['seconds']:.0f}s"
+                epoch_line(
+                    epoch, epochs, losses, monitor, score, improved, lrs, train["seconds"], train["images_per_s"]
+                )
             )
         if patience is not None and bad_epochs >= patience:
             if is_main_process():
                 log(f"early stop: val_{monitor} has not improved for {patience} epochs (best {best:.4f})")
             break
     return history
-
-
-def stored_epoch_lines(history: dict[str, list], monitor: str, epochs: int) -> list[str]:
-    """The epoch lines of a run loaded from its checkpoint, from the history it stored: what ``fit`` logged when
-    those epochs trained (their losses, score, learning rates and seconds), marked "(stored)" since this session
-    trained none of them."""
-    scores = history.get(f"val_{monitor}", [])
-    groups = [key.removeprefix("lr_") for key in history if key.startswith("lr_")]  # several parameter groups
-    lines = []
-    for index, (epoch, train, val, score, seconds) in enumerate(
-        zip(history["epoch"], history["train_loss"], history["val_loss"], scores, history["seconds"])
-    ):
-        lrs = {group: history[f"lr_{group}"][index] for group in groups} if groups else {"": history["lr"][index]}
-        lines.append(
-            f"epoch {epoch}/{epochs}  train_loss {train:.4f}  val_loss {val:.4f}  val_{monitor} {score:.4f}  "
-            f"{_lr_text(lrs)}  {seconds:.0f}s  (stored)"
-        )
-    return lines
 
 
 def _speed_choices(device: torch.device, amp_dtype, train_loader, log: Callable[[str], Any]):
@@ -411,11 +395,3 @@ def _speed_choices(device: torch.device, amp_dtype, train_loader, log: Callable[
 def _group_label(group: dict, index: int) -> str:
     """A parameter group's "name" (e.g. "encoder", from ``DenseNetUNet.param_groups``), else its index."""
     return str(group.get("name", index))
-
-
-def _lr_text(lrs: dict[str, float]) -> str:
-    """ "lr 1.00e-03" for one parameter group; "lr_encoder 1.0e-04 lr_decoder 1.0e-03" (the history's keys) for
-    several."""
-    if len(lrs) == 1:
-        return f"lr {next(iter(lrs.values())):.2e}"
-    return " ".join(f"lr_{label} {value:.1e}" for label, value in lrs.items())

@@ -341,14 +341,6 @@ PANEL_TITLES = {
 }
 
 
-def _spans_decades(ax) -> bool:
-    """Whether the curves drawn on ``ax`` span more than ten times from their smallest positive value to their
-    largest: a linear axis would then squash all but the largest."""
-    values = np.concatenate([np.asarray(line.get_ydata(), dtype=float) for line in ax.get_lines()] or [np.array([])])
-    values = values[np.isfinite(values) & (values > 0)]
-    return values.size > 1 and values.max() > 10 * values.min()
-
-
 def plot_history(history: Mapping, metrics: Sequence[str] | None = None, size: float = 3.5) -> Figure:
     """Loss and metric curves per epoch, for one run or to compare several.
 
@@ -356,8 +348,7 @@ def plot_history(history: Mapping, metrics: Sequence[str] | None = None, size: f
         history: one run, ``{"train_loss": [...], "val_loss": [...], "val_dice_per_image": [...], "lr": [...]}`` (as
             ``train.fit`` returns), or several, ``{"run name": history, ...}``, drawn on the same panels.
         metrics: which keys to draw besides the losses (default: every key). Keys that differ only by a
-            ``train_``/``val_`` prefix share a panel; "lr" is drawn on a log scale, and so are the losses when
-            they span more than ten times (one run's spike would flatten the others' curves).
+            ``train_``/``val_`` prefix share a panel; "lr" is drawn on a log scale, as are losses over ten times apart.
 
     Returns:
         the Figure, one panel for the losses and one per other metric.
@@ -391,13 +382,14 @@ def plot_history(history: Mapping, metrics: Sequence[str] | None = None, size: f
                 style = "--" if key.startswith("train_") else "-"
                 colour = cycle[run_index % len(cycle)] if len(runs) > 1 else None
                 ax.plot(np.arange(1, len(values) + 1), values, style, color=colour, marker=".", label=label)
-        ax.set_title(PANEL_TITLES.get(group, group.replace("_", " ")))
+        drawn = np.concatenate([line.get_ydata() for line in ax.get_lines()]).astype(float)
+        drawn = drawn[np.isfinite(drawn) & (drawn > 0)]  # a loss over ten times another: one run's spike
+        spiked = group == "loss" and drawn.size > 1 and drawn.max() > 10 * drawn.min()  # would flatten the rest
+        ax.set_title(PANEL_TITLES.get(group, group.replace("_", " ")) + (" (log scale)" if spiked else ""))
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers: no tick at 1.5
-        if group == "lr" or (group == "loss" and _spans_decades(ax)):
-            ax.set_yscale("log")  # a loss spike of one run would flatten the others' curves on a linear axis
-            if group == "loss":
-                ax.set_title(f"{ax.get_title()} (log scale)")
+        if group == "lr" or spiked:
+            ax.set_yscale("log")
         ax.grid(alpha=0.3)
         if len(runs) == 1:
             ax.legend(fontsize=8)

@@ -614,14 +614,15 @@ backdrop = (" Look for maps that light up on the backdrop's lettering rather tha
 reading(f"""
 **{compared}**
 
-- The numbers are the table's, over {len(one_per_car)} cars, not the one image's of the figures; a margin
-  between the two encoders' best channels (by size, whatever the sign) counts only over {MARGIN} standard deviations (`MARGIN`, a rule of
-  thumb for a batch this small, not a test). {separation_text}
+The numbers are the table's, over {len(one_per_car)} cars, not the one image's of the figures. The outlines and
+blobs of the first two questions are for your eyes: compare the two figures row by row. Whether the features
+help the segmentation is section 6's question.
+""", more=f"""
+- A margin between the two encoders' best channels (by size, whatever the sign) counts only over {MARGIN}
+  standard deviations (`MARGIN`, a rule of thumb for a batch this small, not a test). {separation_text}
 - A random encoder's maps come from the architecture and the image alone: {"a car in front of a studio backdrop"
   if is_real else "a car drawn in flat colours on a plain background"} can be told apart by a random filter too,
   so what counts is the difference between the two encoders (the table's two columns).{backdrop}
-- The outlines and blobs of the first two questions are for your eyes: compare the two figures row by row.
-  Whether the features help the segmentation is section 6's question.
 """)
 
 # %% [markdown]
@@ -952,22 +953,21 @@ else:
     stand_in_note = ("\n- **A STAND-IN**: it learned on drawn cars much like these, far closer to them than "
                      "ImageNet's photos are to Carvana's (section 4), so this says how pretraining works, not what "
                      "ImageNet is worth; on Colab this cell reads the ImageNet runs.")
-def in_words(gaps: dict[int, Gap], start: bool) -> str:
-    """What the seeds' gaps at one point (after epoch 1, or at the end) say, as the rest of a sentence that starts
-    "The <pretrained> encoder": how many seeds had it ahead, how many beyond the noise either way, the mean gap."""
+def in_words(gaps: dict[int, Gap]) -> str:
+    """What the seeds' gaps at one epoch say, as the rest of a sentence that starts "after epoch k the <pretrained>
+    encoder": how many seeds had it ahead, how many beyond the noise either way, and the mean gap."""
     n, mean = len(gaps), np.mean([gap.difference for gap in gaps.values()])
     ahead = sum(gap.difference > 0 for gap in gaps.values())
     clear = sum(gap.clear and gap.leader == pretrained_name for gap in gaps.values())
     behind = sum(gap.clear and gap.leader != pretrained_name for gap in gaps.values())
-    when = "after epoch 1" if start else f"at the end (epoch {EPOCHS})"
     if clear == n:
-        return f"was ahead {when} in every seed, beyond the noise each time ({mean:+.3f} Dice on average)"
+        return f"was ahead in every seed, beyond the noise each time ({mean:+.3f} Dice on average)"
     if ahead == n:
-        return f"was ahead {when} in every seed ({mean:+.3f} Dice on average), beyond the noise in {clear} of {n}"
+        return f"was ahead in every seed ({mean:+.3f} Dice on average), beyond the noise in {clear} of {n}"
     if clear == behind == 0:
-        return (f"could not be told from the random one {when} in any seed ({mean:+.3f} Dice on average; ahead in "
+        return (f"could not be told from the random one in any seed ({mean:+.3f} Dice on average; ahead in "
                 f"{ahead} of {n})")
-    return (f"was ahead {when} in {ahead} of {n} seeds, beyond the noise in {clear}"
+    return (f"was ahead in {ahead} of {n} seeds, beyond the noise in {clear}"
             + (f" and behind beyond it in {behind}" if behind else "") + f" ({mean:+.3f} Dice on average)")
 
 
@@ -976,11 +976,13 @@ every_head = all(gap.difference > 0 for gap in heads.values())
 no_end = not any(gap.clear for gap in ends.values())
 plain = ("Pretraining paid, from the first epoch to the last. " if held_in_every_seed(heads, pretrained_name)
          and held_in_every_seed(ends, pretrained_name) else
-         "A head start that did not last to the end. " if every_head and no_end else
+         "A head start that did not last to the end. " if held_in_every_seed(heads, pretrained_name) and no_end
+         else "Ahead after the first epoch in every seed, though not clear in every one, and not at the end. "
+         if every_head and no_end else
          "No gap this run can see, at either end. " if no_end and not any(gap.clear for gap in heads.values())
          else "")
-seeds_lead = (f"{plain}The {ENCODER_LABEL} encoder {in_words(heads, True)}; at the end it "
-              f"{in_words(ends, False).replace(' at the end (epoch', ' (epoch')}.")
+seeds_lead = (f"{plain}After epoch 1 the {ENCODER_LABEL} encoder {in_words(heads)}; at epoch {EPOCHS} it "
+              f"{in_words(ends)}.")
 if len(seed_runs) == 1:
     seeds_lead = (f"In its one seed the {ENCODER_LABEL} encoder's gap was {head_over_seeds.difference:+.3f} Dice "
                   f"after epoch 1 and {end_over_seeds.difference:+.3f} at the end: one seed cannot separate a gap "
@@ -988,12 +990,12 @@ if len(seed_runs) == 1:
 reading(f"""
 **{seeds_lead}**
 
+**So**: {worth}.
+""", more=f"""
 Each gap in the table above is the {ENCODER_LABEL} encoder's Dice minus the random encoder's, ± its standard
 error over the {len(set(val_cars))} validation cars.
 - **After the first epoch**: {agreement(list(heads.values()))}.
 - **At the end**: {agreement(list(ends.values()))}.{averaged}{fall_text}{stand_in_note}
-
-**So**: {worth}.
 """)
 
 # %% [markdown]
@@ -1131,10 +1133,11 @@ reading(f"""
 **Not one weight changed, and the mean validation Dice went from {frozen_scores.mean():.{places}f} to
 {drifted_scores.mean():.{places}f}: {drift_lead}.**
 
-- **The mean over cars**: {drift.short(named=True)}. {drift_text}{stand_in_text}
-
-Training after a plain unfreezing meets this drift while it learns; keeping the encoder's BatchNorm frozen avoids
-it. Below, both ways, trained: the copies right after unfreezing test it again, with the weights moving too.
+As a mean over cars: {drift.short(named=True)}. Training after a plain unfreezing meets this drift while it
+learns; keeping the encoder's BatchNorm frozen avoids it. Below, both ways, trained: the copies right after
+unfreezing test it again, with the weights moving too.
+""", more=f"""
+{drift_text.strip()}{stand_in_text}
 """)
 
 # %%
@@ -1243,6 +1246,8 @@ for name, phase in phases.items():  # the dip, if any: the first unfrozen epoch 
 
 # %% tags=["reading"] jupyter={"source_hidden": true}
 # @title What unfreezing did in this run
+from unet_tutorial.course.reading import gaps_table
+
 bn_gap = compare("BatchNorm frozen", arm_scores["BatchNorm frozen"], "BatchNorm trains", arm_scores["BatchNorm trains"],
                  groups=val_cars, group_name="cars")
 end_gap = compare("the frozen-then-unfrozen recipe", arm_scores["BatchNorm frozen"],
@@ -1402,24 +1407,26 @@ lead7 = ("**" + cap("; ".join(phrases)) + (f"; within the noise: {', '.join(with
          "**None of the four gaps cleared the noise: on these cars the three copies could not be told apart.**")
 if kept_rise > abs(unfreeze_gap.difference):  # the bigger lesson: more epochs did more than unfreezing
     lead7 = (f"**Most of the gain after the frozen phase came from more training: the copy kept frozen rose by "
-             f"{kept_rise:+.3f}, and unfreezing added {unfreeze_gap.difference:+.4f} to that.** "
-             + lead7.strip("*"))  # the rest in plain type: one bold sentence leads
+             f"{kept_rise:+.3f}, and unfreezing with BatchNorm frozen added {unfreeze_gap.difference:+.4f} to "
+             "that.**")  # the table below gives the rest
 reading(f"""
 {lead7}{fell_note}
 
-After the frozen phase ({last_frozen:.3f}) the three copies ended at {ended_text}. Each gap is *A − B: the gap ±
-its standard error over cars (its size in SE, the bar)*, as in section 6.
-- **Right after unfreezing: {start_words}** ({start.short(named=True)}){start_note}. Against the last frozen
-  epoch, with BatchNorm training: {moves['BatchNorm trains'].short()}; with it frozen:
-  {moves['BatchNorm frozen'].short()}.{dip_text}{kept_text}
-- **At the end: {end_words}{" (close to the bar)" if bn_gap.near else ""}** ({bn_gap.short(named=True)}).
-  {end_text}
-- **Was unfreezing worth it? {cap(worth_words)}.** The BatchNorm-frozen copy against the copy kept frozen, the
-  control trained as long on the same schedule ({unfreeze_gap.short(named=True)}). {unfreeze_text}
+After the frozen phase ({last_frozen:.3f}) the three copies ended at {ended_text}; the four gaps of this section:
 
-*Two more readings:*
-- **Against training end to end: {recipe_words}** ({end_gap.short(named=True)}). The two differ in schedule as well
-  as in freezing (the lower panel), so this gap does not isolate either.
+{gaps_table({"right after unfreezing": start, f"at the end (epoch {EPOCHS})": bn_gap,
+             "unfreezing, against the control kept frozen": unfreeze_gap,
+             "the recipe, against training end to end": end_gap})}
+
+Was unfreezing worth it? **{cap(worth_words)}.**
+""", more=f"""
+Each gap is *A − B: the gap ± its standard error over cars (its size in SE, the bar)*, as in section 6.
+- **Right after unfreezing: {start_words}**{start_note}. Against the last frozen epoch, with BatchNorm training:
+  {moves['BatchNorm trains'].short()}; with it frozen: {moves['BatchNorm frozen'].short()}.{dip_text}{kept_text}
+- **At the end: {end_words}{" (close to the bar)" if bn_gap.near else ""}**. {end_text}
+- **Unfreezing**, against the copy kept frozen, the control trained as long on the same schedule: {unfreeze_text}
+- **Against training end to end: {recipe_words}**. The two differ in schedule as well as in freezing (the lower
+  panel), so this gap does not isolate either.
 - **Seconds per epoch** in the table: {time_text}. Section 9 times single steps, taken in turns: the fair test.
 """)
 
@@ -1626,9 +1633,10 @@ reading(f"""
 **{step_lead}**
 
 In this run a training step took a median {frozen_step:.3f} s with the encoder frozen and {trains_step:.3f} s
-unfrozen: a frozen step cost {frozen_step / trains_step:.0%} of an unfrozen one. {noise_text}
+unfrozen: a frozen step cost {frozen_step / trains_step:.0%} of an unfrozen one. {noise_text}{share_text}
+""", more=f"""
 Unfrozen with the encoder's BatchNorm frozen, a step took a median {bn_step:.3f} s ({bn_ratio:.0%} of the
-BatchNorm-training step): {bn_text}.{share_text} Compare the epoch times `fit` printed above only where they differ by far
+BatchNorm-training step): {bn_text}. Compare the epoch times `fit` printed above only where they differ by far
 more than they vary from one epoch to the next.
 """)
 
@@ -1948,21 +1956,23 @@ stand_in_rows = ("" if PRETRAINED else " Every row with a pretrained encoder is 
                  "section 8 lists what the "
                  "ImageNet weights, on Colab, would answer.")
 reading(f"""
-**This notebook's question was whether a pretrained encoder beats a random one. In your run: {seeds_lead}**
+**This notebook's question was whether a pretrained encoder beats a random one. In your run: {plain.strip()
+or seeds_lead}** (section 6's reading gives the counts.)
 
 **What held in your run**: {"; ".join(held)}.
 
-**The table above**: {cleared} of its {len(findings)} rows cleared the bar (a row pooled over seeds only where
-every seed cleared it){near_text}. {rows_text} one training run
-per arm (at most {EPOCHS} epochs on {len(train_ids)} images; the drift row trains nothing), each row's noise counted over the {len(set(val_cars))} cars;
-with {len(findings)} questions at a 95 % bar each, one may clear by chance.{stand_in_rows}
-
 **What to do, and what your run showed**:
 {chr(10).join(f"{number}. {step}" for number, step in enumerate(steps, 1))}
+""", more=f"""
+**The table above**: {cleared} of its {len(findings)} rows cleared the bar (a row pooled over seeds only where
+every seed cleared it){near_text}. {rows_text} one training run per arm (at most {EPOCHS} epochs on
+{len(train_ids)} images; the drift row trains nothing), each row's noise counted over the {len(set(val_cars))}
+cars; with {len(findings)} questions at a 95 % bar each, one may clear by chance.{stand_in_rows}
 
 **To see which verdicts are training's own noise**, set `TRAIN_SEED` to another number and run again: the cars
-and the split stay, the starting weights and the batches change{"" if PRETRAINED else " (and the STAND-IN, pretrained from it)"}. A verdict that survives a few
-seeds is one to believe; in a class, give every student their own and tally the table's verdicts.
+and the split stay, the starting weights and the batches change{"" if PRETRAINED else
+" (and the STAND-IN, pretrained from it)"}. A verdict that survives a few seeds is one to believe; in a class, give
+every student their own and tally the table's verdicts.
 """)
 
 # %% [markdown]

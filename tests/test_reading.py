@@ -204,3 +204,22 @@ def test_a_gap_pooled_over_seeds_holds_only_where_every_seed_is_clear_the_same_w
     assert summary.startswith("**Beyond the noise in your run**: alone. **Within it**: none.")
     assert "**Clear pooled, not in every run**: pooled:" in summary
     assert not compare("A", [0.0] * 4, "B", [0.0] * 4).pooled([within]).held  # not clear: never held
+
+
+def test_a_reading_folds_its_reasons_and_a_table_lines_up_its_gaps(monkeypatch):
+    import IPython.display
+
+    from unet_tutorial.course.reading import gaps_table, reading
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda markdown: shown.append(markdown.data))
+    reading("**The verdict.**", more="  The reasons.\n")
+    reading("**Only a verdict.**")
+    assert shown[0] == (
+        "**The verdict.**\n\n<details><summary>Why, and what it leaves out</summary>\n\nThe reasons.\n\n</details>"
+    )
+    assert shown[1] == "**Only a verdict.**"
+    gap = compare("A", [0.5, 0.6, 0.7, 0.8], "B", [0.0] * 4)
+    table = gaps_table({"A above B?": gap}).splitlines()
+    assert table[0] == "| question | gap (A − B) | verdict |" and table[2].startswith("| A above B? | A − B: +0.650")
+    assert table[2].endswith("| clear |")

@@ -18,11 +18,22 @@ from dataclasses import dataclass, replace
 from textwrap import dedent
 
 
-def reading(text: str) -> None:
-    """Display ``text`` (Markdown, usually an f-string of the run's numbers) as the notebook's prose."""
+def reading(text: str, more: str = "") -> None:
+    """Display ``text`` (Markdown, usually an f-string of the run's numbers) as the notebook's prose; ``more``, the
+    reasons and caveats behind it, folded under "Why, and what it leaves out" (open it by clicking), so that the
+    reading itself stays a verdict and its numbers."""
     from IPython.display import Markdown, display
 
-    display(Markdown(dedent(text).strip()))
+    folded = f"\n\n<details><summary>Why, and what it leaves out</summary>\n\n{dedent(more).strip()}\n\n</details>"
+    display(Markdown(dedent(text).strip() + (folded if more.strip() else "")))
+
+
+def gaps_table(rows: dict[str, Gap]) -> str:
+    """Markdown: one row per question, its gap in short (``Gap.short``) and its verdict, for a reading that
+    compares several runs at once."""
+    lines = ["| question | gap (A − B) | verdict |", "|---|---|---|"]
+    lines += [f"| {question} | {gap.short(named=True)} | {gap.verdict} |" for question, gap in rows.items()]
+    return "\n".join(lines)
 
 
 @dataclass(frozen=True)

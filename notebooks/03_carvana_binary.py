@@ -613,11 +613,12 @@ else:
     **{on_outline:.0%} of these four images' wrong pixels lie within 2 pixels of the true outline, {kind_words}.**
 
     Of the {n_wrong} wrong pixels printed above, {on_outline:.0%} lie within 2 pixels of the true outline;
-    {missed:.0%} are car the model missed and {1 - missed:.0%} background it took for car. So {where}. In the real
-    photos the usual suspects are where the car meets something of its own colour (the floor, the wall), the
-    wheels, the reflection under the car (which is not car) and thin parts such as antennas. Those are the places
-    to watch when you change the loss, the resolution or the augmentations.{shared} (Are some *views* harder than
-    others? Experiment 1, under "More exercises" near the end, asks.)
+    {missed:.0%} are car the model missed and {1 - missed:.0%} background it took for car. So {where}.
+    """, more=f"""
+    In the real photos the usual suspects are where the car meets something of its own colour (the floor, the
+    wall), the wheels, the reflection under the car (which is not car) and thin parts such as antennas. Those are
+    the places to watch when you change the loss, the resolution or the augmentations.{shared} (Are some *views*
+    harder than others? Experiment 1, under "More exercises" near the end, asks.)
     """)
 
 # %% [markdown]
@@ -695,9 +696,9 @@ else:
 
     - **Count cars**: over the {len(car_means)} validation cars, the standard error of the mean Dice is
       {by_cars:.4f}, {what}.
-    - **What it allows**: this run's mean Dice is known to about ± {by_cars:.4f}. Another model, scored on other
-      cars, would have to differ from it by more than {shown_bar * gap_se:.4f} Dice (the sum above) before the
-      gap meant more than the luck of the draw.
+    - **What it allows**: another model, scored on other cars, would have to differ from this one by more than
+      {shown_bar * gap_se:.4f} Dice (the sum above) before the gap meant more than the luck of the draw.
+    """, more="""
     - **What it leaves out**: training's own noise. The same notebook run again with another `SEED`, or even
       another number of CPU threads, trains another model, whose mean moves too.
     - **Next**: most comparisons that follow score two ways on the *same* images, which cancels what makes an
@@ -1466,8 +1467,8 @@ lead = (f"**{cleared} of the {len(findings)} gaps this run measured cleared the 
         + (f" ({'; '.join(cleared_names)})" if 0 < cleared <= 2 else "")
         + ("; for the rest, these cars could not tell the two choices apart. The decisions below say what to do "
            "either way.**" if cleared < len(findings) else ".**"))
-reading(f"{lead}\n\n{findings_summary(findings)} {box}\n\n**What to do with your model**, from the gaps above:\n"
-        + "\n".join(f"{number}. {decision}" for number, decision in enumerate(decisions, 1)))
+reading(f"{lead}\n\n{findings_summary(findings)}\n\n**What to do with your model**, from the gaps above:\n"
+        + "\n".join(f"{number}. {decision}" for number, decision in enumerate(decisions, 1)), more=box)
 
 # %% [markdown]
 # > **Discuss** (the lab's closing question): for a gap the table reads as within the noise, what would it take to

@@ -781,8 +781,8 @@ else:
     runner_up = max((name for name in runs if name != by_dice), key=lambda name: val_scores[name].mean())
     lead = compare(by_dice, val_scores[by_dice], runner_up, val_scores[runner_up], groups=val_cars, group_name="cars")
     loss_heading = "Loss and Dice agree on the run ahead"
-    loss_text = (f"{by_dice}, whose Dice lead over {runner_up} is " + ("beyond" if lead.clear else "within")
-                 + f" the noise ({lead.short()}). The two need not agree.")
+    loss_text = (f"both put {by_dice} first (they need not), and its Dice lead over {runner_up} is "
+                 + ("beyond" if lead.clear else "within") + f" the noise ({lead.short()}).")
 by_worst_loss = max(runs, key=lambda name: runs[name]["val_loss"][-1])
 loss_ratio = runs[by_worst_loss]["val_loss"][-1] / runs[by_loss]["val_loss"][-1]
 if loss_ratio > 2:  # one run far less sure of its pixels, whatever its Dice
@@ -971,27 +971,30 @@ def in_words(gaps: dict[int, Gap]) -> str:
             + (f" and behind beyond it in {behind}" if behind else "") + f" ({mean:+.3f} Dice on average)")
 
 
-# the answer in one sentence, here and in the summary: a plain verdict first, then the counts behind it
+# the answer in one sentence, here and in the summary: what the head start was, and what was left of it
+n_seeds = len(seed_runs)
+head_mean, end_mean = (np.mean([gap.difference for gap in gaps.values()]) for gaps in (heads, ends))
+head_clear, end_clear = (sum(gap.clear and gap.leader == pretrained_name for gap in gaps.values())
+                         for gaps in (heads, ends))
 every_head = all(gap.difference > 0 for gap in heads.values())
-no_end = not any(gap.clear for gap in ends.values())
-plain = ("Pretraining paid, from the first epoch to the last. " if held_in_every_seed(heads, pretrained_name)
-         and held_in_every_seed(ends, pretrained_name) else
-         "A head start that did not last to the end. " if held_in_every_seed(heads, pretrained_name) and no_end
-         else "Ahead after the first epoch in every seed, though not clear in every one, and not at the end. "
-         if every_head and no_end else
-         "No gap this run can see, at either end. " if no_end and not any(gap.clear for gap in heads.values())
-         else "")
-seeds_lead = (f"{plain}After epoch 1 the {ENCODER_LABEL} encoder {in_words(heads)}; at epoch {EPOCHS} it "
-              f"{in_words(ends)}.")
+start_words = "a head start" if every_head else "no head start in every seed"
+end_words = (f"that was gone by epoch {EPOCHS} ({end_mean:+.3f}, clear in none)" if not any(
+                 gap.clear for gap in ends.values()) else
+             f"that held to epoch {EPOCHS} ({end_mean:+.3f}, clear in every seed)"
+             if held_in_every_seed(ends, pretrained_name) else
+             f"and at epoch {EPOCHS} {end_mean:+.3f} on average, clear in {end_clear} of {n_seeds}")
+seeds_lead = (f"The {ENCODER_LABEL} encoder gave {start_words} ({head_mean:+.3f} Dice after epoch 1 on average, "
+              f"clear in {head_clear} of {n_seeds} seeds) {end_words}.")
+counts_text = f"After epoch 1 it {in_words(heads)}; at epoch {EPOCHS} it {in_words(ends)}."
 if len(seed_runs) == 1:
     seeds_lead = (f"In its one seed the {ENCODER_LABEL} encoder's gap was {head_over_seeds.difference:+.3f} Dice "
                   f"after epoch 1 and {end_over_seeds.difference:+.3f} at the end: one seed cannot separate a gap "
                   "from training's own noise.")
 reading(f"""
 **{seeds_lead}**
-
-**So**: {worth}.
 """, more=f"""
+{counts_text} So {worth}.
+
 Each gap in the table above is the {ENCODER_LABEL} encoder's Dice minus the random encoder's, ± its standard
 error over the {len(set(val_cars))} validation cars.
 - **After the first epoch**: {agreement(list(heads.values()))}.
@@ -1253,7 +1256,7 @@ bn_gap = compare("BatchNorm frozen", arm_scores["BatchNorm frozen"], "BatchNorm 
 end_gap = compare("the frozen-then-unfrozen recipe", arm_scores["BatchNorm frozen"],
                   "training end to end from epoch 1", val_scores[end_to_end_name], groups=val_cars, group_name="cars")
 first_epoch = {name: phase["val_dice_per_image"][0] for name, phase in phases.items()}
-unfreeze_gap = compare("the model after unfreezing", arm_scores["BatchNorm frozen"], "the copy kept frozen",
+unfreeze_gap = compare("unfrozen, BatchNorm frozen", arm_scores["BatchNorm frozen"], "the copy kept frozen",
                        kept_scores, groups=val_cars, group_name="cars")
 if unfreeze_gap.clear and unfreeze_gap.leader == "the copy kept frozen":
     unfreeze_text = (f"Unfreezing cost Dice here: trained as long on the same schedule, with {len(train_ids)} "
@@ -1911,7 +1914,7 @@ cleared = sum(gap.held for gap in findings.values())  # a pooled row counts wher
 near_rows = [question.rsplit(" (", 1)[0] for question, gap in findings.items() if gap.near]
 near_text = (f"; close to it: {'; '.join(near_rows)} (another run can land on the other side)" if near_rows else "")
 rows_text = (f"The first two rows average {len(seed_runs)} seeds, which shrinks training's noise without counting "
-             "it: step 4 below reads the seeds one by one. The others are" if len(seed_runs) > 1 else "Every row is")
+             "it: step 4 above reads the seeds one by one. The others are" if len(seed_runs) > 1 else "Every row is")
 # What to do: each step of the recipe with what this run showed about it, each read from its own gap
 steps = [f"**Freeze first**: the frozen phase alone ({FROZEN_EPOCHS} epoch{'s' if FROZEN_EPOCHS > 1 else ''}, "
          f"decoder only) reached {frozen_scores.mean():.3f}, each step taking {frozen_step / trains_step:.0%} of the "
@@ -1956,8 +1959,7 @@ stand_in_rows = ("" if PRETRAINED else " Every row with a pretrained encoder is 
                  "section 8 lists what the "
                  "ImageNet weights, on Colab, would answer.")
 reading(f"""
-**This notebook's question was whether a pretrained encoder beats a random one. In your run: {plain.strip()
-or seeds_lead}** (section 6's reading gives the counts.)
+**This notebook's question was whether a pretrained encoder beats a random one.** In your run: {seeds_lead}
 
 **What held in your run**: {"; ".join(held)}.
 

@@ -221,7 +221,8 @@ show(torch.stack([look[i][0] for i in picks]), torch.stack([look[i][1] for i in 
 # %% [markdown]
 # The overlay column tints the mask over the photo: check the edges. In the real photos the hard parts are
 # thin ones (antennas, wing mirrors), wheels, where the car meets a floor or wall of its own colour, and the car's reflection, which is
-# *not* car. Next, how much of each image is car (counted on up to 400 masks)?
+# *not* car. The real masks also leave out the background seen through open wheel rims, so a model that fills a
+# wheel in paints car there. Next, how much of each image is car (counted on up to 400 masks)?
 
 # %%
 import matplotlib.pyplot as plt
@@ -704,8 +705,9 @@ else:
     - **What it leaves out**: training's own noise. The same notebook run again with another `SEED`, or even
       another number of CPU threads, trains another model, whose mean moves too.
     - **Next**: most comparisons that follow score two ways on the *same* images, which cancels what makes an
-      image hard for both and detects smaller gaps (the leak, section 9, compares different cars and cannot);
-      they count cars too.
+      image hard for both and usually detects smaller gaps (the leak, section 9, compares different cars and
+      cannot); not always: two models trained apart, as in experiment 3, can differ image by image by more than
+      two means do. They count cars too.
     """)
 
 # %% [markdown]
@@ -1360,9 +1362,9 @@ check_one_setting_verdict(my_verdict, my_prediction, my_gap, notebook="03")
 
 # %% [markdown]
 # The verdict reads each run's best epoch (`best.pt`). The curves show the way there: the two runs epoch by epoch,
-# without a noise estimate per epoch, so read them as a picture, not as verdicts. Early epochs, while the learning
-# rate warms up, can swing far in either run (notebook 03's section 7 reading); a gap there is training's
-# instability more than the setting's effect.
+# without a noise estimate per epoch, so read them as a picture, not as verdicts. Either run can swing far in an
+# epoch, most of all while the learning rate climbs to its peak and at the peak itself (section 7's reading of the
+# curves); a gap there is training's instability more than the setting's effect.
 
 # %%
 import matplotlib.pyplot as plt

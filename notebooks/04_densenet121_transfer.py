@@ -330,7 +330,7 @@ for index, (names, features) in enumerate(zip(ENCODER_STAGES, stage_features), s
 # %% [markdown]
 # The decoder climbs back up the U. At each step it up-samples x2 (bilinear, then a 3x3 conv), concatenates the
 # encoder's skip of the same size, and merges the two with a 1x1 conv (fewer channels) and a 3x3 conv. A last
-# up-sample returns to the input size and a 1x1 conv gives one logit per pixel. Here are those steps by hand,
+# up-sample returns to the padded input's size, a 1x1 conv gives one logit per pixel, and the padding is cropped away. Here are those steps by hand,
 # checked against the model's own `forward`:
 
 # %%
@@ -977,14 +977,17 @@ head_mean, end_mean = (np.mean([gap.difference for gap in gaps.values()]) for ga
 head_clear, end_clear = (sum(gap.clear and gap.leader == pretrained_name for gap in gaps.values())
                          for gaps in (heads, ends))
 every_head = all(gap.difference > 0 for gap in heads.values())
-start_words = "a head start" if every_head else "no head start in every seed"
-end_words = (f"that was gone by epoch {EPOCHS} ({end_mean:+.3f}, clear in none)" if not any(
-                 gap.clear for gap in ends.values()) else
-             f"that held to epoch {EPOCHS} ({end_mean:+.3f}, clear in every seed)"
+held_head = held_in_every_seed(heads, pretrained_name)
+start_words = (f"was ahead after epoch 1 in every seed ({head_mean:+.3f} Dice on average, clear in {head_clear} of "
+               f"{n_seeds}: {'held' if held_head else 'not held, by the rule above'})" if every_head else
+               f"was ahead after epoch 1 in {sum(g.difference > 0 for g in heads.values())} of {n_seeds} seeds "
+               f"({head_mean:+.3f} Dice on average, clear in {head_clear})")
+end_words = (f"by epoch {EPOCHS} it could not be told from the random one ({end_mean:+.3f}, clear in none)"
+             if not any(gap.clear for gap in ends.values()) else
+             f"the lead held to epoch {EPOCHS} ({end_mean:+.3f}, clear in every seed)"
              if held_in_every_seed(ends, pretrained_name) else
-             f"and at epoch {EPOCHS} {end_mean:+.3f} on average, clear in {end_clear} of {n_seeds}")
-seeds_lead = (f"The {ENCODER_LABEL} encoder gave {start_words} ({head_mean:+.3f} Dice after epoch 1 on average, "
-              f"clear in {head_clear} of {n_seeds} seeds) {end_words}.")
+             f"at epoch {EPOCHS} it was {end_mean:+.3f} on average, clear in {end_clear} of {n_seeds}")
+seeds_lead = f"The {ENCODER_LABEL} encoder {start_words}, and {end_words}."
 counts_text = f"After epoch 1 it {in_words(heads)}; at epoch {EPOCHS} it {in_words(ends)}."
 if len(seed_runs) == 1:
     seeds_lead = (f"In its one seed the {ENCODER_LABEL} encoder's gap was {head_over_seeds.difference:+.3f} Dice "
@@ -1427,7 +1430,7 @@ Each gap is *A − B: the gap ± its standard error over cars (its size in SE, t
 - **Right after unfreezing: {start_words}**{start_note}. Against the last frozen epoch, with BatchNorm training:
   {moves['BatchNorm trains'].short()}; with it frozen: {moves['BatchNorm frozen'].short()}.{dip_text}{kept_text}
 - **At the end: {end_words}{" (close to the bar)" if bn_gap.near else ""}**. {end_text}
-- **Unfreezing**, against the copy kept frozen, the control trained as long on the same schedule: {unfreeze_text}
+- **Unfreezing**, against the copy kept frozen (the control): {unfreeze_text}
 - **Against training end to end: {recipe_words}**. The two differ in schedule as well as in freezing (the lower
   panel), so this gap does not isolate either.
 - **Seconds per epoch** in the table: {time_text}. Section 9 times single steps, taken in turns: the fair test.
@@ -1942,9 +1945,13 @@ end_words_summary = ("at the end the frozen one was ahead" if bn_gap.clear and b
                      "at the end they could not be told apart")
 bn_words = (f"{start_words_summary}; {end_words_summary}" if start.clear or bn_gap.clear else
             "the two copies could not be told apart, right after unfreezing or at the end")
-steps.append(f"**Keep the encoder's BatchNorm frozen at a batch of {BATCH_SIZE}**: {bn_words} "
-             f"({bn_gap.short(named=True)}). The statistics drift with no weight trained "
-             "(section 7, exercise 1): that much your run showed either way.")
+bn_heading = (f"Keep the encoder's BatchNorm frozen at a batch of {BATCH_SIZE}" if bn_gap.clear
+              and bn_gap.leader == "BatchNorm frozen" else
+              f"The encoder's BatchNorm at a batch of {BATCH_SIZE}, frozen or training")  # a verdict only if the end shows one
+drift_words = ("moved the Dice too, beyond the noise" if drift.clear else
+               "did not move the Dice beyond the noise")
+steps.append(f"**{bn_heading}**: {bn_words} ({bn_gap.short(named=True)}). The statistics drift with no weight "
+             f"trained (section 7, exercise 1); in this run the drift {drift_words}.")
 steps.append(f"**Pretraining**: {agreement(list(heads.values()))} after epoch 1; at the end, "
              f"{agreement(list(ends.values()))}.")
 if "my_gap" in globals() and "my_first_gap" in globals():  # exercise 2, once solved

@@ -1379,6 +1379,8 @@ plt.show()
 by_epoch = np.array(my_history["val_dice_per_image"]) - np.array(reference_history["val_dice_per_image"])
 print("yours − the reference, epoch by epoch:", ", ".join(f"{d:+.4f}" for d in by_epoch))
 print(f"at the last epoch {by_epoch[-1]:+.4f}; the verdict above compared the best epochs: {my_gap.difference:+.4f}")
+print(f"\nfor the class's tally (one line per student): SEED {SEED} | MY_DICE_WEIGHT {MY_DICE_WEIGHT:g} | "
+      f"predicted {my_prediction} | verdict {my_verdict}, {my_gap.short()}")
 
 # %% [markdown] tags=["answer"]
 # Your run changed one thing, so its gap is that thing's, on these cars, after these epochs: both models started

@@ -1857,6 +1857,9 @@ print("unfrozen epoch:      ", ", ".join(f"{k:>5}" for k in range(1, len(yours_b
 print("your copy:           ", ", ".join(f"{d:.3f}" for d in yours_by_epoch))
 print("the reference:       ", ", ".join(f"{d:.3f}" for d in theirs_by_epoch))
 print("yours - reference:   ", ", ".join(f"{d:+.3f}" for d in yours_by_epoch - theirs_by_epoch))
+print(f"\nfor the class's tally (one line per student): TRAIN_SEED {TRAIN_SEED} | MY_BATCH_SEED {MY_BATCH_SEED} | "
+      f"MY_LR_ENCODER {MY_LR_ENCODER:g} | predicted {my_first_prediction}, {my_prediction} | first unfrozen epoch: "
+      f"{my_first_verdict}, {my_first_gap.short()} | end: {my_verdict}, {my_gap.short()}")
 
 # %% [markdown] tags=["answer"]
 # What your run can say: on these cars, with these batches, whether your encoder rate scored differently from the

@@ -34,14 +34,15 @@ unit: $(STAMP)
 
 ## make test: lint, all unit tests (slow ones too), the notebook sync gate, the gate against run-dependent numbers
 ## typed in prose, and every notebook under nbmake, in smoke mode. Two pytest workers (TEST_WORKERS), a test file
-## each at a time, one thread each: on 2 cores pytest takes about 3.5 minutes, and `make test` on a fresh clone
-## (the environment installed from the pip cache) about 5
+## each at a time, one thread each, the longest files first (LONGEST_FIRST; pytest collects a path named twice
+## once, so they are also in `tests` and NOTEBOOKS): so that no long file starts last while the other worker idles
 TEST_WORKERS ?= 2
+LONGEST_FIRST := notebooks/04_densenet121_transfer.ipynb tests/test_notebook_imagenet.py tests/test_notebooks_real_data.py
 test: lint
 	$(BIN)/python -m tools.notebooks check $(NOTEBOOK_SOURCES)
 	$(BIN)/python -m tools.notebooks prose $(NOTEBOOK_SOURCES) $(wildcard notebooks/exercises/[0-9][0-9]_*.ipynb)
 	OMP_NUM_THREADS=1 UNET_TUTORIAL_SMOKE=1 $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --runslow \
-		--nbmake --nbmake-timeout=300 --durations=12 tests $(NOTEBOOKS)
+		--nbmake --nbmake-timeout=300 --durations=12 $(LONGEST_FIRST) $(NOTEBOOKS) tests
 
 # seconds per notebook in test-colab and test-min; raise it on a busy machine
 NBMAKE_TIMEOUT ?= 300

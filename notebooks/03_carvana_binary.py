@@ -30,23 +30,18 @@
 # - to get from the model's small masks back to the photo's full resolution, and to write a Kaggle submission
 #
 # **Prerequisites**: notebooks 01 (the U-Net) and 02 (BCE + Dice, the Dice metric, thresholds); PyTorch's
-# `Dataset`, `DataLoader` and a training step; the mean and its standard error (section 8 recalls the idea, and
-# introduces the bar a gap must clear, from Student's t: no more than its name and a table of values is needed).
+# `Dataset`, `DataLoader` and a training step; the mean and its standard error (section 8 recalls it).
 #
-# **Core path** (a 90-minute lab; the core headings' minutes add up to 84, which leaves six for the closing
-# discussion): sections 1-3, 5-8 and 11-13, experiment 3 and exercise 2. Sections marked *(optional)*, the other exercises and the
-# appendices deepen it; they use the core's variables, never the other way round. At each **Predict first** box,
-# write your answer down before you scroll: after "Run all" the cell below it already shows the result.
+# **Core path** (a 90-minute lab; the core headings' minutes add up to 84, six are left for discussion):
+# sections 1-3, 5-8 and 11-13, experiment 3 and exercise 2; the *(optional)* sections, the other exercises and the
+# appendices use the core's variables, never the other way round. At each **Predict first** box, write your
+# prediction in the cell
+# under it: the section's reading waits for it.
 #
-# **Runtime**: several minutes on a laptop CPU with the generated stand-in data (the README gives one measured run;
-# a busy machine takes longer), seconds in smoke mode. With the
-# real photos on a CPU, the notebook trains and validates on up to 24 of the 318 cars (`REAL_CARS` in the settings; a
-# GPU takes them all): all 5,088 photos would make each CPU epoch more than 13 times as long. The README's
-# sections *Getting the real data* and *On the real Carvana photos, CPU* say how to get the photos and what these
-# settings reach on them, and in how long. For a Colab GPU see the README's *On a GPU* (estimates until
-# measured); `fit` prints each epoch's time, so after the first epoch you know your own total. For a lab on the
-# real photos, start the training (sections 1 to 7) before the class: sign-up, download and training take longer
-# than the lab.
+# **Runtime**: a few minutes on a laptop CPU with the generated stand-in data, seconds in smoke mode. With the real
+# photos a CPU trains on up to 24 of the 318 cars (`REAL_CARS`), a GPU on all. The README says how to get the
+# photos and gives measured times; `fit` prints each epoch's time. For a lab on the real photos, run sections 1 to
+# 7 before the class: sign-up, download and training take longer than the lab.
 
 # %%
 # Setup: on Colab, install this course's package at the release this notebook was written for (its git tag), or
@@ -275,9 +270,8 @@ show(torch.stack([look[i][0] for i in first_car]), ncols=8, size=1.6, titles=[ra
 # training cars' images out of training, the same number of each view: unseen photos of seen cars, exactly what a
 # split by image would validate on, with the validation set's even mix of views. `LEAK_FRACTION = 0` trains on all.
 #
-# > **Predict first**: on those unseen views of its training cars, will the model score higher or lower than on
-# > the new cars, and by a lot? Section 9 measures it. **Discuss**: if no run of yours could show a leak, would
-# > you still split by car? What decides it, a measurement or the design of the test?
+# > **Discuss**: if no run of yours could show a leak, would you still split by car? What decides it, a
+# > measurement or the design of the test? (Optional section 9 measures the leak.)
 
 # %%
 import random
@@ -627,18 +621,17 @@ else:
 # %% [markdown]
 # **How far can you trust a mean? The standard error.** The mean Dice above comes from a handful of validation
 # cars; other cars would give another mean. A mean of $n$ independent scores with standard deviation $s$ moves by
-# about its **standard error**, $s / \sqrt{n}$, from one draw of images to the next, and a gap between two means
-# smaller than a few such standard errors could be luck (the bar, below, says how many).
-#
-# But the 16 views of a car are not 16 independent draws: same paint, same shape, same studio, so a car that is
-# hard in one view tends to be hard in the others (the right panel above). What was drawn independently is the
-# *cars*, so we count them: the standard error of the mean of the cars' own mean Dice. When we compare two ways
-# of scoring the same images (a threshold, TTA, two ways of enlarging), `compare(..., groups=val_cars,
-# group_name="cars")` (in `unet_tutorial/course/reading.py`) reads the gap the same way, counted over cars, and
-# its readings say "± ... over N cars".
+# about its **standard error**, $s / \sqrt{n}$, from one draw to the next, and a gap between two means smaller than
+# a few of them could be luck. But a car's 16 views are not independent draws (same paint, shape and studio: the
+# right panel above); the *cars* were drawn, so we count them: the standard error of the cars' own mean Dice.
+# Every comparison after this one, `compare(..., groups=val_cars, group_name="cars")`, counts cars the same way.
 #
 # > **Predict first**: a car's 16 views rise and fall together. Will the standard error counted over the cars be
-# > larger or smaller than the one counted over the images, as if each were an independent draw?
+# > larger or smaller than the one counted over the images, as if each were an independent draw? Write it in the
+# > cell below; the section's reading waits for it.
+
+# %% tags=["prediction"]
+my_se_prediction = "larger"  # "larger", "smaller" or "about the same", before you run the next cell
 
 # %%
 car_means = np.array([per_image[[c == car for c in val_cars]].mean() for car in car_order])  # (cars,)
@@ -649,14 +642,12 @@ print(f"mean Dice {per_image.mean():.4f}; its standard error counted over the {l
 print("each car's mean Dice:", ", ".join(f"{m:.4f}" for m in car_means))
 
 # %% [markdown]
-# **The bar.** With few cars the standard error is itself a rough estimate (from two cars it rests on the one
-# difference between them), so the bar rises as the cars get fewer: a gap counts as beyond the noise when it is
-# more than *t* standard errors, with *t* the two-sided 95 % <!-- constant --> point of Student's t-distribution
-# with (cars − 1) degrees of freedom (`noise_bar`). Turned around, the bar times a gap's standard error is the
-# smallest gap these cars can tell from noise. A gap from four fifths to five fourths of its bar is *close to the
-# bar*: another run can land on the other side. The cell below works it out once with your run's numbers; every
-# comparison after it prints its gap in short, *A − B: gap ± SE (its size in SE, the bar)*, and does the sum for
-# you. Even beyond the bar, a gap on fewer than five cars is a hint to check on more cars, not a result.
+# **The bar.** With few cars the standard error is itself a rough estimate, so the bar rises as the cars get
+# fewer: a gap is *clear* beyond *t* standard errors, *t* the two-sided 95 % <!-- constant --> point of Student's
+# t-distribution with (cars − 1) degrees of freedom (`noise_bar`), and *close to the bar* from four fifths to five
+# fourths of it, where another run can land on the other side. The cell below works it out once for your cars;
+# every comparison after it prints *A − B: gap ± SE (its size in SE, the bar)* and does the sum for you. On fewer
+# than five cars, even a clear gap is a hint to check on more cars, not a result.
 
 # %%
 from unet_tutorial.course.reading import noise_bar
@@ -674,6 +665,7 @@ print(f"your {len(car_means)} cars: bar {shown_bar:.2f}; a gap between two such 
 
 # %% tags=["reading"] jupyter={"source_hidden": true}
 # @title What counting cars changes
+from unet_tutorial.course.predictions import Prediction, reading_after
 from unet_tutorial.course.reading import reading
 
 if len(car_means) < 2:
@@ -682,6 +674,7 @@ if len(car_means) < 2:
 else:
     # the ratio of the two standard errors as printed above, so that it can be checked by hand
     ratio = round(by_cars, 4) / round(by_images, 4) if round(by_images, 4) > 0 else float("inf")
+    se_outcome = "larger" if ratio > 1.2 else "smaller" if ratio < 1 / 1.2 else "about the same"
     if ratio > 1.2:
         worth = max(1, round(len(per_image) / ratio**2))  # independent images with the same standard error
         what = (f"{ratio:.1f} times what the images alone would suggest: the {len(per_image)} images count for "
@@ -694,7 +687,8 @@ else:
         what = ("about what the images alone would suggest: in this run the cars differ little more than the "
                 "views of one car do. Counting cars is still the honest choice; on other data or another run it "
                 "can be several times larger")
-    reading(f"""
+    reading_after([(Prediction("my_se_prediction", my_se_prediction, ("larger", "smaller", "about the same")),
+                    se_outcome)], f"""
     **Counted over the {len(car_means)} cars, this run's mean Dice is known to about ± {by_cars:.4f}.**
 
     - **Count cars**: over the {len(car_means)} validation cars, the standard error of the mean Dice is
@@ -718,6 +712,12 @@ else:
 # not a matter of easy and hard views. They hold different cars, so the gap's standard error combines the two
 # means' standard errors, each counted over its own cars (section 8); with only a few validation cars, expect
 # it to be wide.
+#
+# > **Predict first**: on the unseen views of its training cars, will the model score higher or lower than on the
+# > new cars, or will the two be within the noise? Write it below; the reading waits for it.
+
+# %% tags=["prediction"]
+my_leak_prediction = "higher"  # "higher", "lower" or "within the noise", before you run the next cell
 
 # %%
 from unet_tutorial.course.reading import Gap, compare
@@ -744,6 +744,7 @@ if leak_metrics is not None:
 
 # %% tags=["reading"] jupyter={"source_hidden": true}
 # @title What the leak measurement says
+from unet_tutorial.course.predictions import Prediction, reading_after
 from unet_tutorial.course.reading import reading
 
 if leak_metrics is None:
@@ -785,7 +786,9 @@ else:
     else:
         leak_lead = (f"The other way round: the views of training cars scored {gap:+.4f} Dice below the new cars, "
                      "beyond the noise")
-    reading(f"""
+    leak_outcome = "within the noise" if not leak_gap.clear else "higher" if gap > 0 else "lower"
+    reading_after([(Prediction("my_leak_prediction", my_leak_prediction, ("higher", "lower", "within the noise")),
+                    leak_outcome)], f"""
     **{leak_lead}.**
 
     The first number is what a split by image would have reported; the second is what the model does on new
@@ -947,7 +950,10 @@ reading(f"**{tta_lead}.** In this run {tta_gap.sentence()}. {tta_advice}.")
 # full size, and compare them image by image.
 #
 # > **Predict first**: which way will score higher at full size, and will the gap be large next to the Dice
-# > itself? Think about how few of a photo's pixels lie on the car's outline.
+# > itself? Think about how few of a photo's pixels lie on the car's outline. Write the first answer below.
+
+# %% tags=["prediction"]
+my_enlarge_prediction = "probabilities"  # "probabilities", "labels" or "within the noise": which scores higher
 
 # %%
 import torch.nn.functional as F
@@ -982,7 +988,7 @@ print(enlarge_gap.short(named=True))
 
 # %% tags=["reading"] jupyter={"source_hidden": true}
 # @title What the two ways of enlarging did
-from unet_tutorial.course.reading import reading
+from unet_tutorial.course.predictions import Prediction, reading_after
 
 scale = photo_size[0] / IMAGE_SIZE[0]  # photo pixels per model pixel, each way
 real_note = ""  # what the real photos showed, where this run cannot tell
@@ -1007,8 +1013,12 @@ elif min(np.mean(s) for s in full_dice.values()) > per_image.mean():
 else:
     below = (f"Here the Dice at `IMAGE_SIZE` ({per_image.mean():.4f}) lies between the two full-size scores: "
              "scoring on the model's own grid does not always flatter it.")
-reading(f"**{verdict}.** A model pixel covers {scale:.1f} x {scale:.1f} photo pixels here. In this run "
-        f"{enlarge_gap.sentence()}.{real_note} {below}")
+enlarge_outcome = ("within the noise" if not enlarge_gap.clear else
+                   "probabilities" if enlarge_gap.leader == "enlarging the probabilities" else "labels")
+reading_after([(Prediction("my_enlarge_prediction", my_enlarge_prediction,
+                           ("probabilities", "labels", "within the noise")), enlarge_outcome)],
+              f"**{verdict}.** A model pixel covers {scale:.1f} x {scale:.1f} photo pixels here. "
+              f"In this run {enlarge_gap.sentence()}.{real_note} {below}")
 
 # %% [markdown]
 # To see the staircase, we zoom into one typical validation image (the one with the median Dice), where the
@@ -1230,19 +1240,17 @@ check_rle_encode(rle_by_hand, full_mask)  # and on section 11's full-size true m
 # ## 13. The result (core, ~5 min)
 #
 # The headline number is the validation Dice at `IMAGE_SIZE` of the best epoch, on cars never seen in training,
-# with its standard error counted over those cars (section 8); next to it, the numbers of the sections above, and
-# a table of the gaps they measured (the optional sections' only if you ran them): each gap with its standard
-# error over cars, its size in standard errors (SEs), the bar it had to pass and the verdict.
-# (`evaluate` thresholds the logits themselves, section 8 the probabilities it kept in float16, so the two means
-# can differ in the fourth decimal where a pixel's probability sits at 0.5.)
+# with its standard error counted over those cars; then the sections' other numbers, and a table of the gaps they
+# measured (the optional sections' only if you ran them), each with its noise, its bar and its verdict.
+# (`evaluate` thresholds the logits, section 8 the float16 probabilities it kept, so the two means can differ in
+# the fourth decimal.)
 
 
 # %% [markdown]
-# **A yardstick first.** Is a Dice near 1 hard to reach here? Carvana's cars sit in the middle of the frame at
-# much the same size, view by view, so part of any score comes from knowing *where cars usually are*. A baseline
-# with no model at all: for each view, the share of the training images in which each pixel is car, thresholded
-# at 0.5 (the car's usual place in that view), scored on the same validation images. What the U-Net adds is its
-# gap over that.
+# **A yardstick first.** Carvana's cars sit in the middle of the frame at much the same size, view by view, so
+# part of any score comes from knowing *where cars usually are*. A baseline with no model at all: for each view,
+# the pixels that are car in most of its training images, scored on the same validation images. What the U-Net
+# adds is its gap over that.
 
 # %%
 from collections import Counter
@@ -1267,25 +1275,18 @@ print(usual_gap.short(named=True))
 # %% [markdown]
 # ### Experiment 3: change one setting, predict, retrain (core, ~10 min)
 #
-# Section 6 trains on BCE + Dice, "BCE gives every pixel a gradient, Dice optimises the overlap that the metric
-# measures". Test the Dice half the way this notebook tests everything: change that one setting, keep everything
-# else, and read the gap with its noise.
-# 1. **Predict, before anything trains.** Choose `MY_DICE_WEIGHT`, the weight of the Dice term (section 7's is
-#    `LOSS_WEIGHTS["dice"]`, 1): 0 (BCE alone) or 3 (Dice three times as strong). Write `my_prediction`: will your
-#    model end "higher", "lower" or "within the noise" of the reference, the same training with the recipe's loss?
-#    (Sections 10 and 11 compared two ways on the same images, as you will: a gap under about their bar times their
-#    standard error stays within the noise.) And `my_reason`, one sentence: why?
-#    `check_one_setting_prediction` records both. (In a class, split the two weights between neighbours.)
-# 2. **Retrain.** `retrain(dice_weight)` (the cell after the check) trains a U-Net as section 7 did, from the same
-#    starting weights and on the same batches, with only the Dice weight changed, and returns it at its best epoch
-#    with its history: keep them as `my_model` and `my_history` (the figure after the verdict draws `my_history`).
-#    On a CPU it trains as long as section 7, whose model is then the reference (`reference_scores` is its
-#    `per_image`); on a GPU, where that would double the lab, it trains `EXPERIMENT_EPOCHS`, and the same cell first
-#    retrains the recipe's loss as long, as the reference. Score your model on the validation images
-#    (`predict_loader` and `dice_per_image`, as in section 8) as `my_scores`, and build `my_gap` with `compare`:
-#    yours first, `reference_scores` second, the noise counted over cars. `check_one_setting_gap` checks how you
-#    built it. (A teacher can run both weights before class: a finished run folder is loaded, not trained again.)
-# 3. **Read it**: `my_verdict` is "higher", "lower" or "within the noise"; `check_one_setting_verdict` checks it.
+# Section 6 trains on BCE + Dice: "BCE gives every pixel a gradient, Dice optimises the overlap that the metric
+# measures". Test the Dice half: change that one setting, keep everything else, read the gap with its noise.
+# 1. **Predict, before anything trains.** Set `MY_DICE_WEIGHT` to 0 (BCE alone) or 3 (Dice three times as
+#    strong; the recipe's is `LOSS_WEIGHTS["dice"]`, 1). Write `my_prediction`: will your model end "higher",
+#    "lower" or "within the noise" of the reference, the same training with the recipe's loss? And `my_reason`, one
+#    sentence. (In a class, split the two weights between neighbours.)
+# 2. **Retrain.** `retrain(dice_weight)` trains a U-Net as section 7 did, from the same starting weights and on the
+#    same batches, only the Dice weight changed, and returns `(model, history)` at its best epoch: keep them as
+#    `my_model` and `my_history`. Score it as section 8 did (`my_scores`) and build `my_gap` with `compare`, yours
+#    first, `reference_scores` second, counted over cars. (On a CPU the reference is section 7's model; on a GPU
+#    the cell first retrains the recipe's loss for `EXPERIMENT_EPOCHS`, as long as yours.)
+# 3. **Read it**: `my_verdict`, "higher", "lower" or "within the noise".
 
 # %% tags=["solution"]
 # Hint: three names. The weight is a number other than section 7's; the prediction is one of the three phrases

@@ -172,3 +172,34 @@ def test_the_committed_notebook_02_grades_as_not_attempted_and_its_solutions_as_
     names = ["frequency_weighted_iou", "best_threshold", "empty_image_dice"]
     assert [rows[copy.name, n]["status"] for n in names] == ["not attempted"] * 3, rows
     assert [rows[solved.name, n]["status"] for n in names] == ["passed"] * 3, rows
+
+
+def test_each_students_predictions_are_listed_beside_the_exercises_and_not_counted_as_passed(tmp_path, capsys):
+    cells = [
+        new_markdown_cell("# 99 · Planted exercises"),
+        new_code_cell(f"import sys\n\nsys.path.insert(0, {str(FIXTURES)!r})"),
+        new_markdown_cell("> **Predict first**: larger or smaller?"),
+        new_code_cell('my_se_prediction = "larger"  # "larger" or "smaller"', metadata={"tags": ["prediction"]}),
+        new_code_cell(SOLUTIONS["answer"], metadata={"tags": ["exercise"]}),
+        new_code_cell(f"from planted_checks import check_answer\n\n{CHECKS['answer']}"),
+    ]
+    nbformat.write(new_notebook(cells=cells), tmp_path / "alice.ipynb")
+    cells[3].source = notebooks.blank_predictions(cells[3].source)
+    nbformat.write(new_notebook(cells=cells), tmp_path / "bob.ipynb")
+    nbformat.write(new_notebook(cells=cells[:3] + cells[4:]), tmp_path / "carol.ipynb")
+
+    assert grade.main([str(tmp_path), "--out", str(tmp_path / "grades.csv"), "--timeout", "30"]) == 0
+
+    rows = read_grades(tmp_path / "grades.csv")
+    predicted = {file: (row["status"], row["message"]) for (file, name), row in rows.items() if "prediction" in name}
+    assert predicted == {
+        "alice.ipynb": ("predicted", "larger"),
+        "bob.ipynb": ("not attempted", "not written"),
+        "carol.ipynb": (
+            "error",
+            "no cell tagged prediction sets my_se_prediction in this file: deleted, or not valid Python?",
+        ),
+    }
+    assert {rows[file, "answer"]["status"] for file in predicted} == {"passed"}
+    table = capsys.readouterr().out
+    assert "prediction: my_se_prediction" in table and "pred" in table and "1/1" in table, table

@@ -2,7 +2,8 @@
 
 The ``notebooks/NN_slug.py`` files (jupytext py:percent) are the sources we edit; each paired ``.ipynb`` is
 committed without outputs so that Open-in-Colab links work, and so is its student copy,
-``notebooks/exercises/NN_slug.ipynb``, where each exercise's solution is replaced by a stub. This module
+``notebooks/exercises/NN_slug.ipynb``, where each exercise's solution is replaced by a stub (and each
+prediction by ``None``). This module
 writes the copies, checks that all three agree (cells and their tags), and runs every notebook in order for
 ``make tutorial``. It teaches no segmentation; the Makefile calls it:
 
@@ -25,6 +26,7 @@ import time
 from pathlib import Path
 
 from unet_tutorial.course.exercises import STUB_MESSAGE
+from unet_tutorial.course.predictions import PREDICTION_TAG, blank_predictions
 
 SOLUTION_TAG = "solution"
 ANSWER_TAG = "answer"  # a cell that discusses an exercise's result: left out of the student copy (the answer key)
@@ -181,8 +183,9 @@ def _colab_badges_to(title: str, notebook_name: str) -> str:
 
 
 def student_notebook(py_path: str | Path):
-    """The student copy: each ``solution`` cell a stub tagged ``exercise``, each ``answer`` cell left out (the
-    answer key stays in the solution notebook a teacher opens), the badges leading to the copy."""
+    """The student copy: each ``solution`` cell a stub tagged ``exercise``, each ``prediction`` cell's values
+    ``None``, each ``answer`` cell left out (the answer key stays in the solution notebook a teacher opens), the
+    badges leading to the copy."""
     import jupytext
 
     notebook = jupytext.read(py_path)
@@ -198,6 +201,8 @@ def student_notebook(py_path: str | Path):
         if SOLUTION_TAG in cell.metadata.get("tags", []):
             cell.source = stub_source(cell.source)
             cell.metadata["tags"] = [t for t in cell.metadata["tags"] if t != SOLUTION_TAG] + ["exercise"]
+        elif PREDICTION_TAG in cell.metadata.get("tags", []):  # the learner's own, before the run
+            cell.source = blank_predictions(cell.source)
     notebook.cells = [cell for cell in notebook.cells if ANSWER_TAG not in cell.metadata.get("tags", [])]
     return notebook
 

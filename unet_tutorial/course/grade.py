@@ -40,15 +40,17 @@ from pathlib import Path
 
 from unet_tutorial.course.cell_runner import run_notebook
 from unet_tutorial.course.exercises import STUB_MESSAGE
+from unet_tutorial.course.predictions import recorded_predictions
 
 SHORT = {"passed": "pass", "failed": "FAIL", "not attempted": "todo", "error": "ERROR", "timed out": "TIME"}
-SHORT["not reached"] = "--"  # each status, as the summary table writes it
+SHORT |= {"not reached": "--", "predicted": "pred"}  # each status, as the summary table writes it
 STATUSES = tuple(SHORT)
 PASSED_LINE = "✓ {name}: all checks passed"  # what each self-check prints (exercises.passed)
 CHECK_CALL = re.compile(r"(?<![\w.])check_(\w+)\s*\(")
 HEADING = re.compile(r"^#{1,4}\s+(.*)$", re.MULTILINE)
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 FORMULA = ("=", "+", "-", "@")  # how a spreadsheet formula starts
+PREDICTION = "prediction: "  # how a prediction's row names it: not an exercise, not counted as one
 
 
 @dataclass
@@ -187,6 +189,9 @@ def grade_file(
         status, message = classify(exercise, records, stopped, notebook.cells[cells[0]].source)
         seconds = sum(records.get(i, {}).get("seconds", 0.0) for i in cells)
         rows.append(Row(student, file, title, exercise.name, status, message, round(seconds, 1)))
+    for name, value in recorded_predictions(notebook):  # read from the source: the student's, as handed in
+        status = "predicted" if value else "not attempted"
+        rows.append(Row(student, file, title, f"{PREDICTION}{name}", status, value or "not written", 0.0))
     return rows
 
 
@@ -231,8 +236,13 @@ def _every_exercise(results: list[list[Row]]) -> list[Row]:
             continue
         have = {row.exercise for row in rows}
         missing = "no cell calls check_{} in this file: was it deleted?"
+        predicted = "no cell tagged prediction sets {} in this file: deleted, or not valid Python?"
+        why = {
+            n: predicted.format(n.removeprefix(PREDICTION)) if n.startswith(PREDICTION) else missing.format(n)
+            for n in exercises[notebook]
+        }
         rows = rows + [
-            Row(first.student, first.file, notebook, n, "error", missing.format(n), 0.0)
+            Row(first.student, first.file, notebook, n, "error", why[n], 0.0)
             for n in exercises[notebook]
             if n not in have
         ]
@@ -275,7 +285,8 @@ def summary(rows: list[Row]) -> str:
                 continue
             short = "".join(f"{SHORT[mine[n].status] if n in mine else '':>7}" for n in names)
             passed = sum(row.status == "passed" for row in mine.values())
-            lines.append(f"{student[:width]:<{width}}{short}  {passed}/{len(names)}")
+            graded = sum(not n.startswith(PREDICTION) for n in names)
+            lines.append(f"{student[:width]:<{width}}{short}  {passed}/{graded}")
         lines.append("")
     legend = ", ".join(f"{short} {status}" for status, short in SHORT.items())
     return "\n".join(lines + [f"totals: {_counts(rows) or 'no rows'}", f"({legend}; the messages are in the CSV)"])

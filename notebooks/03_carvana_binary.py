@@ -136,12 +136,10 @@ print(f"mode {MODE}, device {DEVICE}, AMP {AMP_DTYPE}, checkpoints in {RUN_DIR}"
 #    older `kaggle.json` works too, in `~/.kaggle/`);
 # 3. the Kaggle client (`pip install kaggle`; Colab has it).
 #
-# Then set `DOWNLOAD = True` in the settings and run the next cell (or `python data_scripts/download_carvana.py`
-# in a terminal). It fetches `train.zip` (5,088 JPEGs), `train_masks.zip` (one GIF mask per image) and
-# `train_masks.csv.zip` (the same masks in the submission format of section 12). On Colab, `/content` vanishes
-# with the session: with `CACHE_ON_DRIVE = True` the archives and the checkpoints are kept on Google Drive, so a
-# new session unpacks instead of downloading, and resumes the training instead of restarting it (section 7).
-# The cell is tagged `skip-execution`: tests and CI never run it.
+# Then set `DOWNLOAD = True` in the settings and run the next cell (or `python data_scripts/download_carvana.py`).
+# It fetches the 5,088 JPEGs, their GIF masks and the masks in the submission format of section 12. On Colab, with
+# `CACHE_ON_DRIVE = True` the archives and checkpoints are kept on Google Drive, so a new session unpacks instead
+# of downloading and resumes the training (section 7). Tests and CI never run the cell (`skip-execution`).
 
 # %% tags=["skip-execution"]
 # Download the real data: only when DOWNLOAD = True (and never in smoke mode).
@@ -155,10 +153,9 @@ if DOWNLOAD and MODE != "smoke":
     fetch_carvana(data_root() / "carvana", archives=archives)
 
 # %% [markdown]
-# `carvana_data()` returns the real data's folder when it is on disk. If it is not, it generates Carvana-like
-# data (drawn cars on a turntable: 16 views per car, the same file names and GIF masks) and says so loudly, so
-# that the rest of the notebook still runs; every number you see is then about drawn cars. The settings that
-# depend on the kind of data are picked here.
+# `carvana_data()` returns the real data's folder when it is on disk; if it is not, it generates Carvana-like data
+# (drawn cars on a turntable, the same file names and GIF masks) and says so loudly: every number is then about
+# drawn cars. The settings that depend on the kind of data are picked here.
 
 # %%
 from unet_tutorial.course.sample_data import carvana_data
@@ -214,10 +211,10 @@ show(torch.stack([look[i][0] for i in picks]), torch.stack([look[i][1] for i in 
      titles=[ids[i] for i in picks])
 
 # %% [markdown]
-# The overlay column tints the mask over the photo: check the edges. In the real photos the hard parts are
-# thin ones (antennas, wing mirrors), wheels, where the car meets a floor or wall of its own colour, and the car's reflection, which is
-# *not* car. The real masks also leave out the background seen through open wheel rims, so a model that fills a
-# wheel in paints car there. Next, how much of each image is car (counted on up to 400 masks)?
+# The overlay column tints the mask over the photo: check the edges. In the real photos the hard parts are thin
+# ones (antennas, mirrors), wheels, where the car meets a floor or wall of its own colour, and its reflection,
+# which is *not* car; the real masks also leave out the background seen through open wheel rims. Next, how much
+# of each image is car (counted on up to 400 masks)?
 
 # %%
 import matplotlib.pyplot as plt
@@ -243,10 +240,9 @@ ax2.set(xlabel="view (1..16, around the car)", ylabel="mean coverage", title="co
 fig.tight_layout()
 
 # %% [markdown]
-# The car fills only part of each picture, and how much depends on the view (a car seen from the front covers
-# less of the frame than one seen from the side or at an angle: the bars show which views cover the most). Unbalanced, but far less than the small objects of notebook 02. We still add
-# Dice to BCE (notebook 02): it scores the overlap with the car, not the easy background, and it is the
-# competition's metric.
+# The car fills only part of each picture, more from the side than from the front (the bars). Unbalanced, but far
+# less than notebook 02's small objects. We still add Dice to BCE: it scores the overlap with the car, not the
+# easy background, and it is the competition's metric.
 #
 # ## 3. Split by car, not by image (core, ~6 min)
 #
@@ -260,18 +256,13 @@ first_car = [i for i, name in enumerate(raw.ids) if car_of(name) == cars[0]]
 show(torch.stack([look[i][0] for i in first_car]), ncols=8, size=1.6, titles=[raw.ids[i] for i in first_car])
 
 # %% [markdown]
-# As in the real data, view `_01` is the front of the car, `_05` and `_13` are its sides and `_09` its back
-# (the drawn cars' fronts and backs look alike; the real photos' do not).
-# (Cars of one model look alike too: Kaggle's `metadata.csv` names each car's make and model, and a split by
-# model would measure how well the model does on a kind of car it has never seen.)
-#
-# `carvana_split` shuffles the *cars* and holds out `VAL_FRACTION` of them (with the real photos on a CPU, it
-# first keeps `REAL_CARS` of them). For the leak experiment (section 9) we also keep `LEAK_FRACTION` of the
-# training cars' images out of training, the same number of each view: unseen photos of seen cars, exactly what a
-# split by image would validate on, with the validation set's even mix of views. `LEAK_FRACTION = 0` trains on all.
+# View `_01` is the front of the car, `_05` and `_13` its sides, `_09` its back. `carvana_split` shuffles the
+# *cars* and holds out `VAL_FRACTION` of them (with the real photos on a CPU, after keeping `REAL_CARS`). For the
+# leak experiment (optional section 9) we also hold back `LEAK_FRACTION` of the training cars' images, the same
+# number of each view: unseen photos of seen cars, what a split by image would validate on.
 #
 # > **Discuss**: if no run of yours could show a leak, would you still split by car? What decides it, a
-# > measurement or the design of the test? (Optional section 9 measures the leak.)
+# > measurement or the design of the test? (And cars of one model look alike too: when would you split by model?)
 
 # %%
 import random
@@ -399,18 +390,14 @@ print(f"{sum(p.numel() for p in model.parameters()):,} parameters; logits {tuple
 # ## 7. Train, and resume (core, ~10 min)
 #
 # `fit` is a short loop over `train_one_epoch` and `evaluate` (open `unet_tutorial/train.py`: no framework). It
-# prints one line per epoch (losses, validation Dice, the learning rate, images per second, seconds); a `*` marks a
-# new best. A run loaded from its checkpoint prints the lines it stored instead, marked "(stored)", without the
-# images per second. The
-# optimiser is AdamW (Adam with weight decay), and the learning rate follows a **one-cycle** schedule: it warms
-# up from `LR / 25` to `LR` over the first three tenths of the steps, then anneals towards zero, which lets a
-# short run use a high rate and still settle at the end.
-#
+# prints one line per epoch (losses, validation Dice, learning rate, images per second, seconds; `*` marks a new
+# best; a run loaded from its checkpoint replays its lines, marked "(stored)"). The optimiser is AdamW, and the
+# learning rate follows a **one-cycle** schedule: it warms up from `LR / 25` to `LR` over the first three tenths
+# of the steps, then anneals towards zero, so that a short run can use a high rate and still settle.
 # After every epoch `fit` writes `last.pt` (everything needed to go on) to `RUN_DIR`, and `best.pt` when the
 # validation Dice improved. `resumable(RUN_DIR, CONFIG)` continues a `last.pt` trained with exactly this `CONFIG`
-# (a finished run is loaded with nothing left to train) and otherwise trains from scratch; it prints which.
-# `CONFIG` holds every setting that changes the trained model and names the model, so that the checkpoint alone
-# rebuilds it (section 12). Appendix A shows why "exactly".
+# (every setting that changes the trained model; appendix A shows why "exactly"), loads a finished one, and
+# otherwise trains from scratch; it prints which.
 
 # %%
 import copy
@@ -434,16 +421,12 @@ best = load_checkpoint(RUN_DIR / "best.pt", model, map_location=DEVICE)  # the b
 print(f"using the weights of epoch {best['epoch']} (validation Dice {best['best']:.4f})")
 
 # %% [markdown]
-# Read the curves below before going on; here is what to look for, whether or not your run shows it. Training
-# loss (dashed) and validation loss (solid) should fall together;
-# a training loss *above* the validation loss is no alarm (it is averaged over an epoch in which the model is
-# still improving, on augmented images, which are harder). The warning sign is the opposite: a validation loss
-# that keeps rising, epoch after epoch, while the training loss keeps falling (overfitting). One epoch's jump that
-# the next epoch takes back is not that: while the learning rate warms up to its peak, a large step can throw the
-# model off for an epoch; and with only a few validation cars, the score changes from epoch to epoch whenever the
-# model gets one hard car a little better or worse, since each car weighs a lot in the mean. Loss and Dice can disagree from one epoch to the next (the loss scores the probabilities, the
-# Dice only which side of 0.5 they fall); `best.pt` is the epoch of the best validation Dice, picked on these same
-# cars, and section 13 shows what that choice is worth. The learning rate goes up, then down (the plot shows each epoch's first step).
+# Read the curves below before going on. Training loss (dashed) and validation loss (solid) should fall together
+# (a training loss *above* the validation loss is no alarm: it is averaged over an epoch of a still-improving model
+# on harder, augmented images). The warning sign is a validation loss that keeps rising while the training loss
+# keeps falling: overfitting. One epoch's jump that the next takes back is not that: near the learning rate's peak
+# a large step can throw the model off, and with few validation cars one hard car moves the mean. `best.pt` is the
+# epoch of the best validation Dice, picked on these same cars (section 13 shows what that choice is worth).
 
 # %%
 from IPython.display import display
@@ -942,12 +925,9 @@ reading(f"**{tta_lead}.** In this run {tta_gap.sentence()}. {tta_advice}.")
 # - enlarge the **probabilities** (bilinear), then threshold: the outline falls between the large pixels, where
 #   the interpolated probability crosses 0.5. This is what `predict_mask` does.
 #
-# For the labels we use `mode="nearest-exact"`, which gives each photo pixel the value of the model pixel whose
-# centre is nearest; torch's plain `"nearest"` rounds down instead, which moves the mask about half a photo pixel
-# down and to the right where the scale is not a whole number (at a whole-number scale the two agree), an error of
-# its own (the package's transforms resize masks with OpenCV's
-# `INTER_NEAREST_EXACT` for the same reason). We score both ways on every validation image against its mask at
-# full size, and compare them image by image.
+# For the labels we use `mode="nearest-exact"` (each photo pixel takes the model pixel whose centre is nearest;
+# torch's plain `"nearest"` rounds down and shifts the mask by half a photo pixel). We score both ways on every
+# validation image against its full-size mask, image by image.
 #
 # > **Predict first**: which way will score higher at full size, and will the gap be large next to the Dice
 # > itself? Think about how few of a photo's pixels lie on the car's outline. Write the first answer below.
@@ -1021,9 +1001,9 @@ reading_after([(Prediction("my_enlarge_prediction", my_enlarge_prediction,
               f"In this run {enlarge_gap.sentence()}.{real_note} {below}")
 
 # %% [markdown]
-# To see the staircase, we zoom into one typical validation image (the one with the median Dice), where the
-# enlarged labels get the most pixels wrong that the enlarged probabilities get right along a slanted or curved
-# stretch of the outline: a window picked to show the mechanism, not a fair sample (the Dice above is the fair comparison, and the reading below counts both ways).
+# To see the staircase, we zoom into the validation image with the median Dice, at the window where the enlarged
+# labels lose the most pixels to the enlarged probabilities: picked to show the mechanism, not a fair sample (the
+# Dice above is the fair comparison).
 
 # %%
 median = int(np.argsort(per_image)[len(per_image) // 2])  # a typical image: the one with the median Dice
@@ -1117,13 +1097,11 @@ reading(f"**{zoom_lead}.** {window_text}{both_text}{small} {photo_text} One phot
 # ## 12. A submission file in run-length encoding (core, ~7 min)
 #
 # Kaggle wants one line per image, `img,rle_mask`, the mask written as pairs "start length": runs of car pixels,
-# numbered from 1 along the rows (left to right, top row first), so a 1918x1280 mask of 2.5M pixels becomes about
-# two numbers per row the car crosses: a thousand numbers, or a few thousand. The competition's test photos are not downloaded here, so we write the file for the
-# validation cars and check it as Kaggle would: decode, compare. `predict_mask` reads each photo at its own size,
-# shrinks it to `IMAGE_SIZE` (from the original photo, in one step) and enlarges the probabilities as section 11
-# did, with the settings' `THRESHOLD` and
-# `TTA`. Where the data folder holds `train_masks.csv` (the competition's true masks in this format), the cell checks
-# our encoding against it.
+# numbered from 1 along the rows (left to right, top row first), about two numbers per row the car crosses. The
+# competition's test photos are not downloaded here, so we write the file for the validation cars and check it as
+# Kaggle would: decode, compare. `predict_mask` reads each photo, shrinks it to `IMAGE_SIZE` and enlarges the
+# probabilities as section 11 did, with the settings' `THRESHOLD` and `TTA`. Where the data folder holds
+# `train_masks.csv` (the true masks in this format), the cell checks our encoding against it.
 
 # %%
 import csv
@@ -1489,6 +1467,8 @@ reading(f"{lead}\n\n{findings_summary(findings)}\n\n**What to do with your model
 # > training's).
 
 # %% [markdown]
+# ## Further: a GPU, and our run on the real photos (optional)
+#
 # On a CUDA device the settings cell switches to its `"gpu"` values (larger images, a wider U-Net, mixed
 # precision, loader processes and, with the real photos, every car and a larger resized copy of them); the code
 # stays the same. To go further: larger images (the winners trained at full resolution), a wider U-Net

@@ -129,23 +129,15 @@ print(f"mode {MODE}, device {DEVICE}: images {IMAGE_SIZE} (H, W), batch {BATCH_S
 # %% [markdown]
 # ## 1. Transfer learning in one paragraph (core, ~5 min)
 #
-# A segmentation model has to learn two things: *what is in the picture* (edges, textures, wheels, windows, "this
-# is a car") and *where exactly its outline runs*. The first part is the same for almost every vision task, and it
-# is what an image classifier trained on **ImageNet** (over a million photos, 1,000 classes) has already learned
-# in its convolutional layers. **Transfer learning** reuses those layers: we take the classifier, cut off its last
-# layer (the one that picks one of the 1,000 classes), use the rest as the **encoder** of a U-Net (the left side
-# of the U in notebook 01), and train what is new, the decoder, from scratch.
-#
-# Why this helps segmentation in particular:
-# - masks are expensive, so segmentation sets are small (Carvana: 318 cars; medical sets: a few dozen scans);
-#   ImageNet supplies the millions of examples that the early layers need;
-# - the first layers' filters (edges, colour blobs, textures) are generic, so they transfer to any photo;
-# - the model starts from features that already separate objects from background, so it usually reaches a good
-#   Dice in fewer epochs, which is also less compute.
-#
-# The price: the images must be normalised the way the ImageNet images were when the weights were trained (the
-# per-channel mean and standard deviation you met in notebook 03), and the encoder is big: about 7 million
-# parameters (section 6 compares the whole model's size with notebook 03's U-Net).
+# A segmentation model has to learn two things: *what is in the picture* (edges, textures, wheels, "this is a
+# car") and *where exactly its outline runs*. The first is the same for almost every vision task, and an image
+# classifier trained on **ImageNet** (over a million photos, 1,000 classes) has already learned it. **Transfer
+# learning** reuses those layers: cut off the classifier's last layer, use the rest as the **encoder** of a U-Net
+# (the left side of the U), and train what is new, the decoder, from scratch. It helps segmentation in
+# particular because masks are expensive, so segmentation sets are small (Carvana: 318 cars), and a model that
+# starts from features that already separate objects from background usually reaches a good Dice in fewer
+# epochs. The price: images normalised as ImageNet's were (notebook 03's mean and std), and a big encoder, about
+# 7 million parameters.
 
 # %% [markdown]
 # ## 2. The data: notebook 03's Carvana set (core, ~3 min)
@@ -153,11 +145,10 @@ print(f"mode {MODE}, device {DEVICE}: images {IMAGE_SIZE} (H, W), batch {BATCH_S
 # The same data as notebook 03: the real Carvana photos when they are on disk, otherwise the generated
 # Carvana-like cars (with a notice saying so), split by car.
 #
-# **On a new Colab VM** (this notebook opened from its badge) the photos notebook 03 downloaded are gone with
-# the old VM. If you kept the archives on Google Drive there (`CACHE_ON_DRIVE = True`), set `DOWNLOAD = True` and
-# `CACHE_ON_DRIVE = True` in the settings and run the next cell: it unpacks them from Drive, with no download and
-# no Kaggle token. Otherwise the same cell downloads them, as notebook 03 explains in its section 1 (token, rules
-# accepted). Tests and CI never run it (tag `skip-execution`), and it does nothing unless you asked.
+# **On a new Colab VM** the photos notebook 03 downloaded are gone. If you kept the archives on Google Drive
+# (`CACHE_ON_DRIVE = True`), set `DOWNLOAD = True` and `CACHE_ON_DRIVE = True` in the settings and run the next
+# cell: it unpacks them from Drive, with no download and no token; otherwise it downloads them (notebook 03,
+# section 1). Tests and CI never run it.
 
 # %% tags=["skip-execution"]
 # Download the real data, or unpack the archives kept on Drive: only when DOWNLOAD = True (never in smoke mode).
@@ -170,10 +161,9 @@ if DOWNLOAD and MODE != "smoke":
     fetch_carvana(data_root() / "carvana", archives=archives)  # what is already unpacked and complete is skipped
 
 # %% [markdown]
-# `carvana_data()` returns the real data's folder when it is on disk, else generates the drawn cars and says so
-# loudly. `carvana_loaders` builds the two loaders exactly as notebook 03 did by hand (augmented training
-# batches, resized-only validation batches). The normalisation comes from the weights: `normalization("imagenet")`
-# reads the mean and std off torchvision's entry for them.
+# `carvana_data()` returns the real data's folder, else generates the drawn cars and says so; `carvana_loaders`
+# builds the two loaders as notebook 03 did by hand. The normalisation comes from the weights:
+# `normalization("imagenet")` reads the mean and std off torchvision's entry for them.
 
 # %%
 from unet_tutorial.course.sample_data import carvana_data
@@ -199,11 +189,10 @@ print(f"a validation batch (twice BATCH_SIZE, as in notebook 03: no gradients to
       f"{tuple(images.shape)} {images.dtype}, masks {tuple(masks.shape)} {masks.dtype}")
 
 # %% [markdown]
-# Every model below trains through one helper, `train_run`: notebook 03's `fit` (binary cross-entropy + Dice, a
-# one-cycle schedule, checkpoints) with this notebook's settings stored in each checkpoint, so that a rerun with the
-# same settings loads a finished run instead of training it again. `fit` keeps each epoch's Dice of every
-# validation image, in the order of `val_ids`, so that two runs' epochs pair image by image (section 6);
-# `per_image_dice` scores the same way a model as it is now, such as section 7's drifted copy, which `fit` never sees.
+# Every model below trains through one helper, `train_run`: notebook 03's `fit` with this notebook's settings
+# stored in each checkpoint, so that a rerun with the same settings loads a finished run instead of training it
+# again. `fit` keeps each epoch's Dice of every validation image, in the order of `val_ids`, so that two runs pair
+# image by image (section 6); `per_image_dice` scores a model as it is now, such as section 7's drifted copy.
 
 # %%
 import numpy as np
@@ -352,17 +341,13 @@ print(f"encoder {encoder_params / 1e6:.2f} M parameters, decoder {decoder_params
 # %% [markdown]
 # ## 4. Loading the ImageNet weights (core, ~5 min)
 #
-# `DenseNetUNet(weights="imagenet")` asks torchvision for the weights. They are cached in
-# `$TORCH_HOME/hub/checkpoints` (by default `~/.cache/torch/hub/checkpoints`) after the first download, so this
-# works offline once they are there. When they can be neither found nor downloaded, the model raises
-# `PretrainedWeightsUnavailable` (its message says where to put the file) instead of silently training a random
-# encoder that you would believe to be pretrained. We catch it, say so, and pretrain a STAND-IN instead (the cell
-# after next). Smoke mode (the tests) never downloads: it uses the weights only when they are already in the cache.
-#
-# **For a lab on machines without internet**: download `densenet121-a639ec97.pth` once, on a machine with
-# internet (`python -c "from torchvision.models import densenet121 as d; d(weights='DEFAULT')"` saves it under
-# `~/.cache/torch/hub/checkpoints/`), copy it into `<folder>/hub/checkpoints/` on the lab machines and start Jupyter
-# with `TORCH_HOME=<folder>`: this section then loads it, and the lab measures what ImageNet is worth.
+# `DenseNetUNet(weights="imagenet")` asks torchvision for the weights, cached in `$TORCH_HOME/hub/checkpoints`
+# after the first download. When they can be neither found nor downloaded, it raises
+# `PretrainedWeightsUnavailable` (saying where to put the file) rather than silently train a random encoder you
+# would believe pretrained; we catch it, say so, and pretrain a STAND-IN instead. Smoke mode never downloads.
+# **For a lab without internet**: save `densenet121-a639ec97.pth` once on a machine with internet (`python -c
+# "from torchvision.models import densenet121 as d; d(weights='DEFAULT')"`), copy it into
+# `<folder>/hub/checkpoints/` on the lab machines and start Jupyter with `TORCH_HOME=<folder>`.
 
 # %%
 from pathlib import Path
@@ -391,18 +376,13 @@ ENCODER_LABEL = "ImageNet" if PRETRAINED else "STAND-IN"  # the pretrained encod
 # %% [markdown]
 # ### Offline: a STAND-IN for the ImageNet encoder (core without the weights, ~5 min)
 #
-# Without the ImageNet weights, what can take their place? Not a random encoder: it brings nothing learned, so
-# every question this notebook asks of a pretrained encoder would go unanswered. Instead we pretrain one, the way
-# ImageNet's was made, only smaller: train a whole model on a labelled **source** set, keep its encoder, drop the
-# rest. The source is `SOURCE_CARS` drawn cars of another seed (`SOURCE_SEED`: none of them is in section 2's
-# split; a few of them are held out to score the source task), segmented for `SOURCE_EPOCHS` epochs by a `DenseNetUNet` that starts from random weights (both parts at
-# `LR`: nothing is pretrained yet to protect). Its encoder, weights and BatchNorm statistics, is the **STAND-IN**.
-#
-# Read what it buys with care. With the drawn cars of section 2, its source is far closer to them than ImageNet's
-# photos are to Carvana's (the same drawing code, even the same task), so it likely buys more than ImageNet would;
-# with the real photos (when they are on disk) it measures transfer from drawings to photos, a step of its own. It teaches the
-# mechanism (a head start, what freezing keeps, BatchNorm statistics that come from another data set), not what
-# ImageNet is worth: the run with the weights, on Colab, measures that. With the weights, the cell does nothing.
+# Without the ImageNet weights, what can take their place? Not a random encoder: it brings nothing learned.
+# Instead we pretrain one the way ImageNet's was made, only smaller: a `DenseNetUNet` from random weights learns
+# to segment `SOURCE_CARS` drawn cars of another seed (`SOURCE_SEED`: none of them in section 2's split) for
+# `SOURCE_EPOCHS` epochs; its encoder, weights and BatchNorm statistics, is the **STAND-IN**. Read what it buys
+# with care: on the drawn cars its source is far closer than ImageNet's photos are to Carvana's, so it likely buys
+# more; on the real photos it measures transfer from drawings to photos. It teaches the mechanism, not what
+# ImageNet is worth. With the weights, the cell does nothing.
 
 # %%
 import copy
@@ -699,10 +679,8 @@ models[PRETRAINED_RUN], runs[PRETRAINED_RUN] = train_densenet("pretrained", TRAI
 # %% [markdown]
 # ### Results
 #
-# In the loss panel, solid lines are validation and dashed lines training; the Dice panel is validation only
-# (Dice is measured on the validation images after each epoch). The table gives each run's last epoch; seconds
-# per epoch count training only (not evaluation): the median epoch, then the fastest and the slowest, as the run
-# recorded them when it trained (a run loaded from its checkpoint keeps its own).
+# Loss panel: validation solid, training dashed; the Dice panel is validation. The table gives each run's last
+# epoch; seconds per epoch count training only: the median epoch, then the fastest and the slowest.
 
 # %%
 from unet_tutorial.viz import plot_history
@@ -819,20 +797,14 @@ reading(f"""
 # %% [markdown]
 # ### Pretrained against random, on more than one seed (core: discuss the results above while it trains)
 #
-# The central question of this notebook is the gap between the two DenseNets. One run per arm cannot separate that
-# gap from training's own noise: another `TRAIN_SEED` draws other starting decoder weights (and, for the random
-# arm, other encoder weights) and other batches, and the gap moves. So the two DenseNets train again on the next
-# `SEED_RUNS - 1` seeds, on the same data (two more runs per seed; the epoch lines scroll by). Offline, each seed
-# first pretrains its own STAND-IN from that seed (on the same source cars), since pretraining is training too
-# and has noise of its own: each seed repeats the whole experiment, pretraining included, and only the cars (the
-# source's and section 2's) stay the same. Then, for each
-# seed, two gaps, each paired image by image over the same validation cars: **after the first epoch** (the head
-# start, before much training) and **at the end**.
-#
-# How to read them: a gap *holds* when it is clear, the same way, in every seed. Pointing the same way in all of
-# three seeds is weak evidence by itself: a gap of nothing does that one time in four. The last two rows average
-# the seeds image by image, with the noise counted over the cars as in every other row: averaging shrinks
-# training's noise, but only the count of seeds that agree shows how large it was.
+# The central question is the gap between the two DenseNets, and one run per arm cannot separate it from
+# training's own noise: another `TRAIN_SEED` draws other starting weights and batches, and the gap moves. So the two
+# DenseNets train again on the next `SEED_RUNS - 1` seeds, on the same data (offline, each seed first pretrains its
+# own STAND-IN: pretraining has noise too). For each seed, two gaps, image by image over the same validation cars:
+# **after the first epoch** (the head start) and **at the end**. A gap *holds* when it is clear the same way in
+# every seed; pointing the same way in all of three seeds is weak evidence by itself (a gap of nothing does that
+# one time in four). The last two rows average the seeds image by image: that shrinks training's noise, but only
+# the count of seeds that agree shows how large it was.
 
 # %%
 import matplotlib.pyplot as plt
@@ -1051,10 +1023,9 @@ print(f"frozen: {frozen['trainable'] / 1e6:.2f}M of {frozen['params'] / 1e6:.2f}
       f"validation Dice {frozen_scores.mean():.4f}")
 
 # %% [markdown]
-# The catch, tested in one experiment without any training: a copy of the frozen model whose encoder BatchNorm
-# layers, and only those, run in train mode for `DRIFT_BATCHES` batches of 4 under `torch.no_grad()` (no
-# gradient, no optimizer step: only the running statistics move, as they would in the first steps after a plain
-# unfreezing). Then we validate the copy on the same images.
+# The catch, tested without any training: a copy of the frozen model whose encoder BatchNorm layers, and only
+# those, run in train mode for `DRIFT_BATCHES` batches of 4 under `torch.no_grad()` (only the running statistics
+# move, as in the first steps after a plain unfreezing), then validated on the same images.
 #
 # > **Predict first**: no weight changes here. Will the validation Dice move? If so, which way, and why? Write
 # > the way below.
@@ -1188,14 +1159,11 @@ print(f"unfrozen: {phases['BatchNorm trains']['trainable'] / 1e6:.2f}M parameter
 
 # %% [markdown]
 # The effect, against the same encoder trained end to end from the first epoch and against the copy kept frozen
-# (dashed). The dotted line marks the unfreezing; the copies share the frozen phase, so their lines start as one.
-# The lower panel is the decoder's learning rate at every step, as the one-cycle schedules set it: the run trained
-# end to end has one cycle, the three copies one per phase, so their rate climbs again after the frozen phase
-# (the log prints only each epoch's first rate). Compare the lines at epoch 1 with that panel: the frozen phase ran
-# a whole cycle in its one epoch, warm-up and anneal, while the run trained end to end was near its peak rate
-# then. A model scored at the end of an annealed cycle usually scores higher than one scored mid-cycle, so part
-# of any lead the frozen phase has at epoch 1 is the schedule's, not freezing's. In the table, a copy's seconds per epoch is the median over both
-# phases, the cheap frozen epochs included; the phase rows under it give each phase's own.
+# (dashed); the dotted line marks the unfreezing. The lower panel is the decoder's learning rate at every step:
+# each phase has its own one-cycle schedule, so the copies' rate climbs again after the frozen phase. (The frozen
+# phase ran a whole cycle in its one epoch while the end-to-end run was near its peak, so part of the frozen
+# phase's lead at epoch 1 is the schedule's.) A copy's seconds per epoch is the median over both phases; the phase
+# rows give each phase's own.
 
 # %%
 import matplotlib.pyplot as plt
@@ -1443,10 +1411,9 @@ Each gap is *A − B: the gap ± its standard error over cars (its size in SE, t
 # %% [markdown]
 # ## 8. The headline result (core, ~3 min)
 #
-# The run named before training (section 6), on the data named in section 2, with its predictions on the first
-# view of the first four validation cars by id (not chosen by score) and on the validation image it scored lowest. It is reported whatever it scores: that is
-# the point of naming it before training. It is the score of the recipe named in advance, not the answer to this notebook's question:
-# what pretraining is worth is section 6's gap between the two encoders, trained alike.
+# The run named before training (section 6), with its predictions on the first view of the first four validation
+# cars by id (not chosen by score) and on the validation image it scored lowest. It is reported whatever it
+# scores: that is the point of naming it first. What pretraining is worth is section 6's gap, not this number.
 
 # %%
 from IPython.display import display
@@ -1527,21 +1494,6 @@ run is {headline_gap.verdict}** ({headline_gap.short(named=True)}). {stand_in}
 Of the images shown, {val_ids[worst]} scored lowest ({val_scores[HEADLINE][worst]:.3f}): look at where its errors
 sit (a part of the body, the wheels, the shadow, the outline). {question}
 """)
-
-# %% [markdown]
-# > **What to check with the real ImageNet weights (on Colab).** Where the readings above read the STAND-IN,
-# > these questions are left open; only the real weights answer them. Open this notebook from its badge
-# > (the weights download by themselves), set `DOWNLOAD = True` for the real photos, run it, and ask:
-# > - section 6: does the ImageNet encoder score higher than the random one, clear in every seed? By more or by
-# >   less than the STAND-IN did offline, and on the real photos than on the drawn cars (two runs
-# >   on Colab: with and without `DOWNLOAD`; homework rather than lab time)?
-# > - the Dice curves: does the ImageNet run reach the random run's last Dice in fewer epochs?
-# > - section 5: at which stages does the ImageNet encoder's best channel tell car from background better than
-# >   the random one's, and better than the STAND-IN's did?
-# > - section 7: does the drift of the encoder's BatchNorm statistics change the ImageNet model's Dice more or
-# >   less than it changed the STAND-IN's, beyond the noise, and does keeping BatchNorm frozen beat letting it train?
-# > - section 8: where does the headline rank now, and do the worst car's errors sit in the same places?
-# > - with another `TRAIN_SEED`: which of these answers stay the same?
 
 # %% [markdown]
 # ## 9. What freezing saves: the time of a training step (core, ~3 min)
@@ -1674,16 +1626,11 @@ more than they vary from one epoch to the next.
 #    BatchNorm) is in train mode, even after another `trial.train()`. Measure again: `drift_fixed`. Attach the fix
 #    to `trial` itself: `encode` runs the encoder's parts one by one, so `trial.encoder` as a whole never runs.
 #
-# The exercise cell starts you with three stubs: `encoder_running_means(model)`, a helper that copies every
-# running mean of the encoder into one tensor; `running_mean_drift`; and `keep_encoder_statistics(module, inputs)`,
-# one way to write the fix (its arguments are a hint), which you may replace with your own.
-#
-# `check_frozen_batchnorm(running_mean_drift, trial)` checks your fixed model, and calls your function on copies
-# of it with batches of its own: on one with your fix undone (frozen by `requires_grad_(False)` only), where it
-# compares your number with its own measurement, and on one as you fixed it. On a miss it says what your function
-# measured instead; `reveal=True` also shows the check's own numbers. It also hands your function a copy in eval
-# mode, as validation leaves a model, so `model.train()` belongs inside your function. One rule is yours to keep,
-# as the check cannot see it: no `freeze_encoder`.
+# The exercise cell starts you with three stubs: `encoder_running_means(model)` (every running mean of the encoder
+# in one tensor), `running_mean_drift`, and `keep_encoder_statistics(module, inputs)`, one way to write the fix
+# (its arguments are a hint). `check_frozen_batchnorm(running_mean_drift, trial)` checks your fixed model and runs
+# your function on copies of it (one with your fix undone, one in eval mode, as validation leaves a model); on a
+# miss it says what your function measured instead. One rule is yours to keep: no `freeze_encoder`.
 
 # %% tags=["solution"]
 # Hint: copy the running means (.clone()) before the batches and compare after. For the fix: in which mode
@@ -1749,32 +1696,23 @@ check_frozen_batchnorm(running_mean_drift, trial)
 # %% [markdown]
 # ## Exercise 2: change one setting, predict, retrain (core, ~15 min)
 #
-# Section 7 unfroze the encoder at `LR_ENCODER`, ten times gentler than the decoder's `LR`, for a reason the
-# settings state: so that fine-tuning does not wash out what the pretrained encoder knows. Test that reason the way
-# this notebook tests everything: change that one setting, keep everything else, and read the gaps with their noise.
-# A washed-out encoder would show first right after unfreezing, and the decoder may repair it later: so read two
-# gaps, after the first unfrozen epoch and at the end.
-# 1. **Predict, before anything trains.** Choose `MY_LR_ENCODER`: `LR` (one learning rate for the whole model, as
-#    many tutorials use), `LR * 10` (a hundred times section 7's) or `LR_ENCODER / 10` (gentler still). Write two
-#    predictions, each "higher", "lower" or "within the noise" of section 7's BatchNorm-frozen copy:
-#    `my_first_prediction` after the first unfrozen epoch, `my_prediction` at the end; and `my_reason`, one
-#    sentence. `check_one_setting_prediction` records them: a prediction written after the run teaches nothing.
-#    Choose the batch order too, `MY_BATCH_SEED`: `BATCH_SEED` (section 7's batches, whose copy is then the
-#    reference: no extra run) or, in a class, your student number (below).
-# 2. **Retrain.** Continue a copy of the model after its frozen phase with section 7's `continue_after_frozen`, as
-#    section 7 did for its BatchNorm-frozen copy, but at your rate and on the batch order `MY_BATCH_SEED` (below).
-#    Use a folder name and a phase label of your own (both are stored with the checkpoint; one of section 7's
-#    folders would retrain and replace its run). Keep the copy's history as
-#    `my_run` and its per-image scores as `my_first_scores` (the first unfrozen epoch) and `my_scores` (the last).
-#    Build two gaps with `compare`, your copy first, the reference second (`reference_first` and
-#    `reference_scores`, below), the noise counted over cars: `my_first_gap` and `my_gap`.
+# Section 7 unfroze the encoder at `LR_ENCODER`, ten times gentler than the decoder's `LR`, so that fine-tuning
+# does not wash out what the pretrained encoder knows. Test that reason: change that one setting, keep everything
+# else, and read two gaps with their noise, after the first unfrozen epoch (where washing out would show first)
+# and at the end (after the decoder may have repaired it).
+# 1. **Predict, before anything trains.** Choose `MY_LR_ENCODER`: `LR` (one rate for the whole model, as many
+#    tutorials use), `LR * 10` or `LR_ENCODER / 10`. Write two predictions, each "higher", "lower" or "within the
+#    noise" of the reference: `my_first_prediction` after the first unfrozen epoch, `my_prediction` at the end;
+#    `my_reason`, one sentence; and `MY_BATCH_SEED`, `BATCH_SEED` (section 7's batches, no extra run) or, in a
+#    class, your student number (below). `check_one_setting_prediction` records them.
+# 2. **Retrain** a copy of the model after its frozen phase with `continue_after_frozen`, as section 7 did for its
+#    BatchNorm-frozen copy, but at your rate, on `MY_BATCH_SEED`, with a folder name and phase label of your own
+#    (one of section 7's folders would replace its run). Keep its history as `my_run`, its per-image scores as
+#    `my_first_scores` (first unfrozen epoch) and `my_scores` (last), and build `my_first_gap` and `my_gap` with
+#    `compare`: your copy first, the reference second (`reference_first`, `reference_scores`), counted over cars.
 # 3. **Read them**: `my_first_verdict` and `my_verdict`, each "higher", "lower" or "within the noise".
 #
-# If your rate is too high to train, `fit` stops with a `NonFiniteLossError` that names the step: that is a
-# result too (write it down, and try a rate between).
-#
-# The reference differs from your copy in the encoder's rate only: section 7's BatchNorm-frozen copy, or, on
-# another batch order, that copy trained again on it.
+# A rate too high to train stops `fit` with a `NonFiniteLossError`: a result too (try a rate between).
 
 # %% tags=["solution"]
 # Hint: five names. A rate is a positive number, not LR_ENCODER itself; each prediction is one of the three
@@ -1792,11 +1730,9 @@ check_one_setting_prediction(MY_LR_ENCODER, my_prediction, my_reason, LR_ENCODER
                              my_first_prediction=my_first_prediction)
 
 # %% [markdown]
-# **The batch order.** With `MY_BATCH_SEED = BATCH_SEED` your copy sees section 7's batches and section 7's copy is
-# the reference. With your student number, a reference (section 7's recipe, trained again on your batches, one
-# more run as long as your copy's) sees them too, so that neighbours who chose the same rate measure the gap on
-# different batches, and the class's tally shows how much a gap moves with the batches alone. Smoke mode (the
-# tests) takes another order, so that this path is tested too.
+# **The batch order.** With `MY_BATCH_SEED = BATCH_SEED` section 7's BatchNorm-frozen copy is the reference. With
+# your student number the reference (section 7's recipe) trains again on your batches, one more run, so that
+# neighbours on the same rate measure the gap on different batches. Smoke mode (the tests) takes this path.
 
 # %%
 if MODE == "smoke":  # the tests take the other path, a batch order of one's own
@@ -1893,9 +1829,8 @@ print(f"\nfor the class's tally (one line per student): TRAIN_SEED {TRAIN_SEED} 
 #
 # ### What your run showed
 #
-# Every gap the readings above measured, in one table: each with its standard error over cars, its size in
-# standard errors (SEs), the bar it had to pass and the verdict. Then what held, what this run could not decide,
-# and how to find out which verdicts are training's own noise.
+# Every gap the readings above measured, in one table, with its noise, its bar and its verdict; then what held,
+# what this run could not decide, and how to find out which verdicts are training's own noise.
 
 # %%
 from unet_tutorial.course.reading import findings_table
@@ -2003,39 +1938,17 @@ every student their own and tally the table's verdicts.
 # %% [markdown]
 # ### What this notebook taught
 # - **Transfer learning** reuses an ImageNet classifier's convolutional layers as a U-Net encoder; only the decoder
-#   starts from scratch. The images must be normalised as the weights expect (`normalization("imagenet")`).
-# - **DenseNet**: inside a dense block every layer reads the concatenation of all earlier outputs and adds
-#   `growth_rate` channels; transitions halve channels and resolution. DenseNet121's five stages give 64, 256, 512,
-#   1024 and 1024 channels at strides 2 to 32: four skips and the bottom of the U. The decoder up-samples from the
-#   bottom and merges one skip per step.
-# - **A fair comparison** (section 6) trains the random and the ImageNet encoder with the same learning rates
-#   (`param_groups(lr_encoder, lr_decoder)`), so that their gap measures pretraining, and reads every gap against
-#   its noise: two runs scored on the same images, compared image by image (`compare`), with the noise counted
-#   over cars, since the views of one car are not independent; one run per arm leaves training's own noise
-#   uncounted, so the central gap is trained on several seeds and holds only if it is clear the same way in each.
-#   A bigger random model asks another question than a pretrained one (section 6 reads both gaps). Offline, a
-#   STAND-IN pretrained on drawn cars
-#   takes the ImageNet encoder's place, named wherever it appears and never passed off as ImageNet: it shows how
-#   pretraining works; only the ImageNet run, on Colab, measures what ImageNet is worth.
-# - **Fine-tuning recipe**: freeze the encoder, train the decoder; then unfreeze with a ~10x lower encoder
-#   learning rate (exercise 2 changes that one setting and reads the gap). Whether unfreezing paid is read against a control, a copy kept frozen as long on the same
-#   schedule: a comparison changes one thing at a time. The common practice at a small batch is to keep the encoder's BatchNorm frozen
-#   (`unfreeze_encoder(train_batchnorm=False)`): its batch statistics are noisy. Section 7's readings say whether
-#   your run bore it out.
-# - **Freezing BatchNorm takes eval mode**, not `requires_grad_(False)`: a BatchNorm layer in train mode updates
-#   its running statistics with or without gradients (exercise 1).
-# - **Time**: a frozen step skips the encoder's backward pass; time steps with medians, not one epoch.
+#   starts from scratch, and the images are normalised as the weights expect (`normalization("imagenet")`).
+# - **A fair comparison** (section 6) trains both encoders with the same learning rates, so that their gap
+#   measures pretraining, and reads every gap against its noise, counted over cars; one run per arm leaves
+#   training's own noise uncounted, so the central gap holds only if it is clear the same way in every seed.
+#   Offline, a STAND-IN shows how pretraining works; only the ImageNet run measures what ImageNet is worth.
+# - **Fine-tuning**: freeze the encoder, train the decoder, then unfreeze with a ~10x lower encoder rate
+#   (exercise 2 tests that one setting). Whether unfreezing paid is read against a control kept frozen as long.
+#   At a small batch, keep the encoder's BatchNorm frozen (`unfreeze_encoder(train_batchnorm=False)`).
+# - **Freezing BatchNorm takes eval mode**, not `requires_grad_(False)` (exercise 1); a frozen step skips the
+#   encoder's backward pass (section 9).
 # - **The headline** is the run named before training, never the best of all runs on the validation set.
-# - **Checkpoints**: each run's folder holds `best.pt` and `last.pt` with the settings that made it; a rerun with
-#   the same settings loads them, and `python -m unet_tutorial predict --checkpoint <run folder>/best.pt` uses one.
-#
-# **Discuss** (the lab's last minutes): the headline run was named before training; why does that matter when this
-# many runs are compared? Your exercise 2 verdicts against your neighbours' (each rate, each batch order): which
-# way do they point, and how many agree? When would you not freeze BatchNorm after unfreezing?
-#
-# **Next**: notebook 05 trains on ADE20K, 150 classes, where the model has to tell a wall from a building and a road
-# from a sidewalk: multi-class losses, mIoU, and class imbalance.
-
 
 # %% [markdown]
 # ## Exercise 3: channels of a DenseNet encoder (optional)
@@ -2106,3 +2019,21 @@ check_encoder_decoder_groups(encoder_decoder_groups)
 groups = encoder_decoder_groups(models[HEADLINE], LR_ENCODER, LR)
 print({group["name"]: f"{sum(p.numel() for p in group['params']) / 1e6:.2f}M parameters at {group['lr']:g}"
        for group in groups})
+
+
+# %% [markdown]
+# ## Further: what to check with the real ImageNet weights (optional)
+#
+# > **On Colab** with the real ImageNet weights (on Colab).** Where the readings above read the STAND-IN,
+# > these questions are left open; only the real weights answer them. Open this notebook from its badge
+# > (the weights download by themselves), set `DOWNLOAD = True` for the real photos, run it, and ask:
+# > - section 6: does the ImageNet encoder score higher than the random one, clear in every seed? By more or by
+# >   less than the STAND-IN did offline, and on the real photos than on the drawn cars (two runs
+# >   on Colab: with and without `DOWNLOAD`; homework rather than lab time)?
+# > - the Dice curves: does the ImageNet run reach the random run's last Dice in fewer epochs?
+# > - section 5: at which stages does the ImageNet encoder's best channel tell car from background better than
+# >   the random one's, and better than the STAND-IN's did?
+# > - section 7: does the drift of the encoder's BatchNorm statistics change the ImageNet model's Dice more or
+# >   less than it changed the STAND-IN's, beyond the noise, and does keeping BatchNorm frozen beat letting it train?
+# > - section 8: where does the headline rank now, and do the worst car's errors sit in the same places?
+# > - with another `TRAIN_SEED`: which of these answers stay the same?

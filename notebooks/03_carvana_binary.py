@@ -1337,7 +1337,7 @@ my_verdict = ("within the noise" if not my_gap.clear else "higher" if my_gap.dif
 # %%
 from unet_tutorial.course.exercises.one_setting import check_one_setting_verdict
 
-check_one_setting_verdict(my_verdict, my_prediction, my_gap, notebook="03")
+check_one_setting_verdict(my_verdict, my_prediction, my_gap, notebook="03", my_reason=my_reason)
 
 # %% [markdown]
 # The verdict reads each run's best epoch (`best.pt`). The curves show the way there: the two runs epoch by epoch,

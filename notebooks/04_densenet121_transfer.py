@@ -1793,7 +1793,7 @@ my_verdict = ("within the noise" if not my_gap.clear else "higher" if my_gap.dif
 from unet_tutorial.course.exercises.one_setting import check_one_setting_verdict
 
 check_one_setting_verdict(my_first_verdict, my_first_prediction, my_first_gap, notebook="04", epoch="first")
-check_one_setting_verdict(my_verdict, my_prediction, my_gap, notebook="04")
+check_one_setting_verdict(my_verdict, my_prediction, my_gap, notebook="04", my_reason=my_reason)
 
 # %% [markdown]
 # Between the two gaps, the epochs: one mean Dice per epoch and copy, without a noise estimate (a picture, not a

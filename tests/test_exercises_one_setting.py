@@ -59,6 +59,10 @@ def test_one_setting_verdict_reads_the_bar_and_the_sign(capsys):
     check_one_setting_verdict("within the noise", "within the noise", noisy)
     out = capsys.readouterr().out
     assert "as you predicted" in out and "stays within the noise, whatever the true one" in out
+    check_one_setting_verdict("within the noise", "higher", noisy, my_reason=" Dice pulls the overlap up. ")
+    out = capsys.readouterr().out
+    assert 'you had predicted "higher", which this run can neither confirm nor refute' in out
+    assert 'Your reason, written before the run: "Dice pulls the overlap up."' in out
     for verdict, prediction, gap, message in (
         ("higher" if noisy.difference > 0 else "lower", "higher", noisy, "reads the sign of the mean difference"),
         ("lower" if noisy.difference > 0 else "higher", "higher", noisy, "the mean difference is not even that way"),

@@ -263,11 +263,18 @@ def _reading_of(gap: Gap) -> str:
 
 
 def check_one_setting_verdict(
-    my_verdict: str, my_prediction: str, my_gap: Gap, *, notebook: str = "04", epoch: str = "last"
+    my_verdict: str,
+    my_prediction: str,
+    my_gap: Gap,
+    *,
+    notebook: str = "04",
+    epoch: str = "last",
+    my_reason: str | None = None,
 ) -> None:
     """The learner's reading of their gap, "higher", "lower" or "within the noise", must be the gap's own (clear
-    beyond its bar, and which way); then how the prediction written before training did. ``epoch="first"``: the
-    reading after the run's first epoch (``my_first_verdict`` of ``my_first_gap``)."""
+    beyond its bar, and which way); then how the prediction written before training did, and ``my_reason`` (given)
+    handed back to be reread against it. ``epoch="first"``: the reading after the run's first epoch
+    (``my_first_verdict`` of ``my_first_gap``)."""
     setup = _setup(notebook, epoch)
     _, gap_name, prediction_name, verdict_name = _names(epoch)
     prediction = _verdict(prediction_name, my_prediction, setup)
@@ -299,7 +306,12 @@ def check_one_setting_verdict(
             f'{verdict_name} says "{verdict}": read the sign again. The gap is your run minus {setup.reference} (the '
             "first name minus the second): a positive difference means yours scored higher"
         )
-    outcome = "as you predicted" if prediction == truth else f'your prediction missed: you had predicted "{prediction}"'
+    if prediction == truth:
+        outcome = "as you predicted"
+    elif truth == "within the noise":  # a direction predicted, none shown: not borne out, not refuted either
+        outcome = f'you had predicted "{prediction}", which this run can neither confirm nor refute'
+    else:
+        outcome = f'your prediction missed: you had predicted "{prediction}"'
     close = ", close to the bar: another seed can land on the other side" if my_gap.near else ""
     when = f" {setup.first}" if epoch == "first" else ""
     print(f"Your run against {setup.reference}{when}: {truth} ({my_gap.short()}){close}; {outcome}.")
@@ -314,5 +326,10 @@ def check_one_setting_verdict(
         print(
             f"Within the noise is not 'no effect': with these {my_gap.units} {my_gap.group_name} any measured gap "
             f"under about {my_gap.smallest_clear:.2g} stays within the noise, whatever the true one."
+        )
+    if my_reason:
+        print(
+            f'Your reason, written before the run: "{my_reason.strip()}". Does the run bear it out, or what did it '
+            "leave out? Write one sentence in your notes (and on the class's tally sheet)."
         )
     passed("one_setting_verdict")

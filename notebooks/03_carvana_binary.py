@@ -35,8 +35,8 @@
 # **Core path** (a 90-minute lab; the core headings' minutes add up to 84, six are left for discussion):
 # sections 1-3, 5-8 and 11-13, experiment 3 and exercise 2; the *(optional)* sections, the other exercises and the
 # appendices use the core's variables, never the other way round. At each **Predict first** box, write your
-# prediction in the cell
-# under it: the section's reading waits for it.
+# prediction in the cell under it: the result and its reading wait for it. In the exercise copy, "Run all" stops
+# at each exercise's stub: solve it, then run on from there.
 #
 # **Runtime**: a few minutes on a laptop CPU with the generated stand-in data, seconds in smoke mode. With the real
 # photos a CPU trains on up to 24 of the 318 cars (`REAL_CARS`), a GPU on all. The README says how to get the
@@ -391,7 +391,7 @@ print(f"{sum(p.numel() for p in model.parameters()):,} parameters; logits {tuple
 #
 # `fit` is a short loop over `train_one_epoch` and `evaluate` (open `unet_tutorial/train.py`: no framework). It
 # prints one line per epoch (losses, validation Dice, learning rate, images per second, seconds; `*` marks a new
-# best; a run loaded from its checkpoint replays its lines, marked "(stored)"). The optimiser is AdamW, and the
+# best; a run loaded from its checkpoint replays its lines, marked "(stored)", without the images per second). The optimiser is AdamW, and the
 # learning rate follows a **one-cycle** schedule: it warms up from `LR / 25` to `LR` over the first three tenths
 # of the steps, then anneals towards zero, so that a short run can use a high rate and still settle.
 # After every epoch `fit` writes `last.pt` (everything needed to go on) to `RUN_DIR`, and `best.pt` when the
@@ -424,9 +424,10 @@ print(f"using the weights of epoch {best['epoch']} (validation Dice {best['best'
 # Read the curves below before going on. Training loss (dashed) and validation loss (solid) should fall together
 # (a training loss *above* the validation loss is no alarm: it is averaged over an epoch of a still-improving model
 # on harder, augmented images). The warning sign is a validation loss that keeps rising while the training loss
-# keeps falling: overfitting. One epoch's jump that the next takes back is not that: near the learning rate's peak
-# a large step can throw the model off, and with few validation cars one hard car moves the mean. `best.pt` is the
-# epoch of the best validation Dice, picked on these same cars (section 13 shows what that choice is worth).
+# keeps falling: overfitting. One epoch's jump that the next takes back is not that: as the learning rate climbs
+# to its peak a large step can throw the model off, and with few validation cars one hard car moves the mean.
+# `best.pt` is the epoch of the best validation Dice, picked on these same cars (section 13 shows what that
+# choice is worth).
 
 # %%
 from IPython.display import display
@@ -558,8 +559,8 @@ else:
                  "a little too fat; a higher threshold would trim it (section 10 measures whether that pays over all the "
                  "images, not only these four)")
     elif on_outline >= 0.5:
-        where = ("most of their error lies near the outline, missed and invented alike: the model draws the car's "
-                 "edge a little off in both directions, which no single threshold fixes; a finer resolution "
+        where = (f"most of their error lies near the outline, both kinds ({missed:.0%} car missed, the rest "
+                 "background invented): the model draws the car's edge a little off in both directions, which no single threshold fixes; a finer resolution "
                  "(section 11) and a boundary score (exercise 4) are about that")
     else:
         where = (f"most of their error lies away from the outline, whole regions "
@@ -606,7 +607,7 @@ else:
 # cars; other cars would give another mean. A mean of $n$ independent scores with standard deviation $s$ moves by
 # about its **standard error**, $s / \sqrt{n}$, from one draw to the next, and a gap between two means smaller than
 # a few of them could be luck. But a car's 16 views are not independent draws (same paint, shape and studio: the
-# right panel above); the *cars* were drawn, so we count them: the standard error of the cars' own mean Dice.
+# car-by-car scores above); the *cars* were drawn, so we count them: the standard error of the cars' own mean Dice.
 # Every comparison after this one, `compare(..., groups=val_cars, group_name="cars")`, counts cars the same way.
 #
 # > **Predict first**: a car's 16 views rise and fall together. Will the standard error counted over the cars be
@@ -617,12 +618,16 @@ else:
 my_se_prediction = "larger"  # "larger", "smaller" or "about the same", before you run the next cell
 
 # %%
+from unet_tutorial.course.predictions import Prediction, predicted
+
+se_said = Prediction("my_se_prediction", my_se_prediction, ("larger", "smaller", "about the same"))
 car_means = np.array([per_image[[c == car for c in val_cars]].mean() for car in car_order])  # (cars,)
 by_images = per_image.std(ddof=1) / np.sqrt(len(per_image))  # as if every image were an independent draw
 by_cars = car_means.std(ddof=1) / np.sqrt(len(car_means)) if len(car_means) > 1 else float("inf")
-print(f"mean Dice {per_image.mean():.4f}; its standard error counted over the {len(per_image)} images: "
-      f"{by_images:.4f}, over the {len(car_means)} cars: {by_cars:.4f}")
-print("each car's mean Dice:", ", ".join(f"{m:.4f}" for m in car_means))
+if predicted(se_said):  # the answer waits for your prediction
+    print(f"mean Dice {per_image.mean():.4f}; its standard error counted over the {len(per_image)} images: "
+          f"{by_images:.4f}, over the {len(car_means)} cars: {by_cars:.4f}")
+    print("each car's mean Dice:", ", ".join(f"{m:.4f}" for m in car_means))
 
 # %% [markdown]
 # **The bar.** With few cars the standard error is itself a rough estimate, so the bar rises as the cars get
@@ -648,7 +653,7 @@ print(f"your {len(car_means)} cars: bar {shown_bar:.2f}; a gap between two such 
 
 # %% tags=["reading"] jupyter={"source_hidden": true}
 # @title What counting cars changes
-from unet_tutorial.course.predictions import Prediction, reading_after
+from unet_tutorial.course.predictions import reading_after
 from unet_tutorial.course.reading import reading
 
 if len(car_means) < 2:
@@ -670,21 +675,20 @@ else:
         what = ("about what the images alone would suggest: in this run the cars differ little more than the "
                 "views of one car do. Counting cars is still the honest choice; on other data or another run it "
                 "can be several times larger")
-    reading_after([(Prediction("my_se_prediction", my_se_prediction, ("larger", "smaller", "about the same")),
-                    se_outcome)], f"""
+    reading_after([(se_said, se_outcome)], f"""
     **Counted over the {len(car_means)} cars, this run's mean Dice is known to about ± {by_cars:.4f}.**
 
     - **Count cars**: over the {len(car_means)} validation cars, the standard error of the mean Dice is
       {by_cars:.4f}, {what}.
     - **What it allows**: another model, scored on other cars, would have to differ from this one by more than
-      {shown_bar * gap_se:.4f} Dice (the sum above) before the gap meant more than the luck of the draw.
+      {shown_bar * gap_se:.4f} Dice (the sum above) before the gap meant more than the luck of the draw. Two ways
+      of scoring the *same* images (sections 10 and 11) usually need far less: what makes an image hard cancels in
+      their difference, so their gap's standard error is far smaller.
     """, more="""
     - **What it leaves out**: training's own noise. The same notebook run again with another `SEED`, or even
       another number of CPU threads, trains another model, whose mean moves too.
-    - **Next**: most comparisons that follow score two ways on the *same* images, which cancels what makes an
-      image hard for both and usually detects smaller gaps (the leak, section 9, compares different cars and
-      cannot); not always: two models trained apart, as in experiment 3, can differ image by image by more than
-      two means do. They count cars too.
+    - **Not always**: the leak (section 9) compares different cars and cannot pair them; two models trained
+      apart, as in experiment 3, can differ image by image by more than two means do. They count cars too.
     """)
 
 # %% [markdown]
@@ -705,6 +709,7 @@ my_leak_prediction = "higher"  # "higher", "lower" or "within the noise", before
 # %%
 from unet_tutorial.course.reading import Gap, compare
 
+leak_said = Prediction("my_leak_prediction", my_leak_prediction, ("higher", "lower", "within the noise"))
 leak_metrics = evaluate(model, leak_loader, DEVICE, num_classes=1, amp_dtype=AMP_DTYPE) if leak_ids else None
 if leak_metrics is not None:
     leak_masks, leak_probs = predict_loader(model, leak_loader, amp_dtype=AMP_DTYPE)  # (N_leak, 1, H, W) each
@@ -719,15 +724,16 @@ if leak_metrics is not None:
     # As a Gap, read against Student's t for the smaller side's cars (cautious): the table of section 13 lists it
     leak_gap = Gap("unseen views of training cars", "new cars", gap, noise, images=len(leak_ids) + len(val_ids),
                    groups=min(len(set(leak_cars)), len(set(val_cars))), group_name="cars")
-    print(f"Dice on unseen views of {len(set(leak_cars))} training cars (split by image; the held-back views were "
-          f"drawn at random per view, so a training car can give none): {leak_per_image.mean():.4f} ± {leak_error:.4f}")
-    print(f"Dice on {len(set(val_cars))} unseen cars (split by car):                     "
-          f"{per_image.mean():.4f} ± {val_error:.4f}")
-    print(f"a split by image would have reported {gap:+.4f} Dice, ± {noise:.4f} (one standard error, over cars)")
+    if predicted(leak_said):  # the answer waits for your prediction
+        print(f"Dice on unseen views of {len(set(leak_cars))} training cars (split by image; the held-back views were "
+              f"drawn at random per view, so a training car can give none): {leak_per_image.mean():.4f} ± {leak_error:.4f}")
+        print(f"Dice on {len(set(val_cars))} unseen cars (split by car):                     "
+              f"{per_image.mean():.4f} ± {val_error:.4f}")
+        print(f"a split by image would have reported {gap:+.4f} Dice, ± {noise:.4f} (one standard error, over cars)")
 
 # %% tags=["reading"] jupyter={"source_hidden": true}
 # @title What the leak measurement says
-from unet_tutorial.course.predictions import Prediction, reading_after
+from unet_tutorial.course.predictions import reading_after
 from unet_tutorial.course.reading import reading
 
 if leak_metrics is None:
@@ -770,8 +776,7 @@ else:
         leak_lead = (f"The other way round: the views of training cars scored {gap:+.4f} Dice below the new cars, "
                      "beyond the noise")
     leak_outcome = "within the noise" if not leak_gap.clear else "higher" if gap > 0 else "lower"
-    reading_after([(Prediction("my_leak_prediction", my_leak_prediction, ("higher", "lower", "within the noise")),
-                    leak_outcome)], f"""
+    reading_after([(leak_said, leak_outcome)], f"""
     **{leak_lead}.**
 
     The first number is what a split by image would have reported; the second is what the model does on new
@@ -942,6 +947,8 @@ from unet_tutorial.course.reading import compare
 from unet_tutorial.readers import read_image
 
 index_of = {image_id: k for k, image_id in enumerate(raw.ids)}  # id -> index in the full-size dataset
+enlarge_said = Prediction("my_enlarge_prediction", my_enlarge_prediction, ("probabilities", "labels",
+                                                                          "within the noise"))
 
 
 def enlarge(probs: torch.Tensor, size: tuple[int, int]) -> dict[str, torch.Tensor]:
@@ -960,15 +967,16 @@ for k, image_id in enumerate(tqdm(val_ids, desc="full-resolution Dice")):
 enlarge_gap = compare("enlarging the probabilities", full_dice["probabilities, bilinear"],
                       "enlarging the labels", full_dice["labels, nearest"], groups=val_cars, group_name="cars")
 photo_size = tuple(true_mask.shape[-2:])
-print(f"validation Dice at IMAGE_SIZE {IMAGE_SIZE}: {per_image.mean():.4f}")
-print(f"at full size {photo_size}, from the same probabilities:")
-for name, scores in full_dice.items():
-    print(f"  {name:<26} {np.mean(scores):.4f}")
-print(enlarge_gap.short(named=True))
+if predicted(enlarge_said):  # the answer waits for your prediction
+    print(f"validation Dice at IMAGE_SIZE {IMAGE_SIZE}: {per_image.mean():.4f}")
+    print(f"at full size {photo_size}, from the same probabilities:")
+    for name, scores in full_dice.items():
+        print(f"  {name:<26} {np.mean(scores):.4f}")
+    print(enlarge_gap.short(named=True))
 
 # %% tags=["reading"] jupyter={"source_hidden": true}
 # @title What the two ways of enlarging did
-from unet_tutorial.course.predictions import Prediction, reading_after
+from unet_tutorial.course.predictions import reading_after
 
 scale = photo_size[0] / IMAGE_SIZE[0]  # photo pixels per model pixel, each way
 real_note = ""  # what the real photos showed, where this run cannot tell
@@ -993,12 +1001,16 @@ elif min(np.mean(s) for s in full_dice.values()) > per_image.mean():
 else:
     below = (f"Here the Dice at `IMAGE_SIZE` ({per_image.mean():.4f}) lies between the two full-size scores: "
              "scoring on the model's own grid does not always flatter it.")
+gap_share = abs(enlarge_gap.difference) / max(np.mean(s) for s in full_dice.values())
+size_text = (f"Next to the Dice itself the gap is small, {gap_share:.2%} of it: only pixels along the outline change. "
+             "Whether a gap counts depends on its noise, not on its size." if gap_share < 0.01 else
+             f"Next to the Dice itself the gap is {gap_share:.1%} of it: more than the outline alone explains, so look "
+             "at the zoom below.")
 enlarge_outcome = ("within the noise" if not enlarge_gap.clear else
                    "probabilities" if enlarge_gap.leader == "enlarging the probabilities" else "labels")
-reading_after([(Prediction("my_enlarge_prediction", my_enlarge_prediction,
-                           ("probabilities", "labels", "within the noise")), enlarge_outcome)],
+reading_after([(enlarge_said, enlarge_outcome)],
               f"**{verdict}.** A model pixel covers {scale:.1f} x {scale:.1f} photo pixels here. "
-              f"In this run {enlarge_gap.sentence()}.{real_note} {below}")
+              f"In this run {enlarge_gap.sentence()}.{real_note} {size_text} {below}")
 
 # %% [markdown]
 # To see the staircase, we zoom into the validation image with the median Dice, at the window where the enlarged
@@ -1498,7 +1510,7 @@ reading(f"{lead}\n\n{findings_summary(findings)}\n\n**What to do with your model
 # > | flip TTA (10) | +0.0003 ± 0.0003 | within the noise |
 # >
 # > So on the real photos enlarging the probabilities pays, by a small margin but far beyond its noise, and the
-# > leak stayed below what 8 validation cars can see, whatever the drawn cars show: the split by car
+# > leak stayed below what 8 validation cars can see: the split by car
 # > rests on design (validation must score cars never seen), not on a leak this budget measured. With all 318 cars on a GPU (48 validation cars) both can be measured
 # > more finely.
 
@@ -1908,8 +1920,8 @@ else:
 #
 # A `last.pt` holds the weights, the optimiser's state, the schedule, the random state, the history and the
 # settings (`CONFIG`). Section 7 continues one only when its stored `CONFIG` equals this notebook's, compared
-# whole. Here is why, with the checkpoint this notebook just wrote: change one setting (say `EPOCHS`) and the old
-# run is not continued, because its learning-rate schedule, its number of epochs and its best score belong to
+# whole. Here is why, with section 7's checkpoint (written or loaded by this run): change one setting (say
+# `EPOCHS`) and the old run is not continued, because its learning-rate schedule, its number of epochs and its best score belong to
 # other settings; `fit` then trains from scratch and replaces it. `resumable` only reads, so we can ask it.
 
 # %%

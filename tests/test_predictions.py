@@ -8,7 +8,13 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from tools import notebooks
-from unet_tutorial.course.predictions import Prediction, blank_predictions, reading_after, recorded_predictions
+from unet_tutorial.course.predictions import (
+    Prediction,
+    blank_predictions,
+    predicted,
+    reading_after,
+    recorded_predictions,
+)
 
 SIZES = ("larger", "smaller", "about the same")
 
@@ -116,3 +122,10 @@ def test_every_prediction_cell_of_the_course_is_blank_in_its_copy_and_read_after
             assert f'Prediction("{name}", {name}' in code, f"{source.name}: no reading_after reads {name}"
         assert [value for _, value in recorded_predictions(copy)] == [""] * len(recorded_predictions(solved))
     assert found >= 6
+
+
+def test_a_cell_prints_its_answer_only_once_every_prediction_is_written(capsys):
+    written, blank = Prediction("my_se_prediction", "larger", SIZES), Prediction("my_leak_prediction", None, SIZES)
+    assert predicted(written) and capsys.readouterr().out == ""
+    assert not predicted(written, blank)
+    assert "wait for your prediction: set `my_leak_prediction` in the cell under" in capsys.readouterr().out

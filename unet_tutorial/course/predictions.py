@@ -2,11 +2,12 @@
 
 A "Predict first" box is followed by a cell tagged ``prediction`` that assigns the learner's answer,
 ``my_se_prediction = "larger"``. In the exercise copies that value is ``None`` (``blank_predictions``), so the
-notebook still runs from top to bottom, training included, but the section's reading (``reading_after``) shows
-only a box asking for the prediction until one is written: after "Run all" the verdict is not on screen before
-the learner has committed to one. A written prediction opens the reading with a line saying whether it held.
-The grader (``grade``) lists each student's predictions beside their exercises (``recorded_predictions``), read
-from the handed-in source, so a teacher can tally a class's predictions without collecting paper.
+notebook still runs from top to bottom, training included, but the cell that measures the answer prints it only
+once the prediction is written (``predicted``), and the section's reading (``reading_after``) shows only a box
+asking for it: after "Run all" the verdict is not on screen before the learner has committed to one. A written
+prediction opens the reading with a line saying whether it held. The grader (``grade``) lists each student's
+predictions beside their exercises (``recorded_predictions``), read from the handed-in source, so a teacher can
+tally a class's predictions without collecting paper.
 
 What it leaves out: proof that a prediction was written before the run (a learner can edit it after; the
 notebook only makes the honest order the easy one).
@@ -58,6 +59,19 @@ class Prediction:
 
     def said(self) -> str:
         return f"{self.value:g}" if self.between is not None else str(self.value).strip().lower()
+
+
+def predicted(*predictions: Prediction) -> bool:
+    """Whether every prediction is written; if not, a line saying what the cell's numbers wait for. A cell that
+    prints a "Predict first" box's answer prints it under ``if predicted(...):``."""
+    missing = [prediction.name for prediction in predictions if prediction.value is None]
+    if missing:
+        names = " and ".join(f"`{name}`" for name in missing)
+        print(
+            f'(This cell\'s results wait for your prediction: set {names} in the cell under the "Predict first" '
+            "box, run it, then run this cell again.)"
+        )
+    return not missing
 
 
 def reading_after(said: list[tuple], text: str, more: str = "") -> None:

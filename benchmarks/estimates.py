@@ -290,13 +290,21 @@ def estimate_times(stem: str, mode: str = "gpu", throughputs: dict[str, float] =
 def estimate_memory(stem: str, mode: str = "gpu", amp_dtype: torch.dtype | None = torch.float16) -> dict[str, int]:
     """``training_memory`` of the most demanding run of notebook ``stem`` in ``mode`` (bytes; AdamW; fp16 by
     default, as on a T4)."""
-    estimates = [
-        training_memory(
-            run["build"](), run["loss"], batch_size=run["batch_size"], image_size=run["image_size"], amp_dtype=amp_dtype
+    estimates = {}  # runs that train the same model on the same batches are measured once
+    for run in runs(stem, mode):
+        model = run["build"]()
+        key = (
+            type(model).__name__,
+            sum(p.numel() for p in model.parameters()),
+            id(run["loss"]),
+            run["batch_size"],
+            tuple(run["image_size"]),
         )
-        for run in runs(stem, mode)
-    ]
-    return max(estimates, key=lambda estimate: estimate["total"])
+        if key not in estimates:
+            estimates[key] = training_memory(
+                model, run["loss"], batch_size=run["batch_size"], image_size=run["image_size"], amp_dtype=amp_dtype
+            )
+    return max(estimates.values(), key=lambda estimate: estimate["total"])
 
 
 def main() -> None:

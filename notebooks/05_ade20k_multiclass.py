@@ -99,7 +99,7 @@ LR = {"smoke": 1e-2, "cpu": 3e-3, "gpu": 1e-3}[MODE]  # peak of the one-cycle sc
 # mode shrinks its 64 px scenes 4 times, CPU mode its 192 px ones 2.4 times: at exactly 2 times, the nearest-resized
 # masks and the upsampled logits line up, and experiment 3's two resolutions score the same but for rounding
 # (at other factors they differ, if only a little on the drawn scenes).
-CROP = {"smoke": {"real": 256, "sample": 16}, "cpu": {"real": 256, "sample": 80},
+CROP = {"smoke": {"real": 96, "sample": 16}, "cpu": {"real": 256, "sample": 80},
         "gpu": {"real": 512, "sample": 128}}[MODE]
 SCALE = (0.5, 2.0)  # the random zoom of the standard recipe
 EPOCHS = {"smoke": {"real": 1, "sample": 6}, "cpu": {"real": 1, "sample": 4}, "gpu": {"real": 5, "sample": 30}}[MODE]

@@ -63,8 +63,8 @@ def official_data(tmp_path_factory) -> Path:
     ``<folder>/carvana/``: ``train/<car>_<view>.jpg``, ``train_masks/<car>_<view>_mask.gif`` (palette 0/1),
     ``train_masks.csv`` (img,rle_mask) and ``metadata.csv`` (Kaggle's columns), 3 drawn cars x 16 views of 64x96.
     ``<folder>/ADEChallengeData2016/``: ``images/{training,validation}/ADE_*.jpg``,
-    ``annotations/{training,validation}/ADE_*.png`` and ``objectInfo150.txt``, 8 + 4 drawn scenes of 256x320
-    (at least one crop of notebook 05's real-data recipe, 256 px).
+    ``annotations/{training,validation}/ADE_*.png`` and ``objectInfo150.txt``, 8 + 4 drawn scenes of 128x160
+    (at least one crop of notebook 05's real-data recipe in smoke mode, 96 px).
     A notebook takes its real-data branch with ``UNET_TUTORIAL_DATA=<folder>`` and smoke mode off
     (``UNET_TUTORIAL_SMOKE=0``): in smoke mode ``carvana_data``/``ade20k_data`` always generate their data.
     """
@@ -73,7 +73,7 @@ def official_data(tmp_path_factory) -> Path:
 
     folder = tmp_path_factory.mktemp("official_data")
     carvana = make_carvana_like(folder / "carvana", n_cars=3, size=(64, 96), seed=7)
-    ade = make_ade20k_like(folder / "ADEChallengeData2016", n_train=8, n_val=4, size=(256, 320), seed=7)
+    ade = make_ade20k_like(folder / "ADEChallengeData2016", n_train=8, n_val=4, size=(128, 160), seed=7)
     for root in (carvana, ade):
         (root / "sample_info.json").unlink()  # the generators' marker: without it the folder looks downloaded
     cars = sorted({i.rsplit("_", 1)[0] for i in carvana_ids(carvana)})

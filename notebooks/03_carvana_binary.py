@@ -33,8 +33,8 @@
 # `Dataset`, `DataLoader` and a training step; the mean and its standard error (section 8 recalls it).
 #
 # **Core path** (a 90-minute lab; the core headings' minutes add up to 84, six are left for discussion):
-# sections 1-3, 5-8 and 11-13, experiment 3 and exercise 2; the *(optional)* sections, the other exercises and the
-# appendices use the core's variables, never the other way round. At each **Predict first** box, write your
+# sections 1-3, 5-8 and 11-13, exercises 1 and 2 and experiment 3; the *(optional)* sections, the other exercises
+# and the appendices use the core's variables, never the other way round. At each **Predict first** box, write your
 # prediction in the cell under it: the result and its reading wait for it. In the exercise copy, "Run all" stops
 # at each exercise's stub: solve it, then run on from there.
 #
@@ -90,9 +90,9 @@ SAMPLE_CARS = {"smoke": 4, "cpu": 24, "gpu": 24}[MODE]
 SAMPLE_SIZE = {"smoke": (64, 96), "cpu": (480, 720), "gpu": (640, 960)}[MODE]
 REAL_CARS = {"smoke": None, "cpu": 24, "gpu": None}[MODE]  # real photos: use this many of the 318 cars (None: all)
 # Validation's share of the *cars*. Smoke: half of its 4 cars, since a standard error counted over cars (section 8)
-# needs two validation cars at least, and experiment 5 splits them in two; 15 % of 4 would leave one. CPU: 0.35,
+# needs two validation cars at least, and experiment 6 splits them in two; 15 % of 4 would leave one. CPU: 0.35,
 # 8 of the 24 drawn cars (or of 23 real ones): the fewer the cars, the higher the bar a gap must clear (section 8
-# explains it), and with 4 validation cars experiment 5's halves of 2 could never clear theirs; a GPU's 15 % of the
+# explains it), and with 4 validation cars experiment 6's halves of 2 could never clear theirs; a GPU's 15 % of the
 # 318 real cars is 48.
 VAL_FRACTION = {"smoke": 0.5, "cpu": 0.35, "gpu": {"real": 0.15, "generated": 0.35}}[MODE]
 # Training cars' images kept back to measure the leak (section 9): of each view the same share, one at least
@@ -290,6 +290,35 @@ print(f"held back, views of training cars (the 'split by image' set): {len(leak_
       + (f", {len(leak_ids) // len(leak_views)} of each of {len(leak_views)} views" if leak_ids else ""))
 
 # %% [markdown]
+# ### Exercise 1: split by car, by hand (core, ~5 min)
+#
+# `carvana_split` did the split above. Write it yourself: `split_by_car(image_ids, val_fraction, seed)` returns
+# `(train_ids, val_ids)` with every view of a car on the same side, and `round(val_fraction * number of cars)` cars
+# held out (at least one, never all): `val_fraction` counts *cars*, not images. Make the split depend on `seed`
+# alone, not on the order the ids come in (a folder's listing order is not fixed). `check_split_by_car` tries it
+# on ids of its own, where a split by image and the other usual slips are named, then on this run's images.
+
+# %% tags=["solution"]
+# Hint: draw cars, not images. An image's car is its id before the last "_" (car_of); which order of the cars
+#   depends on the seed alone, whatever order the ids came in? Then every image goes where its car went.
+import random
+
+
+def split_by_car(image_ids: list[str], val_fraction: float, seed: int) -> tuple[list[str], list[str]]:
+    """(train_ids, val_ids): every image of a car on the same side, val_fraction of the cars to validation."""
+    car = {image_id: image_id.rsplit("_", 1)[0] for image_id in image_ids}  # each image's car, as car_of gives it
+    cars = sorted(set(car.values()))
+    random.Random(seed).shuffle(cars)
+    val_cars = set(cars[:min(len(cars) - 1, max(1, round(val_fraction * len(cars))))])
+    return [i for i in image_ids if car[i] not in val_cars], [i for i in image_ids if car[i] in val_cars]
+
+# %%
+from unet_tutorial.course.exercises.split import check_split_by_car
+
+check_split_by_car(split_by_car)  # on the check's own ids
+check_split_by_car(split_by_car, raw.ids, VAL_FRACTION, SEED)  # and on this run's images
+
+# %% [markdown]
 # ## 4. Augmentations: one image, many versions (optional)
 #
 # Augmentation shows the model variations it will meet, without new photos. Image and mask go through the
@@ -387,7 +416,7 @@ print(f"{sum(p.numel() for p in model.parameters()):,} parameters; logits {tuple
       f"loss at initialisation {loss_fn(logits, masks[:2].to(DEVICE)).item():.3f}")
 
 # %% [markdown]
-# ## 7. Train, and resume (core, ~10 min)
+# ## 7. Train, and resume (core, ~8 min)
 #
 # `fit` is a short loop over `train_one_epoch` and `evaluate` (open `unet_tutorial/train.py`: no framework). It
 # prints one line per epoch (losses, validation Dice, learning rate, images per second, seconds; `*` marks a new
@@ -479,7 +508,7 @@ reading(f"""
 """)
 
 # %% [markdown]
-# ## 8. Where does the model fail? (core, ~13 min)
+# ## 8. Where does the model fail? (core, ~10 min)
 #
 # One average hides a lot. We predict every validation image once, keep the probabilities (the sigmoid of the
 # logits), and compute the Dice of each image: their histogram, the same scores car by car, then the worst images.
@@ -561,7 +590,7 @@ else:
     elif on_outline >= 0.5:
         where = (f"most of their error lies near the outline, both kinds ({missed:.0%} car missed, the rest "
                  "background invented): the model draws the car's edge a little off in both directions, which no single threshold fixes; a finer resolution "
-                 "(section 11) and a boundary score (exercise 4) are about that")
+                 "(section 11) and a boundary score (exercise 5) are about that")
     else:
         where = (f"most of their error lies away from the outline, whole regions "
                  f"{'of car missed' if kind == 'missed' else 'invented' if kind == 'invented' else 'missed or invented'}"
@@ -599,7 +628,7 @@ else:
     In the real photos the usual suspects are where the car meets something of its own colour (the floor, the
     wall), the wheels, the reflection under the car (which is not car) and thin parts such as antennas. Those are
     the places to watch when you change the loss, the resolution or the augmentations.{shared} (Are some *views*
-    harder than others? Experiment 1, under "More exercises" near the end, asks.)
+    harder than others? Experiment 4, under "More exercises" near the end, asks.)
     """)
 
 # %% [markdown]
@@ -859,11 +888,11 @@ direction = ("" if not threshold_gap.clear else
 shape = f"{pixels}; whether the best threshold beats 0.5 beyond the noise is the next question"
 if best_threshold == 0.5:
     verdict = ("0.5 itself scored highest on these images, so there is nothing to tune: keep `THRESHOLD = 0.5` "
-               "(experiment 5 asks whether half of the cars would have picked the same).")
+               "(experiment 6 asks whether half of the cars would have picked the same).")
 elif threshold_gap.clear:
     few = "" if threshold_gap.units >= 5 else f" (on only {threshold_gap.units} cars, even that is a hint: section 8)"
     verdict = (f"In this run {threshold_gap.sentence()}. But it was picked on these very images, which flatters "
-               f"it: experiment 5 measures it on cars it was not picked on. Only if it holds there{few}, set "
+               f"it: experiment 6 measures it on cars it was not picked on. Only if it holds there{few}, set "
                f"`THRESHOLD = {best_threshold}` in the settings.")
 else:
     verdict = (f"In this run {threshold_gap.sentence()}. With these {threshold_gap.units} cars a true gain smaller than "
@@ -873,7 +902,7 @@ if best_threshold == 0.5:
     threshold_lead = "0.5 itself scored highest: nothing to tune."
 elif threshold_gap.clear:
     threshold_lead = (f"Threshold {best_threshold} beat 0.5 beyond the noise, on the very images that picked it: "
-                      "experiment 5 tests it on others.")
+                      "experiment 6 tests it on others.")
 else:
     threshold_lead = f"The best threshold, {best_threshold}, did not beat 0.5 beyond the noise: keep 0.5."
 reading(f"""
@@ -1446,12 +1475,12 @@ if "threshold_gap" in globals():  # section 10 (optional) ran
     decisions.append("**Threshold**: " + (
         "keep 0.5: it scored highest itself." if best_threshold == 0.5 else
         f"{best_threshold} beat 0.5 beyond the noise, but on the cars it was picked on: set `THRESHOLD = "
-        f"{best_threshold}` only if experiment 5 finds the gain on held-out cars too." if threshold_gap.clear else
+        f"{best_threshold}` only if experiment 6 finds the gain on held-out cars too." if threshold_gap.clear else
         f"keep 0.5 for now: the best threshold, {best_threshold}, gained within the noise, and with these cars a "
         f"gain under about {threshold_gap.smallest_clear:.2g} Dice would usually stay within it" + (
             ". Section 8's worst images point the same way (" + ("a halo of invented car, which a higher threshold "
             "trims" if best_threshold > 0.5 else "car missed at the outline, which a lower threshold widens")
-            + "): a small effect, perhaps, that this run is too small to confirm; experiment 5 and more validation "
+            + "): a small effect, perhaps, that this run is too small to confirm; experiment 6 and more validation "
             "cars test it." if globals().get("kind") == ("invented" if best_threshold > 0.5 else "missed") else ".")))
     decisions.append(f"**Flip TTA**: {tta_advice[:1].lower()}{tta_advice[1:]}.")
 if "leak_gap" in globals():  # section 9 (optional) ran
@@ -1472,7 +1501,7 @@ reading(f"{lead}\n\n{findings_summary(findings)}\n\n**What to do with your model
 
 # %% [markdown]
 # > **Discuss** (the lab's closing question): for a gap the table reads as within the noise, what would it take to
-# > tell it apart: more cars, more seeds, a score that leaves out the easy pixels (exercise 4)? And which choices
+# > tell it apart: more cars, more seeds, a score that leaves out the easy pixels (exercise 5)? And which choices
 # > would you make by design, without waiting for a measurement (the split by car is one)? In a class: each
 # > student sets their own `SEED`, runs the notebook, and the class counts per row of the table above how many
 # > runs cleared the bar (a `SEED` also redraws the cars and the split, so the tally mixes the data's noise with
@@ -1578,14 +1607,14 @@ print(f"your folder's model, {len(own_history['epoch'])} epochs on {len(own_trai
 # %% [markdown]
 # ## More exercises (optional)
 #
-# Two experiments and a metric, on the model you trained (the core's two, exercise 2 and experiment 3, sit in
-# sections 12 and 13). Each asks for a function, and its self-check runs that function on a small case of its own
+# Two experiments and a metric, on the model you trained (the core's three, exercises 1 and 2 and experiment 3,
+# sit in sections 3, 12 and 13). Each asks for a function, and its self-check runs that function on a small case of its own
 # first, where the usual shortcuts give other answers, then on your run. (In the exercise version, "Run all" stops
 # at the first exercise you have not solved, which is why these come after the core; the appendices after the
 # summary need only the core sections.)
 
 # %% [markdown]
-# ### Experiment 1: which views fail? (optional, ~5 min)
+# ### Experiment 4: which views fail? (optional, ~5 min)
 # Section 8 showed the worst *images*. Are some *views* (01 to 16, around the car) harder than others? Write
 # `worst_views_of(val_ids, per_image) -> list[int]`: the three views (numbers 1 to 16, as in the file names) with
 # the lowest mean Dice over the validation cars, where `per_image` holds one Dice per image, in the order of
@@ -1658,7 +1687,7 @@ it tells you which photos to look at first.
 
 
 # %% [markdown]
-# ### Exercise 4: Dice where it is hard, on the outline (optional)
+# ### Exercise 5: Dice where it is hard, on the outline (optional)
 # Almost every pixel of a car photo is easy: deep inside the car or far out in the studio. Whole-image Dice
 # counts them all, which dilutes any difference at the outline, such as that between section 11's two ways of
 # enlarging. A **boundary** score counts only the pixels near the true outline (the idea of Boundary IoU, Cheng et al., CVPR 2021,
@@ -1789,7 +1818,7 @@ instead of the labels changed the whole-image Dice by {whole_gap.difference:+.4f
 """)
 
 # %% [markdown]
-# ### Experiment 5: does the tuned threshold hold on new cars? (optional; needs section 10)
+# ### Experiment 6: does the tuned threshold hold on new cars? (optional; needs section 10)
 # Section 10 picked a threshold on all validation images and measured its gain on the same images. Measure it
 # honestly: write `held_out_gain(val_ids, val_probs, val_masks, thresholds) -> tuple[float, float]`. It sorts
 # the cars of `val_ids` and splits them in two (the first half, rounded down, to tune on; the rest), picks the

@@ -17,6 +17,7 @@ from unet_tutorial.course.exercises import (
     multiclass,
     one_setting,
     param_groups,
+    split,
     transfer,
     unet,
 )
@@ -26,7 +27,7 @@ from unet_tutorial.course.reading import compare
 exercises = SimpleNamespace(
     **{
         name: value
-        for module in (unet, losses, carvana, edges, transfer, param_groups, one_setting, multiclass)
+        for module in (unet, losses, split, carvana, edges, transfer, param_groups, one_setting, multiclass)
         for name, value in vars(module).items()
     }
 )
@@ -119,7 +120,7 @@ THRESHOLD_PROBS[4:, :, 2:4, 2:6] = 0.6
 
 
 def worst_views_of(val_ids, per_image, worst_images=False):
-    """Notebook 03's experiment 1: the three views with the lowest mean Dice (or those of the worst images)."""
+    """Notebook 03's experiment 4: the three views with the lowest mean Dice (or those of the worst images)."""
     if worst_images:
         return [int(val_ids[i][-2:]) for i in np.argsort(per_image)[:3]]
     views: dict[int, list[float]] = {}
@@ -129,7 +130,7 @@ def worst_views_of(val_ids, per_image, worst_images=False):
 
 
 def held_out_gain(val_ids, val_probs, val_masks, thresholds, measure_on_tune=False):
-    """Notebook 03's experiment 5: (the best threshold on the first half of the cars, its gain on the rest)."""
+    """Notebook 03's experiment 6: (the best threshold on the first half of the cars, its gain on the rest)."""
     from unet_tutorial.metrics import dice_score
 
     cars = sorted({i.rsplit("_", 1)[0] for i in val_ids})
@@ -368,6 +369,7 @@ WRONG_ANSWERS = {
     ],
     # the share of crops with any padding; no padding; the answer for short side 512 instead of 384
     "check_padding_share": [(0.556,), (0.0,), (0.103,)],
+    "check_split_by_car": [(lambda ids, fraction, seed: (ids[: len(ids) // 2], ids[len(ids) // 2 :]),)],  # by image
 }
 CASES = [(name, args) for name, answers in WRONG_ANSWERS.items() for args in answers]
 

@@ -4,7 +4,7 @@ The checks of experiments 1 and 3 take the learner's function and run it on craf
 the notebook holds out two validation cars (the fixture ``smoke_val_ids`` of conftest.py splits a folder as the
 notebook's smoke settings do), where a shortcut often gives the right value by chance. The tests below build such
 runs, where the shortcuts agree with the right answer, and show that the check still names each shortcut.
-Experiment 5's tests are in test_exercises_carvana_threshold.py.
+Experiment 6's tests are in test_exercises_carvana_threshold.py.
 """
 
 import numpy as np
@@ -134,7 +134,7 @@ def test_edge_dice_reveals_the_expected_value_on_request():
 
 def test_smoke_mode_holds_out_two_validation_cars(smoke_val_ids):
     cars = sorted({car_of(i) for i in smoke_val_ids})
-    assert len(cars) >= 2, f"smoke mode validates on {cars}: experiment 5 would not check the run's own halves"
+    assert len(cars) >= 2, f"smoke mode validates on {cars}: experiment 6 would not check the run's own halves"
 
 
 def car_of(image_id: str) -> str:
@@ -145,7 +145,7 @@ def view_of(image_id: str) -> int:
     return int(image_id.rsplit("_", 1)[1])
 
 
-# --- Experiment 1: worst_views_of(val_ids, per_image) -----------------------------------------------------------
+# --- Experiment 4: worst_views_of(val_ids, per_image) -----------------------------------------------------------
 def by_view(val_ids, per_image, reduce=np.mean, view=view_of) -> dict[int, float]:
     groups: dict[int, list[float]] = {}
     for image_id, dice in zip(val_ids, per_image):

@@ -1,4 +1,4 @@
-"""Notebook 03's experiment 5: ``check_threshold_gain`` names every planted slip, even on a smoke run where each
+"""Notebook 03's experiment 6: ``check_threshold_gain`` names every planted slip, even on a smoke run where each
 slip gives the right value (a model sure of every pixel, so every gain is 0), and accepts the right method."""
 
 import itertools
@@ -15,7 +15,7 @@ def car_of(image_id: str) -> str:
     return image_id.rsplit("_", 1)[0]
 
 
-# --- Experiment 5: held_out_gain(val_ids, val_probs, val_masks, thresholds) -> (threshold, gain) ----------------
+# --- Experiment 6: held_out_gain(val_ids, val_probs, val_masks, thresholds) -> (threshold, gain) ----------------
 def rows_of(val_ids) -> dict[str, torch.Tensor]:
     """The boolean rows each method picks on or measures on."""
     cars = sorted({car_of(i) for i in val_ids})

@@ -1,6 +1,7 @@
 """Self-checks for the notebooks' exercises, one module per notebook: ``unet`` (01), ``losses`` (02), ``carvana``
-(03; its edge-Dice exercise in ``edges``), ``transfer`` (04; its parameter groups in ``param_groups``),
-``multiclass`` (05); ``one_setting`` holds the "change one setting, predict, retrain" checks of 03 and 04.
+(03; its split by car in ``split``, its edge-Dice exercise in ``edges``), ``transfer`` (04; its parameter groups
+in ``param_groups``), ``multiclass`` (05); ``one_setting`` holds the "change one setting, predict, retrain" checks
+of 03 and 04.
 
 A check takes the learner's answer, raises AssertionError with a message that diagnoses the mistake (never the
 expected value on a first miss), and prints a short success line otherwise. Taught in: the exercise cells of every

@@ -21,7 +21,7 @@ import torch
 from unet_tutorial.course.exercises import call_learner, miss, passed
 from unet_tutorial.data import rle_decode, rle_encode
 
-# --- Experiment 1: which views fail? ----------------------------------------------------------------------------
+# --- Experiment 4: which views fail? ----------------------------------------------------------------------------
 _CARS = ("0d3adbbc9a8b", "4e5ac4b9f074", "9a2bfb7b3f1e", "f3b482e091c0")
 _WEAK_VIEWS = {  # car -> {view: Dice}; the other images score 0.95 + view / 1000
     0: {1: 0.60, 2: 0.61, 3: 0.62, 9: 0.70, 12: 0.66, 13: 0.67, 14: 0.68},  # the first car's worst: 1, 2, 3
@@ -142,7 +142,7 @@ def check_worst_views(worst_views_of: Callable[..., list[int]], val_ids: list[st
     passed("worst_views")
 
 
-# --- Experiment 5: does the tuned threshold hold on new cars? ---------------------------------------------------
+# --- Experiment 6: does the tuned threshold hold on new cars? ---------------------------------------------------
 # Five cars of two images each, (object level, background level) per image: the best threshold of the first two
 # cars (0.45), of the other three (0.2), of all five (0.3), of the first five images (0.4) and of the first three
 # cars (0.35) all differ, each by a margin, and every slip below gives its own number.

@@ -1,4 +1,4 @@
-"""Self-check of notebook 03's exercise 4: the Dice on the band around the true outline (a boundary score).
+"""Self-check of notebook 03's exercise 5: the Dice on the band around the true outline (a boundary score).
 
 As the other checks of notebook 03 (``carvana``): the learner's function is run on crafted cases, where every known
 slip gives its own number and is named, and on the types the notebook passes (bool predictions, uint8 masks); the

@@ -1596,17 +1596,17 @@ else:
 # Both unfrozen arms run the encoder's backward pass: the median of all their steps, so that one arm's busy
 # moment does not set the arithmetic
 unfrozen_step = np.median(step_seconds["unfrozen, BatchNorm trains"] + step_seconds["unfrozen, BatchNorm frozen"])
-ratio = frozen_step / unfrozen_step
-share = 1.5 * (1 - ratio)  # from ratio = (3 - 2e) / 3, the arithmetic of the prompt above
+step_ratio = frozen_step / unfrozen_step
+share = 1.5 * (1 - step_ratio)  # from step_ratio = (3 - 2e) / 3, the arithmetic of the prompt above
 share_text = (f" The prompt's arithmetic, a frozen step taking (3 − 2*e*)/3 of an unfrozen one, turns the measured "
-              f"{ratio:.0%} (against the median of both unfrozen arms' steps, {unfrozen_step:.3f} s) into *e* ≈ "
+              f"{step_ratio:.0%} (against the median of both unfrozen arms' steps, {unfrozen_step:.3f} s) into *e* ≈ "
               f"{share:.2f}: the encoder did about {share:.0%} of the forward work, if a "
               "backward pass costs twice its forward pass (on a GPU, small layers and memory traffic bend that rule)."
-              if freeze_order == "faster" and 1 / 3 < ratio < 1 else
-              f" (The prompt's arithmetic would turn {ratio:.0%} into *e* ≈ {share:.2f}, but only for steps that "
-              "separated.)" if 1 / 3 < ratio < 1 else "")
+              if freeze_order == "faster" and 1 / 3 < step_ratio < 1 else
+              f" (The prompt's arithmetic would turn {step_ratio:.0%} into *e* ≈ {share:.2f}, but only for steps that "
+              "separated.)" if 1 / 3 < step_ratio < 1 else "")
 in_turns = freeze_how if freeze_how.startswith("in every") or "one turn" in freeze_how else "by its median step"
-step_lead = {"faster": f"A frozen step took {ratio:.0%} of an unfrozen one's time.",
+step_lead = {"faster": f"A frozen step took {step_ratio:.0%} of an unfrozen one's time.",
              "slower": "The frozen steps were slower: something else was using this machine.",
              "mixed": "Frozen and unfrozen steps did not separate on this machine, now."}[freeze_order]
 busy = [f"one '{name}' step took {max(values):.3f} s, over twice that arm's median" for name, values in
@@ -1618,7 +1618,7 @@ reading_after([(share_said, share_judged, abs((my_encoder_share or 0) - share) <
 **{step_lead}**
 
 In this run a training step took a median {frozen_step:.3f} s with the encoder frozen, {trains_step:.3f} s unfrozen
-with BatchNorm training and {bn_step:.3f} s with it frozen: a frozen step cost {ratio:.0%} of the median unfrozen
+with BatchNorm training and {bn_step:.3f} s with it frozen: a frozen step cost {step_ratio:.0%} of the median unfrozen
 step. {noise_text}{share_text}{busy_text}
 """, more=f"""
 Unfrozen with the encoder's BatchNorm frozen, a step took a median {bn_step:.3f} s ({bn_ratio:.0%} of the
@@ -1874,7 +1874,7 @@ print(findings_table(findings))
 held = [f"BatchNorm layers in train mode moved their running statistics (by up to {moved:.3f}) with no weight "
         "trained (section 7; exercise 1 shows `requires_grad_(False)` does not stop it)"]
 if freeze_order == "faster":
-    held.append(f"a frozen training step cost {frozen_step / trains_step:.0%} of an unfrozen one, faster {in_turns} "
+    held.append(f"a frozen training step cost {step_ratio:.0%} of an unfrozen one, faster {in_turns} "
                 "(section 9)")
 for gaps, when in ((heads, "after the first epoch"), (ends, "at the end")):
     if held_in_every_seed(gaps, pretrained_name):
@@ -1888,7 +1888,7 @@ rows_text = (f"The first two rows average {len(seed_runs)} seeds, which shrinks 
              "it: step 4 above reads the seeds one by one. The others are" if len(seed_runs) > 1 else "Every row is")
 # What to do: each step of the recipe with what this run showed about it, each read from its own gap
 steps = [f"**Freeze first**: the frozen phase alone ({FROZEN_EPOCHS} epoch{'s' if FROZEN_EPOCHS > 1 else ''}, "
-         f"decoder only) reached {frozen_scores.mean():.3f}, each step taking {frozen_step / trains_step:.0%} of the "
+         f"decoder only) reached {frozen_scores.mean():.3f}, each step taking {step_ratio:.0%} of the "
          "time of an unfrozen one (section 9" + ("" if freeze_order == "faster" else ", where the step times did "
                                                   "not separate: a rough ratio") + ")."]
 if unfreeze_gap.clear:
@@ -1935,7 +1935,8 @@ stand_in_rows = ("" if PRETRAINED else " Every row with a pretrained encoder is 
 reading(f"""
 **This notebook's question was whether a pretrained encoder beats a random one.** In your run: {seeds_lead}
 
-**What held in your run**: {"; ".join(held)}.
+**What held in your run, in every seed or every turn** (not single runs read against a bar, as most of the
+table's rows are): {"; ".join(held)}.
 
 **What to do, and what your run showed**:
 {chr(10).join(f"{number}. {step}" for number, step in enumerate(steps, 1))}

@@ -1726,25 +1726,28 @@ check_edge_dice(edge_dice)
 
 # %% [markdown]
 # Your `edge_dice` on section 11's experiment, image by image: both ways of enlarging, at full size, on about 32
-# validation images spread over every car and every view.
+# validation images spread over every car and every view, with a band about one model pixel wide (`edge_width`,
+# the photo pixels per model pixel, 3 at least): the width of the staircase's steps.
 
 # %%
 step = max(1, len(val_ids) // 32)
 # every step-th validation image, starting one view later for each car, so that the sample holds every view (the ids
 # are sorted by car, 16 views each: a plain every-4th would take views 01, 05, 09 and 13 of every car)
 edge_sample = [k for k in range(len(val_ids)) if (k + k // 16) % step == 0]
+edge_width = max(3, round(photo_size[0] / IMAGE_SIZE[0]))  # photo pixels per model pixel: a step of the staircase
 whole_scores, edge_scores = {name: [] for name in full_dice}, {name: [] for name in full_dice}
 for k in tqdm(edge_sample, desc="edge Dice"):
     true_mask = torch.from_numpy(read_label(raw.mask_paths[index_of[val_ids[k]]]))[None, None]  # (1, 1, H, W)
     for name, pred in enlarge(val_probs[k][None], tuple(true_mask.shape[-2:])).items():
         whole_scores[name].append(dice_score(pred.float(), true_mask.float()))
-        edge_scores[name].append(edge_dice(pred, true_mask))
+        edge_scores[name].append(edge_dice(pred, true_mask, edge_width))
 edge_cars = [val_cars[k] for k in edge_sample]  # the car of each scored image
 whole_gap, edge_gap = (compare("enlarging the probabilities", scores["probabilities, bilinear"], "enlarging the labels",
                                scores["labels, nearest"], groups=edge_cars, group_name="cars")
                        for scores in (whole_scores, edge_scores))
 for name in full_dice:
-    print(f"{name:<26} Dice {np.mean(whole_scores[name]):.4f}, edge Dice (3 px) {np.mean(edge_scores[name]):.4f}")
+    print(f"{name:<26} Dice {np.mean(whole_scores[name]):.4f}, edge Dice ({edge_width} px) "
+          f"{np.mean(edge_scores[name]):.4f}")
 print(f"whole image: {whole_gap.sentence()}")
 print(f"edge band:   {edge_gap.sentence('edge Dice')}")
 

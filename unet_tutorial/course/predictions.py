@@ -23,7 +23,7 @@ from textwrap import dedent
 from unet_tutorial.course.reading import reading
 
 PREDICTION_TAG = "prediction"  # the tag of a cell that holds predictions
-UNDECIDED = ("within the noise", "not settled")  # outcomes that show no direction
+UNDECIDED = ("within the noise",)  # an outcome that shows no direction: a direction predicted is not refuted
 
 
 @dataclass(frozen=True)

@@ -792,7 +792,8 @@ reading(f"""
    f"{ranked[0]} ended highest ({val_scores[ranked[0]].mean():.3f}), clear of {ranked[-1]} "
    f"({val_scores[ranked[-1]].mean():.3f}); {size_lead}"}** ({spread.short(named=True)}).
 
-- {pretrained_text}
+{pretrained_text}
+""", more=f"""
 - **{size_heading}** ({size_gap.short(named=True)}): {size_verdict}. {size_caveat} Epoch times: {time_text}
   (section 9 times single steps in turns, the fair test).
 - **{loss_heading}**: {loss_text} The loss scores the probabilities themselves, the Dice only which side of

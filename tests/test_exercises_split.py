@@ -135,6 +135,12 @@ def all_cars(image_ids, val_fraction, seed):
     return held_out(cars, image_ids, max(1, round(val_fraction * len(cars))))
 
 
+def set_order(image_ids, val_fraction, seed):
+    cars = list({car_of(i) for i in image_ids})  # a set's order: the hashes', and the order of insertion
+    random.Random(seed).shuffle(cars)
+    return held_out(cars, image_ids, min(len(cars) - 1, max(1, round(val_fraction * len(cars)))))
+
+
 def one_list(image_ids, val_fraction, seed):
     return by_car(image_ids, val_fraction, seed)[1]
 
@@ -165,7 +171,8 @@ def test_a_split_by_car_passes_on_the_checks_ids_and_on_the_runs_own(capsys):
         (rounded_down, r"was rounded down \(int\): round it to the nearest whole car"),
         (seed_ignored, "seeds 0 to 5 all gave the same validation cars"),
         (unseeded, r"two calls with seed 0 gave different splits: make a new random.Random\(seed\)"),
-        (order_of_arrival, "the same ids in reverse order gave other validation cars: the order of the cars"),
+        (order_of_arrival, "the same ids in another order gave other validation cars: the order of the cars"),
+        (set_order, "nor on a set's order"),
         (loses_a_car, r"4 image\(s\) on neither side, e.g. 005fffff0000_01"),
         (one_list, "returned a list: return two lists"),
         (lambda ids, fraction, seed: 1 / 0, "raised ZeroDivisionError"),

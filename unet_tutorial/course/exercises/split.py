@@ -5,13 +5,15 @@ car on the same side, hold out ``round(val_fraction * cars)`` of the *cars* (at 
 image exactly once, leave the list it was given as it was, and depend on the seed alone, not on the order the ids
 come in (a folder's listing order is not fixed). The check runs it on ids of its own, where each usual slip gives
 its own answer and is named: a split by image, a share of the images, a count rounded down or up, a seed that does
-nothing, an order that matters, a car taken as the id's first part or its first 12 characters, chunks of 16 ids;
+nothing, an order that matters (a set's order included), a car taken as the id's first part or its first 12
+characters, chunks of 16 ids;
 then on the run's own images. Taught in: notebook 03, section 3.
 """
 
 from __future__ import annotations
 
 import math
+import random
 from collections import Counter
 from collections.abc import Callable, Sequence
 
@@ -22,6 +24,7 @@ from unet_tutorial.course.exercises import call_learner, passed
 _CARS = [f"{k:03d}a{k * 7919 % 4096:04x}c0de"[:12] for k in range(12)] + ["lot_a_7"]
 _IDS = [f"{car}_{view:02d}" for car in _CARS for view in range(1, 17)]
 _IDS += [f"005fffff0000_{view:02d}" for view in (1, 5, 9, 13)]
+_MANY = [f"{k:03d}b{k * 4099 % 65536:04x}0000_{view:02d}" for k in range(40) for view in (1, 9)]
 # Two cars whose names share the part before their first "_", and two others: 4 cars, one to hold out
 _TWINS = ("site_a_7", "site_b_19")
 _NAMED = [f"{car}_{view:02d}" for car in (*_TWINS, "0a1b2c3d4e5f", "6a7b8c9d0e1f") for view in range(1, 17)]
@@ -135,11 +138,18 @@ def check_split_by_car(
     assert len(others | {frozenset(first)}) > 1, (
         f"{where}: seeds 0 to 5 all gave the same validation cars: the split must change with the seed"
     )
-    reordered = _by_car(*_sides(split_by_car, _IDS[::-1], 0.35, 0, f"{where}, the ids reversed"), where)
-    assert reordered == first, (
-        f"{where}: the same ids in reverse order gave other validation cars: the order of the cars you draw from must "
-        "not depend on the order of the ids (a folder's listing order is not fixed)"
-    )
+    # 40 cars, their ids reversed and then shuffled: a set of that many cars almost surely holds two whose hashes
+    # collide, and their order in it then moves with the order of insertion, as from one session to the next
+    where = "on 40 cars with val_fraction=0.35"
+    first = _by_car(*_sides(split_by_car, _MANY, 0.35, 0, where), where)
+    for order in range(8):
+        shuffled = _MANY[::-1] if order == 0 else random.Random(order).sample(_MANY, len(_MANY))
+        reordered = _by_car(*_sides(split_by_car, shuffled, 0.35, 0, f"{where}, the ids in another order"), where)
+        assert reordered == first, (
+            f"{where}: the same ids in another order gave other validation cars: the order of the cars you draw from "
+            "must not depend on the order of the ids (a folder's listing order is not fixed), nor on a set's order "
+            "(which changes from one Python session to the next): sort them first"
+        )
     if ids is not None:
         ids = _valid_ids(ids)
         cars = len({_car(i) for i in ids})

@@ -30,7 +30,8 @@
 # - to get from the model's small masks back to the photo's full resolution, and to write a Kaggle submission
 #
 # **Prerequisites**: notebooks 01 (the U-Net) and 02 (BCE + Dice, the Dice metric, thresholds); PyTorch's
-# `Dataset`, `DataLoader` and a training step; the mean and its standard error (section 8 recalls it).
+# `Dataset`, `DataLoader` and a training step; the mean and its standard error (section 8 recalls it, and says
+# what little of Student's t a gap's bar needs).
 #
 # **Core path** (a 90-minute lab; the core headings' minutes add up to 84, six are left for discussion):
 # sections 1-3, 5-8 and 11-13, exercises 1 and 2 and experiment 3; the *(optional)* sections, the other exercises
@@ -40,8 +41,9 @@
 #
 # **Runtime**: a few minutes on a laptop CPU with the generated stand-in data, seconds in smoke mode. With the real
 # photos a CPU trains on up to 24 of the 318 cars (`REAL_CARS`), a GPU on all. The README says how to get the
-# photos and gives measured times; `fit` prints each epoch's time. For a lab on the real photos, run sections 1 to
-# 7 before the class: sign-up, download and training take longer than the lab.
+# photos and gives measured times; `fit` prints each epoch's time. For a lab on the real photos, download them
+# before the class: a Kaggle sign-up and the download take longer than the lab (and so does a GPU run on all the
+# cars); on a CPU the rest then takes minutes.
 
 # %%
 # Setup: on Colab, install this course's package at the release this notebook was written for (its git tag), or
@@ -639,9 +641,9 @@ else:
 # car-by-car scores above); the *cars* were drawn, so we count them: the standard error of the cars' own mean Dice.
 # Every comparison after this one, `compare(..., groups=val_cars, group_name="cars")`, counts cars the same way.
 #
-# > **Predict first**: a car's 16 views rise and fall together. Will the standard error counted over the cars be
-# > larger or smaller than the one counted over the images, as if each were an independent draw? Write it in the
-# > cell below; the section's reading waits for it.
+# > **Predict first**: will the standard error counted over the cars be larger or smaller than the one counted
+# > over the images, as if each image were an independent draw? Write it in the cell below; the section's
+# > reading waits for it.
 
 # %% tags=["prediction"]
 my_se_prediction = "larger"  # "larger", "smaller" or "about the same", before you run the next cell
@@ -758,7 +760,8 @@ if leak_metrics is not None:
               f"drawn at random per view, so a training car can give none): {leak_per_image.mean():.4f} ± {leak_error:.4f}")
         print(f"Dice on {len(set(val_cars))} unseen cars (split by car):                     "
               f"{per_image.mean():.4f} ± {val_error:.4f}")
-        print(f"a split by image would have reported {gap:+.4f} Dice, ± {noise:.4f} (one standard error, over cars)")
+        print(f"a split by image would have reported {leak_per_image.mean():.4f}, {gap:+.4f} Dice against the new cars, "
+              f"± {noise:.4f} (one standard error, over cars)")
 
 # %% tags=["reading"] jupyter={"source_hidden": true}
 # @title What the leak measurement says
@@ -1500,12 +1503,11 @@ reading(f"{lead}\n\n{findings_summary(findings)}\n\n**What to do with your model
         + "\n".join(f"{number}. {decision}" for number, decision in enumerate(decisions, 1)), more=box)
 
 # %% [markdown]
-# > **Discuss** (the lab's closing question): for a gap the table reads as within the noise, what would it take to
-# > tell it apart: more cars, more seeds, a score that leaves out the easy pixels (exercise 5)? And which choices
-# > would you make by design, without waiting for a measurement (the split by car is one)? In a class: each
-# > student sets their own `SEED`, runs the notebook, and the class counts per row of the table above how many
-# > runs cleared the bar (a `SEED` also redraws the cars and the split, so the tally mixes the data's noise with
-# > training's).
+# > **Discuss** (the lab's closing question): for a gap the table reads as within the noise, what would it take to tell
+# > it apart: more cars, more seeds, a score that leaves out the easy pixels (exercise 5: did it)? And which choices
+# > would you make by design, without waiting for a measurement (the split by car is one)? In a class: each student sets
+# > their own `SEED`, runs the notebook, and the class counts per row of the table above how many runs cleared the bar
+# > (a `SEED` also redraws the cars and the split, so the tally mixes the data's noise with training's).
 
 # %% [markdown]
 # ## Further: a GPU, and our run on the real photos (optional)
@@ -1943,7 +1945,7 @@ else:
 #   gap against its standard error, counted over the cars (views of one car rise and fall together), before you
 #   call it a gain.
 # - At test time: enlarge the probabilities rather than the labels to the photo's size (the staircase of enlarged
-#   labels; on the real photos the gain was measured beyond its noise, section 11 reads your run's),
+#   labels; section 11 reads whether your run could tell the gain from its noise),
 #   change the threshold or add TTA
 #   only for a gain that holds on cars it was not picked on, and encode masks as run lengths.
 # - `FolderDataset` trains the same U-Net on your own folder of images and masks.

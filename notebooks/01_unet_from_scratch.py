@@ -487,7 +487,7 @@ ax.set_ylabel("binary cross-entropy")
 ax.legend()
 plt.show()
 
-# %% tags=["reading"] jupyter={"source_hidden": true}
+# %% tags=["reading"] cellView="form" jupyter={"source_hidden": true}
 # @title Did the loss fall by ten times?
 from unet_tutorial.course.reading import reading
 
@@ -533,7 +533,7 @@ for label, model in (("U-Net", with_skips), ("no skips", no_skips)):
 display(show(images[:3], masks[:3], preds["U-Net"][:3], titles=["U-Net"] * 3))  # display: not the last line
 show(images[:3], masks[:3], preds["no skips"][:3], titles=["no skips"] * 3)
 
-# %% tags=["reading"] jupyter={"source_hidden": true}
+# %% tags=["reading"] cellView="form" jupyter={"source_hidden": true}
 # @title How well did each model memorise its images?
 from unet_tutorial.course.reading import compare
 
@@ -593,7 +593,7 @@ band_share = band.float().mean().item()  # the band's share of all pixels: where
 print(f"the edge band: {band_share:.1%} of the pixels; wrong pixels in it:",
       {label: f"{on_edges[label]} of {wrong[label]}" for label in preds})
 
-# %% tags=["reading"] jupyter={"source_hidden": true}
+# %% tags=["reading"] cellView="form" jupyter={"source_hidden": true}
 # @title Where do the mistakes sit?
 def tally(label: str) -> str:
     if wrong[label] == 0:
@@ -654,7 +654,7 @@ for label, model in (("U-Net", with_skips), ("no skips", no_skips)):
 nothing_wrong = int(new_masks.sum())  # predicting "no ellipse" everywhere misses every foreground pixel
 print(f"predicting 'no ellipse' everywhere: {nothing_wrong:,} pixels wrong")
 
-# %% tags=["reading"] jupyter={"source_hidden": true}
+# %% tags=["reading"] cellView="form" jupyter={"source_hidden": true}
 # @title What the models do on new images
 drops = {}
 for label in new_dice:
@@ -867,7 +867,7 @@ fig.suptitle(f"gradient checkpointing on {DEVICE.type}: memory for compute")
 fig.tight_layout()
 plt.show()
 
-# %% tags=["reading"] jupyter={"source_hidden": true}
+# %% tags=["reading"] cellView="form" jupyter={"source_hidden": true}
 # @title What checkpointing cost and saved, in this run
 from unet_tutorial.course.reading import reading
 
@@ -978,7 +978,7 @@ from unet_tutorial.course.exercises.unet import check_depth_to_see
 
 check_depth_to_see(depth_to_see_1024, image_size=1024, next_field=next_field)
 
-# %% tags=["answer", "reading"] jupyter={"source_hidden": true}
+# %% tags=["answer", "reading"] cellView="form" jupyter={"source_hidden": true}
 # @title The rule, and the depth it predicts
 from unet_tutorial.course.reading import reading
 
@@ -1018,7 +1018,7 @@ from unet_tutorial.course.exercises.unet import check_pooling_round_trip
 
 check_pooling_round_trip(first_lossy, masks)
 
-# %% tags=["answer", "reading"] jupyter={"source_hidden": true}
+# %% tags=["answer", "reading"] cellView="form" jupyter={"source_hidden": true}
 # @title What the round trip kept, in this run
 import math
 

@@ -394,7 +394,7 @@ lazy.update(torch.full_like(val_masks, -10.0), val_masks)  # logits -10: p ≈ 0
 lazy_scores = lazy.compute()
 print({k: round(v, 4) for k, v in lazy_scores.items()})
 
-# %% tags=["reading"] jupyter={"source_hidden": true}
+# %% tags=["reading"] cellView="form" jupyter={"source_hidden": true}
 # @title What background everywhere scores
 from unet_tutorial.course.reading import reading
 
@@ -497,7 +497,7 @@ for name, runs in run_dice.items():
     print(f"{name:>6}: final validation Dice of {len(runs)} training runs " + ", ".join(f"{d:.3f}" for d in runs)
           + f" (from one run to another: up to {max(runs) - min(runs):.3f})")
 
-# %% tags=["reading"] jupyter={"source_hidden": true}
+# %% tags=["reading"] cellView="form" jupyter={"source_hidden": true}
 # @title What this training run says about the four losses
 from unet_tutorial.course.reading import compare
 
@@ -633,7 +633,7 @@ for ax in axes.flat:
 fig.colorbar(shown, ax=axes[:, 1:], shrink=0.6, label="predicted probability of an object")
 plt.show()
 
-# %% tags=["reading"] jupyter={"source_hidden": true}
+# %% tags=["reading"] cellView="form" jupyter={"source_hidden": true}
 # @title What the probabilities show
 confident = max(on_objects, key=on_objects.get)
 timid = min(on_objects, key=on_objects.get)
@@ -737,7 +737,7 @@ interactive_or_static(playground, static=[{"radius": 10, "offset": 0, "threshold
                                           {"radius": 1, "offset": 0, "threshold": 0.5}],
                       radius=(1, 25, 1), offset=(-25, 25, 1), threshold=(0.05, 0.95, 0.05))
 
-# %% tags=["reading"] jupyter={"source_hidden": true}
+# %% tags=["reading"] cellView="form" jupyter={"source_hidden": true}
 # @title Reading the three fixed settings
 perfect, tiny = blob_scores(10, 0, 0.5)[1], blob_scores(1, 0, 0.5)[1]
 strict = blob_scores(10, 0, 0.9)[1]
@@ -789,7 +789,7 @@ check_frequency_weighted_iou(frequency_weighted_iou)
 print(f"section 3's three classes: frequency-weighted IoU {frequency_weighted_iou(cm3):.3f}, "
       f"mean IoU {mean_iou(cm3):.3f}, pixel accuracy {pixel_accuracy(cm3):.3f}")
 
-# %% tags=["answer", "reading"] jupyter={"source_hidden": true}
+# %% tags=["answer", "reading"] cellView="form" jupyter={"source_hidden": true}
 # @title Frequency-weighted IoU against the mean IoU and the pixel accuracy
 fw_iou, small_share = frequency_weighted_iou(cm3), (cm3.sum(1)[2] / cm3.sum()).item()
 nearer = "the pixel accuracy" if abs(fw_iou - pixel_accuracy(cm3)) < abs(fw_iou - mean_iou(cm3)) else "the mean IoU"
@@ -836,7 +836,7 @@ from unet_tutorial.course.exercises.losses import check_best_threshold
 
 check_best_threshold(best_thresholds, val_probs, val_masks)
 
-# %% tags=["answer", "reading"] jupyter={"source_hidden": true}
+# %% tags=["answer", "reading"] cellView="form" jupyter={"source_hidden": true}
 # @title What the thresholds say, in this run
 lowest = min(best_thresholds.values())
 at_lowest = [name for name, t in best_thresholds.items() if t == lowest]
@@ -912,7 +912,7 @@ from unet_tutorial.course.exercises.losses import check_empty_image_dice
 
 check_empty_image_dice(lazy_dice, val_masks, tile=TILE, model_dice=model_dice, preds=dice_preds)
 
-# %% tags=["answer", "reading"] jupyter={"source_hidden": true}
+# %% tags=["answer", "reading"] cellView="form" jupyter={"source_hidden": true}
 # @title Per tile and pooled, in this run
 empty = mask_tiles.flatten(1).sum(1) == 0  # (tiles,)
 model_tiles = dice_of_each_image(pred_tiles, mask_tiles)

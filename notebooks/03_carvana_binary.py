@@ -470,7 +470,7 @@ display(plot_history(history, metrics=["val_dice_per_image", "lr"]))
 val_metrics = evaluate(model, val_loader, DEVICE, num_classes=1, amp_dtype=AMP_DTYPE)
 print("validation, best epoch:", {name: round(value, 4) for name, value in val_metrics.items()})
 
-# %% tags=["reading"] jupyter={"source_hidden": true}
+# %% tags=["reading"] cellView="form" jupyter={"source_hidden": true}
 # @title What your curves show
 from unet_tutorial.course.reading import reading
 
@@ -570,7 +570,7 @@ print("by the car's height: " + ", ".join(f"{name.split(' (')[0]} {count}" for n
 show(worst_images, val_masks[worst], (val_probs[worst] > 0.5).long(),
      titles=[f"{val_ids[i]}  Dice {per_image[i]:.3f}" for i in worst])
 
-# %% tags=["reading"] jupyter={"source_hidden": true}
+# %% tags=["reading"] cellView="form" jupyter={"source_hidden": true}
 # @title Where the worst images go wrong
 from unet_tutorial.course.reading import reading
 
@@ -682,7 +682,7 @@ print(f"your {len(car_means)} cars: bar {shown_bar:.2f}; a gap between two such 
       f"{gap_se:.4f}; clear beyond {shown_bar:.2f} × {gap_se:.4f} = {shown_bar * gap_se:.4f} Dice; close to the "
       f"bar from {0.8 * shown_bar:.2f} to {1.25 * shown_bar:.2f} SE")
 
-# %% tags=["reading"] jupyter={"source_hidden": true}
+# %% tags=["reading"] cellView="form" jupyter={"source_hidden": true}
 # @title What counting cars changes
 from unet_tutorial.course.predictions import reading_after
 from unet_tutorial.course.reading import reading
@@ -763,7 +763,7 @@ if leak_metrics is not None:
         print(f"a split by image would have reported {leak_per_image.mean():.4f}, {gap:+.4f} Dice against the new cars, "
               f"± {noise:.4f} (one standard error, over cars)")
 
-# %% tags=["reading"] jupyter={"source_hidden": true}
+# %% tags=["reading"] cellView="form" jupyter={"source_hidden": true}
 # @title What the leak measurement says
 from unet_tutorial.course.predictions import reading_after
 from unet_tutorial.course.reading import reading
@@ -873,7 +873,7 @@ def draw_threshold(threshold: float):
 
 interactive_or_static(draw_threshold, static=[{"threshold": 0.5}], threshold=(0.05, 0.95, 0.05))
 
-# %% tags=["reading"] jupyter={"source_hidden": true}
+# %% tags=["reading"] cellView="form" jupyter={"source_hidden": true}
 # @title What the threshold curve says
 from unet_tutorial.course.reading import reading
 
@@ -929,7 +929,7 @@ tta_gap = compare("flip TTA", per_image_tta, "no TTA", per_image, groups=val_car
 print(f"validation Dice at 0.5: without TTA {per_image.mean():.4f}, with flip TTA {per_image_tta.mean():.4f}")
 print(tta_gap.short(named=True))
 
-# %% tags=["reading"] jupyter={"source_hidden": true}
+# %% tags=["reading"] cellView="form" jupyter={"source_hidden": true}
 # @title What flip TTA did
 from unet_tutorial.course.reading import reading
 
@@ -1006,7 +1006,7 @@ if predicted(enlarge_said):  # the answer waits for your prediction
         print(f"  {name:<26} {np.mean(scores):.4f}")
     print(enlarge_gap.short(named=True))
 
-# %% tags=["reading"] jupyter={"source_hidden": true}
+# %% tags=["reading"] cellView="form" jupyter={"source_hidden": true}
 # @title What the two ways of enlarging did
 from unet_tutorial.course.predictions import reading_after
 
@@ -1101,7 +1101,7 @@ print(f"wrong pixels in the window: labels {int(labels_wrong[crop].sum())}, prob
 # pixels, in steps; enlarged probabilities can cut between them. Each title counts its mask's wrong pixels in the
 # window.
 
-# %% tags=["reading"] jupyter={"source_hidden": true}
+# %% tags=["reading"] cellView="form" jupyter={"source_hidden": true}
 # @title What the zoom shows
 in_window = {"labels": int(labels_wrong[crop].sum()), "probabilities": int(probs_wrong[crop].sum())}
 in_photo = {"labels": int(labels_wrong.sum()), "probabilities": int(probs_wrong.sum())}
@@ -1180,7 +1180,7 @@ else:
     print(f"no train_masks.csv in {DATA_DIR}: our encoding is not checked against the competition's here (the "
           "full download has it; exercise 2 checks the encoding by hand)")
 
-# %% tags=["reading"] jupyter={"source_hidden": true}
+# %% tags=["reading"] cellView="form" jupyter={"source_hidden": true}
 # @title What the submission's score means
 from unet_tutorial.course.reading import reading
 
@@ -1450,7 +1450,7 @@ for question, name in (("a leak: unseen views of training cars above new cars? (
 print()
 print(findings_table(findings))
 
-# %% tags=["reading"] jupyter={"source_hidden": true}
+# %% tags=["reading"] cellView="form" jupyter={"source_hidden": true}
 # @title What your run showed
 from unet_tutorial.course.reading import findings_summary, reading
 
@@ -1651,7 +1651,7 @@ from unet_tutorial.course.exercises.carvana import check_worst_views
 
 check_worst_views(worst_views_of, val_ids, per_image)
 
-# %% tags=["answer", "reading"] jupyter={"source_hidden": true}
+# %% tags=["answer", "reading"] cellView="form" jupyter={"source_hidden": true}
 # @title What the worst views have in common
 from unet_tutorial.course.reading import reading
 
@@ -1757,7 +1757,7 @@ for name in full_dice:
 print(f"whole image: {whole_gap.sentence()}")
 print(f"edge band:   {edge_gap.sentence('edge Dice')}")
 
-# %% tags=["answer", "reading"] jupyter={"source_hidden": true}
+# %% tags=["answer", "reading"] cellView="form" jupyter={"source_hidden": true}
 # @title What the edge band showed
 from unet_tutorial.course.reading import reading
 
@@ -1868,7 +1868,7 @@ from unet_tutorial.course.exercises.carvana import check_threshold_gain
 
 check_threshold_gain(held_out_gain, val_ids, val_probs, val_masks)
 
-# %% tags=["answer", "reading"] jupyter={"source_hidden": true}
+# %% tags=["answer", "reading"] cellView="form" jupyter={"source_hidden": true}
 # @title Whether the tuned threshold held
 from unet_tutorial.course.reading import compare, reading
 
@@ -2016,7 +2016,7 @@ for name, seconds in tries.items():
     print(f"{name:<32} {1000 * min(seconds):8.1f} ms/step (tries {', '.join(f'{1000 * s:.0f}' for s in seconds)})"
           f"   x{timings['fp32'] / min(seconds):.2f} vs fp32")
 
-# %% tags=["reading"] jupyter={"source_hidden": true}
+# %% tags=["reading"] cellView="form" jupyter={"source_hidden": true}
 # @title What the timings say
 from unet_tutorial.course.reading import reading
 

@@ -35,7 +35,7 @@
 # In the exercise copy, "Run all" stops at each exercise's stub: solve it, then run on from there.
 #
 # **Runtime**: about 20 minutes <!-- constant --> on a 2-core laptop CPU with the drawn cars, 35 <!-- constant -->
-# with the real photos, most of it section 6's seeds (`SEED_RUNS = 1` saves nearly half of it); on a Colab T4
+# with the real photos, nearly half of it section 6's extra seeds (`SEED_RUNS = 1` skips them); on a Colab T4
 # with the real photos about 44 <!-- constant --> minutes, an estimate, plus the download. In a lab, start "Run all"
 # at the beginning and read while it trains (TEACHING.md has a timed plan). On Colab the ImageNet weights (31 MB)
 # download by themselves; **offline there are none**: the notebook says so and first pretrains a **STAND-IN**
@@ -96,7 +96,7 @@ VAL_FRACTION = {"smoke": 0.15, "cpu": 0.5, "gpu": {"real": 0.15, "generated": 0.
 # The generated stand-in, used when the real photos are not on disk: cars (16 views each), drawn at (H, W)
 SAMPLE_CARS = {"smoke": 3, "cpu": 24, "gpu": 24}[MODE]
 SAMPLE_SIZE = {"smoke": (64, 96), "cpu": (480, 720), "gpu": (640, 960)}[MODE]  # (H, W): notebook 03's
-IMAGE_SIZE = {"smoke": (64, 96), "cpu": (96, 144), "gpu": (320, 480)}[MODE]  # (H, W) the models see
+IMAGE_SIZE = {"smoke": (32, 64), "cpu": (96, 144), "gpu": (320, 480)}[MODE]  # (H, W) the models see
 # Images per split, the first of it, whole cars of 16 views: CPU 96 = 6 of the 12 drawn training cars (a few minutes
 # per run) and 192 = up to 12 validation cars (with real photos on a CPU, 128 = 8 training cars, and as many of the
 # held-out cars as there are, up to 12); GPU 1280 = 80 real training cars and 320 = 20 of the 48 validation ones
@@ -379,8 +379,8 @@ ENCODER_LABEL = "ImageNet" if PRETRAINED else "STAND-IN"  # the pretrained encod
 #
 # Without the ImageNet weights, what can take their place? Not a random encoder: it brings nothing learned.
 # Instead we pretrain one the way ImageNet's was made, only smaller: a `DenseNetUNet` from random weights learns
-# to segment `SOURCE_CARS` drawn cars of another seed (`SOURCE_SEED`: none of them in section 2's split) for
-# `SOURCE_EPOCHS` epochs; its encoder, weights and BatchNorm statistics, is the **STAND-IN**. Read what it buys
+# to segment drawn cars of another seed (`SOURCE_SEED`: none of them in section 2's split; of `SOURCE_CARS`, a
+# few are held out to score the source task) for `SOURCE_EPOCHS` epochs; its encoder, weights and BatchNorm statistics, is the **STAND-IN**. Read what it buys
 # with care: on the drawn cars its source is far closer than ImageNet's photos are to Carvana's, so it likely buys
 # more; on the real photos it measures transfer from drawings to photos. It teaches the mechanism, not what
 # ImageNet is worth. With the weights, the cell does nothing.
@@ -546,7 +546,7 @@ for stage in range(5):
     print(f"{stage + 1:<7} {'1/' + str(2 ** (stage + 1)):>6} {separation[ENCODER_LABEL][stage]:>+18.2f} "
           f"{separation['random'][stage]:>+16.2f}")
 
-# %% tags=["reading"] jupyter={"source_hidden": true}
+# %% tags=["reading"] cellView="form" jupyter={"source_hidden": true}
 # @title What the two encoders show in this run
 from unet_tutorial.course.reading import reading
 
@@ -710,7 +710,7 @@ summary_table(runs)
 val_scores = {name: np.array(run["val_dice_of_each_image"][-1]) for name, run in runs.items()}
 plot_history({name: {k: run[k] for k in ("train_loss", "val_loss", "val_dice_per_image")} for name, run in runs.items()})
 
-# %% tags=["reading"] jupyter={"source_hidden": true}
+# %% tags=["reading"] cellView="form" jupyter={"source_hidden": true}
 # @title What size, loss and Dice say in this run
 from unet_tutorial.course.reading import compare, reading
 
@@ -861,7 +861,7 @@ if predicted(head_said, end_said):  # the answer waits for your predictions
     fig.tight_layout()
     plt.show()
 
-# %% tags=["reading"] jupyter={"source_hidden": true}
+# %% tags=["reading"] cellView="form" jupyter={"source_hidden": true}
 # @title What pretraining was worth, seed by seed
 from unet_tutorial.course.predictions import reading_after
 from unet_tutorial.course.reading import agreement
@@ -988,7 +988,16 @@ def carried(gaps: dict[int, Gap], pooled_gap: Gap, when: str) -> str:
 
 
 carried_text = carried(heads, head_over_seeds, "After epoch 1") + carried(ends, end_over_seeds, "At the end")
-reading_after([(head_said, settled(heads)), (end_said, settled(ends))], f"""
+def settled_words(gaps: dict[int, Gap]) -> str:
+    """``settled``, and for "not settled" the counts behind it: how many seeds were ahead, how many clear."""
+    word = settled(gaps)
+    ahead = sum(gap.difference > 0 for gap in gaps.values())
+    clear = sum(gap.clear and gap.leader == pretrained_name for gap in gaps.values())
+    return word if word != "not settled" else f"{word} (ahead in {ahead} of {len(gaps)} seeds, clear in {clear})"
+
+
+reading_after([(head_said, settled_words(heads), head_said.said() == settled(heads)),
+               (end_said, settled_words(ends), end_said.said() == settled(ends))], f"""
 **{seeds_lead}**{carried_text}
 """, more=f"""
 {counts_text} So {worth}.
@@ -1000,8 +1009,8 @@ error over the {len(set(val_cars))} validation cars.
 """)
 
 # %% [markdown]
-# > **Discuss** (two minutes, before section 7): your two verdicts against your neighbours' on another
-# > `TRAIN_SEED`: which agree? Why does the notebook ask every seed to clear its bar, not only their average?
+# > **Discuss** (two minutes, before section 7): why does the notebook ask every seed to clear its bar, not only
+# > their average? In a class where each student set another `TRAIN_SEED` (TEACHING.md), whose verdicts agree?
 
 # %% [markdown]
 # ## 7. Freeze first, then unfreeze (core, ~15 min)
@@ -1078,7 +1087,7 @@ if predicted(drift_said):  # the answer waits for your prediction
         views = [c == car for c in val_cars]
         print(f"  car {car[:6]}: {frozen_scores[views].mean():.3f} -> {drifted_scores[views].mean():.3f}")
 
-# %% tags=["reading"] jupyter={"source_hidden": true}
+# %% tags=["reading"] cellView="form" jupyter={"source_hidden": true}
 # @title What the drift did in this run
 from unet_tutorial.course.predictions import reading_after
 from unet_tutorial.course.reading import compare
@@ -1183,8 +1192,10 @@ print(f"unfrozen: {phases['BatchNorm trains']['trainable'] / 1e6:.2f}M parameter
 # The effect, against the same encoder trained end to end from the first epoch and against the copy kept frozen
 # (dashed); the dotted line marks the unfreezing. The lower panel is the decoder's learning rate at every step:
 # each phase has its own one-cycle schedule, so the copies' rate climbs again after the frozen phase (`fit`'s lines
-# print each epoch's first rate). The frozen phase ran a whole cycle in its one epoch while the end-to-end run was
-# near its peak, so part of the frozen phase's lead at epoch 1 is the schedule's. A copy's seconds per epoch is the
+# print each epoch's first rate; the copy kept frozen still prints its encoder group's, which moves nothing, as its
+# parameters get no gradient). When epoch 1 was scored, the frozen phase had run a whole cycle, warm-up and
+# anneal, while the end-to-end run had only climbed to near its peak: part of the frozen phase's lead at epoch 1
+# is the schedule's. A copy's seconds per epoch is the
 # median over both phases; the phase rows give each phase's own.
 
 # %%
@@ -1244,7 +1255,7 @@ for name, phase in phases.items():  # the dip, if any: the first unfrozen epoch 
     first = phase["val_dice_per_image"][0]
     print(f"{name}: first epoch after unfreezing {first:.4f}, {first - last_frozen:+.4f} against the last frozen epoch")
 
-# %% tags=["reading"] jupyter={"source_hidden": true}
+# %% tags=["reading"] cellView="form" jupyter={"source_hidden": true}
 # @title What unfreezing did in this run
 from unet_tutorial.course.reading import gaps_table
 
@@ -1412,9 +1423,11 @@ if kept_rise > abs(unfreeze_gap.difference):  # the bigger lesson: more epochs d
 reading(f"""
 {lead7}{fell_note}
 
-After the frozen phase ({last_frozen:.3f}) the three copies ended at {ended_text}; the four gaps of this section:
+After the frozen phase ({last_frozen:.3f}) the three copies ended at {ended_text}; the gaps of this section:
 
-{gaps_table({"right after unfreezing": start, f"at the end (epoch {EPOCHS})": bn_gap,
+{gaps_table({"right after unfreezing": start,
+             "right after unfreezing, BatchNorm training, against the copy kept frozen": against_kept["BatchNorm trains"],
+             f"at the end (epoch {EPOCHS})": bn_gap,
              "unfreezing, against the control kept frozen": unfreeze_gap,
              "the recipe, against training end to end": end_gap})}
 
@@ -1467,7 +1480,7 @@ display(show(shown_images, shown_masks, preds=(logits > 0).float(),
 print("every run, for context:")
 summary_table(runs)
 
-# %% tags=["reading"] jupyter={"source_hidden": true}
+# %% tags=["reading"] cellView="form" jupyter={"source_hidden": true}
 # @title Where the headline stands in this run
 ranked = sorted(runs, key=lambda name: -val_scores[name].mean())
 best_other = next(name for name in ranked if name != HEADLINE)
@@ -1560,7 +1573,7 @@ if predicted(share_said):  # the answer waits for your prediction
               f"over {len(values)} steps")
 del timing_arms
 
-# %% tags=["reading"] jupyter={"source_hidden": true}
+# %% tags=["reading"] cellView="form" jupyter={"source_hidden": true}
 # @title What freezing saved in this run
 from unet_tutorial.course.predictions import Prediction, reading_after
 
@@ -1619,7 +1632,7 @@ unfrozen_step = np.median(step_seconds["unfrozen, BatchNorm trains"] + step_seco
 step_ratio = frozen_step / unfrozen_step
 share = 1.5 * (1 - step_ratio)  # from step_ratio = (3 - 2e) / 3, the arithmetic of the prompt above
 share_text = (f" The prompt's arithmetic, a frozen step taking (3 − 2*e*)/3 of an unfrozen one, turns the measured "
-              f"{step_ratio:.0%} (against the median of both unfrozen arms' steps, {unfrozen_step:.3f} s) into *e* ≈ "
+              f"{step_ratio:.0%} into *e* ≈ "
               f"{share:.2f}: the encoder did about {share:.0%} of the forward work, if a "
               "backward pass costs twice its forward pass (on a GPU, small layers and memory traffic bend that rule)."
               if freeze_order == "faster" and 1 / 3 < step_ratio < 1 else
@@ -1638,8 +1651,8 @@ reading_after([(share_said, share_judged, abs((my_encoder_share or 0) - share) <
 **{step_lead}**
 
 In this run a training step took a median {frozen_step:.3f} s with the encoder frozen, {trains_step:.3f} s unfrozen
-with BatchNorm training and {bn_step:.3f} s with it frozen: a frozen step cost {step_ratio:.0%} of the median unfrozen
-step. {noise_text}{share_text}{busy_text}
+with BatchNorm training and {bn_step:.3f} s with it frozen: a frozen step cost {step_ratio:.0%} of the median of all
+the unfrozen steps ({unfrozen_step:.3f} s). {noise_text}{share_text}{busy_text}
 """, more=f"""
 Unfrozen with the encoder's BatchNorm frozen, a step took a median {bn_step:.3f} s ({bn_ratio:.0%} of the
 BatchNorm-training step): {bn_text}. Compare the epoch times `fit` printed above only where they differ by far
@@ -1891,7 +1904,7 @@ if "my_gap" in globals() and "my_first_gap" in globals():  # exercise 2, once so
     findings[f"encoder at {MY_LR_ENCODER:g} - at {LR_ENCODER:g}, at the end (ex. 2)"] = my_gap
 print(findings_table(findings))
 
-# %% tags=["reading"] jupyter={"source_hidden": true}
+# %% tags=["reading"] cellView="form" jupyter={"source_hidden": true}
 # @title What to take away from your run
 held = [f"BatchNorm layers in train mode moved their running statistics (by up to {moved:.3f}) with no weight "
         "trained (section 7; exercise 1 shows `requires_grad_(False)` does not stop it)"]
@@ -1957,8 +1970,8 @@ stand_in_rows = ("" if PRETRAINED else " Every row with a pretrained encoder is 
 reading(f"""
 **This notebook's question was whether a pretrained encoder beats a random one.** In your run: {seeds_lead}
 
-**What held in your run, in every seed or every turn** (not single runs read against a bar, as most of the
-table's rows are): {"; ".join(held)}.
+**What your run showed beyond its noise** (a fact measured directly, or a gap clear in every seed or every turn;
+most of the table's rows are single runs read against a bar): {"; ".join(held)}.
 
 **What to do, and what your run showed**:
 {chr(10).join(f"{number}. {step}" for number, step in enumerate(steps, 1))}

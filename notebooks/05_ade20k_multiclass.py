@@ -333,7 +333,7 @@ print("weights of the 5 rarest classes seen:  ", [f"{weights[k]:.2f}" for k in s
 print(f"the largest weight is {weight_ratio:.0f}x the smallest; the top 4 classes hold {cumulative[3]:.0%} of the "
       f"pixels and would get {loss_share:.1%} of the weighted loss")
 
-# %% tags=["reading"] jupyter={"source_hidden": true}
+# %% tags=["reading"] cellView="form" jupyter={"source_hidden": true}
 # @title What the weights do to the loss
 from unet_tutorial.course.reading import reading
 
@@ -671,7 +671,7 @@ ax.legend(title="cross-entropy")
 fig.tight_layout()
 plt.show()
 
-# %% tags=["reading"] jupyter={"source_hidden": true}
+# %% tags=["reading"] cellView="form" jupyter={"source_hidden": true}
 # @title Reading the comparison: plain against weighted
 from unet_tutorial.course.reading import Gap, noise_bar
 
@@ -809,7 +809,7 @@ zero = [k for k in seen if iou[k] == 0]  # the table's "0": not one pixel right
 print(f"{len(seen)} classes in the validation masks; IoU 0 (not one pixel right) for {len(zero)}")
 top = torch.argsort(val_pixels, descending=True, stable=True)[: min(10, len(seen))].tolist()  # the most frequent
 
-# %% tags=["reading"] jupyter={"source_hidden": true}
+# %% tags=["reading"] cellView="form" jupyter={"source_hidden": true}
 # @title Reading the per-class table
 from itertools import combinations
 
@@ -1022,7 +1022,7 @@ if "weighted" in IOU:
 else:
     print("no weighted run (COMPARE_WEIGHTS is False): set it to True in the settings and run section 6 first")
 
-# %% tags=["answer", "reading"] jupyter={"source_hidden": true}
+# %% tags=["answer", "reading"] cellView="form" jupyter={"source_hidden": true}
 # @title Reading experiment 2
 if "weighted" in IOU:
     def direction(gap: float) -> str:
@@ -1115,7 +1115,7 @@ for name, scores in (("whole images", whole), ("sliding windows", tiled)):
     print(f"  {name:<16} mIoU {mean_iou(scores['confusion']):.3f}  "
           f"pixel accuracy {pixel_accuracy(scores['confusion']):.3f}")
 
-# %% tags=["reading"] jupyter={"source_hidden": true}
+# %% tags=["reading"] cellView="form" jupyter={"source_hidden": true}
 # @title Reading sliding windows against whole images
 view_note = ("so the tiles see nearly what the whole image shows" if len(tiles) <= 2
              else "so each tile sees only part of the scene")
@@ -1271,7 +1271,7 @@ from unet_tutorial.course.exercises.multiclass import check_annotation_resolutio
 check_annotation_resolution(at_network, at_annotation, model, ROOT, short_side, limit=EXPERIMENT_IMAGES, seed=0,
                             device=DEVICE, **NORM)
 
-# %% tags=["answer", "reading"] jupyter={"source_hidden": true}
+# %% tags=["answer", "reading"] cellView="form" jupyter={"source_hidden": true}
 # @title Reading experiment 3
 from PIL import Image
 
@@ -1324,7 +1324,7 @@ from unet_tutorial.course.exercises.multiclass import check_padding_share
 
 check_padding_share(padding_share, image_size=(512, 683), crop_size=512, short_side=384)
 
-# %% tags=["answer", "reading"] jupyter={"source_hidden": true}
+# %% tags=["answer", "reading"] cellView="form" jupyter={"source_hidden": true}
 # @title Reading experiment 4
 padded_draws = float(np.mean([s > 0 for s in shares]))
 section4 = float(np.mean(padding))

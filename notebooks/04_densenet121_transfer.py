@@ -627,7 +627,8 @@ help the segmentation is section 6's question.
 # > - *held*: clear the same way in every seed. The bar counts which cars were scored, not training's own noise, so
 # >   the two DenseNets train again on other seeds (`SEED_RUNS`); a gap clear in most seeds is *not settled*;
 # > - *pooled*: the seeds' images averaged together, a smaller noise; "clear pooled, not held" is a large average
-# >   gap that some seed did not clear, so it is not settled either.
+# >   gap that some seed did not clear (an average that two seeds carry while the third stays within its bar), so
+# >   it is not settled either.
 #
 # > **Predict first** (a minute): after one epoch, will the pretrained encoder be ahead of the random one, or
 # > behind, beyond the noise in every seed? Or will the seeds leave it not settled? And after the last epoch? Write
@@ -1415,7 +1416,7 @@ within = [name for gap, name in zip((start, bn_gap, unfreeze_gap, end_gap),
           if not gap.clear]
 lead7 = ("**" + cap("; ".join(phrases)) + (f"; within the noise: {', '.join(within)}.**"
                                            if within else ".**") if phrases else
-         "**None of the four gaps cleared the noise: on these cars the three copies could not be told apart.**")
+         "**None of the section's gaps cleared the noise: on these cars the three copies could not be told apart.**")
 if kept_rise > abs(unfreeze_gap.difference):  # the bigger lesson: more epochs did more than unfreezing
     lead7 = (f"**Most of the gain after the frozen phase came from more training: the copy kept frozen rose by "
              f"{kept_rise:+.3f}, and unfreezing with BatchNorm frozen added {unfreeze_gap.difference:+.4f} to "
@@ -1423,16 +1424,18 @@ if kept_rise > abs(unfreeze_gap.difference):  # the bigger lesson: more epochs d
 reading(f"""
 {lead7}{fell_note}
 
-After the frozen phase ({last_frozen:.3f}) the three copies ended at {ended_text}; the gaps of this section:
+After the frozen phase ({last_frozen:.3f}) the three copies ended at {ended_text}; at the end (epoch {EPOCHS}):
 
-{gaps_table({"right after unfreezing": start,
-             "right after unfreezing, BatchNorm training, against the copy kept frozen": against_kept["BatchNorm trains"],
-             f"at the end (epoch {EPOCHS})": bn_gap,
-             "unfreezing, against the control kept frozen": unfreeze_gap,
+{gaps_table({"unfreezing, against the control kept frozen": unfreeze_gap, "BatchNorm frozen against training": bn_gap,
              "the recipe, against training end to end": end_gap})}
 
 Was unfreezing worth it? **{cap(worth_words)}.**
 """, more=f"""
+Right after unfreezing (the first unfrozen epoch):
+
+{gaps_table({"BatchNorm frozen against training": start,
+             "BatchNorm training, against the copy kept frozen": against_kept["BatchNorm trains"]})}
+
 Each gap is *A − B: the gap ± its standard error over cars (its size in SE, the bar)*, as in section 6.
 - **Right after unfreezing: {start_words}**{start_note}. Against the last frozen epoch, with BatchNorm training:
   {moves['BatchNorm trains'].short()}; with it frozen: {moves['BatchNorm frozen'].short()}.{dip_text}{kept_text}
@@ -1615,8 +1618,9 @@ else:
 bn_ratio = bn_step / trains_step
 bn_order, bn_how = apart("unfrozen, BatchNorm frozen", "unfrozen, BatchNorm trains")
 if bn_order == "mixed":
-    bn_text = (f"{bn_how}, so this test cannot separate the two: what BatchNorm in train mode adds, each batch's "
-               "statistics and their gradients, is lost in the noise")
+    bn_text = (f"{bn_how}, so this test cannot separate the two (a verdict needs every turn to agree, or all but one "
+               "of four or more with the median beyond every step of the other arm): what BatchNorm in train mode "
+               "adds, each batch's statistics and their gradients, is lost in the noise")
 elif bn_order == "faster" and bn_ratio > 0.9:
     bn_text = (f"faster {bn_how}, but only a little: computing each batch's statistics and their gradients is "
                "a small part of a step here")

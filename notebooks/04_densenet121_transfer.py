@@ -1993,6 +1993,7 @@ every student their own and tally the table's verdicts.
 
 # %% [markdown]
 # ### What this notebook taught
+# The recipe and the tests it deserves; your run's readings above say which steps it bore out.
 # - **Transfer learning** reuses an ImageNet classifier's convolutional layers as a U-Net encoder; only the decoder
 #   starts from scratch, and the images are normalised as the weights expect (`normalization("imagenet")`).
 # - **A fair comparison** (section 6) trains both encoders with the same learning rates, so that their gap

@@ -591,8 +591,9 @@ else:
                  "images, not only these four)")
     elif on_outline >= 0.5:
         where = (f"most of their error lies near the outline, both kinds ({missed:.0%} car missed, the rest "
-                 "background invented): the model draws the car's edge a little off in both directions, which no single threshold fixes; a finer resolution "
-                 "(section 11) and a boundary score (exercise 5) are about that")
+                 "background invented): the model draws the car's edge a little off in both directions, which no "
+                 "single threshold fixes; the photo's own resolution (section 11) and a boundary score (exercise 5) "
+                 "are about that")
     else:
         where = (f"most of their error lies away from the outline, whole regions "
                  f"{'of car missed' if kind == 'missed' else 'invented' if kind == 'invented' else 'missed or invented'}"
@@ -713,13 +714,13 @@ else:
       {by_cars:.4f}, {what}.
     - **What it allows**: another model, scored on other cars, would have to differ from this one by more than
       {shown_bar * gap_se:.4f} Dice (the sum above) before the gap meant more than the luck of the draw. Two ways
-      of scoring the *same* images (sections 10 and 11) usually need far less: what makes an image hard cancels in
-      their difference, so their gap's standard error is far smaller.
+      of scoring the *same* model's predictions (sections 10 and 11) usually need far less: what makes an image
+      hard cancels in their difference. Not so for two models trained apart (experiment 3): they can differ image
+      by image by more than two means do, so their gap's standard error can be larger.
     """, more="""
     - **What it leaves out**: training's own noise. The same notebook run again with another `SEED`, or even
       another number of CPU threads, trains another model, whose mean moves too.
-    - **Not always**: the leak (section 9) compares different cars and cannot pair them; two models trained
-      apart, as in experiment 3, can differ image by image by more than two means do. They count cars too.
+    - **The leak** (section 9) compares different cars and cannot pair them. Every comparison counts cars.
     """)
 
 # %% [markdown]
@@ -967,7 +968,8 @@ reading(f"**{tta_lead}.** In this run {tta_gap.sentence()}. {tta_advice}.")
 # validation image against its full-size mask, image by image.
 #
 # > **Predict first**: which way will score higher at full size, and will the gap be large next to the Dice
-# > itself? Think about how few of a photo's pixels lie on the car's outline. Write the first answer below.
+# > itself? Think about how few of a photo's pixels lie on the car's outline. Write which below; the reading
+# > answers the second.
 
 # %% tags=["prediction"]
 my_enlarge_prediction = "probabilities"  # "probabilities", "labels" or "within the noise": which scores higher

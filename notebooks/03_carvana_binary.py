@@ -624,10 +624,10 @@ else:
                   "mixed": f"{missed:.0%} of them car missed, the rest car invented"}[kind]
     reading(f"""
     **{on_outline:.0%} of these four images' wrong pixels lie within 2 pixels of the true outline, {kind_words}.**
-
+    """, more=f"""
     Of the {n_wrong} wrong pixels printed above, {on_outline:.0%} lie within 2 pixels of the true outline;
     {missed:.0%} are car the model missed and {1 - missed:.0%} background it took for car. So {where}.
-    """, more=f"""
+
     In the real photos the usual suspects are where the car meets something of its own colour (the floor, the
     wall), the wheels, the reflection under the car (which is not car) and thin parts such as antennas. Those are
     the places to watch when you change the loss, the resolution or the augmentations.{shared} (Are some *views*
@@ -1204,8 +1204,10 @@ leaderboard = ("It is computed as the leaderboard's was (the per-image Dice at 1
                "leaderboard score." if IS_REAL else "On drawn cars it says nothing about the leaderboard.")
 reading(f"""
 **The decoded submission scored {SUBMISSION_DICE:.4f} on {len(scores)} validation images at full size**: the
-competition's metric on cars the model never saw. Section 11's bilinear line scored {np.mean(same_images):.4f}
-on the same images: {apart}. What differs between the two: {why}. {leaderboard}
+competition's metric on cars the model never saw. {leaderboard}
+""", more=f"""
+Section 11's bilinear line scored {np.mean(same_images):.4f} on the same images: {apart}. What differs between
+the two: {why}.
 """)
 
 # %% [markdown]

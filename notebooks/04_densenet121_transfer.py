@@ -1977,9 +1977,12 @@ reading(f"""
 **What your run showed beyond its noise** (a fact measured directly, or a gap clear in every seed or every turn;
 most of the table's rows are single runs read against a bar): {"; ".join(held)}.
 
+**The recipe tested**: freeze first, then unfreeze with a gentler encoder rate and the encoder's BatchNorm frozen.
+Each step, with what your run showed of it, is in the fold below.
+""", more=f"""
 **What to do, and what your run showed**:
 {chr(10).join(f"{number}. {step}" for number, step in enumerate(steps, 1))}
-""", more=f"""
+
 **The table above**: {cleared} of its {len(findings)} rows cleared the bar (a row pooled over seeds only where
 every seed cleared it){near_text}. {rows_text} one training run per arm (at most {EPOCHS} epochs on
 {len(train_ids)} images; the drift row trains nothing), each row's noise counted over the {len(set(val_cars))}
